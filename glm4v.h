@@ -1,0 +1,396 @@
+// glm4v.h - the one shared header of glm4v.c: configs, weights, kernels, tokenizer, vision, model.
+// Mirrors HuggingFace transformers' Glm4vForConditionalGeneration / Glm4vMoeForConditionalGeneration.
+#ifndef GLM4V_H
+#define GLM4V_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <math.h>
+
+#define GLM4V_VERSION "0.1.0"
+
+// ----------------------------------------------------------------------------
+// errors: parsers return -1 and leave a one-line message in glm_errmsg; the CLI prints it and exits.
+
+#define EXIT_INPUT 1  // bad input file / runtime error
+#define EXIT_USAGE 2  // bad command line
+
+extern char glm_errmsg[1024];
+// record "fmt..." as the current error; always returns -1
+int glm_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+// print "glm4v: error: MSG" as the last stderr line, remove pending output files, exit(code)
+_Noreturn void glm_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+// die with glm_errmsg
+_Noreturn void glm_die_err(int code);
+// output files that are removed by glm_die (temporary names before the final rename)
+void glm_atexit_remove(const char *path);
+void glm_atexit_forget(const char *path);
+
+void *xmalloc(size_t n);            // malloc or die(1, "out of memory")
+void *xcalloc(size_t n, size_t sz); // calloc or die
+char *xstrdup(const char *s);
+// overflow-checked size arithmetic: returns -1 (and sets glm_errmsg) on overflow
+int size_mul(size_t a, size_t b, size_t *out);
+int size_add(size_t a, size_t b, size_t *out);
+// read a whole file (NUL-terminated); NULL + glm_errmsg on error; max_bytes limits the size
+char *read_file(const char *path, size_t *len, size_t max_bytes);
+int file_exists(const char *path);
+
+// ----------------------------------------------------------------------------
+// dtypes and safetensors (safetensors.c)
+
+typedef enum { DT_F32, DT_F16, DT_BF16, DT_F64, DT_I64, DT_I32, DT_I16, DT_I8, DT_U8, DT_BOOL, DT_COUNT } DType;
+extern const char *dtype_name[DT_COUNT];
+extern const int dtype_size[DT_COUNT];
+int dtype_from_name(const char *s); // -1 when unknown
+
+static inline float bf16_to_f32(uint16_t h) {
+    union { uint32_t u; float f; } v;
+    v.u = (uint32_t)h << 16;
+    return v.f;
+}
+float f16_to_f32(uint16_t h);
+
+#define ST_MAX_DIMS 8
+typedef struct {
+    char *name;                    // tensor name as in the file
+    DType dtype;                   //
+    int ndim;                      //
+    int64_t shape[ST_MAX_DIMS];    //
+    const void *data;              // view into the mapping
+    size_t nbytes;                 //
+} STensor;
+
+typedef struct {
+    char *path;       // file path (for messages)
+    const uint8_t *map; // whole file, mmap'd read-only (or a caller's buffer)
+    size_t size;      // bytes
+    int mapped;       // 1 when map came from mmap
+    int n;            // number of tensors
+    STensor *t;       // [n], sorted by name
+    char *metadata;   // __metadata__ as JSON text (or NULL)
+} SFile;
+
+// parse a safetensors buffer (validates header, dtypes, shapes, offsets); name is used in messages
+int sf_parse(SFile *f, const uint8_t *buf, size_t size, const char *name);
+// mmap + parse a file
+int sf_open(SFile *f, const char *path);
+void sf_close(SFile *f);
+const STensor *sf_find(const SFile *f, const char *name);
+
+// dump writer (dump.c): collects named tensors and writes one safetensors file atomically (temp name + rename);
+// __metadata__ gets "crc32.<name>" (zlib CRC-32 of the tensor bytes, 8 hex digits) for every tensor + caller keys
+typedef struct {
+    char *name;                  //
+    DType dtype;                 //
+    int ndim;                    //
+    int64_t shape[ST_MAX_DIMS];  //
+    void *data;                  // owned copy
+    size_t nbytes;               //
+} DumpTensor;
+typedef struct {
+    DumpTensor *t;               // [n] in insertion order (written sorted by name, as safetensors requires none)
+    int n, cap;                  //
+    char **mkeys, **mvals;       // metadata key/value strings [nmeta]
+    int nmeta, capmeta;          //
+} Dump;
+void dump_init(Dump *d);
+void dump_free(Dump *d);
+// copy a tensor into the dump (replaces one of the same name)
+void dump_add(Dump *d, const char *name, DType dt, int ndim, const int64_t *shape, const void *data);
+void dump_meta(Dump *d, const char *key, const char *value);
+// write to path (via path.tmp + rename); -1 + glm_errmsg on error, nothing left behind
+int dump_write(const Dump *d, const char *path);
+uint32_t crc32_bytes(const void *p, size_t n);
+
+// ----------------------------------------------------------------------------
+// checkpoint: a HF model folder (config.json, shards, processor configs) (model_load.c)
+
+typedef struct {
+    int vocab_size;            //
+    int hidden_size;           // H
+    int intermediate_size;     // dense MLP width (layers < first_k_dense_replace; every layer in the dense model)
+    int num_hidden_layers;     //
+    int num_attention_heads;   // Hq
+    int num_key_value_heads;   // Hkv
+    int head_dim;              // MoE: config head_dim (or H/Hq); dense: always H/Hq
+    int rotary_dim;            // int(head_dim * partial_rotary_factor)
+    float rope_theta;          //
+    int mrope_section[8];      // frequency chunks; chunk i uses axis i % 3
+    int n_mrope_section;       //
+    float rms_norm_eps;        //
+    int attention_bias;        // q/k/v bias
+    int max_position_embeddings;
+    // MoE (is_moe)
+    int moe_intermediate_size; // width of one routed expert
+    int n_routed_experts;      // E
+    int num_experts_per_tok;   // top-k
+    int n_shared_experts;      //
+    int n_group, topk_group;   // group-limited routing
+    int first_k_dense_replace; // layers [0, k) use the dense MLP
+    int norm_topk_prob;        //
+    float routed_scaling_factor;
+} TextConfig;
+
+typedef struct {
+    int depth;                 // number of blocks
+    int hidden_size;           // Hv
+    int num_heads;             //
+    int head_dim;              // Hv / num_heads
+    int intermediate_size;     // merger SwiGLU width
+    int mlp_size;              // ViT block MLP width (= out_hidden_size, as HF Glm4VisionMlp)
+    int out_hidden_size;       // = text hidden
+    int patch_size;            // 14
+    int temporal_patch_size;   // 2
+    int spatial_merge_size;    // 2
+    int in_channels;           // 3
+    int image_size;            // 336
+    int pos_side;              // sqrt(rows of the position table)
+    float rms_norm_eps;        //
+    int attention_bias;        // qkv bias
+} VisionConfig;
+
+typedef struct {
+    int min_pixels, max_pixels;   // image smart_resize budget (size.shortest_edge / longest_edge)
+    int vmin_pixels, vmax_pixels; // video budget
+    float image_mean[3], image_std[3];
+    double rescale_factor;
+    int patch_size, temporal_patch_size, merge_size;
+    float video_fps;              // frames sampled per second
+    int video_max_duration;       // seconds
+    int glm46v;                   // 1 when Glm46VProcessor (timestamps "{t:.1f} seconds", dynamic fps)
+} ProcConfig;
+
+typedef struct {
+    int is_moe;                  // Glm4vMoeForConditionalGeneration
+    TextConfig text;             //
+    VisionConfig vision;         //
+    int has_vision;              // vision weights present
+    int image_token_id, video_token_id;
+    int image_start_token_id, image_end_token_id;
+    int video_start_token_id, video_end_token_id;
+    int eos_ids[16], n_eos;      // stop tokens (config + generation_config)
+    // generation_config.json defaults
+    int do_sample;
+    float temperature, top_p, repetition_penalty;
+    int top_k;
+    ProcConfig proc;             //
+    uint32_t config_crc;         // CRC-32 of config.json bytes (provenance)
+} Config;
+
+// a weight view: dtype-tagged pointer into the mapping
+typedef struct {
+    const void *data;   // bf16/f16/f32 elements, row-major
+    DType dtype;        //
+    int64_t rows, cols; // 2-D view ([out, in] for Linear); 1-D tensors have rows = 1
+} Tensor;
+
+typedef struct {
+    char dir[4096];     // model folder
+    int nfiles;         //
+    SFile *files;       // [nfiles] shards
+    Config cfg;         //
+} Checkpoint;
+
+// read config.json (+ generation_config.json, processor configs) from a folder or a JSON text
+int config_parse(Config *c, const char *json, size_t len, const char *name);
+int proc_config_parse(ProcConfig *p, const char *json, size_t len, const char *name, int video_only);
+void proc_config_defaults(ProcConfig *p);
+// open a model folder: config + every shard mmap'd (does not bind weights)
+int checkpoint_open(Checkpoint *ck, const char *dir);
+void checkpoint_close(Checkpoint *ck);
+// find a tensor by name across shards, trying the released aliases (model.layers.* / visual.*)
+const STensor *checkpoint_find(const Checkpoint *ck, const char *name);
+// bind name -> Tensor checking dtype (float types) and shape; shape dims terminated by -1; fails with the name
+int checkpoint_tensor(const Checkpoint *ck, Tensor *out, const char *name, int ndim, const int64_t *shape);
+
+// ----------------------------------------------------------------------------
+// kernels (ops.c). fp32 activations; weights bf16/f16/f32. Every fast kernel has a naive twin.
+
+typedef struct {
+    int avx2, avx512f, avx512bw, avx512bf16, f16c, fma; // runtime CPU features actually used
+} CpuFeatures;
+extern CpuFeatures cpu;
+void ops_init(void);            // detect features (GLM4V_PORTABLE=1 forces the scalar kernels)
+const char *ops_features(void); // "avx512f,avx512bf16,..." for provenance
+
+// y[n, out] = x[n, in] . W[out, in]^T (+ b[out]);  parallel over output tiles, deterministic for any thread count
+void linear(float *y, const float *x, const Tensor *W, const Tensor *b, int n);
+void linear_naive(float *y, const float *x, const Tensor *W, const Tensor *b, int n);
+// row r of W as fp32
+void tensor_row_f32(float *dst, const Tensor *W, int64_t r);
+// element i (flat) as fp32
+float tensor_get(const Tensor *W, int64_t i);
+// w[n] as fp32 (norm weights, biases)
+void tensor_to_f32(float *dst, const Tensor *W, int64_t n);
+
+// out[n, d] = rmsnorm(x) * w  (HF Glm4vRMSNorm / Glm4vMoeRMSNorm)
+void rmsnorm(float *out, const float *x, const float *w, int n, int d, float eps);
+// out[n, d] = layernorm(x) * w + b (biased variance)
+void layernorm(float *out, const float *x, const float *w, const float *b, int n, int d, float eps);
+void softmax_inplace(float *x, int n);
+static inline float silu_f(float x) { return x / (1.0f + expf(-x)); }
+float gelu_erf(float x);
+// deterministic dot product in a fixed lane order
+float dot_f32(const float *a, const float *b, int n);
+// y = silu(g) * u elementwise
+void swiglu(float *y, const float *g, const float *u, int n);
+
+// ----------------------------------------------------------------------------
+// tokenizer (tokenizer.c): HF tokenizers byte-level BPE from tokenizer.json
+
+typedef struct Tokenizer Tokenizer;
+// load from a file path or a JSON text; NULL + glm_errmsg on error
+Tokenizer *tokenizer_load(const char *path);
+Tokenizer *tokenizer_load_json(const char *json, size_t len, const char *name);
+void tokenizer_free(Tokenizer *t);
+int tokenizer_vocab_size(const Tokenizer *t);          // highest id + 1
+int tokenizer_token_id(const Tokenizer *t, const char *s); // exact token (added or vocab) id, or -1
+const char *tokenizer_token_str(const Tokenizer *t, int id); // raw token text (byte-level form for BPE ids), or NULL
+// encode UTF-8 text (added/special tokens recognised): ids malloc'd into *ids; returns count or -1
+int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int **ids);
+// decode ids to UTF-8 (malloc'd, NUL-terminated); skip_special drops special added tokens
+char *tokenizer_decode(const Tokenizer *t, const int *ids, int n, int skip_special);
+// streaming decoder: feed one id, get the text that became complete (incomplete UTF-8 held back)
+typedef struct {
+    const Tokenizer *tok;
+    int skip_special;
+    char pending[64];   // bytes of an incomplete UTF-8 sequence
+    int npending;
+} StreamDecoder;
+void stream_init(StreamDecoder *s, const Tokenizer *t, int skip_special);
+// appends the completed text to out (cap bytes, NUL-terminated); returns bytes written
+int stream_feed(StreamDecoder *s, int id, char *out, int cap);
+int stream_flush(StreamDecoder *s, char *out, int cap);
+
+// chat template (GLM-4.5V / GLM-4.6V family, SPEC 9.3)
+typedef enum { MEDIA_IMAGE = 1, MEDIA_VIDEO = 2 } MediaKind;
+typedef struct {
+    const char *system;    // NULL when absent
+    const char *user;      // user text
+    const MediaKind *media; // media items in order, placed before the user text
+    int nmedia;
+    int think;             // 1 = thinking on (default), 0 = --no-think
+} ChatPrompt;
+// render the prompt text (special tokens as text); malloc'd
+char *chat_render(const ChatPrompt *p);
+
+// ----------------------------------------------------------------------------
+// vision input and preprocessing (vision.c / image.c)
+
+typedef struct {
+    int w, h;           // pixels
+    uint8_t *rgb;       // [h, w, 3]
+} Image;
+
+// decode a file into RGB (PIL convert("RGB") semantics); refuses > max_pixels from the header before decoding
+int image_load(Image *img, const char *path, int64_t max_pixels);
+int image_load_mem(Image *img, const uint8_t *buf, size_t len, const char *name, int64_t max_pixels);
+void image_free(Image *img);
+
+typedef enum { RESIZE_TORCH = 0, RESIZE_PIL = 1 } ResizeMode;
+
+// Glm4vImageProcessor.smart_resize: out h, w (multiples of factor); -1 on error (aspect > 200, ...)
+int smart_resize(int num_frames, int height, int width, int temporal_factor, int factor,
+                 int64_t min_pixels, int64_t max_pixels, int *out_h, int *out_w);
+// antialiased bicubic resize of uint8 RGB (torchvision uint8 AVX path or Pillow)
+int image_resize(Image *dst, const Image *src, int out_w, int out_h, ResizeMode mode);
+
+// preprocessed visual input: pixel rows in the 2x2 block-major patch order
+typedef struct {
+    float *pixel_values;  // [P, C*T*ps*ps]
+    int64_t npatches;     // P
+    int ncols;            // C*T*ps*ps (1176)
+    int grid[64][3];      // (t, h, w) per item, in patches
+    int nitems;           //
+} PixelBatch;
+
+// frames [nframes] of identical size -> pixel rows (T padded to temporal_patch_size by repeating the last frame)
+int preprocess_frames(PixelBatch *pb, const Image *frames, int nframes, const ProcConfig *pc, ResizeMode mode,
+                      int is_video);
+void pixel_batch_free(PixelBatch *pb);
+
+// ----------------------------------------------------------------------------
+// model (glm4v.c, vision.c, moe.c)
+
+typedef struct {
+    Tensor input_layernorm;          // [H]
+    Tensor post_self_attn_layernorm; // [H] (dense model only)
+    Tensor post_attention_layernorm; // [H]
+    Tensor post_mlp_layernorm;       // [H] (dense model only)
+    Tensor q_proj, q_bias;           // [Hq*hd, H], [Hq*hd]
+    Tensor k_proj, k_bias;           // [Hkv*hd, H], [Hkv*hd]
+    Tensor v_proj, v_bias;           // [Hkv*hd, H], [Hkv*hd]
+    Tensor o_proj;                   // [H, Hq*hd]
+    // dense MLP (MoE model: layers < first_k_dense_replace; dense model: gate_up fused)
+    Tensor gate_proj, up_proj;       // [I, H]
+    Tensor gate_up_proj;             // [2I, H] (dense model)
+    Tensor down_proj;                // [H, I]
+    int is_moe_layer;                //
+    // MoE (moe.c)
+    Tensor router;                   // mlp.gate.weight [E, H]
+    Tensor router_bias;              // mlp.gate.e_score_correction_bias [E]
+    Tensor *exp_gate, *exp_up;       // [E] of [Im, H]
+    Tensor *exp_down;                // [E] of [H, Im]
+    Tensor sh_gate, sh_up;           // shared experts [Im*ns, H]
+    Tensor sh_down;                  // [H, Im*ns]
+} TextLayer;
+
+typedef struct {
+    Tensor norm1, norm2;             // [Hv]
+    Tensor qkv, qkv_bias;            // [3Hv, Hv], [3Hv] (bias optional)
+    Tensor proj;                     // [Hv, Hv]
+    Tensor gate_proj, up_proj;       // [Iv, Hv]
+    Tensor down_proj;                // [Hv, Iv]
+} VisionBlock;
+
+typedef struct {
+    Tensor patch_w;                  // patch_embed.proj.weight viewed [Hv, C*T*P*P]
+    Tensor patch_b;                  // [Hv]
+    Tensor post_conv_layernorm;      // [Hv]
+    Tensor pos_embed;                // embeddings.position_embedding.weight [side*side, Hv]
+    VisionBlock *blocks;             // [depth]
+    Tensor post_layernorm;           // [Hv]
+    Tensor downsample_w;             // [out, Hv*m*m] (viewed from [out, Hv, m, m])
+    Tensor downsample_b;             // [out]
+    Tensor merger_proj;              // [out, out]
+    Tensor merger_norm_w, merger_norm_b; // [out]
+    Tensor merger_gate, merger_up;   // [I, out]
+    Tensor merger_down;              // [out, I]
+} VisionWeights;
+
+typedef struct {
+    Tensor embed_tokens;             // [V, H]
+    TextLayer *layers;               // [num_hidden_layers]
+    Tensor norm;                     // [H]
+    Tensor lm_head;                  // [V, H]
+    VisionWeights vis;               //
+} Weights;
+
+// bind and check every tensor against the config (names reported on error)
+int weights_bind(Weights *w, const Checkpoint *ck);
+void weights_free(Weights *w);
+
+// taps: named activations recorded for --dump and tests (no-op when no sink)
+typedef void (*TapFn)(void *ctx, const char *name, DType dt, int ndim, const int64_t *shape, const void *data);
+typedef struct {
+    TapFn fn;
+    void *ctx;
+} TapSink;
+void tap(const TapSink *s, const char *name, DType dt, int ndim, const int64_t *shape, const void *data);
+
+// vision tower (vision.c): pixel rows -> merged embeddings [sum t*h*w/4, out_hidden]
+// scratch sizing for the arena
+size_t vision_scratch_floats(const Config *c, const PixelBatch *pb);
+void vision_forward(const Weights *w, const Config *c, const PixelBatch *pb, float *out, float *scratch,
+                    const TapSink *taps);
+
+// MoE block (moe.c): x [n, H] -> y [n, H]; router outputs optionally recorded via taps
+size_t moe_scratch_floats(const Config *c, int n);
+void moe_forward(const TextLayer *L, const Config *c, const float *x, float *y, int n, float *scratch,
+                 const TapSink *taps, int layer);
+// HF Glm4vMoeTopkRouter + route_tokens_to_experts for one token: scores [E] fp32 -> idx/weights [k]
+void moe_router(const TextLayer *L, const Config *c, const float *logits, int *idx, float *wts);
+
+#endif

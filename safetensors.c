@@ -1,0 +1,185 @@
+// safetensors.c - read-only safetensors parsing over an mmap'd file; every header field is validated.
+// Format: u64 little-endian header length N, N bytes of JSON {name: {dtype, shape, data_offsets:[b,e]}, __metadata__},
+// then the data block; offsets are relative to the data block.
+#include "glm4v.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char *dtype_name[DT_COUNT] = {"F32", "F16", "BF16", "F64", "I64", "I32", "I16", "I8", "U8", "BOOL"};
+const int dtype_size[DT_COUNT] = {4, 2, 2, 8, 8, 4, 2, 1, 1, 1};
+
+int dtype_from_name(const char *s) {
+    for (int i = 0; i < DT_COUNT; i++)
+        if (strcmp(s, dtype_name[i]) == 0) return i;
+    return -1;
+}
+
+float f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
+    if (exp == 0) {
+        if (man == 0) u = sign;
+        else { // subnormal: renormalise
+            exp = 127 - 15 + 1;
+            while (!(man & 0x400)) { man <<= 1; exp--; }
+            man &= 0x3ff;
+            u = sign | (exp << 23) | (man << 13);
+        }
+    } else if (exp == 31) u = sign | 0x7f800000u | (man << 13);
+    else u = sign | ((exp - 15 + 127) << 23) | (man << 13);
+    union { uint32_t u; float f; } v = {u};
+    return v.f;
+}
+
+static int cmp_tensor(const void *a, const void *b) {
+    return strcmp(((const STensor *)a)->name, ((const STensor *)b)->name);
+}
+
+// the header may hold at most this many bytes (real checkpoints: ~2 MB for 18k tensors)
+#define SF_MAX_HEADER (100u << 20)
+
+int sf_parse(SFile *f, const uint8_t *buf, size_t size, const char *name) {
+    memset(f, 0, sizeof *f);
+    f->map = buf;
+    f->size = size;
+    if (size < 8) return glm_err("%s: not a safetensors file (only %zu bytes)", name, size);
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | buf[i];
+    if (hlen > SF_MAX_HEADER || hlen > size - 8)
+        return glm_err("%s: safetensors header length %llu exceeds the file size %zu", name, (unsigned long long)hlen,
+                       size);
+    if (hlen < 2) return glm_err("%s: safetensors header is empty", name);
+    size_t data_start = 8 + (size_t)hlen, data_size = size - data_start;
+    cJSON *root = cJSON_ParseWithLength((const char *)buf + 8, (size_t)hlen);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return glm_err("%s: safetensors header is not a JSON object", name);
+    }
+    int n = 0;
+    for (cJSON *it = root->child; it; it = it->next) n++;
+    f->t = calloc(n ? n : 1, sizeof(STensor));
+    if (!f->t) { cJSON_Delete(root); return glm_err("%s: out of memory", name); }
+    int k = 0, rc = 0;
+    for (cJSON *it = root->child; it && rc == 0; it = it->next) {
+        const char *tn = it->string ? it->string : "";
+        if (strcmp(tn, "__metadata__") == 0) {
+            if (!cJSON_IsObject(it)) { rc = glm_err("%s: __metadata__ is not an object", name); break; }
+            f->metadata = cJSON_PrintUnformatted(it);
+            continue;
+        }
+        if (!cJSON_IsObject(it)) { rc = glm_err("%s: tensor '%s': entry is not an object", name, tn); break; }
+        cJSON *dt = cJSON_GetObjectItemCaseSensitive(it, "dtype");
+        cJSON *sh = cJSON_GetObjectItemCaseSensitive(it, "shape");
+        cJSON *of = cJSON_GetObjectItemCaseSensitive(it, "data_offsets");
+        if (!cJSON_IsString(dt) || !cJSON_IsArray(sh) || !cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2) {
+            rc = glm_err("%s: tensor '%s': needs dtype, shape and data_offsets", name, tn);
+            break;
+        }
+        int d = dtype_from_name(dt->valuestring);
+        if (d < 0) { rc = glm_err("%s: tensor '%s': unsupported dtype %s", name, tn, dt->valuestring); break; }
+        STensor *t = &f->t[k];
+        t->dtype = (DType)d;
+        t->ndim = cJSON_GetArraySize(sh);
+        if (t->ndim > ST_MAX_DIMS) { rc = glm_err("%s: tensor '%s': %d dims is too many", name, tn, t->ndim); break; }
+        size_t numel = 1;
+        int i = 0;
+        for (cJSON *e = sh->child; e; e = e->next, i++) {
+            double v = cJSON_IsNumber(e) ? e->valuedouble : -1;
+            if (v < 0 || v > 9.0e15 || v != (double)(int64_t)v) {
+                rc = glm_err("%s: tensor '%s': invalid shape", name, tn);
+                break;
+            }
+            t->shape[i] = (int64_t)v;
+            if (size_mul(numel, (size_t)t->shape[i], &numel)) {
+                rc = glm_err("%s: tensor '%s': shape overflows", name, tn);
+                break;
+            }
+        }
+        if (rc) break;
+        double b = cJSON_IsNumber(of->child) ? of->child->valuedouble : -1;
+        double e = cJSON_IsNumber(of->child->next) ? of->child->next->valuedouble : -1;
+        if (b < 0 || e < b || b != (double)(uint64_t)b || e != (double)(uint64_t)e) {
+            rc = glm_err("%s: tensor '%s': invalid data_offsets", name, tn);
+            break;
+        }
+        if (e > (double)data_size) {
+            rc = glm_err("%s: tensor '%s': data_offsets [%.0f, %.0f] past the end of the file (data block %zu bytes)",
+                         name, tn, b, e, data_size);
+            break;
+        }
+        size_t nbytes;
+        if (size_mul(numel, (size_t)dtype_size[d], &nbytes) || (double)nbytes != e - b) {
+            rc = glm_err("%s: tensor '%s': data_offsets span %.0f bytes but %s%s needs %zu", name, tn, e - b,
+                         dt->valuestring, " shape", numel * (size_t)dtype_size[d]);
+            break;
+        }
+        t->data = buf + data_start + (size_t)b;
+        t->nbytes = nbytes;
+        t->name = strdup(tn);
+        if (!t->name) { rc = glm_err("%s: out of memory", name); break; }
+        k++;
+    }
+    cJSON_Delete(root);
+    f->n = k;
+    if (rc) { sf_close(f); return rc; }
+    qsort(f->t, f->n, sizeof(STensor), cmp_tensor);
+    for (int i = 1; i < f->n; i++)
+        if (strcmp(f->t[i - 1].name, f->t[i].name) == 0) {
+            glm_err("%s: tensor '%s' appears twice", name, f->t[i].name);
+            sf_close(f);
+            return -1;
+        }
+    return 0;
+}
+
+int sf_open(SFile *f, const char *path) {
+    memset(f, 0, sizeof *f);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return glm_err("%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return glm_err("%s: not a regular file", path);
+    }
+    size_t size = (size_t)st.st_size;
+    if (size < 8) {
+        close(fd);
+        return glm_err("%s: not a safetensors file (only %zu bytes)", path, size);
+    }
+    void *map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) return glm_err("%s: mmap failed: %s", path, strerror(errno));
+    if (sf_parse(f, map, size, path)) {
+        munmap(map, size);
+        return -1;
+    }
+    f->mapped = 1;
+    f->path = strdup(path);
+    return 0;
+}
+
+void sf_close(SFile *f) {
+    for (int i = 0; i < f->n; i++) free(f->t[i].name);
+    free(f->t);
+    free(f->metadata);
+    free(f->path);
+    if (f->mapped && f->map) munmap((void *)f->map, f->size);
+    memset(f, 0, sizeof *f);
+}
+
+const STensor *sf_find(const SFile *f, const char *name) {
+    int lo = 0, hi = f->n - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2, c = strcmp(name, f->t[mid].name);
+        if (c == 0) return &f->t[mid];
+        if (c < 0) hi = mid - 1;
+        else lo = mid + 1;
+    }
+    return NULL;
+}

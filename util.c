@@ -1,0 +1,137 @@
+// util.c - errors, checked allocation and size arithmetic, whole-file reads.
+#include "glm4v.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+char glm_errmsg[1024];
+
+int glm_err(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(glm_errmsg, sizeof glm_errmsg, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+#define MAX_PENDING 8
+static char *pending_files[MAX_PENDING]; // temporary output files removed on error
+
+void glm_atexit_remove(const char *path) {
+    for (int i = 0; i < MAX_PENDING; i++)
+        if (!pending_files[i]) {
+            pending_files[i] = strdup(path);
+            return;
+        }
+}
+
+void glm_atexit_forget(const char *path) {
+    for (int i = 0; i < MAX_PENDING; i++)
+        if (pending_files[i] && strcmp(pending_files[i], path) == 0) {
+            free(pending_files[i]);
+            pending_files[i] = NULL;
+        }
+}
+
+static void remove_pending(void) {
+    for (int i = 0; i < MAX_PENDING; i++)
+        if (pending_files[i]) {
+            unlink(pending_files[i]);
+            free(pending_files[i]);
+            pending_files[i] = NULL;
+        }
+}
+
+_Noreturn void glm_die(int code, const char *fmt, ...) {
+    char msg[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    remove_pending();
+    fflush(stdout);
+    // one line: newlines inside the message would break "the last line names the culprit"
+    for (char *p = msg; *p; p++)
+        if (*p == '\n' || *p == '\r') *p = ' ';
+    fprintf(stderr, "glm4v: error: %s\n", msg);
+    fflush(stderr);
+    exit(code);
+}
+
+_Noreturn void glm_die_err(int code) { glm_die(code, "%s", glm_errmsg[0] ? glm_errmsg : "unknown error"); }
+
+void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) glm_die(EXIT_INPUT, "out of memory allocating %zu bytes", n);
+    return p;
+}
+
+void *xcalloc(size_t n, size_t sz) {
+    void *p = calloc(n ? n : 1, sz ? sz : 1);
+    if (!p) glm_die(EXIT_INPUT, "out of memory allocating %zu x %zu bytes", n, sz);
+    return p;
+}
+
+char *xstrdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = xmalloc(n);
+    memcpy(p, s, n);
+    return p;
+}
+
+int size_mul(size_t a, size_t b, size_t *out) {
+    if (a && b > SIZE_MAX / a) return glm_err("size overflow (%zu x %zu)", a, b);
+    *out = a * b;
+    return 0;
+}
+
+int size_add(size_t a, size_t b, size_t *out) {
+    if (b > SIZE_MAX - a) return glm_err("size overflow (%zu + %zu)", a, b);
+    *out = a + b;
+    return 0;
+}
+
+int file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+char *read_file(const char *path, size_t *len, size_t max_bytes) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        glm_err("%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        glm_err("%s: not a regular file", path);
+        return NULL;
+    }
+    if ((uint64_t)st.st_size > max_bytes) {
+        fclose(f);
+        glm_err("%s: file too large (%lld bytes, limit %zu)", path, (long long)st.st_size, max_bytes);
+        return NULL;
+    }
+    size_t n = (size_t)st.st_size;
+    char *buf = malloc(n + 1);
+    if (!buf) {
+        fclose(f);
+        glm_err("%s: out of memory", path);
+        return NULL;
+    }
+    size_t got = fread(buf, 1, n, f);
+    fclose(f);
+    if (got != n) {
+        free(buf);
+        glm_err("%s: short read", path);
+        return NULL;
+    }
+    buf[n] = 0;
+    if (len) *len = n;
+    return buf;
+}
