@@ -236,6 +236,16 @@ float gelu_erf(float x);
 float dot_f32(const float *a, const float *b, int n);
 // y = silu(g) * u elementwise
 void swiglu(float *y, const float *g, const float *u, int n);
+// eager attention for one head (softmax fp32): q [nq, ldq], k/v [nk, ldk/ldv], out [nq, ldo];
+// q_offset >= 0: causal (query i sees keys j <= q_offset + i); < 0: bidirectional.
+// scores: attention_scratch_floats(nk) floats of per-thread scratch
+void attention_head(float *out, int ldo, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
+                    int nq, int nk, int hd, float scale, int q_offset, float *scores);
+void attention_head_naive(float *out, int ldo, const float *q, int ldq, const float *k, int ldk, const float *v,
+                          int ldv, int nq, int nk, int hd, float scale, int q_offset);
+size_t attention_scratch_floats(int nk);
+// allocate every OpenMP thread's kernel tile buffer for weights with up to max_cols columns
+void ops_reserve(size_t max_cols);
 
 // ----------------------------------------------------------------------------
 // tokenizer (tokenizer.c): HF tokenizers byte-level BPE from tokenizer.json
@@ -363,6 +373,7 @@ typedef struct {
 typedef struct {
     Tensor embed_tokens;             // [V, H]
     TextLayer *layers;               // [num_hidden_layers]
+    int n_layers;                    // allocated entries of layers
     Tensor norm;                     // [H]
     Tensor lm_head;                  // [V, H]
     VisionWeights vis;               //

@@ -135,3 +135,7 @@ char *read_file(const char *path, size_t *len, size_t max_bytes) {
     if (len) *len = n;
     return buf;
 }
+
+void tap(const TapSink *s, const char *name, DType dt, int ndim, const int64_t *shape, const void *data) {
+    if (s && s->fn) s->fn(s->ctx, name, dt, ndim, shape, data);
+}

@@ -1,0 +1,664 @@
+// checkpoint.c - a Hugging Face model folder as downloaded: config.json (4.57 and 5.x layouts), generation and
+// processor configs, model.safetensors or sharded model-0000N-of-0000M.safetensors + index, weight binding.
+#include "glm4v.h"
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#define MAX_JSON_BYTES (64u << 20) // config files, safetensors index
+
+// ---------------------------------------------------------------------------- JSON helpers
+
+// integer field: -1 on a wrong type / range; *out untouched when absent
+static int js_int(const cJSON *o, const char *key, int *out, const char *file, int lo, int hi) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v || cJSON_IsNull(v)) return 0;
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble || v->valuedouble < lo ||
+        v->valuedouble > hi)
+        return glm_err("%s: \"%s\" must be an integer in [%d, %d]", file, key, lo, hi);
+    *out = (int)v->valuedouble;
+    return 0;
+}
+
+static int js_float(const cJSON *o, const char *key, float *out, const char *file) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v || cJSON_IsNull(v)) return 0;
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) return glm_err("%s: \"%s\" must be a number", file, key);
+    *out = (float)v->valuedouble;
+    return 0;
+}
+
+static int js_double(const cJSON *o, const char *key, double *out, const char *file) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v || cJSON_IsNull(v)) return 0;
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) return glm_err("%s: \"%s\" must be a number", file, key);
+    *out = v->valuedouble;
+    return 0;
+}
+
+static int js_bool(const cJSON *o, const char *key, int *out, const char *file) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v || cJSON_IsNull(v)) return 0;
+    if (!cJSON_IsBool(v)) return glm_err("%s: \"%s\" must be true or false", file, key);
+    *out = cJSON_IsTrue(v);
+    return 0;
+}
+
+// a required positive integer
+static int js_req(const cJSON *o, const char *key, int *out, const char *file, const char *section) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v) return glm_err("%s: %s has no \"%s\"", file, section, key);
+    return js_int(o, key, out, file, 1, 1 << 30);
+}
+
+// eos ids: int or list of ints, appended to c->eos_ids (deduplicated)
+static int js_eos(Config *c, const cJSON *v, const char *file) {
+    if (!v || cJSON_IsNull(v)) return 0;
+    const cJSON *one = v;
+    if (cJSON_IsArray(v)) one = v->child;
+    for (; one; one = cJSON_IsArray(v) ? one->next : NULL) {
+        if (!cJSON_IsNumber(one) || one->valuedouble < 0 || one->valuedouble > 1e9)
+            return glm_err("%s: eos_token_id must be an integer or a list of integers", file);
+        int id = (int)one->valuedouble, dup = 0;
+        for (int i = 0; i < c->n_eos; i++) dup |= c->eos_ids[i] == id;
+        if (!dup && c->n_eos < 16) c->eos_ids[c->n_eos++] = id;
+        if (!cJSON_IsArray(v)) break;
+    }
+    return 0;
+}
+
+// ---------------------------------------------------------------------------- config.json
+
+int config_parse(Config *c, const char *json, size_t len, const char *file) {
+    memset(c, 0, sizeof *c);
+    c->config_crc = (uint32_t)crc32(0L, (const Bytef *)json, (uInt)len);
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return glm_err("%s: not valid JSON", file);
+    }
+    int rc = -1;
+    const cJSON *tc = cJSON_GetObjectItemCaseSensitive(root, "text_config");
+    const cJSON *vc = cJSON_GetObjectItemCaseSensitive(root, "vision_config");
+    if (!cJSON_IsObject(tc)) { glm_err("%s: no \"text_config\" object (not a GLM-4V config)", file); goto done; }
+
+    // architecture: Glm4vMoeForConditionalGeneration (GLM-4.5V/4.6V) or Glm4vForConditionalGeneration (GLM-4.1V)
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
+    const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
+    const char *mts = cJSON_IsString(mt) ? mt->valuestring : "";
+    const char *as = cJSON_IsArray(arch) && cJSON_IsString(arch->child) ? arch->child->valuestring : "";
+    if (strcmp(mts, "glm4v_moe") == 0 || strstr(as, "Glm4vMoe")) c->is_moe = 1;
+    else if (strcmp(mts, "glm4v") == 0 || strcmp(mts, "glm46v") == 0 || strstr(as, "Glm4v") || strstr(as, "Glm46V"))
+        c->is_moe = 0;
+    else { glm_err("%s: model_type \"%s\" is not glm4v or glm4v_moe", file, mts); goto done; }
+
+    TextConfig *t = &c->text;
+    const char *ts = "text_config";
+    if (js_req(tc, "vocab_size", &t->vocab_size, file, ts) || js_req(tc, "hidden_size", &t->hidden_size, file, ts) ||
+        js_req(tc, "intermediate_size", &t->intermediate_size, file, ts) ||
+        js_req(tc, "num_hidden_layers", &t->num_hidden_layers, file, ts) ||
+        js_req(tc, "num_attention_heads", &t->num_attention_heads, file, ts))
+        goto done;
+    t->num_key_value_heads = t->num_attention_heads;
+    t->rms_norm_eps = 1e-5f;
+    t->attention_bias = 1;
+    t->max_position_embeddings = c->is_moe ? 65536 : 32768;
+    if (js_int(tc, "num_key_value_heads", &t->num_key_value_heads, file, 1, 1 << 20) ||
+        js_float(tc, "rms_norm_eps", &t->rms_norm_eps, file) ||
+        js_int(tc, "max_position_embeddings", &t->max_position_embeddings, file, 1, 1 << 30))
+        goto done;
+    if (t->rms_norm_eps <= 0 || t->rms_norm_eps > 1) { glm_err("%s: rms_norm_eps out of range", file); goto done; }
+    if (t->num_attention_heads % t->num_key_value_heads) {
+        glm_err("%s: num_attention_heads %d is not a multiple of num_key_value_heads %d", file,
+                t->num_attention_heads, t->num_key_value_heads);
+        goto done;
+    }
+    // head_dim: Glm4vMoeTextAttention: getattr(config, "head_dim", hidden // heads); Glm4vTextAttention: hidden // heads
+    int cfg_head_dim = 0;
+    if (js_int(tc, "head_dim", &cfg_head_dim, file, 0, 1 << 16)) goto done;
+    if (t->hidden_size % t->num_attention_heads && !(c->is_moe && cfg_head_dim)) {
+        glm_err("%s: hidden_size %d is not a multiple of num_attention_heads %d", file, t->hidden_size,
+                t->num_attention_heads);
+        goto done;
+    }
+    t->head_dim = (c->is_moe && cfg_head_dim) ? cfg_head_dim : t->hidden_size / t->num_attention_heads;
+    // rope: 5.x rope_parameters{rope_theta, partial_rotary_factor, mrope_section}; 4.57 rope_theta,
+    // partial_rotary_factor, rope_scaling{mrope_section}
+    const cJSON *rp = cJSON_GetObjectItemCaseSensitive(tc, "rope_parameters");
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(tc, "rope_scaling");
+    // Glm4vMoeTextConfig.__post_init__: kwargs.setdefault("partial_rotary_factor", 0.5); dense default 1.0
+    float prf = c->is_moe ? 0.5f : 1.0f;
+    t->rope_theta = 10000.0f;
+    if (js_float(tc, "rope_theta", &t->rope_theta, file) || js_float(tc, "partial_rotary_factor", &prf, file))
+        goto done;
+    const cJSON *sec = NULL;
+    if (cJSON_IsObject(rs)) sec = cJSON_GetObjectItemCaseSensitive(rs, "mrope_section");
+    if (cJSON_IsObject(rp)) {
+        if (js_float(rp, "rope_theta", &t->rope_theta, file) || js_float(rp, "partial_rotary_factor", &prf, file))
+            goto done;
+        const cJSON *s2 = cJSON_GetObjectItemCaseSensitive(rp, "mrope_section");
+        if (s2) sec = s2;
+        const cJSON *ty = cJSON_GetObjectItemCaseSensitive(rp, "rope_type");
+        if (cJSON_IsString(ty) && strcmp(ty->valuestring, "default") != 0) {
+            glm_err("%s: rope_type \"%s\" is not supported (only \"default\")", file, ty->valuestring);
+            goto done;
+        }
+    }
+    if (!(prf > 0 && prf <= 1) || !(t->rope_theta > 0)) { glm_err("%s: invalid rope parameters", file); goto done; }
+    // HF: head_dim = getattr(config, "head_dim", None) or hidden // heads; dim = int(head_dim * partial_rotary_factor)
+    int rope_head_dim = cfg_head_dim ? cfg_head_dim : t->hidden_size / t->num_attention_heads;
+    t->rotary_dim = (int)(rope_head_dim * (double)prf);
+    if (sec) {
+        if (!cJSON_IsArray(sec) || cJSON_GetArraySize(sec) < 1 || cJSON_GetArraySize(sec) > 8) {
+            glm_err("%s: mrope_section must be a list of 1..8 integers", file);
+            goto done;
+        }
+        for (const cJSON *e = sec->child; e; e = e->next) {
+            if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 4096) {
+                glm_err("%s: mrope_section must be a list of integers", file);
+                goto done;
+            }
+            t->mrope_section[t->n_mrope_section++] = (int)e->valuedouble;
+        }
+    } else { // HF default [8, 12, 12]
+        t->mrope_section[0] = 8, t->mrope_section[1] = 12, t->mrope_section[2] = 12, t->n_mrope_section = 3;
+    }
+    int secsum = 0;
+    for (int i = 0; i < t->n_mrope_section; i++) secsum += t->mrope_section[i];
+    if (t->rotary_dim % 2 || secsum * 2 != t->rotary_dim || t->rotary_dim > t->head_dim) {
+        glm_err("%s: mrope_section sums to %d but the rotary dimension is %d (head_dim %d x partial_rotary_factor %g)",
+                file, secsum, t->rotary_dim, rope_head_dim, prf);
+        goto done;
+    }
+    if (js_bool(tc, "attention_bias", &t->attention_bias, file)) goto done;
+    if (!c->is_moe) t->attention_bias = 1; // Glm4vTextAttention: bias=True always
+    if (c->is_moe) {
+        t->n_shared_experts = 1, t->n_group = 1, t->topk_group = 1, t->first_k_dense_replace = 1;
+        t->norm_topk_prob = 1, t->routed_scaling_factor = 1.0f;
+        if (js_req(tc, "moe_intermediate_size", &t->moe_intermediate_size, file, ts) ||
+            js_req(tc, "num_experts_per_tok", &t->num_experts_per_tok, file, ts))
+            goto done;
+        t->n_routed_experts = 0;
+        if (js_int(tc, "n_routed_experts", &t->n_routed_experts, file, 1, 1 << 16) ||
+            (!t->n_routed_experts && js_int(tc, "num_local_experts", &t->n_routed_experts, file, 1, 1 << 16)) ||
+            js_int(tc, "n_shared_experts", &t->n_shared_experts, file, 0, 1 << 10) ||
+            js_int(tc, "n_group", &t->n_group, file, 1, 1 << 16) ||
+            js_int(tc, "topk_group", &t->topk_group, file, 1, 1 << 16) ||
+            js_int(tc, "first_k_dense_replace", &t->first_k_dense_replace, file, 0, 1 << 20) ||
+            js_bool(tc, "norm_topk_prob", &t->norm_topk_prob, file) ||
+            js_float(tc, "routed_scaling_factor", &t->routed_scaling_factor, file))
+            goto done;
+        if (!t->n_routed_experts) { glm_err("%s: text_config has no \"n_routed_experts\"", file); goto done; }
+        if (t->n_routed_experts % t->n_group || t->topk_group > t->n_group ||
+            t->num_experts_per_tok > t->topk_group * (t->n_routed_experts / t->n_group) ||
+            t->n_routed_experts / t->n_group < 2 || t->num_experts_per_tok > 256) {
+            glm_err("%s: inconsistent MoE routing (experts %d, groups %d, topk_group %d, top-k %d)", file,
+                    t->n_routed_experts, t->n_group, t->topk_group, t->num_experts_per_tok);
+            goto done;
+        }
+    }
+    if (js_eos(c, cJSON_GetObjectItemCaseSensitive(tc, "eos_token_id"), file) ||
+        js_eos(c, cJSON_GetObjectItemCaseSensitive(root, "eos_token_id"), file))
+        goto done;
+
+    // token ids (Glm4vMoeConfig / Glm4vConfig defaults)
+    c->image_token_id = c->is_moe ? 151363 : 151343;
+    c->video_token_id = c->is_moe ? 151364 : 151344;
+    c->image_start_token_id = 151339, c->image_end_token_id = 151340;
+    c->video_start_token_id = 151341, c->video_end_token_id = 151342;
+    int vmax = t->vocab_size - 1;
+    if (js_int(root, "image_token_id", &c->image_token_id, file, 0, vmax) ||
+        js_int(root, "video_token_id", &c->video_token_id, file, 0, vmax) ||
+        js_int(root, "image_start_token_id", &c->image_start_token_id, file, 0, vmax) ||
+        js_int(root, "image_end_token_id", &c->image_end_token_id, file, 0, vmax) ||
+        js_int(root, "video_start_token_id", &c->video_start_token_id, file, 0, vmax) ||
+        js_int(root, "video_end_token_id", &c->video_end_token_id, file, 0, vmax))
+        goto done;
+
+    // vision config
+    VisionConfig *v = &c->vision;
+    v->depth = 24, v->hidden_size = 1536, v->num_heads = 12, v->intermediate_size = 13696, v->out_hidden_size = 4096;
+    v->patch_size = 14, v->temporal_patch_size = 2, v->spatial_merge_size = 2, v->in_channels = 3;
+    v->image_size = 336, v->rms_norm_eps = 1e-5f, v->attention_bias = 0;
+    if (cJSON_IsObject(vc)) {
+        const char *f = file;
+        if (js_int(vc, "depth", &v->depth, f, 0, 1 << 10) || js_int(vc, "hidden_size", &v->hidden_size, f, 1, 1 << 20) ||
+            js_int(vc, "num_heads", &v->num_heads, f, 1, 1 << 12) ||
+            js_int(vc, "intermediate_size", &v->intermediate_size, f, 1, 1 << 24) ||
+            js_int(vc, "out_hidden_size", &v->out_hidden_size, f, 1, 1 << 20) ||
+            js_int(vc, "patch_size", &v->patch_size, f, 1, 1024) ||
+            js_int(vc, "temporal_patch_size", &v->temporal_patch_size, f, 1, 16) ||
+            js_int(vc, "spatial_merge_size", &v->spatial_merge_size, f, 1, 16) ||
+            js_int(vc, "in_channels", &v->in_channels, f, 3, 3) ||
+            js_int(vc, "image_size", &v->image_size, f, 1, 1 << 16) || js_float(vc, "rms_norm_eps", &v->rms_norm_eps, f) ||
+            js_bool(vc, "attention_bias", &v->attention_bias, f))
+            goto done;
+    }
+    if (v->hidden_size % v->num_heads || (v->hidden_size / v->num_heads) % 4) {
+        glm_err("%s: vision hidden_size %d / num_heads %d must give a head_dim divisible by 4", file, v->hidden_size,
+                v->num_heads);
+        goto done;
+    }
+    v->head_dim = v->hidden_size / v->num_heads;
+    v->mlp_size = v->out_hidden_size; // Glm4VisionMlp: self.intermediate_size = config.out_hidden_size
+    if (v->out_hidden_size != t->hidden_size) {
+        glm_err("%s: vision out_hidden_size %d differs from the text hidden_size %d", file, v->out_hidden_size,
+                t->hidden_size);
+        goto done;
+    }
+    t->max_position_embeddings = t->max_position_embeddings > 0 ? t->max_position_embeddings : 1;
+    c->temperature = 1.0f, c->top_p = 1.0f, c->top_k = 0, c->repetition_penalty = 1.0f;
+    proc_config_defaults(&c->proc);
+    rc = 0;
+done:
+    cJSON_Delete(root);
+    return rc;
+}
+
+// generation_config.json: do_sample, temperature, top_k, top_p, repetition_penalty, eos_token_id
+static int generation_config_parse(Config *c, const char *json, size_t len, const char *file) {
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return glm_err("%s: not valid JSON", file);
+    }
+    int rc = 0;
+    if (js_bool(root, "do_sample", &c->do_sample, file) || js_float(root, "temperature", &c->temperature, file) ||
+        js_float(root, "top_p", &c->top_p, file) || js_int(root, "top_k", &c->top_k, file, 0, 1 << 30) ||
+        js_float(root, "repetition_penalty", &c->repetition_penalty, file) ||
+        js_eos(c, cJSON_GetObjectItemCaseSensitive(root, "eos_token_id"), file))
+        rc = -1;
+    cJSON_Delete(root);
+    return rc;
+}
+
+// ---------------------------------------------------------------------------- processor configs
+
+void proc_config_defaults(ProcConfig *p) {
+    memset(p, 0, sizeof *p);
+    // Glm4vImageProcessor: size {"shortest_edge": 112*112, "longest_edge": 28*28*15000}
+    p->min_pixels = 12544, p->max_pixels = 11760000;
+    // Glm4vVideoProcessor: size {"shortest_edge": 12544, "longest_edge": 28*28*2*30000}
+    p->vmin_pixels = 12544, p->vmax_pixels = 47040000;
+    // OPENAI_CLIP_MEAN / OPENAI_CLIP_STD
+    p->image_mean[0] = 0.48145466f, p->image_mean[1] = 0.4578275f, p->image_mean[2] = 0.40821073f;
+    p->image_std[0] = 0.26862954f, p->image_std[1] = 0.26130258f, p->image_std[2] = 0.27577711f;
+    p->rescale_factor = 1.0 / 255.0;
+    p->patch_size = 14, p->temporal_patch_size = 2, p->merge_size = 2;
+    p->video_fps = 2.0f, p->video_max_duration = 300;
+}
+
+// one image/video processor object (the fields of preprocessor_config.json or processor_config.json's sub-objects)
+static int proc_object(ProcConfig *p, const cJSON *o, const char *file, int video) {
+    const cJSON *size = cJSON_GetObjectItemCaseSensitive(o, "size");
+    int *mn = video ? &p->vmin_pixels : &p->min_pixels, *mx = video ? &p->vmax_pixels : &p->max_pixels;
+    if (cJSON_IsObject(size)) {
+        if (js_int(size, "shortest_edge", mn, file, 1, 1 << 30) || js_int(size, "longest_edge", mx, file, 1, 2000000000))
+            return -1;
+    }
+    // older files: top-level min_pixels / max_pixels
+    if (js_int(o, "min_pixels", mn, file, 1, 1 << 30) || js_int(o, "max_pixels", mx, file, 1, 2000000000)) return -1;
+    if (*mn > *mx) return glm_err("%s: size.shortest_edge %d is larger than longest_edge %d", file, *mn, *mx);
+    const char *keys[2] = {"image_mean", "image_std"};
+    float *dst[2] = {p->image_mean, p->image_std};
+    for (int k = 0; k < 2; k++) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, keys[k]);
+        if (!a) continue;
+        if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != 3) return glm_err("%s: %s must be 3 numbers", file, keys[k]);
+        int i = 0;
+        for (const cJSON *e = a->child; e; e = e->next, i++) {
+            if (!cJSON_IsNumber(e)) return glm_err("%s: %s must be 3 numbers", file, keys[k]);
+            dst[k][i] = (float)e->valuedouble;
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        if (!(p->image_std[i] > 0)) return glm_err("%s: image_std must be positive", file);
+    if (js_double(o, "rescale_factor", &p->rescale_factor, file) ||
+        js_int(o, "patch_size", &p->patch_size, file, 1, 1024) ||
+        js_int(o, "temporal_patch_size", &p->temporal_patch_size, file, 1, 16) ||
+        js_int(o, "merge_size", &p->merge_size, file, 1, 16))
+        return -1;
+    if (video) {
+        if (js_float(o, "fps", &p->video_fps, file) || js_int(o, "max_duration", &p->video_max_duration, file, 1, 1 << 24))
+            return -1;
+        if (!(p->video_fps > 0 && p->video_fps <= 1000)) return glm_err("%s: fps out of range", file);
+    }
+    const cJSON *ty = cJSON_GetObjectItemCaseSensitive(o, video ? "video_processor_type" : "image_processor_type");
+    if (cJSON_IsString(ty) && strstr(ty->valuestring, "Glm46V")) p->glm46v = 1;
+    return 0;
+}
+
+int proc_config_parse(ProcConfig *p, const char *json, size_t len, const char *file, int video_only) {
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return glm_err("%s: not valid JSON", file);
+    }
+    int rc = 0;
+    const cJSON *ip = cJSON_GetObjectItemCaseSensitive(root, "image_processor");
+    const cJSON *vp = cJSON_GetObjectItemCaseSensitive(root, "video_processor");
+    if (ip || vp) { // 5.x processor_config.json
+        if ((ip && !cJSON_IsObject(ip)) || (vp && !cJSON_IsObject(vp)))
+            rc = glm_err("%s: image_processor / video_processor must be objects", file);
+        if (!rc && ip) rc = proc_object(p, ip, file, 0);
+        if (!rc && vp) rc = proc_object(p, vp, file, 1);
+    } else {
+        rc = proc_object(p, root, file, video_only);
+    }
+    const cJSON *pc = cJSON_GetObjectItemCaseSensitive(root, "processor_class");
+    if (cJSON_IsString(pc) && strstr(pc->valuestring, "Glm46V")) p->glm46v = 1;
+    cJSON_Delete(root);
+    return rc;
+}
+
+// ---------------------------------------------------------------------------- model folder
+
+static char *path_join(const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = xmalloc(n);
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+// read DIR/NAME if it exists: 1 = read, 0 = absent, -1 = error
+static int read_opt(const char *dir, const char *name, char **buf, size_t *len) {
+    char *p = path_join(dir, name);
+    int rc = 0;
+    *buf = NULL;
+    if (file_exists(p)) rc = (*buf = read_file(p, len, MAX_JSON_BYTES)) ? 1 : -1;
+    free(p);
+    return rc;
+}
+
+// shard file names from model.safetensors.index.json's weight_map (unique, in first-seen order)
+static int index_shards(const char *json, size_t len, const char *file, char ***names, int *n) {
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    const cJSON *wm = root ? cJSON_GetObjectItemCaseSensitive(root, "weight_map") : NULL;
+    if (!cJSON_IsObject(wm)) {
+        cJSON_Delete(root);
+        return glm_err("%s: no \"weight_map\" object", file);
+    }
+    int cap = 0, rc = 0;
+    *names = NULL, *n = 0;
+    for (const cJSON *e = wm->child; e; e = e->next) {
+        if (!cJSON_IsString(e)) { rc = glm_err("%s: weight_map values must be file names", file); break; }
+        const char *s = e->valuestring;
+        if (!*s || strchr(s, '/') || strcmp(s, "..") == 0 || strlen(s) > 255) {
+            rc = glm_err("%s: invalid shard name \"%s\"", file, s);
+            break;
+        }
+        int dup = 0;
+        for (int i = 0; i < *n && !dup; i++) dup = strcmp((*names)[i], s) == 0;
+        if (dup) continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *names = realloc(*names, (size_t)cap * sizeof(char *));
+            if (!*names) glm_die(EXIT_INPUT, "out of memory");
+        }
+        (*names)[(*n)++] = xstrdup(s);
+    }
+    if (!rc && *n == 0) rc = glm_err("%s: weight_map is empty", file);
+    cJSON_Delete(root);
+    return rc;
+}
+
+int checkpoint_open(Checkpoint *ck, const char *dir) {
+    memset(ck, 0, sizeof *ck);
+    struct stat st;
+    if (stat(dir, &st) != 0) return glm_err("%s: model folder not found (%s)", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return glm_err("%s: not a folder (-m expects a Hugging Face model folder)", dir);
+    if (strlen(dir) >= sizeof ck->dir) return glm_err("model folder path too long");
+    strcpy(ck->dir, dir);
+    char *buf = NULL, *cfgpath = path_join(dir, "config.json");
+    size_t len = 0;
+    int r = read_opt(dir, "config.json", &buf, &len);
+    if (r == 0) glm_err("%s: missing (not a Hugging Face model folder?)", cfgpath);
+    if (r != 1 || config_parse(&ck->cfg, buf, len, cfgpath)) {
+        free(buf), free(cfgpath);
+        return -1;
+    }
+    free(buf), free(cfgpath);
+    Config *c = &ck->cfg;
+    // generation_config.json (optional)
+    if ((r = read_opt(dir, "generation_config.json", &buf, &len)) < 0) return -1;
+    if (r == 1) {
+        char *p = path_join(dir, "generation_config.json");
+        int e = generation_config_parse(c, buf, len, p);
+        free(buf), free(p);
+        if (e) return -1;
+    }
+    // processor: 5.x processor_config.json, or released preprocessor_config.json + video_preprocessor_config.json
+    const char *pnames[3] = {"processor_config.json", "preprocessor_config.json", "video_preprocessor_config.json"};
+    for (int i = 0; i < 3; i++) {
+        if ((r = read_opt(dir, pnames[i], &buf, &len)) < 0) return -1;
+        if (r == 0) continue;
+        char *p = path_join(dir, pnames[i]);
+        int e = proc_config_parse(&c->proc, buf, len, p, i == 2);
+        free(buf), free(p);
+        if (e) return -1;
+    }
+    if (c->proc.patch_size != c->vision.patch_size || c->proc.merge_size != c->vision.spatial_merge_size ||
+        c->proc.temporal_patch_size != c->vision.temporal_patch_size)
+        return glm_err("%s: processor patch/merge/temporal sizes (%d/%d/%d) differ from vision_config (%d/%d/%d)", dir,
+                       c->proc.patch_size, c->proc.merge_size, c->proc.temporal_patch_size, c->vision.patch_size,
+                       c->vision.spatial_merge_size, c->vision.temporal_patch_size);
+    // weights: index + shards, or a single model.safetensors
+    char **names = NULL;
+    int n = 0;
+    if ((r = read_opt(dir, "model.safetensors.index.json", &buf, &len)) < 0) return -1;
+    if (r == 1) {
+        char *p = path_join(dir, "model.safetensors.index.json");
+        int e = index_shards(buf, len, p, &names, &n);
+        free(buf), free(p);
+        if (e) return -1;
+    } else {
+        char *p = path_join(dir, "model.safetensors");
+        if (!file_exists(p)) {
+            glm_err("%s: no model.safetensors or model.safetensors.index.json", dir);
+            free(p);
+            return -1;
+        }
+        free(p);
+        names = xmalloc(sizeof(char *));
+        names[0] = xstrdup("model.safetensors");
+        n = 1;
+    }
+    ck->files = xcalloc((size_t)n, sizeof(SFile));
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        char *p = path_join(dir, names[i]);
+        if (!rc && sf_open(&ck->files[i], p) == 0) ck->nfiles = i + 1;
+        else rc = -1;
+        free(p);
+        free(names[i]);
+    }
+    free(names);
+    if (rc) checkpoint_close(ck);
+    return rc;
+}
+
+void checkpoint_close(Checkpoint *ck) {
+    for (int i = 0; i < ck->nfiles; i++) sf_close(&ck->files[i]);
+    free(ck->files);
+    ck->files = NULL;
+    ck->nfiles = 0;
+}
+
+static const STensor *find_exact(const Checkpoint *ck, const char *name) {
+    for (int i = 0; i < ck->nfiles; i++) {
+        const STensor *t = sf_find(&ck->files[i], name);
+        if (t) return t;
+    }
+    return NULL;
+}
+
+const STensor *checkpoint_find(const Checkpoint *ck, const char *name) {
+    const STensor *t = find_exact(ck, name);
+    if (t) return t;
+    // pre-4.52 names: model.layers.* / model.embed_tokens / model.norm and visual.*
+    char alt[512];
+    if (strncmp(name, "model.language_model.", 21) == 0) snprintf(alt, sizeof alt, "model.%s", name + 21);
+    else if (strncmp(name, "model.visual.", 13) == 0) snprintf(alt, sizeof alt, "visual.%s", name + 13);
+    else return NULL;
+    return find_exact(ck, alt);
+}
+
+int checkpoint_tensor(const Checkpoint *ck, Tensor *out, const char *name, int ndim, const int64_t *shape) {
+    memset(out, 0, sizeof *out);
+    const STensor *t = checkpoint_find(ck, name);
+    if (!t) return glm_err("%s: missing tensor '%s'", ck->dir, name);
+    if (t->dtype != DT_BF16 && t->dtype != DT_F16 && t->dtype != DT_F32)
+        return glm_err("%s: tensor '%s' has dtype %s (expected BF16, F16 or F32)", ck->dir, name, dtype_name[t->dtype]);
+    int ok = t->ndim == ndim;
+    for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == shape[i];
+    if (!ok) {
+        char got[128] = "", want[128] = "";
+        for (int i = 0; i < t->ndim; i++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? "," : "", (long long)t->shape[i]);
+        for (int i = 0; i < ndim; i++)
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", i ? "," : "", (long long)shape[i]);
+        return glm_err("%s: tensor '%s' has shape [%s] but the config needs [%s]", ck->dir, name, got, want);
+    }
+    out->data = t->data;
+    out->dtype = t->dtype;
+    out->rows = ndim >= 2 ? shape[0] : 1;
+    out->cols = ndim >= 2 ? (int64_t)(t->nbytes / (size_t)dtype_size[t->dtype]) / shape[0] : (ndim == 1 ? shape[0] : 1);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------- weight binding
+
+#define BIND1(dst, d0, ...) bind(ck, &(dst), 1, (int64_t[]){d0}, __VA_ARGS__)
+#define BIND2(dst, d0, d1, ...) bind(ck, &(dst), 2, (int64_t[]){d0, d1}, __VA_ARGS__)
+
+// bind the tensor named by printf(fmt, ...) with the given shape
+static int bind(const Checkpoint *ck, Tensor *dst, int ndim, const int64_t *shape, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int bind(const Checkpoint *ck, Tensor *dst, int ndim, const int64_t *shape, const char *fmt, ...) {
+    char name[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    return checkpoint_tensor(ck, dst, name, ndim, shape);
+}
+
+static int bind_vision(VisionWeights *vw, const Checkpoint *ck, const Config *c) {
+    const VisionConfig *v = &c->vision;
+    const int64_t Hv = v->hidden_size, P = v->patch_size, T = v->temporal_patch_size, m = v->spatial_merge_size;
+    const int64_t O = v->out_hidden_size, I = v->intermediate_size, M = v->mlp_size;
+    const char *p = "model.visual.";
+    // nn.Conv3d(in_channels, hidden, kernel=(T, P, P)) weight [Hv, C, T, P, P] viewed as [Hv, C*T*P*P]
+    if (bind(ck, &vw->patch_w, 5, (int64_t[]){Hv, v->in_channels, T, P, P}, "%spatch_embed.proj.weight", p) ||
+        BIND1(vw->patch_b, Hv, "%spatch_embed.proj.bias", p) ||
+        BIND1(vw->post_conv_layernorm, Hv, "%spost_conv_layernorm.weight", p))
+        return -1;
+    // embeddings.position_embedding.weight [side*side, Hv]; side = int(sqrt(rows))
+    const STensor *pe = checkpoint_find(ck, "model.visual.embeddings.position_embedding.weight");
+    if (!pe || pe->ndim != 2) return glm_err("%s: missing tensor 'model.visual.embeddings.position_embedding.weight'", ck->dir);
+    int side = (int)sqrt((double)pe->shape[0]);
+    while ((int64_t)(side + 1) * (side + 1) <= pe->shape[0]) side++;
+    while ((int64_t)side * side > pe->shape[0]) side--;
+    if (side < 1 || (int64_t)side * side != pe->shape[0])
+        return glm_err("%s: position_embedding has %lld rows, not a square", ck->dir, (long long)pe->shape[0]);
+    ((Config *)c)->vision.pos_side = side;
+    if (BIND2(vw->pos_embed, (int64_t)side * side, Hv, "%sembeddings.position_embedding.weight", p)) return -1;
+    vw->blocks = xcalloc((size_t)v->depth, sizeof(VisionBlock));
+    for (int b = 0; b < v->depth; b++) {
+        VisionBlock *B = &vw->blocks[b];
+        if (BIND1(B->norm1, Hv, "%sblocks.%d.norm1.weight", p, b) || BIND1(B->norm2, Hv, "%sblocks.%d.norm2.weight", p, b) ||
+            BIND2(B->qkv, 3 * Hv, Hv, "%sblocks.%d.attn.qkv.weight", p, b) ||
+            (v->attention_bias && BIND1(B->qkv_bias, 3 * Hv, "%sblocks.%d.attn.qkv.bias", p, b)) ||
+            BIND2(B->proj, Hv, Hv, "%sblocks.%d.attn.proj.weight", p, b) ||
+            BIND2(B->gate_proj, M, Hv, "%sblocks.%d.mlp.gate_proj.weight", p, b) ||
+            BIND2(B->up_proj, M, Hv, "%sblocks.%d.mlp.up_proj.weight", p, b) ||
+            BIND2(B->down_proj, Hv, M, "%sblocks.%d.mlp.down_proj.weight", p, b))
+            return -1;
+    }
+    // downsample: nn.Conv2d(Hv, out, kernel=m, stride=m) weight [O, Hv, m, m]
+    if (BIND1(vw->post_layernorm, Hv, "%spost_layernorm.weight", p) ||
+        bind(ck, &vw->downsample_w, 4, (int64_t[]){O, Hv, m, m}, "%sdownsample.weight", p) ||
+        BIND1(vw->downsample_b, O, "%sdownsample.bias", p) || BIND2(vw->merger_proj, O, O, "%smerger.proj.weight", p) ||
+        BIND1(vw->merger_norm_w, O, "%smerger.post_projection_norm.weight", p) ||
+        BIND1(vw->merger_norm_b, O, "%smerger.post_projection_norm.bias", p) ||
+        BIND2(vw->merger_gate, I, O, "%smerger.gate_proj.weight", p) ||
+        BIND2(vw->merger_up, I, O, "%smerger.up_proj.weight", p) ||
+        BIND2(vw->merger_down, O, I, "%smerger.down_proj.weight", p))
+        return -1;
+    return 0;
+}
+
+int weights_bind(Weights *w, const Checkpoint *ck) {
+    memset(w, 0, sizeof *w);
+    Config *c = (Config *)&ck->cfg;
+    const TextConfig *t = &c->text;
+    const int64_t H = t->hidden_size, V = t->vocab_size, hd = t->head_dim, I = t->intermediate_size;
+    const int64_t Q = (int64_t)t->num_attention_heads * hd, KV = (int64_t)t->num_key_value_heads * hd;
+    const char *p = "model.language_model.";
+    if (BIND2(w->embed_tokens, V, H, "%sembed_tokens.weight", p) || BIND1(w->norm, H, "%snorm.weight", p) ||
+        BIND2(w->lm_head, V, H, "lm_head.weight"))
+        return -1;
+    w->layers = xcalloc((size_t)t->num_hidden_layers, sizeof(TextLayer));
+    w->n_layers = t->num_hidden_layers;
+    for (int l = 0; l < t->num_hidden_layers; l++) {
+        TextLayer *L = &w->layers[l];
+        if (BIND1(L->input_layernorm, H, "%slayers.%d.input_layernorm.weight", p, l) ||
+            BIND1(L->post_attention_layernorm, H, "%slayers.%d.post_attention_layernorm.weight", p, l) ||
+            BIND2(L->q_proj, Q, H, "%slayers.%d.self_attn.q_proj.weight", p, l) ||
+            BIND2(L->k_proj, KV, H, "%slayers.%d.self_attn.k_proj.weight", p, l) ||
+            BIND2(L->v_proj, KV, H, "%slayers.%d.self_attn.v_proj.weight", p, l) ||
+            BIND2(L->o_proj, H, Q, "%slayers.%d.self_attn.o_proj.weight", p, l))
+            return -1;
+        if (t->attention_bias && (BIND1(L->q_bias, Q, "%slayers.%d.self_attn.q_proj.bias", p, l) ||
+                                  BIND1(L->k_bias, KV, "%slayers.%d.self_attn.k_proj.bias", p, l) ||
+                                  BIND1(L->v_bias, KV, "%slayers.%d.self_attn.v_proj.bias", p, l)))
+            return -1;
+        if (!c->is_moe) { // Glm4vTextDecoderLayer: sandwich norms, fused gate_up_proj
+            if (BIND1(L->post_self_attn_layernorm, H, "%slayers.%d.post_self_attn_layernorm.weight", p, l) ||
+                BIND1(L->post_mlp_layernorm, H, "%slayers.%d.post_mlp_layernorm.weight", p, l) ||
+                BIND2(L->gate_up_proj, 2 * I, H, "%slayers.%d.mlp.gate_up_proj.weight", p, l) ||
+                BIND2(L->down_proj, H, I, "%slayers.%d.mlp.down_proj.weight", p, l))
+                return -1;
+        } else if (l < t->first_k_dense_replace) { // Glm4vMoeTextMLP
+            if (BIND2(L->gate_proj, I, H, "%slayers.%d.mlp.gate_proj.weight", p, l) ||
+                BIND2(L->up_proj, I, H, "%slayers.%d.mlp.up_proj.weight", p, l) ||
+                BIND2(L->down_proj, H, I, "%slayers.%d.mlp.down_proj.weight", p, l))
+                return -1;
+        } else { // Glm4vMoeTextMoE
+            const int64_t E = t->n_routed_experts, Im = t->moe_intermediate_size, Is = Im * t->n_shared_experts;
+            L->is_moe_layer = 1;
+            if (BIND2(L->router, E, H, "%slayers.%d.mlp.gate.weight", p, l) ||
+                BIND1(L->router_bias, E, "%slayers.%d.mlp.gate.e_score_correction_bias", p, l))
+                return -1;
+            if (Is && (BIND2(L->sh_gate, Is, H, "%slayers.%d.mlp.shared_experts.gate_proj.weight", p, l) ||
+                       BIND2(L->sh_up, Is, H, "%slayers.%d.mlp.shared_experts.up_proj.weight", p, l) ||
+                       BIND2(L->sh_down, H, Is, "%slayers.%d.mlp.shared_experts.down_proj.weight", p, l)))
+                return -1;
+            L->exp_gate = xcalloc((size_t)E, sizeof(Tensor));
+            L->exp_up = xcalloc((size_t)E, sizeof(Tensor));
+            L->exp_down = xcalloc((size_t)E, sizeof(Tensor));
+            for (int e = 0; e < E; e++)
+                if (BIND2(L->exp_gate[e], Im, H, "%slayers.%d.mlp.experts.%d.gate_proj.weight", p, l, e) ||
+                    BIND2(L->exp_up[e], Im, H, "%slayers.%d.mlp.experts.%d.up_proj.weight", p, l, e) ||
+                    BIND2(L->exp_down[e], H, Im, "%slayers.%d.mlp.experts.%d.down_proj.weight", p, l, e))
+                    return -1;
+        }
+    }
+    c->has_vision = checkpoint_find(ck, "model.visual.patch_embed.proj.weight") != NULL;
+    if (c->has_vision && bind_vision(&w->vis, ck, c)) return -1;
+    return 0;
+}
+
+void weights_free(Weights *w) {
+    for (int l = 0; l < w->n_layers; l++)
+        free(w->layers[l].exp_gate), free(w->layers[l].exp_up), free(w->layers[l].exp_down);
+    free(w->layers);
+    free(w->vis.blocks);
+    memset(w, 0, sizeof *w);
+}
