@@ -1,0 +1,161 @@
+// moe.c - Glm4vMoeTextMoE: sigmoid top-k router with group-limited selection, routed experts, shared expert.
+// Prefill groups the tokens of a chunk by expert, so each chosen expert's weights are read once per chunk.
+#include "glm4v.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+// scratch layout for n tokens (floats; the int arrays are stored in float-sized slots)
+//   logits [n, E], topk_w [n, k], topk_i [n, k] (int), tok_list [E, n] (int), tok_slot [E, n] (int), count [E] (int),
+//   xg [n, H] (gathered tokens of one expert), g [n, Im'], u [n, Im'], eo [n, H], sh [n, H]
+size_t moe_scratch_floats(const Config *c, int n) {
+    const TextConfig *t = &c->text;
+    size_t E = (size_t)t->n_routed_experts, k = (size_t)t->num_experts_per_tok, H = (size_t)t->hidden_size;
+    size_t Im = (size_t)t->moe_intermediate_size, Is = Im * (size_t)t->n_shared_experts;
+    size_t I = Im > Is ? Im : Is;
+    return (size_t)n * (E + 2 * k + 2 * E + 3 * H + 2 * I) + E + 64;
+}
+
+// index of the larger score; ties keep the lower index first (a deterministic order for topk(sorted=False))
+static int better(const float *s, int a, int b) { return s[a] > s[b] || (s[a] == s[b] && a < b); }
+
+// Glm4vMoeTextTopkRouter.forward for one token, from its fp32 router logits [E]
+void moe_router(const TextLayer *L, const Config *c, const float *logits, int *idx, float *wts) {
+    const TextConfig *t = &c->text;
+    const int E = t->n_routed_experts, K = t->num_experts_per_tok, G = t->n_group, per = E / G;
+    float scores[1024], choice[1024], gscore[1024];
+    int gsel[1024];
+    float *sc = E <= 1024 ? scores : xmalloc((size_t)E * 3 * sizeof(float));
+    float *ch = E <= 1024 ? choice : sc + E, *gs = E <= 1024 ? gscore : sc + 2 * E;
+    int *gk = E <= 1024 ? gsel : xmalloc((size_t)E * sizeof(int));
+    for (int e = 0; e < E; e++) {
+        // scores = router_logits.sigmoid()
+        sc[e] = 1.0f / (1.0f + expf(-logits[e]));
+        // scores_for_choice = scores + self.e_score_correction_bias
+        ch[e] = sc[e] + tensor_get(&L->router_bias, e);
+    }
+    if (G > 1) {
+        // group_scores = scores_for_choice.view(-1, n_group, E // n_group).topk(2, dim=-1)[0].sum(dim=-1)
+        for (int g = 0; g < G; g++) {
+            const float *s = ch + g * per;
+            int a = 0, b = 1;
+            if (better(s, b, a)) a = 1, b = 0;
+            for (int e = 2; e < per; e++) {
+                if (better(s, e, a)) b = a, a = e;
+                else if (better(s, e, b)) b = e;
+            }
+            gs[g] = s[a] + s[b];
+        }
+        // group_idx = topk(group_scores, k=topk_group); masked_fill(~score_mask, -inf) (5.x; 4.5x filled 0.0)
+        for (int g = 0; g < G; g++) gk[g] = 0;
+        for (int r = 0; r < t->topk_group; r++) {
+            int best = -1;
+            for (int g = 0; g < G; g++)
+                if (!gk[g] && (best < 0 || better(gs, g, best))) best = g;
+            gk[best] = 1;
+        }
+        for (int e = 0; e < E; e++)
+            if (!gk[e / per]) ch[e] = -INFINITY;
+    }
+    // topk_indices = torch.topk(scores_for_choice, k=top_k, dim=-1, sorted=False)[1]  (selection by score, ties by id)
+    for (int r = 0; r < K; r++) {
+        int best = -1;
+        for (int e = 0; e < E; e++) {
+            int taken = 0;
+            for (int q = 0; q < r && !taken; q++) taken = idx[q] == e;
+            if (!taken && (best < 0 || better(ch, e, best))) best = e;
+        }
+        idx[r] = best;
+    }
+    // topk_weights = scores.gather(1, topk_indices)
+    float sum = 0.0f;
+    for (int r = 0; r < K; r++) wts[r] = sc[idx[r]];
+    if (t->norm_topk_prob) {
+        // denominator = topk_weights.sum(dim=-1, keepdim=True) + 1e-20
+        for (int r = 0; r < K; r++) sum += wts[r];
+        float den = sum + 1e-20f;
+        for (int r = 0; r < K; r++) wts[r] /= den;
+    }
+    // topk_weights = topk_weights * self.routed_scaling_factor
+    for (int r = 0; r < K; r++) wts[r] *= t->routed_scaling_factor;
+    if (sc != scores) free(sc);
+    if (gk != gsel) free(gk);
+}
+
+// Glm4vMoeTextMLP on rows x [n, H] -> y [n, H] with separate gate/up/down (g, u: [n, I] scratch)
+static void mlp_swiglu(float *y, const float *x, const Tensor *gate, const Tensor *up, const Tensor *down, int n,
+                       float *g, float *u) {
+    const int I = (int)gate->rows;
+    // down_proj(act_fn(gate_proj(x)) * up_proj(x))
+    linear(g, x, gate, NULL, n);
+    linear(u, x, up, NULL, n);
+#pragma omp parallel for schedule(static) if (n > 8)
+    for (int i = 0; i < n; i++) swiglu(g + (int64_t)i * I, g + (int64_t)i * I, u + (int64_t)i * I, I);
+    linear(y, g, down, NULL, n);
+}
+
+void moe_forward(const TextLayer *L, const Config *c, const float *x, float *y, int n, float *scratch,
+                 const TapSink *taps, int layer) {
+    const TextConfig *t = &c->text;
+    const int E = t->n_routed_experts, K = t->num_experts_per_tok, H = t->hidden_size;
+    const int Im = t->moe_intermediate_size, Is = Im * t->n_shared_experts, I = Im > Is ? Im : Is;
+    float *logits = scratch;                       // [n, E]
+    float *topk_w = logits + (size_t)n * E;        // [n, K]
+    int *topk_i = (int *)(topk_w + (size_t)n * K); // [n, K]
+    int *tok_list = topk_i + (size_t)n * K;        // [E, n] tokens routed to each expert
+    int *tok_slot = tok_list + (size_t)E * n;      // [E, n] their top-k slot
+    int *count = tok_slot + (size_t)E * n;         // [E]
+    float *xg = (float *)(count + E);              // [n, H]
+    float *g = xg + (size_t)n * H;                 // [n, I]
+    float *u = g + (size_t)n * I;                  // [n, I]
+    float *eo = u + (size_t)n * I;                 // [n, H]
+    float *sh = eo + (size_t)n * H;                // [n, H]
+
+    // router_logits = F.linear(hidden_states.float(), self.weight.float())
+    linear(logits, x, &L->router, NULL, n);
+    for (int i = 0; i < n; i++) moe_router(L, c, logits + (size_t)i * E, topk_i + (size_t)i * K, topk_w + (size_t)i * K);
+    if (taps && taps->fn) {
+        char name[128];
+        int64_t s0[2] = {n, E}, s1[2] = {n, K};
+        snprintf(name, sizeof name, "model.language_model.layers.%d.mlp.gate.out0", layer);
+        tap(taps, name, DT_F32, 2, s0, logits);
+        snprintf(name, sizeof name, "model.language_model.layers.%d.mlp.gate.out1", layer);
+        tap(taps, name, DT_F32, 2, s1, topk_w);
+        int64_t *ids = xmalloc((size_t)n * K * sizeof(int64_t)); // dump path only
+        for (size_t i = 0; i < (size_t)n * K; i++) ids[i] = topk_i[i];
+        snprintf(name, sizeof name, "model.language_model.layers.%d.mlp.gate.out2", layer);
+        tap(taps, name, DT_I64, 2, s1, ids);
+        free(ids);
+    }
+    // group the tokens by expert (token order within an expert)
+    memset(count, 0, (size_t)E * sizeof(int));
+    for (int i = 0; i < n; i++)
+        for (int r = 0; r < K; r++) {
+            int e = topk_i[i * K + r];
+            tok_list[(size_t)e * n + count[e]] = i;
+            tok_slot[(size_t)e * n + count[e]] = r;
+            count[e]++;
+        }
+    memset(y, 0, (size_t)n * H * sizeof(float));
+    // Glm4vMoeTextExperts: for each hit expert in ascending id, final_hidden_states.index_add_(token_idx, out * w)
+    for (int e = 0; e < E; e++) {
+        int ne = count[e];
+        if (!ne) continue;
+        const int *tl = tok_list + (size_t)e * n;
+        for (int j = 0; j < ne; j++) memcpy(xg + (size_t)j * H, x + (size_t)tl[j] * H, (size_t)H * sizeof(float));
+        mlp_swiglu(eo, xg, &L->exp_gate[e], &L->exp_up[e], &L->exp_down[e], ne, g, u);
+#pragma omp parallel for schedule(static) if (ne * H > 65536)
+        for (int j = 0; j < ne; j++) {
+            // current_hidden_states * top_k_weights[token_idx, top_k_pos, None]
+            float w = topk_w[(size_t)tl[j] * K + tok_slot[(size_t)e * n + j]];
+            float *yr = y + (size_t)tl[j] * H;
+            const float *er = eo + (size_t)j * H;
+            for (int h = 0; h < H; h++) yr[h] += er[h] * w;
+        }
+    }
+    // hidden_states = hidden_states + self.shared_experts(residuals)
+    if (Is) {
+        mlp_swiglu(sh, x, &L->sh_gate, &L->sh_up, &L->sh_down, n, g, u);
+        for (size_t i = 0; i < (size_t)n * H; i++) y[i] += sh[i];
+    }
+}
