@@ -391,11 +391,17 @@ typedef struct {
 } TapSink;
 void tap(const TapSink *s, const char *name, DType dt, int ndim, const int64_t *shape, const void *data);
 
-// vision tower (vision.c): pixel rows -> merged embeddings [sum t*h*w/4, out_hidden]
-// scratch sizing for the arena
+// vision tower (vision.c): pixel rows -> merged embeddings out [npatches/m^2, out_hidden] (HF model.visual
+// pooler_output). Items with t > 1 (videos) are split into t items of (1, h, w) as HF get_video_features does.
+// scratch: vision_scratch_floats floats, sized for omp_get_max_threads() (call both with the same thread count);
+// 0 (+ glm_errmsg) for an inconsistent batch or a size overflow. vision_forward: 0, or -1 + glm_errmsg.
 size_t vision_scratch_floats(const Config *c, const PixelBatch *pb);
-void vision_forward(const Weights *w, const Config *c, const PixelBatch *pb, float *out, float *scratch,
-                    const TapSink *taps);
+int vision_forward(const Weights *w, const Config *c, const PixelBatch *pb, float *out, float *scratch,
+                   const TapSink *taps);
+// Glm4vVisionEmbeddings' bicubic grid_sample of the position table for one h x w item, bit-identical to PyTorch
+// CPU: table [side*side, C] fp32, out [h*w, C] in the block-major token order (m = merge size); _naive: reference
+void vision_pos_embed(float *out, const float *table, int side, int C, int h, int w, int m);
+void vision_pos_embed_naive(float *out, const float *table, int side, int C, int h, int w, int m);
 
 // text decoder runtime (model.c): KV cache + one arena of activations for chunks of up to `chunk` tokens
 typedef struct {
