@@ -387,11 +387,16 @@ static float *media_encode(const Weights *w, const Config *c, const PixelBatch *
     *ntok = pb->npatches / m2;
     if (!pb->npatches) return NULL;
     size_t nsc = vision_scratch_floats(c, pb), bytes;
-    if (nsc == 0 || size_mul(nsc, sizeof(float), &bytes)) glm_die(EXIT_INPUT, "image batch too large");
+    if (nsc == 0 || size_mul(nsc, sizeof(float), &bytes)) glm_die_err(EXIT_INPUT);
     float *scratch = malloc(bytes);
     float *out = malloc((size_t)*ntok * c->text.hidden_size * sizeof(float));
     if (!scratch || !out) glm_die(EXIT_INPUT, "out of memory: the vision tower needs %.1f MB", bytes / 1e6);
-    vision_forward(w, c, pb, out, scratch, taps);
+    const VisionConfig *v = &c->vision;
+    size_t maxk = 1176 > (size_t)4 * v->hidden_size ? 1176 : (size_t)4 * v->hidden_size;
+    maxk = maxk > (size_t)v->mlp_size ? maxk : (size_t)v->mlp_size;
+    maxk = maxk > (size_t)v->intermediate_size ? maxk : (size_t)v->intermediate_size;
+    ops_reserve(maxk);
+    if (vision_forward(w, c, pb, out, scratch, taps)) glm_die_err(EXIT_INPUT);
     free(scratch);
     return out;
 }
