@@ -266,12 +266,15 @@ char *tokenizer_decode(const Tokenizer *t, const int *ids, int n, int skip_speci
 typedef struct {
     const Tokenizer *tok;
     int skip_special;
-    char pending[64];   // bytes of an incomplete UTF-8 sequence
+    char pending[64];   // bytes of an incomplete UTF-8 sequence (at most 3)
     int npending;
+    int ntok;           // tokens emitted so far (a tokenizer without decoder joins tokens with " ")
 } StreamDecoder;
 void stream_init(StreamDecoder *s, const Tokenizer *t, int skip_special);
-// appends the completed text to out (cap bytes, NUL-terminated); returns bytes written
+// writes the newly completed text to out (cap bytes, NUL-terminated); returns bytes written, or -1 (glm_errmsg,
+// nothing consumed) when cap is too small: 3 * (token bytes + 3) + 1 always suffices; 4096 for GLM vocabularies
 int stream_feed(StreamDecoder *s, int id, char *out, int cap);
+// held-back bytes of an unfinished character become U+FFFD (as a full decode would); same return convention
 int stream_flush(StreamDecoder *s, char *out, int cap);
 
 // chat template (GLM-4.5V / GLM-4.6V family, SPEC 9.3)
@@ -283,8 +286,19 @@ typedef struct {
     int nmedia;
     int think;             // 1 = thinking on (default), 0 = --no-think
 } ChatPrompt;
-// render the prompt text (special tokens as text); malloc'd
+// render the prompt text (special tokens as text) with the generation prompt; malloc'd
 char *chat_render(const ChatPrompt *p);
+// a conversation turn for chat_render_msgs
+enum { CHAT_SYSTEM = 0, CHAT_USER = 1, CHAT_ASSISTANT = 2, CHAT_OBSERVATION = 3 /* tool result */ };
+typedef struct {
+    int role;               // CHAT_*
+    const char *content;    // text (NULL = empty)
+    const MediaKind *media; // media items in order, placed before the text
+    int nmedia;
+} ChatMsg;
+// render a conversation (SPEC 9.3 template rules: earlier assistant turns as <|assistant|>\n<think></think>\n +
+// content.strip()); add_generation_prompt appends <|assistant|> (+ \n<think></think> when think == 0); malloc'd
+char *chat_render_msgs(const ChatMsg *msgs, int n, int think, int add_generation_prompt);
 
 // ----------------------------------------------------------------------------
 // vision input and preprocessing (preprocess.c): HF Glm4vImageProcessor / Glm4vVideoProcessor (5.x)
