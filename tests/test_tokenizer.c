@@ -259,6 +259,49 @@ static void test_extra_cases(const Tokenizer *tiny) {
     cJSON_Delete(base);
 }
 
+// the HF processor cases of tests/data/golden: the prompt encodes to input_ids (image token runs collapsed to the
+// single <|image|> of the prompt text) and generate.ids decode to "generated" (ids past the vocab are skipped)
+static void test_golden_prompts(const Tokenizer *t) {
+    static const char *names[] = {"moe.text", "moe.image", "dense.text", "dense.video"};
+    int img = tokenizer_token_id(t, "<|image|>");
+    for (int c = 0; c < 4; c++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/golden/%s.json", test_data_dir(), names[c]);
+        cJSON *j = load_json_file(path);
+        snprintf(path, sizeof path, "%s/golden/%s.safetensors", test_data_dir(), names[c]);
+        SFile f;
+        if (!j || sf_open(&f, path) != 0) {
+            CHECK(0, "golden %s: read json + safetensors", names[c]);
+            cJSON_Delete(j);
+            continue;
+        }
+        const STensor *in = sf_find(&f, "input.input_ids"), *gen = sf_find(&f, "generate.ids");
+        if (c < 3) { // video prompts are expanded with frame tokens and timestamps by the processor
+            const char *prompt = cJSON_GetObjectItem(j, "prompt")->valuestring;
+            int *ids, n = tokenizer_encode(t, prompt, strlen(prompt), &ids), m = 0, same = in && in->dtype == DT_I64;
+            const int64_t *ref = in ? in->data : NULL;
+            for (int64_t i = 0; same && i < in->shape[1]; i++) {
+                if (ref[i] == img && i > 0 && ref[i - 1] == img) continue;
+                same = m < n && ids[m++] == ref[i];
+            }
+            CHECK(same && m == n, "golden %s: prompt encodes to HF input_ids (%d tokens)", names[c], n);
+            free(ids);
+        }
+        if (gen && gen->dtype == DT_I64) {
+            int n = (int)(gen->nbytes / 8), ids[64], ok;
+            for (int i = 0; i < n && i < 64; i++) ids[i] = (int)((const int64_t *)gen->data)[i];
+            const char *want = cJSON_GetObjectItem(j, "generated")->valuestring;
+            char *got = tokenizer_decode(t, ids, n, 0), *st = stream_decode(t, ids, n, 0, &ok);
+            CHECK(strcmp(got, want) == 0 && ok && strcmp(st, want) == 0,
+                  "golden %s: generate.ids decode (and stream-decode) to HF's text", names[c]);
+            free(got);
+            free(st);
+        }
+        sf_close(&f);
+        cJSON_Delete(j);
+    }
+}
+
 // streaming decode holds back split characters and emits them once complete
 static void test_stream(const Tokenizer *t) {
     const char *text = "a你😀b"; // with the tiny vocab every multi-byte char spans several tokens
@@ -591,6 +634,7 @@ int main(void) {
     if (!t) return test_done();
     test_reference_cases(t);
     test_extra_cases(t);
+    test_golden_prompts(t);
     test_stream(t);
     test_chat(t);
     test_broken();
