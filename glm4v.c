@@ -337,8 +337,7 @@ typedef struct {
 static void media_free(Media *m) {
     pixel_batch_free(&m->img);
     pixel_batch_free(&m->vid);
-    for (int i = 0; i < m->nstamps; i++) free(m->stamps[i]);
-    free(m->stamps);
+    if (m->stamps) video_timestamps_free(m->stamps, m->nstamps);
     free(m->img_embeds);
     free(m->vid_embeds);
     memset(m, 0, sizeof *m);
@@ -365,16 +364,20 @@ static void media_load(Media *m, const Options *o, const Config *c) {
         progress("reading video %s", o->video);
         Image *frames = NULL;
         int nf = 0;
-        double fps = o->fps;
+        double *times = NULL; // [nf] seconds of each frame
         struct stat st;
         if (stat(o->video, &st) != 0) glm_die(EXIT_INPUT, "%s: %s", o->video, strerror(errno));
         if (S_ISDIR(st.st_mode)) {
+            // a folder of frames: all used, frame i at i / --fps seconds
             if (video_load_dir(&frames, &nf, o->video, o->max_image_pixels)) glm_die_err(EXIT_INPUT);
-        } else if (video_load_file(&frames, &nf, &fps, o->video, &c->proc, o->max_image_pixels))
+            times = xmalloc((size_t)nf * sizeof(double));
+            for (int i = 0; i < nf; i++) times[i] = i / (double)o->fps;
+        } else if (video_load_file(&frames, &nf, &times, o->video, &c->proc, o->max_image_pixels))
             glm_die_err(EXIT_INPUT);
         if (preprocess_frames(&m->vid, frames, nf, &c->proc, o->resize, 1)) glm_die(EXIT_INPUT, "%s: %s", o->video, glm_errmsg);
-        m->nstamps = video_timestamps(&m->stamps, m->vid.grid[0][0], nf, fps, &c->proc);
-        if (m->nstamps < 0) glm_die_err(EXIT_INPUT);
+        m->nstamps = m->vid.grid[0][0];
+        if (video_timestamps(&m->stamps, m->nstamps, times, nf, &c->proc) < 0) glm_die_err(EXIT_INPUT);
+        free(times);
         for (int i = 0; i < nf; i++) image_free(&frames[i]);
         free(frames);
     }
@@ -562,7 +565,7 @@ typedef struct {
 } Printer;
 
 static void print_token(Printer *p, StreamDecoder *sd, int id, const Engine *e) {
-    char buf[1024];
+    char buf[4096];
     if (id == e->think_open) {
         p->in_think = 1;
         if (!p->hide) fputs(p->tty ? "\033[2m<think>" : "<think>", stdout);
@@ -752,7 +755,7 @@ static int run_once(const Options *o) {
         embed_tokens(&e.w, c, &id, 1, emb1);
         model_forward(&md, emb1, p3, 1, 1, last, 0, NULL);
     }
-    char tail[64];
+    char tail[256];
     int nt = stream_flush(&sd, tail, sizeof tail);
     if (nt > 0 && !(pr.hide && pr.in_think)) fwrite(tail, 1, (size_t)nt, stdout);
     if (pr.tty && pr.in_think && !pr.hide) fputs("\033[0m", stdout);
