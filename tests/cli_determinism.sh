@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# cli_determinism.sh - a dump with two images and generated tokens is byte-identical for -t 1, -t 2 and a second
+# -t 1 run (and for another output path); its header carries the provenance and no path, thread count or time.
+cd "$(dirname "$0")/.." || exit 2
+GLM4V=${GLM4V:-./glm4v}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+ok() { echo "ok - $*"; }
+no() { echo "not ok - $*"; }
+for model in tiny-glm4v-moe tiny-glm4v-dense; do
+    args=(-m weights/$model -p "Compare the two pictures." -i tests/data/images/synth_200x150.png
+          -i tests/data/images/synth_97x61.png -n 8 -q --chunk 20)
+    "$GLM4V" "${args[@]}" -t 1 --dump "$T/a.st" >"$T/a.out" 2>"$T/err" || no "$model: -t 1 run failed: $(tail -n1 "$T/err")"
+    "$GLM4V" "${args[@]}" -t 2 --dump "$T/b.st" >"$T/b.out" 2>"$T/err" || no "$model: -t 2 run failed: $(tail -n1 "$T/err")"
+    mkdir -p "$T/sub"
+    "$GLM4V" "${args[@]}" -t 1 --dump "$T/sub/c.st" >"$T/c.out" 2>"$T/err" || no "$model: second -t 1 run failed"
+    cmp -s "$T/a.st" "$T/b.st" && ok "$model: dump identical for -t 1 and -t 2" || no "$model: dumps differ for -t 1 and -t 2"
+    cmp -s "$T/a.st" "$T/sub/c.st" && ok "$model: dump identical on a second run (other path)" || no "$model: dumps differ between runs"
+    cmp -s "$T/a.out" "$T/b.out" && ok "$model: same generated text" || no "$model: generated text differs"
+    hdr=$(head -c 200000 "$T/a.st" | tr -d '\0')
+    for key in crc32.logits crc32.image_embeds glm4v.version glm4v.commit config.crc32 gen.temperature gen.top_k \
+               gen.top_p gen.seed gen.repetition_penalty preprocess.resize cpu.features; do
+        grep -q "\"$key\"" <<<"$hdr" && ok "$model: header has $key" || no "$model: header lacks $key"
+    done
+    if grep -q -e "$T" -e "synth_200x150" -e "weights/" -e '"threads"' <<<"$hdr"; then no "$model: header leaks a path or threads"
+    else ok "$model: header has no path or thread count"; fi
+    for name in pixel_values image_grid_thw image_embeds generated_ids generated_logits position_ids hidden_states.0; do
+        grep -q "\"$name\":{" <<<"$hdr" && ok "$model: dump has $name" || no "$model: dump lacks $name"
+    done
+done
