@@ -11,7 +11,7 @@ CFLAGS  += -DGLM4V_GIT_COMMIT=\"$(GIT_COMMIT)\"
 # Debian packages the build and the tests need
 DEB_PKGS = gcc make libopenblas-dev libstb-dev libpcre2-dev libcjson-dev zlib1g-dev
 
-LIB_SRCS = util.c safetensors.c checkpoint.c ops.c tokenizer.c preprocess.c vision.c moe.c model.c dump.c
+LIB_SRCS = util.c safetensors.c checkpoint.c ops.c tokenizer.c preprocess.c vision.c moe.c model.c dump.c prompt.c boxes.c
 BUILD    = build
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 HDRS     = glm4v.h
@@ -23,10 +23,10 @@ TEST_BINS = $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 
 all: glm4v glm4v-compare
 
-$(BUILD)/%.o: %.c $(HDRS) | $(BUILD)
+$(BUILD)/%.o: %.c $(HDRS) | $(BUILD)/tests
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD):
+$(BUILD)/tests:
 	mkdir -p $(BUILD)/tests
 
 glm4v: $(BUILD)/glm4v.o $(LIB_OBJS)
@@ -35,7 +35,7 @@ glm4v: $(BUILD)/glm4v.o $(LIB_OBJS)
 glm4v-compare: $(BUILD)/compare.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/test_util.h $(LIB_OBJS) $(HDRS) | $(BUILD)
+$(BUILD)/tests/%: tests/%.c tests/test_util.h $(LIB_OBJS) $(HDRS) | $(BUILD)/tests
 	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
 
 # deterministic synthetic checkpoints (standalone: C11 + cJSON), e.g. GLM-4.5V dimensions for test-realdims / bench

@@ -44,6 +44,7 @@ typedef struct {
     int quiet;               // --quiet
     const char *draw_boxes;  // --draw-boxes
     int chunk;               // --chunk (prefill tokens per step)
+    int ctx;                 // --ctx (chat: KV cache tokens)
 } Options;
 
 static void usage(FILE *f) {
@@ -79,6 +80,7 @@ static void usage(FILE *f) {
             "\nperformance:\n"
             "  -t, --threads N          threads (default: all cores; physical cores are best)\n"
             "      --chunk N            prompt tokens per prefill step (default 512)\n"
+            "  -c, --ctx N              chat: tokens the KV cache holds (default 8192, at most the model's context)\n"
             "\n  -h, --help               this help\n"
             "      --version            version and build\n");
 }
@@ -181,12 +183,15 @@ static void parse_args(Options *o, int argc, char **argv) {
         else if (ARG("-q") || ARG("--quiet")) o->quiet = 1;
         else if (ARG("--draw-boxes")) NEEDV(), o->draw_boxes = v;
         else if (ARG("--chunk")) NEEDV(), o->chunk = (int)parse_long(a, v, 1, 1 << 16);
+        else if (ARG("-c") || ARG("--ctx")) NEEDV(), o->ctx = (int)parse_long(a, v, 16, 1 << 24);
         else usage_error("unknown option '%s'", a);
 #undef ARG
 #undef NEEDV
     }
     if (!o->model_dir) usage_error("-m MODEL_DIR is required");
-    if (!o->prompt && !o->chat) usage_error("-p TEXT is required");
+    if (!o->prompt && !o->chat) usage_error("-p TEXT is required (or --chat)");
+    if (o->chat && o->dump) usage_error("--dump works with one prompt, not with --chat");
+    if (o->chat && o->raw) usage_error("--raw cannot be used with --chat");
     if (o->raw && o->system) usage_error("--system cannot be used with --raw (write the system turn in the prompt)");
 }
 
@@ -323,194 +328,144 @@ static int sample(Sampler *s, const float *logits, int V, ProbId *buf) {
 
 // ---------------------------------------------------------------------------- media: decode, preprocess, encode
 
+#define MAX_VIDEOS 16
+
 typedef struct {
-    PixelBatch img;          // every image, one item each, in order
-    PixelBatch vid;          // the video: one item (t = frames / 2, h, w)
-    char **stamps;           // [vid.grid[0][0]] timestamp text per temporal patch
-    int nstamps;             //
-    float *img_embeds;       // [n_img_tok, H] merger output for the images
-    float *vid_embeds;       // [n_vid_tok, H] merger output for the video frames
+    PixelBatch img;              // every image, one item each, in order of appearance
+    PixelBatch vid;              // every video, one item each (t' = frames / 2, h, w)
+    int **stamp_ids[MAX_VIDEOS]; // [video][t'] token ids of each temporal patch's timestamp text
+    int *stamp_len[MAX_VIDEOS];  // [video][t']
+    float *img_embeds;           // [n_img_tok, H] merger output of the encoded images
+    float *vid_embeds;           // [n_vid_tok, H] merger output of the encoded video frames
     int64_t n_img_tok, n_vid_tok;
-    int first_w, first_h;    // size of the first image (for grounding boxes)
+    int img_done, vid_done;      // items already through the vision tower
+    int first_w, first_h;        // pixel size of the first image (grounding boxes)
+    const char *first_path;      // the first image's file
 } Media;
 
 static void media_free(Media *m) {
     pixel_batch_free(&m->img);
     pixel_batch_free(&m->vid);
-    if (m->stamps) video_timestamps_free(m->stamps, m->nstamps);
+    for (int v = 0; v < MAX_VIDEOS; v++) {
+        if (!m->stamp_ids[v]) continue;
+        for (int f = 0; m->stamp_len[v] && f < 1 << 20 && m->stamp_ids[v][f]; f++) free(m->stamp_ids[v][f]);
+        free(m->stamp_ids[v]);
+        free(m->stamp_len[v]);
+    }
     free(m->img_embeds);
     free(m->vid_embeds);
     memset(m, 0, sizeof *m);
 }
 
-// decode and preprocess every --image and the --video (Glm4vImageProcessor / Glm4vVideoProcessor)
-static void media_load(Media *m, const Options *o, const Config *c) {
-    memset(m, 0, sizeof *m);
-    if ((o->nimages || o->video) && !c->has_vision)
-        glm_die(EXIT_INPUT, "%s: the checkpoint has no vision tower (model.visual.*), cannot use images or video",
-                o->model_dir);
-    for (int i = 0; i < o->nimages; i++) {
-        progress("preprocessing image %d/%d", i + 1, o->nimages);
-        Image im;
-        if (image_load(&im, o->images[i], o->max_image_pixels)) glm_die_err(EXIT_INPUT);
-        if (i == 0) m->first_w = im.w, m->first_h = im.h;
-        if (preprocess_frames(&m->img, &im, 1, &c->proc, o->resize, 0)) {
-            image_free(&im);
-            glm_die(EXIT_INPUT, "%s: %s", o->images[i], glm_errmsg);
-        }
-        image_free(&im);
-    }
-    if (o->video) {
-        progress("reading video %s", o->video);
-        Image *frames = NULL;
-        int nf = 0;
-        double *times = NULL; // [nf] seconds of each frame
-        struct stat st;
-        if (stat(o->video, &st) != 0) glm_die(EXIT_INPUT, "%s: %s", o->video, strerror(errno));
-        if (S_ISDIR(st.st_mode)) {
-            // a folder of frames: all used, frame i at i / --fps seconds
-            if (video_load_dir(&frames, &nf, o->video, o->max_image_pixels)) glm_die_err(EXIT_INPUT);
-            times = xmalloc((size_t)nf * sizeof(double));
-            for (int i = 0; i < nf; i++) times[i] = i / (double)o->fps;
-        } else if (video_load_file(&frames, &nf, &times, o->video, &c->proc, o->max_image_pixels))
-            glm_die_err(EXIT_INPUT);
-        if (preprocess_frames(&m->vid, frames, nf, &c->proc, o->resize, 1)) glm_die(EXIT_INPUT, "%s: %s", o->video, glm_errmsg);
-        m->nstamps = m->vid.grid[0][0];
-        if (video_timestamps(&m->stamps, m->nstamps, times, nf, &c->proc) < 0) glm_die_err(EXIT_INPUT);
-        free(times);
-        for (int i = 0; i < nf; i++) image_free(&frames[i]);
-        free(frames);
-    }
-    progress_done();
+static PromptMedia media_prompt(const Media *m) {
+    PromptMedia pm = {m->img.nitems, (const int(*)[3])m->img.grid, m->vid.nitems, (const int(*)[3])m->vid.grid,
+                      (const int *const *const *)m->stamp_ids, (const int *const *)m->stamp_len};
+    return pm;
 }
 
-// run the vision tower over a batch: [sum t*h*w / merge^2, H]
-static float *media_encode(const Weights *w, const Config *c, const PixelBatch *pb, int64_t *ntok, const TapSink *taps) {
-    const int m2 = c->vision.spatial_merge_size * c->vision.spatial_merge_size;
-    *ntok = pb->npatches / m2;
-    if (!pb->npatches) return NULL;
-    size_t nsc = vision_scratch_floats(c, pb), bytes;
-    if (nsc == 0 || size_mul(nsc, sizeof(float), &bytes)) glm_die_err(EXIT_INPUT);
-    float *scratch = malloc(bytes);
-    float *out = malloc((size_t)*ntok * c->text.hidden_size * sizeof(float));
-    if (!scratch || !out) glm_die(EXIT_INPUT, "out of memory: the vision tower needs %.1f MB", bytes / 1e6);
+// Glm4vImageProcessor on one file: decode, smart_resize, resize, normalise, patchify (appended to m->img)
+static int media_add_image(Media *m, const char *path, const Options *o, const Config *c) {
+    if (!c->has_vision) return glm_err("%s: the checkpoint has no vision tower (model.visual.*)", o->model_dir);
+    if (m->img.nitems >= 64) return glm_err("%s: at most 64 images", path);
+    Image im;
+    if (image_load(&im, path, o->max_image_pixels)) return -1;
+    if (!m->img.nitems) m->first_w = im.w, m->first_h = im.h, m->first_path = path;
+    int rc = preprocess_frames(&m->img, &im, 1, &c->proc, o->resize, 0);
+    if (rc) {
+        char msg[sizeof glm_errmsg];
+        snprintf(msg, sizeof msg, "%s", glm_errmsg);
+        glm_err("%s: %s", path, msg);
+    }
+    image_free(&im);
+    return rc;
+}
+
+// Glm4vVideoProcessor on a folder of frames (all of them, frame i at i / --fps s) or a video file (ffmpeg, sampled);
+// the timestamp text of each temporal patch is tokenized here
+static int media_add_video(Media *m, const char *path, const Options *o, const Config *c, const Tokenizer *tok) {
+    if (!c->has_vision) return glm_err("%s: the checkpoint has no vision tower (model.visual.*)", o->model_dir);
+    if (m->vid.nitems >= MAX_VIDEOS) return glm_err("%s: at most %d videos", path, MAX_VIDEOS);
+    Image *frames = NULL;
+    int nf = 0, rc = -1;
+    double *times = NULL; // [nf] seconds of each frame
+    struct stat st;
+    if (stat(path, &st) != 0) return glm_err("%s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) {
+        if (video_load_dir(&frames, &nf, path, o->max_image_pixels)) return -1;
+        times = xmalloc((size_t)nf * sizeof(double));
+        for (int i = 0; i < nf; i++) times[i] = i / (double)o->fps;
+    } else if (video_load_file(&frames, &nf, &times, path, &c->proc, o->max_image_pixels))
+        return -1;
+    const int v = m->vid.nitems;
+    char **texts = NULL;
+    if (preprocess_frames(&m->vid, frames, nf, &c->proc, o->resize, 1)) {
+        char msg[sizeof glm_errmsg];
+        snprintf(msg, sizeof msg, "%s", glm_errmsg);
+        glm_err("%s: %s", path, msg);
+        goto done;
+    }
+    const int np = m->vid.grid[v][0];
+    if (video_timestamps(&texts, np, times, nf, &c->proc) < 0) goto done;
+    m->stamp_ids[v] = xcalloc((size_t)np + 1, sizeof(int *)); // NULL-terminated
+    m->stamp_len[v] = xcalloc((size_t)np, sizeof(int));
+    rc = 0;
+    for (int f = 0; f < np && !rc; f++) {
+        m->stamp_len[v][f] = tokenizer_encode(tok, texts[f], strlen(texts[f]), &m->stamp_ids[v][f]);
+        if (m->stamp_len[v][f] < 0) rc = -1;
+    }
+    video_timestamps_free(texts, np);
+done:
+    for (int i = 0; i < nf; i++) image_free(&frames[i]);
+    free(frames);
+    free(times);
+    return rc;
+}
+
+// run the vision tower over items [from, pb->nitems) of a batch, appending [tokens, H] to *embeds
+static int encode_items(const Weights *w, const Config *c, const PixelBatch *pb, int from, float **embeds,
+                        int64_t *ntok, const TapSink *taps) {
+    const int m2 = c->vision.spatial_merge_size * c->vision.spatial_merge_size, H = c->text.hidden_size;
+    if (from >= pb->nitems) return 0;
+    PixelBatch sub = *pb; // a view of the items not encoded yet
+    int64_t skip = 0;
+    for (int i = 0; i < from; i++) skip += (int64_t)pb->grid[i][0] * pb->grid[i][1] * pb->grid[i][2];
+    sub.pixel_values = pb->pixel_values + skip * pb->ncols;
+    sub.npatches = pb->npatches - skip;
+    sub.nitems = pb->nitems - from;
+    memmove(sub.grid, pb->grid + from, (size_t)sub.nitems * sizeof sub.grid[0]);
+    const int64_t add = sub.npatches / m2;
+    size_t nsc = vision_scratch_floats(c, &sub), bytes;
+    if (nsc == 0 || size_mul(nsc, sizeof(float), &bytes)) return -1;
     const VisionConfig *v = &c->vision;
     size_t maxk = 1176 > (size_t)4 * v->hidden_size ? 1176 : (size_t)4 * v->hidden_size;
     maxk = maxk > (size_t)v->mlp_size ? maxk : (size_t)v->mlp_size;
     maxk = maxk > (size_t)v->intermediate_size ? maxk : (size_t)v->intermediate_size;
     ops_reserve(maxk);
-    if (vision_forward(w, c, pb, out, scratch, taps)) glm_die_err(EXIT_INPUT);
+    float *scratch = malloc(bytes);
+    float *out = realloc(*embeds, (size_t)(*ntok + add) * H * sizeof(float));
+    if (out) *embeds = out;
+    if (!scratch || !out) {
+        free(scratch);
+        return glm_err("out of memory: the vision tower needs %.1f MB", bytes / 1e6);
+    }
+    int rc = vision_forward(w, c, &sub, *embeds + (size_t)*ntok * H, scratch, taps);
     free(scratch);
-    return out;
+    if (!rc) *ntok += add;
+    return rc;
 }
 
-// ---------------------------------------------------------------------------- prompt assembly (Glm4vProcessor)
-
-typedef struct {
-    int *ids;    // [n] token ids after placeholder expansion
-    int *type;   // [n] mm_token_type_ids: 0 text, 1 image token, 2 image token inside a video
-    int n, cap;
-} Seq;
-
-static void seq_push(Seq *s, int id) {
-    if (s->n == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 256;
-        s->ids = realloc(s->ids, (size_t)s->cap * sizeof(int));
-        s->type = realloc(s->type, (size_t)s->cap * sizeof(int));
-        if (!s->ids || !s->type) glm_die(EXIT_INPUT, "out of memory");
-    }
-    s->type[s->n] = 0;
-    s->ids[s->n++] = id;
+static int media_encode(Media *m, const Weights *w, const Config *c, const TapSink *taps) {
+    if (m->img_done < m->img.nitems) progress("encoding %d image(s)", m->img.nitems - m->img_done);
+    if (encode_items(w, c, &m->img, m->img_done, &m->img_embeds, &m->n_img_tok, taps)) return -1;
+    m->img_done = m->img.nitems;
+    if (m->vid_done < m->vid.nitems) progress("encoding %d video(s)", m->vid.nitems - m->vid_done);
+    if (encode_items(w, c, &m->vid, m->vid_done, &m->vid_embeds, &m->n_vid_tok, taps)) return -1;
+    m->vid_done = m->vid.nitems;
+    progress_done();
+    return 0;
 }
 
-static void seq_free(Seq *s) {
-    free(s->ids), free(s->type);
-    memset(s, 0, sizeof *s);
-}
-
-// replace_image_token / replace_video_token: <|image|> -> <|image|> x (t*h*w / merge^2) for the next image;
-// <|video|> -> per temporal patch "<|begin_of_image|>" + <|image|> x (h*w / merge^2) + "<|end_of_image|>" + timestamp
-static void expand_prompt(Seq *out, const int *ids, int n, const Config *c, const Tokenizer *tok, const Media *m) {
-    const int m2 = c->vision.spatial_merge_size * c->vision.spatial_merge_size;
-    int next_img = 0, videos = 0;
-    for (int i = 0; i < n; i++) {
-        if (ids[i] == c->image_token_id) {
-            if (next_img >= m->img.nitems)
-                glm_die(EXIT_INPUT, "the prompt has more <|image|> placeholders than the %d image(s) given with -i",
-                        m->img.nitems);
-            const int *g = m->img.grid[next_img++];
-            int64_t cnt = (int64_t)g[0] * g[1] * g[2] / m2;
-            for (int64_t k = 0; k < cnt; k++) seq_push(out, c->image_token_id);
-        } else if (ids[i] == c->video_token_id) {
-            if (videos++ || !m->vid.nitems)
-                glm_die(EXIT_INPUT, "the prompt has %s <|video|> placeholder than the %d video(s) given with --video",
-                        "more", m->vid.nitems);
-            const int *g = m->vid.grid[0];
-            int64_t cnt = (int64_t)g[1] * g[2] / m2;
-            for (int f = 0; f < g[0]; f++) {
-                seq_push(out, c->image_start_token_id);
-                for (int64_t k = 0; k < cnt; k++) seq_push(out, c->image_token_id);
-                seq_push(out, c->image_end_token_id);
-                int *ts = NULL;
-                int nts = tokenizer_encode(tok, m->stamps[f], strlen(m->stamps[f]), &ts);
-                if (nts < 0) glm_die_err(EXIT_INPUT);
-                for (int k = 0; k < nts; k++) seq_push(out, ts[k]);
-                free(ts);
-            }
-        } else seq_push(out, ids[i]);
-    }
-    if (next_img != m->img.nitems)
-        glm_die(EXIT_INPUT, "%d image(s) given with -i but the prompt has %d <|image|> placeholder(s)", m->img.nitems,
-                next_img);
-    if (m->vid.nitems && !videos) glm_die(EXIT_INPUT, "a video was given but the prompt has no <|video|> placeholder");
-    // create_mm_token_type_ids: 2 for <|image|> between <|begin_of_video|> and <|end_of_video|>, 1 for other ones
-    int starts = 0, ends = 0;
-    for (int i = 0; i < out->n; i++) {
-        starts += out->ids[i] == c->video_start_token_id;
-        ends += out->ids[i] == c->video_end_token_id;
-        out->type[i] = out->ids[i] != c->image_token_id ? 0 : (starts > ends ? 2 : 1);
-    }
-}
-
-// Glm4vModel.get_rope_index: 3-D positions pos[3][n] (rows t, h, w); returns rope_delta
-static int64_t get_rope_index(int64_t *pos, const Seq *s, const Config *c, const Media *m) {
-    const int merge = c->vision.spatial_merge_size, n = s->n;
-    int64_t cur = 0, mx = -1;
-    int next_img = 0, next_frame = 0;
-    for (int i = 0; i < n;) {
-        int type = s->type[i], j = i;
-        while (j < n && s->type[j] == type) j++;
-        if (type == 0) { // text: arange on all three rows
-            for (int k = i; k < j; k++) pos[k] = pos[n + k] = pos[2 * n + k] = cur++;
-            i = j;
-            continue;
-        }
-        // vision run(s): each grid (1, h, w) gives t = cur, h = cur + row, w = cur + col in raster order
-        while (i < j) {
-            int gh, gw;
-            if (type == 1) {
-                if (next_img >= m->img.nitems) glm_die(EXIT_INPUT, "internal: image grid missing");
-                gh = m->img.grid[next_img][1], gw = m->img.grid[next_img][2];
-                next_img++;
-            } else {
-                if (next_frame >= m->vid.grid[0][0]) glm_die(EXIT_INPUT, "internal: video grid missing");
-                gh = m->vid.grid[0][1], gw = m->vid.grid[0][2];
-                next_frame++;
-            }
-            int lh = gh / merge, lw = gw / merge;
-            if (i + lh * lw > j) glm_die(EXIT_INPUT, "an <|image|> run is shorter than its image grid (%dx%d)", lh, lw);
-            for (int r = 0; r < lh; r++)
-                for (int q = 0; q < lw; q++, i++) pos[i] = cur, pos[n + i] = cur + r, pos[2 * n + i] = cur + q;
-            // current_pos += max(grid_thw[1], grid_thw[2]) // spatial_merge_size
-            cur += (gh > gw ? gh : gw) / merge;
-        }
-    }
-    for (int i = 0; i < 3 * n; i++) mx = pos[i] > mx ? pos[i] : mx;
-    // mrope_position_deltas = llm_positions.max() + 1 - len(input_ids)
-    return mx + 1 - n;
-}
-
-// ---------------------------------------------------------------------------- generation
+// ---------------------------------------------------------------------------- engine and session
 
 typedef struct {
     Checkpoint ck;
@@ -524,7 +479,7 @@ static void engine_load(Engine *e, const Options *o) {
     memset(e, 0, sizeof *e);
     progress("mapping %s", o->model_dir);
     if (checkpoint_open(&e->ck, o->model_dir)) glm_die_err(EXIT_INPUT);
-    progress("checking tensors");
+    progress("checking %d tensors", 0);
     if (weights_bind(&e->w, &e->ck)) glm_die_err(EXIT_INPUT);
     e->c = &e->ck.cfg;
     char path[4200];
@@ -536,8 +491,8 @@ static void engine_load(Engine *e, const Options *o) {
     const Config *c = e->c;
     int ids[6] = {c->image_token_id, c->video_token_id, c->image_start_token_id, c->image_end_token_id,
                   c->video_start_token_id, c->video_end_token_id};
-    for (int i = 0; i < 6; i++)
-        if (ids[i] >= tokenizer_vocab_size(e->tok) && c->has_vision)
+    for (int i = 0; i < 6 && c->has_vision; i++)
+        if (ids[i] >= tokenizer_vocab_size(e->tok))
             glm_die(EXIT_INPUT, "%s: special token id %d from config.json is not in tokenizer.json", o->model_dir, ids[i]);
     progress_done();
 }
@@ -546,17 +501,6 @@ static void engine_free(Engine *e) {
     tokenizer_free(e->tok);
     weights_free(&e->w);
     checkpoint_close(&e->ck);
-}
-
-// the prompt text: chat template (GLM-4.5V format) or --raw verbatim
-static char *build_prompt_text(const Options *o, const Media *m) {
-    if (o->raw) return xstrdup(o->prompt);
-    MediaKind kinds[MAX_MEDIA + 1];
-    int nk = 0;
-    for (int i = 0; i < m->img.nitems && nk < MAX_MEDIA; i++) kinds[nk++] = MEDIA_IMAGE;
-    if (m->vid.nitems) kinds[nk++] = MEDIA_VIDEO;
-    ChatPrompt p = {.system = o->system, .user = o->prompt, .media = kinds, .nmedia = nk, .think = o->think};
-    return chat_render(&p);
 }
 
 // writes text to stdout, dimming (terminal) or hiding (--hide-think) the <think>...</think> part
@@ -569,15 +513,22 @@ static void print_token(Printer *p, StreamDecoder *sd, int id, const Engine *e) 
     if (id == e->think_open) {
         p->in_think = 1;
         if (!p->hide) fputs(p->tty ? "\033[2m<think>" : "<think>", stdout);
-        return;
-    }
-    if (id == e->think_close) {
+    } else if (id == e->think_close) {
         if (!p->hide) fputs(p->tty ? "</think>\033[0m" : "</think>", stdout);
         p->in_think = 0;
-        return;
+    } else {
+        int n = stream_feed(sd, id, buf, sizeof buf);
+        if (n > 0 && !(p->hide && p->in_think)) fwrite(buf, 1, (size_t)n, stdout);
     }
-    int n = stream_feed(sd, id, buf, sizeof buf);
-    if (n > 0 && !(p->hide && p->in_think)) fwrite(buf, 1, (size_t)n, stdout);
+    fflush(stdout);
+}
+
+static void print_end(Printer *p, StreamDecoder *sd) {
+    char tail[256];
+    int nt = stream_flush(sd, tail, sizeof tail);
+    if (nt > 0 && !(p->hide && p->in_think)) fwrite(tail, 1, (size_t)nt, stdout);
+    if (p->tty && p->in_think && !p->hide) fputs("\033[0m", stdout);
+    fputc('\n', stdout);
     fflush(stdout);
 }
 
@@ -586,6 +537,163 @@ static int is_eos(const Config *c, int id) {
         if (c->eos_ids[i] == id) return 1;
     return 0;
 }
+
+// a KV cache with the ids it holds, and the buffers of one turn; sized once
+typedef struct {
+    Engine *e;           //
+    Model md;            // KV cache + activations
+    int max_ctx;         // tokens the cache holds
+    int *cache_ids;      // [max_ctx] ids whose keys/values are in the cache (md.n_past of them)
+    int64_t rope_delta;  // decode positions: cache position + rope_delta
+    int all_logits;      // --dump: logits of every prompt position
+    float *logits;       // [chunk (all_logits) or 1, V]
+    float *last;         // [V] logits of the newest position
+    float *emb;          // [chunk, H] embeddings of one prefill chunk
+    unsigned char *seen; // [V] repetition penalty scratch
+    ProbId *pbuf;        // [V] sampling scratch
+    int *gen;            // [max_ctx] generated ids of the turn
+    int ngen;            //
+    double t_prefill, t_decode;
+    int n_prefilled;     // prompt tokens actually run in the last prefill
+    int n_cached;        // prompt tokens reused from the KV cache in the last prefill
+} Session;
+
+static int session_init(Session *s, Engine *e, int max_ctx, int chunk, int all_logits) {
+    memset(s, 0, sizeof *s);
+    const Config *c = e->c;
+    const int V = c->text.vocab_size, H = c->text.hidden_size;
+    s->e = e, s->max_ctx = max_ctx, s->all_logits = all_logits;
+    if (model_init(&s->md, c, &e->w, max_ctx, chunk)) return -1;
+    s->cache_ids = malloc((size_t)max_ctx * sizeof(int));
+    s->gen = malloc((size_t)max_ctx * sizeof(int));
+    s->logits = malloc((size_t)(all_logits ? chunk : 1) * V * sizeof(float));
+    s->last = malloc((size_t)V * sizeof(float));
+    s->emb = malloc((size_t)chunk * H * sizeof(float));
+    s->seen = malloc((size_t)V);
+    s->pbuf = malloc((size_t)V * sizeof(ProbId));
+    if (!s->cache_ids || !s->gen || !s->logits || !s->last || !s->emb || !s->seen || !s->pbuf)
+        return glm_err("out of memory (vocabulary and prompt buffers)");
+    return 0;
+}
+
+static void session_free(Session *s) {
+    model_free(&s->md);
+    free(s->cache_ids), free(s->gen), free(s->logits), free(s->last), free(s->emb), free(s->seen), free(s->pbuf);
+    memset(s, 0, sizeof *s);
+}
+
+// make the KV cache hold seq: keep the common prefix with what it holds, run the rest (in chunks) through the
+// decoder with the image features scattered in (masked_scatter, in order); logits of the last position in s->last
+static int session_prefill(Session *s, const Seq *seq, const int64_t *pos, int64_t rope_delta, const Media *m,
+                           const TapSink *taps, DumpSink *dsink) {
+    const Config *c = s->e->c;
+    const int H = c->text.hidden_size, V = c->text.vocab_size, L = seq->n, chunk = s->md.chunk;
+    if (L > s->max_ctx) return glm_err("the prompt (%d tokens) exceeds the context of %d tokens", L, s->max_ctx);
+    for (int i = 0; i < L; i++)
+        if (seq->ids[i] < 0 || seq->ids[i] >= V)
+            return glm_err("token id %d is outside the model vocabulary (%d)", seq->ids[i], V);
+    int keep = 0;
+    while (keep < s->md.n_past && keep < L && s->cache_ids[keep] == seq->ids[keep]) keep++;
+    if (keep == L) keep = L - 1; // the last position must run again to give its logits
+    s->md.n_past = keep;
+    s->rope_delta = rope_delta;
+    // feature row of each vision token: the k-th image (video) token takes row k of the image (video) features
+    int64_t ki = 0, kv = 0;
+    for (int i = 0; i < keep; i++) ki += seq->type[i] == 1, kv += seq->type[i] == 2;
+    double t0 = now_s();
+    for (int i0 = keep; i0 < L; i0 += chunk) {
+        const int n = L - i0 < chunk ? L - i0 : chunk;
+        progress("prompt %d/%d tokens", i0 - keep, L - keep);
+        embed_tokens(&s->e->w, c, seq->ids + i0, n, s->emb);
+        for (int i = 0; i < n; i++) {
+            const int t = seq->type[i0 + i];
+            const float *src = t == 1 ? (ki < m->n_img_tok ? m->img_embeds + (size_t)ki * H : NULL)
+                             : t == 2 ? (kv < m->n_vid_tok ? m->vid_embeds + (size_t)kv * H : NULL) : s->emb;
+            if (!src) return glm_err("image features and image tokens do not match");
+            if (t) memcpy(s->emb + (size_t)i * H, src, (size_t)H * sizeof(float));
+            ki += t == 1, kv += t == 2;
+        }
+        model_forward(&s->md, s->emb, pos + i0, L, n, s->logits, s->all_logits, taps);
+        if (dsink) dump_tap(dsink, "logits", DT_F32, 2, (int64_t[]){n, V}, s->logits);
+        memcpy(s->last, s->all_logits ? s->logits + (size_t)(n - 1) * V : s->logits, (size_t)V * sizeof(float));
+        memcpy(s->cache_ids + i0, seq->ids + i0, (size_t)n * sizeof(int));
+    }
+    if (ki != m->n_img_tok || kv != m->n_vid_tok)
+        return glm_err("image features (%lld + %lld) and image tokens (%lld + %lld) do not match",
+                       (long long)m->n_img_tok, (long long)m->n_vid_tok, (long long)ki, (long long)kv);
+    progress_done();
+    s->t_prefill = now_s() - t0;
+    s->n_prefilled = L - keep;
+    s->n_cached = keep;
+    return 0;
+}
+
+// generate up to n_predict tokens after the prefill (stops at an eos id), streaming them; ids in s->gen
+static void session_generate(Session *s, int n_predict, Sampler *smp, Printer *pr, DumpSink *dsink) {
+    const Engine *e = s->e;
+    const Config *c = e->c;
+    const int V = c->text.vocab_size;
+    StreamDecoder sd;
+    stream_init(&sd, e->tok, 1);
+    double t0 = now_s();
+    s->ngen = 0;
+    for (int step = 0; step < n_predict; step++) {
+        // the sequence so far: what the cache holds (the prompt) + the tokens generated before this step
+        int nseq = s->md.n_past;
+        apply_repetition_penalty(s->last, V, s->cache_ids, nseq, smp->penalty, s->seen);
+        int id = sample(smp, s->last, V, s->pbuf);
+        if (dsink) dump_tap(dsink, "generated_logits", DT_F32, 2, (int64_t[]){1, V}, s->last);
+        s->gen[s->ngen++] = id;
+        if (is_eos(c, id)) break;
+        if (pr) print_token(pr, &sd, id, e);
+        if (step + 1 == n_predict || s->md.n_past >= s->max_ctx) break;
+        // decode: position = cache position + rope_delta on all three rows
+        int64_t p = s->md.n_past + s->rope_delta, p3[3] = {p, p, p};
+        s->cache_ids[s->md.n_past] = id;
+        embed_tokens(&e->w, c, &id, 1, s->emb);
+        model_forward(&s->md, s->emb, p3, 1, 1, s->last, 0, NULL);
+    }
+    if (pr) print_end(pr, &sd);
+    s->t_decode = now_s() - t0;
+}
+
+static Sampler make_sampler(const Options *o, const Config *c) {
+    // HF generate: greedy unless generation_config samples; flags override; --temp 0 is greedy
+    Sampler smp = {0};
+    smp.greedy = !(o->temp > 0 || (o->temp < 0 && c->do_sample && c->temperature > 0));
+    smp.temp = o->temp > 0 ? o->temp : c->temperature;
+    smp.top_k = o->top_k >= 0 ? o->top_k : c->top_k;
+    smp.top_p = o->top_p >= 0 ? o->top_p : c->top_p;
+    smp.penalty = o->repeat_penalty > 0 ? o->repeat_penalty : (c->repetition_penalty > 0 ? c->repetition_penalty : 1);
+    smp.rng = o->seed * 0x9E3779B97F4A7C15ULL + 0x2545F4914F6CDD1DULL;
+    if (!smp.rng) smp.rng = 1;
+    return smp;
+}
+
+static void timing_line(const Options *o, const Session *s, double t_vision) {
+    if (o->quiet) return;
+    char cached[64] = "";
+    if (s->n_cached) snprintf(cached, sizeof cached, " (+%d cached)", s->n_cached);
+    fprintf(stderr, "glm4v: prompt %d tokens%s in %.2f s (%.1f tok/s), vision %.2f s | generated %d tokens in %.2f s (%.2f tok/s)\n",
+            s->n_prefilled, cached, s->t_prefill, s->n_prefilled / (s->t_prefill + 1e-9), t_vision, s->ngen,
+            s->t_decode, s->ngen / (s->t_decode + 1e-9));
+}
+
+// prompt text -> expanded ids and positions (Glm4vProcessor + get_rope_index)
+static int build_seq(Seq *seq, int64_t **pos, int64_t *rope_delta, const char *text, const Engine *e, const Media *m) {
+    int *raw = NULL;
+    int nraw = tokenizer_encode(e->tok, text, strlen(text), &raw);
+    if (nraw < 0) return -1;
+    PromptMedia pm = media_prompt(m);
+    int rc = prompt_expand(seq, raw, nraw, e->c, &pm);
+    free(raw);
+    if (rc) return -1;
+    if (seq->n == 0) return glm_err("the prompt is empty");
+    *pos = xmalloc((size_t)3 * seq->n * sizeof(int64_t));
+    return prompt_positions(*pos, rope_delta, seq, e->c, &pm);
+}
+
+// ---------------------------------------------------------------------------- one-shot run
 
 static void put_meta_f(Dump *d, const char *k, double v) {
     char s[64];
@@ -619,164 +727,294 @@ static void dump_provenance(Dump *d, const Options *o, const Engine *e, const Sa
     dump_meta(d, "blas.coretype", core && *core ? core : "auto");
 }
 
+static void dump_inputs(Dump *d, const Seq *seq, const int64_t *pos, const Media *m, int H) {
+    const int L = seq->n;
+    int64_t *ids64 = xmalloc((size_t)L * sizeof(int64_t));
+    for (int i = 0; i < L; i++) ids64[i] = seq->ids[i];
+    dump_add(d, "input_ids", DT_I64, 1, (int64_t[]){L}, ids64);
+    dump_add(d, "position_ids", DT_I64, 2, (int64_t[]){3, L}, pos);
+    free(ids64);
+    const PixelBatch *pbs[2] = {&m->img, &m->vid};
+    const char *pv[2] = {"pixel_values", "pixel_values_videos"}, *gn[2] = {"image_grid_thw", "video_grid_thw"};
+    for (int k = 0; k < 2; k++) {
+        if (!pbs[k]->nitems) continue;
+        dump_add(d, pv[k], DT_F32, 2, (int64_t[]){pbs[k]->npatches, pbs[k]->ncols}, pbs[k]->pixel_values);
+        int64_t g[64 * 3];
+        for (int i = 0; i < pbs[k]->nitems * 3; i++) g[i] = pbs[k]->grid[i / 3][i % 3];
+        dump_add(d, gn[k], DT_I64, 2, (int64_t[]){pbs[k]->nitems, 3}, g);
+    }
+    // image_embeds: the features of every image and video frame, in prompt order
+    int64_t n = m->n_img_tok + m->n_vid_tok, ki = 0, kv = 0, r = 0;
+    if (!n) return;
+    float *all = xmalloc((size_t)n * H * sizeof(float));
+    for (int i = 0; i < L && r < n; i++) {
+        const float *src = seq->type[i] == 1 && ki < m->n_img_tok ? m->img_embeds + (size_t)ki++ * H
+                         : seq->type[i] == 2 && kv < m->n_vid_tok ? m->vid_embeds + (size_t)kv++ * H : NULL;
+        if (src) memcpy(all + (size_t)r++ * H, src, (size_t)H * sizeof(float));
+    }
+    dump_add(d, "image_embeds", DT_F32, 2, (int64_t[]){r, H}, all);
+    free(all);
+}
+
 static int run_once(const Options *o) {
     Engine e;
     engine_load(&e, o);
     const Config *c = e.c;
-    const int H = c->text.hidden_size, V = c->text.vocab_size;
     Dump dump;
     dump_init(&dump);
     DumpSink sink = {&dump};
-    TapSink taps = {o->dump ? dump_tap : NULL, &sink};
+    TapSink taps = {dump_tap, &sink};
     const TapSink *tp = o->dump ? &taps : NULL;
+    DumpSink *ds = o->dump ? &sink : NULL;
 
-    // --- inputs: media, prompt text, ids, positions
-    Media m;
-    media_load(&m, o, c);
-    char *text = build_prompt_text(o, &m);
-    int *raw_ids = NULL;
-    int nraw = tokenizer_encode(e.tok, text, strlen(text), &raw_ids);
-    if (nraw < 0) glm_die_err(EXIT_INPUT);
+    // inputs: media, prompt text (chat template or --raw), expanded ids, positions
+    Media m = {0};
+    for (int i = 0; i < o->nimages; i++) {
+        progress("preprocessing image %d/%d", i + 1, o->nimages);
+        if (media_add_image(&m, o->images[i], o, c)) glm_die_err(EXIT_INPUT);
+    }
+    if (o->video) {
+        progress("reading video %s", o->video);
+        if (media_add_video(&m, o->video, o, c, e.tok)) glm_die_err(EXIT_INPUT);
+    }
+    progress_done();
+    char *text;
+    if (o->raw) text = xstrdup(o->prompt);
+    else {
+        MediaKind kinds[65];
+        int nk = 0;
+        for (int i = 0; i < m.img.nitems; i++) kinds[nk++] = MEDIA_IMAGE;
+        if (m.vid.nitems) kinds[nk++] = MEDIA_VIDEO;
+        ChatPrompt p = {.system = o->system, .user = o->prompt, .media = kinds, .nmedia = nk, .think = o->think};
+        text = chat_render(&p);
+    }
+    Seq seq = {0};
+    int64_t *pos = NULL, rope_delta = 0;
+    if (build_seq(&seq, &pos, &rope_delta, text, &e, &m)) glm_die_err(EXIT_INPUT);
     free(text);
-    Seq s = {0};
-    expand_prompt(&s, raw_ids, nraw, c, e.tok, &m);
-    free(raw_ids);
-    const int L = s.n;
-    if (L == 0) glm_die(EXIT_INPUT, "the prompt is empty");
-    for (int i = 0; i < L; i++)
-        if (s.ids[i] < 0 || s.ids[i] >= V) glm_die(EXIT_INPUT, "token id %d is outside the model vocabulary (%d)", s.ids[i], V);
-    int64_t ctx = (int64_t)L + o->n_predict;
+    const int L = seq.n;
+    const int64_t ctx = (int64_t)L + o->n_predict;
     if (ctx > c->text.max_position_embeddings)
         glm_die(EXIT_INPUT, "the prompt (%d tokens) plus -n %d exceeds the model context of %d tokens", L, o->n_predict,
                 c->text.max_position_embeddings);
-    int64_t *pos = xmalloc((size_t)3 * L * sizeof(int64_t));
-    int64_t rope_delta = get_rope_index(pos, &s, c, &m);
+    Sampler smp = make_sampler(o, c);
 
-    // --- Sampler: HF generate defaults (greedy unless generation_config samples), flags override
-    Sampler smp = {0};
-    smp.greedy = !(o->temp > 0 || (o->temp < 0 && c->do_sample && c->temperature > 0));
-    smp.temp = o->temp > 0 ? o->temp : c->temperature;
-    smp.top_k = o->top_k >= 0 ? o->top_k : c->top_k;
-    smp.top_p = o->top_p >= 0 ? o->top_p : c->top_p;
-    smp.penalty = o->repeat_penalty > 0 ? o->repeat_penalty : (c->repetition_penalty > 0 ? c->repetition_penalty : 1);
-    smp.rng = o->seed * 0x9E3779B97F4A7C15ULL + 0x2545F4914F6CDD1DULL;
-    if (!smp.rng) smp.rng = 1;
-
-    // --- vision tower
     double t0 = now_s();
-    if (m.img.nitems) {
-        progress("encoding %d image(s): %lld patches", m.img.nitems, (long long)m.img.npatches);
-        m.img_embeds = media_encode(&e.w, c, &m.img, &m.n_img_tok, tp);
-    }
-    if (m.vid.nitems) {
-        progress("encoding video: %d frame pairs, %lld patches", m.vid.grid[0][0], (long long)m.vid.npatches);
-        m.vid_embeds = media_encode(&e.w, c, &m.vid, &m.n_vid_tok, tp);
-    }
-    progress_done();
+    if (media_encode(&m, &e.w, c, tp)) glm_die_err(EXIT_INPUT);
+    double t_vision = now_s() - t0;
+    if (o->dump) dump_inputs(&dump, &seq, pos, &m, c->text.hidden_size);
 
-    // --- model inputs: embeddings with the image features scattered in (masked_scatter, in order)
-    float *embeds = malloc((size_t)L * H * sizeof(float));
-    if (!embeds) glm_die(EXIT_INPUT, "out of memory (%d prompt tokens)", L);
-    embed_tokens(&e.w, c, s.ids, L, embeds);
-    int64_t ki = 0, kv = 0;
-    for (int i = 0; i < L; i++) {
-        if (s.type[i] == 1 && ki < m.n_img_tok)
-            memcpy(embeds + (size_t)i * H, m.img_embeds + (size_t)ki++ * H, (size_t)H * sizeof(float));
-        else if (s.type[i] == 2 && kv < m.n_vid_tok)
-            memcpy(embeds + (size_t)i * H, m.vid_embeds + (size_t)kv++ * H, (size_t)H * sizeof(float));
-    }
-    if (ki != m.n_img_tok || kv != m.n_vid_tok)
-        glm_die(EXIT_INPUT, "image features and image tokens do not match (%lld + %lld features)", (long long)m.n_img_tok,
-                (long long)m.n_vid_tok);
-    if (o->dump) {
-        int64_t *ids64 = xmalloc((size_t)L * sizeof(int64_t));
-        for (int i = 0; i < L; i++) ids64[i] = s.ids[i];
-        dump_add(&dump, "input_ids", DT_I64, 1, (int64_t[]){L}, ids64);
-        dump_add(&dump, "position_ids", DT_I64, 2, (int64_t[]){3, L}, pos);
-        free(ids64);
-        const PixelBatch *pbs[2] = {&m.img, &m.vid};
-        const char *pv[2] = {"pixel_values", "pixel_values_videos"}, *gn[2] = {"image_grid_thw", "video_grid_thw"};
-        for (int k = 0; k < 2; k++) {
-            if (!pbs[k]->nitems) continue;
-            dump_add(&dump, pv[k], DT_F32, 2, (int64_t[]){pbs[k]->npatches, pbs[k]->ncols}, pbs[k]->pixel_values);
-            int64_t g[MAX_MEDIA * 3];
-            for (int i = 0; i < pbs[k]->nitems * 3; i++) g[i] = pbs[k]->grid[i / 3][i % 3];
-            dump_add(&dump, gn[k], DT_I64, 2, (int64_t[]){pbs[k]->nitems, 3}, g);
-        }
-        if (m.n_img_tok + m.n_vid_tok) { // image_embeds in prompt order
-            float *all = xmalloc((size_t)(m.n_img_tok + m.n_vid_tok) * H * sizeof(float));
-            int64_t r = 0;
-            for (int i = 0; i < L; i++)
-                if (s.type[i]) memcpy(all + (size_t)r++ * H, embeds + (size_t)i * H, (size_t)H * sizeof(float));
-            dump_add(&dump, "image_embeds", DT_F32, 2, (int64_t[]){r, H}, all);
-            free(all);
-        }
-    }
-
-    // --- prefill in chunks, then decode
-    Model md;
-    int chunk = o->chunk < L ? o->chunk : L;
-    if (model_init(&md, c, &e.w, (int)ctx, chunk)) glm_die_err(EXIT_INPUT);
-    float *logits = malloc((size_t)(o->dump ? chunk : 1) * V * sizeof(float));
-    float *last = malloc((size_t)V * sizeof(float));
-    int *seq = malloc((size_t)ctx * sizeof(int));
-    unsigned char *seen = malloc((size_t)V);
-    ProbId *pbuf = malloc((size_t)V * sizeof(ProbId));
-    if (!logits || !last || !seq || !seen || !pbuf) glm_die(EXIT_INPUT, "out of memory (vocabulary buffers)");
-    memcpy(seq, s.ids, (size_t)L * sizeof(int));
-    double t1 = now_s();
-    for (int i0 = 0; i0 < L; i0 += chunk) {
-        int n = L - i0 < chunk ? L - i0 : chunk;
-        progress("prompt %d/%d tokens", i0, L);
-        model_forward(&md, embeds + (size_t)i0 * H, pos + i0, L, n, logits, o->dump != NULL, tp);
-        if (o->dump) dump_tap(&sink, "logits", DT_F32, 2, (int64_t[]){n, V}, logits);
-        memcpy(last, o->dump ? logits + (size_t)(n - 1) * V : logits, (size_t)V * sizeof(float));
-    }
-    progress_done();
-    double t2 = now_s();
-
+    Session s;
+    if (session_init(&s, &e, (int)ctx, o->chunk < L ? o->chunk : L, o->dump != NULL)) glm_die_err(EXIT_INPUT);
+    if (session_prefill(&s, &seq, pos, rope_delta, &m, tp, ds)) glm_die_err(EXIT_INPUT);
     Printer pr = {.tty = isatty(1), .hide = o->hide_think};
-    StreamDecoder sd;
-    stream_init(&sd, e.tok, 1);
-    float *emb1 = malloc((size_t)H * sizeof(float));
-    int64_t *gen_ids = malloc((size_t)(o->n_predict + 1) * sizeof(int64_t));
-    int ngen = 0;
-    for (int step = 0; step < o->n_predict; step++) {
-        apply_repetition_penalty(last, V, seq, L + ngen, smp.penalty, seen);
-        int id = sample(&smp, last, V, pbuf);
-        if (o->dump) dump_tap(&sink, "generated_logits", DT_F32, 2, (int64_t[]){1, V}, last);
-        gen_ids[ngen] = id;
-        seq[L + ngen++] = id;
-        if (is_eos(c, id)) break;
-        print_token(&pr, &sd, id, &e);
-        if (step + 1 == o->n_predict) break;
-        // decode: position = cache position + rope_delta on all three rows
-        int64_t p = md.n_past + rope_delta, p3[3] = {p, p, p};
-        embed_tokens(&e.w, c, &id, 1, emb1);
-        model_forward(&md, emb1, p3, 1, 1, last, 0, NULL);
-    }
-    char tail[256];
-    int nt = stream_flush(&sd, tail, sizeof tail);
-    if (nt > 0 && !(pr.hide && pr.in_think)) fwrite(tail, 1, (size_t)nt, stdout);
-    if (pr.tty && pr.in_think && !pr.hide) fputs("\033[0m", stdout);
-    if (ngen || o->n_predict) fputc('\n', stdout);
-    fflush(stdout);
-    double t3 = now_s();
+    if (o->n_predict) session_generate(&s, o->n_predict, &smp, &pr, ds);
 
     if (o->dump) {
-        dump_add(&dump, "generated_ids", DT_I64, 1, (int64_t[]){ngen}, gen_ids);
-        if (!ngen) dump_add(&dump, "generated_logits", DT_F32, 2, (int64_t[]){0, V}, last);
+        int64_t *g = xmalloc((size_t)(s.ngen + 1) * sizeof(int64_t));
+        for (int i = 0; i < s.ngen; i++) g[i] = s.gen[i];
+        dump_add(&dump, "generated_ids", DT_I64, 1, (int64_t[]){s.ngen}, g);
+        free(g);
+        if (!s.ngen) dump_add(&dump, "generated_logits", DT_F32, 2, (int64_t[]){0, c->text.vocab_size}, s.last);
         dump_provenance(&dump, o, &e, &smp);
         if (dump_write(&dump, o->dump)) glm_die_err(EXIT_INPUT);
     }
-    if (!o->quiet)
-        fprintf(stderr, "glm4v: prompt %d tokens in %.2f s (%.1f tok/s), vision %.2f s | generated %d tokens (%.2f tok/s)\n",
-                L, t2 - t1, L / (t2 - t1 + 1e-9), t1 - t0, ngen, ngen > 1 ? (ngen - 1) / (t3 - t2 + 1e-9) : 0.0);
-    free(emb1), free(gen_ids), free(logits), free(last), free(seq), free(seen), free(pbuf), free(embeds), free(pos);
-    model_free(&md);
-    seq_free(&s);
+    timing_line(o, &s, t_vision);
+    session_free(&s);
+    seq_free(&seq);
+    free(pos);
     media_free(&m);
     dump_free(&dump);
+    engine_free(&e);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------- interactive chat
+
+typedef struct {
+    ChatMsg *msgs;      // [n] the conversation so far
+    char **texts;       // [n] owned contents
+    MediaKind **kinds;  // [n] owned media lists
+    int *nimg, *nvid;   // [n] media items each message added
+    int n, cap;
+} History;
+
+static void history_push(History *h, int role, const char *text, const MediaKind *kinds, int nk, int nimg, int nvid) {
+    if (h->n == h->cap) {
+        h->cap = h->cap ? 2 * h->cap : 16;
+        h->msgs = realloc(h->msgs, (size_t)h->cap * sizeof *h->msgs);
+        h->texts = realloc(h->texts, (size_t)h->cap * sizeof *h->texts);
+        h->kinds = realloc(h->kinds, (size_t)h->cap * sizeof *h->kinds);
+        h->nimg = realloc(h->nimg, (size_t)h->cap * sizeof(int));
+        h->nvid = realloc(h->nvid, (size_t)h->cap * sizeof(int));
+        if (!h->msgs || !h->texts || !h->kinds || !h->nimg || !h->nvid) glm_die(EXIT_INPUT, "out of memory");
+    }
+    h->texts[h->n] = xstrdup(text);
+    h->kinds[h->n] = nk ? xmalloc((size_t)nk * sizeof(MediaKind)) : NULL;
+    if (nk) memcpy(h->kinds[h->n], kinds, (size_t)nk * sizeof(MediaKind));
+    h->nimg[h->n] = nimg, h->nvid[h->n] = nvid;
+    h->msgs[h->n] = (ChatMsg){role, h->texts[h->n], h->kinds[h->n], nk};
+    h->n++;
+}
+
+static void history_pop(History *h) {
+    h->n--;
+    free(h->texts[h->n]);
+    free(h->kinds[h->n]);
+}
+
+static void history_clear(History *h) {
+    while (h->n) history_pop(h);
+}
+
+// forget the media added after the first nimg images / nvid videos (a turn that failed)
+static void media_truncate(Media *m, const Config *c, int nimg, int nvid) {
+    const int m2 = c->vision.spatial_merge_size * c->vision.spatial_merge_size;
+    PixelBatch *pbs[2] = {&m->img, &m->vid};
+    int keep[2] = {nimg, nvid}, *done[2] = {&m->img_done, &m->vid_done};
+    int64_t *ntok[2] = {&m->n_img_tok, &m->n_vid_tok};
+    for (int k = 0; k < 2; k++) {
+        PixelBatch *pb = pbs[k];
+        while (pb->nitems > keep[k]) {
+            int i = --pb->nitems;
+            int64_t p = (int64_t)pb->grid[i][0] * pb->grid[i][1] * pb->grid[i][2];
+            pb->npatches -= p;
+            if (*done[k] > i) *ntok[k] -= p / m2, *done[k] = i;
+            if (k == 1 && m->stamp_ids[i]) {
+                for (int f = 0; m->stamp_ids[i][f]; f++) free(m->stamp_ids[i][f]);
+                free(m->stamp_ids[i]), free(m->stamp_len[i]);
+                m->stamp_ids[i] = NULL, m->stamp_len[i] = NULL;
+            }
+        }
+    }
+}
+
+// the answer kept in the history: the text after </think> (the reasoning is dropped, as the template does)
+static char *answer_text(const Engine *e, const int *gen, int n) {
+    int start = 0;
+    for (int i = 0; i < n; i++)
+        if (gen[i] == e->think_close) start = i + 1;
+    int end = n;
+    while (end > start && is_eos(e->c, gen[end - 1])) end--;
+    char *t = tokenizer_decode(e->tok, gen + start, end - start, 1);
+    return t ? t : xstrdup("");
+}
+
+// trailing newline / carriage return off
+static void chomp(char *s) {
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r')) s[--n] = 0;
+}
+
+static int run_chat(const Options *o) {
+    Engine e;
+    engine_load(&e, o);
+    const Config *c = e.c;
+    int ctx = o->ctx > 0 ? o->ctx : 8192;
+    if (ctx > c->text.max_position_embeddings) ctx = c->text.max_position_embeddings;
+    Session s;
+    if (session_init(&s, &e, ctx, o->chunk, 0)) glm_die_err(EXIT_INPUT);
+    Sampler smp = make_sampler(o, c);
+    Printer pr = {.tty = isatty(1), .hide = o->hide_think};
+    const int interactive = isatty(0);
+    History h = {0};
+    Media m = {0};
+    MediaKind pending[65];
+    int npending = 0, pimg = 0, pvid = 0, think = o->think;
+    if (o->system) history_push(&h, CHAT_SYSTEM, o->system, NULL, 0, 0, 0);
+    for (int i = 0; i < o->nimages; i++) { // -i / --video attach to the first message
+        if (media_add_image(&m, o->images[i], o, c)) glm_die_err(EXIT_INPUT);
+        pending[npending++] = MEDIA_IMAGE, pimg++;
+    }
+    if (o->video) {
+        if (media_add_video(&m, o->video, o, c, e.tok)) glm_die_err(EXIT_INPUT);
+        pending[npending++] = MEDIA_VIDEO, pvid++;
+    }
+    if (interactive && !o->quiet)
+        fprintf(stderr, "glm4v chat: type a message; /image PATH, /video PATH, /think on|off, /reset, /quit\n");
+    char *line = NULL;
+    size_t cap = 0;
+    const char *first = o->prompt; // -p gives the first message
+    for (;;) {
+        char *msg;
+        if (first) {
+            msg = xstrdup(first);
+            first = NULL;
+        } else {
+            if (interactive) fputs("> ", stdout), fflush(stdout);
+            if (getline(&line, &cap, stdin) < 0) break;
+            chomp(line);
+            msg = xstrdup(line);
+        }
+        if (msg[0] == '/') {
+            char *arg = strchr(msg, ' ');
+            if (arg) *arg++ = 0;
+            while (arg && *arg == ' ') arg++;
+            if (!strcmp(msg, "/quit") || !strcmp(msg, "/exit")) {
+                free(msg);
+                break;
+            } else if (!strcmp(msg, "/reset")) {
+                history_clear(&h);
+                if (o->system) history_push(&h, CHAT_SYSTEM, o->system, NULL, 0, 0, 0);
+                media_free(&m);
+                npending = pimg = pvid = 0;
+                s.md.n_past = 0;
+                fprintf(stderr, "glm4v: conversation reset\n");
+            } else if (!strcmp(msg, "/think") && arg && (!strcmp(arg, "on") || !strcmp(arg, "off"))) {
+                think = !strcmp(arg, "on");
+                fprintf(stderr, "glm4v: thinking %s\n", think ? "on" : "off");
+            } else if ((!strcmp(msg, "/image") || !strcmp(msg, "/video")) && arg && *arg) {
+                int video = msg[1] == 'v';
+                int rc = video ? media_add_video(&m, arg, o, c, e.tok) : media_add_image(&m, arg, o, c);
+                if (rc) fprintf(stderr, "glm4v: error: %s\n", glm_errmsg);
+                else if (npending < 64) {
+                    pending[npending++] = video ? MEDIA_VIDEO : MEDIA_IMAGE, pimg += !video, pvid += video;
+                    fprintf(stderr, "glm4v: %s attached to the next message\n", arg);
+                }
+            } else fprintf(stderr, "glm4v: error: unknown command '%s' (/image PATH, /video PATH, /think on|off, /reset, /quit)\n", msg);
+            free(msg);
+            continue;
+        }
+        if (!msg[0] && !npending) {
+            free(msg);
+            continue;
+        }
+        // a user turn: render the whole conversation, reuse the cached prefix, run the rest, generate
+        history_push(&h, CHAT_USER, msg, pending, npending, pimg, pvid);
+        free(msg);
+        int nimg0 = m.img.nitems - pimg, nvid0 = m.vid.nitems - pvid;
+        npending = pimg = pvid = 0;
+        char *text = chat_render_msgs(h.msgs, h.n, think, 1);
+        Seq seq = {0};
+        int64_t *pos = NULL, rope_delta = 0;
+        double t0 = now_s();
+        int rc = build_seq(&seq, &pos, &rope_delta, text, &e, &m);
+        free(text);
+        if (!rc && seq.n + 1 > ctx)
+            rc = glm_err("the conversation (%d tokens) does not fit the context of %d tokens (--ctx, or /reset)", seq.n, ctx);
+        if (!rc) rc = media_encode(&m, &e.w, c, NULL);
+        double t_vision = now_s() - t0;
+        if (!rc) rc = session_prefill(&s, &seq, pos, rope_delta, &m, NULL, NULL);
+        if (rc) {
+            fprintf(stderr, "glm4v: error: %s\n", glm_errmsg);
+            history_pop(&h);
+            media_truncate(&m, c, nimg0, nvid0);
+        } else {
+            int room = ctx - s.md.n_past;
+            session_generate(&s, o->n_predict < room ? o->n_predict : room, &smp, &pr, NULL);
+            char *ans = answer_text(&e, s.gen, s.ngen);
+            history_push(&h, CHAT_ASSISTANT, ans, NULL, 0, 0, 0);
+            free(ans);
+            timing_line(o, &s, t_vision);
+        }
+        seq_free(&seq);
+        free(pos);
+    }
+    free(line);
+    history_clear(&h);
+    free(h.msgs), free(h.texts), free(h.kinds), free(h.nimg), free(h.nvid);
+    media_free(&m);
+    session_free(&s);
     engine_free(&e);
     return 0;
 }
@@ -805,7 +1043,6 @@ int main(int argc, char **argv) {
     stderr_tty = isatty(2);
     if (o.threads) omp_set_num_threads(o.threads);
     ops_init();
-    if (o.chat) glm_die(EXIT_USAGE, "--chat is not implemented yet");
-    return run_once(&o);
+    return o.chat ? run_chat(&o) : run_once(&o);
 }
 #endif

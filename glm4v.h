@@ -197,6 +197,11 @@ typedef struct {
 int config_parse(Config *c, const char *json, size_t len, const char *name);
 int proc_config_parse(ProcConfig *p, const char *json, size_t len, const char *name, int video_only);
 void proc_config_defaults(ProcConfig *p);
+// generation_config.json over a parsed config (do_sample, temperature, top_k, top_p, repetition_penalty, eos ids)
+int generation_config_parse(Config *c, const char *json, size_t len, const char *name);
+// model.safetensors.index.json: the unique shard file names of weight_map (malloc'd strings in a malloc'd array,
+// first-seen order); names with '/' or "..", none, or too many are errors (nothing allocated then)
+int checkpoint_index_parse(const char *json, size_t len, const char *name, char ***shards, int *nshards);
 // open a model folder: config + every shard mmap'd (does not bind weights)
 int checkpoint_open(Checkpoint *ck, const char *dir);
 void checkpoint_close(Checkpoint *ck);
@@ -355,6 +360,54 @@ int video_load_file(Image **frames, int *nframes, double **frame_times, const ch
 // GLM-4.6V: "0.0 seconds", ... ; *texts malloc'd [n_patches]
 int video_timestamps(char ***texts, int n_patches, const double *frame_times, int nframes, const ProcConfig *pc);
 void video_timestamps_free(char **texts, int n);
+
+// ----------------------------------------------------------------------------
+// grounding (boxes.c): GLM-4.5V answers boxes as <|begin_of_box|>[[x1,y1,x2,y2],...]<|end_of_box|> (points [[x,y]])
+// in 0-1000 coordinates of the image
+
+typedef struct {
+    float x1, y1, x2, y2; // 0-1000 coordinates as written (a point has x2 = x1, y2 = y1)
+    int is_point;         // 1 when written as [x, y]
+} Box;
+
+// boxes in a generated text (malloc'd into *out, NULL when none); returns the count. Only spans
+// <|begin_of_box|>...<|end_of_box|> count when the answer has any, else bare [[...]] lists of 2 or 4 numbers;
+// <think>...</think> text is skipped. Never fails: malformed or truncated lists are ignored
+int boxes_parse(const char *text, Box **out);
+// pixel coordinates in the original img_w x img_h image: round(x * img_w / 1000) clamped to [0, img_w - 1]
+// (y likewise), ordered so x1 <= x2, y1 <= y2
+void box_to_pixels(const Box *b, int img_w, int img_h, int *px1, int *py1, int *px2, int *py2);
+// outline colour of box i in boxes_draw_png (a cycle of distinct bright colours)
+void box_color(int i, uint8_t rgb[3]);
+// draw the boxes (2-3 px outlines, points as filled dots) on a copy of img, write it as PNG to out_png
+// (via out_png.tmp.<pid> + rename); -1 + glm_errmsg naming out_png on error, nothing left behind
+int boxes_draw_png(const char *out_png, const Image *img, const Box *boxes, int n);
+
+// ----------------------------------------------------------------------------
+// prompt assembly (prompt.c): Glm4vProcessor placeholder expansion + Glm4vModel.get_rope_index
+
+typedef struct {
+    int *ids;   // [n] token ids after placeholder expansion
+    int *type;  // [n] mm_token_type_ids: 0 text, 1 image token, 2 image token inside a video
+    int n, cap; //
+} Seq;
+
+// the visual inputs a prompt refers to, in prompt order
+typedef struct {
+    int nimages;                    //
+    const int (*img_grid)[3];       // [nimages] (t, h, w) in patches
+    int nvideos;                    //
+    const int (*vid_grid)[3];       // [nvideos] (t' = frames / 2, h, w)
+    const int *const *const *stamp_ids; // [nvideos][t'] token ids of each temporal patch's timestamp text
+    const int *const *stamp_len;    // [nvideos][t'] their counts
+} PromptMedia;
+
+// expand <|image|> / <|video|> placeholders of ids [n] into out (zeroed by the call); -1 + glm_errmsg on a count
+// mismatch
+int prompt_expand(Seq *out, const int *ids, int n, const Config *c, const PromptMedia *pm);
+// 3-D positions pos [3][s->n] (rows t, h, w) and rope_delta = max(pos) + 1 - n; -1 + glm_errmsg on a grid mismatch
+int prompt_positions(int64_t *pos, int64_t *rope_delta, const Seq *s, const Config *c, const PromptMedia *pm);
+void seq_free(Seq *s);
 
 // ----------------------------------------------------------------------------
 // model (glm4v.c, vision.c, moe.c)
