@@ -57,6 +57,7 @@ _Noreturn void glm_die(int code, const char *fmt, ...) {
     // one line: newlines inside the message would break "the last line names the culprit"
     for (char *p = msg; *p; p++)
         if (*p == '\n' || *p == '\r') *p = ' ';
+    if (isatty(2)) fputs("\r\033[K", stderr); // a live progress line is erased, the error stays
     fprintf(stderr, "glm4v: error: %s\n", msg);
     fflush(stderr);
     exit(code);
