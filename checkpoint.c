@@ -262,7 +262,7 @@ done:
 }
 
 // generation_config.json: do_sample, temperature, top_k, top_p, repetition_penalty, eos_token_id
-static int generation_config_parse(Config *c, const char *json, size_t len, const char *file) {
+int generation_config_parse(Config *c, const char *json, size_t len, const char *file) {
     cJSON *root = cJSON_ParseWithLength(json, len);
     if (!root || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
@@ -377,7 +377,9 @@ static int read_opt(const char *dir, const char *name, char **buf, size_t *len) 
 }
 
 // shard file names from model.safetensors.index.json's weight_map (unique, in first-seen order)
-static int index_shards(const char *json, size_t len, const char *file, char ***names, int *n) {
+#define MAX_SHARDS 4096 // GLM-4.5V has 46
+int checkpoint_index_parse(const char *json, size_t len, const char *file, char ***names, int *n) {
+    *names = NULL, *n = 0;
     cJSON *root = cJSON_ParseWithLength(json, len);
     const cJSON *wm = root ? cJSON_GetObjectItemCaseSensitive(root, "weight_map") : NULL;
     if (!cJSON_IsObject(wm)) {
@@ -385,26 +387,32 @@ static int index_shards(const char *json, size_t len, const char *file, char ***
         return glm_err("%s: no \"weight_map\" object", file);
     }
     int cap = 0, rc = 0;
-    *names = NULL, *n = 0;
     for (const cJSON *e = wm->child; e; e = e->next) {
         if (!cJSON_IsString(e)) { rc = glm_err("%s: weight_map values must be file names", file); break; }
         const char *s = e->valuestring;
-        if (!*s || strchr(s, '/') || strcmp(s, "..") == 0 || strlen(s) > 255) {
-            rc = glm_err("%s: invalid shard name \"%s\"", file, s);
+        if (!*s || strchr(s, '/') || strcmp(s, "..") == 0 || strcmp(s, ".") == 0 || strlen(s) > 255) {
+            rc = glm_err("%s: invalid shard name \"%.300s\" (must be a file in the model folder)", file, s);
             break;
         }
         int dup = 0;
         for (int i = 0; i < *n && !dup; i++) dup = strcmp((*names)[i], s) == 0;
         if (dup) continue;
+        if (*n == MAX_SHARDS) { rc = glm_err("%s: more than %d shard files", file, MAX_SHARDS); break; }
         if (*n == cap) {
             cap = cap ? cap * 2 : 16;
-            *names = realloc(*names, (size_t)cap * sizeof(char *));
-            if (!*names) glm_die(EXIT_INPUT, "out of memory");
+            char **nn = realloc(*names, (size_t)cap * sizeof(char *));
+            if (!nn) glm_die(EXIT_INPUT, "out of memory");
+            *names = nn;
         }
         (*names)[(*n)++] = xstrdup(s);
     }
     if (!rc && *n == 0) rc = glm_err("%s: weight_map is empty", file);
     cJSON_Delete(root);
+    if (rc) { // nothing handed back on error
+        for (int i = 0; i < *n; i++) free((*names)[i]);
+        free(*names);
+        *names = NULL, *n = 0;
+    }
     return rc;
 }
 
@@ -454,7 +462,7 @@ int checkpoint_open(Checkpoint *ck, const char *dir) {
     if ((r = read_opt(dir, "model.safetensors.index.json", &buf, &len)) < 0) return -1;
     if (r == 1) {
         char *p = path_join(dir, "model.safetensors.index.json");
-        int e = index_shards(buf, len, p, &names, &n);
+        int e = checkpoint_index_parse(buf, len, p, &names, &n);
         free(buf), free(p);
         if (e) return -1;
     } else {
