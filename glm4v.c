@@ -192,6 +192,7 @@ static void parse_args(Options *o, int argc, char **argv) {
     if (!o->prompt && !o->chat) usage_error("-p TEXT is required (or --chat)");
     if (o->chat && o->dump) usage_error("--dump works with one prompt, not with --chat");
     if (o->chat && o->raw) usage_error("--raw cannot be used with --chat");
+    if (o->draw_boxes && !o->nimages && !o->chat) usage_error("--draw-boxes needs an image (-i)");
     if (o->raw && o->system) usage_error("--system cannot be used with --raw (write the system turn in the prompt)");
 }
 
@@ -693,6 +694,36 @@ static int build_seq(Seq *seq, int64_t **pos, int64_t *rope_delta, const char *t
     return prompt_positions(*pos, rope_delta, seq, e->c, &pm);
 }
 
+// ---------------------------------------------------------------------------- grounding boxes
+
+// GLM-4.5V grounding: boxes of the answer (0-1000 coordinates) printed in pixels of the first image, and drawn
+static int report_boxes(const Options *o, const Engine *e, const Session *s, const Media *m) {
+    char *text = tokenizer_decode(e->tok, s->gen, s->ngen, 0); // special tokens kept: box and think markers
+    if (!text) return -1;
+    Box *b = NULL;
+    int n = boxes_parse(text, &b), rc = 0;
+    free(text);
+    if (n > 0 && m->first_path) {
+        for (int i = 0; i < n; i++) {
+            int x1, y1, x2, y2;
+            box_to_pixels(&b[i], m->first_w, m->first_h, &x1, &y1, &x2, &y2);
+            if (b[i].is_point) fprintf(stderr, "glm4v: point %d: (%d, %d) px in %s\n", i + 1, x1, y1, m->first_path);
+            else fprintf(stderr, "glm4v: box %d: (%d, %d)-(%d, %d) px in %s\n", i + 1, x1, y1, x2, y2, m->first_path);
+        }
+    }
+    if (o->draw_boxes && m->first_path) {
+        Image im;
+        rc = image_load(&im, m->first_path, o->max_image_pixels);
+        if (!rc) {
+            rc = boxes_draw_png(o->draw_boxes, &im, b, n > 0 ? n : 0);
+            image_free(&im);
+        }
+        if (!rc && !o->quiet) fprintf(stderr, "glm4v: %d box(es) drawn on %s\n", n > 0 ? n : 0, o->draw_boxes);
+    }
+    free(b);
+    return rc;
+}
+
 // ---------------------------------------------------------------------------- one-shot run
 
 static void put_meta_f(Dump *d, const char *k, double v) {
@@ -819,6 +850,7 @@ static int run_once(const Options *o) {
         dump_provenance(&dump, o, &e, &smp);
         if (dump_write(&dump, o->dump)) glm_die_err(EXIT_INPUT);
     }
+    if (report_boxes(o, &e, &s, &m)) glm_die_err(EXIT_INPUT);
     timing_line(o, &s, t_vision);
     session_free(&s);
     seq_free(&seq);
@@ -1005,6 +1037,7 @@ static int run_chat(const Options *o) {
             char *ans = answer_text(&e, s.gen, s.ngen);
             history_push(&h, CHAT_ASSISTANT, ans, NULL, 0, 0, 0);
             free(ans);
+            if (report_boxes(o, &e, &s, &m)) fprintf(stderr, "glm4v: error: %s\n", glm_errmsg);
             timing_line(o, &s, t_vision);
         }
         seq_free(&seq);
