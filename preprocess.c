@@ -5,13 +5,14 @@
 // TGA, which has none, by the file-name extension .tga):
 //   PNG  1/2/4/8/16-bit gray, gray+alpha, palette (+tRNS), RGB, RGBA; interlaced
 //   JPEG baseline and progressive, gray / YCbCr / CMYK (no arithmetic coding, no 12-bit); EXIF orientation applied
-//   BMP, GIF (first frame), TGA, PSD (composited image), HDR (Radiance .hdr), PNM (binary P5 .pgm / P6 .ppm)
+//   BMP, GIF (first frame), TGA, PSD (composited image), HDR (Radiance .hdr)
+//   PNM: binary P5 .pgm / P6 .ppm, any maxval (decoded here the way PIL's PpmImagePlugin does)
 // Conversion to RGB follows transformers' load_image (PIL.ImageOps.exif_transpose, then Image.convert("RGB")):
 //   gray is replicated, alpha is dropped (not blended), palettes are looked up, 16-bit samples keep their high byte,
 //   except 16-bit single-channel images (PIL mode I;16), whose values PIL clamps to 255 (min(v, 255)).
 // Known differences from PIL: JPEG pixels come from stb_image's IDCT / colour conversion, not libjpeg-turbo's (a few
 //   levels of difference on some pixels); transparent GIF pixels decode as black instead of their palette colour;
-//   CMYK JPEG and PNM with maxval other than 255/65535 are converted as stb_image does; HDR (which PIL cannot read)
+//   CMYK JPEG is converted as stb_image does; HDR (which PIL cannot read)
 //   is tone-mapped as stb_image does (gamma 1/2.2, clamped to [0, 1], x255 rounded).
 // Note: transformers >= 5.24 composites alpha onto white in convert_to_rgb when it is handed an RGBA PIL image
 //   directly; load_image (paths / URLs, what chat templates use) converts to RGB first and drops alpha, as here.
@@ -29,7 +30,6 @@
 #define STBI_ONLY_TGA
 #define STBI_ONLY_PSD
 #define STBI_ONLY_HDR
-#define STBI_ONLY_PNM
 #define STBI_NO_STDIO
 #define STBI_FAILURE_USERMSG
 #define STB_IMAGE_IMPLEMENTATION
@@ -93,8 +93,88 @@ static uint32_t rd32(const uint8_t *p, int be) {
               : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
 }
 
-// width and height from the header of the formats whose header is simple to read (PNM / HDR: stbi_info only);
-// 1 when found. Lets an oversized image be reported as such even where stb_image refuses it for its own reasons
+// PIL PpmImageFile._read_token: skip whitespace and '#' comments (to CR / LF), read up to 10 non-space bytes, eat the
+// whitespace byte that ends the token. Returns the token's value (digits only) or -1
+static int64_t pnm_token(const uint8_t *b, size_t n, size_t *p) {
+    char tok[16];
+    int len = 0;
+    while (*p < n && len <= 10) {
+        uint8_t c = b[(*p)++];
+        if (c == ' ' || (c >= '\t' && c <= '\r')) {
+            if (!len) continue;
+            break;
+        }
+        if (c == '#') {
+            while (*p < n && b[*p] != '\r' && b[*p] != '\n') (*p)++;
+            if (*p < n) (*p)++;
+            continue;
+        }
+        tok[len++] = (char)c;
+    }
+    if (len == 0 || len > 10) return -1;
+    int64_t v = 0;
+    for (int i = 0; i < len; i++) {
+        if (tok[i] < '0' || tok[i] > '9') return -1;
+        v = v * 10 + (tok[i] - '0');
+    }
+    return v;
+}
+
+// binary PGM / PPM header ("P5" / "P6", width, height, maxval); off = first sample. 1 when well-formed and complete
+static int pnm_header(const uint8_t *b, size_t n, int64_t *w, int64_t *h, int64_t *maxv, size_t *off) {
+    size_t p = 2;
+    *w = pnm_token(b, n, &p);
+    *h = pnm_token(b, n, &p);
+    *maxv = pnm_token(b, n, &p);
+    *off = p;
+    // if not 0 < maxval < 65536: raise ValueError
+    if (*w <= 0 || *h <= 0 || *maxv <= 0 || *maxv >= 65536 || *w > INT_MAX || *h > INT_MAX) return 0;
+    uint64_t need = (uint64_t)*w * (uint64_t)*h * (b[1] == '6' ? 3 : 1) * (*maxv > 255 ? 2 : 1);
+    return n - p >= need; // PIL reads a short file as far as it goes; refused here
+}
+
+// PIL PpmImagePlugin + convert("RGB"): raw samples when maxval is 255 (P5: and 65535, mode I;16B), else PpmDecoder
+// value = min(out_max, round(value / maxval * out_max)) with out_max 65535 for 16-bit gray (mode I), 255 otherwise;
+// mode I -> RGB clamps to 255. Decoded here rather than by stb_image 2.27, which reads 16-bit samples byte-swapped
+static int pnm_decode(Image *img, const uint8_t *b, size_t n, const char *name, int64_t max_pixels) {
+    int64_t w, h, maxv;
+    size_t off;
+    if (!pnm_header(b, n, &w, &h, &maxv, &off))
+        return glm_err("%s: not a decodable image (PNM: bad header or truncated)", name);
+    if (max_pixels > 0 && w * h > max_pixels)
+        return glm_err("%s: image is %lld x %lld = %lld pixels, above the limit of %lld (--max-image-pixels)", name,
+                       (long long)w, (long long)h, (long long)(w * h), (long long)max_pixels);
+    if ((uint64_t)w * h > SIZE_MAX / 3)
+        return glm_err("%s: image too large (%lld x %lld)", name, (long long)w, (long long)h);
+    int bands = b[1] == '6' ? 3 : 1, two = maxv > 255;
+    int gray_i = bands == 1 && two;                // PIL mode "I"
+    int64_t out_max = gray_i ? 65535 : 255;
+    int raw = maxv == 255 || (gray_i && maxv == 65535);
+    size_t npix = (size_t)w * h;
+    uint8_t *rgb = malloc(npix * 3); // [h, w, 3]
+    if (!rgb) return glm_err("%s: out of memory for a %lld x %lld image", name, (long long)w, (long long)h);
+    const uint8_t *s = b + off;
+    for (size_t i = 0; i < npix; i++)
+        for (int c = 0; c < bands; c++) {
+            int64_t v = two ? (int64_t)s[0] << 8 | s[1] : s[0];
+            s += two ? 2 : 1;
+            if (!raw) {
+                double r = nearbyint((double)v / (double)maxv * (double)out_max);
+                v = r > (double)out_max ? out_max : (int64_t)r;
+            }
+            uint8_t u = v > 255 ? 255 : (uint8_t)v; // mode I -> RGB: clip
+            if (bands == 1) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = u;
+            else rgb[3 * i + c] = u;
+        }
+    img->w = (int)w;
+    img->h = (int)h;
+    img->rgb = rgb;
+    return 0;
+}
+
+// width and height from the header of the formats whose header is simple to read (HDR: stbi_info only): 1 when
+// found, 0 when not. Lets an oversized image be reported as such even where
+// stb_image refuses it for its own reasons
 static int header_dims(const uint8_t *b, size_t n, ImgFormat fmt, int64_t *w, int64_t *h) {
     switch (fmt) {
     case FMT_PNG:
@@ -153,6 +233,29 @@ static int header_dims(const uint8_t *b, size_t n, ImgFormat fmt, int64_t *w, in
     default:
         return 0;
     }
+}
+
+// stb_image 2.27 (Debian 12) writes past its Huffman arrays when a DHT table declares more than 256 codes (fixed in
+// 2.28): check every FF C4 in the file the way stbi__process_marker reads it (bytes past the end read as 0)
+static int jpeg_huffman_ok(const uint8_t *b, size_t n) {
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (b[i] != 0xFF || b[i + 1] != 0xC4) continue;
+        size_t q = i + 2;
+#define AT(k) ((k) < n ? b[k] : 0)
+        long L = (long)((uint32_t)AT(q) << 8 | AT(q + 1)) - 2;
+        q += 2;
+        while (L > 0) {
+            int tc = AT(q) >> 4, th = AT(q) & 15, cnt = 0;
+            if (tc > 1 || th > 3) break; // stb_image refuses the table itself
+            for (int k = 1; k <= 16; k++) cnt += AT(q + k);
+            if (cnt > 256) return 0;
+            q += 17 + (size_t)cnt;
+            L -= 17 + cnt;
+            if (q > n) break;
+        }
+#undef AT
+    }
+    return 1;
 }
 
 // PIL Image.getexif()[0x0112]: Orientation from IFD0 of a TIFF-structured EXIF block; 1 when absent or malformed
@@ -250,15 +353,19 @@ int image_load_mem(Image *img, const uint8_t *buf, size_t len, const char *name,
     if (fmt == FMT_UNKNOWN)
         return glm_err("%s: not a decodable image (unknown format; accepted: PNG, JPEG, BMP, GIF, TGA, PSD, HDR, "
                        "PNM)", name);
+    if (fmt == FMT_PNM) return pnm_decode(img, buf, len, name, max_pixels);
     // header first: refuse absurd sizes before stb_image allocates anything
-    int64_t hw, hh;
+    int64_t hw = 0, hh = 0;
     int have_dims = header_dims(buf, len, fmt, &hw, &hh);
     if (have_dims && (hw <= 0 || hh <= 0))
         return glm_err("%s: not a decodable image (%s header: size %lld x %lld)", name, format_name(fmt), (long long)hw,
                        (long long)hh);
-    if (have_dims && max_pixels > 0 && hw * hh > max_pixels)
-        return glm_err("%s: image is %lld x %lld = %lld pixels, above the limit of %lld (--max-image-pixels)", name,
-                       (long long)hw, (long long)hh, (long long)(hw * hh), (long long)max_pixels);
+    uint64_t hpix = (uint64_t)hw * (uint64_t)hh; // both sides < 2^32
+    if (have_dims && max_pixels > 0 && hpix > (uint64_t)max_pixels)
+        return glm_err("%s: image is %lld x %lld = %llu pixels, above the limit of %lld (--max-image-pixels)", name,
+                       (long long)hw, (long long)hh, (unsigned long long)hpix, (long long)max_pixels);
+    if (fmt == FMT_JPEG && !jpeg_huffman_ok(buf, len))
+        return glm_err("%s: not a decodable image (JPEG: bad Huffman table)", name);
     int w = 0, h = 0, comp = 0;
     if (!stbi_info_from_memory(buf, (int)len, &w, &h, &comp))
         return glm_err("%s: not a decodable image (%s: %s)", name, format_name(fmt), stbi_failure_reason());
@@ -283,7 +390,8 @@ int image_load_mem(Image *img, const uint8_t *buf, size_t len, const char *name,
             return glm_err("%s: not a decodable image (%s: %s)", name, format_name(fmt),
                            px ? "size changed while decoding" : stbi_failure_reason());
         }
-        for (size_t i = 0; i < (size_t)npix; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = px[i] > 255 ? 255 : px[i];
+        for (size_t i = 0; i < (size_t)npix; i++)
+            rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = px[i] > 255 ? 255 : (uint8_t)px[i];
         stbi_image_free(px);
     } else {
         // 8 bits per channel in the file's own channel count (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA; 16-bit: high byte)
@@ -360,7 +468,8 @@ int smart_resize(int num_frames, int height, int width, int temporal_factor, int
     // if max(height, width) / min(height, width) > 200: raise ValueError
     double ratio = (double)(height > width ? height : width) / (height < width ? height : width);
     if (ratio > 200) return glm_err("absolute aspect ratio must be smaller than 200, got %.17g", ratio);
-    // h_bar = round(height / factor) * factor; w_bar = ...; t_bar = round(num_frames / temporal_factor) * temporal_factor
+    // h_bar = round(height / factor) * factor; w_bar = ...
+    // t_bar = round(num_frames / temporal_factor) * temporal_factor
     int64_t h_bar = (int64_t)py_round((double)height / factor) * factor;
     int64_t w_bar = (int64_t)py_round((double)width / factor) * factor;
     int64_t t_bar = (int64_t)py_round((double)num_frames / temporal_factor) * temporal_factor;
@@ -435,7 +544,8 @@ static int precompute_coeffs(Coeffs *c, int in_size, int out_size, ResizeMode mo
     double support = scale >= 1.0 ? (4 * 0.5) * scale : 4 * 0.5;
     // max_interp_size = (int) std::ceil(support) * 2 + 1
     double ks = ceil(support) * 2 + 1;
-    if (ks > (double)(INT_MAX / 8) / out_size) return glm_err("resize: %d -> %d needs too many filter taps", in_size, out_size);
+    if (ks > (double)(INT_MAX / 8) / out_size)
+        return glm_err("resize: %d -> %d needs too many filter taps", in_size, out_size);
     c->ksize = (int)ks;
     c->xmin = xmalloc(sizeof(int) * out_size);
     c->xsize = xmalloc(sizeof(int) * out_size);
@@ -551,7 +661,8 @@ int image_resize(Image *dst, const Image *src, int out_w, int out_h, ResizeMode 
     if (!src->rgb || src->w <= 0 || src->h <= 0 || out_w <= 0 || out_h <= 0)
         return glm_err("resize: bad sizes %d x %d -> %d x %d", src->w, src->h, out_w, out_h);
     size_t out_bytes, tmp_bytes, vtmp_bytes;
-    if (size_mul((size_t)out_w * 3, (size_t)out_h, &out_bytes) || size_mul((size_t)out_w * 3, (size_t)src->h, &tmp_bytes) ||
+    if (size_mul((size_t)out_w * 3, (size_t)out_h, &out_bytes) ||
+        size_mul((size_t)out_w * 3, (size_t)src->h, &tmp_bytes) ||
         size_mul((size_t)src->w * 3, (size_t)out_h, &vtmp_bytes))
         return glm_err("resize: %d x %d too large", out_w, out_h);
     // need_horizontal = xout != xin; need_vertical = yout != yin (a pass is skipped when its size is unchanged)
@@ -720,7 +831,8 @@ int preprocess_frames(PixelBatch *pb, const Image *frames, int nframes, const Pr
 // video: frame directories, frame sampling, ffmpeg decoding, timestamps
 
 static int is_image_name(const char *n) {
-    static const char *ext[] = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga", ".psd", ".hdr", ".pnm", ".ppm", ".pgm"};
+    static const char *ext[] = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga",
+                                ".psd", ".hdr", ".pnm", ".ppm", ".pgm"};
     for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
         if (has_suffix_ci(n, ext[i])) return 1;
     return 0;
@@ -773,7 +885,8 @@ int video_load_dir(Image **frames, int *nframes, const char *dir, int64_t max_pi
         free(path);
         total += (uint64_t)fr[i].w * fr[i].h * 3;
         if (total > MAX_VIDEO_BYTES) {
-            rc = glm_err("%s: the frames need more than %llu bytes of memory", dir, (unsigned long long)MAX_VIDEO_BYTES);
+            rc = glm_err("%s: the frames need more than %llu bytes of memory", dir,
+                         (unsigned long long)MAX_VIDEO_BYTES);
             break;
         }
     }
@@ -1081,8 +1194,8 @@ int video_load_file(Image **frames, int *nframes, double **frame_times, const ch
     double fps = duration > 0 ? (double)total / duration : avg_fps;
     nidx = video_sample_frames(&idx, (int)total, fps, duration, pc);
     if (nidx < 0) goto done;
-    size_t frame_bytes = (size_t)w * h * 3;
-    if ((uint64_t)frame_bytes * nidx > MAX_VIDEO_BYTES) {
+    size_t frame_bytes = (size_t)w * h * 3; // w, h < 2^31
+    if (frame_bytes > MAX_VIDEO_BYTES / (uint64_t)nidx) {
         glm_err("%s: %d sampled frames of %d x %d need too much memory", path, nidx, w, h);
         goto done;
     }

@@ -1,5 +1,5 @@
-// test_preprocess.c - vision input: decoding, smart_resize, resize, Glm4vImageProcessor(Pil) pixel values, video frames,
-// frame sampling and timestamps, against HuggingFace transformers (tests/data/image_processor.safetensors,
+// test_preprocess.c - vision input: decoding, smart_resize, resize, Glm4vImageProcessor(Pil) pixel values, video
+// frames, frame sampling and timestamps, against HuggingFace transformers (tests/data/image_processor.safetensors,
 // tests/data/golden/dense.video.safetensors, tests/data/preprocess/cases.h from tests/golden/make_preprocess_cases.py)
 #include "glm4v.h"
 #include "test_util.h"
@@ -109,8 +109,8 @@ static void test_resize(void) {
     CHECK(bad[1] == 0, "bicubic resize = PIL Image.resize (%s) bit for bit on %d sizes (%d differ)",
           CASES_PIL_MODE == RESIZE_PIL13 ? "Pillow >= 13" : "Pillow <= 12", cnt[1], bad[1]);
     if (CASES_PIL_MODE == RESIZE_PIL13)
-        CHECK(legacy_bad == 0, "RESIZE_PIL (Pillow <= 12) agrees where the pass order is the same (%d sizes, %d differ)",
-              legacy_cnt, legacy_bad);
+        CHECK(legacy_bad == 0, "RESIZE_PIL (Pillow <= 12) agrees where the pass order is the same (%d sizes, %d "
+              "differ)", legacy_cnt, legacy_bad);
 }
 
 static void test_proc_cases(void) {
@@ -373,7 +373,8 @@ static void test_video_golden(void) {
     // images accumulate: a second item is appended after the first, rows unchanged
     PixelBatch one = {0};
     Image im = synth_image(97, 61, 2);
-    int r1 = preprocess_frames(&pb, &im, 1, &pc, RESIZE_TORCH, 0), r2 = preprocess_frames(&one, &im, 1, &pc, RESIZE_TORCH, 0);
+    int r1 = preprocess_frames(&pb, &im, 1, &pc, RESIZE_TORCH, 0);
+    int r2 = preprocess_frames(&one, &im, 1, &pc, RESIZE_TORCH, 0);
     CHECK(r1 == 0 && r2 == 0 && pb.nitems == 2 && pb.npatches == 192 + one.npatches &&
               !memcmp(pb.pixel_values + (size_t)192 * 1176, one.pixel_values, (size_t)one.npatches * 1176 * 4) &&
               pb.grid[1][1] == one.grid[0][1],

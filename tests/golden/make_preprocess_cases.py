@@ -175,6 +175,12 @@ with open(f"{OUT}/gray16.png", "wb") as f:
 c16 = (synth(W, H, 9).astype(np.uint32) * 257 + 3).astype(">u2")
 with open(f"{OUT}/rgb16.png", "wb") as f:
     f.write(png_raw(W, H, 16, 2, [r.tobytes() for r in c16]))
+p16 = (synth(W, H, 14)[..., 0].astype(np.uint32) * 257 % 65536).astype(">u2")  # 16-bit PGM: PIL mode I, clamped
+p16[:3] = synth(W, 3, 15)[..., 0]
+with open(f"{OUT}/gray16.pgm", "wb") as f:
+    f.write(b"P5\n# 16-bit\n%d %d\n65535\n" % (W, H) + p16.tobytes())
+with open(f"{OUT}/rgb_maxval1000.ppm", "wb") as f:  # scaled by PIL's PpmDecoder: round(v / 1000 * 255)
+    f.write(b"P6 %d %d 1000\n" % (W, H) + (synth(W, H, 16).astype(np.uint32) * 4 % 1001).astype(">u2").tobytes())
 Image.fromarray(small(W, H, 3, 10)).save(f"{OUT}/rgb.bmp")
 Image.fromarray(small(W, H, 3, 11)).save(f"{OUT}/rgb.tga")
 Image.fromarray(small(W, H, 3, 12)).save(f"{OUT}/rgb.ppm")

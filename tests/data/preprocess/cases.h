@@ -313,6 +313,7 @@ static const DecodeCase decode_cases[] = {
     {"exif6.png", 7, 13, 0xf78fcdb3u},
     {"exif8.png", 7, 13, 0x72c3c8f5u},
     {"gray.png", 23, 17, 0xe73b183du},
+    {"gray16.pgm", 23, 17, 0x8d4fcbf2u},
     {"gray16.png", 23, 17, 0xf1a61d89u},
     {"gray_alpha.png", 23, 17, 0x7d768368u},
     {"palette.gif", 23, 17, 0x93dae72au},
@@ -321,5 +322,6 @@ static const DecodeCase decode_cases[] = {
     {"rgb.ppm", 23, 17, 0x031701f9u},
     {"rgb.tga", 23, 17, 0x08b99da3u},
     {"rgb16.png", 23, 17, 0x4be80630u},
+    {"rgb_maxval1000.ppm", 23, 17, 0x275c8ec7u},
     {"rgba.png", 23, 17, 0x22881e19u},
 };
