@@ -487,6 +487,9 @@ static void engine_load(Engine *e, const Options *o) {
     snprintf(path, sizeof path, "%s/tokenizer.json", o->model_dir);
     progress("loading %s", path);
     if (!(e->tok = tokenizer_load(path))) glm_die_err(EXIT_INPUT);
+    if (e->ck.cfg.chat_template == CHAT_TEMPLATE_OTHER && (!o->raw || o->chat))
+        glm_die(EXIT_INPUT, "%s: this checkpoint's chat template is not the GLM-4.5V/4.6V format (GLM-4.1V-9B-Thinking "
+                "uses its own, which glm4v.c does not reproduce): write the whole prompt with --raw", o->model_dir);
     e->think_open = tokenizer_token_id(e->tok, "<think>");
     e->think_close = tokenizer_token_id(e->tok, "</think>");
     const Config *c = e->c;

@@ -73,3 +73,16 @@ check_template "--system --no-think" "[gMASK]<sop><|system|>${nl}S<|user|>${nl}Q
 [ $rc -eq 1 ] && tail -n1 "$T/err" | grep -q "missing/b.png" && ok "--draw-boxes into a missing folder: exit 1, names the file" ||
     no "--draw-boxes missing folder: rc $rc $(tail -n1 "$T/err")"
 [ -z "$(ls "$T" | grep 'b.png')" ] && ok "no partial boxes file" || no "partial file left"
+
+# the template follows the checkpoint: a GLM-4.1V-style template (no thinking switch) is refused without --raw
+cp -r weights/tiny-glm4v-dense "$T/m41"
+printf '{"chat_template": "[gMASK]<sop>{%% for m in messages %%}<|{{ m.role }}|>\\n{{ m.content }}{%% endfor %%}<|assistant|>\\n"}' \
+    >"$T/m41/tokenizer_config.json"
+"$GLM4V" -m "$T/m41" -p "hi" -n 2 -q >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && tail -n1 "$T/err" | grep -q -- "--raw" && ok "GLM-4.1V-style template: clear error pointing to --raw" ||
+    no "GLM-4.1V-style template: rc $rc $(tail -n1 "$T/err")"
+"$GLM4V" -m "$T/m41" --raw -p "[gMASK]<sop><|user|>${nl}hi<|assistant|>${nl}" -n 2 -q >/dev/null 2>&1 &&
+    ok "GLM-4.1V-style template: --raw works" || no "GLM-4.1V-style template: --raw failed"
+printf '{"chat_template": "{%% if enable_thinking is defined and not enable_thinking %%}/nothink{%% endif %%}"}' \
+    >"$T/m41/tokenizer_config.json"
+"$GLM4V" -m "$T/m41" -p "hi" -n 2 -q >/dev/null 2>&1 && ok "GLM-4.5V-family template accepted" || no "GLM-4.5V template refused"
