@@ -367,7 +367,8 @@ I have read the four notes.<|user|>
 Which day was the warmest, and what does tide(0) return?<|assistant|>
 <think></think>
 """
-P_REALDIMS = "[gMASK]<sop><|user|>\n<|begin_of_image|><|image|><|end_of_image|>Describe this photo.<|assistant|>"
+P_REALDIMS = "[gMASK]<sop><|user|>\n<|begin_of_image|><|image|><|end_of_image|>Is there a house in the picture?<|assistant|>"
+# (chosen among 8 questions for the largest greedy margins; ends without a newline so `$(cat FILE)` keeps it exact)
 REALDIMS_IMAGE = "tests/data/images/photo_450x300.png"
 
 IMG = "tests/data/images/"
