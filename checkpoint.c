@@ -19,8 +19,8 @@
 static int js_int(const cJSON *o, const char *key, int *out, const char *file, int lo, int hi) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!v || cJSON_IsNull(v)) return 0;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble || v->valuedouble < lo ||
-        v->valuedouble > hi)
+    // range first: converting an out-of-range double to an integer is undefined behaviour
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi) || v->valuedouble != floor(v->valuedouble))
         return glm_err("%s: \"%s\" must be an integer in [%d, %d]", file, key, lo, hi);
     *out = (int)v->valuedouble;
     return 0;
@@ -63,7 +63,8 @@ static int js_eos(Config *c, const cJSON *v, const char *file) {
     const cJSON *one = v;
     if (cJSON_IsArray(v)) one = v->child;
     for (; one; one = cJSON_IsArray(v) ? one->next : NULL) {
-        if (!cJSON_IsNumber(one) || one->valuedouble < 0 || one->valuedouble > 1e9)
+        if (!cJSON_IsNumber(one) || !(one->valuedouble >= 0 && one->valuedouble <= 1e9) ||
+            one->valuedouble != floor(one->valuedouble))
             return glm_err("%s: eos_token_id must be an integer or a list of integers", file);
         int id = (int)one->valuedouble, dup = 0;
         for (int i = 0; i < c->n_eos; i++) dup |= c->eos_ids[i] == id;
@@ -105,6 +106,11 @@ int config_parse(Config *c, const char *json, size_t len, const char *file) {
         js_req(tc, "num_hidden_layers", &t->num_hidden_layers, file, ts) ||
         js_req(tc, "num_attention_heads", &t->num_attention_heads, file, ts))
         goto done;
+    // per-layer tables are allocated before the weights are bound (GLM-4.5V has 46 layers)
+    if (t->num_hidden_layers > 4096) {
+        glm_err("%s: num_hidden_layers %d is implausible (at most 4096)", file, t->num_hidden_layers);
+        goto done;
+    }
     t->num_key_value_heads = t->num_attention_heads;
     t->rms_norm_eps = 1e-5f;
     t->attention_bias = 1;
@@ -160,7 +166,8 @@ int config_parse(Config *c, const char *json, size_t len, const char *file) {
             goto done;
         }
         for (const cJSON *e = sec->child; e; e = e->next) {
-            if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 4096) {
+            if (!cJSON_IsNumber(e) || !(e->valuedouble >= 0 && e->valuedouble <= 4096) ||
+                e->valuedouble != floor(e->valuedouble)) {
                 glm_err("%s: mrope_section must be a list of integers", file);
                 goto done;
             }

@@ -603,7 +603,7 @@ static void canonical_topk_order(TFile *f) {
 
 // sort by canonical name, mark duplicates (two file names for one canonical name) and canonicalise top-k order
 static void tfile_prepare(TFile *f) {
-    qsort(f->e, (size_t)f->n, sizeof *f->e, cmp_ent_name);
+    if (f->n > 1) qsort(f->e, (size_t)f->n, sizeof *f->e, cmp_ent_name); // f->e is NULL for an empty file
     for (int i = 1; i < f->n; i++)
         if (strcmp(f->e[i].name, f->e[i - 1].name) == 0)
             f->e[i].alias_of = f->e[i - 1].alias_of >= 0 ? f->e[i - 1].alias_of : i - 1;

@@ -104,7 +104,8 @@ int sf_parse(SFile *f, const uint8_t *buf, size_t size, const char *name) {
         if (rc) break;
         double b = cJSON_IsNumber(of->child) ? of->child->valuedouble : -1;
         double e = cJSON_IsNumber(of->child->next) ? of->child->next->valuedouble : -1;
-        if (b < 0 || e < b || b != (double)(uint64_t)b || e != (double)(uint64_t)e) {
+        // integers in [0, 2^53) checked in double before any conversion (a cast of an out-of-range double is UB)
+        if (!(b >= 0 && e >= b && e <= 9.0e15) || b != floor(b) || e != floor(e)) {
             rc = glm_err("%s: tensor '%s': invalid data_offsets", name, tn);
             break;
         }
