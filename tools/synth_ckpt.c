@@ -595,7 +595,7 @@ static void usage(FILE *f) {
             "  --out DIR          output folder (created; files in it are replaced)\n"
             "  --preset NAME      realdims        GLM-4.5V dims, 2 text layers (0 dense, 1 MoE), vocab 1088 (~7 GB)\n"
             "                     realdims-dense  GLM-4.1V dims, 2 text layers, vocab 1088 (~4.5 GB)\n"
-            "                     bench           realdims with 4 text layers (1 dense + 3 MoE) (~21 GB)\n"
+            "                     bench           realdims with 4 text layers (1 dense + 3 MoE) (~16 GB)\n"
             "                     tiny            the dims of weights/tiny-glm4v-moe (default)\n"
             "                     tiny-dense      the dims of weights/tiny-glm4v-dense\n"
             "  --seed N           generator seed (default 1)\n"
