@@ -10,10 +10,11 @@
 // Conversion to RGB follows transformers' load_image (PIL.ImageOps.exif_transpose, then Image.convert("RGB")):
 //   gray is replicated, alpha is dropped (not blended), palettes are looked up, 16-bit samples keep their high byte,
 //   except 16-bit single-channel images (PIL mode I;16), whose values PIL clamps to 255 (min(v, 255)).
-// Known differences from PIL: JPEG pixels come from stb_image's IDCT / colour conversion, not libjpeg-turbo's (a few
-//   levels of difference on some pixels); transparent GIF pixels decode as black instead of their palette colour;
-//   CMYK JPEG is converted as stb_image does; HDR (which PIL cannot read)
-//   is tone-mapped as stb_image does (gamma 1/2.2, clamped to [0, 1], x255 rounded).
+// Known differences from PIL: JPEG pixels come from stb_image's IDCT, chroma upsampling and colour conversion, not
+//   libjpeg-turbo's (PIL's): about 6% of the values differ by 1-3 levels in 4:2:0 / 4:4:4 files, and 4:2:2 files
+//   differ much more at sharp colour edges; CMYK JPEG is converted as stb_image does; transparent GIF pixels decode as
+//   black instead of their palette colour; HDR (which PIL cannot read) is tone-mapped as stb_image does (gamma 1/2.2,
+//   clamped to [0, 1], x255 rounded).
 // Note: transformers >= 5.24 composites alpha onto white in convert_to_rgb when it is handed an RGBA PIL image
 //   directly; load_image (paths / URLs, what chat templates use) converts to RGB first and drops alpha, as here.
 //
@@ -258,56 +259,94 @@ static int jpeg_huffman_ok(const uint8_t *b, size_t n) {
     return 1;
 }
 
-// PIL Image.getexif()[0x0112]: Orientation from IFD0 of a TIFF-structured EXIF block; 1 when absent or malformed
+// Orientation (0x0112) in IFD0 of a TIFF-structured EXIF block, as PIL's Exif reads it: the value of a one-element
+// SHORT / LONG tag; 0 when the tag is absent, -1 when present in another form (PIL then does not transpose)
 static int exif_orientation_tiff(const uint8_t *t, size_t n) {
-    if (n < 8) return 1;
+    if (n < 8) return 0;
     int be;
     if (t[0] == 'I' && t[1] == 'I') be = 0;
     else if (t[0] == 'M' && t[1] == 'M') be = 1;
-    else return 1;
-    if (rd16(t + 2, be) != 42) return 1;
+    else return 0;
+    if (rd16(t + 2, be) != 42) return 0;
     uint32_t ifd = rd32(t + 4, be);
-    if (ifd > n || n - ifd < 2) return 1;
+    if (ifd > n || n - ifd < 2) return 0;
     uint32_t count = rd16(t + ifd, be);
     for (uint32_t i = 0; i < count; i++) {
         size_t e = (size_t)ifd + 2 + (size_t)i * 12;
-        if (e + 12 > n) return 1;
+        if (e + 12 > n) return 0;
         if (rd16(t + e, be) == 0x0112) {
-            uint32_t type = rd16(t + e + 2, be);
-            uint32_t v = type == 3 ? rd16(t + e + 8, be) : type == 4 ? rd32(t + e + 8, be) : 1;
-            return v >= 1 && v <= 8 ? (int)v : 1;
+            uint32_t type = rd16(t + e + 2, be), cnt = rd32(t + e + 4, be);
+            if (cnt != 1 || (type != 3 && type != 4)) return -1;
+            uint32_t v = type == 3 ? rd16(t + e + 8, be) : rd32(t + e + 8, be);
+            return v <= 8 ? (int)v : -1;
         }
     }
-    return 1;
+    return 0;
 }
 
-// EXIF orientation of a JPEG (APP1 "Exif\0\0") or PNG (eXIf chunk); 1 when none
+// re.search(r'tiff:Orientation(="|>)([0-9])', xmp): the digit, or 0
+static int xmp_orientation(const uint8_t *x, size_t n) {
+    static const char key[] = "tiff:Orientation";
+    size_t k = sizeof key - 1;
+    for (size_t i = 0; i + k + 2 < n; i++) {
+        if (memcmp(x + i, key, k)) continue;
+        size_t p = i + k;
+        if (x[p] == '=' && x[p + 1] == '"') p += 2;
+        else if (x[p] == '>') p += 1;
+        else continue;
+        if (p < n && x[p] >= '0' && x[p] <= '9') return x[p] - '0';
+    }
+    return 0;
+}
+
+// PIL Image.getexif()[Orientation] for a JPEG (first APP1 "Exif\0\0") or PNG (eXIf chunk), falling back to the XMP
+// packet (JPEG APP1 "http://ns.adobe.com/xap/1.0/", PNG iTXt "XML:com.adobe.xmp", uncompressed) when EXIF has none
 static int exif_orientation(const uint8_t *b, size_t n, ImgFormat fmt) {
+    int exif = 0, xmp = 0, have_exif = 0;
     if (fmt == FMT_JPEG) {
+        static const char xmp_id[] = "http://ns.adobe.com/xap/1.0/";
         size_t p = 2;
         while (p + 4 <= n) {
-            if (b[p] != 0xFF) return 1;
+            if (b[p] != 0xFF) break;
             uint8_t marker = b[p + 1];
             if (marker == 0xFF) { p++; continue; }                       // fill byte
             if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) { p += 2; continue; }
-            if (marker == 0xDA || marker == 0xD9) return 1;              // start of scan / end: no EXIF before
+            if (marker == 0xDA || marker == 0xD9) break;                 // start of scan / end of image
             size_t len = rd16(b + p + 2, 1);
-            if (len < 2 || p + 2 + len > n) return 1;
-            if (marker == 0xE1 && len >= 8 && memcmp(b + p + 4, "Exif\0\0", 6) == 0)
-                return exif_orientation_tiff(b + p + 10, len - 8);
+            if (len < 2 || p + 2 + len > n) break;
+            const uint8_t *seg = b + p + 4;
+            size_t slen = len - 2;
+            if (marker == 0xE1 && !have_exif && slen >= 6 && memcmp(seg, "Exif\0\0", 6) == 0) {
+                exif = exif_orientation_tiff(seg + 6, slen - 6);
+                have_exif = 1;
+            } else if (marker == 0xE1 && slen >= sizeof xmp_id && memcmp(seg, xmp_id, sizeof xmp_id) == 0) {
+                xmp = xmp_orientation(seg + sizeof xmp_id, slen - sizeof xmp_id); // the last XMP packet counts
+            }
             p += 2 + len;
         }
     } else if (fmt == FMT_PNG) {
+        static const char xmp_key[] = "XML:com.adobe.xmp"; // iTXt: keyword \0 flag method lang \0 tkey \0 text
         size_t p = 8;
         while (p + 12 <= n) {
             size_t len = rd32(b + p, 1);
-            if (len > n - p - 12) return 1;
-            if (memcmp(b + p + 4, "eXIf", 4) == 0) return exif_orientation_tiff(b + p + 8, len);
-            if (memcmp(b + p + 4, "IEND", 4) == 0) return 1;
+            if (len > n - p - 12) break;
+            const uint8_t *d = b + p + 8;
+            if (memcmp(b + p + 4, "eXIf", 4) == 0) {
+                exif = exif_orientation_tiff(d, len);
+                have_exif = 1;
+            } else if (memcmp(b + p + 4, "iTXt", 4) == 0 && len > sizeof xmp_key + 2 &&
+                       memcmp(d, xmp_key, sizeof xmp_key) == 0 && d[sizeof xmp_key] == 0) {
+                size_t q = sizeof xmp_key + 2; // past the compression flag and method
+                for (int z = 0; z < 2 && q < len; z++) // language tag, translated keyword
+                    while (q < len && d[q++] != 0) {}
+                xmp = xmp_orientation(d + q, len - q);
+            }
+            if (memcmp(b + p + 4, "IEND", 4) == 0) break;
             p += 12 + len;
         }
     }
-    return 1;
+    if (exif != 0) return exif;
+    return xmp;
 }
 
 // PIL.ImageOps.exif_transpose: FLIP_LEFT_RIGHT (2), ROTATE_180 (3), FLIP_TOP_BOTTOM (4), TRANSPOSE (5),
@@ -447,6 +486,7 @@ void images_free(Image *frames, int n) {
 // Python round(): half to even (the default rounding mode makes nearbyint do exactly that)
 static double py_round(double x) { return nearbyint(x); }
 
+// output size: multiples of factor with t*h*w inside [min_pixels, max_pixels], aspect ratio kept
 int smart_resize(int num_frames, int height, int width, int temporal_factor, int factor, int64_t min_pixels,
                  int64_t max_pixels, int *out_h, int *out_w) {
     if (height <= 0 || width <= 0 || factor <= 0 || temporal_factor <= 0)
@@ -528,6 +568,7 @@ typedef struct {
     int prec;      // fractional bits of k
 } Coeffs;
 
+// release the tap tables
 static void coeffs_free(Coeffs *c) {
     free(c->xmin);
     free(c->xsize);
@@ -656,6 +697,7 @@ static void resample_vertical(uint8_t *out, const uint8_t *in, int w, int out_h,
     }
 }
 
+// tvF.resize(image, (h, w), BICUBIC, antialias=True) on uint8 / PIL Image.resize((w, h), BICUBIC)
 int image_resize(Image *dst, const Image *src, int out_w, int out_h, ResizeMode mode) {
     memset(dst, 0, sizeof *dst);
     if (!src->rgb || src->w <= 0 || src->h <= 0 || out_w <= 0 || out_h <= 0)
@@ -706,6 +748,7 @@ int image_resize(Image *dst, const Image *src, int out_w, int out_h, ResizeMode 
 // ----------------------------------------------------------------------------
 // rescale + normalize + patchify (Glm4vImageProcessor._preprocess / Glm4vVideoProcessor._preprocess)
 
+// free the rows and reset the batch
 void pixel_batch_free(PixelBatch *pb) {
     if (!pb) return;
     free(pb->pixel_values);
@@ -786,6 +829,7 @@ static void patchify_frame(float *rows, const Image *fr, int tslot, const ProcCo
     }
 }
 
+// one image or video -> one item appended to pb (Glm4vImageProcessor._preprocess / Glm4vVideoProcessor._preprocess)
 int preprocess_frames(PixelBatch *pb, const Image *frames, int nframes, const ProcConfig *pc, ResizeMode mode,
                       int is_video) {
     if (nframes < 1 || !frames) return glm_err("preprocess: no frames");
@@ -830,6 +874,7 @@ int preprocess_frames(PixelBatch *pb, const Image *frames, int nframes, const Pr
 // ----------------------------------------------------------------------------
 // video: frame directories, frame sampling, ffmpeg decoding, timestamps
 
+// a frame file name (by extension)
 static int is_image_name(const char *n) {
     static const char *ext[] = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga",
                                 ".psd", ".hdr", ".pnm", ".ppm", ".pgm"};
@@ -840,6 +885,7 @@ static int is_image_name(const char *n) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+// every image file of dir in strcmp order (hidden files and other extensions skipped); all of one size
 int video_load_dir(Image **frames, int *nframes, const char *dir, int64_t max_pixels) {
     *frames = NULL;
     *nframes = 0;
@@ -932,6 +978,7 @@ static int dedupe_pad_even(int64_t *idx, int n) {
     return k;
 }
 
+// Glm4vVideoProcessor.sample_frames(metadata, fps) / Glm46VVideoProcessor.sample_frames: frame indices to decode
 int video_sample_frames(int **idx_out, int total_frames, double video_fps, double duration, const ProcConfig *pc) {
     *idx_out = NULL;
     if (total_frames <= 0) return glm_err("video has no frames");
@@ -1022,6 +1069,7 @@ int video_sample_frames(int **idx_out, int total_frames, double video_fps, doubl
     return n;
 }
 
+// Glm4vProcessor.replace_video_token: timestamp text after each temporal patch (replace_frame_token_id)
 int video_timestamps(char ***texts, int n_patches, const double *frame_times, int nframes, const ProcConfig *pc) {
     *texts = NULL;
     if (n_patches < 0) return glm_err("video_timestamps: bad patch count %d", n_patches);
@@ -1048,6 +1096,7 @@ int video_timestamps(char ***texts, int n_patches, const double *frame_times, in
     return 0;
 }
 
+// free video_timestamps' strings
 void video_timestamps_free(char **texts, int n) {
     if (!texts) return;
     for (int i = 0; i < n; i++) free(texts[i]);
@@ -1107,6 +1156,7 @@ static ssize_t read_full(int fd, uint8_t *buf, size_t n) {
     return (ssize_t)got;
 }
 
+// exit status of a child (128 + signal when killed)
 static int wait_child(pid_t pid) {
     int st;
     while (waitpid(pid, &st, 0) < 0)
@@ -1125,6 +1175,8 @@ static double parse_rate(const char *s) {
     return a;
 }
 
+// read_video_torchcodec + sample_frames with the ffmpeg / ffprobe programs (frames in presentation order, rgb24;
+// rotation metadata is not applied)
 int video_load_file(Image **frames, int *nframes, double **frame_times, const char *path, const ProcConfig *pc,
                     int64_t max_pixels) {
     *frames = NULL;

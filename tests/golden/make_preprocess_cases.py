@@ -16,6 +16,7 @@ import zlib
 import numpy as np
 import PIL
 import PIL.Image as Image
+import PIL.PngImagePlugin as PngImagePlugin
 import torch
 import torchvision
 import transformers
@@ -192,6 +193,10 @@ for o in (3, 6, 8):
 ex = Image.Exif()
 ex[0x0112] = 6
 Image.fromarray(synth(48, 32, 30)).save(f"{OUT}/exif6.jpg", quality=90, exif=ex.tobytes())
+xmp = PngImagePlugin.PngInfo()  # orientation only in the XMP packet: PIL getexif() falls back to it
+xmp.add_itxt("XML:com.adobe.xmp", '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description tiff:Orientation="8"/>'
+             "</x:xmpmeta>")
+Image.fromarray(small(13, 7, 3, 31)).save(f"{OUT}/xmp8.png", pnginfo=xmp)
 lines.append("typedef struct { const char *file; int w, h; unsigned crc; } DecodeCase;")
 lines.append("static const DecodeCase decode_cases[] = {")
 for name in sorted(os.listdir(OUT)):

@@ -324,4 +324,5 @@ static const DecodeCase decode_cases[] = {
     {"rgb16.png", 23, 17, 0x4be80630u},
     {"rgb_maxval1000.ppm", 23, 17, 0x275c8ec7u},
     {"rgba.png", 23, 17, 0x22881e19u},
+    {"xmp8.png", 7, 13, 0x92482a8fu},
 };
