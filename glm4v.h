@@ -225,12 +225,34 @@ typedef struct {
     int avx2, avx512f, avx512bw, avx512bf16, f16c, fma; // runtime CPU features actually used
 } CpuFeatures;
 extern CpuFeatures cpu;
-void ops_init(void);            // detect features (GLM4V_PORTABLE=1 forces the scalar kernels)
+void ops_init(void);            // detect features (GLM4V_PORTABLE=1: scalar kernels; GLM4V_ISA=avx2: no AVX-512)
 const char *ops_features(void); // "avx512f,avx512bf16,..." for provenance
 
-// y[n, out] = x[n, in] . W[out, in]^T (+ b[out]);  parallel over output tiles, deterministic for any thread count
+// y[n, out] = x[n, in] . W[out, in]^T (+ b[out]);  parallel over output tiles, the same bits for any thread count and
+// instruction set; n < 12: dot-product tiles (each row as alone), n >= 12: a packed GEMM (another fixed order)
 void linear(float *y, const float *x, const Tensor *W, const Tensor *b, int n);
 void linear_naive(float *y, const float *x, const Tensor *W, const Tensor *b, int n);
+// one Linear of a batch: y[n, W->rows] (row stride ldy) = x[n, W->cols] (row stride ldx) . W^T (+ b)
+typedef struct {
+    float *y;          // [n, ldy]
+    int64_t ldy;       //
+    const float *x;    // [n, ldx]
+    int64_t ldx;       //
+    const Tensor *W;   // [out, in]
+    const Tensor *b;   // [out] or NULL
+    int n;             // rows
+} LinearJob;
+#define LINEAR_MAX_JOBS 512
+// several Linears in one parallel region (e.g. q/k/v, gate/up, the experts of a token): one OpenMP fork per batch
+void linear_batch(const LinearJob *jobs, int njobs);
+// C[M, N] (+)= A . B with A(i, k) = A[i * ars + k * acs] broadcast and B [K, N] (ldb) rows as vectors: one fma chain
+// per output over k (accumulate: starting from C); bits independent of the instruction set. _naive: double sums
+void gemm_bcast(float *C, int64_t ldc, const float *A, int64_t ars, int64_t acs, const float *B, int64_t ldb, int M,
+                int N, int K, int accumulate);
+void gemm_bcast_naive(float *C, int64_t ldc, const float *A, int64_t ars, int64_t acs, const float *B, int64_t ldb,
+                      int M, int N, int K, int accumulate);
+// expf within about 1 ulp, the same bits on every instruction set (softmax, SiLU)
+float exp_fast(float x);
 // row r of W as fp32
 void tensor_row_f32(float *dst, const Tensor *W, int64_t r);
 // element i (flat) as fp32
@@ -247,8 +269,9 @@ static inline float silu_f(float x) { return x / (1.0f + expf(-x)); }
 float gelu_erf(float x);
 // deterministic dot product in a fixed lane order
 float dot_f32(const float *a, const float *b, int n);
-// y = silu(g) * u elementwise
+// y = silu(g) * u elementwise (exp_fast; y may alias g or u); _naive: libm expf
 void swiglu(float *y, const float *g, const float *u, int n);
+void swiglu_naive(float *y, const float *g, const float *u, int n);
 // eager attention for one head (softmax fp32): q [nq, ldq], k/v [nk, ldk/ldv], out [nq, ldo];
 // q_offset >= 0: causal (query i sees keys j <= q_offset + i); < 0: bidirectional.
 // scores: attention_scratch_floats(nk) floats of per-thread scratch
@@ -259,6 +282,8 @@ void attention_head_naive(float *out, int ldo, const float *q, int ldq, const fl
 size_t attention_scratch_floats(int nk);
 // allocate every OpenMP thread's kernel tile buffer for weights with up to max_cols columns
 void ops_reserve(size_t max_cols);
+// the same, plus the permuted activations of Linears over up to `rows` rows (prefill chunks, vision batches)
+void ops_reserve_rows(size_t rows, size_t max_cols);
 
 // ----------------------------------------------------------------------------
 // tokenizer (tokenizer.c): HF tokenizers byte-level BPE from tokenizer.json

@@ -67,10 +67,10 @@ int model_init(Model *m, const Config *c, const Weights *w, int max_ctx, int chu
     // inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float) / dim))
     const int rd = t->rotary_dim;
     for (int j = 0; j < rd / 2; j++) m->inv_freq[j] = 1.0f / powf(t->rope_theta, (float)(2 * j) / (float)rd);
-    // every kernel thread's tile buffer, sized once (nothing is allocated in the token loop)
+    // every kernel buffer, sized once for a chunk (nothing is allocated in the token loop)
     size_t maxk = H > Q ? H : Q;
     maxk = maxk > (size_t)t->intermediate_size ? maxk : (size_t)t->intermediate_size;
-    ops_reserve(maxk);
+    ops_reserve_rows(C, maxk);
     return 0;
 }
 
@@ -135,10 +135,13 @@ static void self_attention(Model *m, const TextLayer *L, int l, int n) {
     const TextConfig *t = &m->cfg->text;
     const int hd = t->head_dim, Hq = t->num_attention_heads, Hkv = t->num_key_value_heads;
     const int Q = Hq * hd, KV = Hkv * hd, rd = t->rotary_dim, half = rd / 2, past = m->n_past;
-    // query_states = self.q_proj(hidden_states); key_states = ...; value_states = ...
-    linear(m->q, m->xn, &L->q_proj, L->q_bias.data ? &L->q_bias : NULL, n);
-    linear(m->k, m->xn, &L->k_proj, L->k_bias.data ? &L->k_bias : NULL, n);
-    linear(m->v, m->xn, &L->v_proj, L->v_bias.data ? &L->v_bias : NULL, n);
+    // query_states = self.q_proj(hidden_states); key_states = ...; value_states = ... (one parallel region)
+    const LinearJob qkv[3] = {
+        {m->q, Q, m->xn, t->hidden_size, &L->q_proj, L->q_bias.data ? &L->q_bias : NULL, n},
+        {m->k, KV, m->xn, t->hidden_size, &L->k_proj, L->k_bias.data ? &L->k_bias : NULL, n},
+        {m->v, KV, m->xn, t->hidden_size, &L->v_proj, L->v_bias.data ? &L->v_bias : NULL, n},
+    };
+    linear_batch(qkv, 3);
     // query_states, key_states = apply_rotary_pos_emb(query_states, key_states, cos, sin)
     const int inter = !m->cfg->is_moe;
     for (int i = 0; i < n; i++) {
@@ -159,13 +162,27 @@ static void self_attention(Model *m, const TextLayer *L, int l, int n) {
     const float scale = 1.0f / sqrtf((float)hd);
     const int group = Hq / Hkv, nk = past + n;
     const size_t per_thread = attention_scratch_floats(m->max_ctx);
+    if (n == 1) {
+        // decode: every cached key is visible, so the `group` query heads of a KV head are the rows of one call
+        // (each row gets the same roundings as alone: the bits equal the per-head computation)
 #pragma omp parallel for schedule(dynamic, 1)
-    for (int h = 0; h < Hq; h++) {
-        int tid = omp_get_thread_num();
-        float *scores = m->att_scratch + (size_t)(tid < m->att_threads ? tid : 0) * per_thread;
-        const float *kh = kc + (size_t)(h / group) * m->max_ctx * hd, *vh = vc + (size_t)(h / group) * m->max_ctx * hd;
-        attention_head(m->att + (size_t)h * hd, Q, m->q + (size_t)h * hd, Q, kh, hd, vh, hd, n, nk, hd, scale, past,
-                       scores);
+        for (int g = 0; g < Hkv; g++) {
+            int tid = omp_get_thread_num();
+            float *scores = m->att_scratch + (size_t)(tid < m->att_threads ? tid : 0) * per_thread;
+            const float *kh = kc + (size_t)g * m->max_ctx * hd, *vh = vc + (size_t)g * m->max_ctx * hd;
+            attention_head(m->att + (size_t)g * group * hd, hd, m->q + (size_t)g * group * hd, hd, kh, hd, vh, hd,
+                           group, nk, hd, scale, -1, scores);
+        }
+    } else {
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int h = 0; h < Hq; h++) {
+            int tid = omp_get_thread_num();
+            float *scores = m->att_scratch + (size_t)(tid < m->att_threads ? tid : 0) * per_thread;
+            const float *kh = kc + (size_t)(h / group) * m->max_ctx * hd,
+                        *vh = vc + (size_t)(h / group) * m->max_ctx * hd;
+            attention_head(m->att + (size_t)h * hd, Q, m->q + (size_t)h * hd, Q, kh, hd, vh, hd, n, nk, hd, scale,
+                           past, scores);
+        }
     }
     // attn_output = self.o_proj(attn_output)
     linear(m->o, m->att, &L->o_proj, NULL, n);
@@ -178,15 +195,18 @@ static void dense_mlp(Model *m, const TextLayer *L, int n) {
         // up_states = self.gate_up_proj(hidden_states); gate, up_states = up_states.chunk(2, dim=-1)
         linear(m->mlp_g, m->xn, &L->gate_up_proj, NULL, n);
         // up_states = up_states * self.activation_fn(gate)
+#pragma omp parallel for schedule(static) if (n > 8)
         for (int i = 0; i < n; i++) {
-            float *gu = m->mlp_g + (size_t)i * 2 * I, *dst = m->mlp_u + (size_t)i * I;
-            for (int j = 0; j < I; j++) dst[j] = gu[I + j] * silu_f(gu[j]);
+            float *gu = m->mlp_g + (size_t)i * 2 * I;
+            swiglu(m->mlp_u + (size_t)i * I, gu, gu + I, I);
         }
     } else {
         // self.act_fn(self.gate_proj(x)) * self.up_proj(x)
-        linear(m->mlp_g, m->xn, &L->gate_proj, NULL, n);
-        linear(m->mlp_u, m->xn, &L->up_proj, NULL, n);
-        for (size_t i = 0; i < (size_t)n * I; i++) m->mlp_u[i] = silu_f(m->mlp_g[i]) * m->mlp_u[i];
+        const int H = m->cfg->text.hidden_size;
+        const LinearJob gu[2] = {{m->mlp_g, I, m->xn, H, &L->gate_proj, NULL, n}, {m->mlp_u, I, m->xn, H, &L->up_proj, NULL, n}};
+        linear_batch(gu, 2);
+#pragma omp parallel for schedule(static) if (n > 8)
+        for (int i = 0; i < n; i++) swiglu(m->mlp_u + (size_t)i * I, m->mlp_g + (size_t)i * I, m->mlp_u + (size_t)i * I, I);
     }
     // self.down_proj(...)
     linear(m->o, m->mlp_u, &L->down_proj, NULL, n);

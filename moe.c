@@ -13,7 +13,8 @@ size_t moe_scratch_floats(const Config *c, int n) {
     size_t E = (size_t)t->n_routed_experts, k = (size_t)t->num_experts_per_tok, H = (size_t)t->hidden_size;
     size_t Im = (size_t)t->moe_intermediate_size, Is = Im * (size_t)t->n_shared_experts;
     size_t I = Im > Is ? Im : Is;
-    return (size_t)n * (E + 2 * k + 2 * E + 3 * H + 2 * I) + E + 64;
+    // + the decode batch: g, u [k + 1, I], eo [k + 1, H]
+    return (size_t)n * (E + 2 * k + 2 * E + 3 * H + 2 * I) + E + 64 + (k + 1) * (2 * I + H);
 }
 
 // index of the larger score; ties keep the lower index first (a deterministic order for topk(sorted=False))
@@ -85,13 +86,50 @@ void moe_router(const TextLayer *L, const Config *c, const float *logits, int *i
 // Glm4vMoeTextMLP on rows x [n, H] -> y [n, H] with separate gate/up/down (g, u: [n, I] scratch)
 static void mlp_swiglu(float *y, const float *x, const Tensor *gate, const Tensor *up, const Tensor *down, int n,
                        float *g, float *u) {
-    const int I = (int)gate->rows;
-    // down_proj(act_fn(gate_proj(x)) * up_proj(x))
-    linear(g, x, gate, NULL, n);
-    linear(u, x, up, NULL, n);
+    const int I = (int)gate->rows, H = (int)gate->cols;
+    // down_proj(act_fn(gate_proj(x)) * up_proj(x)): gate and up in one parallel region
+    const LinearJob gu[2] = {{g, I, x, H, gate, NULL, n}, {u, I, x, H, up, NULL, n}};
+    linear_batch(gu, 2);
 #pragma omp parallel for schedule(static) if (n > 8)
     for (int i = 0; i < n; i++) swiglu(g + (int64_t)i * I, g + (int64_t)i * I, u + (int64_t)i * I, I);
     linear(y, g, down, NULL, n);
+}
+
+// decode (one token): the k chosen experts and the shared expert as two batches of Linears (gate + up of all of
+// them, then all the down projections), so the whole MoE block costs two parallel regions and every core streams
+// weights; then the same sums in the same order as moe_forward's loop (ascending expert id, then the shared expert)
+static void moe_decode(const TextLayer *L, const TextConfig *t, const float *x, float *y, const int *idx,
+                       const float *w, float *g, float *u, float *eo) {
+    const int K = t->num_experts_per_tok, H = t->hidden_size, Im = t->moe_intermediate_size;
+    const int Is = Im * t->n_shared_experts, I = Im > Is ? Im : Is, ne = K + (Is > 0);
+    LinearJob jobs[2 * 65] = {{0}};
+    for (int r = 0; r < ne; r++) {
+        const Tensor *gt = r < K ? &L->exp_gate[idx[r]] : &L->sh_gate, *ut = r < K ? &L->exp_up[idx[r]] : &L->sh_up;
+        jobs[2 * r] = (LinearJob){g + (size_t)r * I, I, x, H, gt, NULL, 1};
+        jobs[2 * r + 1] = (LinearJob){u + (size_t)r * I, I, x, H, ut, NULL, 1};
+    }
+    linear_batch(jobs, 2 * ne);
+    for (int r = 0; r < ne; r++) {
+        const int w_ = r < K ? Im : Is;
+        swiglu(g + (size_t)r * I, g + (size_t)r * I, u + (size_t)r * I, w_);
+        jobs[r] = (LinearJob){eo + (size_t)r * H, H, g + (size_t)r * I, w_, r < K ? &L->exp_down[idx[r]] : &L->sh_down,
+                              NULL, 1};
+    }
+    linear_batch(jobs, ne);
+    memset(y, 0, (size_t)H * sizeof(float));
+    int done[64] = {0};
+    for (int q = 0; q < K; q++) { // ascending expert id (ids are distinct)
+        int r = -1;
+        for (int s = 0; s < K; s++)
+            if (!done[s] && (r < 0 || idx[s] < idx[r])) r = s;
+        done[r] = 1;
+        const float *er = eo + (size_t)r * H;
+        for (int h = 0; h < H; h++) y[h] += er[h] * w[r];
+    }
+    if (Is) {
+        const float *sh = eo + (size_t)K * H;
+        for (int h = 0; h < H; h++) y[h] += sh[h];
+    }
 }
 
 void moe_forward(const TextLayer *L, const Config *c, const float *x, float *y, int n, float *scratch,
@@ -126,6 +164,11 @@ void moe_forward(const TextLayer *L, const Config *c, const float *x, float *y, 
         snprintf(name, sizeof name, "model.language_model.layers.%d.mlp.gate.out2", layer);
         tap(taps, name, DT_I64, 2, s1, ids);
         free(ids);
+    }
+    if (n == 1 && K <= 64) {
+        float *bg = sh + H, *bu = bg + (size_t)(K + 1) * I, *beo = bu + (size_t)(K + 1) * I;
+        moe_decode(L, t, x, y, topk_i, topk_w, bg, bu, beo);
+        return;
     }
     // group the tokens by expert (token order within an expert)
     memset(count, 0, (size_t)E * sizeof(int));

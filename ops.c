@@ -1,10 +1,12 @@
 // ops.c - the kernels: Linear (bf16/f16/f32 weights, fp32 activations), norms, activations, attention.
 // Every fast kernel has a naive twin (`*_naive`) and tests/test_ops.c checks that they agree.
 // Determinism: work is split over output rows / heads / tiles, never over a summed dimension, and every reduction
-// has a fixed order, so results are bit-identical for any thread count.
+// has one fixed order that the AVX-512, AVX2 and portable code all follow (the same fused multiply-adds in the
+// same sequence), so results are bit-identical for any thread count and any of the three instruction sets.
+// No BLAS: OpenBLAS's speed depends on its core-type detection and its bits on the kernel it picks; these
+// kernels read bf16 weights directly (no fp32 copy, no packing) and reach a large fraction of the FMA peak.
 #include "glm4v.h"
 
-#include <cblas.h>
 #include <immintrin.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -13,28 +15,26 @@
 CpuFeatures cpu;
 static char cpu_feature_str[128];
 
-// OpenBLAS extension (not in every cblas.h)
-void openblas_set_num_threads(int);
-
 void ops_init(void) {
     memset(&cpu, 0, sizeof cpu);
-    const char *portable = getenv("GLM4V_PORTABLE");
+    const char *portable = getenv("GLM4V_PORTABLE"), *isa = getenv("GLM4V_ISA");
     if (!(portable && *portable && strcmp(portable, "0") != 0)) {
         __builtin_cpu_init();
         cpu.avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
         cpu.fma = cpu.avx2;
         cpu.f16c = cpu.avx2 && __builtin_cpu_supports("f16c");
-        cpu.avx512f = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
-        cpu.avx512bw = cpu.avx512f;
-        cpu.avx512bf16 = cpu.avx512f && __builtin_cpu_supports("avx512bf16");
+        // GLM4V_ISA=avx2: leave AVX-512 unused (tests compare the instruction sets)
+        if (!(isa && strcmp(isa, "avx2") == 0)) {
+            cpu.avx512f = cpu.avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+            cpu.avx512bw = cpu.avx512f;
+            cpu.avx512bf16 = cpu.avx512f && __builtin_cpu_supports("avx512bf16");
+        }
     }
     snprintf(cpu_feature_str, sizeof cpu_feature_str, "%s%s%s", cpu.avx512f ? "avx512f,avx512bw," : "",
              cpu.avx2 ? "avx2,fma," : "", cpu.f16c ? "f16c" : "");
     size_t n = strlen(cpu_feature_str);
     if (n && cpu_feature_str[n - 1] == ',') cpu_feature_str[n - 1] = 0;
     if (!cpu_feature_str[0]) strcpy(cpu_feature_str, "portable");
-    // BLAS is called single-threaded on tiles that we distribute ourselves (determinism)
-    openblas_set_num_threads(1);
 }
 
 const char *ops_features(void) { return cpu_feature_str; }
@@ -84,156 +84,9 @@ static void widen(float *dst, const Tensor *W, int64_t off, int64_t n) {
 void tensor_row_f32(float *dst, const Tensor *W, int64_t r) { widen(dst, W, r * W->cols, W->cols); }
 void tensor_to_f32(float *dst, const Tensor *W, int64_t n) { widen(dst, W, 0, n); }
 
-// ---------------------------------------------------------------------------- dot products (fixed lane order)
+// ---------------------------------------------------------------------------- per-thread buffers
 
-// 16 lanes, lane-wise sums then a fixed pairwise tree: identical for any caller
-static float dot_f32_scalar(const float *a, const float *b, int n) {
-    float acc[16] = {0};
-    int i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 16; j++) acc[j] += a[i + j] * b[i + j];
-    for (int w = 8; w >= 1; w /= 2)
-        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
-    float s = acc[0];
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-__attribute__((target("avx512f"))) static float hsum512(__m512 v) {
-    // fixed tree: 16 -> 8 -> 4 -> 2 -> 1
-    __m256 lo = _mm512_castps512_ps256(v), hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-    __m256 s8 = _mm256_add_ps(lo, hi);
-    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-    __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
-    return _mm_cvtss_f32(s1);
-}
-
-__attribute__((target("avx2,fma"))) static float hsum256(__m256 v) {
-    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-    __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
-    return _mm_cvtss_f32(s1);
-}
-
-__attribute__((target("avx512f"))) static float dot_f32_avx512(const float *a, const float *b, int n) {
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-    int i = 0;
-    for (; i + 32 <= n; i += 32) {
-        acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
-        acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), acc1);
-    }
-    for (; i + 16 <= n; i += 16) acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
-    if (i < n) {
-        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc1);
-    }
-    return hsum512(_mm512_add_ps(acc0, acc1));
-}
-
-__attribute__((target("avx2,fma"))) static float dot_f32_avx2(const float *a, const float *b, int n) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
-    }
-    float s = hsum256(_mm256_add_ps(acc0, acc1));
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-float dot_f32(const float *a, const float *b, int n) {
-    if (cpu.avx512f) return dot_f32_avx512(a, b, n);
-    if (cpu.avx2) return dot_f32_avx2(a, b, n);
-    return dot_f32_scalar(a, b, n);
-}
-
-// y += a * x
-static void axpy(float *y, float a, const float *x, int n) {
-    for (int i = 0; i < n; i++) y[i] += a * x[i];
-}
-
-// ---------------------------------------------------------------------------- matrix-vector (decode, n small)
-
-// rows [r0, r1) of y = W x (+ b) for one activation row, bf16 weights; 4 rows at a time share the x loads
-__attribute__((target("avx512f,avx512bw"))) static void matvec_bf16_avx512(float *y, const float *x,
-                                                                           const uint16_t *W, int64_t K, int r0,
-                                                                           int r1) {
-    int r = r0;
-    for (; r + 4 <= r1; r += 4) {
-        const uint16_t *w0 = W + (int64_t)r * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
-        int64_t k = 0;
-        for (; k + 16 <= K; k += 16) {
-            __m512 xv = _mm512_loadu_ps(x + k);
-#define BF16V(p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
-            a0 = _mm512_fmadd_ps(BF16V(w0 + k), xv, a0);
-            a1 = _mm512_fmadd_ps(BF16V(w1 + k), xv, a1);
-            a2 = _mm512_fmadd_ps(BF16V(w2 + k), xv, a2);
-            a3 = _mm512_fmadd_ps(BF16V(w3 + k), xv, a3);
-        }
-        float s0 = hsum512(a0), s1 = hsum512(a1), s2 = hsum512(a2), s3 = hsum512(a3);
-        for (; k < K; k++) {
-            s0 += bf16_to_f32(w0[k]) * x[k], s1 += bf16_to_f32(w1[k]) * x[k];
-            s2 += bf16_to_f32(w2[k]) * x[k], s3 += bf16_to_f32(w3[k]) * x[k];
-        }
-        y[r] = s0, y[r + 1] = s1, y[r + 2] = s2, y[r + 3] = s3;
-    }
-    for (; r < r1; r++) {
-        const uint16_t *w0 = W + (int64_t)r * K;
-        __m512 a0 = _mm512_setzero_ps();
-        int64_t k = 0;
-        for (; k + 16 <= K; k += 16) a0 = _mm512_fmadd_ps(BF16V(w0 + k), _mm512_loadu_ps(x + k), a0);
-#undef BF16V
-        float s0 = hsum512(a0);
-        for (; k < K; k++) s0 += bf16_to_f32(w0[k]) * x[k];
-        y[r] = s0;
-    }
-}
-
-__attribute__((target("avx2,fma"))) static void matvec_bf16_avx2(float *y, const float *x, const uint16_t *W,
-                                                                 int64_t K, int r0, int r1) {
-    for (int r = r0; r < r1; r++) {
-        const uint16_t *w0 = W + (int64_t)r * K;
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        int64_t k = 0;
-#define BF16V8(p) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
-        for (; k + 16 <= K; k += 16) {
-            a0 = _mm256_fmadd_ps(BF16V8(w0 + k), _mm256_loadu_ps(x + k), a0);
-            a1 = _mm256_fmadd_ps(BF16V8(w0 + k + 8), _mm256_loadu_ps(x + k + 8), a1);
-        }
-#undef BF16V8
-        float s0 = hsum256(_mm256_add_ps(a0, a1));
-        for (; k < K; k++) s0 += bf16_to_f32(w0[k]) * x[k];
-        y[r] = s0;
-    }
-}
-
-// generic rows: widen one row, then the fixed-order dot
-static void matvec_generic(float *y, const float *x, const Tensor *W, int r0, int r1, float *rowbuf) {
-    for (int r = r0; r < r1; r++) {
-        if (W->dtype == DT_F32) y[r] = dot_f32((const float *)W->data + (int64_t)r * W->cols, x, (int)W->cols);
-        else {
-            tensor_row_f32(rowbuf, W, r);
-            y[r] = dot_f32(rowbuf, x, (int)W->cols);
-        }
-    }
-}
-
-static void matvec_rows(float *y, const float *x, const Tensor *W, int r0, int r1, float *rowbuf) {
-    if (W->dtype == DT_BF16 && cpu.avx512f) matvec_bf16_avx512(y, x, W->data, W->cols, r0, r1);
-    else if (W->dtype == DT_BF16 && cpu.avx2) matvec_bf16_avx2(y, x, W->data, W->cols, r0, r1);
-    else matvec_generic(y, x, W, r0, r1, rowbuf);
-}
-
-// ---------------------------------------------------------------------------- Linear
-
-#define MV_ROWS 64    // rows per matrix-vector work item
-#define GEMM_TILE 256 // weight rows widened to fp32 per BLAS call (fixed: results do not depend on threads)
-#define GEMM_MIN_N 4  // batches below this use the matrix-vector kernels row by row
-
-static float *tls_buf;      // per-thread fp32 tile buffer
+static float *tls_buf;      // per-thread fp32 buffer: permuted activation rows (Linear), attention scratch
 static size_t tls_buf_len;  // floats
 #pragma omp threadprivate(tls_buf, tls_buf_len)
 
@@ -247,41 +100,544 @@ static float *thread_buf(size_t n) {
     return tls_buf;
 }
 
-// nn.Linear: y = x W^T + b
-void linear(float *y, const float *x, const Tensor *W, const Tensor *b, int n) {
-    const int O = (int)W->rows, K = (int)W->cols;
-    if (n < GEMM_MIN_N) {
-        const int ntiles = (O + MV_ROWS - 1) / MV_ROWS;
-#pragma omp parallel for schedule(dynamic, 1) collapse(2)
-        for (int i = 0; i < n; i++)
-            for (int t = 0; t < ntiles; t++) {
-                int r0 = t * MV_ROWS, r1 = r0 + MV_ROWS < O ? r0 + MV_ROWS : O;
-                float *rowbuf = W->dtype == DT_BF16 && cpu.avx2 ? NULL : thread_buf((size_t)K);
-                matvec_rows(y + (int64_t)i * O, x + (int64_t)i * K, W, r0, r1, rowbuf);
+// ---------------------------------------------------------------------------- horizontal sums (one tree)
+
+// the 16-lane tree every dot product ends with: s[j] = a[j] + a[j+8], then + 4, + 2, + 1
+static float tree16(const float a[16]) {
+    float s8[8], s4[4], s2[2];
+    for (int j = 0; j < 8; j++) s8[j] = a[j] + a[j + 8];
+    for (int j = 0; j < 4; j++) s4[j] = s8[j] + s8[j + 4];
+    for (int j = 0; j < 2; j++) s2[j] = s4[j] + s4[j + 2];
+    return s2[0] + s2[1];
+}
+
+__attribute__((target("avx2,fma"))) static inline float hsum8x2(__m256 lo, __m256 hi) { // lanes 0-7, 8-15
+    __m256 s8 = _mm256_add_ps(lo, hi);
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
+    return _mm_cvtss_f32(s1);
+}
+
+__attribute__((target("avx512f"))) static inline float hsum512(__m512 v) {
+    __m256 lo = _mm512_castps512_ps256(v), hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    __m256 s8 = _mm256_add_ps(lo, hi);
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
+    return _mm_cvtss_f32(s1);
+}
+
+// ---------------------------------------------------------------------------- dot products (natural order)
+// lane j (0..15) accumulates fma(a[16c+j], b[16c+j]) over the chunks c (the last one zero-padded), then tree16.
+
+static float dot_f32_scalar(const float *a, const float *b, int n) {
+    float acc[16] = {0};
+    for (int i = 0; i < n; i += 16)
+        for (int j = 0; j < 16; j++) acc[j] = i + j < n ? fmaf(a[i + j], b[i + j], acc[j]) : fmaf(0.0f, 0.0f, acc[j]);
+    return tree16(acc);
+}
+
+__attribute__((target("avx512f"))) static float dot_f32_avx512(const float *a, const float *b, int n) {
+    __m512 acc = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc);
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc);
+    }
+    return hsum512(acc);
+}
+
+// zero-padded 8 floats from p (n < 8 valid)
+__attribute__((target("avx2,fma"))) static inline __m256 load8_partial(const float *p, int n) {
+    if (n >= 8) return _mm256_loadu_ps(p);
+    if (n <= 0) return _mm256_setzero_ps();
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx));
+}
+
+__attribute__((target("avx2,fma"))) static float dot_f32_avx2(const float *a, const float *b, int n) {
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        lo = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), lo);
+        hi = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), hi);
+    }
+    if (i < n) {
+        lo = _mm256_fmadd_ps(load8_partial(a + i, n - i), load8_partial(b + i, n - i), lo);
+        hi = _mm256_fmadd_ps(load8_partial(a + i + 8, n - i - 8), load8_partial(b + i + 8, n - i - 8), hi);
+    }
+    return hsum8x2(lo, hi);
+}
+
+float dot_f32(const float *a, const float *b, int n) {
+    if (cpu.avx512f) return dot_f32_avx512(a, b, n);
+    if (cpu.avx2) return dot_f32_avx2(a, b, n);
+    return dot_f32_scalar(a, b, n);
+}
+
+// ---------------------------------------------------------------------------- Linear: dot-product tiles
+// y[i, o] = x_i . W_o. A tile is MR activation rows x NR weight rows, each output one register accumulator over the
+// whole K (no packing: weight rows are read once per tile straight from the mapping and widened in registers).
+// bf16 weights, "pair order": K is zero-padded to a multiple of 32; in chunk c lane j (0..15) accumulates
+//   fma(W[32c+2j], x[32c+2j]) and then fma(W[32c+2j+1], x[32c+2j+1]), then tree16.
+// One 64-byte load of 32 bf16 gives both halves (even = word << 16, odd = word & 0xffff0000) with no shuffle; the
+// activation row is permuted once to match: xp[32c+j] = x[32c+2j], xp[32c+16+j] = x[32c+2j+1] (zero-padded).
+// f16 / f32 weights use the natural order of dot_f32 (x not permuted).
+
+#define LT_MR 2   // activation rows per tile
+#define LT_NR 8   // weight rows per tile
+#define LT_NB 64  // weight rows per task (a multiple of LT_NR)
+
+static inline int64_t pad32(int64_t k) { return (k + 31) & ~(int64_t)31; }
+
+// xp[Kp] = the pair-order permutation of x[K]
+__attribute__((target("avx512f"))) static void permute_pairs_avx512(float *xp, const float *x, int K) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (int c = 0; c < K; c += 32) {
+        const int n = K - c;
+        const __mmask16 m0 = n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1);
+        const __mmask16 m1 = n >= 32 ? 0xffff : n <= 16 ? 0 : (__mmask16)((1u << (n - 16)) - 1);
+        const __m512 a = _mm512_maskz_loadu_ps(m0, x + c), b = _mm512_maskz_loadu_ps(m1, x + c + 16);
+        _mm512_storeu_ps(xp + c, _mm512_permutex2var_ps(a, ev, b));
+        _mm512_storeu_ps(xp + c + 16, _mm512_permutex2var_ps(a, od, b));
+    }
+}
+
+static void permute_pairs(float *xp, const float *x, int K) {
+    if (cpu.avx512f) {
+        permute_pairs_avx512(xp, x, K);
+        return;
+    }
+    const int Kp = (int)pad32(K);
+    for (int c = 0; c < Kp; c += 32)
+        for (int j = 0; j < 16; j++) {
+            int k = c + 2 * j;
+            xp[c + j] = k < K ? x[k] : 0.0f;
+            xp[c + 16 + j] = k + 1 < K ? x[k + 1] : 0.0f;
+        }
+}
+
+__attribute__((target("avx512f,avx512bw"))) static inline __attribute__((always_inline)) void
+tile_bf16_512(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16_t *w, int64_t ldw, int K, int MR,
+              int NR) {
+    __m512 acc[LT_MR][10];
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++) acc[i][j] = _mm512_setzero_ps();
+    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
+    const int nfull = K / 32, rem = K % 32;
+    for (int c = 0; c < nfull; c++) {
+        __m512 xe[LT_MR], xo[LT_MR];
+        for (int i = 0; i < MR; i++) {
+            xe[i] = _mm512_loadu_ps(xp + i * ldxp + 32 * c);
+            xo[i] = _mm512_loadu_ps(xp + i * ldxp + 32 * c + 16);
+        }
+        for (int j = 0; j < NR; j++) {
+            __m512i wv = _mm512_loadu_si512((const void *)(w + j * ldw + 32 * c));
+            __m512 we = _mm512_castsi512_ps(_mm512_slli_epi32(wv, 16));
+            __m512 wo = _mm512_castsi512_ps(_mm512_and_si512(wv, hi));
+            for (int i = 0; i < MR; i++) {
+                acc[i][j] = _mm512_fmadd_ps(we, xe[i], acc[i][j]);
+                acc[i][j] = _mm512_fmadd_ps(wo, xo[i], acc[i][j]);
             }
-    } else {
-        const int ntiles = (O + GEMM_TILE - 1) / GEMM_TILE;
-#pragma omp parallel for schedule(dynamic, 1)
-        for (int t = 0; t < ntiles; t++) {
-            int r0 = t * GEMM_TILE, nr = r0 + GEMM_TILE < O ? GEMM_TILE : O - r0;
-            const float *wt;
-            if (W->dtype == DT_F32) wt = (const float *)W->data + (int64_t)r0 * K;
-            else {
-                float *buf = thread_buf((size_t)GEMM_TILE * K);
-                widen(buf, W, (int64_t)r0 * K, (int64_t)nr * K);
-                wt = buf;
-            }
-            // y[:, r0:r0+nr] = x[n, K] . wt[nr, K]^T
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nr, K, 1.0f, x, K, wt, K, 0.0f, y + r0, O);
         }
     }
-    if (b && b->data) {
-        float *bias = thread_buf((size_t)O); // main thread's buffer; the parallel region above is over
-        tensor_to_f32(bias, b, O);
-#pragma omp parallel for schedule(static)
-        for (int i = 0; i < n; i++)
-            for (int o = 0; o < O; o++) y[(int64_t)i * O + o] += bias[o];
+    if (rem) {
+        const __mmask32 m = (__mmask32)((1ull << rem) - 1);
+        for (int j = 0; j < NR; j++) {
+            __m512i wv = _mm512_maskz_loadu_epi16(m, w + j * ldw + 32 * nfull);
+            __m512 we = _mm512_castsi512_ps(_mm512_slli_epi32(wv, 16));
+            __m512 wo = _mm512_castsi512_ps(_mm512_and_si512(wv, hi));
+            for (int i = 0; i < MR; i++) {
+                acc[i][j] = _mm512_fmadd_ps(we, _mm512_loadu_ps(xp + i * ldxp + 32 * nfull), acc[i][j]);
+                acc[i][j] = _mm512_fmadd_ps(wo, _mm512_loadu_ps(xp + i * ldxp + 32 * nfull + 16), acc[i][j]);
+            }
+        }
     }
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++) y[i * ldy + j] = hsum512(acc[i][j]);
+}
+
+// one instance per (MR, NR): the compiler keeps the accumulators in registers
+#define TILE512(MR, NR)                                                                                                \
+    __attribute__((target("avx512f,avx512bw"))) static void tile_bf16_512_##MR##_##NR(                                 \
+        float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16_t *w, int64_t ldw, int K) {                 \
+        tile_bf16_512(y, ldy, xp, ldxp, w, ldw, K, MR, NR);                                                            \
+    }
+#define TILE512_ROW(MR) TILE512(MR, 1) TILE512(MR, 2) TILE512(MR, 3) TILE512(MR, 4) TILE512(MR, 5) TILE512(MR, 6) \
+    TILE512(MR, 7) TILE512(MR, 8) TILE512(MR, 9) TILE512(MR, 10)
+TILE512_ROW(1)
+TILE512_ROW(2)
+typedef void (*TileFn)(float *, int64_t, const float *, int64_t, const uint16_t *, int64_t, int);
+#define TROW(MR) {tile_bf16_512_##MR##_1, tile_bf16_512_##MR##_2, tile_bf16_512_##MR##_3, tile_bf16_512_##MR##_4, \
+    tile_bf16_512_##MR##_5, tile_bf16_512_##MR##_6, tile_bf16_512_##MR##_7, tile_bf16_512_##MR##_8, \
+    tile_bf16_512_##MR##_9, tile_bf16_512_##MR##_10}
+static const TileFn tiles512[2][10] = {TROW(1), TROW(2)};
+
+// AVX2: 16 lanes as two 8-lane halves (lo = lanes 0-7 from words [32c, 32c+16), hi = lanes 8-15), NR rows, one x row
+__attribute__((target("avx2,fma"))) static void tile_bf16_avx2(float *y, const float *xp, const uint16_t *w,
+                                                               int64_t ldw, int K, int NR) {
+    __m256 lo[4], hi[4];
+    for (int j = 0; j < 4; j++) lo[j] = hi[j] = _mm256_setzero_ps();
+    const __m256i mhi = _mm256_set1_epi32((int)0xffff0000u);
+    const int Kp = (int)pad32(K);
+    uint16_t tail[4][32];
+    for (int c = 0; c < Kp; c += 32) {
+        const __m256 xel = _mm256_loadu_ps(xp + c), xeh = _mm256_loadu_ps(xp + c + 8);
+        const __m256 xol = _mm256_loadu_ps(xp + c + 16), xoh = _mm256_loadu_ps(xp + c + 24);
+        for (int j = 0; j < NR; j++) {
+            const uint16_t *wr = w + j * ldw + c;
+            if (c + 32 > K) { // zero-padded copy of the last chunk
+                memset(tail[j], 0, sizeof tail[j]);
+                memcpy(tail[j], wr, (size_t)(K - c) * 2);
+                wr = tail[j];
+            }
+            __m256i a = _mm256_loadu_si256((const __m256i *)wr), b = _mm256_loadu_si256((const __m256i *)(wr + 16));
+            lo[j] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(a, 16)), xel, lo[j]);
+            lo[j] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(a, mhi)), xol, lo[j]);
+            hi[j] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(b, 16)), xeh, hi[j]);
+            hi[j] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(b, mhi)), xoh, hi[j]);
+        }
+    }
+    for (int j = 0; j < NR; j++) y[j] = hsum8x2(lo[j], hi[j]);
+}
+
+// portable: the same order with fmaf
+static float dot_bf16_pairs_scalar(const float *xp, const uint16_t *w, int K) {
+    float acc[16] = {0};
+    for (int c = 0; c < K; c += 32)
+        for (int j = 0; j < 16; j++) {
+            int k = c + 2 * j;
+            float we = k < K ? bf16_to_f32(w[k]) : 0.0f, wo = k + 1 < K ? bf16_to_f32(w[k + 1]) : 0.0f;
+            acc[j] = fmaf(we, xp[c + j], acc[j]);
+            acc[j] = fmaf(wo, xp[c + 16 + j], acc[j]);
+        }
+    return tree16(acc);
+}
+
+// rows [r0, r1) of one job for activation rows [i0, i0 + mr): bf16 weights, xp = the permuted rows (stride Kp)
+static void tiles_bf16(float *y, int64_t ldy, const float *xp, int64_t Kp, const uint16_t *W, int K, int mr, int r0,
+                       int r1) {
+    const int nr = LT_NR;
+    for (int r = r0; r < r1; r += nr) {
+        const int nb = r1 - r < nr ? r1 - r : nr;
+        const uint16_t *w = W + (int64_t)r * K;
+        if (cpu.avx512f) tiles512[mr - 1][nb - 1](y + r, ldy, xp, Kp, w, K, K);
+        else
+            for (int i = 0; i < mr; i++)
+                for (int j = 0; j < nb; j += 4) {
+                    const int nj = nb - j < 4 ? nb - j : 4;
+                    if (cpu.avx2) tile_bf16_avx2(y + i * ldy + r + j, xp + i * Kp, w + (int64_t)j * K, K, K, nj);
+                    else
+                        for (int q = 0; q < nj; q++)
+                            y[i * ldy + r + j + q] = dot_bf16_pairs_scalar(xp + i * Kp, w + (int64_t)(j + q) * K, K);
+                }
+    }
+}
+
+// rows [r0, r1) for activation rows [0, mr) with f16 / f32 weights: widen a row, natural-order dots
+static void rows_generic(float *y, int64_t ldy, const float *x, int64_t ldx, const Tensor *W, int mr, int r0, int r1,
+                         float *rowbuf) {
+    const int K = (int)W->cols;
+    for (int r = r0; r < r1; r++) {
+        const float *wr;
+        if (W->dtype == DT_F32) wr = (const float *)W->data + (int64_t)r * K;
+        else {
+            tensor_row_f32(rowbuf, W, r);
+            wr = rowbuf;
+        }
+        for (int i = 0; i < mr; i++) y[i * ldy + r] = dot_f32(x + i * ldx, wr, K);
+    }
+}
+
+
+// ---------------------------------------------------------------------------- Linear: packed GEMM (batches)
+// For GM_MIN_N rows or more: y[i, o] = one fma chain over k in ascending order (fma(x[i,k], W[o,k], acc), from 0),
+// a register tile of GM_MR rows x GM_NR outputs kept across a k block of GM_KC, stored into y and reloaded for the
+// next block (which continues the same chain). x is packed once per call as [k block][row panel][GM_KC][GM_MR];
+// each task packs its GM_NB weight rows per k block as fp32 [panel][GM_KC][GM_NR] (bf16 rows transposed 16 x 16 in
+// registers). The result does not depend on the blocking, the threads or the instruction set.
+
+#define GM_MIN_N 12  // rows from which a batch uses the packed GEMM
+#define GM_MR 14     // activation rows per register tile
+#define GM_NR 32     // outputs per register tile (two AVX-512 vectors)
+#define GM_KC 256    // k per block
+#define GM_NB 128    // outputs per task (GM_NB / GM_NR panels)
+
+static float *tls_wpk; // per-thread packed weight block [GM_NB / GM_NR][GM_KC][GM_NR]
+#pragma omp threadprivate(tls_wpk)
+
+static float *wpk_buf(void) {
+    if (!tls_wpk) {
+        tls_wpk = aligned_alloc(64, (size_t)GM_NB * GM_KC * sizeof(float));
+        if (!tls_wpk) glm_die(EXIT_INPUT, "out of memory (kernel weight block)");
+    }
+    return tls_wpk;
+}
+
+static inline int64_t gm_panels(int n) { return (n + GM_MR - 1) / GM_MR; }
+// floats of packed x for n rows of K columns
+static inline size_t gm_xsize(int n, int K) { return (size_t)((K + GM_KC - 1) / GM_KC) * gm_panels(n) * GM_KC * GM_MR; }
+
+// pack x [n, K] (ldx) rows [r0, r1) of panel ir into xpk for every k block: xpk[kb][ir][k][r] (zero rows past n)
+static void gm_pack_x_panel(float *xpk, const float *x, int64_t ldx, int n, int K, int64_t ir) {
+    const int64_t np = gm_panels(n);
+    for (int k0 = 0, kb = 0; k0 < K; k0 += GM_KC, kb++) {
+        const int kc = K - k0 < GM_KC ? K - k0 : GM_KC;
+        float *dst = xpk + ((int64_t)kb * np + ir) * GM_KC * GM_MR;
+        for (int r = 0; r < GM_MR; r++) {
+            const int64_t i = ir * GM_MR + r;
+            if (i < n) {
+                const float *src = x + i * ldx + k0;
+                for (int k = 0; k < kc; k++) dst[k * GM_MR + r] = src[k];
+            } else
+                for (int k = 0; k < kc; k++) dst[k * GM_MR + r] = 0.0f;
+        }
+    }
+}
+
+// 16 x 16 transpose of 32-bit elements: four stages, stage b swaps bit b of the row and column index
+__attribute__((target("avx512f"))) static inline void transpose16(__m512i r[16]) {
+    for (int b = 1; b < 16; b <<= 1) {
+        int lo[16], hi[16];
+        for (int c = 0; c < 16; c++) {
+            lo[c] = (c & b) ? 16 + c - b : c;
+            hi[c] = (c & b) ? 16 + c : c + b;
+        }
+        const __m512i il = _mm512_loadu_si512(lo), ih = _mm512_loadu_si512(hi);
+        for (int q = 0; q < 16; q++)
+            if (!(q & b)) {
+                const __m512i a = r[q], c2 = r[q | b];
+                r[q] = _mm512_permutex2var_epi32(a, il, c2);
+                r[q | b] = _mm512_permutex2var_epi32(a, ih, c2);
+            }
+    }
+}
+
+// pack bf16 rows [o0, o0 + GM_NB) (rows past O are zero), k in [k0, k0 + kc), into wpk[panel][k][GM_NR]
+__attribute__((target("avx512f,avx512bw"))) static void gm_pack_w_bf16_512(float *wpk, const uint16_t *W, int64_t K,
+                                                                           int O, int o0, int k0, int kc) {
+    const __m512i mhi = _mm512_set1_epi32((int)0xffff0000u);
+    for (int g = 0; g < GM_NB / 16; g++) { // 16 rows at a time
+        float *dst = wpk + (int64_t)(g / 2) * GM_KC * GM_NR + (g % 2) * 16;
+        for (int k = 0; k < kc; k += 32) {
+            const __mmask32 m = kc - k >= 32 ? 0xffffffffu : (__mmask32)((1ull << (kc - k)) - 1);
+            __m512i r[16];
+            for (int q = 0; q < 16; q++) {
+                const int o = o0 + g * 16 + q;
+                r[q] = o < O ? _mm512_maskz_loadu_epi16(m, W + (int64_t)o * K + k0 + k) : _mm512_setzero_si512();
+            }
+            transpose16(r); // r[d] = dword d (words 2d, 2d + 1) of the 16 rows
+            for (int d = 0; d < 16 && k + 2 * d < kc; d++) {
+                _mm512_storeu_ps(dst + (int64_t)(k + 2 * d) * GM_NR, _mm512_castsi512_ps(_mm512_slli_epi32(r[d], 16)));
+                if (k + 2 * d + 1 < kc)
+                    _mm512_storeu_ps(dst + (int64_t)(k + 2 * d + 1) * GM_NR, _mm512_castsi512_ps(_mm512_and_si512(r[d], mhi)));
+            }
+        }
+    }
+}
+
+// any dtype, one element at a time (AVX2 / portable machines, f16 / f32 weights)
+static void gm_pack_w_generic(float *wpk, const Tensor *W, int O, int o0, int k0, int kc, float *rowbuf) {
+    for (int q = 0; q < GM_NB; q++) {
+        const int o = o0 + q;
+        float *dst = wpk + (int64_t)(q / GM_NR) * GM_KC * GM_NR + q % GM_NR;
+        if (o < O) widen(rowbuf, W, (int64_t)o * W->cols + k0, kc);
+        for (int k = 0; k < kc; k++) dst[(int64_t)k * GM_NR] = o < O ? rowbuf[k] : 0.0f;
+    }
+}
+
+// y[r, c] (+)= sum_k xpk[k][r] * wpk[k][c] for r < mrows, c < ncols of a GM_MR x GM_NR tile
+__attribute__((target("avx512f"))) static void gm_kernel_512(float *y, int64_t ldy, const float *xpk, const float *wpk,
+                                                             int kc, int mrows, int ncols, int accumulate) {
+    __m512 c0[GM_MR], c1[GM_MR];
+    const __mmask16 m0 = ncols >= 16 ? 0xffff : (__mmask16)((1u << ncols) - 1);
+    const __mmask16 m1 = ncols >= 32 ? 0xffff : ncols <= 16 ? 0 : (__mmask16)((1u << (ncols - 16)) - 1);
+    for (int r = 0; r < GM_MR; r++) {
+        if (accumulate && r < mrows) {
+            c0[r] = _mm512_maskz_loadu_ps(m0, y + r * ldy);
+            c1[r] = _mm512_maskz_loadu_ps(m1, y + r * ldy + 16);
+        } else c0[r] = c1[r] = _mm512_setzero_ps();
+    }
+    for (int k = 0; k < kc; k++) {
+        const __m512 b0 = _mm512_load_ps(wpk + k * GM_NR), b1 = _mm512_load_ps(wpk + k * GM_NR + 16);
+        const float *a = xpk + k * GM_MR;
+#pragma GCC unroll 14
+        for (int r = 0; r < GM_MR; r++) {
+            const __m512 av = _mm512_set1_ps(a[r]);
+            c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
+            c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
+        }
+    }
+    for (int r = 0; r < mrows; r++) {
+        _mm512_mask_storeu_ps(y + r * ldy, m0, c0[r]);
+        _mm512_mask_storeu_ps(y + r * ldy + 16, m1, c1[r]);
+    }
+}
+
+// the same tile with AVX2: 7 rows x 16 outputs at a time
+__attribute__((target("avx2,fma"))) static void gm_kernel_avx2(float *y, int64_t ldy, const float *xpk,
+                                                               const float *wpk, int kc, int mrows, int ncols,
+                                                               int accumulate) {
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int cb = 0; cb < ncols; cb += 16)
+        for (int rb = 0; rb < mrows; rb += 7) {
+            const int nc = ncols - cb;
+            const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nc), idx);
+            const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nc - 8), idx);
+            __m256 c0[7], c1[7];
+            for (int r = 0; r < 7; r++) {
+                const int ok = accumulate && rb + r < mrows;
+                c0[r] = ok ? _mm256_maskload_ps(y + (rb + r) * ldy + cb, m0) : _mm256_setzero_ps();
+                c1[r] = ok ? _mm256_maskload_ps(y + (rb + r) * ldy + cb + 8, m1) : _mm256_setzero_ps();
+            }
+            for (int k = 0; k < kc; k++) {
+                const __m256 b0 = _mm256_loadu_ps(wpk + k * GM_NR + cb), b1 = _mm256_loadu_ps(wpk + k * GM_NR + cb + 8);
+                const float *a = xpk + k * GM_MR + rb;
+                for (int r = 0; r < 7; r++) {
+                    const __m256 av = _mm256_set1_ps(a[r]);
+                    c0[r] = _mm256_fmadd_ps(av, b0, c0[r]);
+                    c1[r] = _mm256_fmadd_ps(av, b1, c1[r]);
+                }
+            }
+            for (int r = 0; r < 7 && rb + r < mrows; r++) {
+                _mm256_maskstore_ps(y + (rb + r) * ldy + cb, m0, c0[r]);
+                _mm256_maskstore_ps(y + (rb + r) * ldy + cb + 8, m1, c1[r]);
+            }
+        }
+}
+
+static void gm_kernel_scalar(float *y, int64_t ldy, const float *xpk, const float *wpk, int kc, int mrows, int ncols,
+                             int accumulate) {
+    for (int r = 0; r < mrows; r++)
+        for (int c = 0; c < ncols; c++) {
+            float acc = accumulate ? y[r * ldy + c] : 0.0f;
+            for (int k = 0; k < kc; k++) acc = fmaf(xpk[k * GM_MR + r], wpk[k * GM_NR + c], acc);
+            y[r * ldy + c] = acc;
+        }
+}
+
+// outputs [o0, o1) of job J for all its rows; xpk = its packed rows
+static void gm_task(const LinearJob *J, const float *xpk, int o0, int o1) {
+    const int K = (int)J->W->cols, O = (int)J->W->rows, n = J->n;
+    const int64_t np = gm_panels(n);
+    float *wpk = wpk_buf();
+    for (int k0 = 0, kb = 0; k0 < K; k0 += GM_KC, kb++) {
+        const int kc = K - k0 < GM_KC ? K - k0 : GM_KC;
+        if (J->W->dtype == DT_BF16 && cpu.avx512f) gm_pack_w_bf16_512(wpk, J->W->data, K, o1, o0, k0, kc);
+        else gm_pack_w_generic(wpk, J->W, o1, o0, k0, kc, thread_buf(GM_KC));
+        for (int64_t ir = 0; ir < np; ir++) {
+            const float *xb = xpk + ((int64_t)kb * np + ir) * GM_KC * GM_MR;
+            const int mrows = n - ir * GM_MR < GM_MR ? (int)(n - ir * GM_MR) : GM_MR;
+            float *yr = J->y + ir * GM_MR * J->ldy;
+            for (int p = 0; p * GM_NR < o1 - o0; p++) {
+                const int c0 = o0 + p * GM_NR, nc = o1 - c0 < GM_NR ? o1 - c0 : GM_NR;
+                const float *wb = wpk + (int64_t)p * GM_KC * GM_NR;
+                if (cpu.avx512f) gm_kernel_512(yr + c0, J->ldy, xb, wb, kc, mrows, nc, k0 > 0);
+                else if (cpu.avx2) gm_kernel_avx2(yr + c0, J->ldy, xb, wb, kc, mrows, nc, k0 > 0);
+                else gm_kernel_scalar(yr + c0, J->ldy, xb, wb, kc, mrows, nc, k0 > 0);
+            }
+        }
+    }
+    (void)O;
+    if (J->b && J->b->data)
+        for (int i = 0; i < n; i++)
+            for (int o = o0; o < o1; o++) J->y[(int64_t)i * J->ldy + o] += tensor_get(J->b, o);
+}
+
+// the activation rows of the bf16 jobs, permuted (shared by the tasks; grown outside the token loop by ops_reserve)
+static float *xp_buf;  // [rows, Kp] for every distinct x of a batch
+static size_t xp_cap;  // floats
+
+static void xp_reserve(size_t n) {
+    if (xp_cap >= n) return;
+    free(xp_buf);
+    xp_buf = aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64);
+    if (!xp_buf) glm_die(EXIT_INPUT, "out of memory (%.1f MB of permuted activations)", n * 4 / 1e6);
+    xp_cap = n;
+}
+
+// one task: rows [r0, r1) of job J; xp = its permuted rows (bf16 weights)
+static void linear_task(const LinearJob *J, const float *xp, int r0, int r1) {
+    const int K = (int)J->W->cols, n = J->n;
+    const int64_t Kp = pad32(K);
+    for (int i0 = 0; i0 < n; i0 += LT_MR) {
+        const int mr = n - i0 < LT_MR ? n - i0 : LT_MR;
+        float *y = J->y + (int64_t)i0 * J->ldy;
+        if (J->W->dtype == DT_BF16) tiles_bf16(y, J->ldy, xp + i0 * Kp, Kp, (const uint16_t *)J->W->data, K, mr, r0, r1);
+        else rows_generic(y, J->ldy, J->x + (int64_t)i0 * J->ldx, J->ldx, J->W, mr, r0, r1, thread_buf((size_t)K));
+        if (J->b && J->b->data)
+            for (int i = 0; i < mr; i++)
+                for (int r = r0; r < r1; r++) y[(int64_t)i * J->ldy + r] += tensor_get(J->b, r);
+    }
+}
+
+// several Linears in one parallel region: the activation rows are permuted / packed once (jobs with the same x
+// share them), then tasks of output rows run on any thread; each output is computed by one task in one fixed
+// order, so the bits do not depend on the threads
+void linear_batch(const LinearJob *jobs, int njobs) {
+    if (njobs > LINEAR_MAX_JOBS) {
+        linear_batch(jobs, LINEAR_MAX_JOBS);
+        linear_batch(jobs + LINEAR_MAX_JOBS, njobs - LINEAR_MAX_JOBS);
+        return;
+    }
+    // per job: task range, packed-x offset, x preparation units (rows for the dot tiles, panels for the GEMM)
+    int64_t start[LINEAR_MAX_JOBS + 1], xoff[LINEAR_MAX_JOBS], ustart[LINEAR_MAX_JOBS + 1];
+    int own[LINEAR_MAX_JOBS], gm[LINEAR_MAX_JOBS];
+    size_t tot = 0;
+    start[0] = ustart[0] = 0;
+    for (int j = 0; j < njobs; j++) {
+        const LinearJob *J = &jobs[j];
+        gm[j] = J->n >= GM_MIN_N;
+        const int nb = gm[j] ? GM_NB : LT_NB;
+        start[j + 1] = start[j] + (J->n > 0 ? (J->W->rows + nb - 1) / nb : 0);
+        own[j] = j, xoff[j] = 0;
+        const int needx = J->n > 0 && (gm[j] || J->W->dtype == DT_BF16);
+        if (needx) {
+            for (int q = 0; q < j; q++)
+                if (own[q] == q && gm[q] == gm[j] && (gm[q] || jobs[q].W->dtype == DT_BF16) && jobs[q].x == J->x &&
+                    jobs[q].ldx == J->ldx && jobs[q].n == J->n && jobs[q].W->cols == J->W->cols) {
+                    own[j] = q;
+                    break;
+                }
+            if (own[j] == j) {
+                xoff[j] = (int64_t)tot;
+                tot += gm[j] ? gm_xsize(J->n, (int)J->W->cols) : (size_t)J->n * (size_t)pad32(J->W->cols);
+            } else xoff[j] = xoff[own[j]];
+        }
+        ustart[j + 1] = ustart[j] + (needx && own[j] == j ? (gm[j] ? gm_panels(J->n) : J->n) : 0);
+    }
+    xp_reserve(tot);
+    const int64_t ntask = start[njobs], nunits = ustart[njobs];
+#pragma omp parallel if (ntask > 1)
+    {
+#pragma omp for schedule(static)
+        for (int64_t u = 0; u < nunits; u++) {
+            int j = 0;
+            while (ustart[j + 1] <= u) j++;
+            const LinearJob *J = &jobs[j];
+            const int64_t i = u - ustart[j];
+            if (gm[j]) gm_pack_x_panel(xp_buf + xoff[j], J->x, J->ldx, J->n, (int)J->W->cols, i);
+            else permute_pairs(xp_buf + xoff[j] + i * pad32(J->W->cols), J->x + i * J->ldx, (int)J->W->cols);
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t t = 0; t < ntask; t++) {
+            int j = 0;
+            while (start[j + 1] <= t) j++;
+            const int nb = gm[j] ? GM_NB : LT_NB, r0 = (int)((t - start[j]) * nb), O = (int)jobs[j].W->rows;
+            const int r1 = r0 + nb < O ? r0 + nb : O;
+            if (gm[j]) gm_task(&jobs[j], xp_buf + xoff[j], r0, r1);
+            else linear_task(&jobs[j], xp_buf + xoff[j], r0, r1);
+        }
+    }
+}
+
+// nn.Linear: y = x W^T + b
+void linear(float *y, const float *x, const Tensor *W, const Tensor *b, int n) {
+    LinearJob J = {y, W->rows, x, W->cols, W, b, n};
+    linear_batch(&J, 1);
 }
 
 // reference: one output at a time, double accumulation
@@ -295,6 +651,198 @@ void linear_naive(float *y, const float *x, const Tensor *W, const Tensor *b, in
             if (b && b->data) v += tensor_get(b, o);
             y[(int64_t)i * O + o] = v;
         }
+}
+
+// ---------------------------------------------------------------------------- broadcast GEMM (attention)
+// C[i, j] (+)= sum_k A(i, k) * B[k, j], A(i, k) = A[i * ars + k * acs]: one fma chain per output over k in
+// ascending order, from 0 (accumulate = 0) or from C; B rows are vectors, A elements are broadcast. The k range is
+// cut into blocks with the partial sums kept in C, which continues the same chain: the bits do not depend on the
+// blocking, the tile shape or the instruction set.
+
+#define GB_KB 256 // k per block (the B rows of a block stay in cache)
+
+__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
+gb_tile512(float *C, int64_t ldc, const float *A, int64_t ars, int64_t acs, const float *B, int64_t ldb, int K,
+           int accumulate, int MR, int NV, __mmask16 lastm) {
+    __m512 c[8][4];
+    for (int i = 0; i < MR; i++)
+        for (int v = 0; v < NV; v++)
+            c[i][v] = accumulate ? _mm512_maskz_loadu_ps(v == NV - 1 ? lastm : 0xffff, C + i * ldc + 16 * v)
+                                 : _mm512_setzero_ps();
+    for (int k = 0; k < K; k++) {
+        const float *b = B + k * ldb, *a = A + k * acs;
+        __m512 bv[4];
+        for (int v = 0; v < NV; v++) bv[v] = _mm512_maskz_loadu_ps(v == NV - 1 ? lastm : 0xffff, b + 16 * v);
+        for (int i = 0; i < MR; i++) {
+            const __m512 ai = _mm512_set1_ps(a[i * ars]);
+            for (int v = 0; v < NV; v++) c[i][v] = _mm512_fmadd_ps(ai, bv[v], c[i][v]);
+        }
+    }
+    for (int i = 0; i < MR; i++)
+        for (int v = 0; v < NV; v++) _mm512_mask_storeu_ps(C + i * ldc + 16 * v, v == NV - 1 ? lastm : 0xffff, c[i][v]);
+}
+
+#define GB512(MR, NV)                                                                                                  \
+    __attribute__((target("avx512f"))) static void gb512_##MR##_##NV(float *C, int64_t ldc, const float *A,            \
+                                                                     int64_t ars, int64_t acs, const float *B,         \
+                                                                     int64_t ldb, int K, int acc, __mmask16 m) {       \
+        gb_tile512(C, ldc, A, ars, acs, B, ldb, K, acc, MR, NV, m);                                                    \
+    }
+#define GB512_COL(NV) GB512(1, NV) GB512(2, NV) GB512(3, NV) GB512(4, NV) GB512(5, NV) GB512(6, NV) GB512(7, NV) \
+    GB512(8, NV)
+GB512_COL(1)
+GB512_COL(2)
+GB512_COL(3)
+GB512_COL(4)
+typedef void (*GbFn)(float *, int64_t, const float *, int64_t, int64_t, const float *, int64_t, int, int, __mmask16);
+#define GBCOL(NV) {gb512_1_##NV, gb512_2_##NV, gb512_3_##NV, gb512_4_##NV, gb512_5_##NV, gb512_6_##NV, gb512_7_##NV, \
+    gb512_8_##NV}
+static const GbFn gb512[4][8] = {GBCOL(1), GBCOL(2), GBCOL(3), GBCOL(4)};
+
+// AVX2: up to 4 rows x 16 columns
+__attribute__((target("avx2,fma"))) static void gb_tile_avx2(float *C, int64_t ldc, const float *A, int64_t ars,
+                                                             int64_t acs, const float *B, int64_t ldb, int K,
+                                                             int accumulate, int MR, int ncol) {
+    __m256 c[4][2];
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(ncol), idx);
+    const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(ncol - 8), idx);
+    for (int i = 0; i < MR; i++) {
+        c[i][0] = accumulate ? _mm256_maskload_ps(C + i * ldc, m0) : _mm256_setzero_ps();
+        c[i][1] = accumulate && ncol > 8 ? _mm256_maskload_ps(C + i * ldc + 8, m1) : _mm256_setzero_ps();
+    }
+    for (int k = 0; k < K; k++) {
+        const float *b = B + k * ldb, *a = A + k * acs;
+        const __m256 b0 = _mm256_maskload_ps(b, m0), b1 = ncol > 8 ? _mm256_maskload_ps(b + 8, m1) : _mm256_setzero_ps();
+        for (int i = 0; i < MR; i++) {
+            const __m256 ai = _mm256_set1_ps(a[i * ars]);
+            c[i][0] = _mm256_fmadd_ps(ai, b0, c[i][0]);
+            c[i][1] = _mm256_fmadd_ps(ai, b1, c[i][1]);
+        }
+    }
+    for (int i = 0; i < MR; i++) {
+        _mm256_maskstore_ps(C + i * ldc, m0, c[i][0]);
+        if (ncol > 8) _mm256_maskstore_ps(C + i * ldc + 8, m1, c[i][1]);
+    }
+}
+
+void gemm_bcast(float *C, int64_t ldc, const float *A, int64_t ars, int64_t acs, const float *B, int64_t ldb, int M,
+                int N, int K, int accumulate) {
+    if (M <= 0 || N <= 0) return;
+    for (int k0 = 0; k0 < K || (K == 0 && k0 == 0); k0 += GB_KB) {
+        const int kb = K - k0 < GB_KB ? K - k0 : GB_KB, acc = accumulate || k0 > 0;
+        const float *Ak = A + (int64_t)k0 * acs, *Bk = B + (int64_t)k0 * ldb;
+        if (cpu.avx512f) {
+            for (int j0 = 0; j0 < N; j0 += 64) {
+                const int nc = N - j0 < 64 ? N - j0 : 64, nv = (nc + 15) / 16;
+                const __mmask16 lastm = (__mmask16)(nc % 16 ? (1u << (nc % 16)) - 1 : 0xffff);
+                const int mr = nv == 4 ? 6 : 8;
+                for (int i0 = 0; i0 < M; i0 += mr) {
+                    const int m = M - i0 < mr ? M - i0 : mr;
+                    gb512[nv - 1][m - 1](C + i0 * ldc + j0, ldc, Ak + i0 * ars, ars, acs, Bk + j0, ldb, kb, acc, lastm);
+                }
+            }
+        } else if (cpu.avx2) {
+            for (int j0 = 0; j0 < N; j0 += 16)
+                for (int i0 = 0; i0 < M; i0 += 4)
+                    gb_tile_avx2(C + i0 * ldc + j0, ldc, Ak + i0 * ars, ars, acs, Bk + j0, ldb, kb, acc,
+                                 M - i0 < 4 ? M - i0 : 4, N - j0 < 16 ? N - j0 : 16);
+        } else {
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++) {
+                    float c = acc ? C[i * ldc + j] : 0.0f;
+                    for (int k = 0; k < kb; k++) c = fmaf(Ak[i * ars + k * acs], Bk[k * ldb + j], c);
+                    C[i * ldc + j] = c;
+                }
+        }
+        if (K == 0) break;
+    }
+}
+
+// reference: double accumulation
+void gemm_bcast_naive(float *C, int64_t ldc, const float *A, int64_t ars, int64_t acs, const float *B, int64_t ldb,
+                      int M, int N, int K, int accumulate) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = accumulate ? C[i * ldc + j] : 0.0;
+            for (int k = 0; k < K; k++) s += (double)A[i * ars + k * acs] * B[k * ldb + j];
+            C[i * ldc + j] = (float)s;
+        }
+}
+
+// ---------------------------------------------------------------------------- exp
+
+// expf by range reduction and the Cephes degree-6 polynomial (error about 1 ulp); x < -110 gives 0, overflow inf.
+// exp_fast and its vector twins run the same roundings in the same order, so every instruction set agrees.
+#define EXP_LO -110.0f
+#define EXP_HI 88.8f
+#define EXP_LOG2E 1.44269504088896341f
+#define EXP_C1 0.693359375f
+#define EXP_C2 -2.12194440e-4f
+#define EXP_P0 1.9875691500e-4f
+#define EXP_P1 1.3981999507e-3f
+#define EXP_P2 8.3334519073e-3f
+#define EXP_P3 4.1665795894e-2f
+#define EXP_P4 1.6666665459e-1f
+#define EXP_P5 5.0000001201e-1f
+
+static inline float pow2i(int k) { // 2^k for -126 <= k <= 127
+    union { uint32_t u; float f; } v = {(uint32_t)(k + 127) << 23};
+    return v.f;
+}
+
+float exp_fast(float x) {
+    x = x < EXP_LO ? EXP_LO : x;
+    x = x > EXP_HI ? EXP_HI : x;
+    const float z = floorf(x * EXP_LOG2E + 0.5f);
+    float r = fmaf(z, -EXP_C1, x);
+    r = fmaf(z, -EXP_C2, r);
+    float p = EXP_P0;
+    p = fmaf(p, r, EXP_P1), p = fmaf(p, r, EXP_P2), p = fmaf(p, r, EXP_P3), p = fmaf(p, r, EXP_P4);
+    p = fmaf(p, r, EXP_P5);
+    const float y = fmaf(p, r * r, r) + 1.0f;
+    const int n = (int)z, n1 = n >> 1, n2 = n - n1; // 2^n = 2^n1 * 2^n2, both normal
+    return (y * pow2i(n1)) * pow2i(n2);
+}
+
+__attribute__((target("avx512f"))) static inline __m512 exp512(__m512 x) {
+    x = _mm512_max_ps(_mm512_set1_ps(EXP_LO), x); // x < lo ? lo : x (NaN stays NaN)
+    x = _mm512_min_ps(_mm512_set1_ps(EXP_HI), x);
+    const __m512 z = _mm512_floor_ps(_mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(EXP_LOG2E)), _mm512_set1_ps(0.5f)));
+    __m512 r = _mm512_fmadd_ps(z, _mm512_set1_ps(-EXP_C1), x);
+    r = _mm512_fmadd_ps(z, _mm512_set1_ps(-EXP_C2), r);
+    __m512 p = _mm512_set1_ps(EXP_P0);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_P1));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_P2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_P3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_P4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_P5));
+    const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
+    const __m512i n = _mm512_cvttps_epi32(z), n1 = _mm512_srai_epi32(n, 1), n2 = _mm512_sub_epi32(n, n1);
+    const __m512i b = _mm512_set1_epi32(127);
+    const __m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n1, b), 23));
+    const __m512 s2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n2, b), 23));
+    return _mm512_mul_ps(_mm512_mul_ps(y, s1), s2);
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256 exp256(__m256 x) {
+    x = _mm256_max_ps(_mm256_set1_ps(EXP_LO), x);
+    x = _mm256_min_ps(_mm256_set1_ps(EXP_HI), x);
+    const __m256 z = _mm256_floor_ps(_mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(EXP_LOG2E)), _mm256_set1_ps(0.5f)));
+    __m256 r = _mm256_fmadd_ps(z, _mm256_set1_ps(-EXP_C1), x);
+    r = _mm256_fmadd_ps(z, _mm256_set1_ps(-EXP_C2), r);
+    __m256 p = _mm256_set1_ps(EXP_P0);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P5));
+    const __m256 y = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    const __m256i n = _mm256_cvttps_epi32(z), n1 = _mm256_srai_epi32(n, 1), n2 = _mm256_sub_epi32(n, n1);
+    const __m256i b = _mm256_set1_epi32(127);
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, b), 23));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, b), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(y, s1), s2);
 }
 
 // ---------------------------------------------------------------------------- norms and activations
@@ -330,13 +878,13 @@ void layernorm(float *out, const float *x, const float *w, const float *b, int n
     }
 }
 
-// softmax over n values (max-subtracted, sequential sum)
+// softmax over n values (max-subtracted, sequential sum in double)
 void softmax_inplace(float *x, int n) {
     float mx = -INFINITY;
     for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
     double s = 0;
     for (int i = 0; i < n; i++) {
-        x[i] = expf(x[i] - mx);
+        x[i] = exp_fast(x[i] - mx);
         s += x[i];
     }
     float inv = (float)(1.0 / s);
@@ -346,56 +894,138 @@ void softmax_inplace(float *x, int n) {
 // nn.GELU() (exact): 0.5 * x * (1 + erf(x / sqrt(2)))
 float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
 
-// act_fn(gate) * up with act_fn = SiLU
+__attribute__((target("avx512f"))) static void swiglu_avx512(float *y, const float *g, const float *u, int n) {
+    int i = 0;
+    const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
+    for (; i + 16 <= n; i += 16) {
+        const __m512 gv = _mm512_loadu_ps(g + i);
+        const __m512 s = _mm512_div_ps(gv, _mm512_add_ps(one, exp512(_mm512_sub_ps(zero, gv))));
+        _mm512_storeu_ps(y + i, _mm512_mul_ps(s, _mm512_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) y[i] = (g[i] / (1.0f + exp_fast(0.0f - g[i]))) * u[i];
+}
+
+__attribute__((target("avx2,fma"))) static void swiglu_avx2(float *y, const float *g, const float *u, int n) {
+    int i = 0;
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    for (; i + 8 <= n; i += 8) {
+        const __m256 gv = _mm256_loadu_ps(g + i);
+        const __m256 s = _mm256_div_ps(gv, _mm256_add_ps(one, exp256(_mm256_sub_ps(zero, gv))));
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(s, _mm256_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) y[i] = (g[i] / (1.0f + exp_fast(0.0f - g[i]))) * u[i];
+}
+
+// act_fn(gate) * up with act_fn = SiLU: silu(g) = g / (1 + exp(-g)) (y may alias g or u)
 void swiglu(float *y, const float *g, const float *u, int n) {
+    if (cpu.avx512f) swiglu_avx512(y, g, u, n);
+    else if (cpu.avx2) swiglu_avx2(y, g, u, n);
+    else
+        for (int i = 0; i < n; i++) y[i] = (g[i] / (1.0f + exp_fast(0.0f - g[i]))) * u[i];
+}
+
+// reference: libm expf
+void swiglu_naive(float *y, const float *g, const float *u, int n) {
     for (int i = 0; i < n; i++) y[i] = silu_f(g[i]) * u[i];
 }
 
 // ---------------------------------------------------------------------------- attention (one head)
+// Scores are computed transposed, S^T[j, i] = k_j . q_i (a broadcast GEMM of the key rows against the query block
+// transposed, Q^T [hd, nb]), so the softmax of query i runs down column i with 16 queries per vector, and
+// O = P V is a broadcast GEMM reading P^T rows directly. Every (query, key) gets the same roundings whatever the
+// block, so decode (one query, or the heads of a GQA group as the columns) and prefill agree bit for bit.
 
-#define ATT_QBLOCK 64 // query rows per BLAS block
+#define ATT_QB 64       // queries per block
+#define ATT_MAX_HD 512  // head_dim the scratch is sized for (larger heads use the naive kernel)
 
-// eager_attention_forward for one head: out_i = softmax(scale * q_i . K^T + mask) . V, softmax in fp32.
-// q [nq, ldq], k [nk, ldk], v [nk, ldv], out [nq, ldo]; q_offset >= 0: causal, query i sees keys j <= q_offset + i;
-// q_offset < 0: bidirectional. scores: scratch of ATT_QBLOCK * nk floats.
-void attention_head(float *out, int ldo, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
-                    int nq, int nk, int hd, float scale, int q_offset, float *scores) {
-    if (nq < 8) { // decode: dot products and an ordered weighted sum
-        for (int i = 0; i < nq; i++) {
-            int nvis = q_offset >= 0 ? (q_offset + i + 1 < nk ? q_offset + i + 1 : nk) : nk;
-            const float *qi = q + (int64_t)i * ldq;
-            // attn_weights = torch.matmul(query, key_states.transpose(2, 3)) * scaling
-            for (int j = 0; j < nvis; j++) scores[j] = dot_f32(qi, k + (int64_t)j * ldk, hd) * scale;
-            // attn_weights = softmax(attn_weights, dim=-1, dtype=torch.float32)
-            softmax_inplace(scores, nvis);
-            // attn_output = torch.matmul(attn_weights, value_states)
-            float *oi = out + (int64_t)i * ldo;
-            memset(oi, 0, (size_t)hd * sizeof(float));
-            for (int j = 0; j < nvis; j++) axpy(oi, scores[j], v + (int64_t)j * ldv, hd);
+size_t attention_scratch_floats(int nk) { return (size_t)ATT_QB * ((size_t)(nk > 0 ? nk : 1) + ATT_MAX_HD) + 64; }
+
+// column softmax of S^T [nvis, nb] (ld nb): scale, causal mask (query i sees keys j < vis0 + i*step... given as
+// vis[i]), max, exp, double sum, normalise. Masked entries become 0.
+__attribute__((target("avx512f"))) static void softmax_cols_avx512(float *S, int nvis, int nb, const int *vis,
+                                                                    float scale) {
+    for (int i0 = 0; i0 < nb; i0 += 16) {
+        const int nc = nb - i0 < 16 ? nb - i0 : 16;
+        const __mmask16 cm = (__mmask16)((1u << nc) - 1);
+        const __m512i visv = _mm512_maskz_loadu_epi32(cm, vis + i0);
+        const __m512 sc = _mm512_set1_ps(scale), ninf = _mm512_set1_ps(-INFINITY);
+        __m512 mx = ninf;
+        for (int j = 0; j < nvis; j++) {
+            float *s = S + (int64_t)j * nb + i0;
+            const __mmask16 vm = cm & _mm512_cmpgt_epi32_mask(visv, _mm512_set1_epi32(j));
+            const __m512 v = _mm512_mask_mov_ps(ninf, vm, _mm512_mul_ps(_mm512_maskz_loadu_ps(cm, s), sc));
+            mx = _mm512_max_ps(mx, v);
+            _mm512_mask_storeu_ps(s, cm, v);
         }
-        return;
-    }
-    for (int i0 = 0; i0 < nq; i0 += ATT_QBLOCK) {
-        int nb = nq - i0 < ATT_QBLOCK ? nq - i0 : ATT_QBLOCK;
-        // keys visible to the last query of the block
-        int nvis = q_offset >= 0 ? (q_offset + i0 + nb < nk ? q_offset + i0 + nb : nk) : nk;
-        // S[nb, nvis] = Q_blk . K^T
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, nvis, hd, 1.0f, q + (int64_t)i0 * ldq, ldq, k, ldk,
-                    0.0f, scores, nvis);
-        for (int i = 0; i < nb; i++) {
-            float *s = scores + (int64_t)i * nvis;
-            int vis = q_offset >= 0 ? (q_offset + i0 + i + 1 < nvis ? q_offset + i0 + i + 1 : nvis) : nvis;
-            for (int j = 0; j < vis; j++) s[j] *= scale;
-            softmax_inplace(s, vis);
-            for (int j = vis; j < nvis; j++) s[j] = 0.0f; // masked: exp(finfo.min - max) == 0
+        __m512d sum0 = _mm512_setzero_pd(), sum1 = _mm512_setzero_pd();
+        for (int j = 0; j < nvis; j++) {
+            float *s = S + (int64_t)j * nb + i0;
+            const __mmask16 vm = cm & _mm512_cmpgt_epi32_mask(visv, _mm512_set1_epi32(j));
+            const __m512 e = _mm512_maskz_mov_ps(vm, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(cm, s), mx)));
+            sum0 = _mm512_add_pd(sum0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+            sum1 = _mm512_add_pd(sum1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+            _mm512_mask_storeu_ps(s, cm, e);
         }
-        // O_blk = P . V
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb, hd, nvis, 1.0f, scores, nvis, v, ldv, 0.0f,
-                    out + (int64_t)i0 * ldo, ldo);
+        const __m512d one = _mm512_set1_pd(1.0);
+        const __m256 inv0 = _mm512_cvtpd_ps(_mm512_div_pd(one, sum0)), inv1 = _mm512_cvtpd_ps(_mm512_div_pd(one, sum1));
+        const __m512 inv = _mm512_castpd_ps(
+            _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(inv0)), _mm256_castps_pd(inv1), 1));
+        for (int j = 0; j < nvis; j++) {
+            float *s = S + (int64_t)j * nb + i0;
+            _mm512_mask_storeu_ps(s, cm, _mm512_mul_ps(_mm512_maskz_loadu_ps(cm, s), inv));
+        }
     }
 }
 
-// reference: double accumulation, one query at a time
+static void softmax_cols_scalar(float *S, int nvis, int nb, const int *vis, float scale) {
+    for (int i = 0; i < nb; i++) {
+        float mx = -INFINITY;
+        for (int j = 0; j < nvis; j++) {
+            float *s = S + (int64_t)j * nb + i;
+            *s = j < vis[i] ? *s * scale : -INFINITY;
+            mx = *s > mx ? *s : mx;
+        }
+        double sum = 0;
+        for (int j = 0; j < nvis; j++) {
+            float *s = S + (int64_t)j * nb + i;
+            *s = j < vis[i] ? exp_fast(*s - mx) : 0.0f;
+            sum += *s;
+        }
+        const float inv = (float)(1.0 / sum);
+        for (int j = 0; j < nvis; j++) S[(int64_t)j * nb + i] *= inv;
+    }
+}
+
+// eager_attention_forward for one head: out_i = softmax(scale * q_i . K^T + mask) . V, softmax in fp32.
+// q [nq, ldq], k [nk, ldk], v [nk, ldv], out [nq, ldo]; q_offset >= 0: causal, query i sees keys j <= q_offset + i;
+// q_offset < 0: bidirectional. scores: attention_scratch_floats(nk) floats.
+void attention_head(float *out, int ldo, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
+                    int nq, int nk, int hd, float scale, int q_offset, float *scores) {
+    if (hd > ATT_MAX_HD) {
+        attention_head_naive(out, ldo, q, ldq, k, ldk, v, ldv, nq, nk, hd, scale, q_offset);
+        return;
+    }
+    float *qt = scores, *S = scores + (size_t)ATT_QB * ATT_MAX_HD; // Q^T [hd, nb], S^T [nvis, nb]
+    int vis[ATT_QB];
+    for (int i0 = 0; i0 < nq; i0 += ATT_QB) {
+        const int nb = nq - i0 < ATT_QB ? nq - i0 : ATT_QB;
+        // keys visible to the last query of the block
+        const int nvis = q_offset >= 0 ? (q_offset + i0 + nb < nk ? q_offset + i0 + nb : nk) : nk;
+        for (int i = 0; i < nb; i++) {
+            vis[i] = q_offset >= 0 ? (q_offset + i0 + i + 1 < nk ? q_offset + i0 + i + 1 : nk) : nk;
+            for (int d = 0; d < hd; d++) qt[d * nb + i] = q[(int64_t)(i0 + i) * ldq + d];
+        }
+        // attn_weights = torch.matmul(query, key_states.transpose(2, 3)): S^T = K . Q^T
+        gemm_bcast(S, nb, k, ldk, 1, qt, nb, nvis, nb, hd, 0);
+        // * scaling (+ causal mask); softmax(attn_weights, dim=-1, dtype=torch.float32)
+        if (cpu.avx512f) softmax_cols_avx512(S, nvis, nb, vis, scale);
+        else softmax_cols_scalar(S, nvis, nb, vis, scale);
+        // attn_output = torch.matmul(attn_weights, value_states): O = (S^T)^T . V
+        gemm_bcast(out + (int64_t)i0 * ldo, ldo, S, 1, nb, v, ldv, nb, hd, nvis, 0);
+    }
+}
+
+// reference: double accumulation, libm exp, one query at a time
 void attention_head_naive(float *out, int ldo, const float *q, int ldq, const float *k, int ldk, const float *v,
                           int ldv, int nq, int nk, int hd, float scale, int q_offset) {
     double *s = xmalloc((size_t)nk * sizeof(double));
@@ -418,10 +1048,18 @@ void attention_head_naive(float *out, int ldo, const float *q, int ldq, const fl
     free(s);
 }
 
-// size every thread's tile buffer up front (no allocation later, in the token loop)
-void ops_reserve(size_t max_cols) {
+// size every buffer up front (no allocation later, in the token loop): each thread's row buffer, and the permuted
+// activations of up to `rows` rows (ops_reserve: 16, enough for a decode step's batches)
+void ops_reserve_rows(size_t rows, size_t max_cols) {
 #pragma omp parallel
-    thread_buf((size_t)GEMM_TILE * max_cols);
+    {
+        thread_buf(max_cols > GM_KC ? max_cols : GM_KC);
+        wpk_buf();
+    }
+    size_t n;
+    if (size_mul(rows + GM_MR, (size_t)pad32((int64_t)max_cols) + GM_KC, &n))
+        glm_die(EXIT_INPUT, "activation buffer size overflows");
+    xp_reserve(n);
 }
 
-size_t attention_scratch_floats(int nk) { return (size_t)ATT_QBLOCK * (size_t)(nk > 0 ? nk : 1); }
+void ops_reserve(size_t max_cols) { ops_reserve_rows(16, max_cols); }

@@ -331,8 +331,9 @@ static void swiglu_mlp(float *y, const float *x, int64_t n, const Tensor *gate, 
     const int64_t K = gate->cols, I = gate->rows, O = down->rows;
     for (int64_t r0 = 0; r0 < n; r0 += chunk) {
         const int nr = (int)(n - r0 < chunk ? n - r0 : chunk);
-        linear(g, x + r0 * K, gate, NULL, nr);
-        linear(u, x + r0 * K, up, NULL, nr);
+        // gate and up in one parallel region
+        const LinearJob gu[2] = {{g, I, x + r0 * K, K, gate, NULL, nr}, {u, I, x + r0 * K, K, up, NULL, nr}};
+        linear_batch(gu, 2);
 #pragma omp parallel for schedule(static) if (nr > 8)
         for (int i = 0; i < nr; i++) swiglu(g + (int64_t)i * I, g + (int64_t)i * I, u + (int64_t)i * I, (int)I);
         linear(y + r0 * O, g, down, NULL, nr);

@@ -115,6 +115,132 @@ static void check_norms(void) {
     free(x), free(w), free(b), free(y);
 }
 
+// the same inputs through AVX-512, AVX2 and the portable code: bit-identical outputs (one fixed order everywhere)
+static void set_isa(int which) { // 0 = best, 1 = AVX2, 2 = portable
+    unsetenv("GLM4V_PORTABLE"), unsetenv("GLM4V_ISA");
+    if (which == 1) setenv("GLM4V_ISA", "avx2", 1);
+    if (which == 2) setenv("GLM4V_PORTABLE", "1", 1);
+    ops_init();
+}
+
+static void check_isa_linear(DType dt, int O, int K, int n) {
+    size_t nw = (size_t)O * K;
+    uint16_t *wd = malloc(nw * 4);
+    for (size_t i = 0; i < nw; i++) wd[i] = dt == DT_BF16 ? f32_to_bf16(frand() * 0.1f) : f32_to_f16(frand() * 0.1f);
+    Tensor W = {wd, dt, O, K};
+    float *x = malloc((size_t)n * K * 4), *y[3];
+    for (size_t i = 0; i < (size_t)n * K; i++) x[i] = frand();
+    for (int a = 0; a < 3; a++) {
+        set_isa(a);
+        y[a] = malloc((size_t)n * O * 4);
+        linear(y[a], x, &W, NULL, n);
+    }
+    set_isa(0);
+    CHECK(memcmp(y[0], y[1], (size_t)n * O * 4) == 0 && memcmp(y[0], y[2], (size_t)n * O * 4) == 0,
+          "linear %s [%d x %d] n=%d: AVX-512, AVX2 and portable bit-identical", dtype_name[dt], O, K, n);
+    // each row alone gives the same bits as in the batch when both use the same kernel (n < 12: dot tiles)
+    if (n < 12) {
+        float *r = malloc((size_t)O * 4);
+        int same = 1;
+        for (int i = 0; i < n; i++) {
+            linear(r, x + (size_t)i * K, &W, NULL, 1);
+            same &= memcmp(r, y[0] + (size_t)i * O, (size_t)O * 4) == 0;
+        }
+        CHECK(same, "linear %s [%d x %d] n=%d: every row equals the row alone", dtype_name[dt], O, K, n);
+        free(r);
+    }
+    free(wd), free(x), free(y[0]), free(y[1]), free(y[2]);
+}
+
+static void check_isa_attention(int nq, int nk, int hd, int off) {
+    int ld = hd + 5;
+    float *q = malloc((size_t)nq * ld * 4), *k = malloc((size_t)nk * ld * 4), *v = malloc((size_t)nk * ld * 4);
+    float *o[3], *sc = malloc(attention_scratch_floats(nk) * 4);
+    for (size_t i = 0; i < (size_t)nq * ld; i++) q[i] = frand();
+    for (size_t i = 0; i < (size_t)nk * ld; i++) k[i] = frand(), v[i] = frand();
+    for (int a = 0; a < 3; a++) {
+        set_isa(a);
+        o[a] = calloc((size_t)nq * ld, 4);
+        attention_head(o[a], ld, q, ld, k, ld, v, ld, nq, nk, hd, 0.125f, off, sc);
+    }
+    set_isa(0);
+    CHECK(memcmp(o[0], o[1], (size_t)nq * ld * 4) == 0 && memcmp(o[0], o[2], (size_t)nq * ld * 4) == 0,
+          "attention nq=%d nk=%d hd=%d: AVX-512, AVX2 and portable bit-identical", nq, nk, hd);
+    // decode: query i alone (keys up to its position) equals its row of the batch
+    if (off >= 0) {
+        float *r = calloc((size_t)ld, 4);
+        int same = 1;
+        for (int i = 0; i < nq; i++) {
+            attention_head(r, ld, q + (size_t)i * ld, ld, k, ld, v, ld, 1, off + i + 1, hd, 0.125f, -1, sc);
+            same &= memcmp(r, o[0] + (size_t)i * ld, (size_t)hd * 4) == 0;
+        }
+        CHECK(same, "attention nq=%d nk=%d: each query alone (decode) equals its row of the prefill", nq, nk);
+        free(r);
+    }
+    free(q), free(k), free(v), free(o[0]), free(o[1]), free(o[2]), free(sc);
+}
+
+static void check_gemm_bcast(int M, int N, int K, int trans) {
+    float *A = malloc((size_t)M * K * 4), *B = malloc((size_t)K * (N + 3) * 4);
+    float *C = malloc((size_t)M * (N + 1) * 4), *R = malloc((size_t)M * (N + 1) * 4), *C2 = malloc((size_t)M * (N + 1) * 4);
+    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = frand();
+    for (size_t i = 0; i < (size_t)K * (N + 3); i++) B[i] = frand();
+    for (size_t i = 0; i < (size_t)M * (N + 1); i++) C[i] = R[i] = frand();
+    int64_t ars = trans ? 1 : K, acs = trans ? M : 1;
+    memcpy(C2, C, (size_t)M * (N + 1) * 4);
+    gemm_bcast(C, N + 1, A, ars, acs, B, N + 3, M, N, K, 1);
+    gemm_bcast_naive(R, N + 1, A, ars, acs, B, N + 3, M, N, K, 1);
+    double e = rel_err(C, R, (size_t)M * (N + 1));
+    CHECK(e < 1e-6, "gemm_bcast M=%d N=%d K=%d %s, accumulate: fast vs naive rel err %.2g", M, N, K,
+          trans ? "A^T" : "A", e);
+    set_isa(2);
+    gemm_bcast(C2, N + 1, A, ars, acs, B, N + 3, M, N, K, 1);
+    set_isa(0);
+    CHECK(memcmp(C, C2, (size_t)M * (N + 1) * 4) == 0, "gemm_bcast M=%d N=%d K=%d: portable bit-identical", M, N, K);
+    free(A), free(B), free(C), free(R), free(C2);
+}
+
+static void check_exp_swiglu(void) {
+    double e = 0;
+    int same = 1;
+    float g[1000], u[1000], y1[1000], y2[1000], y3[1000];
+    for (int i = 0; i < 200000; i++) {
+        float x = -110.0f + 200.0f * (float)i / 200000.0f;
+        float a = exp_fast(x), b = expf(x);
+        if (b > 1e-37f && b < 1e37f) e = fmax(e, fabs((double)a - b) / b);
+    }
+    CHECK(e < 3e-7, "exp_fast vs expf on [-110, 90]: max rel err %.2g", e);
+    CHECK(exp_fast(-INFINITY) == 0.0f && isinf(exp_fast(100.0f)) && exp_fast(0.0f) == 1.0f,
+          "exp_fast(-inf) = 0, exp_fast(100) = inf, exp_fast(0) = 1");
+    for (int i = 0; i < 1000; i++) g[i] = frand() * 20, u[i] = frand();
+    swiglu(y1, g, u, 1000);
+    swiglu_naive(y2, g, u, 1000);
+    set_isa(2);
+    swiglu(y3, g, u, 1000);
+    set_isa(0);
+    e = rel_err(y1, y2, 1000);
+    for (int i = 0; i < 1000; i++) same &= y1[i] == y3[i];
+    CHECK(e < 1e-6, "swiglu vs libm silu: rel err %.2g", e);
+    CHECK(same, "swiglu: AVX-512 and portable bit-identical");
+}
+
+// one linear_batch of jobs sharing and not sharing x equals the separate calls
+static void check_linear_batch(void) {
+    int K = 200, O1 = 70, O2 = 33, n = 3;
+    uint16_t *w1 = malloc((size_t)O1 * K * 2), *w2 = malloc((size_t)O2 * K * 2);
+    for (int i = 0; i < O1 * K; i++) w1[i] = f32_to_bf16(frand());
+    for (int i = 0; i < O2 * K; i++) w2[i] = f32_to_bf16(frand());
+    Tensor W1 = {w1, DT_BF16, O1, K}, W2 = {w2, DT_BF16, O2, K};
+    float x[3 * 200], x2[3 * 200], ya[3 * 70], yb[3 * 33], yc[3 * 70], r1[3 * 70], r2[3 * 33], r3[3 * 70];
+    for (int i = 0; i < n * K; i++) x[i] = frand(), x2[i] = frand();
+    LinearJob jobs[3] = {{ya, O1, x, K, &W1, NULL, n}, {yb, O2, x, K, &W2, NULL, n}, {yc, O1, x2, K, &W1, NULL, n}};
+    linear_batch(jobs, 3);
+    linear(r1, x, &W1, NULL, n), linear(r2, x, &W2, NULL, n), linear(r3, x2, &W1, NULL, n);
+    CHECK(!memcmp(ya, r1, sizeof ya) && !memcmp(yb, r2, sizeof yb) && !memcmp(yc, r3, sizeof yc),
+          "linear_batch of 3 jobs (2 share x) equals 3 linear calls");
+    free(w1), free(w2);
+}
+
 int main(void) {
     ops_init();
     printf("# cpu features: %s\n", ops_features());
@@ -130,6 +256,21 @@ int main(void) {
     check_attention(100, 130, 64, 30);
     check_attention(77, 77, 128, -1);
     check_norms();
+    // the packed GEMM path (n >= 12): K across several k blocks with a tail, outputs not a multiple of 32
+    check_linear(DT_BF16, 333, 600, 29);
+    check_linear(DT_F16, 70, 300, 15);
+    for (int i = 0; i < 2; i++) {
+        check_isa_linear(DT_BF16, 301, 259, i ? 5 : 1);
+        check_isa_linear(DT_BF16, 150, 700, 31);
+        check_isa_linear(DT_F16, 90, 77, i ? 13 : 2);
+    }
+    check_isa_attention(70, 90, 64, 20);
+    check_isa_attention(12, 100, 128, -1);
+    check_gemm_bcast(13, 70, 300, 0);
+    check_gemm_bcast(9, 17, 5, 1);
+    check_exp_swiglu();
+    check_linear_batch();
+    set_isa(0);
     // the same kernels with the portable (scalar) paths, as valgrind runs them
     setenv("GLM4V_PORTABLE", "1", 1);
     ops_init();
