@@ -493,11 +493,15 @@ class Taps:
 
 
 def load_media(case):
+    # transformers.image_utils.load_image: what a file path given to the processor / chat template goes through
+    # (EXIF transpose, then PIL convert("RGB"): alpha dropped, not composited) - the same input glm4v's -i gets
+    from transformers.image_utils import load_image
+
     kw, frames = {}, None
     if case.get("images"):
-        kw["images"] = [Image.open(ROOT / p) for p in case["images"]]
+        kw["images"] = [load_image(str(ROOT / p)) for p in case["images"]]
     if case.get("video"):
-        frames = [Image.open(ROOT / p) for p in case["video"]]
+        frames = [load_image(str(ROOT / p)) for p in case["video"]]
         n = len(frames)
         kw["videos"] = [frames]
         kw["video_metadata"] = [VideoMetadata(total_num_frames=n, fps=case["fps"], frames_indices=list(range(n)))]
@@ -621,6 +625,15 @@ def run_case(name, out):
     if not case.get("video"):
         meta["cli"] = cli
     write_case(out / "cases", name, d, meta)
+    # for tests/cli_cases.sh (no JSON parser in CI): the prompt as a file, the CLI arguments one per line, the frames
+    (out / "cases" / f"{name}.prompt.txt").write_text(case["prompt"])
+    args = ["-m", str(ckdir.relative_to(ROOT)), "--raw", "-f", str((out / "cases" / f"{name}.prompt.txt").relative_to(ROOT))]
+    for p in case.get("images", []):
+        args += ["-i", p]
+    if case.get("video"):
+        args += ["--fps", str(case["fps"])]
+        (out / "cases" / f"{name}.frames").write_text("".join(f + "\n" for f in case["video"]))
+    (out / "cases" / f"{name}.args").write_text("".join(a + "\n" for a in args))
     if case.get("same_as"):
         ref = load_file(out / "cases" / f"{case['same_as']}.safetensors")
         assert set(ref) == set(d), (set(ref) ^ set(d))
