@@ -22,6 +22,7 @@
 typedef struct {
     const char *model_dir;   // -m
     const char *prompt;      // -p
+    char *prompt_text;       // -f file contents (owned; prompt points here)
     const char *system;      // --system
     int raw;                 // --raw: prompt used verbatim
     int think;               // 1 thinking on (default), 0 --no-think
@@ -153,8 +154,11 @@ static void parse_args(Options *o, int argc, char **argv) {
             exit(0);
         } else if (ARG("-m") || ARG("--model")) NEEDV(), o->model_dir = v;
         else if (ARG("-p") || ARG("--prompt")) NEEDV(), o->prompt = v;
-        else if (ARG("-f") || ARG("--file")) NEEDV(), o->prompt = prompt_from_file(v);
-        else if (ARG("--system")) NEEDV(), o->system = v;
+        else if (ARG("-f") || ARG("--file")) {
+            NEEDV();
+            free(o->prompt_text);
+            o->prompt = o->prompt_text = prompt_from_file(v);
+        } else if (ARG("--system")) NEEDV(), o->system = v;
         else if (ARG("--raw")) o->raw = 1;
         else if (ARG("--think")) o->think = 1;
         else if (ARG("--no-think")) o->think = 0;
@@ -1079,6 +1083,8 @@ int main(int argc, char **argv) {
     stderr_tty = isatty(2);
     if (o.threads) omp_set_num_threads(o.threads);
     ops_init();
-    return o.chat ? run_chat(&o) : run_once(&o);
+    int rc = o.chat ? run_chat(&o) : run_once(&o);
+    free(o.prompt_text);
+    return rc;
 }
 #endif
