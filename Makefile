@@ -7,6 +7,8 @@ CFLAGS  += -std=c11 -Wall -Wextra -Wno-unused-parameter -fopenmp -ffp-contract=o
 LDLIBS  += -lopenblas -lpcre2-8 -lcjson -lz -lm
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 CFLAGS  += -DGLM4V_GIT_COMMIT=\"$(GIT_COMMIT)\"
+# sanitizer flags (make test-asan sets them for its own build directory)
+CFLAGS  += $(SANFLAGS)
 
 # Debian packages the build and the tests need
 DEB_PKGS = gcc make libopenblas-dev libstb-dev libpcre2-dev libcjson-dev zlib1g-dev
@@ -15,13 +17,16 @@ LIB_SRCS = util.c safetensors.c checkpoint.c ops.c tokenizer.c preprocess.c visi
 BUILD    = build
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 HDRS     = glm4v.h
+# the programs (make test-asan builds them into build-asan/); the shell tests take them from $GLM4V / $GLM4V_COMPARE
+GLM4V_BIN   = glm4v
+COMPARE_BIN = glm4v-compare
 
 TEST_SRCS = $(wildcard tests/test_*.c)
 TEST_BINS = $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test clean test-realdims
+.PHONY: all deps run test clean test-realdims test-asan test-valgrind fuzz fuzz-build deps-check
 
-all: glm4v glm4v-compare
+all: $(GLM4V_BIN) $(COMPARE_BIN)
 
 $(BUILD)/%.o: %.c $(HDRS) | $(BUILD)/tests
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -29,10 +34,10 @@ $(BUILD)/%.o: %.c $(HDRS) | $(BUILD)/tests
 $(BUILD)/tests:
 	mkdir -p $(BUILD)/tests
 
-glm4v: $(BUILD)/glm4v.o $(LIB_OBJS)
+$(GLM4V_BIN): $(BUILD)/glm4v.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-glm4v-compare: $(BUILD)/compare.o $(LIB_OBJS)
+$(COMPARE_BIN): $(BUILD)/compare.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/test_util.h $(LIB_OBJS) $(HDRS) | $(BUILD)/tests
@@ -77,7 +82,66 @@ run: deps
 	./glm4v -m weights/tiny-glm4v-moe -p "Describe this picture." -i tests/data/images/synth_200x150.png -n 16
 
 test: all $(TEST_BINS)
-	@bash tests/run_tests.sh $(TEST_BINS)
+	@GLM4V=./$(GLM4V_BIN) GLM4V_COMPARE=./$(COMPARE_BIN) bash tests/run_tests.sh $(TEST_BINS)
 
 clean:
-	rm -rf $(BUILD) glm4v glm4v-compare tools/synth_ckpt
+	rm -rf $(BUILD) $(ASAN_BUILD) glm4v glm4v-compare tools/synth_ckpt
+
+# ---------------------------------------------------------------------------- robustness (docs/ROBUSTNESS.md)
+
+# packages the checks below need beyond DEB_PKGS (gcc's own ASan/UBSan runtime comes with gcc)
+DEB_PKGS_CHECK = clang-14 libclang-rt-14-dev valgrind
+deps-check:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(DEB_PKGS_CHECK)"
+
+# the whole suite with AddressSanitizer (+ LeakSanitizer) and UndefinedBehaviorSanitizer, in build-asan/
+ASAN_BUILD = build-asan
+ASAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+test-asan:
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) GLM4V_BIN=$(ASAN_BUILD)/glm4v \
+	  COMPARE_BIN=$(ASAN_BUILD)/glm4v-compare SANFLAGS="$(ASAN_FLAGS)" test
+
+# a full generation (image prompt, --dump) under valgrind with the portable kernels: no leak, no invalid access
+VALGRIND = valgrind --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible \
+           --errors-for-leak-kinds=definite,indirect,possible --suppressions=tests/valgrind.supp --num-callers=30
+test-valgrind: all
+	@rm -f $(BUILD)/valgrind.dump.safetensors
+	GLM4V_PORTABLE=1 OMP_NUM_THREADS=2 $(VALGRIND) ./glm4v -m weights/tiny-glm4v-moe -p "Describe this picture." \
+	  -i tests/data/images/synth_97x61.png -n 8 -q --dump $(BUILD)/valgrind.dump.safetensors
+	GLM4V_PORTABLE=1 OMP_NUM_THREADS=2 $(VALGRIND) ./glm4v -m weights/tiny-glm4v-dense -p "What happens?" \
+	  --video tests/data/video_frames -n 8 -q
+	$(VALGRIND) ./glm4v-compare $(BUILD)/valgrind.dump.safetensors $(BUILD)/valgrind.dump.safetensors >/dev/null
+	@echo "valgrind: no errors, no leaks"
+
+# libFuzzer targets (clang, ASan + UBSan) for every parser of outside data: fuzz/fuzz_*.c. `make fuzz` runs each for
+# FUZZ_SECONDS from the seeds in fuzz/corpus/<target>/ (+ tests/data/regress/<target>/); new inputs go to
+# build/fuzz/corpus/<target>/, crashes to build/fuzz/crashes/ (copy them to tests/data/regress/<target>/).
+FUZZ_CC      = clang-14
+FUZZ_SECONDS = 30
+FUZZ_TARGETS = safetensors config tokenizer tokenize image prompt compare
+FUZZ_DIR     = $(BUILD)/fuzz
+FUZZ_CFLAGS  = -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas -D_GNU_SOURCE \
+               -I/usr/include/stb -I. $(ASAN_FLAGS)
+FUZZ_LIB     = util.c safetensors.c checkpoint.c tokenizer.c preprocess.c prompt.c dump.c
+FUZZ_OBJS    = $(FUZZ_LIB:%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_BINS    = $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+
+$(FUZZ_DIR)/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) -lpcre2-8 -lcjson -lz -lm
+
+$(FUZZ_DIR)/fuzz_compare: compare.c
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: $(FUZZ_BINS)
+	@FUZZ_DIR=$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh $(FUZZ_TARGETS)
+
+# make bench / make bench-hf
+include bench/bench.mk

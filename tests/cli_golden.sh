@@ -2,6 +2,8 @@
 # cli_golden.sh - the whole CLI (tokenizer, preprocessing, vision tower, positions, decoder, greedy decoding, --dump)
 # against the HF fixtures in tests/data/golden, judged by glm4v-compare at its default fp32 tolerance (rtol 1e-4).
 cd "$(dirname "$0")/.." || exit 2
+GLM4V=${GLM4V:-./glm4v}
+COMPARE=${GLM4V_COMPARE:-./glm4v-compare}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 G=tests/data/golden
@@ -10,13 +12,13 @@ fail() { echo "not ok - $*"; }
 
 run_case() { # name model "required tensors" [extra args...]
     local name=$1 model=$2 required=$3; shift 3
-    if ! ./glm4v -m "$model" --raw -f "$G/$name.prompt.txt" -n 12 -q --dump "$T/$name.st" "$@" >"$T/$name.out" 2>"$T/$name.err"; then
+    if ! "$GLM4V" -m "$model" --raw -f "$G/$name.prompt.txt" -n 12 -q --dump "$T/$name.st" "$@" >"$T/$name.out" 2>"$T/$name.err"; then
         fail "$name: glm4v failed: $(tail -n1 "$T/$name.err")"
         return
     fi
     # every tensor both files have (input ids, positions, pixels, grids, image features, hidden states, router,
     # logits, generated ids and their logits)
-    if ./glm4v-compare "$T/$name.st" "$G/$name.safetensors" >"$T/$name.cmp" 2>&1; then
+    if "$COMPARE" "$T/$name.st" "$G/$name.safetensors" >"$T/$name.cmp" 2>&1; then
         pass "$name: dump matches HF ($(grep -c '^PASS' "$T/$name.cmp") tensors)"
     else
         fail "$name: $(grep -E 'first divergence|^FAIL' "$T/$name.cmp" | head -n 3 | tr '\n' ' ')"
