@@ -965,10 +965,13 @@ static void np_linspace(double start, double stop, int num, int64_t *out_i, doub
 
 // sampled index list: drop repeats (keep order), duplicate the last one when the count is odd
 static int dedupe_pad_even(int64_t *idx, int n) {
-    int k = 0;
+    int k = 0, sorted = 1;
+    for (int i = 1; i < n && sorted; i++) sorted = idx[i - 1] <= idx[i];
     for (int i = 0; i < n; i++) {
         int seen = 0;
-        for (int j = 0; j < k && !seen; j++) seen = idx[j] == idx[i];
+        if (sorted) seen = k > 0 && idx[k - 1] == idx[i]; // non-decreasing (every sampler): linear time
+        else
+            for (int j = 0; j < k && !seen; j++) seen = idx[j] == idx[i];
         if (!seen) idx[k++] = idx[i];
     }
     if (k & 1) {
@@ -982,6 +985,7 @@ static int dedupe_pad_even(int64_t *idx, int n) {
 int video_sample_frames(int **idx_out, int total_frames, double video_fps, double duration, const ProcConfig *pc) {
     *idx_out = NULL;
     if (total_frames <= 0) return glm_err("video has no frames");
+    if (total_frames > (1 << 26)) return glm_err("video has too many frames (%d)", total_frames); // 26 days at 30 fps
     if (!(video_fps > 0) || !isfinite(video_fps)) return glm_err("video frame rate unknown (%g)", video_fps);
     int64_t max_frame_idx = total_frames - 1;
     // duration = metadata.duration or round(max_frame_idx / metadata.fps) + 1
@@ -1003,8 +1007,9 @@ int video_sample_frames(int **idx_out, int total_frames, double video_fps, doubl
                 idx[i] = v > (double)max_frame_idx ? max_frame_idx : (int64_t)v;
             }
         } else {
-            // num_samples = int(self.max_duration * requested_fps)
-            int num_samples = (int)(max_duration * requested_fps);
+            // num_samples = int(self.max_duration * requested_fps) (compared in double: it may not fit an int)
+            double ns = floor(max_duration * requested_fps);
+            int num_samples = ns >= total_frames ? total_frames : (int)ns;
             if (num_samples >= total_frames) {
                 n = total_frames;
                 idx = xmalloc(sizeof(int64_t) * (n + 1));

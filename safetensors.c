@@ -70,6 +70,7 @@ int sf_parse(SFile *f, const uint8_t *buf, size_t size, const char *name) {
         const char *tn = it->string ? it->string : "";
         if (strcmp(tn, "__metadata__") == 0) {
             if (!cJSON_IsObject(it)) { rc = glm_err("%s: __metadata__ is not an object", name); break; }
+            if (f->metadata) { rc = glm_err("%s: __metadata__ appears twice", name); break; }
             f->metadata = cJSON_PrintUnformatted(it);
             continue;
         }

@@ -1529,18 +1529,19 @@ int stream_flush(StreamDecoder *s, char *out, int cap) {
 // chat template (SPEC 9.3, GLM-4.5V / GLM-4.6V family; rendered as HF's Jinja environment would)
 
 // Python str.strip() / lstrip('\n') helpers on UTF-8: bounds of s without leading/trailing whitespace
+// (invalid UTF-8 counts as non-space and is never decoded past the end)
 static void py_strip(const char *s, size_t n, size_t *a, size_t *b) {
     size_t i = 0, j = n;
     while (i < j) {
-        int k;
-        if (!py_isspace(utf8_decode((const uint8_t *)s + i, &k))) break;
+        int k = utf8_check((const uint8_t *)s + i, j - i);
+        if (k <= 0 || !py_isspace(utf8_decode((const uint8_t *)s + i, &k))) break;
         i += (size_t)k;
     }
     while (j > i) {
         size_t c = j - 1;
         while (c > i && ((uint8_t)s[c] & 0xC0) == 0x80) c--;
-        int k;
-        if (!py_isspace(utf8_decode((const uint8_t *)s + c, &k))) break;
+        int k = utf8_check((const uint8_t *)s + c, j - c);
+        if (k != (int)(j - c) || !py_isspace(utf8_decode((const uint8_t *)s + c, &k))) break;
         j = c;
     }
     *a = i, *b = j;
