@@ -145,3 +145,6 @@ fuzz: $(FUZZ_BINS)
 
 # make bench / make bench-hf
 include bench/bench.mk
+
+# make bench / make bench-hf
+include bench/bench.mk

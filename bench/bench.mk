@@ -1,0 +1,15 @@
+# bench/bench.mk - `make bench` and `make bench-hf` (included by the Makefile). bench/bench.sh writes the synthetic
+# GLM-4.5V-dimension checkpoint into build/bench once (~7 GB, regenerated when tools/synth_ckpt.c changes) and prints
+# one key=value per line; docs/PERFORMANCE.md explains the numbers.
+.PHONY: bench bench-hf
+BENCH_BIN = $(BUILD)/glm4v-bench
+
+$(BENCH_BIN): bench/bench.c $(LIB_OBJS) $(HDRS)
+	$(CC) $(CFLAGS) -o $@ bench/bench.c $(LIB_OBJS) $(LDLIBS)
+
+bench: $(BENCH_BIN) tools/synth_ckpt
+	@BENCH_BIN=$(BENCH_BIN) bash bench/bench.sh
+
+# the same run plus HuggingFace transformers (PyTorch, CPU) on the same checkpoint: hf_* and the speed-ups
+bench-hf: $(BENCH_BIN) tools/synth_ckpt
+	@BENCH_BIN=$(BENCH_BIN) bash bench/bench.sh --hf
