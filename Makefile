@@ -145,6 +145,3 @@ fuzz: $(FUZZ_BINS)
 
 # make bench / make bench-hf
 include bench/bench.mk
-
-# make bench / make bench-hf
-include bench/bench.mk
