@@ -94,10 +94,15 @@ int config_parse(Config *c, const char *json, size_t len, const char *file) {
     const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
     const char *mts = cJSON_IsString(mt) ? mt->valuestring : "";
     const char *as = cJSON_IsArray(arch) && cJSON_IsString(arch->child) ? arch->child->valuestring : "";
-    if (strcmp(mts, "glm4v_moe") == 0 || strstr(as, "Glm4vMoe")) c->is_moe = 1;
+    // Glm46VConfig (model_type glm46v) builds its text model from text_config.model_type (AutoModel)
+    const cJSON *tmt = cJSON_GetObjectItemCaseSensitive(tc, "model_type");
+    const char *tms = cJSON_IsString(tmt) ? tmt->valuestring : "";
+    if (strcmp(tms, "glm4v_moe_text") == 0) c->is_moe = 1;
+    else if (strcmp(tms, "glm4v_text") == 0) c->is_moe = 0;
+    else if (strcmp(mts, "glm4v_moe") == 0 || strstr(as, "Glm4vMoe")) c->is_moe = 1;
     else if (strcmp(mts, "glm4v") == 0 || strcmp(mts, "glm46v") == 0 || strstr(as, "Glm4v") || strstr(as, "Glm46V"))
         c->is_moe = 0;
-    else { glm_err("%s: model_type \"%s\" is not glm4v or glm4v_moe", file, mts); goto done; }
+    else { glm_err("%s: model_type \"%s\" is not glm4v, glm4v_moe or glm46v", file, mts); goto done; }
 
     TextConfig *t = &c->text;
     const char *ts = "text_config";
