@@ -98,7 +98,7 @@ deps-check:
 ASAN_BUILD = build-asan
 ASAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 test-asan:
-	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1 \
+	@ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:strict_string_checks=1:detect_stack_use_after_return=1 \
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) GLM4V_BIN=$(ASAN_BUILD)/glm4v \
@@ -107,11 +107,12 @@ test-asan:
 # a full generation (image prompt, --dump) under valgrind with the portable kernels: no leak, no invalid access
 VALGRIND = valgrind --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible \
            --errors-for-leak-kinds=definite,indirect,possible --suppressions=tests/valgrind.supp --num-callers=30
+VG_ENV   = GLM4V_PORTABLE=1 OMP_NUM_THREADS=2 OPENBLAS_CORETYPE=HASWELL GLM4V_NO_REEXEC=1
 test-valgrind: all
 	@rm -f $(BUILD)/valgrind.dump.safetensors
-	GLM4V_PORTABLE=1 OMP_NUM_THREADS=2 $(VALGRIND) ./glm4v -m weights/tiny-glm4v-moe -p "Describe this picture." \
+	$(VG_ENV) $(VALGRIND) ./glm4v -m weights/tiny-glm4v-moe -p "Describe this picture." \
 	  -i tests/data/images/synth_97x61.png -n 8 -q --dump $(BUILD)/valgrind.dump.safetensors
-	GLM4V_PORTABLE=1 OMP_NUM_THREADS=2 $(VALGRIND) ./glm4v -m weights/tiny-glm4v-dense -p "What happens?" \
+	$(VG_ENV) $(VALGRIND) ./glm4v -m weights/tiny-glm4v-dense -p "What happens?" \
 	  --video tests/data/video_frames -n 8 -q
 	$(VALGRIND) ./glm4v-compare $(BUILD)/valgrind.dump.safetensors $(BUILD)/valgrind.dump.safetensors >/dev/null
 	@echo "valgrind: no errors, no leaks"
@@ -124,7 +125,7 @@ FUZZ_SECONDS = 30
 FUZZ_TARGETS = safetensors config tokenizer tokenize image prompt compare
 FUZZ_DIR     = $(BUILD)/fuzz
 FUZZ_CFLAGS  = -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas -D_GNU_SOURCE \
-               -I/usr/include/stb -I. $(ASAN_FLAGS)
+               -I/usr/include/stb -I. $(ASAN_FLAGS) -fsanitize-recover=float-cast-overflow
 FUZZ_LIB     = util.c safetensors.c checkpoint.c tokenizer.c preprocess.c prompt.c dump.c
 FUZZ_OBJS    = $(FUZZ_LIB:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS    = $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)

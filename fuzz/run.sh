@@ -15,8 +15,9 @@ for t in "$@"; do
     opts=(-max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2560 -malloc_limit_mb=2048 -max_len=65536
           -print_final_stats=1 -artifact_prefix="$FUZZ_DIR/crashes/$t-")
     [ -f "fuzz/$t.dict" ] && opts+=(-dict="fuzz/$t.dict")
-    # ASan: no leak is tolerated either; UBSan: stop at the first report
-    ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    # ASan: no leak is tolerated either; UBSan: stop at the first report not in fuzz/ubsan.supp
+    ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:suppressions="$PWD/fuzz/ubsan.supp" \
         "$bin" "${opts[@]}" "${dirs[@]}" >"$FUZZ_DIR/$t.log" 2>&1
     rc=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$FUZZ_DIR/$t.log")

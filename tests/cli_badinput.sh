@@ -114,7 +114,7 @@ m=$(mkmodel cfg_array); echo '[1, 2]' >"$m/config.json"
 expect 1 "config.json" "config.json is an array" run -m "$m" -p hi
 m=$(mkmodel cfg_notext); cfg_sed "$m" 's/"text_config"/"txt_config"/'
 expect 1 "text_config" "config without text_config" run -m "$m" -p hi
-m=$(mkmodel cfg_type); cfg_sed "$m" 's/"model_type": "glm4v_moe"/"model_type": "llama"/; s/Glm4vMoeFor/LlamaFor/'
+m=$(mkmodel cfg_type); cfg_sed "$m" 's/"model_type": "glm4v_moe/"model_type": "llama/; s/Glm4vMoeFor/LlamaFor/'
 expect 1 "model_type" "config model_type llama" run -m "$m" -p hi
 m=$(mkmodel cfg_missing); cfg_sed "$m" '/"hidden_size": 128,/d'
 expect 1 "hidden_size" "config missing text hidden_size" run -m "$m" -p hi
@@ -324,6 +324,11 @@ expect 1 "$T" "a folder as the prompt file" run -m $M -f "$T"
 expect 1 "$T/out/nodir/x.safetensors" "--dump into a folder that does not exist" run -m $M -p hi \
     --dump "$T/out/nodir/x.safetensors"
 expect 1 "$T/text.png" "--dump with a broken image" run -m $M -p hi -i "$T/text.png" --dump "$T/out/x.safetensors"
+# a --dump path that is a folder: the run completes, the rename fails, the temporary file is removed
+mkdir -p "$T/dumpdir"
+expect 1 "$T/dumpdir" "--dump onto an existing folder" run -m $M -p hi --dump "$T/dumpdir"
+left=$(ls -A "$T" | grep -c '^dumpdir\.tmp\.')
+[ "$left" -eq 0 ] && pass "--dump onto a folder: no temporary file left" || fail "--dump onto a folder left $left temporary file(s)"
 expect 1 "context" "--dump with a prompt beyond the context" run -m "$T/ctx64" -p hi -n 100 --dump "$T/out/x.safetensors"
 
 # ---------------------------------------------------------------------------- glm4v-compare
