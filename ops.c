@@ -189,6 +189,7 @@ float dot_f32(const float *a, const float *b, int n) {
 #define LT_MR 2   // activation rows per tile
 #define LT_NR 8   // weight rows per tile
 #define LT_NB 64  // weight rows per task (a multiple of LT_NR)
+#define LT_NB1 32 // the same for batches of at most LT_MR rows (decode: more, shorter tasks balance many cores)
 #define LT_PF 512 // decode: bf16 elements of each weight row prefetched ahead (crosses 4 KB pages early)
 
 static inline int64_t pad32(int64_t k) { return (k + 31) & ~(int64_t)31; }
@@ -373,7 +374,7 @@ static void rows_generic(float *y, int64_t ldy, const float *x, int64_t ldx, con
 // each task packs its GM_NB weight rows per k block as fp32 [panel][GM_KC][GM_NR] (bf16 rows transposed 16 x 16 in
 // registers). The result does not depend on the blocking, the threads or the instruction set.
 
-#define GM_MIN_N 12  // rows from which a batch uses the packed GEMM
+#define GM_MIN_N 128 // rows from which a batch uses the packed GEMM (below, the dot tiles are faster: no packing)
 #define GM_MR 14     // activation rows per register tile
 #define GM_NR 32     // outputs per register tile (two AVX-512 vectors)
 #define GM_KC 256    // k per block
@@ -604,7 +605,7 @@ void linear_batch(const LinearJob *jobs, int njobs) {
     for (int j = 0; j < njobs; j++) {
         const LinearJob *J = &jobs[j];
         gm[j] = J->n >= GM_MIN_N;
-        const int nb = gm[j] ? GM_NB : LT_NB;
+        const int nb = gm[j] ? GM_NB : J->n <= LT_MR ? LT_NB1 : LT_NB;
         start[j + 1] = start[j] + (J->n > 0 ? (J->W->rows + nb - 1) / nb : 0);
         own[j] = j, xoff[j] = 0;
         const int needx = J->n > 0 && (gm[j] || J->W->dtype == DT_BF16);
@@ -639,7 +640,8 @@ void linear_batch(const LinearJob *jobs, int njobs) {
         for (int64_t t = 0; t < ntask; t++) {
             int j = 0;
             while (start[j + 1] <= t) j++;
-            const int nb = gm[j] ? GM_NB : LT_NB, r0 = (int)((t - start[j]) * nb), O = (int)jobs[j].W->rows;
+            const int nb = gm[j] ? GM_NB : jobs[j].n <= LT_MR ? LT_NB1 : LT_NB;
+            const int r0 = (int)((t - start[j]) * nb), O = (int)jobs[j].W->rows;
             const int r1 = r0 + nb < O ? r0 + nb : O;
             if (gm[j]) gm_task(&jobs[j], xp_buf + xoff[j], r0, r1);
             else linear_task(&jobs[j], xp_buf + xoff[j], r0, r1);
