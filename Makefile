@@ -4,14 +4,14 @@ CC      ?= gcc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -Wall -Wextra -Wno-unused-parameter -fopenmp -ffp-contract=off -fno-fast-math \
            -D_GNU_SOURCE -I/usr/include/stb -I/usr/include/openblas -I.
-LDLIBS  += -lopenblas -lpcre2-8 -lcjson -lz -lm
+LDLIBS  += -lopenblas -lpcre2-8 -lcjson -ljpeg -lz -lm
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 CFLAGS  += -DGLM4V_GIT_COMMIT=\"$(GIT_COMMIT)\"
 # sanitizer flags (make test-asan sets them for its own build directory)
 CFLAGS  += $(SANFLAGS)
 
 # Debian packages the build and the tests need
-DEB_PKGS = gcc make libopenblas-dev libstb-dev libpcre2-dev libcjson-dev zlib1g-dev
+DEB_PKGS = gcc make libopenblas-dev libstb-dev libjpeg62-turbo-dev libpcre2-dev libcjson-dev zlib1g-dev
 
 LIB_SRCS = util.c safetensors.c checkpoint.c ops.c tokenizer.c preprocess.c vision.c moe.c model.c dump.c prompt.c boxes.c
 BUILD    = build
@@ -135,7 +135,7 @@ $(FUZZ_DIR)/obj/%.o: %.c $(HDRS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
 $(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_OBJS)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) -lpcre2-8 -lcjson -lz -lm
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) -lpcre2-8 -lcjson -ljpeg -lz -lm
 
 $(FUZZ_DIR)/fuzz_compare: compare.c
 

@@ -1,20 +1,24 @@
 // preprocess.c - vision input: image decoding, smart_resize, bicubic resize, rescale/normalize and patchify as HF
 // transformers 5.x Glm4vImageProcessor / Glm4vVideoProcessor (Glm46V* for GLM-4.6V), plus video frame input.
 //
-// Accepted image formats (decoded by stb_image from Debian's libstb-dev; the format is recognised by its magic bytes,
-// TGA, which has none, by the file-name extension .tga):
+// Accepted image formats (the format is recognised by its magic bytes, TGA, which has none, by the extension .tga):
+//   JPEG decoded by libjpeg-turbo (Debian's libjpeg62-turbo), the library PIL decodes JPEG with, set up as Pillow's
+//        JpegDecode.c sets it up (islow IDCT, fancy upsampling, libjpeg's colour conversion): baseline, progressive,
+//        arithmetic-coded; 8-bit gray, YCbCr, RGB, CMYK / YCCK (Adobe-inverted, as PIL reads them); any sampling;
+//        EXIF orientation applied. Pixels are identical to PIL's (tests/test_preprocess.c). Not accepted: 12-bit
+//        (PIL refuses them too), lossless (SOF3: PIL's bundled libjpeg-turbo 3.x reads them, Debian 12's 2.1.5 does
+//        not), more than JPEG_MAX_SCANS scans (a progressive-JPEG denial of service that PIL does not guard against)
+//   by stb_image from Debian's libstb-dev (only these decoders compiled in):
 //   PNG  1/2/4/8/16-bit gray, gray+alpha, palette (+tRNS), RGB, RGBA; interlaced
-//   JPEG baseline and progressive, gray / YCbCr / CMYK (no arithmetic coding, no 12-bit); EXIF orientation applied
 //   BMP, GIF (first frame), TGA, PSD (composited image), HDR (Radiance .hdr)
-//   PNM: binary P5 .pgm / P6 .ppm, any maxval (decoded here the way PIL's PpmImagePlugin does)
+//   and here: PNM, binary P5 .pgm / P6 .ppm, any maxval (decoded the way PIL's PpmImagePlugin does)
 // Conversion to RGB follows transformers' load_image (PIL.ImageOps.exif_transpose, then Image.convert("RGB")):
 //   gray is replicated, alpha is dropped (not blended), palettes are looked up, 16-bit samples keep their high byte,
-//   except 16-bit single-channel images (PIL mode I;16), whose values PIL clamps to 255 (min(v, 255)).
-// Known differences from PIL: JPEG pixels come from stb_image's IDCT, chroma upsampling and colour conversion, not
-//   libjpeg-turbo's (PIL's): about 6% of the values differ by 1-3 levels in 4:2:0 / 4:4:4 files, and 4:2:2 files
-//   differ much more at sharp colour edges; CMYK JPEG is converted as stb_image does; transparent GIF pixels decode as
-//   black instead of their palette colour; HDR (which PIL cannot read) is tone-mapped as stb_image does (gamma 1/2.2,
-//   clamped to [0, 1], x255 rounded).
+//   except 16-bit single-channel images (PIL mode I;16), whose values PIL clamps to 255 (min(v, 255)); CMYK goes
+//   through PIL's cmyk2rgb. A JPEG that ends before its last scanline is refused, as PIL does ("image file is
+//   truncated"); libjpeg's warnings about corrupt data are ignored, as PIL ignores them.
+// Known differences from PIL: transparent GIF pixels decode as black instead of their palette colour; HDR (which PIL
+//   cannot read) is tone-mapped as stb_image does (gamma 1/2.2, clamped to [0, 1], x255 rounded).
 // Note: transformers >= 5.24 composites alpha onto white in convert_to_rgb when it is handed an RGBA PIL image
 //   directly; load_image (paths / URLs, what chat templates use) converts to RGB first and drops alpha, as here.
 //
@@ -24,7 +28,6 @@
 // Pillow's Image.resize(BICUBIC) (libImaging/Resample.c) up to Pillow 12 (horizontal pass first; the hf-golden
 // fixtures were made with it), RESIZE_PIL13 Pillow >= 13, which runs the vertical pass first when the height shrinks
 // by more than twice as many pixels as the width.
-#define STBI_ONLY_JPEG
 #define STBI_ONLY_PNG
 #define STBI_ONLY_BMP
 #define STBI_ONLY_GIF
@@ -51,7 +54,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jpeglib.h> // after <stdio.h> (glm4v.h)
 #include <limits.h>
+#include <setjmp.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,8 +179,8 @@ static int pnm_decode(Image *img, const uint8_t *b, size_t n, const char *name, 
 }
 
 // width and height from the header of the formats whose header is simple to read (HDR: stbi_info only): 1 when
-// found, 0 when not. Lets an oversized image be reported as such even where
-// stb_image refuses it for its own reasons
+// found, 0 when not. Lets an oversized image be reported as such even where the decoder (stb_image, libjpeg) would
+// refuse it for its own reasons (e.g. a JPEG with no scan)
 static int header_dims(const uint8_t *b, size_t n, ImgFormat fmt, int64_t *w, int64_t *h) {
     switch (fmt) {
     case FMT_PNG:
@@ -234,29 +239,6 @@ static int header_dims(const uint8_t *b, size_t n, ImgFormat fmt, int64_t *w, in
     default:
         return 0;
     }
-}
-
-// stb_image 2.27 (Debian 12) writes past its Huffman arrays when a DHT table declares more than 256 codes (fixed in
-// 2.28): check every FF C4 in the file the way stbi__process_marker reads it (bytes past the end read as 0)
-static int jpeg_huffman_ok(const uint8_t *b, size_t n) {
-    for (size_t i = 0; i + 1 < n; i++) {
-        if (b[i] != 0xFF || b[i + 1] != 0xC4) continue;
-        size_t q = i + 2;
-#define AT(k) ((k) < n ? b[k] : 0)
-        long L = (long)((uint32_t)AT(q) << 8 | AT(q + 1)) - 2;
-        q += 2;
-        while (L > 0) {
-            int tc = AT(q) >> 4, th = AT(q) & 15, cnt = 0;
-            if (tc > 1 || th > 3) break; // stb_image refuses the table itself
-            for (int k = 1; k <= 16; k++) cnt += AT(q + k);
-            if (cnt > 256) return 0;
-            q += 17 + (size_t)cnt;
-            L -= 17 + cnt;
-            if (q > n) break;
-        }
-#undef AT
-    }
-    return 1;
 }
 
 // Orientation (0x0112) in IFD0 of a TIFF-structured EXIF block, as PIL's Exif reads it: the value of a one-element
@@ -382,6 +364,171 @@ static const char *format_name(ImgFormat f) {
     return names[f];
 }
 
+// ----------------------------------------------------------------------------
+// JPEG: libjpeg-turbo driven as Pillow's JpegDecode.c drives it (PIL.JpegImagePlugin + ImagingJpegDecode)
+
+#define JPEG_MAX_SCANS 1000 // more is refused (libjpeg-turbo's advice against progressive-JPEG denial of service)
+
+// libjpeg error manager: fatal errors longjmp back to jpeg_decode (libjpeg's default error_exit calls exit())
+typedef struct {
+    struct jpeg_error_mgr pub;  // libjpeg's part (first member)
+    jmp_buf jb;                 // setjmp point in jpeg_decode
+    char msg[JMSG_LENGTH_MAX];  // why decoding stopped
+} JpegErr;
+
+// in-memory source with the suspension semantics of Pillow's source manager (fill_input_buffer returns FALSE):
+// when libjpeg wants bytes past the end, PIL's ImageFile.load raises "image file is truncated", except in
+// jpeg_finish_decompress once every scanline is out (JpegDecode.c state 4 then returns success)
+typedef struct {
+    struct jpeg_source_mgr pub; // libjpeg's part (first member)
+    int finishing;              // 1 inside jpeg_finish_decompress
+} JpegSrc;
+
+// Pillow error(): longjmp instead of exit(); the message is kept for glm_err
+static void jpeg_err_exit(j_common_ptr cinfo) {
+    JpegErr *e = (JpegErr *)cinfo->err;
+    cinfo->err->format_message(cinfo, e->msg);
+    longjmp(e->jb, 1);
+}
+
+// Pillow output(): warnings (corrupt data that libjpeg repairs) and traces are counted by emit_message, never printed
+static void jpeg_output_message(j_common_ptr cinfo) { (void)cinfo; }
+
+// progress monitor: refuse a file with more than JPEG_MAX_SCANS scans (each scan is a pass over the whole image)
+static void jpeg_progress(j_common_ptr cinfo) {
+    j_decompress_ptr d = (j_decompress_ptr)cinfo;
+    if (d->input_scan_number > JPEG_MAX_SCANS) {
+        JpegErr *e = (JpegErr *)cinfo->err;
+        snprintf(e->msg, sizeof e->msg, "more than %d scans", JPEG_MAX_SCANS);
+        longjmp(e->jb, 1);
+    }
+}
+
+static void jpeg_src_noop(j_decompress_ptr cinfo) { (void)cinfo; }
+
+// the whole file is already in the buffer: a request for more is the end of the file (see JpegSrc)
+static boolean jpeg_src_fill(j_decompress_ptr cinfo) {
+    JpegErr *e = (JpegErr *)cinfo->err;
+    if (((JpegSrc *)cinfo->src)->finishing) longjmp(e->jb, 2); // every scanline decoded: done
+    snprintf(e->msg, sizeof e->msg, "file truncated: the data ends before the image does");
+    longjmp(e->jb, 1);
+}
+
+// Pillow skip_input_data: skipping past the end waits for more data, i.e. is the end of the file
+static void jpeg_src_skip(j_decompress_ptr cinfo, long num_bytes) {
+    struct jpeg_source_mgr *s = cinfo->src;
+    if (num_bytes <= 0) return;
+    if ((unsigned long)num_bytes > s->bytes_in_buffer) jpeg_src_fill(cinfo);
+    s->next_input_byte += num_bytes;
+    s->bytes_in_buffer -= (size_t)num_bytes;
+}
+
+// PIL JpegImagePlugin (mode from the SOF's component count: 1 L, 3 RGB, 4 CMYK read as "CMYK;I") + ImagingJpegDecode
+// (libjpeg-turbo, out_color_space from that raw mode), then Image.convert("RGB")
+static int jpeg_decode(Image *img, const uint8_t *b, size_t n, const char *name, int64_t max_pixels) {
+    struct jpeg_decompress_struct cinfo;
+    JpegErr jerr;
+    JpegSrc src;
+    struct jpeg_progress_mgr progress;
+    uint8_t *volatile rgb = NULL; // [h, w, 3]
+    memset(&cinfo, 0, sizeof cinfo);
+    memset(&src, 0, sizeof src);
+    memset(&progress, 0, sizeof progress);
+    // context->cinfo.err = jpeg_std_error(&context->error.pub); error_exit = error; output_message = output
+    cinfo.err = jpeg_std_error(&jerr.pub);
+    jerr.pub.error_exit = jpeg_err_exit;
+    jerr.pub.output_message = jpeg_output_message;
+    jerr.msg[0] = 0;
+    switch (setjmp(jerr.jb)) {
+    case 0:
+        break;
+    case 2: // end of data inside jpeg_finish_decompress: the image (already in img) is complete
+        jpeg_destroy_decompress(&cinfo);
+        return 0;
+    default:
+        jpeg_destroy_decompress(&cinfo); // frees every libjpeg allocation (row buffer included)
+        free(rgb);
+        memset(img, 0, sizeof *img);
+        return glm_err("%s: not a decodable JPEG (libjpeg: %s)", name, jerr.msg);
+    }
+    jpeg_create_decompress(&cinfo);
+    src.pub.init_source = src.pub.term_source = jpeg_src_noop;
+    src.pub.fill_input_buffer = jpeg_src_fill;
+    src.pub.skip_input_data = jpeg_src_skip;
+    src.pub.resync_to_restart = jpeg_resync_to_restart;
+    src.pub.next_input_byte = b;
+    src.pub.bytes_in_buffer = n;
+    cinfo.src = &src.pub;
+    progress.progress_monitor = jpeg_progress;
+    cinfo.progress = &progress;
+    // ok = jpeg_read_header(&context->cinfo, FALSE) (repeated over tables-only streams; PIL needs an image anyway)
+    jpeg_read_header(&cinfo, TRUE);
+    int w = (int)cinfo.image_width, h = (int)cinfo.image_height, nc = cinfo.num_components;
+    // SOF(): if self.bits != 8: "cannot handle {bits}-bit layers"; layers not 1, 3, 4: "cannot handle N-layer images"
+    if (cinfo.data_precision != 8 || (nc != 1 && nc != 3 && nc != 4)) {
+        snprintf(jerr.msg, sizeof jerr.msg, "%d-bit samples, %d components; PIL reads 8-bit with 1, 3 or 4",
+                 cinfo.data_precision, nc);
+        longjmp(jerr.jb, 1);
+    }
+    int64_t npix = (int64_t)w * h;
+    if (max_pixels > 0 && npix > max_pixels) {
+        jpeg_destroy_decompress(&cinfo);
+        return glm_err("%s: image is %d x %d = %lld pixels, above the limit of %lld (--max-image-pixels)", name, w, h,
+                       (long long)npix, (long long)max_pixels);
+    }
+    // rawmode L -> JCS_GRAYSCALE, RGB -> JCS_RGB, CMYK;I -> JCS_CMYK; jpeg_color_space as libjpeg guessed it from the
+    // JFIF / Adobe markers and component ids (PIL's jpegmode is "": "we'll trust the decoder")
+    cinfo.out_color_space = nc == 1 ? JCS_GRAYSCALE : nc == 3 ? JCS_RGB : JCS_CMYK;
+    // libjpeg defaults, which PIL keeps unless draft() was called (transformers does not): accurate integer IDCT,
+    // smooth (triangle-filter) chroma upsampling, full size
+    cinfo.dct_method = JDCT_ISLOW;
+    cinfo.do_fancy_upsampling = TRUE;
+    cinfo.scale_num = cinfo.scale_denom = 1;
+    jpeg_start_decompress(&cinfo);
+    if ((int)cinfo.output_width != w || (int)cinfo.output_height != h || cinfo.output_components != nc) {
+        snprintf(jerr.msg, sizeof jerr.msg, "output %u x %u x %d differs from the header", cinfo.output_width,
+                 cinfo.output_height, cinfo.output_components);
+        longjmp(jerr.jb, 1);
+    }
+    rgb = malloc((size_t)npix * 3);
+    if (!rgb) {
+        snprintf(jerr.msg, sizeof jerr.msg, "out of memory for %d x %d pixels", w, h);
+        longjmp(jerr.jb, 1);
+    }
+    JSAMPARRAY row = cinfo.mem->alloc_sarray((j_common_ptr)&cinfo, JPOOL_IMAGE, (JDIMENSION)w * nc, 1); // [1, w*nc]
+    while (cinfo.output_scanline < cinfo.output_height) {
+        size_t y = cinfo.output_scanline;
+        jpeg_read_scanlines(&cinfo, row, 1);
+        const JSAMPLE *s = row[0];
+        uint8_t *d = rgb + y * w * 3;
+        for (int x = 0; x < w; x++, d += 3, s += nc) {
+            if (nc == 1) {
+                d[0] = d[1] = d[2] = s[0]; // L -> RGB
+            } else if (nc == 3) {
+                memcpy(d, s, 3);
+            } else {
+                // Unpack.c unpackCMYKI: iv = ~MAKE_UINT32(c, m, y, k) (Adobe's inverted CMYK), then Convert.c
+                // cmyk2rgb: nk = 255 - in[3]; out = CLIP8(nk - MULDIV255(in[c], nk, tmp))
+                int nk = 255 - (255 - s[3]);
+                for (int c = 0; c < 3; c++) {
+                    int t = (255 - s[c]) * nk + 128;
+                    int v = nk - (((t >> 8) + t) >> 8);
+                    d[c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+                }
+            }
+        }
+    }
+    img->w = w;
+    img->h = h;
+    img->rgb = rgb;
+    // jpeg_finish_decompress reads on to EOI: data that ends there leaves the image complete (PIL's state 4), a
+    // fatal error there fails as in PIL
+    src.finishing = 1;
+    jpeg_finish_decompress(&cinfo);
+    jpeg_destroy_decompress(&cinfo);
+    return 0;
+}
+
 // decode an image held in memory into RGB (transformers load_image semantics, see the top of this file)
 int image_load_mem(Image *img, const uint8_t *buf, size_t len, const char *name, int64_t max_pixels) {
     memset(img, 0, sizeof *img);
@@ -393,7 +540,7 @@ int image_load_mem(Image *img, const uint8_t *buf, size_t len, const char *name,
         return glm_err("%s: not a decodable image (unknown format; accepted: PNG, JPEG, BMP, GIF, TGA, PSD, HDR, "
                        "PNM)", name);
     if (fmt == FMT_PNM) return pnm_decode(img, buf, len, name, max_pixels);
-    // header first: refuse absurd sizes before stb_image allocates anything
+    // header first: refuse absurd sizes before a decoder allocates anything
     int64_t hw = 0, hh = 0;
     int have_dims = header_dims(buf, len, fmt, &hw, &hh);
     if (have_dims && (hw <= 0 || hh <= 0))
@@ -403,8 +550,11 @@ int image_load_mem(Image *img, const uint8_t *buf, size_t len, const char *name,
     if (have_dims && max_pixels > 0 && hpix > (uint64_t)max_pixels)
         return glm_err("%s: image is %lld x %lld = %llu pixels, above the limit of %lld (--max-image-pixels)", name,
                        (long long)hw, (long long)hh, (unsigned long long)hpix, (long long)max_pixels);
-    if (fmt == FMT_JPEG && !jpeg_huffman_ok(buf, len))
-        return glm_err("%s: not a decodable image (JPEG: bad Huffman table)", name);
+    if (fmt == FMT_JPEG) {
+        if (jpeg_decode(img, buf, len, name, max_pixels)) return -1;
+        exif_transpose(img, exif_orientation(buf, len, fmt));
+        return 0;
+    }
     int w = 0, h = 0, comp = 0;
     if (!stbi_info_from_memory(buf, (int)len, &w, &h, &comp))
         return glm_err("%s: not a decodable image (%s: %s)", name, format_name(fmt), stbi_failure_reason());
