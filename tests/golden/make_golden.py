@@ -392,8 +392,8 @@ CASES = {
     "dense.video": dict(ckpt="dense", prompt=P_VIDEO, video=FRAMES8, fps=2.0,
                         about="8 frames at fps 2, no sampling (as tests/data/golden/dense.video)"),
     "dense.image_jpeg": dict(ckpt="dense", prompt=P_IMAGE, images=[IMG + "photo_160x120.jpg"],
-                             about="baseline JPEG (4:2:0); PIL/libjpeg-turbo decoding: stb_image differs by up to "
-                                   "3 levels, so pixel_values match only with a libjpeg-exact decoder"),
+                             about="baseline JPEG (4:2:0) decoded by PIL with libjpeg-turbo, as glm4v decodes it: "
+                                   "pixel_values identical"),
     "moe-var.image": dict(ckpt="moe-var", prompt=P_IMAGE, images=[IMG + "synth_200x150.png"],
                           about="head_dim != hidden/heads, grouped top-4 routing, 4-chunk mrope, vision head_dim "
                                 "48 with qkv bias, 16x16 position table"),

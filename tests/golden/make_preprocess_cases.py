@@ -3,6 +3,8 @@
 
 Writes tests/data/preprocess/cases.h (C literals included by the test) and the small decode-test images in
 tests/data/preprocess/. Run from the repository root:  python3 tests/golden/make_preprocess_cases.py
+The JPEGs that Pillow cannot write (arithmetic coding, 4:4:0 / 4:1:1 sampling, restart markers, RGB colour space) are
+made with cjpeg / jpegtran from Debian's libjpeg-turbo-progs, the YCCK one with libjpeg (cc, libjpeg62-turbo-dev).
 
 The torchvision-backend references depend on the CPU: PyTorch resizes uint8 images with its own fixed-point kernel
 only on x86 CPUs with AVX2 (UpSampleKernelAVXAntialias.h); the values here were made on such a CPU.
@@ -10,7 +12,9 @@ only on x86 CPUs with AVX2 (UpSampleKernelAVXAntialias.h); the values here were 
 import io
 import math
 import os
+import shutil
 import struct
+import subprocess
 import zlib
 
 import numpy as np
@@ -193,6 +197,69 @@ for o in (3, 6, 8):
 ex = Image.Exif()
 ex[0x0112] = 6
 Image.fromarray(synth(48, 32, 30)).save(f"{OUT}/exif6.jpg", quality=90, exif=ex.tobytes())
+# JPEG (decoded by PIL with libjpeg-turbo; glm4v must give the same pixels): odd sizes (partial MCUs), every sampling
+JW, JH = 37, 29
+jsrc = Image.fromarray(synth(JW, JH, 40))
+for sub, tag in ((2, "420"), (1, "422"), (0, "444")):
+    jsrc.save(f"{OUT}/jpeg_{tag}.jpg", quality=90, subsampling=sub)
+Image.fromarray(synth(JW, JH, 41)[..., 0]).save(f"{OUT}/jpeg_gray.jpg", quality=90)
+jsrc.save(f"{OUT}/jpeg_progressive.jpg", quality=85, progressive=True)
+Image.fromarray(np.concatenate([synth(JW, JH, 42), synth(JW, JH, 43)[..., :1]], axis=2), "CMYK").save(
+    f"{OUT}/jpeg_cmyk.jpg", quality=90)  # Adobe APP14, inverted CMYK: PIL reads it as "CMYK;I"
+for tool in ("cjpeg", "jpegtran"):
+    if not shutil.which(tool):
+        raise SystemExit(f"{tool} not found: apt-get install libjpeg-turbo-progs")
+jsrc.save("/tmp/make_preprocess_cases.ppm")
+for args, tag in ((["-sample", "1x2"], "440"), (["-sample", "4x1"], "411"),
+                  (["-restart", "1", "-sample", "2x1"], "restart"), (["-rgb"], "rgb"),
+                  (["-arithmetic", "-progressive"], "arith_progressive")):
+    subprocess.run(["cjpeg", "-quality", "90", *args, "-outfile", f"{OUT}/jpeg_{tag}.jpg",
+                    "/tmp/make_preprocess_cases.ppm"], check=True)
+subprocess.run(["jpegtran", "-arithmetic", "-outfile", f"{OUT}/jpeg_arith.jpg", f"{OUT}/jpeg_420.jpg"], check=True)
+os.unlink("/tmp/make_preprocess_cases.ppm")
+# YCCK (Adobe transform 2; Y and K 2x2, Cb Cr 1x1): no tool writes it, so a few lines of libjpeg compression
+YCCK_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <jpeglib.h>
+int main(int argc, char **argv) { /* raw CMYK [h, w, 4] on stdin -> YCCK JPEG on stdout */
+    int w = atoi(argv[1]), h = atoi(argv[2]);
+    unsigned char *px = malloc((size_t)w * h * 4);
+    if (fread(px, 4, (size_t)w * h, stdin) != (size_t)w * h) return 1;
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr e;
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    jpeg_stdio_dest(&c, stdout);
+    c.image_width = w, c.image_height = h, c.input_components = 4, c.in_color_space = JCS_CMYK;
+    jpeg_set_defaults(&c);
+    jpeg_set_colorspace(&c, JCS_YCCK);
+    jpeg_set_quality(&c, 90, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    for (int y = 0; y < h; y++) {
+        JSAMPROW r = px + (size_t)y * w * 4;
+        jpeg_write_scanlines(&c, &r, 1);
+    }
+    jpeg_finish_compress(&c);
+    return 0;
+}
+"""
+with open("/tmp/make_preprocess_cases_ycck.c", "w") as f:
+    f.write(YCCK_C)
+subprocess.run(["cc", "-o", "/tmp/make_preprocess_cases_ycck", "/tmp/make_preprocess_cases_ycck.c", "-ljpeg"],
+               check=True)
+cmyk = np.concatenate([synth(JW, JH, 44), synth(JW, JH, 45)[..., :1]], axis=2)
+with open(f"{OUT}/jpeg_ycck.jpg", "wb") as f:
+    subprocess.run(["/tmp/make_preprocess_cases_ycck", str(JW), str(JH)], input=cmyk.tobytes(), stdout=f, check=True)
+for ext in ("", ".c"):
+    os.unlink("/tmp/make_preprocess_cases_ycck" + ext)
+# damaged scan data (bits flipped, no marker made): libjpeg warns "Corrupt JPEG data", repairs, and PIL decodes it
+corrupt = bytearray(open(f"{OUT}/jpeg_420.jpg", "rb").read())
+for k in range(corrupt.index(b"\xff\xda") + 20, len(corrupt) - 40, 23):
+    if corrupt[k - 1] != 0xFF and corrupt[k] < 0xFE:
+        corrupt[k] ^= 0x21 if corrupt[k] ^ 0x21 < 0xFF else 0x01
+with open(f"{OUT}/jpeg_corrupt.jpg", "wb") as f:
+    f.write(corrupt)
 xmp = PngImagePlugin.PngInfo()  # orientation only in the XMP packet: PIL getexif() falls back to it
 xmp.add_itxt("XML:com.adobe.xmp", '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description tiff:Orientation="8"/>'
              "</x:xmpmeta>")
@@ -203,9 +270,18 @@ for name in sorted(os.listdir(OUT)):
     if name.endswith(".h") or name.endswith(".ref.png"):
         continue
     a = np.array(load_image(f"{OUT}/{name}"))
-    if name.endswith(".jpg"):  # stb_image's JPEG decoder is not libjpeg's: keep PIL's pixels to measure the gap
+    if name.endswith(".jpg"):  # PIL's pixels, so that a JPEG mismatch can say how many values differ
         Image.fromarray(a).save(f"{OUT}/{name}.ref.png")
     lines.append(f'    {{"{name}", {a.shape[1]}, {a.shape[0]}, 0x{crc(a):08x}u}},')
+lines += ["};", ""]
+
+# the JPEGs through Glm4vImageProcessor (load_image(path), then the processor): grid and CRC-32 of pixel_values
+lines.append("typedef struct { const char *file; int gt, gh, gw; unsigned crc; } JpegProcCase;")
+lines.append("static const JpegProcCase jpeg_proc_cases[] = {")
+for name in sorted(n for n in os.listdir(OUT) if n.endswith(".jpg")):
+    out = procs[0](images=load_image(f"{OUT}/{name}"), return_tensors="np")
+    g = out["image_grid_thw"][0].tolist()
+    lines.append(f'    {{"{name}", {g[0]}, {g[1]}, {g[2]}, 0x{crc(out["pixel_values"].astype(np.float32)):08x}u}},')
 lines += ["};", ""]
 
 with open(f"{OUT}/cases.h", "w") as f:
