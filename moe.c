@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define MOE_GROUP 128 // most experts in one batch of Linears (prefill)
+
 // scratch layout for n tokens (floats; the int arrays are stored in float-sized slots)
 //   logits [n, E], topk_w [n, k], topk_i [n, k] (int), tok_list [E, n] (int), tok_slot [E, n] (int), count [E] (int),
 //   xg [n, H] (gathered tokens of one expert), g [n, Im'], u [n, Im'], eo [n, H], sh [n, H]
@@ -180,21 +182,52 @@ void moe_forward(const TextLayer *L, const Config *c, const float *x, float *y, 
             count[e]++;
         }
     memset(y, 0, (size_t)n * H * sizeof(float));
-    // Glm4vMoeTextExperts: for each hit expert in ascending id, final_hidden_states.index_add_(token_idx, out * w)
-    for (int e = 0; e < E; e++) {
-        int ne = count[e];
-        if (!ne) continue;
-        const int *tl = tok_list + (size_t)e * n;
-        for (int j = 0; j < ne; j++) memcpy(xg + (size_t)j * H, x + (size_t)tl[j] * H, (size_t)H * sizeof(float));
-        mlp_swiglu(eo, xg, &L->exp_gate[e], &L->exp_up[e], &L->exp_down[e], ne, g, u);
-#pragma omp parallel for schedule(static) if (ne * H > 65536)
-        for (int j = 0; j < ne; j++) {
-            // current_hidden_states * top_k_weights[token_idx, top_k_pos, None]
-            float w = topk_w[(size_t)tl[j] * K + tok_slot[(size_t)e * n + j]];
-            float *yr = y + (size_t)tl[j] * H;
-            const float *er = eo + (size_t)j * H;
-            for (int h = 0; h < H; h++) yr[h] += er[h] * w;
+    // Glm4vMoeTextExperts: for each hit expert in ascending id, final_hidden_states.index_add_(token_idx, out * w).
+    // Consecutive experts whose tokens fit in the scratch (n rows) run as one group: their gate/up Linears in one
+    // parallel region, their down Linears in another (each expert's rows get the same bits as alone)
+    LinearJob jobs[2 * MOE_GROUP];
+    int off[MOE_GROUP + 1]; // first scratch row of each expert of the group
+    for (int e0 = 0; e0 < E;) {
+        int e1 = e0, rows = 0, nj = 0;
+        while (e1 < E && e1 - e0 < MOE_GROUP && (rows == 0 || rows + count[e1] <= n)) rows += count[e1++];
+        off[0] = 0;
+        for (int e = e0; e < e1; e++) off[e - e0 + 1] = off[e - e0] + count[e];
+#pragma omp parallel for schedule(dynamic, 1) if (rows * H > 65536)
+        for (int e = e0; e < e1; e++)
+            for (int j = 0; j < count[e]; j++)
+                memcpy(xg + (size_t)(off[e - e0] + j) * H, x + (size_t)tok_list[(size_t)e * n + j] * H,
+                       (size_t)H * sizeof(float));
+        for (int e = e0; e < e1; e++)
+            if (count[e]) {
+                const size_t o = (size_t)off[e - e0];
+                jobs[nj++] = (LinearJob){g + o * Im, Im, xg + o * H, H, &L->exp_gate[e], NULL, count[e]};
+                jobs[nj++] = (LinearJob){u + o * Im, Im, xg + o * H, H, &L->exp_up[e], NULL, count[e]};
+            }
+        // down_proj(act_fn(gate_proj(x)) * up_proj(x))
+        linear_batch(jobs, nj);
+#pragma omp parallel for schedule(static) if (rows > 8)
+        for (int r = 0; r < rows; r++) swiglu(g + (size_t)r * Im, g + (size_t)r * Im, u + (size_t)r * Im, Im);
+        nj = 0;
+        for (int e = e0; e < e1; e++)
+            if (count[e]) {
+                const size_t o = (size_t)off[e - e0];
+                jobs[nj++] = (LinearJob){eo + o * H, H, g + o * Im, Im, &L->exp_down[e], NULL, count[e]};
+            }
+        linear_batch(jobs, nj);
+        // current_hidden_states * top_k_weights[token_idx, top_k_pos, None], added in ascending expert id
+#pragma omp parallel for schedule(static) if (rows * H > 65536)
+        for (int h0 = 0; h0 < H; h0 += 256) {
+            const int h1 = h0 + 256 < H ? h0 + 256 : H;
+            for (int e = e0; e < e1; e++)
+                for (int j = 0; j < count[e]; j++) {
+                    const int tok = tok_list[(size_t)e * n + j];
+                    const float w = topk_w[(size_t)tok * K + tok_slot[(size_t)e * n + j]];
+                    float *yr = y + (size_t)tok * H;
+                    const float *er = eo + (size_t)(off[e - e0] + j) * H;
+                    for (int h = h0; h < h1; h++) yr[h] += er[h] * w;
+                }
         }
+        e0 = e1;
     }
     // hidden_states = hidden_states + self.shared_experts(residuals)
     if (Is) {

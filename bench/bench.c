@@ -77,16 +77,15 @@ static double fma_peak(int nthr) {
     return best;
 }
 
-// STREAM-style read: every 64-byte line of a 1 GiB array loaded once (vector adds into 4 accumulators)
+// STREAM-style read: every byte of a 1 GiB array loaded once (vector adds into 8 accumulators, 2 lines a step)
 __attribute__((target("avx512f"))) static float sum512(const float *p, size_t n) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t i = 0; i < n; i += 64) {
-        a0 = _mm512_add_ps(a0, _mm512_load_ps(p + i));
-        a1 = _mm512_add_ps(a1, _mm512_load_ps(p + i + 16));
-        a2 = _mm512_add_ps(a2, _mm512_load_ps(p + i + 32));
-        a3 = _mm512_add_ps(a3, _mm512_load_ps(p + i + 48));
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+    __m512 a[8];
+    for (int j = 0; j < 8; j++) a[j] = _mm512_setzero_ps();
+    for (size_t i = 0; i < n; i += 128)
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) a[j] = _mm512_add_ps(a[j], _mm512_load_ps(p + i + 16 * j));
+    for (int j = 1; j < 8; j++) a[0] = _mm512_add_ps(a[0], a[j]);
+    return _mm512_reduce_add_ps(a[0]);
 }
 
 __attribute__((target("avx2"))) static float sum256(const float *p, size_t n) {
@@ -116,7 +115,7 @@ static double stream_read(int nthr) {
 #pragma omp parallel num_threads(nthr) reduction(+ : sink)
         {
             const int t = omp_get_thread_num(), T = omp_get_num_threads();
-            const size_t per = (n / 64 / T) * 64, lo = per * t, hi = t == T - 1 ? n : lo + per;
+            const size_t per = (n / 128 / T) * 128, lo = per * t, hi = t == T - 1 ? n : lo + per;
             sink += cpu.avx512f ? sum512(buf + lo, hi - lo) : sum256(buf + lo, hi - lo);
         }
         double gbs = n * sizeof(float) / (now_s() - t0) / 1e9;
@@ -236,7 +235,9 @@ static int run_model(const char *dir, int ndecode) {
     const TextConfig *t = &c->text;
     double wbytes = 0;
     for (int i = 0; i < ck.nfiles; i++) wbytes += (double)ck.files[i].size;
+    double la[3];
     printf("threads=%d\ncpu_features=%s\nweights_mb=%.0f\n", omp_get_max_threads(), ops_features(), wbytes / 1e6);
+    if (getloadavg(la, 3) == 3) printf("load_avg_start=%.2f\n", la[0]);
     size_t maxk = (size_t)t->intermediate_size;
     const size_t ks[] = {(size_t)t->hidden_size, (size_t)t->num_attention_heads * t->head_dim,
                          (size_t)c->vision.hidden_size * c->vision.spatial_merge_size * c->vision.spatial_merge_size,
@@ -319,6 +320,7 @@ static int run_model(const char *dir, int ndecode) {
     printf("decode_tokens=%d\ndecode_ctx=%d\ndecode_tok_s=%.2f\ndecode_bytes_per_token_mb=%.1f\ndecode_weight_gbs=%.2f\n",
            nd, PROMPT, nd / td, bytes / 1e6, bytes * nd / td / 1e9);
     printf("kv_cache_mb=%.1f\n", 2.0 * t->num_hidden_layers * t->num_key_value_heads * (double)ctx * t->head_dim * 4 / 1e6);
+    if (getloadavg(la, 3) == 3) printf("load_avg_end=%.2f\n", la[0]); // other jobs on the machine (1-minute average)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("peak_rss_mb=%.0f\n", ru.ru_maxrss * 1024.0 / 1e6);
