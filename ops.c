@@ -588,6 +588,16 @@ static void linear_task(const LinearJob *J, const float *xp, int r0, int r1) {
     }
 }
 
+// preparation unit u of a batch: one activation row permuted (dot tiles) or one row panel packed (GEMM)
+static void prepare_x(const LinearJob *jobs, const int64_t *ustart, const int64_t *xoff, const int *gm, int64_t u) {
+    int j = 0;
+    while (ustart[j + 1] <= u) j++;
+    const LinearJob *J = &jobs[j];
+    const int64_t i = u - ustart[j];
+    if (gm[j]) gm_pack_x_panel(xp_buf + xoff[j], J->x, J->ldx, J->n, (int)J->W->cols, i);
+    else permute_pairs(xp_buf + xoff[j] + i * pad32(J->W->cols), J->x + i * J->ldx, (int)J->W->cols);
+}
+
 // several Linears in one parallel region: the activation rows are permuted / packed once (jobs with the same x
 // share them), then tasks of output rows run on any thread; each output is computed by one task in one fixed
 // order, so the bits do not depend on the threads
@@ -625,16 +635,14 @@ void linear_batch(const LinearJob *jobs, int njobs) {
     }
     xp_reserve(tot);
     const int64_t ntask = start[njobs], nunits = ustart[njobs];
+    // small batches (decode) prepare x on this thread: one synchronisation less per parallel region
+    const int serial_x = tot <= 65536;
+    for (int64_t u = 0; u < (serial_x ? nunits : 0); u++) prepare_x(jobs, ustart, xoff, gm, u);
 #pragma omp parallel if (ntask > 1)
     {
+        if (!serial_x) {
 #pragma omp for schedule(static)
-        for (int64_t u = 0; u < nunits; u++) {
-            int j = 0;
-            while (ustart[j + 1] <= u) j++;
-            const LinearJob *J = &jobs[j];
-            const int64_t i = u - ustart[j];
-            if (gm[j]) gm_pack_x_panel(xp_buf + xoff[j], J->x, J->ldx, J->n, (int)J->W->cols, i);
-            else permute_pairs(xp_buf + xoff[j] + i * pad32(J->W->cols), J->x + i * J->ldx, (int)J->W->cols);
+            for (int64_t u = 0; u < nunits; u++) prepare_x(jobs, ustart, xoff, gm, u);
         }
 #pragma omp for schedule(dynamic, 1)
         for (int64_t t = 0; t < ntask; t++) {
