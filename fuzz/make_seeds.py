@@ -112,6 +112,10 @@ w('image','raw.psd',b'\x00'+psd)
 # Radiance HDR, flat RGBE scanlines
 hdr=b'#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 4 +X 5\n'+bytes([128,64,32,129]*20)
 w('image','flat.hdr',b'\x00'+hdr)
+# the JPEG variants of tests/data/preprocess (libjpeg-turbo: 4:2:0/4:2:2/4:4:4/4:4:0/4:1:1, gray, progressive,
+# arithmetic, restart markers, RGB, CMYK, YCCK, EXIF, corrupt scan data), selector bits 1-3 varied
+for i,f in enumerate(sorted(x for x in os.listdir('tests/data/preprocess') if x.endswith('.jpg'))):
+    w('image','pp_'+f,bytes([(2*i)&0x0e])+open('tests/data/preprocess/'+f,'rb').read())
 
 # ---- compare: byte 0 = reader (0 npy, 1 npz, 2 safetensors)
 def npy(a):
