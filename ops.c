@@ -186,9 +186,9 @@ float dot_f32(const float *a, const float *b, int n) {
 // activation row is permuted once to match: xp[32c+j] = x[32c+2j], xp[32c+16+j] = x[32c+2j+1] (zero-padded).
 // f16 / f32 weights use the natural order of dot_f32 (x not permuted).
 
-#define LT_MR 2   // activation rows per tile
-#define LT_NR 8   // weight rows per tile
-#define LT_NB 64  // weight rows per task (a multiple of LT_NR)
+#define LT_MR 4   // activation rows per tile
+#define LT_NR 5   // weight rows per tile (8 for one activation row: more rows in flight when memory-bound)
+#define LT_NB 40  // weight rows per task (a multiple of LT_NR)
 #define LT_NB1 32 // the same for batches of at most LT_MR rows (decode: more, shorter tasks balance many cores)
 #define LT_PF 512 // decode: bf16 elements of each weight row prefetched ahead (crosses 4 KB pages early)
 
@@ -225,7 +225,7 @@ static void permute_pairs(float *xp, const float *x, int K) {
 __attribute__((target("avx512f,avx512bw"))) static inline __attribute__((always_inline)) void
 tile_bf16_512(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16_t *w, int64_t ldw, int K, int MR,
               int NR) {
-    __m512 acc[LT_MR][10];
+    __m512 acc[LT_MR][8];
     #pragma GCC unroll 10
     for (int i = 0; i < MR; i++)
         #pragma GCC unroll 10
@@ -281,14 +281,15 @@ tile_bf16_512(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16
         tile_bf16_512(y, ldy, xp, ldxp, w, ldw, K, MR, NR);                                                            \
     }
 #define TILE512_ROW(MR) TILE512(MR, 1) TILE512(MR, 2) TILE512(MR, 3) TILE512(MR, 4) TILE512(MR, 5) TILE512(MR, 6) \
-    TILE512(MR, 7) TILE512(MR, 8) TILE512(MR, 9) TILE512(MR, 10)
+    TILE512(MR, 7) TILE512(MR, 8)
 TILE512_ROW(1)
 TILE512_ROW(2)
+TILE512_ROW(3)
+TILE512_ROW(4)
 typedef void (*TileFn)(float *, int64_t, const float *, int64_t, const uint16_t *, int64_t, int);
 #define TROW(MR) {tile_bf16_512_##MR##_1, tile_bf16_512_##MR##_2, tile_bf16_512_##MR##_3, tile_bf16_512_##MR##_4, \
-    tile_bf16_512_##MR##_5, tile_bf16_512_##MR##_6, tile_bf16_512_##MR##_7, tile_bf16_512_##MR##_8, \
-    tile_bf16_512_##MR##_9, tile_bf16_512_##MR##_10}
-static const TileFn tiles512[2][10] = {TROW(1), TROW(2)};
+    tile_bf16_512_##MR##_5, tile_bf16_512_##MR##_6, tile_bf16_512_##MR##_7, tile_bf16_512_##MR##_8}
+static const TileFn tiles512[4][8] = {TROW(1), TROW(2), TROW(3), TROW(4)};
 
 // AVX2: 16 lanes as two 8-lane halves (lo = lanes 0-7 from words [32c, 32c+16), hi = lanes 8-15), NR rows, one x row
 __attribute__((target("avx2,fma"))) static void tile_bf16_avx2(float *y, const float *xp, const uint16_t *w,
@@ -334,7 +335,7 @@ static float dot_bf16_pairs_scalar(const float *xp, const uint16_t *w, int K) {
 // rows [r0, r1) of one job for activation rows [i0, i0 + mr): bf16 weights, xp = the permuted rows (stride Kp)
 static void tiles_bf16(float *y, int64_t ldy, const float *xp, int64_t Kp, const uint16_t *W, int K, int mr, int r0,
                        int r1) {
-    const int nr = LT_NR;
+    const int nr = mr == 1 ? 8 : LT_NR;
     for (int r = r0; r < r1; r += nr) {
         const int nb = r1 - r < nr ? r1 - r : nr;
         const uint16_t *w = W + (int64_t)r * K;
@@ -374,7 +375,7 @@ static void rows_generic(float *y, int64_t ldy, const float *x, int64_t ldx, con
 // each task packs its GM_NB weight rows per k block as fp32 [panel][GM_KC][GM_NR] (bf16 rows transposed 16 x 16 in
 // registers). The result does not depend on the blocking, the threads or the instruction set.
 
-#define GM_MIN_N 128 // rows from which a batch uses the packed GEMM (below, the dot tiles are faster: no packing)
+#define GM_MIN_N 192 // rows from which a batch uses the packed GEMM (below, the dot tiles are as fast: no packing)
 #define GM_MR 14     // activation rows per register tile
 #define GM_NR 32     // outputs per register tile (two AVX-512 vectors)
 #define GM_KC 256    // k per block
