@@ -378,8 +378,8 @@ static void rows_generic(float *y, int64_t ldy, const float *x, int64_t ldx, con
 #define GM_MIN_N 192 // rows from which a batch uses the packed GEMM (below, the dot tiles are as fast: no packing)
 #define GM_MR 14     // activation rows per register tile
 #define GM_NR 32     // outputs per register tile (two AVX-512 vectors)
-#define GM_KC 256    // k per block
-#define GM_NB 128    // outputs per task (GM_NB / GM_NR panels)
+#define GM_KC 512    // k per block
+#define GM_NB 256    // most outputs per task (GM_NB / GM_NR panels); 128 when that gives too few tasks
 
 static float *tls_wpk; // per-thread packed weight block [GM_NB / GM_NR][GM_KC][GM_NR]
 #pragma omp threadprivate(tls_wpk)
@@ -433,9 +433,9 @@ __attribute__((target("avx512f"))) static inline void transpose16(__m512i r[16])
 
 // pack bf16 rows [o0, o0 + GM_NB) (rows past O are zero), k in [k0, k0 + kc), into wpk[panel][k][GM_NR]
 __attribute__((target("avx512f,avx512bw"))) static void gm_pack_w_bf16_512(float *wpk, const uint16_t *W, int64_t K,
-                                                                           int O, int o0, int k0, int kc) {
+                                                                           int O, int o0, int k0, int kc, int nb) {
     const __m512i mhi = _mm512_set1_epi32((int)0xffff0000u);
-    for (int g = 0; g < GM_NB / 16; g++) { // 16 rows at a time
+    for (int g = 0; g < nb / 16; g++) { // 16 rows at a time
         float *dst = wpk + (int64_t)(g / 2) * GM_KC * GM_NR + (g % 2) * 16;
         for (int k = 0; k < kc; k += 32) {
             const __mmask32 m = kc - k >= 32 ? 0xffffffffu : (__mmask32)((1ull << (kc - k)) - 1);
@@ -455,8 +455,8 @@ __attribute__((target("avx512f,avx512bw"))) static void gm_pack_w_bf16_512(float
 }
 
 // any dtype, one element at a time (AVX2 / portable machines, f16 / f32 weights)
-static void gm_pack_w_generic(float *wpk, const Tensor *W, int O, int o0, int k0, int kc, float *rowbuf) {
-    for (int q = 0; q < GM_NB; q++) {
+static void gm_pack_w_generic(float *wpk, const Tensor *W, int O, int o0, int k0, int kc, int nb, float *rowbuf) {
+    for (int q = 0; q < nb; q++) {
         const int o = o0 + q;
         float *dst = wpk + (int64_t)(q / GM_NR) * GM_KC * GM_NR + q % GM_NR;
         if (o < O) widen(rowbuf, W, (int64_t)o * W->cols + k0, kc);
@@ -541,8 +541,9 @@ static void gm_task(const LinearJob *J, const float *xpk, int o0, int o1) {
     float *wpk = wpk_buf();
     for (int k0 = 0, kb = 0; k0 < K; k0 += GM_KC, kb++) {
         const int kc = K - k0 < GM_KC ? K - k0 : GM_KC;
-        if (J->W->dtype == DT_BF16 && cpu.avx512f) gm_pack_w_bf16_512(wpk, J->W->data, K, o1, o0, k0, kc);
-        else gm_pack_w_generic(wpk, J->W, o1, o0, k0, kc, thread_buf(GM_KC));
+        const int nb = (o1 - o0 + 31) & ~31;
+        if (J->W->dtype == DT_BF16 && cpu.avx512f) gm_pack_w_bf16_512(wpk, J->W->data, K, o1, o0, k0, kc, nb);
+        else gm_pack_w_generic(wpk, J->W, o1, o0, k0, kc, nb, thread_buf(GM_KC));
         for (int64_t ir = 0; ir < np; ir++) {
             const float *xb = xpk + ((int64_t)kb * np + ir) * GM_KC * GM_MR;
             const int mrows = n - ir * GM_MR < GM_MR ? (int)(n - ir * GM_MR) : GM_MR;
@@ -589,6 +590,12 @@ static void linear_task(const LinearJob *J, const float *xp, int r0, int r1) {
     }
 }
 
+// output rows per task of a job (the bits do not depend on it)
+static int job_rows(const LinearJob *J, int gemm) {
+    if (!gemm) return J->n <= LT_MR ? LT_NB1 : LT_NB;
+    return J->W->rows >= (int64_t)GM_NB * 2 * omp_get_max_threads() ? GM_NB : GM_NB / 2;
+}
+
 // preparation unit u of a batch: one activation row permuted (dot tiles) or one row panel packed (GEMM)
 static void prepare_x(const LinearJob *jobs, const int64_t *ustart, const int64_t *xoff, const int *gm, int64_t u) {
     int j = 0;
@@ -616,7 +623,7 @@ void linear_batch(const LinearJob *jobs, int njobs) {
     for (int j = 0; j < njobs; j++) {
         const LinearJob *J = &jobs[j];
         gm[j] = J->n >= GM_MIN_N;
-        const int nb = gm[j] ? GM_NB : J->n <= LT_MR ? LT_NB1 : LT_NB;
+        const int nb = job_rows(J, gm[j]);
         start[j + 1] = start[j] + (J->n > 0 ? (J->W->rows + nb - 1) / nb : 0);
         own[j] = j, xoff[j] = 0;
         const int needx = J->n > 0 && (gm[j] || J->W->dtype == DT_BF16);
@@ -649,7 +656,7 @@ void linear_batch(const LinearJob *jobs, int njobs) {
         for (int64_t t = 0; t < ntask; t++) {
             int j = 0;
             while (start[j + 1] <= t) j++;
-            const int nb = gm[j] ? GM_NB : jobs[j].n <= LT_MR ? LT_NB1 : LT_NB;
+            const int nb = job_rows(&jobs[j], gm[j]);
             const int r0 = (int)((t - start[j]) * nb), O = (int)jobs[j].W->rows;
             const int r1 = r0 + nb < O ? r0 + nb : O;
             if (gm[j]) gm_task(&jobs[j], xp_buf + xoff[j], r0, r1);
