@@ -529,6 +529,9 @@ static int jpeg_decode(Image *img, const uint8_t *b, size_t n, const char *name,
     return 0;
 }
 
+static uint8_t *png_drop_empty_idat(const uint8_t *buf, size_t *len);
+static int stb_decode(Image *img, const uint8_t *buf, size_t len, const char *name, ImgFormat fmt, int64_t max_pixels);
+
 // decode an image held in memory into RGB (transformers load_image semantics, see the top of this file)
 int image_load_mem(Image *img, const uint8_t *buf, size_t len, const char *name, int64_t max_pixels) {
     memset(img, 0, sizeof *img);
@@ -555,6 +558,43 @@ int image_load_mem(Image *img, const uint8_t *buf, size_t len, const char *name,
         exif_transpose(img, exif_orientation(buf, len, fmt));
         return 0;
     }
+    uint8_t *fixed = NULL; // a copy of a PNG without its empty IDAT chunks (see png_drop_empty_idat)
+    if (fmt == FMT_PNG && (fixed = png_drop_empty_idat(buf, &len))) buf = fixed;
+    int rc = stb_decode(img, buf, len, name, fmt, max_pixels);
+    free(fixed);
+    return rc;
+}
+
+// stb_image 2.27 stbi__parse_png_file copies a zero-length IDAT chunk that comes first through a NULL buffer
+// (memcpy(NULL, p, 0): undefined behaviour, contained here rather than patched): such chunks carry no data, so a copy
+// of the file without them decodes to the same image. NULL when the file has none; chunks from the first malformed one
+// on are kept as they are (stb judges them).
+static uint8_t *png_drop_empty_idat(const uint8_t *buf, size_t *len) {
+    size_t off = 8, n = *len, empty = 0;
+    while (off + 12 <= n) {
+        uint32_t clen = (uint32_t)buf[off] << 24 | (uint32_t)buf[off + 1] << 16 | (uint32_t)buf[off + 2] << 8 | buf[off + 3];
+        if (clen > n - off - 12) break; // malformed from here on: left as it is, for stb to judge
+        if (clen == 0 && memcmp(buf + off + 4, "IDAT", 4) == 0) empty++;
+        off += 12 + (size_t)clen;
+    }
+    if (!empty) return NULL;
+    uint8_t *out = malloc(n);
+    if (!out) return NULL;
+    size_t o = 8;
+    memcpy(out, buf, 8);
+    for (off = 8; off + 12 <= n;) {
+        uint32_t clen = (uint32_t)buf[off] << 24 | (uint32_t)buf[off + 1] << 16 | (uint32_t)buf[off + 2] << 8 | buf[off + 3];
+        if (clen > n - off - 12) break;
+        if (!(clen == 0 && memcmp(buf + off + 4, "IDAT", 4) == 0)) memcpy(out + o, buf + off, 12 + (size_t)clen), o += 12 + clen;
+        off += 12 + (size_t)clen;
+    }
+    memcpy(out + o, buf + off, n - off); // trailing bytes, as they were
+    *len = o + (n - off);
+    return out;
+}
+
+// the stb_image formats (PNG, BMP, GIF, TGA, PSD, HDR) after the header checks of image_load_mem
+static int stb_decode(Image *img, const uint8_t *buf, size_t len, const char *name, ImgFormat fmt, int64_t max_pixels) {
     int w = 0, h = 0, comp = 0;
     if (!stbi_info_from_memory(buf, (int)len, &w, &h, &comp))
         return glm_err("%s: not a decodable image (%s: %s)", name, format_name(fmt), stbi_failure_reason());
