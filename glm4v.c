@@ -137,6 +137,21 @@ static char *prompt_from_file(const char *path) {
     return s;
 }
 
+// an output file's folder must exist and be writable before any work is done (the file itself is written at the end,
+// through a temporary name)
+static void check_output_path(const char *path, const char *flag) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) strcpy(dir, ".");
+    else if (slash == dir) dir[1] = 0;
+    else *slash = 0;
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) glm_die(EXIT_INPUT, "%s %s: folder '%s' does not exist", flag, path, dir);
+    if (access(dir, W_OK) != 0) glm_die(EXIT_INPUT, "%s %s: folder '%s' is not writable", flag, path, dir);
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) glm_die(EXIT_INPUT, "%s %s: is a folder", flag, path);
+}
+
 static void parse_args(Options *o, int argc, char **argv) {
     memset(o, 0, sizeof *o);
     o->think = 1, o->n_predict = 256, o->temp = -1, o->top_k = -1, o->top_p = -1, o->repeat_penalty = -1;
@@ -197,6 +212,8 @@ static void parse_args(Options *o, int argc, char **argv) {
     if (o->chat && o->dump) usage_error("--dump works with one prompt, not with --chat");
     if (o->chat && o->raw) usage_error("--raw cannot be used with --chat");
     if (o->draw_boxes && !o->nimages && !o->chat) usage_error("--draw-boxes needs an image (-i)");
+    if (o->dump) check_output_path(o->dump, "--dump");
+    if (o->draw_boxes) check_output_path(o->draw_boxes, "--draw-boxes");
     if (o->raw && o->system) usage_error("--system cannot be used with --raw (write the system turn in the prompt)");
 }
 
