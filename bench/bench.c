@@ -349,7 +349,9 @@ int main(int argc, char **argv) {
         fflush(stdout);
         printf("stream_read_gbs=%.2f\n", stream_read(nthr));
         fflush(stdout);
+#ifndef BENCH_NO_BLAS
         printf("sgemm_gflops=%.1f\n", sgemm_peak(nthr));
+#endif
         return 0;
     }
     if (argc >= 3 && strcmp(argv[1], "model") == 0) return run_model(argv[2], argc >= 4 ? atoi(argv[3]) : 32);
