@@ -86,7 +86,7 @@ void tensor_to_f32(float *dst, const Tensor *W, int64_t n) { widen(dst, W, 0, n)
 
 // ---------------------------------------------------------------------------- per-thread buffers
 
-static float *tls_buf;      // per-thread fp32 buffer: permuted activation rows (Linear), attention scratch
+static float *tls_buf;      // per-thread fp32 buffer: one widened f16 / f32 weight row (generic Linear paths)
 static size_t tls_buf_len;  // floats
 #pragma omp threadprivate(tls_buf, tls_buf_len)
 
@@ -226,20 +226,20 @@ __attribute__((target("avx512f,avx512bw"))) static inline __attribute__((always_
 tile_bf16_512(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16_t *w, int64_t ldw, int K, int MR,
               int NR) {
     __m512 acc[LT_MR][8];
-    #pragma GCC unroll 10
+#pragma GCC unroll 10
     for (int i = 0; i < MR; i++)
-        #pragma GCC unroll 10
+#pragma GCC unroll 10
         for (int j = 0; j < NR; j++) acc[i][j] = _mm512_setzero_ps();
     const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
     const int nfull = K / 32, rem = K % 32;
     for (int c = 0; c < nfull; c++) {
         __m512 xe[LT_MR], xo[LT_MR];
-        #pragma GCC unroll 10
+#pragma GCC unroll 10
         for (int i = 0; i < MR; i++) {
             xe[i] = _mm512_loadu_ps(xp + i * ldxp + 32 * c);
             xo[i] = _mm512_loadu_ps(xp + i * ldxp + 32 * c + 16);
         }
-        #pragma GCC unroll 10
+#pragma GCC unroll 10
         for (int j = 0; j < NR; j++) {
 #if LT_PF
             if (MR == 1) _mm_prefetch((const char *)(w + j * ldw + 32 * c + LT_PF), _MM_HINT_T0);
@@ -247,7 +247,7 @@ tile_bf16_512(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16
             __m512i wv = _mm512_loadu_si512((const void *)(w + j * ldw + 32 * c));
             __m512 we = _mm512_castsi512_ps(_mm512_slli_epi32(wv, 16));
             __m512 wo = _mm512_castsi512_ps(_mm512_and_si512(wv, hi));
-            #pragma GCC unroll 10
+#pragma GCC unroll 10
             for (int i = 0; i < MR; i++) {
                 acc[i][j] = _mm512_fmadd_ps(we, xe[i], acc[i][j]);
                 acc[i][j] = _mm512_fmadd_ps(wo, xo[i], acc[i][j]);
@@ -256,21 +256,21 @@ tile_bf16_512(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16
     }
     if (rem) {
         const __mmask32 m = (__mmask32)((1ull << rem) - 1);
-        #pragma GCC unroll 10
+#pragma GCC unroll 10
         for (int j = 0; j < NR; j++) {
             __m512i wv = _mm512_maskz_loadu_epi16(m, w + j * ldw + 32 * nfull);
             __m512 we = _mm512_castsi512_ps(_mm512_slli_epi32(wv, 16));
             __m512 wo = _mm512_castsi512_ps(_mm512_and_si512(wv, hi));
-            #pragma GCC unroll 10
+#pragma GCC unroll 10
             for (int i = 0; i < MR; i++) {
                 acc[i][j] = _mm512_fmadd_ps(we, _mm512_loadu_ps(xp + i * ldxp + 32 * nfull), acc[i][j]);
                 acc[i][j] = _mm512_fmadd_ps(wo, _mm512_loadu_ps(xp + i * ldxp + 32 * nfull + 16), acc[i][j]);
             }
         }
     }
-    #pragma GCC unroll 10
+#pragma GCC unroll 10
     for (int i = 0; i < MR; i++)
-        #pragma GCC unroll 10
+#pragma GCC unroll 10
         for (int j = 0; j < NR; j++) y[i * ldy + j] = hsum512(acc[i][j]);
 }
 
@@ -696,27 +696,27 @@ __attribute__((target("avx512f"))) static inline __attribute__((always_inline)) 
 gb_tile512(float *C, int64_t ldc, const float *A, int64_t ars, int64_t acs, const float *B, int64_t ldb, int K,
            int accumulate, int MR, int NV, __mmask16 lastm) {
     __m512 c[8][4];
-    #pragma GCC unroll 10
+#pragma GCC unroll 10
     for (int i = 0; i < MR; i++)
-        #pragma GCC unroll 10
+#pragma GCC unroll 10
         for (int v = 0; v < NV; v++)
             c[i][v] = accumulate ? _mm512_maskz_loadu_ps(v == NV - 1 ? lastm : 0xffff, C + i * ldc + 16 * v)
                                  : _mm512_setzero_ps();
     for (int k = 0; k < K; k++) {
         const float *b = B + k * ldb, *a = A + k * acs;
         __m512 bv[4];
-        #pragma GCC unroll 10
+#pragma GCC unroll 10
         for (int v = 0; v < NV; v++) bv[v] = _mm512_maskz_loadu_ps(v == NV - 1 ? lastm : 0xffff, b + 16 * v);
-        #pragma GCC unroll 10
+#pragma GCC unroll 10
         for (int i = 0; i < MR; i++) {
             const __m512 ai = _mm512_set1_ps(a[i * ars]);
-            #pragma GCC unroll 10
+#pragma GCC unroll 10
             for (int v = 0; v < NV; v++) c[i][v] = _mm512_fmadd_ps(ai, bv[v], c[i][v]);
         }
     }
-    #pragma GCC unroll 10
+#pragma GCC unroll 10
     for (int i = 0; i < MR; i++)
-        #pragma GCC unroll 10
+#pragma GCC unroll 10
         for (int v = 0; v < NV; v++) _mm512_mask_storeu_ps(C + i * ldc + 16 * v, v == NV - 1 ? lastm : 0xffff, c[i][v]);
 }
 
