@@ -4,7 +4,7 @@
 // has one fixed order that the AVX-512, AVX2 and portable code all follow (the same fused multiply-adds in the
 // same sequence), so results are bit-identical for any thread count and any of the three instruction sets.
 // No BLAS: OpenBLAS's speed depends on its core-type detection and its bits on the kernel it picks; these
-// kernels read bf16 weights directly (no fp32 copy, no packing) and reach a large fraction of the FMA peak.
+// kernels read the bf16 weights from the mapping (no fp32 copy of them) and reach a large fraction of the FMA peak.
 #include "glm4v.h"
 
 #include <immintrin.h>
