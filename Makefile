@@ -4,7 +4,7 @@ CC      ?= gcc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -Wall -Wextra -Wno-unused-parameter -fopenmp -ffp-contract=off -fno-fast-math \
            -D_GNU_SOURCE -I/usr/include/stb -I/usr/include/openblas -I.
-LDLIBS  += -lopenblas -lpcre2-8 -lcjson -ljpeg -lz -lm
+LDLIBS  += -lpcre2-8 -lcjson -ljpeg -lz -lm
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 CFLAGS  += -DGLM4V_GIT_COMMIT=\"$(GIT_COMMIT)\"
 # sanitizer flags (make test-asan sets them for its own build directory)

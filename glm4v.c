@@ -777,9 +777,7 @@ static void dump_provenance(Dump *d, const Options *o, const Engine *e, const Sa
     dump_meta(d, "prompt.mode", o->raw ? "raw" : (o->think ? "chat,think" : "chat,no-think"));
     dump_meta(d, "preprocess.resize", o->resize == RESIZE_PIL ? "pil" : "torch");
     put_meta_f(d, "preprocess.fps", o->fps);
-    dump_meta(d, "cpu.features", ops_features());
-    const char *core = getenv("OPENBLAS_CORETYPE");
-    dump_meta(d, "blas.coretype", core && *core ? core : "auto");
+    dump_meta(d, "cpu.features", ops_features()); // informative: the kernels give the same bits on every ISA
 }
 
 static void dump_inputs(Dump *d, const Seq *seq, const int64_t *pos, const Media *m, int H) {
@@ -1078,22 +1076,8 @@ static int run_chat(const Options *o) {
 
 // ---------------------------------------------------------------------------- main
 
-// OpenBLAS reads OPENBLAS_CORETYPE when it is loaded: when unset, pick the kernel for this CPU and re-exec once
-static void ensure_blas_coretype(char **argv) {
-    const char *ct = getenv("OPENBLAS_CORETYPE");
-    if ((ct && *ct) || getenv("GLM4V_NO_REEXEC")) return;
-    __builtin_cpu_init();
-    const char *want = __builtin_cpu_supports("avx512f") ? "SKYLAKEX" : __builtin_cpu_supports("avx2") ? "HASWELL" : NULL;
-    if (!want) return;
-    setenv("OPENBLAS_CORETYPE", want, 1);
-    setenv("GLM4V_NO_REEXEC", "1", 1);
-    execv("/proc/self/exe", argv);
-    // exec failed: carry on with OpenBLAS's own choice
-}
-
 #ifndef GLM4V_NO_MAIN
 int main(int argc, char **argv) {
-    ensure_blas_coretype(argv);
     Options o;
     parse_args(&o, argc, argv);
     g_quiet = o.quiet;
