@@ -80,6 +80,7 @@ deps:
 run: deps
 	$(MAKE) all
 	./glm4v -m weights/tiny-glm4v-moe -p "Describe this picture." -i tests/data/images/synth_200x150.png -n 16
+	@echo "(a tiny checkpoint with random weights: the words are gibberish, the numbers are HF's; README.md shows how to run GLM-4.5V)"
 
 test: all $(TEST_BINS)
 	@GLM4V=./$(GLM4V_BIN) GLM4V_COMPARE=./$(COMPARE_BIN) bash tests/run_tests.sh $(TEST_BINS)

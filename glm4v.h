@@ -55,11 +55,11 @@ float f16_to_f32(uint16_t h);
 #define ST_MAX_DIMS 8
 typedef struct {
     char *name;                    // tensor name as in the file
-    DType dtype;                   //
-    int ndim;                      //
-    int64_t shape[ST_MAX_DIMS];    //
+    DType dtype;                   // element type
+    int ndim;                      // number of dimensions
+    int64_t shape[ST_MAX_DIMS];    // [ndim] sizes
     const void *data;              // view into the mapping
-    size_t nbytes;                 //
+    size_t nbytes;                 // bytes of data (= numel x dtype size)
 } STensor;
 
 typedef struct {
@@ -82,18 +82,18 @@ const STensor *sf_find(const SFile *f, const char *name);
 // dump writer (dump.c): collects named tensors and writes one safetensors file atomically (temp name + rename);
 // __metadata__ gets "crc32.<name>" (zlib CRC-32 of the tensor bytes, 8 hex digits) for every tensor + caller keys
 typedef struct {
-    char *name;                  //
-    DType dtype;                 //
-    int ndim;                    //
-    int64_t shape[ST_MAX_DIMS];  //
+    char *name;                  // tensor name (owned)
+    DType dtype;                 // element type
+    int ndim;                    // number of dimensions
+    int64_t shape[ST_MAX_DIMS];  // [ndim] sizes
     void *data;                  // owned copy
-    size_t nbytes;               //
+    size_t nbytes;               // bytes of data
 } DumpTensor;
 typedef struct {
     DumpTensor *t;               // [n] in insertion order (written sorted by name, as safetensors requires none)
-    int n, cap;                  //
+    int n, cap;                  // tensors used / allocated
     char **mkeys, **mvals;       // metadata key/value strings [nmeta]
-    int nmeta, capmeta;          //
+    int nmeta, capmeta;          // metadata entries used / allocated
 } Dump;
 void dump_init(Dump *d);
 void dump_free(Dump *d);
@@ -108,35 +108,35 @@ uint32_t crc32_bytes(const void *p, size_t n);
 // checkpoint: a HF model folder (config.json, shards, processor configs) (model_load.c)
 
 typedef struct {
-    int vocab_size;            //
+    int vocab_size;            // V: rows of embed_tokens and lm_head
     int hidden_size;           // H
     int intermediate_size;     // dense MLP width (layers < first_k_dense_replace; every layer in the dense model)
-    int num_hidden_layers;     //
+    int num_hidden_layers;     // decoder layers
     int num_attention_heads;   // Hq
     int num_key_value_heads;   // Hkv
     int head_dim;              // MoE: config head_dim (or H/Hq); dense: always H/Hq
     int rotary_dim;            // int(head_dim * partial_rotary_factor)
-    float rope_theta;          //
+    float rope_theta;          // RoPE base
     int mrope_section[8];      // frequency chunks; chunk i uses axis i % 3
-    int n_mrope_section;       //
-    float rms_norm_eps;        //
+    int n_mrope_section;       // chunks in mrope_section
+    float rms_norm_eps;        // RMSNorm epsilon
     int attention_bias;        // q/k/v bias
     int max_position_embeddings;
     // MoE (is_moe)
     int moe_intermediate_size; // width of one routed expert
     int n_routed_experts;      // E
     int num_experts_per_tok;   // top-k
-    int n_shared_experts;      //
+    int n_shared_experts;      // shared experts (their MLP is Im x n wide)
     int n_group, topk_group;   // group-limited routing
     int first_k_dense_replace; // layers [0, k) use the dense MLP
-    int norm_topk_prob;        //
+    int norm_topk_prob;        // renormalise the top-k weights to sum 1
     float routed_scaling_factor;
 } TextConfig;
 
 typedef struct {
     int depth;                 // number of blocks
     int hidden_size;           // Hv
-    int num_heads;             //
+    int num_heads;             // attention heads
     int head_dim;              // Hv / num_heads
     int intermediate_size;     // merger SwiGLU width
     int mlp_size;              // ViT block MLP width (= out_hidden_size, as HF Glm4VisionMlp)
@@ -147,7 +147,7 @@ typedef struct {
     int in_channels;           // 3
     int image_size;            // 336
     int pos_side;              // sqrt(rows of the position table)
-    float rms_norm_eps;        //
+    float rms_norm_eps;        // RMSNorm epsilon
     int attention_bias;        // qkv bias
 } VisionConfig;
 
@@ -164,8 +164,8 @@ typedef struct {
 
 typedef struct {
     int is_moe;                  // Glm4vMoeForConditionalGeneration
-    TextConfig text;             //
-    VisionConfig vision;         //
+    TextConfig text;             // text_config
+    VisionConfig vision;         // vision_config
     int has_vision;              // vision weights present
     int image_token_id, video_token_id;
     int image_start_token_id, image_end_token_id;
@@ -175,7 +175,7 @@ typedef struct {
     int do_sample;
     float temperature, top_p, repetition_penalty;
     int top_k;
-    ProcConfig proc;             //
+    ProcConfig proc;             // image / video processor settings
     int chat_template;           // CHAT_TEMPLATE_*: which conversation format the checkpoint's template uses
     uint32_t config_crc;         // CRC-32 of config.json bytes (provenance)
 } Config;
@@ -190,15 +190,15 @@ enum {
 // a weight view: dtype-tagged pointer into the mapping
 typedef struct {
     const void *data;   // bf16/f16/f32 elements, row-major
-    DType dtype;        //
+    DType dtype;        // BF16, F16 or F32
     int64_t rows, cols; // 2-D view ([out, in] for Linear); 1-D tensors have rows = 1
 } Tensor;
 
 typedef struct {
     char dir[4096];     // model folder
-    int nfiles;         //
+    int nfiles;         // shards
     SFile *files;       // [nfiles] shards
-    Config cfg;         //
+    Config cfg;         // parsed config.json and friends
 } Checkpoint;
 
 // read config.json (+ generation_config.json, processor configs) from a folder or a JSON text
@@ -235,9 +235,9 @@ void linear_naive(float *y, const float *x, const Tensor *W, const Tensor *b, in
 // one Linear of a batch: y[n, W->rows] (row stride ldy) = x[n, W->cols] (row stride ldx) . W^T (+ b)
 typedef struct {
     float *y;          // [n, ldy]
-    int64_t ldy;       //
+    int64_t ldy;       // row stride of y (floats)
     const float *x;    // [n, ldx]
-    int64_t ldx;       //
+    int64_t ldx;       // row stride of x (floats)
     const Tensor *W;   // [out, in]
     const Tensor *b;   // [out] or NULL
     int n;             // rows
@@ -369,7 +369,7 @@ typedef struct {
     int64_t npatches;     // P
     int ncols;            // C*T*ps*ps (1176)
     int grid[64][3];      // (t, h, w) per item, in patches
-    int nitems;           //
+    int nitems;           // items (images, or videos) in the batch
 } PixelBatch;
 
 // frames [nframes] of identical size -> one item appended to pb (zero-initialise pb before the first call):
@@ -422,14 +422,14 @@ int boxes_draw_png(const char *out_png, const Image *img, const Box *boxes, int 
 typedef struct {
     int *ids;   // [n] token ids after placeholder expansion
     int *type;  // [n] mm_token_type_ids: 0 text, 1 image token, 2 image token inside a video
-    int n, cap; //
+    int n, cap; // tokens used / allocated
 } Seq;
 
 // the visual inputs a prompt refers to, in prompt order
 typedef struct {
-    int nimages;                    //
+    int nimages;                    // images, in prompt order
     const int (*img_grid)[3];       // [nimages] (t, h, w) in patches
-    int nvideos;                    //
+    int nvideos;                    // videos, in prompt order
     const int (*vid_grid)[3];       // [nvideos] (t' = frames / 2, h, w)
     const int *const *const *stamp_ids; // [nvideos][t'] token ids of each temporal patch's timestamp text
     const int *const *stamp_len;    // [nvideos][t'] their counts
@@ -458,7 +458,7 @@ typedef struct {
     Tensor gate_proj, up_proj;       // [I, H]
     Tensor gate_up_proj;             // [2I, H] (dense model)
     Tensor down_proj;                // [H, I]
-    int is_moe_layer;                //
+    int is_moe_layer;                // 1 for a Glm4vMoeTextMoE layer, 0 for a dense MLP
     // MoE (moe.c)
     Tensor router;                   // mlp.gate.weight [E, H]
     Tensor router_bias;              // mlp.gate.e_score_correction_bias [E]
@@ -497,7 +497,7 @@ typedef struct {
     int n_layers;                    // allocated entries of layers
     Tensor norm;                     // [H]
     Tensor lm_head;                  // [V, H]
-    VisionWeights vis;               //
+    VisionWeights vis;               // the vision tower
 } Weights;
 
 // bind and check every tensor against the config (names reported on error)
@@ -526,8 +526,8 @@ void vision_pos_embed_naive(float *out, const float *table, int side, int C, int
 
 // text decoder runtime (model.c): KV cache + one arena of activations for chunks of up to `chunk` tokens
 typedef struct {
-    const Config *cfg;   //
-    const Weights *w;    //
+    const Config *cfg;   // the model's config
+    const Weights *w;    // the mapped weights
     int max_ctx;         // KV cache capacity in tokens (prompt + requested tokens)
     int chunk;           // most tokens per model_forward call
     int n_past;          // tokens already in the KV cache
@@ -548,7 +548,7 @@ typedef struct {
     float *norm_w;       // [H] scratch for a widened norm weight
     float *bias;         // [max(Hq*hd, ...)] scratch
     float *arena;        // everything above lives here
-    size_t arena_floats; //
+    size_t arena_floats; // floats in the arena
 } Model;
 
 // size and allocate the arena; -1 + glm_errmsg when it does not fit in memory
