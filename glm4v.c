@@ -501,7 +501,9 @@ static void engine_load(Engine *e, const Options *o) {
     memset(e, 0, sizeof *e);
     progress("mapping %s", o->model_dir);
     if (checkpoint_open(&e->ck, o->model_dir)) glm_die_err(EXIT_INPUT);
-    progress("checking %d tensors", 0);
+    int ntensors = 0;
+    for (int i = 0; i < e->ck.nfiles; i++) ntensors += e->ck.files[i].n;
+    progress("checking the tensors of %d shard(s) (%d tensors)", e->ck.nfiles, ntensors);
     if (weights_bind(&e->w, &e->ck)) glm_die_err(EXIT_INPUT);
     e->c = &e->ck.cfg;
     char path[4200];
