@@ -44,3 +44,15 @@ grep -q '"gen.seed":"7"' <<<"$hdr" && grep -q '"gen.mode":"sample"' <<<"$hdr" &&
 "$GLM4V" -m weights/tiny-glm4v-moe -p "Hi" -n 0 -q --dump "$T/n0.st" >"$T/n0" 2>/dev/null && [ ! -s "$T/n0" ] &&
     grep -q '"generated_ids":{"dtype":"I64","shape":\[0\]' <(head -c 100000 "$T/n0.st" | tr -d '\0') &&
     ok "-n 0: prompt only, no output, generated_ids empty" || no "-n 0"
+
+# generation_config.json with do_sample: its settings become the defaults; --temp 0 is greedy
+cp -r weights/tiny-glm4v-moe "$T/gs"
+printf '{"do_sample": true, "temperature": 0.6, "top_k": 20, "top_p": 0.8, "repetition_penalty": 1.1}' \
+    >"$T/gs/generation_config.json"
+"$GLM4V" -m "$T/gs" -p "Hi" -n 4 -q --dump "$T/gs1.st" >/dev/null 2>&1
+hdr=$(head -c 200000 "$T/gs1.st" | tr -d '\0')
+grep -q '"gen.mode":"sample"' <<<"$hdr" && grep -q '"gen.temperature":"0.600000024"' <<<"$hdr" &&
+    grep -q '"gen.top_k":"20"' <<<"$hdr" && grep -q '"gen.repetition_penalty":"1.10000002"' <<<"$hdr" &&
+    ok "generation_config.json do_sample: its settings are the defaults" || no "generation_config defaults: $hdr"
+"$GLM4V" -m "$T/gs" -p "Hi" -n 4 -q --temp 0 --dump "$T/gs2.st" >/dev/null 2>&1
+grep -q '"gen.mode":"greedy"' <(head -c 200000 "$T/gs2.st" | tr -d '\0') && ok "--temp 0 is greedy" || no "--temp 0 not greedy"
