@@ -365,15 +365,19 @@ typedef struct {
     const char *first_path;      // the first image's file
 } Media;
 
+// the timestamp token ids of video v (a NULL-terminated list)
+static void media_free_stamps(Media *m, int v) {
+    if (m->stamp_ids[v])
+        for (int f = 0; m->stamp_ids[v][f]; f++) free(m->stamp_ids[v][f]);
+    free(m->stamp_ids[v]);
+    free(m->stamp_len[v]);
+    m->stamp_ids[v] = NULL, m->stamp_len[v] = NULL;
+}
+
 static void media_free(Media *m) {
     pixel_batch_free(&m->img);
     pixel_batch_free(&m->vid);
-    for (int v = 0; v < MAX_VIDEOS; v++) {
-        if (!m->stamp_ids[v]) continue;
-        for (int f = 0; m->stamp_len[v] && f < 1 << 20 && m->stamp_ids[v][f]; f++) free(m->stamp_ids[v][f]);
-        free(m->stamp_ids[v]);
-        free(m->stamp_len[v]);
-    }
+    for (int v = 0; v < MAX_VIDEOS; v++) media_free_stamps(m, v);
     free(m->img_embeds);
     free(m->vid_embeds);
     memset(m, 0, sizeof *m);
@@ -936,11 +940,7 @@ static void media_truncate(Media *m, const Config *c, int nimg, int nvid) {
             int64_t p = (int64_t)pb->grid[i][0] * pb->grid[i][1] * pb->grid[i][2];
             pb->npatches -= p;
             if (*done[k] > i) *ntok[k] -= p / m2, *done[k] = i;
-            if (k == 1 && m->stamp_ids[i]) {
-                for (int f = 0; m->stamp_ids[i][f]; f++) free(m->stamp_ids[i][f]);
-                free(m->stamp_ids[i]), free(m->stamp_len[i]);
-                m->stamp_ids[i] = NULL, m->stamp_len[i] = NULL;
-            }
+            if (k == 1) media_free_stamps(m, i);
         }
     }
 }
