@@ -16,6 +16,7 @@ CpuFeatures cpu;
 static char cpu_feature_str[128];
 
 void ops_init(void) {
+
     memset(&cpu, 0, sizeof cpu);
     const char *portable = getenv("GLM4V_PORTABLE"), *isa = getenv("GLM4V_ISA");
     if (!(portable && *portable && strcmp(portable, "0") != 0)) {
@@ -187,10 +188,11 @@ float dot_f32(const float *a, const float *b, int n) {
 // f16 / f32 weights use the natural order of dot_f32 (x not permuted).
 
 #define LT_MR 4   // activation rows per tile
-#define LT_NR 5   // weight rows per tile (8 for one activation row: more rows in flight when memory-bound)
+#define LT_NR 5   // weight rows per tile
 #define LT_NB 40  // weight rows per task (a multiple of LT_NR)
-#define LT_NB1 32 // the same for batches of at most LT_MR rows (decode: more, shorter tasks balance many cores)
-#define LT_PF 512 // decode: bf16 elements of each weight row prefetched ahead (crosses 4 KB pages early)
+#define LT_TASK1 (1 << 20) // bytes of contiguous weight rows per task for batches of at most LT_MR rows (decode)
+#define LT_PF 3072 // decode: bf16 elements prefetched ahead of the weight read, in reading order (6 KB)
+#define LT_KB 4096 // decode: K block whose permuted activations (16 KB) stay in L1 while rows stream past
 
 static inline int64_t pad32(int64_t k) { return (k + 31) & ~(int64_t)31; }
 
@@ -241,9 +243,6 @@ tile_bf16_512(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16
         }
 #pragma GCC unroll 10
         for (int j = 0; j < NR; j++) {
-#if LT_PF
-            if (MR == 1) _mm_prefetch((const char *)(w + j * ldw + 32 * c + LT_PF), _MM_HINT_T0);
-#endif
             __m512i wv = _mm512_loadu_si512((const void *)(w + j * ldw + 32 * c));
             __m512 we = _mm512_castsi512_ps(_mm512_slli_epi32(wv, 16));
             __m512 wo = _mm512_castsi512_ps(_mm512_and_si512(wv, hi));
@@ -332,10 +331,61 @@ static float dot_bf16_pairs_scalar(const float *xp, const uint16_t *w, int K) {
     return tree16(acc);
 }
 
+// decode (one activation row): y[r] = xp . W_r for rows [r0, r1), one row at a time so each core reads one sequential
+// stream, prefetched LT_PF ahead in reading order. K is cut into blocks of LT_KB (the permuted x block stays in
+// L1); each row's accumulator is kept across blocks, so every row gets the chain of tile_bf16_512 (same bits).
+__attribute__((target("avx512f,avx512bw"))) static inline __m512 row_seg_512(__m512 acc, const float *xp,
+                                                                              const uint16_t *w, int n,
+                                                                              const uint16_t *pf) {
+    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
+    for (int c = 0; c < n; c += 32) {
+        _mm_prefetch((const char *)(pf + c), _MM_HINT_T0);
+        const __m512i wv = _mm512_loadu_si512((const void *)(w + c));
+        acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wv, 16)), _mm512_loadu_ps(xp + c), acc);
+        acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(wv, hi)), _mm512_loadu_ps(xp + c + 16), acc);
+    }
+    return acc;
+}
+
+__attribute__((target("avx512f,avx512bw"))) static void rows1_bf16_512(float *y, const float *xp, const uint16_t *W,
+                                                                        int K, int r0, int r1) {
+    enum { RB = 64 }; // rows whose accumulators are kept across K blocks
+    __m512 acc[RB];
+    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
+    const int nfull = K & ~31, rem = K % 32;
+    for (int rb = r0; rb < r1; rb += RB) {
+        const int re = r1 < rb + RB ? r1 : rb + RB;
+        for (int r = rb; r < re; r++) acc[r - rb] = _mm512_setzero_ps();
+        for (int k0 = 0; k0 < nfull; k0 += LT_KB) {
+            const int n = nfull - k0 < LT_KB ? nfull - k0 : LT_KB, split = n > LT_PF ? n - LT_PF : 0;
+            for (int r = rb; r < re; r++) {
+                const uint16_t *w = W + (int64_t)r * K + k0;
+                // the segment read after this one: the next row's, or (K blocks left) the first row's next block
+                const uint16_t *next = r + 1 < re || k0 + n >= nfull ? w + K : W + (int64_t)rb * K + k0 + n;
+                __m512 a = row_seg_512(acc[r - rb], xp + k0, w, split, w + LT_PF);
+                acc[r - rb] = row_seg_512(a, xp + k0 + split, w + split, n - split, next + (split + LT_PF - n));
+            }
+        }
+        for (int r = rb; r < re; r++) {
+            __m512 a = acc[r - rb];
+            if (rem) {
+                const __m512i wv = _mm512_maskz_loadu_epi16((__mmask32)((1ull << rem) - 1), W + (int64_t)r * K + nfull);
+                a = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wv, 16)), _mm512_loadu_ps(xp + nfull), a);
+                a = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(wv, hi)), _mm512_loadu_ps(xp + nfull + 16), a);
+            }
+            y[r] = hsum512(a);
+        }
+    }
+}
+
 // rows [r0, r1) of one job for activation rows [i0, i0 + mr): bf16 weights, xp = the permuted rows (stride Kp)
 static void tiles_bf16(float *y, int64_t ldy, const float *xp, int64_t Kp, const uint16_t *W, int K, int mr, int r0,
                        int r1) {
-    const int nr = mr == 1 ? 8 : LT_NR;
+    if (mr == 1 && cpu.avx512f) {
+        rows1_bf16_512(y, xp, W, K, r0, r1);
+        return;
+    }
+    const int nr = LT_NR;
     for (int r = r0; r < r1; r += nr) {
         const int nb = r1 - r < nr ? r1 - r : nr;
         const uint16_t *w = W + (int64_t)r * K;
@@ -592,7 +642,12 @@ static void linear_task(const LinearJob *J, const float *xp, int r0, int r1) {
 
 // output rows per task of a job (the bits do not depend on it)
 static int job_rows(const LinearJob *J, int gemm) {
-    if (!gemm) return J->n <= LT_MR ? LT_NB1 : LT_NB;
+    if (!gemm && J->n > LT_MR) return LT_NB;
+    if (!gemm) { // decode: ~LT_TASK1 bytes per task, and at least 4 tasks per thread where the job has the rows
+        const int64_t rows = J->W->rows, fair = (rows + 4 * omp_get_max_threads() - 1) / (4 * omp_get_max_threads());
+        const int64_t nb = LT_TASK1 / (J->W->cols * dtype_size[J->W->dtype] + 1);
+        return (int)(nb < 1 ? 1 : nb < fair ? nb : fair > 0 ? fair : 1);
+    }
     return J->W->rows >= (int64_t)GM_NB * 2 * omp_get_max_threads() ? GM_NB : GM_NB / 2;
 }
 

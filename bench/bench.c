@@ -17,6 +17,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -102,24 +103,43 @@ __attribute__((target("avx2"))) static float sum256(const float *p, size_t n) {
     return s;
 }
 
-static double stream_read(int nthr) {
-    const size_t n = (size_t)1 << 28; // 1 GiB of floats
-    float *buf = aligned_alloc(64, n * sizeof(float));
-    if (!buf) return 0;
+#define STREAM_N ((size_t)1 << 28) // 1 GiB of floats
+
+// a STREAM array of n floats on 2 MB pages where the kernel gives them (as the weights' mapping asks for, see
+// sf_open), first touched by the threads that read it
+static float *stream_alloc(size_t n, int nthr) {
+    float *buf = aligned_alloc(2 << 20, n * sizeof(float));
+    if (!buf) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(buf, n * sizeof(float), MADV_HUGEPAGE);
+#endif
 #pragma omp parallel for num_threads(nthr) schedule(static)
-    for (size_t i = 0; i < n; i++) buf[i] = 1.0f; // first touch by the thread that reads it
+    for (size_t i = 0; i < n; i++) buf[i] = 1.0f;
+    return buf;
+}
+
+// one pass over buf[n] by nthr threads, each reading a contiguous share: GB/s
+static double stream_pass(const float *buf, size_t n, int nthr) {
+    float sink = 0;
+    double t0 = now_s();
+#pragma omp parallel num_threads(nthr) reduction(+ : sink)
+    {
+        const int t = omp_get_thread_num(), T = omp_get_num_threads();
+        const size_t per = (n / 128 / T) * 128, lo = per * t, hi = t == T - 1 ? n : lo + per;
+        sink += cpu.avx512f ? sum512(buf + lo, hi - lo) : sum256(buf + lo, hi - lo);
+    }
+    double gbs = n * sizeof(float) / (now_s() - t0) / 1e9;
+    if (sink == 1.0f) printf("#\n");
+    return gbs;
+}
+
+// best of 5 passes over a 1 GiB array
+static double stream_read(int nthr) {
+    float *buf = stream_alloc(STREAM_N, nthr);
+    if (!buf) return 0;
     double best = 0;
     for (int rep = 0; rep < 5; rep++) {
-        float sink = 0;
-        double t0 = now_s();
-#pragma omp parallel num_threads(nthr) reduction(+ : sink)
-        {
-            const int t = omp_get_thread_num(), T = omp_get_num_threads();
-            const size_t per = (n / 128 / T) * 128, lo = per * t, hi = t == T - 1 ? n : lo + per;
-            sink += cpu.avx512f ? sum512(buf + lo, hi - lo) : sum256(buf + lo, hi - lo);
-        }
-        double gbs = n * sizeof(float) / (now_s() - t0) / 1e9;
-        if (sink == 1.0f) printf("#\n");
+        double gbs = stream_pass(buf, STREAM_N, nthr);
         best = gbs > best ? gbs : best;
     }
     free(buf);
@@ -220,6 +240,32 @@ static int argmax(const float *x, int n) {
     return best;
 }
 
+// median of x[n] (sorts x)
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+static double median(double *x, int n) {
+    qsort(x, (size_t)n, sizeof *x, cmp_double);
+    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
+static double maxof(const double *x, int n) {
+    double m = x[0];
+    for (int i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+// one greedy decode step after md's context (the argmax of the last logits): seconds of model_forward
+static double decode_step(Model *md, const Weights *w, const Config *c, float *logits) {
+    int id = argmax(logits, c->text.vocab_size);
+    int64_t p3[3] = {md->n_past, md->n_past, md->n_past};
+    float e1[8192];
+    embed_tokens(w, c, &id, 1, e1);
+    double t0 = now_s();
+    model_forward(md, e1, p3, 1, 1, logits, 0, NULL);
+    return now_s() - t0;
+}
+
 static int run_model(const char *dir, int ndecode) {
     const int PROMPT = 2048, CHUNK = 512, IMG = 1024;
     Checkpoint ck;
@@ -300,27 +346,52 @@ static int run_model(const char *dir, int ndecode) {
     printf("prefill_tokens=%d\nprefill_s=%.3f\nprefill_tok_s=%.1f\nprefill_gflops=%.1f\n", PROMPT, tp, PROMPT / tp,
            fp / tp / 1e9);
 
-    // --- decode: greedy steps after the prompt (context 2048..2048+N)
-    double td = 0;
-    for (int step = 0; step < ndecode; step++) {
-        int id = argmax(logits, V);
-        int64_t p3[3] = {md.n_past, md.n_past, md.n_past};
-        float e1[8192];
-        if (H > 8192) return 1;
-        embed_tokens(&w, c, &id, 1, e1);
-        double t1 = now_s();
-        model_forward(&md, e1, p3, 1, 1, logits, 0, NULL);
-        if (step > 0) td += now_s() - t1; // the first step warms the caches of the decode path
-    }
-    const int nd = ndecode - 1;
+    // --- decode: greedy steps after the prompt (context 2048..2048+N). The first step warms the decode path and is
+    // not timed; the rest run in windows of DWIN steps with one STREAM pass before the first window and after each,
+    // so both see the same moments of a shared machine's bandwidth. Each reports the median of its samples (robust
+    // to a moment of contention on either side); the best samples are printed beside them.
+    enum { DWIN = 5, NWIN_MAX = 64 };
+    const int nthr = omp_get_max_threads();
     const double bytes = decode_bytes(&w, c);
-    printf("decode_tokens=%d\ndecode_ctx=%d\ndecode_tok_s=%.2f\ndecode_bytes_per_token_mb=%.1f\ndecode_weight_gbs=%.2f\n",
-           nd, PROMPT, nd / td, bytes / 1e6, bytes * nd / td / 1e9);
-    printf("kv_cache_mb=%.1f\n", 2.0 * t->num_hidden_layers * t->num_key_value_heads * (double)ctx * t->head_dim * 4 / 1e6);
-    if (getloadavg(la, 3) == 3) printf("load_avg_end=%.2f\n", la[0]); // other jobs on the machine (1-minute average)
+    if (H > 8192 || ndecode < 2) return 1;
+    decode_step(&md, &w, c, logits);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("peak_rss_mb=%.0f\n", ru.ru_maxrss * 1024.0 / 1e6);
+    const double rss_model = ru.ru_maxrss * 1024.0; // the model's own peak, before the STREAM array exists
+    float *sbuf = stream_alloc(STREAM_N, nthr);
+    if (!sbuf) return 1;
+    double win[NWIN_MAX], str[NWIN_MAX + 1], td = 0; // GB/s of each decode window / STREAM pass
+    int nwin = 0, nd = 0;
+    str[0] = stream_pass(sbuf, STREAM_N, nthr);
+    while (nd < ndecode - 1 && nwin < NWIN_MAX) {
+        const int k = ndecode - 1 - nd < DWIN ? ndecode - 1 - nd : DWIN;
+        double tw = 0;
+        for (int i = 0; i < k; i++) tw += decode_step(&md, &w, c, logits);
+        td += tw, nd += k;
+        win[nwin++] = bytes * k / tw / 1e9;
+        str[nwin] = stream_pass(sbuf, STREAM_N, nthr);
+    }
+    char wins[NWIN_MAX * 8] = "", strs[NWIN_MAX * 8] = "";
+    for (int i = 0; i <= nwin; i++) {
+        if (i < nwin) snprintf(wins + strlen(wins), sizeof wins - strlen(wins), "%s%.1f", i ? "," : "", win[i]);
+        snprintf(strs + strlen(strs), sizeof strs - strlen(strs), "%s%.1f", i ? "," : "", str[i]);
+    }
+    const double dec = median(win, nwin), sr = median(str, nwin + 1);
+    printf("decode_tokens=%d\ndecode_ctx=%d\ndecode_bytes_per_token_mb=%.1f\n", nd, PROMPT, bytes / 1e6);
+    printf("decode_tok_s=%.2f\ndecode_weight_gbs=%.2f\nstream_read_gbs=%.2f\n", dec * 1e9 / bytes, dec, sr);
+    printf("decode_tok_s_mean=%.2f\ndecode_weight_gbs_best=%.2f\nstream_read_gbs_best=%.2f\n", nd / td,
+           maxof(win, nwin), maxof(str, nwin + 1));
+    printf("decode_window_gbs=%s\nstream_window_gbs=%s\n", wins, strs);
+    printf("kv_cache_mb=%.1f\n", 2.0 * t->num_hidden_layers * t->num_key_value_heads * (double)ctx * t->head_dim * 4 / 1e6);
+    if (getloadavg(la, 3) == 3) printf("load_avg_end=%.2f\n", la[0]); // other jobs on the machine (1-minute average)
+    // peak RSS of the model: its peak before the STREAM array, or its resident set now without that array
+    long pages = 0, resident = 0;
+    FILE *sm = fopen("/proc/self/statm", "r");
+    if (sm && fscanf(sm, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    if (sm) fclose(sm);
+    double rss_now = (double)resident * sysconf(_SC_PAGESIZE) - (double)STREAM_N * sizeof(float);
+    free(sbuf);
+    printf("peak_rss_mb=%.0f\n", (rss_model > rss_now ? rss_model : rss_now) / 1e6);
     free(ids), free(pos), free(emb), free(logits);
     model_free(&md);
     weights_free(&w);

@@ -263,6 +263,7 @@ int main(void) {
         check_isa_linear(DT_BF16, 301, 259, i ? 5 : 1);
         check_isa_linear(DT_BF16, 150, 700, i ? 31 : 197);
         check_isa_linear(DT_F16, 90, 77, i ? 13 : 2);
+        check_isa_linear(DT_BF16, 133, 9000 + 19, i ? 5 : 1); // decode K blocks of 4096 plus a partial chunk
     }
     check_isa_attention(70, 90, 64, 20);
     check_isa_attention(12, 100, 128, -1);
