@@ -192,7 +192,6 @@ float dot_f32(const float *a, const float *b, int n) {
 #define LT_NB 40  // weight rows per task (a multiple of LT_NR)
 #define LT_TASK1 (1 << 20) // bytes of contiguous weight rows per task for batches of at most LT_MR rows (decode)
 #define LT_PF 3072 // decode: bf16 elements prefetched ahead of the weight read, in reading order (6 KB)
-#define LT_KB 4096 // decode: K block whose permuted activations (16 KB) stay in L1 while rows stream past
 
 static inline int64_t pad32(int64_t k) { return (k + 31) & ~(int64_t)31; }
 
@@ -331,50 +330,28 @@ static float dot_bf16_pairs_scalar(const float *xp, const uint16_t *w, int K) {
     return tree16(acc);
 }
 
-// decode (one activation row): y[r] = xp . W_r for rows [r0, r1), one row at a time so each core reads one sequential
-// stream, prefetched LT_PF ahead in reading order. K is cut into blocks of LT_KB (the permuted x block stays in
-// L1); each row's accumulator is kept across blocks, so every row gets the chain of tile_bf16_512 (same bits).
-__attribute__((target("avx512f,avx512bw"))) static inline __m512 row_seg_512(__m512 acc, const float *xp,
-                                                                              const uint16_t *w, int n,
-                                                                              const uint16_t *pf) {
-    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
-    for (int c = 0; c < n; c += 32) {
-        _mm_prefetch((const char *)(pf + c), _MM_HINT_T0);
-        const __m512i wv = _mm512_loadu_si512((const void *)(w + c));
-        acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wv, 16)), _mm512_loadu_ps(xp + c), acc);
-        acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(wv, hi)), _mm512_loadu_ps(xp + c + 16), acc);
-    }
-    return acc;
-}
-
+// decode (one activation row): y[r] = xp . W_r for rows [r0, r1), one row after the other so each core reads one
+// sequential stream, prefetched LT_PF elements ahead (into the next rows); the chain of tile_bf16_512 (same bits)
 __attribute__((target("avx512f,avx512bw"))) static void rows1_bf16_512(float *y, const float *xp, const uint16_t *W,
                                                                         int K, int r0, int r1) {
-    enum { RB = 64 }; // rows whose accumulators are kept across K blocks
-    __m512 acc[RB];
     const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
     const int nfull = K & ~31, rem = K % 32;
-    for (int rb = r0; rb < r1; rb += RB) {
-        const int re = r1 < rb + RB ? r1 : rb + RB;
-        for (int r = rb; r < re; r++) acc[r - rb] = _mm512_setzero_ps();
-        for (int k0 = 0; k0 < nfull; k0 += LT_KB) {
-            const int n = nfull - k0 < LT_KB ? nfull - k0 : LT_KB, split = n > LT_PF ? n - LT_PF : 0;
-            for (int r = rb; r < re; r++) {
-                const uint16_t *w = W + (int64_t)r * K + k0;
-                // the segment read after this one: the next row's, or (K blocks left) the first row's next block
-                const uint16_t *next = r + 1 < re || k0 + n >= nfull ? w + K : W + (int64_t)rb * K + k0 + n;
-                __m512 a = row_seg_512(acc[r - rb], xp + k0, w, split, w + LT_PF);
-                acc[r - rb] = row_seg_512(a, xp + k0 + split, w + split, n - split, next + (split + LT_PF - n));
-            }
+    const __mmask32 mrem = (__mmask32)((1ull << rem) - 1);
+    for (int r = r0; r < r1; r++) {
+        const uint16_t *w = W + (int64_t)r * K;
+        __m512 acc = _mm512_setzero_ps();
+        for (int c = 0; c < nfull; c += 32) {
+            _mm_prefetch((const char *)(w + c + LT_PF), _MM_HINT_T0);
+            const __m512i wv = _mm512_loadu_si512((const void *)(w + c));
+            acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wv, 16)), _mm512_loadu_ps(xp + c), acc);
+            acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(wv, hi)), _mm512_loadu_ps(xp + c + 16), acc);
         }
-        for (int r = rb; r < re; r++) {
-            __m512 a = acc[r - rb];
-            if (rem) {
-                const __m512i wv = _mm512_maskz_loadu_epi16((__mmask32)((1ull << rem) - 1), W + (int64_t)r * K + nfull);
-                a = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wv, 16)), _mm512_loadu_ps(xp + nfull), a);
-                a = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(wv, hi)), _mm512_loadu_ps(xp + nfull + 16), a);
-            }
-            y[r] = hsum512(a);
+        if (rem) {
+            const __m512i wv = _mm512_maskz_loadu_epi16(mrem, w + nfull);
+            acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wv, 16)), _mm512_loadu_ps(xp + nfull), acc);
+            acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(wv, hi)), _mm512_loadu_ps(xp + nfull + 16), acc);
         }
+        y[r] = hsum512(acc);
     }
 }
 
