@@ -331,25 +331,54 @@ static float dot_bf16_pairs_scalar(const float *xp, const uint16_t *w, int K) {
 }
 
 // decode (one activation row): y[r] = xp . W_r for rows [r0, r1), one row after the other so each core reads one
-// sequential stream, prefetched LT_PF elements ahead (into the next rows); the chain of tile_bf16_512 (same bits)
+// sequential stream, prefetched LT_PF elements ahead (into the next rows); the chain of tile_bf16_512 (same bits).
+// Tensors in a safetensors file are rarely 64-byte aligned: where a row starts s dwords into a cache line, aligned
+// loads of whole lines are shifted into place (vpermt2d), so no load is split across two lines.
+#if defined(__SANITIZE_ADDRESS__)
+#define ROWS1_ALIGNED 0 // the first aligned load reads bytes before the row (same line, but outside a heap block)
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ROWS1_ALIGNED 0
+#endif
+#endif
+#ifndef ROWS1_ALIGNED
+#define ROWS1_ALIGNED 1
+#endif
 __attribute__((target("avx512f,avx512bw"))) static void rows1_bf16_512(float *y, const float *xp, const uint16_t *W,
                                                                         int K, int r0, int r1) {
-    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
+    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u), lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+                                                                                       11, 12, 13, 14, 15);
     const int nfull = K & ~31, rem = K % 32;
     const __mmask32 mrem = (__mmask32)((1ull << rem) - 1);
     for (int r = r0; r < r1; r++) {
         const uint16_t *w = W + (int64_t)r * K;
         __m512 acc = _mm512_setzero_ps();
-        for (int c = 0; c < nfull; c += 32) {
-            _mm_prefetch((const char *)(w + c + LT_PF), _MM_HINT_T0);
-            const __m512i wv = _mm512_loadu_si512((const void *)(w + c));
-            acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wv, 16)), _mm512_loadu_ps(xp + c), acc);
-            acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(wv, hi)), _mm512_loadu_ps(xp + c + 16), acc);
-        }
-        if (rem) {
-            const __m512i wv = _mm512_maskz_loadu_epi16(mrem, w + nfull);
-            acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wv, 16)), _mm512_loadu_ps(xp + nfull), acc);
-            acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(wv, hi)), _mm512_loadu_ps(xp + nfull + 16), acc);
+        const uintptr_t mis = (uintptr_t)w & 63;
+        if (ROWS1_ALIGNED && mis && mis % 4 == 0 && rem == 0) {
+            const uint16_t *wa = w - mis / 2;                                          // the line holding w[0]
+            const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32((int)(mis / 4)), lane); // dwords from there
+            __m512i cur = _mm512_load_si512((const void *)wa);
+            for (int c = 0; c < nfull; c += 32) {
+                _mm_prefetch((const char *)(w + c + LT_PF), _MM_HINT_T0);
+                const __m512i nxt = _mm512_load_si512((const void *)(wa + c + 32));
+                const __m512i wv = _mm512_permutex2var_epi32(cur, idx, nxt); // w[c .. c + 32)
+                cur = nxt;
+                acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wv, 16)), _mm512_loadu_ps(xp + c), acc);
+                acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(wv, hi)), _mm512_loadu_ps(xp + c + 16), acc);
+            }
+        } else {
+            for (int c = 0; c < nfull; c += 32) {
+                _mm_prefetch((const char *)(w + c + LT_PF), _MM_HINT_T0);
+                const __m512i wv = _mm512_loadu_si512((const void *)(w + c));
+                acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wv, 16)), _mm512_loadu_ps(xp + c), acc);
+                acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(wv, hi)), _mm512_loadu_ps(xp + c + 16), acc);
+            }
+            if (rem) {
+                const __m512i wv = _mm512_maskz_loadu_epi16(mrem, w + nfull);
+                acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wv, 16)), _mm512_loadu_ps(xp + nfull), acc);
+                acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(wv, hi)), _mm512_loadu_ps(xp + nfull + 16),
+                                      acc);
+            }
         }
         y[r] = hsum512(acc);
     }

@@ -123,9 +123,13 @@ static void set_isa(int which) { // 0 = best, 1 = AVX2, 2 = portable
     ops_init();
 }
 
-static void check_isa_linear(DType dt, int O, int K, int n) {
+static void check_isa_linear_at(DType dt, int O, int K, int n, int off);
+static void check_isa_linear(DType dt, int O, int K, int n) { check_isa_linear_at(dt, O, K, n, 0); }
+
+// off: the weights start off elements after a 64-byte boundary (tensors in a safetensors file are rarely aligned)
+static void check_isa_linear_at(DType dt, int O, int K, int n, int off) {
     size_t nw = (size_t)O * K;
-    uint16_t *wd = malloc(nw * 4);
+    uint16_t *base = aligned_alloc(64, ((nw + (size_t)off) * 2 + 63) / 64 * 64), *wd = base + off;
     for (size_t i = 0; i < nw; i++) wd[i] = dt == DT_BF16 ? f32_to_bf16(frand() * 0.1f) : f32_to_f16(frand() * 0.1f);
     Tensor W = {wd, dt, O, K};
     float *x = malloc((size_t)n * K * 4), *y[3];
@@ -137,7 +141,8 @@ static void check_isa_linear(DType dt, int O, int K, int n) {
     }
     set_isa(0);
     CHECK(memcmp(y[0], y[1], (size_t)n * O * 4) == 0 && memcmp(y[0], y[2], (size_t)n * O * 4) == 0,
-          "linear %s [%d x %d] n=%d: AVX-512, AVX2 and portable bit-identical", dtype_name[dt], O, K, n);
+          "linear %s [%d x %d] n=%d (weights at +%d): AVX-512, AVX2 and portable bit-identical", dtype_name[dt], O, K,
+          n, off);
     // each row alone gives the same bits as in the batch when both use the same kernel (n < 192: dot tiles)
     if (n < 192) {
         float *r = malloc((size_t)O * 4);
@@ -149,7 +154,7 @@ static void check_isa_linear(DType dt, int O, int K, int n) {
         CHECK(same, "linear %s [%d x %d] n=%d: every row equals the row alone", dtype_name[dt], O, K, n);
         free(r);
     }
-    free(wd), free(x), free(y[0]), free(y[1]), free(y[2]);
+    free(base), free(x), free(y[0]), free(y[1]), free(y[2]);
 }
 
 static void check_isa_attention(int nq, int nk, int hd, int off) {
@@ -263,7 +268,9 @@ int main(void) {
         check_isa_linear(DT_BF16, 301, 259, i ? 5 : 1);
         check_isa_linear(DT_BF16, 150, 700, i ? 31 : 197);
         check_isa_linear(DT_F16, 90, 77, i ? 13 : 2);
-        check_isa_linear(DT_BF16, 133, 9000 + 19, i ? 5 : 1); // decode K blocks of 4096 plus a partial chunk
+        check_isa_linear(DT_BF16, 133, 9000 + 19, i ? 5 : 1); // a long row with a partial chunk
+        // decode rows starting inside a cache line: shifted aligned loads (4-byte steps) or unaligned loads
+        for (int off = 1; off < 32; off += 7) check_isa_linear_at(DT_BF16, 70, 512, i ? 5 : 1, off);
     }
     check_isa_attention(70, 90, 64, 20);
     check_isa_attention(12, 100, 128, -1);
