@@ -1039,31 +1039,28 @@ void swiglu_naive(float *y, const float *g, const float *u, int n) {
 
 size_t attention_scratch_floats(int nk) { return (size_t)ATT_QB * ((size_t)(nk > 0 ? nk : 1) + ATT_MAX_HD) + 64; }
 
-// column softmax of S^T [nvis, nb] (ld nb): scale, causal mask (query i sees keys j < vis0 + i*step... given as
-// vis[i]), max, exp, double sum, normalise. Masked entries become 0.
+// column softmax of S^T [nvis, nb] (ld nb, a multiple of 16): scale, causal mask (query i sees keys j < vis[i]), max,
+// exp, double sum, normalise. Masked entries become 0.
 __attribute__((target("avx512f"))) static void softmax_cols_avx512(float *S, int nvis, int nb, const int *vis,
                                                                     float scale) {
     for (int i0 = 0; i0 < nb; i0 += 16) {
-        const int nc = nb - i0 < 16 ? nb - i0 : 16;
-        const __mmask16 cm = (__mmask16)((1u << nc) - 1);
-        const __m512i visv = _mm512_maskz_loadu_epi32(cm, vis + i0);
+        const __m512i visv = _mm512_loadu_si512((const void *)(vis + i0));
         const __m512 sc = _mm512_set1_ps(scale), ninf = _mm512_set1_ps(-INFINITY);
+        // max_j fl(s_j * scale) = fl(scale * max_j s_j) (rounding is monotonic, scale > 0): no scaled copy is stored
         __m512 mx = ninf;
         for (int j = 0; j < nvis; j++) {
-            float *s = S + (int64_t)j * nb + i0;
-            const __mmask16 vm = cm & _mm512_cmpgt_epi32_mask(visv, _mm512_set1_epi32(j));
-            const __m512 v = _mm512_mask_mov_ps(ninf, vm, _mm512_mul_ps(_mm512_maskz_loadu_ps(cm, s), sc));
-            mx = _mm512_max_ps(mx, v);
-            _mm512_mask_storeu_ps(s, cm, v);
+            const __mmask16 vm = _mm512_cmpgt_epi32_mask(visv, _mm512_set1_epi32(j));
+            mx = _mm512_mask_max_ps(mx, vm, mx, _mm512_loadu_ps(S + (int64_t)j * nb + i0));
         }
+        mx = _mm512_mul_ps(mx, sc);
         __m512d sum0 = _mm512_setzero_pd(), sum1 = _mm512_setzero_pd();
         for (int j = 0; j < nvis; j++) {
             float *s = S + (int64_t)j * nb + i0;
-            const __mmask16 vm = cm & _mm512_cmpgt_epi32_mask(visv, _mm512_set1_epi32(j));
-            const __m512 e = _mm512_maskz_mov_ps(vm, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(cm, s), mx)));
+            const __mmask16 vm = _mm512_cmpgt_epi32_mask(visv, _mm512_set1_epi32(j));
+            const __m512 e = _mm512_maskz_mov_ps(vm, exp512(_mm512_sub_ps(_mm512_mul_ps(_mm512_loadu_ps(s), sc), mx)));
             sum0 = _mm512_add_pd(sum0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
             sum1 = _mm512_add_pd(sum1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
-            _mm512_mask_storeu_ps(s, cm, e);
+            _mm512_storeu_ps(s, e);
         }
         const __m512d one = _mm512_set1_pd(1.0);
         const __m256 inv0 = _mm512_cvtpd_ps(_mm512_div_pd(one, sum0)), inv1 = _mm512_cvtpd_ps(_mm512_div_pd(one, sum1));
@@ -1071,7 +1068,7 @@ __attribute__((target("avx512f"))) static void softmax_cols_avx512(float *S, int
             _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(inv0)), _mm256_castps_pd(inv1), 1));
         for (int j = 0; j < nvis; j++) {
             float *s = S + (int64_t)j * nb + i0;
-            _mm512_mask_storeu_ps(s, cm, _mm512_mul_ps(_mm512_maskz_loadu_ps(cm, s), inv));
+            _mm512_storeu_ps(s, _mm512_mul_ps(_mm512_loadu_ps(s), inv));
         }
     }
 }
@@ -1104,23 +1101,25 @@ void attention_head(float *out, int ldo, const float *q, int ldq, const float *k
         attention_head_naive(out, ldo, q, ldq, k, ldk, v, ldv, nq, nk, hd, scale, q_offset);
         return;
     }
-    float *qt = scores, *S = scores + (size_t)ATT_QB * ATT_MAX_HD; // Q^T [hd, nb], S^T [nvis, nb]
+    // Q^T [hd, nbp], S^T [nvis, nbp]: nbp = nb rounded up to whole vectors; the extra columns are zero queries that
+    // see every key (finite, never read back), so every row of S^T is aligned and no load or store is masked
+    float *qt = scores, *S = scores + (size_t)ATT_QB * ATT_MAX_HD;
     int vis[ATT_QB];
     for (int i0 = 0; i0 < nq; i0 += ATT_QB) {
-        const int nb = nq - i0 < ATT_QB ? nq - i0 : ATT_QB;
+        const int nb = nq - i0 < ATT_QB ? nq - i0 : ATT_QB, nbp = (nb + 15) & ~15;
         // keys visible to the last query of the block
         const int nvis = q_offset >= 0 ? (q_offset + i0 + nb < nk ? q_offset + i0 + nb : nk) : nk;
-        for (int i = 0; i < nb; i++) {
-            vis[i] = q_offset >= 0 ? (q_offset + i0 + i + 1 < nk ? q_offset + i0 + i + 1 : nk) : nk;
-            for (int d = 0; d < hd; d++) qt[d * nb + i] = q[(int64_t)(i0 + i) * ldq + d];
+        for (int i = 0; i < nbp; i++) {
+            vis[i] = i >= nb ? nvis : q_offset >= 0 ? (q_offset + i0 + i + 1 < nk ? q_offset + i0 + i + 1 : nk) : nk;
+            for (int d = 0; d < hd; d++) qt[d * nbp + i] = i < nb ? q[(int64_t)(i0 + i) * ldq + d] : 0.0f;
         }
         // attn_weights = torch.matmul(query, key_states.transpose(2, 3)): S^T = K . Q^T
-        gemm_bcast(S, nb, k, ldk, 1, qt, nb, nvis, nb, hd, 0);
+        gemm_bcast(S, nbp, k, ldk, 1, qt, nbp, nvis, nbp, hd, 0);
         // * scaling (+ causal mask); softmax(attn_weights, dim=-1, dtype=torch.float32)
-        if (cpu.avx512f) softmax_cols_avx512(S, nvis, nb, vis, scale);
-        else softmax_cols_scalar(S, nvis, nb, vis, scale);
+        if (cpu.avx512f) softmax_cols_avx512(S, nvis, nbp, vis, scale);
+        else softmax_cols_scalar(S, nvis, nbp, vis, scale);
         // attn_output = torch.matmul(attn_weights, value_states): O = (S^T)^T . V
-        gemm_bcast(out + (int64_t)i0 * ldo, ldo, S, 1, nb, v, ldv, nb, hd, nvis, 0);
+        gemm_bcast(out + (int64_t)i0 * ldo, ldo, S, 1, nbp, v, ldv, nb, hd, nvis, 0);
     }
 }
 
