@@ -5,6 +5,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 // ---------------------------------------------------------------------------- arena
 
@@ -41,7 +42,13 @@ int model_init(Model *m, const Config *c, const Weights *w, int max_ctx, int chu
     }
     size_t bytes;
     if (size_mul(tot, sizeof(float), &bytes)) return -1;
-    m->arena = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    // on 2 MB pages where the kernel gives them: every decode step reads the whole KV cache, and 4 KB pages cost a
+    // TLB walk per 4 KB (~25 % of decode attention measured on a VM)
+    const size_t huge = (size_t)2 << 20, align = bytes >= 2 * huge ? huge : 64;
+    m->arena = aligned_alloc(align, (bytes + align - 1) & ~(align - 1));
+#ifdef MADV_HUGEPAGE
+    if (m->arena && align == huge) madvise(m->arena, bytes, MADV_HUGEPAGE);
+#endif
     if (!m->arena)
         return glm_err("out of memory: the KV cache and activations need %.1f MB (context %d tokens)", bytes / 1e6,
                        max_ctx);
