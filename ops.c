@@ -752,10 +752,11 @@ void linear_naive(float *y, const float *x, const Tensor *W, const Tensor *b, in
 // blocking, the tile shape or the instruction set.
 
 #define GB_KB 256 // k per block (the B rows of a block stay in cache)
+#define GB_PF 8   // rows of B prefetched ahead when the operands stream from memory
 
 __attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
 gb_tile512(float *C, int64_t ldc, const float *A, int64_t ars, int64_t acs, const float *B, int64_t ldb, int K,
-           int accumulate, int MR, int NV, __mmask16 lastm) {
+           int accumulate, int MR, int NV, __mmask16 lastm, int pf) {
     __m512 c[8][4];
 #pragma GCC unroll 10
     for (int i = 0; i < MR; i++)
@@ -765,6 +766,13 @@ gb_tile512(float *C, int64_t ldc, const float *A, int64_t ars, int64_t acs, cons
                                  : _mm512_setzero_ps();
     for (int k = 0; k < K; k++) {
         const float *b = B + k * ldb, *a = A + k * acs;
+        if (pf) { // operands streamed from memory (decode): B rows GB_PF ahead, and the next tile's A rows
+#pragma GCC unroll 10
+            for (int v = 0; v < NV; v++) _mm_prefetch((const char *)(b + GB_PF * ldb + 16 * v), _MM_HINT_T0);
+            if (acs == 1 && k % 16 == 0)
+#pragma GCC unroll 10
+                for (int i = 0; i < MR; i++) _mm_prefetch((const char *)(a + (MR + i) * ars), _MM_HINT_T0);
+        }
         __m512 bv[4];
 #pragma GCC unroll 10
         for (int v = 0; v < NV; v++) bv[v] = _mm512_maskz_loadu_ps(v == NV - 1 ? lastm : 0xffff, b + 16 * v);
@@ -784,8 +792,8 @@ gb_tile512(float *C, int64_t ldc, const float *A, int64_t ars, int64_t acs, cons
 #define GB512(MR, NV)                                                                                                  \
     __attribute__((target("avx512f"))) static void gb512_##MR##_##NV(float *C, int64_t ldc, const float *A,            \
                                                                      int64_t ars, int64_t acs, const float *B,         \
-                                                                     int64_t ldb, int K, int acc, __mmask16 m) {       \
-        gb_tile512(C, ldc, A, ars, acs, B, ldb, K, acc, MR, NV, m);                                                    \
+                                                                     int64_t ldb, int K, int acc, __mmask16 m, int pf) { \
+        gb_tile512(C, ldc, A, ars, acs, B, ldb, K, acc, MR, NV, m, pf);                                                \
     }
 #define GB512_COL(NV) GB512(1, NV) GB512(2, NV) GB512(3, NV) GB512(4, NV) GB512(5, NV) GB512(6, NV) GB512(7, NV) \
     GB512(8, NV)
@@ -793,7 +801,8 @@ GB512_COL(1)
 GB512_COL(2)
 GB512_COL(3)
 GB512_COL(4)
-typedef void (*GbFn)(float *, int64_t, const float *, int64_t, int64_t, const float *, int64_t, int, int, __mmask16);
+typedef void (*GbFn)(float *, int64_t, const float *, int64_t, int64_t, const float *, int64_t, int, int, __mmask16,
+                     int);
 #define GBCOL(NV) {gb512_1_##NV, gb512_2_##NV, gb512_3_##NV, gb512_4_##NV, gb512_5_##NV, gb512_6_##NV, gb512_7_##NV, \
     gb512_8_##NV}
 static const GbFn gb512[4][8] = {GBCOL(1), GBCOL(2), GBCOL(3), GBCOL(4)};
@@ -825,8 +834,9 @@ __attribute__((target("avx2,fma"))) static void gb_tile_avx2(float *C, int64_t l
     }
 }
 
-void gemm_bcast(float *C, int64_t ldc, const float *A, int64_t ars, int64_t acs, const float *B, int64_t ldb, int M,
-                int N, int K, int accumulate) {
+// pf: prefetch the operands (they stream from memory, as the KV cache in decode); the same bits either way
+static void gemm_bcast_pf(float *C, int64_t ldc, const float *A, int64_t ars, int64_t acs, const float *B, int64_t ldb,
+                          int M, int N, int K, int accumulate, int pf) {
     if (M <= 0 || N <= 0) return;
     for (int k0 = 0; k0 < K || (K == 0 && k0 == 0); k0 += GB_KB) {
         const int kb = K - k0 < GB_KB ? K - k0 : GB_KB, acc = accumulate || k0 > 0;
@@ -838,7 +848,7 @@ void gemm_bcast(float *C, int64_t ldc, const float *A, int64_t ars, int64_t acs,
                 const int mr = nv == 4 ? 6 : 8;
                 for (int i0 = 0; i0 < M; i0 += mr) {
                     const int m = M - i0 < mr ? M - i0 : mr;
-                    gb512[nv - 1][m - 1](C + i0 * ldc + j0, ldc, Ak + i0 * ars, ars, acs, Bk + j0, ldb, kb, acc, lastm);
+                    gb512[nv - 1][m - 1](C + i0 * ldc + j0, ldc, Ak + i0 * ars, ars, acs, Bk + j0, ldb, kb, acc, lastm, pf);
                 }
             }
         } else if (cpu.avx2) {
@@ -856,6 +866,11 @@ void gemm_bcast(float *C, int64_t ldc, const float *A, int64_t ars, int64_t acs,
         }
         if (K == 0) break;
     }
+}
+
+void gemm_bcast(float *C, int64_t ldc, const float *A, int64_t ars, int64_t acs, const float *B, int64_t ldb, int M,
+                int N, int K, int accumulate) {
+    gemm_bcast_pf(C, ldc, A, ars, acs, B, ldb, M, N, K, accumulate, 0);
 }
 
 // reference: double accumulation
@@ -1114,12 +1129,14 @@ void attention_head(float *out, int ldo, const float *q, int ldq, const float *k
             for (int d = 0; d < hd; d++) qt[d * nbp + i] = i < nb ? q[(int64_t)(i0 + i) * ldq + d] : 0.0f;
         }
         // attn_weights = torch.matmul(query, key_states.transpose(2, 3)): S^T = K . Q^T
-        gemm_bcast(S, nbp, k, ldk, 1, qt, nbp, nvis, nbp, hd, 0);
+        // (one query block reads each key once: the keys and values stream from memory, so they are prefetched)
+        const int pf = nb <= 16;
+        gemm_bcast_pf(S, nbp, k, ldk, 1, qt, nbp, nvis, nbp, hd, 0, pf);
         // * scaling (+ causal mask); softmax(attn_weights, dim=-1, dtype=torch.float32)
         if (cpu.avx512f) softmax_cols_avx512(S, nvis, nbp, vis, scale);
         else softmax_cols_scalar(S, nvis, nbp, vis, scale);
         // attn_output = torch.matmul(attn_weights, value_states): O = (S^T)^T . V
-        gemm_bcast(out + (int64_t)i0 * ldo, ldo, S, 1, nbp, v, ldv, nb, hd, nvis, 0);
+        gemm_bcast_pf(out + (int64_t)i0 * ldo, ldo, S, 1, nbp, v, ldv, nb, hd, nvis, 0, pf);
     }
 }
 
