@@ -649,8 +649,8 @@ static void linear_task(const LinearJob *J, const float *xp, int r0, int r1) {
 // output rows per task of a job (the bits do not depend on it)
 static int job_rows(const LinearJob *J, int gemm) {
     if (!gemm && J->n > LT_MR) return LT_NB;
-    if (!gemm) { // decode: ~LT_TASK1 bytes per task, and at least 4 tasks per thread where the job has the rows
-        const int64_t rows = J->W->rows, fair = (rows + 4 * omp_get_max_threads() - 1) / (4 * omp_get_max_threads());
+    if (!gemm) { // decode: ~LT_TASK1 bytes per task, and at least 8 tasks per thread where the job has the rows
+        const int64_t rows = J->W->rows, fair = (rows + 8 * omp_get_max_threads() - 1) / (8 * omp_get_max_threads());
         const int64_t nb = LT_TASK1 / (J->W->cols * dtype_size[J->W->dtype] + 1);
         return (int)(nb < 1 ? 1 : nb < fair ? nb : fair > 0 ? fair : 1);
     }
