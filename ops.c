@@ -192,6 +192,7 @@ float dot_f32(const float *a, const float *b, int n) {
 #define LT_NB 40  // weight rows per task (a multiple of LT_NR)
 #define LT_TASK1 (1 << 20) // bytes of contiguous weight rows per task for batches of at most LT_MR rows (decode)
 #define LT_PF 3072 // decode: bf16 elements prefetched ahead of the weight read, in reading order (6 KB)
+#define LT_KLONG 6144 // decode: rows longer than this are read two at a time (rows2_bf16_512)
 
 static inline int64_t pad32(int64_t k) { return (k + 31) & ~(int64_t)31; }
 
@@ -384,11 +385,65 @@ __attribute__((target("avx512f,avx512bw"))) static void rows1_bf16_512(float *y,
     }
 }
 
+// rows longer than LT_KLONG: their permuted x (4 bytes per weight) no longer stays in L1 next to the weight stream, so
+// two rows share each x load (two streams, each prefetched LT_PF / 2 ahead); each row keeps its own chain (same bits)
+__attribute__((target("avx512f,avx512bw"))) static void rows2_bf16_512(float *y, const float *xp, const uint16_t *W,
+                                                                        int K, int r0, int r1) {
+    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u), lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+                                                                                       11, 12, 13, 14, 15);
+    const int nfull = K & ~31, rem = K % 32;
+    const __mmask32 mrem = (__mmask32)((1ull << rem) - 1);
+    for (int r = r0; r < r1; r += 2) {
+        const uint16_t *w0 = W + (int64_t)r * K, *w1 = w0 + K;
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+        const uintptr_t mis = (uintptr_t)w0 & 63;
+        if (ROWS1_ALIGNED && mis && mis % 4 == 0 && rem == 0) { // both rows start mis bytes into a line (K % 32 == 0)
+            const uint16_t *wa0 = w0 - mis / 2, *wa1 = w1 - mis / 2;
+            const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32((int)(mis / 4)), lane);
+            __m512i c0 = _mm512_load_si512((const void *)wa0), c1 = _mm512_load_si512((const void *)wa1);
+            for (int c = 0; c < nfull; c += 32) {
+                _mm_prefetch((const char *)(w0 + c + LT_PF / 2), _MM_HINT_T0);
+                _mm_prefetch((const char *)(w1 + c + LT_PF / 2), _MM_HINT_T0);
+                const __m512i n0 = _mm512_load_si512((const void *)(wa0 + c + 32));
+                const __m512i n1 = _mm512_load_si512((const void *)(wa1 + c + 32));
+                const __m512i v0 = _mm512_permutex2var_epi32(c0, idx, n0), v1 = _mm512_permutex2var_epi32(c1, idx, n1);
+                c0 = n0, c1 = n1;
+                const __m512 xe = _mm512_loadu_ps(xp + c), xo = _mm512_loadu_ps(xp + c + 16);
+                a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), xe, a0);
+                a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v1, 16)), xe, a1);
+                a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v0, hi)), xo, a0);
+                a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v1, hi)), xo, a1);
+            }
+        } else
+            for (int c = 0; c < nfull; c += 32) {
+                _mm_prefetch((const char *)(w0 + c + LT_PF / 2), _MM_HINT_T0);
+                _mm_prefetch((const char *)(w1 + c + LT_PF / 2), _MM_HINT_T0);
+                const __m512i v0 = _mm512_loadu_si512((const void *)(w0 + c)), v1 = _mm512_loadu_si512((const void *)(w1 + c));
+                const __m512 xe = _mm512_loadu_ps(xp + c), xo = _mm512_loadu_ps(xp + c + 16);
+                a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), xe, a0);
+                a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v1, 16)), xe, a1);
+                a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v0, hi)), xo, a0);
+                a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v1, hi)), xo, a1);
+            }
+        if (rem) {
+            const __m512i v0 = _mm512_maskz_loadu_epi16(mrem, w0 + nfull), v1 = _mm512_maskz_loadu_epi16(mrem, w1 + nfull);
+            const __m512 xe = _mm512_loadu_ps(xp + nfull), xo = _mm512_loadu_ps(xp + nfull + 16);
+            a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), xe, a0);
+            a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v1, 16)), xe, a1);
+            a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v0, hi)), xo, a0);
+            a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v1, hi)), xo, a1);
+        }
+        y[r] = hsum512(a0), y[r + 1] = hsum512(a1);
+    }
+}
+
 // rows [r0, r1) of one job for activation rows [i0, i0 + mr): bf16 weights, xp = the permuted rows (stride Kp)
 static void tiles_bf16(float *y, int64_t ldy, const float *xp, int64_t Kp, const uint16_t *W, int K, int mr, int r0,
                        int r1) {
     if (mr == 1 && cpu.avx512f) {
-        rows1_bf16_512(y, xp, W, K, r0, r1);
+        const int r2 = K > LT_KLONG ? r1 - (r1 - r0) % 2 : r0; // long rows in pairs, the odd one alone
+        if (r2 > r0) rows2_bf16_512(y, xp, W, K, r0, r2);
+        rows1_bf16_512(y, xp, W, K, r2, r1);
         return;
     }
     const int nr = LT_NR;

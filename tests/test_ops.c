@@ -271,6 +271,7 @@ int main(void) {
         check_isa_linear(DT_BF16, 133, 9000 + 19, i ? 5 : 1); // a long row with a partial chunk
         // decode rows starting inside a cache line: shifted aligned loads (4-byte steps) or unaligned loads
         for (int off = 1; off < 32; off += 7) check_isa_linear_at(DT_BF16, 70, 512, i ? 5 : 1, off);
+        check_isa_linear_at(DT_BF16, 33, 8192, i ? 5 : 1, 8); // long rows read in pairs (an odd one alone)
     }
     check_isa_attention(70, 90, 64, 20);
     check_isa_attention(12, 100, 128, -1);
