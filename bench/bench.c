@@ -1,7 +1,8 @@
 // bench.c - the numbers behind `make bench`: the machine's ceilings and the real code paths on a checkpoint with
 // GLM-4.5V's layer dimensions. Prints one key=value per line (bench.sh adds the ratios).
 //   bench micro            stream_read_gbs, fma_peak_gflops, sgemm_gflops (OpenBLAS with the best core type)
-//   bench model DIR [N]    vision on a 1024x1024 image, a 2048-token prefill, N decode steps (default 32)
+//   bench model DIR [N]    vision on a 1024x1024 image, a 2048-token prefill, N decode steps (default 36) with
+//                          STREAM passes between their windows (stream_read_gbs)
 // Threads: OMP_NUM_THREADS (default: every CPU). What is counted (FLOPs = 2 per multiply-add):
 //   Linear [n rows, in -> out]: 2 * n * in * out; attention per head: 4 * hd * (visible keys) per query (q.k and
 //   p.v); norms, RoPE, softmax, SiLU and the router's sort are not counted (they are < 1 % here).
@@ -422,7 +423,7 @@ int main(int argc, char **argv) {
 #endif
         return 0;
     }
-    if (argc >= 3 && strcmp(argv[1], "model") == 0) return run_model(argv[2], argc >= 4 ? atoi(argv[3]) : 32);
+    if (argc >= 3 && strcmp(argv[1], "model") == 0) return run_model(argv[2], argc >= 4 ? atoi(argv[3]) : 36);
     fprintf(stderr, "usage: bench micro | bench model DIR [decode_steps]\n");
     return 2;
 }
