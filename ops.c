@@ -318,6 +318,34 @@ __attribute__((target("avx2,fma"))) static void tile_bf16_avx2(float *y, const f
     for (int j = 0; j < NR; j++) y[j] = hsum8x2(lo[j], hi[j]);
 }
 
+// AVX2 decode (one activation row): rows [r0, r1) one after the other, prefetched LT_PF ahead (as rows1_bf16_512);
+// the chain of tile_bf16_avx2 (same bits)
+__attribute__((target("avx2,fma"))) static void rows1_bf16_avx2(float *y, const float *xp, const uint16_t *W, int K,
+                                                                int r0, int r1) {
+    const __m256i mhi = _mm256_set1_epi32((int)0xffff0000u);
+    const int nfull = K & ~31;
+    uint16_t tail[32];
+    for (int r = r0; r < r1; r++) {
+        const uint16_t *w = W + (int64_t)r * K;
+        __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+        for (int c = 0; c < (int)pad32(K); c += 32) {
+            const uint16_t *wr = w + c;
+            if (c < nfull) _mm_prefetch((const char *)(wr + LT_PF), _MM_HINT_T0);
+            else { // zero-padded copy of the last chunk
+                memset(tail, 0, sizeof tail);
+                memcpy(tail, wr, (size_t)(K - c) * 2);
+                wr = tail;
+            }
+            const __m256i a = _mm256_loadu_si256((const __m256i *)wr), b = _mm256_loadu_si256((const __m256i *)(wr + 16));
+            lo = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(a, 16)), _mm256_loadu_ps(xp + c), lo);
+            lo = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(a, mhi)), _mm256_loadu_ps(xp + c + 16), lo);
+            hi = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(b, 16)), _mm256_loadu_ps(xp + c + 8), hi);
+            hi = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(b, mhi)), _mm256_loadu_ps(xp + c + 24), hi);
+        }
+        y[r] = hsum8x2(lo, hi);
+    }
+}
+
 // portable: the same order with fmaf
 static float dot_bf16_pairs_scalar(const float *xp, const uint16_t *w, int K) {
     float acc[16] = {0};
@@ -440,6 +468,10 @@ __attribute__((target("avx512f,avx512bw"))) static void rows2_bf16_512(float *y,
 // rows [r0, r1) of one job for activation rows [i0, i0 + mr): bf16 weights, xp = the permuted rows (stride Kp)
 static void tiles_bf16(float *y, int64_t ldy, const float *xp, int64_t Kp, const uint16_t *W, int K, int mr, int r0,
                        int r1) {
+    if (mr == 1 && cpu.avx2 && !cpu.avx512f) {
+        rows1_bf16_avx2(y, xp, W, K, r0, r1);
+        return;
+    }
     if (mr == 1 && cpu.avx512f) {
         const int r2 = K > LT_KLONG ? r1 - (r1 - r0) % 2 : r0; // long rows in pairs, the odd one alone
         if (r2 > r0) rows2_bf16_512(y, xp, W, K, r0, r2);
