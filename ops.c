@@ -336,7 +336,8 @@ __attribute__((target("avx2,fma"))) static void rows1_bf16_avx2(float *y, const 
                 memcpy(tail, wr, (size_t)(K - c) * 2);
                 wr = tail;
             }
-            const __m256i a = _mm256_loadu_si256((const __m256i *)wr), b = _mm256_loadu_si256((const __m256i *)(wr + 16));
+            const __m256i a = _mm256_loadu_si256((const __m256i *)wr);
+            const __m256i b = _mm256_loadu_si256((const __m256i *)(wr + 16));
             lo = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(a, 16)), _mm256_loadu_ps(xp + c), lo);
             lo = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(a, mhi)), _mm256_loadu_ps(xp + c + 16), lo);
             hi = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(b, 16)), _mm256_loadu_ps(xp + c + 8), hi);
@@ -446,7 +447,8 @@ __attribute__((target("avx512f,avx512bw"))) static void rows2_bf16_512(float *y,
             for (int c = 0; c < nfull; c += 32) {
                 _mm_prefetch((const char *)(w0 + c + LT_PF / 2), _MM_HINT_T0);
                 _mm_prefetch((const char *)(w1 + c + LT_PF / 2), _MM_HINT_T0);
-                const __m512i v0 = _mm512_loadu_si512((const void *)(w0 + c)), v1 = _mm512_loadu_si512((const void *)(w1 + c));
+                const __m512i v0 = _mm512_loadu_si512((const void *)(w0 + c));
+                const __m512i v1 = _mm512_loadu_si512((const void *)(w1 + c));
                 const __m512 xe = _mm512_loadu_ps(xp + c), xo = _mm512_loadu_ps(xp + c + 16);
                 a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), xe, a0);
                 a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v1, 16)), xe, a1);
@@ -454,7 +456,8 @@ __attribute__((target("avx512f,avx512bw"))) static void rows2_bf16_512(float *y,
                 a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v1, hi)), xo, a1);
             }
         if (rem) {
-            const __m512i v0 = _mm512_maskz_loadu_epi16(mrem, w0 + nfull), v1 = _mm512_maskz_loadu_epi16(mrem, w1 + nfull);
+            const __m512i v0 = _mm512_maskz_loadu_epi16(mrem, w0 + nfull);
+            const __m512i v1 = _mm512_maskz_loadu_epi16(mrem, w1 + nfull);
             const __m512 xe = _mm512_loadu_ps(xp + nfull), xo = _mm512_loadu_ps(xp + nfull + 16);
             a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), xe, a0);
             a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v1, 16)), xe, a1);
