@@ -360,6 +360,12 @@ static float dot_bf16_pairs_scalar(const float *xp, const uint16_t *w, int K) {
     return tree16(acc);
 }
 
+// acc + even weights of a 32-bf16 chunk x xe + odd weights x xo (pair order): the chain every decode kernel runs
+__attribute__((target("avx512f"))) static inline __m512 pair_fma512(__m512 acc, __m512i wv, __m512 xe, __m512 xo) {
+    acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wv, 16)), xe, acc);
+    return _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(wv, _mm512_set1_epi32((int)0xffff0000u))), xo, acc);
+}
+
 // decode (one activation row): y[r] = xp . W_r for rows [r0, r1), one row after the other so each core reads one
 // sequential stream, prefetched LT_PF elements ahead (into the next rows); the chain of tile_bf16_512 (same bits).
 // Tensors in a safetensors file are rarely 64-byte aligned: where a row starts s dwords into a cache line, aligned
@@ -376,8 +382,7 @@ static float dot_bf16_pairs_scalar(const float *xp, const uint16_t *w, int K) {
 #endif
 __attribute__((target("avx512f,avx512bw"))) static void rows1_bf16_512(float *y, const float *xp, const uint16_t *W,
                                                                         int K, int r0, int r1) {
-    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u), lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-                                                                                       11, 12, 13, 14, 15);
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const int nfull = K & ~31, rem = K % 32;
     const __mmask32 mrem = (__mmask32)((1ull << rem) - 1);
     for (int r = r0; r < r1; r++) {
@@ -393,21 +398,17 @@ __attribute__((target("avx512f,avx512bw"))) static void rows1_bf16_512(float *y,
                 const __m512i nxt = _mm512_load_si512((const void *)(wa + c + 32));
                 const __m512i wv = _mm512_permutex2var_epi32(cur, idx, nxt); // w[c .. c + 32)
                 cur = nxt;
-                acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wv, 16)), _mm512_loadu_ps(xp + c), acc);
-                acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(wv, hi)), _mm512_loadu_ps(xp + c + 16), acc);
+                acc = pair_fma512(acc, wv, _mm512_loadu_ps(xp + c), _mm512_loadu_ps(xp + c + 16));
             }
         } else {
             for (int c = 0; c < nfull; c += 32) {
                 _mm_prefetch((const char *)(w + c + LT_PF), _MM_HINT_T0);
                 const __m512i wv = _mm512_loadu_si512((const void *)(w + c));
-                acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wv, 16)), _mm512_loadu_ps(xp + c), acc);
-                acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(wv, hi)), _mm512_loadu_ps(xp + c + 16), acc);
+                acc = pair_fma512(acc, wv, _mm512_loadu_ps(xp + c), _mm512_loadu_ps(xp + c + 16));
             }
             if (rem) {
                 const __m512i wv = _mm512_maskz_loadu_epi16(mrem, w + nfull);
-                acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wv, 16)), _mm512_loadu_ps(xp + nfull), acc);
-                acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(wv, hi)), _mm512_loadu_ps(xp + nfull + 16),
-                                      acc);
+                acc = pair_fma512(acc, wv, _mm512_loadu_ps(xp + nfull), _mm512_loadu_ps(xp + nfull + 16));
             }
         }
         y[r] = hsum512(acc);
@@ -418,8 +419,7 @@ __attribute__((target("avx512f,avx512bw"))) static void rows1_bf16_512(float *y,
 // two rows share each x load (two streams, each prefetched LT_PF / 2 ahead); each row keeps its own chain (same bits)
 __attribute__((target("avx512f,avx512bw"))) static void rows2_bf16_512(float *y, const float *xp, const uint16_t *W,
                                                                         int K, int r0, int r1) {
-    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u), lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-                                                                                       11, 12, 13, 14, 15);
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const int nfull = K & ~31, rem = K % 32;
     const __mmask32 mrem = (__mmask32)((1ull << rem) - 1);
     for (int r = r0; r < r1; r += 2) {
@@ -438,10 +438,7 @@ __attribute__((target("avx512f,avx512bw"))) static void rows2_bf16_512(float *y,
                 const __m512i v0 = _mm512_permutex2var_epi32(c0, idx, n0), v1 = _mm512_permutex2var_epi32(c1, idx, n1);
                 c0 = n0, c1 = n1;
                 const __m512 xe = _mm512_loadu_ps(xp + c), xo = _mm512_loadu_ps(xp + c + 16);
-                a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), xe, a0);
-                a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v1, 16)), xe, a1);
-                a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v0, hi)), xo, a0);
-                a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v1, hi)), xo, a1);
+                a0 = pair_fma512(a0, v0, xe, xo), a1 = pair_fma512(a1, v1, xe, xo);
             }
         } else
             for (int c = 0; c < nfull; c += 32) {
@@ -450,19 +447,13 @@ __attribute__((target("avx512f,avx512bw"))) static void rows2_bf16_512(float *y,
                 const __m512i v0 = _mm512_loadu_si512((const void *)(w0 + c));
                 const __m512i v1 = _mm512_loadu_si512((const void *)(w1 + c));
                 const __m512 xe = _mm512_loadu_ps(xp + c), xo = _mm512_loadu_ps(xp + c + 16);
-                a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), xe, a0);
-                a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v1, 16)), xe, a1);
-                a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v0, hi)), xo, a0);
-                a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v1, hi)), xo, a1);
+                a0 = pair_fma512(a0, v0, xe, xo), a1 = pair_fma512(a1, v1, xe, xo);
             }
         if (rem) {
             const __m512i v0 = _mm512_maskz_loadu_epi16(mrem, w0 + nfull);
             const __m512i v1 = _mm512_maskz_loadu_epi16(mrem, w1 + nfull);
             const __m512 xe = _mm512_loadu_ps(xp + nfull), xo = _mm512_loadu_ps(xp + nfull + 16);
-            a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), xe, a0);
-            a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v1, 16)), xe, a1);
-            a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v0, hi)), xo, a0);
-            a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v1, hi)), xo, a1);
+            a0 = pair_fma512(a0, v0, xe, xo), a1 = pair_fma512(a1, v1, xe, xo);
         }
         y[r] = hsum512(a0), y[r + 1] = hsum512(a1);
     }
