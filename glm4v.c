@@ -1,6 +1,7 @@
 // glm4v.c - command line, prompt assembly (Glm4vProcessor), M-RoPE positions (get_rope_index), generation, --dump.
 //   ./glm4v -m MODEL_DIR -p "question" [-i image.png ...] [--video DIR|FILE] [-n 128] [--dump out.safetensors]
 #include "glm4v.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <omp.h>
@@ -114,104 +115,89 @@ static float parse_float(const char *flag, const char *s, float lo, float hi) {
     return (float)v;
 }
 
-static char *prompt_from_file(const char *path) {
-    if (strcmp(path, "-") == 0) {
-        size_t cap = 4096, n = 0;
-        char *buf = xmalloc(cap);
-        size_t got;
-        while ((got = fread(buf + n, 1, cap - n - 1, stdin)) > 0) {
-            n += got;
-            if (n + 1 >= cap) {
-                if (cap > (256u << 20)) glm_die(EXIT_INPUT, "stdin: prompt larger than 256 MB");
-                cap *= 2;
-                char *nb = realloc(buf, cap);
-                if (!nb) glm_die(EXIT_INPUT, "out of memory");
-                buf = nb;
-            }
-        }
-        buf[n] = 0;
-        return buf;
-    }
-    char *s = read_file(path, NULL, 256u << 20);
+// -f FILE: a file, a pipe (-f <(cmd), a FIFO) or '-' = stdin, read to its end (fileio.h read_input); any bytes
+static char *prompt_from_file(const char *path, size_t *len) {
+    char *s = read_input(path, len, 256u << 20);
     if (!s) glm_die_err(EXIT_INPUT);
     return s;
 }
 
-// an output file's folder must exist and be writable before any work is done (the file itself is written at the end,
-// through a temporary name)
+// an output path is checked before any work is done (fileio.h: a file or new path in a writable folder, a character
+// device or FIFO; a folder, block device, socket or dangling link is refused); the file is written at the end
 static void check_output_path(const char *path, const char *flag) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash) strcpy(dir, ".");
-    else if (slash == dir) dir[1] = 0;
-    else *slash = 0;
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) glm_die(EXIT_INPUT, "%s %s: folder '%s' does not exist", flag, path, dir);
-    if (access(dir, W_OK) != 0) glm_die(EXIT_INPUT, "%s %s: folder '%s' is not writable", flag, path, dir);
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) glm_die(EXIT_INPUT, "%s %s: is a folder", flag, path);
+    if (output_check(path, flag)) glm_die(EXIT_INPUT, "%s", glm_errmsg);
 }
 
 static void parse_args(Options *o, int argc, char **argv) {
     memset(o, 0, sizeof *o);
     o->think = 1, o->n_predict = 256, o->temp = -1, o->top_k = -1, o->top_p = -1, o->repeat_penalty = -1;
     o->fps = 2.0f, o->max_image_pixels = 100000000, o->chunk = 512;
+    // single-valued options may be given once (-p and -f are one: the prompt); -i is repeatable
+    enum { O_MODEL, O_PROMPT, O_SYSTEM, O_THINK, O_N, O_TEMP, O_TOPK, O_TOPP, O_PENALTY, O_SEED, O_THREADS, O_DUMP,
+           O_VIDEO, O_FPS, O_MAXPIX, O_RESIZE, O_BOXES, O_CHUNK, O_CTX, O_COUNT };
+    const char *given[O_COUNT] = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define ARG(s) (strcmp(a, s) == 0)
 #define NEEDV() (v ? (void)i++ : usage_error("%s needs a value", a))
+#define ONCE(slot) (!given[slot] ? (void)(given[slot] = a)                                                  \
+                 : strcmp(given[slot], a) ? usage_error("%s: %s was already given (one value only)", a, given[slot]) \
+                                          : usage_error("%s: given twice (one value only)", a))
         if (ARG("-h") || ARG("--help")) {
             usage(stdout);
             exit(0);
         } else if (ARG("--version")) {
             printf("glm4v.c %s (commit %s)\n", GLM4V_VERSION, GLM4V_GIT_COMMIT);
             exit(0);
-        } else if (ARG("-m") || ARG("--model")) NEEDV(), o->model_dir = v;
-        else if (ARG("-p") || ARG("--prompt")) NEEDV(), o->prompt = v;
+        } else if (ARG("-m") || ARG("--model")) ONCE(O_MODEL), NEEDV(), o->model_dir = v;
+        else if (ARG("-p") || ARG("--prompt")) ONCE(O_PROMPT), NEEDV(), o->prompt = v;
         else if (ARG("-f") || ARG("--file")) {
-            NEEDV();
-            free(o->prompt_text);
-            o->prompt = o->prompt_text = prompt_from_file(v);
-        } else if (ARG("--system")) NEEDV(), o->system = v;
+            ONCE(O_PROMPT), NEEDV();
+            o->prompt = o->prompt_text = prompt_from_file(v, NULL);
+        } else if (ARG("--system")) ONCE(O_SYSTEM), NEEDV(), o->system = v;
         else if (ARG("--raw")) o->raw = 1;
-        else if (ARG("--think")) o->think = 1;
-        else if (ARG("--no-think")) o->think = 0;
-        else if (ARG("-n") || ARG("--n-predict")) NEEDV(), o->n_predict = (int)parse_long(a, v, 0, 1 << 24);
-        else if (ARG("--temp")) NEEDV(), o->temp = parse_float(a, v, 0, 100);
-        else if (ARG("--top-k")) NEEDV(), o->top_k = (int)parse_long(a, v, 0, 1 << 30);
-        else if (ARG("--top-p")) NEEDV(), o->top_p = parse_float(a, v, 0, 1);
-        else if (ARG("--repeat-penalty")) NEEDV(), o->repeat_penalty = parse_float(a, v, 1e-3f, 100);
-        else if (ARG("--seed")) NEEDV(), o->seed = (uint64_t)parse_long(a, v, 0, 0x7fffffffffffffffL);
-        else if (ARG("-t") || ARG("--threads")) NEEDV(), o->threads = (int)parse_long(a, v, 1, 1024);
-        else if (ARG("--dump")) NEEDV(), o->dump = v;
+        else if (ARG("--think")) ONCE(O_THINK), o->think = 1;
+        else if (ARG("--no-think")) ONCE(O_THINK), o->think = 0;
+        else if (ARG("-n") || ARG("--n-predict")) ONCE(O_N), NEEDV(), o->n_predict = (int)parse_long(a, v, 0, 1 << 24);
+        else if (ARG("--temp")) ONCE(O_TEMP), NEEDV(), o->temp = parse_float(a, v, 0, 100);
+        else if (ARG("--top-k")) ONCE(O_TOPK), NEEDV(), o->top_k = (int)parse_long(a, v, 0, 1 << 30);
+        else if (ARG("--top-p")) ONCE(O_TOPP), NEEDV(), o->top_p = parse_float(a, v, 0, 1);
+        else if (ARG("--repeat-penalty")) ONCE(O_PENALTY), NEEDV(), o->repeat_penalty = parse_float(a, v, 1e-3f, 100);
+        else if (ARG("--seed")) ONCE(O_SEED), NEEDV(), o->seed = (uint64_t)parse_long(a, v, 0, 0x7fffffffffffffffL);
+        else if (ARG("-t") || ARG("--threads")) ONCE(O_THREADS), NEEDV(), o->threads = (int)parse_long(a, v, 1, 1024);
+        else if (ARG("--dump")) ONCE(O_DUMP), NEEDV(), o->dump = v;
         else if (ARG("-i") || ARG("--image")) {
             NEEDV();
             if (o->nimages == MAX_MEDIA) usage_error("at most %d images", MAX_MEDIA);
             o->images[o->nimages++] = v;
-        } else if (ARG("--video")) NEEDV(), o->video = v;
-        else if (ARG("--fps")) NEEDV(), o->fps = parse_float(a, v, 1e-3f, 1000);
-        else if (ARG("--max-image-pixels")) NEEDV(), o->max_image_pixels = parse_long(a, v, 1, 1L << 40);
+        } else if (ARG("--video")) ONCE(O_VIDEO), NEEDV(), o->video = v;
+        else if (ARG("--fps")) ONCE(O_FPS), NEEDV(), o->fps = parse_float(a, v, 1e-3f, 1000);
+        else if (ARG("--max-image-pixels")) ONCE(O_MAXPIX), NEEDV(), o->max_image_pixels = parse_long(a, v, 1, 1L << 40);
         else if (ARG("--resize")) {
-            NEEDV();
+            ONCE(O_RESIZE), NEEDV();
             if (strcmp(v, "torch") == 0) o->resize = RESIZE_TORCH;
             else if (strcmp(v, "pil") == 0) o->resize = RESIZE_PIL;
             else usage_error("--resize: '%s' is not torch or pil", v);
         } else if (ARG("--chat")) o->chat = 1;
         else if (ARG("--hide-think")) o->hide_think = 1;
         else if (ARG("-q") || ARG("--quiet")) o->quiet = 1;
-        else if (ARG("--draw-boxes")) NEEDV(), o->draw_boxes = v;
-        else if (ARG("--chunk")) NEEDV(), o->chunk = (int)parse_long(a, v, 1, 1 << 16);
-        else if (ARG("-c") || ARG("--ctx")) NEEDV(), o->ctx = (int)parse_long(a, v, 16, 1 << 24);
+        else if (ARG("--draw-boxes")) ONCE(O_BOXES), NEEDV(), o->draw_boxes = v;
+        else if (ARG("--chunk")) ONCE(O_CHUNK), NEEDV(), o->chunk = (int)parse_long(a, v, 1, 1 << 16);
+        else if (ARG("-c") || ARG("--ctx")) ONCE(O_CTX), NEEDV(), o->ctx = (int)parse_long(a, v, 16, 1 << 24);
         else usage_error("unknown option '%s'", a);
 #undef ARG
 #undef NEEDV
+#undef ONCE
     }
     if (!o->model_dir) usage_error("-m MODEL_DIR is required");
     if (!o->prompt && !o->chat) usage_error("-p TEXT is required (or --chat)");
     if (o->chat && o->dump) usage_error("--dump works with one prompt, not with --chat");
     if (o->chat && o->raw) usage_error("--raw cannot be used with --chat");
     if (o->draw_boxes && !o->nimages && !o->chat) usage_error("--draw-boxes needs an image (-i)");
+    // the first image is read again to draw on: a pipe gives its bytes once
+    if (o->draw_boxes && o->nimages && path_kind(o->images[0]) == FT_STREAM)
+        usage_error("--draw-boxes: the first image %s is a pipe or device (read once); give it as a file", o->images[0]);
     if (o->dump) check_output_path(o->dump, "--dump");
     if (o->draw_boxes) check_output_path(o->draw_boxes, "--draw-boxes");
     if (o->raw && o->system) usage_error("--system cannot be used with --raw (write the system turn in the prompt)");

@@ -50,6 +50,7 @@
 #endif
 
 #include "glm4v.h"
+#include "fileio.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -645,8 +646,19 @@ static int stb_decode(Image *img, const uint8_t *buf, size_t len, const char *na
     return 0;
 }
 
-// read a file and decode it (image_load_mem)
+// read an image the user named (a file, or a pipe / FIFO read to its end: fileio.h read_input) and decode it
 int image_load(Image *img, const char *path, int64_t max_pixels) {
+    memset(img, 0, sizeof *img);
+    size_t len;
+    char *buf = read_input(path, &len, MAX_IMAGE_FILE_BYTES);
+    if (!buf) return -1;
+    int rc = image_load_mem(img, (const uint8_t *)buf, len, path, max_pixels);
+    free(buf);
+    return rc;
+}
+
+// read a frame found in a folder (a regular file only, never a blocking open: fileio.h read_file) and decode it
+static int image_load_file(Image *img, const char *path, int64_t max_pixels) {
     memset(img, 0, sizeof *img);
     size_t len;
     char *buf = read_file(path, &len, MAX_IMAGE_FILE_BYTES);
@@ -1107,7 +1119,7 @@ int video_load_dir(Image **frames, int *nframes, const char *dir, int64_t max_pi
         size_t plen = strlen(dir) + strlen(names[i]) + 2;
         char *path = xmalloc(plen);
         snprintf(path, plen, "%s/%s", dir, names[i]);
-        if (image_load(&fr[i], path, max_pixels)) {
+        if (image_load_file(&fr[i], path, max_pixels)) {
             free(path);
             rc = -1;
             break;

@@ -142,9 +142,12 @@ int sf_parse(SFile *f, const uint8_t *buf, size_t size, const char *name) {
 
 int sf_open(SFile *f, const char *path) {
     memset(f, 0, sizeof *f);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return glm_err("%s: %s", path, strerror(errno));
+    // a shard is a file found in a folder: regular only, checked before the open, which never blocks (O_NONBLOCK)
     struct stat st;
+    if (stat(path, &st) != 0) return glm_err("%s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return glm_err("%s: not a regular file", path);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return glm_err("%s: %s", path, strerror(errno));
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
         return glm_err("%s: not a regular file", path);
