@@ -1391,6 +1391,10 @@ int video_load_file(Image **frames, int *nframes, double **frame_times, const ch
     *frame_times = NULL;
     struct stat st;
     if (stat(path, &st) != 0) return glm_err("%s: %s", path, strerror(errno));
+    // ffprobe reads the file, then ffmpeg reads it again: a pipe gives its bytes once, so it is refused (save it first)
+    if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode))
+        return glm_err("%s: a pipe or device: a video file is read twice (ffprobe, then ffmpeg); save it to a file or "
+                       "pass a folder of frames", path);
     if (!S_ISREG(st.st_mode)) return glm_err("%s: not a regular file", path);
     char *ffmpeg = find_program("ffmpeg"), *ffprobe = find_program("ffprobe");
     if (!ffmpeg || !ffprobe) {
