@@ -23,7 +23,8 @@
 typedef struct {
     const char *model_dir;   // -m
     const char *prompt;      // -p
-    char *prompt_text;       // -f file contents (owned; prompt points here)
+    char *prompt_text;       // -p / -f text (owned; prompt points here): prompt_text_from_bytes, NULs as C0 80
+    char *system_text;       // --system text (owned; system points here), the same way
     const char *system;      // --system
     int raw;                 // --raw: prompt used verbatim
     int think;               // 1 thinking on (default), 0 --no-think
@@ -115,11 +116,15 @@ static float parse_float(const char *flag, const char *s, float lo, float hi) {
     return (float)v;
 }
 
-// -f FILE: a file, a pipe (-f <(cmd), a FIFO) or '-' = stdin, read to its end (fileio.h read_input); any bytes
-static char *prompt_from_file(const char *path, size_t *len) {
-    char *s = read_input(path, len, 256u << 20);
+// -f FILE: a file, a pipe (-f <(cmd), a FIFO) or '-' = stdin, read to its end (fileio.h read_input); any bytes, NULs
+// included (prompt_text_from_bytes: they reach the tokenizer as bytes, not as the end of the text)
+static char *prompt_from_file(const char *path) {
+    size_t len;
+    char *s = read_input(path, &len, 256u << 20);
     if (!s) glm_die_err(EXIT_INPUT);
-    return s;
+    char *text = prompt_text_from_bytes(s, len);
+    free(s);
+    return text;
 }
 
 // an output path is checked before any work is done (fileio.h: a file or new path in a writable folder, a character
@@ -151,11 +156,11 @@ static void parse_args(Options *o, int argc, char **argv) {
             printf("glm4v.c %s (commit %s)\n", GLM4V_VERSION, GLM4V_GIT_COMMIT);
             exit(0);
         } else if (ARG("-m") || ARG("--model")) ONCE(O_MODEL), NEEDV(), o->model_dir = v;
-        else if (ARG("-p") || ARG("--prompt")) ONCE(O_PROMPT), NEEDV(), o->prompt = v;
+        else if (ARG("-p") || ARG("--prompt")) ONCE(O_PROMPT), NEEDV(), o->prompt = o->prompt_text = prompt_text_from_bytes(v, strlen(v));
         else if (ARG("-f") || ARG("--file")) {
             ONCE(O_PROMPT), NEEDV();
-            o->prompt = o->prompt_text = prompt_from_file(v, NULL);
-        } else if (ARG("--system")) ONCE(O_SYSTEM), NEEDV(), o->system = v;
+            o->prompt = o->prompt_text = prompt_from_file(v);
+        } else if (ARG("--system")) ONCE(O_SYSTEM), NEEDV(), o->system = o->system_text = prompt_text_from_bytes(v, strlen(v));
         else if (ARG("--raw")) o->raw = 1;
         else if (ARG("--think")) ONCE(O_THINK), o->think = 1;
         else if (ARG("--no-think")) ONCE(O_THINK), o->think = 0;
@@ -942,12 +947,6 @@ static char *answer_text(const Engine *e, const int *gen, int n) {
     return t ? t : xstrdup("");
 }
 
-// trailing newline / carriage return off
-static void chomp(char *s) {
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r')) s[--n] = 0;
-}
-
 static int run_chat(const Options *o) {
     Engine e;
     engine_load(&e, o);
@@ -984,9 +983,12 @@ static int run_chat(const Options *o) {
             first = NULL;
         } else {
             if (interactive) fputs("> ", stdout), fflush(stdout);
-            if (getline(&line, &cap, stdin) < 0) break;
-            chomp(line);
-            msg = xstrdup(line);
+            ssize_t got = getline(&line, &cap, stdin);
+            if (got < 0) break;
+            while (got && (line[got - 1] == '\n' || line[got - 1] == '\r')) got--; // trailing newline off
+            line[got] = 0;
+            // a message keeps every byte, NULs included; a /command's path stays as typed
+            msg = line[0] == '/' ? xstrdup(line) : prompt_text_from_bytes(line, (size_t)got);
         }
         if (msg[0] == '/') {
             char *arg = strchr(msg, ' ');
@@ -1074,6 +1076,7 @@ int main(int argc, char **argv) {
     ops_init();
     int rc = o.chat ? run_chat(&o) : run_once(&o);
     free(o.prompt_text);
+    free(o.system_text);
     return rc;
 }
 #endif

@@ -171,7 +171,7 @@ out_cases() { # FLAG EXTRA...: the same matrix for --dump and --draw-boxes
     echo old >"$o/target"
     ln -s "$o/target" "$o/link"
     expect_ok "$flag onto a link to a file" "${R[@]}" -m $M -p hi "$@" "$flag" "$o/link"
-    [ -L "$o/link" ] && [ -f "$o/target" ] && [ "$(cat "$o/target")" != old ] &&
+    [ -L "$o/link" ] && [ -f "$o/target" ] && ! grep -qx old "$o/target" &&
         pass "$flag: the link's target was replaced, the link kept" || fail "$flag: the link itself was replaced"
     timeout "$TO" "${R[@]}" -m $M -p hi "$@" "$flag" /dev/stdout >"$o/stdout" 2>"$T/stderr" </dev/null
     [ $? -eq 0 ] && [ -f "$o/stdout" ] && [ "$(wc -c <"$o/stdout")" -gt 100 ] &&
@@ -224,17 +224,19 @@ done
 # (vision: 704 patches) next to the decode kernels: the same bits as the aligned default run
 args=(-p "Describe this picture." -i tests/data/images/photo_450x300.png -n 3 -t 2)
 d=$T/mis_moe-released_1
-if "$GLM4V" -q -m tests/golden/ckpt/moe-released "${args[@]}" --dump "$T/ref_photo.st" >/dev/null 2>"$T/stderr"; then
-    for v in "GLM4V_ISA=default" "GLM4V_ISA=avx2" "GLM4V_PORTABLE=1"; do
-        timeout "$TO" env $v "$GLM4V" -q -m "$d" "${args[@]}" --dump "$T/mis_photo.st" >/dev/null 2>"$T/stderr"
-        rc=$?
-        if [ $rc -ne 0 ]; then fail "$v, odd-aligned data, photo: exit $rc: $(grep -m1 -E 'runtime error|ERROR' "$T/stderr" || tail -n 1 "$T/stderr")"
-        elif cmp -s "$T/mis_photo.st" "$T/ref_photo.st"; then pass "$v, odd-aligned data, photo: dump byte-identical to the aligned one"
-        else fail "$v, odd-aligned data, photo: the dump differs"
-        fi
-    done
-else fail "photo: aligned run failed: $(tail -n 1 "$T/stderr")"
-fi
+for v in "GLM4V_ISA=default" "GLM4V_ISA=avx2" "GLM4V_PORTABLE=1"; do # (the dump names the ISA: one reference each)
+    if ! timeout "$TO" env $v "$GLM4V" -q -m tests/golden/ckpt/moe-released "${args[@]}" --dump "$T/ref_photo.st" \
+        >/dev/null 2>"$T/stderr"; then
+        fail "$v, photo: aligned run failed: $(tail -n 1 "$T/stderr")"
+        continue
+    fi
+    timeout "$TO" env $v "$GLM4V" -q -m "$d" "${args[@]}" --dump "$T/mis_photo.st" >/dev/null 2>"$T/stderr"
+    rc=$?
+    if [ $rc -ne 0 ]; then fail "$v, odd-aligned data, photo: exit $rc: $(grep -m1 -E 'runtime error|ERROR' "$T/stderr" || tail -n 1 "$T/stderr")"
+    elif cmp -s "$T/mis_photo.st" "$T/ref_photo.st"; then pass "$v, odd-aligned data, photo: dump byte-identical to the aligned one"
+    else fail "$v, odd-aligned data, photo: the dump differs"
+    fi
+done
 
 # ---------------------------------------------------------------------------- 4. NUL bytes in prompts
 
