@@ -289,7 +289,11 @@ static int output_resolve(const char *path, const char *flag, char **target, int
         *target = xstrdup(path);
         return 1;
     }
-    if (std_stream_of(&st, stdfd)) return 2; // /dev/stdout, /dev/stderr: our own stream, at its current offset
+    // /dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N: our own stream, written at its current offset (a regular
+    // file that merely is our stdout under its own name is replaced as any file)
+    int std_name = !strncmp(path, "/dev/std", 8) || !strncmp(path, "/dev/fd/", 8) || !strncmp(path, "/proc/", 6);
+    if (std_stream_of(&st, stdfd) && (std_name || !S_ISREG(st.st_mode))) return 2;
+    *stdfd = -1;
     if (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)) return 2;
     if (!S_ISREG(st.st_mode))
         return glm_err("%s%s%s: is %s (refused: only a file, a character device or a pipe can be written)", fl, sep,
@@ -347,6 +351,8 @@ int output_open(OutFile *o, const char *path) {
             return -1;
         }
         glm_atexit_remove(o->tmp); // removed by glm_die while it exists
+        struct stat st;
+        if (stat(o->target, &st) == 0) fchmod(fd, st.st_mode & 07777); // a replaced file keeps its permissions
     }
     o->f = fdopen(fd, "wb");
     if (!o->f) {

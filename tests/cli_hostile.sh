@@ -168,11 +168,19 @@ out_cases() { # FLAG EXTRA...: the same matrix for --dump and --draw-boxes
     wait "${pids[-1]}" 2>/dev/null
     [ -p "$o/fifo" ] && [ -s "$o/fifo.out" ] && pass "$flag: FIFO kept, its reader got $(wc -c <"$o/fifo.out") bytes" ||
         fail "$flag: FIFO replaced or nothing read"
-    echo old >"$o/target"
+    echo old >"$o/target" && chmod 640 "$o/target"
     ln -s "$o/target" "$o/link"
     expect_ok "$flag onto a link to a file" "${R[@]}" -m $M -p hi "$@" "$flag" "$o/link"
     [ -L "$o/link" ] && [ -f "$o/target" ] && ! grep -qx old "$o/target" &&
         pass "$flag: the link's target was replaced, the link kept" || fail "$flag: the link itself was replaced"
+    [ "$(stat -c %a "$o/target")" = 640 ] && pass "$flag: the replaced file kept its permissions (640)" ||
+        fail "$flag: the replaced file's permissions changed to $(stat -c %a "$o/target")"
+    # a file that is our stdout under its own name (not /dev/stdout): replaced as any file, a valid dump
+    timeout "$TO" "${R[@]}" -m $M -p hi "$@" "$flag" "$o/same" >"$o/same" 2>"$T/stderr" </dev/null
+    local rc=$? sig
+    if [ "$flag" = --dump ]; then sig=$(tail -c +9 "$o/same" | head -c 1); else sig=$(head -c 4 "$o/same" | tail -c 3); fi
+    [ $rc -eq 0 ] && { [ "$sig" = "{" ] || [ "$sig" = PNG ]; } &&
+        pass "$flag FILE > FILE: the file holds the output alone" || fail "$flag FILE > FILE: $(tail -n 1 "$T/stderr")"
     timeout "$TO" "${R[@]}" -m $M -p hi "$@" "$flag" /dev/stdout >"$o/stdout" 2>"$T/stderr" </dev/null
     [ $? -eq 0 ] && [ -f "$o/stdout" ] && [ "$(wc -c <"$o/stdout")" -gt 100 ] &&
         pass "$flag /dev/stdout into a file: written there ($(wc -c <"$o/stdout") bytes)" ||
