@@ -137,6 +137,14 @@ expect 2 "--draw-boxes" "--draw-boxes with a piped first image (read twice)" "${
 mkfifo "$T/video.fifo"
 expect 1 "video.fifo" "--video FIFO: refused (ffprobe and ffmpeg both read it)" "${R[@]}" -m $M -p hi --video "$T/video.fifo"
 
+# glm4v-compare's inputs (named on its command line): a pipe or '-' is read to its end, a folder refused
+COMPARE=${GLM4V_COMPARE:-./glm4v-compare}
+expect_ok "compare: a dump through a pipe" "$COMPARE" <(cat "$T/file.st") "$T/file.st"
+cp "$T/file.st" "$T/stdin"
+expect_ok "compare: a dump on stdin ('-')" "$COMPARE" - "$T/file.st"
+rm -f "$T/stdin"
+expect 1 "not a regular file or a pipe" "compare: a folder" "$COMPARE" "$T" "$T/file.st"
+
 # ---------------------------------------------------------------------------- 2. output paths
 
 # isdev PATH: a character device still
