@@ -201,7 +201,7 @@ static void parse_args(Options *o, int argc, char **argv) {
     if (o->chat && o->raw) usage_error("--raw cannot be used with --chat");
     if (o->draw_boxes && !o->nimages && !o->chat) usage_error("--draw-boxes needs an image (-i)");
     // the first image is read again to draw on: a pipe gives its bytes once
-    if (o->draw_boxes && o->nimages && path_kind(o->images[0]) == FT_STREAM)
+    if (o->draw_boxes && o->nimages && (!strcmp(o->images[0], "-") || path_kind(o->images[0]) == FT_STREAM))
         usage_error("--draw-boxes: the first image %s is a pipe or device (read once); give it as a file", o->images[0]);
     if (o->dump) check_output_path(o->dump, "--dump");
     if (o->draw_boxes) check_output_path(o->draw_boxes, "--draw-boxes");
