@@ -156,11 +156,13 @@ static void parse_args(Options *o, int argc, char **argv) {
             printf("glm4v.c %s (commit %s)\n", GLM4V_VERSION, GLM4V_GIT_COMMIT);
             exit(0);
         } else if (ARG("-m") || ARG("--model")) ONCE(O_MODEL), NEEDV(), o->model_dir = v;
-        else if (ARG("-p") || ARG("--prompt")) ONCE(O_PROMPT), NEEDV(), o->prompt = o->prompt_text = prompt_text_from_bytes(v, strlen(v));
+        else if (ARG("-p") || ARG("--prompt"))
+            ONCE(O_PROMPT), NEEDV(), o->prompt = o->prompt_text = prompt_text_from_bytes(v, strlen(v));
         else if (ARG("-f") || ARG("--file")) {
             ONCE(O_PROMPT), NEEDV();
             o->prompt = o->prompt_text = prompt_from_file(v);
-        } else if (ARG("--system")) ONCE(O_SYSTEM), NEEDV(), o->system = o->system_text = prompt_text_from_bytes(v, strlen(v));
+        } else if (ARG("--system"))
+            ONCE(O_SYSTEM), NEEDV(), o->system = o->system_text = prompt_text_from_bytes(v, strlen(v));
         else if (ARG("--raw")) o->raw = 1;
         else if (ARG("--think")) ONCE(O_THINK), o->think = 1;
         else if (ARG("--no-think")) ONCE(O_THINK), o->think = 0;
