@@ -13,10 +13,11 @@ CFLAGS  += $(SANFLAGS)
 # Debian packages the build and the tests need
 DEB_PKGS = gcc make libopenblas-dev libstb-dev libjpeg62-turbo-dev libpcre2-dev libcjson-dev zlib1g-dev
 
-LIB_SRCS = util.c safetensors.c checkpoint.c ops.c tokenizer.c preprocess.c vision.c moe.c model.c dump.c prompt.c boxes.c
+LIB_SRCS = util.c safetensors.c checkpoint.c weights.c ops.c tokenizer.c preprocess.c vision.c moe.c model.c dump.c prompt.c boxes.c sampler.c engine.c
 BUILD    = build
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
-HDRS     = glm4v.h
+# header dependencies: each object's own list, written by the compiler (-MMD) beside it and read back below
+DEPFLAGS = -MMD -MP
 # the programs (make test-asan builds them into build-asan/); the shell tests take them from $GLM4V / $GLM4V_COMPARE
 GLM4V_BIN   = glm4v
 COMPARE_BIN = glm4v-compare
@@ -28,8 +29,8 @@ TEST_BINS = $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 
 all: $(GLM4V_BIN) $(COMPARE_BIN)
 
-$(BUILD)/%.o: %.c $(HDRS) | $(BUILD)/tests
-	$(CC) $(CFLAGS) -c -o $@ $<
+$(BUILD)/%.o: %.c | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 $(BUILD)/tests:
 	mkdir -p $(BUILD)/tests
@@ -40,8 +41,8 @@ $(GLM4V_BIN): $(BUILD)/glm4v.o $(LIB_OBJS)
 $(COMPARE_BIN): $(BUILD)/compare.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/test_util.h $(LIB_OBJS) $(HDRS) | $(BUILD)/tests
-	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
+$(BUILD)/tests/%: tests/%.c $(LIB_OBJS) | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(DEPFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
 
 # deterministic synthetic checkpoints (standalone: C11 + cJSON), e.g. GLM-4.5V dimensions for test-realdims / bench
 tools/synth_ckpt: tools/synth_ckpt.c
@@ -131,9 +132,9 @@ FUZZ_LIB     = util.c safetensors.c checkpoint.c tokenizer.c preprocess.c prompt
 FUZZ_OBJS    = $(FUZZ_LIB:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS    = $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 
-$(FUZZ_DIR)/obj/%.o: %.c $(HDRS)
+$(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEPFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
 $(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_OBJS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) -lpcre2-8 -lcjson -ljpeg -lz -lm
@@ -144,6 +145,8 @@ fuzz-build: $(FUZZ_BINS)
 
 fuzz: $(FUZZ_BINS)
 	@FUZZ_DIR=$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh $(FUZZ_TARGETS)
+
+-include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d $(FUZZ_DIR)/obj/*.d)
 
 # make bench / make bench-hf
 include bench/bench.mk

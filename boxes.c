@@ -13,7 +13,7 @@
 #pragma GCC diagnostic pop
 #endif
 
-#include "glm4v.h"
+#include "boxes.h"
 
 #include <errno.h>
 #include <float.h>

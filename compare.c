@@ -22,10 +22,11 @@
 // .npy: one tensor named after the file's basename without its extension. .npz (np.savez / np.savez_compressed):
 // one tensor per entry, named after the entry without ".npy". Only little-endian C-order numeric arrays.
 // Exit status: 0 all compared tensors pass, 1 a failure / no tensor in common / unreadable file, 2 bad usage.
-#include "glm4v.h"
+#include "dump.h"
 
 #include <errno.h>
 #include <fnmatch.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>

@@ -1,6 +1,7 @@
 // moe.c - Glm4vMoeTextMoE: sigmoid top-k router with group-limited selection, routed experts, shared expert.
 // Prefill groups the tokens of a chunk by expert, so each chosen expert's weights are read once per chunk.
-#include "glm4v.h"
+#include "moe.h"
+#include "ops.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -5,7 +5,7 @@
 // same sequence), so results are bit-identical for any thread count and any of the three instruction sets.
 // No BLAS: OpenBLAS's speed depends on its core-type detection and its bits on the kernel it picks; these
 // kernels read the bf16 weights from the mapping (no fp32 copy of them) and reach a large fraction of the FMA peak.
-#include "glm4v.h"
+#include "ops.h"
 
 #include <immintrin.h>
 #include <omp.h>

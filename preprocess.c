@@ -49,12 +49,12 @@
 #pragma GCC diagnostic pop
 #endif
 
-#include "glm4v.h"
+#include "preprocess.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <jpeglib.h> // after <stdio.h> (glm4v.h)
+#include <jpeglib.h> // after <stdio.h> (preprocess.h)
 #include <limits.h>
 #include <setjmp.h>
 #include <spawn.h>

@@ -1,11 +1,12 @@
 // safetensors.c - read-only safetensors parsing over an mmap'd file; every header field is validated.
 // Format: u64 little-endian header length N, N bytes of JSON {name: {dtype, shape, data_offsets:[b,e]}, __metadata__},
 // then the data block; offsets are relative to the data block.
-#include "glm4v.h"
+#include "safetensors.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>

@@ -2,7 +2,8 @@
 // pre-tokenizers, BPE model, ByteLevel decoder), a streaming decoder, and the GLM-4.5V/4.6V chat template.
 // Mirrors tokenizers/src/tokenizer/{added_vocabulary,pre_tokenizer,normalizer}.rs, models/bpe/{model,word}.rs,
 // pre_tokenizers/{split,byte_level,sequence}.rs, decoders ByteLevel.
-#include "glm4v.h"
+#include "tokenizer.h"
+#include "prompt.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <cjson/cJSON.h>

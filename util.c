@@ -1,5 +1,5 @@
 // util.c - errors, checked allocation and size arithmetic, whole-file reads.
-#include "glm4v.h"
+#include "base.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -4,8 +4,8 @@
 .PHONY: bench bench-hf
 BENCH_BIN = $(BUILD)/glm4v-bench
 
-$(BENCH_BIN): bench/bench.c $(LIB_OBJS) $(HDRS)
-	$(CC) $(CFLAGS) -o $@ bench/bench.c $(LIB_OBJS) $(LDLIBS) -lopenblas
+$(BENCH_BIN): bench/bench.c $(LIB_OBJS)
+	$(CC) $(CFLAGS) $(DEPFLAGS) -o $@ bench/bench.c $(LIB_OBJS) $(LDLIBS) -lopenblas
 
 bench: $(BENCH_BIN) tools/synth_ckpt
 	@BENCH_BIN=$(BENCH_BIN) bash bench/bench.sh

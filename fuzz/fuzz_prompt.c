@@ -3,7 +3,8 @@
 // expansion for 0-3 images and 0-1 video (prompt_expand) and M-RoPE positions (prompt_positions).
 // Input: byte 0 = flags (bit 0 raw, bit 1 think, bits 2-3 images, bit 4 video, bit 5 multi-turn), then 2 bytes per
 // image and 3 for the video (grid sizes), then the text ('\x01' separates turns in multi-turn mode).
-#include "../glm4v.h"
+#include "../prompt.h"
+#include "../tokenizer.h"
 
 #include <stdlib.h>
 #include <string.h>

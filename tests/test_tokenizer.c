@@ -1,7 +1,8 @@
 // test_tokenizer.c - tokenizer.c against HuggingFace `tokenizers`: ids and decodes of tests/data/tokenizer_cases.json
 // and tokenizer_cases_extra.json (tests/golden/make_tokenizer_cases.py), streaming decode, chat template strings,
 // broken tokenizer.json files, speed of long prompts and of a 150k-merge vocabulary.
-#include "glm4v.h"
+#include "../tokenizer.h"
+#include "../prompt.h"
 #include "test_util.h"
 
 #include <cjson/cJSON.h>
