@@ -77,20 +77,8 @@ static int js_eos(Config *c, const cJSON *v, const char *file) {
 
 // ---------------------------------------------------------------------------- config.json
 
-int config_parse(Config *c, const char *json, size_t len, const char *file) {
-    memset(c, 0, sizeof *c);
-    c->config_crc = (uint32_t)crc32(0L, (const Bytef *)json, (uInt)len);
-    cJSON *root = cJSON_ParseWithLength(json, len);
-    if (!root || !cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return glm_err("%s: not valid JSON", file);
-    }
-    int rc = -1;
-    const cJSON *tc = cJSON_GetObjectItemCaseSensitive(root, "text_config");
-    const cJSON *vc = cJSON_GetObjectItemCaseSensitive(root, "vision_config");
-    if (!cJSON_IsObject(tc)) { glm_err("%s: no \"text_config\" object (not a GLM-4V config)", file); goto done; }
-
-    // architecture: Glm4vMoeForConditionalGeneration (GLM-4.5V/4.6V) or Glm4vForConditionalGeneration (GLM-4.1V)
+// architecture: Glm4vMoeForConditionalGeneration (GLM-4.5V/4.6V) or Glm4vForConditionalGeneration (GLM-4.1V)
+static int config_architecture(Config *c, const cJSON *root, const cJSON *tc, const char *file) {
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
     const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
     const char *mts = cJSON_IsString(mt) ? mt->valuestring : "";
@@ -103,19 +91,23 @@ int config_parse(Config *c, const char *json, size_t len, const char *file) {
     else if (strcmp(mts, "glm4v_moe") == 0 || strstr(as, "Glm4vMoe")) c->is_moe = 1;
     else if (strcmp(mts, "glm4v") == 0 || strcmp(mts, "glm46v") == 0 || strstr(as, "Glm4v") || strstr(as, "Glm46V"))
         c->is_moe = 0;
-    else { glm_err("%s: model_type \"%s\" is not glm4v, glm4v_moe or glm46v", file, mts); goto done; }
+    else return glm_err("%s: model_type \"%s\" is not glm4v, glm4v_moe or glm46v", file, mts);
 
+    return 0;
+}
+
+// text_config sizes: Glm4v(Moe)TextConfig's vocabulary, widths, layers, heads, head_dim (*cfg_head_dim: as written)
+static int text_config_sizes(Config *c, const cJSON *tc, const char *file, int *cfg_head_dim) {
     TextConfig *t = &c->text;
     const char *ts = "text_config";
     if (js_req(tc, "vocab_size", &t->vocab_size, file, ts) || js_req(tc, "hidden_size", &t->hidden_size, file, ts) ||
         js_req(tc, "intermediate_size", &t->intermediate_size, file, ts) ||
         js_req(tc, "num_hidden_layers", &t->num_hidden_layers, file, ts) ||
         js_req(tc, "num_attention_heads", &t->num_attention_heads, file, ts))
-        goto done;
+        return -1;
     // per-layer tables are allocated before the weights are bound (GLM-4.5V has 46 layers)
     if (t->num_hidden_layers > 4096) {
-        glm_err("%s: num_hidden_layers %d is implausible (at most 4096)", file, t->num_hidden_layers);
-        goto done;
+        return glm_err("%s: num_hidden_layers %d is implausible (at most 4096)", file, t->num_hidden_layers);
     }
     t->num_key_value_heads = t->num_attention_heads;
     t->rms_norm_eps = 1e-5f;
@@ -124,22 +116,26 @@ int config_parse(Config *c, const char *json, size_t len, const char *file) {
     if (js_int(tc, "num_key_value_heads", &t->num_key_value_heads, file, 1, 1 << 20) ||
         js_float(tc, "rms_norm_eps", &t->rms_norm_eps, file) ||
         js_int(tc, "max_position_embeddings", &t->max_position_embeddings, file, 1, 1 << 30))
-        goto done;
-    if (t->rms_norm_eps <= 0 || t->rms_norm_eps > 1) { glm_err("%s: rms_norm_eps out of range", file); goto done; }
+        return -1;
+    if (t->rms_norm_eps <= 0 || t->rms_norm_eps > 1) return glm_err("%s: rms_norm_eps out of range", file);
     if (t->num_attention_heads % t->num_key_value_heads) {
-        glm_err("%s: num_attention_heads %d is not a multiple of num_key_value_heads %d", file,
+        return glm_err("%s: num_attention_heads %d is not a multiple of num_key_value_heads %d", file,
                 t->num_attention_heads, t->num_key_value_heads);
-        goto done;
     }
     // head_dim: Glm4vMoeTextAttention: getattr(config, "head_dim", hidden // heads); Glm4vTextAttention: hidden // heads
-    int cfg_head_dim = 0;
-    if (js_int(tc, "head_dim", &cfg_head_dim, file, 0, 1 << 16)) goto done;
-    if (t->hidden_size % t->num_attention_heads && !(c->is_moe && cfg_head_dim)) {
-        glm_err("%s: hidden_size %d is not a multiple of num_attention_heads %d", file, t->hidden_size,
+    *cfg_head_dim = 0;
+    if (js_int(tc, "head_dim", cfg_head_dim, file, 0, 1 << 16)) return -1;
+    if (t->hidden_size % t->num_attention_heads && !(c->is_moe && *cfg_head_dim)) {
+        return glm_err("%s: hidden_size %d is not a multiple of num_attention_heads %d", file, t->hidden_size,
                 t->num_attention_heads);
-        goto done;
     }
-    t->head_dim = (c->is_moe && cfg_head_dim) ? cfg_head_dim : t->hidden_size / t->num_attention_heads;
+    t->head_dim = (c->is_moe && *cfg_head_dim) ? *cfg_head_dim : t->hidden_size / t->num_attention_heads;
+    return 0;
+}
+
+// text_config rope: theta, partial_rotary_factor and mrope_section in the 5.x (rope_parameters) or 4.57 layout
+static int text_config_rope(Config *c, const cJSON *tc, const char *file, int cfg_head_dim) {
+    TextConfig *t = &c->text;
     // rope: 5.x rope_parameters{rope_theta, partial_rotary_factor, mrope_section}; 4.57 rope_theta,
     // partial_rotary_factor, rope_scaling{mrope_section}
     const cJSON *rp = cJSON_GetObjectItemCaseSensitive(tc, "rope_parameters");
@@ -148,34 +144,31 @@ int config_parse(Config *c, const char *json, size_t len, const char *file) {
     float prf = c->is_moe ? 0.5f : 1.0f;
     t->rope_theta = 10000.0f;
     if (js_float(tc, "rope_theta", &t->rope_theta, file) || js_float(tc, "partial_rotary_factor", &prf, file))
-        goto done;
+        return -1;
     const cJSON *sec = NULL;
     if (cJSON_IsObject(rs)) sec = cJSON_GetObjectItemCaseSensitive(rs, "mrope_section");
     if (cJSON_IsObject(rp)) {
         if (js_float(rp, "rope_theta", &t->rope_theta, file) || js_float(rp, "partial_rotary_factor", &prf, file))
-            goto done;
+            return -1;
         const cJSON *s2 = cJSON_GetObjectItemCaseSensitive(rp, "mrope_section");
         if (s2) sec = s2;
         const cJSON *ty = cJSON_GetObjectItemCaseSensitive(rp, "rope_type");
         if (cJSON_IsString(ty) && strcmp(ty->valuestring, "default") != 0) {
-            glm_err("%s: rope_type \"%s\" is not supported (only \"default\")", file, ty->valuestring);
-            goto done;
+            return glm_err("%s: rope_type \"%s\" is not supported (only \"default\")", file, ty->valuestring);
         }
     }
-    if (!(prf > 0 && prf <= 1) || !(t->rope_theta > 0)) { glm_err("%s: invalid rope parameters", file); goto done; }
+    if (!(prf > 0 && prf <= 1) || !(t->rope_theta > 0)) return glm_err("%s: invalid rope parameters", file);
     // HF: head_dim = getattr(config, "head_dim", None) or hidden // heads; dim = int(head_dim * partial_rotary_factor)
     int rope_head_dim = cfg_head_dim ? cfg_head_dim : t->hidden_size / t->num_attention_heads;
     t->rotary_dim = (int)(rope_head_dim * (double)prf);
     if (sec) {
         if (!cJSON_IsArray(sec) || cJSON_GetArraySize(sec) < 1 || cJSON_GetArraySize(sec) > 8) {
-            glm_err("%s: mrope_section must be a list of 1..8 integers", file);
-            goto done;
+            return glm_err("%s: mrope_section must be a list of 1..8 integers", file);
         }
         for (const cJSON *e = sec->child; e; e = e->next) {
             if (!cJSON_IsNumber(e) || !(e->valuedouble >= 0 && e->valuedouble <= 4096) ||
                 e->valuedouble != floor(e->valuedouble)) {
-                glm_err("%s: mrope_section must be a list of integers", file);
-                goto done;
+                return glm_err("%s: mrope_section must be a list of integers", file);
             }
             t->mrope_section[t->n_mrope_section++] = (int)e->valuedouble;
         }
@@ -185,18 +178,24 @@ int config_parse(Config *c, const char *json, size_t len, const char *file) {
     int secsum = 0;
     for (int i = 0; i < t->n_mrope_section; i++) secsum += t->mrope_section[i];
     if (t->rotary_dim % 2 || secsum * 2 != t->rotary_dim || t->rotary_dim > t->head_dim) {
-        glm_err("%s: mrope_section sums to %d but the rotary dimension is %d (head_dim %d x partial_rotary_factor %g)",
+        return glm_err("%s: mrope_section sums to %d but the rotary dimension is %d (head_dim %d x partial_rotary_factor %g)",
                 file, secsum, t->rotary_dim, rope_head_dim, prf);
-        goto done;
     }
-    if (js_bool(tc, "attention_bias", &t->attention_bias, file)) goto done;
+    return 0;
+}
+
+// text_config attention bias and MoE routing (Glm4vMoeTextConfig: experts, groups, top-k, shared experts)
+static int text_config_moe(Config *c, const cJSON *tc, const char *file) {
+    TextConfig *t = &c->text;
+    const char *ts = "text_config";
+    if (js_bool(tc, "attention_bias", &t->attention_bias, file)) return -1;
     if (!c->is_moe) t->attention_bias = 1; // Glm4vTextAttention: bias=True always
     if (c->is_moe) {
         t->n_shared_experts = 1, t->n_group = 1, t->topk_group = 1, t->first_k_dense_replace = 1;
         t->norm_topk_prob = 1, t->routed_scaling_factor = 1.0f;
         if (js_req(tc, "moe_intermediate_size", &t->moe_intermediate_size, file, ts) ||
             js_req(tc, "num_experts_per_tok", &t->num_experts_per_tok, file, ts))
-            goto done;
+            return -1;
         t->n_routed_experts = 0;
         if (js_int(tc, "n_routed_experts", &t->n_routed_experts, file, 1, 1 << 16) ||
             (!t->n_routed_experts && js_int(tc, "num_local_experts", &t->n_routed_experts, file, 1, 1 << 16)) ||
@@ -206,21 +205,21 @@ int config_parse(Config *c, const char *json, size_t len, const char *file) {
             js_int(tc, "first_k_dense_replace", &t->first_k_dense_replace, file, 0, 1 << 20) ||
             js_bool(tc, "norm_topk_prob", &t->norm_topk_prob, file) ||
             js_float(tc, "routed_scaling_factor", &t->routed_scaling_factor, file))
-            goto done;
-        if (!t->n_routed_experts) { glm_err("%s: text_config has no \"n_routed_experts\"", file); goto done; }
+            return -1;
+        if (!t->n_routed_experts) return glm_err("%s: text_config has no \"n_routed_experts\"", file);
         if (t->n_routed_experts % t->n_group || t->topk_group > t->n_group ||
             t->num_experts_per_tok > t->topk_group * (t->n_routed_experts / t->n_group) ||
             t->n_routed_experts / t->n_group < 2 || t->num_experts_per_tok > 256) {
-            glm_err("%s: inconsistent MoE routing (experts %d, groups %d, topk_group %d, top-k %d)", file,
+            return glm_err("%s: inconsistent MoE routing (experts %d, groups %d, topk_group %d, top-k %d)", file,
                     t->n_routed_experts, t->n_group, t->topk_group, t->num_experts_per_tok);
-            goto done;
         }
     }
-    if (js_eos(c, cJSON_GetObjectItemCaseSensitive(tc, "eos_token_id"), file) ||
-        js_eos(c, cJSON_GetObjectItemCaseSensitive(root, "eos_token_id"), file))
-        goto done;
+    return 0;
+}
 
-    // token ids (Glm4vMoeConfig / Glm4vConfig defaults)
+// the special token ids (Glm4vMoeConfig / Glm4vConfig defaults, overridden by config.json)
+static int config_token_ids(Config *c, const cJSON *root, const char *file) {
+    const TextConfig *t = &c->text;
     c->image_token_id = c->is_moe ? 151363 : 151343;
     c->video_token_id = c->is_moe ? 151364 : 151344;
     c->image_start_token_id = 151339, c->image_end_token_id = 151340;
@@ -232,9 +231,14 @@ int config_parse(Config *c, const char *json, size_t len, const char *file) {
         js_int(root, "image_end_token_id", &c->image_end_token_id, file, 0, vmax) ||
         js_int(root, "video_start_token_id", &c->video_start_token_id, file, 0, vmax) ||
         js_int(root, "video_end_token_id", &c->video_end_token_id, file, 0, vmax))
-        goto done;
+        return -1;
 
-    // vision config
+    return 0;
+}
+
+// vision_config (Glm4vVisionConfig defaults: GLM-4.5V's tower)
+static int vision_config(Config *c, const cJSON *vc, const char *file) {
+    const TextConfig *t = &c->text;
     VisionConfig *v = &c->vision;
     v->depth = 24, v->hidden_size = 1536, v->num_heads = 12, v->intermediate_size = 13696, v->out_hidden_size = 4096;
     v->patch_size = 14, v->temporal_patch_size = 2, v->spatial_merge_size = 2, v->in_channels = 3;
@@ -251,20 +255,45 @@ int config_parse(Config *c, const char *json, size_t len, const char *file) {
             js_int(vc, "in_channels", &v->in_channels, f, 3, 3) ||
             js_int(vc, "image_size", &v->image_size, f, 1, 1 << 16) || js_float(vc, "rms_norm_eps", &v->rms_norm_eps, f) ||
             js_bool(vc, "attention_bias", &v->attention_bias, f))
-            goto done;
+            return -1;
     }
     if (v->hidden_size % v->num_heads || (v->hidden_size / v->num_heads) % 4) {
-        glm_err("%s: vision hidden_size %d / num_heads %d must give a head_dim divisible by 4", file, v->hidden_size,
+        return glm_err("%s: vision hidden_size %d / num_heads %d must give a head_dim divisible by 4", file, v->hidden_size,
                 v->num_heads);
-        goto done;
     }
     v->head_dim = v->hidden_size / v->num_heads;
     v->mlp_size = v->out_hidden_size; // Glm4VisionMlp: self.intermediate_size = config.out_hidden_size
     if (v->out_hidden_size != t->hidden_size) {
-        glm_err("%s: vision out_hidden_size %d differs from the text hidden_size %d", file, v->out_hidden_size,
+        return glm_err("%s: vision out_hidden_size %d differs from the text hidden_size %d", file, v->out_hidden_size,
                 t->hidden_size);
+    }
+    return 0;
+}
+
+int config_parse(Config *c, const char *json, size_t len, const char *file) {
+    memset(c, 0, sizeof *c);
+    c->config_crc = (uint32_t)crc32(0L, (const Bytef *)json, (uInt)len);
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return glm_err("%s: not valid JSON", file);
+    }
+    int rc = -1, cfg_head_dim = 0;
+    const cJSON *tc = cJSON_GetObjectItemCaseSensitive(root, "text_config");
+    const cJSON *vc = cJSON_GetObjectItemCaseSensitive(root, "vision_config");
+    if (!cJSON_IsObject(tc)) {
+        glm_err("%s: no \"text_config\" object (not a GLM-4V config)", file);
         goto done;
     }
+    if (config_architecture(c, root, tc, file) || text_config_sizes(c, tc, file, &cfg_head_dim) ||
+        text_config_rope(c, tc, file, cfg_head_dim) || text_config_moe(c, tc, file))
+        goto done;
+    if (js_eos(c, cJSON_GetObjectItemCaseSensitive(tc, "eos_token_id"), file) ||
+        js_eos(c, cJSON_GetObjectItemCaseSensitive(root, "eos_token_id"), file))
+        goto done;
+
+    if (config_token_ids(c, root, file) || vision_config(c, cJSON_IsObject(vc) ? vc : NULL, file)) goto done;
+    TextConfig *t = &c->text;
     t->max_position_embeddings = t->max_position_embeddings > 0 ? t->max_position_embeddings : 1;
     c->temperature = 1.0f, c->top_p = 1.0f, c->top_k = 0, c->repetition_penalty = 1.0f;
     proc_config_defaults(&c->proc);
