@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # glm4v.c - build, demo and tests.  `make run` installs what is missing, builds and runs the demo; `make test`.
 CC      ?= gcc
 # -ffp-contract=off: no silent a*b+c fusion, so the numbers do not depend on the compiler's mood
@@ -89,7 +90,7 @@ test: all $(TEST_BINS)
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) glm4v glm4v-compare tools/synth_ckpt
 
-# ---------------------------------------------------------------------------- robustness (docs/ROBUSTNESS.md)
+# ---------------------------------------------------------------------------- robustness (README.md, "Robustness")
 
 # packages the checks below need beyond DEB_PKGS (gcc's own ASan/UBSan runtime comes with gcc)
 DEB_PKGS_CHECK = clang-14 libclang-rt-14-dev valgrind

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // checkpoint.c - a Hugging Face model folder as downloaded: config.json (4.57 and 5.x layouts), generation and
 // processor configs, model.safetensors or sharded model-0000N-of-0000M.safetensors + index, weight binding.
 #include "checkpoint.h"

@@ -21,7 +21,7 @@ typedef struct {
     int n_mrope_section;       // chunks in mrope_section
     float rms_norm_eps;        // RMSNorm epsilon
     int attention_bias;        // q/k/v bias
-    int max_position_embeddings;
+    int max_position_embeddings; // longest context the model was built for (prompt + generated)
     // MoE (is_moe)
     int moe_intermediate_size; // width of one routed expert
     int n_routed_experts;      // E
@@ -30,7 +30,7 @@ typedef struct {
     int n_group, topk_group;   // group-limited routing
     int first_k_dense_replace; // layers [0, k) use the dense MLP
     int norm_topk_prob;        // renormalise the top-k weights to sum 1
-    float routed_scaling_factor;
+    float routed_scaling_factor; // multiplies the routing weights
 } TextConfig;
 
 typedef struct {
@@ -54,9 +54,9 @@ typedef struct {
 typedef struct {
     int min_pixels, max_pixels;   // image smart_resize budget (size.shortest_edge / longest_edge)
     int vmin_pixels, vmax_pixels; // video budget
-    float image_mean[3], image_std[3];
-    double rescale_factor;
-    int patch_size, temporal_patch_size, merge_size;
+    float image_mean[3], image_std[3]; // per-channel normalisation: (x * rescale - mean) / std
+    double rescale_factor;        // 1/255: uint8 -> [0, 1]
+    int patch_size, temporal_patch_size, merge_size; // 14, 2 (frames per patch), 2 (2x2 merge)
     float video_fps;              // frames sampled per second
     int video_max_duration;       // seconds
     int glm46v;                   // 1 when Glm46VProcessor (timestamps "{t:.1f} seconds", dynamic fps)
@@ -67,14 +67,13 @@ typedef struct {
     TextConfig text;             // text_config
     VisionConfig vision;         // vision_config
     int has_vision;              // vision weights present
-    int image_token_id, video_token_id;
-    int image_start_token_id, image_end_token_id;
-    int video_start_token_id, video_end_token_id;
+    int image_token_id, video_token_id;             // <|image|> / <|video|> placeholders
+    int image_start_token_id, image_end_token_id;   // <|begin_of_image|> / <|end_of_image|>
+    int video_start_token_id, video_end_token_id;   // <|begin_of_video|> / <|end_of_video|>
     int eos_ids[16], n_eos;      // stop tokens (config + generation_config)
-    // generation_config.json defaults
-    int do_sample;
-    float temperature, top_p, repetition_penalty;
-    int top_k;
+    int do_sample;               // generation_config.json: sample (1) or greedy (0)
+    float temperature, top_p, repetition_penalty; // generation_config.json defaults
+    int top_k;                   // generation_config.json top_k (0: all)
     ProcConfig proc;             // image / video processor settings
     int chat_template;           // CHAT_TEMPLATE_*: which conversation format the checkpoint's template uses
     uint32_t config_crc;         // CRC-32 of config.json bytes (provenance)

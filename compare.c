@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // compare.c - glm4v-compare: compare two tensor dumps (safetensors, .npy, .npz) name by name, in model data-flow order.
 //
 //   ./glm4v-compare A B [--rtol R] [--atol A] [--names GLOB]...

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // dump.c - the --dump writer: collects named tensors and writes one safetensors file, deterministically and atomically.
 // Layout (same as the safetensors Python package writes): u64 little-endian header length N, N bytes of JSON
 //   {"__metadata__":{key:value,...},"name":{"dtype":"F32","shape":[..],"data_offsets":[b,e]},...}

@@ -15,8 +15,8 @@
 #include "sampler.h"
 #include "tokenizer.h"
 
-#define ENGINE_MAX_IMAGES 64 // images in one prompt (the PixelBatch grid table holds 64 items)
-#define ENGINE_MAX_VIDEOS 16 // videos in one prompt
+#define ENGINE_MAX_IMAGES PIXEL_BATCH_MAX_ITEMS // images in one prompt (one PixelBatch holds them)
+#define ENGINE_MAX_VIDEOS 16                    // videos in one prompt
 
 // progress of a long step (loading, encoding, prefill), for a front end's status line; NULL = none
 typedef void (*ProgressFn)(void *ctx, const char *msg);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // moe.c - Glm4vMoeTextMoE: sigmoid top-k router with group-limited selection, routed experts, shared expert.
 // Prefill groups the tokens of a chunk by expert, so each chosen expert's weights are read once per chunk.
 #include "moe.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ops.c - the kernels: Linear (bf16/f16/f32 weights, fp32 activations), norms, activations, attention.
 // Every fast kernel has a naive twin (`*_naive`) and tests/test_ops.c checks that they agree.
 // Determinism: work is split over output rows / heads / tiles, never over a summed dimension, and every reduction

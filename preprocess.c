@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // preprocess.c - vision input: image decoding, smart_resize, bicubic resize, rescale/normalize and patchify as HF
 // transformers 5.x Glm4vImageProcessor / Glm4vVideoProcessor (Glm46V* for GLM-4.6V), plus video frame input.
 //

@@ -28,12 +28,14 @@ int smart_resize(int num_frames, int height, int width, int temporal_factor, int
 // antialiased bicubic resize of uint8 RGB (RESIZE_TORCH: PyTorch's uint8 AVX2 kernel; RESIZE_PIL*: Pillow)
 int image_resize(Image *dst, const Image *src, int out_w, int out_h, ResizeMode mode);
 
+#define PIXEL_BATCH_MAX_ITEMS 64 // images (or videos) in one PixelBatch
+
 // preprocessed visual input: pixel rows in the 2x2 block-major patch order
 typedef struct {
     float *pixel_values;  // [P, C*T*ps*ps]
     int64_t npatches;     // P
     int ncols;            // C*T*ps*ps (1176)
-    int grid[64][3];      // (t, h, w) per item, in patches
+    int grid[PIXEL_BATCH_MAX_ITEMS][3]; // (t, h, w) per item, in patches
     int nitems;           // items (images, or videos) in the batch
 } PixelBatch;
 

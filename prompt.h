@@ -6,7 +6,7 @@
 
 #include "checkpoint.h"
 
-// chat template (GLM-4.5V / GLM-4.6V family, SPEC 9.3)
+// chat template (GLM-4.5V / GLM-4.6V family, docs/SPEC.md 9.3)
 typedef enum { MEDIA_IMAGE = 1, MEDIA_VIDEO = 2 } MediaKind;
 typedef struct {
     const char *system;    // NULL when absent
@@ -25,7 +25,7 @@ typedef struct {
     const MediaKind *media; // media items in order, placed before the text
     int nmedia;
 } ChatMsg;
-// render a conversation (SPEC 9.3 template rules: earlier assistant turns as <|assistant|>\n<think></think>\n +
+// render a conversation (docs/SPEC.md 9.3 template rules: earlier assistant turns as <|assistant|>\n<think></think>\n +
 // content.strip()); add_generation_prompt appends <|assistant|> (+ \n<think></think> when think == 0); malloc'd
 char *chat_render_msgs(const ChatMsg *msgs, int n, int think, int add_generation_prompt);
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // safetensors.c - read-only safetensors parsing over an mmap'd file; every header field is validated.
 // Format: u64 little-endian header length N, N bytes of JSON {name: {dtype, shape, data_offsets:[b,e]}, __metadata__},
 // then the data block; offsets are relative to the data block.

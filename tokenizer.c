@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tokenizer.c - HF `tokenizers` byte-level BPE read from tokenizer.json (AddedVocabulary, Split/ByteLevel
 // pre-tokenizers, BPE model, ByteLevel decoder), a streaming decoder, and the GLM-4.5V/4.6V chat template.
 // Mirrors tokenizers/src/tokenizer/{added_vocabulary,pre_tokenizer,normalizer}.rs, models/bpe/{model,word}.rs,
@@ -1527,7 +1528,7 @@ int stream_flush(StreamDecoder *s, char *out, int cap) {
 }
 
 // ----------------------------------------------------------------------------
-// chat template (SPEC 9.3, GLM-4.5V / GLM-4.6V family; rendered as HF's Jinja environment would)
+// chat template (docs/SPEC.md 9.3, GLM-4.5V / GLM-4.6V family; rendered as HF's Jinja environment would)
 
 // Python str.strip() / lstrip('\n') helpers on UTF-8: bounds of s without leading/trailing whitespace
 // (invalid UTF-8 counts as non-space and is never decoded past the end)

@@ -19,10 +19,10 @@ int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int **ids
 char *tokenizer_decode(const Tokenizer *t, const int *ids, int n, int skip_special);
 // streaming decoder: feed one id, get the text that became complete (incomplete UTF-8 held back)
 typedef struct {
-    const Tokenizer *tok;
-    int skip_special;
+    const Tokenizer *tok; // the tokenizer whose ids are fed
+    int skip_special;     // 1: special added tokens produce no text
     char pending[64];   // bytes of an incomplete UTF-8 sequence (at most 3)
-    int npending;
+    int npending;         // bytes in pending
     int ntok;           // tokens emitted so far (a tokenizer without decoder joins tokens with " ")
 } StreamDecoder;
 void stream_init(StreamDecoder *s, const Tokenizer *t, int skip_special);

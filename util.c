@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // util.c - errors, checked allocation and size arithmetic, whole-file reads.
 #include "base.h"
 

@@ -1,7 +1,8 @@
+// SPDX-License-Identifier: MIT
 // vision.c - the vision tower (HF Glm4vVisionModel, identical in the MoE model): pixel rows -> merged embeddings.
 // patch_embed (Conv3d as one matrix product) -> post_conv_layernorm -> + bicubic-resampled position table
 // -> depth x Glm4vVisionBlock (2-D RoPE, attention within each image / video frame pair) -> post_layernorm
-// -> 2x2 downsample Conv2d (one matrix product) -> Glm4vVisionPatchMerger.  SPEC.md section 3.
+// -> 2x2 downsample Conv2d (one matrix product) -> Glm4vVisionPatchMerger.  docs/SPEC.md section 3.
 // All activations live in the caller's scratch (vision_scratch_floats); fp32 throughout, as HF in float32.
 #include "vision.h"
 #include "ops.h"
@@ -68,7 +69,8 @@ static int vision_segments(const Config *c, const PixelBatch *pb, VisSeg *segs, 
     const VisionConfig *v = &c->vision;
     const int m = v->spatial_merge_size;
     if (!c->has_vision) return glm_err("vision: the checkpoint has no vision tower");
-    if (pb->nitems < 1 || pb->nitems > 64) return glm_err("vision: %d media items (1..64 supported)", pb->nitems);
+    if (pb->nitems < 1 || pb->nitems > PIXEL_BATCH_MAX_ITEMS)
+        return glm_err("vision: %d media items (1..%d supported)", pb->nitems, PIXEL_BATCH_MAX_ITEMS);
     if (pb->ncols != v->in_channels * v->temporal_patch_size * v->patch_size * v->patch_size)
         return glm_err("vision: pixel rows have %d values, the model needs %d", pb->ncols,
                        v->in_channels * v->temporal_patch_size * v->patch_size * v->patch_size);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // bench.c - the numbers behind `make bench`: the machine's ceilings and the real code paths on a checkpoint with
 // GLM-4.5V's layer dimensions. Prints one key=value per line (bench.sh adds the ratios).
 //   bench micro            stream_read_gbs, fma_peak_gflops, sgemm_gflops (OpenBLAS with the best core type)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // fuzz_prompt.c - libFuzzer target: the prompt path with arbitrary user text (special-token text included): chat
 // template (chat_render / chat_render_msgs) or --raw text, encoding with the tiny checkpoint's tokenizer, placeholder
 // expansion for 0-3 images and 0-1 video (prompt_expand) and M-RoPE positions (prompt_positions).

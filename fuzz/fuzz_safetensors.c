@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // fuzz_safetensors.c - libFuzzer target: sf_parse (safetensors header length, JSON header, dtypes, shapes, offsets)
 // on arbitrary bytes; every tensor it accepts must lie inside the buffer (its bytes are read).
 #include "../dump.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // fuzz_tokenize.c - libFuzzer target: the tiny checkpoint's tokenizer.json (GLM-4.5V's pre-tokenizer and added
 // tokens) encoding arbitrary bytes (invalid UTF-8, special-token text), decoding the result, and decoding the input
 // read as arbitrary token ids (out-of-range ones included) in one piece and through the stream decoder.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # cli_chat.sh - the everyday CLI: --help, timing line, --quiet, --chat over a pipe (two turns with an image, KV-cache
 # reuse, commands, errors that do not end the conversation), chat template == --raw of the same text, --draw-boxes.
 cd "$(dirname "$0")/.." || exit 2

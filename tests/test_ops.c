@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // test_ops.c - every optimised kernel against its naive twin, and bit-identical results for 1 and 2 threads.
 #include "../ops.h"
 #include "test_util.h"

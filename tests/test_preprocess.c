@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // test_preprocess.c - vision input: decoding, smart_resize, resize, Glm4vImageProcessor(Pil) pixel values, video
 // frames, frame sampling and timestamps, against HuggingFace transformers (tests/data/image_processor.safetensors,
 // tests/data/golden/dense.video.safetensors, tests/data/preprocess/cases.h from tests/golden/make_preprocess_cases.py,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // test_regress.c - replays the fuzz seeds (fuzz/corpus/<target>/) and every input that once crashed a parser
 // (tests/data/regress/<target>/) through the fuzz targets' own code (fuzz/fuzz_<target>.c, included here with their
 // entry points renamed), so `make test` and `make test-asan` keep them fixed. A target that faults kills this

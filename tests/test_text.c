@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // test_text.c - the text decoders against HF fixtures: given HF's input_ids, positions and image features, every
 // hidden_states.i, router output and the logits match to 1e-4 x max|ref|, and 12 greedy tokens are identical.
 #include "../engine.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // test_tokenizer.c - tokenizer.c against HuggingFace `tokenizers`: ids and decodes of tests/data/tokenizer_cases.json
 // and tokenizer_cases_extra.json (tests/golden/make_tokenizer_cases.py), streaming decode, chat template strings,
 // broken tokenizer.json files, speed of long prompts and of a 150k-merge vocabulary.
@@ -352,7 +353,7 @@ static void check_render(const char *got, const char *want, const char *what) {
     }
 }
 
-// SPEC 9.3 renderings
+// docs/SPEC.md 9.3 renderings
 static void test_chat(const Tokenizer *t) {
     MediaKind img1[1] = {MEDIA_IMAGE}, mix[3] = {MEDIA_IMAGE, MEDIA_IMAGE, MEDIA_VIDEO};
     ChatPrompt p = {.user = "Describe this picture.", .think = 1};
@@ -398,7 +399,7 @@ static void test_chat(const Tokenizer *t) {
     free(ids);
     free(s);
 
-    // multi-turn: the confirmed GLM-4.5 rendering of the template's own example (SPEC 9.3)
+    // multi-turn: the confirmed GLM-4.5 rendering of the template's own example (docs/SPEC.md 9.3)
     ChatMsg conv[4] = {{CHAT_SYSTEM, "You are a helpful assistant", NULL, 0},
                        {CHAT_USER, "Hello", NULL, 0},
                        {CHAT_ASSISTANT, "Hi there", NULL, 0},
@@ -407,7 +408,7 @@ static void test_chat(const Tokenizer *t) {
     check_render(s,
                  "[gMASK]<sop><|system|>\nYou are a helpful assistant<|user|>\nHello<|assistant|>\n<think></think>\n"
                  "Hi there<|user|>\nHow are you?<|assistant|>",
-                 "multi-turn (SPEC 9.3 example)");
+                 "multi-turn (docs/SPEC.md 9.3 example)");
     free(s);
     ChatMsg conv2[4] = {{CHAT_USER, "Q1", img1, 1},
                         {CHAT_ASSISTANT, "<think>\nlong reasoning\n</think>\n\n  Answer one.  \n", NULL, 0},
