@@ -121,7 +121,7 @@ int media_add_image(Media *m, const Engine *e, const char *path, const MediaOpti
     else {
         m->img_w[i] = im.w, m->img_h[i] = im.h;
         free(m->img_path[i]);
-        m->img_path[i] = xstrdup(path);
+        if (!(m->img_path[i] = strdup(path))) rc = glm_err("out of memory");
     }
     image_free(&im);
     return rc;
@@ -138,7 +138,10 @@ int media_add_video(Media *m, const Engine *e, const char *path, const MediaOpti
     if (stat(path, &st) != 0) return glm_err("%s: %s", path, strerror(errno));
     if (S_ISDIR(st.st_mode)) {
         if (video_load_dir(&frames, &nf, path, o->max_image_pixels)) return -1;
-        times = xmalloc((size_t)nf * sizeof(double));
+        if (!(times = malloc((size_t)nf * sizeof(double)))) {
+            glm_err("out of memory");
+            goto done;
+        }
         for (int i = 0; i < nf; i++) times[i] = i / (double)o->fps;
     } else if (video_load_file(&frames, &nf, &times, path, &c->proc, o->max_image_pixels))
         return -1;
@@ -150,9 +153,9 @@ int media_add_video(Media *m, const Engine *e, const char *path, const MediaOpti
     }
     const int np = m->vid.grid[v][0];
     if (video_timestamps(&texts, np, times, nf, &c->proc) < 0) goto done;
-    m->stamp_ids[v] = xcalloc((size_t)np + 1, sizeof(int *)); // NULL-terminated
-    m->stamp_len[v] = xcalloc((size_t)np, sizeof(int));
-    rc = 0;
+    m->stamp_ids[v] = calloc((size_t)np + 1, sizeof(int *)); // NULL-terminated
+    m->stamp_len[v] = calloc((size_t)np, sizeof(int));
+    rc = m->stamp_ids[v] && m->stamp_len[v] ? 0 : glm_err("out of memory");
     for (int f = 0; f < np && !rc; f++) {
         m->stamp_len[v][f] = tokenizer_encode(e->tok, texts[f], strlen(texts[f]), &m->stamp_ids[v][f]);
         if (m->stamp_len[v][f] < 0) rc = -1;
@@ -236,7 +239,7 @@ int engine_prompt_ids(const Engine *e, const int *ids, int n, const Media *m, Pr
     PromptMedia pm = media_prompt(m);
     if (prompt_expand(&p->seq, ids, n, e->c, &pm)) return -1;
     if (p->seq.n == 0) return glm_err("the prompt is empty");
-    p->pos = xmalloc((size_t)3 * p->seq.n * sizeof(int64_t));
+    if (!(p->pos = malloc((size_t)3 * p->seq.n * sizeof(int64_t)))) return glm_err("out of memory (positions)");
     return prompt_positions(p->pos, &p->rope_delta, &p->seq, e->c, &pm);
 }
 

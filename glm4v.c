@@ -329,14 +329,6 @@ static void timing_line(const Options *o, const Session *s, const Turn *t, doubl
             t->t_decode, t->n / (t->t_decode + 1e-9));
 }
 
-// timed prefill
-static int prefill(Session *s, Turn *t, const Prompt *p, const Media *m, const TapSink *taps) {
-    double t0 = now_s();
-    int rc = session_prefill(s, p, m, taps);
-    t->t_prefill = now_s() - t0;
-    return rc;
-}
-
 // ---------------------------------------------------------------------------- grounding boxes
 
 // GLM-4.5V grounding: boxes of the answer (0-1000 coordinates) printed in pixels of the first image, and drawn
@@ -495,7 +487,9 @@ static int run_once(const Options *o) {
     Session s;
     if (session_init(&s, &e, (int)ctx, o->chunk < L ? o->chunk : L, o->dump != NULL)) glm_die_err(EXIT_INPUT);
     Turn t = {.ids = xmalloc((size_t)(o->n_predict + 1) * sizeof(int)), .cap = o->n_predict};
-    if (prefill(&s, &t, &p, &m, tp)) glm_die_err(EXIT_INPUT);
+    double t1 = now_s();
+    if (session_prefill(&s, &p, &m, tp)) glm_die_err(EXIT_INPUT);
+    t.t_prefill = now_s() - t1;
     Printer pr = {.tty = isatty(1), .hide = o->hide_think};
     if (o->n_predict && generate(&s, &t, o->n_predict, &smp, &pr, o->dump ? &dump : NULL)) glm_die_err(EXIT_INPUT);
 
@@ -665,7 +659,9 @@ static int run_chat(const Options *o) {
             rc = glm_err("the conversation (%d tokens) does not fit the context of %d tokens (--ctx, or /reset)", p.seq.n, ctx);
         if (!rc) rc = media_encode(&m, &e, NULL);
         double t_vision = now_s() - t0;
-        if (!rc) rc = prefill(&s, &t, &p, &m, NULL);
+        double t1 = now_s();
+        if (!rc) rc = session_prefill(&s, &p, &m, NULL);
+        t.t_prefill = now_s() - t1;
         if (!rc) {
             int room = ctx - s.md.n_past;
             rc = generate(&s, &t, o->n_predict < room ? o->n_predict : room, &smp, &pr, NULL);
