@@ -38,7 +38,7 @@ int size_add(size_t a, size_t b, size_t *out);
 char *read_file(const char *path, size_t *len, size_t max_bytes);
 int file_exists(const char *path); // a regular file is there
 
-// ---------------------------------------------------------------------------- element types (safetensors.c)
+// ---------------------------------------------------------------------------- element types (util.c)
 
 typedef enum { DT_F32, DT_F16, DT_BF16, DT_F64, DT_I64, DT_I32, DT_I16, DT_I8, DT_U8, DT_BOOL, DT_COUNT } DType;
 extern const char *dtype_name[DT_COUNT]; // safetensors names: "F32", "BF16", ...
