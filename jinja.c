@@ -24,7 +24,7 @@
 
 #define J_MAX_OUTPUT (64u << 20)      // bytes of rendered output (any one buffer)
 #define J_MAX_ARENA (512ull << 20)    // bytes a parse or a render may allocate in all
-#define J_MAX_STEPS 50000000LL        // evaluation steps of one render
+#define J_MAX_STEPS 20000000LL        // evaluation steps of one render
 #define J_MAX_DEPTH 400               // nesting of expressions / statements / macro calls
 #define J_MAX_RANGE 100000            // jinja2.sandbox.MAX_RANGE: longest range()
 #define J_MAX_TEMPLATE (16u << 20)    // bytes of template source
@@ -2283,8 +2283,9 @@ static JVal get_attr(R *r, JVal obj, const char *name, int line) {
         if (!strcmp(name, "first")) return v_bool(i == 0);
         if (!strcmp(name, "last")) return v_bool(i == n - 1);
         if (!strcmp(name, "length")) return v_int(n);
-        if (!strcmp(name, "depth")) return v_int(lp->depth0 + 1);
-        if (!strcmp(name, "depth0")) return v_int(lp->depth0);
+        // depth counts recursive-loop levels only (recursive loops are not supported): always 1 / 0
+        if (!strcmp(name, "depth")) return v_int(1);
+        if (!strcmp(name, "depth0")) return v_int(0);
         if (!strcmp(name, "previtem")) return i > 0 ? lp->items->v[i - 1] : v_undef("there is no previous item");
         if (!strcmp(name, "nextitem")) return i + 1 < n ? lp->items->v[i + 1] : v_undef("there is no next item");
         if (!strcmp(name, "cycle")) return method(r, obj, F_CYCLE, "cycle");
@@ -2619,9 +2620,8 @@ static JVal str_split(R *r, JVal s, JVal sep, int64_t maxsplit, int right, int l
             for (;;) {
                 i += ws_head(s.u.s + i, s.n - i);
                 if (i >= s.n) break;
-                if (maxsplit >= 0 && splits >= maxsplit) {
-                    size_t e = s.n - ws_tail(s.u.s + i, s.n - i);
-                    lpush(r, &out, v_strn(s.u.s + i, e - i));
+                if (maxsplit >= 0 && splits >= maxsplit) { // the rest, trailing whitespace kept
+                    lpush(r, &out, v_strn(s.u.s + i, s.n - i));
                     break;
                 }
                 size_t st = i;
@@ -2640,9 +2640,8 @@ static JVal str_split(R *r, JVal s, JVal sep, int64_t maxsplit, int right, int l
             for (;;) {
                 e -= ws_tail(s.u.s, e);
                 if (e == 0) break;
-                if (maxsplit >= 0 && splits >= maxsplit) {
-                    size_t b = ws_head(s.u.s, e);
-                    lpush(r, &rev, v_strn(s.u.s + b, e - b));
+                if (maxsplit >= 0 && splits >= maxsplit) { // the rest, leading whitespace kept
+                    lpush(r, &rev, v_strn(s.u.s, e));
                     break;
                 }
                 size_t b = e;
