@@ -13,10 +13,11 @@ CFLAGS  += $(SANFLAGS)
 # Debian packages the build and the tests need
 DEB_PKGS = gcc make libopenblas-dev libstb-dev libjpeg62-turbo-dev libpcre2-dev libcjson-dev zlib1g-dev
 
-LIB_SRCS = util.c safetensors.c checkpoint.c ops.c tokenizer.c preprocess.c vision.c moe.c model.c dump.c prompt.c boxes.c
+LIB_SRCS = util.c safetensors.c checkpoint.c ops.c tokenizer.c preprocess.c vision.c moe.c model.c dump.c prompt.c boxes.c \
+           jinja.c
 BUILD    = build
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
-HDRS     = glm4v.h
+HDRS     = glm4v.h jinja.h
 # the programs (make test-asan builds them into build-asan/); the shell tests take them from $GLM4V / $GLM4V_COMPARE
 GLM4V_BIN   = glm4v
 COMPARE_BIN = glm4v-compare
@@ -123,11 +124,11 @@ test-valgrind: all
 # build/fuzz/corpus/<target>/, crashes to build/fuzz/crashes/ (copy them to tests/data/regress/<target>/).
 FUZZ_CC      = clang-14
 FUZZ_SECONDS = 30
-FUZZ_TARGETS = safetensors config tokenizer tokenize image prompt compare
+FUZZ_TARGETS = safetensors config tokenizer tokenize image prompt compare jinja
 FUZZ_DIR     = $(BUILD)/fuzz
 FUZZ_CFLAGS  = -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas -D_GNU_SOURCE \
-               -I/usr/include/stb -I. $(ASAN_FLAGS) -fsanitize-recover=float-cast-overflow
-FUZZ_LIB     = util.c safetensors.c checkpoint.c tokenizer.c preprocess.c prompt.c dump.c
+               -I/usr/include/stb -I. $(ASAN_FLAGS) -fsanitize-recover=float-cast-overflow -DJINJA_FUZZ_LIMITS
+FUZZ_LIB     = util.c safetensors.c checkpoint.c tokenizer.c preprocess.c prompt.c dump.c jinja.c
 FUZZ_OBJS    = $(FUZZ_LIB:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS    = $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 

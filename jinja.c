@@ -22,9 +22,15 @@
 
 // ------------------------------------------------------------------------------------------------ limits
 
+#ifndef JINJA_FUZZ_LIMITS
 #define J_MAX_OUTPUT (64u << 20)      // bytes of rendered output (any one buffer)
 #define J_MAX_ARENA (512ull << 20)    // bytes a parse or a render may allocate in all
 #define J_MAX_STEPS 20000000LL        // evaluation steps of one render
+#else // smaller bounds for the fuzzer (fast executions, within its memory limit)
+#define J_MAX_OUTPUT (4u << 20)
+#define J_MAX_ARENA (64ull << 20)
+#define J_MAX_STEPS 300000LL
+#endif
 #define J_MAX_DEPTH 400               // nesting of expressions / statements / macro calls
 #define J_MAX_RANGE 100000            // jinja2.sandbox.MAX_RANGE: longest range()
 #define J_MAX_TEMPLATE (16u << 20)    // bytes of template source
@@ -50,6 +56,7 @@ typedef struct {
     jmp_buf jb;     // unwind target
     char msg[512];  // the one-line error
     Arena *ar;      // the arena allocations go to
+    int line;       // template line being executed (for errors raised without one)
 } J;
 
 // set the error message ("line N: ...") and unwind
@@ -60,6 +67,7 @@ static void jfail(J *j, int line, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
+    if (line <= 0) line = j->line;
     if (line > 0) snprintf(j->msg, sizeof j->msg, "jinja: line %d: %s", line, tmp);
     else snprintf(j->msg, sizeof j->msg, "jinja: %s", tmp);
     longjmp(j->jb, 1);
@@ -1594,6 +1602,7 @@ typedef struct {
 } R;
 
 static void step(R *r, int line) {
+    r->j.line = line;
     if (++r->steps > J_MAX_STEPS) jfail(&r->j, line, "evaluation step limit (%lld) exceeded", (long long)J_MAX_STEPS);
 }
 
@@ -3900,9 +3909,10 @@ static void exec_for(R *r, Node *n) {
     Frame *outer = r->top;
     if (n->b) { // {% for x in xs if cond %}: the filter sees the loop target, not `loop`
         JVal kept = v_list(j, 0, L_LIST);
+        Frame *f = aalloc(j, sizeof *f);
+        f->parent = outer;
         for (uint32_t i = 0; i < src->n; i++) {
-            Frame *f = aalloc(j, sizeof *f);
-            f->parent = outer;
+            f->vars.n = 0;
             r->top = f;
             if (n->nnames == 1) assign(r, n->names[0], src->v[i]);
             else unpack(r, n->names, n->nnames, src->v[i], n->line);
@@ -3922,11 +3932,12 @@ static void exec_for(R *r, Node *n) {
     JVal loopv = {.t = V_LOOP};
     loopv.u.loop = lp;
     r->loop_depth++;
+    Frame *f = aalloc(j, sizeof *f); // one scope per iteration (emptied each time: nothing carries over, as in jinja2)
+    f->parent = outer;
     for (uint32_t i = 0; i < items->n; i++) {
         step(r, n->line);
         lp->i = i;
-        Frame *f = aalloc(j, sizeof *f);
-        f->parent = outer;
+        f->vars.n = 0;
         r->top = f;
         assign(r, "loop", loopv);
         if (n->nnames == 1) assign(r, n->names[0], items->v[i]);
