@@ -820,6 +820,8 @@ struct Node {
     int nnames;          // count
     int *ops;            // N_COMPARE: operator of each operand
     uint8_t catch_varargs, catch_kwargs; // S_MACRO: its body reads varargs / kwargs
+    uint8_t unknown;     // N_FILTER / N_TEST: the name is no filter / test of jinja2 (an error when evaluated)
+    uint8_t soft;        // N_FILTER / N_TEST: inside an if / inline-if (jinja2 then defers the unknown-name error)
 };
 
 typedef struct {
@@ -829,6 +831,9 @@ typedef struct {
     int depth;       // expression / statement nesting
     int in_loop;     // inside a for body (break/continue allowed)
     int macro_varargs, macro_kwargs; // a Name varargs / kwargs was read (while parsing a macro body)
+    int soft;        // parsing inside an {% if %} or an inline if (jinja2's soft frame)
+    Node **unknown;  // filter / test nodes with names jinja2 does not know (checked at the end of the parse)
+    int nunknown, capunknown; // count / allocated
 } Parser;
 
 static Tok *cur(Parser *p) { return &p->t[p->pos]; }
@@ -924,9 +929,9 @@ static const char *const known_filters[] = {
     "abs", "capitalize", "count", "d", "default", "dictsort", "e", "escape", "first", "float", "indent", "int",
     "items", "join", "last", "length", "list", "lower", "map", "max", "min", "reject", "rejectattr", "replace",
     "reverse", "round", "safe", "select", "selectattr", "sort", "string", "sum", "title", "tojson", "trim", "unique",
-    "upper", "wordcount", "center", NULL};
+    "upper", "wordcount", "center", "batch", NULL};
 static const char *const jinja_filters[] = { // jinja2's other built-in filters: known to jinja2, not implemented here
-    "attr", "batch", "filesizeformat", "forceescape", "format", "groupby", "pprint", "random", "slice",
+    "attr", "filesizeformat", "forceescape", "format", "groupby", "pprint", "random", "slice",
     "striptags", "truncate", "urlencode", "urlize", "wordwrap", "xmlattr", NULL};
 static const char *const known_tests[] = {
     "boolean", "callable", "defined", "divisibleby", "eq", "equalto", "escaped", "even", "false", "filter", "float",
@@ -937,6 +942,31 @@ static int in_list(const char *const *l, const char *s) {
     for (; *l; l++)
         if (!strcmp(*l, s)) return 1;
     return 0;
+}
+
+// remember a filter / test node whose name jinja2 does not know: outside an if / inline if that is a compile error
+// in jinja2 (checked once the whole template is parsed), inside one an error only when it is evaluated
+static void note_unknown(Parser *p, Node *n) {
+    n->unknown = 1, n->soft = (uint8_t)p->soft;
+    if (p->nunknown == p->capunknown) {
+        int cap = p->capunknown ? p->capunknown * 2 : 16;
+        Node **v = aalloc(p->j, sizeof(Node *) * (size_t)cap);
+        if (p->nunknown) memcpy(v, p->unknown, sizeof(Node *) * (size_t)p->nunknown);
+        p->unknown = v, p->capunknown = cap;
+    }
+    p->unknown[p->nunknown++] = n;
+}
+
+// a dotted filter / test name (jinja2 accepts "a.b" and then finds no such filter)
+static const char *dotted_name(Parser *p, const char *name) {
+    while (is_op(cur(p), '.')) {
+        p->pos++;
+        const char *more = expect_name(p);
+        char *cat = aalloc(p->j, strlen(name) + strlen(more) + 2);
+        sprintf(cat, "%s.%s", name, more);
+        name = cat;
+    }
+    return name;
 }
 
 // call arguments: positional into args, keyword into kwn / kwv
@@ -976,14 +1006,10 @@ static Node *parse_filter(Parser *p, Node *node) {
     while (is_op(cur(p), '|')) {
         p->pos++;
         int line = cur(p)->line;
-        const char *name = expect_name(p);
-        if (is_op(cur(p), '.')) jfail(p->j, line, "unsupported filter name with a dot");
-        if (!in_list(known_filters, name)) {
-            if (in_list(jinja_filters, name)) jfail(p->j, line, "unsupported filter '%s'", name);
-            jfail(p->j, line, "no filter named '%s'", name);
-        }
+        const char *name = dotted_name(p, expect_name(p));
         Node *f = mk(p, N_FILTER, line);
         f->name = name, f->a = node;
+        if (!in_list(known_filters, name) && !in_list(jinja_filters, name)) note_unknown(p, f);
         NVec args = {0}, kwv = {0};
         SVec kwn = {0};
         if (is_op(cur(p), '(')) parse_call_args(p, &args, &kwn, &kwv);
@@ -999,11 +1025,10 @@ static Node *parse_test(Parser *p, Node *node) {
     p->pos++; // 'is'
     int negated = 0;
     if (is_name(cur(p), "not")) p->pos++, negated = 1;
-    const char *name = expect_name(p);
-    if (is_op(cur(p), '.')) jfail(p->j, line, "unsupported test name with a dot");
-    if (!in_list(known_tests, name)) jfail(p->j, line, "no test named '%s'", name);
+    const char *name = dotted_name(p, expect_name(p));
     Node *t = mk(p, N_TEST, line);
     t->name = name, t->a = node;
+    if (!in_list(known_tests, name)) note_unknown(p, t);
     NVec args = {0}, kwv = {0};
     SVec kwn = {0};
     Tok *c = cur(p);
@@ -1286,9 +1311,12 @@ static Node *parse_or(Parser *p) {
 
 static Node *parse_expression(Parser *p, int with_condexpr) {
     enter(p);
+    int first_unknown = p->nunknown, soft = p->soft;
     Node *e = parse_or(p);
     if (with_condexpr) {
         while (is_name(cur(p), "if")) {
+            p->soft = 1;
+            for (int i = first_unknown; i < p->nunknown; i++) p->unknown[i]->soft = 1;
             Node *n = mk(p, N_COND, cur(p)->line);
             p->pos++;
             n->b = parse_or(p); // condition
@@ -1300,6 +1328,7 @@ static Node *parse_expression(Parser *p, int with_condexpr) {
             e = n;
         }
     }
+    p->soft = soft;
     p->depth--;
     return e;
 }
@@ -1367,7 +1396,10 @@ static Node *parse_for(Parser *p, int line) {
     static const char *const ends1[] = {"endfor", "else", NULL};
     NVec body = {0}, els = {0};
     p->in_loop++;
+    int soft = p->soft;
+    p->soft = 0; // the loop body is an inner (not soft) frame in jinja2
     int which = parse_body(p, ends1, &body);
+    p->soft = soft;
     p->in_loop--;
     expect_block_end(p);
     if (which == 1) {
@@ -1383,6 +1415,8 @@ static Node *parse_for(Parser *p, int line) {
 // list2 = else body holding the next S_IF for an elif)
 static Node *parse_if(Parser *p, int line) {
     Node *n = mk(p, S_IF, line);
+    int soft = p->soft;
+    p->soft = 1;
     n->a = parse_tuple(p, 0, 0);
     expect_block_end(p);
     static const char *const ends[] = {"elif", "else", "endif", NULL};
@@ -1393,6 +1427,7 @@ static Node *parse_if(Parser *p, int line) {
         Node *e = parse_if(p, p->t[p->pos - 1].line);
         n->list2 = aalloc(p->j, sizeof(Node *));
         n->list2[0] = e, n->nlist2 = 1;
+        p->soft = soft;
         return n;
     }
     expect_block_end(p);
@@ -1403,6 +1438,7 @@ static Node *parse_if(Parser *p, int line) {
         expect_block_end(p);
         n->list2 = els.v, n->nlist2 = els.n;
     }
+    p->soft = soft;
     return n;
 }
 
@@ -1468,13 +1504,13 @@ static Node *parse_macro(Parser *p, int line) {
     expect_op(p, ')');
     expect_block_end(p);
     n->names = params.v, n->nnames = params.n, n->list2 = defaults.v, n->nlist2 = defaults.n;
-    int sv = p->macro_varargs, sk = p->macro_kwargs, loop = p->in_loop;
-    p->macro_varargs = p->macro_kwargs = 0, p->in_loop = 0;
+    int sv = p->macro_varargs, sk = p->macro_kwargs, loop = p->in_loop, soft = p->soft;
+    p->macro_varargs = p->macro_kwargs = 0, p->in_loop = 0, p->soft = 0;
     static const char *const ends[] = {"endmacro", NULL};
     NVec body = {0};
     parse_body(p, ends, &body);
     n->catch_varargs = (uint8_t)p->macro_varargs, n->catch_kwargs = (uint8_t)p->macro_kwargs;
-    p->macro_varargs = sv | p->macro_varargs, p->macro_kwargs = sk | p->macro_kwargs, p->in_loop = loop;
+    p->macro_varargs = sv | p->macro_varargs, p->macro_kwargs = sk | p->macro_kwargs, p->in_loop = loop, p->soft = soft;
     if (cur(p)->type == T_NAME && !strcmp(cur(p)->s, n->name)) p->pos++; // {% endmacro name %}
     expect_block_end(p);
     n->list = body.v, n->nlist = body.n;
@@ -2138,7 +2174,10 @@ static int v_in(R *r, JVal a, JVal b, int line) {
     case V_STR:
         if (a.t != V_STR) jfail(&r->j, line, "TypeError: 'in <string>' requires string as left operand, not %s", type_name(a));
         return str_find(b.u.s, b.n, a.u.s, a.n, 0) >= 0;
-    case V_DICT: return dict_find(b.u.d, a) >= 0;
+    case V_DICT:
+        if (a.t == V_DICT || a.t == V_NS || (a.t == V_LIST && a.u.l->kind != L_TUPLE))
+            jfail(&r->j, line, "TypeError: unhashable type: '%s'", type_name(a));
+        return dict_find(b.u.d, a) >= 0;
     case V_LIST: {
         JList *l = iter_list(r, b, line);
         for (uint32_t i = 0; i < l->n; i++) {
@@ -2407,6 +2446,7 @@ static JVal do_slice(R *r, JVal obj, JVal a, JVal b, JVal c, int line) {
         for (int64_t k = 0; k < cnt; k++) out.u.l->v[k] = l->v[s0 + k * st];
         return out;
     }
+    // slices bypass jinja's getitem (compiled to a plain Python subscript): a TypeError
     jfail(j, line, "TypeError: '%s' object is not subscriptable", type_name(obj));
 }
 
@@ -3010,8 +3050,9 @@ static JVal select_reject(R *r, JVal seq, Args *a, int by_attr, int keep, int li
     }
     Args ta = {a->pos + off, a->npos - off, a->kwn, a->kwv, a->nkw};
     if (!test && (ta.npos || ta.nkw)) jfail(j, line, "TypeError: test arguments without a test");
-    JList *l = iter_list(r, seq, line);
     JVal out = v_list(j, 0, L_GEN);
+    if (!truthy(seq)) return out; // jinja's select_or_reject: `if value:`
+    JList *l = iter_list(r, seq, line);
     for (uint32_t i = 0; i < l->n; i++) {
         step(r, line);
         JVal item = l->v[i], x = by_attr ? attr_path(r, item, attr, line) : item;
@@ -3175,8 +3216,8 @@ static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line) {
         return as_list_val(r, v, line);
     }
     if (!strcmp(name, "map")) {
-        JList *l = iter_list(r, v, line);
         JVal out = v_list(j, 0, L_GEN);
+        JList *l = truthy(v) ? iter_list(r, v, line) : iter_list(r, v_undef(NULL), line); // do_map: `if value:`
         int by_attr = a->npos == 0;
         if (by_attr) {
             SIG("attribute", "default");
@@ -3219,6 +3260,7 @@ static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line) {
     if (!strcmp(name, "int")) {
         SIG("default", "base");
         bind(r, line, name, sig_, 0, a, p);
+        no_undef(r, v, line); // int(Undefined) raises UndefinedError (not caught like a ValueError)
         JVal dflt = has(p[0]) ? p[0] : v_int(0);
         int64_t base = has(p[1]) ? want_int(r, p[1], "base", line) : 10, iv;
         double fv;
@@ -3238,6 +3280,7 @@ static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line) {
         SIG("default");
         bind(r, line, name, sig_, 0, a, p);
         double fv;
+        no_undef(r, v, line);
         if (is_num(v)) return v_float(num_f(v));
         if (v.t == V_STR && parse_py_float(r, v, &fv)) return v_float(fv);
         return has(p[0]) ? p[0] : v_float(0.0);
@@ -3323,8 +3366,8 @@ static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line) {
         }
         int kind = v.t == V_LIST && (v.u.l->kind == L_LIST || v.u.l->kind == L_TUPLE || v.u.l->kind == L_RANGE)
                        ? L_REVITER : L_LIST;
-        if (v.t == V_DICT || (v.t == V_LIST && v.u.l->kind >= L_ITEMS && v.u.l->kind <= L_VALUES))
-            jfail(j, line, "unsupported: reverse of a %s", type_name(v));
+        if (v.t == V_DICT) kind = L_REVITER; // reversed(dict): its keys, last first
+        if (v.t == V_LIST && v.u.l->kind >= L_ITEMS && v.u.l->kind <= L_VALUES) kind = L_REVITER;
         JList *l = iter_list(r, v, line);
         JVal out = v_list(j, l->n, kind);
         for (uint32_t i = 0; i < l->n; i++) out.u.l->v[i] = l->v[l->n - 1 - i];
@@ -3398,6 +3441,24 @@ static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line) {
         buf_add(j, &b, s.u.s, s.n);
         for (int64_t i = 0; i < marg - left; i++) buf_putc(j, &b, ' ');
         return v_buf(j, &b);
+    }
+    if (!strcmp(name, "batch")) {
+        SIG("linecount", "fill_with");
+        bind(r, line, name, sig_, 1, a, p);
+        int64_t cnt = want_int(r, p[0], "linecount", line);
+        if (cnt <= 0) jfail(j, line, "unsupported: batch size %lld", (long long)cnt);
+        JList *l = iter_list(r, v, line);
+        JVal out = v_list(j, 0, L_GEN), cur = v_list(j, 0, L_LIST);
+        for (uint32_t i = 0; i < l->n; i++) {
+            if ((int64_t)cur.u.l->n == cnt) lpush(r, &out, cur), cur = v_list(j, 0, L_LIST);
+            lpush(r, &cur, l->v[i]);
+        }
+        if (cur.u.l->n) {
+            if (has(p[1]) && p[1].t != V_NONE)
+                while ((int64_t)cur.u.l->n < cnt) lpush(r, &cur, p[1]);
+            lpush(r, &out, cur);
+        }
+        return out;
     }
     if (!strcmp(name, "wordcount")) jfail(j, line, "unsupported filter 'wordcount'");
 #undef SIG
@@ -3792,6 +3853,7 @@ static JVal eval(R *r, Node *n) {
         break;
     }
     case N_FILTER: {
+        if (n->unknown) jfail(j, n->line, "no filter named '%s'", n->name);
         JVal v = eval(r, n->a);
         Args a;
         eval_args(r, n, &a);
@@ -3799,6 +3861,7 @@ static JVal eval(R *r, Node *n) {
         break;
     }
     case N_TEST: {
+        if (n->unknown) jfail(j, n->line, "no test named '%s'", n->name);
         JVal v = eval(r, n->a);
         Args a;
         eval_args(r, n, &a);
@@ -4047,6 +4110,10 @@ JinjaTemplate *jinja_parse(const char *src, size_t len, char *err, size_t errcap
     Parser p = {.j = j, .t = L.toks};
     NVec body = {0};
     parse_body(&p, NULL, &body);
+    for (int i = 0; i < p.nunknown; i++)
+        if (!p.unknown[i]->soft)
+            jfail(j, p.unknown[i]->line, "no %s named '%s'", p.unknown[i]->kind == N_FILTER ? "filter" : "test",
+                  p.unknown[i]->name);
     t->root = body_node(&p, 1, &body);
     free(j);
     return t;
