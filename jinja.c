@@ -485,8 +485,9 @@ static int lex_number(Lexer *L) {
     const char *s = L->src + L->pos;
     size_t n = L->n - L->pos, i = 0;
     if (!n || !isdigit((unsigned char)s[0])) return 0;
-    if (L->pos > 0 && L->src[L->pos - 1] == '.') { // (?<!\.) on the float rule: only an integer here
-    }
+    size_t span = 0;
+    while (span < n && (isalnum((unsigned char)s[span]) || s[span] == '_' || s[span] == '.')) span++;
+    if (span > 100) jfail(L->j, L->line, "unsupported: number literal longer than 100 characters");
     char buf[128];
     size_t bn = 0;
     // prefixed integers
