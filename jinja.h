@@ -28,6 +28,11 @@ char *jinja_render(const JinjaTemplate *t, const cJSON *ctx, size_t *out_len, ch
 char *jinja_render_json(const JinjaTemplate *t, const char *json, size_t json_len, size_t *out_len, char *err,
                         size_t errcap);
 
+// parse JSON text into a cJSON tree for jinja_render that keeps Python's json.loads types: every number is a
+// cJSON_Raw item holding its text (1 stays an int, 1.0 a float, NaN / Infinity accepted); duplicate keys keep the last
+// value, as a Python dict does. NULL with a one-line message in err on bad JSON. Free with cJSON_Delete.
+cJSON *jinja_json_parse(const char *json, size_t len, char *err, size_t errcap);
+
 // free a parsed template (NULL is fine)
 void jinja_free(JinjaTemplate *t);
 
