@@ -2230,7 +2230,7 @@ static JList *iter_list(R *r, JVal v, int line) {
         return v.u.l;
     case V_DICT: {
         JVal l = v_list(j, v.u.d->n, L_LIST);
-        memcpy(l.u.l->v, v.u.d->k, sizeof(JVal) * v.u.d->n);
+        if (v.u.d->n) memcpy(l.u.l->v, v.u.d->k, sizeof(JVal) * v.u.d->n);
         return l.u.l;
     }
     case V_STR: {
@@ -2574,7 +2574,8 @@ static JVal seq_repeat(R *r, JVal s, int64_t k, int line) {
     JList *l = s.u.l;
     if ((uint64_t)k * l->n > 10000000) jfail(j, line, "list repetition too large");
     JVal out = v_list(j, (uint32_t)(k * l->n), l->kind);
-    for (int64_t i = 0; i < k; i++) memcpy(out.u.l->v + i * l->n, l->v, sizeof(JVal) * l->n);
+    if (l->n)
+        for (int64_t i = 0; i < k; i++) memcpy(out.u.l->v + i * l->n, l->v, sizeof(JVal) * l->n);
     return out;
 }
 
