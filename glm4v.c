@@ -5,6 +5,8 @@
 #include "boxes.h"
 #include "dump.h"
 #include "engine.h"
+#include "json.h"
+#include "messages.h"
 #include "ops.h"
 
 #include <errno.h>
@@ -31,6 +33,12 @@ typedef struct {
     const char *system;      // --system
     int raw;                 // --raw: prompt used verbatim
     int think;               // 1 thinking on (default), 0 --no-think
+    int think_set;           // --think or --no-think was given (enable_thinking is passed to the template)
+    const char *messages;    // --messages FILE.json: the whole conversation (OpenAI format)
+    const char *tools;       // --tools FILE.json: OpenAI tools
+    const char *chat_template; // --chat-template FILE: overrides the model folder's template
+    const char *template_kwargs; // --chat-template-kwargs JSON: extra template variables
+    int show_prompt;         // --show-prompt: print the rendered template and exit
     int n_predict;           // -n
     float temp;              // --temp (<0: from generation_config / greedy)
     int top_k;               // --top-k (<0: default)
@@ -64,6 +72,12 @@ static void usage(FILE *f) {
             "  -f, --file FILE          read the prompt from a file ('-' = stdin)\n"
             "      --system TEXT        system message (chat template)\n"
             "      --raw                use the prompt verbatim: no chat template; special tokens written as text count\n"
+            "      --messages FILE      the whole conversation as an OpenAI messages JSON array (image_url / video_url\n"
+            "                           parts: data: URIs or local paths)\n"
+            "      --tools FILE         OpenAI tools JSON array, given to the chat template\n"
+            "      --chat-template FILE use this Jinja chat template instead of the model folder's\n"
+            "      --chat-template-kwargs JSON  extra template variables, e.g. '{\"enable_thinking\": false}'\n"
+            "      --show-prompt        print the rendered chat template (before media expansion) and exit\n"
             "  -i, --image FILE         attach an image (repeatable; JPEG, PNG, BMP, GIF, TGA, PSD, HDR, PNM)\n"
             "      --video PATH         attach a video: a folder of frames (file-name order) or a video file (ffmpeg)\n"
             "      --fps F              frame rate of a frame folder (default 2)\n"
@@ -180,8 +194,13 @@ static void parse_args(Options *o, int argc, char **argv) {
             o->prompt = o->prompt_text = prompt_from_file(v);
         } else if (ARG("--system")) NEEDV(), o->system = v;
         else if (ARG("--raw")) o->raw = 1;
-        else if (ARG("--think")) o->think = 1;
-        else if (ARG("--no-think")) o->think = 0;
+        else if (ARG("--think")) o->think = 1, o->think_set = 1;
+        else if (ARG("--no-think")) o->think = 0, o->think_set = 1;
+        else if (ARG("--messages")) NEEDV(), o->messages = v;
+        else if (ARG("--tools")) NEEDV(), o->tools = v;
+        else if (ARG("--chat-template")) NEEDV(), o->chat_template = v;
+        else if (ARG("--chat-template-kwargs")) NEEDV(), o->template_kwargs = v;
+        else if (ARG("--show-prompt")) o->show_prompt = 1;
         else if (ARG("-n") || ARG("--n-predict")) NEEDV(), o->n_predict = (int)parse_long(a, v, 0, 1 << 24);
         else if (ARG("--temp")) NEEDV(), o->temp = parse_float(a, v, 0, 100);
         else if (ARG("--top-k")) NEEDV(), o->top_k = (int)parse_long(a, v, 0, 1 << 30);
@@ -213,7 +232,11 @@ static void parse_args(Options *o, int argc, char **argv) {
 #undef NEEDV
     }
     if (!o->model_dir) usage_error("-m MODEL_DIR is required");
-    if (!o->prompt && !o->chat) usage_error("-p TEXT is required (or --chat)");
+    if (!o->prompt && !o->chat && !o->messages) usage_error("-p TEXT is required (or --messages FILE, or --chat)");
+    if (o->messages && (o->prompt || o->system || o->raw || o->chat || o->nimages || o->video))
+        usage_error("--messages holds the whole conversation: no -p, -f, --system, --raw, --chat, -i or --video with it");
+    if (o->raw && (o->tools || o->chat_template || o->template_kwargs))
+        usage_error("--raw uses no chat template: --tools, --chat-template and --chat-template-kwargs need the template");
     if (o->chat && o->dump) usage_error("--dump works with one prompt, not with --chat");
     if (o->chat && o->raw) usage_error("--raw cannot be used with --chat");
     if (o->draw_boxes && !o->nimages && !o->chat) usage_error("--draw-boxes needs an image (-i)");
@@ -430,10 +453,84 @@ static SamplerParams sampler_params(const Options *o) {
 }
 
 static void load_engine(Engine *e, const Options *o) {
-    if (engine_load(e, o->model_dir, progress_line, NULL)) glm_die_err(EXIT_INPUT);
-    if (e->c->chat_template == CHAT_TEMPLATE_OTHER && (!o->raw || o->chat))
-        glm_die(EXIT_INPUT, "%s: this checkpoint's chat template is not the GLM-4.5V/4.6V format (GLM-4.1V-9B-Thinking "
-                "uses its own, which glm4v.c does not reproduce): write the whole prompt with --raw", o->model_dir);
+    if (engine_load(e, o->model_dir, o->chat_template, progress_line, NULL)) glm_die_err(EXIT_INPUT);
+}
+
+// the template variables: --chat-template-kwargs, then enable_thinking from --think / --no-think
+static cJSON *template_kwargs(const Options *o, int think) {
+    cJSON *kw = o->template_kwargs ? json_parse(o->template_kwargs, strlen(o->template_kwargs), "--chat-template-kwargs")
+                                   : cJSON_CreateObject();
+    if (!kw) glm_die_err(EXIT_USAGE);
+    if (!cJSON_IsObject(kw)) glm_die(EXIT_USAGE, "--chat-template-kwargs: not a JSON object");
+    if (o->think_set || !think) {
+        cJSON_DeleteItemFromObjectCaseSensitive(kw, "enable_thinking");
+        cJSON_AddBoolToObject(kw, "enable_thinking", think);
+    }
+    return kw;
+}
+
+// --tools FILE: an OpenAI tools array (NULL when not given)
+static cJSON *load_tools(const Options *o) {
+    if (!o->tools) return NULL;
+    size_t len;
+    char *text = read_file(o->tools, &len, MESSAGES_MAX_BYTES);
+    cJSON *t = text ? json_parse(text, len, o->tools) : NULL;
+    free(text);
+    if (!t) glm_die_err(EXIT_INPUT);
+    if (cJSON_IsObject(t)) { // {"tools": [...]} is accepted too
+        cJSON *a = cJSON_DetachItemFromObjectCaseSensitive(t, "tools");
+        cJSON_Delete(t);
+        t = a;
+    }
+    if (!cJSON_IsArray(t)) glm_die(EXIT_INPUT, "%s: expected a JSON array of tools", o->tools);
+    return t;
+}
+
+// an image_url / video_url part naming a local file
+static cJSON *media_part(const char *type, const char *path) {
+    cJSON *p = cJSON_CreateObject(), *u = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "type", type);
+    cJSON_AddStringToObject(u, "url", path);
+    cJSON_AddItemToObject(p, type, u);
+    return p;
+}
+
+// the conversation: --messages, or a system message (--system) and a user message whose parts are the -i images,
+// the --video and the -p text (a plain string when there is no media)
+static cJSON *cli_messages(const Options *o) {
+    if (o->messages) {
+        cJSON *m = messages_read(o->messages);
+        if (!m) glm_die_err(EXIT_INPUT);
+        return m;
+    }
+    cJSON *msgs = cJSON_CreateArray(), *user = cJSON_CreateObject();
+    if (o->system) {
+        cJSON *sys = cJSON_CreateObject();
+        cJSON_AddStringToObject(sys, "role", "system");
+        cJSON_AddStringToObject(sys, "content", o->system);
+        cJSON_AddItemToArray(msgs, sys);
+    }
+    cJSON_AddStringToObject(user, "role", "user");
+    if (!o->nimages && !o->video) cJSON_AddStringToObject(user, "content", o->prompt);
+    else {
+        cJSON *parts = cJSON_CreateArray(), *text = cJSON_CreateObject();
+        for (int i = 0; i < o->nimages; i++) cJSON_AddItemToArray(parts, media_part("image_url", o->images[i]));
+        if (o->video) cJSON_AddItemToArray(parts, media_part("video_url", o->video));
+        cJSON_AddStringToObject(text, "type", "text");
+        cJSON_AddStringToObject(text, "text", o->prompt);
+        cJSON_AddItemToArray(parts, text);
+        cJSON_AddItemToObject(user, "content", parts);
+    }
+    cJSON_AddItemToArray(msgs, user);
+    return msgs;
+}
+
+// the checkpoint's chat template over a conversation, with the generation prompt
+static char *render(const Engine *e, const Options *o, const cJSON *msgs, const cJSON *tools, int think, size_t *len) {
+    cJSON *kw = template_kwargs(o, think);
+    char *text = chat_template_render(&e->tmpl, msgs, tools, 1, kw, len);
+    cJSON_Delete(kw);
+    return text;
 }
 
 static int run_once(const Options *o) {
@@ -445,30 +542,42 @@ static int run_once(const Options *o) {
     TapSink taps = {dump_tap, &dump};
     const TapSink *tp = o->dump ? &taps : NULL;
 
-    // inputs: media, prompt text (chat template or --raw), expanded ids, positions
+    // inputs: the conversation rendered by the chat template (or --raw text), its media, expanded ids, positions
     Media m = {0};
     const MediaOptions mo = media_options(o);
-    for (int i = 0; i < o->nimages; i++) {
-        progress("preprocessing image %d/%d", i + 1, o->nimages);
-        if (media_add_image(&m, &e, o->images[i], &mo)) glm_die_err(EXIT_INPUT);
+    char *text;
+    size_t tlen;
+    cJSON *msgs = NULL, *tools = NULL;
+    if (o->raw) text = xstrdup(o->prompt), tlen = strlen(text);
+    else {
+        msgs = cli_messages(o);
+        tools = load_tools(o);
+        if (!(text = render(&e, o, msgs, tools, o->think, &tlen))) glm_die_err(EXIT_INPUT);
     }
-    if (o->video) {
-        progress("reading video %s", o->video);
-        if (media_add_video(&m, &e, o->video, &mo)) glm_die_err(EXIT_INPUT);
+    if (o->show_prompt) { // what apply_chat_template(..., tokenize=False) returns
+        fwrite(text, 1, tlen, stdout);
+        fflush(stdout);
+        exit(ferror(stdout) ? EXIT_INPUT : 0);
+    }
+    if (o->raw) {
+        for (int i = 0; i < o->nimages; i++) {
+            progress("preprocessing image %d/%d", i + 1, o->nimages);
+            if (media_add_image(&m, &e, o->images[i], &mo)) glm_die_err(EXIT_INPUT);
+        }
+        if (o->video) {
+            progress("reading video %s", o->video);
+            if (media_add_video(&m, &e, o->video, &mo)) glm_die_err(EXIT_INPUT);
+        }
+    } else {
+        progress("preprocessing the media");
+        MediaPolicy pol = {.allowed_dir = NULL, .allow_local = 1};
+        if (messages_add_media(&m, &e, msgs, &mo, &pol)) glm_die_err(EXIT_INPUT);
     }
     progress_line(NULL, NULL);
-    char *text;
-    if (o->raw) text = xstrdup(o->prompt);
-    else {
-        MediaKind kinds[ENGINE_MAX_IMAGES + 1];
-        int nk = 0;
-        for (int i = 0; i < m.img.nitems; i++) kinds[nk++] = MEDIA_IMAGE;
-        if (m.vid.nitems) kinds[nk++] = MEDIA_VIDEO;
-        ChatPrompt cp = {.system = o->system, .user = o->prompt, .media = kinds, .nmedia = nk, .think = o->think};
-        text = chat_render(&cp);
-    }
+    cJSON_Delete(msgs);
+    cJSON_Delete(tools);
     Prompt p;
-    if (engine_prompt(&e, text, strlen(text), &m, &p)) glm_die_err(EXIT_INPUT);
+    if (engine_prompt(&e, text, tlen, &m, &p)) glm_die_err(EXIT_INPUT);
     free(text);
     const int L = p.seq.n;
     const int64_t ctx = (int64_t)L + o->n_predict;
@@ -516,37 +625,24 @@ static int run_once(const Options *o) {
 
 // ---------------------------------------------------------------------------- interactive chat
 
-// the conversation so far, as the chat template reads it
-typedef struct {
-    ChatMsg *msgs;      // [n] the conversation so far
-    char **texts;       // [n] owned contents
-    MediaKind **kinds;  // [n] owned media lists
-    int n, cap;         // messages / allocated
-} History;
-
-static void history_push(History *h, int role, const char *text, const MediaKind *kinds, int nk) {
-    if (h->n == h->cap) {
-        h->cap = h->cap ? 2 * h->cap : 16;
-        h->msgs = realloc(h->msgs, (size_t)h->cap * sizeof *h->msgs);
-        h->texts = realloc(h->texts, (size_t)h->cap * sizeof *h->texts);
-        h->kinds = realloc(h->kinds, (size_t)h->cap * sizeof *h->kinds);
-        if (!h->msgs || !h->texts || !h->kinds) glm_die(EXIT_INPUT, "out of memory");
+// one message of the chat history: role + content (a string, or the media parts of the turn and its text)
+static void history_push(cJSON *h, const char *role, const char *text, const MediaKind *kinds, int nk) {
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "role", role);
+    if (!nk) cJSON_AddStringToObject(m, "content", text);
+    else {
+        cJSON *parts = cJSON_CreateArray(), *t = cJSON_CreateObject();
+        for (int i = 0; i < nk; i++) {
+            cJSON *p = cJSON_CreateObject();
+            cJSON_AddStringToObject(p, "type", kinds[i] == MEDIA_VIDEO ? "video" : "image");
+            cJSON_AddItemToArray(parts, p);
+        }
+        cJSON_AddStringToObject(t, "type", "text");
+        cJSON_AddStringToObject(t, "text", text);
+        cJSON_AddItemToArray(parts, t);
+        cJSON_AddItemToObject(m, "content", parts);
     }
-    h->texts[h->n] = xstrdup(text);
-    h->kinds[h->n] = nk ? xmalloc((size_t)nk * sizeof(MediaKind)) : NULL;
-    if (nk) memcpy(h->kinds[h->n], kinds, (size_t)nk * sizeof(MediaKind));
-    h->msgs[h->n] = (ChatMsg){role, h->texts[h->n], h->kinds[h->n], nk};
-    h->n++;
-}
-
-static void history_pop(History *h) {
-    h->n--;
-    free(h->texts[h->n]);
-    free(h->kinds[h->n]);
-}
-
-static void history_clear(History *h) {
-    while (h->n) history_pop(h);
+    cJSON_AddItemToArray(h, m);
 }
 
 // the answer kept in the history: the text after </think> (the reasoning is dropped, as the template does)
@@ -581,12 +677,12 @@ static int run_chat(const Options *o) {
     Printer pr = {.tty = isatty(1), .hide = o->hide_think};
     const int interactive = isatty(0);
     const MediaOptions mo = media_options(o);
-    History h = {0};
+    cJSON *h = cJSON_CreateArray(), *tools = load_tools(o);
     Media m = {0};
     MediaKind pending[ENGINE_MAX_IMAGES + ENGINE_MAX_VIDEOS];
     int npending = 0, pimg = 0, pvid = 0, think = o->think;
     const int maxpending = (int)(sizeof pending / sizeof *pending);
-    if (o->system) history_push(&h, CHAT_SYSTEM, o->system, NULL, 0);
+    if (o->system) history_push(h, "system", o->system, NULL, 0);
     for (int i = 0; i < o->nimages; i++) { // -i / --video attach to the first message
         if (media_add_image(&m, &e, o->images[i], &mo)) glm_die_err(EXIT_INPUT);
         pending[npending++] = MEDIA_IMAGE, pimg++;
@@ -619,8 +715,8 @@ static int run_chat(const Options *o) {
                 free(msg);
                 break;
             } else if (!strcmp(msg, "/reset")) {
-                history_clear(&h);
-                if (o->system) history_push(&h, CHAT_SYSTEM, o->system, NULL, 0);
+                while (cJSON_GetArraySize(h)) cJSON_DeleteItemFromArray(h, 0);
+                if (o->system) history_push(h, "system", o->system, NULL, 0);
                 media_free(&m);
                 npending = pimg = pvid = 0;
                 session_truncate(&s, 0);
@@ -646,14 +742,15 @@ static int run_chat(const Options *o) {
             continue;
         }
         // a user turn: render the whole conversation, reuse the cached prefix, run the rest, generate
-        history_push(&h, CHAT_USER, msg, pending, npending);
+        history_push(h, "user", msg, pending, npending);
         free(msg);
         int nimg0 = m.img.nitems - pimg, nvid0 = m.vid.nitems - pvid;
         npending = pimg = pvid = 0;
-        char *text = chat_render_msgs(h.msgs, h.n, think, 1);
-        Prompt p;
+        size_t tlen = 0;
+        char *text = render(&e, o, h, tools, think, &tlen);
+        Prompt p = {0};
         double t0 = now_s();
-        int rc = engine_prompt(&e, text, strlen(text), &m, &p);
+        int rc = text ? engine_prompt(&e, text, tlen, &m, &p) : -1;
         free(text);
         if (!rc && p.seq.n + 1 > ctx)
             rc = glm_err("the conversation (%d tokens) does not fit the context of %d tokens (--ctx, or /reset)", p.seq.n, ctx);
@@ -668,11 +765,11 @@ static int run_chat(const Options *o) {
         }
         if (rc) {
             fprintf(stderr, "glm4v: error: %s\n", glm_errmsg);
-            history_pop(&h);
+            cJSON_DeleteItemFromArray(h, cJSON_GetArraySize(h) - 1);
             media_truncate(&m, &e, nimg0, nvid0);
         } else {
             char *ans = answer_text(&e, t.ids, t.n);
-            history_push(&h, CHAT_ASSISTANT, ans, NULL, 0);
+            history_push(h, "assistant", ans, NULL, 0);
             free(ans);
             if (report_boxes(o, &e, &t, &m)) fprintf(stderr, "glm4v: error: %s\n", glm_errmsg);
             timing_line(o, &s, &t, t_vision);
@@ -680,8 +777,8 @@ static int run_chat(const Options *o) {
         prompt_free(&p);
     }
     free(line);
-    history_clear(&h);
-    free(h.msgs), free(h.texts), free(h.kinds);
+    cJSON_Delete(h);
+    cJSON_Delete(tools);
     free(t.ids);
     media_free(&m);
     sampler_free(&smp);
