@@ -1,9 +1,10 @@
+# SPDX-License-Identifier: MIT
 # glm4v.c - build, demo and tests.  `make run` installs what is missing, builds and runs the demo; `make test`.
 CC      ?= gcc
 # -ffp-contract=off: no silent a*b+c fusion, so the numbers do not depend on the compiler's mood
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -Wall -Wextra -Wno-unused-parameter -fopenmp -ffp-contract=off -fno-fast-math \
-           -D_GNU_SOURCE -I/usr/include/stb -I/usr/include/openblas -I.
+           -D_GNU_SOURCE -I/usr/include/stb -I/usr/include/openblas -I. -I$(BUILD)
 LDLIBS  += -lpcre2-8 -lcjson -ljpeg -lz -lm
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 CFLAGS  += -DGLM4V_GIT_COMMIT=\"$(GIT_COMMIT)\"
@@ -13,10 +14,12 @@ CFLAGS  += $(SANFLAGS)
 # Debian packages the build and the tests need
 DEB_PKGS = gcc make libopenblas-dev libstb-dev libjpeg62-turbo-dev libpcre2-dev libcjson-dev zlib1g-dev
 
-LIB_SRCS = util.c safetensors.c checkpoint.c ops.c tokenizer.c preprocess.c vision.c moe.c model.c dump.c prompt.c boxes.c
+LIB_SRCS = util.c safetensors.c checkpoint.c weights.c ops.c tokenizer.c preprocess.c vision.c moe.c model.c dump.c \
+           prompt.c boxes.c sampler.c engine.c jinja.c json.c chat_template.c messages.c
 BUILD    = build
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
-HDRS     = glm4v.h
+# header dependencies: each object's own list, written by the compiler (-MMD) beside it and read back below
+DEPFLAGS = -MMD -MP
 # the programs (make test-asan builds them into build-asan/); the shell tests take them from $GLM4V / $GLM4V_COMPARE
 GLM4V_BIN   = glm4v
 COMPARE_BIN = glm4v-compare
@@ -28,8 +31,14 @@ TEST_BINS = $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 
 all: $(GLM4V_BIN) $(COMPARE_BIN)
 
-$(BUILD)/%.o: %.c $(HDRS) | $(BUILD)/tests
-	$(CC) $(CFLAGS) -c -o $@ $<
+$(BUILD)/%.o: %.c | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+# the built-in chat template (templates/glm45v.jinja) as a C array, for a model folder without a template
+$(BUILD)/builtin_templates.h: templates/glm45v.jinja | $(BUILD)/tests
+	{ printf 'static const unsigned char glm45v_jinja[] = {'; od -An -v -tx1 $< | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  printf '0};\n'; } > $@.tmp && mv $@.tmp $@
+$(BUILD)/chat_template.o: $(BUILD)/builtin_templates.h
 
 $(BUILD)/tests:
 	mkdir -p $(BUILD)/tests
@@ -40,8 +49,8 @@ $(GLM4V_BIN): $(BUILD)/glm4v.o $(LIB_OBJS)
 $(COMPARE_BIN): $(BUILD)/compare.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/test_util.h $(LIB_OBJS) $(HDRS) | $(BUILD)/tests
-	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
+$(BUILD)/tests/%: tests/%.c $(LIB_OBJS) | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(DEPFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
 
 # deterministic synthetic checkpoints (standalone: C11 + cJSON), e.g. GLM-4.5V dimensions for test-realdims / bench
 tools/synth_ckpt: tools/synth_ckpt.c
@@ -88,7 +97,7 @@ test: all $(TEST_BINS)
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) glm4v glm4v-compare tools/synth_ckpt
 
-# ---------------------------------------------------------------------------- robustness (docs/ROBUSTNESS.md)
+# ---------------------------------------------------------------------------- robustness (README.md, "Robustness")
 
 # packages the checks below need beyond DEB_PKGS (gcc's own ASan/UBSan runtime comes with gcc)
 DEB_PKGS_CHECK = clang-14 libclang-rt-14-dev valgrind
@@ -123,17 +132,17 @@ test-valgrind: all
 # build/fuzz/corpus/<target>/, crashes to build/fuzz/crashes/ (copy them to tests/data/regress/<target>/).
 FUZZ_CC      = clang-14
 FUZZ_SECONDS = 30
-FUZZ_TARGETS = safetensors config tokenizer tokenize image prompt compare
+FUZZ_TARGETS = safetensors config tokenizer tokenize image prompt compare jinja
 FUZZ_DIR     = $(BUILD)/fuzz
 FUZZ_CFLAGS  = -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas -D_GNU_SOURCE \
-               -I/usr/include/stb -I. $(ASAN_FLAGS) -fsanitize-recover=float-cast-overflow
-FUZZ_LIB     = util.c safetensors.c checkpoint.c tokenizer.c preprocess.c prompt.c dump.c
+               -I/usr/include/stb -I. -I$(BUILD) $(ASAN_FLAGS) -fsanitize-recover=float-cast-overflow -DJINJA_FUZZ_LIMITS
+FUZZ_LIB     = util.c safetensors.c checkpoint.c tokenizer.c preprocess.c prompt.c dump.c jinja.c json.c chat_template.c
 FUZZ_OBJS    = $(FUZZ_LIB:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS    = $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 
-$(FUZZ_DIR)/obj/%.o: %.c $(HDRS)
+$(FUZZ_DIR)/obj/%.o: %.c | $(BUILD)/builtin_templates.h
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEPFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
 $(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_OBJS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) -lpcre2-8 -lcjson -ljpeg -lz -lm
@@ -144,6 +153,8 @@ fuzz-build: $(FUZZ_BINS)
 
 fuzz: $(FUZZ_BINS)
 	@FUZZ_DIR=$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh $(FUZZ_TARGETS)
+
+-include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d $(FUZZ_DIR)/obj/*.d)
 
 # make bench / make bench-hf
 include bench/bench.mk

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // boxes.c - grounding: GLM-4.5V box answers (<|begin_of_box|>[[x1,y1,x2,y2]]<|end_of_box|>, 0-1000 coordinates)
 // parsed from generated text, mapped to pixels of the original image and drawn onto a PNG.
 #define STB_IMAGE_WRITE_STATIC // private copy; we write through our own FILE * to check every error
@@ -13,7 +14,7 @@
 #pragma GCC diagnostic pop
 #endif
 
-#include "glm4v.h"
+#include "boxes.h"
 #include "fileio.h"
 
 #include <errno.h>

@@ -1,12 +1,14 @@
+// SPDX-License-Identifier: MIT
 // checkpoint.c - a Hugging Face model folder as downloaded: config.json (4.57 and 5.x layouts), generation and
 // processor configs, model.safetensors or sharded model-0000N-of-0000M.safetensors + index, weight binding.
-#include "glm4v.h"
+#include "checkpoint.h"
 #include "fileio.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -77,20 +79,8 @@ static int js_eos(Config *c, const cJSON *v, const char *file) {
 
 // ---------------------------------------------------------------------------- config.json
 
-int config_parse(Config *c, const char *json, size_t len, const char *file) {
-    memset(c, 0, sizeof *c);
-    c->config_crc = (uint32_t)crc32(0L, (const Bytef *)json, (uInt)len);
-    cJSON *root = cJSON_ParseWithLength(json, len);
-    if (!root || !cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return glm_err("%s: not valid JSON", file);
-    }
-    int rc = -1;
-    const cJSON *tc = cJSON_GetObjectItemCaseSensitive(root, "text_config");
-    const cJSON *vc = cJSON_GetObjectItemCaseSensitive(root, "vision_config");
-    if (!cJSON_IsObject(tc)) { glm_err("%s: no \"text_config\" object (not a GLM-4V config)", file); goto done; }
-
-    // architecture: Glm4vMoeForConditionalGeneration (GLM-4.5V/4.6V) or Glm4vForConditionalGeneration (GLM-4.1V)
+// architecture: Glm4vMoeForConditionalGeneration (GLM-4.5V/4.6V) or Glm4vForConditionalGeneration (GLM-4.1V)
+static int config_architecture(Config *c, const cJSON *root, const cJSON *tc, const char *file) {
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
     const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
     const char *mts = cJSON_IsString(mt) ? mt->valuestring : "";
@@ -103,19 +93,23 @@ int config_parse(Config *c, const char *json, size_t len, const char *file) {
     else if (strcmp(mts, "glm4v_moe") == 0 || strstr(as, "Glm4vMoe")) c->is_moe = 1;
     else if (strcmp(mts, "glm4v") == 0 || strcmp(mts, "glm46v") == 0 || strstr(as, "Glm4v") || strstr(as, "Glm46V"))
         c->is_moe = 0;
-    else { glm_err("%s: model_type \"%s\" is not glm4v, glm4v_moe or glm46v", file, mts); goto done; }
+    else return glm_err("%s: model_type \"%s\" is not glm4v, glm4v_moe or glm46v", file, mts);
 
+    return 0;
+}
+
+// text_config sizes: Glm4v(Moe)TextConfig's vocabulary, widths, layers, heads, head_dim (*cfg_head_dim: as written)
+static int text_config_sizes(Config *c, const cJSON *tc, const char *file, int *cfg_head_dim) {
     TextConfig *t = &c->text;
     const char *ts = "text_config";
     if (js_req(tc, "vocab_size", &t->vocab_size, file, ts) || js_req(tc, "hidden_size", &t->hidden_size, file, ts) ||
         js_req(tc, "intermediate_size", &t->intermediate_size, file, ts) ||
         js_req(tc, "num_hidden_layers", &t->num_hidden_layers, file, ts) ||
         js_req(tc, "num_attention_heads", &t->num_attention_heads, file, ts))
-        goto done;
+        return -1;
     // per-layer tables are allocated before the weights are bound (GLM-4.5V has 46 layers)
     if (t->num_hidden_layers > 4096) {
-        glm_err("%s: num_hidden_layers %d is implausible (at most 4096)", file, t->num_hidden_layers);
-        goto done;
+        return glm_err("%s: num_hidden_layers %d is implausible (at most 4096)", file, t->num_hidden_layers);
     }
     t->num_key_value_heads = t->num_attention_heads;
     t->rms_norm_eps = 1e-5f;
@@ -124,22 +118,26 @@ int config_parse(Config *c, const char *json, size_t len, const char *file) {
     if (js_int(tc, "num_key_value_heads", &t->num_key_value_heads, file, 1, 1 << 20) ||
         js_float(tc, "rms_norm_eps", &t->rms_norm_eps, file) ||
         js_int(tc, "max_position_embeddings", &t->max_position_embeddings, file, 1, 1 << 30))
-        goto done;
-    if (t->rms_norm_eps <= 0 || t->rms_norm_eps > 1) { glm_err("%s: rms_norm_eps out of range", file); goto done; }
+        return -1;
+    if (t->rms_norm_eps <= 0 || t->rms_norm_eps > 1) return glm_err("%s: rms_norm_eps out of range", file);
     if (t->num_attention_heads % t->num_key_value_heads) {
-        glm_err("%s: num_attention_heads %d is not a multiple of num_key_value_heads %d", file,
+        return glm_err("%s: num_attention_heads %d is not a multiple of num_key_value_heads %d", file,
                 t->num_attention_heads, t->num_key_value_heads);
-        goto done;
     }
     // head_dim: Glm4vMoeTextAttention: getattr(config, "head_dim", hidden // heads); Glm4vTextAttention: hidden // heads
-    int cfg_head_dim = 0;
-    if (js_int(tc, "head_dim", &cfg_head_dim, file, 0, 1 << 16)) goto done;
-    if (t->hidden_size % t->num_attention_heads && !(c->is_moe && cfg_head_dim)) {
-        glm_err("%s: hidden_size %d is not a multiple of num_attention_heads %d", file, t->hidden_size,
+    *cfg_head_dim = 0;
+    if (js_int(tc, "head_dim", cfg_head_dim, file, 0, 1 << 16)) return -1;
+    if (t->hidden_size % t->num_attention_heads && !(c->is_moe && *cfg_head_dim)) {
+        return glm_err("%s: hidden_size %d is not a multiple of num_attention_heads %d", file, t->hidden_size,
                 t->num_attention_heads);
-        goto done;
     }
-    t->head_dim = (c->is_moe && cfg_head_dim) ? cfg_head_dim : t->hidden_size / t->num_attention_heads;
+    t->head_dim = (c->is_moe && *cfg_head_dim) ? *cfg_head_dim : t->hidden_size / t->num_attention_heads;
+    return 0;
+}
+
+// text_config rope: theta, partial_rotary_factor and mrope_section in the 5.x (rope_parameters) or 4.57 layout
+static int text_config_rope(Config *c, const cJSON *tc, const char *file, int cfg_head_dim) {
+    TextConfig *t = &c->text;
     // rope: 5.x rope_parameters{rope_theta, partial_rotary_factor, mrope_section}; 4.57 rope_theta,
     // partial_rotary_factor, rope_scaling{mrope_section}
     const cJSON *rp = cJSON_GetObjectItemCaseSensitive(tc, "rope_parameters");
@@ -148,34 +146,31 @@ int config_parse(Config *c, const char *json, size_t len, const char *file) {
     float prf = c->is_moe ? 0.5f : 1.0f;
     t->rope_theta = 10000.0f;
     if (js_float(tc, "rope_theta", &t->rope_theta, file) || js_float(tc, "partial_rotary_factor", &prf, file))
-        goto done;
+        return -1;
     const cJSON *sec = NULL;
     if (cJSON_IsObject(rs)) sec = cJSON_GetObjectItemCaseSensitive(rs, "mrope_section");
     if (cJSON_IsObject(rp)) {
         if (js_float(rp, "rope_theta", &t->rope_theta, file) || js_float(rp, "partial_rotary_factor", &prf, file))
-            goto done;
+            return -1;
         const cJSON *s2 = cJSON_GetObjectItemCaseSensitive(rp, "mrope_section");
         if (s2) sec = s2;
         const cJSON *ty = cJSON_GetObjectItemCaseSensitive(rp, "rope_type");
         if (cJSON_IsString(ty) && strcmp(ty->valuestring, "default") != 0) {
-            glm_err("%s: rope_type \"%s\" is not supported (only \"default\")", file, ty->valuestring);
-            goto done;
+            return glm_err("%s: rope_type \"%s\" is not supported (only \"default\")", file, ty->valuestring);
         }
     }
-    if (!(prf > 0 && prf <= 1) || !(t->rope_theta > 0)) { glm_err("%s: invalid rope parameters", file); goto done; }
+    if (!(prf > 0 && prf <= 1) || !(t->rope_theta > 0)) return glm_err("%s: invalid rope parameters", file);
     // HF: head_dim = getattr(config, "head_dim", None) or hidden // heads; dim = int(head_dim * partial_rotary_factor)
     int rope_head_dim = cfg_head_dim ? cfg_head_dim : t->hidden_size / t->num_attention_heads;
     t->rotary_dim = (int)(rope_head_dim * (double)prf);
     if (sec) {
         if (!cJSON_IsArray(sec) || cJSON_GetArraySize(sec) < 1 || cJSON_GetArraySize(sec) > 8) {
-            glm_err("%s: mrope_section must be a list of 1..8 integers", file);
-            goto done;
+            return glm_err("%s: mrope_section must be a list of 1..8 integers", file);
         }
         for (const cJSON *e = sec->child; e; e = e->next) {
             if (!cJSON_IsNumber(e) || !(e->valuedouble >= 0 && e->valuedouble <= 4096) ||
                 e->valuedouble != floor(e->valuedouble)) {
-                glm_err("%s: mrope_section must be a list of integers", file);
-                goto done;
+                return glm_err("%s: mrope_section must be a list of integers", file);
             }
             t->mrope_section[t->n_mrope_section++] = (int)e->valuedouble;
         }
@@ -185,18 +180,24 @@ int config_parse(Config *c, const char *json, size_t len, const char *file) {
     int secsum = 0;
     for (int i = 0; i < t->n_mrope_section; i++) secsum += t->mrope_section[i];
     if (t->rotary_dim % 2 || secsum * 2 != t->rotary_dim || t->rotary_dim > t->head_dim) {
-        glm_err("%s: mrope_section sums to %d but the rotary dimension is %d (head_dim %d x partial_rotary_factor %g)",
+        return glm_err("%s: mrope_section sums to %d but the rotary dimension is %d (head_dim %d x partial_rotary_factor %g)",
                 file, secsum, t->rotary_dim, rope_head_dim, prf);
-        goto done;
     }
-    if (js_bool(tc, "attention_bias", &t->attention_bias, file)) goto done;
+    return 0;
+}
+
+// text_config attention bias and MoE routing (Glm4vMoeTextConfig: experts, groups, top-k, shared experts)
+static int text_config_moe(Config *c, const cJSON *tc, const char *file) {
+    TextConfig *t = &c->text;
+    const char *ts = "text_config";
+    if (js_bool(tc, "attention_bias", &t->attention_bias, file)) return -1;
     if (!c->is_moe) t->attention_bias = 1; // Glm4vTextAttention: bias=True always
     if (c->is_moe) {
         t->n_shared_experts = 1, t->n_group = 1, t->topk_group = 1, t->first_k_dense_replace = 1;
         t->norm_topk_prob = 1, t->routed_scaling_factor = 1.0f;
         if (js_req(tc, "moe_intermediate_size", &t->moe_intermediate_size, file, ts) ||
             js_req(tc, "num_experts_per_tok", &t->num_experts_per_tok, file, ts))
-            goto done;
+            return -1;
         t->n_routed_experts = 0;
         if (js_int(tc, "n_routed_experts", &t->n_routed_experts, file, 1, 1 << 16) ||
             (!t->n_routed_experts && js_int(tc, "num_local_experts", &t->n_routed_experts, file, 1, 1 << 16)) ||
@@ -206,21 +207,21 @@ int config_parse(Config *c, const char *json, size_t len, const char *file) {
             js_int(tc, "first_k_dense_replace", &t->first_k_dense_replace, file, 0, 1 << 20) ||
             js_bool(tc, "norm_topk_prob", &t->norm_topk_prob, file) ||
             js_float(tc, "routed_scaling_factor", &t->routed_scaling_factor, file))
-            goto done;
-        if (!t->n_routed_experts) { glm_err("%s: text_config has no \"n_routed_experts\"", file); goto done; }
+            return -1;
+        if (!t->n_routed_experts) return glm_err("%s: text_config has no \"n_routed_experts\"", file);
         if (t->n_routed_experts % t->n_group || t->topk_group > t->n_group ||
             t->num_experts_per_tok > t->topk_group * (t->n_routed_experts / t->n_group) ||
             t->n_routed_experts / t->n_group < 2 || t->num_experts_per_tok > 256) {
-            glm_err("%s: inconsistent MoE routing (experts %d, groups %d, topk_group %d, top-k %d)", file,
+            return glm_err("%s: inconsistent MoE routing (experts %d, groups %d, topk_group %d, top-k %d)", file,
                     t->n_routed_experts, t->n_group, t->topk_group, t->num_experts_per_tok);
-            goto done;
         }
     }
-    if (js_eos(c, cJSON_GetObjectItemCaseSensitive(tc, "eos_token_id"), file) ||
-        js_eos(c, cJSON_GetObjectItemCaseSensitive(root, "eos_token_id"), file))
-        goto done;
+    return 0;
+}
 
-    // token ids (Glm4vMoeConfig / Glm4vConfig defaults)
+// the special token ids (Glm4vMoeConfig / Glm4vConfig defaults, overridden by config.json)
+static int config_token_ids(Config *c, const cJSON *root, const char *file) {
+    const TextConfig *t = &c->text;
     c->image_token_id = c->is_moe ? 151363 : 151343;
     c->video_token_id = c->is_moe ? 151364 : 151344;
     c->image_start_token_id = 151339, c->image_end_token_id = 151340;
@@ -232,9 +233,14 @@ int config_parse(Config *c, const char *json, size_t len, const char *file) {
         js_int(root, "image_end_token_id", &c->image_end_token_id, file, 0, vmax) ||
         js_int(root, "video_start_token_id", &c->video_start_token_id, file, 0, vmax) ||
         js_int(root, "video_end_token_id", &c->video_end_token_id, file, 0, vmax))
-        goto done;
+        return -1;
 
-    // vision config
+    return 0;
+}
+
+// vision_config (Glm4vVisionConfig defaults: GLM-4.5V's tower)
+static int vision_config(Config *c, const cJSON *vc, const char *file) {
+    const TextConfig *t = &c->text;
     VisionConfig *v = &c->vision;
     v->depth = 24, v->hidden_size = 1536, v->num_heads = 12, v->intermediate_size = 13696, v->out_hidden_size = 4096;
     v->patch_size = 14, v->temporal_patch_size = 2, v->spatial_merge_size = 2, v->in_channels = 3;
@@ -251,20 +257,45 @@ int config_parse(Config *c, const char *json, size_t len, const char *file) {
             js_int(vc, "in_channels", &v->in_channels, f, 3, 3) ||
             js_int(vc, "image_size", &v->image_size, f, 1, 1 << 16) || js_float(vc, "rms_norm_eps", &v->rms_norm_eps, f) ||
             js_bool(vc, "attention_bias", &v->attention_bias, f))
-            goto done;
+            return -1;
     }
     if (v->hidden_size % v->num_heads || (v->hidden_size / v->num_heads) % 4) {
-        glm_err("%s: vision hidden_size %d / num_heads %d must give a head_dim divisible by 4", file, v->hidden_size,
+        return glm_err("%s: vision hidden_size %d / num_heads %d must give a head_dim divisible by 4", file, v->hidden_size,
                 v->num_heads);
-        goto done;
     }
     v->head_dim = v->hidden_size / v->num_heads;
     v->mlp_size = v->out_hidden_size; // Glm4VisionMlp: self.intermediate_size = config.out_hidden_size
     if (v->out_hidden_size != t->hidden_size) {
-        glm_err("%s: vision out_hidden_size %d differs from the text hidden_size %d", file, v->out_hidden_size,
+        return glm_err("%s: vision out_hidden_size %d differs from the text hidden_size %d", file, v->out_hidden_size,
                 t->hidden_size);
+    }
+    return 0;
+}
+
+int config_parse(Config *c, const char *json, size_t len, const char *file) {
+    memset(c, 0, sizeof *c);
+    c->config_crc = (uint32_t)crc32(0L, (const Bytef *)json, (uInt)len);
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return glm_err("%s: not valid JSON", file);
+    }
+    int rc = -1, cfg_head_dim = 0;
+    const cJSON *tc = cJSON_GetObjectItemCaseSensitive(root, "text_config");
+    const cJSON *vc = cJSON_GetObjectItemCaseSensitive(root, "vision_config");
+    if (!cJSON_IsObject(tc)) {
+        glm_err("%s: no \"text_config\" object (not a GLM-4V config)", file);
         goto done;
     }
+    if (config_architecture(c, root, tc, file) || text_config_sizes(c, tc, file, &cfg_head_dim) ||
+        text_config_rope(c, tc, file, cfg_head_dim) || text_config_moe(c, tc, file))
+        goto done;
+    if (js_eos(c, cJSON_GetObjectItemCaseSensitive(tc, "eos_token_id"), file) ||
+        js_eos(c, cJSON_GetObjectItemCaseSensitive(root, "eos_token_id"), file))
+        goto done;
+
+    if (config_token_ids(c, root, file) || vision_config(c, cJSON_IsObject(vc) ? vc : NULL, file)) goto done;
+    TextConfig *t = &c->text;
     t->max_position_embeddings = t->max_position_embeddings > 0 ? t->max_position_embeddings : 1;
     c->temperature = 1.0f, c->top_p = 1.0f, c->top_k = 0, c->repetition_penalty = 1.0f;
     proc_config_defaults(&c->proc);
@@ -470,15 +501,6 @@ int checkpoint_open(Checkpoint *ck, const char *dir) {
         return glm_err("%s: processor patch/merge/temporal sizes (%d/%d/%d) differ from vision_config (%d/%d/%d)", dir,
                        c->proc.patch_size, c->proc.merge_size, c->proc.temporal_patch_size, c->vision.patch_size,
                        c->vision.spatial_merge_size, c->vision.temporal_patch_size);
-    // chat template: the GLM-4.5V family's knows the thinking switch ("/nothink"); GLM-4.1V's does not
-    const char *tnames[3] = {"chat_template.jinja", "chat_template.json", "tokenizer_config.json"};
-    for (int i = 0; i < 3 && c->chat_template == CHAT_TEMPLATE_NONE; i++) {
-        if ((r = read_opt(dir, tnames[i], &buf, &len)) < 0) return -1;
-        if (r == 0) continue;
-        if (i == 0 || strstr(buf, "\"chat_template\""))
-            c->chat_template = strstr(buf, "nothink") ? CHAT_TEMPLATE_GLM45 : CHAT_TEMPLATE_OTHER;
-        free(buf);
-    }
     // weights: index + shards, or a single model.safetensors
     char **names = NULL;
     int n = 0;
@@ -561,135 +583,4 @@ int checkpoint_tensor(const Checkpoint *ck, Tensor *out, const char *name, int n
     out->rows = ndim >= 2 ? shape[0] : 1;
     out->cols = ndim >= 2 ? (int64_t)(t->nbytes / (size_t)dtype_size[t->dtype]) / shape[0] : (ndim == 1 ? shape[0] : 1);
     return 0;
-}
-
-// ---------------------------------------------------------------------------- weight binding
-
-#define BIND1(dst, d0, ...) bind(ck, &(dst), 1, (int64_t[]){d0}, __VA_ARGS__)
-#define BIND2(dst, d0, d1, ...) bind(ck, &(dst), 2, (int64_t[]){d0, d1}, __VA_ARGS__)
-
-// bind the tensor named by printf(fmt, ...) with the given shape
-static int bind(const Checkpoint *ck, Tensor *dst, int ndim, const int64_t *shape, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static int bind(const Checkpoint *ck, Tensor *dst, int ndim, const int64_t *shape, const char *fmt, ...) {
-    char name[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    return checkpoint_tensor(ck, dst, name, ndim, shape);
-}
-
-static int bind_vision(VisionWeights *vw, const Checkpoint *ck, const Config *c) {
-    const VisionConfig *v = &c->vision;
-    const int64_t Hv = v->hidden_size, P = v->patch_size, T = v->temporal_patch_size, m = v->spatial_merge_size;
-    const int64_t O = v->out_hidden_size, I = v->intermediate_size, M = v->mlp_size;
-    const char *p = "model.visual.";
-    // nn.Conv3d(in_channels, hidden, kernel=(T, P, P)) weight [Hv, C, T, P, P] viewed as [Hv, C*T*P*P]
-    if (bind(ck, &vw->patch_w, 5, (int64_t[]){Hv, v->in_channels, T, P, P}, "%spatch_embed.proj.weight", p) ||
-        BIND1(vw->patch_b, Hv, "%spatch_embed.proj.bias", p) ||
-        BIND1(vw->post_conv_layernorm, Hv, "%spost_conv_layernorm.weight", p))
-        return -1;
-    // embeddings.position_embedding.weight [side*side, Hv]; side = int(sqrt(rows))
-    const STensor *pe = checkpoint_find(ck, "model.visual.embeddings.position_embedding.weight");
-    if (!pe || pe->ndim != 2) return glm_err("%s: missing tensor 'model.visual.embeddings.position_embedding.weight'", ck->dir);
-    int side = (int)sqrt((double)pe->shape[0]);
-    while ((int64_t)(side + 1) * (side + 1) <= pe->shape[0]) side++;
-    while ((int64_t)side * side > pe->shape[0]) side--;
-    if (side < 1 || (int64_t)side * side != pe->shape[0])
-        return glm_err("%s: position_embedding has %lld rows, not a square", ck->dir, (long long)pe->shape[0]);
-    ((Config *)c)->vision.pos_side = side;
-    if (BIND2(vw->pos_embed, (int64_t)side * side, Hv, "%sembeddings.position_embedding.weight", p)) return -1;
-    vw->blocks = xcalloc((size_t)v->depth, sizeof(VisionBlock));
-    for (int b = 0; b < v->depth; b++) {
-        VisionBlock *B = &vw->blocks[b];
-        if (BIND1(B->norm1, Hv, "%sblocks.%d.norm1.weight", p, b) || BIND1(B->norm2, Hv, "%sblocks.%d.norm2.weight", p, b) ||
-            BIND2(B->qkv, 3 * Hv, Hv, "%sblocks.%d.attn.qkv.weight", p, b) ||
-            (v->attention_bias && BIND1(B->qkv_bias, 3 * Hv, "%sblocks.%d.attn.qkv.bias", p, b)) ||
-            BIND2(B->proj, Hv, Hv, "%sblocks.%d.attn.proj.weight", p, b) ||
-            BIND2(B->gate_proj, M, Hv, "%sblocks.%d.mlp.gate_proj.weight", p, b) ||
-            BIND2(B->up_proj, M, Hv, "%sblocks.%d.mlp.up_proj.weight", p, b) ||
-            BIND2(B->down_proj, Hv, M, "%sblocks.%d.mlp.down_proj.weight", p, b))
-            return -1;
-    }
-    // downsample: nn.Conv2d(Hv, out, kernel=m, stride=m) weight [O, Hv, m, m]
-    if (BIND1(vw->post_layernorm, Hv, "%spost_layernorm.weight", p) ||
-        bind(ck, &vw->downsample_w, 4, (int64_t[]){O, Hv, m, m}, "%sdownsample.weight", p) ||
-        BIND1(vw->downsample_b, O, "%sdownsample.bias", p) || BIND2(vw->merger_proj, O, O, "%smerger.proj.weight", p) ||
-        BIND1(vw->merger_norm_w, O, "%smerger.post_projection_norm.weight", p) ||
-        BIND1(vw->merger_norm_b, O, "%smerger.post_projection_norm.bias", p) ||
-        BIND2(vw->merger_gate, I, O, "%smerger.gate_proj.weight", p) ||
-        BIND2(vw->merger_up, I, O, "%smerger.up_proj.weight", p) ||
-        BIND2(vw->merger_down, O, I, "%smerger.down_proj.weight", p))
-        return -1;
-    return 0;
-}
-
-int weights_bind(Weights *w, const Checkpoint *ck) {
-    memset(w, 0, sizeof *w);
-    Config *c = (Config *)&ck->cfg;
-    const TextConfig *t = &c->text;
-    const int64_t H = t->hidden_size, V = t->vocab_size, hd = t->head_dim, I = t->intermediate_size;
-    const int64_t Q = (int64_t)t->num_attention_heads * hd, KV = (int64_t)t->num_key_value_heads * hd;
-    const char *p = "model.language_model.";
-    if (BIND2(w->embed_tokens, V, H, "%sembed_tokens.weight", p) || BIND1(w->norm, H, "%snorm.weight", p) ||
-        BIND2(w->lm_head, V, H, "lm_head.weight"))
-        return -1;
-    w->layers = xcalloc((size_t)t->num_hidden_layers, sizeof(TextLayer));
-    w->n_layers = t->num_hidden_layers;
-    for (int l = 0; l < t->num_hidden_layers; l++) {
-        TextLayer *L = &w->layers[l];
-        if (BIND1(L->input_layernorm, H, "%slayers.%d.input_layernorm.weight", p, l) ||
-            BIND1(L->post_attention_layernorm, H, "%slayers.%d.post_attention_layernorm.weight", p, l) ||
-            BIND2(L->q_proj, Q, H, "%slayers.%d.self_attn.q_proj.weight", p, l) ||
-            BIND2(L->k_proj, KV, H, "%slayers.%d.self_attn.k_proj.weight", p, l) ||
-            BIND2(L->v_proj, KV, H, "%slayers.%d.self_attn.v_proj.weight", p, l) ||
-            BIND2(L->o_proj, H, Q, "%slayers.%d.self_attn.o_proj.weight", p, l))
-            return -1;
-        if (t->attention_bias && (BIND1(L->q_bias, Q, "%slayers.%d.self_attn.q_proj.bias", p, l) ||
-                                  BIND1(L->k_bias, KV, "%slayers.%d.self_attn.k_proj.bias", p, l) ||
-                                  BIND1(L->v_bias, KV, "%slayers.%d.self_attn.v_proj.bias", p, l)))
-            return -1;
-        if (!c->is_moe) { // Glm4vTextDecoderLayer: sandwich norms, fused gate_up_proj
-            if (BIND1(L->post_self_attn_layernorm, H, "%slayers.%d.post_self_attn_layernorm.weight", p, l) ||
-                BIND1(L->post_mlp_layernorm, H, "%slayers.%d.post_mlp_layernorm.weight", p, l) ||
-                BIND2(L->gate_up_proj, 2 * I, H, "%slayers.%d.mlp.gate_up_proj.weight", p, l) ||
-                BIND2(L->down_proj, H, I, "%slayers.%d.mlp.down_proj.weight", p, l))
-                return -1;
-        } else if (l < t->first_k_dense_replace) { // Glm4vMoeTextMLP
-            if (BIND2(L->gate_proj, I, H, "%slayers.%d.mlp.gate_proj.weight", p, l) ||
-                BIND2(L->up_proj, I, H, "%slayers.%d.mlp.up_proj.weight", p, l) ||
-                BIND2(L->down_proj, H, I, "%slayers.%d.mlp.down_proj.weight", p, l))
-                return -1;
-        } else { // Glm4vMoeTextMoE
-            const int64_t E = t->n_routed_experts, Im = t->moe_intermediate_size, Is = Im * t->n_shared_experts;
-            L->is_moe_layer = 1;
-            if (BIND2(L->router, E, H, "%slayers.%d.mlp.gate.weight", p, l) ||
-                BIND1(L->router_bias, E, "%slayers.%d.mlp.gate.e_score_correction_bias", p, l))
-                return -1;
-            if (Is && (BIND2(L->sh_gate, Is, H, "%slayers.%d.mlp.shared_experts.gate_proj.weight", p, l) ||
-                       BIND2(L->sh_up, Is, H, "%slayers.%d.mlp.shared_experts.up_proj.weight", p, l) ||
-                       BIND2(L->sh_down, H, Is, "%slayers.%d.mlp.shared_experts.down_proj.weight", p, l)))
-                return -1;
-            L->exp_gate = xcalloc((size_t)E, sizeof(Tensor));
-            L->exp_up = xcalloc((size_t)E, sizeof(Tensor));
-            L->exp_down = xcalloc((size_t)E, sizeof(Tensor));
-            for (int e = 0; e < E; e++)
-                if (BIND2(L->exp_gate[e], Im, H, "%slayers.%d.mlp.experts.%d.gate_proj.weight", p, l, e) ||
-                    BIND2(L->exp_up[e], Im, H, "%slayers.%d.mlp.experts.%d.up_proj.weight", p, l, e) ||
-                    BIND2(L->exp_down[e], H, Im, "%slayers.%d.mlp.experts.%d.down_proj.weight", p, l, e))
-                    return -1;
-        }
-    }
-    c->has_vision = checkpoint_find(ck, "model.visual.patch_embed.proj.weight") != NULL;
-    if (c->has_vision && bind_vision(&w->vis, ck, c)) return -1;
-    return 0;
-}
-
-void weights_free(Weights *w) {
-    for (int l = 0; l < w->n_layers; l++)
-        free(w->layers[l].exp_gate), free(w->layers[l].exp_up), free(w->layers[l].exp_down);
-    free(w->layers);
-    free(w->vis.blocks);
-    memset(w, 0, sizeof *w);
 }

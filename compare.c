@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // compare.c - glm4v-compare: compare two tensor dumps (safetensors, .npy, .npz) name by name, in model data-flow order.
 //
 //   ./glm4v-compare A B [--rtol R] [--atol A] [--names GLOB]...
@@ -22,11 +23,12 @@
 // .npy: one tensor named after the file's basename without its extension. .npz (np.savez / np.savez_compressed):
 // one tensor per entry, named after the entry without ".npy". Only little-endian C-order numeric arrays.
 // Exit status: 0 all compared tensors pass, 1 a failure / no tensor in common / unreadable file, 2 bad usage.
-#include "glm4v.h"
+#include "dump.h"
 #include "fileio.h"
 
 #include <errno.h>
 #include <fnmatch.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>

@@ -1,10 +1,11 @@
+// SPDX-License-Identifier: MIT
 // dump.c - the --dump writer: collects named tensors and writes one safetensors file, deterministically and atomically.
 // Layout (same as the safetensors Python package writes): u64 little-endian header length N, N bytes of JSON
 //   {"__metadata__":{key:value,...},"name":{"dtype":"F32","shape":[..],"data_offsets":[b,e]},...}
 // with tensors (and metadata keys) sorted by name, no whitespace except the trailing spaces that pad 8 + N to a
 // multiple of 8 (so the data block starts 8-byte aligned), then the tensors' bytes back to back in that order.
 // __metadata__ holds the caller's keys plus "crc32.<name>" = zlib CRC-32 of each tensor's bytes as 8 hex digits.
-#include "glm4v.h"
+#include "dump.h"
 #include "fileio.h"
 
 #include <errno.h>
@@ -63,6 +64,26 @@ void dump_add(Dump *d, const char *name, DType dt, int ndim, const int64_t *shap
     t->nbytes = nbytes;
     t->data = xmalloc(nbytes);
     if (nbytes) memcpy(t->data, data, nbytes);
+}
+
+// a TapFn over a Dump (ctx): rows (along dim 0) are appended to the tensor of the same name, so prefill chunks
+// concatenate into one tensor
+void dump_tap(void *ctx, const char *name, DType dt, int ndim, const int64_t *shape, const void *data) {
+    Dump *d = ctx;
+    for (int i = 0; i < d->n; i++) {
+        DumpTensor *t = &d->t[i];
+        if (strcmp(t->name, name) != 0) continue;
+        size_t add = (size_t)dtype_size[dt];
+        for (int k = 0; k < ndim; k++) add *= (size_t)shape[k];
+        void *nd = realloc(t->data, t->nbytes + add);
+        if (!nd) glm_die(EXIT_INPUT, "out of memory (--dump)");
+        memcpy((char *)nd + t->nbytes, data, add);
+        t->data = nd;
+        t->nbytes += add;
+        t->shape[0] += shape[0];
+        return;
+    }
+    dump_add(d, name, dt, ndim, shape, data);
 }
 
 // add a string key/value to __metadata__ (replaces the value of an existing key)

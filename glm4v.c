@@ -1,7 +1,14 @@
-// glm4v.c - command line, prompt assembly (Glm4vProcessor), M-RoPE positions (get_rope_index), generation, --dump.
+// SPDX-License-Identifier: MIT
+// glm4v.c - the command line: options, the one-shot run and --chat, printing (streamed text, thinking dimmed,
+// progress, timing, grounding boxes) and --dump formatting. Everything that computes is the engine's (engine.h).
 //   ./glm4v -m MODEL_DIR -p "question" [-i image.png ...] [--video DIR|FILE] [-n 128] [--dump out.safetensors]
-#include "glm4v.h"
+#include "boxes.h"
+#include "dump.h"
+#include "engine.h"
 #include "fileio.h"
+#include "json.h"
+#include "messages.h"
+#include "ops.h"
 
 #include <errno.h>
 #include <omp.h>
@@ -18,7 +25,7 @@
 
 // ---------------------------------------------------------------------------- options
 
-#define MAX_MEDIA 64
+#define MAX_MEDIA ENGINE_MAX_IMAGES // -i images on one command line
 
 typedef struct {
     const char *model_dir;   // -m
@@ -28,6 +35,12 @@ typedef struct {
     const char *system;      // --system
     int raw;                 // --raw: prompt used verbatim
     int think;               // 1 thinking on (default), 0 --no-think
+    int think_set;           // --think or --no-think was given (enable_thinking is passed to the template)
+    const char *messages;    // --messages FILE.json: the whole conversation (OpenAI format)
+    const char *tools;       // --tools FILE.json: OpenAI tools
+    const char *chat_template; // --chat-template FILE: overrides the model folder's template
+    const char *template_kwargs; // --chat-template-kwargs JSON: extra template variables
+    int show_prompt;         // --show-prompt: print the rendered template and exit
     int n_predict;           // -n
     float temp;              // --temp (<0: from generation_config / greedy)
     int top_k;               // --top-k (<0: default)
@@ -61,6 +74,12 @@ static void usage(FILE *f) {
             "  -f, --file FILE          read the prompt from a file ('-' = stdin)\n"
             "      --system TEXT        system message (chat template)\n"
             "      --raw                use the prompt verbatim: no chat template; special tokens written as text count\n"
+            "      --messages FILE      the whole conversation as an OpenAI messages JSON array (image_url / video_url\n"
+            "                           parts: data: URIs or local paths)\n"
+            "      --tools FILE         OpenAI tools JSON array, given to the chat template\n"
+            "      --chat-template FILE use this Jinja chat template instead of the model folder's\n"
+            "      --chat-template-kwargs JSON  extra template variables, e.g. '{\"enable_thinking\": false}'\n"
+            "      --show-prompt        print the rendered chat template (before media expansion) and exit\n"
             "  -i, --image FILE         attach an image (repeatable; JPEG, PNG, BMP, GIF, TGA, PSD, HDR, PNM)\n"
             "      --video PATH         attach a video: a folder of frames (file-name order) or a video file (ffmpeg)\n"
             "      --fps F              frame rate of a frame folder (default 2)\n"
@@ -138,8 +157,8 @@ static void parse_args(Options *o, int argc, char **argv) {
     o->think = 1, o->n_predict = 256, o->temp = -1, o->top_k = -1, o->top_p = -1, o->repeat_penalty = -1;
     o->fps = 2.0f, o->max_image_pixels = 100000000, o->chunk = 512;
     // single-valued options may be given once (-p and -f are one: the prompt); -i is repeatable
-    enum { O_MODEL, O_PROMPT, O_SYSTEM, O_THINK, O_N, O_TEMP, O_TOPK, O_TOPP, O_PENALTY, O_SEED, O_THREADS, O_DUMP,
-           O_VIDEO, O_FPS, O_MAXPIX, O_RESIZE, O_BOXES, O_CHUNK, O_CTX, O_COUNT };
+    enum { O_MODEL, O_PROMPT, O_SYSTEM, O_THINK, O_MESSAGES, O_TOOLS, O_TEMPLATE, O_KWARGS, O_N, O_TEMP, O_TOPK, O_TOPP,
+           O_PENALTY, O_SEED, O_THREADS, O_DUMP, O_VIDEO, O_FPS, O_MAXPIX, O_RESIZE, O_BOXES, O_CHUNK, O_CTX, O_COUNT };
     const char *given[O_COUNT] = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -164,8 +183,13 @@ static void parse_args(Options *o, int argc, char **argv) {
         } else if (ARG("--system"))
             ONCE(O_SYSTEM), NEEDV(), o->system = o->system_text = prompt_text_from_bytes(v, strlen(v));
         else if (ARG("--raw")) o->raw = 1;
-        else if (ARG("--think")) ONCE(O_THINK), o->think = 1;
-        else if (ARG("--no-think")) ONCE(O_THINK), o->think = 0;
+        else if (ARG("--think")) ONCE(O_THINK), o->think = 1, o->think_set = 1;
+        else if (ARG("--no-think")) ONCE(O_THINK), o->think = 0, o->think_set = 1;
+        else if (ARG("--messages")) ONCE(O_MESSAGES), NEEDV(), o->messages = v;
+        else if (ARG("--tools")) ONCE(O_TOOLS), NEEDV(), o->tools = v;
+        else if (ARG("--chat-template")) ONCE(O_TEMPLATE), NEEDV(), o->chat_template = v;
+        else if (ARG("--chat-template-kwargs")) ONCE(O_KWARGS), NEEDV(), o->template_kwargs = v;
+        else if (ARG("--show-prompt")) o->show_prompt = 1;
         else if (ARG("-n") || ARG("--n-predict")) ONCE(O_N), NEEDV(), o->n_predict = (int)parse_long(a, v, 0, 1 << 24);
         else if (ARG("--temp")) ONCE(O_TEMP), NEEDV(), o->temp = parse_float(a, v, 0, 100);
         else if (ARG("--top-k")) ONCE(O_TOPK), NEEDV(), o->top_k = (int)parse_long(a, v, 0, 1 << 30);
@@ -198,7 +222,11 @@ static void parse_args(Options *o, int argc, char **argv) {
 #undef ONCE
     }
     if (!o->model_dir) usage_error("-m MODEL_DIR is required");
-    if (!o->prompt && !o->chat) usage_error("-p TEXT is required (or --chat)");
+    if (!o->prompt && !o->chat && !o->messages) usage_error("-p TEXT is required (or --messages FILE, or --chat)");
+    if (o->messages && (o->prompt || o->system || o->raw || o->chat || o->nimages || o->video))
+        usage_error("--messages holds the whole conversation: no -p, -f, --system, --raw, --chat, -i or --video with it");
+    if (o->raw && (o->tools || o->chat_template || o->template_kwargs))
+        usage_error("--raw uses no chat template: --tools, --chat-template and --chat-template-kwargs need the template");
     if (o->chat && o->dump) usage_error("--dump works with one prompt, not with --chat");
     if (o->chat && o->raw) usage_error("--raw cannot be used with --chat");
     if (o->draw_boxes && !o->nimages && !o->chat) usage_error("--draw-boxes needs an image (-i)");
@@ -218,320 +246,38 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int g_quiet;
-static int stderr_tty;
+static int g_quiet;    // --quiet
+static int stderr_tty; // stderr is a terminal
 
-// a live status line on a terminal (overwritten in place); nothing when piped or --quiet
-static void progress(const char *fmt, ...) {
+// a live status line on a terminal (overwritten in place); nothing when piped or --quiet. msg NULL: erase it
+static void progress_line(void *ctx, const char *msg) {
+    (void)ctx;
     if (g_quiet || !stderr_tty) return;
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "\r\033[K");
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
+    fprintf(stderr, "\r\033[K%s", msg ? msg : "");
     fflush(stderr);
 }
 
-static void progress_done(void) {
-    if (!g_quiet && stderr_tty) fprintf(stderr, "\r\033[K"), fflush(stderr);
+// a formatted status line
+static void progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void progress(const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    progress_line(NULL, msg);
 }
 
-// ---------------------------------------------------------------------------- dump sink
-
-// taps append rows (along dim 0) to the dump tensor of the same name: prefill chunks concatenate
-typedef struct {
-    Dump *d;
-} DumpSink;
-
-static void dump_tap(void *ctx, const char *name, DType dt, int ndim, const int64_t *shape, const void *data) {
-    Dump *d = ((DumpSink *)ctx)->d;
-    for (int i = 0; i < d->n; i++) {
-        DumpTensor *t = &d->t[i];
-        if (strcmp(t->name, name) != 0) continue;
-        size_t add = (size_t)dtype_size[dt];
-        for (int k = 0; k < ndim; k++) add *= (size_t)shape[k];
-        void *nd = realloc(t->data, t->nbytes + add);
-        if (!nd) glm_die(EXIT_INPUT, "out of memory (--dump)");
-        memcpy((char *)nd + t->nbytes, data, add);
-        t->data = nd;
-        t->nbytes += add;
-        t->shape[0] += shape[0];
-        return;
-    }
-    dump_add(d, name, dt, ndim, shape, data);
-}
-
-// ---------------------------------------------------------------------------- sampling
-
-typedef struct {
-    int greedy;          // argmax
-    float temp, top_p, penalty;
-    int top_k;
-    uint64_t rng;        // xorshift64* state
-} Sampler;
-
-static uint64_t rng_next(uint64_t *s) {
-    // xorshift64*: small, portable, reproducible for a seed
-    *s ^= *s >> 12, *s ^= *s << 25, *s ^= *s >> 27;
-    return *s * 0x2545F4914F6CDD1DULL;
-}
-
-static float rng_uniform(uint64_t *s) { return (float)((rng_next(s) >> 40) * (1.0 / 16777216.0)); }
-
-// RepetitionPenaltyLogitsProcessor: score < 0 ? score * p : score / p for every token already in the sequence
-static void apply_repetition_penalty(float *logits, int V, const int *seq, int n, float p, unsigned char *seen) {
-    if (p == 1.0f) return;
-    memset(seen, 0, (size_t)V);
-    for (int i = 0; i < n; i++)
-        if (seq[i] >= 0 && seq[i] < V && !seen[seq[i]]) {
-            seen[seq[i]] = 1;
-            float *l = &logits[seq[i]];
-            *l = *l < 0 ? *l * p : *l / p;
-        }
-}
-
-typedef struct {
-    float p;
-    int id;
-} ProbId;
-
-static int cmp_probid(const void *a, const void *b) {
-    const ProbId *x = a, *y = b;
-    if (x->p != y->p) return x->p < y->p ? 1 : -1;
-    return x->id - y->id;
-}
-
-// argmax (lowest id on ties, as torch.argmax) or temperature / top-k / top-p sampling (HF warper order)
-static int sample(Sampler *s, const float *logits, int V, ProbId *buf) {
-    if (s->greedy) {
-        int best = 0;
-        for (int i = 1; i < V; i++)
-            if (logits[i] > logits[best]) best = i;
-        return best;
-    }
-    float mx = -INFINITY;
-    for (int i = 0; i < V; i++) mx = logits[i] > mx ? logits[i] : mx;
-    double sum = 0;
-    for (int i = 0; i < V; i++) {
-        buf[i].id = i;
-        buf[i].p = expf((logits[i] - mx) / s->temp);
-        sum += buf[i].p;
-    }
-    for (int i = 0; i < V; i++) buf[i].p = (float)(buf[i].p / sum);
-    qsort(buf, (size_t)V, sizeof *buf, cmp_probid);
-    int n = V;
-    if (s->top_k > 0 && s->top_k < n) n = s->top_k;
-    if (s->top_p > 0 && s->top_p < 1) {
-        double c = 0;
-        for (int i = 0; i < n; i++) {
-            c += buf[i].p;
-            if (c >= s->top_p) {
-                n = i + 1;
-                break;
-            }
-        }
-    }
-    double tot = 0;
-    for (int i = 0; i < n; i++) tot += buf[i].p;
-    double r = rng_uniform(&s->rng) * tot, c = 0;
-    for (int i = 0; i < n; i++) {
-        c += buf[i].p;
-        if (r < c) return buf[i].id;
-    }
-    return buf[n - 1].id;
-}
-
-// ---------------------------------------------------------------------------- media: decode, preprocess, encode
-
-#define MAX_VIDEOS 16
-
-typedef struct {
-    PixelBatch img;              // every image, one item each, in order of appearance
-    PixelBatch vid;              // every video, one item each (t' = frames / 2, h, w)
-    int **stamp_ids[MAX_VIDEOS]; // [video][t'] token ids of each temporal patch's timestamp text
-    int *stamp_len[MAX_VIDEOS];  // [video][t']
-    float *img_embeds;           // [n_img_tok, H] merger output of the encoded images
-    float *vid_embeds;           // [n_vid_tok, H] merger output of the encoded video frames
-    int64_t n_img_tok, n_vid_tok;
-    int img_done, vid_done;      // items already through the vision tower
-    int first_w, first_h;        // pixel size of the first image (grounding boxes)
-    const char *first_path;      // the first image's file
-} Media;
-
-// the timestamp token ids of video v (a NULL-terminated list)
-static void media_free_stamps(Media *m, int v) {
-    if (m->stamp_ids[v])
-        for (int f = 0; m->stamp_ids[v][f]; f++) free(m->stamp_ids[v][f]);
-    free(m->stamp_ids[v]);
-    free(m->stamp_len[v]);
-    m->stamp_ids[v] = NULL, m->stamp_len[v] = NULL;
-}
-
-static void media_free(Media *m) {
-    pixel_batch_free(&m->img);
-    pixel_batch_free(&m->vid);
-    for (int v = 0; v < MAX_VIDEOS; v++) media_free_stamps(m, v);
-    free(m->img_embeds);
-    free(m->vid_embeds);
-    memset(m, 0, sizeof *m);
-}
-
-static PromptMedia media_prompt(const Media *m) {
-    PromptMedia pm = {m->img.nitems, (const int(*)[3])m->img.grid, m->vid.nitems, (const int(*)[3])m->vid.grid,
-                      (const int *const *const *)m->stamp_ids, (const int *const *)m->stamp_len};
-    return pm;
-}
-
-// Glm4vImageProcessor on one file: decode, smart_resize, resize, normalise, patchify (appended to m->img)
-static int media_add_image(Media *m, const char *path, const Options *o, const Config *c) {
-    if (!c->has_vision) return glm_err("%s: the checkpoint has no vision tower (model.visual.*)", o->model_dir);
-    if (m->img.nitems >= 64) return glm_err("%s: at most 64 images", path);
-    Image im;
-    if (image_load(&im, path, o->max_image_pixels)) return -1;
-    if (!m->img.nitems) m->first_w = im.w, m->first_h = im.h, m->first_path = path;
-    int rc = preprocess_frames(&m->img, &im, 1, &c->proc, o->resize, 0);
-    if (rc) {
-        char msg[sizeof glm_errmsg];
-        snprintf(msg, sizeof msg, "%s", glm_errmsg);
-        glm_err("%s: %s", path, msg);
-    }
-    image_free(&im);
-    return rc;
-}
-
-// Glm4vVideoProcessor on a folder of frames (all of them, frame i at i / --fps s) or a video file (ffmpeg, sampled);
-// the timestamp text of each temporal patch is tokenized here
-static int media_add_video(Media *m, const char *path, const Options *o, const Config *c, const Tokenizer *tok) {
-    if (!c->has_vision) return glm_err("%s: the checkpoint has no vision tower (model.visual.*)", o->model_dir);
-    if (m->vid.nitems >= MAX_VIDEOS) return glm_err("%s: at most %d videos", path, MAX_VIDEOS);
-    Image *frames = NULL;
-    int nf = 0, rc = -1;
-    double *times = NULL; // [nf] seconds of each frame
-    struct stat st;
-    if (stat(path, &st) != 0) return glm_err("%s: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode)) {
-        if (video_load_dir(&frames, &nf, path, o->max_image_pixels)) return -1;
-        times = xmalloc((size_t)nf * sizeof(double));
-        for (int i = 0; i < nf; i++) times[i] = i / (double)o->fps;
-    } else if (video_load_file(&frames, &nf, &times, path, &c->proc, o->max_image_pixels))
-        return -1;
-    const int v = m->vid.nitems;
-    char **texts = NULL;
-    if (preprocess_frames(&m->vid, frames, nf, &c->proc, o->resize, 1)) {
-        char msg[sizeof glm_errmsg];
-        snprintf(msg, sizeof msg, "%s", glm_errmsg);
-        glm_err("%s: %s", path, msg);
-        goto done;
-    }
-    const int np = m->vid.grid[v][0];
-    if (video_timestamps(&texts, np, times, nf, &c->proc) < 0) goto done;
-    m->stamp_ids[v] = xcalloc((size_t)np + 1, sizeof(int *)); // NULL-terminated
-    m->stamp_len[v] = xcalloc((size_t)np, sizeof(int));
-    rc = 0;
-    for (int f = 0; f < np && !rc; f++) {
-        m->stamp_len[v][f] = tokenizer_encode(tok, texts[f], strlen(texts[f]), &m->stamp_ids[v][f]);
-        if (m->stamp_len[v][f] < 0) rc = -1;
-    }
-    video_timestamps_free(texts, np);
-done:
-    for (int i = 0; i < nf; i++) image_free(&frames[i]);
-    free(frames);
-    free(times);
-    return rc;
-}
-
-// run the vision tower over items [from, pb->nitems) of a batch, appending [tokens, H] to *embeds
-static int encode_items(const Weights *w, const Config *c, const PixelBatch *pb, int from, float **embeds,
-                        int64_t *ntok, const TapSink *taps) {
-    const int m2 = c->vision.spatial_merge_size * c->vision.spatial_merge_size, H = c->text.hidden_size;
-    if (from >= pb->nitems) return 0;
-    PixelBatch sub = *pb; // a view of the items not encoded yet
-    int64_t skip = 0;
-    for (int i = 0; i < from; i++) skip += (int64_t)pb->grid[i][0] * pb->grid[i][1] * pb->grid[i][2];
-    sub.pixel_values = pb->pixel_values + skip * pb->ncols;
-    sub.npatches = pb->npatches - skip;
-    sub.nitems = pb->nitems - from;
-    memmove(sub.grid, pb->grid + from, (size_t)sub.nitems * sizeof sub.grid[0]);
-    const int64_t add = sub.npatches / m2;
-    size_t nsc = vision_scratch_floats(c, &sub), bytes;
-    if (nsc == 0 || size_mul(nsc, sizeof(float), &bytes)) return -1;
-    const VisionConfig *v = &c->vision;
-    size_t maxk = 1176 > (size_t)4 * v->hidden_size ? 1176 : (size_t)4 * v->hidden_size;
-    maxk = maxk > (size_t)v->mlp_size ? maxk : (size_t)v->mlp_size;
-    maxk = maxk > (size_t)v->intermediate_size ? maxk : (size_t)v->intermediate_size;
-    ops_reserve(maxk);
-    float *scratch = malloc(bytes);
-    float *out = realloc(*embeds, (size_t)(*ntok + add) * H * sizeof(float));
-    if (out) *embeds = out;
-    if (!scratch || !out) {
-        free(scratch);
-        return glm_err("out of memory: the vision tower needs %.1f MB", bytes / 1e6);
-    }
-    int rc = vision_forward(w, c, &sub, *embeds + (size_t)*ntok * H, scratch, taps);
-    free(scratch);
-    if (!rc) *ntok += add;
-    return rc;
-}
-
-static int media_encode(Media *m, const Weights *w, const Config *c, const TapSink *taps) {
-    if (m->img_done < m->img.nitems) progress("encoding %d image(s)", m->img.nitems - m->img_done);
-    if (encode_items(w, c, &m->img, m->img_done, &m->img_embeds, &m->n_img_tok, taps)) return -1;
-    m->img_done = m->img.nitems;
-    if (m->vid_done < m->vid.nitems) progress("encoding %d video(s)", m->vid.nitems - m->vid_done);
-    if (encode_items(w, c, &m->vid, m->vid_done, &m->vid_embeds, &m->n_vid_tok, taps)) return -1;
-    m->vid_done = m->vid.nitems;
-    progress_done();
-    return 0;
-}
-
-// ---------------------------------------------------------------------------- engine and session
-
-typedef struct {
-    Checkpoint ck;
-    Weights w;
-    Tokenizer *tok;
-    const Config *c;
-    int think_open, think_close; // <think> / </think> ids (-1 if absent)
-} Engine;
-
-static void engine_load(Engine *e, const Options *o) {
-    memset(e, 0, sizeof *e);
-    progress("mapping %s", o->model_dir);
-    if (checkpoint_open(&e->ck, o->model_dir)) glm_die_err(EXIT_INPUT);
-    int ntensors = 0;
-    for (int i = 0; i < e->ck.nfiles; i++) ntensors += e->ck.files[i].n;
-    progress("checking the tensors of %d shard(s) (%d tensors)", e->ck.nfiles, ntensors);
-    if (weights_bind(&e->w, &e->ck)) glm_die_err(EXIT_INPUT);
-    e->c = &e->ck.cfg;
-    char path[4200];
-    snprintf(path, sizeof path, "%s/tokenizer.json", o->model_dir);
-    progress("loading %s", path);
-    if (!(e->tok = tokenizer_load(path))) glm_die_err(EXIT_INPUT);
-    if (e->ck.cfg.chat_template == CHAT_TEMPLATE_OTHER && (!o->raw || o->chat))
-        glm_die(EXIT_INPUT, "%s: this checkpoint's chat template is not the GLM-4.5V/4.6V format (GLM-4.1V-9B-Thinking "
-                "uses its own, which glm4v.c does not reproduce): write the whole prompt with --raw", o->model_dir);
-    e->think_open = tokenizer_token_id(e->tok, "<think>");
-    e->think_close = tokenizer_token_id(e->tok, "</think>");
-    const Config *c = e->c;
-    int ids[6] = {c->image_token_id, c->video_token_id, c->image_start_token_id, c->image_end_token_id,
-                  c->video_start_token_id, c->video_end_token_id};
-    for (int i = 0; i < 6 && c->has_vision; i++)
-        if (ids[i] >= tokenizer_vocab_size(e->tok))
-            glm_die(EXIT_INPUT, "%s: special token id %d from config.json is not in tokenizer.json", o->model_dir, ids[i]);
-    progress_done();
-}
-
-static void engine_free(Engine *e) {
-    tokenizer_free(e->tok);
-    weights_free(&e->w);
-    checkpoint_close(&e->ck);
-}
+// ---------------------------------------------------------------------------- printing and generation
 
 // writes text to stdout, dimming (terminal) or hiding (--hide-think) the <think>...</think> part
 typedef struct {
-    int tty, hide, in_think;
+    int tty;      // stdout is a terminal: thinking dimmed
+    int hide;     // --hide-think
+    int in_think; // inside <think>...</think>
 } Printer;
 
+// print one generated token (the think markers as styled text)
 static void print_token(Printer *p, StreamDecoder *sd, int id, const Engine *e) {
     char buf[4096];
     if (id == e->think_open) {
@@ -547,6 +293,7 @@ static void print_token(Printer *p, StreamDecoder *sd, int id, const Engine *e) 
     fflush(stdout);
 }
 
+// the held-back bytes of an unfinished character, the style reset and the final newline
 static void print_end(Printer *p, StreamDecoder *sd) {
     char tail[256];
     int nt = stream_flush(sd, tail, sizeof tail);
@@ -556,187 +303,69 @@ static void print_end(Printer *p, StreamDecoder *sd) {
     fflush(stdout);
 }
 
-static int is_eos(const Config *c, int id) {
-    for (int i = 0; i < c->n_eos; i++)
-        if (c->eos_ids[i] == id) return 1;
-    return 0;
-}
-
-// a KV cache with the ids it holds, and the buffers of one turn; sized once
+// one turn's generated tokens and timings
 typedef struct {
-    Engine *e;           //
-    Model md;            // KV cache + activations
-    int max_ctx;         // tokens the cache holds
-    int *cache_ids;      // [max_ctx] ids whose keys/values are in the cache (md.n_past of them)
-    int64_t rope_delta;  // decode positions: cache position + rope_delta
-    int all_logits;      // --dump: logits of every prompt position
-    float *logits;       // [chunk (all_logits) or 1, V]
-    float *last;         // [V] logits of the newest position
-    float *emb;          // [chunk, H] embeddings of one prefill chunk
-    unsigned char *seen; // [V] repetition penalty scratch
-    ProbId *pbuf;        // [V] sampling scratch
-    int *gen;            // [max_ctx] generated ids of the turn
-    int ngen;            //
-    double t_prefill, t_decode;
-    int n_prefilled;     // prompt tokens actually run in the last prefill
-    int n_cached;        // prompt tokens reused from the KV cache in the last prefill
-} Session;
+    int *ids;        // [cap] generated ids
+    int n, cap;      // generated / room
+    double t_prefill; // seconds of the prefill
+    double t_decode;  // seconds of the generation
+} Turn;
 
-static int session_init(Session *s, Engine *e, int max_ctx, int chunk, int all_logits) {
-    memset(s, 0, sizeof *s);
-    const Config *c = e->c;
-    const int V = c->text.vocab_size, H = c->text.hidden_size;
-    s->e = e, s->max_ctx = max_ctx, s->all_logits = all_logits;
-    if (model_init(&s->md, c, &e->w, max_ctx, chunk)) return -1;
-    s->cache_ids = malloc((size_t)max_ctx * sizeof(int));
-    s->gen = malloc((size_t)max_ctx * sizeof(int));
-    s->logits = malloc((size_t)(all_logits ? chunk : 1) * V * sizeof(float));
-    s->last = malloc((size_t)V * sizeof(float));
-    s->emb = malloc((size_t)chunk * H * sizeof(float));
-    s->seen = malloc((size_t)V);
-    s->pbuf = malloc((size_t)V * sizeof(ProbId));
-    if (!s->cache_ids || !s->gen || !s->logits || !s->last || !s->emb || !s->seen || !s->pbuf)
-        return glm_err("out of memory (vocabulary and prompt buffers)");
-    return 0;
-}
-
-static void session_free(Session *s) {
-    model_free(&s->md);
-    free(s->cache_ids), free(s->gen), free(s->logits), free(s->last), free(s->emb), free(s->seen), free(s->pbuf);
-    memset(s, 0, sizeof *s);
-}
-
-// make the KV cache hold seq: keep the common prefix with what it holds, run the rest (in chunks) through the
-// decoder with the image features scattered in (masked_scatter, in order); logits of the last position in s->last
-static int session_prefill(Session *s, const Seq *seq, const int64_t *pos, int64_t rope_delta, const Media *m,
-                           const TapSink *taps, DumpSink *dsink) {
-    const Config *c = s->e->c;
-    const int H = c->text.hidden_size, V = c->text.vocab_size, L = seq->n, chunk = s->md.chunk;
-    if (L > s->max_ctx) return glm_err("the prompt (%d tokens) exceeds the context of %d tokens", L, s->max_ctx);
-    for (int i = 0; i < L; i++)
-        if (seq->ids[i] < 0 || seq->ids[i] >= V)
-            return glm_err("token id %d is outside the model vocabulary (%d)", seq->ids[i], V);
-    int keep = 0;
-    while (keep < s->md.n_past && keep < L && s->cache_ids[keep] == seq->ids[keep]) keep++;
-    if (keep == L) keep = L - 1; // the last position must run again to give its logits
-    s->md.n_past = keep;
-    s->rope_delta = rope_delta;
-    // feature row of each vision token: the k-th image (video) token takes row k of the image (video) features
-    int64_t ki = 0, kv = 0;
-    for (int i = 0; i < keep; i++) ki += seq->type[i] == 1, kv += seq->type[i] == 2;
-    double t0 = now_s();
-    for (int i0 = keep; i0 < L; i0 += chunk) {
-        const int n = L - i0 < chunk ? L - i0 : chunk;
-        progress("prompt %d/%d tokens", i0 - keep, L - keep);
-        embed_tokens(&s->e->w, c, seq->ids + i0, n, s->emb);
-        for (int i = 0; i < n; i++) {
-            const int t = seq->type[i0 + i];
-            const float *src = t == 1 ? (ki < m->n_img_tok ? m->img_embeds + (size_t)ki * H : NULL)
-                             : t == 2 ? (kv < m->n_vid_tok ? m->vid_embeds + (size_t)kv * H : NULL) : s->emb;
-            if (!src) return glm_err("image features and image tokens do not match");
-            if (t) memcpy(s->emb + (size_t)i * H, src, (size_t)H * sizeof(float));
-            ki += t == 1, kv += t == 2;
-        }
-        model_forward(&s->md, s->emb, pos + i0, L, n, s->logits, s->all_logits, taps);
-        if (dsink) dump_tap(dsink, "logits", DT_F32, 2, (int64_t[]){n, V}, s->logits);
-        memcpy(s->last, s->all_logits ? s->logits + (size_t)(n - 1) * V : s->logits, (size_t)V * sizeof(float));
-        memcpy(s->cache_ids + i0, seq->ids + i0, (size_t)n * sizeof(int));
-    }
-    if (ki != m->n_img_tok || kv != m->n_vid_tok)
-        return glm_err("image features (%lld + %lld) and image tokens (%lld + %lld) do not match",
-                       (long long)m->n_img_tok, (long long)m->n_vid_tok, (long long)ki, (long long)kv);
-    progress_done();
-    s->t_prefill = now_s() - t0;
-    s->n_prefilled = L - keep;
-    s->n_cached = keep;
-    return 0;
-}
-
-// generate up to n_predict tokens after the prefill (stops at an eos id), streaming them; ids in s->gen
-static void session_generate(Session *s, int n_predict, Sampler *smp, Printer *pr, DumpSink *dsink) {
+// generate up to n_predict tokens after the prefill (stops at an eos id), streaming them; the dump (when given)
+// gets each step's logits as "generated_logits"
+static int generate(Session *s, Turn *t, int n_predict, Sampler *smp, Printer *pr, Dump *dump) {
     const Engine *e = s->e;
-    const Config *c = e->c;
-    const int V = c->text.vocab_size;
+    const int V = e->c->text.vocab_size;
     StreamDecoder sd;
     stream_init(&sd, e->tok, 1);
     double t0 = now_s();
-    s->ngen = 0;
-    for (int step = 0; step < n_predict; step++) {
+    int rc = 0;
+    t->n = 0;
+    for (int step = 0; step < n_predict && t->n < t->cap; step++) {
         // the sequence so far: what the cache holds (the prompt) + the tokens generated before this step
-        int nseq = s->md.n_past;
-        apply_repetition_penalty(s->last, V, s->cache_ids, nseq, smp->penalty, s->seen);
-        int id = sample(smp, s->last, V, s->pbuf);
-        if (dsink) dump_tap(dsink, "generated_logits", DT_F32, 2, (int64_t[]){1, V}, s->last);
-        s->gen[s->ngen++] = id;
-        if (is_eos(c, id)) break;
+        int id = sampler_sample(smp, s->last, s->cache_ids, s->md.n_past);
+        if (dump) dump_tap(dump, "generated_logits", DT_F32, 2, (int64_t[]){1, V}, s->last);
+        t->ids[t->n++] = id;
+        if (engine_is_eos(e, id)) break;
         if (pr) print_token(pr, &sd, id, e);
         if (step + 1 == n_predict || s->md.n_past >= s->max_ctx) break;
-        // decode: position = cache position + rope_delta on all three rows
-        int64_t p = s->md.n_past + s->rope_delta, p3[3] = {p, p, p};
-        s->cache_ids[s->md.n_past] = id;
-        embed_tokens(&e->w, c, &id, 1, s->emb);
-        model_forward(&s->md, s->emb, p3, 1, 1, s->last, 0, NULL);
+        if ((rc = session_step(s, id))) break;
     }
     if (pr) print_end(pr, &sd);
-    s->t_decode = now_s() - t0;
+    t->t_decode = now_s() - t0;
+    return rc;
 }
 
-static Sampler make_sampler(const Options *o, const Config *c) {
-    // HF generate: greedy unless generation_config samples; flags override; --temp 0 is greedy
-    Sampler smp = {0};
-    smp.greedy = !(o->temp > 0 || (o->temp < 0 && c->do_sample && c->temperature > 0));
-    smp.temp = o->temp > 0 ? o->temp : c->temperature;
-    smp.top_k = o->top_k >= 0 ? o->top_k : c->top_k;
-    smp.top_p = o->top_p >= 0 ? o->top_p : c->top_p;
-    smp.penalty = o->repeat_penalty > 0 ? o->repeat_penalty : (c->repetition_penalty > 0 ? c->repetition_penalty : 1);
-    smp.rng = o->seed * 0x9E3779B97F4A7C15ULL + 0x2545F4914F6CDD1DULL;
-    if (!smp.rng) smp.rng = 1;
-    return smp;
-}
-
-static void timing_line(const Options *o, const Session *s, double t_vision) {
+static void timing_line(const Options *o, const Session *s, const Turn *t, double t_vision) {
     if (o->quiet) return;
     char cached[64] = "";
     if (s->n_cached) snprintf(cached, sizeof cached, " (+%d cached)", s->n_cached);
     fprintf(stderr, "glm4v: prompt %d tokens%s in %.2f s (%.1f tok/s), vision %.2f s | generated %d tokens in %.2f s (%.2f tok/s)\n",
-            s->n_prefilled, cached, s->t_prefill, s->n_prefilled / (s->t_prefill + 1e-9), t_vision, s->ngen,
-            s->t_decode, s->ngen / (s->t_decode + 1e-9));
-}
-
-// prompt text -> expanded ids and positions (Glm4vProcessor + get_rope_index)
-static int build_seq(Seq *seq, int64_t **pos, int64_t *rope_delta, const char *text, const Engine *e, const Media *m) {
-    int *raw = NULL;
-    int nraw = tokenizer_encode(e->tok, text, strlen(text), &raw);
-    if (nraw < 0) return -1;
-    PromptMedia pm = media_prompt(m);
-    int rc = prompt_expand(seq, raw, nraw, e->c, &pm);
-    free(raw);
-    if (rc) return -1;
-    if (seq->n == 0) return glm_err("the prompt is empty");
-    *pos = xmalloc((size_t)3 * seq->n * sizeof(int64_t));
-    return prompt_positions(*pos, rope_delta, seq, e->c, &pm);
+            s->n_prefilled, cached, t->t_prefill, s->n_prefilled / (t->t_prefill + 1e-9), t_vision, t->n,
+            t->t_decode, t->n / (t->t_decode + 1e-9));
 }
 
 // ---------------------------------------------------------------------------- grounding boxes
 
 // GLM-4.5V grounding: boxes of the answer (0-1000 coordinates) printed in pixels of the first image, and drawn
-static int report_boxes(const Options *o, const Engine *e, const Session *s, const Media *m) {
-    char *text = tokenizer_decode(e->tok, s->gen, s->ngen, 0); // special tokens kept: box and think markers
+static int report_boxes(const Options *o, const Engine *e, const Turn *t, const Media *m) {
+    char *text = tokenizer_decode(e->tok, t->ids, t->n, 0); // special tokens kept: box and think markers
     if (!text) return -1;
     Box *b = NULL;
     int n = boxes_parse(text, &b), rc = 0;
     free(text);
-    if (n > 0 && m->first_path) {
+    const char *first = m->img.nitems ? m->img_path[0] : NULL;
+    if (n > 0 && first) {
         for (int i = 0; i < n; i++) {
             int x1, y1, x2, y2;
-            box_to_pixels(&b[i], m->first_w, m->first_h, &x1, &y1, &x2, &y2);
-            if (b[i].is_point) fprintf(stderr, "glm4v: point %d: (%d, %d) px in %s\n", i + 1, x1, y1, m->first_path);
-            else fprintf(stderr, "glm4v: box %d: (%d, %d)-(%d, %d) px in %s\n", i + 1, x1, y1, x2, y2, m->first_path);
+            box_to_pixels(&b[i], m->img_w[0], m->img_h[0], &x1, &y1, &x2, &y2);
+            if (b[i].is_point) fprintf(stderr, "glm4v: point %d: (%d, %d) px in %s\n", i + 1, x1, y1, first);
+            else fprintf(stderr, "glm4v: box %d: (%d, %d)-(%d, %d) px in %s\n", i + 1, x1, y1, x2, y2, first);
         }
     }
-    if (o->draw_boxes && m->first_path) {
+    if (o->draw_boxes && first) {
         Image im;
-        rc = image_load(&im, m->first_path, o->max_image_pixels);
+        rc = image_load(&im, first, o->max_image_pixels);
         if (!rc) {
             rc = boxes_draw_png(o->draw_boxes, &im, b, n > 0 ? n : 0);
             image_free(&im);
@@ -779,103 +408,210 @@ static void dump_provenance(Dump *d, const Options *o, const Engine *e, const Sa
     dump_meta(d, "cpu.features", ops_features()); // informative: the kernels give the same bits on every ISA
 }
 
-static void dump_inputs(Dump *d, const Seq *seq, const int64_t *pos, const Media *m, int H) {
-    const int L = seq->n;
+// the model's inputs as HF names them: input_ids, position_ids, pixel values and grids, image_embeds
+static void dump_inputs(Dump *d, const Engine *e, const Prompt *p, const Media *m) {
+    const int L = p->seq.n, H = e->c->text.hidden_size;
     int64_t *ids64 = xmalloc((size_t)L * sizeof(int64_t));
-    for (int i = 0; i < L; i++) ids64[i] = seq->ids[i];
+    for (int i = 0; i < L; i++) ids64[i] = p->seq.ids[i];
     dump_add(d, "input_ids", DT_I64, 1, (int64_t[]){L}, ids64);
-    dump_add(d, "position_ids", DT_I64, 2, (int64_t[]){3, L}, pos);
+    dump_add(d, "position_ids", DT_I64, 2, (int64_t[]){3, L}, p->pos);
     free(ids64);
     const PixelBatch *pbs[2] = {&m->img, &m->vid};
     const char *pv[2] = {"pixel_values", "pixel_values_videos"}, *gn[2] = {"image_grid_thw", "video_grid_thw"};
     for (int k = 0; k < 2; k++) {
         if (!pbs[k]->nitems) continue;
         dump_add(d, pv[k], DT_F32, 2, (int64_t[]){pbs[k]->npatches, pbs[k]->ncols}, pbs[k]->pixel_values);
-        int64_t g[64 * 3];
+        int64_t g[ENGINE_MAX_IMAGES * 3];
         for (int i = 0; i < pbs[k]->nitems * 3; i++) g[i] = pbs[k]->grid[i / 3][i % 3];
         dump_add(d, gn[k], DT_I64, 2, (int64_t[]){pbs[k]->nitems, 3}, g);
     }
     // image_embeds: the features of every image and video frame, in prompt order
-    int64_t n = m->n_img_tok + m->n_vid_tok, ki = 0, kv = 0, r = 0;
+    const int64_t n = m->n_img_tok + m->n_vid_tok;
     if (!n) return;
     float *all = xmalloc((size_t)n * H * sizeof(float));
-    for (int i = 0; i < L && r < n; i++) {
-        const float *src = seq->type[i] == 1 && ki < m->n_img_tok ? m->img_embeds + (size_t)ki++ * H
-                         : seq->type[i] == 2 && kv < m->n_vid_tok ? m->vid_embeds + (size_t)kv++ * H : NULL;
-        if (src) memcpy(all + (size_t)r++ * H, src, (size_t)H * sizeof(float));
-    }
-    dump_add(d, "image_embeds", DT_F32, 2, (int64_t[]){r, H}, all);
+    int64_t r = engine_gather_features(e, p, m, all);
+    if (r >= 0) dump_add(d, "image_embeds", DT_F32, 2, (int64_t[]){r, H}, all);
     free(all);
+}
+
+static MediaOptions media_options(const Options *o) {
+    MediaOptions mo = {.resize = o->resize, .max_image_pixels = o->max_image_pixels, .fps = o->fps};
+    return mo;
+}
+
+static SamplerParams sampler_params(const Options *o) {
+    SamplerParams sp = {.temp = o->temp, .top_k = o->top_k, .top_p = o->top_p, .repeat_penalty = o->repeat_penalty,
+                        .seed = o->seed};
+    return sp;
+}
+
+static void load_engine(Engine *e, const Options *o) {
+    if (engine_load(e, o->model_dir, o->chat_template, progress_line, NULL)) glm_die_err(EXIT_INPUT);
+}
+
+// the template variables: --chat-template-kwargs, then enable_thinking from --think / --no-think
+static cJSON *template_kwargs(const Options *o, int think) {
+    cJSON *kw = o->template_kwargs ? json_parse(o->template_kwargs, strlen(o->template_kwargs), "--chat-template-kwargs")
+                                   : cJSON_CreateObject();
+    if (!kw) glm_die_err(EXIT_USAGE);
+    if (!cJSON_IsObject(kw)) glm_die(EXIT_USAGE, "--chat-template-kwargs: not a JSON object");
+    if (o->think_set || !think) {
+        cJSON_DeleteItemFromObjectCaseSensitive(kw, "enable_thinking");
+        cJSON_AddBoolToObject(kw, "enable_thinking", think);
+    }
+    return kw;
+}
+
+// --tools FILE: an OpenAI tools array (NULL when not given)
+static cJSON *load_tools(const Options *o) {
+    if (!o->tools) return NULL;
+    size_t len;
+    char *text = read_input(o->tools, &len, MESSAGES_MAX_BYTES); // a file or a pipe
+    cJSON *t = text ? json_parse(text, len, o->tools) : NULL;
+    free(text);
+    if (!t) glm_die_err(EXIT_INPUT);
+    if (cJSON_IsObject(t)) { // {"tools": [...]} is accepted too
+        cJSON *a = cJSON_DetachItemFromObjectCaseSensitive(t, "tools");
+        cJSON_Delete(t);
+        t = a;
+    }
+    if (!cJSON_IsArray(t)) glm_die(EXIT_INPUT, "%s: expected a JSON array of tools", o->tools);
+    return t;
+}
+
+// an image_url / video_url part naming a local file
+static cJSON *media_part(const char *type, const char *path) {
+    cJSON *p = cJSON_CreateObject(), *u = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "type", type);
+    cJSON_AddStringToObject(u, "url", path);
+    cJSON_AddItemToObject(p, type, u);
+    return p;
+}
+
+// the conversation: --messages, or a system message (--system) and a user message whose parts are the -i images,
+// the --video and the -p text (a plain string when there is no media)
+static cJSON *cli_messages(const Options *o) {
+    if (o->messages) {
+        cJSON *m = messages_read(o->messages);
+        if (!m) glm_die_err(EXIT_INPUT);
+        return m;
+    }
+    cJSON *msgs = cJSON_CreateArray(), *user = cJSON_CreateObject();
+    if (o->system) {
+        cJSON *sys = cJSON_CreateObject();
+        cJSON_AddStringToObject(sys, "role", "system");
+        cJSON_AddStringToObject(sys, "content", o->system);
+        cJSON_AddItemToArray(msgs, sys);
+    }
+    cJSON_AddStringToObject(user, "role", "user");
+    if (!o->nimages && !o->video) cJSON_AddStringToObject(user, "content", o->prompt);
+    else {
+        cJSON *parts = cJSON_CreateArray(), *text = cJSON_CreateObject();
+        for (int i = 0; i < o->nimages; i++) cJSON_AddItemToArray(parts, media_part("image_url", o->images[i]));
+        if (o->video) cJSON_AddItemToArray(parts, media_part("video_url", o->video));
+        cJSON_AddStringToObject(text, "type", "text");
+        cJSON_AddStringToObject(text, "text", o->prompt);
+        cJSON_AddItemToArray(parts, text);
+        cJSON_AddItemToObject(user, "content", parts);
+    }
+    cJSON_AddItemToArray(msgs, user);
+    return msgs;
+}
+
+// the checkpoint's chat template over a conversation, with the generation prompt
+static char *render(const Engine *e, const Options *o, const cJSON *msgs, const cJSON *tools, int think, size_t *len) {
+    cJSON *kw = template_kwargs(o, think);
+    char *text = chat_template_render(&e->tmpl, msgs, tools, 1, kw, len);
+    cJSON_Delete(kw);
+    return text;
 }
 
 static int run_once(const Options *o) {
     Engine e;
-    engine_load(&e, o);
+    load_engine(&e, o);
     const Config *c = e.c;
     Dump dump;
     dump_init(&dump);
-    DumpSink sink = {&dump};
-    TapSink taps = {dump_tap, &sink};
+    TapSink taps = {dump_tap, &dump};
     const TapSink *tp = o->dump ? &taps : NULL;
-    DumpSink *ds = o->dump ? &sink : NULL;
 
-    // inputs: media, prompt text (chat template or --raw), expanded ids, positions
+    // inputs: the conversation rendered by the chat template (or --raw text), its media, expanded ids, positions
     Media m = {0};
-    for (int i = 0; i < o->nimages; i++) {
-        progress("preprocessing image %d/%d", i + 1, o->nimages);
-        if (media_add_image(&m, o->images[i], o, c)) glm_die_err(EXIT_INPUT);
-    }
-    if (o->video) {
-        progress("reading video %s", o->video);
-        if (media_add_video(&m, o->video, o, c, e.tok)) glm_die_err(EXIT_INPUT);
-    }
-    progress_done();
+    const MediaOptions mo = media_options(o);
     char *text;
-    if (o->raw) text = xstrdup(o->prompt);
+    size_t tlen;
+    cJSON *msgs = NULL, *tools = NULL;
+    if (o->raw) text = xstrdup(o->prompt), tlen = strlen(text);
     else {
-        MediaKind kinds[65];
-        int nk = 0;
-        for (int i = 0; i < m.img.nitems; i++) kinds[nk++] = MEDIA_IMAGE;
-        if (m.vid.nitems) kinds[nk++] = MEDIA_VIDEO;
-        ChatPrompt p = {.system = o->system, .user = o->prompt, .media = kinds, .nmedia = nk, .think = o->think};
-        text = chat_render(&p);
+        msgs = cli_messages(o);
+        tools = load_tools(o);
+        if (!(text = render(&e, o, msgs, tools, o->think, &tlen))) glm_die_err(EXIT_INPUT);
     }
-    Seq seq = {0};
-    int64_t *pos = NULL, rope_delta = 0;
-    if (build_seq(&seq, &pos, &rope_delta, text, &e, &m)) glm_die_err(EXIT_INPUT);
+    if (o->show_prompt) { // what apply_chat_template(..., tokenize=False) returns
+        for (size_t i = 0; i < tlen; i++) // a C0 80 pair is a NUL of the prompt (prompt_text_from_bytes): the byte 0
+            if ((unsigned char)text[i] == 0xC0 && i + 1 < tlen && (unsigned char)text[i + 1] == 0x80) fputc(0, stdout), i++;
+            else fputc(text[i], stdout);
+        fflush(stdout);
+        exit(ferror(stdout) ? EXIT_INPUT : 0);
+    }
+    if (o->raw) {
+        for (int i = 0; i < o->nimages; i++) {
+            progress("preprocessing image %d/%d", i + 1, o->nimages);
+            if (media_add_image(&m, &e, o->images[i], &mo)) glm_die_err(EXIT_INPUT);
+        }
+        if (o->video) {
+            progress("reading video %s", o->video);
+            if (media_add_video(&m, &e, o->video, &mo)) glm_die_err(EXIT_INPUT);
+        }
+    } else {
+        progress("preprocessing the media");
+        MediaPolicy pol = {.allowed_dir = NULL, .allow_local = 1};
+        if (messages_add_media(&m, &e, msgs, &mo, &pol)) glm_die_err(EXIT_INPUT);
+    }
+    progress_line(NULL, NULL);
+    cJSON_Delete(msgs);
+    cJSON_Delete(tools);
+    Prompt p;
+    if (engine_prompt(&e, text, tlen, &m, &p)) glm_die_err(EXIT_INPUT);
     free(text);
-    const int L = seq.n;
+    const int L = p.seq.n;
     const int64_t ctx = (int64_t)L + o->n_predict;
     if (ctx > c->text.max_position_embeddings)
         glm_die(EXIT_INPUT, "the prompt (%d tokens) plus -n %d exceeds the model context of %d tokens", L, o->n_predict,
                 c->text.max_position_embeddings);
-    Sampler smp = make_sampler(o, c);
+    Sampler smp;
+    SamplerParams sp = sampler_params(o);
+    if (sampler_init(&smp, &sp, c)) glm_die_err(EXIT_INPUT);
 
     double t0 = now_s();
-    if (media_encode(&m, &e.w, c, tp)) glm_die_err(EXIT_INPUT);
+    if (media_encode(&m, &e, tp)) glm_die_err(EXIT_INPUT);
     double t_vision = now_s() - t0;
-    if (o->dump) dump_inputs(&dump, &seq, pos, &m, c->text.hidden_size);
+    if (o->dump) dump_inputs(&dump, &e, &p, &m);
 
     Session s;
     if (session_init(&s, &e, (int)ctx, o->chunk < L ? o->chunk : L, o->dump != NULL)) glm_die_err(EXIT_INPUT);
-    if (session_prefill(&s, &seq, pos, rope_delta, &m, tp, ds)) glm_die_err(EXIT_INPUT);
+    Turn t = {.ids = xmalloc((size_t)(o->n_predict + 1) * sizeof(int)), .cap = o->n_predict};
+    double t1 = now_s();
+    if (session_prefill(&s, &p, &m, tp)) glm_die_err(EXIT_INPUT);
+    t.t_prefill = now_s() - t1;
     Printer pr = {.tty = isatty(1), .hide = o->hide_think};
-    if (o->n_predict) session_generate(&s, o->n_predict, &smp, &pr, ds);
+    if (o->n_predict && generate(&s, &t, o->n_predict, &smp, &pr, o->dump ? &dump : NULL)) glm_die_err(EXIT_INPUT);
 
     if (o->dump) {
-        int64_t *g = xmalloc((size_t)(s.ngen + 1) * sizeof(int64_t));
-        for (int i = 0; i < s.ngen; i++) g[i] = s.gen[i];
-        dump_add(&dump, "generated_ids", DT_I64, 1, (int64_t[]){s.ngen}, g);
+        int64_t *g = xmalloc((size_t)(t.n + 1) * sizeof(int64_t));
+        for (int i = 0; i < t.n; i++) g[i] = t.ids[i];
+        dump_add(&dump, "generated_ids", DT_I64, 1, (int64_t[]){t.n}, g);
         free(g);
-        if (!s.ngen) dump_add(&dump, "generated_logits", DT_F32, 2, (int64_t[]){0, c->text.vocab_size}, s.last);
+        if (!t.n) dump_add(&dump, "generated_logits", DT_F32, 2, (int64_t[]){0, c->text.vocab_size}, s.last);
         dump_provenance(&dump, o, &e, &smp);
         if (dump_write(&dump, o->dump)) glm_die_err(EXIT_INPUT);
     }
-    if (report_boxes(o, &e, &s, &m)) glm_die_err(EXIT_INPUT);
-    timing_line(o, &s, t_vision);
+    if (report_boxes(o, &e, &t, &m)) glm_die_err(EXIT_INPUT);
+    timing_line(o, &s, &t, t_vision);
+    free(t.ids);
+    sampler_free(&smp);
     session_free(&s);
-    seq_free(&seq);
-    free(pos);
+    prompt_free(&p);
     media_free(&m);
     dump_free(&dump);
     engine_free(&e);
@@ -884,58 +620,24 @@ static int run_once(const Options *o) {
 
 // ---------------------------------------------------------------------------- interactive chat
 
-typedef struct {
-    ChatMsg *msgs;      // [n] the conversation so far
-    char **texts;       // [n] owned contents
-    MediaKind **kinds;  // [n] owned media lists
-    int *nimg, *nvid;   // [n] media items each message added
-    int n, cap;
-} History;
-
-static void history_push(History *h, int role, const char *text, const MediaKind *kinds, int nk, int nimg, int nvid) {
-    if (h->n == h->cap) {
-        h->cap = h->cap ? 2 * h->cap : 16;
-        h->msgs = realloc(h->msgs, (size_t)h->cap * sizeof *h->msgs);
-        h->texts = realloc(h->texts, (size_t)h->cap * sizeof *h->texts);
-        h->kinds = realloc(h->kinds, (size_t)h->cap * sizeof *h->kinds);
-        h->nimg = realloc(h->nimg, (size_t)h->cap * sizeof(int));
-        h->nvid = realloc(h->nvid, (size_t)h->cap * sizeof(int));
-        if (!h->msgs || !h->texts || !h->kinds || !h->nimg || !h->nvid) glm_die(EXIT_INPUT, "out of memory");
-    }
-    h->texts[h->n] = xstrdup(text);
-    h->kinds[h->n] = nk ? xmalloc((size_t)nk * sizeof(MediaKind)) : NULL;
-    if (nk) memcpy(h->kinds[h->n], kinds, (size_t)nk * sizeof(MediaKind));
-    h->nimg[h->n] = nimg, h->nvid[h->n] = nvid;
-    h->msgs[h->n] = (ChatMsg){role, h->texts[h->n], h->kinds[h->n], nk};
-    h->n++;
-}
-
-static void history_pop(History *h) {
-    h->n--;
-    free(h->texts[h->n]);
-    free(h->kinds[h->n]);
-}
-
-static void history_clear(History *h) {
-    while (h->n) history_pop(h);
-}
-
-// forget the media added after the first nimg images / nvid videos (a turn that failed)
-static void media_truncate(Media *m, const Config *c, int nimg, int nvid) {
-    const int m2 = c->vision.spatial_merge_size * c->vision.spatial_merge_size;
-    PixelBatch *pbs[2] = {&m->img, &m->vid};
-    int keep[2] = {nimg, nvid}, *done[2] = {&m->img_done, &m->vid_done};
-    int64_t *ntok[2] = {&m->n_img_tok, &m->n_vid_tok};
-    for (int k = 0; k < 2; k++) {
-        PixelBatch *pb = pbs[k];
-        while (pb->nitems > keep[k]) {
-            int i = --pb->nitems;
-            int64_t p = (int64_t)pb->grid[i][0] * pb->grid[i][1] * pb->grid[i][2];
-            pb->npatches -= p;
-            if (*done[k] > i) *ntok[k] -= p / m2, *done[k] = i;
-            if (k == 1) media_free_stamps(m, i);
+// one message of the chat history: role + content (a string, or the media parts of the turn and its text)
+static void history_push(cJSON *h, const char *role, const char *text, const MediaKind *kinds, int nk) {
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "role", role);
+    if (!nk) cJSON_AddStringToObject(m, "content", text);
+    else {
+        cJSON *parts = cJSON_CreateArray(), *t = cJSON_CreateObject();
+        for (int i = 0; i < nk; i++) {
+            cJSON *p = cJSON_CreateObject();
+            cJSON_AddStringToObject(p, "type", kinds[i] == MEDIA_VIDEO ? "video" : "image");
+            cJSON_AddItemToArray(parts, p);
         }
+        cJSON_AddStringToObject(t, "type", "text");
+        cJSON_AddStringToObject(t, "text", text);
+        cJSON_AddItemToArray(parts, t);
+        cJSON_AddItemToObject(m, "content", parts);
     }
+    cJSON_AddItemToArray(h, m);
 }
 
 // the answer kept in the history: the text after </think> (the reasoning is dropped, as the template does)
@@ -944,33 +646,38 @@ static char *answer_text(const Engine *e, const int *gen, int n) {
     for (int i = 0; i < n; i++)
         if (gen[i] == e->think_close) start = i + 1;
     int end = n;
-    while (end > start && is_eos(e->c, gen[end - 1])) end--;
+    while (end > start && engine_is_eos(e, gen[end - 1])) end--;
     char *t = tokenizer_decode(e->tok, gen + start, end - start, 1);
     return t ? t : xstrdup("");
 }
 
 static int run_chat(const Options *o) {
     Engine e;
-    engine_load(&e, o);
+    load_engine(&e, o);
     const Config *c = e.c;
     int ctx = o->ctx > 0 ? o->ctx : 8192;
     if (ctx > c->text.max_position_embeddings) ctx = c->text.max_position_embeddings;
     Session s;
     if (session_init(&s, &e, ctx, o->chunk, 0)) glm_die_err(EXIT_INPUT);
-    Sampler smp = make_sampler(o, c);
+    Sampler smp;
+    SamplerParams sp = sampler_params(o);
+    if (sampler_init(&smp, &sp, c)) glm_die_err(EXIT_INPUT);
+    Turn t = {.ids = xmalloc((size_t)ctx * sizeof(int)), .cap = ctx};
     Printer pr = {.tty = isatty(1), .hide = o->hide_think};
     const int interactive = isatty(0);
-    History h = {0};
+    const MediaOptions mo = media_options(o);
+    cJSON *h = cJSON_CreateArray(), *tools = load_tools(o);
     Media m = {0};
-    MediaKind pending[65];
+    MediaKind pending[ENGINE_MAX_IMAGES + ENGINE_MAX_VIDEOS];
     int npending = 0, pimg = 0, pvid = 0, think = o->think;
-    if (o->system) history_push(&h, CHAT_SYSTEM, o->system, NULL, 0, 0, 0);
+    const int maxpending = (int)(sizeof pending / sizeof *pending);
+    if (o->system) history_push(h, "system", o->system, NULL, 0);
     for (int i = 0; i < o->nimages; i++) { // -i / --video attach to the first message
-        if (media_add_image(&m, o->images[i], o, c)) glm_die_err(EXIT_INPUT);
+        if (media_add_image(&m, &e, o->images[i], &mo)) glm_die_err(EXIT_INPUT);
         pending[npending++] = MEDIA_IMAGE, pimg++;
     }
     if (o->video) {
-        if (media_add_video(&m, o->video, o, c, e.tok)) glm_die_err(EXIT_INPUT);
+        if (media_add_video(&m, &e, o->video, &mo)) glm_die_err(EXIT_INPUT);
         pending[npending++] = MEDIA_VIDEO, pvid++;
     }
     if (interactive && !o->quiet)
@@ -1000,20 +707,21 @@ static int run_chat(const Options *o) {
                 free(msg);
                 break;
             } else if (!strcmp(msg, "/reset")) {
-                history_clear(&h);
-                if (o->system) history_push(&h, CHAT_SYSTEM, o->system, NULL, 0, 0, 0);
+                while (cJSON_GetArraySize(h)) cJSON_DeleteItemFromArray(h, 0);
+                if (o->system) history_push(h, "system", o->system, NULL, 0);
                 media_free(&m);
                 npending = pimg = pvid = 0;
-                s.md.n_past = 0;
+                session_truncate(&s, 0);
                 fprintf(stderr, "glm4v: conversation reset\n");
             } else if (!strcmp(msg, "/think") && arg && (!strcmp(arg, "on") || !strcmp(arg, "off"))) {
                 think = !strcmp(arg, "on");
                 fprintf(stderr, "glm4v: thinking %s\n", think ? "on" : "off");
             } else if ((!strcmp(msg, "/image") || !strcmp(msg, "/video")) && arg && *arg) {
                 int video = msg[1] == 'v';
-                int rc = video ? media_add_video(&m, arg, o, c, e.tok) : media_add_image(&m, arg, o, c);
+                int rc = npending >= maxpending ? glm_err("%s: too many attachments for one message", arg)
+                         : video ? media_add_video(&m, &e, arg, &mo) : media_add_image(&m, &e, arg, &mo);
                 if (rc) fprintf(stderr, "glm4v: error: %s\n", glm_errmsg);
-                else if (npending < 64) {
+                else {
                     pending[npending++] = video ? MEDIA_VIDEO : MEDIA_IMAGE, pimg += !video, pvid += video;
                     fprintf(stderr, "glm4v: %s attached to the next message\n", arg);
                 }
@@ -1026,41 +734,46 @@ static int run_chat(const Options *o) {
             continue;
         }
         // a user turn: render the whole conversation, reuse the cached prefix, run the rest, generate
-        history_push(&h, CHAT_USER, msg, pending, npending, pimg, pvid);
+        history_push(h, "user", msg, pending, npending);
         free(msg);
         int nimg0 = m.img.nitems - pimg, nvid0 = m.vid.nitems - pvid;
         npending = pimg = pvid = 0;
-        char *text = chat_render_msgs(h.msgs, h.n, think, 1);
-        Seq seq = {0};
-        int64_t *pos = NULL, rope_delta = 0;
+        size_t tlen = 0;
+        char *text = render(&e, o, h, tools, think, &tlen);
+        Prompt p = {0};
         double t0 = now_s();
-        int rc = build_seq(&seq, &pos, &rope_delta, text, &e, &m);
+        int rc = text ? engine_prompt(&e, text, tlen, &m, &p) : -1;
         free(text);
-        if (!rc && seq.n + 1 > ctx)
-            rc = glm_err("the conversation (%d tokens) does not fit the context of %d tokens (--ctx, or /reset)", seq.n, ctx);
-        if (!rc) rc = media_encode(&m, &e.w, c, NULL);
+        if (!rc && p.seq.n + 1 > ctx)
+            rc = glm_err("the conversation (%d tokens) does not fit the context of %d tokens (--ctx, or /reset)", p.seq.n, ctx);
+        if (!rc) rc = media_encode(&m, &e, NULL);
         double t_vision = now_s() - t0;
-        if (!rc) rc = session_prefill(&s, &seq, pos, rope_delta, &m, NULL, NULL);
+        double t1 = now_s();
+        if (!rc) rc = session_prefill(&s, &p, &m, NULL);
+        t.t_prefill = now_s() - t1;
+        if (!rc) {
+            int room = ctx - s.md.n_past;
+            rc = generate(&s, &t, o->n_predict < room ? o->n_predict : room, &smp, &pr, NULL);
+        }
         if (rc) {
             fprintf(stderr, "glm4v: error: %s\n", glm_errmsg);
-            history_pop(&h);
-            media_truncate(&m, c, nimg0, nvid0);
+            cJSON_DeleteItemFromArray(h, cJSON_GetArraySize(h) - 1);
+            media_truncate(&m, &e, nimg0, nvid0);
         } else {
-            int room = ctx - s.md.n_past;
-            session_generate(&s, o->n_predict < room ? o->n_predict : room, &smp, &pr, NULL);
-            char *ans = answer_text(&e, s.gen, s.ngen);
-            history_push(&h, CHAT_ASSISTANT, ans, NULL, 0, 0, 0);
+            char *ans = answer_text(&e, t.ids, t.n);
+            history_push(h, "assistant", ans, NULL, 0);
             free(ans);
-            if (report_boxes(o, &e, &s, &m)) fprintf(stderr, "glm4v: error: %s\n", glm_errmsg);
-            timing_line(o, &s, t_vision);
+            if (report_boxes(o, &e, &t, &m)) fprintf(stderr, "glm4v: error: %s\n", glm_errmsg);
+            timing_line(o, &s, &t, t_vision);
         }
-        seq_free(&seq);
-        free(pos);
+        prompt_free(&p);
     }
     free(line);
-    history_clear(&h);
-    free(h.msgs), free(h.texts), free(h.kinds), free(h.nimg), free(h.nvid);
+    cJSON_Delete(h);
+    cJSON_Delete(tools);
+    free(t.ids);
     media_free(&m);
+    sampler_free(&smp);
     session_free(&s);
     engine_free(&e);
     return 0;

@@ -1,6 +1,9 @@
+// SPDX-License-Identifier: MIT
 // model.c - the text decoders: Glm4vMoeTextModel (GLM-4.5V/4.6V) and Glm4vTextModel (GLM-4.1V/4.6V-Flash).
 // Prefill and decode share this code: a call processes n tokens appended to the KV cache (decode is n = 1).
-#include "glm4v.h"
+#include "model.h"
+#include "moe.h"
+#include "ops.h"
 
 #include <omp.h>
 #include <stdlib.h>

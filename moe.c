@@ -1,23 +1,55 @@
+// SPDX-License-Identifier: MIT
 // moe.c - Glm4vMoeTextMoE: sigmoid top-k router with group-limited selection, routed experts, shared expert.
 // Prefill groups the tokens of a chunk by expert, so each chosen expert's weights are read once per chunk.
-#include "glm4v.h"
+#include "moe.h"
+#include "ops.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define MOE_GROUP 128 // most experts in one batch of Linears (prefill)
 
-// scratch layout for n tokens (floats; the int arrays are stored in float-sized slots)
-//   logits [n, E], topk_w [n, k], topk_i [n, k] (int), tok_list [E, n] (int), tok_slot [E, n] (int), count [E] (int),
-//   xg [n, H] (gathered tokens of one expert), g [n, Im'], u [n, Im'], eo [n, H], sh [n, H]
-size_t moe_scratch_floats(const Config *c, int n) {
-    const TextConfig *t = &c->text;
-    size_t E = (size_t)t->n_routed_experts, k = (size_t)t->num_experts_per_tok, H = (size_t)t->hidden_size;
-    size_t Im = (size_t)t->moe_intermediate_size, Is = Im * (size_t)t->n_shared_experts;
-    size_t I = Im > Is ? Im : Is;
-    // + the decode batch: g, u [k + 1, I], eo [k + 1, H]
-    return (size_t)n * (E + 2 * k + 2 * E + 3 * H + 2 * I) + E + 64 + (k + 1) * (2 * I + H);
+// where each buffer of moe_forward sits in its scratch for n tokens (offsets in floats; the int arrays are stored in
+// float-sized slots). One table, so the size and the pointers cannot disagree
+typedef struct {
+    size_t logits;   // [n, E] router logits
+    size_t topk_w;   // [n, K] routing weights
+    size_t topk_i;   // [n, K] (int) chosen experts
+    size_t tok_list; // [E, n] (int) tokens routed to each expert
+    size_t tok_slot; // [E, n] (int) their top-k slot
+    size_t count;    // [E] (int) tokens per expert
+    size_t xg;       // [n, H] gathered tokens of a group of experts
+    size_t g, u;     // [n, I] SwiGLU gate / up (I = max(Im, Im * shared))
+    size_t eo;       // [n, H] expert outputs
+    size_t sh;       // [n, H] shared expert output
+    size_t bg, bu;   // [K + 1, I] decode (n = 1): gate / up of the k experts + the shared one
+    size_t beo;      // [K + 1, H] decode: their outputs
+    size_t total;    // floats
+} MoeLayout;
+
+static MoeLayout moe_layout(const TextConfig *t, size_t n) {
+    const size_t E = (size_t)t->n_routed_experts, K = (size_t)t->num_experts_per_tok, H = (size_t)t->hidden_size;
+    const size_t Im = (size_t)t->moe_intermediate_size, Is = Im * (size_t)t->n_shared_experts, I = Im > Is ? Im : Is;
+    MoeLayout L;
+    L.logits = 0;
+    L.topk_w = L.logits + n * E;
+    L.topk_i = L.topk_w + n * K;
+    L.tok_list = L.topk_i + n * K;
+    L.tok_slot = L.tok_list + E * n;
+    L.count = L.tok_slot + E * n;
+    L.xg = L.count + E;
+    L.g = L.xg + n * H;
+    L.u = L.g + n * I;
+    L.eo = L.u + n * I;
+    L.sh = L.eo + n * H;
+    L.bg = L.sh + n * H;
+    L.bu = L.bg + (K + 1) * I;
+    L.beo = L.bu + (K + 1) * I;
+    L.total = L.beo + (K + 1) * H + 64;
+    return L;
 }
+
+size_t moe_scratch_floats(const Config *c, int n) { return moe_layout(&c->text, (size_t)n).total; }
 
 // index of the larger score; ties keep the lower index first (a deterministic order for topk(sorted=False))
 static int better(const float *s, int a, int b) { return s[a] > s[b] || (s[a] == s[b] && a < b); }
@@ -138,18 +170,12 @@ void moe_forward(const TextLayer *L, const Config *c, const float *x, float *y, 
                  const TapSink *taps, int layer) {
     const TextConfig *t = &c->text;
     const int E = t->n_routed_experts, K = t->num_experts_per_tok, H = t->hidden_size;
-    const int Im = t->moe_intermediate_size, Is = Im * t->n_shared_experts, I = Im > Is ? Im : Is;
-    float *logits = scratch;                       // [n, E]
-    float *topk_w = logits + (size_t)n * E;        // [n, K]
-    int *topk_i = (int *)(topk_w + (size_t)n * K); // [n, K]
-    int *tok_list = topk_i + (size_t)n * K;        // [E, n] tokens routed to each expert
-    int *tok_slot = tok_list + (size_t)E * n;      // [E, n] their top-k slot
-    int *count = tok_slot + (size_t)E * n;         // [E]
-    float *xg = (float *)(count + E);              // [n, H]
-    float *g = xg + (size_t)n * H;                 // [n, I]
-    float *u = g + (size_t)n * I;                  // [n, I]
-    float *eo = u + (size_t)n * I;                 // [n, H]
-    float *sh = eo + (size_t)n * H;                // [n, H]
+    const int Im = t->moe_intermediate_size, Is = Im * t->n_shared_experts;
+    const MoeLayout S = moe_layout(t, (size_t)n);
+    float *logits = scratch + S.logits, *topk_w = scratch + S.topk_w;
+    int *topk_i = (int *)(scratch + S.topk_i), *tok_list = (int *)(scratch + S.tok_list);
+    int *tok_slot = (int *)(scratch + S.tok_slot), *count = (int *)(scratch + S.count);
+    float *xg = scratch + S.xg, *g = scratch + S.g, *u = scratch + S.u, *eo = scratch + S.eo, *sh = scratch + S.sh;
 
     // router_logits = F.linear(hidden_states.float(), self.weight.float())
     linear(logits, x, &L->router, NULL, n);
@@ -168,8 +194,7 @@ void moe_forward(const TextLayer *L, const Config *c, const float *x, float *y, 
         free(ids);
     }
     if (n == 1 && K <= 64) {
-        float *bg = sh + H, *bu = bg + (size_t)(K + 1) * I, *beo = bu + (size_t)(K + 1) * I;
-        moe_decode(L, t, x, y, topk_i, topk_w, bg, bu, beo);
+        moe_decode(L, t, x, y, topk_i, topk_w, scratch + S.bg, scratch + S.bu, scratch + S.beo);
         return;
     }
     // group the tokens by expert (token order within an expert)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ops.c - the kernels: Linear (bf16/f16/f32 weights, fp32 activations), norms, activations, attention.
 // Every fast kernel has a naive twin (`*_naive`) and tests/test_ops.c checks that they agree.
 // Determinism: work is split over output rows / heads / tiles, never over a summed dimension, and every reduction
@@ -5,7 +6,7 @@
 // same sequence), so results are bit-identical for any thread count and any of the three instruction sets.
 // No BLAS: OpenBLAS's speed depends on its core-type detection and its bits on the kernel it picks; these
 // kernels read the bf16 weights from the mapping (no fp32 copy of them) and reach a large fraction of the FMA peak.
-#include "glm4v.h"
+#include "ops.h"
 
 #include <immintrin.h>
 #include <omp.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // preprocess.c - vision input: image decoding, smart_resize, bicubic resize, rescale/normalize and patchify as HF
 // transformers 5.x Glm4vImageProcessor / Glm4vVideoProcessor (Glm46V* for GLM-4.6V), plus video frame input.
 //
@@ -49,13 +50,13 @@
 #pragma GCC diagnostic pop
 #endif
 
-#include "glm4v.h"
+#include "preprocess.h"
 #include "fileio.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <jpeglib.h> // after <stdio.h> (glm4v.h)
+#include <jpeglib.h> // after <stdio.h> (preprocess.h)
 #include <limits.h>
 #include <setjmp.h>
 #include <spawn.h>

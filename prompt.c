@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: MIT
 // prompt.c - Glm4vProcessor's placeholder expansion and mm_token_type_ids, and Glm4vModel.get_rope_index (M-RoPE
 // 3-D positions). Pure functions of token ids and visual grids: no weights, no I/O.
-#include "glm4v.h"
+#include "prompt.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -2,41 +2,17 @@
 // safetensors.c - read-only safetensors parsing over an mmap'd file; every header field is validated.
 // Format: u64 little-endian header length N, N bytes of JSON {name: {dtype, shape, data_offsets:[b,e]}, __metadata__},
 // then the data block; offsets are relative to the data block.
-#include "glm4v.h"
+#include "safetensors.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-const char *dtype_name[DT_COUNT] = {"F32", "F16", "BF16", "F64", "I64", "I32", "I16", "I8", "U8", "BOOL"};
-const int dtype_size[DT_COUNT] = {4, 2, 2, 8, 8, 4, 2, 1, 1, 1};
-
-int dtype_from_name(const char *s) {
-    for (int i = 0; i < DT_COUNT; i++)
-        if (strcmp(s, dtype_name[i]) == 0) return i;
-    return -1;
-}
-
-float f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
-    if (exp == 0) {
-        if (man == 0) u = sign;
-        else { // subnormal: renormalise
-            exp = 127 - 15 + 1;
-            while (!(man & 0x400)) { man <<= 1; exp--; }
-            man &= 0x3ff;
-            u = sign | (exp << 23) | (man << 13);
-        }
-    } else if (exp == 31) u = sign | 0x7f800000u | (man << 13);
-    else u = sign | ((exp - 15 + 127) << 23) | (man << 13);
-    union { uint32_t u; float f; } v = {u};
-    return v.f;
-}
 
 static int cmp_tensor(const void *a, const void *b) {
     return strcmp(((const STensor *)a)->name, ((const STensor *)b)->name);

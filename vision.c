@@ -1,11 +1,14 @@
+// SPDX-License-Identifier: MIT
 // vision.c - the vision tower (HF Glm4vVisionModel, identical in the MoE model): pixel rows -> merged embeddings.
 // patch_embed (Conv3d as one matrix product) -> post_conv_layernorm -> + bicubic-resampled position table
 // -> depth x Glm4vVisionBlock (2-D RoPE, attention within each image / video frame pair) -> post_layernorm
-// -> 2x2 downsample Conv2d (one matrix product) -> Glm4vVisionPatchMerger.  SPEC.md section 3.
+// -> 2x2 downsample Conv2d (one matrix product) -> Glm4vVisionPatchMerger.  docs/SPEC.md section 3.
 // All activations live in the caller's scratch (vision_scratch_floats); fp32 throughout, as HF in float32.
-#include "glm4v.h"
+#include "vision.h"
+#include "ops.h"
 
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 // Glm4vVisionConfig.rope_parameters["rope_theta"]: 10000 in every release and in the default config
@@ -66,7 +69,8 @@ static int vision_segments(const Config *c, const PixelBatch *pb, VisSeg *segs, 
     const VisionConfig *v = &c->vision;
     const int m = v->spatial_merge_size;
     if (!c->has_vision) return glm_err("vision: the checkpoint has no vision tower");
-    if (pb->nitems < 1 || pb->nitems > 64) return glm_err("vision: %d media items (1..64 supported)", pb->nitems);
+    if (pb->nitems < 1 || pb->nitems > PIXEL_BATCH_MAX_ITEMS)
+        return glm_err("vision: %d media items (1..%d supported)", pb->nitems, PIXEL_BATCH_MAX_ITEMS);
     if (pb->ncols != v->in_channels * v->temporal_patch_size * v->patch_size * v->patch_size)
         return glm_err("vision: pixel rows have %d values, the model needs %d", pb->ncols,
                        v->in_channels * v->temporal_patch_size * v->patch_size * v->patch_size);
@@ -452,4 +456,25 @@ int vision_forward(const Weights *wt, const Config *c, const PixelBatch *pb, flo
     swiglu_mlp(out, mh, N4, &W->merger_gate, &W->merger_up, &W->merger_down, g, u, L.chunk);
     tap2(taps, "model.visual.merger", out, N4, O);
     return 0;
+}
+
+// the widest input any vision Linear reads: the per-thread kernel buffers are sized for it
+static size_t vision_max_cols(const VisionConfig *v) {
+    const size_t m2 = (size_t)v->spatial_merge_size * v->spatial_merge_size;
+    size_t k = (size_t)v->in_channels * v->temporal_patch_size * v->patch_size * v->patch_size;
+    const size_t ks[] = {(size_t)v->hidden_size * m2, (size_t)v->mlp_size, (size_t)v->intermediate_size,
+                         (size_t)v->out_hidden_size};
+    for (size_t i = 0; i < sizeof ks / sizeof *ks; i++) k = ks[i] > k ? ks[i] : k;
+    return k;
+}
+
+int vision_encode(const Weights *w, const Config *c, const PixelBatch *pb, float *out, const TapSink *taps) {
+    size_t nsc = vision_scratch_floats(c, pb), bytes;
+    if (nsc == 0 || size_mul(nsc, sizeof(float), &bytes)) return -1;
+    ops_reserve(vision_max_cols(&c->vision));
+    float *scratch = malloc(bytes);
+    if (!scratch) return glm_err("out of memory: the vision tower needs %.1f MB", bytes / 1e6);
+    int rc = vision_forward(w, c, pb, out, scratch, taps);
+    free(scratch);
+    return rc;
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // bench.c - the numbers behind `make bench`: the machine's ceilings and the real code paths on a checkpoint with
 // GLM-4.5V's layer dimensions. Prints one key=value per line (bench.sh adds the ratios).
 //   bench micro            stream_read_gbs, fma_peak_gflops, sgemm_gflops (OpenBLAS with the best core type)
@@ -9,7 +10,9 @@
 //   decode bytes: every weight tensor a decode step reads, at its stored size: attention projections and biases,
 //   norms, the dense MLP, the router and its bias, the top-k experts chosen for the token plus the shared expert,
 //   the token's embedding row and the whole lm_head. The KV cache is not counted as weights (kv_cache_mb).
-#include "../glm4v.h"
+#include "../engine.h"
+#include "../vision.h"
+#include "../ops.h"
 
 #ifndef BENCH_NO_BLAS
 #include <cblas.h>
@@ -256,29 +259,27 @@ static double maxof(const double *x, int n) {
     return m;
 }
 
-// one greedy decode step after md's context (the argmax of the last logits): seconds of model_forward
-static double decode_step(Model *md, const Weights *w, const Config *c, float *logits) {
-    int id = argmax(logits, c->text.vocab_size);
-    int64_t p3[3] = {md->n_past, md->n_past, md->n_past};
-    float e1[8192];
-    embed_tokens(w, c, &id, 1, e1);
+// one timed greedy decode step of a session (the engine's step: embedding, decoder, logits)
+static double decode_step(Session *s) {
+    int id = argmax(s->last, s->e->c->text.vocab_size);
     double t0 = now_s();
-    model_forward(md, e1, p3, 1, 1, logits, 0, NULL);
+    if (session_step(s, id)) return 1e9;
     return now_s() - t0;
 }
 
 static int run_model(const char *dir, int ndecode) {
     const int PROMPT = 2048, CHUNK = 512, IMG = 1024;
-    Checkpoint ck;
-    Weights w;
-    if (checkpoint_open(&ck, dir) || weights_bind(&w, &ck)) {
+    Engine e;
+    if (engine_load(&e, dir, NULL, NULL, NULL)) {
         fprintf(stderr, "bench: %s\n", glm_errmsg);
         return 1;
     }
-    const Config *c = &ck.cfg;
+    const Checkpoint *ck = &e.ck;
+    const Weights *w = &e.w;
+    const Config *c = e.c;
     const TextConfig *t = &c->text;
     double wbytes = 0;
-    for (int i = 0; i < ck.nfiles; i++) wbytes += (double)ck.files[i].size;
+    for (int i = 0; i < ck->nfiles; i++) wbytes += (double)ck->files[i].size;
     double la[3];
     printf("threads=%d\ncpu_features=%s\nweights_mb=%.0f\n", omp_get_max_threads(), ops_features(), wbytes / 1e6);
     // read every page of the checkpoint once before timing anything (a served model has its weights in memory; the
@@ -286,19 +287,12 @@ static int run_model(const char *dir, int ndecode) {
     // them from this process again (they stay cached): the resident set counts only what the model reads
     double tl = now_s();
     volatile uint8_t sink = 0;
-    for (int i = 0; i < ck.nfiles; i++) {
-        for (size_t off = 0; off < ck.files[i].size; off += 4096) sink += ck.files[i].map[off];
-        madvise((void *)ck.files[i].map, ck.files[i].size, MADV_DONTNEED);
+    for (int i = 0; i < ck->nfiles; i++) {
+        for (size_t off = 0; off < ck->files[i].size; off += 4096) sink += ck->files[i].map[off];
+        madvise((void *)ck->files[i].map, ck->files[i].size, MADV_DONTNEED);
     }
     printf("weights_load_s=%.1f\n", now_s() - tl);
     if (getloadavg(la, 3) == 3) printf("load_avg_start=%.2f\n", la[0]);
-    size_t maxk = (size_t)t->intermediate_size;
-    const size_t ks[] = {(size_t)t->hidden_size, (size_t)t->num_attention_heads * t->head_dim,
-                         (size_t)c->vision.hidden_size * c->vision.spatial_merge_size * c->vision.spatial_merge_size,
-                         (size_t)c->vision.intermediate_size, (size_t)c->vision.mlp_size, 1176};
-    for (size_t i = 0; i < sizeof ks / sizeof *ks; i++) maxk = ks[i] > maxk ? ks[i] : maxk;
-    ops_reserve(maxk);
-
     // --- vision: one 1024 x 1024 image (a deterministic colour pattern), preprocessed as the CLI does
     if (c->has_vision) {
         Image img = {IMG, IMG, malloc((size_t)IMG * IMG * 3)};
@@ -313,47 +307,47 @@ static int run_model(const char *dir, int ndecode) {
             return 1;
         }
         image_free(&img);
-        size_t nsc = vision_scratch_floats(c, &pb);
-        float *sc = malloc(nsc * sizeof(float));
         float *emb = malloc((size_t)(pb.npatches / 4) * c->vision.out_hidden_size * sizeof(float));
-        if (!sc || !emb) return 1;
+        if (!emb) return 1;
         double t0 = now_s();
-        if (vision_forward(&w, c, &pb, emb, sc, NULL)) {
+        if (vision_encode(w, c, &pb, emb, NULL)) {
             fprintf(stderr, "bench: %s\n", glm_errmsg);
             return 1;
         }
-        double tv = now_s() - t0, fv = vision_flops(&w, c, &pb);
+        double tv = now_s() - t0, fv = vision_flops(w, c, &pb);
         printf("vision_image=%dx%d\nvision_patches=%lld\nvision_s=%.3f\nvision_gflops=%.1f\n", IMG, IMG,
                (long long)pb.npatches, tv, fv / tv / 1e9);
-        free(sc), free(emb);
+        free(emb);
         pixel_batch_free(&pb);
     }
 
-    // --- prefill: a 2048-token prompt (deterministic ids) in chunks of 512 as the CLI, text positions
-    Model md;
+    // --- prefill: a 2048-token prompt (deterministic ids, text positions) through the engine in chunks of 512
+    Session ss;
     const int ctx = PROMPT + ndecode;
-    if (model_init(&md, c, &w, ctx, CHUNK)) {
+    if (session_init(&ss, &e, ctx, CHUNK, 0)) {
         fprintf(stderr, "bench: %s\n", glm_errmsg);
         return 1;
     }
-    const int H = t->hidden_size, V = t->vocab_size;
-    int *ids = malloc((size_t)PROMPT * sizeof(int));
-    int64_t *pos = malloc((size_t)3 * PROMPT * sizeof(int64_t));
-    float *emb = malloc((size_t)PROMPT * H * sizeof(float)), *logits = malloc((size_t)V * sizeof(float));
+    const int H = t->hidden_size;
+    Prompt pr = {0};
+    pr.seq.n = pr.seq.cap = PROMPT;
+    pr.seq.ids = malloc((size_t)PROMPT * sizeof(int));
+    pr.seq.type = calloc((size_t)PROMPT, sizeof(int));
+    pr.pos = malloc((size_t)3 * PROMPT * sizeof(int64_t));
     uint64_t s = 88172645463325252ULL;
     for (int i = 0; i < PROMPT; i++) {
         s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        ids[i] = (int)(s % (uint64_t)V);
-        pos[i] = pos[PROMPT + i] = pos[2 * PROMPT + i] = i;
+        pr.seq.ids[i] = (int)(s % (uint64_t)t->vocab_size);
+        pr.pos[i] = pr.pos[PROMPT + i] = pr.pos[2 * PROMPT + i] = i;
     }
-    embed_tokens(&w, c, ids, PROMPT, emb);
+    Media none = {0};
     double t0 = now_s();
-    for (int i0 = 0; i0 < PROMPT; i0 += CHUNK) {
-        int n = PROMPT - i0 < CHUNK ? PROMPT - i0 : CHUNK;
-        model_forward(&md, emb + (size_t)i0 * H, pos + i0, PROMPT, n, logits, 0, NULL);
+    if (session_prefill(&ss, &pr, &none, NULL)) {
+        fprintf(stderr, "bench: %s\n", glm_errmsg);
+        return 1;
     }
     double tp = now_s() - t0, fp = 0;
-    for (int i0 = 0; i0 < PROMPT; i0 += CHUNK) fp += text_flops(&w, c, i0, PROMPT - i0 < CHUNK ? PROMPT - i0 : CHUNK, 1);
+    for (int i0 = 0; i0 < PROMPT; i0 += CHUNK) fp += text_flops(w, c, i0, PROMPT - i0 < CHUNK ? PROMPT - i0 : CHUNK, 1);
     printf("prefill_tokens=%d\nprefill_s=%.3f\nprefill_tok_s=%.1f\nprefill_gflops=%.1f\n", PROMPT, tp, PROMPT / tp,
            fp / tp / 1e9);
 
@@ -363,9 +357,9 @@ static int run_model(const char *dir, int ndecode) {
     // to a moment of contention on either side); the best samples are printed beside them.
     enum { DWIN = 5, NWIN_MAX = 64 };
     const int nthr = omp_get_max_threads();
-    const double bytes = decode_bytes(&w, c);
+    const double bytes = decode_bytes(w, c);
     if (H > 8192 || ndecode < 2) return 1;
-    decode_step(&md, &w, c, logits);
+    decode_step(&ss);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     const double rss_model = ru.ru_maxrss * 1024.0; // the model's own peak, before the STREAM array exists
@@ -377,7 +371,7 @@ static int run_model(const char *dir, int ndecode) {
     while (nd < ndecode - 1 && nwin < NWIN_MAX) {
         const int k = ndecode - 1 - nd < DWIN ? ndecode - 1 - nd : DWIN;
         double tw = 0;
-        for (int i = 0; i < k; i++) tw += decode_step(&md, &w, c, logits);
+        for (int i = 0; i < k; i++) tw += decode_step(&ss);
         td += tw, nd += k;
         win[nwin++] = bytes * k / tw / 1e9;
         str[nwin] = stream_pass(sbuf, STREAM_N, nthr);
@@ -411,10 +405,9 @@ static int run_model(const char *dir, int ndecode) {
     double rss_now = (double)resident * sysconf(_SC_PAGESIZE) - (double)STREAM_N * sizeof(float);
     free(sbuf);
     printf("peak_rss_mb=%.0f\n", (rss_model > rss_now ? rss_model : rss_now) / 1e6);
-    free(ids), free(pos), free(emb), free(logits);
-    model_free(&md);
-    weights_free(&w);
-    checkpoint_close(&ck);
+    prompt_free(&pr);
+    session_free(&ss);
+    engine_free(&e);
     return 0;
 }
 

@@ -1,11 +1,12 @@
+# SPDX-License-Identifier: MIT
 # bench/bench.mk - `make bench` and `make bench-hf` (included by the Makefile). bench/bench.sh writes the synthetic
 # GLM-4.5V-dimension checkpoint into build/bench once (~7 GB, regenerated when tools/synth_ckpt.c changes) and prints
-# one key=value per line; docs/PERFORMANCE.md explains the numbers.
+# one key=value per line; README.md ("Performance") explains the numbers.
 .PHONY: bench bench-hf
 BENCH_BIN = $(BUILD)/glm4v-bench
 
-$(BENCH_BIN): bench/bench.c $(LIB_OBJS) $(HDRS)
-	$(CC) $(CFLAGS) -o $@ bench/bench.c $(LIB_OBJS) $(LDLIBS) -lopenblas
+$(BENCH_BIN): bench/bench.c $(LIB_OBJS)
+	$(CC) $(CFLAGS) $(DEPFLAGS) -o $@ bench/bench.c $(LIB_OBJS) $(LDLIBS) -lopenblas
 
 bench: $(BENCH_BIN) tools/synth_ckpt
 	@BENCH_BIN=$(BENCH_BIN) bash bench/bench.sh

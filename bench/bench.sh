@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench.sh [--hf] - `make bench` (`make bench-hf`): writes the synthetic checkpoint (GLM-4.5V layer dimensions: hidden
 # 4096, 96/8 heads of 128, one dense layer of 10944, one MoE layer of 128 experts x 1408 with top-8 and a shared
 # expert, the full 24-block vision tower and merger; vocab 1088; ~7 GB) into build/bench once, then measures the

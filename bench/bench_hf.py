@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 # bench_hf.py DIR [N] - HuggingFace transformers on the CPU on the bench checkpoint, as a user would run it: the
 # model in its stored bf16 (torch_dtype=torch.bfloat16), the same 2048-token prompt (same ids as bench.c) in one
 # forward (prefill), then N - 1 timed greedy decode steps with the KV cache (the first step is a warm-up, as in

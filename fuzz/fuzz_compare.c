@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // fuzz_compare.c - libFuzzer target: glm4v-compare's readers on arbitrary bytes: .npy (header dict, dtype, shape),
 // .npz (zip central directory, zip64 records, stored/deflated entries, CRC) and safetensors, then its per-file
 // preparation (aliases, top-k row reordering) and a comparison of every tensor with itself. The first byte picks

@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
 // fuzz_config.c - libFuzzer target: the model folder's JSON files on arbitrary bytes: config.json (config_parse),
 // generation_config.json, processor configs (proc_config_parse, image and video layouts) and
 // model.safetensors.index.json (checkpoint_index_parse). What a parser accepts is then used the way the loader uses
 // it: video frame sampling with the parsed processor config.
-#include "../glm4v.h"
+#include "../preprocess.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
 // fuzz_image.c - libFuzzer target: image decoding (format sniffing, header size checks, EXIF orientation, JPEG by
 // libjpeg-turbo, PNG/BMP/GIF/TGA/PSD/HDR by stb_image, PNM) then Glm4vImageProcessor preprocessing (smart_resize,
 // bicubic resize, normalize, patchify) with a small pixel limit. The first byte picks the file name (TGA is told by
 // its .tga extension), the resize mode and whether the image is used as video frames; the rest is the file.
-#include "../glm4v.h"
+#include "../preprocess.h"
 
 #include <stdlib.h>
 #include <string.h>

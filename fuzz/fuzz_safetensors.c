@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: MIT
 // fuzz_safetensors.c - libFuzzer target: sf_parse (safetensors header length, JSON header, dtypes, shapes, offsets)
 // on arbitrary bytes; every tensor it accepts must lie inside the buffer (its bytes are read).
-#include "../glm4v.h"
+#include "../dump.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -3,7 +3,7 @@
 // tokens) encoding arbitrary bytes (invalid UTF-8, special-token text), decoding the result, and decoding the input
 // read as arbitrary token ids (out-of-range ones included) in one piece and through the stream decoder; the CLI's
 // prompt text (prompt_text_from_bytes, NULs carried as C0 80) must give the same ids as the bytes themselves.
-#include "../glm4v.h"
+#include "../tokenizer.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: MIT
 // fuzz_tokenizer.c - libFuzzer target: tokenizer_load_json on arbitrary bytes (vocab, merges, added tokens,
 // pre-tokenizer regexes, decoder); a tokenizer it accepts must then encode and decode without fault.
-#include "../glm4v.h"
+#include "../tokenizer.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # one-off generator of the seed corpora in fuzz/corpus/ (python3 + numpy + Pillow; run from the repository root).
 # Not used by the build or the tests: its outputs are committed.
 import json, os, struct, io, zlib, zipfile

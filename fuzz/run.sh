@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # run.sh - run each libFuzzer target named on the command line for $FUZZ_SECONDS seconds (make fuzz).
 # Seeds: fuzz/corpus/<target>/ and tests/data/regress/<target>/ (read only); the growing corpus lives in
 # $FUZZ_DIR/corpus/<target>/, crashes/timeouts/OOMs in $FUZZ_DIR/crashes/<target>-*, logs in $FUZZ_DIR/<target>.log.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # cli_badinput.sh - the bad-input matrix: broken model folders, checkpoints, configs, tokenizers, images, videos,
 # prompts and command lines, each run through the real binaries. Every case must exit 1 (bad input) or 2 (bad usage)
 # - never by a signal (>= 128) or a hang (timeout) - with "glm4v: error: ..." naming the culprit as the last stderr

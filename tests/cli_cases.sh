@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # cli_cases.sh - every case written by tests/golden/make_golden.py (tests/golden/cases/NAME.*): the CLI's dump
 # against HF's, with glm4v-compare at its default fp32 tolerance (rtol 1e-4): input ids, positions, pixels, grids,
 # image features, every hidden state, module taps, router choices, logits and the 12 greedy tokens.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # cli_determinism.sh - a dump with two images and generated tokens is byte-identical for -t 1, -t 2 and a second
 # -t 1 run (and for another output path); its header carries the provenance and no path, thread count or time.
 cd "$(dirname "$0")/.." || exit 2

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # cli_golden.sh - the whole CLI (tokenizer, preprocessing, vision tower, positions, decoder, greedy decoding, --dump)
 # against the HF fixtures in tests/data/golden, judged by glm4v-compare at its default fp32 tolerance (rtol 1e-4).
 cd "$(dirname "$0")/.." || exit 2

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # cli_isa.sh - every kernel follows one order of operations on every instruction set: a dump (image, prefill,
 # decode) is bit-identical with AVX-512, with AVX2 only (GLM4V_ISA=avx2) and with the portable C (GLM4V_PORTABLE=1),
 # and for any OPENBLAS_CORETYPE (no BLAS on the default path). Compared tensor by tensor with --rtol 0 --atol 0.

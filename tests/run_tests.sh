@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # run_tests.sh - runs every C test binary given as arguments and every tests/cli_*.sh script; counts "ok"/"not ok"
 # lines and prints "N passed, N failed". A test program that crashes or exits non-zero without reporting a failure
 # counts as one failure.

@@ -1,7 +1,10 @@
+// SPDX-License-Identifier: MIT
 // test_boxes.c - grounding boxes (boxes.c): parsing GLM-4.5V box answers (well-formed, think text, malformed and
 // pathological text), 0-1000 -> pixel conversion on non-square images, drawing onto a PNG and its error paths
-#include "glm4v.h"
+#include "boxes.h"
 #include "test_util.h"
+
+#include <math.h>
 
 #include <dirent.h>
 #include <stdlib.h>

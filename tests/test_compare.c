@@ -1,8 +1,11 @@
+// SPDX-License-Identifier: MIT
 // test_compare.c - dump.c (the --dump writer) and the ./glm4v-compare CLI: identical/nudged dumps, HF fixture names
 // against our names, npy/npz files written by numpy (tests/golden/make_npz_cases.py), broken inputs, bad flags.
 // Runs the CLI binary (./glm4v-compare, or $GLM4V_COMPARE) in a temporary directory.
-#include "../glm4v.h"
+#include "../dump.h"
 #include "test_util.h"
+
+#include <math.h>
 
 #include <cjson/cJSON.h>
 #include <dirent.h>

@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: MIT
 // test_config.c - config.json in the 5.x and 4.57 layouts, GLM-4.6V (glm46v) configs, HF's head_dim / rotary rules,
 // processor configs in both layouts, and the checkpoint folders of tests/golden/ckpt (released layout = 5.x layout).
-#include "../glm4v.h"
+#include "../weights.h"
 #include "test_util.h"
 
 #include <string.h>

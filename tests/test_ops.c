@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: MIT
 // test_ops.c - every optimised kernel against its naive twin, and bit-identical results for 1 and 2 threads.
-#include "../glm4v.h"
+#include "../ops.h"
 #include "test_util.h"
 
 #include <omp.h>

@@ -1,9 +1,12 @@
+// SPDX-License-Identifier: MIT
 // test_preprocess.c - vision input: decoding, smart_resize, resize, Glm4vImageProcessor(Pil) pixel values, video
 // frames, frame sampling and timestamps, against HuggingFace transformers (tests/data/image_processor.safetensors,
 // tests/data/golden/dense.video.safetensors, tests/data/preprocess/cases.h from tests/golden/make_preprocess_cases.py,
 // tests/golden/cases/dense.image_jpeg.safetensors)
-#include "glm4v.h"
+#include "preprocess.h"
 #include "test_util.h"
+
+#include <math.h>
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // test_regress.c - replays the fuzz seeds (fuzz/corpus/<target>/) and every input that once crashed a parser
 // (tests/data/regress/<target>/) through the fuzz targets' own code (fuzz/fuzz_<target>.c, included here with their
 // entry points renamed), so `make test` and `make test-asan` keep them fixed. A target that faults kills this
@@ -32,6 +33,9 @@
 #undef LLVMFuzzerInitialize
 #define LLVMFuzzerTestOneInput fz_compare
 #include "../fuzz/fuzz_compare.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fz_jinja
+#include "../fuzz/fuzz_jinja.c"
 #undef LLVMFuzzerTestOneInput
 
 #include "test_util.h"
@@ -69,7 +73,7 @@ static int replay_dir(const char *dir, const char *target, FuzzFn fn) {
 int main(void) {
     static const struct { const char *name; FuzzFn fn; } targets[] = {
         {"safetensors", fz_safetensors}, {"config", fz_config}, {"tokenizer", fz_tokenizer}, {"tokenize", fz_tokenize},
-        {"image", fz_image},             {"prompt", fz_prompt}, {"compare", fz_compare},
+        {"image", fz_image},             {"prompt", fz_prompt}, {"compare", fz_compare},     {"jinja", fz_jinja},
     };
     fz_tokenize_init(NULL, NULL);
     fz_prompt_init(NULL, NULL);

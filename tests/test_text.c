@@ -1,6 +1,8 @@
+// SPDX-License-Identifier: MIT
 // test_text.c - the text decoders against HF fixtures: given HF's input_ids, positions and image features, every
 // hidden_states.i, router output and the logits match to 1e-4 x max|ref|, and 12 greedy tokens are identical.
-#include "../glm4v.h"
+#include "../engine.h"
+#include "../ops.h"
 #include "test_util.h"
 
 #include <omp.h>
@@ -85,50 +87,51 @@ static void run_case(const char *model_dir, const char *case_name, int chunk) {
         CHECK(0, "%s: %s", case_name, glm_errmsg);
         return;
     }
-    Checkpoint ck;
-    Weights w;
-    if (checkpoint_open(&ck, model_dir) || weights_bind(&w, &ck)) {
+    Engine e;
+    if (engine_load(&e, model_dir, NULL, NULL, NULL)) {
         CHECK(0, "%s: %s", case_name, glm_errmsg);
         sf_close(&ref);
         return;
     }
-    const Config *c = &ck.cfg;
+    const Config *c = e.c;
     const int H = c->text.hidden_size, V = c->text.vocab_size;
     const STensor *ids_t = ref_get(&ref, "input.input_ids"), *pos_t = ref_get(&ref, "hook.position_ids");
     const int L = (int)ids_t->shape[1];
-    int *ids = malloc(L * sizeof(int));
-    for (int i = 0; i < L; i++) ids[i] = (int)((const int64_t *)ids_t->data)[i];
-    // embeddings with HF's image features scattered at the <|image|> positions
-    float *emb = malloc((size_t)L * H * sizeof(float));
-    embed_tokens(&w, c, ids, L, emb);
-    const STensor *feat = ref_get(&ref, "hook.model.visual.merger");
-    if (feat) {
-        const float *f = feat->data;
-        int k = 0;
-        for (int i = 0; i < L; i++)
-            if (ids[i] == c->image_token_id) memcpy(emb + (size_t)i * H, f + (size_t)k++ * H, H * sizeof(float));
-        CHECK((size_t)k == feat->nbytes / 4 / H, "%s: %d image tokens match the HF features", case_name, k);
+    // HF's expanded input_ids; every image token (video frames included) takes the next row of HF's vision features
+    Prompt p = {0};
+    p.seq.n = p.seq.cap = L;
+    p.seq.ids = malloc(L * sizeof(int));
+    p.seq.type = malloc(L * sizeof(int));
+    for (int i = 0; i < L; i++) {
+        p.seq.ids[i] = (int)((const int64_t *)ids_t->data)[i];
+        p.seq.type[i] = p.seq.ids[i] == c->image_token_id;
     }
+    Media m = {0};
+    const STensor *feat = ref_get(&ref, "hook.model.visual.merger");
+    if (feat) m.img_embeds = (float *)feat->data, m.n_img_tok = (int64_t)(feat->nbytes / 4 / H);
     // [3, 1, L]; text-only cases have none: positions are arange on all three rows
-    int64_t *pos = malloc(3 * (size_t)L * sizeof(int64_t));
-    for (int i = 0; i < 3 * L; i++) pos[i] = pos_t ? ((const int64_t *)pos_t->data)[i] : i % L;
+    p.pos = malloc(3 * (size_t)L * sizeof(int64_t));
+    for (int i = 0; i < 3 * L; i++) p.pos[i] = pos_t ? ((const int64_t *)pos_t->data)[i] : i % L;
     int64_t mx = 0;
-    for (int i = 0; i < 3 * L; i++) mx = pos[i] > mx ? pos[i] : mx;
-    int64_t rope_delta = mx + 1 - L;
+    for (int i = 0; i < 3 * L; i++) mx = p.pos[i] > mx ? p.pos[i] : mx;
+    p.rope_delta = mx + 1 - L;
 
     const STensor *gen = ref_get(&ref, "generate.ids");
     int ngen = (int)gen->shape[0];
-    Model m;
-    if (model_init(&m, c, &w, L + ngen, chunk)) {
-        CHECK(0, "model_init: %s", glm_errmsg);
+    Session ss;
+    if (session_init(&ss, &e, L + ngen, chunk, 1)) {
+        CHECK(0, "session_init: %s", glm_errmsg);
         return;
     }
     TapStore store = {0};
     TapSink sink = {store_tap, &store};
-    float *logits = malloc((size_t)L * V * sizeof(float));
-    for (int i0 = 0; i0 < L; i0 += chunk) {
-        int n = L - i0 < chunk ? L - i0 : chunk;
-        model_forward(&m, emb + (size_t)i0 * H, pos + i0, L, n, logits + (size_t)i0 * V, 1, &sink);
+    // the engine's chunked prefill: embed_tokens + the feature scatter + the decoder; logits of every row tapped
+    CHECK(session_prefill(&ss, &p, &m, &sink) == 0, "%s chunk %d: prefill (%s)", case_name, chunk,
+          glm_errmsg);
+    const float *logits = find_tap(&store, "logits") ? find_tap(&store, "logits")->data : NULL;
+    if (!logits) {
+        CHECK(0, "%s chunk %d: no logits", case_name, chunk);
+        return;
     }
     char nm[128], tn[256];
     for (int i = 0; i <= c->text.num_hidden_layers; i++) {
@@ -185,9 +188,8 @@ static void run_case(const char *model_dir, const char *case_name, int chunk) {
     snprintf(tn, sizeof tn, "%s chunk %d: logits", case_name, chunk);
     cmp_tensor(tn, logits, ref_get(&ref, "logits"), (size_t)L * V);
 
-    // greedy decoding with the KV cache; positions = cache position + rope_delta
+    // greedy decoding with the KV cache: the engine's decode step (positions = cache position + rope_delta)
     const float *last = logits + (size_t)(L - 1) * V;
-    float *step = malloc(V * sizeof(float)), *e1 = malloc(H * sizeof(float));
     int same = 1;
     const STensor *scores = ref_get(&ref, "generate.scores");
     double serr = 0, smax = max_abs(scores->data, scores->nbytes / 4);
@@ -201,19 +203,18 @@ static void run_case(const char *model_dir, const char *case_name, int chunk) {
         }
         if (best != ((const int64_t *)gen->data)[g]) same = 0;
         int id = (int)((const int64_t *)gen->data)[g]; // follow HF's tokens so later steps stay comparable
-        int64_t p = m.n_past + rope_delta, p3[3] = {p, p, p};
-        embed_tokens(&w, c, &id, 1, e1);
-        model_forward(&m, e1, p3, 1, 1, step, 0, NULL);
-        last = step;
+        if (session_step(&ss, id)) same = 0;
+        last = ss.last;
     }
     CHECK(same, "%s chunk %d: %d greedy tokens identical to HF", case_name, chunk, ngen);
     CHECK(serr <= 1e-4 * smax, "%s chunk %d: decode-step logits vs generate.scores rel %.3g", case_name, chunk,
           serr / smax);
     for (int i = 0; i < store.n; i++) free(store.t[i].data);
-    free(step), free(e1), free(pos), free(logits), free(emb), free(ids);
-    model_free(&m);
-    weights_free(&w);
-    checkpoint_close(&ck);
+    m.img_embeds = NULL; // HF's, not ours
+    media_free(&m);
+    prompt_free(&p);
+    session_free(&ss);
+    engine_free(&e);
     sf_close(&ref);
 }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // test_util.h - tiny TAP-style helpers: every check prints "ok - ..." or "not ok - ..."; the runner counts them.
 #ifndef TEST_UTIL_H
 #define TEST_UTIL_H

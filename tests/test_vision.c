@@ -1,7 +1,9 @@
+// SPDX-License-Identifier: MIT
 // test_vision.c - the vision tower against HuggingFace (fp32 eager): every module tap of tests/data/golden
 // (moe.image, dense.video) and of tests/data/vision_cases.safetensors (several images in one call), and the
 // bicubic position-table resampling bit for bit against torch's F.grid_sample (tests/golden/make_vision_cases.py).
-#include "../glm4v.h"
+#include "../vision.h"
+#include "../ops.h"
 #include "test_util.h"
 
 #include <omp.h>

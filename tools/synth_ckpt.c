@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // tools/synth_ckpt.c - write a deterministic synthetic GLM-4.5V (MoE) or GLM-4.1V (dense) checkpoint folder.
 //
 // The folder looks like what transformers 5.x `save_pretrained` writes: config.json (rope_parameters layout),
@@ -621,7 +622,7 @@ static int parse_int(const char *s, int lo, int hi, int *out, const char *opt) {
     return 0;
 }
 
-// the constraints HF's modules assume (SPEC 1.5)
+// the constraints HF's modules assume (docs/SPEC.md 1.5)
 static int check_dims(const Dims *d) {
     const char *err = NULL;
     int hd = d->moe ? d->head_dim : d->hidden_size / d->num_attention_heads;

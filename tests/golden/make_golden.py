@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """make_golden.py - HuggingFace reference outputs for glm4v.c (tests/golden/README.md).
 
     python3 tests/golden/make_golden.py [--out tests/golden] [--cases moe.text dense.* ...] [--list]

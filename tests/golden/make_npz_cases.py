@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """make_npz_cases.py - small .npy/.npz files written by numpy for the glm4v-compare reader tests (tests/test_compare.c).
 
 Every array is defined by a formula that tests/test_compare.c rebuilds in C (keep the two in sync):

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Reference values for tests/test_preprocess.c, computed with the installed transformers / torch / torchvision / Pillow.
 
 Writes tests/data/preprocess/cases.h (C literals included by the test) and the small decode-test images in

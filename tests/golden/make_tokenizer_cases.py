@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """make_tokenizer_cases.py - reference tokenizations from HuggingFace `tokenizers` for tests/test_tokenizer.c.
 
 Encodes a varied set of strings with weights/tiny-glm4v-moe/tokenizer.json and with a few variants of it (extra added

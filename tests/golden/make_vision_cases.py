@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 # make_vision_cases.py - references for tests/test_vision.c (run from the repo root: python3 tests/golden/make_vision_cases.py)
 #
 # 1. grid_sample cases: the bicubic position-embedding resampling of Glm4vVisionEmbeddings.forward, computed with

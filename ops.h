@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+// ops.h - the kernels (ops.c): Linear over bf16/f16/f32 weights, norms, activations, attention. fp32 activations;
+// every fast kernel has a naive twin and gives the same bits for any thread count and instruction set.
+#ifndef GLM4V_OPS_H
+#define GLM4V_OPS_H
+
+#include "base.h"
+
+#include <math.h>
+
+typedef struct {
+    int avx2, avx512f, avx512bw, avx512bf16, f16c, fma; // runtime CPU features actually used
+} CpuFeatures;
+extern CpuFeatures cpu;
+void ops_init(void);            // detect features (GLM4V_PORTABLE=1: scalar kernels; GLM4V_ISA=avx2: no AVX-512)
+const char *ops_features(void); // "avx512f,avx512bf16,..." for provenance
+
+// y[n, out] = x[n, in] . W[out, in]^T (+ b[out]);  parallel over output tiles, the same bits for any thread count and
+// instruction set; n < 192: dot-product tiles (each row as alone), n >= 192: a packed GEMM (another fixed order)
+void linear(float *y, const float *x, const Tensor *W, const Tensor *b, int n);
+void linear_naive(float *y, const float *x, const Tensor *W, const Tensor *b, int n);
+// one Linear of a batch: y[n, W->rows] (row stride ldy) = x[n, W->cols] (row stride ldx) . W^T (+ b)
+typedef struct {
+    float *y;          // [n, ldy]
+    int64_t ldy;       // row stride of y (floats)
+    const float *x;    // [n, ldx]
+    int64_t ldx;       // row stride of x (floats)
+    const Tensor *W;   // [out, in]
+    const Tensor *b;   // [out] or NULL
+    int n;             // rows
+} LinearJob;
+#define LINEAR_MAX_JOBS 512
+// several Linears in one parallel region (e.g. q/k/v, gate/up, the experts of a token): one OpenMP fork per batch
+void linear_batch(const LinearJob *jobs, int njobs);
+// C[M, N] (+)= A . B with A(i, k) = A[i * ars + k * acs] broadcast and B [K, N] (ldb) rows as vectors: one fma chain
+// per output over k (accumulate: starting from C); bits independent of the instruction set. _naive: double sums
+void gemm_bcast(float *C, int64_t ldc, const float *A, int64_t ars, int64_t acs, const float *B, int64_t ldb, int M,
+                int N, int K, int accumulate);
+void gemm_bcast_naive(float *C, int64_t ldc, const float *A, int64_t ars, int64_t acs, const float *B, int64_t ldb,
+                      int M, int N, int K, int accumulate);
+// expf within about 1 ulp, the same bits on every instruction set (softmax, SiLU)
+float exp_fast(float x);
+// row r of W as fp32
+void tensor_row_f32(float *dst, const Tensor *W, int64_t r);
+// element i (flat) as fp32
+float tensor_get(const Tensor *W, int64_t i);
+// w[n] as fp32 (norm weights, biases)
+void tensor_to_f32(float *dst, const Tensor *W, int64_t n);
+
+// out[n, d] = rmsnorm(x) * w  (HF Glm4vRMSNorm / Glm4vMoeRMSNorm)
+void rmsnorm(float *out, const float *x, const float *w, int n, int d, float eps);
+// out[n, d] = layernorm(x) * w + b (biased variance)
+void layernorm(float *out, const float *x, const float *w, const float *b, int n, int d, float eps);
+void softmax_inplace(float *x, int n);
+static inline float silu_f(float x) { return x / (1.0f + expf(-x)); }
+float gelu_erf(float x);
+// deterministic dot product in a fixed lane order
+float dot_f32(const float *a, const float *b, int n);
+// y = silu(g) * u elementwise (exp_fast; y may alias g or u); _naive: libm expf
+void swiglu(float *y, const float *g, const float *u, int n);
+void swiglu_naive(float *y, const float *g, const float *u, int n);
+// eager attention for one head (softmax fp32): q [nq, ldq], k/v [nk, ldk/ldv], out [nq, ldo];
+// q_offset >= 0: causal (query i sees keys j <= q_offset + i); < 0: bidirectional.
+// scores: attention_scratch_floats(nk) floats of per-thread scratch
+void attention_head(float *out, int ldo, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
+                    int nq, int nk, int hd, float scale, int q_offset, float *scores);
+void attention_head_naive(float *out, int ldo, const float *q, int ldq, const float *k, int ldk, const float *v,
+                          int ldv, int nq, int nk, int hd, float scale, int q_offset);
+size_t attention_scratch_floats(int nk);
+// allocate every OpenMP thread's kernel tile buffer for weights with up to max_cols columns
+void ops_reserve(size_t max_cols);
+// the same, plus the permuted activations of Linears over up to `rows` rows (prefill chunks, vision batches)
+void ops_reserve_rows(size_t rows, size_t max_cols);
+
+#endif
