@@ -137,6 +137,18 @@ expect 2 "--draw-boxes" "--draw-boxes with a piped first image (read twice)" "${
 mkfifo "$T/video.fifo"
 expect 1 "video.fifo" "--video FIFO: refused (ffprobe and ffmpeg both read it)" "${R[@]}" -m $M -p hi --video "$T/video.fifo"
 
+# --messages, --tools, --chat-template FILE (named on the command line): pipes read to their end
+MSG='[{"role":"user","content":"Describe the weather."}]'
+expect_ok "--messages <(printf ...) (a pipe)" "${R[@]}" -m $M --messages <(printf '%s' "$MSG")
+expect_ok "--tools <(printf ...) (a pipe)" "${R[@]}" -m $M -p hi --tools <(printf '[]')
+expect_ok "--chat-template <(cat template) (a pipe)" "${R[@]}" -m $M -p hi --chat-template <(cat templates/glm45v.jinja)
+mkfifo "$T/msg.fifo"
+writer <(printf '%s' "$MSG") "$T/msg.fifo"
+expect_ok "--messages FIFO with a writer" "${R[@]}" -m $M --messages "$T/msg.fifo"
+expect 1 "u0000" "--messages with \\u0000 in a string: refused, not cut" "${R[@]}" -m $M \
+    --messages <(printf '[{"role":"user","content":"a\\u0000b"}]')
+expect 1 "folder" "--messages a folder" "${R[@]}" -m $M --messages "$T"
+
 # glm4v-compare's inputs (named on its command line): a pipe or '-' is read to its end, a folder refused
 COMPARE=${GLM4V_COMPARE:-./glm4v-compare}
 expect_ok "compare: a dump through a pipe" "$COMPARE" <(cat "$T/file.st") "$T/file.st"
@@ -278,6 +290,10 @@ for k in file stdin pipe; do
 done
 [ "$(ids "$T/ab.st")" != "$want" ] && pass "NUL in a prompt: not the ids of the prompt without it" ||
     fail "NUL in a prompt: the same ids as without it (cut or dropped)"
+# --show-prompt writes the NUL as the byte it is (as apply_chat_template(..., tokenize=False))
+"${R[@]}" -m $M -f "$T/nul.txt" --show-prompt >"$T/shown" 2>"$T/stderr"
+od -An -c "$T/shown" | tr -d ' \n' | grep -q 'a\\0b<' &&
+    pass "--show-prompt: the NUL is written as a byte between a and b" || fail "--show-prompt: $(od -c "$T/shown" | head -3)"
 # chat: a line with a NUL is one message (the answer comes; the NUL does not end the line)
 printf 'a\0b\n/quit\n' >"$T/stdin"
 expect_ok "--chat: a line with a NUL byte" "${R[@]}" -m $M --chat
@@ -320,4 +336,9 @@ rep "--ctx" -m $M --chat -c 64 --ctx 128
 rep "--max-image-pixels" -m $M -p x --max-image-pixels 10 --max-image-pixels 20
 rep "--repeat-penalty" -m $M -p x --repeat-penalty 1 --repeat-penalty 2
 rep "--no-think" -m $M -p x --think --no-think
+rep "--messages" -m $M --messages "$T/a.json" --messages "$T/b.json"
+rep "--tools" -m $M -p x --tools "$T/a.json" --tools "$T/b.json"
+rep "--chat-template" -m $M -p x --chat-template "$T/a.jinja" --chat-template "$T/b.jinja"
+rep "--chat-template-kwargs" -m $M -p x --chat-template-kwargs '{}' --chat-template-kwargs '{}'
+rep "--system" -m $M -p x --system a --system b
 expect_ok "-i repeated (repeatable)" "${R[@]}" -m $M -p hi -i $IMG -i $IMG

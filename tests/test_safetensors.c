@@ -3,7 +3,7 @@
 // tests/data/safetensors_cases.json (written by tests/gen_safetensors_cases.py with the real library): header one
 // JSON object with only whitespace after it, valid UTF-8, __metadata__ values strings, tensors contiguous and
 // non-overlapping when ordered by offset, covering the data block exactly; the message names the offending tensor.
-#include "glm4v.h"
+#include "safetensors.h"
 
 #include <cjson/cJSON.h>
 #include <string.h>

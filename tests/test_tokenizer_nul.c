@@ -2,7 +2,7 @@
 // test_tokenizer_nul.c - a prompt is a byte string: tokenizer_encode with an explicit length tokenizes NUL bytes as
 // HF's tokenizer does (the byte-level token of 0x00), never stopping at them. Expected ids from HF `tokenizers`:
 // tests/data/tokenizer_nul_cases.json (tests/golden/make_nul_cases.py).
-#include "glm4v.h"
+#include "tokenizer.h"
 
 #include <cjson/cJSON.h>
 #include <string.h>
