@@ -552,7 +552,9 @@ static int run_once(const Options *o) {
             if ((unsigned char)text[i] == 0xC0 && i + 1 < tlen && (unsigned char)text[i + 1] == 0x80) fputc(0, stdout), i++;
             else fputc(text[i], stdout);
         fflush(stdout);
-        exit(ferror(stdout) ? EXIT_INPUT : 0);
+        const int bad = ferror(stdout);
+        free(text), cJSON_Delete(msgs), cJSON_Delete(tools);
+        exit(bad ? EXIT_INPUT : 0);
     }
     if (o->raw) {
         for (int i = 0; i < o->nimages; i++) {
