@@ -13,10 +13,10 @@ CFLAGS  += $(SANFLAGS)
 # Debian packages the build and the tests need
 DEB_PKGS = gcc make libopenblas-dev libstb-dev libjpeg62-turbo-dev libpcre2-dev libcjson-dev zlib1g-dev
 
-LIB_SRCS = util.c safetensors.c checkpoint.c ops.c tokenizer.c preprocess.c vision.c moe.c model.c dump.c prompt.c boxes.c
+LIB_SRCS = util.c safetensors.c checkpoint.c ops.c tokenizer.c preprocess.c vision.c moe.c model.c dump.c prompt.c boxes.c chat_output.c
 BUILD    = build
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
-HDRS     = glm4v.h
+HDRS     = glm4v.h chat_output.h
 # the programs (make test-asan builds them into build-asan/); the shell tests take them from $GLM4V / $GLM4V_COMPARE
 GLM4V_BIN   = glm4v
 COMPARE_BIN = glm4v-compare
