@@ -333,6 +333,16 @@ def main():
         json.dump({"generator": "tests/chat_output/make_cases.py", "cases": out}, f, ensure_ascii=False, indent=1)
         f.write("\n")
     print("%d cases -> %s" % (len(out), path))
+    # fuzz seeds for fuzz/fuzz_chat_output.c: byte 0 = flags, byte 1 = piece-size seed, then the text
+    seeds = os.path.join(os.path.dirname(path), "..", "..", "fuzz", "corpus", "chat_output")
+    os.makedirs(seeds, exist_ok=True)
+    picked = [c for c in out if not c["name"].startswith("random_")][:60] + [c for c in out if c["name"].startswith("random_")][:20]
+    for c in picked:
+        flags = int(c["prompt_ends_in_think"]) | int(c["no_tool_parse"]) << 1 | int(c["tools"] is not None) << 2
+        data = bytes([flags, 7]) + c["text"].encode("utf-8")
+        if len(data) <= 4096:
+            with open(os.path.join(seeds, c["name"] + ".bin"), "wb") as f:
+                f.write(data)
 
 
 if __name__ == "__main__":
