@@ -1186,8 +1186,9 @@ static void py_float_repr(double x, Buf *b) {
     }
 }
 
-// a JSON string as json.dumps(ensure_ascii=False) writes it (surrogates, which UTF-8 cannot carry, as \udXXX)
-static void dump_str(Buf *b, const char *s, size_t n) {
+// a JSON string as json.dumps(ensure_ascii=False) writes it; surr: surrogate code points (which UTF-8 cannot carry;
+// stored as their 3-byte forms) written as \udXXX, else all bytes that are not escaped go through as they are
+static void dump_str_x(Buf *b, const char *s, size_t n, int surr) {
     buf_addc(b, '"');
     size_t st = 0;
     for (size_t i = 0; i < n; i++) {
@@ -1203,7 +1204,7 @@ static void dump_str(Buf *b, const char *s, size_t n) {
         else if (c == '\b') esc = "\\b";
         else if (c == '\f') esc = "\\f";
         else if (c < 0x20) snprintf(u, sizeof u, "\\u%04x", c), esc = u;
-        else if (c == 0xED && i + 2 < n && ((unsigned char)s[i + 1] & 0xE0) == 0xA0 && ((unsigned char)s[i + 2] & 0xC0) == 0x80) {
+        else if (surr && c == 0xED && i + 2 < n && ((unsigned char)s[i + 1] & 0xE0) == 0xA0 && ((unsigned char)s[i + 2] & 0xC0) == 0x80) {
             unsigned v = 0xD000u | ((unsigned)(s[i + 1] & 0x3F) << 6) | (unsigned)(s[i + 2] & 0x3F);
             snprintf(u, sizeof u, "\\u%04x", v), esc = u, skip = 3;
         }
@@ -1216,6 +1217,9 @@ static void dump_str(Buf *b, const char *s, size_t n) {
     buf_add(b, s + st, n - st);
     buf_addc(b, '"');
 }
+
+// a JSON string of decoded text (surrogates as \udXXX)
+static void dump_str(Buf *b, const char *s, size_t n) { dump_str_x(b, s, n, 1); }
 
 // json.dumps(x, ensure_ascii=False) appended to b: R_OK, or R_FATAL (TypeError / ValueError: not serializable)
 static int dump_val(Buf *b, const PyVal *x) {
@@ -1514,7 +1518,7 @@ cJSON *chat_output_message(const ChatOutput *o) {
 // a JSON string value or null
 static void msg_str(Buf *b, const char *s, size_t n) {
     if (!s) buf_adds(b, "null");
-    else dump_str(b, s, n);
+    else dump_str_x(b, s, n, 0);
 }
 
 char *chat_output_message_json(const ChatOutput *o) {
@@ -1596,15 +1600,14 @@ static size_t partial_tag(const char *s, size_t from, size_t n, const char *tag)
 
 // content [cp, e): sent once a non-blank character has been seen (blank content before a tool call is null)
 static void emit_content(ChatOutputStream *s, size_t e, int whole) {
-    const char *b = s->buf.p;
+    const char *b = s->buf.p ? s->buf.p : "";
     if (!whole) e = utf8_safe_end(b, s->cp, e);
     if (!s->nonblank) {
         size_t i = s->wsck > s->cp ? s->wsck : s->cp;
         while (i < e) {
             uint32_t cp;
             size_t l = utf8_next((const unsigned char *)b + i, e - i, &cp);
-            if (!l) break;
-            if (!py_isspace(cp)) {
+            if (!l || !py_isspace(cp)) { // e is a hard end here: an incomplete character counts as text (py_strip)
                 s->nonblank = 1;
                 break;
             }
