@@ -1148,6 +1148,34 @@ static int literal_eval(const char *s, size_t n, PyVal **out) {
 
 // ------------------------------------------------------------------------------------------------ json.dumps
 
+// t = "[-]d.ddd...e[+-]XX": replaces it by its last-digit neighbour (+1, then -1) that reads back as x; 1 if one does
+static int near_digits(char *t, double x) {
+    for (int dir = 1; dir >= -1; dir -= 2) {
+        char u[64];
+        snprintf(u, sizeof u, "%s", t);
+        char *e = strchr(u, 'e'), *q = e - 1;
+        int neg = u[0] == '-';
+        for (;; q--) { // add dir to the last digit, carrying or borrowing
+            if (*q == '.') continue;
+            if (dir > 0 && *q == '9') {
+                *q = '0';
+                if (q == u + neg) break; // 9.99 -> 10.0: a shorter number, found at a smaller precision
+                continue;
+            }
+            if (dir < 0 && *q == '0') {
+                *q = '9';
+                if (q == u + neg) break;
+                continue;
+            }
+            *q = (char)(*q + dir);
+            break;
+        }
+        if (u[neg] == '0') continue; // 1.00 - 1 -> 0.99: a shorter number as well
+        if (strtod(u, NULL) == x) return memcpy(t, u, strlen(u) + 1), 1;
+    }
+    return 0;
+}
+
 // float.__repr__ (shortest repr that round-trips; exponent form when the exponent is < -4 or >= 16)
 static void py_float_repr(double x, Buf *b) {
     if (isnan(x)) return buf_adds(b, "NaN");
@@ -1157,6 +1185,9 @@ static void py_float_repr(double x, Buf *b) {
     for (int p = 1; p <= 17; p++) {
         snprintf(t, sizeof t, "%.*e", p - 1, x);
         if (strtod(t, NULL) == x) break;
+        // the shortest string is not always the nearest one of its length (at the wide side of a power of two):
+        // the neighbours in the last digit may round-trip where the correctly rounded digits do not
+        if (p > 1 && near_digits(t, x)) break;
     }
     // t = [-]d[.ddd]e[+-]XX
     char dig[32];

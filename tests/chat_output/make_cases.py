@@ -321,6 +321,79 @@ for k in range(400):
     add("random_%03d" % k, text, tools=rng.choice([True, None]), think=rng.random() < 0.25)
 
 
+# values: floats (shortest repr), Python literals and JSON texts built from random Python objects
+import math
+import struct
+frng = random.Random(7)
+floats = [0.3, 1e22, 1e23, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 9007199254740993.0, 0.1 + 0.2,
+          123456789.123, 1e-4, 9.999999999999999e-05, 1e16 - 2, 1e16, 2.5e-05]
+floats += [math.ldexp(1.0, k) for k in range(-1074, 1024, 29)]
+while len(floats) < 400:
+    x = struct.unpack("<d", struct.pack("<Q", frng.getrandbits(64)))[0]
+    if math.isfinite(x):
+        floats.append(x)
+    floats.append(frng.uniform(-1000, 1000))
+    floats.append(round(frng.uniform(0, 100), frng.randint(0, 6)))
+for k in range(0, len(floats), 40):
+    chunk = floats[k:k + 40]
+    add("floats_json_%02d" % (k // 40), call("f", ("x", json.dumps(chunk)), ("y", repr(chunk[0])), ("z", "%.17g" % chunk[-1])))
+    add("floats_literal_%02d" % (k // 40), call("f", ("x", repr(tuple(chunk))), ("y", "%.6e" % chunk[-1])))
+
+ALPHA = ["a", "Z", " ", "\t", "\n", "'", '"', "\\", "é", "日", "😀", "\x01", "\x7f", "\u2028", "{", "}", "[", "]", ":", ",", "<", ">"]
+
+
+def rstr(r):
+    return "".join(r.choice(ALPHA) for _ in range(r.randint(0, 8)))
+
+
+def robj(r, depth=0):
+    k = r.randint(0, 9 if depth < 3 else 5)
+    if k == 0:
+        return None
+    if k == 1:
+        return r.choice([True, False])
+    if k == 2:
+        return r.randint(-10 ** r.randint(1, 30), 10 ** r.randint(1, 30))
+    if k == 3:
+        return r.choice([0.5, -2.25, 1e-7, 3e20, r.random() * 10 ** r.randint(-8, 20)])
+    if k in (4, 5):
+        return rstr(r)
+    if k == 6:
+        return [robj(r, depth + 1) for _ in range(r.randint(0, 4))]
+    if k == 7:
+        return tuple(robj(r, depth + 1) for _ in range(r.randint(0, 4)))
+    d = {}
+    for _ in range(r.randint(0, 4)):
+        key = r.choice([rstr(r), r.randint(-5, 5), r.choice([True, False, None]), r.choice([0.5, 1.0, 2.0])])
+        d[key] = robj(r, depth + 1)
+    return d
+
+
+orng = random.Random(11)
+for k in range(120):
+    o = robj(orng)
+    pairs = [("lit", repr(o))]
+    try:
+        pairs.append(("js", json.dumps(o, ensure_ascii=orng.random() < 0.5)))
+    except (TypeError, ValueError):
+        pass
+    add("objects_%03d" % k, call("f", *pairs), tools=None)
+
+ESC = ["\\n", "\\t", "\\x41", "\\xe9", "\\u00e9", "\\u65e5", "\\U0001F600", "\\101", "\\0", "\\777", "\\'", '\\"', "\\\\",
+       "\\q", "\\\n", "a", " ", "é", "\\a\\b\\f\\v\\r", "\\x4", "\\u12", "\\U00110000"]
+QUOTES = ["'", '"', "'" * 3, '"' * 3]
+srng = random.Random(13)
+for k in range(120):
+    q = srng.choice(QUOTES)
+    body = "".join(srng.choice(ESC) for _ in range(srng.randint(0, 6)))
+    if len(q) == 1:
+        body = body.replace(q, "\\" + q)
+    src = srng.choice(["", "r", "u", "R", "b", "f", "rb"]) + q + body + q
+    if srng.random() < 0.3:
+        src += " " + srng.choice(["'x'", '"y"', "u'z'"])
+    add("pystr_%03d" % k, call("f", ("s", src), ("j", json.dumps(body))), tools=None)
+
+
 def main():
     out = []
     for c in CASES:
