@@ -43,6 +43,7 @@ enum {
 #define TAG_VAL_END "</arg_value>"
 #define INT_MAX_DIGITS 4300 // sys.get_int_max_str_digits(): longer ints fail int() / repr()
 #define LIT_MAX_LEVEL 200   // CPython's tokenizer: "too many nested parentheses" beyond
+#define LIT_MAX_DEPTH 2984  // deeper ASTs: RecursionError "during ast construction" (CPython 3.11, shallow stack)
 
 // ------------------------------------------------------------------------------------------------ growable buffer
 
@@ -555,6 +556,8 @@ typedef struct {
     int level;     // bracket nesting
     int bad;       // a syntax error (or out of memory: oom)
     int oom;       // out of memory
+    int fatal;     // nested too deep for CPython (RecursionError / MemoryError: vLLM's exception path)
+    int udepth;    // current depth of unary operators being parsed
     Tok cur;       // the lookahead token (valid when have)
     int have;      // cur holds the next token
 } Lx;
@@ -842,6 +845,7 @@ typedef struct Node {
     struct Node **b;   // dict values (parallel to a)
     int na, cap;       // elements used / allocated
     int neg;           // N_UNARY: 1 for '-'; N_BINOP: 1 for '-'
+    int depth;         // depth of the subtree (a leaf is 1)
 } Node;
 
 // frees an AST
@@ -858,7 +862,7 @@ static void node_free(Node *n) {
 static Node *node_new(Lx *x, NodeT t) {
     Node *n = calloc(1, sizeof *n);
     if (!n) x->bad = x->oom = 1;
-    else n->t = t;
+    else n->t = t, n->depth = 1;
     return n;
 }
 
@@ -879,6 +883,8 @@ static int node_push(Lx *x, Node *n, Node *a, Node *b) {
     n->a[n->na] = a;
     if (n->t == N_DICT) n->b[n->na] = b;
     n->na++;
+    if (a && a->depth + 1 > n->depth) n->depth = a->depth + 1;
+    if (b && b->depth + 1 > n->depth) n->depth = b->depth + 1;
     return 0;
 oom:
     node_free(a), node_free(b);
@@ -1002,7 +1008,10 @@ static Node *p_unary(Lx *x) {
     Tk t = lx_peek(x)->t;
     if (t == T_PLUS || t == T_MINUS) {
         lx_take(x);
+        if (x->udepth >= LIT_MAX_DEPTH) return x->bad = x->fatal = 1, NULL; // C stack guard; CPython fails too
+        x->udepth++;
         Node *o = p_unary(x);
+        x->udepth--;
         if (!o) return NULL;
         Node *n = node_new(x, N_UNARY);
         if (!n) return node_free(o), NULL;
@@ -1027,6 +1036,7 @@ static Node *p_expr(Lx *x) {
         n->neg = t == T_MINUS;
         if (node_push(x, n, l, NULL) || node_push(x, n, r, NULL)) return node_free(n), NULL;
         l = n;
+        if (l->depth > LIT_MAX_DEPTH) return node_free(l), x->bad = x->fatal = 1, NULL; // keeps node_free shallow
     }
     return l;
 }
@@ -1140,7 +1150,9 @@ static int literal_eval(const char *s, size_t n, PyVal **out) {
     if (root && !x.bad && lx_peek(&x)->t != T_END) x.bad = 1;
     if (x.have && x.cur.val) pv_free(x.cur.val), x.cur.val = NULL;
     if (x.oom) return node_free(root), R_OOM;
+    if (x.fatal) return node_free(root), R_FATAL;
     if (!root || x.bad) return node_free(root), R_SYNTAX;
+    if (root->depth > LIT_MAX_DEPTH) return node_free(root), R_FATAL;
     int r = lit_convert(root, out);
     node_free(root);
     return r;
@@ -1659,7 +1671,7 @@ static void advance(ChatOutputStream *s, int final) {
         size_t n = s->buf.n;
         switch (s->phase) {
         case S_START: {
-            size_t q = 0;
+            size_t q = s->scan; // whitespace already read
             while (q < n) {
                 uint32_t cp;
                 size_t l = utf8_next((const unsigned char *)b + q, n - q, &cp);
@@ -1670,6 +1682,7 @@ static void advance(ChatOutputStream *s, int final) {
                 if (!py_isspace(cp)) break;
                 q += l;
             }
+            s->scan = q;
             size_t m = strlen(TAG_THINK);
             if (!final && (q == n || (n - q < m && !memcmp(b + q, TAG_THINK, n - q)))) return;
             if (starts(b, n, q, TAG_THINK)) s->phase = S_THINK_MODEL, s->rp = s->scan = q + m;

@@ -35,8 +35,9 @@
 //   When at least one call parses: content = c up to the first "<tool_call>", null when blank (text between and
 //   after calls is dropped, as vLLM does). When none parses, content = c. When a value cannot be turned into JSON
 //   (a Python set, bytes, complex, Ellipsis, a non-string-convertible dict key, an unhashable key, an int of more
-//   than 4300 digits, JSON nested deeper than CHAT_OUTPUT_JSON_MAX_DEPTH) or a tool schema's properties is not an
-//   object, vLLM's exception path applies: no tool calls at all, content = c. Malformed text never fails the parse.
+//   than 4300 digits, JSON nested deeper than CHAT_OUTPUT_JSON_MAX_DEPTH, a Python literal nested more than 2984
+//   levels deep: CPython's RecursionError) or a tool schema's properties is not an object, vLLM's exception path
+//   applies: no tool calls at all, content = c. Malformed text never fails the parse.
 //   Known, documented differences from CPython: \N{NAME} escapes in Python string literals keep the value as a
 //   string; Python constructs outside the literal subset (calls, attributes, operators other than +/-) keep the value
 //   as a string even where CPython would first raise TypeError on an unhashable key earlier in the same literal.
@@ -51,8 +52,9 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
-// JSON nesting beyond this is vLLM's RecursionError path (CPython's limit is about 1000 frames, minus the caller's)
-#define CHAT_OUTPUT_JSON_MAX_DEPTH 900
+// JSON nesting beyond this is vLLM's RecursionError path (CPython's limit, 1000 frames minus the caller's: 994 from
+// a shallow stack; the exact figure depends on the caller's depth)
+#define CHAT_OUTPUT_JSON_MAX_DEPTH 990
 
 // how to read one output
 typedef struct {
