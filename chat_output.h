@@ -9,7 +9,8 @@
 //   1. T opens thinking itself when it starts with "<think>" after optional whitespace (Python str.isspace): the
 //      whitespace and the tag are dropped (vLLM drops the text before "<think>"). Otherwise, if P, the prompt opened
 //      thinking and T is read from its start. Otherwise there is no reasoning: content = T, verbatim ("<think>" and
-//      "</think>" further on are ordinary text, as in vLLM when the output does not start the block).
+//      "</think>" further on are ordinary text; vLLM's parser would split at a later "<think>" and drop the text
+//      before it: here nothing is dropped).
 //   2. In thinking, reasoning runs to the first "</think>" (dropped; content = the text after it, verbatim) or to the
 //      first "<tool_call>" if that comes first (content = the text from "<tool_call>" on): thinking ends where a tool
 //      call begins.
@@ -18,7 +19,9 @@
 //      is content and reasoning is null: a model that answered without closing the block never has its answer lost
 //      inside reasoning_content (the failure of servers that put everything after a prompt's "<think>" there).
 //      The streaming parser therefore holds text back while a prompt-opened block is undecided (rule 3 needs the end).
-//   4. Empty reasoning and empty content are null. Boxes (<|begin_of_box|>...<|end_of_box|>) stay in the content.
+//   4. Empty reasoning and empty content are null (vLLM keeps "" for "<think></think>"). Nothing is stripped: the
+//      content keeps the newline after "</think>", GLM-4.1V's <answer>...</answer> tags and the boxes
+//      (<|begin_of_box|>...<|end_of_box|>), as vLLM returns them.
 // TOOL CALLS (vLLM glm45, on the content c of the split above; skipped when no_tool_parse):
 //   regions: each "<tool_call>" ... first following "</tool_call>" (regex <tool_call>.*?</tool_call>, DOTALL; an
 //   unterminated one ends the search). A region's inner text needs a "\n": name = the text before the first "\n",
@@ -88,6 +91,7 @@ int chat_output_parse(const char *text, size_t len, const ChatOutputOptions *opt
 // frees what chat_output_parse allocated in *o and zeroes it
 void chat_output_free(ChatOutput *o);
 // the message as a cJSON object: role, content, reasoning_content, tool_calls ([] when none); NULL when out of memory
+// (cJSON strings end at a NUL byte: chat_output_message_json keeps NULs as \u0000)
 cJSON *chat_output_message(const ChatOutput *o);
 // the same message as compact JSON text (malloc'd; NUL bytes in the texts kept as \u0000); NULL when out of memory
 char *chat_output_message_json(const ChatOutput *o);
