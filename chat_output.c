@@ -1317,6 +1317,7 @@ static int is_string_param(const cJSON *tools, const char *name, size_t nn, cons
     const cJSON *t;
     cJSON_ArrayForEach(t, tools) {
         const cJSON *fn = cJSON_GetObjectItemCaseSensitive(t, "function");
+        if (!cJSON_IsObject(fn) && cJSON_GetObjectItemCaseSensitive(t, "name")) fn = t; // flat (Responses API) form
         const cJSON *nm = cJSON_GetObjectItemCaseSensitive(fn, "name");
         if (!cJSON_IsString(nm) || strlen(nm->valuestring) != nn || memcmp(nm->valuestring, name, nn)) continue;
         const cJSON *params = cJSON_GetObjectItemCaseSensitive(fn, "parameters");
@@ -1449,6 +1450,14 @@ static void split_reasoning(const char *t, size_t n, int prompt_think, int *has_
     else *ca = 0;
     if (*has_r && *ra == *rb) *has_r = 0;
     if (*has_c && *ca == *cb) *has_c = 0;
+}
+
+int chat_output_prompt_ends_in_think(const char *prompt, size_t len) {
+    size_t a, b;
+    if (!prompt) return 0;
+    py_strip(prompt, len, &a, &b);
+    size_t m = strlen(TAG_THINK);
+    return b - a >= m && !memcmp(prompt + b - m, TAG_THINK, m);
 }
 
 void chat_output_free(ChatOutput *o) {

@@ -61,7 +61,8 @@
 
 // how to read one output
 typedef struct {
-    const cJSON *tools;       // the request's OpenAI tools array (borrowed; kept alive by the caller) or NULL
+    const cJSON *tools;       // the request's OpenAI tools array (borrowed; kept alive by the caller) or NULL; an
+                              // item without "function" but with "name" is read as the function itself
     int prompt_ends_in_think; // 1: the rendered prompt ended with "<think>" (the template opened thinking)
     int no_tool_parse;        // 1: do not look for tool calls (tool_choice "none"): the content keeps that text
 } ChatOutputOptions;
@@ -86,6 +87,8 @@ typedef struct {
 // the last error of this thread (one line)
 const char *chat_output_error(void);
 
+// 1 when a rendered prompt ends with "<think>" (trailing whitespace aside): the value for prompt_ends_in_think
+int chat_output_prompt_ends_in_think(const char *prompt, size_t len);
 // parses text[0..len) into *out (zeroed first); 0, or -1 (out of memory, tools not an array) with the error set
 int chat_output_parse(const char *text, size_t len, const ChatOutputOptions *opt, ChatOutput *out);
 // frees what chat_output_parse allocated in *o and zeroes it

@@ -268,6 +268,18 @@ static void test_api(void) {
     CHECK(mj && strstr(mj, "\"a\\u0000b\""), "NUL written as \\u0000: %s", mj ? mj : "(null)");
     free(mj);
     chat_output_free(&o);
+    // the prompt helper; the flat tools form
+    CHECK(chat_output_prompt_ends_in_think("<|assistant|>\n<think>\n", 22) == 1 &&
+              chat_output_prompt_ends_in_think("<|assistant|>", 13) == 0 && chat_output_prompt_ends_in_think("x<think></think>\n", 17) == 0,
+          "chat_output_prompt_ends_in_think");
+    cJSON *flat = cJSON_Parse("[{\"type\":\"function\",\"name\":\"f\",\"parameters\":{\"properties\":{\"a\":{\"type\":\"string\"}}}}]");
+    ChatOutputOptions fo = {.tools = flat};
+    const char *fc = "<tool_call>f\n<arg_key>a</arg_key><arg_value> 1 </arg_value><arg_key>b</arg_key><arg_value> 1 </arg_value></tool_call>";
+    CHECK(chat_output_parse(fc, strlen(fc), &fo, &o) == 0 && o.n_tool_calls == 1 &&
+              !strcmp(o.tool_calls[0].arguments, "{\"a\": \" 1 \", \"b\": 1}"),
+          "flat tools form: a string parameter stays raw (%s)", o.n_tool_calls ? o.tool_calls[0].arguments : "-");
+    chat_output_free(&o);
+    cJSON_Delete(flat);
     // invalid UTF-8 never crashes and streams every byte
     const char junk[] = "\xff\xfe<think>\xe4\xb8</think>\xc3<tool_call>\xf0\x9f\n<arg_key>\x80</arg_key><arg_value>\xc0</arg_value></tool_call>";
     CHECK(chat_output_parse(junk, sizeof junk - 1, NULL, &o) == 0, "invalid UTF-8 parses");
