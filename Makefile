@@ -13,7 +13,7 @@ CFLAGS  += $(SANFLAGS)
 # Debian packages the build and the tests need
 DEB_PKGS = gcc make libopenblas-dev libstb-dev libjpeg62-turbo-dev libpcre2-dev libcjson-dev zlib1g-dev
 
-LIB_SRCS = util.c safetensors.c checkpoint.c ops.c tokenizer.c preprocess.c vision.c moe.c model.c dump.c prompt.c boxes.c
+LIB_SRCS = util.c safetensors.c checkpoint.c ops.c tokenizer.c preprocess.c vision.c moe.c model.c dump.c prompt.c boxes.c gguf.c ggml_quants.c
 BUILD    = build
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 HDRS     = glm4v.h
@@ -33,6 +33,9 @@ $(BUILD)/%.o: %.c $(HDRS) | $(BUILD)/tests
 
 $(BUILD)/tests:
 	mkdir -p $(BUILD)/tests
+
+# the GGUF reader and ggml quantisation kernels have their own headers
+$(BUILD)/gguf.o $(BUILD)/ggml_quants.o: gguf.h ggml_quants.h
 
 $(GLM4V_BIN): $(BUILD)/glm4v.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)

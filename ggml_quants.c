@@ -1,0 +1,670 @@
+// SPDX-License-Identifier: MIT
+// ggml_quants.c - ggml's type table, exact dequantisation (mirrors ggml/src/ggml-quants.c dequantize_row_* and the
+// block layouts of ggml/src/ggml-common.h; the numpy twin is gguf-py's gguf/quants.py), and matrix-vector products
+// that read the quantised blocks directly with fp32 activations (see ggml_quants.h for the order of operations).
+// All arithmetic is plain fp32 with no contraction (-ffp-contract=off): each dequantised weight is rounded exactly as
+// ggml rounds it (d * q, or (d * sc) * q, or d * q - m, in ggml's order), so the weights equal gguf-py's bit for bit.
+#include "ggml_quants.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+// ---------------------------------------------------------------------------- type table
+
+// ggml/src/ggml.c type_traits (blck_size, type_size); gguf-py constants.GGML_QUANT_SIZES
+static const GQType types[GQ_TYPE_COUNT] = {
+    [GQ_F32] = {"F32", 1, 4, 1},          [GQ_F16] = {"F16", 1, 2, 1},
+    [GQ_Q4_0] = {"Q4_0", 32, 18, 1},      [GQ_Q4_1] = {"Q4_1", 32, 20, 1},
+    [GQ_Q5_0] = {"Q5_0", 32, 22, 1},      [GQ_Q5_1] = {"Q5_1", 32, 24, 1},
+    [GQ_Q8_0] = {"Q8_0", 32, 34, 1},      [GQ_Q8_1] = {"Q8_1", 32, 36, 0},
+    [GQ_Q2_K] = {"Q2_K", 256, 84, 1},     [GQ_Q3_K] = {"Q3_K", 256, 110, 1},
+    [GQ_Q4_K] = {"Q4_K", 256, 144, 1},    [GQ_Q5_K] = {"Q5_K", 256, 176, 1},
+    [GQ_Q6_K] = {"Q6_K", 256, 210, 1},    [GQ_Q8_K] = {"Q8_K", 256, 292, 0},
+    [GQ_IQ2_XXS] = {"IQ2_XXS", 256, 66, 0}, [GQ_IQ2_XS] = {"IQ2_XS", 256, 74, 0},
+    [GQ_IQ3_XXS] = {"IQ3_XXS", 256, 98, 0}, [GQ_IQ1_S] = {"IQ1_S", 256, 50, 0},
+    [GQ_IQ4_NL] = {"IQ4_NL", 32, 18, 0},  [GQ_IQ3_S] = {"IQ3_S", 256, 110, 0},
+    [GQ_IQ2_S] = {"IQ2_S", 256, 82, 0},   [GQ_IQ4_XS] = {"IQ4_XS", 256, 136, 0},
+    [GQ_I8] = {"I8", 1, 1, 0},            [GQ_I16] = {"I16", 1, 2, 0},
+    [GQ_I32] = {"I32", 1, 4, 0},          [GQ_I64] = {"I64", 1, 8, 0},
+    [GQ_F64] = {"F64", 1, 8, 0},          [GQ_IQ1_M] = {"IQ1_M", 256, 56, 0},
+    [GQ_BF16] = {"BF16", 1, 2, 1},        [GQ_TQ1_0] = {"TQ1_0", 256, 54, 0},
+    [GQ_TQ2_0] = {"TQ2_0", 256, 66, 0},   [GQ_MXFP4] = {"MXFP4", 32, 17, 0},
+    [GQ_NVFP4] = {"NVFP4", 64, 36, 0},    [GQ_Q1_0] = {"Q1_0", 128, 18, 0},
+};
+
+const GQType *gq_type(uint32_t id) { return id < GQ_TYPE_COUNT && types[id].name ? &types[id] : NULL; }
+
+const char *gq_type_name(uint32_t id) { return gq_type(id) ? types[id].name : "?"; }
+
+size_t gq_row_bytes(uint32_t id, int64_t n) {
+    const GQType *t = gq_type(id);
+    if (!t || n < 0 || n % t->block) return 0;
+    return (size_t)(n / t->block) * (size_t)t->bytes;
+}
+
+// ---------------------------------------------------------------------------- scalars
+
+float gq_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
+    if (exp == 0) {
+        if (man == 0) u = sign;
+        else { // subnormal: renormalise
+            exp = 127 - 15 + 1;
+            while (!(man & 0x400)) { man <<= 1; exp--; }
+            man &= 0x3ff;
+            u = sign | (exp << 23) | (man << 13);
+        }
+    } else if (exp == 31) u = sign | 0x7f800000u | (man << 13);
+    else u = sign | ((exp - 15 + 127) << 23) | (man << 13);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+float gq_bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static float fp16_at(const uint8_t *p) { return gq_f16_to_f32(rd16(p)); }
+
+// ---------------------------------------------------------------------------- dequantisation of one block
+// Block layouts (ggml-common.h), byte offsets:
+//   Q4_0 {f16 d; u8 qs[16]}            Q4_1 {f16 d, m; u8 qs[16]}
+//   Q5_0 {f16 d; u8 qh[4]; u8 qs[16]}  Q5_1 {f16 d, m; u8 qh[4]; u8 qs[16]}      Q8_0 {f16 d; i8 qs[32]}
+//   Q2_K {u8 scales[16]; u8 qs[64]; f16 d, dmin}          Q3_K {u8 hmask[32]; u8 qs[64]; u8 scales[12]; f16 d}
+//   Q4_K {f16 d, dmin; u8 scales[12]; u8 qs[128]}         Q5_K {f16 d, dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]}
+//   Q6_K {u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d}
+
+static void dq_q4_0(const uint8_t *b, float *y) {
+    const float d = fp16_at(b);
+    const uint8_t *qs = b + 2;
+    for (int j = 0; j < 16; ++j) {
+        // const int x0 = (x[i].qs[j] & 0x0F) - 8; const int x1 = (x[i].qs[j] >> 4) - 8;
+        const int x0 = (qs[j] & 0x0F) - 8, x1 = (qs[j] >> 4) - 8;
+        // y[i*qk + j + 0] = x0*d; y[i*qk + j + qk/2] = x1*d;
+        y[j] = x0 * d;
+        y[j + 16] = x1 * d;
+    }
+}
+
+static void dq_q4_1(const uint8_t *b, float *y) {
+    const float d = fp16_at(b), m = fp16_at(b + 2);
+    const uint8_t *qs = b + 4;
+    for (int j = 0; j < 16; ++j) {
+        const int x0 = qs[j] & 0x0F, x1 = qs[j] >> 4;
+        // y[i*qk + j + 0] = x0*d + m;
+        y[j] = x0 * d + m;
+        y[j + 16] = x1 * d + m;
+    }
+}
+
+static void dq_q5_0(const uint8_t *b, float *y) {
+    const float d = fp16_at(b);
+    uint32_t qh;
+    memcpy(&qh, b + 2, 4); // little-endian host
+    const uint8_t *qs = b + 6;
+    for (int j = 0; j < 16; ++j) {
+        // const uint8_t xh_0 = ((qh >> (j + 0)) << 4) & 0x10; const uint8_t xh_1 = ((qh >> (j + 12))) & 0x10;
+        const uint8_t xh_0 = ((qh >> (j + 0)) << 4) & 0x10, xh_1 = ((qh >> (j + 12))) & 0x10;
+        // const int32_t x0 = ((x[i].qs[j] & 0x0F) | xh_0) - 16;
+        const int32_t x0 = ((qs[j] & 0x0F) | xh_0) - 16, x1 = ((qs[j] >> 4) | xh_1) - 16;
+        y[j] = x0 * d;
+        y[j + 16] = x1 * d;
+    }
+}
+
+static void dq_q5_1(const uint8_t *b, float *y) {
+    const float d = fp16_at(b), m = fp16_at(b + 2);
+    uint32_t qh;
+    memcpy(&qh, b + 4, 4);
+    const uint8_t *qs = b + 8;
+    for (int j = 0; j < 16; ++j) {
+        const uint8_t xh_0 = ((qh >> (j + 0)) << 4) & 0x10, xh_1 = ((qh >> (j + 12))) & 0x10;
+        const int x0 = (qs[j] & 0x0F) | xh_0, x1 = (qs[j] >> 4) | xh_1;
+        y[j] = x0 * d + m;
+        y[j + 16] = x1 * d + m;
+    }
+}
+
+static void dq_q8_0(const uint8_t *b, float *y) {
+    const float d = fp16_at(b);
+    const int8_t *qs = (const int8_t *)(b + 2);
+    // y[i*qk + j] = x[i].qs[j]*d;
+    for (int j = 0; j < 32; ++j) y[j] = qs[j] * d;
+}
+
+static void dq_q2_k(const uint8_t *b, float *y) {
+    const uint8_t *scales = b, *q = b + 16;
+    const float d = fp16_at(b + 80), min = fp16_at(b + 82);
+    int is = 0;
+    for (int n = 0; n < GQ_QK_K; n += 128) {
+        int shift = 0;
+        for (int j = 0; j < 4; ++j) {
+            uint8_t sc = scales[is++];
+            // float dl = d * (sc & 0xF), ml = min * (sc >> 4);
+            float dl = d * (sc & 0xF), ml = min * (sc >> 4);
+            // *y++ = dl * ((int8_t)((q[l] >> shift) & 3)) - ml;
+            for (int l = 0; l < 16; ++l) *y++ = dl * ((int8_t)((q[l] >> shift) & 3)) - ml;
+            sc = scales[is++];
+            dl = d * (sc & 0xF), ml = min * (sc >> 4);
+            for (int l = 0; l < 16; ++l) *y++ = dl * ((int8_t)((q[l + 16] >> shift) & 3)) - ml;
+            shift += 2;
+        }
+        q += 32;
+    }
+}
+
+static void dq_q3_k(const uint8_t *b, float *y) {
+    const uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+    const uint8_t *hm = b, *q = b + 32;
+    const float d_all = fp16_at(b + 108);
+    uint32_t aux[4];
+    memcpy(aux, b + 96, 12);
+    uint32_t tmp = aux[2];
+    aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
+    aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
+    aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
+    aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
+    int8_t scales[16];
+    memcpy(scales, aux, 16);
+    int is = 0;
+    uint8_t m = 1;
+    for (int n = 0; n < GQ_QK_K; n += 128) {
+        int shift = 0;
+        for (int j = 0; j < 4; ++j) {
+            // dl = d_all * (scales[is++] - 32);
+            float dl = d_all * (scales[is++] - 32);
+            // *y++ = dl * ((int8_t)((q[l+ 0] >> shift) & 3) - ((hm[l+ 0] & m) ? 0 : 4));
+            for (int l = 0; l < 16; ++l) *y++ = dl * ((int8_t)((q[l + 0] >> shift) & 3) - ((hm[l + 0] & m) ? 0 : 4));
+            dl = d_all * (scales[is++] - 32);
+            for (int l = 0; l < 16; ++l) *y++ = dl * ((int8_t)((q[l + 16] >> shift) & 3) - ((hm[l + 16] & m) ? 0 : 4));
+            shift += 2;
+            m <<= 1;
+        }
+        q += 32;
+    }
+}
+
+// ggml get_scale_min_k4: the 6-bit scale and min of sub-block j (0..7) of a Q4_K / Q5_K block
+static inline void scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
+    }
+}
+
+static void dq_q4_k(const uint8_t *b, float *y) {
+    const float d = fp16_at(b), min = fp16_at(b + 2);
+    const uint8_t *scales = b + 4, *q = b + 16;
+    int is = 0;
+    uint8_t sc, m;
+    for (int j = 0; j < GQ_QK_K; j += 64) {
+        scale_min_k4(is + 0, scales, &sc, &m);
+        // const float d1 = d * sc; const float m1 = min * m;
+        const float d1 = d * sc, m1 = min * m;
+        scale_min_k4(is + 1, scales, &sc, &m);
+        const float d2 = d * sc, m2 = min * m;
+        // *y++ = d1 * (q[l] & 0xF) - m1;  /  *y++ = d2 * (q[l] >> 4) - m2;
+        for (int l = 0; l < 32; ++l) *y++ = d1 * (q[l] & 0xF) - m1;
+        for (int l = 0; l < 32; ++l) *y++ = d2 * (q[l] >> 4) - m2;
+        q += 32;
+        is += 2;
+    }
+}
+
+static void dq_q5_k(const uint8_t *b, float *y) {
+    const float d = fp16_at(b), min = fp16_at(b + 2);
+    const uint8_t *scales = b + 4, *qh = b + 16, *ql = b + 48;
+    int is = 0;
+    uint8_t sc, m, u1 = 1, u2 = 2;
+    for (int j = 0; j < GQ_QK_K; j += 64) {
+        scale_min_k4(is + 0, scales, &sc, &m);
+        const float d1 = d * sc, m1 = min * m;
+        scale_min_k4(is + 1, scales, &sc, &m);
+        const float d2 = d * sc, m2 = min * m;
+        // *y++ = d1 * ((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
+        for (int l = 0; l < 32; ++l) *y++ = d1 * ((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
+        for (int l = 0; l < 32; ++l) *y++ = d2 * ((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
+        ql += 32;
+        is += 2;
+        u1 <<= 2;
+        u2 <<= 2;
+    }
+}
+
+static void dq_q6_k(const uint8_t *b, float *y) {
+    const uint8_t *ql = b, *qh = b + 128;
+    const int8_t *sc = (const int8_t *)(b + 192);
+    const float d = fp16_at(b + 208);
+    for (int n = 0; n < GQ_QK_K; n += 128) {
+        for (int l = 0; l < 32; ++l) {
+            int is = l / 16;
+            const int8_t q1 = (int8_t)((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+            const int8_t q2 = (int8_t)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+            const int8_t q3 = (int8_t)((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+            const int8_t q4 = (int8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+            // y[l + 0] = d * sc[is + 0] * q1;
+            y[l + 0] = d * sc[is + 0] * q1;
+            y[l + 32] = d * sc[is + 2] * q2;
+            y[l + 64] = d * sc[is + 4] * q3;
+            y[l + 96] = d * sc[is + 6] * q4;
+        }
+        y += 128;
+        ql += 64;
+        qh += 32;
+        sc += 8;
+    }
+}
+
+int gq_dequant(uint32_t id, const void *src, float *y, int64_t n) {
+    const GQType *t = gq_type(id);
+    if (!t || !t->supported || n < 0 || n % t->block) return -1;
+    const uint8_t *b = src;
+    switch (id) {
+    case GQ_F32: memcpy(y, src, (size_t)n * 4); return 0;
+    case GQ_F16: for (int64_t i = 0; i < n; i++) y[i] = gq_f16_to_f32(rd16(b + 2 * i)); return 0;
+    case GQ_BF16: for (int64_t i = 0; i < n; i++) y[i] = gq_bf16_to_f32(rd16(b + 2 * i)); return 0;
+    default: break;
+    }
+    void (*f)(const uint8_t *, float *) = NULL;
+    switch (id) {
+    case GQ_Q4_0: f = dq_q4_0; break;
+    case GQ_Q4_1: f = dq_q4_1; break;
+    case GQ_Q5_0: f = dq_q5_0; break;
+    case GQ_Q5_1: f = dq_q5_1; break;
+    case GQ_Q8_0: f = dq_q8_0; break;
+    case GQ_Q2_K: f = dq_q2_k; break;
+    case GQ_Q3_K: f = dq_q3_k; break;
+    case GQ_Q4_K: f = dq_q4_k; break;
+    case GQ_Q5_K: f = dq_q5_k; break;
+    case GQ_Q6_K: f = dq_q6_k; break;
+    default: return -1;
+    }
+    for (int64_t i = 0; i < n / t->block; i++) f(b + (size_t)i * t->bytes, y + i * t->block);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------- instruction set
+
+static int isa_cpu = -1, isa_use = -1;
+
+// what the CPU has (once), capped by GLM4V_PORTABLE / GLM4V_ISA
+static void isa_init(void) {
+    if (isa_cpu >= 0) return;
+    int has = 0;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+        has = 1;
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) has = 2;
+    }
+#endif
+    const char *portable = getenv("GLM4V_PORTABLE"), *isa = getenv("GLM4V_ISA");
+    int use = has;
+    if (portable && *portable && strcmp(portable, "0") != 0) use = 0;
+    else if (isa && strcmp(isa, "avx2") == 0 && use > 1) use = 1;
+    isa_cpu = has;
+    isa_use = use;
+}
+
+int gq_isa(void) {
+    isa_init();
+    return isa_use;
+}
+
+int gq_set_isa(int isa) {
+    isa_init();
+    isa_use = isa < 0 ? 0 : isa > isa_cpu ? isa_cpu : isa;
+    return isa_use;
+}
+
+// ---------------------------------------------------------------------------- the 16-lane sum (portable)
+
+// the tree of ops.c: s[j] = a[j] + a[j+8], then + 4, + 2, + 1
+static float tree16(const float a[16]) {
+    float s8[8], s4[4], s2[2];
+    for (int j = 0; j < 8; j++) s8[j] = a[j] + a[j + 8];
+    for (int j = 0; j < 4; j++) s4[j] = s8[j] + s8[j + 4];
+    for (int j = 0; j < 2; j++) s2[j] = s4[j] + s4[j + 2];
+    return s2[0] + s2[1];
+}
+
+// acc[j] = fma(w[16c+j], x[16c+j], acc[j]) over the chunks of n elements (the last one zero-padded)
+static void acc16(float acc[16], const float *w, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16)
+        for (int j = 0; j < 16; j++)
+            acc[j] = i + j < n ? fmaf(w[i + j], x[i + j], acc[j]) : fmaf(0.0f, 0.0f, acc[j]);
+}
+
+int gq_matvec_naive(uint32_t id, const void *W, size_t row_bytes, int64_t rows, int64_t K, const float *x, float *y) {
+    const GQType *t = gq_type(id);
+    if (!t || !t->supported || K < 0 || K % t->block || row_bytes < gq_row_bytes(id, K)) return -1;
+    float *w = malloc((size_t)(K ? K : 1) * sizeof *w);
+    if (!w) return -1;
+    for (int64_t r = 0; r < rows; r++) {
+        gq_dequant(id, (const uint8_t *)W + (size_t)r * row_bytes, w, K);
+        float acc[16] = {0};
+        acc16(acc, w, x, K);
+        y[r] = tree16(acc);
+    }
+    free(w);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------- generic fast path
+// Blocks are dequantised (gq_dequant, exact) into a small buffer, up to GQ_CH elements at a time (a multiple of 16
+// and of every block size), and summed with the 16-lane fma order. Used by every supported type that has no
+// dedicated kernel below, and for every type by the portable C build.
+
+#define GQ_CH 256
+
+static float row_generic_c(uint32_t id, const uint8_t *w, int64_t K, const float *x) {
+    const GQType *t = gq_type(id);
+    float buf[GQ_CH], acc[16] = {0};
+    for (int64_t k = 0; k < K; k += GQ_CH) {
+        int64_t n = K - k < GQ_CH ? K - k : GQ_CH;
+        gq_dequant(id, w + (size_t)(k / t->block) * t->bytes, buf, n);
+        acc16(acc, buf, x + k, n);
+    }
+    return tree16(acc);
+}
+
+// AVX2: lanes 0-7 in lo, 8-15 in hi; the final sum is the same tree
+__attribute__((target("avx2,fma"))) static inline float hsum8x2(__m256 lo, __m256 hi) {
+    __m256 s8 = _mm256_add_ps(lo, hi);
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
+    return _mm_cvtss_f32(s1);
+}
+
+__attribute__((target("avx512f"))) static inline float hsum512(__m512 v) {
+    __m256 lo = _mm512_castps512_ps256(v), hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    __m256 s8 = _mm256_add_ps(lo, hi);
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
+    return _mm_cvtss_f32(s1);
+}
+
+// zero-padded 8 floats from p (n < 8 valid)
+__attribute__((target("avx2,fma"))) static inline __m256 load8_partial(const float *p, int64_t n) {
+    if (n >= 8) return _mm256_loadu_ps(p);
+    if (n <= 0) return _mm256_setzero_ps();
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), idx));
+}
+
+__attribute__((target("avx2,fma"))) static float row_generic_avx2(uint32_t id, const uint8_t *w, int64_t K,
+                                                                  const float *x) {
+    const GQType *t = gq_type(id);
+    float buf[GQ_CH];
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    for (int64_t k = 0; k < K; k += GQ_CH) {
+        int64_t n = K - k < GQ_CH ? K - k : GQ_CH;
+        gq_dequant(id, w + (size_t)(k / t->block) * t->bytes, buf, n);
+        const float *xk = x + k;
+        int64_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+            lo = _mm256_fmadd_ps(_mm256_loadu_ps(buf + i), _mm256_loadu_ps(xk + i), lo);
+            hi = _mm256_fmadd_ps(_mm256_loadu_ps(buf + i + 8), _mm256_loadu_ps(xk + i + 8), hi);
+        }
+        if (i < n) {
+            lo = _mm256_fmadd_ps(load8_partial(buf + i, n - i), load8_partial(xk + i, n - i), lo);
+            hi = _mm256_fmadd_ps(load8_partial(buf + i + 8, n - i - 8), load8_partial(xk + i + 8, n - i - 8), hi);
+        }
+    }
+    return hsum8x2(lo, hi);
+}
+
+__attribute__((target("avx512f"))) static float row_generic_512(uint32_t id, const uint8_t *w, int64_t K,
+                                                                const float *x) {
+    const GQType *t = gq_type(id);
+    float buf[GQ_CH];
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; k += GQ_CH) {
+        int64_t n = K - k < GQ_CH ? K - k : GQ_CH;
+        gq_dequant(id, w + (size_t)(k / t->block) * t->bytes, buf, n);
+        const float *xk = x + k;
+        int64_t i = 0;
+        for (; i + 16 <= n; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(buf + i), _mm512_loadu_ps(xk + i), acc);
+        if (i < n) {
+            __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+            acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, buf + i), _mm512_maskz_loadu_ps(m, xk + i), acc);
+        }
+    }
+    return hsum512(acc);
+}
+
+// ---------------------------------------------------------------------------- dedicated kernels: AVX-512
+// The weights are widened in registers exactly as the dequantisation above computes them, then one fma per lane.
+
+__attribute__((target("avx512f,avx512bw"))) static float row_q8_0_512(const uint8_t *w, int64_t K, const float *x) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; k += 32, w += 34, x += 32) {
+        const __m512 d = _mm512_set1_ps(fp16_at(w));
+        for (int h = 0; h < 2; h++) {
+            __m512 q = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(w + 2 + 16 * h))));
+            acc = _mm512_fmadd_ps(_mm512_mul_ps(q, d), _mm512_loadu_ps(x + 16 * h), acc);
+        }
+    }
+    return hsum512(acc);
+}
+
+__attribute__((target("avx512f,avx512bw"))) static float row_q4_0_512(const uint8_t *w, int64_t K, const float *x) {
+    __m512 acc = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi32(0xF), eight = _mm512_set1_epi32(8);
+    for (int64_t k = 0; k < K; k += 32, w += 18, x += 32) {
+        const __m512 d = _mm512_set1_ps(fp16_at(w));
+        __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(w + 2)));
+        __m512 q0 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(b, m4), eight));
+        __m512 q1 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(b, 4), eight));
+        acc = _mm512_fmadd_ps(_mm512_mul_ps(q0, d), _mm512_loadu_ps(x), acc);
+        acc = _mm512_fmadd_ps(_mm512_mul_ps(q1, d), _mm512_loadu_ps(x + 16), acc);
+    }
+    return hsum512(acc);
+}
+
+__attribute__((target("avx512f,avx512bw"))) static float row_q4_k_512(const uint8_t *w, int64_t K, const float *x) {
+    __m512 acc = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi32(0xF);
+    for (int64_t k = 0; k < K; k += GQ_QK_K, w += 144) {
+        const float d = fp16_at(w), min = fp16_at(w + 2);
+        const uint8_t *scales = w + 4, *q = w + 16;
+        for (int is = 0; is < 8; is += 2, q += 32, x += 64) {
+            uint8_t sc, m;
+            scale_min_k4(is, scales, &sc, &m);
+            const __m512 d1 = _mm512_set1_ps(d * sc), m1 = _mm512_set1_ps(min * m);
+            scale_min_k4(is + 1, scales, &sc, &m);
+            const __m512 d2 = _mm512_set1_ps(d * sc), m2 = _mm512_set1_ps(min * m);
+            for (int h = 0; h < 2; h++) {
+                __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(q + 16 * h)));
+                __m512 lo = _mm512_sub_ps(_mm512_mul_ps(d1, _mm512_cvtepi32_ps(_mm512_and_si512(b, m4))), m1);
+                acc = _mm512_fmadd_ps(lo, _mm512_loadu_ps(x + 16 * h), acc);
+            }
+            for (int h = 0; h < 2; h++) {
+                __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(q + 16 * h)));
+                __m512 hi = _mm512_sub_ps(_mm512_mul_ps(d2, _mm512_cvtepi32_ps(_mm512_srli_epi32(b, 4))), m2);
+                acc = _mm512_fmadd_ps(hi, _mm512_loadu_ps(x + 32 + 16 * h), acc);
+            }
+        }
+    }
+    return hsum512(acc);
+}
+
+// Q6_K output chunk c (0..7) of a 128-element half: ql + (c & 3) * 16 (>> 4 when c >= 4), qh + (c & 1) * 16
+// (>> 2 * (c >> 1)), scale c
+__attribute__((target("avx512f,avx512bw"))) static float row_q6_k_512(const uint8_t *w, int64_t K, const float *x) {
+    __m512 acc = _mm512_setzero_ps();
+    const __m512i m4 = _mm512_set1_epi32(0xF), m3 = _mm512_set1_epi32(3), c32 = _mm512_set1_epi32(32);
+    for (int64_t k = 0; k < K; k += GQ_QK_K, w += 210) {
+        const uint8_t *ql = w, *qh = w + 128;
+        const int8_t *sc = (const int8_t *)(w + 192);
+        const float d = fp16_at(w + 208);
+        for (int half = 0; half < 2; half++, ql += 64, qh += 32, sc += 8) {
+            for (int c = 0; c < 8; c++, x += 16) {
+                __m512i l = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ql + (c & 3) * 16)));
+                __m512i h = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qh + (c & 1) * 16)));
+                l = c >= 4 ? _mm512_srli_epi32(l, 4) : _mm512_and_si512(l, m4);
+                h = _mm512_and_si512(_mm512_srl_epi32(h, _mm_cvtsi32_si128(2 * (c >> 1))), m3);
+                __m512i q = _mm512_sub_epi32(_mm512_or_si512(l, _mm512_slli_epi32(h, 4)), c32);
+                // y = d * sc[is] * q: (d * sc) first
+                const __m512 ds = _mm512_set1_ps(d * sc[c]);
+                acc = _mm512_fmadd_ps(_mm512_mul_ps(ds, _mm512_cvtepi32_ps(q)), _mm512_loadu_ps(x), acc);
+            }
+        }
+    }
+    return hsum512(acc);
+}
+
+// ---------------------------------------------------------------------------- dedicated kernels: AVX2
+
+// 16 bytes widened to int32 as two halves of 8
+__attribute__((target("avx2,fma"))) static inline void widen_u8(const uint8_t *p, __m256i *lo, __m256i *hi) {
+    __m128i b = _mm_loadu_si128((const __m128i *)p);
+    *lo = _mm256_cvtepu8_epi32(b);
+    *hi = _mm256_cvtepu8_epi32(_mm_unpackhi_epi64(b, b));
+}
+
+__attribute__((target("avx2,fma"))) static float row_q8_0_avx2(const uint8_t *w, int64_t K, const float *x) {
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    for (int64_t k = 0; k < K; k += 32, w += 34, x += 32) {
+        const __m256 d = _mm256_set1_ps(fp16_at(w));
+        for (int h = 0; h < 2; h++) {
+            __m128i b = _mm_loadu_si128((const __m128i *)(w + 2 + 16 * h));
+            __m256 q0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
+            __m256 q1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(b, b)));
+            lo = _mm256_fmadd_ps(_mm256_mul_ps(q0, d), _mm256_loadu_ps(x + 16 * h), lo);
+            hi = _mm256_fmadd_ps(_mm256_mul_ps(q1, d), _mm256_loadu_ps(x + 16 * h + 8), hi);
+        }
+    }
+    return hsum8x2(lo, hi);
+}
+
+__attribute__((target("avx2,fma"))) static float row_q4_0_avx2(const uint8_t *w, int64_t K, const float *x) {
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi32(0xF), eight = _mm256_set1_epi32(8);
+    for (int64_t k = 0; k < K; k += 32, w += 18, x += 32) {
+        const __m256 d = _mm256_set1_ps(fp16_at(w));
+        __m256i b0, b1;
+        widen_u8(w + 2, &b0, &b1);
+        __m256 a0 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(b0, m4), eight));
+        __m256 a1 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(b1, m4), eight));
+        __m256 c0 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(b0, 4), eight));
+        __m256 c1 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(b1, 4), eight));
+        lo = _mm256_fmadd_ps(_mm256_mul_ps(a0, d), _mm256_loadu_ps(x), lo);
+        hi = _mm256_fmadd_ps(_mm256_mul_ps(a1, d), _mm256_loadu_ps(x + 8), hi);
+        lo = _mm256_fmadd_ps(_mm256_mul_ps(c0, d), _mm256_loadu_ps(x + 16), lo);
+        hi = _mm256_fmadd_ps(_mm256_mul_ps(c1, d), _mm256_loadu_ps(x + 24), hi);
+    }
+    return hsum8x2(lo, hi);
+}
+
+__attribute__((target("avx2,fma"))) static float row_q4_k_avx2(const uint8_t *w, int64_t K, const float *x) {
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi32(0xF);
+    for (int64_t k = 0; k < K; k += GQ_QK_K, w += 144) {
+        const float d = fp16_at(w), min = fp16_at(w + 2);
+        const uint8_t *scales = w + 4, *q = w + 16;
+        for (int is = 0; is < 8; is += 2, q += 32, x += 64) {
+            uint8_t sc, m;
+            scale_min_k4(is, scales, &sc, &m);
+            const __m256 d1 = _mm256_set1_ps(d * sc), m1 = _mm256_set1_ps(min * m);
+            scale_min_k4(is + 1, scales, &sc, &m);
+            const __m256 d2 = _mm256_set1_ps(d * sc), m2 = _mm256_set1_ps(min * m);
+            for (int h = 0; h < 2; h++) {
+                __m256i b0, b1;
+                widen_u8(q + 16 * h, &b0, &b1);
+                __m256 a0 = _mm256_sub_ps(_mm256_mul_ps(d1, _mm256_cvtepi32_ps(_mm256_and_si256(b0, m4))), m1);
+                __m256 a1 = _mm256_sub_ps(_mm256_mul_ps(d1, _mm256_cvtepi32_ps(_mm256_and_si256(b1, m4))), m1);
+                lo = _mm256_fmadd_ps(a0, _mm256_loadu_ps(x + 16 * h), lo);
+                hi = _mm256_fmadd_ps(a1, _mm256_loadu_ps(x + 16 * h + 8), hi);
+            }
+            for (int h = 0; h < 2; h++) {
+                __m256i b0, b1;
+                widen_u8(q + 16 * h, &b0, &b1);
+                __m256 a0 = _mm256_sub_ps(_mm256_mul_ps(d2, _mm256_cvtepi32_ps(_mm256_srli_epi32(b0, 4))), m2);
+                __m256 a1 = _mm256_sub_ps(_mm256_mul_ps(d2, _mm256_cvtepi32_ps(_mm256_srli_epi32(b1, 4))), m2);
+                lo = _mm256_fmadd_ps(a0, _mm256_loadu_ps(x + 32 + 16 * h), lo);
+                hi = _mm256_fmadd_ps(a1, _mm256_loadu_ps(x + 32 + 16 * h + 8), hi);
+            }
+        }
+    }
+    return hsum8x2(lo, hi);
+}
+
+__attribute__((target("avx2,fma"))) static float row_q6_k_avx2(const uint8_t *w, int64_t K, const float *x) {
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    const __m256i m4 = _mm256_set1_epi32(0xF), m3 = _mm256_set1_epi32(3), c32 = _mm256_set1_epi32(32);
+    for (int64_t k = 0; k < K; k += GQ_QK_K, w += 210) {
+        const uint8_t *ql = w, *qh = w + 128;
+        const int8_t *sc = (const int8_t *)(w + 192);
+        const float d = fp16_at(w + 208);
+        for (int half = 0; half < 2; half++, ql += 64, qh += 32, sc += 8) {
+            for (int c = 0; c < 8; c++, x += 16) {
+                __m256i l[2], h[2];
+                widen_u8(ql + (c & 3) * 16, &l[0], &l[1]);
+                widen_u8(qh + (c & 1) * 16, &h[0], &h[1]);
+                const __m128i sh = _mm_cvtsi32_si128(2 * (c >> 1));
+                const __m256 ds = _mm256_set1_ps(d * sc[c]);
+                for (int p = 0; p < 2; p++) {
+                    __m256i lv = c >= 4 ? _mm256_srli_epi32(l[p], 4) : _mm256_and_si256(l[p], m4);
+                    __m256i hv = _mm256_and_si256(_mm256_srl_epi32(h[p], sh), m3);
+                    __m256i q = _mm256_sub_epi32(_mm256_or_si256(lv, _mm256_slli_epi32(hv, 4)), c32);
+                    acc[p] = _mm256_fmadd_ps(_mm256_mul_ps(ds, _mm256_cvtepi32_ps(q)), _mm256_loadu_ps(x + 8 * p), acc[p]);
+                }
+            }
+        }
+    }
+    return hsum8x2(acc[0], acc[1]);
+}
+
+// ---------------------------------------------------------------------------- dispatch
+
+typedef float (*RowFn)(const uint8_t *, int64_t, const float *);
+
+// the dedicated kernel of (id, isa), or NULL
+static RowFn dedicated(uint32_t id, int isa) {
+    if (isa == 2) switch (id) {
+        case GQ_Q8_0: return row_q8_0_512;
+        case GQ_Q4_0: return row_q4_0_512;
+        case GQ_Q4_K: return row_q4_k_512;
+        case GQ_Q6_K: return row_q6_k_512;
+        }
+    if (isa == 1) switch (id) {
+        case GQ_Q8_0: return row_q8_0_avx2;
+        case GQ_Q4_0: return row_q4_0_avx2;
+        case GQ_Q4_K: return row_q4_k_avx2;
+        case GQ_Q6_K: return row_q6_k_avx2;
+        }
+    return NULL;
+}
+
+int gq_matvec(uint32_t id, const void *W, size_t row_bytes, int64_t rows, int64_t K, const float *x, float *y,
+              int nthreads) {
+    const GQType *t = gq_type(id);
+    if (!t || !t->supported || K < 0 || K % t->block || rows < 0 || row_bytes < gq_row_bytes(id, K)) return -1;
+    const int isa = gq_isa();
+    const RowFn fn = dedicated(id, isa);
+    const uint8_t *w = W;
+    int nt = nthreads > 0 ? nthreads : 0;
+#pragma omp parallel for schedule(static) num_threads(nt > 0 ? nt : omp_get_max_threads()) if (rows > 1)
+    for (int64_t r = 0; r < rows; r++) {
+        const uint8_t *wr = w + (size_t)r * row_bytes;
+        y[r] = fn ? fn(wr, K, x)
+             : isa == 2 ? row_generic_512(id, wr, K, x)
+             : isa == 1 ? row_generic_avx2(id, wr, K, x)
+                        : row_generic_c(id, wr, K, x);
+    }
+    return 0;
+}
