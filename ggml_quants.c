@@ -8,7 +8,9 @@
 
 #include <immintrin.h>
 #include <math.h>
+#ifdef _OPENMP
 #include <omp.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -304,7 +306,7 @@ static void isa_init(void) {
     int has = 0;
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         has = 1;
         if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) has = 2;
     }
@@ -657,8 +659,12 @@ int gq_matvec(uint32_t id, const void *W, size_t row_bytes, int64_t rows, int64_
     const int isa = gq_isa();
     const RowFn fn = dedicated(id, isa);
     const uint8_t *w = W;
-    int nt = nthreads > 0 ? nthreads : 0;
-#pragma omp parallel for schedule(static) num_threads(nt > 0 ? nt : omp_get_max_threads()) if (rows > 1)
+#ifdef _OPENMP
+    const int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
+#pragma omp parallel for schedule(static) num_threads(nt) if (rows > 1)
+#else
+    (void)nthreads;
+#endif
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *wr = w + (size_t)r * row_bytes;
         y[r] = fn ? fn(wr, K, x)

@@ -44,7 +44,7 @@ float gq_bf16_to_f32(uint16_t h);
 // dequantize_row_* computes them. 0, or -1 for an unsupported type or a partial block.
 int gq_dequant(uint32_t id, const void *src, float *y, int64_t n);
 
-// the instruction set the kernels use: 2 AVX-512 (F + BW), 1 AVX2 + FMA + F16C, 0 portable C.
+// the instruction set the kernels use: 2 AVX-512 (F + BW), 1 AVX2 + FMA, 0 portable C.
 // Chosen once from the CPU; GLM4V_PORTABLE=1 forces 0, GLM4V_ISA=avx2 caps it at 1.
 int gq_isa(void);
 // use isa (capped at what the CPU has) from now on; returns the one in use (tests compare the three)

@@ -520,6 +520,8 @@ int gguf_get_str(const GGUFFile *g, const char *key, const char **out) {
     if (!kv) return -1;
     if (kv->v.type != GGUF_TYPE_STRING)
         return gerr("%s: metadata key '%s' has type %s, expected STRING", g->path, key, gguf_type_name(kv->v.type));
+    if (strlen(kv->str) != kv->v.n) // a C string cannot hold it
+        return gerr("%s: metadata key '%s': the string contains a NUL byte", g->path, key);
     *out = kv->str;
     return 0;
 }

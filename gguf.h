@@ -111,7 +111,8 @@ const char *gguf_type_name(uint32_t type);
 // metadata lookup: the key/value or NULL (no error set)
 const GGUFKV *gguf_find_kv(const GGUFFile *g, const char *key);
 // typed getters: 0, or -1 with an error naming the file and key (missing, wrong type, out of range).
-// Integer getters accept any integer type whose value fits; gguf_get_f32 accepts FLOAT32 and FLOAT64.
+// Integer getters accept any integer type whose value fits; gguf_get_f32 accepts FLOAT32 and FLOAT64;
+// gguf_get_str refuses a string with a NUL byte inside (GGUFKV.v has all its bytes).
 int gguf_get_str(const GGUFFile *g, const char *key, const char **out);
 int gguf_get_u32(const GGUFFile *g, const char *key, uint32_t *out);
 int gguf_get_i32(const GGUFFile *g, const char *key, int32_t *out);

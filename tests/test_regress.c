@@ -33,6 +33,9 @@
 #define LLVMFuzzerTestOneInput fz_compare
 #include "../fuzz/fuzz_compare.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fz_gguf
+#include "../fuzz/fuzz_gguf.c"
+#undef LLVMFuzzerTestOneInput
 
 #include "test_util.h"
 
@@ -70,6 +73,7 @@ int main(void) {
     static const struct { const char *name; FuzzFn fn; } targets[] = {
         {"safetensors", fz_safetensors}, {"config", fz_config}, {"tokenizer", fz_tokenizer}, {"tokenize", fz_tokenize},
         {"image", fz_image},             {"prompt", fz_prompt}, {"compare", fz_compare},
+        {"gguf", fz_gguf},
     };
     fz_tokenize_init(NULL, NULL);
     fz_prompt_init(NULL, NULL);
