@@ -13,7 +13,7 @@ CFLAGS  += $(SANFLAGS)
 # Debian packages the build and the tests need
 DEB_PKGS = gcc make libopenblas-dev libstb-dev libjpeg62-turbo-dev libpcre2-dev libcjson-dev zlib1g-dev
 
-LIB_SRCS = util.c safetensors.c checkpoint.c ops.c tokenizer.c preprocess.c vision.c moe.c model.c dump.c prompt.c boxes.c gguf.c ggml_quants.c
+LIB_SRCS = util.c safetensors.c checkpoint.c ops.c tokenizer.c preprocess.c vision.c moe.c model.c dump.c prompt.c boxes.c gguf.c ggml_quants.c gguf_map.c
 BUILD    = build
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 HDRS     = glm4v.h
@@ -36,7 +36,7 @@ $(BUILD)/tests:
 
 # the GGUF reader and ggml quantisation kernels have their own headers; -O3 vectorises the block dequantisation
 # (elementwise: the same roundings, the same bits; 2-3x faster for the types without a dedicated kernel)
-$(BUILD)/gguf.o $(BUILD)/ggml_quants.o: gguf.h ggml_quants.h
+$(BUILD)/gguf.o $(BUILD)/ggml_quants.o $(BUILD)/gguf_map.o: gguf.h ggml_quants.h gguf_map.h
 $(BUILD)/ggml_quants.o: CFLAGS += -O3
 
 $(GLM4V_BIN): $(BUILD)/glm4v.o $(LIB_OBJS)

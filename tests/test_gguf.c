@@ -7,6 +7,7 @@
 //   malformed files (built here byte by byte) and every truncation fail with one line, FIFOs are refused.
 #include "../ggml_quants.h"
 #include "../gguf.h"
+#include "../gguf_map.h"
 #include "test_util.h"
 
 #include <cjson/cJSON.h>
@@ -574,6 +575,74 @@ static void check_special_files(void) {
           gguf_last_error());
 }
 
+// ---------------------------------------------------------------------------- GGUF <-> HF names
+
+static void check_name_map(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/gguf/name_map.json", test_data_dir());
+    size_t n;
+    char *text = (char *)slurp(path, &n);
+    CHECK(text != NULL, "name_map.json present");
+    if (!text) return;
+    text = realloc(text, n + 1);
+    text[n] = 0;
+    cJSON *j = cJSON_Parse(text);
+    static const struct { const char *key; int which; } tabs[] = {
+        {"glm4moe", GM_GLM4MOE}, {"glm4", GM_GLM4}, {"glm4v_mmproj", GM_GLM4V_MMPROJ}};
+    static const char *const tr_names[] = {"copy", "stack", "conv3d_t0", "conv3d_t1", "neox_qk", "unused"};
+    for (int t = 0; t < 3; t++) {
+        const cJSON *rows = cJSON_GetObjectItem(j, tabs[t].key);
+        int ne;
+        const GMEntry *tab = gguf_map_table(tabs[t].which, &ne);
+        int *hit = calloc((size_t)ne, sizeof *hit), bad = 0, nrows = 0;
+        for (const cJSON *r = rows ? rows->child : NULL; r; r = r->next, nrows++) {
+            const char *hf = cJSON_GetArrayItem(r, 0)->valuestring, *gg = cJSON_GetArrayItem(r, 1)->valuestring,
+                       *tr = cJSON_GetArrayItem(r, 2)->valuestring;
+            char out[512];
+            int transform = -1, bid, xid;
+            // GGUF -> HF (stacked experts keep "{xid}", as the reference writes them)
+            int ok = gguf_map_to_hf(tabs[t].which, gg, out, sizeof out, &transform, &bid) == 0 && strcmp(out, hf) == 0 &&
+                     strcmp(tr_names[transform], tr) == 0;
+            const int gbid = bid;
+            // HF -> GGUF (an expert's own name: expert 5)
+            char hf5[512];
+            snprintf(hf5, sizeof hf5, "%s", hf);
+            char *x = strstr(hf5, "{xid}");
+            if (x) { memmove(x + 1, x + 5, strlen(x + 5) + 1); *x = '5'; }
+            if (ok && strcmp(tr, "conv3d_t1") != 0)
+                ok = gguf_map_from_hf(tabs[t].which, hf5, out, sizeof out, &transform, &bid, &xid) == 0 &&
+                     strcmp(out, gg) == 0 && xid == (x ? 5 : -1);
+            if (!ok) { bad++; printf("# %s: %s <-> %s (%s) not in the table\n", tabs[t].key, gg, hf, tr); }
+            // the table entry this name comes from: its pattern with this block index is the name
+            for (int e = 0; ok && e < ne; e++) {
+                char want[512];
+                const char *p = strstr(tab[e].gguf, "{bid}");
+                if (p) snprintf(want, sizeof want, "%.*s%d%s", (int)(p - tab[e].gguf), tab[e].gguf, gbid, p + 5);
+                else snprintf(want, sizeof want, "%s", tab[e].gguf);
+                if (strcmp(want, gg) == 0) hit[e] = 1;
+            }
+        }
+        int unhit = 0;
+        for (int e = 0; e < ne; e++)
+            if (!hit[e]) { unhit++; printf("# %s: table entry %s never produced by the converter\n", tabs[t].key, tab[e].gguf); }
+        CHECK(nrows > 0 && bad == 0 && unhit == 0,
+              "name map %s: %d converter names (gguf-py TensorNameMap) map both ways; all %d table entries used",
+              tabs[t].key, nrows, ne);
+        free(hit);
+    }
+    char out[64];
+    int tr, bid, xid;
+    CHECK(gguf_map_to_hf(GM_GLM4MOE, "blk.x.attn_q.weight", out, sizeof out, &tr, &bid) == -1 &&
+              gguf_map_to_hf(GM_GLM4MOE, "blk.01.attn_q.weight", out, sizeof out, &tr, &bid) == -1 &&
+              gguf_map_to_hf(GM_GLM4MOE, "blk.1.attn_q.weightx", out, sizeof out, &tr, &bid) == -1 &&
+              gguf_map_to_hf(GM_GLM4MOE, "blk.1.attn_q.weight", out, 8, &tr, &bid) == -1 &&
+              gguf_map_from_hf(GM_GLM4MOE, "model.visual.blocks.0.norm1.weight", out, sizeof out, &tr, &bid, &xid) == -1 &&
+              gguf_map_which("glm4moe") == GM_GLM4MOE && gguf_map_which("llama") == -1,
+          "name map refuses malformed names, small buffers and other tables' names");
+    cJSON_Delete(j);
+    free(text);
+}
+
 int main(void) {
     printf("# kernels: isa %d (2 AVX-512, 1 AVX2, 0 portable)\n", gq_isa());
     check_case("types");
@@ -581,6 +650,7 @@ int main(void) {
     check_random_matvec();
     check_malformed();
     check_special_files();
+    check_name_map();
     printf("# %d passed, %d failed\n", t_passed, t_failed);
     return test_done();
 }

@@ -9,6 +9,8 @@
 #   tests/data/gguf/*.json           what gguf-py's GGUFReader sees: every key (type, value), every tensor (type, ne in
 #                                    ggml order, byte size, absolute data offset) and where its reference values are
 #   tests/data/gguf/*.ref.f32        gguf.quants.dequantize() of every supported tensor, float32 little-endian
+#   tests/data/gguf/name_map.json    the GGUF name llama.cpp's converter gives each HF tensor of the tiny checkpoints
+#                                    (weights/tiny-glm4v-*; its renaming steps, then gguf-py's TensorNameMap)
 # Q4_0 .. Q8_0 and BF16 data come from gguf.quants.quantize (gguf-py cannot quantise the K-quants: their blocks are
 # random bytes with finite fp16 scales, which ggml's dequantisation defines all the same). F16 / BF16 tensors are
 # random bit patterns (subnormals included, no inf / NaN). Deterministic (seeded); run from the repository root:
@@ -195,8 +197,79 @@ def parse_array_parts(f):
     return vals
 
 
+def st_names(path):
+    import struct
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        h = json.loads(f.read(n))
+    return sorted(k for k in h if k != "__metadata__")
+
+
+def name_map():
+    """[hf, gguf, transform] per HF tensor as llama.cpp's converter names it: ModelBase.filter_tensors
+    ("language_model." removed, e_score_correction_bias -> e_score_correction.bias), Glm4MoeModel (experts stacked,
+    NextN layer blk.{n_layers}), Glm4Model (M-RoPE q/k permuted to NeoX order), Qwen3VLVisionModel ("model.visual." ->
+    "visual.", Conv3d patch embedding split in two), then gguf-py's TensorNameMap.get_name(try_suffixes=.weight/.bias)"""
+    import re
+    from gguf import MODEL_ARCH
+    out = {}
+    moe = st_names("weights/tiny-glm4v-moe/model.safetensors")
+    dense = st_names("weights/tiny-glm4v-dense/model.safetensors")
+    n_moe = 1 + max(int(m.group(1)) for k in moe if (m := re.search(r"layers\.(\d+)\.", k)))
+    n_dense = 1 + max(int(m.group(1)) for k in dense if (m := re.search(r"layers\.(\d+)\.", k)))
+    # names the tiny checkpoints do not have: q/k norms, the NextN layer, vision biases
+    L = "model.language_model.layers."
+    extra_moe = [L + "0.self_attn.q_norm.weight", L + "0.self_attn.k_norm.weight"] + [
+        L + f"{n_moe}.{t}" for t in ("eh_proj.weight", "embed_tokens.weight", "enorm.weight", "hnorm.weight",
+                                      "shared_head.head.weight", "shared_head.norm.weight", "self_attn.q_proj.weight",
+                                      "mlp.experts.0.up_proj.weight", "mlp.gate.e_score_correction_bias")]
+    extra_vis = ["model.visual.blocks.0.attn.qkv.bias", "model.visual.blocks.0.attn.proj.bias"]
+
+    def text(names, arch, n_blocks, neox):
+        tm = gguf.get_tensor_name_map(arch, n_blocks)
+        rows = []
+        for hf in names:
+            if hf.startswith("model.visual."):
+                continue
+            name = hf.replace("e_score_correction_bias", "e_score_correction.bias").replace("language_model.", "")
+            tr = "copy"
+            m = re.match(r"(model\.layers\.\d+\.mlp\.experts\.)(\d+)\.(.*)", name)
+            if m:
+                name = m.group(1) + m.group(3)
+                hf = re.sub(r"experts\.\d+\.", "experts.{xid}.", hf)
+                tr = "stack"
+            g = tm.get_name(name, try_suffixes=(".weight", ".bias"))
+            assert g is not None, hf
+            if ".nextn." in g:
+                tr = "unused"
+            if neox and re.search(r"self_attn\.[qk]_proj\.", hf):
+                tr = "neox_qk"
+            if [hf, g, tr] not in rows:
+                rows.append([hf, g, tr])
+        return rows
+
+    out["glm4moe"] = text(moe + extra_moe, MODEL_ARCH.GLM4_MOE, n_moe + 1, False)
+    out["glm4"] = text(dense, MODEL_ARCH.GLM4, n_dense, True)
+    vm = gguf.get_tensor_name_map(MODEL_ARCH.MMPROJ, 64)
+    rows = []
+    for hf in [k for k in moe if k.startswith("model.visual.")] + extra_vis:
+        name = hf.replace("model.visual.", "visual.", 1)
+        if name == "visual.patch_embed.proj.weight":
+            base = gguf.TENSOR_NAMES[gguf.MODEL_TENSOR.V_ENC_EMBD_PATCH]
+            rows += [[hf, base + ".weight", "conv3d_t0"], [hf, base + ".weight.1", "conv3d_t1"]]
+            continue
+        g = vm.get_name(name, try_suffixes=(".weight", ".bias"))
+        assert g is not None, hf
+        rows.append([hf, g, "copy"])
+    out["glm4v_mmproj"] = rows
+    with open(os.path.join(OUT, "name_map.json"), "w") as fo:
+        json.dump(out, fo, indent=0)
+        fo.write("\n")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    name_map()
     tensors = []
     for q in SUPPORTED:
         bs = gguf.GGML_QUANT_SIZES[q][0]
