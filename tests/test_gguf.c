@@ -421,7 +421,7 @@ static Buf build(Opt o) {
     pstr(&b, "a.empty"); p32(&b, GGUF_TYPE_ARRAY); p32(&b, GGUF_TYPE_UINT32); p64(&b, 0);
     if (o.align) { pstr(&b, "general.alignment"); p32(&b, GGUF_TYPE_UINT32); p32(&b, o.align); }
     if (o.extra_kv) o.kvfn(&b);
-    uint64_t ne0[1] = {4}, ne1[2] = {o.t1_ne0 ? o.t1_ne0 : 32, 2};
+    uint64_t ne0[1] = {4}, ne1[5] = {o.t1_ne0 ? o.t1_ne0 : 32, 2, 1, 1, 1}; // (5: the 5-dimension case)
     tinfo(&b, "t0", 1, ne0, GQ_F32, 0);
     uint32_t al = o.align ? o.align : 32;
     if (al & (al - 1) || al > 4096) al = 32;
