@@ -700,6 +700,89 @@ T256 INLINE void q4_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
     for (int r = 0; r < nr; r++) y[r] = hsum8x2(lo[r], hi[r]);
 }
 
+// ---- Q5_K: w = (d * sc) * q - (dmin * m), q = low nibble + 16 * high bit (0..31); AVX-512 looks it up in a table
+// of the 32 values (permutex2var)
+
+T512 INLINE void q5_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512 iota16 = _mm512_add_ps(iota, _mm512_set1_ps(16.0f));
+    const __m512i m4 = _mm512_set1_epi32(0xF), c16 = _mm512_set1_epi32(16);
+    __m512 acc[GQ_R];
+    for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < K / GQ_QK_K; b++) {
+        for (int j = 0; j < 4; j++) {
+            const float *xb = x + b * GQ_QK_K + 64 * j;
+            const __m512i u1 = _mm512_set1_epi32(1 << (2 * j)), u2 = _mm512_set1_epi32(2 << (2 * j));
+            for (int r = 0; r < nr; r++) {
+                const uint8_t *p = w + r * rb + 176 * b, *qh = p + 16, *ql = p + 48 + 32 * j;
+                const float d = h2f(p), min = h2f(p + 2);
+                uint8_t sc, m;
+                scale_min_k4(2 * j, p + 4, &sc, &m);
+                // *y++ = d1 * ((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1: the table of the 32 values
+                __m512 dv = _mm512_set1_ps(d * sc), mv = _mm512_set1_ps(min * m);
+                const __m512 t1a = _mm512_sub_ps(_mm512_mul_ps(dv, iota), mv), t1b = _mm512_sub_ps(_mm512_mul_ps(dv, iota16), mv);
+                scale_min_k4(2 * j + 1, p + 4, &sc, &m);
+                dv = _mm512_set1_ps(d * sc), mv = _mm512_set1_ps(min * m);
+                const __m512 t2a = _mm512_sub_ps(_mm512_mul_ps(dv, iota), mv), t2b = _mm512_sub_ps(_mm512_mul_ps(dv, iota16), mv);
+                for (int h = 0; h < 2; h++) {
+                    const __m512i l = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ql + 16 * h)));
+                    const __m512i hb = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qh + 16 * h)));
+                    __m512i lo = _mm512_and_si512(l, m4);
+                    lo = _mm512_mask_or_epi32(lo, _mm512_test_epi32_mask(hb, u1), lo, c16);
+                    acc[r] = _mm512_fmadd_ps(_mm512_permutex2var_ps(t1a, lo, t1b), _mm512_loadu_ps(xb + 16 * h), acc[r]);
+                }
+                for (int h = 0; h < 2; h++) {
+                    const __m512i l = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ql + 16 * h)));
+                    const __m512i hb = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qh + 16 * h)));
+                    __m512i hi = _mm512_srli_epi32(l, 4);
+                    hi = _mm512_mask_or_epi32(hi, _mm512_test_epi32_mask(hb, u2), hi, c16);
+                    acc[r] = _mm512_fmadd_ps(_mm512_permutex2var_ps(t2a, hi, t2b), _mm512_loadu_ps(xb + 32 + 16 * h), acc[r]);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < nr; r++) y[r] = hsum512(acc[r]);
+}
+
+T256 INLINE void q5_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const __m256i m4 = _mm256_set1_epi32(0xF), one = _mm256_set1_epi32(1);
+    __m256 lo[GQ_R], hi[GQ_R];
+    for (int r = 0; r < nr; r++) lo[r] = hi[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < K / GQ_QK_K; b++) {
+        for (int j = 0; j < 4; j++) {
+            const float *xb = x + b * GQ_QK_K + 64 * j;
+            const __m128i s1 = _mm_cvtsi32_si128(2 * j), s2 = _mm_cvtsi32_si128(2 * j + 1);
+            for (int r = 0; r < nr; r++) {
+                const uint8_t *p = w + r * rb + 176 * b, *qh = p + 16, *ql = p + 48 + 32 * j;
+                const float d = h2f(p), min = h2f(p + 2);
+                uint8_t sc, m;
+                scale_min_k4(2 * j, p + 4, &sc, &m);
+                const __m256 d1 = _mm256_set1_ps(d * sc), m1 = _mm256_set1_ps(min * m);
+                scale_min_k4(2 * j + 1, p + 4, &sc, &m);
+                const __m256 d2 = _mm256_set1_ps(d * sc), m2 = _mm256_set1_ps(min * m);
+                for (int half = 0; half < 2; half++) { // low nibbles with bit 2j, then high nibbles with bit 2j + 1
+                    const __m128i s = half ? s2 : s1;
+                    const __m256 dd = half ? d2 : d1, mm = half ? m2 : m1;
+                    for (int h = 0; h < 2; h++) {
+                        __m256i l[2], hb[2];
+                        widen_u8(ql + 16 * h, &l[0], &l[1]);
+                        widen_u8(qh + 16 * h, &hb[0], &hb[1]);
+                        __m256 a[2];
+                        for (int k = 0; k < 2; k++) {
+                            __m256i v = half ? _mm256_srli_epi32(l[k], 4) : _mm256_and_si256(l[k], m4);
+                            v = _mm256_or_si256(v, _mm256_slli_epi32(_mm256_and_si256(_mm256_srl_epi32(hb[k], s), one), 4));
+                            a[k] = _mm256_sub_ps(_mm256_mul_ps(dd, _mm256_cvtepi32_ps(v)), mm);
+                        }
+                        lo[r] = _mm256_fmadd_ps(a[0], _mm256_loadu_ps(xb + 32 * half + 16 * h), lo[r]);
+                        hi[r] = _mm256_fmadd_ps(a[1], _mm256_loadu_ps(xb + 32 * half + 16 * h + 8), hi[r]);
+                    }
+                }
+            }
+        }
+    }
+    for (int r = 0; r < nr; r++) y[r] = hsum8x2(lo[r], hi[r]);
+}
+
 // ---- Q6_K: w = (d * sc) * (q - 32). Output chunk c (0..7) of a 128-element half: ql + (c & 3) * 16 (>> 4 when
 // c >= 4), qh + (c & 1) * 16 (>> 2 * (c >> 1)), scale c.
 
@@ -798,6 +881,8 @@ INSTANCE1(q4_0_256, T256, q4_0_256)
 INSTANCE1(q4_k_512, T512, q4_k_512)
 INSTANCE1(q4_k_256, T256, q4_k_256)
 INSTANCE1(q6_k_512, T512, q6_k_512)
+INSTANCE1(q5_k_512, T512, q5_k_512)
+INSTANCE1(q5_k_256, T256, q5_k_256)
 INSTANCE1(q6_k_256, T256, q6_k_256)
 
 static void portable_r1(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y) {
@@ -816,6 +901,7 @@ static RowsFn kernels(uint32_t id, int isa, RowsFn *r4) {
         case GQ_Q4_0: K1(q4_0_512);
         case GQ_Q4_K: K1(q4_k_512);
         case GQ_Q6_K: K1(q6_k_512);
+        case GQ_Q5_K: K1(q5_k_512);
         default: K2(gen512);
         }
     if (isa == 1) switch (id) {
@@ -826,6 +912,7 @@ static RowsFn kernels(uint32_t id, int isa, RowsFn *r4) {
         case GQ_Q4_0: K1(q4_0_256);
         case GQ_Q4_K: K1(q4_k_256);
         case GQ_Q6_K: K1(q6_k_256);
+        case GQ_Q5_K: K1(q5_k_256);
         default: K2(gen256);
         }
 #undef K2
