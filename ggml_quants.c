@@ -700,6 +700,129 @@ T256 INLINE void q4_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
     for (int r = 0; r < nr; r++) y[r] = hsum8x2(lo[r], hi[r]);
 }
 
+// ---- AVX-512 table-lookup kernels of the smaller types: each weight is read from a table of the values its few
+// bits can take, each entry computed with ggml's operations (so the same rounding as the dequantisation above)
+
+#define IOTA16 _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+
+// Q4_1: w = q * d + m
+T512 INLINE void q4_1_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const __m512 iota = IOTA16;
+    __m512 acc = _mm512_setzero_ps();
+    (void)rb, (void)nr;
+    for (int64_t b = 0; b < K / 32; b++) {
+        const uint8_t *p = w + 20 * b;
+        // y[i*qk + j + 0] = x0*d + m
+        const __m512 lut = _mm512_add_ps(_mm512_mul_ps(iota, _mm512_set1_ps(h2f(p))), _mm512_set1_ps(h2f(p + 2)));
+        const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 4)));
+        acc = _mm512_fmadd_ps(_mm512_permutexvar_ps(q, lut), _mm512_loadu_ps(x + 32 * b), acc);
+        acc = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), lut), _mm512_loadu_ps(x + 32 * b + 16), acc);
+    }
+    *y = hsum512(acc);
+}
+
+// Q5_0 / Q5_1: q = low nibble + 16 * bit j (j + 16 for the second half) of qh; w = (q - 16) * d, or q * d + m
+T512 INLINE void q5_x_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const int q51 = id == GQ_Q5_1, bs = q51 ? 24 : 22, qh_at = q51 ? 4 : 2;
+    const __m512 iota = IOTA16, iota16 = _mm512_add_ps(iota, _mm512_set1_ps(16.0f));
+    const __m512 ilo = q51 ? iota : _mm512_sub_ps(iota, _mm512_set1_ps(16.0f)), ihi = q51 ? iota16 : iota;
+    const __m512i bit_lo = _mm512_sllv_epi32(_mm512_set1_epi32(1), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+                                                                                      11, 12, 13, 14, 15));
+    const __m512i bit_hi = _mm512_slli_epi32(bit_lo, 16), m4 = _mm512_set1_epi32(0xF), c16 = _mm512_set1_epi32(16);
+    __m512 acc = _mm512_setzero_ps();
+    (void)rb, (void)nr;
+    for (int64_t b = 0; b < K / 32; b++) {
+        const uint8_t *p = w + bs * b;
+        const __m512 d = _mm512_set1_ps(h2f(p));
+        __m512 ta, tb;
+        if (q51) { // x0*d + m
+            const __m512 m = _mm512_set1_ps(h2f(p + 2));
+            ta = _mm512_add_ps(_mm512_mul_ps(ilo, d), m);
+            tb = _mm512_add_ps(_mm512_mul_ps(ihi, d), m);
+        } else { // x0*d, x0 = q - 16
+            ta = _mm512_mul_ps(ilo, d);
+            tb = _mm512_mul_ps(ihi, d);
+        }
+        uint32_t qh;
+        memcpy(&qh, p + qh_at, 4);
+        const __m512i qhv = _mm512_set1_epi32((int)qh);
+        const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + qh_at + 4)));
+        __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_srli_epi32(q, 4);
+        lo = _mm512_mask_or_epi32(lo, _mm512_test_epi32_mask(qhv, bit_lo), lo, c16);
+        hi = _mm512_mask_or_epi32(hi, _mm512_test_epi32_mask(qhv, bit_hi), hi, c16);
+        acc = _mm512_fmadd_ps(_mm512_permutex2var_ps(ta, lo, tb), _mm512_loadu_ps(x + 32 * b), acc);
+        acc = _mm512_fmadd_ps(_mm512_permutex2var_ps(ta, hi, tb), _mm512_loadu_ps(x + 32 * b + 16), acc);
+    }
+    *y = hsum512(acc);
+}
+
+// Q2_K: 16-element sub-block s (= 8n + 2j + h) of 128-element half n: bits 2j of qs[32n + 16h + l], scale byte s;
+// w = (d * (sc & 0xF)) * q - dmin * (sc >> 4)
+T512 INLINE void q2_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const __m512 iota = IOTA16;
+    const __m512i m3 = _mm512_set1_epi32(3);
+    __m512 acc = _mm512_setzero_ps();
+    (void)rb, (void)nr;
+    for (int64_t b = 0; b < K / GQ_QK_K; b++) {
+        const uint8_t *p = w + 84 * b, *scales = p, *qs = p + 16;
+        const float d = h2f(p + 80), min = h2f(p + 82);
+        for (int n = 0; n < 2; n++)
+            for (int j = 0; j < 4; j++) {
+                const __m128i sh = _mm_cvtsi32_si128(2 * j);
+                for (int h = 0; h < 2; h++) {
+                    const uint8_t sc = scales[8 * n + 2 * j + h];
+                    // float dl = d * (sc & 0xF), ml = min * (sc >> 4); *y++ = dl * q - ml
+                    const float dl = d * (sc & 0xF), ml = min * (sc >> 4);
+                    const __m512 lut = _mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(dl), iota), _mm512_set1_ps(ml));
+                    const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs + 32 * n + 16 * h)));
+                    const __m512i idx = _mm512_and_si512(_mm512_srl_epi32(q, sh), m3);
+                    acc = _mm512_fmadd_ps(_mm512_permutexvar_ps(idx, lut),
+                                          _mm512_loadu_ps(x + b * GQ_QK_K + 128 * n + 32 * j + 16 * h), acc);
+                }
+            }
+    }
+    *y = hsum512(acc);
+}
+
+// Q3_K: the same walk; q = bits 2j of qs + 4 * bit (4n + j) of hmask[16h + l], w = (d * (scale - 32)) * (q - 4)
+T512 INLINE void q3_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const __m512 im4 = _mm512_sub_ps(IOTA16, _mm512_set1_ps(4.0f));
+    const __m512i m3 = _mm512_set1_epi32(3), c4 = _mm512_set1_epi32(4);
+    const uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+    __m512 acc = _mm512_setzero_ps();
+    (void)rb, (void)nr;
+    for (int64_t b = 0; b < K / GQ_QK_K; b++) {
+        const uint8_t *p = w + 110 * b, *hm = p, *qs = p + 32;
+        const float d_all = h2f(p + 108);
+        uint32_t aux[4];
+        memcpy(aux, p + 96, 12);
+        uint32_t tmp = aux[2];
+        aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
+        aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
+        aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
+        aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
+        int8_t scales[16];
+        memcpy(scales, aux, 16);
+        for (int n = 0; n < 2; n++)
+            for (int j = 0; j < 4; j++) {
+                const __m128i sh = _mm_cvtsi32_si128(2 * j);
+                const __m512i mbit = _mm512_set1_epi32(1 << (4 * n + j));
+                for (int h = 0; h < 2; h++) {
+                    // dl = d_all * (scales[is++] - 32); *y++ = dl * (q2 - (hm & m ? 0 : 4))
+                    const float dl = d_all * (scales[8 * n + 2 * j + h] - 32);
+                    const __m512 lut = _mm512_mul_ps(_mm512_set1_ps(dl), im4);
+                    const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs + 32 * n + 16 * h)));
+                    const __m512i hv = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(hm + 16 * h)));
+                    __m512i idx = _mm512_and_si512(_mm512_srl_epi32(q, sh), m3);
+                    idx = _mm512_mask_or_epi32(idx, _mm512_test_epi32_mask(hv, mbit), idx, c4);
+                    acc = _mm512_fmadd_ps(_mm512_permutexvar_ps(idx, lut),
+                                          _mm512_loadu_ps(x + b * GQ_QK_K + 128 * n + 32 * j + 16 * h), acc);
+                }
+            }
+    }
+    *y = hsum512(acc);
+}
+
 // ---- Q5_K: w = (d * sc) * q - (dmin * m), q = low nibble + 16 * high bit (0..31); AVX-512 looks it up in a table
 // of the 32 values (permutex2var)
 
@@ -883,6 +1006,10 @@ INSTANCE1(q4_k_256, T256, q4_k_256)
 INSTANCE1(q6_k_512, T512, q6_k_512)
 INSTANCE1(q5_k_512, T512, q5_k_512)
 INSTANCE1(q5_k_256, T256, q5_k_256)
+INSTANCE1(q4_1_512, T512, q4_1_512)
+INSTANCE1(q5_x_512, T512, q5_x_512)
+INSTANCE1(q2_k_512, T512, q2_k_512)
+INSTANCE1(q3_k_512, T512, q3_k_512)
 INSTANCE1(q6_k_256, T256, q6_k_256)
 
 static void portable_r1(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y) {
@@ -902,6 +1029,10 @@ static RowsFn kernels(uint32_t id, int isa, RowsFn *r4) {
         case GQ_Q4_K: K1(q4_k_512);
         case GQ_Q6_K: K1(q6_k_512);
         case GQ_Q5_K: K1(q5_k_512);
+        case GQ_Q4_1: K1(q4_1_512);
+        case GQ_Q5_0: case GQ_Q5_1: K1(q5_x_512);
+        case GQ_Q2_K: K1(q2_k_512);
+        case GQ_Q3_K: K1(q3_k_512);
         default: K2(gen512);
         }
     if (isa == 1) switch (id) {
