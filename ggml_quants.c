@@ -368,7 +368,8 @@ int gq_matvec_naive(uint32_t id, const void *W, size_t row_bytes, int64_t rows, 
 // fma chains hide the fma latency, each activation chunk is loaded once for four rows). A row's operations do not
 // depend on the rows that share its call, so its bits depend neither on the grouping nor on the thread count. The weights are widened in registers exactly as the dequantisation above rounds them (a lookup
 // table of the 16 values of a 4-bit sub-block, each computed as ggml computes it, for Q4_0 / Q4_K on AVX-512).
-// Types without a dedicated kernel dequantise GQ_CH elements per row into a buffer (gq_dequant, exact) and sum it.
+// Every supported type has an AVX-512 and an AVX2 kernel; the portable C dequantises GQ_CH elements per row into a
+// buffer (gq_dequant, exact) and sums it with fmaf.
 // AVX2 / AVX-512 CPUs are assumed to have F16C (every x86 CPU with AVX2 does).
 
 #define GQ_R 4
@@ -411,59 +412,6 @@ T256 INLINE void widen_u8(const uint8_t *p, __m256i *lo, __m256i *hi) {
     __m128i b = _mm_loadu_si128((const __m128i *)p);
     *lo = _mm256_cvtepu8_epi32(b);
     *hi = _mm256_cvtepu8_epi32(_mm_unpackhi_epi64(b, b));
-}
-
-// ---- generic (dequantised chunks)
-
-T512 INLINE void gen_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
-    const GQType *t = gq_type(id);
-    float buf[GQ_R][GQ_CH];
-    __m512 acc[GQ_R];
-    for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_ps();
-    for (int64_t k = 0; k < K; k += GQ_CH) {
-        const int64_t n = K - k < GQ_CH ? K - k : GQ_CH;
-        for (int r = 0; r < nr; r++) gq_dequant(id, w + r * rb + (size_t)(k / t->block) * t->bytes, buf[r], n);
-        int64_t i = 0;
-        for (; i + 16 <= n; i += 16) {
-            const __m512 xv = _mm512_loadu_ps(x + k + i);
-#pragma GCC unroll 4
-            for (int r = 0; r < nr; r++) acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(buf[r] + i), xv, acc[r]);
-        }
-        if (i < n) {
-            const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-            const __m512 xv = _mm512_maskz_loadu_ps(m, x + k + i);
-            for (int r = 0; r < nr; r++) acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, buf[r] + i), xv, acc[r]);
-        }
-    }
-    for (int r = 0; r < nr; r++) y[r] = hsum512(acc[r]);
-}
-
-// zero-padded 8 floats from p (n < 8 valid)
-T256 INLINE __m256 load8_partial(const float *p, int64_t n) {
-    if (n >= 8) return _mm256_loadu_ps(p);
-    if (n <= 0) return _mm256_setzero_ps();
-    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), idx));
-}
-
-T256 INLINE void gen_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
-    const GQType *t = gq_type(id);
-    float buf[GQ_R][GQ_CH];
-    __m256 lo[GQ_R], hi[GQ_R];
-    for (int r = 0; r < nr; r++) lo[r] = hi[r] = _mm256_setzero_ps();
-    for (int64_t k = 0; k < K; k += GQ_CH) {
-        const int64_t n = K - k < GQ_CH ? K - k : GQ_CH;
-        for (int r = 0; r < nr; r++) gq_dequant(id, w + r * rb + (size_t)(k / t->block) * t->bytes, buf[r], n);
-        for (int64_t i = 0; i < n; i += 16) {
-            const __m256 x0 = load8_partial(x + k + i, n - i), x1 = load8_partial(x + k + i + 8, n - i - 8);
-#pragma GCC unroll 4
-            for (int r = 0; r < nr; r++) {
-                lo[r] = _mm256_fmadd_ps(load8_partial(buf[r] + i, n - i), x0, lo[r]);
-                hi[r] = _mm256_fmadd_ps(load8_partial(buf[r] + i + 8, n - i - 8), x1, hi[r]);
-            }
-        }
-    }
-    for (int r = 0; r < nr; r++) y[r] = hsum8x2(lo[r], hi[r]);
 }
 
 // ---- F32 / F16 / BF16
@@ -823,6 +771,130 @@ T512 INLINE void q3_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
     *y = hsum512(acc);
 }
 
+// ---- AVX2 twins of the table-lookup kernels: the same values by arithmetic (8 lanes: no 16-entry permute)
+
+// 8 int32 lanes -> lo or hi accumulator of the chunk: acc = fma(w, x, acc)
+#define ACC8(accv, wv, xp) accv = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xp), accv)
+
+T256 INLINE void q4_1_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const __m256i m4 = _mm256_set1_epi32(0xF);
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    (void)rb, (void)nr;
+    for (int64_t b = 0; b < K / 32; b++) {
+        const uint8_t *p = w + 20 * b;
+        const __m256 d = _mm256_set1_ps(h2f(p)), m = _mm256_set1_ps(h2f(p + 2));
+        __m256i q[2];
+        widen_u8(p + 4, &q[0], &q[1]);
+        for (int h = 0; h < 2; h++) { // h = 0: low nibbles (elements 0..15), 1: high nibbles (16..31)
+            for (int k = 0; k < 2; k++) {
+                __m256i v = h ? _mm256_srli_epi32(q[k], 4) : _mm256_and_si256(q[k], m4);
+                __m256 wv = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v), d), m);
+                if (k) ACC8(hi, wv, x + 32 * b + 16 * h + 8);
+                else ACC8(lo, wv, x + 32 * b + 16 * h);
+            }
+        }
+    }
+    *y = hsum8x2(lo, hi);
+}
+
+T256 INLINE void q5_x_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const int q51 = id == GQ_Q5_1, bs = q51 ? 24 : 22, qh_at = q51 ? 4 : 2;
+    const __m256i m4 = _mm256_set1_epi32(0xF), one = _mm256_set1_epi32(1), c16 = _mm256_set1_epi32(q51 ? 0 : 16);
+    const __m256i sh0 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    (void)rb, (void)nr;
+    for (int64_t b = 0; b < K / 32; b++) {
+        const uint8_t *p = w + bs * b;
+        const __m256 d = _mm256_set1_ps(h2f(p)), m = _mm256_set1_ps(q51 ? h2f(p + 2) : 0.0f);
+        uint32_t qh;
+        memcpy(&qh, p + qh_at, 4);
+        const __m256i qhv = _mm256_set1_epi32((int)qh);
+        __m256i q[2];
+        widen_u8(p + qh_at + 4, &q[0], &q[1]);
+        for (int h = 0; h < 2; h++)
+            for (int k = 0; k < 2; k++) {
+                // element e = 16h + 8k + lane: nibble of byte 8k + lane, high bit e of qh
+                __m256i v = h ? _mm256_srli_epi32(q[k], 4) : _mm256_and_si256(q[k], m4);
+                const __m256i sh = _mm256_add_epi32(sh0, _mm256_set1_epi32(16 * h + 8 * k));
+                v = _mm256_or_si256(v, _mm256_slli_epi32(_mm256_and_si256(_mm256_srlv_epi32(qhv, sh), one), 4));
+                v = _mm256_sub_epi32(v, c16);
+                __m256 wv = _mm256_mul_ps(_mm256_cvtepi32_ps(v), d);
+                if (q51) wv = _mm256_add_ps(wv, m); // x0*d + m
+                if (k) ACC8(hi, wv, x + 32 * b + 16 * h + 8);
+                else ACC8(lo, wv, x + 32 * b + 16 * h);
+            }
+    }
+    *y = hsum8x2(lo, hi);
+}
+
+T256 INLINE void q2_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const __m256i m3 = _mm256_set1_epi32(3);
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    (void)rb, (void)nr;
+    for (int64_t b = 0; b < K / GQ_QK_K; b++) {
+        const uint8_t *p = w + 84 * b, *scales = p, *qs = p + 16;
+        const float d = h2f(p + 80), min = h2f(p + 82);
+        for (int n = 0; n < 2; n++)
+            for (int j = 0; j < 4; j++) {
+                const __m128i sh = _mm_cvtsi32_si128(2 * j);
+                for (int h = 0; h < 2; h++) {
+                    const uint8_t sc = scales[8 * n + 2 * j + h];
+                    const __m256 dl = _mm256_set1_ps(d * (sc & 0xF)), ml = _mm256_set1_ps(min * (sc >> 4));
+                    __m256i q[2];
+                    widen_u8(qs + 32 * n + 16 * h, &q[0], &q[1]);
+                    const float *xc = x + b * GQ_QK_K + 128 * n + 32 * j + 16 * h;
+                    for (int k = 0; k < 2; k++) {
+                        __m256i v = _mm256_and_si256(_mm256_srl_epi32(q[k], sh), m3);
+                        __m256 wv = _mm256_sub_ps(_mm256_mul_ps(dl, _mm256_cvtepi32_ps(v)), ml);
+                        if (k) ACC8(hi, wv, xc + 8);
+                        else ACC8(lo, wv, xc);
+                    }
+                }
+            }
+    }
+    *y = hsum8x2(lo, hi);
+}
+
+T256 INLINE void q3_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const __m256i m3 = _mm256_set1_epi32(3), one = _mm256_set1_epi32(1), c4 = _mm256_set1_epi32(4);
+    const uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    (void)rb, (void)nr;
+    for (int64_t b = 0; b < K / GQ_QK_K; b++) {
+        const uint8_t *p = w + 110 * b, *hm = p, *qs = p + 32;
+        const float d_all = h2f(p + 108);
+        uint32_t aux[4];
+        memcpy(aux, p + 96, 12);
+        uint32_t tmp = aux[2];
+        aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
+        aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
+        aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
+        aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
+        int8_t scales[16];
+        memcpy(scales, aux, 16);
+        for (int n = 0; n < 2; n++)
+            for (int j = 0; j < 4; j++) {
+                const __m128i sh = _mm_cvtsi32_si128(2 * j), shm = _mm_cvtsi32_si128(4 * n + j);
+                for (int h = 0; h < 2; h++) {
+                    const __m256 dl = _mm256_set1_ps(d_all * (scales[8 * n + 2 * j + h] - 32));
+                    __m256i q[2], hv[2];
+                    widen_u8(qs + 32 * n + 16 * h, &q[0], &q[1]);
+                    widen_u8(hm + 16 * h, &hv[0], &hv[1]);
+                    const float *xc = x + b * GQ_QK_K + 128 * n + 32 * j + 16 * h;
+                    for (int k = 0; k < 2; k++) {
+                        // q2 - (hm & m ? 0 : 4) = q2 + 4 * bit - 4
+                        __m256i v = _mm256_and_si256(_mm256_srl_epi32(q[k], sh), m3);
+                        v = _mm256_add_epi32(v, _mm256_slli_epi32(_mm256_and_si256(_mm256_srl_epi32(hv[k], shm), one), 2));
+                        __m256 wv = _mm256_mul_ps(dl, _mm256_cvtepi32_ps(_mm256_sub_epi32(v, c4)));
+                        if (k) ACC8(hi, wv, xc + 8);
+                        else ACC8(lo, wv, xc);
+                    }
+                }
+            }
+    }
+    *y = hsum8x2(lo, hi);
+}
+
 // ---- Q5_K: w = (d * sc) * q - (dmin * m), q = low nibble + 16 * high bit (0..31); AVX-512 looks it up in a table
 // of the 32 values (permutex2var)
 
@@ -983,8 +1055,6 @@ typedef void (*RowsFn)(uint32_t id, const uint8_t *w, size_t rb, int64_t K, cons
     tgt static void name##_r1(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y) {         \
         body(ID, w, rb, K, x, y, 1);                                                                                   \
     }
-INSTANCES(gen512, T512, gen_512, id)
-INSTANCES(gen256, T256, gen_256, id)
 INSTANCES(f32_512, T512, flt_512, GQ_F32)
 INSTANCES(f16_512, T512, flt_512, GQ_F16)
 INSTANCES(bf16_512, T512, flt_512, GQ_BF16)
@@ -1010,6 +1080,10 @@ INSTANCE1(q4_1_512, T512, q4_1_512)
 INSTANCE1(q5_x_512, T512, q5_x_512)
 INSTANCE1(q2_k_512, T512, q2_k_512)
 INSTANCE1(q3_k_512, T512, q3_k_512)
+INSTANCE1(q4_1_256, T256, q4_1_256)
+INSTANCE1(q5_x_256, T256, q5_x_256)
+INSTANCE1(q2_k_256, T256, q2_k_256)
+INSTANCE1(q3_k_256, T256, q3_k_256)
 INSTANCE1(q6_k_256, T256, q6_k_256)
 
 static void portable_r1(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y) {
@@ -1033,7 +1107,7 @@ static RowsFn kernels(uint32_t id, int isa, RowsFn *r4) {
         case GQ_Q5_0: case GQ_Q5_1: K1(q5_x_512);
         case GQ_Q2_K: K1(q2_k_512);
         case GQ_Q3_K: K1(q3_k_512);
-        default: K2(gen512);
+        default: break;
         }
     if (isa == 1) switch (id) {
         case GQ_F32: K2(f32_256);
@@ -1044,7 +1118,11 @@ static RowsFn kernels(uint32_t id, int isa, RowsFn *r4) {
         case GQ_Q4_K: K1(q4_k_256);
         case GQ_Q6_K: K1(q6_k_256);
         case GQ_Q5_K: K1(q5_k_256);
-        default: K2(gen256);
+        case GQ_Q4_1: K1(q4_1_256);
+        case GQ_Q5_0: case GQ_Q5_1: K1(q5_x_256);
+        case GQ_Q2_K: K1(q2_k_256);
+        case GQ_Q3_K: K1(q3_k_256);
+        default: break;
         }
 #undef K2
 #undef K1
