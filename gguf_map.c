@@ -193,3 +193,11 @@ int gguf_map_from_hf(int which, const char *hf, char *gguf, size_t cap, int *tra
         }
     return -1;
 }
+
+long gguf_map_neox_row(long r, int head_dim, int rotary_dim) {
+    if (r < 0 || head_dim <= 0 || rotary_dim < 0 || rotary_dim > head_dim || rotary_dim % 2) return -1;
+    // normal_to_neox: per head, permuted_rot = cat(rot[::2], rot[1::2]); rows >= rotary_dim stay
+    long h = r / head_dim, i = r % head_dim;
+    if (i < rotary_dim) i = i % 2 == 0 ? i / 2 : rotary_dim / 2 + i / 2;
+    return h * head_dim + i;
+}

@@ -41,4 +41,8 @@ int gguf_map_to_hf(int which, const char *gguf, char *hf, size_t cap, int *trans
 // the other way: the GGUF name holding HF tensor hf (an expert's name "...experts.5..." gives the stacked tensor,
 // *xid = 5, else -1). 0 or -1
 int gguf_map_from_hf(int which, const char *hf, char *gguf, size_t cap, int *transform, int *bid, int *xid);
+// GM_NEOX_QK: the row of the GGUF tensor that holds row r of the HF q_proj / k_proj weight (or element r of its bias),
+// heads of head_dim rows whose first rotary_dim rows are rotated (GLM-4.1V: rotary_dim = head_dim / 2); -1 when
+// rotary_dim is odd or larger than head_dim
+long gguf_map_neox_row(long r, int head_dim, int rotary_dim);
 #endif

@@ -630,6 +630,17 @@ static void check_name_map(void) {
               tabs[t].key, nrows, ne);
         free(hit);
     }
+    // GM_NEOX_QK: GGUF row g holds the HF row rows[g] (the converter's permutation on row numbers)
+    const cJSON *nx = cJSON_GetObjectItem(j, "neox");
+    int nbad = 0, ncase = 0;
+    for (const cJSON *c = nx ? nx->child : NULL; c; c = c->next, ncase++) {
+        int hd = cJSON_GetObjectItem(c, "head_dim")->valueint, rd = cJSON_GetObjectItem(c, "rotary_dim")->valueint;
+        long g = 0;
+        for (const cJSON *v = cJSON_GetObjectItem(c, "rows")->child; v; v = v->next, g++)
+            nbad += gguf_map_neox_row(v->valueint, hd, rd) != g;
+    }
+    CHECK(ncase == 2 && nbad == 0 && gguf_map_neox_row(0, 8, 3) == -1 && gguf_map_neox_row(0, 8, 10) == -1,
+          "gguf_map_neox_row inverts the converter's normal_to_neox (%d cases)", ncase);
     char out[64];
     int tr, bid, xid;
     CHECK(gguf_map_to_hf(GM_GLM4MOE, "blk.x.attn_q.weight", out, sizeof out, &tr, &bid) == -1 &&

@@ -262,6 +262,14 @@ def name_map():
         assert g is not None, hf
         rows.append([hf, g, "copy"])
     out["glm4v_mmproj"] = rows
+    # Glm4Model.normal_to_neox (torch reshape / slicing / cat, here in numpy) applied to the row numbers of a q_proj of
+    # 3 heads of 8 (rotary_dim 4) and 2 heads of 6 (rotary_dim 2): "neox" lists, for each GGUF row, the HF row it holds
+    def normal_to_neox(rows, head_dim, rot):
+        w = rows.reshape(-1, head_dim, 1)
+        perm = np.concatenate((w[:, :rot:2, :], w[:, 1:rot:2, :]), axis=1)
+        return np.concatenate((perm, w[:, rot:, :]), axis=1).reshape(-1)
+    out["neox"] = [{"head_dim": hd, "rotary_dim": rd, "rows": [int(v) for v in normal_to_neox(np.arange(nh * hd), hd, rd)]}
+                   for nh, hd, rd in ((3, 8, 4), (2, 6, 2))]
     with open(os.path.join(OUT, "name_map.json"), "w") as fo:
         json.dump(out, fo, indent=0)
         fo.write("\n")
