@@ -733,3 +733,100 @@ int gguf_tensor_rows(const GGUFFile *g, const GGUFTensor *t, int64_t row0, int64
             return gerr("%s: tensor '%s': cannot dequantise", g->path, t->name);
     return 0;
 }
+
+// ---------------------------------------------------------------------------- split models
+
+// the split.no / split.count of g: 0 (*count = 0 when g is not split) or -1
+static int split_keys(const GGUFFile *g, uint32_t *no, uint32_t *count) {
+    *no = 0;
+    *count = 0;
+    if (!gguf_find_kv(g, "split.count")) {
+        if (gguf_find_kv(g, "split.no")) return gerr("%s: split.no without split.count", g->path);
+        return 0;
+    }
+    if (gguf_get_u32(g, "split.count", count) || gguf_get_u32(g, "split.no", no)) return -1;
+    if (*count < 1 || *count > GGUF_MAX_SPLITS)
+        return gerr("%s: split.count %u out of range (1..%d)", g->path, *count, GGUF_MAX_SPLITS);
+    if (*no >= *count) return gerr("%s: split.no %u is not below split.count %u", g->path, *no, *count);
+    return 0;
+}
+
+int gguf_open_split(GGUFSplit *s, const char *path) {
+    memset(s, 0, sizeof *s);
+    GGUFFile first;
+    if (gguf_open(&first, path)) return -1;
+    uint32_t no, count;
+    if (split_keys(&first, &no, &count)) { gguf_close(&first); return -1; }
+    if (count <= 1) {
+        if (!(s->f = malloc(sizeof *s->f))) { gguf_close(&first); return gerr("%s: out of memory", path); }
+        s->f[0] = first;
+        s->n = 1;
+        return 0;
+    }
+    // PREFIX-%05d-of-%05d.gguf (gguf-py SHARD_NAME_FORMAT, llama.cpp llama_split_path)
+    size_t len = strlen(path);
+    char tail[64];
+    snprintf(tail, sizeof tail, "-%05u-of-%05u.gguf", no + 1, count);
+    size_t tl = strlen(tail);
+    if (len < tl || strcmp(path + len - tl, tail) != 0) {
+        gguf_close(&first);
+        return gerr("%s: shard %u of %u, but the name does not end in %s", path, no + 1, count, tail);
+    }
+    s->f = calloc(count, sizeof *s->f);
+    char *p = malloc(len + 1);
+    if (!s->f || !p) { free(p); gguf_close(&first); gguf_close_split(s); return gerr("%s: out of memory", path); }
+    s->n = (int)count;
+    s->f[no] = first;
+    int rc = 0;
+    for (uint32_t i = 0; i < count && rc == 0; i++) {
+        if (i == no) continue;
+        memcpy(p, path, len - tl);
+        snprintf(p + len - tl, tl + 1, "-%05u-of-%05u.gguf", i + 1, count);
+        uint32_t ino, icount;
+        if (gguf_open(&s->f[i], p) || split_keys(&s->f[i], &ino, &icount)) rc = -1;
+        else if (icount != count || ino != i)
+            rc = gerr("%s: split.no %u / split.count %u, expected %u / %u", p, ino, icount, i, count);
+    }
+    free(p);
+    // every tensor once; split.tensors.count of the first shard = their number
+    uint64_t total = 0;
+    for (int i = 0; i < s->n && rc == 0; i++) {
+        total += s->f[i].n_tensors;
+        for (uint64_t t = 0; t < s->f[i].n_tensors && rc == 0; t++)
+            for (int k = 0; k < i && rc == 0; k++)
+                if (gguf_find_tensor(&s->f[k], s->f[i].tensors[t].name))
+                    rc = gerr("%s: tensor '%.100s' is also in %s", s->f[i].path, s->f[i].tensors[t].name, s->f[k].path);
+    }
+    uint64_t want;
+    if (rc == 0 && gguf_find_kv(&s->f[0], "split.tensors.count")) {
+        if (gguf_get_u64(&s->f[0], "split.tensors.count", &want)) rc = -1;
+        else if (want != total)
+            rc = gerr("%s: split.tensors.count is %llu, the %d shards hold %llu tensors", s->f[0].path,
+                      (unsigned long long)want, s->n, (unsigned long long)total);
+    }
+    if (rc) {
+        char keep[sizeof gguf_errbuf];
+        memcpy(keep, gguf_errbuf, sizeof keep);
+        gguf_close_split(s);
+        memcpy(gguf_errbuf, keep, sizeof keep);
+    }
+    return rc;
+}
+
+void gguf_close_split(GGUFSplit *s) {
+    if (!s) return;
+    for (int i = 0; i < s->n; i++) gguf_close(&s->f[i]);
+    free(s->f);
+    memset(s, 0, sizeof *s);
+}
+
+const GGUFTensor *gguf_split_find_tensor(const GGUFSplit *s, const char *name, const GGUFFile **file) {
+    for (int i = 0; i < s->n; i++) {
+        const GGUFTensor *t = gguf_find_tensor(&s->f[i], name);
+        if (t) {
+            if (file) *file = &s->f[i];
+            return t;
+        }
+    }
+    return NULL;
+}

@@ -105,6 +105,21 @@ int gguf_parse(GGUFFile *g, const uint8_t *buf, size_t size, const char *name);
 // free everything (and unmap a file from gguf_open); g may be zeroed or partly filled
 void gguf_close(GGUFFile *g);
 
+// a model in one GGUF file or split in several (llama.cpp's gguf-split / gguf-py's GGUFWriter split_max_*):
+// NAME-00001-of-0000N.gguf ... each holding split.no, split.count (and the first split.tensors.count and all the
+// other metadata)
+#define GGUF_MAX_SPLITS 1024
+typedef struct GGUFSplit {
+    int n;                           // number of files (1 for an unsplit file)
+    GGUFFile *f;                     // [n] in split.no order; f[0] holds the model's metadata
+} GGUFSplit;
+
+// open path (an unsplit file, or any one shard of a split model: all its shards are opened); 0 or -1 (error set)
+int gguf_open_split(GGUFSplit *s, const char *path);
+void gguf_close_split(GGUFSplit *s);
+// the tensor named name in any shard (its file in *file when file != NULL), or NULL
+const GGUFTensor *gguf_split_find_tensor(const GGUFSplit *s, const char *name, const GGUFFile **file);
+
 // the value type's name ("UINT32", ...)
 const char *gguf_type_name(uint32_t type);
 

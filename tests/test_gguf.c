@@ -575,6 +575,91 @@ static void check_special_files(void) {
           gguf_last_error());
 }
 
+// ---------------------------------------------------------------------------- split models
+
+// copy file src to dst; 0 or -1
+static int copy_file(const char *src, const char *dst) {
+    size_t n;
+    uint8_t *b = slurp(src, &n);
+    FILE *f = b ? fopen(dst, "wb") : NULL;
+    int ok = f && fwrite(b, 1, n, f) == n;
+    if (f) fclose(f);
+    free(b);
+    return ok ? 0 : -1;
+}
+
+static void check_split(void) {
+    char path[512], jpath[512];
+    snprintf(path, sizeof path, "%s/gguf/split-00002-of-00003.gguf", test_data_dir());
+    snprintf(jpath, sizeof jpath, "%s/gguf/split.json", test_data_dir());
+    size_t n;
+    char *text = (char *)slurp(jpath, &n);
+    CHECK(text != NULL, "split.json present");
+    if (!text) return;
+    text = realloc(text, n + 1);
+    text[n] = 0;
+    cJSON *j = cJSON_Parse(text);
+    GGUFSplit s;
+    int rc = gguf_open_split(&s, path);
+    CHECK(rc == 0 && s.n == 3, "a split model opens from its second shard: %d files (%s)", s.n, rc ? gguf_last_error() : "ok");
+    if (rc == 0) {
+        int bad = 0, cnt = 0;
+        for (const cJSON *e = cJSON_GetObjectItem(j, "tensors")->child; e; e = e->next, cnt++) {
+            const GGUFFile *f = NULL;
+            const GGUFTensor *tt = gguf_split_find_tensor(&s, cJSON_GetObjectItem(e, "name")->valuestring, &f);
+            int ok = tt && f == &s.f[cJSON_GetObjectItem(e, "shard")->valueint];
+            int k = 0;
+            for (const cJSON *v = cJSON_GetObjectItem(e, "values")->child; v && ok; v = v->next, k++)
+                ok = (uint64_t)k < tt->nelem && ((const float *)tt->data)[k] == (float)v->valuedouble;
+            bad += !ok;
+        }
+        const char *name = NULL;
+        CHECK(bad == 0 && cnt == 5 && gguf_get_str(&s.f[0], "general.name", &name) == 0 && strcmp(name, "split") == 0 &&
+                  !gguf_split_find_tensor(&s, "t9", NULL),
+              "split model: every tensor in the shard gguf-py put it in, with gguf-py's values; metadata in shard 1");
+        gguf_close_split(&s);
+    }
+    // an unsplit file opens as one
+    snprintf(path, sizeof path, "%s/gguf/align64.gguf", test_data_dir());
+    rc = gguf_open_split(&s, path);
+    CHECK(rc == 0 && s.n == 1 && gguf_split_find_tensor(&s, "a", NULL), "an unsplit file opens as a split of 1");
+    gguf_close_split(&s);
+    // a missing shard, a shard under another name
+    char dir[] = "/tmp/test_gguf_split_XXXXXX";
+    if (mkdtemp(dir)) {
+        char src[512], dst[600];
+        snprintf(src, sizeof src, "%s/gguf/split-00001-of-00003.gguf", test_data_dir());
+        snprintf(dst, sizeof dst, "%s/m-00001-of-00003.gguf", dir);
+        copy_file(src, dst);
+        rc = gguf_open_split(&s, dst);
+        CHECK(rc == -1 && strstr(gguf_last_error(), "m-00002-of-00003.gguf"), "a missing shard is named: %s",
+              gguf_last_error());
+        snprintf(dst, sizeof dst, "%s/renamed.gguf", dir);
+        copy_file(src, dst);
+        rc = gguf_open_split(&s, dst);
+        CHECK(rc == -1 && strstr(gguf_last_error(), "-00001-of-00003.gguf"), "a renamed shard is refused: %s",
+              gguf_last_error());
+        unlink(dst);
+        // shard 2 in the place of shard 3
+        snprintf(src, sizeof src, "%s/gguf/split-00002-of-00003.gguf", test_data_dir());
+        snprintf(dst, sizeof dst, "%s/m-00002-of-00003.gguf", dir);
+        copy_file(src, dst);
+        snprintf(dst, sizeof dst, "%s/m-00003-of-00003.gguf", dir);
+        copy_file(src, dst);
+        snprintf(dst, sizeof dst, "%s/m-00001-of-00003.gguf", dir);
+        rc = gguf_open_split(&s, dst);
+        CHECK(rc == -1 && strstr(gguf_last_error(), "split.no 1"), "a shard with the wrong split.no is refused: %s",
+              gguf_last_error());
+        for (int i = 1; i <= 3; i++) {
+            snprintf(dst, sizeof dst, "%s/m-%05d-of-00003.gguf", dir, i);
+            unlink(dst);
+        }
+        rmdir(dir);
+    }
+    cJSON_Delete(j);
+    free(text);
+}
+
 // ---------------------------------------------------------------------------- GGUF <-> HF names
 
 static void check_name_map(void) {
@@ -662,6 +747,7 @@ int main(void) {
     check_malformed();
     check_special_files();
     check_name_map();
+    check_split();
     printf("# %d passed, %d failed\n", t_passed, t_failed);
     return test_done();
 }

@@ -9,6 +9,8 @@
 #   tests/data/gguf/*.json           what gguf-py's GGUFReader sees: every key (type, value), every tensor (type, ne in
 #                                    ggml order, byte size, absolute data offset) and where its reference values are
 #   tests/data/gguf/*.ref.f32        gguf.quants.dequantize() of every supported tensor, float32 little-endian
+#   tests/data/gguf/split-0000k-of-00003.gguf  a model split in 3 files (GGUFWriter split_max_tensors=2) and
+#                                    split.json: each tensor's shard and gguf-py's values of it
 #   tests/data/gguf/name_map.json    the GGUF name llama.cpp's converter gives each HF tensor of the tiny checkpoints
 #                                    (weights/tiny-glm4v-*; its renaming steps, then gguf-py's TensorNameMap)
 # Q4_0 .. Q8_0 and BF16 data come from gguf.quants.quantize (gguf-py cannot quantise the K-quants: their blocks are
@@ -275,6 +277,29 @@ def name_map():
         fo.write("\n")
 
 
+def write_split():
+    from pathlib import Path
+    w = gguf.GGUFWriter(os.path.join(OUT, "split.gguf"), arch="testarch", split_max_tensors=2)
+    w.add_string("general.name", "split")
+    names = []
+    for i in range(5):
+        t = rng.standard_normal((2, 8)).astype(np.float32)
+        names.append(f"t{i}")
+        w.add_tensor(f"t{i}", t)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    ts = []
+    for k in range(3):
+        r = gguf.GGUFReader(os.path.join(OUT, f"split-{k + 1:05d}-of-00003.gguf"))
+        for t in r.tensors:
+            ts.append({"name": t.name, "shard": k, "values": [float(v) for v in np.asarray(t.data).ravel()]})
+    with open(os.path.join(OUT, "split.json"), "w") as fo:
+        json.dump({"shards": 3, "tensors": ts}, fo, indent=0)
+        fo.write("\n")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     name_map()
@@ -311,6 +336,7 @@ def main():
     write_case("types", tensors, md)
     write_case("align64", [("a", T.Q8_0, (2, 32)), ("b", T.F32, (3,)), ("c", T.Q4_K, (1, 256))],
                [("general.name", V.STRING, "align", None)], alignment=64)
+    write_split()
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))
     print(f"wrote {OUT} ({total} bytes) with gguf-py {gguf_version()}")
 
