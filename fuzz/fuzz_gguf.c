@@ -2,7 +2,7 @@
 // fuzz_gguf.c - libFuzzer target: gguf_parse (header, metadata of every value type, nested arrays, tensor infos,
 // alignment, extents) on arbitrary bytes; everything it accepts is walked: every string and array element read,
 // the typed getters called on every key, every tensor's bytes read, and small supported tensors dequantised and
-// multiplied (gq_dequant, gq_matvec and its naive twin must agree bit for bit).
+// multiplied (gq_matvec on every instruction set and its naive twin must agree bit for bit).
 #include "../ggml_quants.h"
 #include "../gguf.h"
 
@@ -79,10 +79,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                     if (gguf_tensor_rows(&g, t, 0, rows, w)) abort();
                     for (int64_t k = 0; k < K; k++) x[k] = (float)(k % 7) - 3.0f;
                     size_t rb = gq_row_bytes(t->type, K);
-                    if (gq_matvec(t->type, t->data, rb, rows, K, x, y1, 1) || gq_matvec_naive(t->type, t->data, rb, rows, K, x, y2))
-                        abort();
-                    for (int64_t r = 0; r < rows; r++)
-                        if (memcmp(&y1[r], &y2[r], 4) && !(y1[r] != y1[r] && y2[r] != y2[r])) abort();
+                    if (gq_matvec_naive(t->type, t->data, rb, rows, K, x, y2)) abort();
+                    // every instruction set the CPU has gives the naive twin's bits (NaN payloads aside)
+                    int top = gq_set_isa(2);
+                    for (int isa = 0; isa <= top; isa++) {
+                        gq_set_isa(isa);
+                        if (gq_matvec(t->type, t->data, rb, rows, K, x, y1, 1)) abort();
+                        for (int64_t r = 0; r < rows; r++)
+                            if (memcmp(&y1[r], &y2[r], 4) && !(y1[r] != y1[r] && y2[r] != y2[r])) abort();
+                    }
+                    gq_set_isa(top);
                 }
                 free(w);
                 free(x);
