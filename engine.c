@@ -384,3 +384,49 @@ int session_step(Session *s, int id) {
 void session_truncate(Session *s, int n) {
     if (n < s->md.n_past) s->md.n_past = n < 0 ? 0 : n;
 }
+
+// ---------------------------------------------------------------------------- batched decoding
+
+int batch_init(Batch *b, const Engine *e, int max_rows, int max_ctx) {
+    memset(b, 0, sizeof *b);
+    b->e = e, b->max_rows = max_rows;
+    if (max_rows < 1) return glm_err("a batch needs at least one row");
+    if (model_init_batch(&b->act, e->c, &e->w, max_ctx, max_rows)) return -1;
+    b->emb = malloc((size_t)max_rows * e->c->text.hidden_size * sizeof(float));
+    b->pos = malloc((size_t)3 * max_rows * sizeof(int64_t));
+    if (!b->emb || !b->pos) {
+        batch_free(b);
+        return glm_err("out of memory (batch buffers)");
+    }
+    return 0;
+}
+
+void batch_free(Batch *b) {
+    model_free(&b->act);
+    free(b->emb), free(b->pos);
+    memset(b, 0, sizeof *b);
+}
+
+int engine_step_batch(Batch *b, Session **ss, const int *ids, int n) {
+    const Engine *e = b->e;
+    const int H = e->c->text.hidden_size, V = e->c->text.vocab_size;
+    if (n < 1 || n > b->max_rows) return glm_err("a batch of %d sessions (1..%d)", n, b->max_rows);
+    ModelSeq seqs[n];
+    for (int i = 0; i < n; i++) {
+        Session *s = ss[i];
+        if (s->md.n_past >= s->max_ctx) return glm_err("the context of %d tokens is full", s->max_ctx);
+        if (s->max_ctx > b->act.max_ctx) return glm_err("a session of %d tokens in a batch of %d", s->max_ctx, b->act.max_ctx);
+        if (ids[i] < 0 || ids[i] >= V) return glm_err("token id %d is outside the model vocabulary", ids[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        Session *s = ss[i];
+        // decode: position = cache position + rope_delta on all three rows
+        const int64_t p = s->md.n_past + s->rope_delta;
+        b->pos[i] = b->pos[b->max_rows + i] = b->pos[2 * b->max_rows + i] = p;
+        s->cache_ids[s->md.n_past] = ids[i];
+        embed_tokens(&e->w, e->c, &ids[i], 1, b->emb + (size_t)i * H);
+        seqs[i] = (ModelSeq){&s->md, 1, b->pos + i, b->max_rows, s->last, 0};
+    }
+    model_forward_batch(&b->act, seqs, n, b->emb, NULL);
+    return 0;
+}

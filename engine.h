@@ -129,4 +129,22 @@ int session_step(Session *s, int id);
 // keep only the first n tokens of the KV cache
 void session_truncate(Session *s, int n);
 
+// ---------------------------------------------------------------------------- batched decoding
+
+// the activations of one decode step over several sessions (continuous batching), sized once
+typedef struct {
+    const Engine *e;  // the model
+    Model act;        // activations for max_rows rows (no KV cache: each session has its own)
+    int max_rows;     // sessions one step can hold
+    float *emb;       // [max_rows, H] the steps' token embeddings
+    int64_t *pos;     // [3][max_rows] their positions (rows t, h, w)
+} Batch;
+
+// a batch of up to max_rows sessions whose caches hold up to max_ctx tokens; -1 + glm_errmsg when out of memory
+int batch_init(Batch *b, const Engine *e, int max_rows, int max_ctx);
+void batch_free(Batch *b);
+// one decode step for n sessions at once: ids[i] is appended to ss[i] and its logits land in ss[i]->last, the same
+// bits as session_step(ss[i], ids[i]) alone; every weight is read once for the whole step
+int engine_step_batch(Batch *b, Session **ss, const int *ids, int n);
+
 #endif

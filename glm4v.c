@@ -3,6 +3,7 @@
 // progress, timing, grounding boxes) and --dump formatting. Everything that computes is the engine's (engine.h).
 //   ./glm4v -m MODEL_DIR -p "question" [-i image.png ...] [--video DIR|FILE] [-n 128] [--dump out.safetensors]
 #include "boxes.h"
+#include "chat_output.h"
 #include "dump.h"
 #include "engine.h"
 #include "fileio.h"
@@ -270,25 +271,50 @@ static void progress(const char *fmt, ...) {
 
 // ---------------------------------------------------------------------------- printing and generation
 
-// writes text to stdout, dimming (terminal) or hiding (--hide-think) the <think>...</think> part
+// writes text to stdout: the whole output with the <think>...</think> part dimmed on a terminal, or (--hide-think)
+// only the answer, split from the reasoning by the same parser the server uses (chat_output.c)
 typedef struct {
-    int tty;      // stdout is a terminal: thinking dimmed
-    int hide;     // --hide-think
-    int in_think; // inside <think>...</think>
+    int tty;                 // stdout is a terminal: thinking dimmed
+    int hide;                // --hide-think: only content deltas are printed
+    int in_think;            // inside <think>...</think> (dimming)
+    StreamDecoder raw;       // the generated text with every token (the parser's input, --hide-think)
+    ChatOutputStream *parse; // --hide-think: the reasoning / content / tool-call splitter
 } Printer;
+
+// a content delta of the splitter goes to stdout; reasoning and tool calls do not
+static int print_delta(void *user, const ChatDelta *d) {
+    (void)user;
+    if (d->kind == CHAT_DELTA_CONTENT) fwrite(d->text, 1, d->len, stdout), fflush(stdout);
+    return 0;
+}
+
+// a printer for one answer; prompt_ends_in_think: the rendered prompt opened thinking
+static void printer_start(Printer *p, const Engine *e, int hide, int prompt_ends_in_think) {
+    memset(p, 0, sizeof *p);
+    p->tty = isatty(1), p->hide = hide;
+    if (!hide) return;
+    stream_init(&p->raw, e->tok, 0);
+    ChatOutputOptions opt = {.tools = NULL, .prompt_ends_in_think = prompt_ends_in_think, .no_tool_parse = 1};
+    if (!(p->parse = chat_output_stream_new(&opt, print_delta, NULL))) glm_die(EXIT_INPUT, "out of memory");
+}
 
 // print one generated token (the think markers as styled text)
 static void print_token(Printer *p, StreamDecoder *sd, int id, const Engine *e) {
     char buf[4096];
+    if (p->hide) {
+        int n = stream_feed(&p->raw, id, buf, sizeof buf);
+        if (n > 0) chat_output_stream_feed(p->parse, buf, (size_t)n);
+        return;
+    }
     if (id == e->think_open) {
         p->in_think = 1;
-        if (!p->hide) fputs(p->tty ? "\033[2m<think>" : "<think>", stdout);
+        fputs(p->tty ? "\033[2m<think>" : "<think>", stdout);
     } else if (id == e->think_close) {
-        if (!p->hide) fputs(p->tty ? "</think>\033[0m" : "</think>", stdout);
+        fputs(p->tty ? "</think>\033[0m" : "</think>", stdout);
         p->in_think = 0;
     } else {
         int n = stream_feed(sd, id, buf, sizeof buf);
-        if (n > 0 && !(p->hide && p->in_think)) fwrite(buf, 1, (size_t)n, stdout);
+        if (n > 0) fwrite(buf, 1, (size_t)n, stdout);
     }
     fflush(stdout);
 }
@@ -296,9 +322,17 @@ static void print_token(Printer *p, StreamDecoder *sd, int id, const Engine *e) 
 // the held-back bytes of an unfinished character, the style reset and the final newline
 static void print_end(Printer *p, StreamDecoder *sd) {
     char tail[256];
-    int nt = stream_flush(sd, tail, sizeof tail);
-    if (nt > 0 && !(p->hide && p->in_think)) fwrite(tail, 1, (size_t)nt, stdout);
-    if (p->tty && p->in_think && !p->hide) fputs("\033[0m", stdout);
+    if (p->hide) {
+        int nt = stream_flush(&p->raw, tail, sizeof tail);
+        if (nt > 0) chat_output_stream_feed(p->parse, tail, (size_t)nt);
+        chat_output_stream_finish(p->parse);
+        chat_output_stream_free(p->parse);
+        p->parse = NULL;
+    } else {
+        int nt = stream_flush(sd, tail, sizeof tail);
+        if (nt > 0) fwrite(tail, 1, (size_t)nt, stdout);
+        if (p->tty && p->in_think) fputs("\033[0m", stdout);
+    }
     fputc('\n', stdout);
     fflush(stdout);
 }
@@ -343,6 +377,22 @@ static void timing_line(const Options *o, const Session *s, const Turn *t, doubl
     fprintf(stderr, "glm4v: prompt %d tokens%s in %.2f s (%.1f tok/s), vision %.2f s | generated %d tokens in %.2f s (%.2f tok/s)\n",
             s->n_prefilled, cached, t->t_prefill, s->n_prefilled / (t->t_prefill + 1e-9), t_vision, t->n,
             t->t_decode, t->n / (t->t_decode + 1e-9));
+}
+
+// the tool calls of an answer (--tools), parsed as the server parses them, one line each on stderr
+static void report_tool_calls(const Engine *e, const Turn *t, const cJSON *tools, int think_open) {
+    int n = t->n;
+    while (n > 0 && engine_is_eos(e, t->ids[n - 1])) n--;
+    char *text = tokenizer_decode(e->tok, t->ids, n, 0);
+    ChatOutputOptions opt = {.tools = tools, .prompt_ends_in_think = think_open};
+    ChatOutput out;
+    if (text && chat_output_parse(text, strlen(text), &opt, &out) == 0) {
+        for (int i = 0; i < out.n_tool_calls; i++)
+            fprintf(stderr, "glm4v: tool call %s: %s %s\n", out.tool_calls[i].id, out.tool_calls[i].name,
+                    out.tool_calls[i].arguments);
+        chat_output_free(&out);
+    }
+    free(text);
 }
 
 // ---------------------------------------------------------------------------- grounding boxes
@@ -572,9 +622,9 @@ static int run_once(const Options *o) {
     }
     progress_line(NULL, NULL);
     cJSON_Delete(msgs);
-    cJSON_Delete(tools);
     Prompt p;
     if (engine_prompt(&e, text, tlen, &m, &p)) glm_die_err(EXIT_INPUT);
+    const int think_open = chat_output_prompt_ends_in_think(text, tlen);
     free(text);
     const int L = p.seq.n;
     const int64_t ctx = (int64_t)L + o->n_predict;
@@ -596,8 +646,10 @@ static int run_once(const Options *o) {
     double t1 = now_s();
     if (session_prefill(&s, &p, &m, tp)) glm_die_err(EXIT_INPUT);
     t.t_prefill = now_s() - t1;
-    Printer pr = {.tty = isatty(1), .hide = o->hide_think};
+    Printer pr;
+    printer_start(&pr, &e, o->hide_think, think_open);
     if (o->n_predict && generate(&s, &t, o->n_predict, &smp, &pr, o->dump ? &dump : NULL)) glm_die_err(EXIT_INPUT);
+    if (tools) report_tool_calls(&e, &t, tools, think_open);
 
     if (o->dump) {
         int64_t *g = xmalloc((size_t)(t.n + 1) * sizeof(int64_t));
@@ -610,6 +662,7 @@ static int run_once(const Options *o) {
     }
     if (report_boxes(o, &e, &t, &m)) glm_die_err(EXIT_INPUT);
     timing_line(o, &s, &t, t_vision);
+    cJSON_Delete(tools);
     free(t.ids);
     sampler_free(&smp);
     session_free(&s);
@@ -665,7 +718,7 @@ static int run_chat(const Options *o) {
     SamplerParams sp = sampler_params(o);
     if (sampler_init(&smp, &sp, c)) glm_die_err(EXIT_INPUT);
     Turn t = {.ids = xmalloc((size_t)ctx * sizeof(int)), .cap = ctx};
-    Printer pr = {.tty = isatty(1), .hide = o->hide_think};
+    Printer pr;
     const int interactive = isatty(0);
     const MediaOptions mo = media_options(o);
     cJSON *h = cJSON_CreateArray(), *tools = load_tools(o);
@@ -745,6 +798,7 @@ static int run_chat(const Options *o) {
         Prompt p = {0};
         double t0 = now_s();
         int rc = text ? engine_prompt(&e, text, tlen, &m, &p) : -1;
+        const int think_open = text ? chat_output_prompt_ends_in_think(text, tlen) : 0;
         free(text);
         if (!rc && p.seq.n + 1 > ctx)
             rc = glm_err("the conversation (%d tokens) does not fit the context of %d tokens (--ctx, or /reset)", p.seq.n, ctx);
@@ -755,7 +809,9 @@ static int run_chat(const Options *o) {
         t.t_prefill = now_s() - t1;
         if (!rc) {
             int room = ctx - s.md.n_past;
+            printer_start(&pr, &e, o->hide_think, think_open);
             rc = generate(&s, &t, o->n_predict < room ? o->n_predict : room, &smp, &pr, NULL);
+            if (!rc && tools) report_tool_calls(&e, &t, tools, think_open);
         }
         if (rc) {
             fprintf(stderr, "glm4v: error: %s\n", glm_errmsg);
@@ -781,10 +837,49 @@ static int run_chat(const Options *o) {
     return 0;
 }
 
+// ---------------------------------------------------------------------------- glm4v parse-output
+
+// ./glm4v parse-output [--tools FILE.json] [--prompt-ends-in-think] [FILE]: the OpenAI message (content,
+// reasoning_content, tool_calls) that the CLI and the server make of a model's raw output text, as one JSON object
+static int parse_output_main(int argc, char **argv) {
+    const char *tools_path = NULL, *file = NULL;
+    int think_open = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--tools")) {
+            if (i + 1 >= argc) usage_error("--tools needs a value");
+            if (tools_path) usage_error("--tools given twice");
+            tools_path = argv[++i];
+        } else if (!strcmp(argv[i], "--prompt-ends-in-think")) think_open = 1;
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: glm4v parse-output [--tools FILE.json] [--prompt-ends-in-think] [FILE]\n"
+                   "Prints the OpenAI message (content, reasoning_content, tool_calls) made of a model's raw output\n"
+                   "text (FILE, or stdin), split as vLLM's glm45 reasoning and tool parsers split it.\n");
+            return 0;
+        } else if (argv[i][0] == '-' && argv[i][1]) usage_error("parse-output: unknown option '%s'", argv[i]);
+        else if (file) usage_error("parse-output: one input file");
+        else file = argv[i];
+    }
+    Options o = {.tools = tools_path};
+    cJSON *tools = load_tools(&o);
+    char *text = prompt_from_file(file ? file : "-");
+    ChatOutputOptions opt = {.tools = tools, .prompt_ends_in_think = think_open};
+    ChatOutput out;
+    if (chat_output_parse(text, strlen(text), &opt, &out)) glm_die(EXIT_INPUT, "parse-output: %s", chat_output_error());
+    char *json = chat_output_message_json(&out);
+    if (!json) glm_die(EXIT_INPUT, "out of memory");
+    puts(json);
+    free(json);
+    chat_output_free(&out);
+    free(text);
+    cJSON_Delete(tools);
+    return 0;
+}
+
 // ---------------------------------------------------------------------------- main
 
 #ifndef GLM4V_NO_MAIN
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "parse-output")) return parse_output_main(argc - 1, argv + 1);
     Options o;
     parse_args(&o, argc, argv);
     g_quiet = o.quiet;
