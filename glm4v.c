@@ -861,10 +861,13 @@ static int parse_output_main(int argc, char **argv) {
     }
     Options o = {.tools = tools_path};
     cJSON *tools = load_tools(&o);
-    char *text = prompt_from_file(file ? file : "-");
+    // the model's raw output, every byte with its length (a file, a pipe or stdin: fileio.h read_input)
+    size_t tlen;
+    char *text = read_input(file ? file : "-", &tlen, 256u << 20);
+    if (!text) glm_die_err(EXIT_INPUT);
     ChatOutputOptions opt = {.tools = tools, .prompt_ends_in_think = think_open};
     ChatOutput out;
-    if (chat_output_parse(text, strlen(text), &opt, &out)) glm_die(EXIT_INPUT, "parse-output: %s", chat_output_error());
+    if (chat_output_parse(text, tlen, &opt, &out)) glm_die(EXIT_INPUT, "parse-output: %s", chat_output_error());
     char *json = chat_output_message_json(&out);
     if (!json) glm_die(EXIT_INPUT, "out of memory");
     puts(json);
