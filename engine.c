@@ -110,19 +110,29 @@ void media_free(Media *m) {
     memset(m, 0, sizeof *m);
 }
 
+int media_add_image_rgb(Media *m, const Engine *e, const Image *im, const char *name, const MediaOptions *o) {
+    if (!e->c->has_vision) return glm_err("%s: the checkpoint has no vision tower (model.visual.*)", e->ck.dir);
+    if (m->img.nitems >= ENGINE_MAX_IMAGES) return glm_err("%s: at most %d images", name, ENGINE_MAX_IMAGES);
+    if (o->max_image_pixels > 0 && (int64_t)im->w * im->h > o->max_image_pixels)
+        return glm_err("%s: %d x %d pixels, above the limit of %lld (--max-image-pixels)", name, im->w, im->h,
+                       (long long)o->max_image_pixels);
+    const int i = m->img.nitems;
+    int rc = preprocess_frames(&m->img, im, 1, &e->c->proc, o->resize, 0);
+    if (rc) err_prefix(name);
+    else {
+        m->img_w[i] = im->w, m->img_h[i] = im->h;
+        free(m->img_path[i]);
+        if (!(m->img_path[i] = strdup(name))) rc = glm_err("out of memory");
+    }
+    return rc;
+}
+
 int media_add_image(Media *m, const Engine *e, const char *path, const MediaOptions *o) {
     if (!e->c->has_vision) return glm_err("%s: the checkpoint has no vision tower (model.visual.*)", e->ck.dir);
     if (m->img.nitems >= ENGINE_MAX_IMAGES) return glm_err("%s: at most %d images", path, ENGINE_MAX_IMAGES);
     Image im;
     if (image_load(&im, path, o->max_image_pixels)) return -1;
-    const int i = m->img.nitems;
-    int rc = preprocess_frames(&m->img, &im, 1, &e->c->proc, o->resize, 0);
-    if (rc) err_prefix(path);
-    else {
-        m->img_w[i] = im.w, m->img_h[i] = im.h;
-        free(m->img_path[i]);
-        if (!(m->img_path[i] = strdup(path))) rc = glm_err("out of memory");
-    }
+    int rc = media_add_image_rgb(m, e, &im, path, o);
     image_free(&im);
     return rc;
 }

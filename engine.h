@@ -64,6 +64,8 @@ typedef struct {
 
 // Glm4vImageProcessor on one image file: decode, smart_resize, resize, normalise, patchify (appended to m->img)
 int media_add_image(Media *m, const Engine *e, const char *path, const MediaOptions *o);
+// the same on pixels already decoded (a rendered PDF page, an image from memory); name labels it (img_path)
+int media_add_image_rgb(Media *m, const Engine *e, const Image *im, const char *name, const MediaOptions *o);
 // Glm4vVideoProcessor on a folder of frames (frame i at i / fps s) or a video file (ffmpeg, sampled); the timestamp
 // text of each temporal patch is tokenized here
 int media_add_video(Media *m, const Engine *e, const char *path, const MediaOptions *o);

@@ -6,6 +6,7 @@
 #include "dump.h"
 #include "engine.h"
 #include "ops.h"
+#include "pdf.h"
 
 #include <errno.h>
 #include <omp.h>
@@ -39,8 +40,13 @@ typedef struct {
     uint64_t seed;           // --seed
     int threads;             // -t
     const char *dump;        // --dump
-    const char *images[MAX_MEDIA]; // -i, in order
+    const char *images[MAX_MEDIA]; // -i / --pdf, in order
+    unsigned char is_pdf[MAX_MEDIA]; // 1: given with --pdf (else a PDF is recognised by its %PDF- header)
     int nimages;
+    const char *pages;       // --pages (every PDF)
+    int max_pages;           // --max-pages
+    int dpi;                 // --dpi (0: the automatic rule of pdf.h)
+    float pdf_timeout;       // --pdf-timeout seconds per document
     const char *video;       // --video
     float fps;               // --fps (frame directory rate)
     ResizeMode resize;       // --resize torch|pil
@@ -64,7 +70,12 @@ static void usage(FILE *f) {
             "  -f, --file FILE          read the prompt from a file ('-' = stdin)\n"
             "      --system TEXT        system message (chat template)\n"
             "      --raw                use the prompt verbatim: no chat template; special tokens written as text count\n"
-            "  -i, --image FILE         attach an image (repeatable; JPEG, PNG, BMP, GIF, TGA, PSD, HDR, PNM)\n"
+            "  -i, --image FILE         attach an image (repeatable; JPEG, PNG, BMP, GIF, TGA, PSD, HDR, PNM) or a PDF\n"
+            "      --pdf FILE           attach the pages of a PDF (also -i FILE when it starts with %%PDF-): one image each\n"
+            "      --pages LIST         PDF pages, e.g. 1-3,7 (default: all, at most --max-pages)\n"
+            "      --max-pages N        refuse PDFs with more pages selected than N (default 16)\n"
+            "      --dpi N              render PDF pages at N dpi (default: 150, lowered per page to fit max_pixels)\n"
+            "      --pdf-timeout S      give up on a PDF that takes longer than S seconds to render (default 60)\n"
             "      --video PATH         attach a video: a folder of frames (file-name order) or a video file (ffmpeg)\n"
             "      --fps F              frame rate of a frame folder (default 2)\n"
             "      --max-image-pixels N refuse images larger than N pixels before decoding (default 100000000)\n"
@@ -81,7 +92,7 @@ static void usage(FILE *f) {
             "\noutput:\n"
             "      --dump FILE          write inputs, positions, hidden states, logits, image embeddings (safetensors)\n"
             "      --hide-think         do not print the <think>...</think> part\n"
-            "      --draw-boxes OUT.png draw the answer's grounding boxes on the first image\n"
+            "      --draw-boxes OUT.png draw the answer's grounding boxes on the first image (a PDF: OUT-pN.png per page)\n"
             "  -q, --quiet              no progress or timing lines on stderr\n"
             "\nperformance:\n"
             "  -t, --threads N          threads (default: all cores; physical cores are best)\n"
@@ -190,11 +201,15 @@ static void parse_args(Options *o, int argc, char **argv) {
         else if (ARG("--seed")) NEEDV(), o->seed = (uint64_t)parse_long(a, v, 0, 0x7fffffffffffffffL);
         else if (ARG("-t") || ARG("--threads")) NEEDV(), o->threads = (int)parse_long(a, v, 1, 1024);
         else if (ARG("--dump")) NEEDV(), o->dump = v;
-        else if (ARG("-i") || ARG("--image")) {
+        else if (ARG("-i") || ARG("--image") || ARG("--pdf")) {
             NEEDV();
             if (o->nimages == MAX_MEDIA) usage_error("at most %d images", MAX_MEDIA);
+            o->is_pdf[o->nimages] = ARG("--pdf");
             o->images[o->nimages++] = v;
-        } else if (ARG("--video")) NEEDV(), o->video = v;
+        } else if (ARG("--pages")) NEEDV(), o->pages = v;
+        else if (ARG("--max-pages")) NEEDV(), o->max_pages = (int)parse_long(a, v, 1, ENGINE_MAX_IMAGES);
+        else if (ARG("--dpi")) NEEDV(), o->dpi = (int)parse_long(a, v, 1, PDF_DPI_MAX);
+        else if (ARG("--pdf-timeout")) NEEDV(), o->pdf_timeout = parse_float(a, v, 0.1f, 86400); else if (ARG("--video")) NEEDV(), o->video = v;
         else if (ARG("--fps")) NEEDV(), o->fps = parse_float(a, v, 1e-3f, 1000);
         else if (ARG("--max-image-pixels")) NEEDV(), o->max_image_pixels = parse_long(a, v, 1, 1L << 40);
         else if (ARG("--resize")) {
@@ -216,7 +231,7 @@ static void parse_args(Options *o, int argc, char **argv) {
     if (!o->prompt && !o->chat) usage_error("-p TEXT is required (or --chat)");
     if (o->chat && o->dump) usage_error("--dump works with one prompt, not with --chat");
     if (o->chat && o->raw) usage_error("--raw cannot be used with --chat");
-    if (o->draw_boxes && !o->nimages && !o->chat) usage_error("--draw-boxes needs an image (-i)");
+    if (o->draw_boxes && !o->nimages && !o->chat) usage_error("--draw-boxes needs an image (-i) or a PDF");
     if (o->dump) check_output_path(o->dump, "--dump");
     if (o->draw_boxes) check_output_path(o->draw_boxes, "--draw-boxes");
     if (o->raw && o->system) usage_error("--system cannot be used with --raw (write the system turn in the prompt)");
@@ -329,14 +344,193 @@ static void timing_line(const Options *o, const Session *s, const Turn *t, doubl
             t->t_decode, t->n / (t->t_decode + 1e-9));
 }
 
+// ---------------------------------------------------------------------------- PDF documents
+
+static MediaOptions media_options(const Options *o) {
+    MediaOptions mo = {.resize = o->resize, .max_image_pixels = o->max_image_pixels, .fps = o->fps};
+    return mo;
+}
+
+// the PDFs of a run: each one's rendered pages (kept for --draw-boxes and the dump's metadata)
+typedef struct {
+    const char *path[MAX_MEDIA]; // file as given
+    PdfDoc doc[MAX_MEDIA];       // its rendered pages
+    int first_img[MAX_MEDIA];    // index of its first page among the prompt's images
+    int n;                       // PDFs
+} PdfInputs;
+
+static void pdf_inputs_free(PdfInputs *pi, int keep) {
+    while (pi->n > keep) pdf_doc_free(&pi->doc[--pi->n]);
+}
+
+// visual tokens of image i of the prompt: grid_h * grid_w / merge^2
+static int64_t image_tokens(const Media *m, const Engine *e, int i) {
+    const int m2 = e->c->vision.spatial_merge_size * e->c->vision.spatial_merge_size;
+    return (int64_t)m->img.grid[i][0] * m->img.grid[i][1] * m->img.grid[i][2] / m2;
+}
+
+// visual tokens of every PDF page in the prompt
+static int64_t pdf_tokens(const PdfInputs *pi, const Media *m, const Engine *e) {
+    int64_t n = 0;
+    for (int k = 0; k < pi->n; k++)
+        for (int i = 0; i < pi->doc[k].n; i++) n += image_tokens(m, e, pi->first_img[k] + i);
+    return n;
+}
+
+// an -i / --pdf / /image input: a PDF (by --pdf or its %PDF- header) becomes one image per selected page, with the
+// cost line "report.pdf: 3 pages, 1 x 1560 + 2 x 1204 = 3968 visual tokens" on stderr; anything else is an image.
+// Returns the images added, or -1 + glm_errmsg
+static int add_input(Media *m, const Engine *e, const Options *o, const char *path, int force_pdf, PdfInputs *pi) {
+    const MediaOptions mo = media_options(o);
+    if (!force_pdf && !pdf_file_is_pdf(path)) {
+        const char *dot = strrchr(path, '.');
+        if (media_add_image(m, e, path, &mo)) {
+            if (dot && !strcasecmp(dot, ".pdf") && file_exists(path))
+                return glm_err("%s: not a PDF (no %%PDF- header) and not an image", path);
+            return -1;
+        }
+        return 1;
+    }
+    if (!e->c->has_vision) return glm_err("%s: the checkpoint has no vision tower (model.visual.*)", e->ck.dir);
+    if (pi->n >= MAX_MEDIA) return glm_err("%s: too many PDFs", path);
+    PdfOptions po = {.pages = o->pages, .max_pages = o->max_pages, .dpi = o->dpi,
+                     .max_image_pixels = o->max_image_pixels, .timeout_s = o->pdf_timeout};
+    progress("rendering %s", path);
+    PdfDoc *d = &pi->doc[pi->n];
+    if (pdf_render_file(d, path, &po, &e->c->proc)) return -1;
+    const int first = m->img.nitems;
+    if (first + d->n > ENGINE_MAX_IMAGES) {
+        int room = ENGINE_MAX_IMAGES - first;
+        pdf_doc_free(d);
+        return glm_err("%s: %d pages do not fit: one prompt takes %d images and %d are left: choose fewer with --pages",
+                       path, d->n, ENGINE_MAX_IMAGES, room);
+    }
+    for (int i = 0; i < d->n; i++) {
+        char name[4200];
+        snprintf(name, sizeof name, "%s#page=%d", path, d->pages[i].page);
+        progress("preprocessing %s page %d (%d dpi)", path, d->pages[i].page, d->pages[i].dpi);
+        if (media_add_image_rgb(m, e, &d->pages[i].img, name, &mo)) {
+            media_truncate(m, e, first, m->vid.nitems);
+            pdf_doc_free(d);
+            return -1;
+        }
+        if (!o->draw_boxes) image_free(&d->pages[i].img); // the pixels are only needed again to draw on
+    }
+    progress_line(NULL, NULL);
+    pi->path[pi->n] = path, pi->first_img[pi->n] = first, pi->n++;
+    // the cost line: runs of equal token counts, in page order
+    char terms[2048] = "";
+    size_t len = 0;
+    int64_t total = 0;
+    for (int i = 0; i < d->n;) {
+        int64_t t = image_tokens(m, e, first + i);
+        int j = i;
+        while (j < d->n && image_tokens(m, e, first + j) == t) j++;
+        len += (size_t)snprintf(terms + len, len < sizeof terms ? sizeof terms - len : 0, "%s%d x %lld",
+                                i ? " + " : "", j - i, (long long)t);
+        total += t * (j - i);
+        i = j;
+    }
+    fprintf(stderr, "%s: %d page%s, %s = %lld visual tokens\n", path, d->n, d->n == 1 ? "" : "s", terms,
+            (long long)total);
+    return d->n;
+}
+
+// the dump's record of how the pages were made: renderer and version, command, page numbers, DPIs, sizes
+static void dump_pdf_meta(Dump *dp, const PdfInputs *pi) {
+    if (!pi->n) return;
+    char pages[4096] = "", dpis[4096] = "", imgs[4096] = "", pts[8192] = "", px[8192] = "";
+    size_t a = 0, b = 0, c = 0, d = 0, f = 0;
+#define APPEND(buf, n, ...) (n += (size_t)snprintf(buf + n, n < sizeof buf ? sizeof buf - n : 0, __VA_ARGS__))
+    for (int k = 0; k < pi->n; k++)
+        for (int i = 0; i < pi->doc[k].n; i++) {
+            const PdfPage *p = &pi->doc[k].pages[i];
+            const char *sep = k || i ? "," : "";
+            APPEND(pages, a, "%s%d", sep, p->page);
+            APPEND(dpis, b, "%s%d", sep, p->dpi);
+            APPEND(imgs, c, "%s%d", sep, pi->first_img[k] + i);
+            APPEND(pts, d, "%s%.6gx%.6g", sep, p->w_pt, p->h_pt);
+            int w, h;
+            pdf_page_pixels(p->w_pt, p->h_pt, p->dpi, &w, &h);
+            APPEND(px, f, "%s%dx%d", sep, w, h);
+        }
+#undef APPEND
+    dump_meta(dp, "pdf.renderer", pi->doc[0].renderer);
+    dump_meta(dp, "pdf.command", "pdftoppm -r DPI -f PAGE -l PAGE -singlefile FILE (PPM, RGB, MediaBox)");
+    dump_meta(dp, "pdf.pages", pages);
+    dump_meta(dp, "pdf.dpi", dpis);
+    dump_meta(dp, "pdf.images", imgs);
+    dump_meta(dp, "pdf.page_size_pt", pts);
+    char nd[16];
+    snprintf(nd, sizeof nd, "%d", pi->n);
+    dump_meta(dp, "pdf.documents", nd);
+}
+
+// grounding boxes on a PDF's pages: each box on the page the answer names before it (pdf_box_pages), printed in page
+// pixels and in PDF points from the page's top-left corner (pixels * 72 / dpi), drawn into OUT-pN.png per page
+static int report_pdf_boxes(const Options *o, const char *text, const Box *b, int n, const PdfInputs *pi) {
+    const PdfDoc *d = &pi->doc[0];
+    const char *path = pi->path[0];
+    if (n <= 0) {
+        if (o->draw_boxes && !o->quiet) fprintf(stderr, "glm4v: the answer has no boxes: no page drawn\n");
+        return 0;
+    }
+    int *pg = xmalloc((size_t)n * sizeof(int)), *pages = xmalloc((size_t)d->n * sizeof(int));
+    for (int i = 0; i < d->n; i++) pages[i] = d->pages[i].page;
+    pdf_box_pages(text, n, pages, d->n, pg);
+    for (int i = 0; i < n; i++) {
+        const PdfPage *p = &d->pages[pg[i]];
+        int w, h, x1, y1, x2, y2;
+        pdf_page_pixels(p->w_pt, p->h_pt, p->dpi, &w, &h);
+        if (p->img.rgb) w = p->img.w, h = p->img.h;
+        box_to_pixels(&b[i], w, h, &x1, &y1, &x2, &y2);
+        const double s = 72.0 / p->dpi;
+        if (b[i].is_point)
+            fprintf(stderr, "glm4v: point %d: (%d, %d) px = (%.1f, %.1f) pt on page %d of %s\n", i + 1, x1, y1, x1 * s,
+                    y1 * s, p->page, path);
+        else
+            fprintf(stderr, "glm4v: box %d: (%d, %d)-(%d, %d) px = (%.1f, %.1f)-(%.1f, %.1f) pt on page %d of %s\n",
+                    i + 1, x1, y1, x2, y2, x1 * s, y1 * s, x2 * s, y2 * s, p->page, path);
+    }
+    int rc = 0;
+    if (o->draw_boxes) {
+        Box *mine = xmalloc((size_t)n * sizeof(Box));
+        char base[4096];
+        snprintf(base, sizeof base, "%s", o->draw_boxes);
+        char *dot = strrchr(base, '.'), *slash = strrchr(base, '/');
+        if (dot && (!slash || dot > slash) && !strcasecmp(dot, ".png")) *dot = 0;
+        for (int k = 0; k < d->n && !rc; k++) {
+            int nk = 0;
+            for (int i = 0; i < n; i++)
+                if (pg[i] == k) mine[nk++] = b[i];
+            if (!nk) continue;
+            char out[4200];
+            snprintf(out, sizeof out, "%s-p%d.png", base, d->pages[k].page);
+            rc = boxes_draw_png(out, &d->pages[k].img, mine, nk);
+            if (!rc && !o->quiet) fprintf(stderr, "glm4v: %d box(es) drawn on %s\n", nk, out);
+        }
+        free(mine);
+    }
+    free(pg);
+    free(pages);
+    return rc;
+}
+
 // ---------------------------------------------------------------------------- grounding boxes
 
 // GLM-4.5V grounding: boxes of the answer (0-1000 coordinates) printed in pixels of the first image, and drawn
-static int report_boxes(const Options *o, const Engine *e, const Turn *t, const Media *m) {
+// (on the pages of a PDF when the first image is a PDF page)
+static int report_boxes(const Options *o, const Engine *e, const Turn *t, const Media *m, const PdfInputs *pi) {
     char *text = tokenizer_decode(e->tok, t->ids, t->n, 0); // special tokens kept: box and think markers
     if (!text) return -1;
     Box *b = NULL;
     int n = boxes_parse(text, &b), rc = 0;
+    if (pi->n && pi->first_img[0] == 0 && pi->doc[0].n) {
+        rc = report_pdf_boxes(o, text, b, n, pi);
+        free(text);
+        free(b);
+        return rc;
+    }
     free(text);
     const char *first = m->img.nitems ? m->img_path[0] : NULL;
     if (n > 0 && first) {
@@ -418,11 +612,6 @@ static void dump_inputs(Dump *d, const Engine *e, const Prompt *p, const Media *
     free(all);
 }
 
-static MediaOptions media_options(const Options *o) {
-    MediaOptions mo = {.resize = o->resize, .max_image_pixels = o->max_image_pixels, .fps = o->fps};
-    return mo;
-}
-
 static SamplerParams sampler_params(const Options *o) {
     SamplerParams sp = {.temp = o->temp, .top_k = o->top_k, .top_p = o->top_p, .repeat_penalty = o->repeat_penalty,
                         .seed = o->seed};
@@ -448,9 +637,10 @@ static int run_once(const Options *o) {
     // inputs: media, prompt text (chat template or --raw), expanded ids, positions
     Media m = {0};
     const MediaOptions mo = media_options(o);
+    static PdfInputs pdfs; // large: not on the stack
     for (int i = 0; i < o->nimages; i++) {
         progress("preprocessing image %d/%d", i + 1, o->nimages);
-        if (media_add_image(&m, &e, o->images[i], &mo)) glm_die_err(EXIT_INPUT);
+        if (add_input(&m, &e, o, o->images[i], o->is_pdf[i], &pdfs) < 0) glm_die_err(EXIT_INPUT);
     }
     if (o->video) {
         progress("reading video %s", o->video);
@@ -472,6 +662,11 @@ static int run_once(const Options *o) {
     free(text);
     const int L = p.seq.n;
     const int64_t ctx = (int64_t)L + o->n_predict;
+    if (ctx > c->text.max_position_embeddings && pdfs.n)
+        glm_die(EXIT_INPUT, "%s%s: the prompt (%d tokens, %lld of them the visual tokens of the PDF pages) plus -n %d "
+                "exceeds the model context of %d tokens: choose fewer pages with --pages (or a lower --dpi)",
+                pdfs.path[0], pdfs.n > 1 ? " and the other PDFs" : "", L, (long long)pdf_tokens(&pdfs, &m, &e),
+                o->n_predict, c->text.max_position_embeddings);
     if (ctx > c->text.max_position_embeddings)
         glm_die(EXIT_INPUT, "the prompt (%d tokens) plus -n %d exceeds the model context of %d tokens", L, o->n_predict,
                 c->text.max_position_embeddings);
@@ -500,15 +695,17 @@ static int run_once(const Options *o) {
         free(g);
         if (!t.n) dump_add(&dump, "generated_logits", DT_F32, 2, (int64_t[]){0, c->text.vocab_size}, s.last);
         dump_provenance(&dump, o, &e, &smp);
+        dump_pdf_meta(&dump, &pdfs);
         if (dump_write(&dump, o->dump)) glm_die_err(EXIT_INPUT);
     }
-    if (report_boxes(o, &e, &t, &m)) glm_die_err(EXIT_INPUT);
+    if (report_boxes(o, &e, &t, &m, &pdfs)) glm_die_err(EXIT_INPUT);
     timing_line(o, &s, &t, t_vision);
     free(t.ids);
     sampler_free(&smp);
     session_free(&s);
     prompt_free(&p);
     media_free(&m);
+    pdf_inputs_free(&pdfs, 0);
     dump_free(&dump);
     engine_free(&e);
     return 0;
@@ -587,9 +784,11 @@ static int run_chat(const Options *o) {
     int npending = 0, pimg = 0, pvid = 0, think = o->think;
     const int maxpending = (int)(sizeof pending / sizeof *pending);
     if (o->system) history_push(&h, CHAT_SYSTEM, o->system, NULL, 0);
-    for (int i = 0; i < o->nimages; i++) { // -i / --video attach to the first message
-        if (media_add_image(&m, &e, o->images[i], &mo)) glm_die_err(EXIT_INPUT);
-        pending[npending++] = MEDIA_IMAGE, pimg++;
+    static PdfInputs pdfs; // large: not on the stack
+    for (int i = 0; i < o->nimages; i++) { // -i / --pdf / --video attach to the first message
+        int k = add_input(&m, &e, o, o->images[i], o->is_pdf[i], &pdfs);
+        if (k < 0) glm_die_err(EXIT_INPUT);
+        while (k--) pending[npending++] = MEDIA_IMAGE, pimg++;
     }
     if (o->video) {
         if (media_add_video(&m, &e, o->video, &mo)) glm_die_err(EXIT_INPUT);
@@ -622,6 +821,7 @@ static int run_chat(const Options *o) {
                 history_clear(&h);
                 if (o->system) history_push(&h, CHAT_SYSTEM, o->system, NULL, 0);
                 media_free(&m);
+                pdf_inputs_free(&pdfs, 0);
                 npending = pimg = pvid = 0;
                 session_truncate(&s, 0);
                 fprintf(stderr, "glm4v: conversation reset\n");
@@ -630,11 +830,11 @@ static int run_chat(const Options *o) {
                 fprintf(stderr, "glm4v: thinking %s\n", think ? "on" : "off");
             } else if ((!strcmp(msg, "/image") || !strcmp(msg, "/video")) && arg && *arg) {
                 int video = msg[1] == 'v';
-                int rc = npending >= maxpending ? glm_err("%s: too many attachments for one message", arg)
-                         : video ? media_add_video(&m, &e, arg, &mo) : media_add_image(&m, &e, arg, &mo);
-                if (rc) fprintf(stderr, "glm4v: error: %s\n", glm_errmsg);
+                int k = npending >= maxpending ? glm_err("%s: too many attachments for one message", arg)
+                        : video ? (media_add_video(&m, &e, arg, &mo) ? -1 : 1) : add_input(&m, &e, o, arg, 0, &pdfs);
+                if (k < 0) fprintf(stderr, "glm4v: error: %s\n", glm_errmsg);
                 else {
-                    pending[npending++] = video ? MEDIA_VIDEO : MEDIA_IMAGE, pimg += !video, pvid += video;
+                    while (k--) pending[npending++] = video ? MEDIA_VIDEO : MEDIA_IMAGE, pimg += !video, pvid += video;
                     fprintf(stderr, "glm4v: %s attached to the next message\n", arg);
                 }
             } else fprintf(stderr, "glm4v: error: unknown command '%s' (/image PATH, /video PATH, /think on|off, /reset, /quit)\n", msg);
@@ -670,11 +870,12 @@ static int run_chat(const Options *o) {
             fprintf(stderr, "glm4v: error: %s\n", glm_errmsg);
             history_pop(&h);
             media_truncate(&m, &e, nimg0, nvid0);
+            while (pdfs.n && pdfs.first_img[pdfs.n - 1] >= nimg0) pdf_inputs_free(&pdfs, pdfs.n - 1);
         } else {
             char *ans = answer_text(&e, t.ids, t.n);
             history_push(&h, CHAT_ASSISTANT, ans, NULL, 0);
             free(ans);
-            if (report_boxes(o, &e, &t, &m)) fprintf(stderr, "glm4v: error: %s\n", glm_errmsg);
+            if (report_boxes(o, &e, &t, &m, &pdfs)) fprintf(stderr, "glm4v: error: %s\n", glm_errmsg);
             timing_line(o, &s, &t, t_vision);
         }
         prompt_free(&p);
@@ -684,6 +885,7 @@ static int run_chat(const Options *o) {
     free(h.msgs), free(h.texts), free(h.kinds);
     free(t.ids);
     media_free(&m);
+    pdf_inputs_free(&pdfs, 0);
     sampler_free(&smp);
     session_free(&s);
     engine_free(&e);
