@@ -12,7 +12,7 @@ CFLAGS  += -DGLM4V_GIT_COMMIT=\"$(GIT_COMMIT)\"
 CFLAGS  += $(SANFLAGS)
 
 # Debian packages the build and the tests need
-DEB_PKGS = gcc make libopenblas-dev libstb-dev libjpeg62-turbo-dev libpcre2-dev libcjson-dev zlib1g-dev
+DEB_PKGS = gcc make libopenblas-dev libstb-dev libjpeg62-turbo-dev libpcre2-dev libcjson-dev zlib1g-dev poppler-utils
 
 LIB_SRCS = util.c safetensors.c checkpoint.c weights.c ops.c tokenizer.c preprocess.c vision.c moe.c model.c dump.c prompt.c boxes.c sampler.c engine.c pdf.c
 BUILD    = build

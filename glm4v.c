@@ -49,7 +49,7 @@ typedef struct {
     float pdf_timeout;       // --pdf-timeout seconds per document
     const char *video;       // --video
     float fps;               // --fps (frame directory rate)
-    ResizeMode resize;       // --resize torch|pil
+    ResizeMode resize;       // --resize torch|pil|pil13
     int64_t max_image_pixels; // --max-image-pixels
     int chat;                // --chat
     int hide_think;          // --hide-think
@@ -80,6 +80,7 @@ static void usage(FILE *f) {
             "      --fps F              frame rate of a frame folder (default 2)\n"
             "      --max-image-pixels N refuse images larger than N pixels before decoding (default 100000000)\n"
             "      --resize torch|pil   image resize: torchvision (default, = Glm4vImageProcessor) or Pillow\n"
+            "                           (pil: Pillow <= 12; pil13: Pillow >= 13, = Glm4vImageProcessorPil)\n"
             "      --chat               interactive conversation on stdin (/image, /video, /think on|off, /reset, /quit)\n"
             "\ngeneration:\n"
             "  -n, --n-predict N        tokens to generate (default 256; 0 = only read the prompt)\n"
@@ -216,7 +217,8 @@ static void parse_args(Options *o, int argc, char **argv) {
             NEEDV();
             if (strcmp(v, "torch") == 0) o->resize = RESIZE_TORCH;
             else if (strcmp(v, "pil") == 0) o->resize = RESIZE_PIL;
-            else usage_error("--resize: '%s' is not torch or pil", v);
+            else if (strcmp(v, "pil13") == 0) o->resize = RESIZE_PIL13;
+            else usage_error("--resize: '%s' is not torch, pil or pil13", v);
         } else if (ARG("--chat")) o->chat = 1;
         else if (ARG("--hide-think")) o->hide_think = 1;
         else if (ARG("-q") || ARG("--quiet")) o->quiet = 1;
@@ -400,10 +402,10 @@ static int add_input(Media *m, const Engine *e, const Options *o, const char *pa
     if (pdf_render_file(d, path, &po, &e->c->proc)) return -1;
     const int first = m->img.nitems;
     if (first + d->n > ENGINE_MAX_IMAGES) {
-        int room = ENGINE_MAX_IMAGES - first;
+        glm_err("%s: %d pages do not fit: one prompt takes %d images and %d are left: choose fewer with --pages", path,
+                d->n, ENGINE_MAX_IMAGES, ENGINE_MAX_IMAGES - first);
         pdf_doc_free(d);
-        return glm_err("%s: %d pages do not fit: one prompt takes %d images and %d are left: choose fewer with --pages",
-                       path, d->n, ENGINE_MAX_IMAGES, room);
+        return -1;
     }
     for (int i = 0; i < d->n; i++) {
         char name[4200];
@@ -581,7 +583,7 @@ static void dump_provenance(Dump *d, const Options *o, const Engine *e, const Sa
     snprintf(v, sizeof v, "%d", o->n_predict);
     dump_meta(d, "gen.n_predict", v);
     dump_meta(d, "prompt.mode", o->raw ? "raw" : (o->think ? "chat,think" : "chat,no-think"));
-    dump_meta(d, "preprocess.resize", o->resize == RESIZE_PIL ? "pil" : "torch");
+    dump_meta(d, "preprocess.resize", o->resize == RESIZE_PIL ? "pil" : o->resize == RESIZE_PIL13 ? "pil13" : "torch");
     put_meta_f(d, "preprocess.fps", o->fps);
     dump_meta(d, "cpu.features", ops_features()); // informative: the kernels give the same bits on every ISA
 }

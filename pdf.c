@@ -402,7 +402,11 @@ static int doc_pages(Source *s, int *npages) {
     if (!r.timed_out && r.status < 128 &&
         (n == 0 || strstr(r.err, "Invalid page count 0") || strstr(r.err, "last page (0)")))
         rc = glm_err("%s: the document has no pages", s->name);
-    else if (r.status != 0 || r.timed_out || r.too_long) rc = run_failed(s, "pdfinfo", &r, 0);
+    else if (r.status == 1 && !strstr(r.err, "Incorrect password")) {
+        char line[300];
+        err_line(r.err, line, sizeof line);
+        rc = glm_err("%s: the document is damaged or not a PDF (pdfinfo: %s)", s->name, line[0] ? line : "no reason");
+    } else if (r.status != 0 || r.timed_out || r.too_long) rc = run_failed(s, "pdfinfo", &r, 0);
     else if (n < 0 || n > INT_MAX) rc = glm_err("%s: pdfinfo gave no page count (damaged document?)", s->name);
     else *npages = (int)n;
     free(r.out);
