@@ -416,7 +416,7 @@ static int add_input(Media *m, const Engine *e, const Options *o, const char *pa
             pdf_doc_free(d);
             return -1;
         }
-        if (!o->draw_boxes) image_free(&d->pages[i].img); // the pixels are only needed again to draw on
+        if (!o->draw_boxes) free(d->pages[i].img.rgb), d->pages[i].img.rgb = NULL; // only needed to draw on (w, h kept)
     }
     progress_line(NULL, NULL);
     pi->path[pi->n] = path, pi->first_img[pi->n] = first, pi->n++;
@@ -482,36 +482,24 @@ static int report_pdf_boxes(const Options *o, const char *text, const Box *b, in
     pdf_box_pages(text, n, pages, d->n, pg);
     for (int i = 0; i < n; i++) {
         const PdfPage *p = &d->pages[pg[i]];
-        int w, h, x1, y1, x2, y2;
-        pdf_page_pixels(p->w_pt, p->h_pt, p->dpi, &w, &h);
-        if (p->img.rgb) w = p->img.w, h = p->img.h;
-        box_to_pixels(&b[i], w, h, &x1, &y1, &x2, &y2);
-        const double s = 72.0 / p->dpi;
+        int x1, y1, x2, y2;
+        box_to_pixels(&b[i], p->img.w, p->img.h, &x1, &y1, &x2, &y2);
+        const int r = p->dpi;
         if (b[i].is_point)
-            fprintf(stderr, "glm4v: point %d: (%d, %d) px = (%.1f, %.1f) pt on page %d of %s\n", i + 1, x1, y1, x1 * s,
-                    y1 * s, p->page, path);
+            fprintf(stderr, "glm4v: point %d: (%d, %d) px = (%.1f, %.1f) pt on page %d of %s\n", i + 1, x1, y1,
+                    pdf_px_to_pt(x1, r), pdf_px_to_pt(y1, r), p->page, path);
         else
             fprintf(stderr, "glm4v: box %d: (%d, %d)-(%d, %d) px = (%.1f, %.1f)-(%.1f, %.1f) pt on page %d of %s\n",
-                    i + 1, x1, y1, x2, y2, x1 * s, y1 * s, x2 * s, y2 * s, p->page, path);
+                    i + 1, x1, y1, x2, y2, pdf_px_to_pt(x1, r), pdf_px_to_pt(y1, r), pdf_px_to_pt(x2, r),
+                    pdf_px_to_pt(y2, r), p->page, path);
     }
     int rc = 0;
     if (o->draw_boxes) {
-        Box *mine = xmalloc((size_t)n * sizeof(Box));
-        char base[4096];
-        snprintf(base, sizeof base, "%s", o->draw_boxes);
-        char *dot = strrchr(base, '.'), *slash = strrchr(base, '/');
-        if (dot && (!slash || dot > slash) && !strcasecmp(dot, ".png")) *dot = 0;
-        for (int k = 0; k < d->n && !rc; k++) {
-            int nk = 0;
-            for (int i = 0; i < n; i++)
-                if (pg[i] == k) mine[nk++] = b[i];
-            if (!nk) continue;
-            char out[4200];
-            snprintf(out, sizeof out, "%s-p%d.png", base, d->pages[k].page);
-            rc = boxes_draw_png(out, &d->pages[k].img, mine, nk);
-            if (!rc && !o->quiet) fprintf(stderr, "glm4v: %d box(es) drawn on %s\n", nk, out);
-        }
-        free(mine);
+        char(*written)[4200] = xmalloc((size_t)d->n * sizeof *written);
+        int files = pdf_draw_boxes(o->draw_boxes, d, b, pg, n, written);
+        for (int k = 0; k < files && !o->quiet; k++) fprintf(stderr, "glm4v: boxes drawn on %s\n", written[k]);
+        rc = files < 0 ? -1 : 0;
+        free(written);
     }
     free(pg);
     free(pages);

@@ -5,8 +5,6 @@
 // No Python counterpart: users render pages themselves (pdf2image = pdftoppm -r DPI) before Glm4vImageProcessor.
 #include "pdf.h"
 
-#include "boxes.h"
-
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -686,4 +684,33 @@ void pdf_box_pages(const char *text, int nboxes, const int *pages, int npages, i
         for (int j = 0; j < nb && k < nboxes; j++) out[k++] = cur;
     }
     for (; k < nboxes; k++) out[k] = cur; // boxes this scan did not place: the last page named
+}
+
+int pdf_draw_boxes(const char *out_png, const PdfDoc *d, const Box *boxes, const int *page_of, int n,
+                   char (*written)[4200]) {
+    char base[4096];
+    if (strlen(out_png) >= sizeof base) return glm_err("%s: path too long", out_png);
+    snprintf(base, sizeof base, "%s", out_png);
+    char *dot = strrchr(base, '.'), *slash = strrchr(base, '/');
+    if (dot && (!slash || dot > slash) && !strcasecmp(dot, ".png")) *dot = 0;
+    Box *mine = malloc((size_t)(n > 0 ? n : 1) * sizeof(Box));
+    if (!mine) return glm_err("out of memory");
+    int files = 0, rc = 0;
+    for (int k = 0; k < d->n && !rc; k++) {
+        int nk = 0;
+        for (int i = 0; i < n; i++)
+            if (page_of[i] == k) mine[nk++] = boxes[i];
+        if (!nk) continue;
+        if (!d->pages[k].img.rgb) {
+            rc = glm_err("%s: the pixels of page %d are gone", out_png, d->pages[k].page);
+            break;
+        }
+        char out[4200];
+        snprintf(out, sizeof out, "%s-p%d.png", base, d->pages[k].page);
+        if ((rc = boxes_draw_png(out, &d->pages[k].img, mine, nk))) break;
+        if (written) memcpy(written[files], out, sizeof out);
+        files++;
+    }
+    free(mine);
+    return rc ? -1 : files;
 }

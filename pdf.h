@@ -25,6 +25,7 @@
 #ifndef GLM4V_PDF_H
 #define GLM4V_PDF_H
 
+#include "boxes.h"
 #include "preprocess.h"
 
 #define PDF_DPI_DEFAULT 150   // the automatic rule's starting DPI
@@ -87,5 +88,13 @@ int pdf_auto_dpi(double w_pt, double h_pt, const ProcConfig *pc);
 // page of the previous box, the first box to the first page. out[nboxes]. The boxes are counted as boxes_parse counts
 // them (box spans outside <think>...</think>)
 void pdf_box_pages(const char *text, int nboxes, const int *pages, int npages, int *out);
+// draw boxes[i] on page page_of[i] (an index into d->pages, whose pixels must still be there): one PNG per page that
+// has boxes, named after out_png with "-p<page number>" before its .png ("boxes.png" -> "boxes-p3.png"); the
+// names written go to written[d->n][4200] when not NULL. Returns the files written, or -1 + glm_errmsg (files already
+// written stay)
+int pdf_draw_boxes(const char *out_png, const PdfDoc *d, const Box *boxes, const int *page_of, int n,
+                   char (*written)[4200]);
+// a pixel coordinate of a page rendered at dpi in PDF points (1/72 in) from the page's top-left corner
+static inline double pdf_px_to_pt(double px, int dpi) { return px * 72.0 / dpi; }
 
 #endif

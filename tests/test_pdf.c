@@ -8,7 +8,9 @@
 #include "test_util.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 // open file descriptors of this process
 static int count_fds(void) {
@@ -188,6 +190,38 @@ static void test_render(void) {
     rc = bytes ? pdf_render_mem(&dm, (const uint8_t *)bytes, len / 3, "cut.pdf", &o, &pc) : -1;
     CHECK(rc < 0 && strstr(glm_errmsg, "cut.pdf"), "a PDF cut to a third: %s", glm_errmsg);
     free(bytes);
+    // boxes drawn on the pages they belong to: OUT-p1.png and OUT-p3.png, nothing for page 2
+    char dir[] = "/tmp/glm4v-test-pdf-XXXXXX";
+    if (mkdtemp(dir)) {
+        char out[600], p1[700], p2[700], p3[700];
+        snprintf(out, sizeof out, "%s/boxes.png", dir);
+        snprintf(p1, sizeof p1, "%s/boxes-p1.png", dir);
+        snprintf(p2, sizeof p2, "%s/boxes-p2.png", dir);
+        snprintf(p3, sizeof p3, "%s/boxes-p3.png", dir);
+        Box *bx = NULL;
+        const char *ans = "Page 3: <|begin_of_box|>[[100,100,500,500]]<|end_of_box|>, page 1: "
+                          "<|begin_of_box|>[[0,0,1000,1000]]<|end_of_box|>";
+        int nb = boxes_parse(ans, &bx), pg[2] = {-1, -1}, pages[4] = {1, 2, 3, 4};
+        pdf_box_pages(ans, nb, pages, 4, pg);
+        char written[4][4200];
+        int files = nb == 2 ? pdf_draw_boxes(out, &d, bx, pg, nb, written) : -1;
+        Image im = {0};
+        int loaded = files == 2 && !image_load(&im, p3, 0);
+        uint8_t c0[3];
+        box_color(0, c0);
+        int x1, y1, x2, y2;
+        box_to_pixels(&bx[0], d.pages[2].img.w, d.pages[2].img.h, &x1, &y1, &x2, &y2);
+        const uint8_t *px = loaded ? im.rgb + ((size_t)y1 * im.w + (x1 + x2) / 2) * 3 : NULL;
+        CHECK(files == 2 && pg[0] == 2 && pg[1] == 0 && file_exists(p1) && file_exists(p3) && !file_exists(p2) &&
+                  !strcmp(written[0], p1) && !strcmp(written[1], p3) && loaded && im.w == d.pages[2].img.w &&
+                  px && !memcmp(px, c0, 3),
+              "--draw-boxes on a PDF: boxes-p1.png and boxes-p3.png (box 1's outline at (%d, %d) of page 3), no p2",
+              (x1 + x2) / 2, y1);
+        CHECK(pdf_px_to_pt(150, 150) == 72 && fabs(pdf_px_to_pt(x1, 150) - x1 * 0.48) < 1e-9, "pixels at 150 dpi * 0.48 = points");
+        image_free(&im);
+        free(bx);
+        remove(p1), remove(p3), rmdir(dir);
+    }
     pdf_doc_free(&d);
     CHECK(count_fds() == fds, "no file descriptor left open (%d before, %d after)", fds, count_fds());
 }
