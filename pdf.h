@@ -9,17 +9,17 @@
 //   pdfinfo FILE                          -> "Pages: N" (encrypted / damaged / zero pages are refused here)
 //   pdfinfo -f A -l B FILE                -> each wanted page's size in points and rotation
 //   pdftoppm -r DPI -f K -l K -singlefile FILE   -> binary PPM (P6) on stdout = page K, RGB, MediaBox, rotation applied
-// Every run has stdin/stdout/stderr on pipes (or /dev/null), its own process group, no core files, an address-space
-// limit, and a deadline shared by the whole document: past it the group is killed (SIGKILL) and the document refused.
-// The output is read with a byte limit (max_image_pixels * 3 + header): a renderer that writes more is killed.
+// Every run has stdin from /dev/null (or the in-memory document), stdout/stderr on pipes, its own process group, no
+// core files, an address-space limit (ulimit -v), and a deadline shared by the whole document: past it the group is
+// killed (SIGKILL) and the document refused. The output is read with a byte limit (max_image_pixels * 3 + header): a renderer that writes more is killed.
 //
 // The DPI rule (o->dpi == 0): each page is rendered at the highest whole DPI d <= PDF_DPI_DEFAULT (150) at which the
 // rendered page, ceil(width_pt * d / 72) x ceil(height_pt * d / 72) pixels, is not shrunk by the processor's
 // smart_resize (temporal_patch_size * h_bar * w_bar <= ProcConfig.max_pixels, h_bar and w_bar the sizes rounded to
 // multiples of patch_size * merge_size), never below PDF_DPI_MIN (72; a page still too large at 72 DPI is rendered at
 // 72 and smart_resize shrinks it as it shrinks any large image). 150 DPI keeps 6 pt print about 12 px high (legible
-// to the vision tower's 14 px patches); GLM-4.5V's max_pixels (11760000, i.e. 5880000 pixels per image) takes a whole
-// A4/Letter page at 150 DPI (1275 x 1650 px, 2714 visual tokens) and lowers only pages larger than about 16 x 20 in.
+// to the vision tower's 14 px patches); with GLM-4.5V's max_pixels (11760000, i.e. 5880000 pixels per image) Letter,
+// A4 (2772 visual tokens), A3 and Tabloid pages keep 150 DPI, A2 gets 122 and A1 86.
 // `--dpi N` (o->dpi > 0) renders every page at N DPI, whatever smart_resize then does with it.
 // Deterministic: the same file, pages, DPI and pdftoppm version give the same pixels (recorded: PdfDoc.renderer).
 #ifndef GLM4V_PDF_H
