@@ -420,31 +420,36 @@ static int page_sizes(Source *s, const int *sel, int n, double (*size)[2]) {
     RunResult r;
     if (source_rewind(s) || run_program(argv, s->fd, INFO_MAX, s->deadline, s->mem_kb, &r)) return -1;
     int rc = r.status != 0 || r.timed_out || r.too_long ? run_failed(s, "pdfinfo", &r, 0) : 0;
-    for (int i = 0; i < n && !rc; i++) {
-        char key[64];
-        snprintf(key, sizeof key, "Page %4d size:", sel[i]);
-        const char *v = info_value((const char *)r.out, key);
-        double w = -1, h = -1;
-        if (v) w = strtod(v, (char **)&v);
-        if (v && !strncmp(v, " x ", 3)) h = strtod(v + 3, NULL);
-        snprintf(key, sizeof key, "Page %4d rot:", sel[i]);
-        const char *rv = info_value((const char *)r.out, key);
-        long rot = rv ? strtol(rv, NULL, 10) : 0;
-        if (!(w > 0 && h > 0 && isfinite(w) && isfinite(h)))
-            rc = glm_err("%s: page %d has no usable size (pdfinfo says '%.40s')", s->name, sel[i], v ? v : "nothing");
-        else if (((rot % 360) + 360) % 360 == 90 || ((rot % 360) + 360) % 360 == 270) size[i][0] = h, size[i][1] = w;
-        else size[i][0] = w, size[i][1] = h;
-    }
+    for (int i = 0; i < n && !rc; i++)
+        if (pdf_info_page_size((const char *)r.out, sel[i], &size[i][0], &size[i][1]))
+            rc = glm_err("%s: page %d has no usable size in pdfinfo's output", s->name, sel[i]);
     free(r.out);
     return rc;
 }
 
+int pdf_info_page_size(const char *info, int page, double *w_pt, double *h_pt) {
+    char key[64];
+    snprintf(key, sizeof key, "Page %4d size:", page);
+    const char *v = info_value(info, key);
+    double w = -1, h = -1;
+    if (v) w = strtod(v, (char **)&v);
+    if (v && !strncmp(v, " x ", 3)) h = strtod(v + 3, NULL);
+    snprintf(key, sizeof key, "Page %4d rot:", page);
+    const char *rv = info_value(info, key);
+    long rot = rv ? strtol(rv, NULL, 10) % 360 : 0;
+    if (!(w > 0 && h > 0 && isfinite(w) && isfinite(h))) return -1;
+    // /Rotate 90 or 270: shown (and drawn by pdftoppm) with width and height swapped
+    if (rot == 90 || rot == 270 || rot == -90 || rot == -270) *w_pt = h, *h_pt = w;
+    else *w_pt = w, *h_pt = h;
+    return 0;
+}
+
 // ---------------------------------------------------------------------------- pdftoppm
 
-// a binary PPM (P6, maxval 255) as pdftoppm writes it -> RGB image (copied)
-static int parse_ppm(const uint8_t *b, size_t n, Image *img) {
+int pdf_ppm_parse(const uint8_t *b, size_t n, Image *img) {
     size_t i = 0;
     long v[3];
+    memset(img, 0, sizeof *img);
     if (n < 2 || b[0] != 'P' || b[1] != '6') return -1;
     i = 2;
     for (int k = 0; k < 3; k++) {
@@ -481,7 +486,7 @@ static int render_page(Source *s, int page, int dpi, int64_t max_px, Image *img)
     if (source_rewind(s) || run_program(argv, s->fd, max_out, s->deadline, s->mem_kb, &r)) return -1;
     int rc = 0;
     if (r.status != 0 || r.timed_out || r.too_long) rc = run_failed(s, "pdftoppm", &r, page);
-    else if (parse_ppm(r.out, r.nout, img)) {
+    else if (pdf_ppm_parse(r.out, r.nout, img)) {
         char line[300];
         err_line(r.err, line, sizeof line);
         rc = glm_err("%s: pdftoppm gave no complete image for page %d (%zu bytes)%s%s", s->name, page, r.nout,

@@ -72,6 +72,11 @@ int pdf_render_mem(PdfDoc *d, const uint8_t *data, size_t len, const char *name,
                    const ProcConfig *pc);
 void pdf_doc_free(PdfDoc *d);
 
+// the displayed size of a page (points, /Rotate applied) from pdfinfo's "Page    N size: W x H pts" and "Page    N rot:"
+// lines; -1 when the page is missing or its size is not positive and finite
+int pdf_info_page_size(const char *info, int page, double *w_pt, double *h_pt);
+// a binary PPM (P6, maxval 255, nothing after the pixels) as pdftoppm writes it -> img (malloc'd); -1 when malformed
+int pdf_ppm_parse(const uint8_t *buf, size_t len, Image *img);
 // --pages: parse spec against a document of npages pages into ascending, distinct page numbers (malloc'd *out);
 // returns the count, or -1 + glm_errmsg (syntax, a page outside 1..npages, more than max_pages selected)
 int pdf_parse_pages(const char *spec, int npages, int max_pages, int **out);

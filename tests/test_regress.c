@@ -34,6 +34,9 @@
 #define LLVMFuzzerTestOneInput fz_compare
 #include "../fuzz/fuzz_compare.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fz_pdf
+#include "../fuzz/fuzz_pdf.c"
+#undef LLVMFuzzerTestOneInput
 
 #include "test_util.h"
 
@@ -70,7 +73,7 @@ static int replay_dir(const char *dir, const char *target, FuzzFn fn) {
 int main(void) {
     static const struct { const char *name; FuzzFn fn; } targets[] = {
         {"safetensors", fz_safetensors}, {"config", fz_config}, {"tokenizer", fz_tokenizer}, {"tokenize", fz_tokenize},
-        {"image", fz_image},             {"prompt", fz_prompt}, {"compare", fz_compare},
+        {"image", fz_image},             {"prompt", fz_prompt}, {"compare", fz_compare},  {"pdf", fz_pdf},
     };
     fz_tokenize_init(NULL, NULL);
     fz_prompt_init(NULL, NULL);
