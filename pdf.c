@@ -359,6 +359,13 @@ int pdf_auto_dpi(double w_pt, double h_pt, const ProcConfig *pc) {
     return PDF_DPI_MIN;
 }
 
+int64_t pdf_image_tokens(int w, int h, const ProcConfig *pc) {
+    const int ps = pc->patch_size, m = pc->merge_size, tp = pc->temporal_patch_size;
+    int rh, rw;
+    if (ps <= 0 || m <= 0 || smart_resize(tp, h, w, tp, ps * m, pc->min_pixels, pc->max_pixels, &rh, &rw)) return -1;
+    return (int64_t)(rh / ps) * (rw / ps) / (m * m);
+}
+
 // ---------------------------------------------------------------------------- pdfinfo
 
 // the value after "Key:" on the line that starts with key, or NULL

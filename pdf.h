@@ -86,6 +86,9 @@ void pdf_page_pixels(double w_pt, double h_pt, int dpi, int *w, int *h);
 int pdf_fits_processor(int w, int h, const ProcConfig *pc);
 // the automatic DPI rule for a page of w_pt x h_pt points (see above)
 int pdf_auto_dpi(double w_pt, double h_pt, const ProcConfig *pc);
+// visual tokens an image of w x h pixels takes after smart_resize: (h' / patch) * (w' / patch) / merge^2, or -1 when
+// the processor refuses it (a server's token budget can be checked before any preprocessing)
+int64_t pdf_image_tokens(int w, int h, const ProcConfig *pc);
 
 // grounding on documents: the page (index into pages[0..npages), in page order) that each of the nboxes boxes of an
 // answer refers to: the last "page N" / "p. N" / "第N页" written before the box names document page N when N is one

@@ -98,6 +98,9 @@ static void test_dpi_rule(void) {
     CHECK(d > PDF_DPI_MIN && d < 150 && fits && !pdf_fits_processor(w, h, &pc),
           "A1: %d dpi, the highest that is not shrunk", d);
     CHECK(pdf_auto_dpi(14400, 14400, &pc) == PDF_DPI_MIN, "a 200 in page: the floor, %d dpi", PDF_DPI_MIN);
+    CHECK(pdf_image_tokens(1275, 1650, &pc) == 2714 && pdf_image_tokens(1241, 1754, &pc) == 2772 &&
+              pdf_image_tokens(600, 750, &pc) == 567 && pdf_image_tokens(10, 5000, &pc) == -1,
+          "visual tokens: Letter 2714, A4 2772 at 150 dpi; 600 x 750 px 567; 1:500 refused");
     CHECK(pdf_fits_processor(1275, 1650, &pc), "1275 x 1650 is only rounded by smart_resize");
     CHECK(!pdf_fits_processor(4000, 4000, &pc), "4000 x 4000 is shrunk by smart_resize");
     // a small max_pixels lowers a Letter page
