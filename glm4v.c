@@ -46,7 +46,7 @@ typedef struct {
     const char *pages;       // --pages (every PDF)
     int max_pages;           // --max-pages
     int dpi;                 // --dpi (0: the automatic rule of pdf.h)
-    float pdf_timeout;       // --pdf-timeout seconds per document
+    float pdf_timeout;       // --pdf-timeout: seconds one page (or the page count) may take
     const char *video;       // --video
     float fps;               // --fps (frame directory rate)
     ResizeMode resize;       // --resize torch|pil|pil13
@@ -75,7 +75,7 @@ static void usage(FILE *f) {
             "      --pages LIST         PDF pages, e.g. 1-3,7 (default: all, at most --max-pages)\n"
             "      --max-pages N        refuse PDFs with more pages selected than N (default 16)\n"
             "      --dpi N              render PDF pages at N dpi (default: 150, lowered per page to fit max_pixels)\n"
-            "      --pdf-timeout S      give up on a PDF that takes longer than S seconds to render (default 60)\n"
+            "      --pdf-timeout S      give up on a PDF page that takes longer than S seconds to render (default 20)\n"
             "      --video PATH         attach a video: a folder of frames (file-name order) or a video file (ffmpeg)\n"
             "      --fps F              frame rate of a frame folder (default 2)\n"
             "      --max-image-pixels N refuse images larger than N pixels before decoding (default 100000000)\n"
@@ -210,7 +210,8 @@ static void parse_args(Options *o, int argc, char **argv) {
         } else if (ARG("--pages")) NEEDV(), o->pages = v;
         else if (ARG("--max-pages")) NEEDV(), o->max_pages = (int)parse_long(a, v, 1, ENGINE_MAX_IMAGES);
         else if (ARG("--dpi")) NEEDV(), o->dpi = (int)parse_long(a, v, 1, PDF_DPI_MAX);
-        else if (ARG("--pdf-timeout")) NEEDV(), o->pdf_timeout = parse_float(a, v, 0.1f, 86400); else if (ARG("--video")) NEEDV(), o->video = v;
+        else if (ARG("--pdf-timeout")) NEEDV(), o->pdf_timeout = parse_float(a, v, 0.1f, 86400);
+        else if (ARG("--video")) NEEDV(), o->video = v;
         else if (ARG("--fps")) NEEDV(), o->fps = parse_float(a, v, 1e-3f, 1000);
         else if (ARG("--max-image-pixels")) NEEDV(), o->max_image_pixels = parse_long(a, v, 1, 1L << 40);
         else if (ARG("--resize")) {

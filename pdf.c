@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // pdf.c - PDF pages as images through poppler's pdfinfo / pdftoppm programs (pdf.h): the page selection (--pages),
-// the DPI rule against the processor's max_pixels, running the programs under a deadline, a memory limit and an
+// the DPI rule against the processor's max_pixels, running the programs under a time limit, a memory limit and an
 // output limit (no temporary files: the pages stream back as PPM on a pipe), and the grounding boxes' page.
 // No Python counterpart: users render pages themselves (pdf2image = pdftoppm -r DPI) before Glm4vImageProcessor.
 #include "pdf.h"
@@ -216,7 +216,7 @@ typedef struct {
     const char *name;  // for messages
     char *arg;         // the file argument given to the programs ("-" = stdin)
     int fd;            // stdin of the programs (-1: /dev/null)
-    double deadline;   // CLOCK_MONOTONIC seconds
+    double run_s;      // time limit of each program run, seconds
     long mem_kb;       // ulimit -v of each run
     char *pdfinfo, *pdftoppm; // program paths
 } Source;
@@ -234,8 +234,8 @@ static int run_failed(const Source *s, const char *what, const RunResult *r, int
     char line[300];
     err_line(r->err, line, sizeof line);
     if (r->timed_out)
-        return glm_err("%s: %s did not finish%s within the time limit (the document is too complex or the renderer "
-                       "hangs; --pdf-timeout)", s->name, what, where);
+        return glm_err("%s: %s did not finish%s within the time limit of %g s (the document is too complex or the "
+                       "renderer hangs; --pdf-timeout)", s->name, what, where, s->run_s);
     if (r->too_long) return glm_err("%s: %s wrote more than the page's pixels%s", s->name, what, where);
     if (r->status >= 128)
         return glm_err("%s: %s crashed%s (signal %d%s)%s%s", s->name, what, where, r->status - 128,
@@ -385,7 +385,7 @@ static void renderer_version(Source *s, char *out, size_t cap) {
     char *argv[] = {s->pdftoppm, "-v", NULL};
     RunResult r;
     snprintf(out, cap, "pdftoppm (unknown version)");
-    if (run_program(argv, -1, 65536, s->deadline, s->mem_kb, &r)) return;
+    if (run_program(argv, -1, 65536, now_s() + (s->run_s < 5 ? s->run_s : 5), s->mem_kb, &r)) return;
     const char *v = strstr(r.err, "version ");
     if (!v) v = strstr((const char *)r.out, "version ");
     if (v) {
@@ -400,7 +400,7 @@ static void renderer_version(Source *s, char *out, size_t cap) {
 static int doc_pages(Source *s, int *npages) {
     char *argv[] = {s->pdfinfo, s->arg, NULL};
     RunResult r;
-    if (source_rewind(s) || run_program(argv, s->fd, INFO_MAX, s->deadline, s->mem_kb, &r)) return -1;
+    if (source_rewind(s) || run_program(argv, s->fd, INFO_MAX, now_s() + s->run_s, s->mem_kb, &r)) return -1;
     const char *pg = info_value((const char *)r.out, "Pages:");
     long n = pg ? strtol(pg, NULL, 10) : -1;
     int rc = 0;
@@ -425,7 +425,7 @@ static int page_sizes(Source *s, const int *sel, int n, double (*size)[2]) {
     snprintf(la, sizeof la, "%d", sel[n - 1]);
     char *argv[] = {s->pdfinfo, "-f", fa, "-l", la, s->arg, NULL};
     RunResult r;
-    if (source_rewind(s) || run_program(argv, s->fd, INFO_MAX, s->deadline, s->mem_kb, &r)) return -1;
+    if (source_rewind(s) || run_program(argv, s->fd, INFO_MAX, now_s() + s->run_s, s->mem_kb, &r)) return -1;
     int rc = r.status != 0 || r.timed_out || r.too_long ? run_failed(s, "pdfinfo", &r, 0) : 0;
     for (int i = 0; i < n && !rc; i++)
         if (pdf_info_page_size((const char *)r.out, sel[i], &size[i][0], &size[i][1]))
@@ -490,7 +490,7 @@ static int render_page(Source *s, int page, int dpi, int64_t max_px, Image *img)
     char *argv[] = {s->pdftoppm, "-r", ra, "-f", pa, "-l", pa, "-singlefile", s->arg, NULL};
     size_t max_out = (max_px > 0 ? (size_t)max_px : (size_t)1 << 31) * 3 + 64;
     RunResult r;
-    if (source_rewind(s) || run_program(argv, s->fd, max_out, s->deadline, s->mem_kb, &r)) return -1;
+    if (source_rewind(s) || run_program(argv, s->fd, max_out, now_s() + s->run_s, s->mem_kb, &r)) return -1;
     int rc = 0;
     if (r.status != 0 || r.timed_out || r.too_long) rc = run_failed(s, "pdftoppm", &r, page);
     else if (pdf_ppm_parse(r.out, r.nout, img)) {
@@ -571,7 +571,7 @@ done:
     return rc;
 }
 
-// find the programs, set the deadline and limits, render, clean up
+// find the programs, set the time and memory limits, render, clean up
 static int render_source(PdfDoc *d, Source *s, const PdfOptions *o, const ProcConfig *pc) {
     memset(d, 0, sizeof *d);
     s->pdfinfo = find_program("pdfinfo");
@@ -580,7 +580,7 @@ static int render_source(PdfDoc *d, Source *s, const PdfOptions *o, const ProcCo
     if (!s->pdfinfo || !s->pdftoppm)
         rc = glm_err("%s: pdftoppm and pdfinfo not found: install poppler-utils to read PDF files", s->name);
     else {
-        s->deadline = now_s() + (o->timeout_s > 0 ? o->timeout_s : PDF_TIMEOUT_S);
+        s->run_s = o->timeout_s > 0 ? o->timeout_s : PDF_TIMEOUT_S;
         int64_t px = o->max_image_pixels > 0 ? o->max_image_pixels : 0;
         s->mem_kb = (long)(o->mem_limit_mb > 0 ? o->mem_limit_mb : PDF_MEM_LIMIT_MB) * 1024 + (long)(px * 8 / 1024);
         rc = render_doc(d, s, o, pc);

@@ -10,7 +10,7 @@
 //   pdfinfo -f A -l B FILE                -> each wanted page's size in points and rotation
 //   pdftoppm -r DPI -f K -l K -singlefile FILE   -> binary PPM (P6) on stdout = page K, RGB, MediaBox, rotation applied
 // Every run has stdin from /dev/null (or the in-memory document), stdout/stderr on pipes, its own process group, no
-// core files, an address-space limit (ulimit -v), and a deadline shared by the whole document: past it the group is
+// core files, an address-space limit (ulimit -v), and a time limit (PdfOptions.timeout_s): past it the group is
 // killed (SIGKILL) and the document refused. The output is read with a byte limit (max_image_pixels * 3 + header): a renderer that writes more is killed.
 //
 // The DPI rule (o->dpi == 0): each page is rendered at the highest whole DPI d <= PDF_DPI_DEFAULT (150) at which the
@@ -32,7 +32,7 @@
 #define PDF_DPI_MIN 72        // the automatic rule never goes below this
 #define PDF_DPI_MAX 1200      // --dpi above this is refused
 #define PDF_MAX_PAGES 16      // default page limit of one document (--max-pages)
-#define PDF_TIMEOUT_S 60.0    // default deadline for counting and rendering the pages of one document, seconds
+#define PDF_TIMEOUT_S 20.0    // default time limit of each program run (the page count, one page), seconds
 #define PDF_MEM_LIMIT_MB 4096 // address-space limit of each renderer run (ulimit -v), MiB, beyond the page's pixels
 
 // how a document becomes pages
@@ -41,7 +41,7 @@ typedef struct {
     int max_pages;            // more selected pages than this are refused, never truncated (0: PDF_MAX_PAGES)
     int dpi;                  // 0: the automatic rule above; > 0: every page at this DPI
     int64_t max_image_pixels; // a page that would render larger than this many pixels is refused (0: no limit)
-    double timeout_s;         // deadline for the whole document, seconds (0: PDF_TIMEOUT_S)
+    double timeout_s;         // time limit of each program run (the page count, one page), s (0: PDF_TIMEOUT_S)
     int mem_limit_mb;         // address-space limit of each renderer run beyond the page's pixels (0: default)
 } PdfOptions;
 

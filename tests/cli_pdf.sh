@@ -189,7 +189,7 @@ timeout "$TO" "${R[@]}" -i "$T/picture.pdf" >/dev/null 2>&1 && ok "a PNG named .
 # renderers that misbehave (a fake pdftoppm first on $PATH; the real pdfinfo counts the pages)
 printf '#!/bin/sh\nsleep 1001\n' >"$T/fake/pdftoppm"
 chmod +x "$T/fake/pdftoppm"
-bad "a renderer that hangs (--pdf-timeout 2)" "did not finish on page 1 within the time limit" \
+bad "a renderer that hangs (--pdf-timeout 2)" "did not finish on page 1 within the time limit of 2 s" \
     env PATH="$T/fake:$PATH" "${R[@]}" -i $DOC --pages 1 --pdf-timeout 2
 printf '#!/bin/sh\n[ "$1" = -v ] && exit 0\nkill -SEGV $$\n' >"$T/fake/pdftoppm"
 bad "a renderer that crashes" "pdftoppm crashed on page 1 (signal 11" env PATH="$T/fake:$PATH" "${R[@]}" -i $DOC --pages 1
