@@ -453,9 +453,7 @@ static void dump_pdf_meta(Dump *dp, const PdfInputs *pi) {
             APPEND(dpis, b, "%s%d", sep, p->dpi);
             APPEND(imgs, c, "%s%d", sep, pi->first_img[k] + i);
             APPEND(pts, d, "%s%.6gx%.6g", sep, p->w_pt, p->h_pt);
-            int w, h;
-            pdf_page_pixels(p->w_pt, p->h_pt, p->dpi, &w, &h);
-            APPEND(px, f, "%s%dx%d", sep, w, h);
+            APPEND(px, f, "%s%dx%d", sep, p->img.w, p->img.h); // as rendered
         }
 #undef APPEND
     dump_meta(dp, "pdf.renderer", pi->doc[0].renderer);
@@ -464,6 +462,7 @@ static void dump_pdf_meta(Dump *dp, const PdfInputs *pi) {
     dump_meta(dp, "pdf.dpi", dpis);
     dump_meta(dp, "pdf.images", imgs);
     dump_meta(dp, "pdf.page_size_pt", pts);
+    dump_meta(dp, "pdf.page_size_px", px);
     char nd[16];
     snprintf(nd, sizeof nd, "%d", pi->n);
     dump_meta(dp, "pdf.documents", nd);

@@ -97,7 +97,8 @@ done
 same_dump "-i doc.pdf (4 pages) vs its 4 PNGs" "$T/pdfall.st" "$T/pngall.st"
 [ "$(meta "$T/pdfall.st" pdf.pages)" = "1,2,3,4" ] && [ "$(meta "$T/pdfall.st" pdf.dpi)" = "150,150,150,150" ] &&
     [ "$(meta "$T/pdfall.st" pdf.page_size_pt)" = "288x360,360x216,216x280,288x216" ] &&
-    ok "metadata: pages 1,2,3,4 at 150 dpi, sizes in points" || no "metadata: $(meta "$T/pdfall.st" pdf.pages)"
+    [ "$(meta "$T/pdfall.st" pdf.page_size_px)" = "600x750,750x450,450x584,600x450" ] &&
+    ok "metadata: pages 1,2,3,4 at 150 dpi, sizes in points and pixels" || no "metadata: $(meta "$T/pdfall.st" pdf.pages)"
 
 # --dpi overrides; --pdf; several pages in page order equal the PNGs given in that order
 "$GLM4V" -m $M -p "x" --pdf $DOC --pages 3,1 --dpi 100 -n 0 -q --dump "$T/d100.st" >/dev/null 2>"$T/err"
