@@ -423,7 +423,7 @@ static int page_sizes(Source *s, const int *sel, int n, double (*size)[2]) {
     char fa[16], la[16];
     snprintf(fa, sizeof fa, "%d", sel[0]);
     snprintf(la, sizeof la, "%d", sel[n - 1]);
-    char *argv[] = {s->pdfinfo, "-f", fa, "-l", la, s->arg, NULL};
+    char *argv[] = {s->pdfinfo, "-box", "-f", fa, "-l", la, s->arg, NULL};
     RunResult r;
     if (source_rewind(s) || run_program(argv, s->fd, INFO_MAX, now_s() + s->run_s, s->mem_kb, &r)) return -1;
     int rc = r.status != 0 || r.timed_out || r.too_long ? run_failed(s, "pdfinfo", &r, 0) : 0;
@@ -436,11 +436,24 @@ static int page_sizes(Source *s, const int *sel, int n, double (*size)[2]) {
 
 int pdf_info_page_size(const char *info, int page, double *w_pt, double *h_pt) {
     char key[64];
-    snprintf(key, sizeof key, "Page %4d size:", page);
-    const char *v = info_value(info, key);
     double w = -1, h = -1;
-    if (v) w = strtod(v, (char **)&v);
-    if (v && !strncmp(v, " x ", 3)) h = strtod(v + 3, NULL);
+    // the MediaBox (pdfinfo -box), which pdftoppm draws; "size:" is the CropBox, used when there is no MediaBox line
+    snprintf(key, sizeof key, "Page %4d MediaBox:", page);
+    const char *v = info_value(info, key);
+    if (v) {
+        char *end;
+        double b[4];
+        int k = 0;
+        for (; k < 4; k++, v = end) {
+            b[k] = strtod(v, &end);
+            if (end == v) break;
+        }
+        if (k == 4) w = fabs(b[2] - b[0]), h = fabs(b[3] - b[1]);
+    } else {
+        snprintf(key, sizeof key, "Page %4d size:", page);
+        if ((v = info_value(info, key))) w = strtod(v, (char **)&v);
+        if (v && !strncmp(v, " x ", 3)) h = strtod(v + 3, NULL);
+    }
     snprintf(key, sizeof key, "Page %4d rot:", page);
     const char *rv = info_value(info, key);
     long rot = rv ? strtol(rv, NULL, 10) % 360 : 0;

@@ -7,7 +7,7 @@
 // Rendering, one program run per page, the PDF given by path (a file) or on stdin from a memfd (bytes in memory, the
 // server's case; nothing is written to disk, no temporary file or folder exists at any time):
 //   pdfinfo FILE                          -> "Pages: N" (encrypted / damaged / zero pages are refused here)
-//   pdfinfo -f A -l B FILE                -> each wanted page's size in points and rotation
+//   pdfinfo -box -f A -l B FILE           -> each wanted page's MediaBox in points and rotation
 //   pdftoppm -r DPI -f K -l K -singlefile FILE   -> binary PPM (P6) on stdout = page K, RGB, MediaBox, rotation applied
 // Every run has stdin from /dev/null (or the in-memory document), stdout/stderr on pipes, its own process group, no
 // core files, an address-space limit (ulimit -v), and a time limit (PdfOptions.timeout_s): past it the group is
@@ -72,8 +72,9 @@ int pdf_render_mem(PdfDoc *d, const uint8_t *data, size_t len, const char *name,
                    const ProcConfig *pc);
 void pdf_doc_free(PdfDoc *d);
 
-// the displayed size of a page (points, /Rotate applied) from pdfinfo's "Page    N size: W x H pts" and "Page    N rot:"
-// lines; -1 when the page is missing or its size is not positive and finite
+// the size pdftoppm draws a page at (points, /Rotate applied) from pdfinfo -box's "Page    N MediaBox: x0 y0 x1 y1"
+// (else "Page    N size: W x H pts", the CropBox) and "Page    N rot:" lines; -1 when the page is missing or its size
+// is not positive and finite
 int pdf_info_page_size(const char *info, int page, double *w_pt, double *h_pt);
 // a binary PPM (P6, maxval 255, nothing after the pixels) as pdftoppm writes it -> img (malloc'd); -1 when malformed
 int pdf_ppm_parse(const uint8_t *buf, size_t len, Image *img);

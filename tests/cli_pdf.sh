@@ -100,6 +100,15 @@ same_dump "-i doc.pdf (4 pages) vs its 4 PNGs" "$T/pdfall.st" "$T/pngall.st"
     [ "$(meta "$T/pdfall.st" pdf.page_size_px)" = "600x750,750x450,450x584,600x450" ] &&
     ok "metadata: pages 1,2,3,4 at 150 dpi, sizes in points and pixels" || no "metadata: $(meta "$T/pdfall.st" pdf.pages)"
 
+# a CropBox inside the MediaBox: the MediaBox is drawn (pdftoppm's and pdf2image's default), /Rotate 90 applied
+"$GLM4V" -m $M -p "x" -i $D/cropbox.pdf -n 0 -q --dump "$T/crop.st" >/dev/null 2>"$T/err"
+pdftoppm -png -r 150 -f 1 -l 1 -singlefile $D/cropbox.pdf "$T/crop"
+"$GLM4V" -m $M -p "x" -i "$T/crop.png" -n 0 -q --dump "$T/cropp.st" >/dev/null 2>&1
+[ "$(meta "$T/crop.st" pdf.page_size_pt)" = "200x300" ] && [ "$(meta "$T/crop.st" pdf.page_size_px)" = "417x625" ] &&
+    [ "$(meta "$T/crop.st" crc32.pixel_values)" = "$(meta "$T/cropp.st" crc32.pixel_values)" ] &&
+    ok "CropBox inside MediaBox, /Rotate 90: 200 x 300 pt, 417 x 625 px, = its PNG" ||
+    no "cropbox: $(meta "$T/crop.st" pdf.page_size_pt) $(meta "$T/crop.st" pdf.page_size_px) $(cat "$T/err")"
+
 # --dpi overrides; --pdf; several pages in page order equal the PNGs given in that order
 "$GLM4V" -m $M -p "x" --pdf $DOC --pages 3,1 --dpi 100 -n 0 -q --dump "$T/d100.st" >/dev/null 2>"$T/err"
 pdftoppm -png -r 100 -f 1 -l 1 -singlefile $DOC "$T/r1"

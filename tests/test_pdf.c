@@ -129,6 +129,24 @@ static void test_box_pages(void) {
     CHECK(out[0] == 0, "'homepage 9' is no page mention (%d)", out[0]);
 }
 
+static void test_info(void) {
+    const char *info = "Pages:           2\nPage    1 size:  200 x 300 pts\nPage    1 rot:   90\n"
+                       "Page    1 MediaBox:      0.00     0.00   600.00   800.00\n"
+                       "Page    1 CropBox:     100.00   100.00   300.00   400.00\n"
+                       "Page    2 size:  595.276 x 841.89 pts (A4)\nPage    2 rot:   0\n";
+    double w = 0, h = 0;
+    CHECK(!pdf_info_page_size(info, 1, &w, &h) && w == 800 && h == 600, "pdfinfo: the MediaBox, rotated: %g x %g", w,
+          h);
+    CHECK(!pdf_info_page_size(info, 2, &w, &h) && w == 595.276 && h == 841.89, "pdfinfo: 'size:' when no MediaBox line");
+    CHECK(pdf_info_page_size(info, 3, &w, &h) < 0, "pdfinfo: a page it does not list");
+    Image im;
+    const uint8_t ppm[] = "P6\n2 1\n255\n\x01\x02\x03\x04\x05\x06";
+    CHECK(!pdf_ppm_parse(ppm, sizeof ppm - 1, &im) && im.w == 2 && im.h == 1 && im.rgb[5] == 6, "PPM 2 x 1");
+    image_free(&im);
+    CHECK(pdf_ppm_parse(ppm, sizeof ppm - 2, &im) < 0 && !im.rgb, "PPM one byte short: refused");
+    CHECK(pdf_ppm_parse((const uint8_t *)"P6\n99999999999 1\n255\n", 20, &im) < 0, "PPM with an absurd width: refused");
+}
+
 static void test_render(void) {
     if (!have_program("pdftoppm") || !have_program("pdfinfo")) {
         printf("# skipped: pdftoppm / pdfinfo not installed (Debian poppler-utils)\n");
@@ -234,6 +252,7 @@ int main(void) {
     test_pages();
     test_dpi_rule();
     test_box_pages();
+    test_info();
     test_render();
     return test_done();
 }
