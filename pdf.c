@@ -256,6 +256,27 @@ int pdf_is_pdf(const uint8_t *buf, size_t len) {
     return 0;
 }
 
+int pdf_has_eof(const uint8_t *tail, size_t len) {
+    for (size_t i = 0; i + 5 <= len; i++)
+        if (!memcmp(tail + i, "%%EOF", 5)) return 1;
+    return 0;
+}
+
+// 1 when the last 1024 bytes of the file hold %%EOF
+static int file_has_eof(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    uint8_t tail[1024];
+    size_t n = 0;
+    if (fseeko(f, 0, SEEK_END) == 0) {
+        off_t size = ftello(f);
+        if (size >= 0 && fseeko(f, size > (off_t)sizeof tail ? size - (off_t)sizeof tail : 0, SEEK_SET) == 0)
+            n = fread(tail, 1, sizeof tail, f);
+    }
+    fclose(f);
+    return pdf_has_eof(tail, n);
+}
+
 int pdf_file_is_pdf(const char *path) {
     struct stat st;
     if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
@@ -609,6 +630,8 @@ int pdf_render_file(PdfDoc *d, const char *path, const PdfOptions *o, const Proc
     if (stat(path, &st) != 0) return glm_err("%s: %s", path, strerror(errno));
     if (!S_ISREG(st.st_mode)) return glm_err("%s: not a regular file", path);
     if (!pdf_file_is_pdf(path)) return glm_err("%s: not a PDF file (no %%PDF- header)", path);
+    if (!file_has_eof(path))
+        return glm_err("%s: the document is truncated or damaged (no %%%%EOF marker at its end)", path);
     // a relative path that looks like an option or a poppler URL ("fd://0") is made explicit
     size_t len = strlen(path) + 3;
     char *arg = malloc(len);
@@ -625,6 +648,8 @@ int pdf_render_mem(PdfDoc *d, const uint8_t *data, size_t len, const char *name,
     memset(d, 0, sizeof *d);
     if (!name) name = "PDF";
     if (!pdf_is_pdf(data, len)) return glm_err("%s: not a PDF (no %%PDF- header)", name);
+    if (!pdf_has_eof(data + (len > 1024 ? len - 1024 : 0), len > 1024 ? 1024 : len))
+        return glm_err("%s: the document is truncated or damaged (no %%%%EOF marker at its end)", name);
     // an anonymous in-memory file (nothing on disk), the programs' stdin; "-" makes poppler read stdin
     int fd = memfd_create("glm4v-pdf", MFD_CLOEXEC);
     if (fd < 0) return glm_err("%s: memfd_create: %s", name, strerror(errno));

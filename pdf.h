@@ -63,6 +63,9 @@ typedef struct {
 
 // 1 when the bytes are a PDF: "%PDF-" within the first 1024 bytes (where readers look for it)
 int pdf_is_pdf(const uint8_t *buf, size_t len);
+// 1 when the last bytes of a document (its final 1024) hold the %%EOF marker every complete PDF ends with: documents
+// without it (cut short: an interrupted download or copy) are refused before poppler rebuilds a partial one
+int pdf_has_eof(const uint8_t *tail, size_t len);
 // 1 when the file starts as a PDF (pdf_is_pdf on its first 1024 bytes), 0 when not or unreadable
 int pdf_file_is_pdf(const char *path);
 // render the selected pages of a PDF file; name labels the messages. -1 + glm_errmsg (one line) on error

@@ -184,7 +184,9 @@ printf 'this is a text file\n' >"$T/notes.pdf"
 cp $IMG "$T/picture.pdf"
 bad "encrypted" "encrypted and needs a password" "${R[@]}" -i $D/encrypted.pdf
 bad "damaged" "damaged or not a PDF" "${R[@]}" -i $D/damaged.pdf
-bad "truncated" "damaged or not a PDF" "${R[@]}" -i "$T/truncated.pdf"
+bad "truncated" "truncated or damaged" "${R[@]}" -i "$T/truncated.pdf"
+head -c 31400 $DOC >"$T/truncated2.pdf"
+bad "truncated in its trailer" "truncated or damaged" "${R[@]}" -i "$T/truncated2.pdf"
 bad "zero pages" "has no pages" "${R[@]}" -i $D/zero.pdf
 bad "a 200-inch page (14400 pt, /UserUnit 75000)" "--max-image-pixels" "${R[@]}" -i $D/huge.pdf
 bad "a 200 in x 0.5 in page" "aspect ratio of 400:1" "${R[@]}" -i $D/tall.pdf

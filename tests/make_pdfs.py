@@ -8,7 +8,7 @@
 #   huge.pdf       one page of 14400 x 14400 pt with /UserUnit 75000 (a page 15 km wide)
 #   tall.pdf       one page of 14400 x 36 pt (aspect 400:1, above the processor's 200:1)
 #   cropbox.pdf    one page whose CropBox (what viewers show) lies inside its MediaBox (what pdftoppm draws), /Rotate 90
-#   damaged.pdf    doc.pdf with its cross-reference table and objects overwritten by junk from byte 200 on
+#   damaged.pdf    doc.pdf with its objects and cross-reference table overwritten by junk (header, trailer intact)
 # Run: python3 tests/make_pdfs.py   (writes the files; git diff shows whether anything changed)
 import hashlib
 import os
@@ -197,6 +197,6 @@ if __name__ == "__main__":
     make_simple("huge.pdf", b"/MediaBox [0 0 14400 14400] /UserUnit 75000 /Contents %d 0 R")
     make_simple("tall.pdf", b"/MediaBox [0 0 14400 36] /Contents %d 0 R")
     make_simple("cropbox.pdf", b"/MediaBox [0 0 300 200] /CropBox [50 50 250 150] /Rotate 90 /Contents %d 0 R")
-    junk = bytes((i * 131 + 17) & 255 for i in range(len(doc) - 200))
+    junk = bytes((i * 131 + 17) & 255 for i in range(len(doc) - 300))
     with open(os.path.join(OUT, "damaged.pdf"), "wb") as f:
-        f.write(doc[:200] + junk)
+        f.write(doc[:200] + junk + doc[-100:])  # header and trailer intact, objects and xref overwritten
