@@ -49,7 +49,7 @@ typedef struct {
 typedef struct {
     int page;          // page number in the document, 1-based
     int dpi;           // resolution it was rendered at
-    double w_pt, h_pt; // size in PDF points (1/72 in) as displayed: MediaBox, /Rotate applied
+    double w_pt, h_pt; // size in PDF points (1/72 in) as drawn: the MediaBox, /Rotate applied
     Image img;         // pixels [h, w, 3]: exactly what pdftoppm -r dpi -f page -l page -singlefile writes
 } PdfPage;
 
@@ -96,9 +96,9 @@ int64_t pdf_image_tokens(int w, int h, const ProcConfig *pc);
 
 // grounding on documents: the page (index into pages[0..npages), in page order) that each of the nboxes boxes of an
 // answer refers to: the last "page N" / "p. N" / "第N页" written before the box names document page N when N is one
-// of pages[], else the N-th page given when 1 <= N <= npages; a box with no such mention before it belongs to the
-// page of the previous box, the first box to the first page. out[nboxes]. The boxes are counted as boxes_parse counts
-// them (box spans outside <think>...</think>)
+// of pages[], else the N-th page given when 1 <= N <= npages; a box with no page named before it belongs to the first
+// page. out[nboxes]. The boxes are counted as boxes_parse counts them (box spans, else bare [[...]] lists, after the
+// thinking); the page mentions are read from the whole text, thinking included
 void pdf_box_pages(const char *text, int nboxes, const int *pages, int npages, int *out);
 // draw boxes[i] on page page_of[i] (an index into d->pages, whose pixels must still be there): one PNG per page that
 // has boxes, named after out_png with "-p<page number>" before its .png ("boxes.png" -> "boxes-p3.png"); the
