@@ -12,11 +12,11 @@ CFLAGS  += -DGLM4V_GIT_COMMIT=\"$(GIT_COMMIT)\"
 CFLAGS  += $(SANFLAGS)
 
 # Debian packages the build and the tests need
-DEB_PKGS = gcc make libopenblas-dev libstb-dev libjpeg62-turbo-dev libpcre2-dev libcjson-dev zlib1g-dev
+DEB_PKGS = gcc make libopenblas-dev libstb-dev libjpeg62-turbo-dev libpcre2-dev libcjson-dev zlib1g-dev poppler-utils
 
 LIB_SRCS = util.c safetensors.c checkpoint.c weights.c ops.c tokenizer.c preprocess.c vision.c moe.c model.c dump.c \
            prompt.c boxes.c sampler.c engine.c jinja.c json.c chat_template.c messages.c chat_output.c gguf.c \
-           ggml_quants.c gguf_map.c
+           ggml_quants.c gguf_map.c pdf.c
 BUILD    = build
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 # header dependencies: each object's own list, written by the compiler (-MMD) beside it and read back below
@@ -137,12 +137,12 @@ test-valgrind: all
 # build/fuzz/corpus/<target>/, crashes to build/fuzz/crashes/ (copy them to tests/data/regress/<target>/).
 FUZZ_CC      = clang-14
 FUZZ_SECONDS = 30
-FUZZ_TARGETS = safetensors config tokenizer tokenize image prompt compare jinja chat_output gguf
+FUZZ_TARGETS = safetensors config tokenizer tokenize image prompt compare jinja chat_output gguf pdf
 FUZZ_DIR     = $(BUILD)/fuzz
 FUZZ_CFLAGS  = -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas -D_GNU_SOURCE \
                -I/usr/include/stb -I. -I$(BUILD) $(ASAN_FLAGS) -fsanitize-recover=float-cast-overflow -DJINJA_FUZZ_LIMITS
 FUZZ_LIB     = util.c safetensors.c checkpoint.c tokenizer.c preprocess.c prompt.c dump.c jinja.c json.c \
-               chat_template.c chat_output.c gguf.c ggml_quants.c
+               chat_template.c chat_output.c gguf.c ggml_quants.c boxes.c pdf.c
 FUZZ_OBJS    = $(FUZZ_LIB:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS    = $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 

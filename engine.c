@@ -112,8 +112,18 @@ void media_free(Media *m) {
     memset(m, 0, sizeof *m);
 }
 
-// a decoded image through Glm4vImageProcessor, appended to m->img; name: its file (kept for boxes) or a label
-static int add_decoded_image(Media *m, const Engine *e, Image *im, const char *name, const MediaOptions *o) {
+// the checks every image source shares
+static int can_add_image(const Media *m, const Engine *e, const char *name) {
+    if (!e->c->has_vision) return glm_err("%s: the checkpoint has no vision tower (model.visual.*)", e->ck.dir);
+    if (m->img.nitems >= ENGINE_MAX_IMAGES) return glm_err("%s: at most %d images", name, ENGINE_MAX_IMAGES);
+    return 0;
+}
+
+int media_add_image_rgb(Media *m, const Engine *e, const Image *im, const char *name, const MediaOptions *o) {
+    if (can_add_image(m, e, name)) return -1;
+    if (o->max_image_pixels > 0 && (int64_t)im->w * im->h > o->max_image_pixels)
+        return glm_err("%s: %d x %d pixels, above the limit of %lld (--max-image-pixels)", name, im->w, im->h,
+                       (long long)o->max_image_pixels);
     const int i = m->img.nitems;
     int rc = preprocess_frames(&m->img, im, 1, &e->c->proc, o->resize, 0);
     if (rc) err_prefix(name);
@@ -122,28 +132,24 @@ static int add_decoded_image(Media *m, const Engine *e, Image *im, const char *n
         free(m->img_path[i]);
         if (!(m->img_path[i] = strdup(name))) rc = glm_err("out of memory");
     }
-    image_free(im);
     return rc;
-}
-
-// the checks every image source shares
-static int can_add_image(const Media *m, const Engine *e, const char *name) {
-    if (!e->c->has_vision) return glm_err("%s: the checkpoint has no vision tower (model.visual.*)", e->ck.dir);
-    if (m->img.nitems >= ENGINE_MAX_IMAGES) return glm_err("%s: at most %d images", name, ENGINE_MAX_IMAGES);
-    return 0;
 }
 
 int media_add_image(Media *m, const Engine *e, const char *path, const MediaOptions *o) {
     Image im;
     if (can_add_image(m, e, path) || image_load(&im, path, o->max_image_pixels)) return -1;
-    return add_decoded_image(m, e, &im, path, o);
+    int rc = media_add_image_rgb(m, e, &im, path, o);
+    image_free(&im);
+    return rc;
 }
 
 int media_add_image_mem(Media *m, const Engine *e, const uint8_t *buf, size_t len, const char *name,
                         const MediaOptions *o) {
     Image im;
     if (can_add_image(m, e, name) || image_load_mem(&im, buf, len, name, o->max_image_pixels)) return -1;
-    return add_decoded_image(m, e, &im, name, o);
+    int rc = media_add_image_rgb(m, e, &im, name, o);
+    image_free(&im);
+    return rc;
 }
 
 int media_add_video(Media *m, const Engine *e, const char *path, const MediaOptions *o) {

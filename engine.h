@@ -70,6 +70,8 @@ int media_add_image(Media *m, const Engine *e, const char *path, const MediaOpti
 // the same for an image file's bytes in memory (a data: URI); name labels it in messages
 int media_add_image_mem(Media *m, const Engine *e, const uint8_t *buf, size_t len, const char *name,
                         const MediaOptions *o);
+// the same on pixels already decoded (a rendered PDF page); name labels it (img_path)
+int media_add_image_rgb(Media *m, const Engine *e, const Image *im, const char *name, const MediaOptions *o);
 // Glm4vVideoProcessor on a folder of frames (frame i at i / fps s) or a video file (ffmpeg, sampled); the timestamp
 // text of each temporal patch is tokenized here
 int media_add_video(Media *m, const Engine *e, const char *path, const MediaOptions *o);
