@@ -803,7 +803,14 @@ static int run_once(const Options *o) {
     if (o->show_prompt) { // what apply_chat_template(..., tokenize=False) returns
         fwrite(text, 1, tlen, stdout);
         fflush(stdout);
-        exit(ferror(stdout) ? EXIT_INPUT : 0);
+        const int rc = ferror(stdout) ? EXIT_INPUT : 0;
+        free(text);
+        cJSON_Delete(msgs), cJSON_Delete(tools);
+        media_free(&m);
+        pdf_inputs_free(&pdfs, 0);
+        dump_free(&dump);
+        engine_free(&e);
+        return rc;
     }
     progress_line(NULL, NULL);
     cJSON_Delete(msgs);
