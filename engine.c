@@ -110,19 +110,36 @@ void media_free(Media *m) {
     memset(m, 0, sizeof *m);
 }
 
+// the decoded image im (owned by the caller) preprocessed and appended to m->img; name labels errors and img_path
+static int media_add_decoded(Media *m, const Engine *e, const Image *im, const char *name, const MediaOptions *o) {
+    const int i = m->img.nitems;
+    int rc = preprocess_frames(&m->img, im, 1, &e->c->proc, o->resize, 0);
+    if (rc) err_prefix(name);
+    else {
+        m->img_w[i] = im->w, m->img_h[i] = im->h;
+        free(m->img_path[i]);
+        if (!(m->img_path[i] = strdup(name))) rc = glm_err("out of memory");
+    }
+    return rc;
+}
+
 int media_add_image(Media *m, const Engine *e, const char *path, const MediaOptions *o) {
     if (!e->c->has_vision) return glm_err("%s: the checkpoint has no vision tower (model.visual.*)", e->ck.dir);
     if (m->img.nitems >= ENGINE_MAX_IMAGES) return glm_err("%s: at most %d images", path, ENGINE_MAX_IMAGES);
     Image im;
     if (image_load(&im, path, o->max_image_pixels)) return -1;
-    const int i = m->img.nitems;
-    int rc = preprocess_frames(&m->img, &im, 1, &e->c->proc, o->resize, 0);
-    if (rc) err_prefix(path);
-    else {
-        m->img_w[i] = im.w, m->img_h[i] = im.h;
-        free(m->img_path[i]);
-        if (!(m->img_path[i] = strdup(path))) rc = glm_err("out of memory");
-    }
+    int rc = media_add_decoded(m, e, &im, path, o);
+    image_free(&im);
+    return rc;
+}
+
+int media_add_image_mem(Media *m, const Engine *e, const uint8_t *buf, size_t len, const char *name,
+                        const MediaOptions *o) {
+    if (!e->c->has_vision) return glm_err("%s: the checkpoint has no vision tower (model.visual.*)", e->ck.dir);
+    if (m->img.nitems >= ENGINE_MAX_IMAGES) return glm_err("%s: at most %d images", name, ENGINE_MAX_IMAGES);
+    Image im;
+    if (image_load_mem(&im, buf, len, name, o->max_image_pixels)) return -1;
+    int rc = media_add_decoded(m, e, &im, name, o);
     image_free(&im);
     return rc;
 }
@@ -316,11 +333,12 @@ void session_free(Session *s) {
     memset(s, 0, sizeof *s);
 }
 
-int session_prefill(Session *s, const Prompt *p, const Media *m, const TapSink *taps) {
-    const int V = s->e->c->text.vocab_size, L = p->seq.n, chunk = s->md.chunk;
+// the checks session_prefill makes before the KV cache changes: every id in the vocabulary, one feature row per
+// vision token
+static int prefill_check(const Session *s, const Prompt *p, const Media *m) {
+    const int V = s->e->c->text.vocab_size, L = p->seq.n;
     if (L < 1) return glm_err("the prompt is empty");
     if (L > s->max_ctx) return glm_err("the prompt (%d tokens) exceeds the context of %d tokens", L, s->max_ctx);
-    // checked before the KV cache changes: every id in the vocabulary, one feature row per vision token
     int64_t ki = 0, kv = 0;
     for (int i = 0; i < L; i++) {
         if (p->seq.ids[i] < 0 || p->seq.ids[i] >= V)
@@ -330,19 +348,41 @@ int session_prefill(Session *s, const Prompt *p, const Media *m, const TapSink *
     if (ki != m->n_img_tok || kv != m->n_vid_tok)
         return glm_err("image features (%lld + %lld) and image tokens (%lld + %lld) do not match",
                        (long long)m->n_img_tok, (long long)m->n_vid_tok, (long long)ki, (long long)kv);
+    return 0;
+}
+
+int session_prefix(const Session *s, const Prompt *p) {
+    const int L = p->seq.n;
     int keep = 0;
     while (keep < s->md.n_past && keep < L && s->cache_ids[keep] == p->seq.ids[keep]) keep++;
-    if (keep == L) keep = L - 1; // the last position must run again to give its logits
-    s->md.n_past = keep;
+    if (keep == L && L > 0) keep = L - 1; // the last position must run again to give its logits
+    return keep;
+}
+
+int session_prefill_chunk(Session *s, const Prompt *p, const Media *m, const TapSink *taps) {
+    const int V = s->e->c->text.vocab_size, L = p->seq.n;
+    if (prefill_check(s, p, m)) return -1;
+    const int i0 = session_prefix(s, p), n = L - i0 < s->md.chunk ? L - i0 : s->md.chunk;
+    s->md.n_past = i0;
     s->rope_delta = p->rope_delta;
-    for (int i0 = keep; i0 < L; i0 += chunk) {
-        const int n = L - i0 < chunk ? L - i0 : chunk;
-        progress(s->e, "prompt %d/%d tokens", i0 - keep, L - keep);
-        if (engine_embed(s->e, p, i0, n, m, s->emb)) return -1;
-        model_forward(&s->md, s->emb, p->pos + i0, L, n, s->logits, s->all_logits, taps);
-        if (s->all_logits) tap(taps, "logits", DT_F32, 2, (int64_t[]){n, V}, s->logits);
-        memcpy(s->last, s->all_logits ? s->logits + (size_t)(n - 1) * V : s->logits, (size_t)V * sizeof(float));
-        memcpy(s->cache_ids + i0, p->seq.ids + i0, (size_t)n * sizeof(int));
+    if (engine_embed(s->e, p, i0, n, m, s->emb)) return -1;
+    model_forward(&s->md, s->emb, p->pos + i0, L, n, s->logits, s->all_logits, taps);
+    if (s->all_logits) tap(taps, "logits", DT_F32, 2, (int64_t[]){n, V}, s->logits);
+    memcpy(s->last, s->all_logits ? s->logits + (size_t)(n - 1) * V : s->logits, (size_t)V * sizeof(float));
+    memcpy(s->cache_ids + i0, p->seq.ids + i0, (size_t)n * sizeof(int));
+    return L - (i0 + n);
+}
+
+int session_prefill(Session *s, const Prompt *p, const Media *m, const TapSink *taps) {
+    const int L = p->seq.n;
+    if (prefill_check(s, p, m)) return -1;
+    const int keep = session_prefix(s, p);
+    for (int left = L - keep; left > 0;) {
+        progress(s->e, "prompt %d/%d tokens", L - left - keep, L - keep);
+        if ((left = session_prefill_chunk(s, p, m, taps)) < 0) {
+            progress_done(s->e);
+            return -1;
+        }
     }
     progress_done(s->e);
     s->n_prefilled = L - keep;
@@ -364,4 +404,13 @@ int session_step(Session *s, int id) {
 
 void session_truncate(Session *s, int n) {
     if (n < s->md.n_past) s->md.n_past = n < 0 ? 0 : n;
+}
+
+// LEAD: the body is a loop for now; a real batched forward (the weights read once per step for every session) keeps
+// the contract: session i appends ids[i] and gets its logits in ss[i]->last, the same bits as session_step alone
+int engine_step_batch(Session **ss, const int *ids, int n) {
+    int rc = 0;
+    for (int i = 0; i < n; i++)
+        if (session_step(ss[i], ids[i]) && !rc) rc = -1;
+    return rc;
 }

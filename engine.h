@@ -64,6 +64,9 @@ typedef struct {
 
 // Glm4vImageProcessor on one image file: decode, smart_resize, resize, normalise, patchify (appended to m->img)
 int media_add_image(Media *m, const Engine *e, const char *path, const MediaOptions *o);
+// the same from an encoded image in memory (a data: URI's bytes); name labels errors and the image's img_path
+int media_add_image_mem(Media *m, const Engine *e, const uint8_t *buf, size_t len, const char *name,
+                        const MediaOptions *o);
 // Glm4vVideoProcessor on a folder of frames (frame i at i / fps s) or a video file (ffmpeg, sampled); the timestamp
 // text of each temporal patch is tokenized here
 int media_add_video(Media *m, const Engine *e, const char *path, const MediaOptions *o);
@@ -118,8 +121,16 @@ void session_free(Session *s);
 // make the KV cache hold the prompt: keep the common prefix with what it holds, run the rest in chunks;
 // logits of the last position in s->last; taps get hidden states (and "logits" when all_logits) of the rows run
 int session_prefill(Session *s, const Prompt *p, const Media *m, const TapSink *taps);
+// the prompt tokens session_prefill would keep from the cache (common prefix of ids, at most n - 1)
+int session_prefix(const Session *s, const Prompt *p);
+// one unit of a prefill: runs at most one chunk of the prompt after what the cache already holds of it; returns
+// the tokens still to run (0: done, logits of the last position in s->last) or -1 + glm_errmsg
+int session_prefill_chunk(Session *s, const Prompt *p, const Media *m, const TapSink *taps);
 // one decode step: append token id at the next position; its logits in s->last. -1 when the cache is full
 int session_step(Session *s, int id);
+// one decode step of n sessions together: ss[i] appends ids[i], its logits in ss[i]->last (bit-identical to
+// session_step alone); -1 + glm_errmsg when one of them failed
+int engine_step_batch(Session **ss, const int *ids, int n);
 // keep only the first n tokens of the KV cache
 void session_truncate(Session *s, int n);
 
