@@ -5,16 +5,16 @@ CC      ?= gcc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -Wall -Wextra -Wno-unused-parameter -fopenmp -ffp-contract=off -fno-fast-math \
            -D_GNU_SOURCE -I/usr/include/stb -I/usr/include/openblas -I.
-LDLIBS  += -lpcre2-8 -lcjson -ljpeg -lz -lm
+LDLIBS  += -lpcre2-8 -lcjson -ljpeg -lz -lm -lmicrohttpd -lpthread
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 CFLAGS  += -DGLM4V_GIT_COMMIT=\"$(GIT_COMMIT)\"
 # sanitizer flags (make test-asan sets them for its own build directory)
 CFLAGS  += $(SANFLAGS)
 
 # Debian packages the build and the tests need
-DEB_PKGS = gcc make libopenblas-dev libstb-dev libjpeg62-turbo-dev libpcre2-dev libcjson-dev zlib1g-dev
+DEB_PKGS = gcc make libopenblas-dev libstb-dev libjpeg62-turbo-dev libpcre2-dev libcjson-dev zlib1g-dev libmicrohttpd-dev curl
 
-LIB_SRCS = util.c safetensors.c checkpoint.c weights.c ops.c tokenizer.c preprocess.c vision.c moe.c model.c dump.c prompt.c boxes.c sampler.c engine.c
+LIB_SRCS = util.c safetensors.c checkpoint.c weights.c ops.c tokenizer.c preprocess.c vision.c moe.c model.c dump.c prompt.c boxes.c sampler.c engine.c openai.c server.c
 BUILD    = build
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 # header dependencies: each object's own list, written by the compiler (-MMD) beside it and read back below

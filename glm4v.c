@@ -6,6 +6,7 @@
 #include "dump.h"
 #include "engine.h"
 #include "ops.h"
+#include "server.h"
 
 #include <errno.h>
 #include <omp.h>
@@ -694,6 +695,7 @@ static int run_chat(const Options *o) {
 
 #ifndef GLM4V_NO_MAIN
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "serve")) return server_main(argc - 1, argv + 1);
     Options o;
     parse_args(&o, argc, argv);
     g_quiet = o.quiet;

@@ -19,7 +19,7 @@
 // a request error: the offending field (OpenAI's "param", "" when none) and a one-line message
 typedef struct {
     char param[96];   // e.g. "messages[1].content[0].image_url", "temperature"
-    char message[768]; // what is wrong, for a person
+    char message[1100]; // what is wrong, for a person
 } OaError;
 
 // one media item of a request, in order of appearance
