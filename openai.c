@@ -156,6 +156,7 @@ static int parse_sampling(ChatRequest *r, const cJSON *root, OaError *err) {
     if (rc) r->seed = v < 0 ? (uint64_t)(int64_t)v : (uint64_t)v, r->has_seed = 1;
     if ((rc = get_num(root, "n", 1, 1, 1, &v, err)) < 0) return fail(err, "n", "'n' must be 1 (one choice per request)");
     if (get_bool(root, "stream", &r->stream, err) < 0) return -1;
+    if (get_bool(root, "ignore_eos", &r->ignore_eos, err) < 0) return -1;
     const cJSON *so = field(root, "stream_options");
     if (so) {
         if (!cJSON_IsObject(so)) return fail(err, "stream_options", "'stream_options' must be an object");

@@ -69,6 +69,7 @@ typedef struct {
     int top_logprobs;         // alternatives per token (0..20)
     int stream;               // 1: Server-Sent Events
     int include_usage;        // stream_options.include_usage
+    int ignore_eos;           // 1: generate past end-of-sequence tokens (vLLM / llama-server ignore_eos; benchmarks)
 } ChatRequest;
 
 // read a /v1/chat/completions body; 0, or -1 with err filled (a 400 for the client)

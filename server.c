@@ -267,7 +267,7 @@ static struct {
     float *lpbuf;            // [V] raw logits of the step being sampled (logprobs)
     uint64_t next_id;        // request counter
     // metrics
-    uint64_t m_requests, m_rejected, m_prompt_tokens, m_prompt_run, m_gen_tokens, m_cache_hit;
+    uint64_t m_requests, m_rejected, m_cancelled, m_prompt_tokens, m_prompt_run, m_gen_tokens, m_cache_hit;
     double m_prompt_s, m_decode_s;
 } g;
 
@@ -648,6 +648,9 @@ static void run_step(void) {
         if (!r) continue;
         Session *s = &g.slots[i];
         if (__atomic_load_n(&r->cancelled, __ATOMIC_RELAXED)) {
+            pthread_mutex_lock(&g.mu);
+            g.m_cancelled++, g.m_gen_tokens += (uint64_t)r->ngen;
+            pthread_mutex_unlock(&g.mu);
             release(i);
             continue;
         }
@@ -669,7 +672,7 @@ static void run_step(void) {
         if (r->cr.logprobs) memcpy(g.lpbuf, s->last, (size_t)g.e.c->text.vocab_size * sizeof(float));
         int id = sampler_sample(&r->smp, s->last, s->cache_ids, s->md.n_past);
         r->gen[r->ngen++] = id;
-        if (engine_is_eos(&g.e, id)) {
+        if (engine_is_eos(&g.e, id) && !r->cr.ignore_eos) {
             finish_req(r, "stop");
             release(i);
             continue;
@@ -1100,6 +1103,7 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *c) {
     snprintf(s, sizeof s,
              "# HELP glm4v_requests_total Generation requests accepted into the queue.\n# TYPE glm4v_requests_total counter\nglm4v_requests_total %llu\n"
              "# HELP glm4v_requests_rejected_total Requests answered with an error status.\n# TYPE glm4v_requests_rejected_total counter\nglm4v_requests_rejected_total %llu\n"
+             "# HELP glm4v_requests_cancelled_total Requests ended early (client gone, shutdown).\n# TYPE glm4v_requests_cancelled_total counter\nglm4v_requests_cancelled_total %llu\n"
              "# HELP glm4v_prompt_tokens_total Prompt tokens of finished requests (cached ones included).\n# TYPE glm4v_prompt_tokens_total counter\nglm4v_prompt_tokens_total %llu\n"
              "# HELP glm4v_generated_tokens_total Tokens generated.\n# TYPE glm4v_generated_tokens_total counter\nglm4v_generated_tokens_total %llu\n"
              "# HELP glm4v_cache_hit_tokens_total Prompt tokens reused from a slot's KV cache.\n# TYPE glm4v_cache_hit_tokens_total counter\nglm4v_cache_hit_tokens_total %llu\n"
@@ -1110,7 +1114,8 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *c) {
              "# HELP glm4v_decode_seconds_total Seconds of generation, summed over requests.\n# TYPE glm4v_decode_seconds_total counter\nglm4v_decode_seconds_total %.6f\n"
              "# HELP glm4v_prompt_tokens_per_second Prompt tokens run (not cached) per prefill second, since start.\n# TYPE glm4v_prompt_tokens_per_second gauge\nglm4v_prompt_tokens_per_second %.3f\n"
              "# HELP glm4v_decode_tokens_per_second Generated tokens per request-second of generation, since start.\n# TYPE glm4v_decode_tokens_per_second gauge\nglm4v_decode_tokens_per_second %.3f\n",
-             (unsigned long long)g.m_requests, (unsigned long long)g.m_rejected, (unsigned long long)g.m_prompt_tokens,
+             (unsigned long long)g.m_requests, (unsigned long long)g.m_rejected,
+             (unsigned long long)g.m_cancelled, (unsigned long long)g.m_prompt_tokens,
              (unsigned long long)g.m_gen_tokens, (unsigned long long)g.m_cache_hit, g.qlen, g.busy, g.o.parallel,
              g.m_prompt_s, g.m_decode_s, g.m_prompt_s > 0 ? g.m_prompt_run / g.m_prompt_s : 0.0,
              g.m_decode_s > 0 ? g.m_gen_tokens / g.m_decode_s : 0.0);
