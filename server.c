@@ -198,6 +198,27 @@ static uint64_t fnv64(uint64_t h, const void *p, size_t n) {
     return h;
 }
 
+// Generated text may hold NUL bytes (a byte token decodes to "\0"), which cJSON's C strings cannot carry: a NUL is
+// stored as the overlong pair C0 80 (never in the decoder's valid UTF-8) and printed as \u0000 (json_print)
+static void json_add_bytes(cJSON *o, const char *key, const char *p, size_t n) {
+    Buf b = {0};
+    for (size_t i = 0; i < n; i++) buf_add(&b, p[i] ? p + i : "\xC0\x80", p[i] ? 1 : 2);
+    cJSON_AddStringToObject(o, key, b.p ? b.p : "");
+    free(b.p);
+}
+
+// cJSON_PrintUnformatted with the NUL pairs written as \u0000
+static char *json_print(const cJSON *o) {
+    char *s = cJSON_PrintUnformatted(o);
+    if (!s || !strstr(s, "\xC0\x80")) return s;
+    Buf b = {0};
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)p[0] == 0xC0 && (unsigned char)p[1] == 0x80) buf_add(&b, "\\u0000", 6), p++;
+        else buf_add(&b, p, 1);
+    free(s);
+    return b.p;
+}
+
 // ---------------------------------------------------------------------------- requests
 
 enum { PH_PREFILL, PH_GEN };
@@ -298,7 +319,7 @@ static void req_out(Req *r, const char *s, size_t n) {
 
 // one SSE event "data: JSON\n\n" of a cJSON object (deleted)
 static void req_event(Req *r, cJSON *j) {
-    char *s = cJSON_PrintUnformatted(j);
+    char *s = json_print(j);
     cJSON_Delete(j);
     if (!s) return;
     Buf b = {0};
@@ -366,15 +387,21 @@ static cJSON *timings_json(const Req *r) {
     return t;
 }
 
-// a token's text as a logprobs entry names it (special tokens written out)
-static char *token_text(int id) {
-    char *s = tokenizer_decode(g.e.tok, &id, 1, 0);
-    return s ? s : strdup("");
+// a token's text as a logprobs entry names it (special tokens written out), malloc'd, its length in *n
+static char *token_text(int id, size_t *n) {
+    StreamDecoder sd;
+    stream_init(&sd, g.e.tok, 0);
+    char *s = malloc(4096 + 256);
+    if (!s) return NULL;
+    int a = stream_feed(&sd, id, s, 4096), b = a >= 0 ? stream_flush(&sd, s + a, 256) : -1;
+    *n = a >= 0 && b >= 0 ? (size_t)(a + b) : 0;
+    s[*n] = 0;
+    return s;
 }
 
-static cJSON *bytes_json(const char *s) {
+static cJSON *bytes_json(const char *s, size_t n) {
     cJSON *a = cJSON_CreateArray();
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) cJSON_AddItemToArray(a, cJSON_CreateNumber(*p));
+    for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber((unsigned char)s[i]));
     return a;
 }
 
@@ -395,19 +422,21 @@ static void add_logprobs(Req *r, const float *x, int id) {
         top[j] = i;
     }
     if (!r->lp) r->lp = cJSON_CreateArray();
-    char *t = token_text(id);
+    size_t tn = 0;
+    char *t = token_text(id, &tn);
     cJSON *e = cJSON_CreateObject();
-    cJSON_AddStringToObject(e, "token", t);
+    json_add_bytes(e, "token", t ? t : "", tn);
     cJSON_AddNumberToObject(e, "logprob", (double)x[id] - lse);
-    cJSON_AddItemToObject(e, "bytes", bytes_json(t));
+    cJSON_AddItemToObject(e, "bytes", bytes_json(t, tn));
     free(t);
     cJSON *ta = cJSON_AddArrayToObject(e, "top_logprobs");
     for (int k = 0; k < nt; k++) {
-        char *s = token_text(top[k]);
+        size_t sn = 0;
+        char *s = token_text(top[k], &sn);
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "token", s);
+        json_add_bytes(o, "token", s ? s : "", sn);
         cJSON_AddNumberToObject(o, "logprob", (double)x[top[k]] - lse);
-        cJSON_AddItemToObject(o, "bytes", bytes_json(s));
+        cJSON_AddItemToObject(o, "bytes", bytes_json(s, sn));
         cJSON_AddItemToArray(ta, o);
         free(s);
     }
@@ -455,11 +484,11 @@ static void stream_chunk(Req *r, const char *finish) {
     if (r->cr.chat) {
         cJSON *d = cJSON_AddObjectToObject(c, "delta");
         if (r->step[1].n) {
-            cJSON_AddStringToObject(d, "reasoning_content", r->step[1].p);
-            cJSON_AddStringToObject(d, "reasoning", r->step[1].p);
+            json_add_bytes(d, "reasoning_content", r->step[1].p, r->step[1].n);
+            json_add_bytes(d, "reasoning", r->step[1].p, r->step[1].n);
         }
-        if (r->step[0].n) cJSON_AddStringToObject(d, "content", r->step[0].p);
-    } else cJSON_AddStringToObject(c, "text", r->step[0].n ? r->step[0].p : "");
+        if (r->step[0].n) json_add_bytes(d, "content", r->step[0].p, r->step[0].n);
+    } else json_add_bytes(c, "text", r->step[0].p, r->step[0].n);
     if (r->lp && r->cr.logprobs) cJSON_AddItemToObject(c, "logprobs", logprobs_json(r, r->text[0].n - r->step[0].n));
     else cJSON_AddNullToObject(c, "logprobs");
     if (finish) cJSON_AddStringToObject(c, "finish_reason", finish);
@@ -477,22 +506,21 @@ static void final_json(Req *r) {
     cJSON *ch = cJSON_AddArrayToObject(o, "choices"), *c = cJSON_CreateObject();
     cJSON_AddItemToArray(ch, c);
     cJSON_AddNumberToObject(c, "index", 0);
-    const char *content = r->text[0].n ? r->text[0].p : "";
     if (r->cr.chat) {
         cJSON *m = cJSON_AddObjectToObject(c, "message");
         cJSON_AddStringToObject(m, "role", "assistant");
-        cJSON_AddStringToObject(m, "content", content);
+        json_add_bytes(m, "content", r->text[0].p, r->text[0].n);
         if (r->text[1].n) {
-            cJSON_AddStringToObject(m, "reasoning_content", r->text[1].p);
-            cJSON_AddStringToObject(m, "reasoning", r->text[1].p);
+            json_add_bytes(m, "reasoning_content", r->text[1].p, r->text[1].n);
+            json_add_bytes(m, "reasoning", r->text[1].p, r->text[1].n);
         }
-    } else cJSON_AddStringToObject(c, "text", content);
+    } else json_add_bytes(c, "text", r->text[0].p, r->text[0].n);
     if (r->cr.logprobs) cJSON_AddItemToObject(c, "logprobs", logprobs_json(r, 0));
     else cJSON_AddNullToObject(c, "logprobs");
     cJSON_AddStringToObject(c, "finish_reason", r->finish ? r->finish : "stop");
     cJSON_AddItemToObject(o, "usage", usage_json(r));
     cJSON_AddItemToObject(o, "timings", timings_json(r));
-    char *s = cJSON_PrintUnformatted(o);
+    char *s = json_print(o);
     cJSON_Delete(o);
     if (s) req_out(r, s, strlen(s));
     free(s);
@@ -769,7 +797,7 @@ static enum MHD_Result respond(struct MHD_Connection *c, int status, const char 
 }
 
 static enum MHD_Result respond_json(struct MHD_Connection *c, int status, cJSON *j) {
-    char *s = cJSON_PrintUnformatted(j);
+    char *s = json_print(j);
     cJSON_Delete(j);
     if (!s) return MHD_NO;
     enum MHD_Result rc = respond(c, status, "application/json", s, strlen(s), NULL, NULL);
@@ -1057,10 +1085,11 @@ static enum MHD_Result handle_tokenize(struct MHD_Connection *c, ConnCtx *cc) {
     for (int i = 0; i < n; i++) {
         if (cJSON_IsTrue(wp)) {
             cJSON *t = cJSON_CreateObject();
-            char *s = token_text(ids[i]);
+            size_t sn = 0;
+            char *s = token_text(ids[i], &sn);
             cJSON_AddNumberToObject(t, "id", ids[i]);
-            if (utf8_valid(s, strlen(s))) cJSON_AddStringToObject(t, "piece", s);
-            else cJSON_AddItemToObject(t, "piece", bytes_json(s));
+            if (s && utf8_valid(s, sn)) json_add_bytes(t, "piece", s, sn);
+            else cJSON_AddItemToObject(t, "piece", bytes_json(s, s ? sn : 0));
             free(s);
             cJSON_AddItemToArray(a, t);
         } else cJSON_AddItemToArray(a, cJSON_CreateNumber(ids[i]));
