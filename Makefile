@@ -125,11 +125,11 @@ test-valgrind: all
 # build/fuzz/corpus/<target>/, crashes to build/fuzz/crashes/ (copy them to tests/data/regress/<target>/).
 FUZZ_CC      = clang-14
 FUZZ_SECONDS = 30
-FUZZ_TARGETS = safetensors config tokenizer tokenize image prompt compare
+FUZZ_TARGETS = safetensors config tokenizer tokenize image prompt compare openai
 FUZZ_DIR     = $(BUILD)/fuzz
 FUZZ_CFLAGS  = -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas -D_GNU_SOURCE \
                -I/usr/include/stb -I. $(ASAN_FLAGS) -fsanitize-recover=float-cast-overflow
-FUZZ_LIB     = util.c safetensors.c checkpoint.c tokenizer.c preprocess.c prompt.c dump.c
+FUZZ_LIB     = util.c safetensors.c checkpoint.c tokenizer.c preprocess.c prompt.c dump.c openai.c
 FUZZ_OBJS    = $(FUZZ_LIB:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS    = $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 

@@ -34,6 +34,9 @@
 #define LLVMFuzzerTestOneInput fz_compare
 #include "../fuzz/fuzz_compare.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fz_openai
+#include "../fuzz/fuzz_openai.c"
+#undef LLVMFuzzerTestOneInput
 
 #include "test_util.h"
 
@@ -71,6 +74,7 @@ int main(void) {
     static const struct { const char *name; FuzzFn fn; } targets[] = {
         {"safetensors", fz_safetensors}, {"config", fz_config}, {"tokenizer", fz_tokenizer}, {"tokenize", fz_tokenize},
         {"image", fz_image},             {"prompt", fz_prompt}, {"compare", fz_compare},
+        {"openai", fz_openai},
     };
     fz_tokenize_init(NULL, NULL);
     fz_prompt_init(NULL, NULL);
