@@ -254,6 +254,12 @@ furl = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": 
 st, r2 = chat({"messages": furl, "max_tokens": N, "temperature": 0})
 ok(st == 200 and answer(r2) == want_img, "image by a file:// URL == CLI's (%d)" % st)
 
+vid = [{"role": "user", "content": [{"type": "video_url", "video_url": {"url": "video_frames"}},
+                                    {"type": "text", "text": "What happens?"}]}]
+st, r = chat({"messages": vid, "max_tokens": 8, "temperature": 0})
+want = cli("What happens?", 8, ["--video", os.path.join(MEDIA_DIR, "video_frames")])
+ok(st == 200 and answer(r) == want, "video (a frames folder under --allowed-media-path) == CLI --video (%d)" % st)
+
 st, r = chat({"messages": [{"role": "system", "content": "You are terse."},
                            {"role": "user", "content": "Name a colour."}], "max_tokens": N, "temperature": 0,
               "chat_template_kwargs": {"enable_thinking": False}})
