@@ -185,18 +185,19 @@ done:
     return rc;
 }
 
-// run the vision tower over items [from, pb->nitems) of a batch, appending [tokens, H] to *embeds
-static int encode_items(const Engine *e, const PixelBatch *pb, int from, float **embeds, int64_t *ntok,
+// run the vision tower over items [from, to) of a batch, appending [tokens, H] to *embeds
+static int encode_items(const Engine *e, const PixelBatch *pb, int from, int to, float **embeds, int64_t *ntok,
                         const TapSink *taps) {
     const Config *c = e->c;
     const int m2 = c->vision.spatial_merge_size * c->vision.spatial_merge_size, H = c->text.hidden_size;
-    if (from >= pb->nitems) return 0;
+    if (from >= to) return 0;
     PixelBatch sub = *pb; // a view of the items not encoded yet
-    int64_t skip = 0;
+    int64_t skip = 0, take = 0;
     for (int i = 0; i < from; i++) skip += (int64_t)pb->grid[i][0] * pb->grid[i][1] * pb->grid[i][2];
+    for (int i = from; i < to; i++) take += (int64_t)pb->grid[i][0] * pb->grid[i][1] * pb->grid[i][2];
     sub.pixel_values = pb->pixel_values + skip * pb->ncols;
-    sub.npatches = pb->npatches - skip;
-    sub.nitems = pb->nitems - from;
+    sub.npatches = take;
+    sub.nitems = to - from;
     memmove(sub.grid, pb->grid + from, (size_t)sub.nitems * sizeof sub.grid[0]);
     const int64_t add = sub.npatches / m2;
     float *out = realloc(*embeds, (size_t)(*ntok + add) * H * sizeof(float));
@@ -209,12 +210,43 @@ static int encode_items(const Engine *e, const PixelBatch *pb, int from, float *
 
 int media_encode(Media *m, const Engine *e, const TapSink *taps) {
     if (m->img_done < m->img.nitems) progress(e, "encoding %d image(s)", m->img.nitems - m->img_done);
-    if (encode_items(e, &m->img, m->img_done, &m->img_embeds, &m->n_img_tok, taps)) return -1;
+    if (encode_items(e, &m->img, m->img_done, m->img.nitems, &m->img_embeds, &m->n_img_tok, taps)) return -1;
     m->img_done = m->img.nitems;
     if (m->vid_done < m->vid.nitems) progress(e, "encoding %d video(s)", m->vid.nitems - m->vid_done);
-    if (encode_items(e, &m->vid, m->vid_done, &m->vid_embeds, &m->n_vid_tok, taps)) return -1;
+    if (encode_items(e, &m->vid, m->vid_done, m->vid.nitems, &m->vid_embeds, &m->n_vid_tok, taps)) return -1;
     m->vid_done = m->vid.nitems;
     progress_done(e);
+    return 0;
+}
+
+int media_encode_next(Media *m, const Engine *e, int type) {
+    PixelBatch *pb = type == MEDIA_VIDEO ? &m->vid : &m->img;
+    int *done = type == MEDIA_VIDEO ? &m->vid_done : &m->img_done;
+    if (*done >= pb->nitems) return glm_err("no media item left to encode");
+    if (encode_items(e, pb, *done, *done + 1, type == MEDIA_VIDEO ? &m->vid_embeds : &m->img_embeds,
+                     type == MEDIA_VIDEO ? &m->n_vid_tok : &m->n_img_tok, NULL))
+        return -1;
+    ++*done;
+    return 0;
+}
+
+int media_put_features(Media *m, const Engine *e, int type, const float *rows, int64_t nrows) {
+    const int m2 = e->c->vision.spatial_merge_size * e->c->vision.spatial_merge_size, H = e->c->text.hidden_size;
+    PixelBatch *pb = type == MEDIA_VIDEO ? &m->vid : &m->img;
+    int *done = type == MEDIA_VIDEO ? &m->vid_done : &m->img_done;
+    float **emb = type == MEDIA_VIDEO ? &m->vid_embeds : &m->img_embeds;
+    int64_t *ntok = type == MEDIA_VIDEO ? &m->n_vid_tok : &m->n_img_tok;
+    if (*done >= pb->nitems) return glm_err("no media item left to take features");
+    const int *g = pb->grid[*done];
+    if (nrows != (int64_t)g[0] * g[1] * g[2] / m2)
+        return glm_err("%lld feature rows given for an item of %lld tokens", (long long)nrows,
+                       (long long)((int64_t)g[0] * g[1] * g[2] / m2));
+    float *out = realloc(*emb, (size_t)(*ntok + nrows) * H * sizeof(float));
+    if (!out) return glm_err("out of memory: %lld image features", (long long)(*ntok + nrows));
+    *emb = out;
+    memcpy(out + (size_t)*ntok * H, rows, (size_t)nrows * H * sizeof(float));
+    *ntok += nrows;
+    ++*done;
     return 0;
 }
 

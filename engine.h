@@ -72,6 +72,12 @@ int media_add_image_mem(Media *m, const Engine *e, const uint8_t *buf, size_t le
 int media_add_video(Media *m, const Engine *e, const char *path, const MediaOptions *o);
 // run the vision tower over the items not encoded yet (Glm4vModel.get_image_features / get_video_features)
 int media_encode(Media *m, const Engine *e, const TapSink *taps);
+// the vision tower over the next item not encoded yet of one kind (MEDIA_IMAGE / MEDIA_VIDEO) only: the same rows as
+// media_encode gives it (the tower treats items independently); the server caches features item by item
+int media_encode_next(Media *m, const Engine *e, int type);
+// the next item's features taken from elsewhere (a cache of the same pixels) instead of the vision tower; nrows must
+// be its token count
+int media_put_features(Media *m, const Engine *e, int type, const float *rows, int64_t nrows);
 // forget the media added after the first nimg images / nvid videos (a turn that failed)
 void media_truncate(Media *m, const Engine *e, int nimg, int nvid);
 void media_free(Media *m);

@@ -48,6 +48,7 @@ typedef struct {
     int threads;             // -t
     int chunk;               // --chunk: prefill tokens per step
     int64_t max_image_pixels; // --max-image-pixels
+    int media_cache_mb;      // --media-cache: MB of vision features kept for images seen again (0: off)
 } ServeOptions;
 
 static void serve_usage(FILE *f) {
@@ -68,6 +69,7 @@ static void serve_usage(FILE *f) {
             "      --served-model-name NAME the model id in /v1/models and responses (default: the folder's name)\n"
             "      --max-body BYTES         largest request body (default 67108864)\n"
             "      --max-image-pixels N     refuse images larger than N pixels before decoding (default 100000000)\n"
+            "      --media-cache MB         vision features kept for images seen again (default 256; 0 = off)\n"
             "  -t, --threads N              threads of the compute (default: all cores)\n"
             "      --chunk N                prompt tokens per prefill step (default 512)\n"
             "  -h, --help                   this help\n");
@@ -94,7 +96,7 @@ static long serve_long(const char *flag, const char *s, long lo, long hi) {
 
 // the flags, each at most once
 enum { F_MODEL, F_HOST, F_PORT, F_PARALLEL, F_CTX, F_QUEUE, F_KEY, F_KEYFILE, F_MEDIA, F_NAME, F_BODY, F_THREADS,
-       F_CHUNK, F_PIXELS, F_COUNT };
+       F_CHUNK, F_PIXELS, F_MCACHE, F_COUNT };
 static const struct {
     const char *name, *alias; // long name, short or alias (NULL)
 } serve_flags[F_COUNT] = {
@@ -103,13 +105,13 @@ static const struct {
     [F_KEY] = {"--api-key", NULL}, [F_KEYFILE] = {"--api-key-file", NULL},
     [F_MEDIA] = {"--allowed-media-path", "--allowed-local-media-path"}, [F_NAME] = {"--served-model-name", NULL},
     [F_BODY] = {"--max-body", NULL}, [F_THREADS] = {"--threads", "-t"}, [F_CHUNK] = {"--chunk", NULL},
-    [F_PIXELS] = {"--max-image-pixels", NULL},
+    [F_PIXELS] = {"--max-image-pixels", NULL}, [F_MCACHE] = {"--media-cache", NULL},
 };
 
 static void serve_parse_args(ServeOptions *o, int argc, char **argv) {
     memset(o, 0, sizeof *o);
     o->host = "127.0.0.1", o->port = 8080, o->parallel = 4, o->queue = 64, o->max_body = 64u << 20, o->chunk = 512;
-    o->max_image_pixels = 100000000;
+    o->max_image_pixels = 100000000, o->media_cache_mb = 256;
     int seen[F_COUNT] = {0};
     const char *keyfile = NULL;
     for (int i = 1; i < argc; i++) {
@@ -140,6 +142,7 @@ static void serve_parse_args(ServeOptions *o, int argc, char **argv) {
         case F_THREADS: o->threads = (int)serve_long(a, v, 1, 1024); break;
         case F_CHUNK: o->chunk = (int)serve_long(a, v, 1, 1 << 16); break;
         case F_PIXELS: o->max_image_pixels = serve_long(a, v, 1, 1L << 40); break;
+        case F_MCACHE: o->media_cache_mb = (int)serve_long(a, v, 0, 1 << 20); break;
         }
     }
     if (!o->model_dir) serve_usage_error("-m MODEL_DIR is required");
@@ -231,6 +234,8 @@ typedef struct Req {
     Prompt p;              // expanded ids and positions
     Media m;               // its images / videos
     uint64_t *keys;        // [p.seq.n] content key of each prompt token (id, or a hash of the image and index)
+    uint64_t img_hash[ENGINE_MAX_IMAGES]; // media_hashes of each image
+    uint64_t vid_hash[ENGINE_MAX_VIDEOS]; // and of each video
     Sampler smp;           // its sampling state
     int max_new;           // tokens to generate at most
     char id[48];           // "chatcmpl-N" / "cmpl-N"
@@ -288,7 +293,7 @@ static struct {
     float *lpbuf;            // [V] raw logits of the step being sampled (logprobs)
     uint64_t next_id;        // request counter
     // metrics
-    uint64_t m_requests, m_rejected, m_cancelled, m_prompt_tokens, m_prompt_run, m_gen_tokens, m_cache_hit;
+    uint64_t m_requests, m_rejected, m_cancelled, m_media_hits, m_prompt_tokens, m_prompt_run, m_gen_tokens, m_cache_hit;
     double m_prompt_s, m_decode_s;
 } g;
 
@@ -656,10 +661,12 @@ static int pick_slot(const Req *r) {
     return best;
 }
 
+static int encode_media(Req *r);
+
 // start of a prefill: features of the media, the slot's cache cut where the content first differs
 static int prefill_start(Req *r, Session *s, int slot) {
     r->t_start = now_s();
-    if (media_encode(&r->m, &g.e, NULL)) return -1;
+    if (encode_media(r)) return -1;
     session_truncate(s, key_prefix(slot, r));
     r->n_cached = session_prefix(s, &r->p);
     r->started = 1;
@@ -884,16 +891,36 @@ static void stream_free(void *cls) {
     req_unref(r);
 }
 
-// the content keys of a prompt: a text token is its id; a vision token a hash of its image's pixels (and timestamps
-// for videos) and its index, with the top bit set (never equal to an id)
-static uint64_t *prompt_keys(const Prompt *p, const Media *m) {
+// a hash of each image's and video's preprocessed pixels (with its grid, and a video's timestamp ids): the content
+// of its tokens for the prefix cache, and the key of its features in the media cache
+static void media_hashes(const Media *m, uint64_t *img_h, uint64_t *vid_h) {
+    const PixelBatch *pbs[2] = {&m->img, &m->vid};
+    uint64_t *hs[2] = {img_h, vid_h};
+    for (int b = 0; b < 2; b++) {
+        int64_t off = 0;
+        for (int j = 0; j < pbs[b]->nitems; j++) {
+            const int *gr = pbs[b]->grid[j];
+            const int64_t np = (int64_t)gr[0] * gr[1] * gr[2];
+            uint64_t h = fnv64(0xcbf29ce484222325ULL ^ (uint64_t)b, gr, 3 * sizeof(int));
+            h = fnv64(h, pbs[b]->pixel_values + off * pbs[b]->ncols, (size_t)(np * pbs[b]->ncols) * sizeof(float));
+            if (b == 1 && m->stamp_ids[j])
+                for (int f = 0; f < gr[0]; f++) h = fnv64(h, m->stamp_ids[j][f], (size_t)m->stamp_len[j][f] * sizeof(int));
+            hs[b][j] = h;
+            off += np;
+        }
+    }
+}
+
+// the content keys of a prompt: a text token is its id; a vision token the hash of its item and its index in it, with
+// the top bit set (never equal to an id)
+static uint64_t *prompt_keys(const Prompt *p, const Media *m, const uint64_t *img_h, const uint64_t *vid_h) {
     const int m2 = g.e.c->vision.spatial_merge_size * g.e.c->vision.spatial_merge_size;
     uint64_t *k = malloc((size_t)p->seq.n * sizeof(uint64_t));
     if (!k) return NULL;
     const PixelBatch *pbs[2] = {&m->img, &m->vid};
-    int item[2] = {0, 0};
-    int64_t left[2] = {0, 0}, off[2] = {0, 0}, idx[2] = {0, 0};
-    uint64_t h[2] = {0, 0};
+    const uint64_t *hs[2] = {img_h, vid_h};
+    int item[2] = {-1, -1};
+    int64_t left[2] = {0, 0}, idx[2] = {0, 0};
     for (int i = 0; i < p->seq.n; i++) {
         const int t = p->seq.type[i];
         if (!t) {
@@ -901,21 +928,92 @@ static uint64_t *prompt_keys(const Prompt *p, const Media *m) {
             continue;
         }
         const int b = t - 1;
-        const PixelBatch *pb = pbs[b];
-        if (left[b] == 0 && item[b] < pb->nitems) { // the next item starts: hash its patches
-            const int *gr = pb->grid[item[b]];
-            int64_t np = (int64_t)gr[0] * gr[1] * gr[2];
-            h[b] = fnv64(0xcbf29ce484222325ULL, gr, 3 * sizeof(int));
-            h[b] = fnv64(h[b], pb->pixel_values + off[b] * pb->ncols, (size_t)(np * pb->ncols) * sizeof(float));
-            if (b == 1 && m->stamp_ids[item[b]])
-                for (int f = 0; f < gr[0]; f++)
-                    h[b] = fnv64(h[b], m->stamp_ids[item[b]][f], (size_t)m->stamp_len[item[b]][f] * sizeof(int));
-            off[b] += np, left[b] = np / m2, idx[b] = 0, item[b]++;
+        if (left[b] == 0 && item[b] + 1 < pbs[b]->nitems) { // the next item's tokens start
+            const int *gr = pbs[b]->grid[++item[b]];
+            left[b] = (int64_t)gr[0] * gr[1] * gr[2] / m2, idx[b] = 0;
         }
-        k[i] = mix64(h[b] ^ mix64((uint64_t)idx[b]++)) | (1ULL << 63);
+        k[i] = mix64((item[b] >= 0 ? hs[b][item[b]] : 0) ^ mix64((uint64_t)idx[b]++)) | (1ULL << 63);
         if (left[b] > 0) left[b]--;
     }
     return k;
+}
+
+// ---------------------------------------------------------------------------- media feature cache
+
+// the vision tower's output for one item, kept for the same pixels seen again (scheduler thread only)
+typedef struct {
+    uint64_t hash;  // media_hashes of the item
+    int type;       // MEDIA_IMAGE / MEDIA_VIDEO
+    float *rows;    // [n, H] features
+    int64_t n;      // rows
+    uint64_t used;  // last use (LRU)
+} FeatEntry;
+
+static FeatEntry *fc;          // [fc_n] entries
+static int fc_n, fc_cap;       // used / allocated
+static size_t fc_bytes;        // bytes of rows held
+static uint64_t fc_tick;       // use counter
+
+static FeatEntry *fc_find(uint64_t hash, int type) {
+    for (int i = 0; i < fc_n; i++)
+        if (fc[i].hash == hash && fc[i].type == type) return fc[i].used = ++fc_tick, &fc[i];
+    return NULL;
+}
+
+// keep a copy of rows [n, H]; the least recently used entries leave while over --media-cache
+static void fc_put(uint64_t hash, int type, const float *rows, int64_t n) {
+    const size_t bytes = (size_t)n * g.e.c->text.hidden_size * sizeof(float), max = (size_t)g.o.media_cache_mb << 20;
+    if (bytes > max) return;
+    while (fc_n && fc_bytes + bytes > max) {
+        int lru = 0;
+        for (int i = 1; i < fc_n; i++)
+            if (fc[i].used < fc[lru].used) lru = i;
+        fc_bytes -= (size_t)fc[lru].n * g.e.c->text.hidden_size * sizeof(float);
+        free(fc[lru].rows);
+        fc[lru] = fc[--fc_n];
+    }
+    if (fc_n == fc_cap) {
+        FeatEntry *nf = realloc(fc, (size_t)(fc_cap ? 2 * fc_cap : 16) * sizeof *fc);
+        if (!nf) return;
+        fc = nf, fc_cap = fc_cap ? 2 * fc_cap : 16;
+    }
+    float *copy = malloc(bytes);
+    if (!copy) return;
+    memcpy(copy, rows, bytes);
+    fc[fc_n++] = (FeatEntry){hash, type, copy, n, ++fc_tick};
+    fc_bytes += bytes;
+}
+
+static void fc_free(void) {
+    for (int i = 0; i < fc_n; i++) free(fc[i].rows);
+    free(fc);
+    fc = NULL, fc_n = fc_cap = 0, fc_bytes = 0;
+}
+
+// the features of every item of a request: from the cache when the same pixels were seen, else the vision tower
+// (item by item, which gives the same rows as media_encode)
+static int encode_media(Req *r) {
+    const int H = g.e.c->text.hidden_size;
+    for (int type = MEDIA_IMAGE; type <= MEDIA_VIDEO; type++) {
+        const PixelBatch *pb = type == MEDIA_IMAGE ? &r->m.img : &r->m.vid;
+        const uint64_t *hs = type == MEDIA_IMAGE ? r->img_hash : r->vid_hash;
+        for (int j = type == MEDIA_IMAGE ? r->m.img_done : r->m.vid_done; j < pb->nitems; j++) {
+            const FeatEntry *f = g.o.media_cache_mb ? fc_find(hs[j], type) : NULL;
+            if (f) {
+                if (media_put_features(&r->m, &g.e, type, f->rows, f->n)) return -1;
+                pthread_mutex_lock(&g.mu);
+                g.m_media_hits++;
+                pthread_mutex_unlock(&g.mu);
+                continue;
+            }
+            const int64_t before = type == MEDIA_IMAGE ? r->m.n_img_tok : r->m.n_vid_tok;
+            if (media_encode_next(&r->m, &g.e, type)) return -1;
+            const int64_t after = type == MEDIA_IMAGE ? r->m.n_img_tok : r->m.n_vid_tok;
+            const float *rows = (type == MEDIA_IMAGE ? r->m.img_embeds : r->m.vid_embeds) + (size_t)before * H;
+            if (g.o.media_cache_mb) fc_put(hs[j], type, rows, after - before);
+        }
+    }
+    return 0;
 }
 
 // a new request from a parsed body: media, prompt, checks, sampler; NULL after queueing the error response
@@ -962,7 +1060,9 @@ static Req *build_req(struct MHD_Connection *c, ChatRequest *cr, enum MHD_Result
         SamplerParams sp = {.temp = r->cr.temperature, .top_k = r->cr.top_k, .top_p = r->cr.top_p,
                             .repeat_penalty = r->cr.repetition_penalty, .seed = r->cr.seed};
         if (!r->cr.has_seed) sp.seed = mix64((uint64_t)time(NULL) ^ mix64(__atomic_add_fetch(&g.next_id, 0, __ATOMIC_RELAXED)));
-        if (!(r->gen = malloc((size_t)r->cap_gen * sizeof(int))) || !(r->keys = prompt_keys(&r->p, &r->m)) ||
+        media_hashes(&r->m, r->img_hash, r->vid_hash);
+        if (!(r->gen = malloc((size_t)r->cap_gen * sizeof(int))) ||
+            !(r->keys = prompt_keys(&r->p, &r->m, r->img_hash, r->vid_hash)) ||
             sampler_init(&r->smp, &sp, g.e.c)) {
             rc = -1, status = 500;
             snprintf(err.message, sizeof err.message, "out of memory");
@@ -1133,6 +1233,7 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *c) {
              "# HELP glm4v_requests_total Generation requests accepted into the queue.\n# TYPE glm4v_requests_total counter\nglm4v_requests_total %llu\n"
              "# HELP glm4v_requests_rejected_total Requests answered with an error status.\n# TYPE glm4v_requests_rejected_total counter\nglm4v_requests_rejected_total %llu\n"
              "# HELP glm4v_requests_cancelled_total Requests ended early (client gone, shutdown).\n# TYPE glm4v_requests_cancelled_total counter\nglm4v_requests_cancelled_total %llu\n"
+             "# HELP glm4v_media_cache_hits_total Images and videos whose features came from the media cache.\n# TYPE glm4v_media_cache_hits_total counter\nglm4v_media_cache_hits_total %llu\n"
              "# HELP glm4v_prompt_tokens_total Prompt tokens of finished requests (cached ones included).\n# TYPE glm4v_prompt_tokens_total counter\nglm4v_prompt_tokens_total %llu\n"
              "# HELP glm4v_generated_tokens_total Tokens generated.\n# TYPE glm4v_generated_tokens_total counter\nglm4v_generated_tokens_total %llu\n"
              "# HELP glm4v_cache_hit_tokens_total Prompt tokens reused from a slot's KV cache.\n# TYPE glm4v_cache_hit_tokens_total counter\nglm4v_cache_hit_tokens_total %llu\n"
@@ -1144,7 +1245,7 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *c) {
              "# HELP glm4v_prompt_tokens_per_second Prompt tokens run (not cached) per prefill second, since start.\n# TYPE glm4v_prompt_tokens_per_second gauge\nglm4v_prompt_tokens_per_second %.3f\n"
              "# HELP glm4v_decode_tokens_per_second Generated tokens per request-second of generation, since start.\n# TYPE glm4v_decode_tokens_per_second gauge\nglm4v_decode_tokens_per_second %.3f\n",
              (unsigned long long)g.m_requests, (unsigned long long)g.m_rejected,
-             (unsigned long long)g.m_cancelled, (unsigned long long)g.m_prompt_tokens,
+             (unsigned long long)g.m_cancelled, (unsigned long long)g.m_media_hits, (unsigned long long)g.m_prompt_tokens,
              (unsigned long long)g.m_gen_tokens, (unsigned long long)g.m_cache_hit, g.qlen, g.busy, g.o.parallel,
              g.m_prompt_s, g.m_decode_s, g.m_prompt_s > 0 ? g.m_prompt_run / g.m_prompt_s : 0.0,
              g.m_decode_s > 0 ? g.m_gen_tokens / g.m_decode_s : 0.0);
@@ -1332,6 +1433,7 @@ int server_main(int argc, char **argv) {
         free(g.slot_keys[i]);
     }
     free(g.slots), free(g.slot_req), free(g.slot_keys), free(g.slot_used), free(g.lpbuf);
+    fc_free();
     if (g.e.tok) engine_free(&g.e);
     free(o->api_key);
     return failed ? EXIT_INPUT : 0;

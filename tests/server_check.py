@@ -254,6 +254,20 @@ furl = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": 
 st, r2 = chat({"messages": furl, "max_tokens": N, "temperature": 0})
 ok(st == 200 and answer(r2) == want_img, "image by a file:// URL == CLI's (%d)" % st)
 
+IMG2 = os.path.join(MEDIA_DIR, "images", "synth_97x61.png")
+two = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": IMG_URI}},
+                                    {"type": "image_url", "image_url": {"url": os.path.relpath(IMG2, MEDIA_DIR)}},
+                                    {"type": "text", "text": "Compare them."}]}]
+hits0 = metric("glm4v_media_cache_hits_total")
+st, r = chat({"messages": two, "max_tokens": 4, "temperature": 0, "logprobs": True, "top_logprobs": 3})
+rows = dump_logits("Compare them.", 4, ["-i", IMAGE, "-i", IMG2])
+good = st == 200 and len(r["choices"][0]["logprobs"]["content"]) == 4
+for i, e in enumerate(r["choices"][0]["logprobs"]["content"] if good else []):
+    ref = sorted(log_softmax(rows[i]), reverse=True)
+    good &= all(abs(e["top_logprobs"][k]["logprob"] - ref[k]) < 1e-9 for k in range(3))
+ok(good, "two images (the first from the media cache, the second encoded alone): logprobs == CLI -i -i --dump")
+ok(metric("glm4v_media_cache_hits_total") > hits0, "the same image bytes again: features from the media cache")
+
 vid = [{"role": "user", "content": [{"type": "video_url", "video_url": {"url": "video_frames"}},
                                     {"type": "text", "text": "What happens?"}]}]
 st, r = chat({"messages": vid, "max_tokens": 8, "temperature": 0})
