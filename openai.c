@@ -361,6 +361,45 @@ int openai_parse_chat(ChatRequest *r, const char *body, size_t len, const OaLimi
             goto done;
         }
     }
+    const cJSON *tools = field(root, "tools");
+    if (tools) {
+        if (!cJSON_IsArray(tools)) {
+            fail(err, "tools", "'tools' must be a list");
+            goto done;
+        }
+        int ti = 0;
+        for (const cJSON *t = tools->child; t; t = t->next, ti++) {
+            const cJSON *fn = field(t, "function");
+            if (!cJSON_IsObject(t) || !cJSON_IsObject(fn) || !cJSON_IsString(field(fn, "name"))) {
+                char tp[48];
+                snprintf(tp, sizeof tp, "tools[%d]", ti);
+                fail(err, tp, "%s must be {\"type\": \"function\", \"function\": {\"name\": ...}}", tp);
+                goto done;
+            }
+        }
+        if (!(r->tools = cJSON_PrintUnformatted(tools))) {
+            fail(err, "tools", "out of memory");
+            goto done;
+        }
+    }
+    const cJSON *tc = field(root, "tool_choice"); // "auto" | "none" | "required" | {"type":"function","function":{"name"}}
+    if (tc) {
+        const char *name = NULL;
+        if (cJSON_IsString(tc) && (!strcmp(tc->valuestring, "auto") || !strcmp(tc->valuestring, "none") ||
+                                   !strcmp(tc->valuestring, "required")))
+            name = tc->valuestring;
+        else if (cJSON_IsObject(tc) && cJSON_IsObject(field(tc, "function")) &&
+                 cJSON_IsString(field(field(tc, "function"), "name")))
+            name = field(field(tc, "function"), "name")->valuestring;
+        if (!name) {
+            fail(err, "tool_choice", "'tool_choice' must be \"auto\", \"none\", \"required\" or a named function");
+            goto done;
+        }
+        if (!(r->tool_choice = strdup(name))) {
+            fail(err, "tool_choice", "out of memory");
+            goto done;
+        }
+    }
     const cJSON *th = field(root, "thinking"); // Zhipu's API: {"type": "enabled" | "disabled"}
     if (th && cJSON_IsObject(th) && cJSON_IsString(field(th, "type")))
         r->think = strcmp(field(th, "type")->valuestring, "disabled") != 0;
@@ -448,7 +487,7 @@ void openai_request_free(ChatRequest *r) {
     for (int i = 0; i < r->nmsgs; i++) free(r->msgs[i].content), free(r->msgs[i].reasoning);
     for (int i = 0; i < r->nmedia; i++) free(r->media[i].data), free(r->media[i].path);
     for (int i = 0; i < r->nstop; i++) free(r->stop[i]);
-    free(r->msgs), free(r->media), free(r->prompt);
+    free(r->msgs), free(r->media), free(r->prompt), free(r->tools), free(r->tool_choice);
     memset(r, 0, sizeof *r);
 }
 

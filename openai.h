@@ -70,6 +70,8 @@ typedef struct {
     int stream;               // 1: Server-Sent Events
     int include_usage;        // stream_options.include_usage
     int ignore_eos;           // 1: generate past end-of-sequence tokens (vLLM / llama-server ignore_eos; benchmarks)
+    char *tools;              // the request's "tools" list as JSON text (owned), or NULL (LEAD: for the Jinja template)
+    char *tool_choice;        // "auto", "none", "required", or the named function's name (owned), or NULL
 } ChatRequest;
 
 // read a /v1/chat/completions body; 0, or -1 with err filled (a 400 for the client)

@@ -75,6 +75,14 @@ int main(void) {
     CHECK(!rc && r.temperature < 0 && r.max_tokens == -1 && r.think == 1, "null fields read as not given; defaults");
     if (!rc) openai_request_free(&r);
     bad("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"seed\":1.5}", "seed", NULL);
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[{\"type\":\"function\"}]}", "tools[0]", NULL);
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tool_choice\":\"maybe\"}", "tool_choice", NULL);
+    rc = chat("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[{\"type\":\"function\",\"function\":"
+              "{\"name\":\"f\",\"parameters\":{}}}],\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"f\"}}}",
+              &r, &err, NULL);
+    CHECK(!rc && r.tools && strstr(r.tools, "\"name\":\"f\"") && !strcmp(r.tool_choice, "f"),
+          "tools kept as JSON text, a named tool_choice read");
+    if (!rc) openai_request_free(&r);
     bad("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stop\":[1]}", "stop", NULL);
     bad("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream_options\":{\"include_usage\":1}}",
         "stream_options.include_usage", NULL);
