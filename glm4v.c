@@ -57,6 +57,7 @@ typedef struct {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: glm4v -m MODEL_DIR -p TEXT [options]\n"
+            "       glm4v serve -m MODEL_DIR [options]   (an OpenAI-compatible HTTP server: glm4v serve --help)\n"
             "GLM-4.5V / GLM-4.6V (MoE) and GLM-4.1V / GLM-4.6V-Flash (dense) on the CPU, matching HF transformers.\n"
             "\nmodel:\n"
             "  -m, --model DIR          Hugging Face model folder (config.json, *.safetensors, tokenizer.json)\n"
