@@ -49,6 +49,7 @@ typedef struct {
     int chunk;               // --chunk: prefill tokens per step
     int64_t max_image_pixels; // --max-image-pixels
     int media_cache_mb;      // --media-cache: MB of vision features kept for images seen again (0: off)
+    int timeout;             // --timeout: seconds a connection may stay idle while sending its request
 } ServeOptions;
 
 static void serve_usage(FILE *f) {
@@ -70,6 +71,7 @@ static void serve_usage(FILE *f) {
             "      --max-body BYTES         largest request body (default 67108864)\n"
             "      --max-image-pixels N     refuse images larger than N pixels before decoding (default 100000000)\n"
             "      --media-cache MB         vision features kept for images seen again (default 256; 0 = off)\n"
+            "      --timeout S              close a connection idle for S seconds while sending its request (default 30)\n"
             "  -t, --threads N              threads of the compute (default: all cores)\n"
             "      --chunk N                prompt tokens per prefill step (default 512)\n"
             "  -h, --help                   this help\n");
@@ -96,7 +98,7 @@ static long serve_long(const char *flag, const char *s, long lo, long hi) {
 
 // the flags, each at most once
 enum { F_MODEL, F_HOST, F_PORT, F_PARALLEL, F_CTX, F_QUEUE, F_KEY, F_KEYFILE, F_MEDIA, F_NAME, F_BODY, F_THREADS,
-       F_CHUNK, F_PIXELS, F_MCACHE, F_COUNT };
+       F_CHUNK, F_PIXELS, F_MCACHE, F_TIMEOUT, F_COUNT };
 static const struct {
     const char *name, *alias; // long name, short or alias (NULL)
 } serve_flags[F_COUNT] = {
@@ -106,12 +108,13 @@ static const struct {
     [F_MEDIA] = {"--allowed-media-path", "--allowed-local-media-path"}, [F_NAME] = {"--served-model-name", NULL},
     [F_BODY] = {"--max-body", NULL}, [F_THREADS] = {"--threads", "-t"}, [F_CHUNK] = {"--chunk", NULL},
     [F_PIXELS] = {"--max-image-pixels", NULL}, [F_MCACHE] = {"--media-cache", NULL},
+    [F_TIMEOUT] = {"--timeout", NULL},
 };
 
 static void serve_parse_args(ServeOptions *o, int argc, char **argv) {
     memset(o, 0, sizeof *o);
     o->host = "127.0.0.1", o->port = 8080, o->parallel = 4, o->queue = 64, o->max_body = 64u << 20, o->chunk = 512;
-    o->max_image_pixels = 100000000, o->media_cache_mb = 256;
+    o->max_image_pixels = 100000000, o->media_cache_mb = 256, o->timeout = 30;
     int seen[F_COUNT] = {0};
     const char *keyfile = NULL;
     for (int i = 1; i < argc; i++) {
@@ -143,6 +146,7 @@ static void serve_parse_args(ServeOptions *o, int argc, char **argv) {
         case F_CHUNK: o->chunk = (int)serve_long(a, v, 1, 1 << 16); break;
         case F_PIXELS: o->max_image_pixels = serve_long(a, v, 1, 1L << 40); break;
         case F_MCACHE: o->media_cache_mb = (int)serve_long(a, v, 0, 1 << 20); break;
+        case F_TIMEOUT: o->timeout = (int)serve_long(a, v, 1, 86400); break;
         }
     }
     if (!o->model_dir) serve_usage_error("-m MODEL_DIR is required");
@@ -784,6 +788,8 @@ static void *scheduler_main(void *arg) {
 
 // ---------------------------------------------------------------------------- HTTP
 
+#define GEN_TIMEOUT_S 3600 // idle limit of a connection once its request is accepted
+
 // per request on a connection: the body as it arrives
 typedef struct {
     Buf body;     // request body so far
@@ -1108,6 +1114,9 @@ static enum MHD_Result handle_generate(struct MHD_Connection *c, ConnCtx *cc, in
     else g.qhead = r;
     g.qtail = r, g.qlen++;
     g.m_requests++;
+    // the answer may take long (a long prompt on a large model): the idle limit of the request's reading no longer
+    // applies; a client that stops reading is dropped after GEN_TIMEOUT_S
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)GEN_TIMEOUT_S);
     pthread_cond_signal(&g.sched_cv);
     pthread_mutex_unlock(&g.mu);
     if (r->cr.stream) {
@@ -1403,7 +1412,7 @@ int server_main(int argc, char **argv) {
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     g.d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                           MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                           MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->timeout,
                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)(o->parallel + o->queue + 64),
                            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     freeaddrinfo(ai);

@@ -63,7 +63,7 @@ stop "$PID" 10 && ok "SIGTERM: exit 0" || no "SIGTERM: did not exit 0 in 10 s: $
 grep -q "stopped (SIGTERM)" "$T/main.err" && ok "SIGTERM: stopped cleanly" || no "no stop line: $(tail -n2 "$T/main.err")"
 
 # one slot, no queue: a second request while the first streams gets 503 + Retry-After; SIGTERM mid-stream exits 0
-start one --parallel 1 --queue 0
+start one --parallel 1 --queue 0 --timeout 1
 [ -n "$URL" ] || { no "one-slot server did not start: $(cat "$T/one.err")"; exit 0; }
 curl -sN "$URL/v1/chat/completions" -d '{"messages":[{"role":"user","content":"Go on."}],"max_tokens":4000,
     "stream":true,"ignore_eos":true,"temperature":0}' >"$T/long" 2>/dev/null &
@@ -74,6 +74,19 @@ code=$(curl -s -D "$T/h" -o "$T/b" -w '%{http_code}' "$URL/v1/chat/completions" 
        -d '{"messages":[{"role":"user","content":"Hi"}],"max_tokens":2}')
 [ "$code" = 503 ] && grep -qi '^retry-after:' "$T/h" && grep -q '"code":503' "$T/b" \
     && ok "queue full: 503 with Retry-After" || no "queue full: got $code $(cat "$T/b")"
+# a client that sends half its headers and waits is dropped after --timeout
+python3 - "$URL" <<'PY' && ok "a slow client is dropped after --timeout" || no "a slow client was not dropped"
+import socket, sys, time, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+s = socket.create_connection((u.hostname, u.port), timeout=10)
+s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+t0 = time.time()
+try:
+    closed = s.recv(100) == b""
+except OSError:
+    closed = True
+sys.exit(0 if closed and time.time() - t0 < 5 else 1)
+PY
 t0=$(date +%s%N)
 stop "$PID" 5 && ok "SIGTERM during a stream: exit 0 within 5 s ($(( ($(date +%s%N) - t0) / 1000000 )) ms)" \
     || no "SIGTERM during a stream: $(tail -n2 "$T/one.err")"
