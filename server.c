@@ -767,8 +767,9 @@ static void *scheduler_main(void *arg) {
     // stopping: every running and queued request ends now
     pthread_mutex_unlock(&g.mu);
     for (int i = 0; i < g.o.parallel; i++)
-        if (g.slot_req[i]) {
+        if (g.slot_req[i]) { // the client learns why its answer ends here
             __atomic_store_n(&g.slot_req[i]->cancelled, 1, __ATOMIC_RELAXED);
+            fail_req(g.slot_req[i], 503, "the server is shutting down: the answer was cut");
             release(i);
         }
     pthread_mutex_lock(&g.mu);
