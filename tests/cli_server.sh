@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # cli_server.sh - `glm4v serve`: flags, then a server on a free port of 127.0.0.1 driven by tests/server_check.py
-# (answers == the CLI's, streaming, logprobs == --dump, batch invariance, prefix cache, every error status,
+# (--chunk 16: prompts prefilled in several steps, interleaved with other requests; answers == the CLI's, streaming, logprobs == --dump, batch invariance, prefix cache, every error status,
 # disconnects, metrics, the openai client when installed), then a one-slot server for 503 (queue full) and SIGTERM.
 cd "$(dirname "$0")/.." || exit 2
 GLM4V=${GLM4V:-./glm4v}
@@ -49,7 +49,7 @@ stop() {
 }
 
 start main --api-key sekrit --served-model-name tiny --ctx-size 512 --max-body 1048576 --allowed-media-path tests/data \
-    --parallel 4 --queue 8
+    --parallel 4 --queue 8 --chunk 16
 [ -n "$URL" ] && ok "serve prints its URL when ready ($URL)" || { no "serve did not start: $(cat "$T/main.err")"; exit 0; }
 grep -q "KV pool .* MB" "$T/main.err" && ok "the KV pool size is printed at start" || no "no KV pool line: $(cat "$T/main.err")"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/health")" = 200 ] && ok "/health 200 with curl" || no "/health"
