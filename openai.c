@@ -466,9 +466,25 @@ int openai_parse_completion(ChatRequest *r, const char *body, size_t len, OaErro
     if (parse_sampling(r, root, err) || parse_logprobs(r, root, err)) goto done;
     if (r->max_tokens < 0) r->max_tokens = 16; // OpenAI's default for completions
     const cJSON *p = field(root, "prompt");
-    if (cJSON_IsArray(p) && cJSON_GetArraySize(p) == 1) p = p->child;
+    if (cJSON_IsArray(p) && cJSON_GetArraySize(p) == 1 && !cJSON_IsNumber(p->child)) p = p->child;
+    if (cJSON_IsArray(p) && p->child && cJSON_IsNumber(p->child)) { // token ids (llama-server, vLLM)
+        const int n = cJSON_GetArraySize(p);
+        if (!(r->prompt_ids = malloc((size_t)n * sizeof(int)))) {
+            fail(err, "prompt", "out of memory");
+            goto done;
+        }
+        for (const cJSON *t = p->child; t; t = t->next) {
+            if (!cJSON_IsNumber(t) || t->valuedouble != floor(t->valuedouble) || t->valuedouble < 0 || t->valuedouble > INT_MAX) {
+                fail(err, "prompt", "prompt[%d] is not a token id", r->nprompt_ids);
+                goto done;
+            }
+            r->prompt_ids[r->nprompt_ids++] = (int)t->valuedouble;
+        }
+        rc = 0;
+        goto done;
+    }
     if (!cJSON_IsString(p)) {
-        fail(err, "prompt", "'prompt' must be a string (or a list of one string)");
+        fail(err, "prompt", "'prompt' must be a string, a list of one string, or a list of token ids");
         goto done;
     }
     if (!p->valuestring[0]) {
@@ -487,7 +503,7 @@ void openai_request_free(ChatRequest *r) {
     for (int i = 0; i < r->nmsgs; i++) free(r->msgs[i].content), free(r->msgs[i].reasoning);
     for (int i = 0; i < r->nmedia; i++) free(r->media[i].data), free(r->media[i].path);
     for (int i = 0; i < r->nstop; i++) free(r->stop[i]);
-    free(r->msgs), free(r->media), free(r->prompt), free(r->tools), free(r->tool_choice);
+    free(r->msgs), free(r->media), free(r->prompt), free(r->prompt_ids), free(r->tools), free(r->tool_choice);
     memset(r, 0, sizeof *r);
 }
 
@@ -507,7 +523,7 @@ int openai_load_media(const Engine *e, const ChatRequest *r, Media *m, const Med
 
 int openai_render(const Engine *e, const ChatRequest *r, int think, char **text) {
     *text = NULL;
-    if (!r->chat) return (*text = strdup(r->prompt)) ? 0 : glm_err("out of memory");
+    if (!r->chat) return (*text = strdup(r->prompt ? r->prompt : "")) ? 0 : glm_err("out of memory");
     if (e->c->chat_template == CHAT_TEMPLATE_OTHER)
         return glm_err("this checkpoint's chat template is not the GLM-4.5V/4.6V format: use /v1/completions with "
                        "the whole prompt");

@@ -54,7 +54,9 @@ typedef struct {
     int nmsgs;
     OaMedia *media;           // [nmedia] every image / video, in order
     int nmedia;
-    char *prompt;             // raw prompt (completions, owned)
+    char *prompt;             // raw prompt (completions, owned), or NULL when given as token ids
+    int *prompt_ids;          // completions: the prompt as token ids (owned), or NULL
+    int nprompt_ids;
     int think;                // chat_template_kwargs.enable_thinking (default 1)
     int max_tokens;           // max_tokens / max_completion_tokens; -1: until the context is full
     float temperature;        // -1: the checkpoint's default (generation_config.json)

@@ -1045,7 +1045,8 @@ static Req *build_req(struct MHD_Connection *c, ChatRequest *cr, enum MHD_Result
         snprintf(err.param, sizeof err.param, "%s", r->cr.chat ? "messages" : "prompt");
         snprintf(err.message, sizeof err.message, "%s", glm_errmsg);
     }
-    if (!rc && engine_prompt(&g.e, text, strlen(text), &r->m, &r->p)) {
+    if (!rc && (r->cr.prompt_ids ? engine_prompt_ids(&g.e, r->cr.prompt_ids, r->cr.nprompt_ids, &r->m, &r->p)
+                                 : engine_prompt(&g.e, text, strlen(text), &r->m, &r->p))) {
         rc = -1;
         snprintf(err.param, sizeof err.param, "%s", r->cr.chat ? "messages" : "prompt");
         snprintf(err.message, sizeof err.message, "%s", glm_errmsg);
@@ -1053,6 +1054,13 @@ static Req *build_req(struct MHD_Connection *c, ChatRequest *cr, enum MHD_Result
     pthread_mutex_unlock(&g.prep_mu);
     free(text);
     const int L = r->p.seq.n;
+    for (int i = 0; !rc && i < L; i++)
+        if (r->p.seq.ids[i] < 0 || r->p.seq.ids[i] >= g.e.c->text.vocab_size) {
+            rc = -1;
+            snprintf(err.param, sizeof err.param, "prompt");
+            snprintf(err.message, sizeof err.message, "token id %d is outside the model vocabulary (%d)",
+                     r->p.seq.ids[i], g.e.c->text.vocab_size);
+        }
     if (!rc && L + 1 > g.ctx) {
         rc = -1;
         snprintf(err.param, sizeof err.param, "%s", r->cr.chat ? "messages" : "prompt");

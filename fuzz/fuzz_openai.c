@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         openai_request_free(&r);
     }
     if (!openai_parse_completion(&r, (const char *)data, size, &err)) {
-        if (!r.prompt || strlen(r.prompt) > size) abort();
+        if (!r.prompt == !r.prompt_ids || (r.prompt && strlen(r.prompt) > size)) abort();
         openai_request_free(&r);
     }
     return 0;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # cli_server.sh - `glm4v serve`: flags, then a server on a free port of 127.0.0.1 driven by tests/server_check.py
-# (--chunk 16: prompts prefilled in several steps, interleaved with other requests; answers == the CLI's, streaming, logprobs == --dump, batch invariance, prefix cache, every error status,
-# disconnects, metrics, the openai client when installed), then a one-slot server for 503 (queue full) and SIGTERM.
+# (--chunk 16: prompts prefilled in several steps, interleaved with other requests; answers == the CLI's, streaming,
+# logprobs == --dump, batch invariance, prefix cache, every error status, disconnects, metrics, the openai client when
+# installed), then a one-slot server for 503 (queue full), a slow client and SIGTERM.
 cd "$(dirname "$0")/.." || exit 2
 GLM4V=${GLM4V:-./glm4v}
 T=$(mktemp -d)

@@ -286,6 +286,11 @@ st, r = chat({"prompt": raw, "max_tokens": 9, "temperature": 0}, "/v1/completion
 want = cli(raw, 9, ["--raw"])
 ok(st == 200 and r["choices"][0]["text"] == want and r["object"] == "text_completion",
    "/v1/completions: raw prompt == CLI --raw (%r)" % r["choices"][0]["text"][:40] if st == 200 else "completions %d" % st)
+st, _, out = request("POST", "/tokenize", {"content": raw})
+st, r2 = chat({"prompt": json.loads(out)["tokens"], "max_tokens": 9, "temperature": 0}, "/v1/completions")
+ok(st == 200 and r2["choices"][0]["text"] == want, "/v1/completions: the prompt as token ids (from /tokenize) == text")
+st, r2 = chat({"prompt": [10 ** 9], "max_tokens": 2}, "/v1/completions")
+ok(st == 400 and r2["error"]["param"] == "prompt", "/v1/completions: an id outside the vocabulary is a 400")
 st, h, chunks, done = stream({"prompt": raw, "max_tokens": 9, "temperature": 0}, "/v1/completions")
 ok(done and "".join(c["choices"][0]["text"] for c in chunks if c["choices"]) == want, "/v1/completions: streamed")
 
