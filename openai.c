@@ -111,6 +111,7 @@ static int get_num(const cJSON *o, const char *name, double lo, double hi, int w
     return 1;
 }
 
+// a boolean field: 1 = read, 0 = absent, -1 = bad (err)
 static int get_bool(const cJSON *o, const char *name, int *v, OaError *err) {
     const cJSON *f = field(o, name);
     if (!f) return 0;
@@ -552,6 +553,7 @@ int openai_render(const Engine *e, const ChatRequest *r, int think, char **text)
 
 void reasoning_init(ReasonState *rs, int think) { rs->phase = think ? 0 : 2; }
 
+// phase 0 -> <think> -> 1 (reasoning) -> </think> -> 2 (content); anything else first goes straight to content
 int reasoning_route(const Engine *e, ReasonState *rs, int id) {
     if (rs->phase == 0) {
         if (id == e->think_open) return rs->phase = 1, OA_OUT_MARKER;

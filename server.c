@@ -52,6 +52,7 @@ typedef struct {
     int timeout;             // --timeout: seconds a connection may stay idle while sending its request
 } ServeOptions;
 
+// glm4v serve --help
 static void serve_usage(FILE *f) {
     fprintf(f,
             "usage: glm4v serve -m MODEL_DIR [options]\n"
@@ -87,6 +88,7 @@ _Noreturn static void serve_usage_error(const char *fmt, ...) {
     glm_die(EXIT_USAGE, "serve: %s (see glm4v serve --help)", msg);
 }
 
+// an integer flag value in [lo, hi], or exit 2 naming the flag
 static long serve_long(const char *flag, const char *s, long lo, long hi) {
     char *end;
     errno = 0;
@@ -111,6 +113,7 @@ static const struct {
     [F_TIMEOUT] = {"--timeout", NULL},
 };
 
+// the serve flags (each at most once; exit 2 with one line on any misuse); the key file read, the media folder resolved
 static void serve_parse_args(ServeOptions *o, int argc, char **argv) {
     memset(o, 0, sizeof *o);
     o->host = "127.0.0.1", o->port = 8080, o->parallel = 4, o->queue = 64, o->max_body = 64u << 20, o->chunk = 512;
@@ -170,6 +173,7 @@ typedef struct {
     size_t n, cap; // used / allocated
 } Buf;
 
+// append n bytes (kept NUL-terminated); -1 when out of memory
 static int buf_add(Buf *b, const char *s, size_t n) {
     if (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
@@ -184,6 +188,7 @@ static int buf_add(Buf *b, const char *s, size_t n) {
     return 0;
 }
 
+// monotonic seconds
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -301,6 +306,7 @@ static struct {
     double m_prompt_s, m_decode_s;
 } g;
 
+// drop one holder of a request; the last one frees it
 static void req_unref(Req *r) {
     pthread_mutex_lock(&g.mu);
     int left = --r->refs;
@@ -408,6 +414,7 @@ static char *token_text(int id, size_t *n) {
     return s;
 }
 
+// the "bytes" list of a logprobs entry
 static cJSON *bytes_json(const char *s, size_t n) {
     cJSON *a = cJSON_CreateArray();
     for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber((unsigned char)s[i]));
@@ -733,6 +740,8 @@ static void run_step(void) {
     for (int k = 0; k < nb; k++) g.slot_keys[bslot[k]][g.slots[bslot[k]].md.n_past - 1] = (uint64_t)bid[k];
 }
 
+// the scheduler thread: admit queued requests into free slots between steps, run steps while any slot is busy,
+// sleep otherwise; on stop, end every running and queued request
 static void *scheduler_main(void *arg) {
     (void)arg;
     if (g.o.threads) omp_set_num_threads(g.o.threads);
@@ -810,6 +819,7 @@ static enum MHD_Result respond(struct MHD_Connection *c, int status, const char 
     return rc;
 }
 
+// queue a cJSON object (deleted) as the response
 static enum MHD_Result respond_json(struct MHD_Connection *c, int status, cJSON *j) {
     char *s = json_print(j);
     cJSON_Delete(j);
@@ -860,6 +870,8 @@ static int key_ok(struct MHD_Connection *c) {
     return diff == 0;
 }
 
+// MHD content reader of an SSE answer: the bytes the scheduler wrote so far, waiting (the connection has its own
+// thread) while there are none; the end when the request is done; an error when the client went away
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     (void)pos;
     Req *r = cls;
@@ -889,6 +901,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     }
 }
 
+// MHD is done with the SSE response: a request still running is cancelled; the HTTP side lets go of it
 static void stream_free(void *cls) {
     Req *r = cls;
     pthread_mutex_lock(&g.mu);
@@ -961,6 +974,7 @@ static int fc_n, fc_cap;       // used / allocated
 static size_t fc_bytes;        // bytes of rows held
 static uint64_t fc_tick;       // use counter
 
+// the cached features of an item, or NULL
 static FeatEntry *fc_find(uint64_t hash, int type) {
     for (int i = 0; i < fc_n; i++)
         if (fc[i].hash == hash && fc[i].type == type) return fc[i].used = ++fc_tick, &fc[i];
@@ -991,6 +1005,7 @@ static void fc_put(uint64_t hash, int type, const float *rows, int64_t n) {
     fc_bytes += bytes;
 }
 
+// empty the media cache
 static void fc_free(void) {
     for (int i = 0; i < fc_n; i++) free(fc[i].rows);
     free(fc);
@@ -1164,6 +1179,7 @@ static enum MHD_Result handle_generate(struct MHD_Connection *c, ConnCtx *cc, in
     return res;
 }
 
+// GET /v1/models: the one served model
 static enum MHD_Result handle_models(struct MHD_Connection *c) {
     cJSON *o = cJSON_CreateObject(), *d = cJSON_AddArrayToObject(o, "data"), *m = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "object", "list");
@@ -1327,6 +1343,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
 }
 
+// MHD finished a request: free its body buffer
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode t) {
     (void)cls, (void)c, (void)t;
     ConnCtx *cc = *con_cls;
@@ -1398,6 +1415,8 @@ fail:
     return NULL;
 }
 
+// bind, load in the background, wait for SIGINT / SIGTERM, then stop in order: no new work, requests cancelled,
+// scheduler joined, connections closed, memory freed
 int server_main(int argc, char **argv) {
     serve_parse_args(&g.o, argc, argv);
     ServeOptions *o = &g.o;
