@@ -37,7 +37,7 @@ typedef struct {
     char *content;   // text parts joined (owned; "" when none)
     char *reasoning; // assistant reasoning_content / reasoning (owned), or NULL
     int media0;      // its media are ChatRequest.media[media0 .. media0 + nmedia)
-    int nmedia;
+    int nmedia;      // how many
 } OaMessage;
 
 // what the server accepts of a request (from its flags)
@@ -51,12 +51,12 @@ typedef struct {
 typedef struct {
     int chat;                 // 1: messages; 0: raw prompt
     OaMessage *msgs;          // [nmsgs] the conversation (chat)
-    int nmsgs;
+    int nmsgs;                // messages
     OaMedia *media;           // [nmedia] every image / video, in order
-    int nmedia;
+    int nmedia;               // media items
     char *prompt;             // raw prompt (completions, owned), or NULL when given as token ids
     int *prompt_ids;          // completions: the prompt as token ids (owned), or NULL
-    int nprompt_ids;
+    int nprompt_ids;          // ids in prompt_ids
     int think;                // chat_template_kwargs.enable_thinking (default 1)
     int max_tokens;           // max_tokens / max_completion_tokens; -1: until the context is full
     float temperature;        // -1: the checkpoint's default (generation_config.json)
@@ -66,7 +66,7 @@ typedef struct {
     uint64_t seed;            // sampling seed
     int has_seed;             // 1 when the request gave one
     char *stop[OA_MAX_STOP];  // stop strings (owned)
-    int nstop;
+    int nstop;                // stop strings given
     int logprobs;             // 1: return the chosen token's log-probability
     int top_logprobs;         // alternatives per token (0..20)
     int stream;               // 1: Server-Sent Events

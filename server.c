@@ -255,7 +255,7 @@ typedef struct Req {
     int started;           // 1 once the prefill began (media encoded, cache prefix chosen)
     int n_cached;          // prompt tokens reused from the slot's cache
     int *gen;              // [cap_gen] generated ids
-    int ngen, cap_gen;
+    int ngen, cap_gen;     // generated / room in gen
     ReasonState rs;        // reasoning / content routing
     StreamDecoder sd[2];   // per channel (OA_OUT_CONTENT, OA_OUT_REASONING): UTF-8 completed across tokens
     Buf text[2];           // per channel: all text so far (after stop truncation)
@@ -277,8 +277,8 @@ typedef struct Req {
 
 // the server: options, engine, slots, queue and counters
 static struct {
-    ServeOptions o;
-    Engine e;
+    ServeOptions o;          // the flags
+    Engine e;                // the model (the scheduler computes with it; HTTP threads tokenize under prep_mu)
     int loaded;              // 1 when the model is ready (/health 200)
     int load_failed;         // 1 when loading failed (exit 1)
     int stopping;            // SIGINT/SIGTERM seen
@@ -294,16 +294,17 @@ static struct {
     pthread_mutex_t mu;      // guards everything shared between threads
     pthread_cond_t sched_cv; // wakes the scheduler
     pthread_mutex_t prep_mu; // the tokenizer and media preprocessing (not thread-safe) one request at a time
-    pthread_t sched_thread, load_thread;
-    int sched_started;
+    pthread_t sched_thread, load_thread; // the scheduler and the model loader
+    int sched_started;       // 1 once the scheduler thread runs (joined at stop)
     struct MHD_Daemon *d;    // the HTTP daemon
     char name[256];          // served model name
     char fingerprint[160];   // system_fingerprint
     float *lpbuf;            // [V] raw logits of the step being sampled (logprobs)
     uint64_t next_id;        // request counter
     // metrics
-    uint64_t m_requests, m_rejected, m_cancelled, m_media_hits, m_prompt_tokens, m_prompt_run, m_gen_tokens, m_cache_hit;
-    double m_prompt_s, m_decode_s;
+    uint64_t m_requests, m_rejected, m_cancelled, m_media_hits; // requests queued, refused, cut short; media cache hits
+    uint64_t m_prompt_tokens, m_prompt_run, m_gen_tokens, m_cache_hit; // prompt tokens: all, run, generated, cached
+    double m_prompt_s, m_decode_s; // seconds of prefill and of generation, summed over requests
 } g;
 
 // drop one holder of a request; the last one frees it
