@@ -164,6 +164,23 @@ static int parse_sampling(ChatRequest *r, const cJSON *root, OaError *err) {
         if (get_bool(so, "include_usage", &r->include_usage, err) < 0)
             return fail(err, "stream_options.include_usage", "'stream_options.include_usage' must be true or false");
     }
+    const cJSON *lb = field(root, "logit_bias"); // {"token id": bias}
+    if (lb) {
+        if (!cJSON_IsObject(lb)) return fail(err, "logit_bias", "'logit_bias' must be an object of token id -> bias");
+        const int n = cJSON_GetArraySize(lb);
+        if (n > 1024) return fail(err, "logit_bias", "at most 1024 entries in 'logit_bias'");
+        r->bias_ids = malloc((size_t)(n + 1) * sizeof(int)), r->bias_vals = malloc((size_t)(n + 1) * sizeof(float));
+        if (!r->bias_ids || !r->bias_vals) return fail(err, "logit_bias", "out of memory");
+        for (const cJSON *b = lb->child; b; b = b->next) {
+            char *end;
+            errno = 0;
+            long id = strtol(b->string, &end, 10);
+            if (errno || end == b->string || *end || id < 0 || id > INT_MAX || !cJSON_IsNumber(b) ||
+                !(b->valuedouble >= -100 && b->valuedouble <= 100))
+                return fail(err, "logit_bias", "'logit_bias' maps token ids (as strings) to numbers in [-100, 100]");
+            r->bias_ids[r->nbias] = (int)id, r->bias_vals[r->nbias++] = (float)b->valuedouble;
+        }
+    }
     const cJSON *st = field(root, "stop");
     if (st) {
         const cJSON *it;
@@ -504,7 +521,7 @@ void openai_request_free(ChatRequest *r) {
     for (int i = 0; i < r->nmsgs; i++) free(r->msgs[i].content), free(r->msgs[i].reasoning);
     for (int i = 0; i < r->nmedia; i++) free(r->media[i].data), free(r->media[i].path);
     for (int i = 0; i < r->nstop; i++) free(r->stop[i]);
-    free(r->msgs), free(r->media), free(r->prompt), free(r->prompt_ids), free(r->tools), free(r->tool_choice);
+    free(r->msgs), free(r->media), free(r->prompt), free(r->prompt_ids), free(r->bias_ids), free(r->bias_vals), free(r->tools), free(r->tool_choice);
     memset(r, 0, sizeof *r);
 }
 

@@ -72,6 +72,9 @@ typedef struct {
     int stream;               // 1: Server-Sent Events
     int include_usage;        // stream_options.include_usage
     int ignore_eos;           // 1: generate past end-of-sequence tokens (vLLM / llama-server ignore_eos; benchmarks)
+    int *bias_ids;            // logit_bias: token ids (owned), or NULL
+    float *bias_vals;         // [nbias] added to those tokens' logits before sampling (-100..100)
+    int nbias;                // entries in logit_bias
     char *tools;              // the request's "tools" list as JSON text (owned), or NULL (LEAD: for the Jinja template)
     char *tool_choice;        // "auto", "none", "required", or the named function's name (owned), or NULL
 } ChatRequest;

@@ -300,6 +300,7 @@ static struct {
     char name[256];          // served model name
     char fingerprint[160];   // system_fingerprint
     float *lpbuf;            // [V] raw logits of the step being sampled (logprobs)
+    int keep_ids[8], nkeep;  // special tokens written into the answer: grounding boxes, tool-call markup
     uint64_t next_id;        // request counter
     // metrics
     uint64_t m_requests, m_rejected, m_cancelled, m_media_hits; // requests queued, refused, cut short; media cache hits
@@ -582,6 +583,13 @@ static void token_out(Req *r, int id) {
     char buf[4096];
     int n = stream_flush(&r->sd[other], buf, sizeof buf); // a channel switch ends the other's pending character
     if (n > 0) channel_text(r, other, buf, (size_t)n);
+    for (int k = 0; k < g.nkeep; k++)
+        if (id == g.keep_ids[k]) { // a marker that stays in the text (special, so the decoder would drop it)
+            if ((n = stream_flush(&r->sd[to], buf, sizeof buf)) > 0 && !r->finish) channel_text(r, to, buf, (size_t)n);
+            const char *t = tokenizer_token_str(g.e.tok, id);
+            if (t && !r->finish) channel_text(r, to, t, strlen(t));
+            return;
+        }
     n = stream_feed(&r->sd[to], id, buf, sizeof buf);
     if (n > 0 && !r->finish) channel_text(r, to, buf, (size_t)n);
 }
@@ -717,6 +725,7 @@ static void run_step(void) {
         // decode: the next token from the newest logits (copied first for the log-probabilities: the sampler's
         // repetition penalty changes them in place)
         if (r->cr.logprobs) memcpy(g.lpbuf, s->last, (size_t)g.e.c->text.vocab_size * sizeof(float));
+        for (int k = 0; k < r->cr.nbias; k++) s->last[r->cr.bias_ids[k]] += r->cr.bias_vals[k]; // logit_bias
         int id = sampler_sample(&r->smp, s->last, s->cache_ids, s->md.n_past);
         r->gen[r->ngen++] = id;
         if (engine_is_eos(&g.e, id) && !r->cr.ignore_eos) {
@@ -1077,6 +1086,13 @@ static Req *build_req(struct MHD_Connection *c, ChatRequest *cr, enum MHD_Result
             snprintf(err.message, sizeof err.message, "token id %d is outside the model vocabulary (%d)",
                      r->p.seq.ids[i], g.e.c->text.vocab_size);
         }
+    for (int i = 0; !rc && i < r->cr.nbias; i++)
+        if (r->cr.bias_ids[i] >= g.e.c->text.vocab_size) {
+            rc = -1;
+            snprintf(err.param, sizeof err.param, "logit_bias");
+            snprintf(err.message, sizeof err.message, "logit_bias: token id %d is outside the vocabulary (%d)",
+                     r->cr.bias_ids[i], g.e.c->text.vocab_size);
+        }
     if (!rc && L + 1 > g.ctx) {
         rc = -1;
         snprintf(err.param, sizeof err.param, "%s", r->cr.chat ? "messages" : "prompt");
@@ -1367,6 +1383,12 @@ static void *loader_main(void *arg) {
     g.slot_keys = calloc((size_t)o->parallel, sizeof *g.slot_keys);
     g.slot_used = calloc((size_t)o->parallel, sizeof *g.slot_used);
     g.lpbuf = malloc((size_t)c->text.vocab_size * sizeof(float));
+    // grounding boxes stay inline in the content as the model writes them (the web page and --draw-boxes read them),
+    // and the tool-call markup stays for the tool-call parser
+    static const char *keep[] = {"<|begin_of_box|>", "<|end_of_box|>", "<tool_call>", "</tool_call>",
+                                 "<arg_key>", "</arg_key>", "<arg_value>", "</arg_value>"};
+    for (int k = 0; k < 8; k++)
+        if ((g.keep_ids[g.nkeep] = tokenizer_token_id(g.e.tok, keep[k])) >= 0) g.nkeep++;
     if (!g.slots || !g.slot_req || !g.slot_keys || !g.slot_used || !g.lpbuf) {
         glm_err("out of memory");
         goto fail;

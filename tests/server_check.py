@@ -65,7 +65,7 @@ def stream(body, path="/v1/chat/completions"):
 
 
 def joined(chunks, field):
-    return "".join(c["choices"][0]["delta"].get(field, "") for c in chunks if c.get("choices"))
+    return unmark("".join(c["choices"][0]["delta"].get(field, "") for c in chunks if c.get("choices")))
 
 
 def cli(prompt, n, extra=()):
@@ -100,9 +100,20 @@ def log_softmax(row):
     return [x - lse for x in row]
 
 
+MARKERS = ("<|begin_of_box|>", "<|end_of_box|>", "<tool_call>", "</tool_call>", "<arg_key>", "</arg_key>",
+           "<arg_value>", "</arg_value>")
+
+
+def unmark(t):
+    """the text without the markers the server keeps inline and the CLI's stdout leaves out"""
+    for m in MARKERS:
+        t = t.replace(m, "")
+    return t
+
+
 def answer(r):
     m = r["choices"][0]["message"]
-    return (m.get("reasoning_content") or "") + m["content"]
+    return unmark((m.get("reasoning_content") or "") + m["content"])
 
 
 def metric(name):
@@ -284,15 +295,25 @@ ok(st == 200 and answer(r) == want and not r["choices"][0]["message"].get("reaso
 raw = "[gMASK]<sop><|user|>\nHi<|assistant|>"
 st, r = chat({"prompt": raw, "max_tokens": 9, "temperature": 0}, "/v1/completions")
 want = cli(raw, 9, ["--raw"])
-ok(st == 200 and r["choices"][0]["text"] == want and r["object"] == "text_completion",
+ok(st == 200 and unmark(r["choices"][0]["text"]) == want and r["object"] == "text_completion",
    "/v1/completions: raw prompt == CLI --raw (%r)" % r["choices"][0]["text"][:40] if st == 200 else "completions %d" % st)
 st, _, out = request("POST", "/tokenize", {"content": raw})
 st, r2 = chat({"prompt": json.loads(out)["tokens"], "max_tokens": 9, "temperature": 0}, "/v1/completions")
-ok(st == 200 and r2["choices"][0]["text"] == want, "/v1/completions: the prompt as token ids (from /tokenize) == text")
+ok(st == 200 and unmark(r2["choices"][0]["text"]) == want, "/v1/completions: the prompt as token ids (from /tokenize) == text")
 st, r2 = chat({"prompt": [10 ** 9], "max_tokens": 2}, "/v1/completions")
 ok(st == 400 and r2["error"]["param"] == "prompt", "/v1/completions: an id outside the vocabulary is a 400")
 st, h, chunks, done = stream({"prompt": raw, "max_tokens": 9, "temperature": 0}, "/v1/completions")
-ok(done and "".join(c["choices"][0]["text"] for c in chunks if c["choices"]) == want, "/v1/completions: streamed")
+ok(done and unmark("".join(c["choices"][0]["text"] for c in chunks if c["choices"])) == want,
+   "/v1/completions: streamed")
+
+# grounding boxes stay inline: logit_bias makes the model write <|begin_of_box|> twice, then text
+st, _, out = request("POST", "/tokenize", {"content": "<|begin_of_box|>"})
+box = json.loads(out)["tokens"]
+st, r = chat({"prompt": raw, "max_tokens": 2, "temperature": 0, "logit_bias": {str(box[0]): 100}}, "/v1/completions")
+ok(len(box) == 1 and st == 200 and r["choices"][0]["text"] == "<|begin_of_box|>" * 2,
+   "logit_bias; grounding-box markers stay inline in the text (%r)" % (r["choices"][0]["text"] if st == 200 else st))
+st, r = chat({"prompt": raw, "max_tokens": 2, "logit_bias": {"x": 1}}, "/v1/completions")
+ok(st == 400 and r["error"]["param"] == "logit_bias", "logit_bias with a key that is not an id: 400")
 
 # ---------------------------------------------------------------------------- logprobs
 K = 6
