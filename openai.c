@@ -570,15 +570,23 @@ int openai_render(const Engine *e, const ChatRequest *r, int think, char **text)
 
 void reasoning_init(ReasonState *rs, int think) { rs->phase = think ? 0 : 2; }
 
-// phase 0 -> <think> -> 1 (reasoning) -> </think> -> 2 (content); anything else first goes straight to content
+// phase 0 -> <think> -> 1 (reasoning) -> </think> or <tool_call> -> 2 (content); in phase 0, whitespace-only tokens
+// (the "\n" some answers start with before <think>) are dropped, anything else goes straight to content
 int reasoning_route(const Engine *e, ReasonState *rs, int id) {
     if (rs->phase == 0) {
         if (id == e->think_open) return rs->phase = 1, OA_OUT_MARKER;
+        char *t = tokenizer_decode(e->tok, &id, 1, 0);
+        int blank = t != NULL && id != e->think_close;
+        for (const char *p = t; blank && *p; p++) blank = *p == ' ' || *p == '\n' || *p == '\r' || *p == '\t';
+        free(t);
+        if (blank) return OA_OUT_MARKER;
         rs->phase = 2;
     }
     if (rs->phase == 1) {
         if (id == e->think_close) return rs->phase = 2, OA_OUT_MARKER;
-        return OA_OUT_REASONING;
+        // thinking also ends where a tool call begins (vLLM's glm45 parser)
+        if (id != tokenizer_token_id(e->tok, "<tool_call>")) return OA_OUT_REASONING;
+        rs->phase = 2;
     }
     return id == e->think_open || id == e->think_close ? OA_OUT_MARKER : OA_OUT_CONTENT;
 }

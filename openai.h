@@ -92,7 +92,8 @@ int openai_load_media(const Engine *e, const ChatRequest *r, Media *m, const Med
 int openai_render(const Engine *e, const ChatRequest *r, int think, char **text);
 
 // LEAD: where each generated token goes, a minimal reasoning parser (chat_output.c replaces it): after <think> the
-// text is reasoning until </think>, then content; with thinking off everything is content
+// text is reasoning until </think> (or a <tool_call>), then content; whitespace before <think> is dropped; with
+// thinking off everything is content
 enum { OA_OUT_CONTENT = 0, OA_OUT_REASONING = 1, OA_OUT_MARKER = 2 };
 typedef struct {
     int phase; // 0: nothing generated yet, 1: inside <think>, 2: content

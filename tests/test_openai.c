@@ -162,6 +162,23 @@ int main(void) {
     CHECK(!split_reasoning(&e, ids + 1 + na + 1, nb, 0, &rs, &ct) && !strcmp(ct, "the answer") && !rs[0],
           "split: thinking off -> content");
     free(rs), free(ct);
+    int nl = -1, *nlp = NULL;
+    if (tokenizer_encode(e.tok, "\n", 1, &nlp) == 1) nl = nlp[0];
+    free(nlp);
+    int ids2[64], k2 = 0;
+    ids2[k2++] = nl;
+    for (int i = 0; i < k; i++) ids2[k2++] = ids[i];
+    CHECK(nl >= 0 && !split_reasoning(&e, ids2, k2, 1, &rs, &ct) && !strcmp(rs, "thinking here") &&
+          !strcmp(ct, "the answer"), "split: a newline before <think> is dropped, the split unchanged");
+    free(rs), free(ct);
+    k2 = 0;
+    ids2[k2++] = e.think_open;
+    for (int i = 0; i < na; i++) ids2[k2++] = a[i];
+    ids2[k2++] = tokenizer_token_id(e.tok, "<tool_call>");
+    for (int i = 0; i < nb; i++) ids2[k2++] = b[i];
+    CHECK(!split_reasoning(&e, ids2, k2, 1, &rs, &ct) && !strcmp(rs, "thinking here") && !strcmp(ct, "the answer"),
+          "split: thinking ends where a <tool_call> begins");
+    free(rs), free(ct);
     free(a), free(b);
     engine_free(&e);
     return test_done();
