@@ -302,6 +302,7 @@ static struct {
     float *lpbuf;            // [V] raw logits of the step being sampled (logprobs)
     int keep_ids[8], nkeep;  // special tokens written into the answer: grounding boxes, tool-call markup
     uint64_t next_id;        // request counter
+    size_t body_bytes;       // bytes of request bodies held by connections (their budget: 4 x --max-body)
     // metrics
     uint64_t m_requests, m_rejected, m_cancelled, m_media_hits; // requests queued, refused, cut short; media cache hits
     uint64_t m_prompt_tokens, m_prompt_run, m_gen_tokens, m_cache_hit; // prompt tokens: all, run, generated, cached
@@ -814,6 +815,8 @@ static void *scheduler_main(void *arg) {
 typedef struct {
     Buf body;     // request body so far
     int too_big;  // the body passed --max-body (read and dropped; 413 at the end)
+    int too_busy; // the bodies being received together passed their budget (dropped; 503 at the end)
+    size_t held;  // bytes of this body counted in g.body_bytes
     int answered; // a response was already queued (early 413 / 401)
 } ConnCtx;
 
@@ -1137,8 +1140,11 @@ static enum MHD_Result handle_generate(struct MHD_Connection *c, ConnCtx *cc, in
     OaError err = {{0}, {0}};
     OaLimits lim = {g.o.media_dir ? g.o.media_real : NULL, ENGINE_MAX_IMAGES, ENGINE_MAX_VIDEOS};
     const char *body = cc->body.p ? cc->body.p : "";
-    if (chat ? openai_parse_chat(&cr, body, cc->body.n, &lim, &err) : openai_parse_completion(&cr, body, cc->body.n, &err))
-        return respond_error(c, 400, err.param, "%s", err.message);
+    const int bad = chat ? openai_parse_chat(&cr, body, cc->body.n, &lim, &err)
+                         : openai_parse_completion(&cr, body, cc->body.n, &err);
+    __atomic_sub_fetch(&g.body_bytes, cc->held, __ATOMIC_RELAXED); // the body is read: its bytes leave the budget
+    cc->held = 0, free(cc->body.p), cc->body = (Buf){0};
+    if (bad) return respond_error(c, 400, err.param, "%s", err.message);
     enum MHD_Result res = MHD_NO;
     Req *r = build_req(c, &cr, &res);
     if (!r) return res;
@@ -1320,15 +1326,29 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (*upload_size) {
-        if (!cc->answered && !cc->too_big) {
-            if (cc->body.n + *upload_size > g.o.max_body) cc->too_big = 1, free(cc->body.p), cc->body = (Buf){0};
-            else if (buf_add(&cc->body, upload, *upload_size)) return MHD_NO;
+        if (!cc->answered && !cc->too_big && !cc->too_busy) {
+            // every body being received counts against one budget (4 x --max-body, at least 256 MB), so many large
+            // uploads at once cannot exhaust memory
+            const size_t budget = g.o.max_body * 4 > (256u << 20) ? g.o.max_body * 4 : (256u << 20);
+            if (cc->body.n + *upload_size > g.o.max_body) cc->too_big = 1;
+            else if (__atomic_add_fetch(&g.body_bytes, *upload_size, __ATOMIC_RELAXED) > budget) {
+                __atomic_sub_fetch(&g.body_bytes, *upload_size, __ATOMIC_RELAXED);
+                cc->too_busy = 1;
+            } else {
+                cc->held += *upload_size;
+                if (buf_add(&cc->body, upload, *upload_size)) return MHD_NO;
+            }
+            if (cc->too_big || cc->too_busy) {
+                __atomic_sub_fetch(&g.body_bytes, cc->held, __ATOMIC_RELAXED);
+                cc->held = 0, free(cc->body.p), cc->body = (Buf){0};
+            }
         }
         *upload_size = 0;
         return MHD_YES;
     }
     if (cc->answered) return MHD_YES;
     if (cc->too_big) return respond_error(c, 413, "", "the body is larger than --max-body (%zu bytes)", g.o.max_body);
+    if (cc->too_busy) return respond_error(c, 503, "", "too many large requests are being received: retry later");
     pthread_mutex_lock(&g.mu);
     const int loaded = g.loaded, stopping = g.stopping;
     pthread_mutex_unlock(&g.mu);
@@ -1364,7 +1384,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode t) {
     (void)cls, (void)c, (void)t;
     ConnCtx *cc = *con_cls;
-    if (cc) free(cc->body.p), free(cc);
+    if (cc) {
+        __atomic_sub_fetch(&g.body_bytes, cc->held, __ATOMIC_RELAXED);
+        free(cc->body.p), free(cc);
+    }
     *con_cls = NULL;
 }
 
