@@ -371,6 +371,25 @@ ok(y["usage"]["prompt_tokens_details"]["cached_tokens"] > 0 and answer(y) == wan
    "a shared prefix: cached_tokens %d > 0, answer == the cold CLI run" % y["usage"]["prompt_tokens_details"]["cached_tokens"])
 ok(y["timings"]["cache_n"] == y["usage"]["prompt_tokens_details"]["cached_tokens"] and
    y["timings"]["prompt_n"] == y["usage"]["prompt_tokens"] - y["timings"]["cache_n"], "timings: cache_n and prompt_n")
+# a two-turn chat about a picture, as `glm4v --chat` runs it: turn 2 re-sends turn 1 (the image too) and reuses its
+# KV cache and the image's features; both answers equal the CLI chat's
+proc = subprocess.run([GLM4V, "-m", MODEL, "--chat", "-n", "8", "--temp", "0", "-q"], capture_output=True, timeout=120,
+                      input=("/image %s\nWhat is in this picture?\nAnd the colours?\n" % IMAGE).encode())
+lines = proc.stdout.decode().split("\n")
+if len(lines) == 3 and lines[2] == "":
+    w1, w2 = [x.replace("<think>", "").replace("</think>", "") for x in lines[:2]]
+    h0 = metric("glm4v_media_cache_hits_total")
+    st, t1 = chat({"messages": img_msg, "max_tokens": 8, "temperature": 0})
+    turn2 = img_msg + [{"role": "assistant", "content": t1["choices"][0]["message"]["content"]},
+                       {"role": "user", "content": "And the colours?"}]
+    st, t2 = chat({"messages": turn2, "max_tokens": 8, "temperature": 0})
+    c2 = t2["usage"]["prompt_tokens_details"]["cached_tokens"]
+    ok(answer(t1) == w1 and answer(t2) == w2, "two-turn chat with an image == glm4v --chat (%r, %r)" % (answer(t2), w2))
+    ok(c2 >= t1["usage"]["prompt_tokens"] and metric("glm4v_media_cache_hits_total") >= h0 + 2,
+       "turn 2 reuses turn 1's KV cache (%d cached of %d) and the image's features" % (c2, t2["usage"]["prompt_tokens"]))
+else:
+    print("# glm4v --chat answers span several lines: the two-turn comparison is skipped")
+
 # the same text with another image must not reuse the first image's cache
 st, c1 = chat({"messages": img_msg, "max_tokens": 4, "temperature": 0})
 other = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64," +
