@@ -293,7 +293,9 @@ static struct {
     int busy;                // slots holding a request
     pthread_mutex_t mu;      // guards everything shared between threads
     pthread_cond_t sched_cv; // wakes the scheduler
-    pthread_mutex_t prep_mu; // the tokenizer and media preprocessing (not thread-safe) one request at a time
+    pthread_mutex_t prep_mu; // the tokenizer and media preprocessing (not thread-safe) one request at a time; also
+                             // guards glm_errmsg (one global buffer): HTTP threads call the library and copy its
+                             // message only while holding it (the scheduler's rare errors may garble one message)
     pthread_t sched_thread, load_thread; // the scheduler and the model loader
     int sched_started;       // 1 once the scheduler thread runs (joined at stop)
     struct MHD_Daemon *d;    // the HTTP daemon
@@ -1231,12 +1233,14 @@ static enum MHD_Result handle_tokenize(struct MHD_Connection *c, ConnCtx *cc) {
     }
     (void)err;
     int *ids = NULL;
+    char msg[sizeof glm_errmsg];
     pthread_mutex_lock(&g.prep_mu);
     int n = tokenizer_encode(g.e.tok, ct->valuestring, strlen(ct->valuestring), &ids);
+    if (n < 0) snprintf(msg, sizeof msg, "%s", glm_errmsg);
     pthread_mutex_unlock(&g.prep_mu);
     if (n < 0) {
         cJSON_Delete(root);
-        return respond_error(c, 400, "content", "%s", glm_errmsg);
+        return respond_error(c, 400, "content", "%s", msg);
     }
     cJSON *o = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(o, "tokens");
     for (int i = 0; i < n; i++) {

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-_Thread_local char glm_errmsg[1024]; // per thread: the server parses requests on several
+char glm_errmsg[1024];
 
 int glm_err(const char *fmt, ...) {
     va_list ap;
