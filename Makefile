@@ -14,7 +14,7 @@ CFLAGS  += $(SANFLAGS)
 # Debian packages the build and the tests need
 DEB_PKGS = gcc make libopenblas-dev libstb-dev libjpeg62-turbo-dev libpcre2-dev libcjson-dev zlib1g-dev libmicrohttpd-dev curl
 
-LIB_SRCS = util.c safetensors.c checkpoint.c weights.c ops.c tokenizer.c preprocess.c vision.c moe.c model.c dump.c prompt.c boxes.c sampler.c engine.c openai.c server.c
+LIB_SRCS = util.c safetensors.c checkpoint.c weights.c ops.c tokenizer.c preprocess.c vision.c moe.c model.c dump.c prompt.c boxes.c sampler.c engine.c openai.c
 BUILD    = build
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 # header dependencies: each object's own list, written by the compiler (-MMD) beside it and read back below
@@ -36,7 +36,8 @@ $(BUILD)/%.o: %.c | $(BUILD)/tests
 $(BUILD)/tests:
 	mkdir -p $(BUILD)/tests
 
-$(GLM4V_BIN): $(BUILD)/glm4v.o $(LIB_OBJS)
+# the CLI and `glm4v serve` (server.c: only this binary links the HTTP server)
+$(GLM4V_BIN): $(BUILD)/glm4v.o $(BUILD)/server.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(COMPARE_BIN): $(BUILD)/compare.o $(LIB_OBJS)
