@@ -66,15 +66,24 @@ grep -q "stopped (SIGTERM)" "$T/main.err" && ok "SIGTERM: stopped cleanly" || no
 # one slot, no queue: a second request while the first streams gets 503 + Retry-After; SIGTERM mid-stream exits 0
 start one --parallel 1 --queue 0 --timeout 1
 [ -n "$URL" ] || { no "one-slot server did not start: $(cat "$T/one.err")"; exit 0; }
-curl -sN "$URL/v1/chat/completions" -d '{"messages":[{"role":"user","content":"Go on."}],"max_tokens":4000,
-    "stream":true,"ignore_eos":true,"temperature":0}' >"$T/long" 2>/dev/null &
-CURL=$!
-PIDS+=("$CURL")
-for _ in $(seq 100); do grep -q 'data: ' "$T/long" 2>/dev/null && break; sleep 0.05; done
-code=$(curl -s -D "$T/h" -o "$T/b" -w '%{http_code}' "$URL/v1/chat/completions" \
-       -d '{"messages":[{"role":"user","content":"Hi"}],"max_tokens":2}')
-[ "$code" = 503 ] && grep -qi '^retry-after:' "$T/h" && grep -q '"code":503' "$T/b" \
-    && ok "queue full: 503 with Retry-After" || no "queue full: got $code $(cat "$T/b")"
+# 6 requests at once on one slot and no queue: the first runs, the others that arrive meanwhile get 503
+python3 - "$URL" <<'PY' && ok "queue full: 503 with Retry-After and the error object" || no "queue full: no 503"
+import http.client, json, sys, threading, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+res = []
+def go():
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+    c.request("POST", "/v1/chat/completions", json.dumps({"messages": [{"role": "user", "content": "Go on."}],
+              "max_tokens": 500, "ignore_eos": True, "temperature": 0}), {"Content-Type": "application/json"})
+    r = c.getresponse()
+    res.append((r.status, r.getheader("Retry-After"), r.read()))
+ths = [threading.Thread(target=go) for _ in range(6)]
+[t.start() for t in ths]
+[t.join() for t in ths]
+busy = [x for x in res if x[0] == 503]
+good = busy and all(x[1] == "1" and json.loads(x[2])["error"]["code"] == 503 for x in busy)
+sys.exit(0 if good and any(x[0] == 200 for x in res) else 1)
+PY
 # a client that sends half its headers and waits is dropped after --timeout
 python3 - "$URL" <<'PY' && ok "a slow client is dropped after --timeout" || no "a slow client was not dropped"
 import socket, sys, time, urllib.parse
@@ -88,6 +97,11 @@ except OSError:
     closed = True
 sys.exit(0 if closed and time.time() - t0 < 5 else 1)
 PY
+curl -sN "$URL/v1/chat/completions" -d '{"messages":[{"role":"user","content":"Go on."}],"max_tokens":4000,
+    "stream":true,"ignore_eos":true,"temperature":0}' >"$T/long" 2>/dev/null &
+CURL=$!
+PIDS+=("$CURL")
+for _ in $(seq 100); do grep -q 'data: ' "$T/long" 2>/dev/null && break; sleep 0.05; done
 t0=$(date +%s%N)
 stop "$PID" 5 && ok "SIGTERM during a stream: exit 0 within 5 s ($(( ($(date +%s%N) - t0) / 1000000 )) ms)" \
     || no "SIGTERM during a stream: $(tail -n2 "$T/one.err")"

@@ -457,7 +457,7 @@ for _ in range(100):
     time.sleep(0.05)
 gen1, canc1 = metric("glm4v_generated_tokens_total"), metric("glm4v_requests_cancelled_total")
 ok(busy == 0, "client gone mid-stream: glm4v_slots_busy back to 0")
-ok(canc1 == canc0 + 1 or gen1 - gen0 < 3000, "the abandoned request was cancelled (%d of 3000 tokens)" % (gen1 - gen0))
+ok(canc1 == canc0 + 1, "the abandoned request was cancelled (after %d of about 490 tokens)" % (gen1 - gen0))
 
 # ---------------------------------------------------------------------------- metrics
 st, h, out = request("GET", "/metrics")
