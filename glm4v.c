@@ -10,6 +10,7 @@
 #include "messages.h"
 #include "ops.h"
 #include "pdf.h"
+#include "server.h"
 
 #include <errno.h>
 #include <omp.h>
@@ -71,6 +72,7 @@ typedef struct {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: glm4v -m MODEL_DIR -p TEXT [options]\n"
+            "       glm4v serve -m MODEL_DIR [options]   (an OpenAI-compatible HTTP server: glm4v serve --help)\n"
             "GLM-4.5V / GLM-4.6V (MoE) and GLM-4.1V / GLM-4.6V-Flash (dense) on the CPU, matching HF transformers.\n"
             "\nmodel:\n"
             "  -m, --model DIR          Hugging Face model folder (config.json, *.safetensors, tokenizer.json)\n"
@@ -1067,6 +1069,7 @@ static int parse_output_main(int argc, char **argv) {
 #ifndef GLM4V_NO_MAIN
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "parse-output")) return parse_output_main(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "serve")) return server_main(argc - 1, argv + 1);
     Options o;
     parse_args(&o, argc, argv);
     g_quiet = o.quiet;
