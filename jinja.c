@@ -71,6 +71,8 @@ static void jfail(J *j, int line, const char *fmt, ...) {
     if (line <= 0) line = j->line;
     if (line > 0) snprintf(j->msg, sizeof j->msg, "jinja: line %d: %s", line, tmp);
     else snprintf(j->msg, sizeof j->msg, "jinja: %s", tmp);
+    for (char *c = j->msg; *c; c++) // one line, whatever a message (raise_exception, a name) holds
+        if ((unsigned char)*c < 0x20 || *c == 0x7F) *c = ' ';
     longjmp(j->jb, 1);
 }
 
