@@ -12,6 +12,17 @@
 
 #include <cjson/cJSON.h>
 
+// The chat context as transformers builds it (processing_utils.ProcessorMixin.apply_chat_template ->
+// chat_template_utils.render_jinja_template), for `compiled.render(**ctx)`:
+//   messages               the conversation (list of dicts; content a string or a list of {"type": "text", "text"}
+//                          / {"type": "image"} / {"type": "video"} items); a message whose reasoning_content /
+//                          thinking / reasoning is not null becomes {"thinking": r, ...message, "reasoning_content": r}
+//   tools                  the tool schemas (OpenAI format) or null (the key is always present)
+//   documents              null (always present)
+//   add_generation_prompt  true / false (always present)
+//   the tokenizer's special tokens that are set, as strings (of bos_token, eos_token, unk_token, sep_token,
+//                          pad_token, cls_token, mask_token; the GLM-V tokenizers set eos_token and pad_token)
+//   then the extra kwargs (enable_thinking, --chat-template-kwargs ...), which override the special tokens
 typedef struct JinjaTemplate JinjaTemplate;
 
 // parse a template once (src need not be NUL-terminated); NULL on error with a one-line message in err
