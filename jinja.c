@@ -2958,8 +2958,16 @@ static int test_apply(R *r, const char *name, JVal v, Args *a, int line) {
 static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line);
 
 // attribute path "a.b.0" of an item (jinja's make_attrgetter): Undefined when missing
-static JVal attr_path(R *r, JVal item, JVal attr, int line) {
-    if (attr.t == V_INT) return get_item(r, item, attr, line);
+static JVal attr_path_d(R *r, JVal item, JVal attr, const JVal *dflt, int line);
+static JVal attr_path(R *r, JVal item, JVal attr, int line) { return attr_path_d(r, item, attr, NULL, line); }
+
+// the same with map's default= (put in place of an Undefined after each part, as make_attrgetter does)
+static JVal attr_path_d(R *r, JVal item, JVal attr, const JVal *dflt, int line) {
+    if (dflt && dflt->t == V_NONE) dflt = NULL;
+    if (attr.t == V_INT) {
+        item = get_item(r, item, attr, line);
+        return dflt && item.t == V_UNDEF ? *dflt : item;
+    }
     want_str(r, attr, "attribute", line);
     size_t st = 0;
     for (size_t i = 0; i <= attr.n; i++) {
@@ -2972,6 +2980,7 @@ static JVal attr_path(R *r, JVal item, JVal attr, int line) {
         // environment.getitem
         if (item.t == V_UNDEF) undef_fail(r, item, line);
         item = get_item(r, item, key, line);
+        if (dflt && item.t == V_UNDEF) item = *dflt;
         st = i + 1;
     }
     return item;
@@ -3315,9 +3324,7 @@ static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line) {
             bind(r, line, name, sig_, 1, a, p);
             for (uint32_t i = 0; i < l->n; i++) {
                 step(r, line);
-                JVal x = attr_path(r, l->v[i], p[0], line);
-                if (x.t == V_UNDEF && has(p[1])) x = p[1];
-                lpush(r, &out, x);
+                lpush(r, &out, attr_path_d(r, l->v[i], p[0], has(p[1]) ? &p[1] : NULL, line));
             }
             return out;
         }
