@@ -1741,7 +1741,11 @@ static void repr_str(R *r, Buf *b, const char *s, size_t n) {
 static void repr(R *r, JVal v, Buf *b, int line) {
     J *j = &r->j;
     switch (v.t) {
-    case V_STR: repr_str(r, b, v.u.s, v.n); break;
+    case V_STR:
+        if (v.markup) buf_puts(j, b, "Markup(");
+        repr_str(r, b, v.u.s, v.n);
+        if (v.markup) buf_putc(j, b, ')');
+        break;
     case V_UNDEF: buf_puts(j, b, "Undefined"); break;
     case V_LIST: {
         JList *l = v.u.l;
@@ -2524,7 +2528,9 @@ static JVal do_slice(R *r, JVal obj, JVal a, JVal b, JVal c, int line) {
         Buf out = {0};
         if (st > 0) for (int64_t i = s0; i < s1; i += st) buf_add(j, &out, obj.u.s + o[i], o[i + 1] - o[i]);
         else for (int64_t i = s0; i > s1; i += st) buf_add(j, &out, obj.u.s + o[i], o[i + 1] - o[i]);
-        return v_buf(j, &out);
+        JVal res = v_buf(j, &out);
+        res.markup = obj.markup;
+        return res;
     }
     if (obj.t == V_LIST && (obj.u.l->kind == L_LIST || obj.u.l->kind == L_TUPLE || obj.u.l->kind == L_RANGE)) {
         JList *l = obj.u.l;
@@ -3221,7 +3227,11 @@ static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line) {
     if (!strcmp(name, "trim")) {
         SIG("chars");
         bind(r, line, name, sig_, 0, a, p);
-        return str_strip(r, str_of(r, v, line), p[0], 3, line);
+        JVal sv = str_of(r, v, line);
+        if (sv.markup && has(p[0]) && p[0].t != V_NONE) jfail(j, line, "unsupported: trim(chars) of a Markup string");
+        JVal out = str_strip(r, sv, p[0], 3, line);
+        out.markup = sv.markup; // Markup.strip returns Markup
+        return out;
     }
     if (!strcmp(name, "string")) {
         static const char *const s0[] = {NULL};
@@ -3273,8 +3283,10 @@ static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line) {
         static const char *const s0[] = {NULL};
         bind(r, line, name, s0, 0, a, p);
         JVal s = str_of(r, v, line);
-        if (name[0] == 't') return do_title(r, s, line);
-        return str_case(r, s, name[0] == 'l' ? CASE_LOWER : name[0] == 'u' ? CASE_UPPER : CASE_CAPITALIZE, line);
+        JVal out = name[0] == 't' ? do_title(r, s, line)
+                 : str_case(r, s, name[0] == 'l' ? CASE_LOWER : name[0] == 'u' ? CASE_UPPER : CASE_CAPITALIZE, line);
+        if (name[0] != 't') out.markup = s.markup; // Markup.upper() etc. return Markup (title joins plain str)
+        return out;
     }
     if (!strcmp(name, "default") || !strcmp(name, "d")) {
         SIG("default_value", "boolean");
@@ -3460,7 +3472,9 @@ static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line) {
         bind(r, line, name, s0, 0, a, p);
         if (v.t == V_STR) {
             JVal none = v_none();
-            return do_slice(r, v, none, none, v_int(-1), line);
+            JVal out = do_slice(r, v, none, none, v_int(-1), line);
+            out.markup = v.markup;
+            return out;
         }
         int kind = v.t == V_LIST && (v.u.l->kind == L_LIST || v.u.l->kind == L_TUPLE || v.u.l->kind == L_RANGE)
                        ? L_REVITER : L_LIST;
@@ -3538,7 +3552,9 @@ static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line) {
         for (int64_t i = 0; i < left; i++) buf_putc(j, &b, ' ');
         buf_add(j, &b, s.u.s, s.n);
         for (int64_t i = 0; i < marg - left; i++) buf_putc(j, &b, ' ');
-        return v_buf(j, &b);
+        JVal out = v_buf(j, &b);
+        out.markup = s.markup;
+        return out;
     }
     if (!strcmp(name, "batch")) {
         SIG("linecount", "fill_with");
@@ -3704,8 +3720,9 @@ static JVal call_builtin(R *r, JFunc *f, Args *a, int line) {
     }
     // str methods (positional arguments as Python accepts them)
     JVal s = self;
-    if (s.markup && (f->id == M_JOIN || f->id == M_REPLACE || f->id == M_SPLIT || f->id == M_RSPLIT))
-        jfail(j, line, "unsupported: str.%s of a Markup string", f->name);
+    if (s.markup && (f->id == M_JOIN || f->id == M_REPLACE || f->id == M_SPLIT || f->id == M_RSPLIT ||
+                     ((f->id == M_STRIP || f->id == M_LSTRIP || f->id == M_RSTRIP) && a->npos)))
+        jfail(j, line, "unsupported: str.%s of a Markup string (Markup escapes the arguments)", f->name);
     switch (f->id) {
     case M_STARTSWITH: case M_ENDSWITH: {
         if (a->nkw || a->npos < 1 || a->npos > 3) jfail(j, line, "TypeError: %s() takes 1 to 3 positional arguments", f->name);
@@ -3732,6 +3749,7 @@ static JVal call_builtin(R *r, JFunc *f, Args *a, int line) {
         if (a->nkw || a->npos > 1) jfail(j, line, "TypeError: %s() takes at most 1 argument", f->name);
         JVal ch = a->npos ? a->pos[0] : v_none();
         JVal out = str_strip(r, s, ch, f->id == M_STRIP ? 3 : f->id == M_LSTRIP ? 1 : 2, line);
+        out.markup = s.markup;
         return out;
     }
     case M_SPLIT: case M_RSPLIT: {
@@ -3743,7 +3761,9 @@ static JVal call_builtin(R *r, JFunc *f, Args *a, int line) {
     case M_UPPER: case M_LOWER: case M_TITLE: case M_CAPITALIZE: {
         static const char *const s0[] = {NULL};
         bind(r, line, f->name, s0, 0, a, p);
-        return str_case(r, s, f->id == M_UPPER ? CASE_UPPER : f->id == M_LOWER ? CASE_LOWER : f->id == M_TITLE ? CASE_TITLE_WORDS : CASE_CAPITALIZE, line);
+        JVal out = str_case(r, s, f->id == M_UPPER ? CASE_UPPER : f->id == M_LOWER ? CASE_LOWER : f->id == M_TITLE ? CASE_TITLE_WORDS : CASE_CAPITALIZE, line);
+        out.markup = s.markup;
+        return out;
     }
     case M_REPLACE: {
         if (a->nkw || a->npos < 2 || a->npos > 3) jfail(j, line, "TypeError: replace() takes 2 or 3 arguments");
