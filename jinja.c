@@ -933,9 +933,9 @@ static const char *const known_filters[] = {
     "abs", "capitalize", "count", "d", "default", "dictsort", "e", "escape", "first", "float", "indent", "int",
     "items", "join", "last", "length", "list", "lower", "map", "max", "min", "reject", "rejectattr", "replace",
     "reverse", "round", "safe", "select", "selectattr", "sort", "string", "sum", "title", "tojson", "trim", "unique",
-    "upper", "wordcount", "center", "batch", NULL};
+    "upper", "wordcount", "center", "batch", "format", NULL};
 static const char *const jinja_filters[] = { // jinja2's other built-in filters: known to jinja2, not implemented here
-    "attr", "filesizeformat", "forceescape", "format", "groupby", "pprint", "random", "slice",
+    "attr", "filesizeformat", "forceescape", "groupby", "pprint", "random", "slice",
     "striptags", "truncate", "urlencode", "urlize", "wordwrap", "xmlattr", NULL};
 static const char *const known_tests[] = {
     "boolean", "callable", "defined", "divisibleby", "eq", "equalto", "escaped", "even", "false", "filter", "float",
@@ -2587,8 +2587,83 @@ static JVal seq_repeat(R *r, JVal s, int64_t k, int line) {
     return out;
 }
 
+// Python's printf-style str % args for the common conversions (%s %r %d %i %%, flags '-' and '0', a width; %(key)s
+// with a dict); others fail as unsupported
+static JVal str_percent(R *r, JVal fmt, JVal args, int line) {
+    J *j = &r->j;
+    int is_tuple = args.t == V_LIST && args.u.l->kind == L_TUPLE;
+    // Python treats any non-tuple with __getitem__ (dict, list, str excluded) as a mapping: no "not all converted" error
+    int mappingish = !is_tuple && (args.t == V_DICT || args.t == V_LIST || args.t == V_UNDEF);
+    uint32_t argi = 0, nargs = is_tuple ? args.u.l->n : 1;
+    int used_single = 0;
+    Buf b = {0};
+    for (size_t i = 0; i < fmt.n; i++) {
+        char c = fmt.u.s[i];
+        if (c != '%') { buf_putc(j, &b, c); continue; }
+        if (++i >= fmt.n) jfail(j, line, "ValueError: incomplete format");
+        JVal arg;
+        int have_key = 0;
+        if (fmt.u.s[i] == '(') {
+            size_t k = i + 1;
+            while (k < fmt.n && fmt.u.s[k] != ')') k++;
+            if (k >= fmt.n) jfail(j, line, "ValueError: incomplete format key");
+            if (args.t != V_DICT) jfail(j, line, "TypeError: format requires a mapping");
+            int64_t at = dict_find_s(args.u.d, fmt.u.s + i + 1, k - i - 1);
+            if (at < 0) jfail(j, line, "KeyError: %.*s", (int)(k - i - 1), fmt.u.s + i + 1);
+            arg = args.u.d->v[at], have_key = 1, i = k + 1;
+            if (i >= fmt.n) jfail(j, line, "ValueError: incomplete format");
+        }
+        int left = 0, zero = 0;
+        while (i < fmt.n && (fmt.u.s[i] == '-' || fmt.u.s[i] == '0')) left |= fmt.u.s[i] == '-', zero |= fmt.u.s[i] == '0', i++;
+        int width = 0;
+        while (i < fmt.n && isdigit((unsigned char)fmt.u.s[i]) && width < 10000) width = width * 10 + (fmt.u.s[i++] - '0');
+        if (i >= fmt.n) jfail(j, line, "ValueError: incomplete format");
+        char conv = fmt.u.s[i];
+        if (conv == '%' && !have_key) { buf_putc(j, &b, '%'); continue; }
+        if (!strchr("srdi", conv)) jfail(j, line, "unsupported: %%%c in printf-style formatting", conv);
+        if (!have_key) {
+            if (is_tuple) {
+                if (argi >= nargs) jfail(j, line, "TypeError: not enough arguments for format string");
+                arg = args.u.l->v[argi++];
+            } else {
+                if (used_single) jfail(j, line, "TypeError: not enough arguments for format string");
+                arg = args, used_single = 1;
+            }
+        }
+        Buf f = {0};
+        if (conv == 's') to_str(r, arg, &f, line);
+        else if (conv == 'r') repr(r, arg, &f, line);
+        else {
+            if (arg.t == V_FLOAT) {
+                if (!isfinite(arg.u.f)) jfail(j, line, "unsupported: %%d of a non-finite float");
+                if (fabs(arg.u.f) >= 9.2e18) jfail(j, line, "unsupported: integer beyond 64 bits");
+                arg = v_int((int64_t)arg.u.f);
+            }
+            if (arg.t != V_INT && arg.t != V_BOOL)
+                jfail(j, line, "TypeError: %%%c format: a real number is required, not %s", conv, type_name(arg));
+            buf_printf(j, &f, "%lld", (long long)arg.u.i);
+        }
+        size_t n = u8_len(f.p ? f.p : "", f.n);
+        int pad = width > (int)n ? width - (int)n : 0;
+        int zpad = zero && !left && conv != 's' && conv != 'r';
+        if (!left && !zpad) for (int k = 0; k < pad; k++) buf_putc(j, &b, ' ');
+        if (zpad && f.n && f.p[0] == '-') buf_putc(j, &b, '-'), f.p++, f.n--;
+        if (zpad) for (int k = 0; k < pad; k++) buf_putc(j, &b, '0');
+        buf_add(j, &b, f.p, f.n);
+        if (left) for (int k = 0; k < pad; k++) buf_putc(j, &b, ' ');
+    }
+    if (is_tuple && argi < nargs) jfail(j, line, "TypeError: not all arguments converted during string formatting");
+    if (!is_tuple && !used_single && !mappingish)
+        jfail(j, line, "TypeError: not all arguments converted during string formatting");
+    return v_buf(j, &b);
+}
+
 static JVal arith(R *r, int op, JVal a, JVal b, int line) {
     J *j = &r->j;
+    if (op == '%' && a.t == V_STR) { // printf-style formatting (the right side may be anything, even Undefined)
+        if (a.markup) jfail(j, line, "unsupported: printf-style formatting of a Markup string");
+        return str_percent(r, a, b, line);
+    }
     no_undef(r, a, line), no_undef(r, b, line);
     int ints = (a.t == V_INT || a.t == V_BOOL) && (b.t == V_INT || b.t == V_BOOL);
     int nums = is_num(a) && is_num(b);
@@ -2646,7 +2721,7 @@ static JVal arith(R *r, int op, JVal a, JVal b, int line) {
             float_divmod(num_f(a), num_f(b), &fd, &md);
             return v_float(op == '%' ? md : fd);
         }
-        if (op == '%' && a.t == V_STR) jfail(j, line, "unsupported: printf-style string formatting with %%");
+
         break;
     case OP_POW:
         if (ints && y >= 0) {
@@ -3573,6 +3648,20 @@ static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line) {
             lpush(r, &out, cur);
         }
         return out;
+    }
+    if (!strcmp(name, "format")) { // do_format: soft_str(value) % (kwargs or args)
+        if (a->npos && a->nkw) jfail(j, line, "FilterArgumentError: can't handle positional and keyword arguments at the same time");
+        JVal fargs;
+        if (a->nkw) {
+            fargs = v_dict(j, V_DICT);
+            for (int k = 0; k < a->nkw; k++) dict_set(j, fargs.u.d, v_cstr(a->kwn[k]), a->kwv[k]);
+        } else {
+            fargs = v_list(j, (uint32_t)a->npos, L_TUPLE);
+            for (int k = 0; k < a->npos; k++) fargs.u.l->v[k] = a->pos[k];
+        }
+        JVal fs = str_of(r, v, line);
+        if (fs.markup) jfail(j, line, "unsupported: format of a Markup string");
+        return str_percent(r, fs, fargs, line);
     }
     if (!strcmp(name, "wordcount")) jfail(j, line, "unsupported filter 'wordcount'");
 #undef SIG
