@@ -125,6 +125,7 @@ static void buf_reserve(J *j, Buf *b, size_t add) {
     if (b->n) memcpy(p, b->p, b->n);
     b->p = p, b->cap = cap;
 }
+// append bytes / a C string / one char / formatted text
 static void buf_add(J *j, Buf *b, const char *s, size_t n) {
     if (!n) return;
     buf_reserve(j, b, n);
@@ -269,6 +270,7 @@ typedef struct JDict {
     uint32_t n, cap;  // count / allocated
 } JDict;
 
+// value constructors
 static JVal v_undef(const char *hint) { JVal v = {.t = V_UNDEF}; v.u.s = hint; return v; }
 static JVal v_none(void) { return (JVal){.t = V_NONE}; }
 static JVal v_bool(int b) { JVal v = {.t = V_BOOL}; v.u.i = !!b; return v; }
@@ -297,6 +299,7 @@ static JVal v_dict(J *j, int t) {
 // a string value copied from a buffer
 static JVal v_buf(J *j, const Buf *b) { return v_strn(b->n ? astrndup(j, b->p, b->n) : "", b->n); }
 
+// Python numbers (bool is an int) and their float value
 static int is_num(JVal v) { return v.t == V_BOOL || v.t == V_INT || v.t == V_FLOAT; }
 static double num_f(JVal v) { return v.t == V_FLOAT ? v.u.f : (double)v.u.i; }
 
@@ -312,6 +315,7 @@ static const char *type_name(JVal v) {
     return names[v.t];
 }
 
+// is a a str equal to s
 static int str_eq(JVal a, const char *s) { return a.t == V_STR && a.n == strlen(s) && !memcmp(a.u.s, s, a.n); }
 
 // Python equality (==)
@@ -353,6 +357,7 @@ static int64_t dict_find(JDict *d, JVal key) {
         if (v_eq(d->k[i], key)) return i;
     return -1;
 }
+// look a str key up in a dict: index or -1
 static int64_t dict_find_s(JDict *d, const char *s, size_t n) {
     for (uint32_t i = 0; i < d->n; i++)
         if (d->k[i].t == V_STR && d->k[i].n == n && !memcmp(d->k[i].u.s, s, n)) return i;
@@ -397,6 +402,7 @@ typedef struct {
     int ntok, cap;   // count / allocated
 } Lexer;
 
+// append a token (at the current line)
 static Tok *lex_push(Lexer *L, int type) {
     if (L->ntok == L->cap) {
         int cap = L->cap ? L->cap * 2 : 256;
@@ -410,6 +416,7 @@ static Tok *lex_push(Lexer *L, int type) {
     return t;
 }
 
+// newlines in s[0..n)
 static int count_nl(const char *s, size_t n) {
     int c = 0;
     for (size_t i = 0; i < n; i++) c += s[i] == '\n';
@@ -840,6 +847,7 @@ typedef struct {
     int nunknown, capunknown; // count / allocated
 } Parser;
 
+// token stream helpers: current token, the one k ahead, kind tests
 static Tok *cur(Parser *p) { return &p->t[p->pos]; }
 static Tok *peek(Parser *p, int k) {
     Tok *t = &p->t[p->pos];
@@ -849,6 +857,7 @@ static Tok *peek(Parser *p, int k) {
 static int is_op(Tok *t, int op) { return t->type == T_OP && t->op == op; }
 static int is_name(Tok *t, const char *s) { return t->type == T_NAME && !strcmp(t->s, s); }
 
+// a token as error messages name it
 static const char *tok_desc(Tok *t, char *buf, size_t cap) {
     switch (t->type) {
     case T_NAME: snprintf(buf, cap, "'%s'", t->s); break;
@@ -867,11 +876,13 @@ static const char *tok_desc(Tok *t, char *buf, size_t cap) {
     return buf;
 }
 
+// syntax error: expected what, got the current token
 static void p_fail_tok(Parser *p, const char *what) __attribute__((noreturn));
 static void p_fail_tok(Parser *p, const char *what) {
     char b[80];
     jfail(p->j, cur(p)->line, "syntax error: expected %s, got %s", what, tok_desc(cur(p), b, sizeof b));
 }
+// consume an operator / a name or fail
 static void expect_op(Parser *p, int op) {
     if (!is_op(cur(p), op)) {
         char w[8] = {'\'', (char)op, '\'', 0};
@@ -884,6 +895,7 @@ static const char *expect_name(Parser *p) {
     return p->t[p->pos++].s;
 }
 
+// a new node
 static Node *mk(Parser *p, int kind, int line) {
     Node *n = aalloc(p->j, sizeof *n);
     n->kind = kind, n->line = line;
@@ -895,6 +907,7 @@ typedef struct {
     Node **v;     // items
     int n, cap;   // count / allocated
 } NVec;
+// append to a node / string vector
 static void nv_push(J *j, NVec *a, Node *n) {
     if (a->n == a->cap) {
         int cap = a->cap ? a->cap * 2 : 8;
@@ -924,6 +937,7 @@ static Node *parse_unary(Parser *p, int with_filter);
 static Node *parse_primary(Parser *p);
 static Node *parse_postfix(Parser *p, Node *n);
 
+// one more level of nesting (bounded: a hostile template cannot exhaust the C stack)
 static void enter(Parser *p) {
     if (++p->depth > J_MAX_DEPTH) jfail(p->j, cur(p)->line, "template nested too deeply");
 }
@@ -942,6 +956,7 @@ static const char *const known_tests[] = {
     "ge", "gt", "greaterthan", "in", "integer", "iterable", "le", "lessthan", "lower", "lt", "mapping", "ne", "none",
     "number", "odd", "sameas", "sequence", "string", "test", "true", "undefined", "upper", "==", "!=", ">", ">=", "<",
     "<=", NULL};
+// is s in the NULL-terminated list l
 static int in_list(const char *const *l, const char *s) {
     for (; *l; l++)
         if (!strcmp(*l, s)) return 1;
@@ -999,6 +1014,7 @@ static void parse_call_args(Parser *p, NVec *args, SVec *kwn, NVec *kwv) {
     expect_op(p, ')');
 }
 
+// store parsed call arguments in a node
 static void fill_call(Parser *p, Node *n, NVec *args, SVec *kwn, NVec *kwv) {
     n->list = args->v, n->nlist = args->n;
     n->names = kwn->v, n->nnames = kwn->n;
@@ -1053,6 +1069,7 @@ static Node *parse_test(Parser *p, Node *node) {
     return t;
 }
 
+// the filters, tests and calls that follow a unary expression (jinja's parse_filter_expr)
 static Node *parse_filter_expr(Parser *p, Node *node) {
     for (;;) {
         if (is_op(cur(p), '|')) node = parse_filter(p, node);
@@ -1130,6 +1147,7 @@ static Node *parse_postfix(Parser *p, Node *node) {
     return node;
 }
 
+// names, constants, (tuples), [lists], {dicts} (jinja's parse_primary)
 static Node *parse_primary(Parser *p) {
     Tok *t = cur(p);
     Node *n;
@@ -1190,6 +1208,7 @@ static Node *parse_primary(Parser *p) {
     return n;
 }
 
+// -x / +x, then postfix and (optionally) filters
 static Node *parse_unary(Parser *p, int with_filter) {
     Tok *t = cur(p);
     Node *n;
@@ -1205,12 +1224,14 @@ static Node *parse_unary(Parser *p, int with_filter) {
     return n;
 }
 
+// a binary operator node
 static Node *binop(Parser *p, int op, int line, Node *a, Node *b) {
     Node *n = mk(p, N_BINOP, line);
     n->op = op, n->a = a, n->b = b;
     return n;
 }
 
+// the precedence levels of jinja's parser: ** (left-associative), * / // %, ~, + -
 static Node *parse_pow(Parser *p) {
     Node *l = parse_unary(p, 1);
     while (is_op(cur(p), OP_POW)) {
@@ -1252,6 +1273,7 @@ static Node *parse_math1(Parser *p) {
 // comparison operator codes for N_COMPARE
 enum { C_EQ, C_NE, C_LT, C_LE, C_GT, C_GE, C_IN, C_NOTIN };
 
+// chained comparisons, in, not in
 static Node *parse_compare(Parser *p) {
     int line = cur(p)->line;
     Node *first = parse_math1(p);
@@ -1281,6 +1303,7 @@ static Node *parse_compare(Parser *p) {
     memcpy(n->ops, ops, sizeof(int) * (size_t)nops);
     return n;
 }
+// not / and / or
 static Node *parse_not(Parser *p) {
     if (is_name(cur(p), "not")) {
         Node *n = mk(p, N_NOT, cur(p)->line);
@@ -1313,6 +1336,7 @@ static Node *parse_or(Parser *p) {
     return l;
 }
 
+// an expression with inline ifs (a if c else b, chained)
 static Node *parse_expression(Parser *p, int with_condexpr) {
     enter(p);
     int first_unknown = p->nunknown, soft = p->soft;
@@ -1362,6 +1386,7 @@ static Node *parse_tuple(Parser *p, int with_condexpr, int explicit_parens) {
 // statements up to a block tag named in ends (returns its index; the tag's name is consumed, its end is not)
 static int parse_body(Parser *p, const char *const *ends, NVec *out);
 
+// the %} that closes a statement
 static void expect_block_end(Parser *p) {
     if (cur(p)->type != T_BLOCK_END) p_fail_tok(p, "end of statement block");
     p->pos++;
@@ -1521,6 +1546,7 @@ static Node *parse_macro(Parser *p, int line) {
     return n;
 }
 
+// statements until a tag named in ends (its index returned, the name consumed) or the end of the template
 static int parse_body(Parser *p, const char *const *ends, NVec *out) {
     J *j = p->j;
     enter(p);
@@ -1641,6 +1667,7 @@ typedef struct {
     JDict *ctx;      // the context's variables
 } R;
 
+// count one evaluation step (bounded) and remember the line for errors
 static void step(R *r, int line) {
     r->j.line = line;
     if (++r->steps > J_MAX_STEPS) jfail(&r->j, line, "evaluation step limit (%lld) exceeded", (long long)J_MAX_STEPS);
@@ -1657,6 +1684,7 @@ static void undef_fail(R *r, JVal v, int line) {
     jfail(&r->j, line, "UndefinedError: %s", v.u.s ? v.u.s : "value is undefined");
 }
 
+// Python truthiness (a generator is always true)
 static int truthy(JVal v) {
     switch (v.t) {
     case V_UNDEF: case V_NONE: return 0;
@@ -1679,6 +1707,7 @@ static JVal str_of(R *r, JVal v, int line) {
 
 // ---- Python float repr
 
+// Python's repr(float): shortest round-trip digits, fixed for 1e-4 <= |x| < 1e16, else d.ddde+XX
 static void fmt_float(R *r, Buf *b, double x) {
     J *j = &r->j;
     if (isnan(x)) { buf_puts(j, b, "nan"); return; }
@@ -1738,6 +1767,7 @@ static void repr_str(R *r, Buf *b, const char *s, size_t n) {
     buf_putc(j, b, q);
 }
 
+// Python repr() (items of a rendered list / dict)
 static void repr(R *r, JVal v, Buf *b, int line) {
     J *j = &r->j;
     switch (v.t) {
@@ -1781,6 +1811,7 @@ static void repr(R *r, JVal v, Buf *b, int line) {
     }
 }
 
+// Python str() (what {{ }} writes); objects Python prints with an address fail
 static void to_str(R *r, JVal v, Buf *b, int line) {
     J *j = &r->j;
     switch (v.t) {
@@ -1805,6 +1836,7 @@ typedef struct {
     int sort_keys;         // sort dict keys
 } JsonOpt;
 
+// a JSON string as json.dumps writes it
 static void json_str(R *r, Buf *b, const char *s, size_t n, int ensure_ascii) {
     J *j = &r->j;
     buf_putc(j, b, '"');
@@ -1831,6 +1863,7 @@ static void json_str(R *r, Buf *b, const char *s, size_t n, int ensure_ascii) {
     buf_putc(j, b, '"');
 }
 
+// newline + indent for level
 static void json_nl(R *r, Buf *b, const JsonOpt *o, int level) {
     buf_putc(&r->j, b, '\n');
     for (int i = 0; i < level; i++) buf_add(&r->j, b, o->indent, o->indent_n);
@@ -1849,6 +1882,7 @@ static void json_key(R *r, Buf *b, JVal k, const JsonOpt *o, int line) {
 
 static int v_cmp(R *r, JVal a, JVal b, int line);
 
+// json.dumps of a value
 static void json_dump(R *r, Buf *b, JVal v, const JsonOpt *o, int level, int line) {
     J *j = &r->j;
     step(r, line);
@@ -1920,12 +1954,14 @@ typedef struct {
     int depth;      // nesting
 } JIn;
 
+// skip JSON whitespace
 static void jin_ws(JIn *x) {
     while (x->i < x->n && (x->s[x->i] == ' ' || x->s[x->i] == '\t' || x->s[x->i] == '\n' || x->s[x->i] == '\r')) x->i++;
 }
 static void jin_fail(JIn *x, const char *what) __attribute__((noreturn));
 static void jin_fail(JIn *x, const char *what) { jfail(x->j, 0, "JSON: %s at byte %zu", what, x->i); }
 
+// four hex digits of a \u escape
 static uint32_t jin_hex4(JIn *x) {
     if (x->i + 4 > x->n) jin_fail(x, "bad \\u escape");
     uint32_t v = 0;
@@ -1939,6 +1975,7 @@ static uint32_t jin_hex4(JIn *x) {
 
 static JVal jin_value(JIn *x);
 
+// a JSON string (at its opening quote)
 static JVal jin_string(JIn *x) {
     J *j = x->j;
     Buf b = {0};
@@ -1979,6 +2016,7 @@ static JVal jin_string(JIn *x) {
     return v_buf(j, &b);
 }
 
+// any JSON value as Python's json.loads reads it
 static JVal jin_value(JIn *x) {
     J *j = x->j;
     jin_ws(x);
@@ -2083,6 +2121,7 @@ static cJSON *jin_attach(JIn *x, cJSON *item, cJSON *parent, const char *key) {
     return item;
 }
 
+// a JSON value as a cJSON item attached to parent (numbers as cJSON_Raw text)
 static void jin_cjson(JIn *x, cJSON *parent, const char *key) {
     J *j = x->j;
     jin_ws(x);
@@ -2131,6 +2170,7 @@ static void jin_cjson(JIn *x, cJSON *parent, const char *key) {
     x->depth--;
 }
 
+// public: JSON text -> cJSON with exact number types (see jinja.h)
 cJSON *jinja_json_parse(const char *json, size_t len, char *err, size_t errcap) {
     J *volatile j = calloc(1, sizeof(J));
     Arena *volatile ar = calloc(1, sizeof(Arena));
@@ -2349,6 +2389,7 @@ static JVal str_case(R *r, JVal s, int mode, int line) {
 
 // ---- attribute and item access (jinja2.sandbox getattr / getitem)
 
+// a bound method / built-in function value
 static JVal method(R *r, JVal self, int id, const char *name) {
     JFunc *f = aalloc(&r->j, sizeof *f);
     f->id = id, f->self = self, f->name = name;
@@ -2374,6 +2415,7 @@ static const char *const dict_unsafe[] = {"clear", "pop", "popitem", "setdefault
 static const char *const dict_other[] = {"copy", "fromkeys", NULL};
 static const char *const list_unsafe[] = {"append", "clear", "extend", "insert", "pop", "remove", "reverse", "sort", NULL};
 
+// index of s in the NULL-terminated list l, or -1
 static int list_idx(const char *const *l, const char *s) {
     for (int i = 0; l[i]; i++)
         if (!strcmp(l[i], s)) return i;
@@ -2519,6 +2561,7 @@ static int64_t slice_indices(R *r, JVal a, JVal b, JVal c, int64_t n, int64_t *s
     return st;
 }
 
+// obj[a:b:c] for str, list, tuple, range
 static JVal do_slice(R *r, JVal obj, JVal a, JVal b, JVal c, int line) {
     J *j = &r->j;
     if (obj.t == V_UNDEF) undef_fail(r, obj, line);
@@ -2548,10 +2591,12 @@ static JVal do_slice(R *r, JVal obj, JVal a, JVal b, JVal c, int line) {
 
 // ---- arithmetic (Python int / float semantics; ints are 64-bit here and overflow is an error)
 
+// arithmetic on Undefined is an UndefinedError
 static void no_undef(R *r, JVal v, int line) {
     if (v.t == V_UNDEF) undef_fail(r, v, line);
 }
 
+// an int result, or an error when it left 64 bits
 static JVal checked(R *r, int ovf, int64_t v, int line) {
     if (ovf) jfail(&r->j, line, "unsupported: integer beyond 64 bits");
     return v_int(v);
@@ -2570,6 +2615,7 @@ static void float_divmod(double vx, double wx, double *floordiv, double *mod_out
     *floordiv = fd, *mod_out = mod;
 }
 
+// str * int / list * int (bounded)
 static JVal seq_repeat(R *r, JVal s, int64_t k, int line) {
     J *j = &r->j;
     if (k < 0) k = 0;
@@ -2658,6 +2704,7 @@ static JVal str_percent(R *r, JVal fmt, JVal args, int line) {
     return v_buf(j, &b);
 }
 
+// a binary arithmetic operator with Python's semantics
 static JVal arith(R *r, int op, JVal a, JVal b, int line) {
     J *j = &r->j;
     if (op == '%' && a.t == V_STR) { // printf-style formatting (the right side may be anything, even Undefined)
@@ -2775,8 +2822,10 @@ static void bind(R *r, int line, const char *fname, const char *const *params, i
     for (int i = 0; i < nreq; i++)
         if (!set[i]) jfail(&r->j, line, "TypeError: %s() missing required argument '%s'", fname, params[i]);
 }
+// was an optional parameter given (bind() marks the missing ones)
 static int has(JVal v) { return !(v.t == V_UNDEF && v.n == 0xFFFFFFFFu); }
 
+// an int / str argument or a TypeError
 static int64_t want_int(R *r, JVal v, const char *what, int line) {
     if (v.t != V_INT && v.t != V_BOOL) jfail(&r->j, line, "TypeError: %s must be an integer, not %s", what, type_name(v));
     return v.u.i;
@@ -2820,6 +2869,7 @@ static JVal str_strip(R *r, JVal s, JVal chars, int which, int line) {
     return out;
 }
 
+// append to a list value being built
 static void lpush(R *r, JVal *list, JVal v) {
     JList *l = list->u.l;
     if (l->n % 16 == 0) {
@@ -2966,6 +3016,7 @@ static int64_t cp_index(JVal s, size_t byte) { return (int64_t)u8_len(s.u.s, byt
 
 static JVal call_value(R *r, JVal fn, Args *a, int line);
 
+// x is name(args): jinja2/tests.py
 static int test_apply(R *r, const char *name, JVal v, Args *a, int line) {
     J *j = &r->j;
     JVal p[2];
@@ -3095,6 +3146,7 @@ static void sort_idx(R *r, uint32_t *idx, uint32_t n, JVal *keys, int reverse, i
     }
 }
 
+// list(v)
 static JVal as_list_val(R *r, JVal v, int line) {
     JList *l = iter_list(r, v, line);
     JVal out = v_list(&r->j, l->n, L_LIST);
@@ -3102,6 +3154,7 @@ static JVal as_list_val(R *r, JVal v, int line) {
     return out;
 }
 
+// len(v) (Undefined has length 0; a generator has none)
 static int64_t py_len(R *r, JVal v, int line) {
     switch (v.t) {
     case V_UNDEF: return 0;
@@ -3149,6 +3202,7 @@ static int parse_py_int(JVal s, int64_t base, int64_t *out) {
     *out = neg ? -v : v;
     return 1;
 }
+// Python float(str): strips whitespace, accepts _ between digits, inf / nan
 static int parse_py_float(R *r, JVal s, double *out) {
     size_t b = ws_head(s.u.s, s.n), e = s.n - ws_tail(s.u.s, s.n);
     if (b >= e || e - b > 200) return 0;
@@ -3182,6 +3236,7 @@ static int parse_py_float(R *r, JVal s, double *out) {
     return 1;
 }
 
+// transformers' tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)
 static JVal do_tojson(R *r, JVal v, Args *a, int line) {
     J *j = &r->j;
     static const char *const sig[] = {"ensure_ascii", "indent", "separators", "sort_keys", NULL};
@@ -3289,6 +3344,7 @@ static JVal min_max(R *r, JVal v, Args *a, int want_max, int line) {
     return l->v[best];
 }
 
+// x|name(args): jinja2/filters.py
 static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line) {
     J *j = &r->j;
     JVal p[8];
@@ -3710,6 +3766,7 @@ static JVal do_strftime(R *r, JVal fmt, int line) {
     return v_strn(out, k);
 }
 
+// call a global function or a bound method (str / dict / list methods, loop.cycle)
 static JVal call_builtin(R *r, JFunc *f, Args *a, int line) {
     J *j = &r->j;
     JVal p[4], self = f->self;
@@ -3991,6 +4048,7 @@ static JVal call_macro(R *r, JMacro *m, Args *a, int line) {
     return v_buf(j, &out);
 }
 
+// call whatever fn is (macro or built-in)
 static JVal call_value(R *r, JVal fn, Args *a, int line) {
     if (fn.t == V_MACRO) return call_macro(r, fn.u.m, a, line);
     if (fn.t == V_FUNC) return call_builtin(r, fn.u.fn, a, line);
@@ -4003,6 +4061,7 @@ static JVal call_value(R *r, JVal fn, Args *a, int line) {
 static const char *const global_names[] = {"range", "dict", "namespace", "raise_exception", "strftime_now",
                                            "lipsum", "cycler", "joiner", NULL};
 
+// a name: the scopes inside out, then the context, then the globals; else Undefined
 static JVal lookup(R *r, const char *name, int line) {
     size_t n = strlen(name);
     for (Frame *f = r->top; f; f = f->parent) {
@@ -4023,6 +4082,7 @@ static JVal lookup(R *r, const char *name, int line) {
     return v_undef(hint);
 }
 
+// evaluate the arguments of a call / filter / test node
 static void eval_args(R *r, Node *n, Args *a) {
     a->npos = n->nlist, a->nkw = n->nlist2;
     a->pos = n->nlist ? aalloc(&r->j, sizeof(JVal) * (size_t)n->nlist) : NULL;
@@ -4032,6 +4092,7 @@ static void eval_args(R *r, Node *n, Args *a) {
     for (int i = 0; i < n->nlist2; i++) a->kwv[i] = eval(r, n->list2[i]);
 }
 
+// evaluate an expression
 static JVal eval(R *r, Node *n) {
     J *j = &r->j;
     step(r, n->line);
@@ -4156,11 +4217,13 @@ static JVal eval(R *r, Node *n) {
 
 // ---- statements
 
+// write {{ v }}
 static void emit(R *r, JVal v, int line) {
     if (v.t == V_STR) buf_add(&r->j, r->out, v.u.s, v.n);
     else to_str(r, v, r->out, line);
 }
 
+// set a variable in the current scope
 static void assign(R *r, const char *name, JVal v) { dict_set(&r->j, &r->top->vars, v_cstr(name), v); }
 
 // unpack v into names (for k, v in ... / set a, b = ...)
@@ -4171,6 +4234,7 @@ static void unpack(R *r, const char *const *names, int nn, JVal v, int line) {
     for (int i = 0; i < nn; i++) assign(r, names[i], l->v[i]);
 }
 
+// a for loop: filtered items, a fresh scope per iteration, loop.*, break / continue, else
 static void exec_for(R *r, Node *n) {
     J *j = &r->j;
     JVal it = eval(r, n->a);
@@ -4276,16 +4340,19 @@ static void exec_node(R *r, Node *n, int *ctl) {
     }
 }
 
+// run statements until break / continue
 static void exec_body(R *r, Node **body, int n, int *ctl) {
     for (int i = 0; i < n && !*ctl; i++) exec_node(r, body[i], ctl);
 }
 
 // ------------------------------------------------------------------------------------------------ API
 
+// copy an error message out
 static void set_err(char *err, size_t errcap, const char *msg) {
     if (err && errcap) snprintf(err, errcap, "%s", msg);
 }
 
+// public: lex + parse a template into its arena (newlines normalized, one trailing newline dropped)
 JinjaTemplate *jinja_parse(const char *src, size_t len, char *err, size_t errcap) {
     JinjaTemplate *volatile t = calloc(1, sizeof *t);
     if (!t) { set_err(err, errcap, "jinja: out of memory"); return NULL; }
@@ -4329,6 +4396,7 @@ JinjaTemplate *jinja_parse(const char *src, size_t len, char *err, size_t errcap
 // render with the context already converted (ctx built inside r's arena by the caller through make)
 typedef JVal (*CtxMaker)(J *j, const void *arg);
 
+// render with the context that make builds in the render's arena; the output copied out with malloc
 static char *render_with(const JinjaTemplate *t, CtxMaker make, const void *arg, size_t *out_len, char *err,
                          size_t errcap) {
     if (out_len) *out_len = 0;
@@ -4365,6 +4433,7 @@ static char *render_with(const JinjaTemplate *t, CtxMaker make, const void *arg,
     return res;
 }
 
+// the context from a cJSON tree / from JSON text
 static JVal make_from_cjson(J *j, const void *arg) {
     const cJSON *c = arg;
     if (!c) return v_dict(j, V_DICT);
@@ -4385,6 +4454,7 @@ static JVal make_from_json(J *j, const void *arg) {
     return v;
 }
 
+// public entry points (jinja.h)
 char *jinja_render(const JinjaTemplate *t, const cJSON *ctx, size_t *out_len, char *err, size_t errcap) {
     return render_with(t, make_from_cjson, ctx, out_len, err, errcap);
 }
