@@ -2341,15 +2341,38 @@ static int cp_case(R *r, uint32_t c, uint32_t *up, uint32_t *lo, int line) {
     if (c == 0xB5) return *up = 0x39C, 1;
     if (c >= 0x80 && c <= 0xBF && c != 0xAA && c != 0xBA) return 0;
     if (c == 0xD7 || c == 0xF7) return 0;
-    if (c >= 0x391 && c <= 0x3A9 && c != 0x3A2 && c != 0x3A3) return *lo = c + 32, 2;
-    if (c >= 0x3B1 && c <= 0x3C9 && c != 0x3C2) return *up = c - 32, 1;
+    if (c >= 0x100 && c <= 0x17F) { // Latin Extended-A: upper/lower pairs, a few singular letters
+        if (c == 0x130 || c == 0x149) jfail(&r->j, line, "unsupported: case mapping of U+%04X", c);
+        if (c == 0x131) return *up = 'I', 1;
+        if (c == 0x138) return 1;                 // kra: lowercase without an uppercase
+        if (c == 0x178) return *lo = 0xFF, 2;
+        if (c == 0x17F) return *up = 'S', 1;      // long s
+        int upper_even = c < 0x138 || (c >= 0x14A && c < 0x178);
+        int is_upper = upper_even ? (c % 2 == 0) : (c % 2 == 1);
+        if (is_upper) return *lo = c + 1, 2;
+        return *up = c - 1, 1;
+    }
+    if (c >= 0x391 && c <= 0x3AB && c != 0x3A2 && c != 0x3A3) return *lo = c + 32, 2;
+    if (c >= 0x3B1 && c <= 0x3CB && c != 0x3C2) return *up = c - 32, 1;
     if (c == 0x3C2) return *up = 0x3A3, 1;
+    if (c == 0x375 || c == 0x37E || c == 0x384 || c == 0x385 || c == 0x387) return 0; // Greek signs
+    if (c == 0x386) return *lo = 0x3AC, 2; // Greek letters with tonos
+    if (c == 0x3AC) return *up = 0x386, 1;
+    if (c >= 0x388 && c <= 0x38A) return *lo = c + 37, 2;
+    if (c >= 0x3AD && c <= 0x3AF) return *up = c - 37, 1;
+    if (c == 0x38C) return *lo = 0x3CC, 2;
+    if (c == 0x3CC) return *up = 0x38C, 1;
+    if (c == 0x38E || c == 0x38F) return *lo = c + 63, 2;
+    if (c == 0x3CD || c == 0x3CE) return *up = c - 63, 1;
     if (c >= 0x410 && c <= 0x42F) return *lo = c + 32, 2;
     if (c >= 0x430 && c <= 0x44F) return *up = c - 32, 1;
     if (c >= 0x400 && c <= 0x40F) return *lo = c + 80, 2;
     if (c >= 0x450 && c <= 0x45F) return *up = c - 80, 1;
     if (c >= 0xFF21 && c <= 0xFF3A) return *lo = c + 32, 2;
     if (c >= 0xFF41 && c <= 0xFF5A) return *up = c - 32, 1;
+    if ((c >= 0x300 && c <= 0x36F && c != 0x345) || (c >= 0x590 && c <= 0xFFF) || (c >= 0x1000 && c <= 0x109F) ||
+        (c >= 0x1100 && c <= 0x139F) || (c >= 0x1780 && c <= 0x18AF)) // combining marks, Hebrew..Tibetan, Myanmar, ...
+        return 0;
     if ((c >= 0x2000 && c <= 0x206F) || (c >= 0x20A0 && c <= 0x20CF) || (c >= 0x2190 && c <= 0x23FF) ||
         (c >= 0x2500 && c <= 0x27BF) || (c >= 0x2900 && c <= 0x2BFF) || (c >= 0x3000 && c <= 0x9FFF) ||
         (c >= 0xAC00 && c <= 0xD7AF) || (c >= 0xF900 && c <= 0xFAFF) || (c >= 0xFE30 && c <= 0xFE4F) ||
