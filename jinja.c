@@ -2170,6 +2170,44 @@ static void jin_cjson(JIn *x, cJSON *parent, const char *key) {
     x->depth--;
 }
 
+// public: transformers' _alias_reasoning_fields on a messages array (see jinja.h)
+int jinja_alias_reasoning(cJSON *messages) {
+    static const char *const fields[] = {"reasoning_content", "thinking", "reasoning"};
+    if (!cJSON_IsArray(messages)) return -1;
+    int i = 0;
+    for (cJSON *m = messages->child; m; m = m->next, i++) {
+        if (!cJSON_IsObject(m)) continue;
+        const cJSON *r = NULL;
+        for (int k = 0; k < 3 && !r; k++) {
+            const cJSON *f = cJSON_GetObjectItemCaseSensitive(m, fields[k]);
+            if (f && !cJSON_IsNull(f)) r = f;
+        }
+        if (!r) continue;
+        // {"thinking": r, **message, "reasoning_content": r}
+        cJSON *n = cJSON_CreateObject();
+        if (!n) return -1;
+        const cJSON *own = cJSON_GetObjectItemCaseSensitive(m, "thinking");
+        cJSON *t = cJSON_Duplicate(own ? own : r, 1), *rc_added = NULL;
+        if (!t) { cJSON_Delete(n); return -1; }
+        cJSON_AddItemToObject(n, "thinking", t);
+        for (const cJSON *e = m->child; e; e = e->next) {
+            if (!e->string || !strcmp(e->string, "thinking")) continue;
+            cJSON *v = cJSON_Duplicate(strcmp(e->string, "reasoning_content") ? e : r, 1);
+            if (!v) { cJSON_Delete(n); return -1; }
+            cJSON_AddItemToObject(n, e->string, v);
+            if (!strcmp(e->string, "reasoning_content")) rc_added = v;
+        }
+        if (!rc_added) {
+            cJSON *v = cJSON_Duplicate(r, 1);
+            if (!v) { cJSON_Delete(n); return -1; }
+            cJSON_AddItemToObject(n, "reasoning_content", v);
+        }
+        cJSON_ReplaceItemInArray(messages, i, n);
+        m = n;
+    }
+    return 0;
+}
+
 // public: JSON text -> cJSON with exact number types (see jinja.h)
 cJSON *jinja_json_parse(const char *json, size_t len, char *err, size_t errcap) {
     J *volatile j = calloc(1, sizeof(J));

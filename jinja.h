@@ -44,6 +44,11 @@ char *jinja_render_json(const JinjaTemplate *t, const char *json, size_t json_le
 // value, as a Python dict does. NULL with a one-line message in err on bad JSON. Free with cJSON_Delete.
 cJSON *jinja_json_parse(const char *json, size_t len, char *err, size_t errcap);
 
+// transformers' _alias_reasoning_fields, in place on a messages array: a message whose reasoning_content, thinking
+// or reasoning (the first not null, r) is set becomes {"thinking": r, ...message, "reasoning_content": r} (keys in
+// that order; a "thinking" of its own is kept). 0, or -1 when messages is no array / out of memory.
+int jinja_alias_reasoning(cJSON *messages);
+
 // free a parsed template (NULL is fine)
 void jinja_free(JinjaTemplate *t);
 

@@ -69,6 +69,22 @@ def main():
                     "context_file": f"contexts/{cname}"}
             case.update(render(src, ctx))
             cases.append(case)
+    # with the messages passed through transformers' _alias_reasoning_fields first (jinja_alias_reasoning in C)
+    alias_srcs = [(t, read(os.path.join(HERE, "templates", t))) for t in sorted(os.listdir(os.path.join(HERE, "templates")))
+                  if t.startswith("glm") or t.startswith("qwen3")]
+    alias_srcs.append(("inline", "{{ messages|tojson }}"))
+    for tname, src in alias_srcs:
+        for cname in ("chat_reasoning.json", "chat_multiturn_nothink.json"):
+            ctx = json.loads(read(os.path.join(HERE, "contexts", cname)))
+            ctx["messages"] = ctu._alias_reasoning_fields(ctx["messages"])
+            case = {"name": f"alias_reasoning: {tname} x {cname}", "context_file": f"contexts/{cname}",
+                    "alias_reasoning": True}
+            if tname == "inline":
+                case["template"] = src
+            else:
+                case["template_file"] = f"templates/{tname}"
+            case.update(render(src, ctx))
+            cases.append(case)
     edge_ctx = json.loads(read(os.path.join(HERE, "contexts", "edge.json")))
     for sname in sorted(os.listdir(os.path.join(HERE, "snippets"))):
         if not sname.endswith(".txt"):
