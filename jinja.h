@@ -5,6 +5,24 @@
 // extensions=[AssistantTracker, jinja2.ext.loopcontrols]), its own `tojson` filter, the globals raise_exception,
 // strftime_now, dict and namespace). Output is byte-identical to Python's jinja2; a construct outside the subset fails
 // with one error line naming it and its template line, never with a silently different rendering.
+//
+// Supported: {{ }} {% %} {# #}, whitespace control (- and +) with trim_blocks + lstrip_blocks, {% raw %}; if / elif /
+// else, for (targets and tuple unpacking, `if` filter, else, loop.index / index0 / revindex / revindex0 / first /
+// last / length / previtem / nextitem / depth / cycle), break / continue, set (names, tuples, ns.attr, block set),
+// macro (defaults, keyword arguments, varargs / kwargs), {% generation %}; literals (str with Python escapes, int,
+// float, true / false / none in both cases, list, tuple, dict), a.b / a['b'] / a[i] / slices, calls, all operators
+// (+ - * / // % ** ~, comparisons and chains, in / not in, and / or / not, a if c else b), printf-style str % args;
+// filters abs batch capitalize center count d default dictsort e escape first float format indent int items join
+// last length list lower map max min reject rejectattr replace reverse round safe select selectattr sort string sum
+// title tojson (transformers': ensure_ascii / indent / separators / sort_keys) trim unique upper; every jinja2 test;
+// str methods startswith endswith strip lstrip rstrip split rsplit splitlines upper lower title capitalize replace
+// find rfind index count join isdigit isalpha isalnum isspace isupper islower; dict items keys values get; list
+// count index; globals range (sandbox-bounded), dict, namespace, raise_exception, strftime_now.
+// Not supported (an error naming the construct): include / extends / import / block / call / filter / with blocks,
+// recursive loops, loop.changed, *args / **kwargs in calls, str.format, %f and other printf conversions, ints beyond
+// 64 bits, case mapping of scripts outside Latin / Greek / Cyrillic (and the caseless ones), Markup-escaping
+// operations (Markup + str), objects Python prints with their address (generators, methods). Bounded: 64 MB of
+// output, 512 MB of memory, 20 M evaluation steps, 400 levels of nesting / recursion.
 #ifndef JINJA_H
 #define JINJA_H
 
