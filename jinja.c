@@ -7,6 +7,9 @@
 // comparison, int/float arithmetic) and jinja2/filters.py, tests.py, runtime.py (Undefined, LoopContext, Macro).
 // Anything outside the supported subset is an error (one line: "line N: ..."), never a different rendering.
 // Everything a parse or a render allocates lives in one arena, freed at once; errors unwind with longjmp.
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE // timegm, strcasecmp, localtime_r
+#endif
 #include "jinja.h"
 
 #include <ctype.h>
