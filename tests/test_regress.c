@@ -43,6 +43,12 @@
 #define LLVMFuzzerTestOneInput fz_gguf
 #include "../fuzz/fuzz_gguf.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fz_pdf
+#include "../fuzz/fuzz_pdf.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fz_openai
+#include "../fuzz/fuzz_openai.c"
+#undef LLVMFuzzerTestOneInput
 
 #include "test_util.h"
 
@@ -85,6 +91,8 @@ int main(void) {
         {"jinja", fz_jinja},
         {"chat_output", fz_chat_output},
         {"gguf", fz_gguf},
+        {"pdf", fz_pdf},
+        {"openai", fz_openai},
     };
     fz_tokenize_init(NULL, NULL);
     fz_prompt_init(NULL, NULL);
