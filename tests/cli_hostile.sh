@@ -323,6 +323,10 @@ rep "-n" -m $M -p x -n 1 -n 2
 rep "--dump" -m $M -p x --dump "$T/a.st" --dump "$T/b.st"
 rep "--draw-boxes" -m $M -p x -i $IMG --draw-boxes "$T/a.png" --draw-boxes "$T/b.png"
 rep "--system" -m $M -p x --system a --system b
+rep "--dpi" -m $M -p x --dpi 72 --dpi 100
+rep "--pages" -m $M -p x --pages 1 --pages 2
+rep "--max-pages" -m $M -p x --max-pages 1 --max-pages 2
+rep "--pdf-timeout" -m $M -p x --pdf-timeout 1 --pdf-timeout 2
 rep "--video" -m $M -p x --video "$T/frames" --video "$T/frames"
 rep "--temp" -m $M -p x --temp 0 --temp 1
 rep "--top-k" -m $M -p x --top-k 1 --top-k 2
@@ -341,4 +345,8 @@ rep "--tools" -m $M -p x --tools "$T/a.json" --tools "$T/b.json"
 rep "--chat-template" -m $M -p x --chat-template "$T/a.jinja" --chat-template "$T/b.jinja"
 rep "--chat-template-kwargs" -m $M -p x --chat-template-kwargs '{}' --chat-template-kwargs '{}'
 rep "--system" -m $M -p x --system a --system b
+rep "--dpi" -m $M -p x --dpi 72 --dpi 100
+rep "--pages" -m $M -p x --pages 1 --pages 2
+rep "--max-pages" -m $M -p x --max-pages 1 --max-pages 2
+rep "--pdf-timeout" -m $M -p x --pdf-timeout 1 --pdf-timeout 2
 expect_ok "-i repeated (repeatable)" "${R[@]}" -m $M -p hi -i $IMG -i $IMG
