@@ -229,7 +229,7 @@ void ops_init(void);            // detect features (GLM4V_PORTABLE=1: scalar ker
 const char *ops_features(void); // "avx512f,avx512bf16,..." for provenance
 
 // y[n, out] = x[n, in] . W[out, in]^T (+ b[out]);  parallel over output tiles, the same bits for any thread count and
-// instruction set; n < 192: dot-product tiles (each row as alone), n >= 192: a packed GEMM (another fixed order)
+// instruction set; each row's bits as if it were alone (batch-invariant: any n, row position, chunk, threads)
 void linear(float *y, const float *x, const Tensor *W, const Tensor *b, int n);
 void linear_naive(float *y, const float *x, const Tensor *W, const Tensor *b, int n);
 // one Linear of a batch: y[n, W->rows] (row stride ldy) = x[n, W->cols] (row stride ldx) . W^T (+ b)

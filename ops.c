@@ -3,6 +3,9 @@
 // Determinism: work is split over output rows / heads / tiles, never over a summed dimension, and every reduction
 // has one fixed order that the AVX-512, AVX2 and portable code all follow (the same fused multiply-adds in the
 // same sequence), so results are bit-identical for any thread count and any of the three instruction sets.
+// Batch invariance: the order of every output's sum depends only on the summed length (K, head_dim, visible keys),
+// never on the number of rows, a row's position, the tile or the task, so a row gives the same bits alone (decode)
+// as in any batch (prefill chunks of any size, vision), on every instruction set.
 // No BLAS: OpenBLAS's speed depends on its core-type detection and its bits on the kernel it picks; these
 // kernels read the bf16 weights from the mapping (no fp32 copy of them) and reach a large fraction of the FMA peak.
 #include "glm4v.h"
@@ -185,7 +188,8 @@ float dot_f32(const float *a, const float *b, int n) {
 //   fma(W[32c+2j], x[32c+2j]) and then fma(W[32c+2j+1], x[32c+2j+1]), then tree16.
 // One 64-byte load of 32 bf16 gives both halves (even = word << 16, odd = word & 0xffff0000) with no shuffle; the
 // activation row is permuted once to match: xp[32c+j] = x[32c+2j], xp[32c+16+j] = x[32c+2j+1] (zero-padded).
-// f16 / f32 weights use the natural order of dot_f32 (x not permuted).
+// f16 / f32 weights use the natural order of dot_f32 (x not permuted). Every batch size uses these tiles (and the
+// decode kernels below, the same chain for one row): the tile shape changes with the batch, never an output's order.
 
 #define LT_MR 4   // activation rows per tile
 #define LT_NR 5   // weight rows per tile
