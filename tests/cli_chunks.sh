@@ -55,3 +55,25 @@ for model in tiny-glm4v-moe tiny-glm4v-dense; do
         done
     done
 done
+
+# the vision tower: an image's embeddings are the same alone and batched with a second image (its patches then
+# share every Linear with the other image's): the first rows of image_embeds, byte for byte
+# tensor_bytes FILE NAME: the raw bytes of one tensor of a safetensors file
+tensor_bytes() {
+    local hl hdr off
+    hl=$(od -An -t u8 -N 8 "$1" | tr -d ' ')
+    hdr=$(head -c $((8 + hl)) "$1" | tail -c "$hl")
+    off=$(grep -o "\"$2\":{[^}]*}" <<<"$hdr" | grep -o '"data_offsets":\[[0-9]*,[0-9]*' | grep -o '[0-9]*,[0-9]*')
+    tail -c +$((8 + hl + ${off%,*} + 1)) "$1" | head -c $((${off#*,} - ${off%,*}))
+}
+for model in tiny-glm4v-moe tiny-glm4v-dense; do
+    m=${model#tiny-glm4v-}
+    "$GLM4V" -m weights/$model -p "Hi" -i $img -n 0 -q --dump "$T/one.st" >/dev/null 2>&1 &&
+        "$GLM4V" -m weights/$model -p "Hi" -i $img -i tests/data/images/photo_450x300.png -n 0 -q \
+            --dump "$T/two.st" >/dev/null 2>&1 || { echo "not ok - $m: vision runs failed"; continue; }
+    tensor_bytes "$T/one.st" image_embeds >"$T/one.bin"
+    tensor_bytes "$T/two.st" image_embeds | head -c "$(stat -c %s "$T/one.bin")" >"$T/two.bin"
+    [ -s "$T/one.bin" ] && cmp -s "$T/one.bin" "$T/two.bin" &&
+        echo "ok - $m: an image's embeddings are byte-identical alone and with a second image" ||
+        echo "not ok - $m: an image's embeddings differ alone and with a second image"
+done
