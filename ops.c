@@ -193,7 +193,9 @@ float dot_f32(const float *a, const float *b, int n) {
 
 #define LT_MR 4   // activation rows per tile
 #define LT_NR 5   // weight rows per tile
-#define LT_NB 40  // weight rows per task (a multiple of LT_NR)
+#define LT_NB 40  // weight rows per task of a batch whose activations fit in L2 (a multiple of LT_NR)
+#define LT_NB_MAX 160 // most weight rows per task of a larger batch (a multiple of LT_NR)
+#define LT_XL2 (1 << 20) // bytes of activation rows (fp32) up to which a batch counts as fitting in L2
 #define LT_TASK1 (1 << 20) // bytes of contiguous weight rows per task for batches of at most LT_MR rows (decode)
 #define LT_PF 3072 // decode: bf16 elements prefetched ahead of the weight read, in reading order (6 KB)
 #define LT_KLONG 6144 // decode: rows longer than this are read two at a time (rows2_bf16_512)
@@ -231,7 +233,7 @@ static void permute_pairs(float *xp, const float *x, int K) {
 __attribute__((target("avx512f,avx512bw"))) static inline __attribute__((always_inline)) void
 tile_bf16_512(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16_t *w, int64_t ldw, int K, int MR,
               int NR) {
-    __m512 acc[LT_MR][8];
+    __m512 acc[LT_MR][LT_NR];
 #pragma GCC unroll 10
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 10
@@ -283,16 +285,15 @@ tile_bf16_512(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16
         float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16_t *w, int64_t ldw, int K) {                 \
         tile_bf16_512(y, ldy, xp, ldxp, w, ldw, K, MR, NR);                                                            \
     }
-#define TILE512_ROW(MR) TILE512(MR, 1) TILE512(MR, 2) TILE512(MR, 3) TILE512(MR, 4) TILE512(MR, 5) TILE512(MR, 6) \
-    TILE512(MR, 7) TILE512(MR, 8)
+#define TILE512_ROW(MR) TILE512(MR, 1) TILE512(MR, 2) TILE512(MR, 3) TILE512(MR, 4) TILE512(MR, 5)
 TILE512_ROW(1)
 TILE512_ROW(2)
 TILE512_ROW(3)
 TILE512_ROW(4)
 typedef void (*TileFn)(float *, int64_t, const float *, int64_t, const uint16_t *, int64_t, int);
 #define TROW(MR) {tile_bf16_512_##MR##_1, tile_bf16_512_##MR##_2, tile_bf16_512_##MR##_3, tile_bf16_512_##MR##_4, \
-    tile_bf16_512_##MR##_5, tile_bf16_512_##MR##_6, tile_bf16_512_##MR##_7, tile_bf16_512_##MR##_8}
-static const TileFn tiles512[4][8] = {TROW(1), TROW(2), TROW(3), TROW(4)};
+    tile_bf16_512_##MR##_5}
+static const TileFn tiles512[LT_MR][LT_NR] = {TROW(1), TROW(2), TROW(3), TROW(4)};
 
 // AVX2: 16 lanes as two 8-lane halves (lo = lanes 0-7 from words [32c, 32c+16), hi = lanes 8-15); MR activation
 // rows (stride ldxp) x NR weight rows, the activations read as memory operands of the multiply-adds
@@ -706,7 +707,14 @@ static void linear_task(const LinearJob *J, const float *xp, int r0, int r1) {
 
 // output rows per task of a job (the bits do not depend on it)
 static int job_rows(const LinearJob *J) {
-    if (J->n > LT_MR) return LT_NB;
+    if (J->n > LT_MR) {
+        // batches: every task reads all the activation rows once; where they outgrow L2 (prefill, vision), larger
+        // tasks (up to LT_NB_MAX weight rows) read them less often, yet at least 8 tasks per thread where possible
+        const int64_t cap = (int64_t)J->n * J->W->cols * 4 > LT_XL2 ? LT_NB_MAX : LT_NB;
+        const int64_t nt = 8 * (int64_t)omp_get_max_threads(), nb = (J->W->rows + nt - 1) / nt;
+        const int64_t r = (nb + LT_NR - 1) / LT_NR * LT_NR;
+        return (int)(r < LT_NB ? LT_NB : r > cap ? cap : r);
+    }
     // decode: ~LT_TASK1 bytes per task, and at least 8 tasks per thread where the job has the rows
     const int64_t rows = J->W->rows, fair = (rows + 8 * omp_get_max_threads() - 1) / (8 * omp_get_max_threads());
     const int64_t nb = LT_TASK1 / (J->W->cols * dtype_size[J->W->dtype] + 1);

@@ -3,7 +3,9 @@
 // and as a ratio to the register-only FMA peak measured in the same run (interleaved with the timings, best of
 // several repetitions, so other jobs on a shared machine lower both sides alike). A quick yardstick for the Linear
 // kernels without the 7 GB checkpoint of `make bench`. Prints one key=value per line.
-//   linear_bench [reps]   (threads: OMP_NUM_THREADS)
+//   linear_bench [reps] [cpu]   (threads: OMP_NUM_THREADS)
+// With `cpu` every figure is counted in process CPU time instead of wall-clock time (per core, as the FMA peak is
+// then too): on a machine shared with other jobs the time slices the others take no longer count.
 #include "../glm4v.h"
 
 #include <immintrin.h>
@@ -12,10 +14,12 @@
 #include <string.h>
 #include <time.h>
 
-// wall-clock seconds
+static int use_cpu_time; // count process CPU time (all threads) instead of wall-clock time
+
+// wall-clock seconds, or CPU seconds of the process with use_cpu_time
 static double now_s(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(use_cpu_time ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -53,7 +57,7 @@ static double fma_peak_once(void) {
     const long iters = 5000000;
     const int w512 = cpu.avx512f;
     float sink = 0;
-    const int nthr = omp_get_max_threads();
+    const int nthr = omp_get_max_threads(); // (with CPU time: the rate per core)
     double t0 = now_s();
 #pragma omp parallel reduction(+ : sink)
     sink += w512 ? fma_loop512(iters) : fma_loop256(iters);
@@ -85,6 +89,7 @@ static void *make_weights(DType dt, int64_t O, int64_t K) {
 int main(int argc, char **argv) {
     ops_init();
     const int reps = argc > 1 ? atoi(argv[1]) : 5;
+    use_cpu_time = argc > 2 && strcmp(argv[2], "cpu") == 0;
     static const struct {
         const char *name;
         int n, K, O;
@@ -93,12 +98,14 @@ int main(int argc, char **argv) {
         {"prefill_bf16_512x4096x4096", 512, 4096, 4096, DT_BF16},
         {"prefill_bf16_512x4096x1408", 512, 4096, 1408, DT_BF16},
         {"prefill_bf16_64x4096x1408", 64, 4096, 1408, DT_BF16},
+        {"expert_bf16_32x4096x1408", 32, 4096, 1408, DT_BF16},
+        {"expert_bf16_32x1408x4096", 32, 1408, 4096, DT_BF16},
         {"vision_bf16_1369x1536x4608", 1369, 1536, 4608, DT_BF16},
         {"vision_bf16_1369x4096x1536", 1369, 4096, 1536, DT_BF16},
         {"prefill_f32_512x1024x1024", 512, 1024, 1024, DT_F32},
         {"prefill_f16_512x1024x1024", 512, 1024, 1024, DT_F16},
     };
-    printf("threads=%d\nisa=%s\n", omp_get_max_threads(), ops_features());
+    printf("threads=%d\nisa=%s\ntime=%s\n", omp_get_max_threads(), ops_features(), use_cpu_time ? "cpu" : "wall");
     double peak = 0, best_of[16] = {0};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int n = shapes[s].n, K = shapes[s].K, O = shapes[s].O;
@@ -113,7 +120,7 @@ int main(int argc, char **argv) {
             peak = p > peak ? p : peak;
             const double t0 = now_s();
             linear(y, x, &W, NULL, n);
-            const double gf = 2.0 * n * K * O / (now_s() - t0) / 1e9;
+            const double gf = 2.0 * n * K * O / (now_s() - t0) / 1e9; // per core with `cpu`
             best = gf > best ? gf : best;
         }
         best_of[s] = best;
