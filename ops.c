@@ -533,6 +533,7 @@ w16_load512(const void *w, int64_t off, int f16, int valid) {
     return valid >= 16 ? _mm512_loadu_ps((const float *)w + off) : _mm512_maskz_loadu_ps(m, (const float *)w + off);
 }
 
+// y[i, j] = x_i . W_j for MR (<= LT_MR) activation rows x NR (<= LW_NR) f32 / f16 weight rows, one pass over K
 __attribute__((target("avx512f,avx512bw"))) static inline __attribute__((always_inline)) void
 tile_w32_512(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int64_t ldw, int K, int MR, int NR,
              int f16) {
