@@ -196,6 +196,8 @@ float dot_f32(const float *a, const float *b, int n) {
 #define LT_NB 40  // weight rows per task of a batch whose activations fit in L2 (a multiple of LT_NR)
 #define LT_NB_MAX 160 // most weight rows per task of a larger batch (a multiple of LT_NR)
 #define LT_XL2 (1 << 20) // bytes of activation rows (fp32) up to which a batch counts as fitting in L2
+#define LT_MB 32  // activation rows per block of a task (a multiple of LT_MR)
+#define LT_RB 20  // bf16 weight rows per block of a task (a multiple of LT_NR)
 #define LT_TASK1 (1 << 20) // bytes of contiguous weight rows per task for batches of at most LT_MR rows (decode)
 #define LT_PF 3072 // decode: bf16 elements prefetched ahead of the weight read, in reading order (6 KB)
 #define LT_KLONG 6144 // decode: rows longer than this are read two at a time (rows2_bf16_512)
@@ -520,6 +522,7 @@ static void tiles_bf16(float *y, int64_t ldy, const float *xp, int64_t Kp, const
 // zero-padded), then tree16. A tile is MR activation rows x NR weight rows; f16 weights are widened in registers.
 
 #define LW_NR 6 // AVX-512: weight rows per tile (4 x 6 accumulators)
+#define LW_RB 24 // f32 / f16 weight rows per block of a task (a multiple of LW_NR)
 
 // 16 weights from element off of a f32 (f16 = 0) or f16 row, the first `valid` of them (the rest zero)
 __attribute__((target("avx512f,avx512bw"))) static inline __attribute__((always_inline)) __m512
@@ -691,18 +694,28 @@ static void xp_reserve(size_t n) {
     xp_cap = n;
 }
 
-// one task: rows [r0, r1) of job J for all its activation rows, LT_MR at a time; xp = its permuted rows (bf16)
+// one task: rows [r0, r1) of job J for all its activation rows; xp = its permuted rows (bf16). The task runs in
+// blocks of LT_MB activation rows x LT_RB weight rows (LW_RB for f32 / f16), LT_MR rows at a time inside a block,
+// so a block's operands stay in cache (measured +2-4 % over whole-task sweeps); decode-sized batches read the task's
+// rows in one pass. The order of each output's sum does not depend on any of this.
 static void linear_task(const LinearJob *J, const float *xp, int r0, int r1) {
-    const int K = (int)J->W->cols, n = J->n;
+    const int K = (int)J->W->cols, n = J->n, bf16 = J->W->dtype == DT_BF16;
+    const int rbk = n <= LT_MR ? r1 - r0 : bf16 ? LT_RB : LW_RB; // (decode: one stream of rows)
     const int64_t Kp = pad32(K);
-    for (int i0 = 0; i0 < n; i0 += LT_MR) {
-        const int mr = n - i0 < LT_MR ? n - i0 : LT_MR;
-        float *y = J->y + (int64_t)i0 * J->ldy;
-        if (J->W->dtype == DT_BF16) tiles_bf16(y, J->ldy, xp + i0 * Kp, Kp, (const uint16_t *)J->W->data, K, mr, r0, r1);
-        else tiles_w32(y, J->ldy, J->x + (int64_t)i0 * J->ldx, J->ldx, J->W, mr, r0, r1);
-        if (J->b && J->b->data)
-            for (int i = 0; i < mr; i++)
-                for (int r = r0; r < r1; r++) y[(int64_t)i * J->ldy + r] += tensor_get(J->b, r);
+    for (int ib = 0; ib < n; ib += LT_MB) {
+        const int ie = n - ib < LT_MB ? n : ib + LT_MB;
+        for (int rb = r0; rb < r1; rb += rbk) {
+            const int re = r1 - rb < rbk ? r1 : rb + rbk;
+            for (int i0 = ib; i0 < ie; i0 += LT_MR) {
+                const int mr = ie - i0 < LT_MR ? ie - i0 : LT_MR;
+                float *y = J->y + (int64_t)i0 * J->ldy;
+                if (bf16) tiles_bf16(y, J->ldy, xp + i0 * Kp, Kp, (const uint16_t *)J->W->data, K, mr, rb, re);
+                else tiles_w32(y, J->ldy, J->x + (int64_t)i0 * J->ldx, J->ldx, J->W, mr, rb, re);
+                if (J->b && J->b->data)
+                    for (int i = 0; i < mr; i++)
+                        for (int r = rb; r < re; r++) y[(int64_t)i * J->ldy + r] += tensor_get(J->b, r);
+            }
+        }
     }
 }
 
