@@ -198,6 +198,7 @@ float dot_f32(const float *a, const float *b, int n) {
 #define LT_XL2 (1 << 20) // bytes of activation rows (fp32) up to which a batch counts as fitting in L2
 #define LT_MB 32  // activation rows per block of a task (a multiple of LT_MR)
 #define LT_RB 20  // bf16 weight rows per block of a task (a multiple of LT_NR)
+#define LT_KC2 512 // AVX2 tiles: k per block (a multiple of 32)
 #define LT_TASK1 (1 << 20) // bytes of contiguous weight rows per task for batches of at most LT_MR rows (decode)
 #define LT_PF 3072 // decode: bf16 elements prefetched ahead of the weight read, in reading order (6 KB)
 #define LT_KLONG 6144 // decode: rows longer than this are read two at a time (rows2_bf16_512)
@@ -297,40 +298,56 @@ typedef void (*TileFn)(float *, int64_t, const float *, int64_t, const uint16_t 
     tile_bf16_512_##MR##_5}
 static const TileFn tiles512[LT_MR][LT_NR] = {TROW(1), TROW(2), TROW(3), TROW(4)};
 
-// AVX2: 16 lanes as two 8-lane halves (lo = lanes 0-7 from words [32c, 32c+16), hi = lanes 8-15); MR activation
-// rows (stride ldxp) x NR weight rows, the activations read as memory operands of the multiply-adds
+// one half h of the tile over the chunks [k0, k1): acc[i][j] += the chain of lanes 8h..8h+7 (tail: the zero-padded
+// last chunk of each row)
+__attribute__((target("avx2,fma"))) static inline __attribute__((always_inline)) void
+half_bf16_avx2(__m256 acc[LT_MR][2], int h, const float *xp, int64_t ldxp, const uint16_t *w, int64_t ldw, int K,
+               int k0, int k1, int MR, int NR, const uint16_t tail[2][32]) {
+    const __m256i mhi = _mm256_set1_epi32((int)0xffff0000u);
+    const int nfull = K & ~31;
+    for (int c = k0; c < k1; c += 32)
+#pragma GCC unroll 10
+        for (int j = 0; j < NR; j++) {
+            const uint16_t *wr = c < nfull ? w + j * ldw + c : tail[j];
+            const __m256i a = _mm256_loadu_si256((const __m256i *)(wr + 16 * h));
+            const __m256 we = _mm256_castsi256_ps(_mm256_slli_epi32(a, 16));
+            const __m256 wo = _mm256_castsi256_ps(_mm256_and_si256(a, mhi));
+#pragma GCC unroll 10
+            for (int i = 0; i < MR; i++) {
+                const float *x = xp + i * ldxp + c + 8 * h;
+                acc[i][j] = _mm256_fmadd_ps(we, _mm256_loadu_ps(x), acc[i][j]);
+                acc[i][j] = _mm256_fmadd_ps(wo, _mm256_loadu_ps(x + 16), acc[i][j]);
+            }
+        }
+}
+
+// AVX2: 16 lanes as two 8-lane halves, two separate chains: half 0 (lanes 0-7) from words [32c, 32c+16) of each chunk,
+// half 1 (lanes 8-15) from words [32c+16, 32c+32), computed one after the other so each half's MR x NR accumulators
+// fit the 16 registers; MR (<= LT_MR) activation rows (stride ldxp) x NR (<= 2) weight rows, activations as memory
+// operands of the multiply-adds
 __attribute__((target("avx2,fma"))) static inline __attribute__((always_inline)) void
 tile_bf16_avx2(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16_t *w, int64_t ldw, int K, int MR,
                int NR) {
-    __m256 lo[2][2], hi[2][2];
-    for (int i = 0; i < MR; i++)
-        for (int j = 0; j < NR; j++) lo[i][j] = hi[i][j] = _mm256_setzero_ps();
-    const __m256i mhi = _mm256_set1_epi32((int)0xffff0000u);
-    const int Kp = (int)pad32(K);
-    uint16_t tail[32];
-    for (int c = 0; c < Kp; c += 32) {
-        for (int j = 0; j < NR; j++) {
-            const uint16_t *wr = w + j * ldw + c;
-            if (c + 32 > K) { // zero-padded copy of the last chunk
-                memset(tail, 0, sizeof tail);
-                memcpy(tail, wr, (size_t)(K - c) * 2);
-                wr = tail;
-            }
-            const __m256i a = _mm256_loadu_si256((const __m256i *)wr), b = _mm256_loadu_si256((const __m256i *)(wr + 16));
-            const __m256 wel = _mm256_castsi256_ps(_mm256_slli_epi32(a, 16));
-            const __m256 wol = _mm256_castsi256_ps(_mm256_and_si256(a, mhi));
-            const __m256 weh = _mm256_castsi256_ps(_mm256_slli_epi32(b, 16));
-            const __m256 woh = _mm256_castsi256_ps(_mm256_and_si256(b, mhi));
-            for (int i = 0; i < MR; i++) {
-                const float *x = xp + i * ldxp + c;
-                lo[i][j] = _mm256_fmadd_ps(wel, _mm256_loadu_ps(x), lo[i][j]);
-                lo[i][j] = _mm256_fmadd_ps(wol, _mm256_loadu_ps(x + 16), lo[i][j]);
-                hi[i][j] = _mm256_fmadd_ps(weh, _mm256_loadu_ps(x + 8), hi[i][j]);
-                hi[i][j] = _mm256_fmadd_ps(woh, _mm256_loadu_ps(x + 24), hi[i][j]);
-            }
-        }
+    const int nfull = K & ~31;
+    uint16_t tail[2][32];
+    for (int j = 0; j < NR && nfull < K; j++) { // zero-padded copy of the last chunk
+        memset(tail[j], 0, sizeof tail[j]);
+        memcpy(tail[j], w + j * ldw + nfull, (size_t)(K - nfull) * 2);
     }
+    __m256 lo[LT_MR][2], hi[LT_MR][2];
+#pragma GCC unroll 10
     for (int i = 0; i < MR; i++)
+#pragma GCC unroll 10
+        for (int j = 0; j < NR; j++) lo[i][j] = hi[i][j] = _mm256_setzero_ps();
+    // k in blocks of LT_KC2: the second half re-reads the block's operands from L1
+    for (int k0 = 0; k0 < (int)pad32(K); k0 += LT_KC2) {
+        const int k1 = (int)pad32(K) - k0 < LT_KC2 ? (int)pad32(K) : k0 + LT_KC2;
+        half_bf16_avx2(lo, 0, xp, ldxp, w, ldw, K, k0, k1, MR, NR, tail);
+        half_bf16_avx2(hi, 1, xp, ldxp, w, ldw, K, k0, k1, MR, NR, tail);
+    }
+#pragma GCC unroll 10
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 10
         for (int j = 0; j < NR; j++) y[i * ldy + j] = hsum8x2(lo[i][j], hi[i][j]);
 }
 
@@ -343,8 +360,14 @@ TILE2(1, 1)
 TILE2(1, 2)
 TILE2(2, 1)
 TILE2(2, 2)
-static const TileFn tiles_avx2[2][2] = {{tile_bf16_avx2_1_1, tile_bf16_avx2_1_2},
-                                        {tile_bf16_avx2_2_1, tile_bf16_avx2_2_2}};
+TILE2(3, 1)
+TILE2(3, 2)
+TILE2(4, 1)
+TILE2(4, 2)
+static const TileFn tiles_avx2[LT_MR][2] = {{tile_bf16_avx2_1_1, tile_bf16_avx2_1_2},
+                                            {tile_bf16_avx2_2_1, tile_bf16_avx2_2_2},
+                                            {tile_bf16_avx2_3_1, tile_bf16_avx2_3_2},
+                                            {tile_bf16_avx2_4_1, tile_bf16_avx2_4_2}};
 
 // AVX2 decode (one activation row): rows [r0, r1) one after the other, prefetched LT_PF ahead (as rows1_bf16_512);
 // the chain of tile_bf16_avx2 (same bits)
@@ -508,9 +531,7 @@ static void tiles_bf16(float *y, int64_t ldy, const float *xp, int64_t Kp, const
     } else if (cpu.avx2) {
         for (int r = r0; r < r1; r += 2) {
             const int nb = r1 - r < 2 ? r1 - r : 2;
-            for (int i = 0; i < mr; i += 2)
-                tiles_avx2[(mr - i < 2 ? mr - i : 2) - 1][nb - 1](y + i * ldy + r, ldy, xp + i * Kp, Kp,
-                                                                  W + (int64_t)r * K, K, K);
+            tiles_avx2[mr - 1][nb - 1](y + r, ldy, xp, Kp, W + (int64_t)r * K, K, K);
         }
     } else
         for (int r = r0; r < r1; r++)
@@ -603,34 +624,51 @@ w8_load_avx2(const void *w, int64_t off, int f16, int valid) {
     return load8_partial((const float *)w + off, valid);
 }
 
-// MR (<= 2) activation rows x NR (<= 2) weight rows
+// one half h of the tile over k in [k0, k1) (k0 a multiple of 16): acc[i][j] += the chain of lanes 8h..8h+7
+__attribute__((target("avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
+half_w32_avx2(__m256 acc[LT_MR][3], int h, const float *x, int64_t ldx, const void *w, int64_t ldw, int K, int k0,
+              int k1, int MR, int NR, int f16) {
+    const int nfull = k1 & ~15;
+    for (int c = k0; c < nfull; c += 16)
+#pragma GCC unroll 10
+        for (int j = 0; j < NR; j++) {
+            const __m256 wv = w8_load_avx2(w, j * ldw + c + 8 * h, f16, 8);
+#pragma GCC unroll 10
+            for (int i = 0; i < MR; i++)
+                acc[i][j] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + i * ldx + c + 8 * h), acc[i][j]);
+        }
+    if (nfull < k1) { // the last chunk of the row, zero-padded
+        const int valid = k1 - nfull - 8 * h;
+#pragma GCC unroll 10
+        for (int j = 0; j < NR; j++) {
+            const __m256 wv = w8_load_avx2(w, j * ldw + nfull + 8 * h, f16, valid);
+#pragma GCC unroll 10
+            for (int i = 0; i < MR; i++)
+                acc[i][j] = _mm256_fmadd_ps(wv, load8_partial(x + i * ldx + nfull + 8 * h, valid), acc[i][j]);
+        }
+    }
+    (void)K;
+}
+
+// MR (<= LT_MR) activation rows x NR (<= 3) weight rows; the two 8-lane halves of the 16 lanes (two separate chains)
+// one after the other, so each half's accumulators fit the 16 registers
 __attribute__((target("avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
 tile_w32_avx2(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int64_t ldw, int K, int MR, int NR,
               int f16) {
-    __m256 lo[2][2], hi[2][2];
+    __m256 lo[LT_MR][3], hi[LT_MR][3];
+#pragma GCC unroll 10
     for (int i = 0; i < MR; i++)
+#pragma GCC unroll 10
         for (int j = 0; j < NR; j++) lo[i][j] = hi[i][j] = _mm256_setzero_ps();
-    const int nfull = K & ~15;
-    for (int c = 0; c < nfull; c += 16)
-        for (int j = 0; j < NR; j++) {
-            const __m256 wl = w8_load_avx2(w, j * ldw + c, f16, 8), wh = w8_load_avx2(w, j * ldw + c + 8, f16, 8);
-            for (int i = 0; i < MR; i++) {
-                lo[i][j] = _mm256_fmadd_ps(wl, _mm256_loadu_ps(x + i * ldx + c), lo[i][j]);
-                hi[i][j] = _mm256_fmadd_ps(wh, _mm256_loadu_ps(x + i * ldx + c + 8), hi[i][j]);
-            }
-        }
-    if (nfull < K) {
-        const int rem = K - nfull;
-        for (int j = 0; j < NR; j++) {
-            const __m256 wl = w8_load_avx2(w, j * ldw + nfull, f16, rem);
-            const __m256 wh = w8_load_avx2(w, j * ldw + nfull + 8, f16, rem - 8);
-            for (int i = 0; i < MR; i++) {
-                lo[i][j] = _mm256_fmadd_ps(wl, load8_partial(x + i * ldx + nfull, rem), lo[i][j]);
-                hi[i][j] = _mm256_fmadd_ps(wh, load8_partial(x + i * ldx + nfull + 8, rem - 8), hi[i][j]);
-            }
-        }
+    // k in blocks of LT_KC2: the second half re-reads the block's operands from L1
+    for (int k0 = 0; k0 < K; k0 += LT_KC2) {
+        const int k1 = K - k0 < LT_KC2 ? K : k0 + LT_KC2;
+        half_w32_avx2(lo, 0, x, ldx, w, ldw, K, k0, k1, MR, NR, f16);
+        half_w32_avx2(hi, 1, x, ldx, w, ldw, K, k0, k1, MR, NR, f16);
     }
+#pragma GCC unroll 10
     for (int i = 0; i < MR; i++)
+#pragma GCC unroll 10
         for (int j = 0; j < NR; j++) y[i * ldy + j] = hsum8x2(lo[i][j], hi[i][j]);
 }
 
@@ -639,17 +677,13 @@ tile_w32_avx2(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w,
         float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int64_t ldw, int K) {                       \
         tile_w32_avx2(y, ldy, x, ldx, w, ldw, K, MR, NR, F16);                                                         \
     }
-TILEW2(0, 1, 1)
-TILEW2(0, 1, 2)
-TILEW2(0, 2, 1)
-TILEW2(0, 2, 2)
-TILEW2(1, 1, 1)
-TILEW2(1, 1, 2)
-TILEW2(1, 2, 1)
-TILEW2(1, 2, 2)
-static const TileW32Fn tiles_w32_avx2[2][2][2] = {
-    {{tile_w32_avx2_0_1_1, tile_w32_avx2_0_1_2}, {tile_w32_avx2_0_2_1, tile_w32_avx2_0_2_2}},
-    {{tile_w32_avx2_1_1_1, tile_w32_avx2_1_1_2}, {tile_w32_avx2_1_2_1, tile_w32_avx2_1_2_2}}};
+#define TILEW2_ROW(F16, MR) TILEW2(F16, MR, 1) TILEW2(F16, MR, 2) TILEW2(F16, MR, 3)
+#define TILEW2_ALL(F16) TILEW2_ROW(F16, 1) TILEW2_ROW(F16, 2) TILEW2_ROW(F16, 3) TILEW2_ROW(F16, 4)
+TILEW2_ALL(0)
+TILEW2_ALL(1)
+#define TW2ROW(F16, MR) {tile_w32_avx2_##F16##_##MR##_1, tile_w32_avx2_##F16##_##MR##_2, tile_w32_avx2_##F16##_##MR##_3}
+#define TW2ALL(F16) {TW2ROW(F16, 1), TW2ROW(F16, 2), TW2ROW(F16, 3), TW2ROW(F16, 4)}
+static const TileW32Fn tiles_w32_avx2[2][LT_MR][3] = {TW2ALL(0), TW2ALL(1)};
 
 // rows [r0, r1) for activation rows [0, mr) (mr <= LT_MR) with f16 / f32 weights
 static void tiles_w32(float *y, int64_t ldy, const float *x, int64_t ldx, const Tensor *W, int mr, int r0, int r1) {
@@ -662,11 +696,9 @@ static void tiles_w32(float *y, int64_t ldy, const float *x, int64_t ldx, const 
             tiles_w32_512[f16][mr - 1][nb - 1](y + r, ldy, x, ldx, W0 + (size_t)r * K * es, K, K);
         }
     } else if (cpu.avx2 && (cpu.f16c || !f16)) {
-        for (int r = r0; r < r1; r += 2) {
-            const int nb = r1 - r < 2 ? r1 - r : 2;
-            for (int i = 0; i < mr; i += 2)
-                tiles_w32_avx2[f16][(mr - i < 2 ? mr - i : 2) - 1][nb - 1](y + i * ldy + r, ldy, x + i * ldx, ldx,
-                                                                          W0 + (size_t)r * K * es, K, K);
+        for (int r = r0; r < r1; r += 3) {
+            const int nb = r1 - r < 3 ? r1 - r : 3;
+            tiles_w32_avx2[f16][mr - 1][nb - 1](y + r, ldy, x, ldx, W0 + (size_t)r * K * es, K, K);
         }
     } else { // portable: widen a row, natural-order dots
         float *rowbuf = thread_buf((size_t)K);
