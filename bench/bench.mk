@@ -14,3 +14,11 @@ bench: $(BENCH_BIN) tools/synth_ckpt
 # the same run plus HuggingFace transformers (PyTorch, CPU) on the same checkpoint: hf_* and the speed-ups
 bench-hf: $(BENCH_BIN) tools/synth_ckpt
 	@BENCH_BIN=$(BENCH_BIN) bash bench/bench.sh --hf
+
+# linear() alone at prefill / vision shapes, as GFLOP/s and a ratio to the FMA peak of the same run (no checkpoint)
+.PHONY: bench-linear
+$(BUILD)/linear-bench: bench/linear_bench.c $(LIB_OBJS) $(HDRS)
+	$(CC) $(CFLAGS) -o $@ bench/linear_bench.c $(LIB_OBJS) $(LDLIBS)
+
+bench-linear: $(BUILD)/linear-bench
+	$(BUILD)/linear-bench
