@@ -7,6 +7,7 @@
 // No BLAS: OpenBLAS's speed depends on its core-type detection and its bits on the kernel it picks; these
 // kernels read the bf16 weights from the mapping (no fp32 copy of them) and reach a large fraction of the FMA peak.
 #include "ops.h"
+#include "quant.h"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -753,6 +754,8 @@ static void prepare_x(const LinearJob *jobs, const int64_t *ustart, const int64_
 // share them), then tasks of output rows run on any thread; each output is computed by one task in one fixed
 // order, so the bits do not depend on the threads
 void linear_batch(const LinearJob *jobs, int njobs) {
+    for (int j = 0; j < njobs; j++) // quantised weights (quant.c): the whole batch goes there (plain jobs come back)
+        if (is_quantised(jobs[j].W)) return quant_linear_batch(jobs, njobs);
     if (njobs > LINEAR_MAX_JOBS) {
         linear_batch(jobs, LINEAR_MAX_JOBS);
         linear_batch(jobs + LINEAR_MAX_JOBS, njobs - LINEAR_MAX_JOBS);
@@ -816,6 +819,7 @@ void linear(float *y, const float *x, const Tensor *W, const Tensor *b, int n) {
 
 // reference: one output at a time, double accumulation
 void linear_naive(float *y, const float *x, const Tensor *W, const Tensor *b, int n) {
+    if (is_quantised(W)) return quant_linear_naive(y, x, W, b, n);
     const int64_t O = W->rows, K = W->cols;
     for (int i = 0; i < n; i++)
         for (int64_t o = 0; o < O; o++) {

@@ -14,11 +14,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-const char *dtype_name[DT_COUNT] = {"F32", "F16", "BF16", "F64", "I64", "I32", "I16", "I8", "U8", "BOOL"};
-const int dtype_size[DT_COUNT] = {4, 2, 2, 8, 8, 4, 2, 1, 1, 1};
+const char *dtype_name[DT_COUNT] = {"F32", "F16", "BF16", "F64", "I64", "I32", "I16", "I8", "U8", "BOOL", "F8_E4M3",
+                                    "Q8", "Q4"};
+const int dtype_size[DT_COUNT] = {4, 2, 2, 8, 8, 4, 2, 1, 1, 1, 1, 1, 1};
 
 int dtype_from_name(const char *s) {
-    for (int i = 0; i < DT_COUNT; i++)
+    for (int i = 0; i < DT_FILE_COUNT; i++)
         if (strcmp(s, dtype_name[i]) == 0) return i;
     return -1;
 }
