@@ -71,7 +71,8 @@ typedef enum {
     ACT_NONE = 0,     // fp32 activations (weight-only schemes, or --act-quant off)
     ACT_FP8_TOKEN,    // dynamic per token, FP8 E4M3: scale = absmax / 448 (compressed-tensors float 8-bit, "token")
     ACT_INT8_TOKEN,   // dynamic per token, int8: scale = absmax / 127.5, round half to even, clamp [-128, 127]
-    ACT_FP8_GROUP128, // dynamic per token and group of 128 columns, FP8 (vLLM/SGLang block-FP8 serving)
+    ACT_FP8_GROUP,    // dynamic per token and group of `group` columns (the weight's block width), FP8: vLLM/SGLang
+                      // per_token_group_quant_fp8 (block-FP8 serving)
 } ActQuant;
 
 // a weight: dtype-tagged view into the mapped checkpoint (never a copy).

@@ -6,6 +6,7 @@
 #include "dump.h"
 #include "engine.h"
 #include "ops.h"
+#include "quant.h"
 
 #include <errno.h>
 #include <omp.h>
@@ -87,6 +88,8 @@ static void usage(FILE *f) {
             "  -t, --threads N          threads (default: all cores; physical cores are best)\n"
             "      --chunk N            prompt tokens per prefill step (default 512)\n"
             "  -c, --ctx N              chat: tokens the KV cache holds (default 8192, at most the model's context)\n"
+            "\nquantised checkpoints (FP8 / int8 / int4 compressed-tensors folders, block FP8):\n"
+            "      --act-quant on|off   the scheme's dynamic activation quantisation (default on; off: fp32 activations)\n"
             "\n  -h, --help               this help\n"
             "      --version            version and build\n");
 }
@@ -207,6 +210,12 @@ static void parse_args(Options *o, int argc, char **argv) {
         else if (ARG("-q") || ARG("--quiet")) o->quiet = 1;
         else if (ARG("--draw-boxes")) NEEDV(), o->draw_boxes = v;
         else if (ARG("--chunk")) NEEDV(), o->chunk = (int)parse_long(a, v, 1, 1 << 16);
+        else if (ARG("--act-quant")) { // quantised checkpoints: the scheme's dynamic activation quantisation
+            NEEDV();
+            if (strcmp(v, "on") == 0) quant_act_enabled = 1;
+            else if (strcmp(v, "off") == 0) quant_act_enabled = 0;
+            else usage_error("--act-quant: '%s' is not on or off", v);
+        }
         else if (ARG("-c") || ARG("--ctx")) NEEDV(), o->ctx = (int)parse_long(a, v, 16, 1 << 24);
         else usage_error("unknown option '%s'", a);
 #undef ARG

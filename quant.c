@@ -333,16 +333,16 @@ static void fake_quant(float *x, int K, int is_int) {
     }
 }
 
-// vLLM per_token_group_quant_fp8 (group 128), emulated in fp32: for each group of 128 columns
+// vLLM per_token_group_quant_fp8, emulated in fp32: for each group of G columns
 //   _absmax = max(max(|y|), 1e-10); y_s = _absmax / 448; y_q = clamp(y / y_s, -448, 448).to(fp8); y = y_q * y_s
-static void fake_quant_group128(float *x, int K) {
-    for (int k0 = 0; k0 < K; k0 += 128) {
-        const int ke = k0 + 128 < K ? k0 + 128 : K;
+static void fake_quant_group(float *x, int K, int64_t G) {
+    for (int64_t k0 = 0; k0 < K; k0 += G) {
+        const int64_t ke = k0 + G < K ? k0 + G : K;
         float amax = 1e-10f;
         int nan = 0;
-        for (int k = k0; k < ke; k++) nan |= isnan(x[k]), amax = fabsf(x[k]) > amax ? fabsf(x[k]) : amax;
+        for (int64_t k = k0; k < ke; k++) nan |= isnan(x[k]), amax = fabsf(x[k]) > amax ? fabsf(x[k]) : amax;
         const float s = nan ? NAN : amax / 448.0f;
-        for (int k = k0; k < ke; k++) {
+        for (int64_t k = k0; k < ke; k++) {
             float v = x[k] / s;
             v = v < -448.0f ? -448.0f : v > 448.0f ? 448.0f : v;
             x[k] = fp8_e4m3_to_f32(fp8_e4m3_from_f32(v)) * s;
@@ -350,11 +350,11 @@ static void fake_quant_group128(float *x, int K) {
     }
 }
 
-void quant_act_rows(float *x, int64_t ld, int n, int K, ActQuant mode) {
+void quant_act_rows(float *x, int64_t ld, int n, int K, ActQuant mode, int64_t group) {
     if (mode == ACT_NONE) return;
     for (int i = 0; i < n; i++) {
         float *xi = x + (int64_t)i * ld;
-        if (mode == ACT_FP8_GROUP128) fake_quant_group128(xi, K);
+        if (mode == ACT_FP8_GROUP) fake_quant_group(xi, K, group > 0 ? group : K);
         else fake_quant(xi, K, mode == ACT_INT8_TOKEN);
     }
 }
@@ -421,7 +421,7 @@ void quant_linear_batch(const LinearJob *jobs, int njobs) {
         own[j] = j;
         for (int p = 0; p < j; p++)
             if (own[p] == p && jobs[p].x == J->x && jobs[p].ldx == J->ldx && jobs[p].n == J->n &&
-                jobs[p].W->cols == J->W->cols && jobs[p].W->act == J->W->act) {
+                jobs[p].W->cols == J->W->cols && jobs[p].W->act == J->W->act && jobs[p].W->group == J->W->group) {
                 own[j] = p;
                 break;
             }
@@ -442,7 +442,7 @@ void quant_linear_batch(const LinearJob *jobs, int njobs) {
         if (own[j] != j) continue;
         const int K = (int)J->W->cols;
         for (int i = 0; i < J->n; i++) memcpy(qx_buf + xoff[j] + (int64_t)i * K, J->x + (int64_t)i * J->ldx, (size_t)K * 4);
-        quant_act_rows(qx_buf + xoff[j], K, J->n, K, J->W->act);
+        quant_act_rows(qx_buf + xoff[j], K, J->n, K, J->W->act, J->W->group);
     }
     const int64_t ntask = start[njobs];
 #pragma omp parallel for schedule(dynamic, 1) if (ntask > 1)
@@ -460,7 +460,7 @@ void quant_linear_naive(float *y, const float *x, const Tensor *W, const Tensor 
     float *xq = xmalloc((size_t)(K > 0 ? K : 1) * sizeof(float));
     for (int i = 0; i < n; i++) {
         memcpy(xq, x + (int64_t)i * K, (size_t)K * sizeof(float));
-        if (quant_act_enabled) quant_act_rows(xq, K, 1, (int)K, W->act);
+        if (quant_act_enabled) quant_act_rows(xq, K, 1, (int)K, W->act, W->group);
         for (int64_t o = 0; o < O; o++) {
             double s = 0;
             for (int64_t k = 0; k < K; k++) s += (double)quant_get(W, o, k) * xq[k];

@@ -23,8 +23,8 @@ float quant_dot(const float *x, const Tensor *W, int64_t r);
 float fp8_e4m3_to_f32(uint8_t b);
 uint8_t fp8_e4m3_from_f32(float f);
 // fake-quantise n rows (row stride ld) of K activations in place as `mode` says (compressed-tensors forward_quantize
-// with dynamic token-strategy args; vLLM per_token_group_quant_fp8 for ACT_FP8_GROUP128)
-void quant_act_rows(float *x, int64_t ld, int n, int K, ActQuant mode);
+// with dynamic token-strategy args; vLLM per_token_group_quant_fp8 in groups of `group` columns for ACT_FP8_GROUP)
+void quant_act_rows(float *x, int64_t ld, int n, int K, ActQuant mode, int64_t group);
 
 // 0: leave the activations in fp32 (--act-quant off); 1 (default): apply each weight's ActQuant
 extern int quant_act_enabled;

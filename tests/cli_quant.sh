@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# cli_quant.sh - quantised checkpoints (tests/golden/quant, made by tests/golden/make_quant_cases.py): the CLI's dump
+# against the HF references with glm4v-compare at its default fp32 tolerance (rtol 1e-4): hidden states, router
+# outputs, the 12 greedy tokens and their logits; and byte-identical dumps for 1 and 2 threads, AVX2 and portable C.
+cd "$(dirname "$0")/.." || exit 2
+GLM4V=${GLM4V:-./glm4v}
+COMPARE=${GLM4V_COMPARE:-./glm4v-compare}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+C=tests/golden/quant/cases
+for args in $C/*.args; do
+    name=$(basename "$args" .args)
+    mapfile -t A <"$args"
+    if ! "$GLM4V" "${A[@]}" -n 12 -q --dump "$T/$name.st" >"$T/$name.out" 2>"$T/$name.err"; then
+        echo "not ok - $name: glm4v failed: $(tail -n1 "$T/$name.err")"
+        continue
+    fi
+    if "$COMPARE" "$T/$name.st" "$C/$name.safetensors" >"$T/$name.cmp" 2>&1; then
+        echo "ok - $name: dump matches HF ($(grep -c '^PASS' "$T/$name.cmp") tensors compared)"
+    else
+        echo "not ok - $name: $(grep -E 'first divergence|^FAIL' "$T/$name.cmp" | head -n 3 | tr '\n' ' ')"
+    fi
+    required="input_ids hidden_states.1 generated_ids generated_logits"
+    case $name in moe*) required="$required model.language_model.layers.1.mlp.gate.out0" ;; esac
+    case $name in *image*) required="$required image_grid_thw" ;; esac
+    for t in $required; do
+        grep -q "^PASS  *$t " "$T/$name.cmp" && echo "ok - $name: $t equal" || echo "not ok - $name: $t not compared"
+    done
+done
+
+# determinism: the same bytes for any thread count and instruction set (FP8 with activation quantisation, int4)
+for name in moe-fp8-dynamic.text moe-w4a16-g32.image; do
+    mapfile -t A <"$C/$name.args"
+    "$GLM4V" "${A[@]}" -n 4 -q -t 1 --dump "$T/d1.st" >/dev/null 2>&1
+    "$GLM4V" "${A[@]}" -n 4 -q -t 2 --dump "$T/d2.st" >/dev/null 2>&1
+    GLM4V_ISA=avx2 "$GLM4V" "${A[@]}" -n 4 -q -t 2 --dump "$T/d3.st" >/dev/null 2>&1
+    GLM4V_PORTABLE=1 "$GLM4V" "${A[@]}" -n 4 -q -t 2 --dump "$T/d4.st" >/dev/null 2>&1
+    for v in "d2 2 threads" "d3 AVX2" "d4 portable C"; do
+        f=${v%% *}
+        if [ -s "$T/$f.st" ] && "$COMPARE" "$T/$f.st" "$T/d1.st" --rtol 0 --atol 0 >"$T/cmp" 2>&1; then
+            echo "ok - $name: ${v#* } gives the bits of 1 thread with AVX-512 ($(grep -c '^PASS' "$T/cmp") tensors)"
+        else
+            echo "not ok - $name: ${v#* } differs: $(grep -E '^FAIL|divergence' "$T/cmp" | head -n 2 | tr '\n' ' ')"
+        fi
+    done
+done
+
+# --act-quant off changes an FP8-dynamic run, a bad value is a usage error
+mapfile -t A <"$C/moe-fp8-dynamic.text.args"
+"$GLM4V" "${A[@]}" -n 1 -q --act-quant off --dump "$T/off.st" >/dev/null 2>&1
+"$GLM4V" "${A[@]}" -n 1 -q --dump "$T/on.st" >/dev/null 2>&1
+[ -s "$T/off.st" ] && ! "$COMPARE" "$T/off.st" "$T/on.st" --rtol 0 --atol 0 >/dev/null 2>&1 && echo "ok - --act-quant off computes with fp32 activations" ||
+    echo "not ok - --act-quant off made no difference"
+"$GLM4V" "${A[@]}" -n 1 -q --act-quant maybe >/dev/null 2>"$T/bad.err"
+[ $? -eq 2 ] && grep -q "act-quant" "$T/bad.err" && echo "ok - --act-quant maybe: usage error" ||
+    echo "not ok - --act-quant maybe not refused"
