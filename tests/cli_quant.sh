@@ -12,6 +12,11 @@ C=tests/golden/quant/cases
 for args in $C/*.args; do
     name=$(basename "$args" .args)
     mapfile -t A <"$args"
+    if [ -f "$C/$name.frames" ]; then # the video's frames, as a folder in file-name order
+        mkdir -p "$T/$name.frames"
+        while read -r f; do cp "$f" "$T/$name.frames/"; done <"$C/$name.frames"
+        A+=(--video "$T/$name.frames")
+    fi
     if ! "$GLM4V" "${A[@]}" -n 12 -q --dump "$T/$name.st" >"$T/$name.out" 2>"$T/$name.err"; then
         echo "not ok - $name: glm4v failed: $(tail -n1 "$T/$name.err")"
         continue
@@ -23,7 +28,7 @@ for args in $C/*.args; do
     fi
     required="input_ids hidden_states.1 generated_ids generated_logits"
     case $name in moe*) required="$required model.language_model.layers.1.mlp.gate.out0" ;; esac
-    case $name in *image*) required="$required image_grid_thw" ;; esac
+    case $name in *image*) required="$required image_grid_thw" ;; *video*) required="$required video_grid_thw" ;; esac
     for t in $required; do
         grep -q "^PASS  *$t " "$T/$name.cmp" && echo "ok - $name: $t equal" || echo "not ok - $name: $t not compared"
     done
