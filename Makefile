@@ -14,7 +14,7 @@ CFLAGS  += $(SANFLAGS)
 # Debian packages the build and the tests need
 DEB_PKGS = gcc make libopenblas-dev libstb-dev libjpeg62-turbo-dev libpcre2-dev libcjson-dev zlib1g-dev
 
-LIB_SRCS = util.c safetensors.c checkpoint.c weights.c ops.c quant.c quant_config.c tokenizer.c preprocess.c vision.c moe.c model.c dump.c prompt.c boxes.c sampler.c engine.c
+LIB_SRCS = util.c safetensors.c checkpoint.c weights.c ops.c quant.c quant_config.c quantize.c tokenizer.c preprocess.c vision.c moe.c model.c dump.c prompt.c boxes.c sampler.c engine.c
 BUILD    = build
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 # header dependencies: each object's own list, written by the compiler (-MMD) beside it and read back below

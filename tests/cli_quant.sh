@@ -12,6 +12,16 @@ C=tests/golden/quant/cases
 for args in $C/*.args; do
     name=$(basename "$args" .args)
     mapfile -t A <"$args"
+    if [ -f "$C/$name.quantize" ]; then # the checkpoint is ./glm4v quantize's output: made here, then used
+        mapfile -t Q <"$C/$name.quantize"
+        rm -rf "$T/$name.q"
+        if ! "$GLM4V" quantize "${Q[0]}" "$T/$name.q" "${Q[@]:1}" -q 2>"$T/$name.qerr"; then
+            echo "not ok - $name: glm4v quantize failed: $(tail -n1 "$T/$name.qerr")"
+            continue
+        fi
+        echo "ok - $name: glm4v quantize ${Q[*]:1} wrote a folder"
+        A=("${A[@]/@QUANTIZED@/$T/$name.q}")
+    fi
     if [ -f "$C/$name.frames" ]; then # the video's frames, as a folder in file-name order
         mkdir -p "$T/$name.frames"
         while read -r f; do cp "$f" "$T/$name.frames/"; done <"$C/$name.frames"
@@ -50,6 +60,21 @@ for name in moe-fp8-dynamic.text moe-w4a16-g32.image; do
         fi
     done
 done
+
+# quantize refuses a non-empty output folder and leaves no half-written one behind
+mkdir -p "$T/full" && touch "$T/full/x"
+"$GLM4V" quantize weights/tiny-glm4v-moe "$T/full" --scheme fp8 -q 2>"$T/qe"
+[ $? -eq 1 ] && grep -q "not empty" "$T/qe" && [ ! -e "$T/full.tmp" ] && echo "ok - quantize: non-empty OUT_DIR refused" ||
+    echo "not ok - quantize: non-empty OUT_DIR not refused: $(tail -n1 "$T/qe")"
+"$GLM4V" quantize weights/tiny-glm4v-dense "$T/g48" --scheme int4 --group 48 -q 2>"$T/qe"
+[ $? -eq 1 ] && grep -q "does not divide" "$T/qe" && [ ! -e "$T/g48" ] && [ ! -e "$T/g48.tmp" ] &&
+    echo "ok - quantize: a group that does not divide fails with nothing left behind" ||
+    echo "not ok - quantize --group 48: $(tail -n1 "$T/qe")"
+"$GLM4V" quantize "$T/moe-ours-fp8.text.q" "$T/again" --scheme int4 -q 2>"$T/qe"
+[ $? -eq 1 ] && grep -q "already quantised" "$T/qe" && echo "ok - quantize: an already quantised folder refused" ||
+    echo "not ok - quantize of a quantised folder: $(tail -n1 "$T/qe")"
+"$GLM4V" quantize weights/tiny-glm4v-moe "$T/x" --scheme int3 2>/dev/null
+[ $? -eq 2 ] && echo "ok - quantize --scheme int3: usage error" || echo "not ok - quantize --scheme int3 accepted"
 
 # --act-quant off changes an FP8-dynamic run, a bad value is a usage error
 mapfile -t A <"$C/moe-fp8-dynamic.text.args"

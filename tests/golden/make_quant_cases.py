@@ -96,6 +96,19 @@ CKPTS = {  # name: (base checkpoint, scheme)
 # (seen on 3 of 42 tokens in layer 0 of moe-w8a8). These cases compare the weights path with activations in fp32;
 # the activation quantisation itself is compared bit for bit on act_quant.safetensors (compressed-tensors' output).
 NO_ACT = {"moe-w8a8"}
+# `./glm4v quantize` output (made again by tests/cli_quant.sh, not committed): name -> (base, --scheme, --group)
+OURS = {"moe-ours-fp8": ("moe", "fp8", None), "moe-ours-int8": ("moe", "int8", None),
+        "dense-ours-int4": ("dense", "int4", 32)}
+SCHEMES["ours-fp8"] = dict(format="float-quantized", weights=FP8_CH, act=FP8_TOK, scale_dtype=torch.bfloat16,
+                           about="./glm4v quantize --scheme fp8 (FP8 per channel + dynamic per-token FP8)")
+SCHEMES["ours-int8"] = dict(format="pack-quantized", weights=dict(num_bits=8, type="int", strategy="channel",
+                                                                  symmetric=True, dynamic=False),
+                            act=None, scale_dtype=torch.bfloat16, about="./glm4v quantize --scheme int8")
+SCHEMES["ours-int4"] = dict(format="pack-quantized", weights=dict(num_bits=4, type="int", strategy="group",
+                                                                  group_size=32, symmetric=True, dynamic=False),
+                            act=None, scale_dtype=torch.bfloat16, about="./glm4v quantize --scheme int4 --group 32")
+for _n, (_a, _s, _g) in OURS.items():
+    CKPTS[_n] = (_a, "ours-" + _s)
 CASES = {}
 for _ck in CKPTS:
     CASES[_ck + ".text"] = dict(ckpt=_ck, prompt=mg.P_TEXT)
@@ -349,11 +362,42 @@ def reference_model(name, out, exact):
     return model
 
 
+def build_ours(name, out):
+    """./glm4v quantize into OUT/ckpt/NAME; checks every quantised tensor equals compressed-tensors' quantisation of
+    the same weights bit for bit; returns the exact dequantised weights"""
+    arch, sch, grp = OURS[name]
+    scheme = SCHEMES["ours-" + sch]
+    dst = out / "ckpt" / name
+    if dst.exists():
+        shutil.rmtree(dst)
+    cmd = [str(ROOT / "glm4v"), "quantize", str(base_dir(arch)), str(dst), "--scheme", sch, "-q"]
+    if grp:
+        cmd += ["--group", str(grp)]
+    import subprocess
+    subprocess.run(cmd, check=True)
+    src, ours = load_file(base_dir(arch) / "model.safetensors"), load_file(dst / "model.safetensors")
+    exact, n = {}, 0
+    for k in quantised_names(src):
+        base = k[: -len("weight")]
+        t = quantise_weight(src[k], scheme)
+        for kk, vv in t.items():
+            got = ours[base + kk]
+            same = torch.equal(got.view(torch.uint8) if got.dtype == torch.float8_e4m3fn else got,
+                               vv.view(torch.uint8) if vv.dtype == torch.float8_e4m3fn else vv)
+            assert same and got.dtype == vv.dtype, f"{name}: {base + kk} differs from compressed-tensors' quantisation"
+            n += 1
+        exact[k] = exact_dequant({kk: ours[base + kk] for kk in t}, scheme)
+    assert set(ours) == set(src) - set(quantised_names(src)) | {base[:-len("weight")] + kk for base in quantised_names(src)
+                                                                for kk in quantise_weight(src[base], scheme)}
+    print(f"checkpoint {name}: ./glm4v quantize output: {n} tensors bit-identical to compressed-tensors' quantisation")
+    return exact
+
+
 def run_case(cname, out, exact_cache):
     case = CASES[cname]
     ck = case["ckpt"]
     if ck not in exact_cache:
-        exact_cache[ck] = build_ckpt(ck, out)
+        exact_cache[ck] = build_ours(ck, out) if ck in OURS else build_ckpt(ck, out)
     model = reference_model(ck, out, exact_cache[ck])
     ckdir = out / "ckpt" / ck
     processor = Glm4vProcessor.from_pretrained(ckdir)
@@ -371,7 +415,11 @@ def run_case(cname, out, exact_cache):
                 compressed_tensors=compressed_tensors.__version__, versions=mg.versions())
     mg.write_case(out / "cases", cname, d, meta)
     (out / "cases" / f"{cname}.prompt.txt").write_text(case["prompt"])
-    args = ["-m", str(ckdir.relative_to(ROOT)), "--raw", "-f", str((out / "cases" / f"{cname}.prompt.txt").relative_to(ROOT))]
+    if ck in OURS:  # tests/cli_quant.sh makes the folder with ./glm4v quantize and puts it where @QUANTIZED@ is
+        a_, s_, g_ = OURS[ck]
+        (out / "cases" / f"{cname}.quantize").write_text(
+            "".join(x + "\n" for x in [str(base_dir(a_).relative_to(ROOT)), "--scheme", s_] + (["--group", str(g_)] if g_ else [])))
+    args = ["-m", "@QUANTIZED@" if ck in OURS else str(ckdir.relative_to(ROOT)), "--raw", "-f", str((out / "cases" / f"{cname}.prompt.txt").relative_to(ROOT))]
     for p in case.get("images", []):
         args += ["-i", p]
     if case.get("video"):
@@ -423,6 +471,9 @@ def main():
     cache = {}
     for n in names:
         run_case(n, out, cache)
+    for n in OURS:  # made again by the test; not committed
+        if (out / "ckpt" / n).exists():
+            shutil.rmtree(out / "ckpt" / n)
 
 
 if __name__ == "__main__":
