@@ -128,12 +128,6 @@ static float *qbuf(size_t n) {
 
 static inline int vec_ok(const Tensor *W) { return W->group >= W->cols || W->group % 16 == 0; }
 
-// bytes of the quantised row that hold columns [c, c + n)
-static inline int chunk_bytes(const Tensor *W, int n) { return W->dtype == DT_Q4 ? (n + 1) / 2 : n; }
-static inline const uint8_t *chunk_ptr(const Tensor *W, const uint8_t *row, int64_t c) {
-    return W->dtype == DT_Q4 ? row + c / 2 : row + c;
-}
-
 __attribute__((target("avx512f"))) static inline float hsum512(__m512 v) { // dot_f32's tree
     __m256 lo = _mm512_castps512_ps256(v), hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
     __m256 s8 = _mm256_add_ps(lo, hi);
@@ -144,16 +138,17 @@ __attribute__((target("avx512f"))) static inline float hsum512(__m512 v) { // do
 }
 
 // 16 quantised values at p (dtype dt) minus the zero point zi, as fp32 (exact)
-__attribute__((target("avx512f,avx512bw"))) static inline __m512 dec512(DType dt, const uint8_t *p, int zi) {
+__attribute__((target("avx512f,avx512bw,avx2,f16c"))) static inline __attribute__((always_inline)) __m512
+dec512(DType dt, const uint8_t *p, int zi) {
     switch (dt) {
     case DT_F8_E4M3: {
-        // E4M3 bits s.eeee.mmm -> fp32 bits s.0000eeee.mmm0..0 (exponent bias 127 - 120, subnormals included) * 2^120
-        const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
-        const __m512i mag = _mm512_and_si512(v, _mm512_set1_epi32(0x7f));
-        const __m512i bits = _mm512_or_si512(_mm512_slli_epi32(mag, 20),
-                                             _mm512_slli_epi32(_mm512_and_si512(v, _mm512_set1_epi32(0x80)), 24));
-        const __m512 f = _mm512_mul_ps(_mm512_castsi512_ps(bits), _mm512_set1_ps(0x1p120f));
-        return _mm512_mask_mov_ps(f, _mm512_cmpeq_epi32_mask(mag, _mm512_set1_epi32(0x7f)), _mm512_set1_ps(NAN));
+        // E4M3 bits s.eeee.mmm -> IEEE half bits s.0eeee.mmm0000000 (exponent bias 15 - 8: the value / 2^8, subnormals
+        // included), widened by vcvtph2ps (no denormal fp32 operands anywhere), times 2^8; S.1111.111 -> NaN
+        const __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)p));
+        const __m256i mag = _mm256_and_si256(v, _mm256_set1_epi16(0x7f));
+        __m256i h = _mm256_or_si256(_mm256_slli_epi16(mag, 7), _mm256_slli_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x80)), 8));
+        h = _mm256_blendv_epi8(h, _mm256_set1_epi16(0x7e00), _mm256_cmpeq_epi16(mag, _mm256_set1_epi16(0x7f)));
+        return _mm512_mul_ps(_mm512_cvtph_ps(h), _mm512_set1_ps(256.0f));
     }
     case DT_I8:
         return _mm512_cvtepi32_ps(
@@ -169,33 +164,77 @@ __attribute__((target("avx512f,avx512bw"))) static inline __m512 dec512(DType dt
     }
 }
 
-__attribute__((target("avx512f,avx512bw"))) static float row_512(float *dst, const float *x, const Tensor *W, int64_t r) {
-    const int64_t K = W->cols, G = W->group < K ? W->group : K, sb = (r / W->block_rows) * W->scale_cols;
-    const uint8_t *row = (const uint8_t *)W->data + r * W->ld;
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t g0 = 0, g = 0; g0 < K; g0 += G, g++) {
-        const __m512 sv = _mm512_set1_ps(scale_at(W, sb + g));
-        const int zi = zero_at(W, r, g);
-        const int64_t ge = g0 + G < K ? g0 + G : K;
-        for (int64_t c = g0; c < ge; c += 16) {
-            const int n = ge - c < 16 ? (int)(ge - c) : 16;
-            __m512 w;
-            __mmask16 m = 0xffff;
-            if (n == 16) w = _mm512_mul_ps(dec512(W->dtype, chunk_ptr(W, row, c), zi), sv);
-            else {
-                uint8_t tmp[16] = {0};
-                memcpy(tmp, chunk_ptr(W, row, c), (size_t)chunk_bytes(W, n));
-                m = (__mmask16)((1u << n) - 1);
-                w = _mm512_maskz_mov_ps(m, _mm512_mul_ps(dec512(W->dtype, tmp, zi), sv));
-            }
-            if (dst) _mm512_mask_storeu_ps(dst + c, m, w);
-            else acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + c), w, acc);
-        }
-    }
-    return dst ? 0.0f : hsum512(acc);
+#define QK_PF 2048 // bytes of a quantised row prefetched ahead of the read (the weights stream from memory once)
+
+// copy the n (< 16) columns' bytes of a tail chunk into a zeroed 16-byte buffer (a loop: no call inside the kernels)
+static inline __attribute__((always_inline)) void tail_bytes(uint8_t tmp[16], const uint8_t *p, int nbytes) {
+    for (int i = 0; i < 16; i++) tmp[i] = i < nbytes ? p[i] : 0;
 }
 
-__attribute__((target("avx2,fma"))) static inline float hsum8x2(__m256 lo, __m256 hi) { // dot_f32's tree
+// NR (1 or 2) rows from r: dst != NULL: store the dequantised rows (dst + i * K); else out[i] = x . row r + i.
+// DT is a constant at every call site (the switch in dec512 folds away); one accumulator chain per row
+__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
+rows_512(float *dst, float *out, const float *x, const Tensor *W, int64_t r, const int NR, const DType DT) {
+    const int64_t K = W->cols, G = W->group < K ? W->group : K;
+    const uint8_t *row[2];
+    int64_t sb[2];
+    __m512 acc[2];
+    _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) {
+        row[i] = (const uint8_t *)W->data + (r + i) * W->ld;
+        sb[i] = ((r + i) / W->block_rows) * W->scale_cols;
+        acc[i] = _mm512_setzero_ps();
+    }
+    for (int64_t g0 = 0, g = 0; g0 < K; g0 += G, g++) {
+        __m512 sv[2];
+        int zi[2];
+        _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) sv[i] = _mm512_set1_ps(scale_at(W, sb[i] + g)), zi[i] = zero_at(W, r + i, g);
+        const int64_t ge = g0 + G < K ? g0 + G : K, full = g0 + (ge - g0) / 16 * 16;
+        int64_t c = g0;
+        for (; c < full; c += 16) {
+            const __m512 xv = dst ? _mm512_setzero_ps() : _mm512_loadu_ps(x + c);
+            _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) {
+                _mm_prefetch((const char *)(DT == DT_Q4 ? row[i] + c / 2 : row[i] + c) + QK_PF, _MM_HINT_T0);
+                const __m512 w = _mm512_mul_ps(dec512(DT, DT == DT_Q4 ? row[i] + c / 2 : row[i] + c, zi[i]), sv[i]);
+                if (dst) _mm512_storeu_ps(dst + i * K + c, w);
+                else acc[i] = _mm512_fmadd_ps(xv, w, acc[i]);
+            }
+        }
+        if (c < ge) { // the last, partial chunk: zero-padded weights and activations
+            const int n = (int)(ge - c);
+            const __mmask16 m = (__mmask16)((1u << n) - 1);
+            const __m512 xv = dst ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, x + c);
+            _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) {
+                uint8_t tmp[16];
+                tail_bytes(tmp, DT == DT_Q4 ? row[i] + c / 2 : row[i] + c, DT == DT_Q4 ? (n + 1) / 2 : n);
+                const __m512 w = _mm512_maskz_mov_ps(m, _mm512_mul_ps(dec512(DT, tmp, zi[i]), sv[i]));
+                if (dst) _mm512_mask_storeu_ps(dst + i * K + c, m, w);
+                else acc[i] = _mm512_fmadd_ps(xv, w, acc[i]);
+            }
+        }
+    }
+    if (!dst)
+        _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) out[i] = hsum512(acc[i]);
+}
+
+#define DISPATCH_DT(call, ...)                                                                                         \
+    switch (W->dtype) {                                                                                                \
+    case DT_F8_E4M3: call(__VA_ARGS__, DT_F8_E4M3); break;                                                             \
+    case DT_I8: call(__VA_ARGS__, DT_I8); break;                                                                       \
+    case DT_Q8: call(__VA_ARGS__, DT_Q8); break;                                                                       \
+    default: call(__VA_ARGS__, DT_Q4);                                                                                 \
+    }
+
+__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void row_store_512(float *dst, const Tensor *W, int64_t r) {
+    DISPATCH_DT(rows_512, dst, NULL, NULL, W, r, 1)
+}
+__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void dot1_512(float *out, const float *x, const Tensor *W, int64_t r) {
+    DISPATCH_DT(rows_512, NULL, out, x, W, r, 1)
+}
+__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void dot2_512(float *out, const float *x, const Tensor *W, int64_t r) {
+    DISPATCH_DT(rows_512, NULL, out, x, W, r, 2)
+}
+
+__attribute__((target("avx2,fma,f16c"))) static inline float hsum8x2(__m256 lo, __m256 hi) { // dot_f32's tree
     __m256 s8 = _mm256_add_ps(lo, hi);
     __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
     __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
@@ -204,36 +243,33 @@ __attribute__((target("avx2,fma"))) static inline float hsum8x2(__m256 lo, __m25
 }
 
 // 16 quantised values at p minus the zero point zi, as fp32 (exact): lanes 0-7 in *lo, 8-15 in *hi
-__attribute__((target("avx2,fma"))) static inline void dec_avx2(DType dt, const uint8_t *p, int zi, __m256 *lo,
-                                                                __m256 *hi) {
-    __m128i b = _mm_loadu_si128((const __m128i *)p);
+__attribute__((target("avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
+dec_avx2(DType dt, const uint8_t *p, int zi, __m256 *lo, __m256 *hi) {
     __m256i v0, v1;
     switch (dt) {
-    case DT_F8_E4M3: {
-        const __m256i m7 = _mm256_set1_epi32(0x7f), s8 = _mm256_set1_epi32(0x80), nan = _mm256_set1_epi32(0x7fc00000);
-        const __m256 k = _mm256_set1_ps(0x1p120f);
-        __m256i u[2] = {_mm256_cvtepu8_epi32(b), _mm256_cvtepu8_epi32(_mm_srli_si128(b, 8))};
-        __m256 f[2];
-        for (int h = 0; h < 2; h++) {
-            const __m256i mag = _mm256_and_si256(u[h], m7);
-            const __m256i bits =
-                _mm256_or_si256(_mm256_slli_epi32(mag, 20), _mm256_slli_epi32(_mm256_and_si256(u[h], s8), 24));
-            f[h] = _mm256_mul_ps(_mm256_castsi256_ps(bits), k);
-            f[h] = _mm256_blendv_ps(f[h], _mm256_castsi256_ps(nan), _mm256_castsi256_ps(_mm256_cmpeq_epi32(mag, m7)));
-        }
-        *lo = f[0], *hi = f[1];
+    case DT_F8_E4M3: { // as dec512: through IEEE half (F16C), then times 2^8
+        const __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)p));
+        const __m256i mag = _mm256_and_si256(v, _mm256_set1_epi16(0x7f));
+        __m256i h = _mm256_or_si256(_mm256_slli_epi16(mag, 7), _mm256_slli_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x80)), 8));
+        h = _mm256_blendv_epi8(h, _mm256_set1_epi16(0x7e00), _mm256_cmpeq_epi16(mag, _mm256_set1_epi16(0x7f)));
+        const __m256 k = _mm256_set1_ps(256.0f);
+        *lo = _mm256_mul_ps(_mm256_cvtph_ps(_mm256_castsi256_si128(h)), k);
+        *hi = _mm256_mul_ps(_mm256_cvtph_ps(_mm256_extracti128_si256(h, 1)), k);
         return;
     }
-    case DT_I8:
+    case DT_I8: {
+        const __m128i b = _mm_loadu_si128((const __m128i *)p);
         v0 = _mm256_cvtepi8_epi32(b), v1 = _mm256_cvtepi8_epi32(_mm_srli_si128(b, 8));
         break;
-    case DT_Q8:
+    }
+    case DT_Q8: {
+        const __m128i b = _mm_loadu_si128((const __m128i *)p);
         v0 = _mm256_cvtepu8_epi32(b), v1 = _mm256_cvtepu8_epi32(_mm_srli_si128(b, 8));
         zi += 128;
         break;
-    default: { // DT_Q4
-        b = _mm_loadl_epi64((const __m128i *)p);
-        const __m128i m4 = _mm_set1_epi8(15);
+    }
+    default: { // DT_Q4: 8 bytes, low nibble first
+        const __m128i b = _mm_loadl_epi64((const __m128i *)p), m4 = _mm_set1_epi8(15);
         const __m128i n = _mm_unpacklo_epi8(_mm_and_si128(b, m4), _mm_and_si128(_mm_srli_epi16(b, 4), m4));
         v0 = _mm256_cvtepu8_epi32(n), v1 = _mm256_cvtepu8_epi32(_mm_srli_si128(n, 8));
         zi += 8;
@@ -244,57 +280,92 @@ __attribute__((target("avx2,fma"))) static inline void dec_avx2(DType dt, const 
     *hi = _mm256_cvtepi32_ps(_mm256_sub_epi32(v1, z));
 }
 
-__attribute__((target("avx2,fma"))) static float row_avx2(float *dst, const float *x, const Tensor *W, int64_t r) {
-    const int64_t K = W->cols, G = W->group < K ? W->group : K, sb = (r / W->block_rows) * W->scale_cols;
-    const uint8_t *row = (const uint8_t *)W->data + r * W->ld;
+// rows_512 with AVX2: lanes 0-7 and 8-15 of dot_f32's accumulator in two registers
+__attribute__((target("avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
+rows_avx2(float *dst, float *out, const float *x, const Tensor *W, int64_t r, const int NR, const DType DT) {
+    const int64_t K = W->cols, G = W->group < K ? W->group : K;
     const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    __m256 alo = _mm256_setzero_ps(), ahi = _mm256_setzero_ps();
+    const uint8_t *row[2];
+    int64_t sb[2];
+    __m256 alo[2], ahi[2];
+    _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) {
+        row[i] = (const uint8_t *)W->data + (r + i) * W->ld;
+        sb[i] = ((r + i) / W->block_rows) * W->scale_cols;
+        alo[i] = ahi[i] = _mm256_setzero_ps();
+    }
     for (int64_t g0 = 0, g = 0; g0 < K; g0 += G, g++) {
-        const __m256 sv = _mm256_set1_ps(scale_at(W, sb + g));
-        const int zi = zero_at(W, r, g);
-        const int64_t ge = g0 + G < K ? g0 + G : K;
-        for (int64_t c = g0; c < ge; c += 16) {
-            const int n = ge - c < 16 ? (int)(ge - c) : 16;
-            __m256 wl, wh;
-            if (n == 16) {
-                dec_avx2(W->dtype, chunk_ptr(W, row, c), zi, &wl, &wh);
-                wl = _mm256_mul_ps(wl, sv), wh = _mm256_mul_ps(wh, sv);
-                if (dst) _mm256_storeu_ps(dst + c, wl), _mm256_storeu_ps(dst + c + 8, wh);
-                else {
-                    alo = _mm256_fmadd_ps(_mm256_loadu_ps(x + c), wl, alo);
-                    ahi = _mm256_fmadd_ps(_mm256_loadu_ps(x + c + 8), wh, ahi);
-                }
-            } else {
-                uint8_t tmp[16] = {0};
-                memcpy(tmp, chunk_ptr(W, row, c), (size_t)chunk_bytes(W, n));
-                dec_avx2(W->dtype, tmp, zi, &wl, &wh);
-                const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx);
-                const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - 8), idx);
-                wl = _mm256_and_ps(_mm256_mul_ps(wl, sv), _mm256_castsi256_ps(m0));
-                wh = _mm256_and_ps(_mm256_mul_ps(wh, sv), _mm256_castsi256_ps(m1));
-                if (dst) _mm256_maskstore_ps(dst + c, m0, wl), _mm256_maskstore_ps(dst + c + 8, m1, wh);
-                else {
-                    alo = _mm256_fmadd_ps(_mm256_maskload_ps(x + c, m0), wl, alo);
-                    ahi = _mm256_fmadd_ps(_mm256_maskload_ps(x + c + 8, m1), wh, ahi);
-                }
+        __m256 sv[2];
+        int zi[2];
+        _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) sv[i] = _mm256_set1_ps(scale_at(W, sb[i] + g)), zi[i] = zero_at(W, r + i, g);
+        const int64_t ge = g0 + G < K ? g0 + G : K, full = g0 + (ge - g0) / 16 * 16;
+        int64_t c = g0;
+        for (; c < full; c += 16) {
+            const __m256 xl = dst ? _mm256_setzero_ps() : _mm256_loadu_ps(x + c);
+            const __m256 xh = dst ? _mm256_setzero_ps() : _mm256_loadu_ps(x + c + 8);
+            _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) {
+                __m256 wl, wh;
+                _mm_prefetch((const char *)(DT == DT_Q4 ? row[i] + c / 2 : row[i] + c) + QK_PF, _MM_HINT_T0);
+                dec_avx2(DT, DT == DT_Q4 ? row[i] + c / 2 : row[i] + c, zi[i], &wl, &wh);
+                wl = _mm256_mul_ps(wl, sv[i]), wh = _mm256_mul_ps(wh, sv[i]);
+                if (dst) _mm256_storeu_ps(dst + i * K + c, wl), _mm256_storeu_ps(dst + i * K + c + 8, wh);
+                else alo[i] = _mm256_fmadd_ps(xl, wl, alo[i]), ahi[i] = _mm256_fmadd_ps(xh, wh, ahi[i]);
+            }
+        }
+        if (c < ge) {
+            const int n = (int)(ge - c);
+            const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx);
+            const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - 8), idx);
+            const __m256 xl = dst ? _mm256_setzero_ps() : _mm256_maskload_ps(x + c, m0);
+            const __m256 xh = dst ? _mm256_setzero_ps() : _mm256_maskload_ps(x + c + 8, m1);
+            _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) {
+                uint8_t tmp[16];
+                tail_bytes(tmp, DT == DT_Q4 ? row[i] + c / 2 : row[i] + c, DT == DT_Q4 ? (n + 1) / 2 : n);
+                __m256 wl, wh;
+                dec_avx2(DT, tmp, zi[i], &wl, &wh);
+                wl = _mm256_and_ps(_mm256_mul_ps(wl, sv[i]), _mm256_castsi256_ps(m0));
+                wh = _mm256_and_ps(_mm256_mul_ps(wh, sv[i]), _mm256_castsi256_ps(m1));
+                if (dst) _mm256_maskstore_ps(dst + i * K + c, m0, wl), _mm256_maskstore_ps(dst + i * K + c + 8, m1, wh);
+                else alo[i] = _mm256_fmadd_ps(xl, wl, alo[i]), ahi[i] = _mm256_fmadd_ps(xh, wh, ahi[i]);
             }
         }
     }
-    return dst ? 0.0f : hsum8x2(alo, ahi);
+    if (!dst)
+        _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) out[i] = hsum8x2(alo[i], ahi[i]);
+}
+
+__attribute__((target("avx2,fma,f16c"))) static void row_store_avx2(float *dst, const Tensor *W, int64_t r) {
+    DISPATCH_DT(rows_avx2, dst, NULL, NULL, W, r, 1)
+}
+__attribute__((target("avx2,fma,f16c"))) static void dot1_avx2(float *out, const float *x, const Tensor *W, int64_t r) {
+    DISPATCH_DT(rows_avx2, NULL, out, x, W, r, 1)
+}
+__attribute__((target("avx2,fma,f16c"))) static void dot2_avx2(float *out, const float *x, const Tensor *W, int64_t r) {
+    DISPATCH_DT(rows_avx2, NULL, out, x, W, r, 2)
 }
 
 void quant_row(float *dst, const Tensor *W, int64_t r) {
-    if (vec_ok(W) && cpu.avx512f) row_512(dst, NULL, W, r);
-    else if (vec_ok(W) && cpu.avx2) row_avx2(dst, NULL, W, r);
+    if (vec_ok(W) && cpu.avx512f && cpu.f16c) row_store_512(dst, W, r);
+    else if (vec_ok(W) && cpu.avx2 && cpu.f16c) row_store_avx2(dst, W, r);
     else quant_row_naive(dst, W, r);
 }
 
 float quant_dot(const float *x, const Tensor *W, int64_t r) {
-    if (vec_ok(W) && cpu.avx512f) return row_512(NULL, x, W, r);
-    if (vec_ok(W) && cpu.avx2) return row_avx2(NULL, x, W, r);
-    float *w = qbuf((size_t)W->cols);
-    quant_row_naive(w, W, r);
-    return dot_f32(x, w, (int)W->cols);
+    float out;
+    if (vec_ok(W) && cpu.avx512f && cpu.f16c) dot1_512(&out, x, W, r);
+    else if (vec_ok(W) && cpu.avx2 && cpu.f16c) dot1_avx2(&out, x, W, r);
+    else {
+        float *w = qbuf((size_t)W->cols);
+        quant_row_naive(w, W, r);
+        out = dot_f32(x, w, (int)W->cols);
+    }
+    return out;
+}
+
+// out[0..1] = x . rows r and r + 1 (the bits of two quant_dot calls; one read of x for both)
+static void quant_dot2(float *out, const float *x, const Tensor *W, int64_t r) {
+    if (vec_ok(W) && cpu.avx512f && cpu.f16c) dot2_512(out, x, W, r);
+    else if (vec_ok(W) && cpu.avx2 && cpu.f16c) dot2_avx2(out, x, W, r);
+    else out[0] = quant_dot(x, W, r), out[1] = quant_dot(x, W, r + 1);
 }
 
 // ---------------------------------------------------------------------------- activation quantisation
@@ -381,7 +452,14 @@ static void qtask(const LinearJob *J, const float *x, int64_t ldx, int r0, int r
     const Tensor *W = J->W;
     const int K = (int)W->cols;
     if (J->n <= QL_DECODE_ROWS) {
-        for (int r = r0; r < r1; r++)
+        int r = r0;
+        for (; r + 2 <= r1; r += 2) // two rows per pass: one read of x, two independent chains
+            for (int i = 0; i < J->n; i++) {
+                float o[2];
+                quant_dot2(o, x + (int64_t)i * ldx, W, r);
+                J->y[(int64_t)i * J->ldy + r] = o[0], J->y[(int64_t)i * J->ldy + r + 1] = o[1];
+            }
+        for (; r < r1; r++)
             for (int i = 0; i < J->n; i++) J->y[(int64_t)i * J->ldy + r] = quant_dot(x + (int64_t)i * ldx, W, r);
     } else {
         float *w = qbuf((size_t)QL_BLOCK * (size_t)K);
