@@ -176,7 +176,7 @@ static void weight_case(const QCase *c) {
     for (ActQuant act = ACT_NONE; act <= ACT_FP8_GROUP; act++) {
         W.act = act;
         double worst = 0;
-        int alone = 1, threads = 1;
+        int alone = 1, threads = 1, isas = 1;
         for (int q = 0; q < 4; q++) {
             const int n = ns[q];
             linear(Y, X, &W, &B, n);
@@ -195,10 +195,17 @@ static void weight_case(const QCase *c) {
             linear(Y2, X, &W, &B, n);
             omp_set_num_threads(2);
             threads &= memcmp(Y2, Y, (size_t)n * O * 4) == 0;
+            for (int isa = 0; isa < 2; isa++) { // AVX2 and portable: the same bits (two-row decode passes included)
+                set_isa(isa);
+                linear(Y2, X, &W, &B, n);
+                isas &= memcmp(Y2, Y, (size_t)n * O * 4) == 0;
+            }
+            set_isa(2);
         }
         CHECK(worst <= 2e-6, "%s act %d: Linear (1, 3, 7, 40 rows) vs naive: max err %.2e of the max", c->name, act, worst);
         CHECK(alone, "%s act %d: each row alone gives the batch's bits", c->name, act);
         CHECK(threads, "%s act %d: 1 and 2 threads give the same bits", c->name, act);
+        CHECK(isas, "%s act %d: AVX-512, AVX2 and portable C give the same bits", c->name, act);
     }
     free(X), free(Y), free(Yn), free(Y1), free(Y2), free(bb);
     free(ref), free(row), free(x), free(wb), free(sb), free(zb);
