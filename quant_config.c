@@ -249,7 +249,10 @@ int quant_name_match(const char *name, const char *target) {
                                    &off, NULL);
     if (!re) return 0;
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
-    int rc = md ? pcre2_match(re, (PCRE2_SPTR)name, strlen(name), 0, 0, md, NULL) : -1;
+    pcre2_match_context *mc = pcre2_match_context_create(NULL);
+    if (mc) pcre2_set_match_limit(mc, 100000), pcre2_set_depth_limit(mc, 10000); // a hostile pattern cannot hang us
+    int rc = md && mc ? pcre2_match(re, (PCRE2_SPTR)name, strlen(name), 0, 0, md, mc) : -1;
+    pcre2_match_context_free(mc);
     pcre2_match_data_free(md);
     pcre2_code_free(re);
     return rc >= 0;

@@ -76,7 +76,8 @@ static int quantise_tensor(QCache *c, const STensor *t, int scheme, int group) {
     const float half = scheme == QZ_FP8 ? 448.0f : scheme == QZ_INT8 ? 255.0f / 2.0f : 15.0f / 2.0f;
     const float qmin = scheme == QZ_FP8 ? -448.0f : scheme == QZ_INT8 ? -128.0f : -8.0f;
     const float qmax = -qmin - (scheme == QZ_FP8 ? 0.0f : 1.0f);
-    for (int64_t r = 0; r < O; r++) {
+#pragma omp parallel for schedule(static) if (O * K > (1 << 20))
+    for (int64_t r = 0; r < O; r++) { // rows are independent: the same bytes for any thread count
         uint8_t *row = c->q + r * ld;
         for (int64_t g = 0; g < ng; g++) {
             float mn = 0.0f, mx = 0.0f; // min_vals = torch.min(min_vals, 0); max_vals = torch.max(max_vals, 0)
