@@ -368,6 +368,47 @@ static void quant_dot2(float *out, const float *x, const Tensor *W, int64_t r) {
     else out[0] = quant_dot(x, W, r), out[1] = quant_dot(x, W, r + 1);
 }
 
+// y[i][j] (i < mr, j < nr, both <= 4) = x_i . w_j over K (rows of x and w with strides ldx, ldw), in dot_f32's
+// order: each output one 16-lane fma chain over the chunks (the last one masked: zero-padded), then its tree. The
+// 4 x 4 register tile reads 8 vectors per 16 fmas; rows past mr / nr repeat the last one and are not stored
+__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void tile4x4_512(float *y, int64_t ldy, const float *x,
+                                                                               int64_t ldx, const float *w, int64_t ldw,
+                                                                               int K, int mr, int nr) {
+    const float *xr[4], *wr[4];
+    for (int i = 0; i < 4; i++) xr[i] = x + (i < mr ? i : mr - 1) * ldx, wr[i] = w + (i < nr ? i : nr - 1) * ldw;
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) acc[i][j] = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= K; k += 16) {
+        __m512 wv[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) wv[j] = _mm512_loadu_ps(wr[j] + k);
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            const __m512 xv = _mm512_loadu_ps(xr[i] + k);
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
+        }
+    }
+    if (k < K) {
+        const __mmask16 m = (__mmask16)((1u << (K - k)) - 1);
+        __m512 wv[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) wv[j] = _mm512_maskz_loadu_ps(m, wr[j] + k);
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            const __m512 xv = _mm512_maskz_loadu_ps(m, xr[i] + k);
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
+        }
+    }
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) y[i * ldy + j] = hsum512(acc[i][j]);
+}
+
 // ---------------------------------------------------------------------------- activation quantisation
 
 // one row of K activations fake-quantised with one dynamic scale (compressed-tensors symmetric args):
@@ -464,9 +505,15 @@ static void qtask(const LinearJob *J, const float *x, int64_t ldx, int r0, int r
     } else {
         float *w = qbuf((size_t)QL_BLOCK * (size_t)K);
         for (int r = r0; r < r1; r++) quant_row(w + (int64_t)(r - r0) * K, W, r);
-        for (int i = 0; i < J->n; i++)
-            for (int r = r0; r < r1; r++)
-                J->y[(int64_t)i * J->ldy + r] = dot_f32(x + (int64_t)i * ldx, w + (int64_t)(r - r0) * K, K);
+        if (cpu.avx512f && cpu.f16c) // 4 x 4 tiles: the bits of dot_f32 per output
+            for (int i = 0; i < J->n; i += 4)
+                for (int r = r0; r < r1; r += 4)
+                    tile4x4_512(J->y + (int64_t)i * J->ldy + r, J->ldy, x + (int64_t)i * ldx, ldx,
+                                w + (int64_t)(r - r0) * K, K, K, J->n - i < 4 ? J->n - i : 4, r1 - r < 4 ? r1 - r : 4);
+        else
+            for (int i = 0; i < J->n; i++)
+                for (int r = r0; r < r1; r++)
+                    J->y[(int64_t)i * J->ldy + r] = dot_f32(x + (int64_t)i * ldx, w + (int64_t)(r - r0) * K, K);
     }
     if (J->b && J->b->data)
         for (int i = 0; i < J->n; i++)
