@@ -17,6 +17,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -108,6 +109,14 @@ static int quantise_tensor(QCache *c, const STensor *t, int scheme, int group) {
 }
 
 // ---------------------------------------------------------------------------- files
+
+// the pages of a source tensor leave this process once it is written (they stay in the page cache): the resident
+// set stays near one tensor whatever the checkpoint size
+static void drop_pages(const void *p, size_t n) {
+    const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)p & ~(pg - 1);
+    const uintptr_t e = ((uintptr_t)p + n + pg - 1) & ~(pg - 1);
+    if (n) madvise((void *)a, e - a, MADV_DONTNEED);
+}
 
 static char *pjoin(const char *a, const char *b) {
     size_t n = strlen(a) + strlen(b) + 2;
@@ -223,12 +232,18 @@ static int write_shard(const SFile *sf, const char *path, int scheme, int group,
     QCache qc = {0};
     for (int i = 0; i < n && !rc; i++) {
         OutT *o = &ot[i];
-        if (o->part == 0) rc = write_all(f, o->src->data, o->nbytes, path);
+        if (o->part == 0) {
+            rc = write_all(f, o->src->data, o->nbytes, path);
+            if (sf->mapped) drop_pages(o->src->data, o->nbytes);
+        }
         else if (o->part == 3) {
             const int64_t v[2] = {o->src->shape[0], o->src->shape[1]}; // little-endian hosts (x86-64)
             rc = write_all(f, v, 16, path);
         } else {
-            if (qc.src != o->src) quantise_tensor(&qc, o->src, scheme, group);
+            if (qc.src != o->src) {
+                quantise_tensor(&qc, o->src, scheme, group);
+                if (sf->mapped) drop_pages(o->src->data, o->src->nbytes);
+            }
             rc = write_all(f, o->part == 1 ? (const void *)qc.q : (const void *)qc.scale, o->nbytes, path);
         }
     }
