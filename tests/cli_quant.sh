@@ -61,6 +61,16 @@ for name in moe-fp8-dynamic.text moe-w4a16-g32.image; do
     done
 done
 
+# a sharded folder in the released layout (index, 2 shards, F32 router bias, unused MTP layer) quantises to the same
+# model as the single-file one
+"$GLM4V" quantize tests/golden/ckpt/moe-released "$T/rel" --scheme fp8 -q 2>"$T/qe" &&
+    "$GLM4V" quantize tests/golden/ckpt/moe "$T/one" --scheme fp8 -q 2>>"$T/qe" &&
+    "$GLM4V" -m "$T/rel" -p "hi" -n 3 -q --dump "$T/rel.st" >/dev/null 2>>"$T/qe" &&
+    "$GLM4V" -m "$T/one" -p "hi" -n 3 -q --dump "$T/one.st" >/dev/null 2>>"$T/qe" &&
+    [ -f "$T/rel/model.safetensors.index.json" ] && "$COMPARE" "$T/rel.st" "$T/one.st" --rtol 0 --atol 0 >/dev/null 2>&1 &&
+    echo "ok - quantize: a sharded released-layout folder gives the single-file folder's model (bit-identical dump)" ||
+    echo "not ok - quantize of a sharded folder: $(tail -n1 "$T/qe")"
+
 # quantize refuses a non-empty output folder and leaves no half-written one behind
 mkdir -p "$T/full" && touch "$T/full/x"
 "$GLM4V" quantize weights/tiny-glm4v-moe "$T/full" --scheme fp8 -q 2>"$T/qe"
