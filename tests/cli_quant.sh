@@ -71,6 +71,24 @@ done
     echo "ok - quantize: a sharded released-layout folder gives the single-file folder's model (bit-identical dump)" ||
     echo "not ok - quantize of a sharded folder: $(tail -n1 "$T/qe")"
 
+# malformed quantised folders (config edited so that it disagrees with the tensors): exit 1, one line naming the tensor
+bad_case() { # name source-folder sed-expression expected-text
+    rm -rf "$T/bad" && cp -r "tests/golden/quant/ckpt/$2" "$T/bad" && sed -i "$3" "$T/bad/config.json"
+    "$GLM4V" -m "$T/bad" -p hi -n 1 -q >/dev/null 2>"$T/bad.err"
+    local rc=$?
+    if [ $rc -eq 1 ] && [ "$(wc -l <"$T/bad.err")" -eq 1 ] && grep -q "$4" "$T/bad.err"; then
+        echo "ok - bad input: $1: $(cat "$T/bad.err")"
+    else
+        echo "not ok - bad input: $1: exit $rc: $(tail -n2 "$T/bad.err" | tr '\n' ' ')"
+    fi
+}
+bad_case "group that does not divide" moe-w4a16-g32 's/"group_size": 32/"group_size": 24/' "does not divide"
+bad_case "group size the scales disagree with" moe-w4a16-g32 's/"group_size": 32/"group_size": 64/' "weight_scale' has shape"
+bad_case "FP8 config over int4 tensors" moe-w4a16-g32 's/"type": "int"/"type": "float"/; s/"num_bits": 4/"num_bits": 8/; s/"pack-quantized"/"float-quantized"/' "has a weight_packed but the format is not pack-quantized"
+bad_case "int8 tensors under float-quantized" moe-w8a8 's/"int-quantized"/"float-quantized"/' "format float-quantized with int"
+bad_case "static activation scales" moe-fp8-dynamic 's/"dynamic": true/"dynamic": false/' "only dynamic symmetric"
+bad_case "quantised layers in the ignore list" moe-fp8-dynamic 's/"lm_head",/"lm_head", "re:.*self_attn.*",/' "ignore list names"
+
 # quantize refuses a non-empty output folder and leaves no half-written one behind
 mkdir -p "$T/full" && touch "$T/full/x"
 "$GLM4V" quantize weights/tiny-glm4v-moe "$T/full" --scheme fp8 -q 2>"$T/qe"
