@@ -163,23 +163,30 @@ static int copy_file(const char *from, const char *to) {
 
 // one output shard: plan the tensors, write the header, then stream the data one source tensor at a time
 static int write_shard(const SFile *sf, const char *path, int scheme, int group, int n_layers, cJSON *wmap,
-                       const char *shard_name, size_t *total) {
+                       const char *shard_name, size_t *total, cJSON *skipped, int *nquant, int quiet) {
     OutT *ot = xcalloc((size_t)sf->n * 3 + 1, sizeof(OutT));
     int n = 0, rc = 0;
     for (int i = 0; i < sf->n && !rc; i++) {
         const STensor *t = &sf->t[i];
-        if (!is_target(t, n_layers)) {
+        // int4: a Linear whose width the group does not divide stays as it is (listed in `ignore`), as llm-compressor
+        // users do with GLM-4.5V's dense 10944-wide down_proj and groups of 128
+        const int fits = scheme != QZ_INT4 || t->ndim != 2 || t->shape[1] % group == 0;
+        if (is_target(t, n_layers) && !fits) {
+            char mod[600];
+            snprintf(mod, sizeof mod, "%.*s", (int)(strlen(t->name) - 7), t->name);
+            cJSON_AddItemToArray(skipped, cJSON_CreateString(mod));
+            if (!quiet)
+                fprintf(stderr, "quantize: %s: %lld columns are not a multiple of --group %d: kept as %s (ignored)\n",
+                        t->name, (long long)t->shape[1], group, dtype_name[t->dtype]);
+        }
+        if (!is_target(t, n_layers) || !fits) {
             OutT *o = &ot[n++];
             o->src = t, o->dt = t->dtype, o->ndim = 0, o->part = 0, o->nbytes = t->nbytes;
             snprintf(o->name, sizeof o->name, "%s", t->name);
             continue;
         }
         const int64_t O = t->shape[0], K = t->shape[1];
-        if (scheme == QZ_INT4 && K % group) {
-            rc = glm_err("%s: tensor '%s' has %lld columns: --group %d does not divide them", sf->path, t->name,
-                         (long long)K, group);
-            break;
-        }
+        ++*nquant;
         const int bits = scheme == QZ_INT4 ? 4 : 8;
         const size_t base = strlen(t->name) - 6; // "...weight" -> "..."
         OutT *q = &ot[n++], *s = &ot[n++];
@@ -255,7 +262,7 @@ static int write_shard(const SFile *sf, const char *path, int scheme, int group,
 }
 
 // quantization_config as llm-compressor writes it for the scheme
-static cJSON *quant_config_json(int scheme, int group) {
+static cJSON *quant_config_json(int scheme, int group, const cJSON *skipped) {
     cJSON *qc = cJSON_CreateObject();
     cJSON_AddStringToObject(qc, "quant_method", "compressed-tensors");
     cJSON_AddStringToObject(qc, "format", scheme == QZ_FP8 ? "float-quantized" : "pack-quantized");
@@ -286,36 +293,19 @@ static cJSON *quant_config_json(int scheme, int group) {
     cJSON_AddItemToArray(ig, cJSON_CreateString("re:.*mlp\\.gate$"));
     cJSON_AddItemToArray(ig, cJSON_CreateString("re:(model\\.)?visual\\..*"));
     cJSON_AddItemToArray(ig, cJSON_CreateString("re:.*embed_tokens$"));
+    for (const cJSON *e = skipped ? skipped->child : NULL; e; e = e->next) cJSON_AddItemToArray(ig, cJSON_Duplicate(e, 0));
     cJSON_AddNullToObject(qc, "kv_cache_scheme");
     return qc;
 }
 
 static int quantize_into(const Checkpoint *ck, const char *in_dir, const char *tmp, int scheme, int group, int quiet) {
     const int n_layers = ck->cfg.text.num_hidden_layers;
-    // config.json + quantization_config
-    size_t len;
-    char *p = pjoin(in_dir, "config.json");
-    char *txt = read_file(p, &len, 64u << 20);
-    free(p);
-    if (!txt) return -1;
-    cJSON *cfg = cJSON_ParseWithLength(txt, len);
-    free(txt);
-    if (!cfg) return glm_err("%s/config.json: invalid JSON", in_dir);
-    cJSON_DeleteItemFromObjectCaseSensitive(cfg, "quantization_config");
-    cJSON_AddItemToObject(cfg, "quantization_config", quant_config_json(scheme, group));
-    char *cj = cJSON_Print(cfg);
-    cJSON_Delete(cfg);
-    p = pjoin(tmp, "config.json");
-    FILE *f = fopen(p, "wb");
-    int rc = f ? write_all(f, cj, strlen(cj), p) || write_all(f, "\n", 1, p) : glm_err("%s: cannot create", p);
-    if (f && fclose(f) && !rc) rc = glm_err("%s: write failed", p);
-    free(p), free(cj);
-    if (rc) return -1;
+    int rc = 0, nquant = 0;
     // the shards, under their own names; the index when there was one
     char *ip = pjoin(in_dir, "model.safetensors.index.json");
     const int indexed = file_exists(ip);
     free(ip);
-    cJSON *index = indexed ? cJSON_CreateObject() : NULL, *wmap = NULL, *meta = NULL;
+    cJSON *index = indexed ? cJSON_CreateObject() : NULL, *wmap = NULL, *meta = NULL, *skipped = cJSON_CreateArray();
     if (index) meta = cJSON_AddObjectToObject(index, "metadata"), wmap = cJSON_AddObjectToObject(index, "weight_map");
     size_t total = 0;
     for (int i = 0; i < ck->nfiles && !rc; i++) {
@@ -323,9 +313,14 @@ static int quantize_into(const Checkpoint *ck, const char *in_dir, const char *t
         base = base ? base + 1 : ck->files[i].path;
         char *op = pjoin(tmp, base);
         if (!quiet) fprintf(stderr, "quantize: %s (%d tensors)\n", base, ck->files[i].n);
-        rc = write_shard(&ck->files[i], op, scheme, group, n_layers, wmap, base, &total);
+        rc = write_shard(&ck->files[i], op, scheme, group, n_layers, wmap, base, &total, skipped, &nquant, quiet);
         free(op);
     }
+    if (!rc && nquant == 0)
+        rc = glm_err("%s: no Linear weight to quantise%s", in_dir,
+                     scheme == QZ_INT4 ? " (--group divides none of their widths)" : "");
+    FILE *f;
+    char *p;
     if (!rc && index) {
         cJSON_AddNumberToObject(meta, "total_size", (double)total);
         char *ij = cJSON_Print(index);
@@ -336,6 +331,30 @@ static int quantize_into(const Checkpoint *ck, const char *in_dir, const char *t
         free(p), free(ij);
     }
     cJSON_Delete(index);
+    // config.json + quantization_config (the ignore list includes the Linears left unquantised)
+    size_t len;
+    char *txt = NULL;
+    if (!rc) {
+        p = pjoin(in_dir, "config.json");
+        txt = read_file(p, &len, 64u << 20);
+        free(p);
+        if (!txt) rc = -1;
+    }
+    cJSON *cfg = txt ? cJSON_ParseWithLength(txt, len) : NULL;
+    free(txt);
+    if (!rc && !cfg) rc = glm_err("%s/config.json: invalid JSON", in_dir);
+    if (!rc) {
+        cJSON_DeleteItemFromObjectCaseSensitive(cfg, "quantization_config");
+        cJSON_AddItemToObject(cfg, "quantization_config", quant_config_json(scheme, group, skipped));
+        char *cj = cJSON_Print(cfg);
+        p = pjoin(tmp, "config.json");
+        f = fopen(p, "wb");
+        rc = f ? write_all(f, cj, strlen(cj), p) || write_all(f, "\n", 1, p) : glm_err("%s: cannot create", p);
+        if (f && fclose(f) && !rc) rc = glm_err("%s: write failed", p);
+        free(p), free(cj);
+    }
+    cJSON_Delete(cfg);
+    cJSON_Delete(skipped);
     // every other regular file (tokenizer, processor, generation config, chat template, ...)
     DIR *d = rc ? NULL : opendir(in_dir);
     if (!rc && !d) rc = glm_err("%s: cannot list (%s)", in_dir, strerror(errno));

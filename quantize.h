@@ -13,7 +13,8 @@ enum {
 
 // quantise every language-model Linear of IN_DIR (round to nearest, symmetric, as compressed-tensors' quantize does;
 // the router, embeddings, lm_head and the vision tower stay as they are, listed in `ignore`) into OUT_DIR, one tensor
-// at a time (memory: about one tensor), copying the tokenizer, processor and generation files. OUT_DIR must not
+// at a time (memory: about one tensor), copying the tokenizer, processor and generation files. int4: a Linear whose
+// width the group does not divide stays as it is and is added to `ignore` (an error when that leaves none). OUT_DIR must not
 // exist or be empty; everything is written to OUT_DIR.tmp and renamed at the end (removed on error). quiet = 0:
 // one progress line per shard on stderr. -1 + glm_errmsg on error.
 int quantize_folder(const char *in_dir, const char *out_dir, int scheme, int group, int quiet);

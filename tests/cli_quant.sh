@@ -89,14 +89,22 @@ bad_case "int8 tensors under float-quantized" moe-w8a8 's/"int-quantized"/"float
 bad_case "static activation scales" moe-fp8-dynamic 's/"dynamic": true/"dynamic": false/' "only dynamic symmetric"
 bad_case "quantised layers in the ignore list" moe-fp8-dynamic 's/"lm_head",/"lm_head", "re:.*self_attn.*",/' "ignore list names"
 
+# int4 groups that divide some widths only: those Linears stay bf16 and are listed in `ignore` (the dense model's
+# down_proj is 256 wide, the others 128: --group 256 quantises down_proj only); the result runs
+"$GLM4V" quantize weights/tiny-glm4v-dense "$T/g256" --scheme int4 --group 256 2>"$T/qe" &&
+    grep -q "kept as BF16 (ignored)" "$T/qe" && grep -q '"model.language_model.layers.0.self_attn.q_proj"' "$T/g256/config.json" &&
+    "$GLM4V" -m "$T/g256" -p hi -n 2 -q >/dev/null 2>>"$T/qe" &&
+    echo "ok - quantize: Linears the group does not divide stay bf16, listed in ignore; the folder runs" ||
+    echo "not ok - quantize --group 256: $(tail -n1 "$T/qe")"
+
 # quantize refuses a non-empty output folder and leaves no half-written one behind
 mkdir -p "$T/full" && touch "$T/full/x"
 "$GLM4V" quantize weights/tiny-glm4v-moe "$T/full" --scheme fp8 -q 2>"$T/qe"
 [ $? -eq 1 ] && grep -q "not empty" "$T/qe" && [ ! -e "$T/full.tmp" ] && echo "ok - quantize: non-empty OUT_DIR refused" ||
     echo "not ok - quantize: non-empty OUT_DIR not refused: $(tail -n1 "$T/qe")"
 "$GLM4V" quantize weights/tiny-glm4v-dense "$T/g48" --scheme int4 --group 48 -q 2>"$T/qe"
-[ $? -eq 1 ] && grep -q "does not divide" "$T/qe" && [ ! -e "$T/g48" ] && [ ! -e "$T/g48.tmp" ] &&
-    echo "ok - quantize: a group that does not divide fails with nothing left behind" ||
+[ $? -eq 1 ] && grep -q "divides none" "$T/qe" && [ ! -e "$T/g48" ] && [ ! -e "$T/g48.tmp" ] &&
+    echo "ok - quantize: a group that divides no width fails with nothing left behind" ||
     echo "not ok - quantize --group 48: $(tail -n1 "$T/qe")"
 "$GLM4V" quantize "$T/moe-ours-fp8.text.q" "$T/again" --scheme int4 -q 2>"$T/qe"
 [ $? -eq 1 ] && grep -q "already quantised" "$T/qe" && echo "ok - quantize: an already quantised folder refused" ||
