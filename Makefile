@@ -4,7 +4,7 @@ CC      ?= gcc
 # -ffp-contract=off: no silent a*b+c fusion, so the numbers do not depend on the compiler's mood
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -Wall -Wextra -Wno-unused-parameter -fopenmp -ffp-contract=off -fno-fast-math \
-           -D_GNU_SOURCE -I/usr/include/stb -I/usr/include/openblas -I.
+           -D_GNU_SOURCE -I/usr/include/stb -I/usr/include/openblas -I. -I$(BUILD)
 LDLIBS  += -lpcre2-8 -lcjson -ljpeg -lz -lm
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 CFLAGS  += -DGLM4V_GIT_COMMIT=\"$(GIT_COMMIT)\"
@@ -14,7 +14,9 @@ CFLAGS  += $(SANFLAGS)
 # Debian packages the build and the tests need
 DEB_PKGS = gcc make libopenblas-dev libstb-dev libjpeg62-turbo-dev libpcre2-dev libcjson-dev zlib1g-dev
 
-LIB_SRCS = util.c safetensors.c checkpoint.c weights.c ops.c quant.c quant_config.c quantize.c tokenizer.c preprocess.c vision.c moe.c model.c dump.c prompt.c boxes.c sampler.c engine.c
+LIB_SRCS = util.c safetensors.c checkpoint.c weights.c ops.c quant.c quant_config.c quantize.c tokenizer.c preprocess.c \
+           vision.c moe.c model.c dump.c prompt.c boxes.c sampler.c engine.c jinja.c json.c chat_template.c messages.c \
+           chat_output.c
 BUILD    = build
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 # header dependencies: each object's own list, written by the compiler (-MMD) beside it and read back below
@@ -32,6 +34,12 @@ all: $(GLM4V_BIN) $(COMPARE_BIN)
 
 $(BUILD)/%.o: %.c | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+# the built-in chat template (templates/glm45v.jinja) as a C array, for a model folder without a template
+$(BUILD)/builtin_templates.h: templates/glm45v.jinja | $(BUILD)/tests
+	{ printf 'static const unsigned char glm45v_jinja[] = {'; od -An -v -tx1 $< | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  printf '0};\n'; } > $@.tmp && mv $@.tmp $@
+$(BUILD)/chat_template.o: $(BUILD)/builtin_templates.h
 
 $(BUILD)/tests:
 	mkdir -p $(BUILD)/tests
@@ -125,15 +133,16 @@ test-valgrind: all
 # build/fuzz/corpus/<target>/, crashes to build/fuzz/crashes/ (copy them to tests/data/regress/<target>/).
 FUZZ_CC      = clang-14
 FUZZ_SECONDS = 30
-FUZZ_TARGETS = safetensors config tokenizer tokenize image prompt compare
+FUZZ_TARGETS = safetensors config tokenizer tokenize image prompt compare jinja chat_output
 FUZZ_DIR     = $(BUILD)/fuzz
 FUZZ_CFLAGS  = -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas -D_GNU_SOURCE \
-               -I/usr/include/stb -I. $(ASAN_FLAGS) -fsanitize-recover=float-cast-overflow
-FUZZ_LIB     = util.c safetensors.c checkpoint.c quant_config.c tokenizer.c preprocess.c prompt.c dump.c
+               -I/usr/include/stb -I. -I$(BUILD) $(ASAN_FLAGS) -fsanitize-recover=float-cast-overflow -DJINJA_FUZZ_LIMITS
+FUZZ_LIB     = util.c safetensors.c checkpoint.c quant_config.c tokenizer.c preprocess.c prompt.c dump.c jinja.c json.c \
+               chat_template.c chat_output.c
 FUZZ_OBJS    = $(FUZZ_LIB:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS    = $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 
-$(FUZZ_DIR)/obj/%.o: %.c
+$(FUZZ_DIR)/obj/%.o: %.c | $(BUILD)/builtin_templates.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEPFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 

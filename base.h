@@ -38,7 +38,7 @@ int size_add(size_t a, size_t b, size_t *out);
 char *read_file(const char *path, size_t *len, size_t max_bytes);
 int file_exists(const char *path); // a regular file is there
 
-// ---------------------------------------------------------------------------- element types (safetensors.c)
+// ---------------------------------------------------------------------------- element types (util.c)
 
 // DT_F32 .. DT_F8_E4M3 are safetensors element types; DT_Q8 and DT_Q4 exist only in Tensor views of quantised
 // weights (compressed-tensors "pack-quantized": int32 words read as bytes, see Tensor below)

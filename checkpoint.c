@@ -500,15 +500,6 @@ static int checkpoint_open_(Checkpoint *ck, const char *dir) {
         return glm_err("%s: processor patch/merge/temporal sizes (%d/%d/%d) differ from vision_config (%d/%d/%d)", dir,
                        c->proc.patch_size, c->proc.merge_size, c->proc.temporal_patch_size, c->vision.patch_size,
                        c->vision.spatial_merge_size, c->vision.temporal_patch_size);
-    // chat template: the GLM-4.5V family's knows the thinking switch ("/nothink"); GLM-4.1V's does not
-    const char *tnames[3] = {"chat_template.jinja", "chat_template.json", "tokenizer_config.json"};
-    for (int i = 0; i < 3 && c->chat_template == CHAT_TEMPLATE_NONE; i++) {
-        if ((r = read_opt(dir, tnames[i], &buf, &len)) < 0) return -1;
-        if (r == 0) continue;
-        if (i == 0 || strstr(buf, "\"chat_template\""))
-            c->chat_template = strstr(buf, "nothink") ? CHAT_TEMPLATE_GLM45 : CHAT_TEMPLATE_OTHER;
-        free(buf);
-    }
     // weights: index + shards, or a single model.safetensors
     char **names = NULL;
     int n = 0;

@@ -75,16 +75,8 @@ typedef struct {
     float temperature, top_p, repetition_penalty; // generation_config.json defaults
     int top_k;                   // generation_config.json top_k (0: all)
     ProcConfig proc;             // image / video processor settings
-    int chat_template;           // CHAT_TEMPLATE_*: which conversation format the checkpoint's template uses
     uint32_t config_crc;         // CRC-32 of config.json bytes (provenance)
 } Config;
-
-// the checkpoint's chat template (chat_template.jinja, chat_template.json or tokenizer_config.json's chat_template)
-enum {
-    CHAT_TEMPLATE_NONE = 0,  // no template in the folder: the GLM-4.5V format is used
-    CHAT_TEMPLATE_GLM45 = 1, // the GLM-4.5V / 4.6V family (it knows /nothink): reproduced by chat_render
-    CHAT_TEMPLATE_OTHER = 2, // another layout (GLM-4.1V-9B-Thinking's): not reproduced, only --raw is available
-};
 
 typedef struct {
     char dir[4096];     // model folder

@@ -43,7 +43,7 @@ static int err_prefix(const char *what) {
 
 // ---------------------------------------------------------------------------- engine
 
-int engine_load(Engine *e, const char *model_dir, ProgressFn fn, void *ctx) {
+int engine_load(Engine *e, const char *model_dir, const char *chat_template, ProgressFn fn, void *ctx) {
     memset(e, 0, sizeof *e);
     e->progress = fn, e->progress_ctx = ctx;
     ops_init();
@@ -58,6 +58,7 @@ int engine_load(Engine *e, const char *model_dir, ProgressFn fn, void *ctx) {
     snprintf(path, sizeof path, "%s/tokenizer.json", model_dir);
     progress(e, "loading %s", path);
     if (!(e->tok = tokenizer_load(path))) goto fail;
+    if (chat_template_load(&e->tmpl, model_dir, chat_template)) goto fail;
     e->think_open = tokenizer_token_id(e->tok, "<think>");
     e->think_close = tokenizer_token_id(e->tok, "</think>");
     const Config *c = e->c;
@@ -77,6 +78,7 @@ fail:
 }
 
 void engine_free(Engine *e) {
+    chat_template_free(&e->tmpl);
     tokenizer_free(e->tok);
     weights_free(&e->w);
     checkpoint_close(&e->ck);
@@ -110,21 +112,38 @@ void media_free(Media *m) {
     memset(m, 0, sizeof *m);
 }
 
-int media_add_image(Media *m, const Engine *e, const char *path, const MediaOptions *o) {
-    if (!e->c->has_vision) return glm_err("%s: the checkpoint has no vision tower (model.visual.*)", e->ck.dir);
-    if (m->img.nitems >= ENGINE_MAX_IMAGES) return glm_err("%s: at most %d images", path, ENGINE_MAX_IMAGES);
-    Image im;
-    if (image_load(&im, path, o->max_image_pixels)) return -1;
+// a decoded image through Glm4vImageProcessor, appended to m->img; name: its file (kept for boxes) or a label
+static int add_decoded_image(Media *m, const Engine *e, Image *im, const char *name, const MediaOptions *o) {
     const int i = m->img.nitems;
-    int rc = preprocess_frames(&m->img, &im, 1, &e->c->proc, o->resize, 0);
-    if (rc) err_prefix(path);
+    int rc = preprocess_frames(&m->img, im, 1, &e->c->proc, o->resize, 0);
+    if (rc) err_prefix(name);
     else {
-        m->img_w[i] = im.w, m->img_h[i] = im.h;
+        m->img_w[i] = im->w, m->img_h[i] = im->h;
         free(m->img_path[i]);
-        if (!(m->img_path[i] = strdup(path))) rc = glm_err("out of memory");
+        if (!(m->img_path[i] = strdup(name))) rc = glm_err("out of memory");
     }
-    image_free(&im);
+    image_free(im);
     return rc;
+}
+
+// the checks every image source shares
+static int can_add_image(const Media *m, const Engine *e, const char *name) {
+    if (!e->c->has_vision) return glm_err("%s: the checkpoint has no vision tower (model.visual.*)", e->ck.dir);
+    if (m->img.nitems >= ENGINE_MAX_IMAGES) return glm_err("%s: at most %d images", name, ENGINE_MAX_IMAGES);
+    return 0;
+}
+
+int media_add_image(Media *m, const Engine *e, const char *path, const MediaOptions *o) {
+    Image im;
+    if (can_add_image(m, e, path) || image_load(&im, path, o->max_image_pixels)) return -1;
+    return add_decoded_image(m, e, &im, path, o);
+}
+
+int media_add_image_mem(Media *m, const Engine *e, const uint8_t *buf, size_t len, const char *name,
+                        const MediaOptions *o) {
+    Image im;
+    if (can_add_image(m, e, name) || image_load_mem(&im, buf, len, name, o->max_image_pixels)) return -1;
+    return add_decoded_image(m, e, &im, name, o);
 }
 
 int media_add_video(Media *m, const Engine *e, const char *path, const MediaOptions *o) {
@@ -364,4 +383,50 @@ int session_step(Session *s, int id) {
 
 void session_truncate(Session *s, int n) {
     if (n < s->md.n_past) s->md.n_past = n < 0 ? 0 : n;
+}
+
+// ---------------------------------------------------------------------------- batched decoding
+
+int batch_init(Batch *b, const Engine *e, int max_rows, int max_ctx) {
+    memset(b, 0, sizeof *b);
+    b->e = e, b->max_rows = max_rows;
+    if (max_rows < 1) return glm_err("a batch needs at least one row");
+    if (model_init_batch(&b->act, e->c, &e->w, max_ctx, max_rows)) return -1;
+    b->emb = malloc((size_t)max_rows * e->c->text.hidden_size * sizeof(float));
+    b->pos = malloc((size_t)3 * max_rows * sizeof(int64_t));
+    if (!b->emb || !b->pos) {
+        batch_free(b);
+        return glm_err("out of memory (batch buffers)");
+    }
+    return 0;
+}
+
+void batch_free(Batch *b) {
+    model_free(&b->act);
+    free(b->emb), free(b->pos);
+    memset(b, 0, sizeof *b);
+}
+
+int engine_step_batch(Batch *b, Session **ss, const int *ids, int n) {
+    const Engine *e = b->e;
+    const int H = e->c->text.hidden_size, V = e->c->text.vocab_size;
+    if (n < 1 || n > b->max_rows) return glm_err("a batch of %d sessions (1..%d)", n, b->max_rows);
+    ModelSeq seqs[n];
+    for (int i = 0; i < n; i++) {
+        Session *s = ss[i];
+        if (s->md.n_past >= s->max_ctx) return glm_err("the context of %d tokens is full", s->max_ctx);
+        if (s->max_ctx > b->act.max_ctx) return glm_err("a session of %d tokens in a batch of %d", s->max_ctx, b->act.max_ctx);
+        if (ids[i] < 0 || ids[i] >= V) return glm_err("token id %d is outside the model vocabulary", ids[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        Session *s = ss[i];
+        // decode: position = cache position + rope_delta on all three rows
+        const int64_t p = s->md.n_past + s->rope_delta;
+        b->pos[i] = b->pos[b->max_rows + i] = b->pos[2 * b->max_rows + i] = p;
+        s->cache_ids[s->md.n_past] = ids[i];
+        embed_tokens(&e->w, e->c, &ids[i], 1, b->emb + (size_t)i * H);
+        seqs[i] = (ModelSeq){&s->md, 1, b->pos + i, b->max_rows, s->last, 0};
+    }
+    model_forward_batch(&b->act, seqs, n, b->emb, NULL);
+    return 0;
 }

@@ -9,6 +9,7 @@
 #ifndef GLM4V_ENGINE_H
 #define GLM4V_ENGINE_H
 
+#include "chat_template.h"
 #include "model.h"
 #include "preprocess.h"
 #include "prompt.h"
@@ -26,14 +27,16 @@ typedef struct {
     Checkpoint ck;               // config + mmap'd shards
     Weights w;                   // typed views into the shards
     Tokenizer *tok;              // tokenizer.json
+    ChatTemplate tmpl;           // the chat template (the folder's, an override, or the built-in one)
     const Config *c;             // = &ck.cfg
     int think_open, think_close; // <think> / </think> token ids (-1 if absent)
     ProgressFn progress;         // status callback (NULL: silent)
     void *progress_ctx;          // its first argument
 } Engine;
 
-// open a model folder: map and check every tensor, load the tokenizer; -1 + glm_errmsg on error
-int engine_load(Engine *e, const char *model_dir, ProgressFn progress, void *progress_ctx);
+// open a model folder: map and check every tensor, load the tokenizer and the chat template (chat_template: a file
+// that overrides the folder's, or NULL); -1 + glm_errmsg on error
+int engine_load(Engine *e, const char *model_dir, const char *chat_template, ProgressFn progress, void *progress_ctx);
 void engine_free(Engine *e);
 // 1 when id is one of the checkpoint's end-of-sequence ids
 int engine_is_eos(const Engine *e, int id);
@@ -64,6 +67,9 @@ typedef struct {
 
 // Glm4vImageProcessor on one image file: decode, smart_resize, resize, normalise, patchify (appended to m->img)
 int media_add_image(Media *m, const Engine *e, const char *path, const MediaOptions *o);
+// the same for an image file's bytes in memory (a data: URI); name labels it in messages
+int media_add_image_mem(Media *m, const Engine *e, const uint8_t *buf, size_t len, const char *name,
+                        const MediaOptions *o);
 // Glm4vVideoProcessor on a folder of frames (frame i at i / fps s) or a video file (ffmpeg, sampled); the timestamp
 // text of each temporal patch is tokenized here
 int media_add_video(Media *m, const Engine *e, const char *path, const MediaOptions *o);
@@ -122,5 +128,23 @@ int session_prefill(Session *s, const Prompt *p, const Media *m, const TapSink *
 int session_step(Session *s, int id);
 // keep only the first n tokens of the KV cache
 void session_truncate(Session *s, int n);
+
+// ---------------------------------------------------------------------------- batched decoding
+
+// the activations of one decode step over several sessions (continuous batching), sized once
+typedef struct {
+    const Engine *e;  // the model
+    Model act;        // activations for max_rows rows (no KV cache: each session has its own)
+    int max_rows;     // sessions one step can hold
+    float *emb;       // [max_rows, H] the steps' token embeddings
+    int64_t *pos;     // [3][max_rows] their positions (rows t, h, w)
+} Batch;
+
+// a batch of up to max_rows sessions whose caches hold up to max_ctx tokens; -1 + glm_errmsg when out of memory
+int batch_init(Batch *b, const Engine *e, int max_rows, int max_ctx);
+void batch_free(Batch *b);
+// one decode step for n sessions at once: ids[i] is appended to ss[i] and its logits land in ss[i]->last, the same
+// bits as session_step(ss[i], ids[i]) alone; every weight is read once for the whole step
+int engine_step_batch(Batch *b, Session **ss, const int *ids, int n);
 
 #endif

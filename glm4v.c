@@ -3,8 +3,11 @@
 // progress, timing, grounding boxes) and --dump formatting. Everything that computes is the engine's (engine.h).
 //   ./glm4v -m MODEL_DIR -p "question" [-i image.png ...] [--video DIR|FILE] [-n 128] [--dump out.safetensors]
 #include "boxes.h"
+#include "chat_output.h"
 #include "dump.h"
 #include "engine.h"
+#include "json.h"
+#include "messages.h"
 #include "ops.h"
 #include "quant.h"
 #include "quantize.h"
@@ -33,6 +36,12 @@ typedef struct {
     const char *system;      // --system
     int raw;                 // --raw: prompt used verbatim
     int think;               // 1 thinking on (default), 0 --no-think
+    int think_set;           // --think or --no-think was given (enable_thinking is passed to the template)
+    const char *messages;    // --messages FILE.json: the whole conversation (OpenAI format)
+    const char *tools;       // --tools FILE.json: OpenAI tools
+    const char *chat_template; // --chat-template FILE: overrides the model folder's template
+    const char *template_kwargs; // --chat-template-kwargs JSON: extra template variables
+    int show_prompt;         // --show-prompt: print the rendered template and exit
     int n_predict;           // -n
     float temp;              // --temp (<0: from generation_config / greedy)
     int top_k;               // --top-k (<0: default)
@@ -66,6 +75,12 @@ static void usage(FILE *f) {
             "  -f, --file FILE          read the prompt from a file ('-' = stdin)\n"
             "      --system TEXT        system message (chat template)\n"
             "      --raw                use the prompt verbatim: no chat template; special tokens written as text count\n"
+            "      --messages FILE      the whole conversation as an OpenAI messages JSON array (image_url / video_url\n"
+            "                           parts: data: URIs or local paths)\n"
+            "      --tools FILE         OpenAI tools JSON array, given to the chat template\n"
+            "      --chat-template FILE use this Jinja chat template instead of the model folder's\n"
+            "      --chat-template-kwargs JSON  extra template variables, e.g. '{\"enable_thinking\": false}'\n"
+            "      --show-prompt        print the rendered chat template (before media expansion) and exit\n"
             "  -i, --image FILE         attach an image (repeatable; JPEG, PNG, BMP, GIF, TGA, PSD, HDR, PNM)\n"
             "      --video PATH         attach a video: a folder of frames (file-name order) or a video file (ffmpeg)\n"
             "      --fps F              frame rate of a frame folder (default 2)\n"
@@ -187,8 +202,13 @@ static void parse_args(Options *o, int argc, char **argv) {
             o->prompt = o->prompt_text = prompt_from_file(v);
         } else if (ARG("--system")) NEEDV(), o->system = v;
         else if (ARG("--raw")) o->raw = 1;
-        else if (ARG("--think")) o->think = 1;
-        else if (ARG("--no-think")) o->think = 0;
+        else if (ARG("--think")) o->think = 1, o->think_set = 1;
+        else if (ARG("--no-think")) o->think = 0, o->think_set = 1;
+        else if (ARG("--messages")) NEEDV(), o->messages = v;
+        else if (ARG("--tools")) NEEDV(), o->tools = v;
+        else if (ARG("--chat-template")) NEEDV(), o->chat_template = v;
+        else if (ARG("--chat-template-kwargs")) NEEDV(), o->template_kwargs = v;
+        else if (ARG("--show-prompt")) o->show_prompt = 1;
         else if (ARG("-n") || ARG("--n-predict")) NEEDV(), o->n_predict = (int)parse_long(a, v, 0, 1 << 24);
         else if (ARG("--temp")) NEEDV(), o->temp = parse_float(a, v, 0, 100);
         else if (ARG("--top-k")) NEEDV(), o->top_k = (int)parse_long(a, v, 0, 1 << 30);
@@ -226,7 +246,11 @@ static void parse_args(Options *o, int argc, char **argv) {
 #undef NEEDV
     }
     if (!o->model_dir) usage_error("-m MODEL_DIR is required");
-    if (!o->prompt && !o->chat) usage_error("-p TEXT is required (or --chat)");
+    if (!o->prompt && !o->chat && !o->messages) usage_error("-p TEXT is required (or --messages FILE, or --chat)");
+    if (o->messages && (o->prompt || o->system || o->raw || o->chat || o->nimages || o->video))
+        usage_error("--messages holds the whole conversation: no -p, -f, --system, --raw, --chat, -i or --video with it");
+    if (o->raw && (o->tools || o->chat_template || o->template_kwargs))
+        usage_error("--raw uses no chat template: --tools, --chat-template and --chat-template-kwargs need the template");
     if (o->chat && o->dump) usage_error("--dump works with one prompt, not with --chat");
     if (o->chat && o->raw) usage_error("--raw cannot be used with --chat");
     if (o->draw_boxes && !o->nimages && !o->chat) usage_error("--draw-boxes needs an image (-i)");
@@ -267,25 +291,50 @@ static void progress(const char *fmt, ...) {
 
 // ---------------------------------------------------------------------------- printing and generation
 
-// writes text to stdout, dimming (terminal) or hiding (--hide-think) the <think>...</think> part
+// writes text to stdout: the whole output with the <think>...</think> part dimmed on a terminal, or (--hide-think)
+// only the answer, split from the reasoning by the same parser the server uses (chat_output.c)
 typedef struct {
-    int tty;      // stdout is a terminal: thinking dimmed
-    int hide;     // --hide-think
-    int in_think; // inside <think>...</think>
+    int tty;                 // stdout is a terminal: thinking dimmed
+    int hide;                // --hide-think: only content deltas are printed
+    int in_think;            // inside <think>...</think> (dimming)
+    StreamDecoder raw;       // the generated text with every token (the parser's input, --hide-think)
+    ChatOutputStream *parse; // --hide-think: the reasoning / content / tool-call splitter
 } Printer;
+
+// a content delta of the splitter goes to stdout; reasoning and tool calls do not
+static int print_delta(void *user, const ChatDelta *d) {
+    (void)user;
+    if (d->kind == CHAT_DELTA_CONTENT) fwrite(d->text, 1, d->len, stdout), fflush(stdout);
+    return 0;
+}
+
+// a printer for one answer; prompt_ends_in_think: the rendered prompt opened thinking
+static void printer_start(Printer *p, const Engine *e, int hide, int prompt_ends_in_think) {
+    memset(p, 0, sizeof *p);
+    p->tty = isatty(1), p->hide = hide;
+    if (!hide) return;
+    stream_init(&p->raw, e->tok, 0);
+    ChatOutputOptions opt = {.tools = NULL, .prompt_ends_in_think = prompt_ends_in_think, .no_tool_parse = 1};
+    if (!(p->parse = chat_output_stream_new(&opt, print_delta, NULL))) glm_die(EXIT_INPUT, "out of memory");
+}
 
 // print one generated token (the think markers as styled text)
 static void print_token(Printer *p, StreamDecoder *sd, int id, const Engine *e) {
     char buf[4096];
+    if (p->hide) {
+        int n = stream_feed(&p->raw, id, buf, sizeof buf);
+        if (n > 0) chat_output_stream_feed(p->parse, buf, (size_t)n);
+        return;
+    }
     if (id == e->think_open) {
         p->in_think = 1;
-        if (!p->hide) fputs(p->tty ? "\033[2m<think>" : "<think>", stdout);
+        fputs(p->tty ? "\033[2m<think>" : "<think>", stdout);
     } else if (id == e->think_close) {
-        if (!p->hide) fputs(p->tty ? "</think>\033[0m" : "</think>", stdout);
+        fputs(p->tty ? "</think>\033[0m" : "</think>", stdout);
         p->in_think = 0;
     } else {
         int n = stream_feed(sd, id, buf, sizeof buf);
-        if (n > 0 && !(p->hide && p->in_think)) fwrite(buf, 1, (size_t)n, stdout);
+        if (n > 0) fwrite(buf, 1, (size_t)n, stdout);
     }
     fflush(stdout);
 }
@@ -293,9 +342,17 @@ static void print_token(Printer *p, StreamDecoder *sd, int id, const Engine *e) 
 // the held-back bytes of an unfinished character, the style reset and the final newline
 static void print_end(Printer *p, StreamDecoder *sd) {
     char tail[256];
-    int nt = stream_flush(sd, tail, sizeof tail);
-    if (nt > 0 && !(p->hide && p->in_think)) fwrite(tail, 1, (size_t)nt, stdout);
-    if (p->tty && p->in_think && !p->hide) fputs("\033[0m", stdout);
+    if (p->hide) {
+        int nt = stream_flush(&p->raw, tail, sizeof tail);
+        if (nt > 0) chat_output_stream_feed(p->parse, tail, (size_t)nt);
+        chat_output_stream_finish(p->parse);
+        chat_output_stream_free(p->parse);
+        p->parse = NULL;
+    } else {
+        int nt = stream_flush(sd, tail, sizeof tail);
+        if (nt > 0) fwrite(tail, 1, (size_t)nt, stdout);
+        if (p->tty && p->in_think) fputs("\033[0m", stdout);
+    }
     fputc('\n', stdout);
     fflush(stdout);
 }
@@ -340,6 +397,22 @@ static void timing_line(const Options *o, const Session *s, const Turn *t, doubl
     fprintf(stderr, "glm4v: prompt %d tokens%s in %.2f s (%.1f tok/s), vision %.2f s | generated %d tokens in %.2f s (%.2f tok/s)\n",
             s->n_prefilled, cached, t->t_prefill, s->n_prefilled / (t->t_prefill + 1e-9), t_vision, t->n,
             t->t_decode, t->n / (t->t_decode + 1e-9));
+}
+
+// the tool calls of an answer (--tools), parsed as the server parses them, one line each on stderr
+static void report_tool_calls(const Engine *e, const Turn *t, const cJSON *tools, int think_open) {
+    int n = t->n;
+    while (n > 0 && engine_is_eos(e, t->ids[n - 1])) n--;
+    char *text = tokenizer_decode(e->tok, t->ids, n, 0);
+    ChatOutputOptions opt = {.tools = tools, .prompt_ends_in_think = think_open};
+    ChatOutput out;
+    if (text && chat_output_parse(text, strlen(text), &opt, &out) == 0) {
+        for (int i = 0; i < out.n_tool_calls; i++)
+            fprintf(stderr, "glm4v: tool call %s: %s %s\n", out.tool_calls[i].id, out.tool_calls[i].name,
+                    out.tool_calls[i].arguments);
+        chat_output_free(&out);
+    }
+    free(text);
 }
 
 // ---------------------------------------------------------------------------- grounding boxes
@@ -443,10 +516,84 @@ static SamplerParams sampler_params(const Options *o) {
 }
 
 static void load_engine(Engine *e, const Options *o) {
-    if (engine_load(e, o->model_dir, progress_line, NULL)) glm_die_err(EXIT_INPUT);
-    if (e->c->chat_template == CHAT_TEMPLATE_OTHER && (!o->raw || o->chat))
-        glm_die(EXIT_INPUT, "%s: this checkpoint's chat template is not the GLM-4.5V/4.6V format (GLM-4.1V-9B-Thinking "
-                "uses its own, which glm4v.c does not reproduce): write the whole prompt with --raw", o->model_dir);
+    if (engine_load(e, o->model_dir, o->chat_template, progress_line, NULL)) glm_die_err(EXIT_INPUT);
+}
+
+// the template variables: --chat-template-kwargs, then enable_thinking from --think / --no-think
+static cJSON *template_kwargs(const Options *o, int think) {
+    cJSON *kw = o->template_kwargs ? json_parse(o->template_kwargs, strlen(o->template_kwargs), "--chat-template-kwargs")
+                                   : cJSON_CreateObject();
+    if (!kw) glm_die_err(EXIT_USAGE);
+    if (!cJSON_IsObject(kw)) glm_die(EXIT_USAGE, "--chat-template-kwargs: not a JSON object");
+    if (o->think_set || !think) {
+        cJSON_DeleteItemFromObjectCaseSensitive(kw, "enable_thinking");
+        cJSON_AddBoolToObject(kw, "enable_thinking", think);
+    }
+    return kw;
+}
+
+// --tools FILE: an OpenAI tools array (NULL when not given)
+static cJSON *load_tools(const Options *o) {
+    if (!o->tools) return NULL;
+    size_t len;
+    char *text = read_file(o->tools, &len, MESSAGES_MAX_BYTES);
+    cJSON *t = text ? json_parse(text, len, o->tools) : NULL;
+    free(text);
+    if (!t) glm_die_err(EXIT_INPUT);
+    if (cJSON_IsObject(t)) { // {"tools": [...]} is accepted too
+        cJSON *a = cJSON_DetachItemFromObjectCaseSensitive(t, "tools");
+        cJSON_Delete(t);
+        t = a;
+    }
+    if (!cJSON_IsArray(t)) glm_die(EXIT_INPUT, "%s: expected a JSON array of tools", o->tools);
+    return t;
+}
+
+// an image_url / video_url part naming a local file
+static cJSON *media_part(const char *type, const char *path) {
+    cJSON *p = cJSON_CreateObject(), *u = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "type", type);
+    cJSON_AddStringToObject(u, "url", path);
+    cJSON_AddItemToObject(p, type, u);
+    return p;
+}
+
+// the conversation: --messages, or a system message (--system) and a user message whose parts are the -i images,
+// the --video and the -p text (a plain string when there is no media)
+static cJSON *cli_messages(const Options *o) {
+    if (o->messages) {
+        cJSON *m = messages_read(o->messages);
+        if (!m) glm_die_err(EXIT_INPUT);
+        return m;
+    }
+    cJSON *msgs = cJSON_CreateArray(), *user = cJSON_CreateObject();
+    if (o->system) {
+        cJSON *sys = cJSON_CreateObject();
+        cJSON_AddStringToObject(sys, "role", "system");
+        cJSON_AddStringToObject(sys, "content", o->system);
+        cJSON_AddItemToArray(msgs, sys);
+    }
+    cJSON_AddStringToObject(user, "role", "user");
+    if (!o->nimages && !o->video) cJSON_AddStringToObject(user, "content", o->prompt);
+    else {
+        cJSON *parts = cJSON_CreateArray(), *text = cJSON_CreateObject();
+        for (int i = 0; i < o->nimages; i++) cJSON_AddItemToArray(parts, media_part("image_url", o->images[i]));
+        if (o->video) cJSON_AddItemToArray(parts, media_part("video_url", o->video));
+        cJSON_AddStringToObject(text, "type", "text");
+        cJSON_AddStringToObject(text, "text", o->prompt);
+        cJSON_AddItemToArray(parts, text);
+        cJSON_AddItemToObject(user, "content", parts);
+    }
+    cJSON_AddItemToArray(msgs, user);
+    return msgs;
+}
+
+// the checkpoint's chat template over a conversation, with the generation prompt
+static char *render(const Engine *e, const Options *o, const cJSON *msgs, const cJSON *tools, int think, size_t *len) {
+    cJSON *kw = template_kwargs(o, think);
+    char *text = chat_template_render(&e->tmpl, msgs, tools, 1, kw, len);
+    cJSON_Delete(kw);
+    return text;
 }
 
 static int run_once(const Options *o) {
@@ -458,30 +605,42 @@ static int run_once(const Options *o) {
     TapSink taps = {dump_tap, &dump};
     const TapSink *tp = o->dump ? &taps : NULL;
 
-    // inputs: media, prompt text (chat template or --raw), expanded ids, positions
+    // inputs: the conversation rendered by the chat template (or --raw text), its media, expanded ids, positions
     Media m = {0};
     const MediaOptions mo = media_options(o);
-    for (int i = 0; i < o->nimages; i++) {
-        progress("preprocessing image %d/%d", i + 1, o->nimages);
-        if (media_add_image(&m, &e, o->images[i], &mo)) glm_die_err(EXIT_INPUT);
+    char *text;
+    size_t tlen;
+    cJSON *msgs = NULL, *tools = NULL;
+    if (o->raw) text = xstrdup(o->prompt), tlen = strlen(text);
+    else {
+        msgs = cli_messages(o);
+        tools = load_tools(o);
+        if (!(text = render(&e, o, msgs, tools, o->think, &tlen))) glm_die_err(EXIT_INPUT);
     }
-    if (o->video) {
-        progress("reading video %s", o->video);
-        if (media_add_video(&m, &e, o->video, &mo)) glm_die_err(EXIT_INPUT);
+    if (o->show_prompt) { // what apply_chat_template(..., tokenize=False) returns
+        fwrite(text, 1, tlen, stdout);
+        fflush(stdout);
+        exit(ferror(stdout) ? EXIT_INPUT : 0);
+    }
+    if (o->raw) {
+        for (int i = 0; i < o->nimages; i++) {
+            progress("preprocessing image %d/%d", i + 1, o->nimages);
+            if (media_add_image(&m, &e, o->images[i], &mo)) glm_die_err(EXIT_INPUT);
+        }
+        if (o->video) {
+            progress("reading video %s", o->video);
+            if (media_add_video(&m, &e, o->video, &mo)) glm_die_err(EXIT_INPUT);
+        }
+    } else {
+        progress("preprocessing the media");
+        MediaPolicy pol = {.allowed_dir = NULL, .allow_local = 1};
+        if (messages_add_media(&m, &e, msgs, &mo, &pol)) glm_die_err(EXIT_INPUT);
     }
     progress_line(NULL, NULL);
-    char *text;
-    if (o->raw) text = xstrdup(o->prompt);
-    else {
-        MediaKind kinds[ENGINE_MAX_IMAGES + 1];
-        int nk = 0;
-        for (int i = 0; i < m.img.nitems; i++) kinds[nk++] = MEDIA_IMAGE;
-        if (m.vid.nitems) kinds[nk++] = MEDIA_VIDEO;
-        ChatPrompt cp = {.system = o->system, .user = o->prompt, .media = kinds, .nmedia = nk, .think = o->think};
-        text = chat_render(&cp);
-    }
+    cJSON_Delete(msgs);
     Prompt p;
-    if (engine_prompt(&e, text, strlen(text), &m, &p)) glm_die_err(EXIT_INPUT);
+    if (engine_prompt(&e, text, tlen, &m, &p)) glm_die_err(EXIT_INPUT);
+    const int think_open = chat_output_prompt_ends_in_think(text, tlen);
     free(text);
     const int L = p.seq.n;
     const int64_t ctx = (int64_t)L + o->n_predict;
@@ -503,8 +662,10 @@ static int run_once(const Options *o) {
     double t1 = now_s();
     if (session_prefill(&s, &p, &m, tp)) glm_die_err(EXIT_INPUT);
     t.t_prefill = now_s() - t1;
-    Printer pr = {.tty = isatty(1), .hide = o->hide_think};
+    Printer pr;
+    printer_start(&pr, &e, o->hide_think, think_open);
     if (o->n_predict && generate(&s, &t, o->n_predict, &smp, &pr, o->dump ? &dump : NULL)) glm_die_err(EXIT_INPUT);
+    if (tools) report_tool_calls(&e, &t, tools, think_open);
 
     if (o->dump) {
         int64_t *g = xmalloc((size_t)(t.n + 1) * sizeof(int64_t));
@@ -517,6 +678,7 @@ static int run_once(const Options *o) {
     }
     if (report_boxes(o, &e, &t, &m)) glm_die_err(EXIT_INPUT);
     timing_line(o, &s, &t, t_vision);
+    cJSON_Delete(tools);
     free(t.ids);
     sampler_free(&smp);
     session_free(&s);
@@ -529,37 +691,24 @@ static int run_once(const Options *o) {
 
 // ---------------------------------------------------------------------------- interactive chat
 
-// the conversation so far, as the chat template reads it
-typedef struct {
-    ChatMsg *msgs;      // [n] the conversation so far
-    char **texts;       // [n] owned contents
-    MediaKind **kinds;  // [n] owned media lists
-    int n, cap;         // messages / allocated
-} History;
-
-static void history_push(History *h, int role, const char *text, const MediaKind *kinds, int nk) {
-    if (h->n == h->cap) {
-        h->cap = h->cap ? 2 * h->cap : 16;
-        h->msgs = realloc(h->msgs, (size_t)h->cap * sizeof *h->msgs);
-        h->texts = realloc(h->texts, (size_t)h->cap * sizeof *h->texts);
-        h->kinds = realloc(h->kinds, (size_t)h->cap * sizeof *h->kinds);
-        if (!h->msgs || !h->texts || !h->kinds) glm_die(EXIT_INPUT, "out of memory");
+// one message of the chat history: role + content (a string, or the media parts of the turn and its text)
+static void history_push(cJSON *h, const char *role, const char *text, const MediaKind *kinds, int nk) {
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "role", role);
+    if (!nk) cJSON_AddStringToObject(m, "content", text);
+    else {
+        cJSON *parts = cJSON_CreateArray(), *t = cJSON_CreateObject();
+        for (int i = 0; i < nk; i++) {
+            cJSON *p = cJSON_CreateObject();
+            cJSON_AddStringToObject(p, "type", kinds[i] == MEDIA_VIDEO ? "video" : "image");
+            cJSON_AddItemToArray(parts, p);
+        }
+        cJSON_AddStringToObject(t, "type", "text");
+        cJSON_AddStringToObject(t, "text", text);
+        cJSON_AddItemToArray(parts, t);
+        cJSON_AddItemToObject(m, "content", parts);
     }
-    h->texts[h->n] = xstrdup(text);
-    h->kinds[h->n] = nk ? xmalloc((size_t)nk * sizeof(MediaKind)) : NULL;
-    if (nk) memcpy(h->kinds[h->n], kinds, (size_t)nk * sizeof(MediaKind));
-    h->msgs[h->n] = (ChatMsg){role, h->texts[h->n], h->kinds[h->n], nk};
-    h->n++;
-}
-
-static void history_pop(History *h) {
-    h->n--;
-    free(h->texts[h->n]);
-    free(h->kinds[h->n]);
-}
-
-static void history_clear(History *h) {
-    while (h->n) history_pop(h);
+    cJSON_AddItemToArray(h, m);
 }
 
 // the answer kept in the history: the text after </think> (the reasoning is dropped, as the template does)
@@ -591,15 +740,15 @@ static int run_chat(const Options *o) {
     SamplerParams sp = sampler_params(o);
     if (sampler_init(&smp, &sp, c)) glm_die_err(EXIT_INPUT);
     Turn t = {.ids = xmalloc((size_t)ctx * sizeof(int)), .cap = ctx};
-    Printer pr = {.tty = isatty(1), .hide = o->hide_think};
+    Printer pr;
     const int interactive = isatty(0);
     const MediaOptions mo = media_options(o);
-    History h = {0};
+    cJSON *h = cJSON_CreateArray(), *tools = load_tools(o);
     Media m = {0};
     MediaKind pending[ENGINE_MAX_IMAGES + ENGINE_MAX_VIDEOS];
     int npending = 0, pimg = 0, pvid = 0, think = o->think;
     const int maxpending = (int)(sizeof pending / sizeof *pending);
-    if (o->system) history_push(&h, CHAT_SYSTEM, o->system, NULL, 0);
+    if (o->system) history_push(h, "system", o->system, NULL, 0);
     for (int i = 0; i < o->nimages; i++) { // -i / --video attach to the first message
         if (media_add_image(&m, &e, o->images[i], &mo)) glm_die_err(EXIT_INPUT);
         pending[npending++] = MEDIA_IMAGE, pimg++;
@@ -632,8 +781,8 @@ static int run_chat(const Options *o) {
                 free(msg);
                 break;
             } else if (!strcmp(msg, "/reset")) {
-                history_clear(&h);
-                if (o->system) history_push(&h, CHAT_SYSTEM, o->system, NULL, 0);
+                while (cJSON_GetArraySize(h)) cJSON_DeleteItemFromArray(h, 0);
+                if (o->system) history_push(h, "system", o->system, NULL, 0);
                 media_free(&m);
                 npending = pimg = pvid = 0;
                 session_truncate(&s, 0);
@@ -659,14 +808,16 @@ static int run_chat(const Options *o) {
             continue;
         }
         // a user turn: render the whole conversation, reuse the cached prefix, run the rest, generate
-        history_push(&h, CHAT_USER, msg, pending, npending);
+        history_push(h, "user", msg, pending, npending);
         free(msg);
         int nimg0 = m.img.nitems - pimg, nvid0 = m.vid.nitems - pvid;
         npending = pimg = pvid = 0;
-        char *text = chat_render_msgs(h.msgs, h.n, think, 1);
-        Prompt p;
+        size_t tlen = 0;
+        char *text = render(&e, o, h, tools, think, &tlen);
+        Prompt p = {0};
         double t0 = now_s();
-        int rc = engine_prompt(&e, text, strlen(text), &m, &p);
+        int rc = text ? engine_prompt(&e, text, tlen, &m, &p) : -1;
+        const int think_open = text ? chat_output_prompt_ends_in_think(text, tlen) : 0;
         free(text);
         if (!rc && p.seq.n + 1 > ctx)
             rc = glm_err("the conversation (%d tokens) does not fit the context of %d tokens (--ctx, or /reset)", p.seq.n, ctx);
@@ -677,15 +828,17 @@ static int run_chat(const Options *o) {
         t.t_prefill = now_s() - t1;
         if (!rc) {
             int room = ctx - s.md.n_past;
+            printer_start(&pr, &e, o->hide_think, think_open);
             rc = generate(&s, &t, o->n_predict < room ? o->n_predict : room, &smp, &pr, NULL);
+            if (!rc && tools) report_tool_calls(&e, &t, tools, think_open);
         }
         if (rc) {
             fprintf(stderr, "glm4v: error: %s\n", glm_errmsg);
-            history_pop(&h);
+            cJSON_DeleteItemFromArray(h, cJSON_GetArraySize(h) - 1);
             media_truncate(&m, &e, nimg0, nvid0);
         } else {
             char *ans = answer_text(&e, t.ids, t.n);
-            history_push(&h, CHAT_ASSISTANT, ans, NULL, 0);
+            history_push(h, "assistant", ans, NULL, 0);
             free(ans);
             if (report_boxes(o, &e, &t, &m)) fprintf(stderr, "glm4v: error: %s\n", glm_errmsg);
             timing_line(o, &s, &t, t_vision);
@@ -693,13 +846,51 @@ static int run_chat(const Options *o) {
         prompt_free(&p);
     }
     free(line);
-    history_clear(&h);
-    free(h.msgs), free(h.texts), free(h.kinds);
+    cJSON_Delete(h);
+    cJSON_Delete(tools);
     free(t.ids);
     media_free(&m);
     sampler_free(&smp);
     session_free(&s);
     engine_free(&e);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------- glm4v parse-output
+
+// ./glm4v parse-output [--tools FILE.json] [--prompt-ends-in-think] [FILE]: the OpenAI message (content,
+// reasoning_content, tool_calls) that the CLI and the server make of a model's raw output text, as one JSON object
+static int parse_output_main(int argc, char **argv) {
+    const char *tools_path = NULL, *file = NULL;
+    int think_open = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--tools")) {
+            if (i + 1 >= argc) usage_error("--tools needs a value");
+            if (tools_path) usage_error("--tools given twice");
+            tools_path = argv[++i];
+        } else if (!strcmp(argv[i], "--prompt-ends-in-think")) think_open = 1;
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: glm4v parse-output [--tools FILE.json] [--prompt-ends-in-think] [FILE]\n"
+                   "Prints the OpenAI message (content, reasoning_content, tool_calls) made of a model's raw output\n"
+                   "text (FILE, or stdin), split as vLLM's glm45 reasoning and tool parsers split it.\n");
+            return 0;
+        } else if (argv[i][0] == '-' && argv[i][1]) usage_error("parse-output: unknown option '%s'", argv[i]);
+        else if (file) usage_error("parse-output: one input file");
+        else file = argv[i];
+    }
+    Options o = {.tools = tools_path};
+    cJSON *tools = load_tools(&o);
+    char *text = prompt_from_file(file ? file : "-");
+    ChatOutputOptions opt = {.tools = tools, .prompt_ends_in_think = think_open};
+    ChatOutput out;
+    if (chat_output_parse(text, strlen(text), &opt, &out)) glm_die(EXIT_INPUT, "parse-output: %s", chat_output_error());
+    char *json = chat_output_message_json(&out);
+    if (!json) glm_die(EXIT_INPUT, "out of memory");
+    puts(json);
+    free(json);
+    chat_output_free(&out);
+    free(text);
+    cJSON_Delete(tools);
     return 0;
 }
 
@@ -734,6 +925,7 @@ static int run_quantize(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "quantize") == 0) return run_quantize(argc, argv);
+    if (argc > 1 && !strcmp(argv[1], "parse-output")) return parse_output_main(argc - 1, argv + 1);
     Options o;
     parse_args(&o, argc, argv);
     g_quiet = o.quiet;

@@ -12,7 +12,8 @@
 
 // ---------------------------------------------------------------------------- arena
 
-int model_init(Model *m, const Config *c, const Weights *w, int max_ctx, int chunk) {
+// the arena for a KV cache of max_ctx tokens (none when !with_kv) and activations of chunk rows
+static int model_alloc(Model *m, const Config *c, const Weights *w, int max_ctx, int chunk, int with_kv) {
     memset(m, 0, sizeof *m);
     const TextConfig *t = &c->text;
     m->cfg = c, m->w = w, m->max_ctx = max_ctx, m->chunk = chunk;
@@ -21,8 +22,9 @@ int model_init(Model *m, const Config *c, const Weights *w, int max_ctx, int chu
     const size_t KV = (size_t)t->num_key_value_heads * hd, L = t->num_hidden_layers, C = chunk;
     size_t I = c->is_moe ? (size_t)t->intermediate_size : 2 * (size_t)t->intermediate_size;
     m->att_threads = omp_get_max_threads();
-    size_t cache, tot = 0, sz[16];
+    size_t cache, tot = 0, sz[20];
     if (size_mul(L * (size_t)t->num_key_value_heads, (size_t)max_ctx * hd, &cache)) return -1;
+    if (!with_kv) cache = 0;
     int k = 0;
     sz[k++] = cache;                                                     // k_cache
     sz[k++] = cache;                                                     // v_cache
@@ -39,6 +41,7 @@ int model_init(Model *m, const Config *c, const Weights *w, int max_ctx, int chu
     sz[k++] = (size_t)m->att_threads * attention_scratch_floats(max_ctx); // att_scratch
     sz[k++] = 2 * C * (size_t)(t->rotary_dim / 2) + (size_t)(t->rotary_dim / 2); // cos, sin, inv_freq
     sz[k++] = H + (Q > H ? Q : H);                                       // norm_w, bias
+    sz[k++] = with_kv ? 0 : C * (size_t)t->vocab_size;                 // logits_rows (batches only)
     for (int i = 0; i < k; i++) {
         sz[i] = (sz[i] + 15) & ~(size_t)15; // 64-byte aligned sub-buffers
         if (size_add(tot, sz[i], &tot)) return -1;
@@ -73,6 +76,7 @@ int model_init(Model *m, const Config *c, const Weights *w, int max_ctx, int chu
     m->att_scratch = p, p += sz[k++];
     m->cos = p, m->sin = p + C * (t->rotary_dim / 2), m->inv_freq = p + 2 * C * (t->rotary_dim / 2), p += sz[k++];
     m->norm_w = p, m->bias = p + H, p += sz[k++];
+    m->logits_rows = with_kv ? NULL : p, p += sz[k++];
     // Glm4v(Moe)TextRotaryEmbedding.compute_default_rope_parameters:
     // inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float) / dim))
     const int rd = t->rotary_dim;
@@ -82,6 +86,14 @@ int model_init(Model *m, const Config *c, const Weights *w, int max_ctx, int chu
     maxk = maxk > (size_t)t->intermediate_size ? maxk : (size_t)t->intermediate_size;
     ops_reserve_rows(C, maxk);
     return 0;
+}
+
+int model_init(Model *m, const Config *c, const Weights *w, int max_ctx, int chunk) {
+    return model_alloc(m, c, w, max_ctx, chunk, 1);
+}
+
+int model_init_batch(Model *m, const Config *c, const Weights *w, int max_ctx, int rows) {
+    return model_alloc(m, c, w, max_ctx, rows, 0);
 }
 
 void model_free(Model *m) {
@@ -96,8 +108,9 @@ void embed_tokens(const Weights *w, const Config *c, const int *ids, int n, floa
 
 // ---------------------------------------------------------------------------- rotary
 
-// cos/sin [n, rd/2] for M-RoPE: frequency j uses the position row (t, h, w) of its mrope_section chunk (i % 3)
-static void mrope_cos_sin(Model *m, const int64_t *pos, int stride, int n) {
+// cos/sin rows [r0, r0 + n) of [rows, rd/2] for M-RoPE: frequency j uses the position row (t, h, w) of its
+// mrope_section chunk (i % 3)
+static void mrope_cos_sin(Model *m, const int64_t *pos, int stride, int r0, int n) {
     const TextConfig *t = &m->cfg->text;
     const int half = t->rotary_dim / 2;
     int axis[512];
@@ -108,8 +121,8 @@ static void mrope_cos_sin(Model *m, const int64_t *pos, int stride, int n) {
         for (int j = 0; j < half; j++) {
             // freqs = position_ids[..., None].float() * self.inv_freq
             float f = (float)pos[(size_t)axis[j] * stride + i] * m->inv_freq[j];
-            m->cos[(size_t)i * half + j] = cosf(f);
-            m->sin[(size_t)i * half + j] = sinf(f);
+            m->cos[(size_t)(r0 + i) * half + j] = cosf(f);
+            m->sin[(size_t)(r0 + i) * half + j] = sinf(f);
         }
 }
 
@@ -140,11 +153,12 @@ static const float *norm_weight(Model *m, const Tensor *w) {
     return m->norm_w;
 }
 
-// Glm4v(Moe)TextAttention.forward: xn [n, H] -> m->o [n, H]; appends k, v to the cache of layer l
-static void self_attention(Model *m, const TextLayer *L, int l, int n) {
+// Glm4v(Moe)TextAttention.forward over the rows of a batch: xn [rows, H] -> m->o [rows, H] (m: the activations);
+// each sequence appends its rows' keys and values to its own cache (layer l) and attends over it
+static void self_attention(Model *m, const TextLayer *L, int l, const ModelSeq *seqs, int nseq, int rows) {
     const TextConfig *t = &m->cfg->text;
     const int hd = t->head_dim, Hq = t->num_attention_heads, Hkv = t->num_key_value_heads;
-    const int Q = Hq * hd, KV = Hkv * hd, rd = t->rotary_dim, half = rd / 2, past = m->n_past;
+    const int Q = Hq * hd, KV = Hkv * hd, rd = t->rotary_dim, half = rd / 2, n = rows;
     // query_states = self.q_proj(hidden_states); key_states = ...; value_states = ... (one parallel region)
     const LinearJob qkv[3] = {
         {m->q, Q, m->xn, t->hidden_size, &L->q_proj, L->q_bias.data ? &L->q_bias : NULL, n},
@@ -159,39 +173,43 @@ static void self_attention(Model *m, const TextLayer *L, int l, int n) {
         for (int h = 0; h < Hq; h++) rope_head(m->q + (size_t)i * Q + (size_t)h * hd, cs, sn, rd, inter);
         for (int h = 0; h < Hkv; h++) rope_head(m->k + (size_t)i * KV + (size_t)h * hd, cs, sn, rd, inter);
     }
-    // key_states, value_states = cache.update(key_states, value_states, self.layer_idx)
-    const size_t lstride = (size_t)Hkv * m->max_ctx * hd;
-    float *kc = m->k_cache + (size_t)l * lstride, *vc = m->v_cache + (size_t)l * lstride;
-    for (int i = 0; i < n; i++)
-        for (int h = 0; h < Hkv; h++) {
-            size_t dst = ((size_t)h * m->max_ctx + past + i) * hd;
-            memcpy(kc + dst, m->k + (size_t)i * KV + (size_t)h * hd, (size_t)hd * sizeof(float));
-            memcpy(vc + dst, m->v + (size_t)i * KV + (size_t)h * hd, (size_t)hd * sizeof(float));
-        }
-    // attn_output = eager_attention_forward(query, repeat_kv(key), repeat_kv(value), causal mask, scaling)
     const float scale = 1.0f / sqrtf((float)hd);
-    const int group = Hq / Hkv, nk = past + n;
+    const int group = Hq / Hkv;
     const size_t per_thread = attention_scratch_floats(m->max_ctx);
-    if (n == 1) {
-        // decode: every cached key is visible, so the `group` query heads of a KV head are the rows of one call
-        // (each row gets the same roundings as alone: the bits equal the per-head computation)
+    for (int s = 0, r0 = 0; s < nseq; r0 += seqs[s].n, s++) {
+        Model *kvm = seqs[s].m;
+        const int ns = seqs[s].n, past = kvm->n_past, nk = past + ns, ctx = kvm->max_ctx;
+        // key_states, value_states = cache.update(key_states, value_states, self.layer_idx)
+        const size_t lstride = (size_t)Hkv * ctx * hd;
+        float *kc = kvm->k_cache + (size_t)l * lstride, *vc = kvm->v_cache + (size_t)l * lstride;
+        for (int i = 0; i < ns; i++)
+            for (int h = 0; h < Hkv; h++) {
+                size_t dst = ((size_t)h * ctx + past + i) * hd;
+                memcpy(kc + dst, m->k + (size_t)(r0 + i) * KV + (size_t)h * hd, (size_t)hd * sizeof(float));
+                memcpy(vc + dst, m->v + (size_t)(r0 + i) * KV + (size_t)h * hd, (size_t)hd * sizeof(float));
+            }
+        // attn_output = eager_attention_forward(query, repeat_kv(key), repeat_kv(value), causal mask, scaling)
+        float *qs = m->q + (size_t)r0 * Q, *as = m->att + (size_t)r0 * Q;
+        if (ns == 1) {
+            // decode: every cached key is visible, so the `group` query heads of a KV head are the rows of one call
+            // (each row gets the same roundings as alone: the bits equal the per-head computation)
 #pragma omp parallel for schedule(dynamic, 1)
-        for (int g = 0; g < Hkv; g++) {
-            int tid = omp_get_thread_num();
-            float *scores = m->att_scratch + (size_t)(tid < m->att_threads ? tid : 0) * per_thread;
-            const float *kh = kc + (size_t)g * m->max_ctx * hd, *vh = vc + (size_t)g * m->max_ctx * hd;
-            attention_head(m->att + (size_t)g * group * hd, hd, m->q + (size_t)g * group * hd, hd, kh, hd, vh, hd,
-                           group, nk, hd, scale, -1, scores);
-        }
-    } else {
+            for (int g = 0; g < Hkv; g++) {
+                int tid = omp_get_thread_num();
+                float *scores = m->att_scratch + (size_t)(tid < m->att_threads ? tid : 0) * per_thread;
+                const float *kh = kc + (size_t)g * ctx * hd, *vh = vc + (size_t)g * ctx * hd;
+                attention_head(as + (size_t)g * group * hd, hd, qs + (size_t)g * group * hd, hd, kh, hd, vh, hd,
+                               group, nk, hd, scale, -1, scores);
+            }
+        } else {
 #pragma omp parallel for schedule(dynamic, 1)
-        for (int h = 0; h < Hq; h++) {
-            int tid = omp_get_thread_num();
-            float *scores = m->att_scratch + (size_t)(tid < m->att_threads ? tid : 0) * per_thread;
-            const float *kh = kc + (size_t)(h / group) * m->max_ctx * hd,
-                        *vh = vc + (size_t)(h / group) * m->max_ctx * hd;
-            attention_head(m->att + (size_t)h * hd, Q, m->q + (size_t)h * hd, Q, kh, hd, vh, hd, n, nk, hd, scale,
-                           past, scores);
+            for (int h = 0; h < Hq; h++) {
+                int tid = omp_get_thread_num();
+                float *scores = m->att_scratch + (size_t)(tid < m->att_threads ? tid : 0) * per_thread;
+                const float *kh = kc + (size_t)(h / group) * ctx * hd, *vh = vc + (size_t)(h / group) * ctx * hd;
+                attention_head(as + (size_t)h * hd, Q, qs + (size_t)h * hd, Q, kh, hd, vh, hd, ns, nk, hd, scale,
+                               past, scores);
+            }
         }
     }
     // attn_output = self.o_proj(attn_output)
@@ -227,24 +245,25 @@ static void tap_rows(const TapSink *taps, const char *name, const float *x, int 
     tap(taps, name, DT_F32, 2, shape, x);
 }
 
-void model_forward(Model *m, const float *embeds, const int64_t *pos, int pos_stride, int n, float *logits,
-                   int all_logits, const TapSink *taps) {
+void model_forward_batch(Model *m, const ModelSeq *seqs, int nseq, const float *embeds, const TapSink *taps) {
     const Config *c = m->cfg;
     const TextConfig *t = &c->text;
     const Weights *w = m->w;
     const int H = t->hidden_size, V = t->vocab_size;
+    int n = 0;
+    for (int s = 0; s < nseq; s++) n += seqs[s].n;
     const size_t nh = (size_t)n * H;
-    const int tapping = taps && taps->fn;
+    const int tapping = taps && taps->fn && nseq == 1;
     char name[128];
     memcpy(m->x, embeds, nh * sizeof(float));
     if (tapping) tap_rows(taps, "hidden_states.0", m->x, n, H);
     // position_embeddings = self.rotary_emb(hidden_states, position_ids)
-    mrope_cos_sin(m, pos, pos_stride, n);
+    for (int s = 0, r0 = 0; s < nseq; r0 += seqs[s].n, s++) mrope_cos_sin(m, seqs[s].pos, seqs[s].pos_stride, r0, seqs[s].n);
     for (int l = 0; l < t->num_hidden_layers; l++) {
         const TextLayer *L = &w->layers[l];
         // hidden_states = self.input_layernorm(hidden_states)
         rmsnorm(m->xn, m->x, norm_weight(m, &L->input_layernorm), n, H, t->rms_norm_eps);
-        self_attention(m, L, l, n);
+        self_attention(m, L, l, seqs, nseq, n);
         if (tapping) {
             snprintf(name, sizeof name, "model.language_model.layers.%d.self_attn", l);
             tap_rows(taps, name, m->o, n, H);
@@ -255,7 +274,7 @@ void model_forward(Model *m, const float *embeds, const int64_t *pos, int pos_st
         for (size_t i = 0; i < nh; i++) m->x[i] += m->o[i];
         // hidden_states = self.post_attention_layernorm(hidden_states); hidden_states = self.mlp(hidden_states)
         rmsnorm(m->xn, m->x, norm_weight(m, &L->post_attention_layernorm), n, H, t->rms_norm_eps);
-        if (L->is_moe_layer) moe_forward(L, c, m->xn, m->o, n, m->moe_scratch, taps, l);
+        if (L->is_moe_layer) moe_forward(L, c, m->xn, m->o, n, m->moe_scratch, tapping ? taps : NULL, l);
         else dense_mlp(m, L, n);
         if (tapping) {
             snprintf(name, sizeof name, "model.language_model.layers.%d.mlp", l);
@@ -275,9 +294,28 @@ void model_forward(Model *m, const float *embeds, const int64_t *pos, int pos_st
         snprintf(name, sizeof name, "hidden_states.%d", t->num_hidden_layers);
         tap_rows(taps, name, m->x, n, H);
     }
-    // logits = self.lm_head(hidden_states)
-    if (all_logits) linear(logits, m->x, &w->lm_head, NULL, n);
-    else linear(logits, m->x + (size_t)(n - 1) * H, &w->lm_head, NULL, 1);
-    (void)V;
-    m->n_past += n;
+    // logits = self.lm_head(hidden_states): every row of the sequences that want all, the last row of the others,
+    // gathered so the lm_head weights are read once for the whole batch
+    int ng = 0;
+    for (int s = 0, r0 = 0; s < nseq; r0 += seqs[s].n, s++) {
+        const int k = seqs[s].all_logits ? seqs[s].n : 1, from = seqs[s].all_logits ? r0 : r0 + seqs[s].n - 1;
+        if (ng != from) memmove(m->x + (size_t)ng * H, m->x + (size_t)from * H, (size_t)k * H * sizeof(float));
+        ng += k;
+    }
+    if (nseq == 1) linear(seqs[0].logits, m->x, &w->lm_head, NULL, ng);
+    else {
+        linear(m->logits_rows, m->x, &w->lm_head, NULL, ng);
+        for (int s = 0, g = 0; s < nseq; s++) {
+            const int k = seqs[s].all_logits ? seqs[s].n : 1;
+            memcpy(seqs[s].logits, m->logits_rows + (size_t)g * V, (size_t)k * V * sizeof(float));
+            g += k;
+        }
+    }
+    for (int s = 0; s < nseq; s++) seqs[s].m->n_past += seqs[s].n;
+}
+
+void model_forward(Model *m, const float *embeds, const int64_t *pos, int pos_stride, int n, float *logits,
+                   int all_logits, const TapSink *taps) {
+    const ModelSeq one = {m, n, pos, pos_stride, logits, all_logits};
+    model_forward_batch(m, &one, 1, embeds, taps);
 }

@@ -29,13 +29,29 @@ typedef struct {
     float *inv_freq;     // [rotary_dim/2]
     float *norm_w;       // [H] scratch for a widened norm weight
     float *bias;         // [max(Hq*hd, ...)] scratch
+    float *logits_rows;  // [chunk, V] logits of a batch of sequences (batch models only, else NULL)
     float *arena;        // everything above lives here
     size_t arena_floats; // floats in the arena
 } Model;
 
 // size and allocate the arena; -1 + glm_errmsg when it does not fit in memory
 int model_init(Model *m, const Config *c, const Weights *w, int max_ctx, int chunk);
+// activations for batches of up to `rows` rows over other Models' KV caches of up to max_ctx tokens (no cache)
+int model_init_batch(Model *m, const Config *c, const Weights *w, int max_ctx, int rows);
 void model_free(Model *m);
+// one sequence's rows in a batched forward: consecutive rows of the batch, appended to its own KV cache
+typedef struct {
+    Model *m;              // the sequence's KV cache (m->n_past advances by n)
+    int n;                 // its rows in the batch (a prefill chunk, or 1 for a decode step)
+    const int64_t *pos;    // [3][pos_stride] positions t, h, w of its rows
+    int pos_stride;        // row stride of pos
+    float *logits;         // [all_logits ? n : 1, V]
+    int all_logits;        // 1: logits of every row, 0: of the last
+} ModelSeq;
+// the decoder over several sequences at once, m holding the activations (chunk >= the rows in all): the Linears read
+// each weight once for all rows; every row's bits equal those of the same row run alone (batch-invariant kernels).
+// Taps are recorded only for a single sequence
+void model_forward_batch(Model *m, const ModelSeq *seqs, int nseq, const float *embeds, const TapSink *taps);
 // Glm4v(Moe)TextModel.forward over n <= chunk tokens appended to the KV cache:
 // embeds [n, H] (already with the image features scattered), pos [3][n] rows t, h, w (stride pos_stride);
 // logits [n, V] when all_logits, else [1, V] for the last token; taps get hidden_states.i etc. for these rows

@@ -1,33 +1,13 @@
 // SPDX-License-Identifier: MIT
-// prompt.h - from a conversation to the decoder's inputs (prompt.c): the chat template (the GLM-4.5V / 4.6V layout),
-// Glm4vProcessor's placeholder expansion and mm_token_type_ids, and Glm4vModel.get_rope_index (M-RoPE positions).
+// prompt.h - from prompt text to the decoder's inputs (prompt.c): Glm4vProcessor's placeholder expansion and
+// mm_token_type_ids, and Glm4vModel.get_rope_index (M-RoPE positions).
 #ifndef GLM4V_PROMPT_H
 #define GLM4V_PROMPT_H
 
 #include "checkpoint.h"
 
-// chat template (GLM-4.5V / GLM-4.6V family, docs/SPEC.md 9.3)
+// a media item of a conversation turn, in order (the CLI's --chat history)
 typedef enum { MEDIA_IMAGE = 1, MEDIA_VIDEO = 2 } MediaKind;
-typedef struct {
-    const char *system;    // NULL when absent
-    const char *user;      // user text
-    const MediaKind *media; // media items in order, placed before the user text
-    int nmedia;
-    int think;             // 1 = thinking on (default), 0 = --no-think
-} ChatPrompt;
-// render the prompt text (special tokens as text) with the generation prompt; malloc'd
-char *chat_render(const ChatPrompt *p);
-// a conversation turn for chat_render_msgs
-enum { CHAT_SYSTEM = 0, CHAT_USER = 1, CHAT_ASSISTANT = 2, CHAT_OBSERVATION = 3 /* tool result */ };
-typedef struct {
-    int role;               // CHAT_*
-    const char *content;    // text (NULL = empty)
-    const MediaKind *media; // media items in order, placed before the text
-    int nmedia;
-} ChatMsg;
-// render a conversation (docs/SPEC.md 9.3 template rules: earlier assistant turns as <|assistant|>\n<think></think>\n +
-// content.strip()); add_generation_prompt appends <|assistant|> (+ \n<think></think> when think == 0); malloc'd
-char *chat_render_msgs(const ChatMsg *msgs, int n, int think, int add_generation_prompt);
 
 typedef struct {
     int *ids;   // [n] token ids after placeholder expansion

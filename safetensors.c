@@ -14,32 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-const char *dtype_name[DT_COUNT] = {"F32", "F16", "BF16", "F64", "I64", "I32", "I16", "I8", "U8", "BOOL", "F8_E4M3",
-                                    "Q8", "Q4"};
-const int dtype_size[DT_COUNT] = {4, 2, 2, 8, 8, 4, 2, 1, 1, 1, 1, 1, 1};
-
-int dtype_from_name(const char *s) {
-    for (int i = 0; i < DT_FILE_COUNT; i++)
-        if (strcmp(s, dtype_name[i]) == 0) return i;
-    return -1;
-}
-
-float f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
-    if (exp == 0) {
-        if (man == 0) u = sign;
-        else { // subnormal: renormalise
-            exp = 127 - 15 + 1;
-            while (!(man & 0x400)) { man <<= 1; exp--; }
-            man &= 0x3ff;
-            u = sign | (exp << 23) | (man << 13);
-        }
-    } else if (exp == 31) u = sign | 0x7f800000u | (man << 13);
-    else u = sign | ((exp - 15 + 127) << 23) | (man << 13);
-    union { uint32_t u; float f; } v = {u};
-    return v.f;
-}
-
 static int cmp_tensor(const void *a, const void *b) {
     return strcmp(((const STensor *)a)->name, ((const STensor *)b)->name);
 }

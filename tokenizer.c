@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // tokenizer.c - HF `tokenizers` byte-level BPE read from tokenizer.json (AddedVocabulary, Split/ByteLevel
-// pre-tokenizers, BPE model, ByteLevel decoder), a streaming decoder, and the GLM-4.5V/4.6V chat template.
+// pre-tokenizers, BPE model, ByteLevel decoder) and a streaming decoder.
 // Mirrors tokenizers/src/tokenizer/{added_vocabulary,pre_tokenizer,normalizer}.rs, models/bpe/{model,word}.rs,
 // pre_tokenizers/{split,byte_level,sequence}.rs, decoders ByteLevel.
 #include "tokenizer.h"
@@ -310,8 +310,6 @@ static int is_white_space(uint32_t c) {
            (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
-// Python str.isspace (used by the chat template's .strip())
-static int py_isspace(uint32_t c) { return is_white_space(c) || (c >= 0x1C && c <= 0x1F); }
 
 // ----------------------------------------------------------------------------
 // regexes: HF compiles Split patterns with Oniguruma (Ruby syntax); we run them with PCRE2 (UTF + UCP, JIT).
@@ -1525,110 +1523,4 @@ int stream_flush(StreamDecoder *s, char *out, int cap) {
     }
     free(txt.p);
     return rc;
-}
-
-// ----------------------------------------------------------------------------
-// chat template (docs/SPEC.md 9.3, GLM-4.5V / GLM-4.6V family; rendered as HF's Jinja environment would)
-
-// Python str.strip() / lstrip('\n') helpers on UTF-8: bounds of s without leading/trailing whitespace
-// (invalid UTF-8 counts as non-space and is never decoded past the end)
-static void py_strip(const char *s, size_t n, size_t *a, size_t *b) {
-    size_t i = 0, j = n;
-    while (i < j) {
-        int k = utf8_check((const uint8_t *)s + i, j - i);
-        if (k <= 0 || !py_isspace(utf8_decode((const uint8_t *)s + i, &k))) break;
-        i += (size_t)k;
-    }
-    while (j > i) {
-        size_t c = j - 1;
-        while (c > i && ((uint8_t)s[c] & 0xC0) == 0x80) c--;
-        int k = utf8_check((const uint8_t *)s + c, j - c);
-        if (k != (int)(j - c) || !py_isspace(utf8_decode((const uint8_t *)s + c, &k))) break;
-        j = c;
-    }
-    *a = i, *b = j;
-}
-
-// the template's visible_text(content): media items in order, then the text
-static void visible_text(Buf *b, const ChatMsg *m) {
-    for (int i = 0; i < m->nmedia; i++)
-        buf_puts(b, m->media[i] == MEDIA_VIDEO ? "<|begin_of_video|><|video|><|end_of_video|>"
-                                               : "<|begin_of_image|><|image|><|end_of_image|>");
-    if (m->content) buf_puts(b, m->content);
-}
-
-char *chat_render_msgs(const ChatMsg *msgs, int n, int think, int add_generation_prompt) {
-    Buf b = {0}, v = {0};
-    buf_puts(&b, "[gMASK]<sop>");
-    int last_user = -1;
-    for (int i = 0; i < n; i++)
-        if (msgs[i].role == CHAT_USER) last_user = i;
-    for (int i = 0; i < n; i++) {
-        const ChatMsg *m = &msgs[i];
-        v.n = 0;
-        buf_put(&v, "", 0);
-        visible_text(&v, m);
-        if (m->role == CHAT_SYSTEM) {
-            buf_puts(&b, "<|system|>\n");
-            buf_put(&b, v.p, v.n);
-        } else if (m->role == CHAT_USER) {
-            buf_puts(&b, "<|user|>\n");
-            buf_put(&b, v.p, v.n);
-            // '/nothink' if enable_thinking is false and not visible_text(m.content).endswith("/nothink")
-            if (!think && !(v.n >= 8 && memcmp(v.p + v.n - 8, "/nothink", 8) == 0)) buf_puts(&b, "/nothink");
-        } else if (m->role == CHAT_ASSISTANT) {
-            buf_puts(&b, "<|assistant|>");
-            // reasoning split out of content: content.split('</think>')[0].rstrip('\n').split('<think>')[-1]
-            // .lstrip('\n'); content = content.split('</think>')[-1].lstrip('\n')
-            const char *c = v.p, *r = NULL;
-            size_t cn = v.n, rn = 0;
-            const char *close = strstr(v.p, "</think>");
-            if (close) {
-                const char *last = close, *q;
-                while ((q = strstr(last + 8, "</think>"))) last = q;
-                size_t re = (size_t)(close - v.p);
-                while (re > 0 && v.p[re - 1] == '\n') re--;
-                size_t rs = 0;
-                for (const char *o = v.p; (o = strstr(o, "<think>")) && (size_t)(o - v.p) + 7 <= re; o += 7)
-                    rs = (size_t)(o - v.p) + 7;
-                while (rs < re && v.p[rs] == '\n') rs++;
-                r = v.p + rs, rn = rs < re ? re - rs : 0;
-                c = last + 8, cn = v.n - (size_t)(c - v.p);
-                while (cn > 0 && *c == '\n') c++, cn--;
-            }
-            size_t a0, a1;
-            if (r) py_strip(r, rn, &a0, &a1);
-            if (i > last_user && r && rn > 0) { // '\n<think>' + reasoning_content.strip() + '</think>'
-                buf_puts(&b, "\n<think>");
-                buf_put(&b, r + a0, a1 - a0);
-                buf_puts(&b, "</think>");
-            } else {
-                buf_puts(&b, "\n<think></think>");
-            }
-            py_strip(c, cn, &a0, &a1);
-            if (a1 > a0) { // '\n' + content.strip() when non-empty
-                buf_puts(&b, "\n");
-                buf_put(&b, c + a0, a1 - a0);
-            }
-        } else if (m->role == CHAT_OBSERVATION) { // tool results: <|observation|> once per run of tool messages
-            if (i == 0 || msgs[i - 1].role != CHAT_OBSERVATION) buf_puts(&b, "<|observation|>");
-            buf_puts(&b, "\n<tool_response>\n");
-            buf_put(&b, v.p, v.n);
-            buf_puts(&b, "\n</tool_response>");
-        }
-    }
-    if (add_generation_prompt) {
-        buf_puts(&b, "<|assistant|>");
-        if (!think) buf_puts(&b, "\n<think></think>");
-    }
-    free(v.p);
-    return b.p;
-}
-
-char *chat_render(const ChatPrompt *p) {
-    ChatMsg m[2];
-    int n = 0;
-    if (p->system) m[n++] = (ChatMsg){CHAT_SYSTEM, p->system, NULL, 0};
-    m[n++] = (ChatMsg){CHAT_USER, p->user ? p->user : "", p->media, p->nmedia};
-    return chat_render_msgs(m, n, p->think, 1);
 }

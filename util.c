@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// util.c - errors, checked allocation and size arithmetic, whole-file reads.
+// util.c - the ground (base.h): element types and f16 conversion, errors, checked allocation and size arithmetic,
+// whole-file reads, taps.
 #include "base.h"
 
 #include <errno.h>
@@ -10,6 +11,39 @@
 #include <unistd.h>
 
 char glm_errmsg[1024];
+
+// ---------------------------------------------------------------------------- element types
+
+const char *dtype_name[DT_COUNT] = {"F32", "F16", "BF16", "F64", "I64", "I32", "I16", "I8", "U8", "BOOL", "F8_E4M3",
+                                    "Q8", "Q4"};
+const int dtype_size[DT_COUNT] = {4, 2, 2, 8, 8, 4, 2, 1, 1, 1, 1, 1, 1};
+
+// the DType of a safetensors dtype name, or -1 (never the in-memory Q8 / Q4)
+int dtype_from_name(const char *s) {
+    for (int i = 0; i < DT_FILE_COUNT; i++)
+        if (strcmp(s, dtype_name[i]) == 0) return i;
+    return -1;
+}
+
+// IEEE binary16 -> binary32, exact (subnormals renormalised)
+float f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
+    if (exp == 0) {
+        if (man == 0) u = sign;
+        else { // subnormal: renormalise
+            exp = 127 - 15 + 1;
+            while (!(man & 0x400)) { man <<= 1; exp--; }
+            man &= 0x3ff;
+            u = sign | (exp << 23) | (man << 13);
+        }
+    } else if (exp == 31) u = sign | 0x7f800000u | (man << 13);
+    else u = sign | ((exp - 15 + 127) << 23) | (man << 13);
+    union { uint32_t u; float f; } v = {u};
+    return v.f;
+}
+
+// ---------------------------------------------------------------------------- errors
+
 
 int glm_err(const char *fmt, ...) {
     va_list ap;

@@ -270,7 +270,7 @@ static double decode_step(Session *s) {
 static int run_model(const char *dir, int ndecode) {
     const int PROMPT = 2048, CHUNK = 512, IMG = 1024;
     Engine e;
-    if (engine_load(&e, dir, NULL, NULL)) {
+    if (engine_load(&e, dir, NULL, NULL, NULL)) {
         fprintf(stderr, "bench: %s\n", glm_errmsg);
         return 1;
     }

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // fuzz_prompt.c - libFuzzer target: the prompt path with arbitrary user text (special-token text included): chat
-// template (chat_render / chat_render_msgs) or --raw text, encoding with the tiny checkpoint's tokenizer, placeholder
+// template (the built-in one, through jinja.c) or --raw text, encoding with the tiny checkpoint's tokenizer, placeholder
 // expansion for 0-3 images and 0-1 video (prompt_expand) and M-RoPE positions (prompt_positions).
 // Input: byte 0 = flags (bit 0 raw, bit 1 think, bits 2-3 images, bit 4 video, bit 5 multi-turn), then 2 bytes per
 // image and 3 for the video (grid sizes), then the text ('\x01' separates turns in multi-turn mode).
+#include "../chat_template.h"
 #include "../prompt.h"
 #include "../tokenizer.h"
 
@@ -12,6 +13,7 @@
 
 static Tokenizer *fz_ptok;
 static Config fz_pcfg;
+static ChatTemplate fz_tmpl; // the built-in template (the tiny checkpoint has none)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     const char *dir = getenv("GLM4V_FUZZ_MODEL");
@@ -22,7 +24,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     snprintf(path, sizeof path, "%s/config.json", dir);
     size_t len;
     char *json = read_file(path, &len, 1 << 20);
-    if (!fz_ptok || !json || config_parse(&fz_pcfg, json, len, path)) {
+    if (!fz_ptok || !json || config_parse(&fz_pcfg, json, len, path) || chat_template_load(&fz_tmpl, dir, NULL)) {
         fprintf(stderr, "fuzz_prompt: %s (run from the repository root)\n", glm_errmsg);
         exit(1);
     }
@@ -52,31 +54,45 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memcpy(text, data + hdr, size - hdr);
     text[size - hdr] = 0; // a NUL inside the text ends it, as it would on the command line
 
-    // prompt text
-    MediaKind kinds[4];
-    int nk = 0;
-    for (int i = 0; i < nimg; i++) kinds[nk++] = MEDIA_IMAGE;
-    if (nvid) kinds[nk++] = MEDIA_VIDEO;
+    // prompt text: the built-in chat template over one user turn (or turns split at '\x01', roles cycling through
+    // system, user, assistant, tool; the media on the second), or the raw text
     char *prompt;
     int expect_ok = !raw && !strstr(text, "<|"); // a template prompt without special-token text always expands
     if (raw) prompt = xstrdup(text);
-    else if (!multi) {
-        ChatPrompt p = {.system = NULL, .user = text, .media = kinds, .nmedia = nk, .think = think};
-        prompt = chat_render(&p);
-    } else {
-        ChatMsg msgs[16];
+    else {
+        static const char *roles[4] = {"system", "user", "assistant", "tool"};
+        cJSON *msgs = cJSON_CreateArray(), *kw = cJSON_CreateObject();
+        cJSON_AddBoolToObject(kw, "enable_thinking", think);
         int nm = 0;
         char *s = text;
         while (nm < 16) {
-            char *e = strchr(s, '\x01');
+            char *e = multi ? strchr(s, '\x01') : NULL;
             if (e) *e = 0;
-            msgs[nm] = (ChatMsg){.role = nm % 4, .content = s, .media = nm == 1 ? kinds : NULL, .nmedia = nm == 1 ? nk : 0};
+            const int media_here = multi ? nm == 1 : 1;
+            cJSON *msg = cJSON_CreateObject();
+            cJSON_AddStringToObject(msg, "role", multi ? roles[nm % 4] : "user");
+            if (media_here && nimg + nvid) {
+                cJSON *parts = cJSON_CreateArray(), *t = cJSON_CreateObject();
+                for (int i = 0; i < nimg + nvid; i++) {
+                    cJSON *p = cJSON_CreateObject();
+                    cJSON_AddStringToObject(p, "type", i < nimg ? "image" : "video");
+                    cJSON_AddItemToArray(parts, p);
+                }
+                cJSON_AddStringToObject(t, "type", "text");
+                cJSON_AddStringToObject(t, "text", s);
+                cJSON_AddItemToArray(parts, t);
+                cJSON_AddItemToObject(msg, "content", parts);
+            } else cJSON_AddStringToObject(msg, "content", s);
+            cJSON_AddItemToArray(msgs, msg);
             nm++;
             if (!e) break;
             s = e + 1;
         }
-        prompt = chat_render_msgs(msgs, nm, think, 1);
-        if (nm < 2 && nk) expect_ok = 0; // no user turn to carry the media
+        size_t len;
+        prompt = chat_template_render(&fz_tmpl, msgs, NULL, 1, kw, &len);
+        cJSON_Delete(msgs), cJSON_Delete(kw);
+        if (!prompt) abort(); // the built-in template renders any conversation
+        if (multi && nm < 2 && nimg + nvid) expect_ok = 0; // no user turn to carry the media
     }
     int *ids = NULL;
     int n = tokenizer_encode(fz_ptok, prompt, strlen(prompt), &ids);

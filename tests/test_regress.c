@@ -34,6 +34,12 @@
 #define LLVMFuzzerTestOneInput fz_compare
 #include "../fuzz/fuzz_compare.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fz_jinja
+#include "../fuzz/fuzz_jinja.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fz_chat_output
+#include "../fuzz/fuzz_chat_output.c"
+#undef LLVMFuzzerTestOneInput
 
 #include "test_util.h"
 
@@ -70,7 +76,8 @@ static int replay_dir(const char *dir, const char *target, FuzzFn fn) {
 int main(void) {
     static const struct { const char *name; FuzzFn fn; } targets[] = {
         {"safetensors", fz_safetensors}, {"config", fz_config}, {"tokenizer", fz_tokenizer}, {"tokenize", fz_tokenize},
-        {"image", fz_image},             {"prompt", fz_prompt}, {"compare", fz_compare},
+        {"image", fz_image},             {"prompt", fz_prompt}, {"compare", fz_compare},     {"jinja", fz_jinja},
+        {"chat_output", fz_chat_output},
     };
     fz_tokenize_init(NULL, NULL);
     fz_prompt_init(NULL, NULL);

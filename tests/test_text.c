@@ -88,7 +88,7 @@ static void run_case(const char *model_dir, const char *case_name, int chunk) {
         return;
     }
     Engine e;
-    if (engine_load(&e, model_dir, NULL, NULL)) {
+    if (engine_load(&e, model_dir, NULL, NULL, NULL)) {
         CHECK(0, "%s: %s", case_name, glm_errmsg);
         sf_close(&ref);
         return;

@@ -3,7 +3,8 @@
 // and tokenizer_cases_extra.json (tests/golden/make_tokenizer_cases.py), streaming decode, chat template strings,
 // broken tokenizer.json files, speed of long prompts and of a 150k-merge vocabulary.
 #include "../tokenizer.h"
-#include "../prompt.h"
+#include "../chat_template.h"
+#include "../safetensors.h"
 #include "test_util.h"
 
 #include <cjson/cJSON.h>
@@ -345,87 +346,96 @@ static void test_stream(const Tokenizer *t) {
 }
 
 static void check_render(const char *got, const char *want, const char *what) {
-    int ok = strcmp(got, want) == 0;
-    CHECK(ok, "chat_render: %s", what);
+    int ok = got && strcmp(got, want) == 0;
+    CHECK(ok, "chat template: %s", what);
     if (!ok) {
         show("want", want);
-        show("got ", got);
+        show("got ", got ? got : glm_errmsg);
     }
 }
 
-// docs/SPEC.md 9.3 renderings
+// the conversation (JSON text) through the chat template; think: -1 leaves enable_thinking undefined
+static char *render(const ChatTemplate *ct, const char *messages, int think, int add_generation_prompt) {
+    cJSON *m = cJSON_Parse(messages), *kw = cJSON_CreateObject();
+    if (think >= 0) cJSON_AddBoolToObject(kw, "enable_thinking", think);
+    size_t len;
+    char *s = chat_template_render(ct, m, NULL, add_generation_prompt, kw, &len);
+    cJSON_Delete(m), cJSON_Delete(kw);
+    return s;
+}
+
+// docs/SPEC.md 9.3 renderings, by the built-in template (a model folder without one) through jinja.c
 static void test_chat(const Tokenizer *t) {
-    MediaKind img1[1] = {MEDIA_IMAGE}, mix[3] = {MEDIA_IMAGE, MEDIA_IMAGE, MEDIA_VIDEO};
-    ChatPrompt p = {.user = "Describe this picture.", .think = 1};
-    char *s = chat_render(&p);
+    ChatTemplate ct;
+    if (chat_template_load(&ct, "weights/tiny-glm4v-moe", NULL)) {
+        CHECK(0, "chat_template_load: %s", glm_errmsg);
+        return;
+    }
+    CHECK(strcmp(ct.origin, "built-in GLM-4.5V template") == 0, "a folder without a template gets the built-in one");
+#define USER(x) "[{\"role\": \"user\", \"content\": \"" x "\"}]"
+    char *s = render(&ct, USER("Describe this picture."), -1, 1);
     check_render(s, "[gMASK]<sop><|user|>\nDescribe this picture.<|assistant|>", "plain");
     free(s);
-    p.system = "You are a helpful assistant";
-    s = chat_render(&p);
+    s = render(&ct, "[{\"role\": \"system\", \"content\": \"You are a helpful assistant\"}, "
+                    "{\"role\": \"user\", \"content\": \"Describe this picture.\"}]", -1, 1);
     check_render(s, "[gMASK]<sop><|system|>\nYou are a helpful assistant<|user|>\nDescribe this picture.<|assistant|>",
                  "--system");
     free(s);
-    p.system = NULL;
-    p.think = 0;
-    s = chat_render(&p);
+    s = render(&ct, USER("Describe this picture."), 0, 1);
     check_render(s, "[gMASK]<sop><|user|>\nDescribe this picture./nothink<|assistant|>\n<think></think>", "--no-think");
     free(s);
-    p.user = "Be brief /nothink";
-    s = chat_render(&p);
+    s = render(&ct, USER("Be brief /nothink"), 0, 1);
     check_render(s, "[gMASK]<sop><|user|>\nBe brief /nothink<|assistant|>\n<think></think>",
                  "--no-think, text already ending with /nothink");
     free(s);
-    p.user = "Be brief /nothink";
-    p.think = 1;
-    s = chat_render(&p);
+    s = render(&ct, USER("Be brief /nothink"), 1, 1);
     check_render(s, "[gMASK]<sop><|user|>\nBe brief /nothink<|assistant|>", "thinking on keeps the text as is");
     free(s);
-    p = (ChatPrompt){.user = "What is this?", .media = img1, .nmedia = 1, .think = 1};
-    s = chat_render(&p);
+    s = render(&ct, "[{\"role\": \"user\", \"content\": [{\"type\": \"image_url\", \"image_url\": {\"url\": \"x.png\"}}, "
+                    "{\"type\": \"text\", \"text\": \"What is this?\"}]}]", -1, 1);
     check_render(s, "[gMASK]<sop><|user|>\n<|begin_of_image|><|image|><|end_of_image|>What is this?<|assistant|>",
                  "one image");
     free(s);
-    p = (ChatPrompt){.user = "Compare.", .media = mix, .nmedia = 3, .think = 0, .system = "Sys"};
-    s = chat_render(&p);
+    s = render(&ct, "[{\"role\": \"system\", \"content\": \"Sys\"}, {\"role\": \"user\", \"content\": [{\"type\": \"image\"}, "
+                    "{\"type\": \"image_url\", \"image_url\": {\"url\": \"y.png\"}}, {\"type\": \"video_url\", \"video_url\": "
+                    "{\"url\": \"v/\"}}, {\"type\": \"text\", \"text\": \"Compare.\"}]}]", 0, 1);
     check_render(s,
                  "[gMASK]<sop><|system|>\nSys<|user|>\n<|begin_of_image|><|image|><|end_of_image|>"
                  "<|begin_of_image|><|image|><|end_of_image|><|begin_of_video|><|video|><|end_of_video|>Compare./nothink"
                  "<|assistant|>\n<think></think>",
                  "two images + video, system, no-think");
     // the prompt tokenizes with the special tokens as single ids
-    int *ids, n = tokenizer_encode(t, s, strlen(s), &ids);
+    int *ids, n = s ? tokenizer_encode(t, s, strlen(s), &ids) : 0;
     CHECK(n > 4 && ids[0] == 1026 && ids[1] == 1028 && ids[2] == 1030 && ids[n - 1] == 1046 && ids[n - 2] == 1045,
           "rendered prompt encodes to [gMASK] <sop> <|system|> ... <think> </think>");
-    free(ids);
+    if (n > 0) free(ids);
     free(s);
 
     // multi-turn: the confirmed GLM-4.5 rendering of the template's own example (docs/SPEC.md 9.3)
-    ChatMsg conv[4] = {{CHAT_SYSTEM, "You are a helpful assistant", NULL, 0},
-                       {CHAT_USER, "Hello", NULL, 0},
-                       {CHAT_ASSISTANT, "Hi there", NULL, 0},
-                       {CHAT_USER, "How are you?", NULL, 0}};
-    s = chat_render_msgs(conv, 4, 1, 1);
+    s = render(&ct, "[{\"role\": \"system\", \"content\": \"You are a helpful assistant\"}, {\"role\": \"user\", \"content\": "
+                    "\"Hello\"}, {\"role\": \"assistant\", \"content\": \"Hi there\"}, {\"role\": \"user\", \"content\": "
+                    "\"How are you?\"}]", -1, 1);
     check_render(s,
                  "[gMASK]<sop><|system|>\nYou are a helpful assistant<|user|>\nHello<|assistant|>\n<think></think>\n"
                  "Hi there<|user|>\nHow are you?<|assistant|>",
                  "multi-turn (docs/SPEC.md 9.3 example)");
     free(s);
-    ChatMsg conv2[4] = {{CHAT_USER, "Q1", img1, 1},
-                        {CHAT_ASSISTANT, "<think>\nlong reasoning\n</think>\n\n  Answer one.  \n", NULL, 0},
-                        {CHAT_USER, "Q2", NULL, 0},
-                        {CHAT_ASSISTANT, "   ", NULL, 0}};
-    s = chat_render_msgs(conv2, 3, 0, 1);
+#define CONV2 "[{\"role\": \"user\", \"content\": [{\"type\": \"image\"}, {\"type\": \"text\", \"text\": \"Q1\"}]}, " \
+              "{\"role\": \"assistant\", \"content\": \"<think>\\nlong reasoning\\n</think>\\n\\n  Answer one.  \\n\"}, " \
+              "{\"role\": \"user\", \"content\": \"Q2\"}"
+    s = render(&ct, CONV2 "]", 0, 1);
     check_render(s,
                  "[gMASK]<sop><|user|>\n<|begin_of_image|><|image|><|end_of_image|>Q1/nothink<|assistant|>\n"
                  "<think></think>\nAnswer one.<|user|>\nQ2/nothink<|assistant|>\n<think></think>",
                  "multi-turn: earlier reasoning dropped, content stripped, no-think");
     free(s);
-    s = chat_render_msgs(conv2, 4, 1, 0);
+    s = render(&ct, CONV2 ", {\"role\": \"assistant\", \"content\": \"   \"}]", 1, 0);
     check_render(s,
                  "[gMASK]<sop><|user|>\n<|begin_of_image|><|image|><|end_of_image|>Q1<|assistant|>\n"
                  "<think></think>\nAnswer one.<|user|>\nQ2<|assistant|>\n<think></think>",
                  "multi-turn: empty assistant content, no generation prompt");
     free(s);
+    chat_template_free(&ct);
 }
 
 // a broken tokenizer.json returns NULL with a one-line message naming the file
