@@ -68,7 +68,7 @@ static int argmax(const float *x, int n) {
 static int run(const char *dir, int n, const int *ids, int *out_ids, float *logits, double *tok_s, double *gbs) {
     enum { PROMPT = 64 };
     Engine e;
-    if (engine_load(&e, dir, NULL, NULL)) return -1;
+    if (engine_load(&e, dir, NULL, NULL, NULL)) return -1;
     const int V = e.c->text.vocab_size;
     // every page of the checkpoint read once before timing (a served model has its weights in memory)
     volatile uint8_t sink = 0;
@@ -122,7 +122,7 @@ int main(int argc, char **argv) {
     ops_init();
     const int n = atoi(argv[1]) < 3 ? 3 : atoi(argv[1]);
     Engine probe;
-    if (engine_load(&probe, argv[2], NULL, NULL)) {
+    if (engine_load(&probe, argv[2], NULL, NULL, NULL)) {
         fprintf(stderr, "bench-quant: %s\n", glm_errmsg);
         return 1;
     }
