@@ -755,7 +755,10 @@ static void prepare_x(const LinearJob *jobs, const int64_t *ustart, const int64_
 // order, so the bits do not depend on the threads
 void linear_batch(const LinearJob *jobs, int njobs) {
     for (int j = 0; j < njobs; j++) // quantised weights (quant.c): the whole batch goes there (plain jobs come back)
-        if (is_quantised(jobs[j].W)) return quant_linear_batch(jobs, njobs);
+        if (is_quantised(jobs[j].W)) {
+            quant_linear_batch(jobs, njobs);
+            return;
+        }
     if (njobs > LINEAR_MAX_JOBS) {
         linear_batch(jobs, LINEAR_MAX_JOBS);
         linear_batch(jobs + LINEAR_MAX_JOBS, njobs - LINEAR_MAX_JOBS);
@@ -819,7 +822,10 @@ void linear(float *y, const float *x, const Tensor *W, const Tensor *b, int n) {
 
 // reference: one output at a time, double accumulation
 void linear_naive(float *y, const float *x, const Tensor *W, const Tensor *b, int n) {
-    if (is_quantised(W)) return quant_linear_naive(y, x, W, b, n);
+    if (is_quantised(W)) {
+        quant_linear_naive(y, x, W, b, n);
+        return;
+    }
     const int64_t O = W->rows, K = W->cols;
     for (int i = 0; i < n; i++)
         for (int64_t o = 0; o < O; o++) {
