@@ -11,6 +11,7 @@
 #include "ops.h"
 #include "quant.h"
 #include "quantize.h"
+#include "quant_config.h"
 
 #include <errno.h>
 #include <omp.h>
@@ -105,7 +106,8 @@ static void usage(FILE *f) {
             "      --chunk N            prompt tokens per prefill step (default 512)\n"
             "  -c, --ctx N              chat: tokens the KV cache holds (default 8192, at most the model's context)\n"
             "\nquantised checkpoints (FP8 / int8 / int4 compressed-tensors folders, block FP8):\n"
-            "      --act-quant on|off   the scheme's dynamic activation quantisation (default on; off: fp32 activations)\n"
+            "      --act-quant on|off|hf the scheme's dynamic activation quantisation (default on; off: fp32 activations;\n"
+            "                           hf: not the routed experts' inputs, as transformers 5 computes it)\n"
             "  glm4v quantize IN_DIR OUT_DIR --scheme fp8|int8|int4 [--group 128]\n"
             "                           write a compressed-tensors folder (FP8 per channel + dynamic FP8 activations,\n"
             "                           int8 per channel, int4 in groups; round to nearest, symmetric)\n"
@@ -236,9 +238,10 @@ static void parse_args(Options *o, int argc, char **argv) {
         else if (ARG("--chunk")) NEEDV(), o->chunk = (int)parse_long(a, v, 1, 1 << 16);
         else if (ARG("--act-quant")) { // quantised checkpoints: the scheme's dynamic activation quantisation
             NEEDV();
-            if (strcmp(v, "on") == 0) quant_act_enabled = 1;
+            if (strcmp(v, "on") == 0) quant_act_enabled = 1, quant_act_experts = 1;
             else if (strcmp(v, "off") == 0) quant_act_enabled = 0;
-            else usage_error("--act-quant: '%s' is not on or off", v);
+            else if (strcmp(v, "hf") == 0) quant_act_enabled = 1, quant_act_experts = 0;
+            else usage_error("--act-quant: '%s' is not on, off or hf", v);
         }
         else if (ARG("-c") || ARG("--ctx")) NEEDV(), o->ctx = (int)parse_long(a, v, 16, 1 << 24);
         else usage_error("unknown option '%s'", a);

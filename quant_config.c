@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+int quant_act_experts = 1;
+
 // ---------------------------------------------------------------------------- parsing
 
 static char *qstrdup(const char *s) {
@@ -470,5 +472,6 @@ int quant_tensor(const Checkpoint *ck, Tensor *out, const char *name, int ndim, 
         if (a->block[1] != in->group_size) return glm_err("%s: module '%s': activation group differs from the block", ck->dir, mod);
         out->act = ACT_FP8_GROUP;
     } else out->act = in->is_float ? ACT_FP8_TOKEN : ACT_INT8_TOKEN;
+    if (!quant_act_experts && strstr(mod, ".mlp.experts.")) out->act = ACT_NONE; // transformers 5's fused experts
     return 0;
 }

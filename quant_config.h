@@ -40,6 +40,10 @@ typedef struct QuantConfig {
     int nignore;        // entries of ignore
 } QuantConfig;
 
+// 1 (default): the routed experts quantise their inputs as the scheme says (vLLM, SGLang); 0: they stay fp32, as
+// transformers 5 computes it (it fuses the experts into 3-D tensors that compressed-tensors does not hook)
+extern int quant_act_experts;
+
 // parse config.json text: *out = NULL when there is no quantization_config; -1 + glm_errmsg when it is malformed or
 // asks for something unsupported (static activation scales, output activations, a KV-cache scheme, 2/3-bit, ...)
 int quant_config_parse(QuantConfig **out, const char *json, size_t len, const char *file);

@@ -112,6 +112,8 @@ for _n, (_a, _s, _g) in OURS.items():
 CASES = {}
 for _ck in CKPTS:
     CASES[_ck + ".text"] = dict(ckpt=_ck, prompt=mg.P_TEXT)
+# transformers 5 itself: the fused routed experts' inputs not quantised (compared with --act-quant hf)
+CASES["moe-fp8-dynamic.text_hf"] = dict(ckpt="moe-fp8-dynamic", prompt=mg.P_TEXT, experts_act=False)
 for _ck, _img in (("moe-fp8-dynamic", "synth_200x150.png"), ("moe-w4a16-g32", "synth_97x61.png"),
                   ("dense-fp8-weight", "rgba_120x90.png")):
     CASES[_ck + ".image"] = dict(ckpt=_ck, prompt=mg.P_IMAGE, images=[mg.IMG + _img])
@@ -295,7 +297,7 @@ def experts_forward_factory(act):
     return forward
 
 
-def reference_model(name, out, exact):
+def reference_model(name, out, exact, experts_act=True):
     arch, sname = CKPTS[name]
     scheme = SCHEMES[sname]
     ckdir = out / "ckpt" / name
@@ -354,7 +356,7 @@ def reference_model(name, out, exact):
                     assert a[0].dim() == 3, "per-token activation quantisation expects [1, L, K] inputs"
                     return (act(a[0]),)
                 hooks.append(mod.register_forward_pre_hook(pre))
-        if arch == "moe":
+        if arch == "moe" and experts_act:
             for layer in model.model.language_model.layers:
                 ex = getattr(layer.mlp, "experts", None)
                 if ex is not None:
@@ -398,7 +400,7 @@ def run_case(cname, out, exact_cache):
     ck = case["ckpt"]
     if ck not in exact_cache:
         exact_cache[ck] = build_ours(ck, out) if ck in OURS else build_ckpt(ck, out)
-    model = reference_model(ck, out, exact_cache[ck])
+    model = reference_model(ck, out, exact_cache[ck], case.get("experts_act", True))
     ckdir = out / "ckpt" / ck
     processor = Glm4vProcessor.from_pretrained(ckdir)
     media = mg.load_media(case)
@@ -427,6 +429,8 @@ def run_case(cname, out, exact_cache):
         (out / "cases" / f"{cname}.frames").write_text("".join(f + "\n" for f in case["video"]))
     if ck in NO_ACT:
         args += ["--act-quant", "off"]
+    elif not case.get("experts_act", True):
+        args += ["--act-quant", "hf"]
     (out / "cases" / f"{cname}.args").write_text("".join(a + "\n" for a in args))
     del model
     gc.collect()
