@@ -51,7 +51,7 @@ typedef enum {
 } DType;
 #define DT_FILE_COUNT DT_Q8            // dtypes a safetensors file may name (dtype_from_name never returns Q8/Q4)
 extern const char *dtype_name[DT_COUNT]; // safetensors names: "F32", "BF16", "F8_E4M3", ... ("Q8", "Q4": ours)
-extern const int dtype_size[DT_COUNT];   // bytes per element (DT_Q4: 1 per 2 elements; use tensor_row_bytes)
+extern const int dtype_size[DT_COUNT];   // bytes per element (DT_Q4: 2 elements a byte; quantised rows are Tensor.ld bytes)
 int dtype_from_name(const char *s);      // -1 when unknown
 
 // torch.bfloat16 -> float32: the high half of the fp32 bits
@@ -79,7 +79,8 @@ typedef enum {
 // Quantised weights (dtype F8_E4M3, I8, Q8, Q4): element (r, c) is, in fp32,
 //   w[r][c] = (float(q[r][c]) - float(zero(r, g))) * float(scale[(r / block_rows) * scale_cols + g]),  g = c / group
 // (zero = 0 when zero is NULL); float(q) * float(scale) is exact in fp32 for bf16/f16 scales (<= 12 significant
-// bits), and rounded once for fp32 scales, as transformers computes it when it loads the folder in fp32.
+// bits) and rounded once for fp32 scales: compressed-tensors' dequantize with the scale in fp32 (transformers 5.25
+// decompresses in the scale's dtype and so rounds the product to bf16: an artifact not copied).
 // Per tensor: block_rows = rows, group = cols; per output channel: block_rows = 1, group = cols; groups of g
 // columns: block_rows = 1, group = g; blocks of bh x bw (block FP8): block_rows = bh, group = bw.
 typedef struct {
