@@ -163,30 +163,6 @@ static cJSON *content_part(const cJSON *part, int idx) {
     return cJSON_Duplicate(part, 1);
 }
 
-// HF _alias_reasoning_fields: {"thinking": r, **message, "reasoning_content": r} for the first of reasoning_content,
-// thinking, reasoning that is set
-static cJSON *alias_reasoning(cJSON *m) {
-    static const char *fields[3] = {"reasoning_content", "thinking", "reasoning"};
-    const cJSON *r = NULL;
-    for (int i = 0; i < 3 && !r; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, fields[i]);
-        if (v && !cJSON_IsNull(v)) r = v;
-    }
-    if (!r) return m;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "thinking", cJSON_Duplicate(r, 1));
-    for (const cJSON *e = m->child; e; e = e->next) {
-        cJSON *d = cJSON_Duplicate(e, 1);
-        if (cJSON_GetObjectItemCaseSensitive(o, e->string)) cJSON_ReplaceItemInObjectCaseSensitive(o, e->string, d);
-        else cJSON_AddItemToObject(o, e->string, d);
-    }
-    if (cJSON_GetObjectItemCaseSensitive(o, "reasoning_content"))
-        cJSON_ReplaceItemInObjectCaseSensitive(o, "reasoning_content", cJSON_Duplicate(r, 1));
-    else cJSON_AddItemToObject(o, "reasoning_content", cJSON_Duplicate(r, 1));
-    cJSON_Delete(m);
-    return o;
-}
-
 cJSON *chat_messages_for_template(const cJSON *messages) {
     if (!cJSON_IsArray(messages)) {
         glm_err("messages: not an array");
@@ -237,8 +213,11 @@ cJSON *chat_messages_for_template(const cJSON *messages) {
             } else v = cJSON_Duplicate(e, 1);
             cJSON_AddItemToObject(m, e->string, v);
         }
-        cJSON *aliased = alias_reasoning(cJSON_DetachItemFromArray(out, cJSON_GetArraySize(out) - 1));
-        cJSON_AddItemToArray(out, aliased);
+    }
+    // HF _alias_reasoning_fields: {"thinking": r, **message, "reasoning_content": r}
+    if (jinja_alias_reasoning(out)) {
+        glm_err("out of memory (messages)");
+        goto fail;
     }
     return out;
 fail:

@@ -112,8 +112,18 @@ void media_free(Media *m) {
     memset(m, 0, sizeof *m);
 }
 
-// a decoded image through Glm4vImageProcessor, appended to m->img; name: its file (kept for boxes) or a label
-static int add_decoded_image(Media *m, const Engine *e, Image *im, const char *name, const MediaOptions *o) {
+// the checks every image source shares
+static int can_add_image(const Media *m, const Engine *e, const char *name) {
+    if (!e->c->has_vision) return glm_err("%s: the checkpoint has no vision tower (model.visual.*)", e->ck.dir);
+    if (m->img.nitems >= ENGINE_MAX_IMAGES) return glm_err("%s: at most %d images", name, ENGINE_MAX_IMAGES);
+    return 0;
+}
+
+int media_add_image_rgb(Media *m, const Engine *e, const Image *im, const char *name, const MediaOptions *o) {
+    if (can_add_image(m, e, name)) return -1;
+    if (o->max_image_pixels > 0 && (int64_t)im->w * im->h > o->max_image_pixels)
+        return glm_err("%s: %d x %d pixels, above the limit of %lld (--max-image-pixels)", name, im->w, im->h,
+                       (long long)o->max_image_pixels);
     const int i = m->img.nitems;
     int rc = preprocess_frames(&m->img, im, 1, &e->c->proc, o->resize, 0);
     if (rc) err_prefix(name);
@@ -122,28 +132,24 @@ static int add_decoded_image(Media *m, const Engine *e, Image *im, const char *n
         free(m->img_path[i]);
         if (!(m->img_path[i] = strdup(name))) rc = glm_err("out of memory");
     }
-    image_free(im);
     return rc;
-}
-
-// the checks every image source shares
-static int can_add_image(const Media *m, const Engine *e, const char *name) {
-    if (!e->c->has_vision) return glm_err("%s: the checkpoint has no vision tower (model.visual.*)", e->ck.dir);
-    if (m->img.nitems >= ENGINE_MAX_IMAGES) return glm_err("%s: at most %d images", name, ENGINE_MAX_IMAGES);
-    return 0;
 }
 
 int media_add_image(Media *m, const Engine *e, const char *path, const MediaOptions *o) {
     Image im;
     if (can_add_image(m, e, path) || image_load(&im, path, o->max_image_pixels)) return -1;
-    return add_decoded_image(m, e, &im, path, o);
+    int rc = media_add_image_rgb(m, e, &im, path, o);
+    image_free(&im);
+    return rc;
 }
 
 int media_add_image_mem(Media *m, const Engine *e, const uint8_t *buf, size_t len, const char *name,
                         const MediaOptions *o) {
     Image im;
     if (can_add_image(m, e, name) || image_load_mem(&im, buf, len, name, o->max_image_pixels)) return -1;
-    return add_decoded_image(m, e, &im, name, o);
+    int rc = media_add_image_rgb(m, e, &im, name, o);
+    image_free(&im);
+    return rc;
 }
 
 int media_add_video(Media *m, const Engine *e, const char *path, const MediaOptions *o) {
@@ -187,18 +193,19 @@ done:
     return rc;
 }
 
-// run the vision tower over items [from, pb->nitems) of a batch, appending [tokens, H] to *embeds
-static int encode_items(const Engine *e, const PixelBatch *pb, int from, float **embeds, int64_t *ntok,
+// run the vision tower over items [from, to) of a batch, appending [tokens, H] to *embeds
+static int encode_items(const Engine *e, const PixelBatch *pb, int from, int to, float **embeds, int64_t *ntok,
                         const TapSink *taps) {
     const Config *c = e->c;
     const int m2 = c->vision.spatial_merge_size * c->vision.spatial_merge_size, H = c->text.hidden_size;
-    if (from >= pb->nitems) return 0;
+    if (from >= to) return 0;
     PixelBatch sub = *pb; // a view of the items not encoded yet
-    int64_t skip = 0;
+    int64_t skip = 0, take = 0;
     for (int i = 0; i < from; i++) skip += (int64_t)pb->grid[i][0] * pb->grid[i][1] * pb->grid[i][2];
+    for (int i = from; i < to; i++) take += (int64_t)pb->grid[i][0] * pb->grid[i][1] * pb->grid[i][2];
     sub.pixel_values = pb->pixel_values + skip * pb->ncols;
-    sub.npatches = pb->npatches - skip;
-    sub.nitems = pb->nitems - from;
+    sub.npatches = take;
+    sub.nitems = to - from;
     memmove(sub.grid, pb->grid + from, (size_t)sub.nitems * sizeof sub.grid[0]);
     const int64_t add = sub.npatches / m2;
     float *out = realloc(*embeds, (size_t)(*ntok + add) * H * sizeof(float));
@@ -211,12 +218,43 @@ static int encode_items(const Engine *e, const PixelBatch *pb, int from, float *
 
 int media_encode(Media *m, const Engine *e, const TapSink *taps) {
     if (m->img_done < m->img.nitems) progress(e, "encoding %d image(s)", m->img.nitems - m->img_done);
-    if (encode_items(e, &m->img, m->img_done, &m->img_embeds, &m->n_img_tok, taps)) return -1;
+    if (encode_items(e, &m->img, m->img_done, m->img.nitems, &m->img_embeds, &m->n_img_tok, taps)) return -1;
     m->img_done = m->img.nitems;
     if (m->vid_done < m->vid.nitems) progress(e, "encoding %d video(s)", m->vid.nitems - m->vid_done);
-    if (encode_items(e, &m->vid, m->vid_done, &m->vid_embeds, &m->n_vid_tok, taps)) return -1;
+    if (encode_items(e, &m->vid, m->vid_done, m->vid.nitems, &m->vid_embeds, &m->n_vid_tok, taps)) return -1;
     m->vid_done = m->vid.nitems;
     progress_done(e);
+    return 0;
+}
+
+int media_encode_next(Media *m, const Engine *e, int type) {
+    PixelBatch *pb = type == MEDIA_VIDEO ? &m->vid : &m->img;
+    int *done = type == MEDIA_VIDEO ? &m->vid_done : &m->img_done;
+    if (*done >= pb->nitems) return glm_err("no media item left to encode");
+    if (encode_items(e, pb, *done, *done + 1, type == MEDIA_VIDEO ? &m->vid_embeds : &m->img_embeds,
+                     type == MEDIA_VIDEO ? &m->n_vid_tok : &m->n_img_tok, NULL))
+        return -1;
+    ++*done;
+    return 0;
+}
+
+int media_put_features(Media *m, const Engine *e, int type, const float *rows, int64_t nrows) {
+    const int m2 = e->c->vision.spatial_merge_size * e->c->vision.spatial_merge_size, H = e->c->text.hidden_size;
+    PixelBatch *pb = type == MEDIA_VIDEO ? &m->vid : &m->img;
+    int *done = type == MEDIA_VIDEO ? &m->vid_done : &m->img_done;
+    float **emb = type == MEDIA_VIDEO ? &m->vid_embeds : &m->img_embeds;
+    int64_t *ntok = type == MEDIA_VIDEO ? &m->n_vid_tok : &m->n_img_tok;
+    if (*done >= pb->nitems) return glm_err("no media item left to take features");
+    const int *g = pb->grid[*done];
+    if (nrows != (int64_t)g[0] * g[1] * g[2] / m2)
+        return glm_err("%lld feature rows given for an item of %lld tokens", (long long)nrows,
+                       (long long)((int64_t)g[0] * g[1] * g[2] / m2));
+    float *out = realloc(*emb, (size_t)(*ntok + nrows) * H * sizeof(float));
+    if (!out) return glm_err("out of memory: %lld image features", (long long)(*ntok + nrows));
+    *emb = out;
+    memcpy(out + (size_t)*ntok * H, rows, (size_t)nrows * H * sizeof(float));
+    *ntok += nrows;
+    ++*done;
     return 0;
 }
 
@@ -335,11 +373,12 @@ void session_free(Session *s) {
     memset(s, 0, sizeof *s);
 }
 
-int session_prefill(Session *s, const Prompt *p, const Media *m, const TapSink *taps) {
-    const int V = s->e->c->text.vocab_size, L = p->seq.n, chunk = s->md.chunk;
+// the checks session_prefill makes before the KV cache changes: every id in the vocabulary, one feature row per
+// vision token
+static int prefill_check(const Session *s, const Prompt *p, const Media *m) {
+    const int V = s->e->c->text.vocab_size, L = p->seq.n;
     if (L < 1) return glm_err("the prompt is empty");
     if (L > s->max_ctx) return glm_err("the prompt (%d tokens) exceeds the context of %d tokens", L, s->max_ctx);
-    // checked before the KV cache changes: every id in the vocabulary, one feature row per vision token
     int64_t ki = 0, kv = 0;
     for (int i = 0; i < L; i++) {
         if (p->seq.ids[i] < 0 || p->seq.ids[i] >= V)
@@ -349,19 +388,41 @@ int session_prefill(Session *s, const Prompt *p, const Media *m, const TapSink *
     if (ki != m->n_img_tok || kv != m->n_vid_tok)
         return glm_err("image features (%lld + %lld) and image tokens (%lld + %lld) do not match",
                        (long long)m->n_img_tok, (long long)m->n_vid_tok, (long long)ki, (long long)kv);
+    return 0;
+}
+
+int session_prefix(const Session *s, const Prompt *p) {
+    const int L = p->seq.n;
     int keep = 0;
     while (keep < s->md.n_past && keep < L && s->cache_ids[keep] == p->seq.ids[keep]) keep++;
-    if (keep == L) keep = L - 1; // the last position must run again to give its logits
-    s->md.n_past = keep;
+    if (keep == L && L > 0) keep = L - 1; // the last position must run again to give its logits
+    return keep;
+}
+
+int session_prefill_chunk(Session *s, const Prompt *p, const Media *m, const TapSink *taps) {
+    const int V = s->e->c->text.vocab_size, L = p->seq.n;
+    if (prefill_check(s, p, m)) return -1;
+    const int i0 = session_prefix(s, p), n = L - i0 < s->md.chunk ? L - i0 : s->md.chunk;
+    s->md.n_past = i0;
     s->rope_delta = p->rope_delta;
-    for (int i0 = keep; i0 < L; i0 += chunk) {
-        const int n = L - i0 < chunk ? L - i0 : chunk;
-        progress(s->e, "prompt %d/%d tokens", i0 - keep, L - keep);
-        if (engine_embed(s->e, p, i0, n, m, s->emb)) return -1;
-        model_forward(&s->md, s->emb, p->pos + i0, L, n, s->logits, s->all_logits, taps);
-        if (s->all_logits) tap(taps, "logits", DT_F32, 2, (int64_t[]){n, V}, s->logits);
-        memcpy(s->last, s->all_logits ? s->logits + (size_t)(n - 1) * V : s->logits, (size_t)V * sizeof(float));
-        memcpy(s->cache_ids + i0, p->seq.ids + i0, (size_t)n * sizeof(int));
+    if (engine_embed(s->e, p, i0, n, m, s->emb)) return -1;
+    model_forward(&s->md, s->emb, p->pos + i0, L, n, s->logits, s->all_logits, taps);
+    if (s->all_logits) tap(taps, "logits", DT_F32, 2, (int64_t[]){n, V}, s->logits);
+    memcpy(s->last, s->all_logits ? s->logits + (size_t)(n - 1) * V : s->logits, (size_t)V * sizeof(float));
+    memcpy(s->cache_ids + i0, p->seq.ids + i0, (size_t)n * sizeof(int));
+    return L - (i0 + n);
+}
+
+int session_prefill(Session *s, const Prompt *p, const Media *m, const TapSink *taps) {
+    const int L = p->seq.n;
+    if (prefill_check(s, p, m)) return -1;
+    const int keep = session_prefix(s, p);
+    for (int left = L - keep; left > 0;) {
+        progress(s->e, "prompt %d/%d tokens", L - left - keep, L - keep);
+        if ((left = session_prefill_chunk(s, p, m, taps)) < 0) {
+            progress_done(s->e);
+            return -1;
+        }
     }
     progress_done(s->e);
     s->n_prefilled = L - keep;

@@ -70,11 +70,19 @@ int media_add_image(Media *m, const Engine *e, const char *path, const MediaOpti
 // the same for an image file's bytes in memory (a data: URI); name labels it in messages
 int media_add_image_mem(Media *m, const Engine *e, const uint8_t *buf, size_t len, const char *name,
                         const MediaOptions *o);
+// the same on pixels already decoded (a rendered PDF page); name labels it (img_path)
+int media_add_image_rgb(Media *m, const Engine *e, const Image *im, const char *name, const MediaOptions *o);
 // Glm4vVideoProcessor on a folder of frames (frame i at i / fps s) or a video file (ffmpeg, sampled); the timestamp
 // text of each temporal patch is tokenized here
 int media_add_video(Media *m, const Engine *e, const char *path, const MediaOptions *o);
 // run the vision tower over the items not encoded yet (Glm4vModel.get_image_features / get_video_features)
 int media_encode(Media *m, const Engine *e, const TapSink *taps);
+// the vision tower over the next item not encoded yet of one kind (MEDIA_IMAGE / MEDIA_VIDEO) only: the same rows as
+// media_encode gives it (the tower treats items independently); the server caches features item by item
+int media_encode_next(Media *m, const Engine *e, int type);
+// the next item's features taken from elsewhere (a cache of the same pixels) instead of the vision tower; nrows must
+// be its token count
+int media_put_features(Media *m, const Engine *e, int type, const float *rows, int64_t nrows);
 // forget the media added after the first nimg images / nvid videos (a turn that failed)
 void media_truncate(Media *m, const Engine *e, int nimg, int nvid);
 void media_free(Media *m);
@@ -124,6 +132,11 @@ void session_free(Session *s);
 // make the KV cache hold the prompt: keep the common prefix with what it holds, run the rest in chunks;
 // logits of the last position in s->last; taps get hidden states (and "logits" when all_logits) of the rows run
 int session_prefill(Session *s, const Prompt *p, const Media *m, const TapSink *taps);
+// the prompt tokens session_prefill would keep from the cache (common prefix of ids, at most n - 1)
+int session_prefix(const Session *s, const Prompt *p);
+// one unit of a prefill: runs at most one chunk of the prompt after what the cache already holds of it; returns
+// the tokens still to run (0: done, logits of the last position in s->last) or -1 + glm_errmsg
+int session_prefill_chunk(Session *s, const Prompt *p, const Media *m, const TapSink *taps);
 // one decode step: append token id at the next position; its logits in s->last. -1 when the cache is full
 int session_step(Session *s, int id);
 // keep only the first n tokens of the KV cache

@@ -12,6 +12,8 @@
 #include "quant.h"
 #include "quantize.h"
 #include "quant_config.h"
+#include "pdf.h"
+#include "server.h"
 
 #include <errno.h>
 #include <omp.h>
@@ -51,11 +53,16 @@ typedef struct {
     uint64_t seed;           // --seed
     int threads;             // -t
     const char *dump;        // --dump
-    const char *images[MAX_MEDIA]; // -i, in order
+    const char *images[MAX_MEDIA]; // -i / --pdf, in order
+    unsigned char is_pdf[MAX_MEDIA]; // 1: given with --pdf (else a PDF is recognised by its %PDF- header)
     int nimages;
+    const char *pages;       // --pages (every PDF)
+    int max_pages;           // --max-pages
+    int dpi;                 // --dpi (0: the automatic rule of pdf.h)
+    float pdf_timeout;       // --pdf-timeout: seconds one page (or the page count) may take
     const char *video;       // --video
     float fps;               // --fps (frame directory rate)
-    ResizeMode resize;       // --resize torch|pil
+    ResizeMode resize;       // --resize torch|pil|pil13
     int64_t max_image_pixels; // --max-image-pixels
     int chat;                // --chat
     int hide_think;          // --hide-think
@@ -68,6 +75,7 @@ typedef struct {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: glm4v -m MODEL_DIR -p TEXT [options]\n"
+            "       glm4v serve -m MODEL_DIR [options]   (an OpenAI-compatible HTTP server: glm4v serve --help)\n"
             "GLM-4.5V / GLM-4.6V (MoE) and GLM-4.1V / GLM-4.6V-Flash (dense) on the CPU, matching HF transformers.\n"
             "\nmodel:\n"
             "  -m, --model DIR          Hugging Face model folder (config.json, *.safetensors, tokenizer.json)\n"
@@ -82,11 +90,17 @@ static void usage(FILE *f) {
             "      --chat-template FILE use this Jinja chat template instead of the model folder's\n"
             "      --chat-template-kwargs JSON  extra template variables, e.g. '{\"enable_thinking\": false}'\n"
             "      --show-prompt        print the rendered chat template (before media expansion) and exit\n"
-            "  -i, --image FILE         attach an image (repeatable; JPEG, PNG, BMP, GIF, TGA, PSD, HDR, PNM)\n"
+            "  -i, --image FILE         attach an image (repeatable; JPEG, PNG, BMP, GIF, TGA, PSD, HDR, PNM) or a PDF\n"
+            "      --pdf FILE           attach the pages of a PDF (also -i FILE when it starts with %%PDF-): one image each\n"
+            "      --pages LIST         PDF pages, e.g. 1-3,7 (default: all, at most --max-pages)\n"
+            "      --max-pages N        refuse PDFs with more pages selected than N (default 16)\n"
+            "      --dpi N              render PDF pages at N dpi (default: 150, lowered per page to fit max_pixels)\n"
+            "      --pdf-timeout S      give up on a PDF page that takes longer than S seconds to render (default 20)\n"
             "      --video PATH         attach a video: a folder of frames (file-name order) or a video file (ffmpeg)\n"
             "      --fps F              frame rate of a frame folder (default 2)\n"
             "      --max-image-pixels N refuse images larger than N pixels before decoding (default 100000000)\n"
             "      --resize torch|pil   image resize: torchvision (default, = Glm4vImageProcessor) or Pillow\n"
+            "                           (pil: Pillow <= 12; pil13: Pillow >= 13, = Glm4vImageProcessorPil)\n"
             "      --chat               interactive conversation on stdin (/image, /video, /think on|off, /reset, /quit)\n"
             "\ngeneration:\n"
             "  -n, --n-predict N        tokens to generate (default 256; 0 = only read the prompt)\n"
@@ -99,7 +113,7 @@ static void usage(FILE *f) {
             "\noutput:\n"
             "      --dump FILE          write inputs, positions, hidden states, logits, image embeddings (safetensors)\n"
             "      --hide-think         do not print the <think>...</think> part\n"
-            "      --draw-boxes OUT.png draw the answer's grounding boxes on the first image\n"
+            "      --draw-boxes OUT.png draw the answer's grounding boxes on the first image (a PDF: OUT-pN.png per page)\n"
             "  -q, --quiet              no progress or timing lines on stderr\n"
             "\nperformance:\n"
             "  -t, --threads N          threads (default: all cores; physical cores are best)\n"
@@ -219,18 +233,24 @@ static void parse_args(Options *o, int argc, char **argv) {
         else if (ARG("--seed")) NEEDV(), o->seed = (uint64_t)parse_long(a, v, 0, 0x7fffffffffffffffL);
         else if (ARG("-t") || ARG("--threads")) NEEDV(), o->threads = (int)parse_long(a, v, 1, 1024);
         else if (ARG("--dump")) NEEDV(), o->dump = v;
-        else if (ARG("-i") || ARG("--image")) {
+        else if (ARG("-i") || ARG("--image") || ARG("--pdf")) {
             NEEDV();
             if (o->nimages == MAX_MEDIA) usage_error("at most %d images", MAX_MEDIA);
+            o->is_pdf[o->nimages] = ARG("--pdf");
             o->images[o->nimages++] = v;
-        } else if (ARG("--video")) NEEDV(), o->video = v;
+        } else if (ARG("--pages")) NEEDV(), o->pages = v;
+        else if (ARG("--max-pages")) NEEDV(), o->max_pages = (int)parse_long(a, v, 1, ENGINE_MAX_IMAGES);
+        else if (ARG("--dpi")) NEEDV(), o->dpi = (int)parse_long(a, v, 1, PDF_DPI_MAX);
+        else if (ARG("--pdf-timeout")) NEEDV(), o->pdf_timeout = parse_float(a, v, 0.1f, 86400);
+        else if (ARG("--video")) NEEDV(), o->video = v;
         else if (ARG("--fps")) NEEDV(), o->fps = parse_float(a, v, 1e-3f, 1000);
         else if (ARG("--max-image-pixels")) NEEDV(), o->max_image_pixels = parse_long(a, v, 1, 1L << 40);
         else if (ARG("--resize")) {
             NEEDV();
             if (strcmp(v, "torch") == 0) o->resize = RESIZE_TORCH;
             else if (strcmp(v, "pil") == 0) o->resize = RESIZE_PIL;
-            else usage_error("--resize: '%s' is not torch or pil", v);
+            else if (strcmp(v, "pil13") == 0) o->resize = RESIZE_PIL13;
+            else usage_error("--resize: '%s' is not torch, pil or pil13", v);
         } else if (ARG("--chat")) o->chat = 1;
         else if (ARG("--hide-think")) o->hide_think = 1;
         else if (ARG("-q") || ARG("--quiet")) o->quiet = 1;
@@ -256,7 +276,7 @@ static void parse_args(Options *o, int argc, char **argv) {
         usage_error("--raw uses no chat template: --tools, --chat-template and --chat-template-kwargs need the template");
     if (o->chat && o->dump) usage_error("--dump works with one prompt, not with --chat");
     if (o->chat && o->raw) usage_error("--raw cannot be used with --chat");
-    if (o->draw_boxes && !o->nimages && !o->chat) usage_error("--draw-boxes needs an image (-i)");
+    if (o->draw_boxes && !o->nimages && !o->chat) usage_error("--draw-boxes needs an image (-i) or a PDF");
     if (o->dump) check_output_path(o->dump, "--dump");
     if (o->draw_boxes) check_output_path(o->draw_boxes, "--draw-boxes");
     if (o->raw && o->system) usage_error("--system cannot be used with --raw (write the system turn in the prompt)");
@@ -418,14 +438,180 @@ static void report_tool_calls(const Engine *e, const Turn *t, const cJSON *tools
     free(text);
 }
 
+// ---------------------------------------------------------------------------- PDF documents
+
+static MediaOptions media_options(const Options *o) {
+    MediaOptions mo = {.resize = o->resize, .max_image_pixels = o->max_image_pixels, .fps = o->fps};
+    return mo;
+}
+
+// the PDFs of a run: each one's rendered pages (kept for --draw-boxes and the dump's metadata)
+typedef struct {
+    const char *path[MAX_MEDIA]; // file as given
+    PdfDoc doc[MAX_MEDIA];       // its rendered pages
+    int first_img[MAX_MEDIA];    // index of its first page among the prompt's images
+    int n;                       // PDFs
+} PdfInputs;
+
+static void pdf_inputs_free(PdfInputs *pi, int keep) {
+    while (pi->n > keep) pdf_doc_free(&pi->doc[--pi->n]);
+}
+
+// visual tokens of image i of the prompt: grid_h * grid_w / merge^2
+static int64_t image_tokens(const Media *m, const Engine *e, int i) {
+    const int m2 = e->c->vision.spatial_merge_size * e->c->vision.spatial_merge_size;
+    return (int64_t)m->img.grid[i][0] * m->img.grid[i][1] * m->img.grid[i][2] / m2;
+}
+
+// visual tokens of every PDF page in the prompt
+static int64_t pdf_tokens(const PdfInputs *pi, const Media *m, const Engine *e) {
+    int64_t n = 0;
+    for (int k = 0; k < pi->n; k++)
+        for (int i = 0; i < pi->doc[k].n; i++) n += image_tokens(m, e, pi->first_img[k] + i);
+    return n;
+}
+
+// an -i / --pdf / /image input: a PDF (by --pdf or its %PDF- header) becomes one image per selected page, with the
+// cost line "report.pdf: 3 pages, 1 x 1560 + 2 x 1204 = 3968 visual tokens" on stderr; anything else is an image.
+// Returns the images added, or -1 + glm_errmsg
+static int add_input(Media *m, const Engine *e, const Options *o, const char *path, int force_pdf, PdfInputs *pi) {
+    const MediaOptions mo = media_options(o);
+    if (!force_pdf && !pdf_file_is_pdf(path)) {
+        const char *dot = strrchr(path, '.');
+        if (media_add_image(m, e, path, &mo)) {
+            if (dot && !strcasecmp(dot, ".pdf") && file_exists(path))
+                return glm_err("%s: not a PDF (no %%PDF- header) and not an image", path);
+            return -1;
+        }
+        return 1;
+    }
+    if (!e->c->has_vision) return glm_err("%s: the checkpoint has no vision tower (model.visual.*)", e->ck.dir);
+    if (pi->n >= MAX_MEDIA) return glm_err("%s: too many PDFs", path);
+    PdfOptions po = {.pages = o->pages, .max_pages = o->max_pages, .dpi = o->dpi,
+                     .max_image_pixels = o->max_image_pixels, .timeout_s = o->pdf_timeout};
+    progress("rendering %s", path);
+    PdfDoc *d = &pi->doc[pi->n];
+    if (pdf_render_file(d, path, &po, &e->c->proc)) return -1;
+    const int first = m->img.nitems;
+    if (first + d->n > ENGINE_MAX_IMAGES) {
+        glm_err("%s: %d pages do not fit: one prompt takes %d images and %d are left: choose fewer with --pages", path,
+                d->n, ENGINE_MAX_IMAGES, ENGINE_MAX_IMAGES - first);
+        pdf_doc_free(d);
+        return -1;
+    }
+    for (int i = 0; i < d->n; i++) {
+        char name[4200];
+        snprintf(name, sizeof name, "%s#page=%d", path, d->pages[i].page);
+        progress("preprocessing %s page %d (%d dpi)", path, d->pages[i].page, d->pages[i].dpi);
+        if (media_add_image_rgb(m, e, &d->pages[i].img, name, &mo)) {
+            media_truncate(m, e, first, m->vid.nitems);
+            pdf_doc_free(d);
+            return -1;
+        }
+        if (!o->draw_boxes) free(d->pages[i].img.rgb), d->pages[i].img.rgb = NULL; // only needed to draw on (w, h kept)
+    }
+    progress_line(NULL, NULL);
+    pi->path[pi->n] = path, pi->first_img[pi->n] = first, pi->n++;
+    // the cost line: runs of equal token counts, in page order
+    char terms[2048] = "";
+    size_t len = 0;
+    int64_t total = 0;
+    for (int i = 0; i < d->n;) {
+        int64_t t = image_tokens(m, e, first + i);
+        int j = i;
+        while (j < d->n && image_tokens(m, e, first + j) == t) j++;
+        len += (size_t)snprintf(terms + len, len < sizeof terms ? sizeof terms - len : 0, "%s%d x %lld",
+                                i ? " + " : "", j - i, (long long)t);
+        total += t * (j - i);
+        i = j;
+    }
+    fprintf(stderr, "%s: %d page%s, %s = %lld visual tokens\n", path, d->n, d->n == 1 ? "" : "s", terms,
+            (long long)total);
+    return d->n;
+}
+
+// the dump's record of how the pages were made: renderer and version, command, page numbers, DPIs, sizes
+static void dump_pdf_meta(Dump *dp, const PdfInputs *pi) {
+    if (!pi->n) return;
+    char pages[4096] = "", dpis[4096] = "", imgs[4096] = "", pts[8192] = "", px[8192] = "";
+    size_t a = 0, b = 0, c = 0, d = 0, f = 0;
+#define APPEND(buf, n, ...) (n += (size_t)snprintf(buf + n, n < sizeof buf ? sizeof buf - n : 0, __VA_ARGS__))
+    for (int k = 0; k < pi->n; k++)
+        for (int i = 0; i < pi->doc[k].n; i++) {
+            const PdfPage *p = &pi->doc[k].pages[i];
+            const char *sep = k || i ? "," : "";
+            APPEND(pages, a, "%s%d", sep, p->page);
+            APPEND(dpis, b, "%s%d", sep, p->dpi);
+            APPEND(imgs, c, "%s%d", sep, pi->first_img[k] + i);
+            APPEND(pts, d, "%s%.6gx%.6g", sep, p->w_pt, p->h_pt);
+            APPEND(px, f, "%s%dx%d", sep, p->img.w, p->img.h); // as rendered
+        }
+#undef APPEND
+    dump_meta(dp, "pdf.renderer", pi->doc[0].renderer);
+    dump_meta(dp, "pdf.command", "pdftoppm -r DPI -f PAGE -l PAGE -singlefile FILE (PPM, RGB, MediaBox)");
+    dump_meta(dp, "pdf.pages", pages);
+    dump_meta(dp, "pdf.dpi", dpis);
+    dump_meta(dp, "pdf.images", imgs);
+    dump_meta(dp, "pdf.page_size_pt", pts);
+    dump_meta(dp, "pdf.page_size_px", px);
+    char nd[16];
+    snprintf(nd, sizeof nd, "%d", pi->n);
+    dump_meta(dp, "pdf.documents", nd);
+}
+
+// grounding boxes on a PDF's pages: each box on the page the answer names before it (pdf_box_pages), printed in page
+// pixels and in PDF points from the page's top-left corner (pixels * 72 / dpi), drawn into OUT-pN.png per page
+static int report_pdf_boxes(const Options *o, const char *text, const Box *b, int n, const PdfInputs *pi) {
+    const PdfDoc *d = &pi->doc[0];
+    const char *path = pi->path[0];
+    if (n <= 0) {
+        if (o->draw_boxes && !o->quiet) fprintf(stderr, "glm4v: the answer has no boxes: no page drawn\n");
+        return 0;
+    }
+    int *pg = xmalloc((size_t)n * sizeof(int)), *pages = xmalloc((size_t)d->n * sizeof(int));
+    for (int i = 0; i < d->n; i++) pages[i] = d->pages[i].page;
+    pdf_box_pages(text, n, pages, d->n, pg);
+    for (int i = 0; i < n; i++) {
+        const PdfPage *p = &d->pages[pg[i]];
+        int x1, y1, x2, y2;
+        box_to_pixels(&b[i], p->img.w, p->img.h, &x1, &y1, &x2, &y2);
+        const int r = p->dpi;
+        if (b[i].is_point)
+            fprintf(stderr, "glm4v: point %d: (%d, %d) px = (%.1f, %.1f) pt on page %d of %s\n", i + 1, x1, y1,
+                    pdf_px_to_pt(x1, r), pdf_px_to_pt(y1, r), p->page, path);
+        else
+            fprintf(stderr, "glm4v: box %d: (%d, %d)-(%d, %d) px = (%.1f, %.1f)-(%.1f, %.1f) pt on page %d of %s\n",
+                    i + 1, x1, y1, x2, y2, pdf_px_to_pt(x1, r), pdf_px_to_pt(y1, r), pdf_px_to_pt(x2, r),
+                    pdf_px_to_pt(y2, r), p->page, path);
+    }
+    int rc = 0;
+    if (o->draw_boxes) {
+        char(*written)[4200] = xmalloc((size_t)d->n * sizeof *written);
+        int files = pdf_draw_boxes(o->draw_boxes, d, b, pg, n, written);
+        for (int k = 0; k < files && !o->quiet; k++) fprintf(stderr, "glm4v: boxes drawn on %s\n", written[k]);
+        rc = files < 0 ? -1 : 0;
+        free(written);
+    }
+    free(pg);
+    free(pages);
+    return rc;
+}
+
 // ---------------------------------------------------------------------------- grounding boxes
 
 // GLM-4.5V grounding: boxes of the answer (0-1000 coordinates) printed in pixels of the first image, and drawn
-static int report_boxes(const Options *o, const Engine *e, const Turn *t, const Media *m) {
+// (on the pages of a PDF when the first image is a PDF page)
+static int report_boxes(const Options *o, const Engine *e, const Turn *t, const Media *m, const PdfInputs *pi) {
     char *text = tokenizer_decode(e->tok, t->ids, t->n, 0); // special tokens kept: box and think markers
     if (!text) return -1;
     Box *b = NULL;
     int n = boxes_parse(text, &b), rc = 0;
+    if (pi->n && pi->first_img[0] == 0 && pi->doc[0].n) {
+        rc = report_pdf_boxes(o, text, b, n, pi);
+        free(text);
+        free(b);
+        return rc;
+    }
     free(text);
     const char *first = m->img.nitems ? m->img_path[0] : NULL;
     if (n > 0 && first) {
@@ -476,7 +662,7 @@ static void dump_provenance(Dump *d, const Options *o, const Engine *e, const Sa
     snprintf(v, sizeof v, "%d", o->n_predict);
     dump_meta(d, "gen.n_predict", v);
     dump_meta(d, "prompt.mode", o->raw ? "raw" : (o->think ? "chat,think" : "chat,no-think"));
-    dump_meta(d, "preprocess.resize", o->resize == RESIZE_PIL ? "pil" : "torch");
+    dump_meta(d, "preprocess.resize", o->resize == RESIZE_PIL ? "pil" : o->resize == RESIZE_PIL13 ? "pil13" : "torch");
     put_meta_f(d, "preprocess.fps", o->fps);
     dump_meta(d, "cpu.features", ops_features()); // informative: the kernels give the same bits on every ISA
 }
@@ -505,11 +691,6 @@ static void dump_inputs(Dump *d, const Engine *e, const Prompt *p, const Media *
     int64_t r = engine_gather_features(e, p, m, all);
     if (r >= 0) dump_add(d, "image_embeds", DT_F32, 2, (int64_t[]){r, H}, all);
     free(all);
-}
-
-static MediaOptions media_options(const Options *o) {
-    MediaOptions mo = {.resize = o->resize, .max_image_pixels = o->max_image_pixels, .fps = o->fps};
-    return mo;
 }
 
 static SamplerParams sampler_params(const Options *o) {
@@ -552,42 +733,37 @@ static cJSON *load_tools(const Options *o) {
     return t;
 }
 
-// an image_url / video_url part naming a local file
-static cJSON *media_part(const char *type, const char *path) {
-    cJSON *p = cJSON_CreateObject(), *u = cJSON_CreateObject();
-    cJSON_AddStringToObject(p, "type", type);
-    cJSON_AddStringToObject(u, "url", path);
-    cJSON_AddItemToObject(p, type, u);
-    return p;
+// one message of the chat history: role + content (a string, or the media parts of the turn and its text)
+static void history_push(cJSON *h, const char *role, const char *text, const MediaKind *kinds, int nk) {
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "role", role);
+    if (!nk) cJSON_AddStringToObject(m, "content", text);
+    else {
+        cJSON *parts = cJSON_CreateArray(), *t = cJSON_CreateObject();
+        for (int i = 0; i < nk; i++) {
+            cJSON *p = cJSON_CreateObject();
+            cJSON_AddStringToObject(p, "type", kinds[i] == MEDIA_VIDEO ? "video" : "image");
+            cJSON_AddItemToArray(parts, p);
+        }
+        cJSON_AddStringToObject(t, "type", "text");
+        cJSON_AddStringToObject(t, "text", text);
+        cJSON_AddItemToArray(parts, t);
+        cJSON_AddItemToObject(m, "content", parts);
+    }
+    cJSON_AddItemToArray(h, m);
 }
 
-// the conversation: --messages, or a system message (--system) and a user message whose parts are the -i images,
-// the --video and the -p text (a plain string when there is no media)
-static cJSON *cli_messages(const Options *o) {
+// the conversation: --messages, or a system message (--system) and a user message whose parts are the media items
+// already attached (-i images and PDF pages, the --video) and the -p text (a plain string when there is no media)
+static cJSON *cli_messages(const Options *o, const MediaKind *kinds, int nk) {
     if (o->messages) {
         cJSON *m = messages_read(o->messages);
         if (!m) glm_die_err(EXIT_INPUT);
         return m;
     }
-    cJSON *msgs = cJSON_CreateArray(), *user = cJSON_CreateObject();
-    if (o->system) {
-        cJSON *sys = cJSON_CreateObject();
-        cJSON_AddStringToObject(sys, "role", "system");
-        cJSON_AddStringToObject(sys, "content", o->system);
-        cJSON_AddItemToArray(msgs, sys);
-    }
-    cJSON_AddStringToObject(user, "role", "user");
-    if (!o->nimages && !o->video) cJSON_AddStringToObject(user, "content", o->prompt);
-    else {
-        cJSON *parts = cJSON_CreateArray(), *text = cJSON_CreateObject();
-        for (int i = 0; i < o->nimages; i++) cJSON_AddItemToArray(parts, media_part("image_url", o->images[i]));
-        if (o->video) cJSON_AddItemToArray(parts, media_part("video_url", o->video));
-        cJSON_AddStringToObject(text, "type", "text");
-        cJSON_AddStringToObject(text, "text", o->prompt);
-        cJSON_AddItemToArray(parts, text);
-        cJSON_AddItemToObject(user, "content", parts);
-    }
-    cJSON_AddItemToArray(msgs, user);
+    cJSON *msgs = cJSON_CreateArray();
+    if (o->system) history_push(msgs, "system", o->system, NULL, 0);
+    history_push(msgs, "user", o->prompt, kinds, nk);
     return msgs;
 }
 
@@ -611,33 +787,48 @@ static int run_once(const Options *o) {
     // inputs: the conversation rendered by the chat template (or --raw text), its media, expanded ids, positions
     Media m = {0};
     const MediaOptions mo = media_options(o);
+    static PdfInputs pdfs; // large: not on the stack
+    MediaKind kinds[ENGINE_MAX_IMAGES + 1]; // the template's media items of the user message, in order
+    int nk = 0;
+    cJSON *msgs = NULL, *tools = NULL;
+    if (o->messages) {
+        msgs = cli_messages(o, NULL, 0);
+        progress("preprocessing the media");
+        MediaPolicy pol = {.allowed_dir = NULL, .allow_local = 1};
+        if (messages_add_media(&m, &e, msgs, &mo, &pol)) glm_die_err(EXIT_INPUT);
+    } else {
+        // -i images and PDF pages (one image each), then the video
+        for (int i = 0; i < o->nimages; i++) {
+            progress("preprocessing image %d/%d", i + 1, o->nimages);
+            int k = add_input(&m, &e, o, o->images[i], o->is_pdf[i], &pdfs);
+            if (k < 0) glm_die_err(EXIT_INPUT);
+            while (k-- > 0 && nk < ENGINE_MAX_IMAGES) kinds[nk++] = MEDIA_IMAGE;
+        }
+        if (o->video) {
+            progress("reading video %s", o->video);
+            if (media_add_video(&m, &e, o->video, &mo)) glm_die_err(EXIT_INPUT);
+            kinds[nk++] = MEDIA_VIDEO;
+        }
+        if (!o->raw) msgs = cli_messages(o, kinds, nk);
+    }
     char *text;
     size_t tlen;
-    cJSON *msgs = NULL, *tools = NULL;
     if (o->raw) text = xstrdup(o->prompt), tlen = strlen(text);
     else {
-        msgs = cli_messages(o);
         tools = load_tools(o);
         if (!(text = render(&e, o, msgs, tools, o->think, &tlen))) glm_die_err(EXIT_INPUT);
     }
     if (o->show_prompt) { // what apply_chat_template(..., tokenize=False) returns
         fwrite(text, 1, tlen, stdout);
         fflush(stdout);
-        exit(ferror(stdout) ? EXIT_INPUT : 0);
-    }
-    if (o->raw) {
-        for (int i = 0; i < o->nimages; i++) {
-            progress("preprocessing image %d/%d", i + 1, o->nimages);
-            if (media_add_image(&m, &e, o->images[i], &mo)) glm_die_err(EXIT_INPUT);
-        }
-        if (o->video) {
-            progress("reading video %s", o->video);
-            if (media_add_video(&m, &e, o->video, &mo)) glm_die_err(EXIT_INPUT);
-        }
-    } else {
-        progress("preprocessing the media");
-        MediaPolicy pol = {.allowed_dir = NULL, .allow_local = 1};
-        if (messages_add_media(&m, &e, msgs, &mo, &pol)) glm_die_err(EXIT_INPUT);
+        const int rc = ferror(stdout) ? EXIT_INPUT : 0;
+        free(text);
+        cJSON_Delete(msgs), cJSON_Delete(tools);
+        media_free(&m);
+        pdf_inputs_free(&pdfs, 0);
+        dump_free(&dump);
+        engine_free(&e);
+        return rc;
     }
     progress_line(NULL, NULL);
     cJSON_Delete(msgs);
@@ -647,6 +838,11 @@ static int run_once(const Options *o) {
     free(text);
     const int L = p.seq.n;
     const int64_t ctx = (int64_t)L + o->n_predict;
+    if (ctx > c->text.max_position_embeddings && pdfs.n)
+        glm_die(EXIT_INPUT, "%s%s: the prompt (%d tokens, %lld of them the visual tokens of the PDF pages) plus -n %d "
+                "exceeds the model context of %d tokens: choose fewer pages with --pages (or a lower --dpi)",
+                pdfs.path[0], pdfs.n > 1 ? " and the other PDFs" : "", L, (long long)pdf_tokens(&pdfs, &m, &e),
+                o->n_predict, c->text.max_position_embeddings);
     if (ctx > c->text.max_position_embeddings)
         glm_die(EXIT_INPUT, "the prompt (%d tokens) plus -n %d exceeds the model context of %d tokens", L, o->n_predict,
                 c->text.max_position_embeddings);
@@ -677,9 +873,10 @@ static int run_once(const Options *o) {
         free(g);
         if (!t.n) dump_add(&dump, "generated_logits", DT_F32, 2, (int64_t[]){0, c->text.vocab_size}, s.last);
         dump_provenance(&dump, o, &e, &smp);
+        dump_pdf_meta(&dump, &pdfs);
         if (dump_write(&dump, o->dump)) glm_die_err(EXIT_INPUT);
     }
-    if (report_boxes(o, &e, &t, &m)) glm_die_err(EXIT_INPUT);
+    if (report_boxes(o, &e, &t, &m, &pdfs)) glm_die_err(EXIT_INPUT);
     timing_line(o, &s, &t, t_vision);
     cJSON_Delete(tools);
     free(t.ids);
@@ -687,32 +884,13 @@ static int run_once(const Options *o) {
     session_free(&s);
     prompt_free(&p);
     media_free(&m);
+    pdf_inputs_free(&pdfs, 0);
     dump_free(&dump);
     engine_free(&e);
     return 0;
 }
 
 // ---------------------------------------------------------------------------- interactive chat
-
-// one message of the chat history: role + content (a string, or the media parts of the turn and its text)
-static void history_push(cJSON *h, const char *role, const char *text, const MediaKind *kinds, int nk) {
-    cJSON *m = cJSON_CreateObject();
-    cJSON_AddStringToObject(m, "role", role);
-    if (!nk) cJSON_AddStringToObject(m, "content", text);
-    else {
-        cJSON *parts = cJSON_CreateArray(), *t = cJSON_CreateObject();
-        for (int i = 0; i < nk; i++) {
-            cJSON *p = cJSON_CreateObject();
-            cJSON_AddStringToObject(p, "type", kinds[i] == MEDIA_VIDEO ? "video" : "image");
-            cJSON_AddItemToArray(parts, p);
-        }
-        cJSON_AddStringToObject(t, "type", "text");
-        cJSON_AddStringToObject(t, "text", text);
-        cJSON_AddItemToArray(parts, t);
-        cJSON_AddItemToObject(m, "content", parts);
-    }
-    cJSON_AddItemToArray(h, m);
-}
 
 // the answer kept in the history: the text after </think> (the reasoning is dropped, as the template does)
 static char *answer_text(const Engine *e, const int *gen, int n) {
@@ -752,9 +930,11 @@ static int run_chat(const Options *o) {
     int npending = 0, pimg = 0, pvid = 0, think = o->think;
     const int maxpending = (int)(sizeof pending / sizeof *pending);
     if (o->system) history_push(h, "system", o->system, NULL, 0);
-    for (int i = 0; i < o->nimages; i++) { // -i / --video attach to the first message
-        if (media_add_image(&m, &e, o->images[i], &mo)) glm_die_err(EXIT_INPUT);
-        pending[npending++] = MEDIA_IMAGE, pimg++;
+    static PdfInputs pdfs; // large: not on the stack
+    for (int i = 0; i < o->nimages; i++) { // -i / --pdf / --video attach to the first message
+        int k = add_input(&m, &e, o, o->images[i], o->is_pdf[i], &pdfs);
+        if (k < 0) glm_die_err(EXIT_INPUT);
+        while (k--) pending[npending++] = MEDIA_IMAGE, pimg++;
     }
     if (o->video) {
         if (media_add_video(&m, &e, o->video, &mo)) glm_die_err(EXIT_INPUT);
@@ -787,6 +967,7 @@ static int run_chat(const Options *o) {
                 while (cJSON_GetArraySize(h)) cJSON_DeleteItemFromArray(h, 0);
                 if (o->system) history_push(h, "system", o->system, NULL, 0);
                 media_free(&m);
+                pdf_inputs_free(&pdfs, 0);
                 npending = pimg = pvid = 0;
                 session_truncate(&s, 0);
                 fprintf(stderr, "glm4v: conversation reset\n");
@@ -795,11 +976,11 @@ static int run_chat(const Options *o) {
                 fprintf(stderr, "glm4v: thinking %s\n", think ? "on" : "off");
             } else if ((!strcmp(msg, "/image") || !strcmp(msg, "/video")) && arg && *arg) {
                 int video = msg[1] == 'v';
-                int rc = npending >= maxpending ? glm_err("%s: too many attachments for one message", arg)
-                         : video ? media_add_video(&m, &e, arg, &mo) : media_add_image(&m, &e, arg, &mo);
-                if (rc) fprintf(stderr, "glm4v: error: %s\n", glm_errmsg);
+                int k = npending >= maxpending ? glm_err("%s: too many attachments for one message", arg)
+                        : video ? (media_add_video(&m, &e, arg, &mo) ? -1 : 1) : add_input(&m, &e, o, arg, 0, &pdfs);
+                if (k < 0) fprintf(stderr, "glm4v: error: %s\n", glm_errmsg);
                 else {
-                    pending[npending++] = video ? MEDIA_VIDEO : MEDIA_IMAGE, pimg += !video, pvid += video;
+                    while (k--) pending[npending++] = video ? MEDIA_VIDEO : MEDIA_IMAGE, pimg += !video, pvid += video;
                     fprintf(stderr, "glm4v: %s attached to the next message\n", arg);
                 }
             } else fprintf(stderr, "glm4v: error: unknown command '%s' (/image PATH, /video PATH, /think on|off, /reset, /quit)\n", msg);
@@ -839,11 +1020,12 @@ static int run_chat(const Options *o) {
             fprintf(stderr, "glm4v: error: %s\n", glm_errmsg);
             cJSON_DeleteItemFromArray(h, cJSON_GetArraySize(h) - 1);
             media_truncate(&m, &e, nimg0, nvid0);
+            while (pdfs.n && pdfs.first_img[pdfs.n - 1] >= nimg0) pdf_inputs_free(&pdfs, pdfs.n - 1);
         } else {
             char *ans = answer_text(&e, t.ids, t.n);
             history_push(h, "assistant", ans, NULL, 0);
             free(ans);
-            if (report_boxes(o, &e, &t, &m)) fprintf(stderr, "glm4v: error: %s\n", glm_errmsg);
+            if (report_boxes(o, &e, &t, &m, &pdfs)) fprintf(stderr, "glm4v: error: %s\n", glm_errmsg);
             timing_line(o, &s, &t, t_vision);
         }
         prompt_free(&p);
@@ -853,6 +1035,7 @@ static int run_chat(const Options *o) {
     cJSON_Delete(tools);
     free(t.ids);
     media_free(&m);
+    pdf_inputs_free(&pdfs, 0);
     sampler_free(&smp);
     session_free(&s);
     engine_free(&e);
@@ -929,6 +1112,7 @@ static int run_quantize(int argc, char **argv) {
 int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "quantize") == 0) return run_quantize(argc, argv);
     if (argc > 1 && !strcmp(argv[1], "parse-output")) return parse_output_main(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "serve")) return server_main(argc - 1, argv + 1);
     Options o;
     parse_args(&o, argc, argv);
     g_quiet = o.quiet;

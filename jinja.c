@@ -7,6 +7,9 @@
 // comparison, int/float arithmetic) and jinja2/filters.py, tests.py, runtime.py (Undefined, LoopContext, Macro).
 // Anything outside the supported subset is an error (one line: "line N: ..."), never a different rendering.
 // Everything a parse or a render allocates lives in one arena, freed at once; errors unwind with longjmp.
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE // timegm, strcasecmp, localtime_r
+#endif
 #include "jinja.h"
 
 #include <ctype.h>
@@ -71,6 +74,8 @@ static void jfail(J *j, int line, const char *fmt, ...) {
     if (line <= 0) line = j->line;
     if (line > 0) snprintf(j->msg, sizeof j->msg, "jinja: line %d: %s", line, tmp);
     else snprintf(j->msg, sizeof j->msg, "jinja: %s", tmp);
+    for (char *c = j->msg; *c; c++) // one line, whatever a message (raise_exception, a name) holds
+        if ((unsigned char)*c < 0x20 || *c == 0x7F) *c = ' ';
     longjmp(j->jb, 1);
 }
 
@@ -123,6 +128,7 @@ static void buf_reserve(J *j, Buf *b, size_t add) {
     if (b->n) memcpy(p, b->p, b->n);
     b->p = p, b->cap = cap;
 }
+// append bytes / a C string / one char / formatted text
 static void buf_add(J *j, Buf *b, const char *s, size_t n) {
     if (!n) return;
     buf_reserve(j, b, n);
@@ -267,6 +273,7 @@ typedef struct JDict {
     uint32_t n, cap;  // count / allocated
 } JDict;
 
+// value constructors
 static JVal v_undef(const char *hint) { JVal v = {.t = V_UNDEF}; v.u.s = hint; return v; }
 static JVal v_none(void) { return (JVal){.t = V_NONE}; }
 static JVal v_bool(int b) { JVal v = {.t = V_BOOL}; v.u.i = !!b; return v; }
@@ -295,6 +302,7 @@ static JVal v_dict(J *j, int t) {
 // a string value copied from a buffer
 static JVal v_buf(J *j, const Buf *b) { return v_strn(b->n ? astrndup(j, b->p, b->n) : "", b->n); }
 
+// Python numbers (bool is an int) and their float value
 static int is_num(JVal v) { return v.t == V_BOOL || v.t == V_INT || v.t == V_FLOAT; }
 static double num_f(JVal v) { return v.t == V_FLOAT ? v.u.f : (double)v.u.i; }
 
@@ -310,6 +318,7 @@ static const char *type_name(JVal v) {
     return names[v.t];
 }
 
+// is a a str equal to s
 static int str_eq(JVal a, const char *s) { return a.t == V_STR && a.n == strlen(s) && !memcmp(a.u.s, s, a.n); }
 
 // Python equality (==)
@@ -351,6 +360,7 @@ static int64_t dict_find(JDict *d, JVal key) {
         if (v_eq(d->k[i], key)) return i;
     return -1;
 }
+// look a str key up in a dict: index or -1
 static int64_t dict_find_s(JDict *d, const char *s, size_t n) {
     for (uint32_t i = 0; i < d->n; i++)
         if (d->k[i].t == V_STR && d->k[i].n == n && !memcmp(d->k[i].u.s, s, n)) return i;
@@ -395,6 +405,7 @@ typedef struct {
     int ntok, cap;   // count / allocated
 } Lexer;
 
+// append a token (at the current line)
 static Tok *lex_push(Lexer *L, int type) {
     if (L->ntok == L->cap) {
         int cap = L->cap ? L->cap * 2 : 256;
@@ -408,6 +419,7 @@ static Tok *lex_push(Lexer *L, int type) {
     return t;
 }
 
+// newlines in s[0..n)
 static int count_nl(const char *s, size_t n) {
     int c = 0;
     for (size_t i = 0; i < n; i++) c += s[i] == '\n';
@@ -838,6 +850,7 @@ typedef struct {
     int nunknown, capunknown; // count / allocated
 } Parser;
 
+// token stream helpers: current token, the one k ahead, kind tests
 static Tok *cur(Parser *p) { return &p->t[p->pos]; }
 static Tok *peek(Parser *p, int k) {
     Tok *t = &p->t[p->pos];
@@ -847,6 +860,7 @@ static Tok *peek(Parser *p, int k) {
 static int is_op(Tok *t, int op) { return t->type == T_OP && t->op == op; }
 static int is_name(Tok *t, const char *s) { return t->type == T_NAME && !strcmp(t->s, s); }
 
+// a token as error messages name it
 static const char *tok_desc(Tok *t, char *buf, size_t cap) {
     switch (t->type) {
     case T_NAME: snprintf(buf, cap, "'%s'", t->s); break;
@@ -865,11 +879,13 @@ static const char *tok_desc(Tok *t, char *buf, size_t cap) {
     return buf;
 }
 
+// syntax error: expected what, got the current token
 static void p_fail_tok(Parser *p, const char *what) __attribute__((noreturn));
 static void p_fail_tok(Parser *p, const char *what) {
     char b[80];
     jfail(p->j, cur(p)->line, "syntax error: expected %s, got %s", what, tok_desc(cur(p), b, sizeof b));
 }
+// consume an operator / a name or fail
 static void expect_op(Parser *p, int op) {
     if (!is_op(cur(p), op)) {
         char w[8] = {'\'', (char)op, '\'', 0};
@@ -882,6 +898,7 @@ static const char *expect_name(Parser *p) {
     return p->t[p->pos++].s;
 }
 
+// a new node
 static Node *mk(Parser *p, int kind, int line) {
     Node *n = aalloc(p->j, sizeof *n);
     n->kind = kind, n->line = line;
@@ -893,6 +910,7 @@ typedef struct {
     Node **v;     // items
     int n, cap;   // count / allocated
 } NVec;
+// append to a node / string vector
 static void nv_push(J *j, NVec *a, Node *n) {
     if (a->n == a->cap) {
         int cap = a->cap ? a->cap * 2 : 8;
@@ -922,6 +940,7 @@ static Node *parse_unary(Parser *p, int with_filter);
 static Node *parse_primary(Parser *p);
 static Node *parse_postfix(Parser *p, Node *n);
 
+// one more level of nesting (bounded: a hostile template cannot exhaust the C stack)
 static void enter(Parser *p) {
     if (++p->depth > J_MAX_DEPTH) jfail(p->j, cur(p)->line, "template nested too deeply");
 }
@@ -931,15 +950,16 @@ static const char *const known_filters[] = {
     "abs", "capitalize", "count", "d", "default", "dictsort", "e", "escape", "first", "float", "indent", "int",
     "items", "join", "last", "length", "list", "lower", "map", "max", "min", "reject", "rejectattr", "replace",
     "reverse", "round", "safe", "select", "selectattr", "sort", "string", "sum", "title", "tojson", "trim", "unique",
-    "upper", "wordcount", "center", "batch", NULL};
+    "upper", "wordcount", "center", "batch", "format", NULL};
 static const char *const jinja_filters[] = { // jinja2's other built-in filters: known to jinja2, not implemented here
-    "attr", "filesizeformat", "forceescape", "format", "groupby", "pprint", "random", "slice",
+    "attr", "filesizeformat", "forceescape", "groupby", "pprint", "random", "slice",
     "striptags", "truncate", "urlencode", "urlize", "wordwrap", "xmlattr", NULL};
 static const char *const known_tests[] = {
     "boolean", "callable", "defined", "divisibleby", "eq", "equalto", "escaped", "even", "false", "filter", "float",
     "ge", "gt", "greaterthan", "in", "integer", "iterable", "le", "lessthan", "lower", "lt", "mapping", "ne", "none",
     "number", "odd", "sameas", "sequence", "string", "test", "true", "undefined", "upper", "==", "!=", ">", ">=", "<",
     "<=", NULL};
+// is s in the NULL-terminated list l
 static int in_list(const char *const *l, const char *s) {
     for (; *l; l++)
         if (!strcmp(*l, s)) return 1;
@@ -997,6 +1017,7 @@ static void parse_call_args(Parser *p, NVec *args, SVec *kwn, NVec *kwv) {
     expect_op(p, ')');
 }
 
+// store parsed call arguments in a node
 static void fill_call(Parser *p, Node *n, NVec *args, SVec *kwn, NVec *kwv) {
     n->list = args->v, n->nlist = args->n;
     n->names = kwn->v, n->nnames = kwn->n;
@@ -1051,6 +1072,7 @@ static Node *parse_test(Parser *p, Node *node) {
     return t;
 }
 
+// the filters, tests and calls that follow a unary expression (jinja's parse_filter_expr)
 static Node *parse_filter_expr(Parser *p, Node *node) {
     for (;;) {
         if (is_op(cur(p), '|')) node = parse_filter(p, node);
@@ -1128,6 +1150,7 @@ static Node *parse_postfix(Parser *p, Node *node) {
     return node;
 }
 
+// names, constants, (tuples), [lists], {dicts} (jinja's parse_primary)
 static Node *parse_primary(Parser *p) {
     Tok *t = cur(p);
     Node *n;
@@ -1188,6 +1211,7 @@ static Node *parse_primary(Parser *p) {
     return n;
 }
 
+// -x / +x, then postfix and (optionally) filters
 static Node *parse_unary(Parser *p, int with_filter) {
     Tok *t = cur(p);
     Node *n;
@@ -1203,12 +1227,14 @@ static Node *parse_unary(Parser *p, int with_filter) {
     return n;
 }
 
+// a binary operator node
 static Node *binop(Parser *p, int op, int line, Node *a, Node *b) {
     Node *n = mk(p, N_BINOP, line);
     n->op = op, n->a = a, n->b = b;
     return n;
 }
 
+// the precedence levels of jinja's parser: ** (left-associative), * / // %, ~, + -
 static Node *parse_pow(Parser *p) {
     Node *l = parse_unary(p, 1);
     while (is_op(cur(p), OP_POW)) {
@@ -1250,6 +1276,7 @@ static Node *parse_math1(Parser *p) {
 // comparison operator codes for N_COMPARE
 enum { C_EQ, C_NE, C_LT, C_LE, C_GT, C_GE, C_IN, C_NOTIN };
 
+// chained comparisons, in, not in
 static Node *parse_compare(Parser *p) {
     int line = cur(p)->line;
     Node *first = parse_math1(p);
@@ -1279,6 +1306,7 @@ static Node *parse_compare(Parser *p) {
     memcpy(n->ops, ops, sizeof(int) * (size_t)nops);
     return n;
 }
+// not / and / or
 static Node *parse_not(Parser *p) {
     if (is_name(cur(p), "not")) {
         Node *n = mk(p, N_NOT, cur(p)->line);
@@ -1311,6 +1339,7 @@ static Node *parse_or(Parser *p) {
     return l;
 }
 
+// an expression with inline ifs (a if c else b, chained)
 static Node *parse_expression(Parser *p, int with_condexpr) {
     enter(p);
     int first_unknown = p->nunknown, soft = p->soft;
@@ -1360,6 +1389,7 @@ static Node *parse_tuple(Parser *p, int with_condexpr, int explicit_parens) {
 // statements up to a block tag named in ends (returns its index; the tag's name is consumed, its end is not)
 static int parse_body(Parser *p, const char *const *ends, NVec *out);
 
+// the %} that closes a statement
 static void expect_block_end(Parser *p) {
     if (cur(p)->type != T_BLOCK_END) p_fail_tok(p, "end of statement block");
     p->pos++;
@@ -1519,6 +1549,7 @@ static Node *parse_macro(Parser *p, int line) {
     return n;
 }
 
+// statements until a tag named in ends (its index returned, the name consumed) or the end of the template
 static int parse_body(Parser *p, const char *const *ends, NVec *out) {
     J *j = p->j;
     enter(p);
@@ -1639,6 +1670,7 @@ typedef struct {
     JDict *ctx;      // the context's variables
 } R;
 
+// count one evaluation step (bounded) and remember the line for errors
 static void step(R *r, int line) {
     r->j.line = line;
     if (++r->steps > J_MAX_STEPS) jfail(&r->j, line, "evaluation step limit (%lld) exceeded", (long long)J_MAX_STEPS);
@@ -1655,6 +1687,7 @@ static void undef_fail(R *r, JVal v, int line) {
     jfail(&r->j, line, "UndefinedError: %s", v.u.s ? v.u.s : "value is undefined");
 }
 
+// Python truthiness (a generator is always true)
 static int truthy(JVal v) {
     switch (v.t) {
     case V_UNDEF: case V_NONE: return 0;
@@ -1677,6 +1710,7 @@ static JVal str_of(R *r, JVal v, int line) {
 
 // ---- Python float repr
 
+// Python's repr(float): shortest round-trip digits, fixed for 1e-4 <= |x| < 1e16, else d.ddde+XX
 static void fmt_float(R *r, Buf *b, double x) {
     J *j = &r->j;
     if (isnan(x)) { buf_puts(j, b, "nan"); return; }
@@ -1736,10 +1770,15 @@ static void repr_str(R *r, Buf *b, const char *s, size_t n) {
     buf_putc(j, b, q);
 }
 
+// Python repr() (items of a rendered list / dict)
 static void repr(R *r, JVal v, Buf *b, int line) {
     J *j = &r->j;
     switch (v.t) {
-    case V_STR: repr_str(r, b, v.u.s, v.n); break;
+    case V_STR:
+        if (v.markup) buf_puts(j, b, "Markup(");
+        repr_str(r, b, v.u.s, v.n);
+        if (v.markup) buf_putc(j, b, ')');
+        break;
     case V_UNDEF: buf_puts(j, b, "Undefined"); break;
     case V_LIST: {
         JList *l = v.u.l;
@@ -1775,6 +1814,7 @@ static void repr(R *r, JVal v, Buf *b, int line) {
     }
 }
 
+// Python str() (what {{ }} writes); objects Python prints with an address fail
 static void to_str(R *r, JVal v, Buf *b, int line) {
     J *j = &r->j;
     switch (v.t) {
@@ -1799,6 +1839,7 @@ typedef struct {
     int sort_keys;         // sort dict keys
 } JsonOpt;
 
+// a JSON string as json.dumps writes it
 static void json_str(R *r, Buf *b, const char *s, size_t n, int ensure_ascii) {
     J *j = &r->j;
     buf_putc(j, b, '"');
@@ -1825,6 +1866,7 @@ static void json_str(R *r, Buf *b, const char *s, size_t n, int ensure_ascii) {
     buf_putc(j, b, '"');
 }
 
+// newline + indent for level
 static void json_nl(R *r, Buf *b, const JsonOpt *o, int level) {
     buf_putc(&r->j, b, '\n');
     for (int i = 0; i < level; i++) buf_add(&r->j, b, o->indent, o->indent_n);
@@ -1843,6 +1885,7 @@ static void json_key(R *r, Buf *b, JVal k, const JsonOpt *o, int line) {
 
 static int v_cmp(R *r, JVal a, JVal b, int line);
 
+// json.dumps of a value
 static void json_dump(R *r, Buf *b, JVal v, const JsonOpt *o, int level, int line) {
     J *j = &r->j;
     step(r, line);
@@ -1914,12 +1957,14 @@ typedef struct {
     int depth;      // nesting
 } JIn;
 
+// skip JSON whitespace
 static void jin_ws(JIn *x) {
     while (x->i < x->n && (x->s[x->i] == ' ' || x->s[x->i] == '\t' || x->s[x->i] == '\n' || x->s[x->i] == '\r')) x->i++;
 }
 static void jin_fail(JIn *x, const char *what) __attribute__((noreturn));
 static void jin_fail(JIn *x, const char *what) { jfail(x->j, 0, "JSON: %s at byte %zu", what, x->i); }
 
+// four hex digits of a \u escape
 static uint32_t jin_hex4(JIn *x) {
     if (x->i + 4 > x->n) jin_fail(x, "bad \\u escape");
     uint32_t v = 0;
@@ -1933,6 +1978,7 @@ static uint32_t jin_hex4(JIn *x) {
 
 static JVal jin_value(JIn *x);
 
+// a JSON string (at its opening quote)
 static JVal jin_string(JIn *x) {
     J *j = x->j;
     Buf b = {0};
@@ -1973,6 +2019,7 @@ static JVal jin_string(JIn *x) {
     return v_buf(j, &b);
 }
 
+// any JSON value as Python's json.loads reads it
 static JVal jin_value(JIn *x) {
     J *j = x->j;
     jin_ws(x);
@@ -2077,6 +2124,7 @@ static cJSON *jin_attach(JIn *x, cJSON *item, cJSON *parent, const char *key) {
     return item;
 }
 
+// a JSON value as a cJSON item attached to parent (numbers as cJSON_Raw text)
 static void jin_cjson(JIn *x, cJSON *parent, const char *key) {
     J *j = x->j;
     jin_ws(x);
@@ -2125,6 +2173,45 @@ static void jin_cjson(JIn *x, cJSON *parent, const char *key) {
     x->depth--;
 }
 
+// public: transformers' _alias_reasoning_fields on a messages array (see jinja.h)
+int jinja_alias_reasoning(cJSON *messages) {
+    static const char *const fields[] = {"reasoning_content", "thinking", "reasoning"};
+    if (!cJSON_IsArray(messages)) return -1;
+    int i = 0;
+    for (cJSON *m = messages->child; m; m = m->next, i++) {
+        if (!cJSON_IsObject(m)) continue;
+        const cJSON *r = NULL;
+        for (int k = 0; k < 3 && !r; k++) {
+            const cJSON *f = cJSON_GetObjectItemCaseSensitive(m, fields[k]);
+            if (f && !cJSON_IsNull(f)) r = f;
+        }
+        if (!r) continue;
+        // {"thinking": r, **message, "reasoning_content": r}
+        cJSON *n = cJSON_CreateObject();
+        if (!n) return -1;
+        const cJSON *own = cJSON_GetObjectItemCaseSensitive(m, "thinking");
+        cJSON *t = cJSON_Duplicate(own ? own : r, 1), *rc_added = NULL;
+        if (!t) { cJSON_Delete(n); return -1; }
+        cJSON_AddItemToObject(n, "thinking", t);
+        for (const cJSON *e = m->child; e; e = e->next) {
+            if (!e->string || !strcmp(e->string, "thinking")) continue;
+            cJSON *v = cJSON_Duplicate(strcmp(e->string, "reasoning_content") ? e : r, 1);
+            if (!v) { cJSON_Delete(n); return -1; }
+            cJSON_AddItemToObject(n, e->string, v);
+            if (!strcmp(e->string, "reasoning_content")) rc_added = v;
+        }
+        if (!rc_added) {
+            cJSON *v = cJSON_Duplicate(r, 1);
+            if (!v) { cJSON_Delete(n); return -1; }
+            cJSON_AddItemToObject(n, "reasoning_content", v);
+        }
+        cJSON_ReplaceItemInArray(messages, i, n);
+        m = n;
+    }
+    return 0;
+}
+
+// public: JSON text -> cJSON with exact number types (see jinja.h)
 cJSON *jinja_json_parse(const char *json, size_t len, char *err, size_t errcap) {
     J *volatile j = calloc(1, sizeof(J));
     Arena *volatile ar = calloc(1, sizeof(Arena));
@@ -2295,15 +2382,38 @@ static int cp_case(R *r, uint32_t c, uint32_t *up, uint32_t *lo, int line) {
     if (c == 0xB5) return *up = 0x39C, 1;
     if (c >= 0x80 && c <= 0xBF && c != 0xAA && c != 0xBA) return 0;
     if (c == 0xD7 || c == 0xF7) return 0;
-    if (c >= 0x391 && c <= 0x3A9 && c != 0x3A2 && c != 0x3A3) return *lo = c + 32, 2;
-    if (c >= 0x3B1 && c <= 0x3C9 && c != 0x3C2) return *up = c - 32, 1;
+    if (c >= 0x100 && c <= 0x17F) { // Latin Extended-A: upper/lower pairs, a few singular letters
+        if (c == 0x130 || c == 0x149) jfail(&r->j, line, "unsupported: case mapping of U+%04X", c);
+        if (c == 0x131) return *up = 'I', 1;
+        if (c == 0x138) return 1;                 // kra: lowercase without an uppercase
+        if (c == 0x178) return *lo = 0xFF, 2;
+        if (c == 0x17F) return *up = 'S', 1;      // long s
+        int upper_even = c < 0x138 || (c >= 0x14A && c < 0x178);
+        int is_upper = upper_even ? (c % 2 == 0) : (c % 2 == 1);
+        if (is_upper) return *lo = c + 1, 2;
+        return *up = c - 1, 1;
+    }
+    if (c >= 0x391 && c <= 0x3AB && c != 0x3A2 && c != 0x3A3) return *lo = c + 32, 2;
+    if (c >= 0x3B1 && c <= 0x3CB && c != 0x3C2) return *up = c - 32, 1;
     if (c == 0x3C2) return *up = 0x3A3, 1;
+    if (c == 0x375 || c == 0x37E || c == 0x384 || c == 0x385 || c == 0x387) return 0; // Greek signs
+    if (c == 0x386) return *lo = 0x3AC, 2; // Greek letters with tonos
+    if (c == 0x3AC) return *up = 0x386, 1;
+    if (c >= 0x388 && c <= 0x38A) return *lo = c + 37, 2;
+    if (c >= 0x3AD && c <= 0x3AF) return *up = c - 37, 1;
+    if (c == 0x38C) return *lo = 0x3CC, 2;
+    if (c == 0x3CC) return *up = 0x38C, 1;
+    if (c == 0x38E || c == 0x38F) return *lo = c + 63, 2;
+    if (c == 0x3CD || c == 0x3CE) return *up = c - 63, 1;
     if (c >= 0x410 && c <= 0x42F) return *lo = c + 32, 2;
     if (c >= 0x430 && c <= 0x44F) return *up = c - 32, 1;
     if (c >= 0x400 && c <= 0x40F) return *lo = c + 80, 2;
     if (c >= 0x450 && c <= 0x45F) return *up = c - 80, 1;
     if (c >= 0xFF21 && c <= 0xFF3A) return *lo = c + 32, 2;
     if (c >= 0xFF41 && c <= 0xFF5A) return *up = c - 32, 1;
+    if ((c >= 0x300 && c <= 0x36F && c != 0x345) || (c >= 0x590 && c <= 0xFFF) || (c >= 0x1000 && c <= 0x109F) ||
+        (c >= 0x1100 && c <= 0x139F) || (c >= 0x1780 && c <= 0x18AF)) // combining marks, Hebrew..Tibetan, Myanmar, ...
+        return 0;
     if ((c >= 0x2000 && c <= 0x206F) || (c >= 0x20A0 && c <= 0x20CF) || (c >= 0x2190 && c <= 0x23FF) ||
         (c >= 0x2500 && c <= 0x27BF) || (c >= 0x2900 && c <= 0x2BFF) || (c >= 0x3000 && c <= 0x9FFF) ||
         (c >= 0xAC00 && c <= 0xD7AF) || (c >= 0xF900 && c <= 0xFAFF) || (c >= 0xFE30 && c <= 0xFE4F) ||
@@ -2343,6 +2453,7 @@ static JVal str_case(R *r, JVal s, int mode, int line) {
 
 // ---- attribute and item access (jinja2.sandbox getattr / getitem)
 
+// a bound method / built-in function value
 static JVal method(R *r, JVal self, int id, const char *name) {
     JFunc *f = aalloc(&r->j, sizeof *f);
     f->id = id, f->self = self, f->name = name;
@@ -2368,6 +2479,7 @@ static const char *const dict_unsafe[] = {"clear", "pop", "popitem", "setdefault
 static const char *const dict_other[] = {"copy", "fromkeys", NULL};
 static const char *const list_unsafe[] = {"append", "clear", "extend", "insert", "pop", "remove", "reverse", "sort", NULL};
 
+// index of s in the NULL-terminated list l, or -1
 static int list_idx(const char *const *l, const char *s) {
     for (int i = 0; l[i]; i++)
         if (!strcmp(l[i], s)) return i;
@@ -2513,6 +2625,7 @@ static int64_t slice_indices(R *r, JVal a, JVal b, JVal c, int64_t n, int64_t *s
     return st;
 }
 
+// obj[a:b:c] for str, list, tuple, range
 static JVal do_slice(R *r, JVal obj, JVal a, JVal b, JVal c, int line) {
     J *j = &r->j;
     if (obj.t == V_UNDEF) undef_fail(r, obj, line);
@@ -2522,7 +2635,9 @@ static JVal do_slice(R *r, JVal obj, JVal a, JVal b, JVal c, int line) {
         Buf out = {0};
         if (st > 0) for (int64_t i = s0; i < s1; i += st) buf_add(j, &out, obj.u.s + o[i], o[i + 1] - o[i]);
         else for (int64_t i = s0; i > s1; i += st) buf_add(j, &out, obj.u.s + o[i], o[i + 1] - o[i]);
-        return v_buf(j, &out);
+        JVal res = v_buf(j, &out);
+        res.markup = obj.markup;
+        return res;
     }
     if (obj.t == V_LIST && (obj.u.l->kind == L_LIST || obj.u.l->kind == L_TUPLE || obj.u.l->kind == L_RANGE)) {
         JList *l = obj.u.l;
@@ -2540,10 +2655,12 @@ static JVal do_slice(R *r, JVal obj, JVal a, JVal b, JVal c, int line) {
 
 // ---- arithmetic (Python int / float semantics; ints are 64-bit here and overflow is an error)
 
+// arithmetic on Undefined is an UndefinedError
 static void no_undef(R *r, JVal v, int line) {
     if (v.t == V_UNDEF) undef_fail(r, v, line);
 }
 
+// an int result, or an error when it left 64 bits
 static JVal checked(R *r, int ovf, int64_t v, int line) {
     if (ovf) jfail(&r->j, line, "unsupported: integer beyond 64 bits");
     return v_int(v);
@@ -2562,6 +2679,7 @@ static void float_divmod(double vx, double wx, double *floordiv, double *mod_out
     *floordiv = fd, *mod_out = mod;
 }
 
+// str * int / list * int (bounded)
 static JVal seq_repeat(R *r, JVal s, int64_t k, int line) {
     J *j = &r->j;
     if (k < 0) k = 0;
@@ -2579,8 +2697,84 @@ static JVal seq_repeat(R *r, JVal s, int64_t k, int line) {
     return out;
 }
 
+// Python's printf-style str % args for the common conversions (%s %r %d %i %%, flags '-' and '0', a width; %(key)s
+// with a dict); others fail as unsupported
+static JVal str_percent(R *r, JVal fmt, JVal args, int line) {
+    J *j = &r->j;
+    int is_tuple = args.t == V_LIST && args.u.l->kind == L_TUPLE;
+    // Python treats any non-tuple with __getitem__ (dict, list, str excluded) as a mapping: no "not all converted" error
+    int mappingish = !is_tuple && (args.t == V_DICT || args.t == V_LIST || args.t == V_UNDEF);
+    uint32_t argi = 0, nargs = is_tuple ? args.u.l->n : 1;
+    int used_single = 0;
+    Buf b = {0};
+    for (size_t i = 0; i < fmt.n; i++) {
+        char c = fmt.u.s[i];
+        if (c != '%') { buf_putc(j, &b, c); continue; }
+        if (++i >= fmt.n) jfail(j, line, "ValueError: incomplete format");
+        JVal arg;
+        int have_key = 0;
+        if (fmt.u.s[i] == '(') {
+            size_t k = i + 1;
+            while (k < fmt.n && fmt.u.s[k] != ')') k++;
+            if (k >= fmt.n) jfail(j, line, "ValueError: incomplete format key");
+            if (args.t != V_DICT) jfail(j, line, "TypeError: format requires a mapping");
+            int64_t at = dict_find_s(args.u.d, fmt.u.s + i + 1, k - i - 1);
+            if (at < 0) jfail(j, line, "KeyError: %.*s", (int)(k - i - 1), fmt.u.s + i + 1);
+            arg = args.u.d->v[at], have_key = 1, i = k + 1;
+            if (i >= fmt.n) jfail(j, line, "ValueError: incomplete format");
+        }
+        int left = 0, zero = 0;
+        while (i < fmt.n && (fmt.u.s[i] == '-' || fmt.u.s[i] == '0')) left |= fmt.u.s[i] == '-', zero |= fmt.u.s[i] == '0', i++;
+        int width = 0;
+        while (i < fmt.n && isdigit((unsigned char)fmt.u.s[i]) && width < 10000) width = width * 10 + (fmt.u.s[i++] - '0');
+        if (i >= fmt.n) jfail(j, line, "ValueError: incomplete format");
+        char conv = fmt.u.s[i];
+        if (conv == '%' && !have_key) { buf_putc(j, &b, '%'); continue; }
+        if (!strchr("srdi", conv)) jfail(j, line, "unsupported: %%%c in printf-style formatting", conv);
+        if (!have_key) {
+            if (is_tuple) {
+                if (argi >= nargs) jfail(j, line, "TypeError: not enough arguments for format string");
+                arg = args.u.l->v[argi++];
+            } else {
+                if (used_single) jfail(j, line, "TypeError: not enough arguments for format string");
+                arg = args, used_single = 1;
+            }
+        }
+        Buf f = {0};
+        if (conv == 's') to_str(r, arg, &f, line);
+        else if (conv == 'r') repr(r, arg, &f, line);
+        else {
+            if (arg.t == V_FLOAT) {
+                if (!isfinite(arg.u.f)) jfail(j, line, "unsupported: %%d of a non-finite float");
+                if (fabs(arg.u.f) >= 9.2e18) jfail(j, line, "unsupported: integer beyond 64 bits");
+                arg = v_int((int64_t)arg.u.f);
+            }
+            if (arg.t != V_INT && arg.t != V_BOOL)
+                jfail(j, line, "TypeError: %%%c format: a real number is required, not %s", conv, type_name(arg));
+            buf_printf(j, &f, "%lld", (long long)arg.u.i);
+        }
+        size_t n = u8_len(f.p ? f.p : "", f.n);
+        int pad = width > (int)n ? width - (int)n : 0;
+        int zpad = zero && !left && conv != 's' && conv != 'r';
+        if (!left && !zpad) for (int k = 0; k < pad; k++) buf_putc(j, &b, ' ');
+        if (zpad && f.n && f.p[0] == '-') buf_putc(j, &b, '-'), f.p++, f.n--;
+        if (zpad) for (int k = 0; k < pad; k++) buf_putc(j, &b, '0');
+        buf_add(j, &b, f.p, f.n);
+        if (left) for (int k = 0; k < pad; k++) buf_putc(j, &b, ' ');
+    }
+    if (is_tuple && argi < nargs) jfail(j, line, "TypeError: not all arguments converted during string formatting");
+    if (!is_tuple && !used_single && !mappingish)
+        jfail(j, line, "TypeError: not all arguments converted during string formatting");
+    return v_buf(j, &b);
+}
+
+// a binary arithmetic operator with Python's semantics
 static JVal arith(R *r, int op, JVal a, JVal b, int line) {
     J *j = &r->j;
+    if (op == '%' && a.t == V_STR) { // printf-style formatting (the right side may be anything, even Undefined)
+        if (a.markup) jfail(j, line, "unsupported: printf-style formatting of a Markup string");
+        return str_percent(r, a, b, line);
+    }
     no_undef(r, a, line), no_undef(r, b, line);
     int ints = (a.t == V_INT || a.t == V_BOOL) && (b.t == V_INT || b.t == V_BOOL);
     int nums = is_num(a) && is_num(b);
@@ -2638,7 +2832,7 @@ static JVal arith(R *r, int op, JVal a, JVal b, int line) {
             float_divmod(num_f(a), num_f(b), &fd, &md);
             return v_float(op == '%' ? md : fd);
         }
-        if (op == '%' && a.t == V_STR) jfail(j, line, "unsupported: printf-style string formatting with %%");
+
         break;
     case OP_POW:
         if (ints && y >= 0) {
@@ -2692,8 +2886,10 @@ static void bind(R *r, int line, const char *fname, const char *const *params, i
     for (int i = 0; i < nreq; i++)
         if (!set[i]) jfail(&r->j, line, "TypeError: %s() missing required argument '%s'", fname, params[i]);
 }
+// was an optional parameter given (bind() marks the missing ones)
 static int has(JVal v) { return !(v.t == V_UNDEF && v.n == 0xFFFFFFFFu); }
 
+// an int / str argument or a TypeError
 static int64_t want_int(R *r, JVal v, const char *what, int line) {
     if (v.t != V_INT && v.t != V_BOOL) jfail(&r->j, line, "TypeError: %s must be an integer, not %s", what, type_name(v));
     return v.u.i;
@@ -2737,6 +2933,7 @@ static JVal str_strip(R *r, JVal s, JVal chars, int which, int line) {
     return out;
 }
 
+// append to a list value being built
 static void lpush(R *r, JVal *list, JVal v) {
     JList *l = list->u.l;
     if (l->n % 16 == 0) {
@@ -2883,6 +3080,7 @@ static int64_t cp_index(JVal s, size_t byte) { return (int64_t)u8_len(s.u.s, byt
 
 static JVal call_value(R *r, JVal fn, Args *a, int line);
 
+// x is name(args): jinja2/tests.py
 static int test_apply(R *r, const char *name, JVal v, Args *a, int line) {
     J *j = &r->j;
     JVal p[2];
@@ -2956,8 +3154,16 @@ static int test_apply(R *r, const char *name, JVal v, Args *a, int line) {
 static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line);
 
 // attribute path "a.b.0" of an item (jinja's make_attrgetter): Undefined when missing
-static JVal attr_path(R *r, JVal item, JVal attr, int line) {
-    if (attr.t == V_INT) return get_item(r, item, attr, line);
+static JVal attr_path_d(R *r, JVal item, JVal attr, const JVal *dflt, int line);
+static JVal attr_path(R *r, JVal item, JVal attr, int line) { return attr_path_d(r, item, attr, NULL, line); }
+
+// the same with map's default= (put in place of an Undefined after each part, as make_attrgetter does)
+static JVal attr_path_d(R *r, JVal item, JVal attr, const JVal *dflt, int line) {
+    if (dflt && dflt->t == V_NONE) dflt = NULL;
+    if (attr.t == V_INT) {
+        item = get_item(r, item, attr, line);
+        return dflt && item.t == V_UNDEF ? *dflt : item;
+    }
     want_str(r, attr, "attribute", line);
     size_t st = 0;
     for (size_t i = 0; i <= attr.n; i++) {
@@ -2970,6 +3176,7 @@ static JVal attr_path(R *r, JVal item, JVal attr, int line) {
         // environment.getitem
         if (item.t == V_UNDEF) undef_fail(r, item, line);
         item = get_item(r, item, key, line);
+        if (dflt && item.t == V_UNDEF) item = *dflt;
         st = i + 1;
     }
     return item;
@@ -3003,6 +3210,7 @@ static void sort_idx(R *r, uint32_t *idx, uint32_t n, JVal *keys, int reverse, i
     }
 }
 
+// list(v)
 static JVal as_list_val(R *r, JVal v, int line) {
     JList *l = iter_list(r, v, line);
     JVal out = v_list(&r->j, l->n, L_LIST);
@@ -3010,6 +3218,7 @@ static JVal as_list_val(R *r, JVal v, int line) {
     return out;
 }
 
+// len(v) (Undefined has length 0; a generator has none)
 static int64_t py_len(R *r, JVal v, int line) {
     switch (v.t) {
     case V_UNDEF: return 0;
@@ -3057,6 +3266,7 @@ static int parse_py_int(JVal s, int64_t base, int64_t *out) {
     *out = neg ? -v : v;
     return 1;
 }
+// Python float(str): strips whitespace, accepts _ between digits, inf / nan
 static int parse_py_float(R *r, JVal s, double *out) {
     size_t b = ws_head(s.u.s, s.n), e = s.n - ws_tail(s.u.s, s.n);
     if (b >= e || e - b > 200) return 0;
@@ -3090,6 +3300,7 @@ static int parse_py_float(R *r, JVal s, double *out) {
     return 1;
 }
 
+// transformers' tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)
 static JVal do_tojson(R *r, JVal v, Args *a, int line) {
     J *j = &r->j;
     static const char *const sig[] = {"ensure_ascii", "indent", "separators", "sort_keys", NULL};
@@ -3197,6 +3408,7 @@ static JVal min_max(R *r, JVal v, Args *a, int want_max, int line) {
     return l->v[best];
 }
 
+// x|name(args): jinja2/filters.py
 static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line) {
     J *j = &r->j;
     JVal p[8];
@@ -3210,7 +3422,11 @@ static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line) {
     if (!strcmp(name, "trim")) {
         SIG("chars");
         bind(r, line, name, sig_, 0, a, p);
-        return str_strip(r, str_of(r, v, line), p[0], 3, line);
+        JVal sv = str_of(r, v, line);
+        if (sv.markup && has(p[0]) && p[0].t != V_NONE) jfail(j, line, "unsupported: trim(chars) of a Markup string");
+        JVal out = str_strip(r, sv, p[0], 3, line);
+        out.markup = sv.markup; // Markup.strip returns Markup
+        return out;
     }
     if (!strcmp(name, "string")) {
         static const char *const s0[] = {NULL};
@@ -3262,8 +3478,10 @@ static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line) {
         static const char *const s0[] = {NULL};
         bind(r, line, name, s0, 0, a, p);
         JVal s = str_of(r, v, line);
-        if (name[0] == 't') return do_title(r, s, line);
-        return str_case(r, s, name[0] == 'l' ? CASE_LOWER : name[0] == 'u' ? CASE_UPPER : CASE_CAPITALIZE, line);
+        JVal out = name[0] == 't' ? do_title(r, s, line)
+                 : str_case(r, s, name[0] == 'l' ? CASE_LOWER : name[0] == 'u' ? CASE_UPPER : CASE_CAPITALIZE, line);
+        if (name[0] != 't') out.markup = s.markup; // Markup.upper() etc. return Markup (title joins plain str)
+        return out;
     }
     if (!strcmp(name, "default") || !strcmp(name, "d")) {
         SIG("default_value", "boolean");
@@ -3313,9 +3531,7 @@ static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line) {
             bind(r, line, name, sig_, 1, a, p);
             for (uint32_t i = 0; i < l->n; i++) {
                 step(r, line);
-                JVal x = attr_path(r, l->v[i], p[0], line);
-                if (x.t == V_UNDEF && has(p[1])) x = p[1];
-                lpush(r, &out, x);
+                lpush(r, &out, attr_path_d(r, l->v[i], p[0], has(p[1]) ? &p[1] : NULL, line));
             }
             return out;
         }
@@ -3451,7 +3667,9 @@ static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line) {
         bind(r, line, name, s0, 0, a, p);
         if (v.t == V_STR) {
             JVal none = v_none();
-            return do_slice(r, v, none, none, v_int(-1), line);
+            JVal out = do_slice(r, v, none, none, v_int(-1), line);
+            out.markup = v.markup;
+            return out;
         }
         int kind = v.t == V_LIST && (v.u.l->kind == L_LIST || v.u.l->kind == L_TUPLE || v.u.l->kind == L_RANGE)
                        ? L_REVITER : L_LIST;
@@ -3529,7 +3747,9 @@ static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line) {
         for (int64_t i = 0; i < left; i++) buf_putc(j, &b, ' ');
         buf_add(j, &b, s.u.s, s.n);
         for (int64_t i = 0; i < marg - left; i++) buf_putc(j, &b, ' ');
-        return v_buf(j, &b);
+        JVal out = v_buf(j, &b);
+        out.markup = s.markup;
+        return out;
     }
     if (!strcmp(name, "batch")) {
         SIG("linecount", "fill_with");
@@ -3548,6 +3768,20 @@ static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line) {
             lpush(r, &out, cur);
         }
         return out;
+    }
+    if (!strcmp(name, "format")) { // do_format: soft_str(value) % (kwargs or args)
+        if (a->npos && a->nkw) jfail(j, line, "FilterArgumentError: can't handle positional and keyword arguments at the same time");
+        JVal fargs;
+        if (a->nkw) {
+            fargs = v_dict(j, V_DICT);
+            for (int k = 0; k < a->nkw; k++) dict_set(j, fargs.u.d, v_cstr(a->kwn[k]), a->kwv[k]);
+        } else {
+            fargs = v_list(j, (uint32_t)a->npos, L_TUPLE);
+            for (int k = 0; k < a->npos; k++) fargs.u.l->v[k] = a->pos[k];
+        }
+        JVal fs = str_of(r, v, line);
+        if (fs.markup) jfail(j, line, "unsupported: format of a Markup string");
+        return str_percent(r, fs, fargs, line);
     }
     if (!strcmp(name, "wordcount")) jfail(j, line, "unsupported filter 'wordcount'");
 #undef SIG
@@ -3596,6 +3830,7 @@ static JVal do_strftime(R *r, JVal fmt, int line) {
     return v_strn(out, k);
 }
 
+// call a global function or a bound method (str / dict / list methods, loop.cycle)
 static JVal call_builtin(R *r, JFunc *f, Args *a, int line) {
     J *j = &r->j;
     JVal p[4], self = f->self;
@@ -3695,8 +3930,9 @@ static JVal call_builtin(R *r, JFunc *f, Args *a, int line) {
     }
     // str methods (positional arguments as Python accepts them)
     JVal s = self;
-    if (s.markup && (f->id == M_JOIN || f->id == M_REPLACE || f->id == M_SPLIT || f->id == M_RSPLIT))
-        jfail(j, line, "unsupported: str.%s of a Markup string", f->name);
+    if (s.markup && (f->id == M_JOIN || f->id == M_REPLACE || f->id == M_SPLIT || f->id == M_RSPLIT ||
+                     ((f->id == M_STRIP || f->id == M_LSTRIP || f->id == M_RSTRIP) && a->npos)))
+        jfail(j, line, "unsupported: str.%s of a Markup string (Markup escapes the arguments)", f->name);
     switch (f->id) {
     case M_STARTSWITH: case M_ENDSWITH: {
         if (a->nkw || a->npos < 1 || a->npos > 3) jfail(j, line, "TypeError: %s() takes 1 to 3 positional arguments", f->name);
@@ -3723,6 +3959,7 @@ static JVal call_builtin(R *r, JFunc *f, Args *a, int line) {
         if (a->nkw || a->npos > 1) jfail(j, line, "TypeError: %s() takes at most 1 argument", f->name);
         JVal ch = a->npos ? a->pos[0] : v_none();
         JVal out = str_strip(r, s, ch, f->id == M_STRIP ? 3 : f->id == M_LSTRIP ? 1 : 2, line);
+        out.markup = s.markup;
         return out;
     }
     case M_SPLIT: case M_RSPLIT: {
@@ -3734,7 +3971,9 @@ static JVal call_builtin(R *r, JFunc *f, Args *a, int line) {
     case M_UPPER: case M_LOWER: case M_TITLE: case M_CAPITALIZE: {
         static const char *const s0[] = {NULL};
         bind(r, line, f->name, s0, 0, a, p);
-        return str_case(r, s, f->id == M_UPPER ? CASE_UPPER : f->id == M_LOWER ? CASE_LOWER : f->id == M_TITLE ? CASE_TITLE_WORDS : CASE_CAPITALIZE, line);
+        JVal out = str_case(r, s, f->id == M_UPPER ? CASE_UPPER : f->id == M_LOWER ? CASE_LOWER : f->id == M_TITLE ? CASE_TITLE_WORDS : CASE_CAPITALIZE, line);
+        out.markup = s.markup;
+        return out;
     }
     case M_REPLACE: {
         if (a->nkw || a->npos < 2 || a->npos > 3) jfail(j, line, "TypeError: replace() takes 2 or 3 arguments");
@@ -3873,6 +4112,7 @@ static JVal call_macro(R *r, JMacro *m, Args *a, int line) {
     return v_buf(j, &out);
 }
 
+// call whatever fn is (macro or built-in)
 static JVal call_value(R *r, JVal fn, Args *a, int line) {
     if (fn.t == V_MACRO) return call_macro(r, fn.u.m, a, line);
     if (fn.t == V_FUNC) return call_builtin(r, fn.u.fn, a, line);
@@ -3885,6 +4125,7 @@ static JVal call_value(R *r, JVal fn, Args *a, int line) {
 static const char *const global_names[] = {"range", "dict", "namespace", "raise_exception", "strftime_now",
                                            "lipsum", "cycler", "joiner", NULL};
 
+// a name: the scopes inside out, then the context, then the globals; else Undefined
 static JVal lookup(R *r, const char *name, int line) {
     size_t n = strlen(name);
     for (Frame *f = r->top; f; f = f->parent) {
@@ -3905,6 +4146,7 @@ static JVal lookup(R *r, const char *name, int line) {
     return v_undef(hint);
 }
 
+// evaluate the arguments of a call / filter / test node
 static void eval_args(R *r, Node *n, Args *a) {
     a->npos = n->nlist, a->nkw = n->nlist2;
     a->pos = n->nlist ? aalloc(&r->j, sizeof(JVal) * (size_t)n->nlist) : NULL;
@@ -3914,6 +4156,7 @@ static void eval_args(R *r, Node *n, Args *a) {
     for (int i = 0; i < n->nlist2; i++) a->kwv[i] = eval(r, n->list2[i]);
 }
 
+// evaluate an expression
 static JVal eval(R *r, Node *n) {
     J *j = &r->j;
     step(r, n->line);
@@ -4038,11 +4281,13 @@ static JVal eval(R *r, Node *n) {
 
 // ---- statements
 
+// write {{ v }}
 static void emit(R *r, JVal v, int line) {
     if (v.t == V_STR) buf_add(&r->j, r->out, v.u.s, v.n);
     else to_str(r, v, r->out, line);
 }
 
+// set a variable in the current scope
 static void assign(R *r, const char *name, JVal v) { dict_set(&r->j, &r->top->vars, v_cstr(name), v); }
 
 // unpack v into names (for k, v in ... / set a, b = ...)
@@ -4053,6 +4298,7 @@ static void unpack(R *r, const char *const *names, int nn, JVal v, int line) {
     for (int i = 0; i < nn; i++) assign(r, names[i], l->v[i]);
 }
 
+// a for loop: filtered items, a fresh scope per iteration, loop.*, break / continue, else
 static void exec_for(R *r, Node *n) {
     J *j = &r->j;
     JVal it = eval(r, n->a);
@@ -4158,16 +4404,19 @@ static void exec_node(R *r, Node *n, int *ctl) {
     }
 }
 
+// run statements until break / continue
 static void exec_body(R *r, Node **body, int n, int *ctl) {
     for (int i = 0; i < n && !*ctl; i++) exec_node(r, body[i], ctl);
 }
 
 // ------------------------------------------------------------------------------------------------ API
 
+// copy an error message out
 static void set_err(char *err, size_t errcap, const char *msg) {
     if (err && errcap) snprintf(err, errcap, "%s", msg);
 }
 
+// public: lex + parse a template into its arena (newlines normalized, one trailing newline dropped)
 JinjaTemplate *jinja_parse(const char *src, size_t len, char *err, size_t errcap) {
     JinjaTemplate *volatile t = calloc(1, sizeof *t);
     if (!t) { set_err(err, errcap, "jinja: out of memory"); return NULL; }
@@ -4211,6 +4460,7 @@ JinjaTemplate *jinja_parse(const char *src, size_t len, char *err, size_t errcap
 // render with the context already converted (ctx built inside r's arena by the caller through make)
 typedef JVal (*CtxMaker)(J *j, const void *arg);
 
+// render with the context that make builds in the render's arena; the output copied out with malloc
 static char *render_with(const JinjaTemplate *t, CtxMaker make, const void *arg, size_t *out_len, char *err,
                          size_t errcap) {
     if (out_len) *out_len = 0;
@@ -4247,6 +4497,7 @@ static char *render_with(const JinjaTemplate *t, CtxMaker make, const void *arg,
     return res;
 }
 
+// the context from a cJSON tree / from JSON text
 static JVal make_from_cjson(J *j, const void *arg) {
     const cJSON *c = arg;
     if (!c) return v_dict(j, V_DICT);
@@ -4267,6 +4518,7 @@ static JVal make_from_json(J *j, const void *arg) {
     return v;
 }
 
+// public entry points (jinja.h)
 char *jinja_render(const JinjaTemplate *t, const cJSON *ctx, size_t *out_len, char *err, size_t errcap) {
     return render_with(t, make_from_cjson, ctx, out_len, err, errcap);
 }

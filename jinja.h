@@ -5,6 +5,24 @@
 // extensions=[AssistantTracker, jinja2.ext.loopcontrols]), its own `tojson` filter, the globals raise_exception,
 // strftime_now, dict and namespace). Output is byte-identical to Python's jinja2; a construct outside the subset fails
 // with one error line naming it and its template line, never with a silently different rendering.
+//
+// Supported: {{ }} {% %} {# #}, whitespace control (- and +) with trim_blocks + lstrip_blocks, {% raw %}; if / elif /
+// else, for (targets and tuple unpacking, `if` filter, else, loop.index / index0 / revindex / revindex0 / first /
+// last / length / previtem / nextitem / depth / cycle), break / continue, set (names, tuples, ns.attr, block set),
+// macro (defaults, keyword arguments, varargs / kwargs), {% generation %}; literals (str with Python escapes, int,
+// float, true / false / none in both cases, list, tuple, dict), a.b / a['b'] / a[i] / slices, calls, all operators
+// (+ - * / // % ** ~, comparisons and chains, in / not in, and / or / not, a if c else b), printf-style str % args;
+// filters abs batch capitalize center count d default dictsort e escape first float format indent int items join
+// last length list lower map max min reject rejectattr replace reverse round safe select selectattr sort string sum
+// title tojson (transformers': ensure_ascii / indent / separators / sort_keys) trim unique upper; every jinja2 test;
+// str methods startswith endswith strip lstrip rstrip split rsplit splitlines upper lower title capitalize replace
+// find rfind index count join isdigit isalpha isalnum isspace isupper islower; dict items keys values get; list
+// count index; globals range (sandbox-bounded), dict, namespace, raise_exception, strftime_now.
+// Not supported (an error naming the construct): include / extends / import / block / call / filter / with blocks,
+// recursive loops, loop.changed, *args / **kwargs in calls, str.format, %f and other printf conversions, ints beyond
+// 64 bits, case mapping of scripts outside Latin / Greek / Cyrillic (and the caseless ones), Markup-escaping
+// operations (Markup + str), objects Python prints with their address (generators, methods). Bounded: 64 MB of
+// output, 512 MB of memory, 20 M evaluation steps, 400 levels of nesting / recursion.
 #ifndef JINJA_H
 #define JINJA_H
 
@@ -12,6 +30,17 @@
 
 #include <cjson/cJSON.h>
 
+// The chat context as transformers builds it (processing_utils.ProcessorMixin.apply_chat_template ->
+// chat_template_utils.render_jinja_template), for `compiled.render(**ctx)`:
+//   messages               the conversation (list of dicts; content a string or a list of {"type": "text", "text"}
+//                          / {"type": "image"} / {"type": "video"} items); a message whose reasoning_content /
+//                          thinking / reasoning is not null becomes {"thinking": r, ...message, "reasoning_content": r}
+//   tools                  the tool schemas (OpenAI format) or null (the key is always present)
+//   documents              null (always present)
+//   add_generation_prompt  true / false (always present)
+//   the tokenizer's special tokens that are set, as strings (of bos_token, eos_token, unk_token, sep_token,
+//                          pad_token, cls_token, mask_token; the GLM-V tokenizers set eos_token and pad_token)
+//   then the extra kwargs (enable_thinking, --chat-template-kwargs ...), which override the special tokens
 typedef struct JinjaTemplate JinjaTemplate;
 
 // parse a template once (src need not be NUL-terminated); NULL on error with a one-line message in err
@@ -32,6 +61,11 @@ char *jinja_render_json(const JinjaTemplate *t, const char *json, size_t json_le
 // cJSON_Raw item holding its text (1 stays an int, 1.0 a float, NaN / Infinity accepted); duplicate keys keep the last
 // value, as a Python dict does. NULL with a one-line message in err on bad JSON. Free with cJSON_Delete.
 cJSON *jinja_json_parse(const char *json, size_t len, char *err, size_t errcap);
+
+// transformers' _alias_reasoning_fields, in place on a messages array: a message whose reasoning_content, thinking
+// or reasoning (the first not null, r) is set becomes {"thinking": r, ...message, "reasoning_content": r} (keys in
+// that order; a "thinking" of its own is kept). 0, or -1 when messages is no array / out of memory.
+int jinja_alias_reasoning(cJSON *messages);
 
 // free a parsed template (NULL is fine)
 void jinja_free(JinjaTemplate *t);

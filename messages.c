@@ -68,6 +68,10 @@ int base64_decode(const char *s, size_t n, uint8_t **out, size_t *outlen) {
         acc = acc << 6 | (uint32_t)v, bits += 6;
         if (bits >= 8) bits -= 8, o[m++] = (uint8_t)(acc >> bits);
     }
+    if (bits >= 6 || pad > 2) { // a lone 6-bit group cannot end a byte
+        free(o);
+        return glm_err("truncated base64 data");
+    }
     *out = o, *outlen = m;
     return 0;
 }

@@ -411,6 +411,74 @@ static int run_model(const char *dir, int ndecode) {
     return 0;
 }
 
+// `glm4v serve`'s continuous batching (issue 15, serve_batch4_*): greedy decode steps of one session alone and of 4
+// sessions together through engine_step_batch, at about the same positions. The weight bytes of a batched step: the
+// dense part once and the experts the 4 sequences chose, counted as their expected number under independent routing
+// (E * (1 - (1 - k/E)^4)); the KV cache reads are not counted, as for decode_weight_gbs
+static int run_serve(const char *dir, int nsteps) {
+    enum { B = 4 };
+    Engine e;
+    if (engine_load(&e, dir, NULL, NULL, NULL)) {
+        fprintf(stderr, "bench: %s\n", glm_errmsg);
+        return 1;
+    }
+    const Config *c = e.c;
+    const TextConfig *t = &c->text;
+    Batch bt;
+    if (batch_init(&bt, &e, B, 4096)) {
+        fprintf(stderr, "bench: %s\n", glm_errmsg);
+        return 1;
+    }
+    static const char *texts[B] = {"Describe a sunset over the sea.", "List three prime numbers.",
+                                   "What is the capital of France?", "Write a haiku about snow."};
+    Session ss[B], *sp[B];
+    int ids[B];
+    Media none = {0};
+    for (int i = 0; i < B; i++) {
+        Prompt p;
+        if (engine_prompt(&e, texts[i], strlen(texts[i]), &none, &p) ||
+            session_init(&ss[i], &e, p.seq.n + 2 * nsteps + 8, p.seq.n, 0) || session_prefill(&ss[i], &p, &none, NULL)) {
+            fprintf(stderr, "bench: %s\n", glm_errmsg);
+            return 1;
+        }
+        prompt_free(&p);
+        sp[i] = &ss[i];
+    }
+    double *t1 = malloc((size_t)nsteps * sizeof(double)), *t4 = malloc((size_t)nsteps * sizeof(double));
+    for (int k = 0; k < nsteps; k++) { // one alone
+        ids[0] = argmax(ss[0].last, t->vocab_size);
+        double t0 = now_s();
+        if (engine_step_batch(&bt, sp, ids, 1)) return 1;
+        t1[k] = now_s() - t0;
+    }
+    for (int i = 1; i < B; i++) // the others catch up to the same position
+        for (int k = 0; k < nsteps; k++) {
+            ids[0] = argmax(ss[i].last, t->vocab_size);
+            if (engine_step_batch(&bt, sp + i, ids, 1)) return 1;
+        }
+    for (int k = 0; k < nsteps; k++) { // four together
+        for (int i = 0; i < B; i++) ids[i] = argmax(ss[i].last, t->vocab_size);
+        double t0 = now_s();
+        if (engine_step_batch(&bt, sp, ids, B)) return 1;
+        t4[k] = now_s() - t0;
+    }
+    const double m1 = median(t1, nsteps), m4 = median(t4, nsteps);
+    double bytes = decode_bytes(&e.w, c);
+    for (int l = 0; l < t->num_hidden_layers; l++) {
+        const TextLayer *L = &e.w.layers[l];
+        if (!L->is_moe_layer) continue;
+        const double E = t->n_routed_experts, k = t->num_experts_per_tok, u = E * (1 - pow(1 - k / E, B));
+        bytes += (u - k) * (tensor_bytes(&L->exp_gate[0]) + tensor_bytes(&L->exp_up[0]) + tensor_bytes(&L->exp_down[0]));
+    }
+    printf("serve_batch1_tok_s=%.3f\nserve_batch4_tok_s=%.3f\nserve_batch4_speedup=%.2f\nserve_batch4_weight_gbs=%.2f\n",
+           1 / m1, B / m4, (B / m4) / (1 / m1), bytes / m4 / 1e9);
+    free(t1), free(t4);
+    batch_free(&bt);
+    for (int i = 0; i < B; i++) session_free(&ss[i]);
+    engine_free(&e);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     ops_init();
     const int nthr = omp_get_max_threads();
@@ -435,6 +503,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (argc >= 3 && strcmp(argv[1], "model") == 0) return run_model(argv[2], argc >= 4 ? atoi(argv[3]) : 36);
-    fprintf(stderr, "usage: bench micro | bench model DIR [decode_steps]\n");
+    if (argc >= 3 && strcmp(argv[1], "serve") == 0) return run_serve(argv[2], argc >= 4 && atoi(argv[3]) > 0 ? atoi(argv[3]) : 36);
+    fprintf(stderr, "usage: bench micro | bench model DIR [decode_steps] | bench serve DIR [decode_steps]\n");
     return 2;
 }

@@ -31,6 +31,7 @@ echo "machine=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//
 # figure is printed as stream_read_gbs_micro
 m1=$("$BIN" micro)
 "$BIN" model "$DIR" "$DECODE" | tee -a "$out"
+"$BIN" serve "$DIR" "$DECODE" | tee -a "$out"
 m2=$("$BIN" micro)
 printf '%s\n%s\n' "$m1" "$m2" | grep -v '^threads=' | sed 's/^stream_read_gbs=/stream_read_gbs_micro=/' |
     awk -F= '{ if (!($1 in v)) k[n++] = $1; if (!($1 in v) || $2 + 0 > v[$1] + 0) v[$1] = $2 }
@@ -64,6 +65,8 @@ END {
     for (i = 1; i <= 3; i++)
         if (v["stream_read_gbs"] > 0 && v["decode_" q[i] "_weight_gbs"] != "")
             printf "decode_%s_bw_ratio=%.2f\n", q[i], v["decode_" q[i] "_weight_gbs"] / v["stream_read_gbs"]
+    if (v["stream_read_gbs"] > 0 && v["serve_batch4_weight_gbs"] != "")
+        printf "serve_batch4_bw_ratio=%.2f\n", v["serve_batch4_weight_gbs"] / v["stream_read_gbs"]
     if (v["fma_peak_gflops"] > 0) {
         printf "prefill_flops_ratio=%.2f\n", v["prefill_gflops"] / v["fma_peak_gflops"]
         if (v["vision_gflops"] != "") printf "vision_flops_ratio=%.2f\n", v["vision_gflops"] / v["fma_peak_gflops"]

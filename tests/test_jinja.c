@@ -91,7 +91,14 @@ int main(void) {
         char err[600] = {0};
         JinjaTemplate *t = jinja_parse(tsrc, tlen, err, sizeof err);
         size_t on = 0;
-        char *out = t ? jinja_render_json(t, ctx, clen, &on, err, sizeof err) : NULL;
+        char *out = NULL;
+        int alias = cJSON_IsTrue(cJSON_GetObjectItem(c, "alias_reasoning"));
+        if (t && alias) { // messages through jinja_alias_reasoning (transformers' _alias_reasoning_fields)
+            cJSON *cj = jinja_json_parse(ctx, clen, err, sizeof err);
+            if (cj && jinja_alias_reasoning(cJSON_GetObjectItem(cj, "messages")) == 0)
+                out = jinja_render(t, cj, &on, err, sizeof err);
+            cJSON_Delete(cj);
+        } else if (t) out = jinja_render_json(t, ctx, clen, &on, err, sizeof err);
         int ok;
         if (ee || must_fail) {
             ok = out == NULL && err[0] && !strchr(err, '\n');
@@ -114,7 +121,7 @@ int main(void) {
             }
             // the cJSON entry point: exact with jinja_json_parse's tree (numbers kept as text); with cJSON_Parse's
             // own tree for the chat contexts (they hold no integral floats such as 1.0)
-            if (ok) {
+            if (ok && !alias) {
                 cJSON *cj = jinja_json_parse(ctx, clen, err, sizeof err);
                 size_t on2 = 0;
                 char *out2 = cj ? jinja_render(t, cj, &on2, err, sizeof err) : NULL;
@@ -122,7 +129,7 @@ int main(void) {
                 free(out2);
                 cJSON_Delete(cj);
             }
-            if (ok && tf) {
+            if (ok && tf && !alias) {
                 cJSON *cj = cJSON_Parse(ctx);
                 size_t on2 = 0;
                 char *out2 = jinja_render(t, cj, &on2, err, sizeof err);

@@ -40,6 +40,15 @@
 #define LLVMFuzzerTestOneInput fz_chat_output
 #include "../fuzz/fuzz_chat_output.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fz_gguf
+#include "../fuzz/fuzz_gguf.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fz_pdf
+#include "../fuzz/fuzz_pdf.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fz_openai
+#include "../fuzz/fuzz_openai.c"
+#undef LLVMFuzzerTestOneInput
 
 #include "test_util.h"
 
@@ -76,8 +85,14 @@ static int replay_dir(const char *dir, const char *target, FuzzFn fn) {
 int main(void) {
     static const struct { const char *name; FuzzFn fn; } targets[] = {
         {"safetensors", fz_safetensors}, {"config", fz_config}, {"tokenizer", fz_tokenizer}, {"tokenize", fz_tokenize},
-        {"image", fz_image},             {"prompt", fz_prompt}, {"compare", fz_compare},     {"jinja", fz_jinja},
+        {"image", fz_image},
+        {"prompt", fz_prompt},
+        {"compare", fz_compare},
+        {"jinja", fz_jinja},
         {"chat_output", fz_chat_output},
+        {"gguf", fz_gguf},
+        {"pdf", fz_pdf},
+        {"openai", fz_openai},
     };
     fz_tokenize_init(NULL, NULL);
     fz_prompt_init(NULL, NULL);

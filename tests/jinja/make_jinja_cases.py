@@ -69,6 +69,22 @@ def main():
                     "context_file": f"contexts/{cname}"}
             case.update(render(src, ctx))
             cases.append(case)
+    # with the messages passed through transformers' _alias_reasoning_fields first (jinja_alias_reasoning in C)
+    alias_srcs = [(t, read(os.path.join(HERE, "templates", t))) for t in sorted(os.listdir(os.path.join(HERE, "templates")))
+                  if t.startswith("glm") or t.startswith("qwen3")]
+    alias_srcs.append(("inline", "{{ messages|tojson }}"))
+    for tname, src in alias_srcs:
+        for cname in ("chat_reasoning.json", "chat_multiturn_nothink.json"):
+            ctx = json.loads(read(os.path.join(HERE, "contexts", cname)))
+            ctx["messages"] = ctu._alias_reasoning_fields(ctx["messages"])
+            case = {"name": f"alias_reasoning: {tname} x {cname}", "context_file": f"contexts/{cname}",
+                    "alias_reasoning": True}
+            if tname == "inline":
+                case["template"] = src
+            else:
+                case["template_file"] = f"templates/{tname}"
+            case.update(render(src, ctx))
+            cases.append(case)
     edge_ctx = json.loads(read(os.path.join(HERE, "contexts", "edge.json")))
     for sname in sorted(os.listdir(os.path.join(HERE, "snippets"))):
         if not sname.endswith(".txt"):
@@ -86,6 +102,18 @@ def main():
                 case["c_must_fail"] = True
             case.update(render(body, edge_ctx))
             cases.append(case)
+    # str.upper / lower / title / capitalize over the Unicode blocks jinja.c maps (large caseless blocks sampled)
+    skip = (0xAA, 0xBA, 0x130, 0x149, 0x345, 0x3A2, 0x3A3, 0x390, 0x3B0, 0x38B, 0x38D)  # rejected by jinja.c
+    blocks = [(0x20, 0x7E), (0xA0, 0x17F), (0x300, 0x36F), (0x386, 0x3CE), (0x400, 0x45F), (0x590, 0x6FF), (0x900, 0x97F),
+              (0xE00, 0xE7F), (0x1100, 0x11FF), (0x2000, 0x206F), (0x20A0, 0x20CF), (0x2190, 0x21FF), (0x2500, 0x257F),
+              (0x3000, 0x30FF), (0x4E00, 0x4EFF), (0xAC00, 0xACFF), (0xFF01, 0xFFEF), (0x1F300, 0x1F3FF)]
+    for a, b in blocks:
+        text = "".join(chr(c) for c in range(a, b + 1) if c not in skip)
+        body = "{% set s = " + json.dumps(text, ensure_ascii=False) + " %}{{ s|upper }}|{{ s|lower }}|{{ s.title() }}|" \
+               "{{ s|capitalize }}|{{ s|title }}"
+        case = {"name": f"unicode case U+{a:04X}..U+{b:04X}", "template": body, "context_file": "contexts/edge.json"}
+        case.update(render(body, edge_ctx))
+        cases.append(case)
     out = {"generator": "tests/jinja/make_jinja_cases.py", "jinja2": jinja2.__version__,
            "transformers": transformers.__version__, "now": NOW, "cases": cases}
     with open(os.path.join(HERE, "expected.json"), "w", encoding="utf-8", newline="\n") as f:

@@ -1,0 +1,1154 @@
+// SPDX-License-Identifier: MIT
+// ggml_quants.c - ggml's type table, exact dequantisation (mirrors ggml/src/ggml-quants.c dequantize_row_* and the
+// block layouts of ggml/src/ggml-common.h; the numpy twin is gguf-py's gguf/quants.py), and matrix-vector products
+// that read the quantised blocks directly with fp32 activations (see ggml_quants.h for the order of operations).
+// All arithmetic is plain fp32 with no contraction (-ffp-contract=off): each dequantised weight is rounded exactly as
+// ggml rounds it (d * q, or (d * sc) * q, or d * q - m, in ggml's order), so the weights equal gguf-py's bit for bit.
+#include "ggml_quants.h"
+
+#include <immintrin.h>
+#include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include <stdlib.h>
+#include <string.h>
+
+// ---------------------------------------------------------------------------- type table
+
+// ggml/src/ggml.c type_traits (blck_size, type_size); gguf-py constants.GGML_QUANT_SIZES
+static const GQType types[GQ_TYPE_COUNT] = {
+    [GQ_F32] = {"F32", 1, 4, 1},          [GQ_F16] = {"F16", 1, 2, 1},
+    [GQ_Q4_0] = {"Q4_0", 32, 18, 1},      [GQ_Q4_1] = {"Q4_1", 32, 20, 1},
+    [GQ_Q5_0] = {"Q5_0", 32, 22, 1},      [GQ_Q5_1] = {"Q5_1", 32, 24, 1},
+    [GQ_Q8_0] = {"Q8_0", 32, 34, 1},      [GQ_Q8_1] = {"Q8_1", 32, 36, 0},
+    [GQ_Q2_K] = {"Q2_K", 256, 84, 1},     [GQ_Q3_K] = {"Q3_K", 256, 110, 1},
+    [GQ_Q4_K] = {"Q4_K", 256, 144, 1},    [GQ_Q5_K] = {"Q5_K", 256, 176, 1},
+    [GQ_Q6_K] = {"Q6_K", 256, 210, 1},    [GQ_Q8_K] = {"Q8_K", 256, 292, 0},
+    [GQ_IQ2_XXS] = {"IQ2_XXS", 256, 66, 0}, [GQ_IQ2_XS] = {"IQ2_XS", 256, 74, 0},
+    [GQ_IQ3_XXS] = {"IQ3_XXS", 256, 98, 0}, [GQ_IQ1_S] = {"IQ1_S", 256, 50, 0},
+    [GQ_IQ4_NL] = {"IQ4_NL", 32, 18, 0},  [GQ_IQ3_S] = {"IQ3_S", 256, 110, 0},
+    [GQ_IQ2_S] = {"IQ2_S", 256, 82, 0},   [GQ_IQ4_XS] = {"IQ4_XS", 256, 136, 0},
+    [GQ_I8] = {"I8", 1, 1, 0},            [GQ_I16] = {"I16", 1, 2, 0},
+    [GQ_I32] = {"I32", 1, 4, 0},          [GQ_I64] = {"I64", 1, 8, 0},
+    [GQ_F64] = {"F64", 1, 8, 0},          [GQ_IQ1_M] = {"IQ1_M", 256, 56, 0},
+    [GQ_BF16] = {"BF16", 1, 2, 1},        [GQ_TQ1_0] = {"TQ1_0", 256, 54, 0},
+    [GQ_TQ2_0] = {"TQ2_0", 256, 66, 0},   [GQ_MXFP4] = {"MXFP4", 32, 17, 0},
+    [GQ_NVFP4] = {"NVFP4", 64, 36, 0},    [GQ_Q1_0] = {"Q1_0", 128, 18, 0},
+};
+
+const GQType *gq_type(uint32_t id) { return id < GQ_TYPE_COUNT && types[id].name ? &types[id] : NULL; }
+
+const char *gq_type_name(uint32_t id) { return gq_type(id) ? types[id].name : "?"; }
+
+size_t gq_row_bytes(uint32_t id, int64_t n) {
+    const GQType *t = gq_type(id);
+    if (!t || n < 0 || n % t->block) return 0;
+    return (size_t)(n / t->block) * (size_t)t->bytes;
+}
+
+// ---------------------------------------------------------------------------- scalars
+
+float gq_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
+    if (exp == 0) {
+        if (man == 0) u = sign;
+        else { // subnormal: renormalise
+            exp = 127 - 15 + 1;
+            while (!(man & 0x400)) { man <<= 1; exp--; }
+            man &= 0x3ff;
+            u = sign | (exp << 23) | (man << 13);
+        }
+    } else if (exp == 31) u = sign | 0x7f800000u | (man << 13);
+    else u = sign | ((exp - 15 + 127) << 23) | (man << 13);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+float gq_bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static float fp16_at(const uint8_t *p) { return gq_f16_to_f32(rd16(p)); }
+
+// ---------------------------------------------------------------------------- dequantisation of one block
+// Block layouts (ggml-common.h), byte offsets:
+//   Q4_0 {f16 d; u8 qs[16]}            Q4_1 {f16 d, m; u8 qs[16]}
+//   Q5_0 {f16 d; u8 qh[4]; u8 qs[16]}  Q5_1 {f16 d, m; u8 qh[4]; u8 qs[16]}      Q8_0 {f16 d; i8 qs[32]}
+//   Q2_K {u8 scales[16]; u8 qs[64]; f16 d, dmin}          Q3_K {u8 hmask[32]; u8 qs[64]; u8 scales[12]; f16 d}
+//   Q4_K {f16 d, dmin; u8 scales[12]; u8 qs[128]}         Q5_K {f16 d, dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]}
+//   Q6_K {u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d}
+
+static void dq_q4_0(const uint8_t *b, float *y) {
+    const float d = fp16_at(b);
+    const uint8_t *qs = b + 2;
+    for (int j = 0; j < 16; ++j) {
+        // const int x0 = (x[i].qs[j] & 0x0F) - 8; const int x1 = (x[i].qs[j] >> 4) - 8;
+        const int x0 = (qs[j] & 0x0F) - 8, x1 = (qs[j] >> 4) - 8;
+        // y[i*qk + j + 0] = x0*d; y[i*qk + j + qk/2] = x1*d;
+        y[j] = x0 * d;
+        y[j + 16] = x1 * d;
+    }
+}
+
+static void dq_q4_1(const uint8_t *b, float *y) {
+    const float d = fp16_at(b), m = fp16_at(b + 2);
+    const uint8_t *qs = b + 4;
+    for (int j = 0; j < 16; ++j) {
+        const int x0 = qs[j] & 0x0F, x1 = qs[j] >> 4;
+        // y[i*qk + j + 0] = x0*d + m;
+        y[j] = x0 * d + m;
+        y[j + 16] = x1 * d + m;
+    }
+}
+
+static void dq_q5_0(const uint8_t *b, float *y) {
+    const float d = fp16_at(b);
+    uint32_t qh;
+    memcpy(&qh, b + 2, 4); // little-endian host
+    const uint8_t *qs = b + 6;
+    for (int j = 0; j < 16; ++j) {
+        // const uint8_t xh_0 = ((qh >> (j + 0)) << 4) & 0x10; const uint8_t xh_1 = ((qh >> (j + 12))) & 0x10;
+        const uint8_t xh_0 = ((qh >> (j + 0)) << 4) & 0x10, xh_1 = ((qh >> (j + 12))) & 0x10;
+        // const int32_t x0 = ((x[i].qs[j] & 0x0F) | xh_0) - 16;
+        const int32_t x0 = ((qs[j] & 0x0F) | xh_0) - 16, x1 = ((qs[j] >> 4) | xh_1) - 16;
+        y[j] = x0 * d;
+        y[j + 16] = x1 * d;
+    }
+}
+
+static void dq_q5_1(const uint8_t *b, float *y) {
+    const float d = fp16_at(b), m = fp16_at(b + 2);
+    uint32_t qh;
+    memcpy(&qh, b + 4, 4);
+    const uint8_t *qs = b + 8;
+    for (int j = 0; j < 16; ++j) {
+        const uint8_t xh_0 = ((qh >> (j + 0)) << 4) & 0x10, xh_1 = ((qh >> (j + 12))) & 0x10;
+        const int x0 = (qs[j] & 0x0F) | xh_0, x1 = (qs[j] >> 4) | xh_1;
+        y[j] = x0 * d + m;
+        y[j + 16] = x1 * d + m;
+    }
+}
+
+static void dq_q8_0(const uint8_t *b, float *y) {
+    const float d = fp16_at(b);
+    const int8_t *qs = (const int8_t *)(b + 2);
+    // y[i*qk + j] = x[i].qs[j]*d;
+    for (int j = 0; j < 32; ++j) y[j] = qs[j] * d;
+}
+
+static void dq_q2_k(const uint8_t *b, float *y) {
+    const uint8_t *scales = b, *q = b + 16;
+    const float d = fp16_at(b + 80), min = fp16_at(b + 82);
+    int is = 0;
+    for (int n = 0; n < GQ_QK_K; n += 128) {
+        int shift = 0;
+        for (int j = 0; j < 4; ++j) {
+            uint8_t sc = scales[is++];
+            // float dl = d * (sc & 0xF), ml = min * (sc >> 4);
+            float dl = d * (sc & 0xF), ml = min * (sc >> 4);
+            // *y++ = dl * ((int8_t)((q[l] >> shift) & 3)) - ml;
+            for (int l = 0; l < 16; ++l) *y++ = dl * ((int8_t)((q[l] >> shift) & 3)) - ml;
+            sc = scales[is++];
+            dl = d * (sc & 0xF), ml = min * (sc >> 4);
+            for (int l = 0; l < 16; ++l) *y++ = dl * ((int8_t)((q[l + 16] >> shift) & 3)) - ml;
+            shift += 2;
+        }
+        q += 32;
+    }
+}
+
+static void dq_q3_k(const uint8_t *b, float *y) {
+    const uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+    const uint8_t *hm = b, *q = b + 32;
+    const float d_all = fp16_at(b + 108);
+    uint32_t aux[4];
+    memcpy(aux, b + 96, 12);
+    uint32_t tmp = aux[2];
+    aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
+    aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
+    aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
+    aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
+    int8_t scales[16];
+    memcpy(scales, aux, 16);
+    int is = 0;
+    uint8_t m = 1;
+    for (int n = 0; n < GQ_QK_K; n += 128) {
+        int shift = 0;
+        for (int j = 0; j < 4; ++j) {
+            // dl = d_all * (scales[is++] - 32);
+            float dl = d_all * (scales[is++] - 32);
+            // *y++ = dl * ((int8_t)((q[l+ 0] >> shift) & 3) - ((hm[l+ 0] & m) ? 0 : 4));
+            for (int l = 0; l < 16; ++l) *y++ = dl * ((int8_t)((q[l + 0] >> shift) & 3) - ((hm[l + 0] & m) ? 0 : 4));
+            dl = d_all * (scales[is++] - 32);
+            for (int l = 0; l < 16; ++l) *y++ = dl * ((int8_t)((q[l + 16] >> shift) & 3) - ((hm[l + 16] & m) ? 0 : 4));
+            shift += 2;
+            m <<= 1;
+        }
+        q += 32;
+    }
+}
+
+// ggml get_scale_min_k4: the 6-bit scale and min of sub-block j (0..7) of a Q4_K / Q5_K block
+static inline void scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
+    }
+}
+
+static void dq_q4_k(const uint8_t *b, float *y) {
+    const float d = fp16_at(b), min = fp16_at(b + 2);
+    const uint8_t *scales = b + 4, *q = b + 16;
+    int is = 0;
+    uint8_t sc, m;
+    for (int j = 0; j < GQ_QK_K; j += 64) {
+        scale_min_k4(is + 0, scales, &sc, &m);
+        // const float d1 = d * sc; const float m1 = min * m;
+        const float d1 = d * sc, m1 = min * m;
+        scale_min_k4(is + 1, scales, &sc, &m);
+        const float d2 = d * sc, m2 = min * m;
+        // *y++ = d1 * (q[l] & 0xF) - m1;  /  *y++ = d2 * (q[l] >> 4) - m2;
+        for (int l = 0; l < 32; ++l) *y++ = d1 * (q[l] & 0xF) - m1;
+        for (int l = 0; l < 32; ++l) *y++ = d2 * (q[l] >> 4) - m2;
+        q += 32;
+        is += 2;
+    }
+}
+
+static void dq_q5_k(const uint8_t *b, float *y) {
+    const float d = fp16_at(b), min = fp16_at(b + 2);
+    const uint8_t *scales = b + 4, *qh = b + 16, *ql = b + 48;
+    int is = 0;
+    uint8_t sc, m, u1 = 1, u2 = 2;
+    for (int j = 0; j < GQ_QK_K; j += 64) {
+        scale_min_k4(is + 0, scales, &sc, &m);
+        const float d1 = d * sc, m1 = min * m;
+        scale_min_k4(is + 1, scales, &sc, &m);
+        const float d2 = d * sc, m2 = min * m;
+        // *y++ = d1 * ((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
+        for (int l = 0; l < 32; ++l) *y++ = d1 * ((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
+        for (int l = 0; l < 32; ++l) *y++ = d2 * ((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
+        ql += 32;
+        is += 2;
+        u1 <<= 2;
+        u2 <<= 2;
+    }
+}
+
+static void dq_q6_k(const uint8_t *b, float *y) {
+    const uint8_t *ql = b, *qh = b + 128;
+    const int8_t *sc = (const int8_t *)(b + 192);
+    const float d = fp16_at(b + 208);
+    for (int n = 0; n < GQ_QK_K; n += 128) {
+        for (int l = 0; l < 32; ++l) {
+            int is = l / 16;
+            const int8_t q1 = (int8_t)((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+            const int8_t q2 = (int8_t)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+            const int8_t q3 = (int8_t)((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+            const int8_t q4 = (int8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+            // y[l + 0] = d * sc[is + 0] * q1;
+            y[l + 0] = d * sc[is + 0] * q1;
+            y[l + 32] = d * sc[is + 2] * q2;
+            y[l + 64] = d * sc[is + 4] * q3;
+            y[l + 96] = d * sc[is + 6] * q4;
+        }
+        y += 128;
+        ql += 64;
+        qh += 32;
+        sc += 8;
+    }
+}
+
+int gq_dequant(uint32_t id, const void *src, float *y, int64_t n) {
+    const GQType *t = gq_type(id);
+    if (!t || !t->supported || n < 0 || n % t->block) return -1;
+    const uint8_t *b = src;
+    switch (id) {
+    case GQ_F32: memcpy(y, src, (size_t)n * 4); return 0;
+    case GQ_F16: for (int64_t i = 0; i < n; i++) y[i] = gq_f16_to_f32(rd16(b + 2 * i)); return 0;
+    case GQ_BF16: for (int64_t i = 0; i < n; i++) y[i] = gq_bf16_to_f32(rd16(b + 2 * i)); return 0;
+    default: break;
+    }
+    void (*f)(const uint8_t *, float *) = NULL;
+    switch (id) {
+    case GQ_Q4_0: f = dq_q4_0; break;
+    case GQ_Q4_1: f = dq_q4_1; break;
+    case GQ_Q5_0: f = dq_q5_0; break;
+    case GQ_Q5_1: f = dq_q5_1; break;
+    case GQ_Q8_0: f = dq_q8_0; break;
+    case GQ_Q2_K: f = dq_q2_k; break;
+    case GQ_Q3_K: f = dq_q3_k; break;
+    case GQ_Q4_K: f = dq_q4_k; break;
+    case GQ_Q5_K: f = dq_q5_k; break;
+    case GQ_Q6_K: f = dq_q6_k; break;
+    default: return -1;
+    }
+    for (int64_t i = 0; i < n / t->block; i++) f(b + (size_t)i * t->bytes, y + i * t->block);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------- instruction set
+
+static int isa_cpu = -1, isa_use = -1;
+
+// what the CPU has (once), capped by GLM4V_PORTABLE / GLM4V_ISA
+static void isa_init(void) {
+    if (isa_cpu >= 0) return;
+    int has = 0;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        has = 1;
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) has = 2;
+    }
+#endif
+    const char *portable = getenv("GLM4V_PORTABLE"), *isa = getenv("GLM4V_ISA");
+    int use = has;
+    if (portable && *portable && strcmp(portable, "0") != 0) use = 0;
+    else if (isa && strcmp(isa, "avx2") == 0 && use > 1) use = 1;
+    isa_cpu = has;
+    isa_use = use;
+}
+
+int gq_isa(void) {
+    isa_init();
+    return isa_use;
+}
+
+int gq_set_isa(int isa) {
+    isa_init();
+    isa_use = isa < 0 ? 0 : isa > isa_cpu ? isa_cpu : isa;
+    return isa_use;
+}
+
+// ---------------------------------------------------------------------------- the 16-lane sum (portable)
+
+// the tree of ops.c: s[j] = a[j] + a[j+8], then + 4, + 2, + 1
+static float tree16(const float a[16]) {
+    float s8[8], s4[4], s2[2];
+    for (int j = 0; j < 8; j++) s8[j] = a[j] + a[j + 8];
+    for (int j = 0; j < 4; j++) s4[j] = s8[j] + s8[j + 4];
+    for (int j = 0; j < 2; j++) s2[j] = s4[j] + s4[j + 2];
+    return s2[0] + s2[1];
+}
+
+// acc[j] = fma(w[16c+j], x[16c+j], acc[j]) over the chunks of n elements (the last one zero-padded)
+static void acc16(float acc[16], const float *w, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16)
+        for (int j = 0; j < 16; j++)
+            acc[j] = i + j < n ? fmaf(w[i + j], x[i + j], acc[j]) : fmaf(0.0f, 0.0f, acc[j]);
+}
+
+int gq_matvec_naive(uint32_t id, const void *W, size_t row_bytes, int64_t rows, int64_t K, const float *x, float *y) {
+    const GQType *t = gq_type(id);
+    if (!t || !t->supported || K < 0 || K % t->block || row_bytes < gq_row_bytes(id, K)) return -1;
+    float *w = malloc((size_t)(K ? K : 1) * sizeof *w);
+    if (!w) return -1;
+    for (int64_t r = 0; r < rows; r++) {
+        gq_dequant(id, (const uint8_t *)W + (size_t)r * row_bytes, w, K);
+        float acc[16] = {0};
+        acc16(acc, w, x, K);
+        y[r] = tree16(acc);
+    }
+    free(w);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------- fast paths
+// A kernel body computes nr rows (GQ_R = 4 or 1) at a time: one 16-lane accumulator chain per row (four independent
+// fma chains hide the fma latency, each activation chunk is loaded once for four rows). A row's operations do not
+// depend on the rows that share its call, so its bits depend neither on the grouping nor on the thread count. The weights are widened in registers exactly as the dequantisation above rounds them (a lookup
+// table of the 16 values of a 4-bit sub-block, each computed as ggml computes it, for Q4_0 / Q4_K on AVX-512).
+// Every supported type has an AVX-512 and an AVX2 kernel; the portable C dequantises GQ_CH elements per row into a
+// buffer (gq_dequant, exact) and sums it with fmaf.
+// AVX2 / AVX-512 CPUs are assumed to have F16C (every x86 CPU with AVX2 does).
+
+#define GQ_R 4
+#define GQ_CH 256
+#define T512 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c")))
+#define T256 __attribute__((target("avx2,fma,f16c")))
+#define INLINE static inline __attribute__((always_inline))
+
+// portable: one row, dequantised GQ_CH elements at a time
+static float row_generic_c(uint32_t id, const uint8_t *w, int64_t K, const float *x) {
+    const GQType *t = gq_type(id);
+    float buf[GQ_CH], acc[16] = {0};
+    for (int64_t k = 0; k < K; k += GQ_CH) {
+        int64_t n = K - k < GQ_CH ? K - k : GQ_CH;
+        gq_dequant(id, w + (size_t)(k / t->block) * t->bytes, buf, n);
+        acc16(acc, buf, x + k, n);
+    }
+    return tree16(acc);
+}
+
+// AVX2: lanes 0-7 in lo, 8-15 in hi; the final sum is the same tree
+T256 INLINE float hsum8x2(__m256 lo, __m256 hi) {
+    __m256 s8 = _mm256_add_ps(lo, hi);
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
+    return _mm_cvtss_f32(s1);
+}
+
+T512 INLINE float hsum512(__m512 v) {
+    __m256 lo = _mm512_castps512_ps256(v), hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    return hsum8x2(lo, hi);
+}
+
+// the fp16 at p (F16C: exact, subnormals included)
+T256 INLINE float h2f(const uint8_t *p) { return _cvtsh_ss(rd16(p)); }
+
+// 16 bytes widened to int32 as two halves of 8
+T256 INLINE void widen_u8(const uint8_t *p, __m256i *lo, __m256i *hi) {
+    __m128i b = _mm_loadu_si128((const __m128i *)p);
+    *lo = _mm256_cvtepu8_epi32(b);
+    *hi = _mm256_cvtepu8_epi32(_mm_unpackhi_epi64(b, b));
+}
+
+// ---- F32 / F16 / BF16
+
+// 16 weights of float type id at element i of row p
+T512 INLINE __m512 flt16(uint32_t id, const uint8_t *p, int64_t i) {
+    if (id == GQ_F32) return _mm512_loadu_ps((const float *)(const void *)p + i);
+    const __m256i h = _mm256_loadu_si256((const __m256i *)(p + 2 * i));
+    if (id == GQ_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+T512 INLINE void flt_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const int es = id == GQ_F32 ? 4 : 2;
+    __m512 acc[GQ_R];
+    for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= K; i += 16) {
+        const __m512 xv = _mm512_loadu_ps(x + i);
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) acc[r] = _mm512_fmadd_ps(flt16(id, w + r * rb, i), xv, acc[r]);
+    }
+    if (i < K) { // zero-padded tail: the pad lanes add fma(0, 0, acc)
+        float xt[16] = {0};
+        memcpy(xt, x + i, (size_t)(K - i) * 4);
+        const __m512 xv = _mm512_loadu_ps(xt);
+        for (int r = 0; r < nr; r++) {
+            uint8_t wt[64] = {0};
+            memcpy(wt, w + r * rb + (size_t)i * es, (size_t)(K - i) * es);
+            acc[r] = _mm512_fmadd_ps(flt16(id, wt, 0), xv, acc[r]);
+        }
+    }
+    for (int r = 0; r < nr; r++) y[r] = hsum512(acc[r]);
+}
+
+// 8 weights of float type id at element i of row p
+T256 INLINE __m256 flt8(uint32_t id, const uint8_t *p, int64_t i) {
+    if (id == GQ_F32) return _mm256_loadu_ps((const float *)(const void *)p + i);
+    const __m128i h = _mm_loadu_si128((const __m128i *)(p + 2 * i));
+    if (id == GQ_F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+T256 INLINE void flt_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const int es = id == GQ_F32 ? 4 : 2;
+    __m256 lo[GQ_R], hi[GQ_R];
+    for (int r = 0; r < nr; r++) lo[r] = hi[r] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= K; i += 16) {
+        const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            lo[r] = _mm256_fmadd_ps(flt8(id, w + r * rb, i), x0, lo[r]);
+            hi[r] = _mm256_fmadd_ps(flt8(id, w + r * rb, i + 8), x1, hi[r]);
+        }
+    }
+    if (i < K) {
+        float xt[16] = {0};
+        memcpy(xt, x + i, (size_t)(K - i) * 4);
+        const __m256 x0 = _mm256_loadu_ps(xt), x1 = _mm256_loadu_ps(xt + 8);
+        for (int r = 0; r < nr; r++) {
+            uint8_t wt[64] = {0};
+            memcpy(wt, w + r * rb + (size_t)i * es, (size_t)(K - i) * es);
+            lo[r] = _mm256_fmadd_ps(flt8(id, wt, 0), x0, lo[r]);
+            hi[r] = _mm256_fmadd_ps(flt8(id, wt, 8), x1, hi[r]);
+        }
+    }
+    for (int r = 0; r < nr; r++) y[r] = hsum8x2(lo[r], hi[r]);
+}
+
+// ---- Q8_0: w = q * d
+
+T512 INLINE void q8_0_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    __m512 acc[GQ_R];
+    for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < K / 32; b++) {
+        const __m512 x0 = _mm512_loadu_ps(x + 32 * b), x1 = _mm512_loadu_ps(x + 32 * b + 16);
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *p = w + r * rb + 34 * b;
+            const __m512 d = _mm512_set1_ps(h2f(p));
+            const __m512 q0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 2))));
+            const __m512 q1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 18))));
+            acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(q0, d), x0, acc[r]);
+            acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(q1, d), x1, acc[r]);
+        }
+    }
+    for (int r = 0; r < nr; r++) y[r] = hsum512(acc[r]);
+}
+
+T256 INLINE void q8_0_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    __m256 lo[GQ_R], hi[GQ_R];
+    for (int r = 0; r < nr; r++) lo[r] = hi[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < K / 32; b++) {
+        const float *xb = x + 32 * b;
+        const __m256 x0 = _mm256_loadu_ps(xb), x1 = _mm256_loadu_ps(xb + 8), x2 = _mm256_loadu_ps(xb + 16),
+                     x3 = _mm256_loadu_ps(xb + 24);
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *p = w + r * rb + 34 * b;
+            const __m256 d = _mm256_set1_ps(h2f(p));
+            const __m128i b0 = _mm_loadu_si128((const __m128i *)(p + 2)), b1 = _mm_loadu_si128((const __m128i *)(p + 18));
+            const __m256 q0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b0));
+            const __m256 q1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(b0, b0)));
+            const __m256 q2 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b1));
+            const __m256 q3 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(b1, b1)));
+            lo[r] = _mm256_fmadd_ps(_mm256_mul_ps(q0, d), x0, lo[r]);
+            hi[r] = _mm256_fmadd_ps(_mm256_mul_ps(q1, d), x1, hi[r]);
+            lo[r] = _mm256_fmadd_ps(_mm256_mul_ps(q2, d), x2, lo[r]);
+            hi[r] = _mm256_fmadd_ps(_mm256_mul_ps(q3, d), x3, hi[r]);
+        }
+    }
+    for (int r = 0; r < nr; r++) y[r] = hsum8x2(lo[r], hi[r]);
+}
+
+// ---- Q4_0: w = (q - 8) * d; AVX-512 looks the 16 values up in a table of (i - 8) * d
+
+T512 INLINE void q4_0_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const __m512 im8 = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
+    __m512 acc[GQ_R];
+    for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < K / 32; b++) {
+        const __m512 x0 = _mm512_loadu_ps(x + 32 * b), x1 = _mm512_loadu_ps(x + 32 * b + 16);
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *p = w + r * rb + 18 * b;
+            const __m512 lut = _mm512_mul_ps(im8, _mm512_set1_ps(h2f(p)));
+            const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 2)));
+            // permutexvar reads the low 4 bits of each index: the low nibble as it is
+            acc[r] = _mm512_fmadd_ps(_mm512_permutexvar_ps(q, lut), x0, acc[r]);
+            acc[r] = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), lut), x1, acc[r]);
+        }
+    }
+    for (int r = 0; r < nr; r++) y[r] = hsum512(acc[r]);
+}
+
+T256 INLINE void q4_0_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const __m256i m4 = _mm256_set1_epi32(0xF), eight = _mm256_set1_epi32(8);
+    __m256 lo[GQ_R], hi[GQ_R];
+    for (int r = 0; r < nr; r++) lo[r] = hi[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < K / 32; b++) {
+        const float *xb = x + 32 * b;
+        const __m256 x0 = _mm256_loadu_ps(xb), x1 = _mm256_loadu_ps(xb + 8), x2 = _mm256_loadu_ps(xb + 16),
+                     x3 = _mm256_loadu_ps(xb + 24);
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *p = w + r * rb + 18 * b;
+            const __m256 d = _mm256_set1_ps(h2f(p));
+            __m256i b0, b1;
+            widen_u8(p + 2, &b0, &b1);
+            const __m256 a0 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(b0, m4), eight));
+            const __m256 a1 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(b1, m4), eight));
+            const __m256 c0 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(b0, 4), eight));
+            const __m256 c1 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(b1, 4), eight));
+            lo[r] = _mm256_fmadd_ps(_mm256_mul_ps(a0, d), x0, lo[r]);
+            hi[r] = _mm256_fmadd_ps(_mm256_mul_ps(a1, d), x1, hi[r]);
+            lo[r] = _mm256_fmadd_ps(_mm256_mul_ps(c0, d), x2, lo[r]);
+            hi[r] = _mm256_fmadd_ps(_mm256_mul_ps(c1, d), x3, hi[r]);
+        }
+    }
+    for (int r = 0; r < nr; r++) y[r] = hsum8x2(lo[r], hi[r]);
+}
+
+// ---- Q4_K: w = (d * sc) * q - (dmin * m) per 32-element sub-block; AVX-512 looks it up in a table of the 16 values
+
+T512 INLINE void q4_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m512 acc[GQ_R];
+    for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < K / GQ_QK_K; b++) {
+        for (int j = 0; j < 4; j++) {
+            const float *xb = x + b * GQ_QK_K + 64 * j;
+            const __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16), x2 = _mm512_loadu_ps(xb + 32),
+                         x3 = _mm512_loadu_ps(xb + 48);
+#pragma GCC unroll 4
+            for (int r = 0; r < nr; r++) {
+                const uint8_t *p = w + r * rb + 144 * b;
+                const float d = h2f(p), min = h2f(p + 2);
+                uint8_t sc, m;
+                scale_min_k4(2 * j, p + 4, &sc, &m);
+                // *y++ = d1 * (q[l] & 0xF) - m1, d1 = d * sc, m1 = min * m: the table of l = 0..15
+                const __m512 t1 = _mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(d * sc), iota), _mm512_set1_ps(min * m));
+                scale_min_k4(2 * j + 1, p + 4, &sc, &m);
+                const __m512 t2 = _mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(d * sc), iota), _mm512_set1_ps(min * m));
+                const uint8_t *q = p + 16 + 32 * j;
+                const __m512i b0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)q));
+                const __m512i b1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(q + 16)));
+                acc[r] = _mm512_fmadd_ps(_mm512_permutexvar_ps(b0, t1), x0, acc[r]);
+                acc[r] = _mm512_fmadd_ps(_mm512_permutexvar_ps(b1, t1), x1, acc[r]);
+                acc[r] = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(b0, 4), t2), x2, acc[r]);
+                acc[r] = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(b1, 4), t2), x3, acc[r]);
+            }
+        }
+    }
+    for (int r = 0; r < nr; r++) y[r] = hsum512(acc[r]);
+}
+
+T256 INLINE void q4_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const __m256i m4 = _mm256_set1_epi32(0xF);
+    __m256 lo[GQ_R], hi[GQ_R];
+    for (int r = 0; r < nr; r++) lo[r] = hi[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < K / GQ_QK_K; b++) {
+        for (int j = 0; j < 4; j++) {
+            const float *xb = x + b * GQ_QK_K + 64 * j;
+#pragma GCC unroll 4
+            for (int r = 0; r < nr; r++) {
+                const uint8_t *p = w + r * rb + 144 * b;
+                const float d = h2f(p), min = h2f(p + 2);
+                uint8_t sc, m;
+                scale_min_k4(2 * j, p + 4, &sc, &m);
+                const __m256 d1 = _mm256_set1_ps(d * sc), m1 = _mm256_set1_ps(min * m);
+                scale_min_k4(2 * j + 1, p + 4, &sc, &m);
+                const __m256 d2 = _mm256_set1_ps(d * sc), m2 = _mm256_set1_ps(min * m);
+                const uint8_t *q = p + 16 + 32 * j;
+                for (int h = 0; h < 2; h++) {
+                    __m256i b0, b1;
+                    widen_u8(q + 16 * h, &b0, &b1);
+                    __m256 a0 = _mm256_sub_ps(_mm256_mul_ps(d1, _mm256_cvtepi32_ps(_mm256_and_si256(b0, m4))), m1);
+                    __m256 a1 = _mm256_sub_ps(_mm256_mul_ps(d1, _mm256_cvtepi32_ps(_mm256_and_si256(b1, m4))), m1);
+                    lo[r] = _mm256_fmadd_ps(a0, _mm256_loadu_ps(xb + 16 * h), lo[r]);
+                    hi[r] = _mm256_fmadd_ps(a1, _mm256_loadu_ps(xb + 16 * h + 8), hi[r]);
+                }
+                for (int h = 0; h < 2; h++) {
+                    __m256i b0, b1;
+                    widen_u8(q + 16 * h, &b0, &b1);
+                    __m256 a0 = _mm256_sub_ps(_mm256_mul_ps(d2, _mm256_cvtepi32_ps(_mm256_srli_epi32(b0, 4))), m2);
+                    __m256 a1 = _mm256_sub_ps(_mm256_mul_ps(d2, _mm256_cvtepi32_ps(_mm256_srli_epi32(b1, 4))), m2);
+                    lo[r] = _mm256_fmadd_ps(a0, _mm256_loadu_ps(xb + 32 + 16 * h), lo[r]);
+                    hi[r] = _mm256_fmadd_ps(a1, _mm256_loadu_ps(xb + 32 + 16 * h + 8), hi[r]);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < nr; r++) y[r] = hsum8x2(lo[r], hi[r]);
+}
+
+// ---- AVX-512 table-lookup kernels of the smaller types: each weight is read from a table of the values its few
+// bits can take, each entry computed with ggml's operations (so the same rounding as the dequantisation above)
+
+#define IOTA16 _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+
+// Q4_1: w = q * d + m
+T512 INLINE void q4_1_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const __m512 iota = IOTA16;
+    __m512 acc = _mm512_setzero_ps();
+    (void)rb, (void)nr;
+    for (int64_t b = 0; b < K / 32; b++) {
+        const uint8_t *p = w + 20 * b;
+        // y[i*qk + j + 0] = x0*d + m
+        const __m512 lut = _mm512_add_ps(_mm512_mul_ps(iota, _mm512_set1_ps(h2f(p))), _mm512_set1_ps(h2f(p + 2)));
+        const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 4)));
+        acc = _mm512_fmadd_ps(_mm512_permutexvar_ps(q, lut), _mm512_loadu_ps(x + 32 * b), acc);
+        acc = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), lut), _mm512_loadu_ps(x + 32 * b + 16), acc);
+    }
+    *y = hsum512(acc);
+}
+
+// Q5_0 / Q5_1: q = low nibble + 16 * bit j (j + 16 for the second half) of qh; w = (q - 16) * d, or q * d + m
+T512 INLINE void q5_x_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const int q51 = id == GQ_Q5_1, bs = q51 ? 24 : 22, qh_at = q51 ? 4 : 2;
+    const __m512 iota = IOTA16, iota16 = _mm512_add_ps(iota, _mm512_set1_ps(16.0f));
+    const __m512 ilo = q51 ? iota : _mm512_sub_ps(iota, _mm512_set1_ps(16.0f)), ihi = q51 ? iota16 : iota;
+    const __m512i bit_lo = _mm512_sllv_epi32(_mm512_set1_epi32(1), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+                                                                                      11, 12, 13, 14, 15));
+    const __m512i bit_hi = _mm512_slli_epi32(bit_lo, 16), m4 = _mm512_set1_epi32(0xF), c16 = _mm512_set1_epi32(16);
+    __m512 acc = _mm512_setzero_ps();
+    (void)rb, (void)nr;
+    for (int64_t b = 0; b < K / 32; b++) {
+        const uint8_t *p = w + bs * b;
+        const __m512 d = _mm512_set1_ps(h2f(p));
+        __m512 ta, tb;
+        if (q51) { // x0*d + m
+            const __m512 m = _mm512_set1_ps(h2f(p + 2));
+            ta = _mm512_add_ps(_mm512_mul_ps(ilo, d), m);
+            tb = _mm512_add_ps(_mm512_mul_ps(ihi, d), m);
+        } else { // x0*d, x0 = q - 16
+            ta = _mm512_mul_ps(ilo, d);
+            tb = _mm512_mul_ps(ihi, d);
+        }
+        uint32_t qh;
+        memcpy(&qh, p + qh_at, 4);
+        const __m512i qhv = _mm512_set1_epi32((int)qh);
+        const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + qh_at + 4)));
+        __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_srli_epi32(q, 4);
+        lo = _mm512_mask_or_epi32(lo, _mm512_test_epi32_mask(qhv, bit_lo), lo, c16);
+        hi = _mm512_mask_or_epi32(hi, _mm512_test_epi32_mask(qhv, bit_hi), hi, c16);
+        acc = _mm512_fmadd_ps(_mm512_permutex2var_ps(ta, lo, tb), _mm512_loadu_ps(x + 32 * b), acc);
+        acc = _mm512_fmadd_ps(_mm512_permutex2var_ps(ta, hi, tb), _mm512_loadu_ps(x + 32 * b + 16), acc);
+    }
+    *y = hsum512(acc);
+}
+
+// Q2_K: 16-element sub-block s (= 8n + 2j + h) of 128-element half n: bits 2j of qs[32n + 16h + l], scale byte s;
+// w = (d * (sc & 0xF)) * q - dmin * (sc >> 4)
+T512 INLINE void q2_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const __m512 iota = IOTA16;
+    const __m512i m3 = _mm512_set1_epi32(3);
+    __m512 acc = _mm512_setzero_ps();
+    (void)rb, (void)nr;
+    for (int64_t b = 0; b < K / GQ_QK_K; b++) {
+        const uint8_t *p = w + 84 * b, *scales = p, *qs = p + 16;
+        const float d = h2f(p + 80), min = h2f(p + 82);
+        for (int n = 0; n < 2; n++)
+            for (int j = 0; j < 4; j++) {
+                const __m128i sh = _mm_cvtsi32_si128(2 * j);
+                for (int h = 0; h < 2; h++) {
+                    const uint8_t sc = scales[8 * n + 2 * j + h];
+                    // float dl = d * (sc & 0xF), ml = min * (sc >> 4); *y++ = dl * q - ml
+                    const float dl = d * (sc & 0xF), ml = min * (sc >> 4);
+                    const __m512 lut = _mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(dl), iota), _mm512_set1_ps(ml));
+                    const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs + 32 * n + 16 * h)));
+                    const __m512i idx = _mm512_and_si512(_mm512_srl_epi32(q, sh), m3);
+                    acc = _mm512_fmadd_ps(_mm512_permutexvar_ps(idx, lut),
+                                          _mm512_loadu_ps(x + b * GQ_QK_K + 128 * n + 32 * j + 16 * h), acc);
+                }
+            }
+    }
+    *y = hsum512(acc);
+}
+
+// Q3_K: the same walk; q = bits 2j of qs + 4 * bit (4n + j) of hmask[16h + l], w = (d * (scale - 32)) * (q - 4)
+T512 INLINE void q3_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const __m512 im4 = _mm512_sub_ps(IOTA16, _mm512_set1_ps(4.0f));
+    const __m512i m3 = _mm512_set1_epi32(3), c4 = _mm512_set1_epi32(4);
+    const uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+    __m512 acc = _mm512_setzero_ps();
+    (void)rb, (void)nr;
+    for (int64_t b = 0; b < K / GQ_QK_K; b++) {
+        const uint8_t *p = w + 110 * b, *hm = p, *qs = p + 32;
+        const float d_all = h2f(p + 108);
+        uint32_t aux[4];
+        memcpy(aux, p + 96, 12);
+        uint32_t tmp = aux[2];
+        aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
+        aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
+        aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
+        aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
+        int8_t scales[16];
+        memcpy(scales, aux, 16);
+        for (int n = 0; n < 2; n++)
+            for (int j = 0; j < 4; j++) {
+                const __m128i sh = _mm_cvtsi32_si128(2 * j);
+                const __m512i mbit = _mm512_set1_epi32(1 << (4 * n + j));
+                for (int h = 0; h < 2; h++) {
+                    // dl = d_all * (scales[is++] - 32); *y++ = dl * (q2 - (hm & m ? 0 : 4))
+                    const float dl = d_all * (scales[8 * n + 2 * j + h] - 32);
+                    const __m512 lut = _mm512_mul_ps(_mm512_set1_ps(dl), im4);
+                    const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs + 32 * n + 16 * h)));
+                    const __m512i hv = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(hm + 16 * h)));
+                    __m512i idx = _mm512_and_si512(_mm512_srl_epi32(q, sh), m3);
+                    idx = _mm512_mask_or_epi32(idx, _mm512_test_epi32_mask(hv, mbit), idx, c4);
+                    acc = _mm512_fmadd_ps(_mm512_permutexvar_ps(idx, lut),
+                                          _mm512_loadu_ps(x + b * GQ_QK_K + 128 * n + 32 * j + 16 * h), acc);
+                }
+            }
+    }
+    *y = hsum512(acc);
+}
+
+// ---- AVX2 twins of the table-lookup kernels: the same values by arithmetic (8 lanes: no 16-entry permute)
+
+// 8 int32 lanes -> lo or hi accumulator of the chunk: acc = fma(w, x, acc)
+#define ACC8(accv, wv, xp) accv = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xp), accv)
+
+T256 INLINE void q4_1_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const __m256i m4 = _mm256_set1_epi32(0xF);
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    (void)rb, (void)nr;
+    for (int64_t b = 0; b < K / 32; b++) {
+        const uint8_t *p = w + 20 * b;
+        const __m256 d = _mm256_set1_ps(h2f(p)), m = _mm256_set1_ps(h2f(p + 2));
+        __m256i q[2];
+        widen_u8(p + 4, &q[0], &q[1]);
+        for (int h = 0; h < 2; h++) { // h = 0: low nibbles (elements 0..15), 1: high nibbles (16..31)
+            for (int k = 0; k < 2; k++) {
+                __m256i v = h ? _mm256_srli_epi32(q[k], 4) : _mm256_and_si256(q[k], m4);
+                __m256 wv = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v), d), m);
+                if (k) ACC8(hi, wv, x + 32 * b + 16 * h + 8);
+                else ACC8(lo, wv, x + 32 * b + 16 * h);
+            }
+        }
+    }
+    *y = hsum8x2(lo, hi);
+}
+
+T256 INLINE void q5_x_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const int q51 = id == GQ_Q5_1, bs = q51 ? 24 : 22, qh_at = q51 ? 4 : 2;
+    const __m256i m4 = _mm256_set1_epi32(0xF), one = _mm256_set1_epi32(1), c16 = _mm256_set1_epi32(q51 ? 0 : 16);
+    const __m256i sh0 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    (void)rb, (void)nr;
+    for (int64_t b = 0; b < K / 32; b++) {
+        const uint8_t *p = w + bs * b;
+        const __m256 d = _mm256_set1_ps(h2f(p)), m = _mm256_set1_ps(q51 ? h2f(p + 2) : 0.0f);
+        uint32_t qh;
+        memcpy(&qh, p + qh_at, 4);
+        const __m256i qhv = _mm256_set1_epi32((int)qh);
+        __m256i q[2];
+        widen_u8(p + qh_at + 4, &q[0], &q[1]);
+        for (int h = 0; h < 2; h++)
+            for (int k = 0; k < 2; k++) {
+                // element e = 16h + 8k + lane: nibble of byte 8k + lane, high bit e of qh
+                __m256i v = h ? _mm256_srli_epi32(q[k], 4) : _mm256_and_si256(q[k], m4);
+                const __m256i sh = _mm256_add_epi32(sh0, _mm256_set1_epi32(16 * h + 8 * k));
+                v = _mm256_or_si256(v, _mm256_slli_epi32(_mm256_and_si256(_mm256_srlv_epi32(qhv, sh), one), 4));
+                v = _mm256_sub_epi32(v, c16);
+                __m256 wv = _mm256_mul_ps(_mm256_cvtepi32_ps(v), d);
+                if (q51) wv = _mm256_add_ps(wv, m); // x0*d + m
+                if (k) ACC8(hi, wv, x + 32 * b + 16 * h + 8);
+                else ACC8(lo, wv, x + 32 * b + 16 * h);
+            }
+    }
+    *y = hsum8x2(lo, hi);
+}
+
+T256 INLINE void q2_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const __m256i m3 = _mm256_set1_epi32(3);
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    (void)rb, (void)nr;
+    for (int64_t b = 0; b < K / GQ_QK_K; b++) {
+        const uint8_t *p = w + 84 * b, *scales = p, *qs = p + 16;
+        const float d = h2f(p + 80), min = h2f(p + 82);
+        for (int n = 0; n < 2; n++)
+            for (int j = 0; j < 4; j++) {
+                const __m128i sh = _mm_cvtsi32_si128(2 * j);
+                for (int h = 0; h < 2; h++) {
+                    const uint8_t sc = scales[8 * n + 2 * j + h];
+                    const __m256 dl = _mm256_set1_ps(d * (sc & 0xF)), ml = _mm256_set1_ps(min * (sc >> 4));
+                    __m256i q[2];
+                    widen_u8(qs + 32 * n + 16 * h, &q[0], &q[1]);
+                    const float *xc = x + b * GQ_QK_K + 128 * n + 32 * j + 16 * h;
+                    for (int k = 0; k < 2; k++) {
+                        __m256i v = _mm256_and_si256(_mm256_srl_epi32(q[k], sh), m3);
+                        __m256 wv = _mm256_sub_ps(_mm256_mul_ps(dl, _mm256_cvtepi32_ps(v)), ml);
+                        if (k) ACC8(hi, wv, xc + 8);
+                        else ACC8(lo, wv, xc);
+                    }
+                }
+            }
+    }
+    *y = hsum8x2(lo, hi);
+}
+
+T256 INLINE void q3_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const __m256i m3 = _mm256_set1_epi32(3), one = _mm256_set1_epi32(1), c4 = _mm256_set1_epi32(4);
+    const uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    (void)rb, (void)nr;
+    for (int64_t b = 0; b < K / GQ_QK_K; b++) {
+        const uint8_t *p = w + 110 * b, *hm = p, *qs = p + 32;
+        const float d_all = h2f(p + 108);
+        uint32_t aux[4];
+        memcpy(aux, p + 96, 12);
+        uint32_t tmp = aux[2];
+        aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
+        aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
+        aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
+        aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
+        int8_t scales[16];
+        memcpy(scales, aux, 16);
+        for (int n = 0; n < 2; n++)
+            for (int j = 0; j < 4; j++) {
+                const __m128i sh = _mm_cvtsi32_si128(2 * j), shm = _mm_cvtsi32_si128(4 * n + j);
+                for (int h = 0; h < 2; h++) {
+                    const __m256 dl = _mm256_set1_ps(d_all * (scales[8 * n + 2 * j + h] - 32));
+                    __m256i q[2], hv[2];
+                    widen_u8(qs + 32 * n + 16 * h, &q[0], &q[1]);
+                    widen_u8(hm + 16 * h, &hv[0], &hv[1]);
+                    const float *xc = x + b * GQ_QK_K + 128 * n + 32 * j + 16 * h;
+                    for (int k = 0; k < 2; k++) {
+                        // q2 - (hm & m ? 0 : 4) = q2 + 4 * bit - 4
+                        __m256i v = _mm256_and_si256(_mm256_srl_epi32(q[k], sh), m3);
+                        v = _mm256_add_epi32(v, _mm256_slli_epi32(_mm256_and_si256(_mm256_srl_epi32(hv[k], shm), one), 2));
+                        __m256 wv = _mm256_mul_ps(dl, _mm256_cvtepi32_ps(_mm256_sub_epi32(v, c4)));
+                        if (k) ACC8(hi, wv, xc + 8);
+                        else ACC8(lo, wv, xc);
+                    }
+                }
+            }
+    }
+    *y = hsum8x2(lo, hi);
+}
+
+// ---- Q5_K: w = (d * sc) * q - (dmin * m), q = low nibble + 16 * high bit (0..31); AVX-512 looks it up in a table
+// of the 32 values (permutex2var)
+
+T512 INLINE void q5_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512 iota16 = _mm512_add_ps(iota, _mm512_set1_ps(16.0f));
+    const __m512i m4 = _mm512_set1_epi32(0xF), c16 = _mm512_set1_epi32(16);
+    __m512 acc[GQ_R];
+    for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < K / GQ_QK_K; b++) {
+        for (int j = 0; j < 4; j++) {
+            const float *xb = x + b * GQ_QK_K + 64 * j;
+            const __m512i u1 = _mm512_set1_epi32(1 << (2 * j)), u2 = _mm512_set1_epi32(2 << (2 * j));
+            for (int r = 0; r < nr; r++) {
+                const uint8_t *p = w + r * rb + 176 * b, *qh = p + 16, *ql = p + 48 + 32 * j;
+                const float d = h2f(p), min = h2f(p + 2);
+                uint8_t sc, m;
+                scale_min_k4(2 * j, p + 4, &sc, &m);
+                // *y++ = d1 * ((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1: the table of the 32 values
+                __m512 dv = _mm512_set1_ps(d * sc), mv = _mm512_set1_ps(min * m);
+                const __m512 t1a = _mm512_sub_ps(_mm512_mul_ps(dv, iota), mv), t1b = _mm512_sub_ps(_mm512_mul_ps(dv, iota16), mv);
+                scale_min_k4(2 * j + 1, p + 4, &sc, &m);
+                dv = _mm512_set1_ps(d * sc), mv = _mm512_set1_ps(min * m);
+                const __m512 t2a = _mm512_sub_ps(_mm512_mul_ps(dv, iota), mv), t2b = _mm512_sub_ps(_mm512_mul_ps(dv, iota16), mv);
+                for (int h = 0; h < 2; h++) {
+                    const __m512i l = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ql + 16 * h)));
+                    const __m512i hb = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qh + 16 * h)));
+                    __m512i lo = _mm512_and_si512(l, m4);
+                    lo = _mm512_mask_or_epi32(lo, _mm512_test_epi32_mask(hb, u1), lo, c16);
+                    acc[r] = _mm512_fmadd_ps(_mm512_permutex2var_ps(t1a, lo, t1b), _mm512_loadu_ps(xb + 16 * h), acc[r]);
+                }
+                for (int h = 0; h < 2; h++) {
+                    const __m512i l = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ql + 16 * h)));
+                    const __m512i hb = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qh + 16 * h)));
+                    __m512i hi = _mm512_srli_epi32(l, 4);
+                    hi = _mm512_mask_or_epi32(hi, _mm512_test_epi32_mask(hb, u2), hi, c16);
+                    acc[r] = _mm512_fmadd_ps(_mm512_permutex2var_ps(t2a, hi, t2b), _mm512_loadu_ps(xb + 32 + 16 * h), acc[r]);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < nr; r++) y[r] = hsum512(acc[r]);
+}
+
+T256 INLINE void q5_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const __m256i m4 = _mm256_set1_epi32(0xF), one = _mm256_set1_epi32(1);
+    __m256 lo[GQ_R], hi[GQ_R];
+    for (int r = 0; r < nr; r++) lo[r] = hi[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < K / GQ_QK_K; b++) {
+        for (int j = 0; j < 4; j++) {
+            const float *xb = x + b * GQ_QK_K + 64 * j;
+            const __m128i s1 = _mm_cvtsi32_si128(2 * j), s2 = _mm_cvtsi32_si128(2 * j + 1);
+            for (int r = 0; r < nr; r++) {
+                const uint8_t *p = w + r * rb + 176 * b, *qh = p + 16, *ql = p + 48 + 32 * j;
+                const float d = h2f(p), min = h2f(p + 2);
+                uint8_t sc, m;
+                scale_min_k4(2 * j, p + 4, &sc, &m);
+                const __m256 d1 = _mm256_set1_ps(d * sc), m1 = _mm256_set1_ps(min * m);
+                scale_min_k4(2 * j + 1, p + 4, &sc, &m);
+                const __m256 d2 = _mm256_set1_ps(d * sc), m2 = _mm256_set1_ps(min * m);
+                for (int half = 0; half < 2; half++) { // low nibbles with bit 2j, then high nibbles with bit 2j + 1
+                    const __m128i s = half ? s2 : s1;
+                    const __m256 dd = half ? d2 : d1, mm = half ? m2 : m1;
+                    for (int h = 0; h < 2; h++) {
+                        __m256i l[2], hb[2];
+                        widen_u8(ql + 16 * h, &l[0], &l[1]);
+                        widen_u8(qh + 16 * h, &hb[0], &hb[1]);
+                        __m256 a[2];
+                        for (int k = 0; k < 2; k++) {
+                            __m256i v = half ? _mm256_srli_epi32(l[k], 4) : _mm256_and_si256(l[k], m4);
+                            v = _mm256_or_si256(v, _mm256_slli_epi32(_mm256_and_si256(_mm256_srl_epi32(hb[k], s), one), 4));
+                            a[k] = _mm256_sub_ps(_mm256_mul_ps(dd, _mm256_cvtepi32_ps(v)), mm);
+                        }
+                        lo[r] = _mm256_fmadd_ps(a[0], _mm256_loadu_ps(xb + 32 * half + 16 * h), lo[r]);
+                        hi[r] = _mm256_fmadd_ps(a[1], _mm256_loadu_ps(xb + 32 * half + 16 * h + 8), hi[r]);
+                    }
+                }
+            }
+        }
+    }
+    for (int r = 0; r < nr; r++) y[r] = hsum8x2(lo[r], hi[r]);
+}
+
+// ---- Q6_K: w = (d * sc) * (q - 32). Output chunk c (0..7) of a 128-element half: ql + (c & 3) * 16 (>> 4 when
+// c >= 4), qh + (c & 1) * 16 (>> 2 * (c >> 1)), scale c.
+
+T512 INLINE void q6_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const __m512i m4 = _mm512_set1_epi32(0xF), m3 = _mm512_set1_epi32(3), c32 = _mm512_set1_epi32(32);
+    __m512 acc[GQ_R];
+    for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < K / GQ_QK_K; b++) {
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *p = w + r * rb + 210 * b;
+            const float d = h2f(p + 208);
+            for (int half = 0; half < 2; half++) {
+                const uint8_t *ql = p + 64 * half, *qh = p + 128 + 32 * half;
+                const int8_t *sc = (const int8_t *)(p + 192) + 8 * half;
+                const float *xh = x + b * GQ_QK_K + 128 * half;
+                for (int c = 0; c < 8; c++) {
+                    const __m128i sh = _mm_cvtsi32_si128(2 * (c >> 1));
+                    __m512i l = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ql + (c & 3) * 16)));
+                    __m512i h = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qh + (c & 1) * 16)));
+                    l = c >= 4 ? _mm512_srli_epi32(l, 4) : _mm512_and_si512(l, m4);
+                    h = _mm512_and_si512(_mm512_srl_epi32(h, sh), m3);
+                    const __m512i q = _mm512_sub_epi32(_mm512_or_si512(l, _mm512_slli_epi32(h, 4)), c32);
+                    // y[l] = d * sc[is] * q: (d * sc) first
+                    const __m512 ds = _mm512_set1_ps(d * sc[c]);
+                    acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(ds, _mm512_cvtepi32_ps(q)), _mm512_loadu_ps(xh + 16 * c), acc[r]);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < nr; r++) y[r] = hsum512(acc[r]);
+}
+
+T256 INLINE void q6_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    const __m256i m4 = _mm256_set1_epi32(0xF), m3 = _mm256_set1_epi32(3), c32 = _mm256_set1_epi32(32);
+    __m256 acc[GQ_R][2];
+    for (int r = 0; r < nr; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < K / GQ_QK_K; b++) {
+        for (int half = 0; half < 2; half++) {
+            for (int c = 0; c < 8; c++) {
+                const float *xc = x + b * GQ_QK_K + 128 * half + 16 * c;
+                const __m128i sh = _mm_cvtsi32_si128(2 * (c >> 1));
+#pragma GCC unroll 4
+                for (int r = 0; r < nr; r++) {
+                    const uint8_t *p = w + r * rb + 210 * b, *ql = p + 64 * half, *qh = p + 128 + 32 * half;
+                    const int8_t *sc = (const int8_t *)(p + 192) + 8 * half;
+                    __m256i l[2], h[2];
+                    widen_u8(ql + (c & 3) * 16, &l[0], &l[1]);
+                    widen_u8(qh + (c & 1) * 16, &h[0], &h[1]);
+                    const __m256 ds = _mm256_set1_ps(h2f(p + 208) * sc[c]);
+                    for (int k = 0; k < 2; k++) {
+                        __m256i lv = c >= 4 ? _mm256_srli_epi32(l[k], 4) : _mm256_and_si256(l[k], m4);
+                        __m256i hv = _mm256_and_si256(_mm256_srl_epi32(h[k], sh), m3);
+                        __m256i q = _mm256_sub_epi32(_mm256_or_si256(lv, _mm256_slli_epi32(hv, 4)), c32);
+                        acc[r][k] = _mm256_fmadd_ps(_mm256_mul_ps(ds, _mm256_cvtepi32_ps(q)), _mm256_loadu_ps(xc + 8 * k),
+                                                    acc[r][k]);
+                    }
+                }
+            }
+        }
+    }
+    for (int r = 0; r < nr; r++) y[r] = hsum8x2(acc[r][0], acc[r][1]);
+}
+
+// ---------------------------------------------------------------------------- dispatch
+
+// a kernel: nr (GQ_R or 1) rows row_bytes apart
+typedef void (*RowsFn)(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y);
+
+// the GQ_R-row and 1-row instances of a kernel body (ID: the type it is specialised for, or id)
+#define INSTANCES(name, tgt, body, ID)                                                                                 \
+    tgt static void name##_r4(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y) {         \
+        body(ID, w, rb, K, x, y, GQ_R);                                                                                \
+    }                                                                                                                  \
+    tgt static void name##_r1(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y) {         \
+        body(ID, w, rb, K, x, y, 1);                                                                                   \
+    }
+INSTANCES(f32_512, T512, flt_512, GQ_F32)
+INSTANCES(f16_512, T512, flt_512, GQ_F16)
+INSTANCES(bf16_512, T512, flt_512, GQ_BF16)
+INSTANCES(f32_256, T256, flt_256, GQ_F32)
+INSTANCES(f16_256, T256, flt_256, GQ_F16)
+INSTANCES(bf16_256, T256, flt_256, GQ_BF16)
+// the 1-row instance only: for the quantised types 4 rows at a time measured slower here (AMD EPYC, AVX-512: Q6_K
+// 2x slower, Q4_K / Q8_0 / Q4_0 10-40% slower than one row after the other)
+#define INSTANCE1(name, tgt, body)                                                                                     \
+    tgt static void name##_r1(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y) {         \
+        body(id, w, rb, K, x, y, 1);                                                                                   \
+    }
+INSTANCE1(q8_0_512, T512, q8_0_512)
+INSTANCE1(q8_0_256, T256, q8_0_256)
+INSTANCE1(q4_0_512, T512, q4_0_512)
+INSTANCE1(q4_0_256, T256, q4_0_256)
+INSTANCE1(q4_k_512, T512, q4_k_512)
+INSTANCE1(q4_k_256, T256, q4_k_256)
+INSTANCE1(q6_k_512, T512, q6_k_512)
+INSTANCE1(q5_k_512, T512, q5_k_512)
+INSTANCE1(q5_k_256, T256, q5_k_256)
+INSTANCE1(q4_1_512, T512, q4_1_512)
+INSTANCE1(q5_x_512, T512, q5_x_512)
+INSTANCE1(q2_k_512, T512, q2_k_512)
+INSTANCE1(q3_k_512, T512, q3_k_512)
+INSTANCE1(q4_1_256, T256, q4_1_256)
+INSTANCE1(q5_x_256, T256, q5_x_256)
+INSTANCE1(q2_k_256, T256, q2_k_256)
+INSTANCE1(q3_k_256, T256, q3_k_256)
+INSTANCE1(q6_k_256, T256, q6_k_256)
+
+static void portable_r1(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y) {
+    *y = row_generic_c(id, w, K, x);
+}
+
+// the kernels of (id, isa): *r4 (GQ_R rows; NULL: none) and the 1-row one
+static RowsFn kernels(uint32_t id, int isa, RowsFn *r4) {
+#define K2(a) do { *r4 = a##_r4; return a##_r1; } while (0)
+#define K1(a) do { *r4 = NULL; return a##_r1; } while (0)
+    if (isa == 2) switch (id) {
+        case GQ_F32: K2(f32_512);
+        case GQ_F16: K2(f16_512);
+        case GQ_BF16: K2(bf16_512);
+        case GQ_Q8_0: K1(q8_0_512);
+        case GQ_Q4_0: K1(q4_0_512);
+        case GQ_Q4_K: K1(q4_k_512);
+        case GQ_Q6_K: K1(q6_k_512);
+        case GQ_Q5_K: K1(q5_k_512);
+        case GQ_Q4_1: K1(q4_1_512);
+        case GQ_Q5_0: case GQ_Q5_1: K1(q5_x_512);
+        case GQ_Q2_K: K1(q2_k_512);
+        case GQ_Q3_K: K1(q3_k_512);
+        default: break;
+        }
+    if (isa == 1) switch (id) {
+        case GQ_F32: K2(f32_256);
+        case GQ_F16: K2(f16_256);
+        case GQ_BF16: K2(bf16_256);
+        case GQ_Q8_0: K1(q8_0_256);
+        case GQ_Q4_0: K1(q4_0_256);
+        case GQ_Q4_K: K1(q4_k_256);
+        case GQ_Q6_K: K1(q6_k_256);
+        case GQ_Q5_K: K1(q5_k_256);
+        case GQ_Q4_1: K1(q4_1_256);
+        case GQ_Q5_0: case GQ_Q5_1: K1(q5_x_256);
+        case GQ_Q2_K: K1(q2_k_256);
+        case GQ_Q3_K: K1(q3_k_256);
+        default: break;
+        }
+#undef K2
+#undef K1
+    *r4 = NULL;
+    return portable_r1;
+}
+
+int gq_matvec(uint32_t id, const void *W, size_t row_bytes, int64_t rows, int64_t K, const float *x, float *y,
+              int nthreads) {
+    const GQType *t = gq_type(id);
+    if (!t || !t->supported || K < 0 || K % t->block || rows < 0 || row_bytes < gq_row_bytes(id, K)) return -1;
+    RowsFn r4, r1 = kernels(id, gq_isa(), &r4);
+    const uint8_t *w = W;
+    const int64_t ngroups = (rows + GQ_R - 1) / GQ_R;
+#ifdef _OPENMP
+    const int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
+#pragma omp parallel for schedule(static) num_threads(nt) if (ngroups > 1)
+#else
+    (void)nthreads;
+#endif
+    for (int64_t gi = 0; gi < ngroups; gi++) {
+        const int64_t r0 = gi * GQ_R, nr = rows - r0 < GQ_R ? rows - r0 : GQ_R;
+        const uint8_t *wr = w + (size_t)r0 * row_bytes;
+        if (nr == GQ_R && r4) r4(id, wr, row_bytes, K, x, y + r0);
+        else
+            for (int64_t r = 0; r < nr; r++) r1(id, wr + (size_t)r * row_bytes, row_bytes, K, x, y + r0 + r);
+    }
+    return 0;
+}

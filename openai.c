@@ -1,0 +1,577 @@
+// SPDX-License-Identifier: MIT
+// openai.c - OpenAI-style requests: /v1/chat/completions and /v1/completions bodies checked field by field (a known
+// field with a bad value is an error naming it; unknown fields are ignored, as OpenAI clients send many), media parts
+// (data: URIs, local paths under --allowed-media-path, http(s) refused), the media loaded into the engine, the prompt
+// rendered, and the answer split into reasoning and content. Mirrors vLLM's protocol.py / chat_utils.py.
+#include "openai.h"
+
+#include "messages.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+// fill err and return -1
+static int fail(OaError *err, const char *param, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(OaError *err, const char *param, const char *fmt, ...) {
+    snprintf(err->param, sizeof err->param, "%s", param ? param : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+// ---------------------------------------------------------------------------- small codecs
+
+int utf8_valid(const char *str, size_t n) {
+    const unsigned char *s = (const unsigned char *)str;
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        int k = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : -1;
+        if (k < 0 || i + k >= n + (k == 0)) return 0;
+        if (k == 0) {
+            i++;
+            continue;
+        }
+        uint32_t cp = c & (0x3F >> k);
+        for (int j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xC0) != 0x80) return 0;
+            cp = cp << 6 | (s[i + j] & 0x3F);
+        }
+        static const uint32_t min[4] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min[k] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+        i += (size_t)k + 1;
+    }
+    return 1;
+}
+
+
+// 1 when the JSON text has a \u0000 escape (cJSON would cut the string there: refused, never truncated silently)
+static int has_nul_escape(const char *s, size_t n) {
+    for (size_t i = 0; i + 1 < n; i++)
+        if (s[i] == '\\') {
+            if (s[i + 1] == 'u' && i + 5 < n && memcmp(s + i + 2, "0000", 4) == 0) return 1;
+            i++; // the escaped character
+        }
+    return 0;
+}
+
+// ---------------------------------------------------------------------------- field readers
+
+// an absent or null field reads as "not given"
+static const cJSON *field(const cJSON *o, const char *name) {
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, name);
+    return f && !cJSON_IsNull(f) ? f : NULL;
+}
+
+// a number field in [lo, hi]; integral when want_int. 1 = read, 0 = absent, -1 = bad (err)
+static int get_num(const cJSON *o, const char *name, double lo, double hi, int want_int, double *v, OaError *err) {
+    const cJSON *f = field(o, name);
+    if (!f) return 0;
+    if (!cJSON_IsNumber(f) || !isfinite(f->valuedouble))
+        return fail(err, name, "'%s' must be a number", name);
+    double x = f->valuedouble;
+    if (want_int && x != floor(x)) return fail(err, name, "'%s' must be an integer", name);
+    if (x < lo || x > hi) return fail(err, name, "'%s' must be in [%g, %g] (got %g)", name, lo, hi, x);
+    *v = x;
+    return 1;
+}
+
+// a boolean field: 1 = read, 0 = absent, -1 = bad (err)
+static int get_bool(const cJSON *o, const char *name, int *v, OaError *err) {
+    const cJSON *f = field(o, name);
+    if (!f) return 0;
+    if (!cJSON_IsBool(f)) return fail(err, name, "'%s' must be true or false", name);
+    *v = cJSON_IsTrue(f);
+    return 1;
+}
+
+// a string copy checked for UTF-8; NULL + err
+static char *dup_text(const char *s, const char *param, OaError *err) {
+    size_t n = strlen(s);
+    if (!utf8_valid(s, n)) {
+        fail(err, param, "%s is not valid UTF-8", param);
+        return NULL;
+    }
+    char *d = strdup(s);
+    if (!d) fail(err, param, "out of memory");
+    return d;
+}
+
+// the sampling fields shared by both endpoints
+static int parse_sampling(ChatRequest *r, const cJSON *root, OaError *err) {
+    double v;
+    int rc;
+    r->max_tokens = -1, r->temperature = -1, r->top_p = -1, r->top_k = -1, r->repetition_penalty = -1;
+    const char *mt[2] = {"max_completion_tokens", "max_tokens"};
+    for (int i = 0; i < 2; i++) {
+        if ((rc = get_num(root, mt[i], 1, 1 << 30, 1, &v, err)) < 0) return -1;
+        if (rc && r->max_tokens < 0) r->max_tokens = (int)v;
+    }
+    if ((rc = get_num(root, "temperature", 0, 100, 0, &v, err)) < 0) return -1;
+    if (rc) r->temperature = (float)v;
+    if ((rc = get_num(root, "top_p", 0, 1, 0, &v, err)) < 0) return -1;
+    if (rc) {
+        if (v <= 0) return fail(err, "top_p", "'top_p' must be in (0, 1]");
+        r->top_p = (float)v;
+    }
+    if ((rc = get_num(root, "top_k", -1, 1 << 30, 1, &v, err)) < 0) return -1;
+    if (rc) r->top_k = v < 0 ? 0 : (int)v; // vLLM: -1 = all tokens
+    if ((rc = get_num(root, "repetition_penalty", 1e-3, 100, 0, &v, err)) < 0) return -1;
+    if (rc) r->repetition_penalty = (float)v;
+    if ((rc = get_num(root, "seed", -9.2e18, 1.8e19, 1, &v, err)) < 0) return -1;
+    if (rc) r->seed = v < 0 ? (uint64_t)(int64_t)v : (uint64_t)v, r->has_seed = 1;
+    if ((rc = get_num(root, "n", 1, 1, 1, &v, err)) < 0) return fail(err, "n", "'n' must be 1 (one choice per request)");
+    if (get_bool(root, "stream", &r->stream, err) < 0) return -1;
+    if (get_bool(root, "ignore_eos", &r->ignore_eos, err) < 0) return -1;
+    const cJSON *so = field(root, "stream_options");
+    if (so) {
+        if (!cJSON_IsObject(so)) return fail(err, "stream_options", "'stream_options' must be an object");
+        if (get_bool(so, "include_usage", &r->include_usage, err) < 0)
+            return fail(err, "stream_options.include_usage", "'stream_options.include_usage' must be true or false");
+    }
+    const cJSON *lb = field(root, "logit_bias"); // {"token id": bias}
+    if (lb) {
+        if (!cJSON_IsObject(lb)) return fail(err, "logit_bias", "'logit_bias' must be an object of token id -> bias");
+        const int n = cJSON_GetArraySize(lb);
+        if (n > 1024) return fail(err, "logit_bias", "at most 1024 entries in 'logit_bias'");
+        r->bias_ids = malloc((size_t)(n + 1) * sizeof(int)), r->bias_vals = malloc((size_t)(n + 1) * sizeof(float));
+        if (!r->bias_ids || !r->bias_vals) return fail(err, "logit_bias", "out of memory");
+        for (const cJSON *b = lb->child; b; b = b->next) {
+            char *end;
+            errno = 0;
+            long id = strtol(b->string, &end, 10);
+            if (errno || end == b->string || *end || id < 0 || id > INT_MAX || !cJSON_IsNumber(b) ||
+                !(b->valuedouble >= -100 && b->valuedouble <= 100))
+                return fail(err, "logit_bias", "'logit_bias' maps token ids (as strings) to numbers in [-100, 100]");
+            r->bias_ids[r->nbias] = (int)id, r->bias_vals[r->nbias++] = (float)b->valuedouble;
+        }
+    }
+    const cJSON *st = field(root, "stop");
+    if (st) {
+        const cJSON *it;
+        if (cJSON_IsString(st)) it = st;
+        else if (cJSON_IsArray(st)) it = st->child;
+        else return fail(err, "stop", "'stop' must be a string or a list of strings");
+        for (; it; it = cJSON_IsArray(st) ? it->next : NULL) {
+            if (!cJSON_IsString(it)) return fail(err, "stop", "'stop' must be a string or a list of strings");
+            size_t n = strlen(it->valuestring);
+            if (!n) continue;
+            if (r->nstop == OA_MAX_STOP) return fail(err, "stop", "at most %d stop strings", OA_MAX_STOP);
+            if (n > OA_MAX_STOP_LEN) return fail(err, "stop", "a stop string is longer than %d bytes", OA_MAX_STOP_LEN);
+            if (!(r->stop[r->nstop] = dup_text(it->valuestring, "stop", err))) return -1;
+            r->nstop++;
+        }
+    }
+    return 0;
+}
+
+// ---------------------------------------------------------------------------- media parts
+
+// 1 when url starts with a URL scheme ("name:", RFC 3986: a letter, then letters, digits, + - .)
+static int has_scheme(const char *url) {
+    const char *p = url;
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) return 0;
+    while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '+' || *p == '-' || *p == '.') p++;
+    return *p == ':';
+}
+
+// a media URL of a message part: data: URI (images), a local path or file:// URL under the allowed folder
+static int parse_media_url(ChatRequest *r, const char *url, MediaKind kind, const char *param, const OaLimits *lim,
+                           OaError *err) {
+    int nimg = 0, nvid = 0;
+    for (int i = 0; i < r->nmedia; i++) nimg += r->media[i].kind == MEDIA_IMAGE, nvid += r->media[i].kind == MEDIA_VIDEO;
+    if (kind == MEDIA_IMAGE && nimg >= lim->max_images) return fail(err, param, "at most %d images in one request", lim->max_images);
+    if (kind == MEDIA_VIDEO && nvid >= lim->max_videos) return fail(err, param, "at most %d videos in one request", lim->max_videos);
+    OaMedia md = {.kind = kind};
+    snprintf(md.param, sizeof md.param, "%s", param);
+    if (!strncmp(url, "http://", 7) || !strncmp(url, "https://", 8))
+        return fail(err, param, "%s: http(s) URLs are refused (the server fetches nothing from the network): send the "
+                    "bytes as a data: URI, or a local path under --allowed-media-path", param);
+    if (!strncmp(url, "data:", 5)) {
+        const char *comma = strchr(url, ',');
+        if (!comma) return fail(err, param, "%s: a data: URI needs a ',' before its data", param);
+        if (kind != MEDIA_IMAGE) return fail(err, param, "%s: videos are read from a local path, not a data: URI", param);
+        if (comma - url < 12 || memcmp(comma - 7, ";base64", 7))
+            return fail(err, param, "%s: only base64 data: URIs are accepted (data:image/png;base64,...)", param);
+        if (base64_decode(comma + 1, strlen(comma + 1), &md.data, &md.len))
+            return fail(err, param, "%s: the data: URI is not valid base64", param);
+        if (!md.len) {
+            free(md.data);
+            return fail(err, param, "%s: the data: URI is empty", param);
+        }
+    } else {
+        const char *path = url;
+        if (!strncmp(url, "file://", 7)) {
+            path = url + 7;
+            if (!strncmp(path, "localhost/", 10)) path += 9;
+            if (path[0] != '/') return fail(err, param, "%s: a file:// URL needs an absolute path", param);
+        } else if (has_scheme(url))
+            return fail(err, param, "%s: unsupported URL scheme (data:, file:// or a local path)", param);
+        if (!lim->media_dir)
+            return fail(err, param, "%s: local paths are refused unless the server runs with --allowed-media-path", param);
+        char joined[PATH_MAX + 8], real[PATH_MAX];
+        if (path[0] == '/') snprintf(joined, sizeof joined, "%s", path);
+        else snprintf(joined, sizeof joined, "%s/%s", lim->media_dir, path);
+        if (!realpath(joined, real)) return fail(err, param, "%s: %s: %s", param, path, strerror(errno));
+        size_t dl = strlen(lim->media_dir);
+        if (strncmp(real, lim->media_dir, dl) || (real[dl] != '/' && real[dl] != 0 && strcmp(lim->media_dir, "/")))
+            return fail(err, param, "%s: %s is outside --allowed-media-path", param, path);
+        struct stat st;
+        if (stat(real, &st)) return fail(err, param, "%s: %s: %s", param, path, strerror(errno));
+        if (!S_ISREG(st.st_mode) && !(kind == MEDIA_VIDEO && S_ISDIR(st.st_mode)))
+            return fail(err, param, "%s: %s is not a regular file%s", param, path, kind == MEDIA_VIDEO ? " or a folder" : "");
+        if (!(md.path = strdup(real))) return fail(err, param, "out of memory");
+    }
+    OaMedia *nm = realloc(r->media, (size_t)(r->nmedia + 1) * sizeof *nm);
+    if (!nm) {
+        free(md.data), free(md.path);
+        return fail(err, param, "out of memory");
+    }
+    r->media = nm;
+    r->media[r->nmedia++] = md;
+    return 0;
+}
+
+// the url of {"type":"image_url","image_url":{"url":...}} (or a bare string, as some clients send)
+static const char *part_url(const cJSON *part, const char *key) {
+    const cJSON *u = field(part, key);
+    if (cJSON_IsString(u)) return u->valuestring;
+    if (cJSON_IsObject(u)) {
+        const cJSON *s = field(u, "url");
+        if (cJSON_IsString(s)) return s->valuestring;
+    }
+    return NULL;
+}
+
+// append s to a growing string
+static int append(char **dst, size_t *n, const char *s) {
+    size_t k = strlen(s);
+    char *d = realloc(*dst, *n + k + 1);
+    if (!d) return -1;
+    memcpy(d + *n, s, k + 1);
+    *dst = d, *n += k;
+    return 0;
+}
+
+// one message's content: a string, or a list of text / image_url / video_url parts
+static int parse_content(ChatRequest *r, OaMessage *msg, const cJSON *c, int mi, const OaLimits *lim, OaError *err) {
+    char param[96];
+    size_t n = 0;
+    if (!(msg->content = strdup(""))) return fail(err, "messages", "out of memory");
+    msg->media0 = r->nmedia;
+    if (!c) return 0;
+    snprintf(param, sizeof param, "messages[%d].content", mi);
+    if (cJSON_IsString(c)) {
+        free(msg->content);
+        return (msg->content = dup_text(c->valuestring, param, err)) ? 0 : -1;
+    }
+    if (!cJSON_IsArray(c)) return fail(err, param, "%s must be a string or a list of parts", param);
+    int pi = 0;
+    for (const cJSON *p = c->child; p; p = p->next, pi++) {
+        snprintf(param, sizeof param, "messages[%d].content[%d]", mi, pi);
+        const cJSON *type = field(p, "type");
+        if (!cJSON_IsObject(p) || !cJSON_IsString(type))
+            return fail(err, param, "%s must be an object with a 'type'", param);
+        const char *t = type->valuestring;
+        if (!strcmp(t, "text")) {
+            const cJSON *tx = field(p, "text");
+            if (!cJSON_IsString(tx)) return fail(err, param, "%s.text must be a string", param);
+            if (!utf8_valid(tx->valuestring, strlen(tx->valuestring)))
+                return fail(err, param, "%s.text is not valid UTF-8", param);
+            if (append(&msg->content, &n, tx->valuestring)) return fail(err, param, "out of memory");
+        } else if (!strcmp(t, "image_url") || !strcmp(t, "video_url")) {
+            const MediaKind kind = t[0] == 'i' ? MEDIA_IMAGE : MEDIA_VIDEO;
+            const char *url = part_url(p, t);
+            char up[128];
+            snprintf(up, sizeof up, "%s.%s", param, t);
+            if (!url) return fail(err, up, "%s needs a 'url' string", up);
+            if (parse_media_url(r, url, kind, up, lim, err)) return -1;
+            msg->nmedia++;
+        } else
+            return fail(err, param, "%s: unsupported part type '%.40s' (text, image_url, video_url)", param, t);
+    }
+    return 0;
+}
+
+// ---------------------------------------------------------------------------- requests
+
+// parse a body into a cJSON object (400 when it is not one)
+static cJSON *parse_body(const char *body, size_t len, OaError *err) {
+    if (has_nul_escape(body, len)) {
+        fail(err, "", "a JSON string contains \\u0000 (NUL), which is refused");
+        return NULL;
+    }
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    if (!root) fail(err, "", "the body is not valid JSON");
+    else if (!cJSON_IsObject(root)) {
+        fail(err, "", "the body must be a JSON object");
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+// logprobs (chat: bool + top_logprobs; completions: an integer 0..5 of alternatives)
+static int parse_logprobs(ChatRequest *r, const cJSON *root, OaError *err) {
+    double v;
+    int rc;
+    if (r->chat) {
+        if (get_bool(root, "logprobs", &r->logprobs, err) < 0) return -1;
+        if ((rc = get_num(root, "top_logprobs", 0, OA_MAX_TOP_LOGPROBS, 1, &v, err)) < 0) return -1;
+        if (rc) r->top_logprobs = (int)v;
+        return 0;
+    }
+    if ((rc = get_num(root, "logprobs", 0, OA_MAX_TOP_LOGPROBS, 1, &v, err)) < 0) return -1;
+    if (rc) r->logprobs = 1, r->top_logprobs = (int)v;
+    return 0;
+}
+
+int openai_parse_chat(ChatRequest *r, const char *body, size_t len, const OaLimits *lim, OaError *err) {
+    memset(r, 0, sizeof *r);
+    r->chat = 1, r->think = 1;
+    cJSON *root = parse_body(body, len, err);
+    if (!root) return -1;
+    int rc = -1;
+    if (parse_sampling(r, root, err) || parse_logprobs(r, root, err)) goto done;
+    const cJSON *kw = field(root, "chat_template_kwargs");
+    if (kw) {
+        if (!cJSON_IsObject(kw)) {
+            fail(err, "chat_template_kwargs", "'chat_template_kwargs' must be an object");
+            goto done;
+        }
+        if (!(r->kwargs = cJSON_Duplicate(kw, 1))) {
+            fail(err, "chat_template_kwargs", "out of memory");
+            goto done;
+        }
+        if (get_bool(kw, "enable_thinking", &r->think, err) < 0) {
+            fail(err, "chat_template_kwargs.enable_thinking", "'chat_template_kwargs.enable_thinking' must be true or false");
+            goto done;
+        }
+    }
+    const cJSON *tools = field(root, "tools");
+    if (tools) {
+        if (!cJSON_IsArray(tools)) {
+            fail(err, "tools", "'tools' must be a list");
+            goto done;
+        }
+        int ti = 0;
+        for (const cJSON *t = tools->child; t; t = t->next, ti++) {
+            const cJSON *fn = field(t, "function");
+            if (!cJSON_IsObject(t) || !cJSON_IsObject(fn) || !cJSON_IsString(field(fn, "name"))) {
+                char tp[48];
+                snprintf(tp, sizeof tp, "tools[%d]", ti);
+                fail(err, tp, "%s must be {\"type\": \"function\", \"function\": {\"name\": ...}}", tp);
+                goto done;
+            }
+        }
+        if (!(r->tools = cJSON_PrintUnformatted(tools)) || !(r->tools_json = cJSON_Duplicate(tools, 1))) {
+            fail(err, "tools", "out of memory");
+            goto done;
+        }
+    }
+    const cJSON *tc = field(root, "tool_choice"); // "auto" | "none" | "required" | {"type":"function","function":{"name"}}
+    if (tc) {
+        const char *name = NULL;
+        if (cJSON_IsString(tc) && (!strcmp(tc->valuestring, "auto") || !strcmp(tc->valuestring, "none") ||
+                                   !strcmp(tc->valuestring, "required")))
+            name = tc->valuestring;
+        else if (cJSON_IsObject(tc) && cJSON_IsObject(field(tc, "function")) &&
+                 cJSON_IsString(field(field(tc, "function"), "name")))
+            name = field(field(tc, "function"), "name")->valuestring;
+        if (!name) {
+            fail(err, "tool_choice", "'tool_choice' must be \"auto\", \"none\", \"required\" or a named function");
+            goto done;
+        }
+        if (!(r->tool_choice = strdup(name))) {
+            fail(err, "tool_choice", "out of memory");
+            goto done;
+        }
+    }
+    const cJSON *th = field(root, "thinking"); // Zhipu's API: {"type": "enabled" | "disabled"}
+    if (th && cJSON_IsObject(th) && cJSON_IsString(field(th, "type")))
+        r->think = strcmp(field(th, "type")->valuestring, "disabled") != 0;
+    const cJSON *ms = field(root, "messages");
+    if (!cJSON_IsArray(ms) || !ms->child) {
+        fail(err, "messages", "'messages' must be a non-empty list");
+        goto done;
+    }
+    int nm = cJSON_GetArraySize(ms);
+    if (!(r->msgs = calloc((size_t)nm, sizeof *r->msgs)) || !(r->messages = cJSON_Duplicate(ms, 1))) {
+        fail(err, "messages", "out of memory");
+        goto done;
+    }
+    int mi = 0;
+    for (const cJSON *m = ms->child; m; m = m->next, mi++) {
+        char param[64];
+        snprintf(param, sizeof param, "messages[%d]", mi);
+        const cJSON *role = field(m, "role");
+        if (!cJSON_IsObject(m) || !cJSON_IsString(role)) {
+            fail(err, param, "%s must be an object with a 'role'", param);
+            goto done;
+        }
+        OaMessage *msg = &r->msgs[r->nmsgs++];
+        const char *ro = role->valuestring;
+        if (!strcmp(ro, "system") || !strcmp(ro, "developer")) msg->role = OA_SYSTEM;
+        else if (!strcmp(ro, "user")) msg->role = OA_USER;
+        else if (!strcmp(ro, "assistant")) msg->role = OA_ASSISTANT;
+        else if (!strcmp(ro, "tool")) msg->role = OA_TOOL;
+        else {
+            fail(err, param, "%s.role '%.40s' is not system, user, assistant or tool", param, ro);
+            goto done;
+        }
+        if (parse_content(r, msg, field(m, "content"), mi, lim, err)) goto done;
+        if (msg->nmedia && msg->role != OA_USER) {
+            fail(err, param, "%s: images and videos are accepted in user messages only", param);
+            goto done;
+        }
+        const char *rk[2] = {"reasoning_content", "reasoning"};
+        for (int k = 0; k < 2 && msg->role == OA_ASSISTANT && !msg->reasoning; k++) {
+            const cJSON *rs = field(m, rk[k]);
+            if (!rs) continue;
+            char rp[96];
+            snprintf(rp, sizeof rp, "%s.%s", param, rk[k]);
+            if (!cJSON_IsString(rs)) {
+                fail(err, rp, "%s must be a string", rp);
+                goto done;
+            }
+            if (!(msg->reasoning = dup_text(rs->valuestring, rp, err))) goto done;
+        }
+    }
+    rc = 0;
+done:
+    cJSON_Delete(root);
+    if (rc) openai_request_free(r);
+    return rc;
+}
+
+int openai_parse_completion(ChatRequest *r, const char *body, size_t len, OaError *err) {
+    memset(r, 0, sizeof *r);
+    r->chat = 0, r->think = 1;
+    cJSON *root = parse_body(body, len, err);
+    if (!root) return -1;
+    int rc = -1;
+    if (parse_sampling(r, root, err) || parse_logprobs(r, root, err)) goto done;
+    if (r->max_tokens < 0) r->max_tokens = 16; // OpenAI's default for completions
+    const cJSON *p = field(root, "prompt");
+    if (cJSON_IsArray(p) && cJSON_GetArraySize(p) == 1 && !cJSON_IsNumber(p->child)) p = p->child;
+    if (cJSON_IsArray(p) && p->child && cJSON_IsNumber(p->child)) { // token ids (llama-server, vLLM)
+        const int n = cJSON_GetArraySize(p);
+        if (!(r->prompt_ids = malloc((size_t)n * sizeof(int)))) {
+            fail(err, "prompt", "out of memory");
+            goto done;
+        }
+        for (const cJSON *t = p->child; t; t = t->next) {
+            if (!cJSON_IsNumber(t) || t->valuedouble != floor(t->valuedouble) || t->valuedouble < 0 || t->valuedouble > INT_MAX) {
+                fail(err, "prompt", "prompt[%d] is not a token id", r->nprompt_ids);
+                goto done;
+            }
+            r->prompt_ids[r->nprompt_ids++] = (int)t->valuedouble;
+        }
+        rc = 0;
+        goto done;
+    }
+    if (!cJSON_IsString(p)) {
+        fail(err, "prompt", "'prompt' must be a string, a list of one string, or a list of token ids");
+        goto done;
+    }
+    if (!p->valuestring[0]) {
+        fail(err, "prompt", "'prompt' is empty");
+        goto done;
+    }
+    if (!(r->prompt = dup_text(p->valuestring, "prompt", err))) goto done;
+    rc = 0;
+done:
+    cJSON_Delete(root);
+    if (rc) openai_request_free(r);
+    return rc;
+}
+
+void openai_request_free(ChatRequest *r) {
+    for (int i = 0; i < r->nmsgs; i++) free(r->msgs[i].content), free(r->msgs[i].reasoning);
+    for (int i = 0; i < r->nmedia; i++) free(r->media[i].data), free(r->media[i].path);
+    for (int i = 0; i < r->nstop; i++) free(r->stop[i]);
+    free(r->msgs), free(r->media), free(r->prompt), free(r->prompt_ids), free(r->bias_ids), free(r->bias_vals), free(r->tools), free(r->tool_choice);
+    cJSON_Delete(r->messages), cJSON_Delete(r->tools_json), cJSON_Delete(r->kwargs);
+    memset(r, 0, sizeof *r);
+}
+
+// ---------------------------------------------------------------------------- media, prompt
+
+int openai_load_media(const Engine *e, const ChatRequest *r, Media *m, const MediaOptions *o, OaError *err) {
+    for (int i = 0; i < r->nmedia; i++) {
+        const OaMedia *md = &r->media[i];
+        int rc;
+        if (md->kind == MEDIA_VIDEO) rc = media_add_video(m, e, md->path, o);
+        else if (md->data) rc = media_add_image_mem(m, e, md->data, md->len, md->param, o);
+        else rc = media_add_image(m, e, md->path, o);
+        if (rc) return fail(err, md->param, "%s", glm_errmsg);
+    }
+    return 0;
+}
+
+int openai_render(const Engine *e, const ChatRequest *r, int think, char **text) {
+    *text = NULL;
+    if (!r->chat) return (*text = strdup(r->prompt ? r->prompt : "")) ? 0 : glm_err("out of memory");
+    // the checkpoint's chat template, as the CLI renders it: chat_template_kwargs, then enable_thinking when off
+    cJSON *kw = r->kwargs ? cJSON_Duplicate(r->kwargs, 1) : cJSON_CreateObject();
+    if (!kw) return glm_err("out of memory");
+    if (!think && !cJSON_GetObjectItemCaseSensitive(kw, "enable_thinking")) cJSON_AddFalseToObject(kw, "enable_thinking");
+    size_t len;
+    *text = chat_template_render(&e->tmpl, r->messages, r->tools_json, 1, kw, &len);
+    cJSON_Delete(kw);
+    return *text ? 0 : -1;
+}
+
+// ---------------------------------------------------------------------------- reasoning split
+
+void reasoning_init(ReasonState *rs, int think) { rs->phase = think ? 0 : 2; }
+
+// phase 0 -> <think> -> 1 (reasoning) -> </think> or <tool_call> -> 2 (content); in phase 0, whitespace-only tokens
+// (the "\n" some answers start with before <think>) are dropped, anything else goes straight to content
+int reasoning_route(const Engine *e, ReasonState *rs, int id) {
+    if (rs->phase == 0) {
+        if (id == e->think_open) return rs->phase = 1, OA_OUT_MARKER;
+        char *t = tokenizer_decode(e->tok, &id, 1, 0);
+        int blank = t != NULL && id != e->think_close;
+        for (const char *p = t; blank && *p; p++) blank = *p == ' ' || *p == '\n' || *p == '\r' || *p == '\t';
+        free(t);
+        if (blank) return OA_OUT_MARKER;
+        rs->phase = 2;
+    }
+    if (rs->phase == 1) {
+        if (id == e->think_close) return rs->phase = 2, OA_OUT_MARKER;
+        // thinking also ends where a tool call begins (vLLM's glm45 parser)
+        if (id != tokenizer_token_id(e->tok, "<tool_call>")) return OA_OUT_REASONING;
+        rs->phase = 2;
+    }
+    return id == e->think_open || id == e->think_close ? OA_OUT_MARKER : OA_OUT_CONTENT;
+}
+
+int split_reasoning(const Engine *e, const int *ids, int n, int think, char **reasoning, char **content) {
+    int *part[2];
+    int np[2] = {0, 0};
+    part[0] = malloc((size_t)(n + 1) * sizeof(int)), part[1] = malloc((size_t)(n + 1) * sizeof(int));
+    *reasoning = *content = NULL;
+    ReasonState rs;
+    reasoning_init(&rs, think);
+    for (int i = 0; i < n && part[0] && part[1]; i++) {
+        int to = reasoning_route(e, &rs, ids[i]);
+        if (to != OA_OUT_MARKER) part[to][np[to]++] = ids[i];
+    }
+    if (part[0] && part[1]) {
+        *content = tokenizer_decode(e->tok, part[0], np[0], 1);
+        *reasoning = tokenizer_decode(e->tok, part[1], np[1], 1);
+    }
+    free(part[0]), free(part[1]);
+    if (*content && *reasoning) return 0;
+    free(*content), free(*reasoning);
+    *content = *reasoning = NULL;
+    return glm_err("out of memory");
+}

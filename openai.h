@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: MIT
+// openai.h - OpenAI-style requests (openai.c): the JSON of /v1/chat/completions and /v1/completions checked and read
+// into a ChatRequest (messages with text, images as data: URIs or allowed local paths, videos; sampling parameters),
+// the media loaded into the engine, the conversation rendered to prompt text, and the answer split into reasoning and
+// content. Mirrors vLLM's entrypoints/openai/protocol.py (ChatCompletionRequest) and chat_utils.py (media parts).
+// Shared by the server (server.c) and, later, the CLI's --messages.
+#ifndef GLM4V_OPENAI_H
+#define GLM4V_OPENAI_H
+
+#include "engine.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define OA_MAX_STOP 16      // stop strings in one request
+#define OA_MAX_STOP_LEN 256 // bytes of one stop string
+#define OA_MAX_TOP_LOGPROBS 20
+
+// a request error: the offending field (OpenAI's "param", "" when none) and a one-line message
+// a message's role
+enum { OA_SYSTEM = 0, OA_USER = 1, OA_ASSISTANT = 2, OA_TOOL = 3 };
+
+typedef struct {
+    char param[96];   // e.g. "messages[1].content[0].image_url", "temperature"
+    char message[1100]; // what is wrong, for a person
+} OaError;
+
+// one media item of a request, in order of appearance
+typedef struct {
+    MediaKind kind; // MEDIA_IMAGE or MEDIA_VIDEO
+    uint8_t *data;  // image bytes decoded from a data: URI (owned), or NULL
+    size_t len;     // bytes in data
+    char *path;     // resolved local file (image, video file) or frames folder (owned), or NULL
+    char param[96]; // the field it came from (error messages when it fails to load)
+} OaMedia;
+
+// one message of a conversation
+typedef struct {
+    int role;        // OA_SYSTEM, OA_USER, OA_ASSISTANT, OA_TOOL (role "tool")
+    char *content;   // text parts joined (owned; "" when none)
+    char *reasoning; // assistant reasoning_content / reasoning (owned), or NULL
+    int media0;      // its media are ChatRequest.media[media0 .. media0 + nmedia)
+    int nmedia;      // how many
+} OaMessage;
+
+// what the server accepts of a request (from its flags)
+typedef struct {
+    const char *media_dir; // realpath of --allowed-media-path, or NULL: local paths refused
+    int max_images;        // images in one request
+    int max_videos;        // videos in one request
+} OaLimits;
+
+// a parsed /v1/chat/completions (chat = 1) or /v1/completions (chat = 0) request
+typedef struct {
+    int chat;                 // 1: messages; 0: raw prompt
+    OaMessage *msgs;          // [nmsgs] the conversation (chat)
+    int nmsgs;                // messages
+    OaMedia *media;           // [nmedia] every image / video, in order
+    int nmedia;               // media items
+    char *prompt;             // raw prompt (completions, owned), or NULL when given as token ids
+    int *prompt_ids;          // completions: the prompt as token ids (owned), or NULL
+    int nprompt_ids;          // ids in prompt_ids
+    int think;                // chat_template_kwargs.enable_thinking (default 1)
+    int max_tokens;           // max_tokens / max_completion_tokens; -1: until the context is full
+    float temperature;        // -1: the checkpoint's default (generation_config.json)
+    float top_p;              // -1: default
+    int top_k;                // -1: default; 0: all
+    float repetition_penalty; // -1: default
+    uint64_t seed;            // sampling seed
+    int has_seed;             // 1 when the request gave one
+    char *stop[OA_MAX_STOP];  // stop strings (owned)
+    int nstop;                // stop strings given
+    int logprobs;             // 1: return the chosen token's log-probability
+    int top_logprobs;         // alternatives per token (0..20)
+    int stream;               // 1: Server-Sent Events
+    int include_usage;        // stream_options.include_usage
+    int ignore_eos;           // 1: generate past end-of-sequence tokens (vLLM / llama-server ignore_eos; benchmarks)
+    int *bias_ids;            // logit_bias: token ids (owned), or NULL
+    float *bias_vals;         // [nbias] added to those tokens' logits before sampling (-100..100)
+    int nbias;                // entries in logit_bias
+    char *tools;              // the request's "tools" list as JSON text (owned), or NULL (LEAD: for the Jinja template)
+    char *tool_choice;        // "auto", "none", "required", or the named function's name (owned), or NULL
+    cJSON *messages;          // the request's messages as sent (owned): what the chat template renders
+    cJSON *tools_json;        // the request's tools (owned), or NULL
+    cJSON *kwargs;            // chat_template_kwargs (owned), or NULL
+} ChatRequest;
+
+// read a /v1/chat/completions body; 0, or -1 with err filled (a 400 for the client)
+int openai_parse_chat(ChatRequest *r, const char *body, size_t len, const OaLimits *lim, OaError *err);
+// read a /v1/completions body (prompt: a string or a one-string list); 0 or -1 with err
+int openai_parse_completion(ChatRequest *r, const char *body, size_t len, OaError *err);
+void openai_request_free(ChatRequest *r);
+
+// preprocess the request's images and videos into m (in order); -1 with err naming the media's field
+int openai_load_media(const Engine *e, const ChatRequest *r, Media *m, const MediaOptions *o, OaError *err);
+// LEAD: the prompt text of a request (special tokens as text, malloc'd into *text): for now the hand-written
+// template chat_render_msgs; the checkpoint's Jinja template replaces it. Completions: the prompt verbatim
+int openai_render(const Engine *e, const ChatRequest *r, int think, char **text);
+
+// LEAD: where each generated token goes, a minimal reasoning parser (chat_output.c replaces it): after <think> the
+// text is reasoning until </think> (or a <tool_call>), then content; whitespace before <think> is dropped; with
+// thinking off everything is content
+enum { OA_OUT_CONTENT = 0, OA_OUT_REASONING = 1, OA_OUT_MARKER = 2 };
+typedef struct {
+    int phase; // 0: nothing generated yet, 1: inside <think>, 2: content
+} ReasonState;
+void reasoning_init(ReasonState *rs, int think);
+// route token id: OA_OUT_CONTENT, OA_OUT_REASONING, or OA_OUT_MARKER (the <think> / </think> tokens, no text)
+int reasoning_route(const Engine *e, ReasonState *rs, int id);
+// the whole answer ids [n] (no eos) split the same way: reasoning and content texts, malloc'd; -1 on out of memory
+int split_reasoning(const Engine *e, const int *ids, int n, int think, char **reasoning, char **content);
+
+// 1 when s [n] is valid UTF-8 (no overlong forms, no surrogates)
+int utf8_valid(const char *s, size_t n);
+
+#endif

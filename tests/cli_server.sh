@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# cli_server.sh - `glm4v serve`: flags, then a server on a free port of 127.0.0.1 driven by tests/server_check.py
+# (--chunk 16: prompts prefilled in several steps, interleaved with other requests; answers == the CLI's, streaming,
+# logprobs == --dump, batch invariance, prefix cache, every error status, disconnects, metrics, the openai client when
+# installed), then a one-slot server for 503 (queue full), a slow client and SIGTERM.
+cd "$(dirname "$0")/.." || exit 2
+GLM4V=${GLM4V:-./glm4v}
+T=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; rm -rf "$T"; }
+trap cleanup EXIT
+ok() { echo "ok - $*"; }
+no() { echo "not ok - $*"; }
+M=weights/tiny-glm4v-moe
+IMG=tests/data/images/synth_200x150.png
+if ! command -v curl >/dev/null || ! command -v python3 >/dev/null; then
+    echo "# curl or python3 missing: server tests skipped"; exit 0
+fi
+
+# flags: one line and exit 2 for usage errors
+"$GLM4V" serve --help >"$T/help" 2>&1 && grep -q -- "--allowed-media-path" "$T/help" && ok "serve --help" || no "serve --help"
+for args in "-m $M --bogus" "-m $M --port 1 --port 2" "--port 8080" "-m $M --port 99999" "-m $M --api-key a --api-key-file /dev/null" \
+            "-m $M --parallel" "-m $M --allowed-media-path /nonexistent"; do
+    # shellcheck disable=SC2086
+    timeout 10 "$GLM4V" serve $args >"$T/o" 2>"$T/e"; rc=$?
+    [ $rc -eq 2 ] && [ "$(wc -l <"$T/e")" -eq 1 ] && ok "serve $args: exit 2, one line" || no "serve $args: rc $rc: $(cat "$T/e")"
+done
+
+# start a server on a free port (--port 0), wait for its URL line
+start() { # start OUTNAME ARGS...: sets PID and URL
+    local name=$1; shift
+    "$GLM4V" serve -m $M --port 0 "$@" >"$T/$name.out" 2>"$T/$name.err" &
+    PID=$!
+    PIDS+=("$PID")
+    URL=""
+    for _ in $(seq 200); do
+        URL=$(grep -o 'http://[0-9.]*:[0-9]*' "$T/$name.out" 2>/dev/null | head -n1)
+        [ -n "$URL" ] && break
+        kill -0 "$PID" 2>/dev/null || break
+        sleep 0.1
+    done
+}
+# stop PID with SIGTERM; succeeds when it exits 0 within $2 seconds
+stop() {
+    kill -TERM "$1"
+    for _ in $(seq $(($2 * 10))); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$1" 2>/dev/null; then return 1; fi
+    wait "$1"
+}
+
+start main --api-key sekrit --served-model-name tiny --ctx-size 512 --max-body 1048576 --allowed-media-path tests/data \
+    --parallel 4 --queue 8 --chunk 16
+[ -n "$URL" ] && ok "serve prints its URL when ready ($URL)" || { no "serve did not start: $(cat "$T/main.err")"; exit 0; }
+grep -q "KV pool .* MB" "$T/main.err" && ok "the KV pool size is printed at start" || no "no KV pool line: $(cat "$T/main.err")"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/health")" = 200 ] && ok "/health 200 with curl" || no "/health"
+out=$(curl -s -H 'Authorization: Bearer sekrit' "$URL/v1/chat/completions" \
+      -d '{"messages":[{"role":"user","content":"Hello"}],"max_tokens":5,"temperature":0}')
+want=$("$GLM4V" -m $M -p Hello -n 5 --temp 0 -q | sed 's/<\/\?think>//g')
+got=$(printf '%s' "$out" | python3 -c 'import json,sys; m=json.load(sys.stdin)["choices"][0]["message"]; print((m.get("reasoning_content") or "")+m["content"])')
+[ "$got" = "$want" ] && ok "curl: the answer equals the CLI's" || no "curl answer '$got' != CLI '$want'"
+timeout 300 python3 tests/server_check.py "$URL" sekrit "$GLM4V" $M $IMG tests/data "$T" || no "server_check.py exited $?"
+stop "$PID" 10 && ok "SIGTERM: exit 0" || no "SIGTERM: did not exit 0 in 10 s: $(tail -n2 "$T/main.err")"
+grep -q "stopped (SIGTERM)" "$T/main.err" && ok "SIGTERM: stopped cleanly" || no "no stop line: $(tail -n2 "$T/main.err")"
+
+# one slot, no queue: a second request while the first streams gets 503 + Retry-After; SIGTERM mid-stream exits 0
+start one --parallel 1 --queue 0 --timeout 1
+[ -n "$URL" ] || { no "one-slot server did not start: $(cat "$T/one.err")"; exit 0; }
+# 6 requests at once on one slot and no queue: the first runs, the others that arrive meanwhile get 503
+python3 - "$URL" <<'PY' && ok "queue full: 503 with Retry-After and the error object" || no "queue full: no 503"
+import http.client, json, sys, threading, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+res = []
+def go():
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+    c.request("POST", "/v1/chat/completions", json.dumps({"messages": [{"role": "user", "content": "Go on."}],
+              "max_tokens": 500, "ignore_eos": True, "temperature": 0}), {"Content-Type": "application/json"})
+    r = c.getresponse()
+    res.append((r.status, r.getheader("Retry-After"), r.read()))
+ths = [threading.Thread(target=go) for _ in range(6)]
+[t.start() for t in ths]
+[t.join() for t in ths]
+busy = [x for x in res if x[0] == 503]
+good = busy and all(x[1] == "1" and json.loads(x[2])["error"]["code"] == 503 for x in busy)
+sys.exit(0 if good and any(x[0] == 200 for x in res) else 1)
+PY
+# a client that sends half its headers and waits is dropped after --timeout
+python3 - "$URL" <<'PY' && ok "a slow client is dropped after --timeout" || no "a slow client was not dropped"
+import socket, sys, time, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+s = socket.create_connection((u.hostname, u.port), timeout=10)
+s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+t0 = time.time()
+try:
+    closed = s.recv(100) == b""
+except OSError:
+    closed = True
+sys.exit(0 if closed and time.time() - t0 < 5 else 1)
+PY
+curl -sN "$URL/v1/chat/completions" -d '{"messages":[{"role":"user","content":"Go on."}],"max_tokens":4000,
+    "stream":true,"ignore_eos":true,"temperature":0}' >"$T/long" 2>/dev/null &
+CURL=$!
+PIDS+=("$CURL")
+for _ in $(seq 100); do grep -q 'data: ' "$T/long" 2>/dev/null && break; sleep 0.05; done
+t0=$(date +%s%N)
+stop "$PID" 5 && ok "SIGTERM during a stream: exit 0 within 5 s ($(( ($(date +%s%N) - t0) / 1000000 )) ms)" \
+    || no "SIGTERM during a stream: $(tail -n2 "$T/one.err")"
+wait "$CURL" 2>/dev/null
+grep -q '"finish_reason":"length"' "$T/long" && echo "# the long stream finished before SIGTERM (fast machine)"
+true

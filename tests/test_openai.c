@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: MIT
+// test_openai.c - openai.c on its own: base64 (against Python's base64 module), UTF-8 validation (against Python's
+// bytes.decode), request fields read and refused with the right param, local-path rules under an allowed folder,
+// the rendered prompt (the same template code as the CLI's chat_render), and the reasoning split on the tiny
+// checkpoint's <think> / </think> ids.
+#include "messages.h"
+#include "openai.h"
+
+#include "test_util.h"
+
+#include <limits.h>
+#include <string.h>
+
+// parse a chat body; returns 0 or -1 with the error's param in err
+static int chat(const char *body, ChatRequest *r, OaError *err, const char *media_dir) {
+    OaLimits lim = {media_dir, ENGINE_MAX_IMAGES, ENGINE_MAX_VIDEOS};
+    return openai_parse_chat(r, body, strlen(body), &lim, err);
+}
+
+static void bad(const char *body, const char *param, const char *media_dir) {
+    ChatRequest r;
+    OaError err = {{0}, {0}};
+    int rc = chat(body, &r, &err, media_dir);
+    CHECK(rc == -1 && !strcmp(err.param, param), "refused with param '%s': %.70s (got %d, '%s': %s)", param, body, rc,
+          err.param, err.message);
+    if (!rc) openai_request_free(&r);
+}
+
+int main(void) {
+    // base64: python3 -c 'import base64; print(base64.b64encode(b"hello glm"))' -> aGVsbG8gZ2xt
+    uint8_t *out = NULL;
+    size_t n = 0;
+    CHECK(!base64_decode("aGVsbG8gZ2xt", 12, &out, &n) && n == 9 && !memcmp(out, "hello glm", 9), "base64: hello glm");
+    free(out);
+    // base64.b64encode(b"\xfb\xff") = b'+/8=', base64.urlsafe_b64encode = b'-_8='; whitespace skipped, padding optional
+    CHECK(!base64_decode("+/8=", 4, &out, &n) && n == 2 && out[0] == 0xfb && out[1] == 0xff, "base64: + / alphabet");
+    free(out);
+    CHECK(!base64_decode("-_8", 3, &out, &n) && n == 2 && out[0] == 0xfb && out[1] == 0xff, "base64: URL alphabet, no padding");
+    free(out);
+    CHECK(!base64_decode("aGVs\nbG8=", 9, &out, &n) && n == 5 && !memcmp(out, "hello", 5), "base64: a newline inside");
+    free(out);
+    CHECK(base64_decode("a", 1, &out, &n) == -1, "base64: a lone 6-bit group is refused");
+    CHECK(base64_decode("aGVs*", 5, &out, &n) == -1, "base64: a character outside the alphabet is refused");
+    CHECK(base64_decode("aG==bG8=", 8, &out, &n) == -1, "base64: data after padding is refused");
+
+    // UTF-8 (Python's bytes.decode('utf-8') accepts exactly these)
+    CHECK(utf8_valid("h\xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80", 12), "utf8: 2-, 3- and 4-byte characters");
+    CHECK(!utf8_valid("\xc0\x80", 2), "utf8: overlong NUL refused");
+    CHECK(!utf8_valid("\xed\xa0\x80", 3), "utf8: a surrogate refused");
+    CHECK(!utf8_valid("\xe4\xb8", 2), "utf8: a cut character refused");
+    CHECK(!utf8_valid("\xf4\x90\x80\x80", 4), "utf8: above U+10FFFF refused");
+    CHECK(!utf8_valid("\xff", 1), "utf8: 0xff refused");
+
+    // fields
+    ChatRequest r;
+    OaError err;
+    int rc = chat("{\"model\":\"x\",\"messages\":[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":"
+                  "[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"text\",\"text\":\"b\"}]},{\"role\":\"assistant\","
+                  "\"content\":\"A\",\"reasoning\":\"R\"}],\"max_completion_tokens\":7,\"temperature\":0.5,\"top_p\":0.9,"
+                  "\"top_k\":-1,\"seed\":-1,\"stop\":[\"x\",\"\",\"yz\"],\"logprobs\":true,\"top_logprobs\":3,\"stream\":true,"
+                  "\"stream_options\":{\"include_usage\":true},\"chat_template_kwargs\":{\"enable_thinking\":false},"
+                  "\"presence_penalty\":0.5,\"user\":\"u\",\"tools\":[],\"response_format\":{\"type\":\"text\"}}",
+                  &r, &err, NULL);
+    CHECK(!rc, "a full request parses (%s)", rc ? err.message : "");
+    if (!rc) {
+        CHECK(r.nmsgs == 3 && r.msgs[0].role == OA_SYSTEM && r.msgs[1].role == OA_USER && !strcmp(r.msgs[1].content, "ab") &&
+              r.msgs[2].role == OA_ASSISTANT && r.msgs[2].reasoning && !strcmp(r.msgs[2].reasoning, "R"),
+              "messages: roles, text parts joined, reasoning kept");
+        CHECK(r.max_tokens == 7 && r.temperature == 0.5f && r.top_p == 0.9f && r.top_k == 0 && r.has_seed &&
+              r.seed == UINT64_MAX && r.nstop == 2 && !strcmp(r.stop[1], "yz") && r.logprobs && r.top_logprobs == 3 &&
+              r.stream && r.include_usage && !r.think,
+              "sampling fields, stop (empty dropped), logprobs, stream_options, enable_thinking");
+        openai_request_free(&r);
+    }
+    rc = chat("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\",\"name\":\"n\"}],\"temperature\":null,\"n\":1}", &r, &err, NULL);
+    CHECK(!rc && r.temperature < 0 && r.max_tokens == -1 && r.think == 1, "null fields read as not given; defaults");
+    if (!rc) openai_request_free(&r);
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"seed\":1.5}", "seed", NULL);
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[{\"type\":\"function\"}]}", "tools[0]", NULL);
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tool_choice\":\"maybe\"}", "tool_choice", NULL);
+    rc = chat("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[{\"type\":\"function\",\"function\":"
+              "{\"name\":\"f\",\"parameters\":{}}}],\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"f\"}}}",
+              &r, &err, NULL);
+    CHECK(!rc && r.tools && strstr(r.tools, "\"name\":\"f\"") && !strcmp(r.tool_choice, "f"),
+          "tools kept as JSON text, a named tool_choice read");
+    if (!rc) openai_request_free(&r);
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stop\":[1]}", "stop", NULL);
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream_options\":{\"include_usage\":1}}",
+        "stream_options.include_usage", NULL);
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"chat_template_kwargs\":{\"enable_thinking\":\"no\"}}",
+        "chat_template_kwargs.enable_thinking", NULL);
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"audio\"}]}]}", "messages[0].content[0]", NULL);
+    bad("{\"messages\":[{\"role\":\"assistant\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,AAAA\"}}]}]}",
+        "messages[0]", NULL);
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"ftp://h/a.png\"}}]}]}",
+        "messages[0].content[0].image_url", NULL);
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"a.png\"}}]}]}",
+        "messages[0].content[0].image_url", NULL); // no --allowed-media-path: local paths refused
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png,AAAA\"}}]}]}",
+        "messages[0].content[0].image_url", NULL); // not base64
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"video_url\",\"video_url\":{\"url\":\"data:video/mp4;base64,AAAA\"}}]}]}",
+        "messages[0].content[0].video_url", NULL);
+
+    // local paths: resolved under the allowed folder; a folder is a video, never an image; outside is refused
+    char dir[PATH_MAX];
+    CHECK(realpath(test_data_dir(), dir) != NULL, "realpath of the test data folder");
+    rc = chat("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"images/synth_97x61.png\"}},"
+              "{\"type\":\"video_url\",\"video_url\":{\"url\":\"video_frames\"}},{\"type\":\"text\",\"text\":\"q\"}]}]}",
+              &r, &err, dir);
+    CHECK(!rc && r.nmedia == 2 && r.media[0].kind == MEDIA_IMAGE && r.media[1].kind == MEDIA_VIDEO &&
+          strstr(r.media[0].path, "/images/synth_97x61.png") && r.msgs[0].nmedia == 2,
+          "an image file and a frames folder under the allowed folder (%s)", rc ? err.message : "");
+    if (!rc) openai_request_free(&r);
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"video_frames\"}}]}]}",
+        "messages[0].content[0].image_url", dir);
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"../../Makefile\"}}]}]}",
+        "messages[0].content[0].image_url", dir);
+
+    // rendering and the reasoning split need the tiny checkpoint
+    Engine e;
+    if (engine_load(&e, "weights/tiny-glm4v-moe", NULL, NULL, NULL)) {
+        CHECK(0, "engine_load: %s", glm_errmsg);
+        return test_done();
+    }
+    rc = chat("{\"messages\":[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
+              "\"image_url\":{\"url\":\"data:image/png;base64,AAAA\"}},{\"type\":\"text\",\"text\":\"Q\"}]}]}", &r, &err, NULL);
+    // the checkpoint's chat template (here the built-in one, rendered as jinja2 renders it: tests/cli_templates.sh)
+    char *text = NULL;
+    const char *want = "[gMASK]<sop><|system|>\nS<|user|>\n<|begin_of_image|><|image|><|end_of_image|>Q<|assistant|>";
+    CHECK(!rc && !openai_render(&e, &r, 1, &text) && !strcmp(text, want), "render: the chat template over the messages");
+    free(text);
+    want = "[gMASK]<sop><|system|>\nS<|user|>\n<|begin_of_image|><|image|><|end_of_image|>Q/nothink<|assistant|>\n"
+           "<think></think>";
+    CHECK(!openai_render(&e, &r, 0, &text) && !strcmp(text, want), "render, thinking off: enable_thinking=false");
+    free(text);
+    if (!rc) openai_request_free(&r);
+    rc = chat("{\"messages\":[{\"role\":\"user\",\"content\":\"1\"},{\"role\":\"assistant\",\"content\":\"A\","
+              "\"reasoning_content\":\"R\"}]}", &r, &err, NULL);
+    want = "[gMASK]<sop><|user|>\n1<|assistant|>\n<think>R</think>\nA<|assistant|>";
+    CHECK(!rc && !openai_render(&e, &r, 1, &text) && !strcmp(text, want),
+          "an assistant turn's reasoning_content reaches the template (after the last user turn it is kept)");
+    free(text);
+    if (!rc) openai_request_free(&r);
+
+    int *a = NULL, *b = NULL;
+    int na = tokenizer_encode(e.tok, "thinking here", 13, &a), nb = tokenizer_encode(e.tok, "the answer", 10, &b);
+    int ids[64], k = 0;
+    ids[k++] = e.think_open;
+    for (int i = 0; i < na; i++) ids[k++] = a[i];
+    ids[k++] = e.think_close;
+    for (int i = 0; i < nb; i++) ids[k++] = b[i];
+    char *rs = NULL, *ct = NULL;
+    CHECK(e.think_open >= 0 && e.think_close >= 0 && !split_reasoning(&e, ids, k, 1, &rs, &ct) &&
+          !strcmp(rs, "thinking here") && !strcmp(ct, "the answer"), "split: <think>R</think>C -> reasoning R, content C");
+    free(rs), free(ct);
+    CHECK(!split_reasoning(&e, ids + 1 + na + 1, nb, 1, &rs, &ct) && !strcmp(rs, "") && !strcmp(ct, "the answer"),
+          "split: no <think> -> all content");
+    free(rs), free(ct);
+    CHECK(!split_reasoning(&e, ids, 1 + na, 1, &rs, &ct) && !strcmp(rs, "thinking here") && !strcmp(ct, ""),
+          "split: cut inside the thinking -> reasoning only (the stream said the same)");
+    free(rs), free(ct);
+    CHECK(!split_reasoning(&e, ids + 1 + na + 1, nb, 0, &rs, &ct) && !strcmp(ct, "the answer") && !rs[0],
+          "split: thinking off -> content");
+    free(rs), free(ct);
+    int nl = -1, *nlp = NULL;
+    if (tokenizer_encode(e.tok, "\n", 1, &nlp) == 1) nl = nlp[0];
+    free(nlp);
+    int ids2[64], k2 = 0;
+    ids2[k2++] = nl;
+    for (int i = 0; i < k; i++) ids2[k2++] = ids[i];
+    CHECK(nl >= 0 && !split_reasoning(&e, ids2, k2, 1, &rs, &ct) && !strcmp(rs, "thinking here") &&
+          !strcmp(ct, "the answer"), "split: a newline before <think> is dropped, the split unchanged");
+    free(rs), free(ct);
+    k2 = 0;
+    ids2[k2++] = e.think_open;
+    for (int i = 0; i < na; i++) ids2[k2++] = a[i];
+    ids2[k2++] = tokenizer_token_id(e.tok, "<tool_call>");
+    for (int i = 0; i < nb; i++) ids2[k2++] = b[i];
+    CHECK(!split_reasoning(&e, ids2, k2, 1, &rs, &ct) && !strcmp(rs, "thinking here") && !strcmp(ct, "the answer"),
+          "split: thinking ends where a <tool_call> begins");
+    free(rs), free(ct);
+    free(a), free(b);
+    engine_free(&e);
+    return test_done();
+}
