@@ -24,7 +24,7 @@
      quantisation on a CPU): the weights dequantised exactly, and the activations fake-quantised per token and group
      of weight_block_size[1] columns as vLLM's per_token_group_quant_fp8 does (absmax clamped to 1e-10, / 448,
      clamp, E4M3 round to nearest even) - an emulation, the one thing here that is not a library's own code.
-3. Writes OUT/cases/NAME.{safetensors,json,prompt.txt,args}: input_ids, hidden_states.{0,1,last}, router outputs of
+3. Writes OUT/cases/NAME.{safetensors,json,prompt.txt,args}: input_ids, hidden_states.{1,last}, router outputs of
    the first MoE layer (MoE), generated_ids, generated_logits (12 greedy steps), to stay small (no full logits).
 Needs torch, transformers 5.x, compressed-tensors; never needed by the build or CI.
 """
@@ -411,7 +411,7 @@ def run_case(cname, out, exact_cache):
     media = mg.load_media(case)
     d, info = mg.run_hf(model, processor, case["prompt"], media, N_GEN, record_modules=True)
     nl = model.config.text_config.num_hidden_layers
-    keep = {"input_ids", "hidden_states.0", "hidden_states.1", f"hidden_states.{nl}", "generated_ids",
+    keep = {"input_ids", "hidden_states.1", f"hidden_states.{nl}", "generated_ids",
             "generated_logits", "image_grid_thw", "video_grid_thw"}
     keep |= {k for k in d if k.startswith("model.language_model.layers.1.mlp.gate.out")}
     d = {k: v for k, v in d.items() if k in keep}
