@@ -10,6 +10,7 @@
 // No BLAS: OpenBLAS's speed depends on its core-type detection and its bits on the kernel it picks; these
 // kernels read the bf16 weights from the mapping (no fp32 copy of them) and reach a large fraction of the FMA peak.
 #include "ops.h"
+#include "quant.h"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -781,6 +782,11 @@ static void prepare_x(const LinearJob *jobs, const int64_t *ustart, const int64_
 // share them), then tasks of output rows run on any thread; each output is computed by one task in one fixed
 // order whatever the batch, so the bits depend neither on the threads nor on the other rows of the batch
 void linear_batch(const LinearJob *jobs, int njobs) {
+    for (int j = 0; j < njobs; j++) // quantised weights (quant.c): the whole batch goes there (plain jobs come back)
+        if (is_quantised(jobs[j].W)) {
+            quant_linear_batch(jobs, njobs);
+            return;
+        }
     if (njobs > LINEAR_MAX_JOBS) {
         linear_batch(jobs, LINEAR_MAX_JOBS);
         linear_batch(jobs + LINEAR_MAX_JOBS, njobs - LINEAR_MAX_JOBS);
@@ -842,6 +848,10 @@ void linear(float *y, const float *x, const Tensor *W, const Tensor *b, int n) {
 
 // reference: one output at a time, double accumulation
 void linear_naive(float *y, const float *x, const Tensor *W, const Tensor *b, int n) {
+    if (is_quantised(W)) {
+        quant_linear_naive(y, x, W, b, n);
+        return;
+    }
     const int64_t O = W->rows, K = W->cols;
     for (int i = 0; i < n; i++)
         for (int64_t o = 0; o < O; o++) {

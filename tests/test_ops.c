@@ -54,7 +54,7 @@ static void check_linear(DType dt, int O, int K, int n) {
     }
     uint16_t *bb = malloc(O * 2);
     for (int i = 0; i < O; i++) bias[i] = frand(), bb[i] = f32_to_bf16(bias[i]);
-    Tensor W = {wdata, dt, O, K}, B = {bb, DT_BF16, 1, O};
+    Tensor W = {.data = wdata, .dtype = dt, .rows = O, .cols = K}, B = {.data = bb, .dtype = DT_BF16, .rows = 1, .cols = O};
     float *x = malloc((size_t)n * K * sizeof(float)), *y1 = malloc((size_t)n * O * 4), *y2 = malloc((size_t)n * O * 4);
     float *yr = malloc((size_t)n * O * 4);
     for (size_t i = 0; i < (size_t)n * K; i++) x[i] = frand();
@@ -132,7 +132,7 @@ static void check_isa_linear_at(DType dt, int O, int K, int n, int off) {
     size_t nw = (size_t)O * K;
     uint16_t *base = aligned_alloc(64, ((nw + (size_t)off) * 2 + 63) / 64 * 64), *wd = base + off;
     for (size_t i = 0; i < nw; i++) wd[i] = dt == DT_BF16 ? f32_to_bf16(frand() * 0.1f) : f32_to_f16(frand() * 0.1f);
-    Tensor W = {wd, dt, O, K};
+    Tensor W = {.data = wd, .dtype = dt, .rows = O, .cols = K};
     float *x = malloc((size_t)n * K * 4), *y[3];
     for (size_t i = 0; i < (size_t)n * K; i++) x[i] = frand();
     for (int a = 0; a < 3; a++) {
@@ -290,7 +290,7 @@ static void check_linear_batch(void) {
     uint16_t *w1 = malloc((size_t)O1 * K * 2), *w2 = malloc((size_t)O2 * K * 2);
     for (int i = 0; i < O1 * K; i++) w1[i] = f32_to_bf16(frand());
     for (int i = 0; i < O2 * K; i++) w2[i] = f32_to_bf16(frand());
-    Tensor W1 = {w1, DT_BF16, O1, K}, W2 = {w2, DT_BF16, O2, K};
+    Tensor W1 = {.data = w1, .dtype = DT_BF16, .rows = O1, .cols = K}, W2 = {.data = w2, .dtype = DT_BF16, .rows = O2, .cols = K};
     float x[3 * 200], x2[3 * 200], ya[3 * 70], yb[3 * 33], yc[3 * 70], r1[3 * 70], r2[3 * 33], r3[3 * 70];
     for (int i = 0; i < n * K; i++) x[i] = frand(), x2[i] = frand();
     LinearJob jobs[3] = {{ya, O1, x, K, &W1, NULL, n}, {yb, O2, x, K, &W2, NULL, n}, {yc, O1, x2, K, &W1, NULL, n}};
