@@ -40,9 +40,18 @@ int file_exists(const char *path); // a regular file is there
 
 // ---------------------------------------------------------------------------- element types (util.c)
 
-typedef enum { DT_F32, DT_F16, DT_BF16, DT_F64, DT_I64, DT_I32, DT_I16, DT_I8, DT_U8, DT_BOOL, DT_COUNT } DType;
-extern const char *dtype_name[DT_COUNT]; // safetensors names: "F32", "BF16", ...
-extern const int dtype_size[DT_COUNT];   // bytes per element
+// DT_F32 .. DT_F8_E4M3 are safetensors element types; DT_Q8 and DT_Q4 exist only in Tensor views of quantised
+// weights (compressed-tensors "pack-quantized": int32 words read as bytes, see Tensor below)
+typedef enum {
+    DT_F32, DT_F16, DT_BF16, DT_F64, DT_I64, DT_I32, DT_I16, DT_I8, DT_U8, DT_BOOL,
+    DT_F8_E4M3, // torch.float8_e4m3fn: 1 sign, 4 exponent (bias 7), 3 mantissa bits; no infinities, S.1111.111 = NaN
+    DT_Q8,      // pack-quantized int8: byte u holds q = u - 128 (4 per little-endian int32 word)
+    DT_Q4,      // pack-quantized int4: byte i holds element 2i in its low nibble, 2i+1 in its high one, q = nibble - 8
+    DT_COUNT
+} DType;
+#define DT_FILE_COUNT DT_Q8            // dtypes a safetensors file may name (dtype_from_name never returns Q8/Q4)
+extern const char *dtype_name[DT_COUNT]; // safetensors names: "F32", "BF16", "F8_E4M3", ... ("Q8", "Q4": ours)
+extern const int dtype_size[DT_COUNT];   // bytes per element (DT_Q4: 2 elements a byte; quantised rows are Tensor.ld bytes)
 int dtype_from_name(const char *s);      // -1 when unknown
 
 // torch.bfloat16 -> float32: the high half of the fp32 bits
@@ -56,12 +65,42 @@ float f16_to_f32(uint16_t h);
 
 // ---------------------------------------------------------------------------- weight views
 
-// a weight: dtype-tagged view into the mapped checkpoint (never a copy)
+// activation quantisation a quantised Linear applies to its input rows before the product (the scheme's
+// input_activations; quant.c): each row (token) is replaced by its fake-quantised value dequant(quant(x))
+typedef enum {
+    ACT_NONE = 0,     // fp32 activations (weight-only schemes, or --act-quant off)
+    ACT_FP8_TOKEN,    // dynamic per token, FP8 E4M3: scale = absmax / 448 (compressed-tensors float 8-bit, "token")
+    ACT_INT8_TOKEN,   // dynamic per token, int8: scale = absmax / 127.5, round half to even, clamp [-128, 127]
+    ACT_FP8_GROUP,    // dynamic per token and group of `group` columns (the weight's block width), FP8: vLLM/SGLang
+                      // per_token_group_quant_fp8 (block-FP8 serving)
+} ActQuant;
+
+// a weight: dtype-tagged view into the mapped checkpoint (never a copy).
+// Quantised weights (dtype F8_E4M3, I8, Q8, Q4): element (r, c) is, in fp32,
+//   w[r][c] = (float(q[r][c]) - float(zero(r, g))) * float(scale[(r / block_rows) * scale_cols + g]),  g = c / group
+// (zero = 0 when zero is NULL); float(q) * float(scale) is exact in fp32 for bf16/f16 scales (<= 12 significant
+// bits) and rounded once for fp32 scales: compressed-tensors' dequantize with the scale in fp32 (transformers 5.25
+// decompresses in the scale's dtype and so rounds the product to bf16: an artifact not copied).
+// Per tensor: block_rows = rows, group = cols; per output channel: block_rows = 1, group = cols; groups of g
+// columns: block_rows = 1, group = g; blocks of bh x bw (block FP8): block_rows = bh, group = bw.
 typedef struct {
-    const void *data;   // bf16/f16/f32 elements, row-major
-    DType dtype;        // BF16, F16 or F32
+    const void *data;   // row-major elements: bf16/f16/f32; quantised: row r starts at (const uint8_t *)data + r * ld
+    DType dtype;        // BF16, F16 or F32; quantised: F8_E4M3, I8, Q8 or Q4
     int64_t rows, cols; // 2-D view ([out, in] for Linear); 1-D tensors have rows = 1
+    // quantisation (all zero for bf16/f16/f32 weights)
+    int64_t ld;         // bytes from one row of data to the next (packed rows start on int32 words)
+    const void *scale;  // [ceil(rows / block_rows), scale_cols] of scale_dtype (weight_scale / weight_scale_inv)
+    DType scale_dtype;  // BF16, F16 or F32
+    int64_t scale_cols; // ceil(cols / group): scales per row of the scale table
+    int64_t group;      // columns sharing one scale (cols for per-tensor / per-channel)
+    int64_t block_rows; // rows sharing one scale row (rows for per-tensor, 1 per channel / group, bh for blocks)
+    const int32_t *zero; // NULL or packed zero points (Q8 / Q4 asymmetric), packed along the output dimension:
+                         // int32 [ceil(rows * bits / 32), scale_cols]; zero(r, g) = field r of column g minus 2^(bits-1)
+    ActQuant act;       // what the Linear does to its input rows first (ACT_NONE: nothing)
 } Tensor;
+
+// a quantised weight (dtype F8_E4M3, I8, Q8 or Q4 with a scale table)
+static inline int is_quantised(const Tensor *W) { return W->scale != NULL; }
 
 // ---------------------------------------------------------------------------- taps (util.c)
 // named activations recorded for --dump, tests and compare (a no-op when no sink): the forward passes call

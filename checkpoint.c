@@ -3,6 +3,7 @@
 // processor configs, model.safetensors or sharded model-0000N-of-0000M.safetensors + index, weight binding.
 #include "checkpoint.h"
 #include "fileio.h"
+#include "quant_config.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -461,7 +462,7 @@ int checkpoint_index_parse(const char *json, size_t len, const char *file, char 
     return rc;
 }
 
-int checkpoint_open(Checkpoint *ck, const char *dir) {
+static int checkpoint_open_(Checkpoint *ck, const char *dir) {
     memset(ck, 0, sizeof *ck);
     struct stat st;
     if (stat(dir, &st) != 0) return glm_err("%s: model folder not found (%s)", dir, strerror(errno));
@@ -472,7 +473,7 @@ int checkpoint_open(Checkpoint *ck, const char *dir) {
     size_t len = 0;
     int r = read_opt(dir, "config.json", &buf, &len);
     if (r == 0) glm_err("%s: missing (not a Hugging Face model folder?)", cfgpath);
-    if (r != 1 || config_parse(&ck->cfg, buf, len, cfgpath)) {
+    if (r != 1 || config_parse(&ck->cfg, buf, len, cfgpath) || quant_config_parse(&ck->quant, buf, len, cfgpath)) {
         free(buf), free(cfgpath);
         return -1;
     }
@@ -536,7 +537,15 @@ int checkpoint_open(Checkpoint *ck, const char *dir) {
     return rc;
 }
 
+int checkpoint_open(Checkpoint *ck, const char *dir) {
+    int rc = checkpoint_open_(ck, dir);
+    if (rc) quant_config_free(ck->quant), ck->quant = NULL; // an error after config.json
+    return rc;
+}
+
 void checkpoint_close(Checkpoint *ck) {
+    quant_config_free(ck->quant);
+    ck->quant = NULL;
     for (int i = 0; i < ck->nfiles; i++) sf_close(&ck->files[i]);
     free(ck->files);
     ck->files = NULL;

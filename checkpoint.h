@@ -83,6 +83,7 @@ typedef struct {
     int nfiles;         // shards
     SFile *files;       // [nfiles] shards
     Config cfg;         // parsed config.json and friends
+    struct QuantConfig *quant; // config.json's quantization_config (quant_config.h), NULL when none
 } Checkpoint;
 
 // read config.json (+ generation_config.json, processor configs) from a folder or a JSON text

@@ -10,6 +10,9 @@
 #include "json.h"
 #include "messages.h"
 #include "ops.h"
+#include "quant.h"
+#include "quantize.h"
+#include "quant_config.h"
 #include "pdf.h"
 #include "server.h"
 
@@ -118,6 +121,12 @@ static void usage(FILE *f) {
             "  -t, --threads N          threads (default: all cores; physical cores are best)\n"
             "      --chunk N            prompt tokens per prefill step (default 512)\n"
             "  -c, --ctx N              chat: tokens the KV cache holds (default 8192, at most the model's context)\n"
+            "\nquantised checkpoints (FP8 / int8 / int4 compressed-tensors folders, block FP8):\n"
+            "      --act-quant on|off|hf the scheme's dynamic activation quantisation (default on; off: fp32 activations;\n"
+            "                           hf: not the routed experts' inputs, as transformers 5 computes it)\n"
+            "  glm4v quantize IN_DIR OUT_DIR --scheme fp8|int8|int4 [--group 128]\n"
+            "                           write a compressed-tensors folder (FP8 per channel + dynamic FP8 activations,\n"
+            "                           int8 per channel, int4 in groups; round to nearest, symmetric)\n"
             "\n  -h, --help               this help\n"
             "      --version            version and build\n");
 }
@@ -174,7 +183,7 @@ static void parse_args(Options *o, int argc, char **argv) {
     // single-valued options may be given once (-p and -f are one: the prompt); -i is repeatable
     enum { O_MODEL, O_PROMPT, O_SYSTEM, O_THINK, O_MESSAGES, O_TOOLS, O_TEMPLATE, O_KWARGS, O_N, O_TEMP, O_TOPK, O_TOPP,
            O_PENALTY, O_SEED, O_THREADS, O_DUMP, O_PAGES, O_MAXPAGES, O_DPI, O_PDFTIMEOUT, O_VIDEO, O_FPS, O_MAXPIX,
-           O_RESIZE, O_BOXES, O_CHUNK, O_CTX, O_COUNT };
+           O_RESIZE, O_BOXES, O_CHUNK, O_ACTQUANT, O_CTX, O_COUNT };
     const char *given[O_COUNT] = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -237,6 +246,13 @@ static void parse_args(Options *o, int argc, char **argv) {
         else if (ARG("-q") || ARG("--quiet")) o->quiet = 1;
         else if (ARG("--draw-boxes")) ONCE(O_BOXES), NEEDV(), o->draw_boxes = v;
         else if (ARG("--chunk")) ONCE(O_CHUNK), NEEDV(), o->chunk = (int)parse_long(a, v, 1, 1 << 16);
+        else if (ARG("--act-quant")) { // quantised checkpoints: the scheme's dynamic activation quantisation
+            ONCE(O_ACTQUANT), NEEDV();
+            if (strcmp(v, "on") == 0) quant_act_enabled = 1, quant_act_experts = 1;
+            else if (strcmp(v, "off") == 0) quant_act_enabled = 0;
+            else if (strcmp(v, "hf") == 0) quant_act_enabled = 1, quant_act_experts = 0;
+            else usage_error("--act-quant: '%s' is not on, off or hf", v);
+        }
         else if (ARG("-c") || ARG("--ctx")) ONCE(O_CTX), NEEDV(), o->ctx = (int)parse_long(a, v, 16, 1 << 24);
         else usage_error("unknown option '%s'", a);
 #undef ARG
@@ -1063,7 +1079,34 @@ static int parse_output_main(int argc, char **argv) {
 // ---------------------------------------------------------------------------- main
 
 #ifndef GLM4V_NO_MAIN
+// glm4v quantize IN_DIR OUT_DIR --scheme fp8|int8|int4 [--group G] [-q]: a compressed-tensors folder (quantize.c)
+static int run_quantize(int argc, char **argv) {
+    const char *in = NULL, *out = NULL;
+    int scheme = -1, group = 128, quiet = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--scheme") == 0) {
+            const char *v = i + 1 < argc ? argv[++i] : NULL;
+            if (!v) usage_error("--scheme needs a value");
+            scheme = strcmp(v, "fp8") == 0 ? QZ_FP8 : strcmp(v, "int8") == 0 ? QZ_INT8 : strcmp(v, "int4") == 0 ? QZ_INT4 : -2;
+            if (scheme == -2) usage_error("--scheme: '%s' is not fp8, int8 or int4", v);
+        } else if (strcmp(a, "--group") == 0) group = (int)parse_long(a, i + 1 < argc ? argv[++i] : NULL, 1, 1 << 20);
+        else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) quiet = 1;
+        else if (a[0] == '-') usage_error("quantize: unknown option '%s'", a);
+        else if (!in) in = a;
+        else if (!out) out = a;
+        else usage_error("quantize: one input and one output folder (got '%s' too)", a);
+    }
+    if (!in || !out || scheme < 0)
+        usage_error("usage: glm4v quantize IN_DIR OUT_DIR --scheme fp8|int8|int4 [--group 128] [-q]");
+    ops_init();
+    if (quantize_folder(in, out, scheme, group, quiet)) glm_die_err(EXIT_INPUT);
+    if (!quiet) fprintf(stderr, "quantize: wrote %s\n", out);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc >= 2 && strcmp(argv[1], "quantize") == 0) return run_quantize(argc, argv);
     if (argc > 1 && !strcmp(argv[1], "parse-output")) return parse_output_main(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "serve")) return server_main(argc - 1, argv + 1);
     Options o;

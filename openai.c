@@ -371,7 +371,7 @@ int openai_parse_chat(ChatRequest *r, const char *body, size_t len, const OaLimi
                 goto done;
             }
         }
-        if (!(r->tools = cJSON_PrintUnformatted(tools)) || !(r->tools_json = cJSON_Duplicate(tools, 1))) {
+        if (!(r->tools_json = cJSON_Duplicate(tools, 1))) {
             fail(err, "tools", "out of memory");
             goto done;
         }
@@ -497,7 +497,7 @@ void openai_request_free(ChatRequest *r) {
     for (int i = 0; i < r->nmsgs; i++) free(r->msgs[i].content), free(r->msgs[i].reasoning);
     for (int i = 0; i < r->nmedia; i++) free(r->media[i].data), free(r->media[i].path);
     for (int i = 0; i < r->nstop; i++) free(r->stop[i]);
-    free(r->msgs), free(r->media), free(r->prompt), free(r->prompt_ids), free(r->bias_ids), free(r->bias_vals), free(r->tools), free(r->tool_choice);
+    free(r->msgs), free(r->media), free(r->prompt), free(r->prompt_ids), free(r->bias_ids), free(r->bias_vals), free(r->tool_choice);
     cJSON_Delete(r->messages), cJSON_Delete(r->tools_json), cJSON_Delete(r->kwargs);
     memset(r, 0, sizeof *r);
 }
@@ -529,49 +529,3 @@ int openai_render(const Engine *e, const ChatRequest *r, int think, char **text)
     return *text ? 0 : -1;
 }
 
-// ---------------------------------------------------------------------------- reasoning split
-
-void reasoning_init(ReasonState *rs, int think) { rs->phase = think ? 0 : 2; }
-
-// phase 0 -> <think> -> 1 (reasoning) -> </think> or <tool_call> -> 2 (content); in phase 0, whitespace-only tokens
-// (the "\n" some answers start with before <think>) are dropped, anything else goes straight to content
-int reasoning_route(const Engine *e, ReasonState *rs, int id) {
-    if (rs->phase == 0) {
-        if (id == e->think_open) return rs->phase = 1, OA_OUT_MARKER;
-        char *t = tokenizer_decode(e->tok, &id, 1, 0);
-        int blank = t != NULL && id != e->think_close;
-        for (const char *p = t; blank && *p; p++) blank = *p == ' ' || *p == '\n' || *p == '\r' || *p == '\t';
-        free(t);
-        if (blank) return OA_OUT_MARKER;
-        rs->phase = 2;
-    }
-    if (rs->phase == 1) {
-        if (id == e->think_close) return rs->phase = 2, OA_OUT_MARKER;
-        // thinking also ends where a tool call begins (vLLM's glm45 parser)
-        if (id != tokenizer_token_id(e->tok, "<tool_call>")) return OA_OUT_REASONING;
-        rs->phase = 2;
-    }
-    return id == e->think_open || id == e->think_close ? OA_OUT_MARKER : OA_OUT_CONTENT;
-}
-
-int split_reasoning(const Engine *e, const int *ids, int n, int think, char **reasoning, char **content) {
-    int *part[2];
-    int np[2] = {0, 0};
-    part[0] = malloc((size_t)(n + 1) * sizeof(int)), part[1] = malloc((size_t)(n + 1) * sizeof(int));
-    *reasoning = *content = NULL;
-    ReasonState rs;
-    reasoning_init(&rs, think);
-    for (int i = 0; i < n && part[0] && part[1]; i++) {
-        int to = reasoning_route(e, &rs, ids[i]);
-        if (to != OA_OUT_MARKER) part[to][np[to]++] = ids[i];
-    }
-    if (part[0] && part[1]) {
-        *content = tokenizer_decode(e->tok, part[0], np[0], 1);
-        *reasoning = tokenizer_decode(e->tok, part[1], np[1], 1);
-    }
-    free(part[0]), free(part[1]);
-    if (*content && *reasoning) return 0;
-    free(*content), free(*reasoning);
-    *content = *reasoning = NULL;
-    return glm_err("out of memory");
-}

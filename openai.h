@@ -78,7 +78,6 @@ typedef struct {
     int *bias_ids;            // logit_bias: token ids (owned), or NULL
     float *bias_vals;         // [nbias] added to those tokens' logits before sampling (-100..100)
     int nbias;                // entries in logit_bias
-    char *tools;              // the request's "tools" list as JSON text (owned), or NULL (LEAD: for the Jinja template)
     char *tool_choice;        // "auto", "none", "required", or the named function's name (owned), or NULL
     cJSON *messages;          // the request's messages as sent (owned): what the chat template renders
     cJSON *tools_json;        // the request's tools (owned), or NULL
@@ -93,22 +92,11 @@ void openai_request_free(ChatRequest *r);
 
 // preprocess the request's images and videos into m (in order); -1 with err naming the media's field
 int openai_load_media(const Engine *e, const ChatRequest *r, Media *m, const MediaOptions *o, OaError *err);
-// LEAD: the prompt text of a request (special tokens as text, malloc'd into *text): for now the hand-written
-// template chat_render_msgs; the checkpoint's Jinja template replaces it. Completions: the prompt verbatim
+// the prompt text of a request (special tokens as text, malloc'd into *text): the checkpoint's chat template over the
+// request's messages, tools and chat_template_kwargs (think 0: enable_thinking false). Completions: the prompt
+// verbatim
 int openai_render(const Engine *e, const ChatRequest *r, int think, char **text);
 
-// LEAD: where each generated token goes, a minimal reasoning parser (chat_output.c replaces it): after <think> the
-// text is reasoning until </think> (or a <tool_call>), then content; whitespace before <think> is dropped; with
-// thinking off everything is content
-enum { OA_OUT_CONTENT = 0, OA_OUT_REASONING = 1, OA_OUT_MARKER = 2 };
-typedef struct {
-    int phase; // 0: nothing generated yet, 1: inside <think>, 2: content
-} ReasonState;
-void reasoning_init(ReasonState *rs, int think);
-// route token id: OA_OUT_CONTENT, OA_OUT_REASONING, or OA_OUT_MARKER (the <think> / </think> tokens, no text)
-int reasoning_route(const Engine *e, ReasonState *rs, int id);
-// the whole answer ids [n] (no eos) split the same way: reasoning and content texts, malloc'd; -1 on out of memory
-int split_reasoning(const Engine *e, const int *ids, int n, int think, char **reasoning, char **content);
 
 // 1 when s [n] is valid UTF-8 (no overlong forms, no surrogates)
 int utf8_valid(const char *s, size_t n);

@@ -4,9 +4,13 @@
 // Determinism: work is split over output rows / heads / tiles, never over a summed dimension, and every reduction
 // has one fixed order that the AVX-512, AVX2 and portable code all follow (the same fused multiply-adds in the
 // same sequence), so results are bit-identical for any thread count and any of the three instruction sets.
+// Batch invariance: the order of every output's sum depends only on the summed length (K, head_dim, visible keys),
+// never on the number of rows, a row's position, the tile or the task, so a row gives the same bits alone (decode)
+// as in any batch (prefill chunks of any size, vision), on every instruction set.
 // No BLAS: OpenBLAS's speed depends on its core-type detection and its bits on the kernel it picks; these
 // kernels read the bf16 weights from the mapping (no fp32 copy of them) and reach a large fraction of the FMA peak.
 #include "ops.h"
+#include "quant.h"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -200,11 +204,17 @@ float dot_f32(const float *a, const float *b, int n) {
 //   fma(W[32c+2j], x[32c+2j]) and then fma(W[32c+2j+1], x[32c+2j+1]), then tree16.
 // One 64-byte load of 32 bf16 gives both halves (even = word << 16, odd = word & 0xffff0000) with no shuffle; the
 // activation row is permuted once to match: xp[32c+j] = x[32c+2j], xp[32c+16+j] = x[32c+2j+1] (zero-padded).
-// f16 / f32 weights use the natural order of dot_f32 (x not permuted).
+// f16 / f32 weights use the natural order of dot_f32 (x not permuted). Every batch size uses these tiles (and the
+// decode kernels below, the same chain for one row): the tile shape changes with the batch, never an output's order.
 
 #define LT_MR 4   // activation rows per tile
 #define LT_NR 5   // weight rows per tile
-#define LT_NB 40  // weight rows per task (a multiple of LT_NR)
+#define LT_NB 40  // weight rows per task of a batch whose activations fit in L2 (a multiple of LT_NR)
+#define LT_NB_MAX 160 // most weight rows per task of a larger batch (a multiple of LT_NR)
+#define LT_XL2 (1 << 20) // bytes of activation rows (fp32) up to which a batch counts as fitting in L2
+#define LT_MB 32  // activation rows per block of a task (a multiple of LT_MR)
+#define LT_RB 20  // bf16 weight rows per block of a task (a multiple of LT_NR)
+#define LT_KC2 512 // AVX2 tiles: k per block (a multiple of 32)
 #define LT_TASK1 (1 << 20) // bytes of contiguous weight rows per task for batches of at most LT_MR rows (decode)
 #define LT_PF 3072 // decode: bf16 elements prefetched ahead of the weight read, in reading order (6 KB)
 #define LT_KLONG 6144 // decode: rows longer than this are read two at a time (rows2_bf16_512)
@@ -242,7 +252,7 @@ static void permute_pairs(float *xp, const float *x, int K) {
 __attribute__((target("avx512f,avx512bw"))) static inline __attribute__((always_inline)) void
 tile_bf16_512(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16_t *w, int64_t ldw, int K, int MR,
               int NR) {
-    __m512 acc[LT_MR][8];
+    __m512 acc[LT_MR][LT_NR];
 #pragma GCC unroll 10
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 10
@@ -294,44 +304,86 @@ tile_bf16_512(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16
         float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16_t *w, int64_t ldw, int K) {                 \
         tile_bf16_512(y, ldy, xp, ldxp, w, ldw, K, MR, NR);                                                            \
     }
-#define TILE512_ROW(MR) TILE512(MR, 1) TILE512(MR, 2) TILE512(MR, 3) TILE512(MR, 4) TILE512(MR, 5) TILE512(MR, 6) \
-    TILE512(MR, 7) TILE512(MR, 8)
+#define TILE512_ROW(MR) TILE512(MR, 1) TILE512(MR, 2) TILE512(MR, 3) TILE512(MR, 4) TILE512(MR, 5)
 TILE512_ROW(1)
 TILE512_ROW(2)
 TILE512_ROW(3)
 TILE512_ROW(4)
 typedef void (*TileFn)(float *, int64_t, const float *, int64_t, const uint16_t *, int64_t, int);
 #define TROW(MR) {tile_bf16_512_##MR##_1, tile_bf16_512_##MR##_2, tile_bf16_512_##MR##_3, tile_bf16_512_##MR##_4, \
-    tile_bf16_512_##MR##_5, tile_bf16_512_##MR##_6, tile_bf16_512_##MR##_7, tile_bf16_512_##MR##_8}
-static const TileFn tiles512[4][8] = {TROW(1), TROW(2), TROW(3), TROW(4)};
+    tile_bf16_512_##MR##_5}
+static const TileFn tiles512[LT_MR][LT_NR] = {TROW(1), TROW(2), TROW(3), TROW(4)};
 
-// AVX2: 16 lanes as two 8-lane halves (lo = lanes 0-7 from words [32c, 32c+16), hi = lanes 8-15), NR rows, one x row
-__attribute__((target("avx2,fma"))) static void tile_bf16_avx2(float *y, const float *xp, const uint16_t *w,
-                                                               int64_t ldw, int K, int NR) {
-    __m256 lo[4], hi[4];
-    for (int j = 0; j < 4; j++) lo[j] = hi[j] = _mm256_setzero_ps();
+// one half h of the tile over the chunks [k0, k1): acc[i][j] += the chain of lanes 8h..8h+7 (tail: the zero-padded
+// last chunk of each row)
+__attribute__((target("avx2,fma"))) static inline __attribute__((always_inline)) void
+half_bf16_avx2(__m256 acc[LT_MR][2], int h, const float *xp, int64_t ldxp, const uint16_t *w, int64_t ldw, int K,
+               int k0, int k1, int MR, int NR, const uint16_t tail[2][32]) {
     const __m256i mhi = _mm256_set1_epi32((int)0xffff0000u);
-    const int Kp = (int)pad32(K);
-    uint16_t tail[4][32];
-    for (int c = 0; c < Kp; c += 32) {
-        const __m256 xel = _mm256_loadu_ps(xp + c), xeh = _mm256_loadu_ps(xp + c + 8);
-        const __m256 xol = _mm256_loadu_ps(xp + c + 16), xoh = _mm256_loadu_ps(xp + c + 24);
+    const int nfull = K & ~31;
+    for (int c = k0; c < k1; c += 32)
+#pragma GCC unroll 10
         for (int j = 0; j < NR; j++) {
-            const uint16_t *wr = w + j * ldw + c;
-            if (c + 32 > K) { // zero-padded copy of the last chunk
-                memset(tail[j], 0, sizeof tail[j]);
-                memcpy(tail[j], wr, (size_t)(K - c) * 2);
-                wr = tail[j];
+            const uint16_t *wr = c < nfull ? w + j * ldw + c : tail[j];
+            const __m256i a = _mm256_loadu_si256((const __m256i *)(wr + 16 * h));
+            const __m256 we = _mm256_castsi256_ps(_mm256_slli_epi32(a, 16));
+            const __m256 wo = _mm256_castsi256_ps(_mm256_and_si256(a, mhi));
+#pragma GCC unroll 10
+            for (int i = 0; i < MR; i++) {
+                const float *x = xp + i * ldxp + c + 8 * h;
+                acc[i][j] = _mm256_fmadd_ps(we, _mm256_loadu_ps(x), acc[i][j]);
+                acc[i][j] = _mm256_fmadd_ps(wo, _mm256_loadu_ps(x + 16), acc[i][j]);
             }
-            __m256i a = _mm256_loadu_si256((const __m256i *)wr), b = _mm256_loadu_si256((const __m256i *)(wr + 16));
-            lo[j] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(a, 16)), xel, lo[j]);
-            lo[j] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(a, mhi)), xol, lo[j]);
-            hi[j] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(b, 16)), xeh, hi[j]);
-            hi[j] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(b, mhi)), xoh, hi[j]);
         }
-    }
-    for (int j = 0; j < NR; j++) y[j] = hsum8x2(lo[j], hi[j]);
 }
+
+// AVX2: 16 lanes as two 8-lane halves, two separate chains: half 0 (lanes 0-7) from words [32c, 32c+16) of each chunk,
+// half 1 (lanes 8-15) from words [32c+16, 32c+32), computed one after the other so each half's MR x NR accumulators
+// fit the 16 registers; MR (<= LT_MR) activation rows (stride ldxp) x NR (<= 2) weight rows, activations as memory
+// operands of the multiply-adds
+__attribute__((target("avx2,fma"))) static inline __attribute__((always_inline)) void
+tile_bf16_avx2(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16_t *w, int64_t ldw, int K, int MR,
+               int NR) {
+    const int nfull = K & ~31;
+    uint16_t tail[2][32];
+    for (int j = 0; j < NR && nfull < K; j++) { // zero-padded copy of the last chunk
+        memset(tail[j], 0, sizeof tail[j]);
+        memcpy(tail[j], w + j * ldw + nfull, (size_t)(K - nfull) * 2);
+    }
+    __m256 lo[LT_MR][2], hi[LT_MR][2];
+#pragma GCC unroll 10
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 10
+        for (int j = 0; j < NR; j++) lo[i][j] = hi[i][j] = _mm256_setzero_ps();
+    // k in blocks of LT_KC2: the second half re-reads the block's operands from L1
+    for (int k0 = 0; k0 < (int)pad32(K); k0 += LT_KC2) {
+        const int k1 = (int)pad32(K) - k0 < LT_KC2 ? (int)pad32(K) : k0 + LT_KC2;
+        half_bf16_avx2(lo, 0, xp, ldxp, w, ldw, K, k0, k1, MR, NR, tail);
+        half_bf16_avx2(hi, 1, xp, ldxp, w, ldw, K, k0, k1, MR, NR, tail);
+    }
+#pragma GCC unroll 10
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 10
+        for (int j = 0; j < NR; j++) y[i * ldy + j] = hsum8x2(lo[i][j], hi[i][j]);
+}
+
+#define TILE2(MR, NR)                                                                                                  \
+    __attribute__((target("avx2,fma"))) static void tile_bf16_avx2_##MR##_##NR(                                        \
+        float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16_t *w, int64_t ldw, int K) {                 \
+        tile_bf16_avx2(y, ldy, xp, ldxp, w, ldw, K, MR, NR);                                                           \
+    }
+TILE2(1, 1)
+TILE2(1, 2)
+TILE2(2, 1)
+TILE2(2, 2)
+TILE2(3, 1)
+TILE2(3, 2)
+TILE2(4, 1)
+TILE2(4, 2)
+static const TileFn tiles_avx2[LT_MR][2] = {{tile_bf16_avx2_1_1, tile_bf16_avx2_1_2},
+                                            {tile_bf16_avx2_2_1, tile_bf16_avx2_2_2},
+                                            {tile_bf16_avx2_3_1, tile_bf16_avx2_3_2},
+                                            {tile_bf16_avx2_4_1, tile_bf16_avx2_4_2}};
 
 // AVX2 decode (one activation row): rows [r0, r1) one after the other, prefetched LT_PF ahead (as rows1_bf16_512);
 // the chain of tile_bf16_avx2 (same bits)
@@ -487,232 +539,195 @@ static void tiles_bf16(float *y, int64_t ldy, const float *xp, int64_t Kp, const
         rows1_bf16_512(y, xp, W, K, r2, r1);
         return;
     }
-    const int nr = LT_NR;
-    for (int r = r0; r < r1; r += nr) {
-        const int nb = r1 - r < nr ? r1 - r : nr;
-        const uint16_t *w = W + (int64_t)r * K;
-        if (cpu.avx512f) tiles512[mr - 1][nb - 1](y + r, ldy, xp, Kp, w, K, K);
-        else
-            for (int i = 0; i < mr; i++)
-                for (int j = 0; j < nb; j += 4) {
-                    const int nj = nb - j < 4 ? nb - j : 4;
-                    if (cpu.avx2) tile_bf16_avx2(y + i * ldy + r + j, xp + i * Kp, w + (int64_t)j * K, K, K, nj);
-                    else
-                        for (int q = 0; q < nj; q++)
-                            y[i * ldy + r + j + q] = dot_bf16_pairs_scalar(xp + i * Kp, w + (int64_t)(j + q) * K, K);
-                }
-    }
-}
-
-// rows [r0, r1) for activation rows [0, mr) with f16 / f32 weights: widen a row, natural-order dots
-static void rows_generic(float *y, int64_t ldy, const float *x, int64_t ldx, const Tensor *W, int mr, int r0, int r1,
-                         float *rowbuf) {
-    const int K = (int)W->cols;
-    for (int r = r0; r < r1; r++) {
-        const float *wr;
-        if (W->dtype == DT_F32 && (uintptr_t)W->data % sizeof(float) == 0) wr = (const float *)W->data + (int64_t)r * K;
-        else { // widened (f16 / bf16) or copied (f32 at an unaligned address)
-            tensor_row_f32(rowbuf, W, r);
-            wr = rowbuf;
+    if (cpu.avx512f) {
+        for (int r = r0; r < r1; r += LT_NR) {
+            const int nb = r1 - r < LT_NR ? r1 - r : LT_NR;
+            tiles512[mr - 1][nb - 1](y + r, ldy, xp, Kp, W + (int64_t)r * K, K, K);
         }
-        for (int i = 0; i < mr; i++) y[i * ldy + r] = dot_f32(x + i * ldx, wr, K);
-    }
+    } else if (cpu.avx2) {
+        for (int r = r0; r < r1; r += 2) {
+            const int nb = r1 - r < 2 ? r1 - r : 2;
+            tiles_avx2[mr - 1][nb - 1](y + r, ldy, xp, Kp, W + (int64_t)r * K, K, K);
+        }
+    } else
+        for (int r = r0; r < r1; r++)
+            for (int i = 0; i < mr; i++) y[i * ldy + r] = dot_bf16_pairs_scalar(xp + i * Kp, W + (int64_t)r * K, K);
 }
 
+// ---------------------------------------------------------------------------- Linear: f32 / f16 weights
+// The natural order of dot_f32: in chunk c lane j (0..15) accumulates fma(W[16c+j], x[16c+j]) (the last chunk
+// zero-padded), then tree16. A tile is MR activation rows x NR weight rows; f16 weights are widened in registers.
 
-// ---------------------------------------------------------------------------- Linear: packed GEMM (batches)
-// For GM_MIN_N rows or more: y[i, o] = one fma chain over k in ascending order (fma(x[i,k], W[o,k], acc), from 0),
-// a register tile of GM_MR rows x GM_NR outputs kept across a k block of GM_KC, stored into y and reloaded for the
-// next block (which continues the same chain). x is packed once per call as [k block][row panel][GM_KC][GM_MR];
-// each task packs its GM_NB weight rows per k block as fp32 [panel][GM_KC][GM_NR] (bf16 rows transposed 16 x 16 in
-// registers). The result does not depend on the blocking, the threads or the instruction set.
+#define LW_NR 6 // AVX-512: weight rows per tile (4 x 6 accumulators)
+#define LW_RB 24 // f32 / f16 weight rows per block of a task (a multiple of LW_NR)
 
-#define GM_MIN_N 192 // rows from which a batch uses the packed GEMM (below, the dot tiles are as fast: no packing)
-#define GM_MR 14     // activation rows per register tile
-#define GM_NR 32     // outputs per register tile (two AVX-512 vectors)
-#define GM_KC 512    // k per block
-#define GM_NB 256    // most outputs per task (GM_NB / GM_NR panels); 128 when that gives too few tasks
-
-static float *tls_wpk; // per-thread packed weight block [GM_NB / GM_NR][GM_KC][GM_NR]
-#pragma omp threadprivate(tls_wpk)
-
-static float *wpk_buf(void) {
-    if (!tls_wpk) {
-        tls_wpk = aligned_alloc(64, (size_t)GM_NB * GM_KC * sizeof(float));
-        if (!tls_wpk) glm_die(EXIT_INPUT, "out of memory (kernel weight block)");
+// 16 weights from element off of a f32 (f16 = 0) or f16 row, the first `valid` of them (the rest zero)
+__attribute__((target("avx512f,avx512bw"))) static inline __attribute__((always_inline)) __m512
+w16_load512(const void *w, int64_t off, int f16, int valid) {
+    const __mmask16 m = valid >= 16 ? 0xffff : (__mmask16)((1u << valid) - 1);
+    if (f16) {
+        const uint16_t *p = (const uint16_t *)w + off;
+        return _mm512_cvtph_ps(valid >= 16 ? _mm256_loadu_si256((const __m256i *)p)
+                                           : _mm512_castsi512_si256(_mm512_maskz_loadu_epi16((__mmask32)m, p)));
     }
-    return tls_wpk;
+    return valid >= 16 ? _mm512_loadu_ps((const float *)w + off) : _mm512_maskz_loadu_ps(m, (const float *)w + off);
 }
 
-static inline int64_t gm_panels(int n) { return (n + GM_MR - 1) / GM_MR; }
-// floats of packed x for n rows of K columns
-static inline size_t gm_xsize(int n, int K) { return (size_t)((K + GM_KC - 1) / GM_KC) * gm_panels(n) * GM_KC * GM_MR; }
-
-// pack x [n, K] (ldx) rows [r0, r1) of panel ir into xpk for every k block: xpk[kb][ir][k][r] (zero rows past n)
-static void gm_pack_x_panel(float *xpk, const float *x, int64_t ldx, int n, int K, int64_t ir) {
-    const int64_t np = gm_panels(n);
-    for (int k0 = 0, kb = 0; k0 < K; k0 += GM_KC, kb++) {
-        const int kc = K - k0 < GM_KC ? K - k0 : GM_KC;
-        float *dst = xpk + ((int64_t)kb * np + ir) * GM_KC * GM_MR;
-        for (int r = 0; r < GM_MR; r++) {
-            const int64_t i = ir * GM_MR + r;
-            if (i < n) {
-                const float *src = x + i * ldx + k0;
-                for (int k = 0; k < kc; k++) dst[k * GM_MR + r] = src[k];
-            } else
-                for (int k = 0; k < kc; k++) dst[k * GM_MR + r] = 0.0f;
+// y[i, j] = x_i . W_j for MR (<= LT_MR) activation rows x NR (<= LW_NR) f32 / f16 weight rows, one pass over K
+__attribute__((target("avx512f,avx512bw"))) static inline __attribute__((always_inline)) void
+tile_w32_512(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int64_t ldw, int K, int MR, int NR,
+             int f16) {
+    __m512 acc[LT_MR][LW_NR];
+#pragma GCC unroll 10
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 10
+        for (int j = 0; j < NR; j++) acc[i][j] = _mm512_setzero_ps();
+    const int nfull = K & ~15;
+    for (int c = 0; c < nfull; c += 16) {
+        __m512 xv[LT_MR];
+#pragma GCC unroll 10
+        for (int i = 0; i < MR; i++) xv[i] = _mm512_loadu_ps(x + i * ldx + c);
+#pragma GCC unroll 10
+        for (int j = 0; j < NR; j++) {
+            const __m512 wv = w16_load512(w, j * ldw + c, f16, 16);
+#pragma GCC unroll 10
+            for (int i = 0; i < MR; i++) acc[i][j] = _mm512_fmadd_ps(wv, xv[i], acc[i][j]);
         }
     }
+    if (nfull < K) {
+        const int rem = K - nfull;
+        const __mmask16 m = (__mmask16)((1u << rem) - 1);
+#pragma GCC unroll 10
+        for (int j = 0; j < NR; j++) {
+            const __m512 wv = w16_load512(w, j * ldw + nfull, f16, rem);
+#pragma GCC unroll 10
+            for (int i = 0; i < MR; i++)
+                acc[i][j] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x + i * ldx + nfull), acc[i][j]);
+        }
+    }
+#pragma GCC unroll 10
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 10
+        for (int j = 0; j < NR; j++) y[i * ldy + j] = hsum512(acc[i][j]);
 }
 
-// 16 x 16 transpose of 32-bit elements: four stages, stage b swaps bit b of the row and column index
-__attribute__((target("avx512f"))) static inline void transpose16(__m512i r[16]) {
-    for (int b = 1; b < 16; b <<= 1) {
-        int lo[16], hi[16];
-        for (int c = 0; c < 16; c++) {
-            lo[c] = (c & b) ? 16 + c - b : c;
-            hi[c] = (c & b) ? 16 + c : c + b;
+typedef void (*TileW32Fn)(float *, int64_t, const float *, int64_t, const void *, int64_t, int);
+#define TILEW(F16, MR, NR)                                                                                             \
+    __attribute__((target("avx512f,avx512bw"))) static void tile_w32_512_##F16##_##MR##_##NR(                          \
+        float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int64_t ldw, int K) {                       \
+        tile_w32_512(y, ldy, x, ldx, w, ldw, K, MR, NR, F16);                                                          \
+    }
+#define TILEW_ROW(F16, MR) TILEW(F16, MR, 1) TILEW(F16, MR, 2) TILEW(F16, MR, 3) TILEW(F16, MR, 4) TILEW(F16, MR, 5) \
+    TILEW(F16, MR, 6)
+#define TILEW_ALL(F16) TILEW_ROW(F16, 1) TILEW_ROW(F16, 2) TILEW_ROW(F16, 3) TILEW_ROW(F16, 4)
+TILEW_ALL(0)
+TILEW_ALL(1)
+#define TWROW(F16, MR) {tile_w32_512_##F16##_##MR##_1, tile_w32_512_##F16##_##MR##_2, tile_w32_512_##F16##_##MR##_3, \
+    tile_w32_512_##F16##_##MR##_4, tile_w32_512_##F16##_##MR##_5, tile_w32_512_##F16##_##MR##_6}
+#define TWALL(F16) {TWROW(F16, 1), TWROW(F16, 2), TWROW(F16, 3), TWROW(F16, 4)}
+static const TileW32Fn tiles_w32_512[2][LT_MR][LW_NR] = {TWALL(0), TWALL(1)};
+
+// AVX2: 8 weights (two 8-lane halves make the 16 lanes) from element off of a f32 or f16 row, the first `valid`
+__attribute__((target("avx2,fma,f16c"))) static inline __attribute__((always_inline)) __m256
+w8_load_avx2(const void *w, int64_t off, int f16, int valid) {
+    if (f16) {
+        const uint16_t *p = (const uint16_t *)w + off;
+        if (valid >= 8) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+        uint16_t t[8] = {0};
+        if (valid > 0) memcpy(t, p, (size_t)valid * 2);
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)t));
+    }
+    return load8_partial((const float *)w + off, valid);
+}
+
+// one half h of the tile over k in [k0, k1) (k0 a multiple of 16): acc[i][j] += the chain of lanes 8h..8h+7
+__attribute__((target("avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
+half_w32_avx2(__m256 acc[LT_MR][3], int h, const float *x, int64_t ldx, const void *w, int64_t ldw, int K, int k0,
+              int k1, int MR, int NR, int f16) {
+    const int nfull = k1 & ~15;
+    for (int c = k0; c < nfull; c += 16)
+#pragma GCC unroll 10
+        for (int j = 0; j < NR; j++) {
+            const __m256 wv = w8_load_avx2(w, j * ldw + c + 8 * h, f16, 8);
+#pragma GCC unroll 10
+            for (int i = 0; i < MR; i++)
+                acc[i][j] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + i * ldx + c + 8 * h), acc[i][j]);
         }
-        const __m512i il = _mm512_loadu_si512(lo), ih = _mm512_loadu_si512(hi);
-        for (int q = 0; q < 16; q++)
-            if (!(q & b)) {
-                const __m512i a = r[q], c2 = r[q | b];
-                r[q] = _mm512_permutex2var_epi32(a, il, c2);
-                r[q | b] = _mm512_permutex2var_epi32(a, ih, c2);
+    if (nfull < k1) { // the last chunk of the row, zero-padded
+        const int valid = k1 - nfull - 8 * h;
+#pragma GCC unroll 10
+        for (int j = 0; j < NR; j++) {
+            const __m256 wv = w8_load_avx2(w, j * ldw + nfull + 8 * h, f16, valid);
+#pragma GCC unroll 10
+            for (int i = 0; i < MR; i++)
+                acc[i][j] = _mm256_fmadd_ps(wv, load8_partial(x + i * ldx + nfull + 8 * h, valid), acc[i][j]);
+        }
+    }
+    (void)K;
+}
+
+// MR (<= LT_MR) activation rows x NR (<= 3) weight rows; the two 8-lane halves of the 16 lanes (two separate chains)
+// one after the other, so each half's accumulators fit the 16 registers
+__attribute__((target("avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
+tile_w32_avx2(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int64_t ldw, int K, int MR, int NR,
+              int f16) {
+    __m256 lo[LT_MR][3], hi[LT_MR][3];
+#pragma GCC unroll 10
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 10
+        for (int j = 0; j < NR; j++) lo[i][j] = hi[i][j] = _mm256_setzero_ps();
+    // k in blocks of LT_KC2: the second half re-reads the block's operands from L1
+    for (int k0 = 0; k0 < K; k0 += LT_KC2) {
+        const int k1 = K - k0 < LT_KC2 ? K : k0 + LT_KC2;
+        half_w32_avx2(lo, 0, x, ldx, w, ldw, K, k0, k1, MR, NR, f16);
+        half_w32_avx2(hi, 1, x, ldx, w, ldw, K, k0, k1, MR, NR, f16);
+    }
+#pragma GCC unroll 10
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 10
+        for (int j = 0; j < NR; j++) y[i * ldy + j] = hsum8x2(lo[i][j], hi[i][j]);
+}
+
+#define TILEW2(F16, MR, NR)                                                                                            \
+    __attribute__((target("avx2,fma,f16c"))) static void tile_w32_avx2_##F16##_##MR##_##NR(                            \
+        float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, int64_t ldw, int K) {                       \
+        tile_w32_avx2(y, ldy, x, ldx, w, ldw, K, MR, NR, F16);                                                         \
+    }
+#define TILEW2_ROW(F16, MR) TILEW2(F16, MR, 1) TILEW2(F16, MR, 2) TILEW2(F16, MR, 3)
+#define TILEW2_ALL(F16) TILEW2_ROW(F16, 1) TILEW2_ROW(F16, 2) TILEW2_ROW(F16, 3) TILEW2_ROW(F16, 4)
+TILEW2_ALL(0)
+TILEW2_ALL(1)
+#define TW2ROW(F16, MR) {tile_w32_avx2_##F16##_##MR##_1, tile_w32_avx2_##F16##_##MR##_2, tile_w32_avx2_##F16##_##MR##_3}
+#define TW2ALL(F16) {TW2ROW(F16, 1), TW2ROW(F16, 2), TW2ROW(F16, 3), TW2ROW(F16, 4)}
+static const TileW32Fn tiles_w32_avx2[2][LT_MR][3] = {TW2ALL(0), TW2ALL(1)};
+
+// rows [r0, r1) for activation rows [0, mr) (mr <= LT_MR) with f16 / f32 weights
+static void tiles_w32(float *y, int64_t ldy, const float *x, int64_t ldx, const Tensor *W, int mr, int r0, int r1) {
+    const int K = (int)W->cols, f16 = W->dtype == DT_F16;
+    const size_t es = f16 ? 2 : 4;
+    const char *W0 = (const char *)W->data;
+    if (cpu.avx512f) {
+        for (int r = r0; r < r1; r += LW_NR) {
+            const int nb = r1 - r < LW_NR ? r1 - r : LW_NR;
+            tiles_w32_512[f16][mr - 1][nb - 1](y + r, ldy, x, ldx, W0 + (size_t)r * K * es, K, K);
+        }
+    } else if (cpu.avx2 && (cpu.f16c || !f16)) {
+        for (int r = r0; r < r1; r += 3) {
+            const int nb = r1 - r < 3 ? r1 - r : 3;
+            tiles_w32_avx2[f16][mr - 1][nb - 1](y + r, ldy, x, ldx, W0 + (size_t)r * K * es, K, K);
+        }
+    } else { // portable: widen a row, natural-order dots
+        float *rowbuf = thread_buf((size_t)K);
+        for (int r = r0; r < r1; r++) {
+            const float *wr;
+            if (W->dtype == DT_F32 && (uintptr_t)W->data % sizeof(float) == 0) wr = (const float *)W->data + (int64_t)r * K;
+            else { // widened (f16) or copied (f32 at an unaligned address: an odd safetensors header length)
+                tensor_row_f32(rowbuf, W, r);
+                wr = rowbuf;
             }
-    }
-}
-
-// pack bf16 rows [o0, o0 + GM_NB) (rows past O are zero), k in [k0, k0 + kc), into wpk[panel][k][GM_NR]
-__attribute__((target("avx512f,avx512bw"))) static void gm_pack_w_bf16_512(float *wpk, const uint16_t *W, int64_t K,
-                                                                           int O, int o0, int k0, int kc, int nb) {
-    const __m512i mhi = _mm512_set1_epi32((int)0xffff0000u);
-    for (int g = 0; g < nb / 16; g++) { // 16 rows at a time
-        float *dst = wpk + (int64_t)(g / 2) * GM_KC * GM_NR + (g % 2) * 16;
-        for (int k = 0; k < kc; k += 32) {
-            const __mmask32 m = kc - k >= 32 ? 0xffffffffu : (__mmask32)((1ull << (kc - k)) - 1);
-            __m512i r[16];
-            for (int q = 0; q < 16; q++) {
-                const int o = o0 + g * 16 + q;
-                r[q] = o < O ? _mm512_maskz_loadu_epi16(m, W + (int64_t)o * K + k0 + k) : _mm512_setzero_si512();
-            }
-            transpose16(r); // r[d] = dword d (words 2d, 2d + 1) of the 16 rows
-            for (int d = 0; d < 16 && k + 2 * d < kc; d++) {
-                _mm512_storeu_ps(dst + (int64_t)(k + 2 * d) * GM_NR, _mm512_castsi512_ps(_mm512_slli_epi32(r[d], 16)));
-                if (k + 2 * d + 1 < kc)
-                    _mm512_storeu_ps(dst + (int64_t)(k + 2 * d + 1) * GM_NR, _mm512_castsi512_ps(_mm512_and_si512(r[d], mhi)));
-            }
+            for (int i = 0; i < mr; i++) y[i * ldy + r] = dot_f32(x + i * ldx, wr, K);
         }
     }
-}
-
-// any dtype, one element at a time (AVX2 / portable machines, f16 / f32 weights)
-static void gm_pack_w_generic(float *wpk, const Tensor *W, int O, int o0, int k0, int kc, int nb, float *rowbuf) {
-    for (int q = 0; q < nb; q++) {
-        const int o = o0 + q;
-        float *dst = wpk + (int64_t)(q / GM_NR) * GM_KC * GM_NR + q % GM_NR;
-        if (o < O) widen(rowbuf, W, (int64_t)o * W->cols + k0, kc);
-        for (int k = 0; k < kc; k++) dst[(int64_t)k * GM_NR] = o < O ? rowbuf[k] : 0.0f;
-    }
-}
-
-// y[r, c] (+)= sum_k xpk[k][r] * wpk[k][c] for r < mrows, c < ncols of a GM_MR x GM_NR tile
-__attribute__((target("avx512f"))) static void gm_kernel_512(float *y, int64_t ldy, const float *xpk, const float *wpk,
-                                                             int kc, int mrows, int ncols, int accumulate) {
-    __m512 c0[GM_MR], c1[GM_MR];
-    const __mmask16 m0 = ncols >= 16 ? 0xffff : (__mmask16)((1u << ncols) - 1);
-    const __mmask16 m1 = ncols >= 32 ? 0xffff : ncols <= 16 ? 0 : (__mmask16)((1u << (ncols - 16)) - 1);
-    for (int r = 0; r < GM_MR; r++) {
-        if (accumulate && r < mrows) {
-            c0[r] = _mm512_maskz_loadu_ps(m0, y + r * ldy);
-            c1[r] = _mm512_maskz_loadu_ps(m1, y + r * ldy + 16);
-        } else c0[r] = c1[r] = _mm512_setzero_ps();
-    }
-    for (int k = 0; k < kc; k++) {
-        const __m512 b0 = _mm512_load_ps(wpk + k * GM_NR), b1 = _mm512_load_ps(wpk + k * GM_NR + 16);
-        const float *a = xpk + k * GM_MR;
-#pragma GCC unroll 14
-        for (int r = 0; r < GM_MR; r++) {
-            const __m512 av = _mm512_set1_ps(a[r]);
-            c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
-            c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
-        }
-    }
-    for (int r = 0; r < mrows; r++) {
-        _mm512_mask_storeu_ps(y + r * ldy, m0, c0[r]);
-        _mm512_mask_storeu_ps(y + r * ldy + 16, m1, c1[r]);
-    }
-}
-
-// the same tile with AVX2: 7 rows x 16 outputs at a time
-__attribute__((target("avx2,fma"))) static void gm_kernel_avx2(float *y, int64_t ldy, const float *xpk,
-                                                               const float *wpk, int kc, int mrows, int ncols,
-                                                               int accumulate) {
-    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    for (int cb = 0; cb < ncols; cb += 16)
-        for (int rb = 0; rb < mrows; rb += 7) {
-            const int nc = ncols - cb;
-            const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nc), idx);
-            const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nc - 8), idx);
-            __m256 c0[7], c1[7];
-            for (int r = 0; r < 7; r++) {
-                const int ok = accumulate && rb + r < mrows;
-                c0[r] = ok ? _mm256_maskload_ps(y + (rb + r) * ldy + cb, m0) : _mm256_setzero_ps();
-                c1[r] = ok ? _mm256_maskload_ps(y + (rb + r) * ldy + cb + 8, m1) : _mm256_setzero_ps();
-            }
-            for (int k = 0; k < kc; k++) {
-                const __m256 b0 = _mm256_loadu_ps(wpk + k * GM_NR + cb), b1 = _mm256_loadu_ps(wpk + k * GM_NR + cb + 8);
-                const float *a = xpk + k * GM_MR + rb;
-                for (int r = 0; r < 7; r++) {
-                    const __m256 av = _mm256_set1_ps(a[r]);
-                    c0[r] = _mm256_fmadd_ps(av, b0, c0[r]);
-                    c1[r] = _mm256_fmadd_ps(av, b1, c1[r]);
-                }
-            }
-            for (int r = 0; r < 7 && rb + r < mrows; r++) {
-                _mm256_maskstore_ps(y + (rb + r) * ldy + cb, m0, c0[r]);
-                _mm256_maskstore_ps(y + (rb + r) * ldy + cb + 8, m1, c1[r]);
-            }
-        }
-}
-
-static void gm_kernel_scalar(float *y, int64_t ldy, const float *xpk, const float *wpk, int kc, int mrows, int ncols,
-                             int accumulate) {
-    for (int r = 0; r < mrows; r++)
-        for (int c = 0; c < ncols; c++) {
-            float acc = accumulate ? y[r * ldy + c] : 0.0f;
-            for (int k = 0; k < kc; k++) acc = fmaf(xpk[k * GM_MR + r], wpk[k * GM_NR + c], acc);
-            y[r * ldy + c] = acc;
-        }
-}
-
-// outputs [o0, o1) of job J for all its rows; xpk = its packed rows
-static void gm_task(const LinearJob *J, const float *xpk, int o0, int o1) {
-    const int K = (int)J->W->cols, O = (int)J->W->rows, n = J->n;
-    const int64_t np = gm_panels(n);
-    float *wpk = wpk_buf();
-    for (int k0 = 0, kb = 0; k0 < K; k0 += GM_KC, kb++) {
-        const int kc = K - k0 < GM_KC ? K - k0 : GM_KC;
-        const int nb = (o1 - o0 + 31) & ~31;
-        if (J->W->dtype == DT_BF16 && cpu.avx512f) gm_pack_w_bf16_512(wpk, J->W->data, K, o1, o0, k0, kc, nb);
-        else gm_pack_w_generic(wpk, J->W, o1, o0, k0, kc, nb, thread_buf(GM_KC));
-        for (int64_t ir = 0; ir < np; ir++) {
-            const float *xb = xpk + ((int64_t)kb * np + ir) * GM_KC * GM_MR;
-            const int mrows = n - ir * GM_MR < GM_MR ? (int)(n - ir * GM_MR) : GM_MR;
-            float *yr = J->y + ir * GM_MR * J->ldy;
-            for (int p = 0; p * GM_NR < o1 - o0; p++) {
-                const int c0 = o0 + p * GM_NR, nc = o1 - c0 < GM_NR ? o1 - c0 : GM_NR;
-                const float *wb = wpk + (int64_t)p * GM_KC * GM_NR;
-                if (cpu.avx512f) gm_kernel_512(yr + c0, J->ldy, xb, wb, kc, mrows, nc, k0 > 0);
-                else if (cpu.avx2) gm_kernel_avx2(yr + c0, J->ldy, xb, wb, kc, mrows, nc, k0 > 0);
-                else gm_kernel_scalar(yr + c0, J->ldy, xb, wb, kc, mrows, nc, k0 > 0);
-            }
-        }
-    }
-    (void)O;
-    if (J->b && J->b->data)
-        for (int i = 0; i < n; i++)
-            for (int o = o0; o < o1; o++) J->y[(int64_t)i * J->ldy + o] += tensor_get(J->b, o);
 }
 
 // the activation rows of the bf16 jobs, permuted (shared by the tasks; grown outside the token loop by ops_reserve)
@@ -727,97 +742,114 @@ static void xp_reserve(size_t n) {
     xp_cap = n;
 }
 
-// one task: rows [r0, r1) of job J; xp = its permuted rows (bf16 weights)
+// one task: rows [r0, r1) of job J for all its activation rows; xp = its permuted rows (bf16). The task runs in
+// blocks of LT_MB activation rows x LT_RB weight rows (LW_RB for f32 / f16), LT_MR rows at a time inside a block,
+// so a block's operands stay in cache (measured +2-4 % over whole-task sweeps); decode-sized batches read the task's
+// rows in one pass. The order of each output's sum does not depend on any of this.
 static void linear_task(const LinearJob *J, const float *xp, int r0, int r1) {
-    const int K = (int)J->W->cols, n = J->n;
+    const int K = (int)J->W->cols, n = J->n, bf16 = J->W->dtype == DT_BF16;
+    const int rbk = n <= LT_MR ? r1 - r0 : bf16 ? LT_RB : LW_RB; // (decode: one stream of rows)
     const int64_t Kp = pad32(K);
-    for (int i0 = 0; i0 < n; i0 += LT_MR) {
-        const int mr = n - i0 < LT_MR ? n - i0 : LT_MR;
-        float *y = J->y + (int64_t)i0 * J->ldy;
-        if (J->W->dtype == DT_BF16) tiles_bf16(y, J->ldy, xp + i0 * Kp, Kp, (const uint16_t *)J->W->data, K, mr, r0, r1);
-        else rows_generic(y, J->ldy, J->x + (int64_t)i0 * J->ldx, J->ldx, J->W, mr, r0, r1, thread_buf((size_t)K));
-        if (J->b && J->b->data)
-            for (int i = 0; i < mr; i++)
-                for (int r = r0; r < r1; r++) y[(int64_t)i * J->ldy + r] += tensor_get(J->b, r);
+    for (int ib = 0; ib < n; ib += LT_MB) {
+        const int ie = n - ib < LT_MB ? n : ib + LT_MB;
+        for (int rb = r0; rb < r1; rb += rbk) {
+            const int re = r1 - rb < rbk ? r1 : rb + rbk;
+            for (int i0 = ib; i0 < ie; i0 += LT_MR) {
+                const int mr = ie - i0 < LT_MR ? ie - i0 : LT_MR;
+                float *y = J->y + (int64_t)i0 * J->ldy;
+                if (bf16) tiles_bf16(y, J->ldy, xp + i0 * Kp, Kp, (const uint16_t *)J->W->data, K, mr, rb, re);
+                else tiles_w32(y, J->ldy, J->x + (int64_t)i0 * J->ldx, J->ldx, J->W, mr, rb, re);
+                if (J->b && J->b->data)
+                    for (int i = 0; i < mr; i++)
+                        for (int r = rb; r < re; r++) y[(int64_t)i * J->ldy + r] += tensor_get(J->b, r);
+            }
+        }
     }
 }
 
 // output rows per task of a job (the bits do not depend on it)
-static int job_rows(const LinearJob *J, int gemm) {
-    if (!gemm && J->n > LT_MR) return LT_NB;
-    if (!gemm) { // decode: ~LT_TASK1 bytes per task, and at least 8 tasks per thread where the job has the rows
-        const int64_t rows = J->W->rows, fair = (rows + 8 * omp_get_max_threads() - 1) / (8 * omp_get_max_threads());
-        const int64_t nb = LT_TASK1 / (J->W->cols * dtype_size[J->W->dtype] + 1);
-        return (int)(nb < 1 ? 1 : nb < fair ? nb : fair > 0 ? fair : 1);
+static int job_rows(const LinearJob *J) {
+    if (J->n > LT_MR) {
+        // batches: every task reads all the activation rows once; where they outgrow L2 (prefill, vision), larger
+        // tasks (up to LT_NB_MAX weight rows) read them less often, yet at least 8 tasks per thread where possible
+        const int64_t cap = (int64_t)J->n * J->W->cols * 4 > LT_XL2 ? LT_NB_MAX : LT_NB;
+        const int64_t nt = 8 * (int64_t)omp_get_max_threads(), nb = (J->W->rows + nt - 1) / nt;
+        const int64_t r = (nb + LT_NR - 1) / LT_NR * LT_NR;
+        return (int)(r < LT_NB ? LT_NB : r > cap ? cap : r);
     }
-    return J->W->rows >= (int64_t)GM_NB * 2 * omp_get_max_threads() ? GM_NB : GM_NB / 2;
+    // decode: ~LT_TASK1 bytes per task, and at least 8 tasks per thread where the job has the rows
+    const int64_t rows = J->W->rows, fair = (rows + 8 * omp_get_max_threads() - 1) / (8 * omp_get_max_threads());
+    const int64_t nb = LT_TASK1 / (J->W->cols * dtype_size[J->W->dtype] + 1);
+    return (int)(nb < 1 ? 1 : nb < fair ? nb : fair > 0 ? fair : 1);
 }
 
-// preparation unit u of a batch: one activation row permuted (dot tiles) or one row panel packed (GEMM)
-static void prepare_x(const LinearJob *jobs, const int64_t *ustart, const int64_t *xoff, const int *gm, int64_t u) {
+// preparation unit u of a batch: one activation row of a bf16 job permuted
+static void prepare_x(const LinearJob *jobs, const int64_t *ustart, const int64_t *xoff, int64_t u) {
     int j = 0;
     while (ustart[j + 1] <= u) j++;
     const LinearJob *J = &jobs[j];
     const int64_t i = u - ustart[j];
-    if (gm[j]) gm_pack_x_panel(xp_buf + xoff[j], J->x, J->ldx, J->n, (int)J->W->cols, i);
-    else permute_pairs(xp_buf + xoff[j] + i * pad32(J->W->cols), J->x + i * J->ldx, (int)J->W->cols);
+    permute_pairs(xp_buf + xoff[j] + i * pad32(J->W->cols), J->x + i * J->ldx, (int)J->W->cols);
 }
 
-// several Linears in one parallel region: the activation rows are permuted / packed once (jobs with the same x
+// several Linears in one parallel region: the activation rows of bf16 jobs are permuted once (jobs with the same x
 // share them), then tasks of output rows run on any thread; each output is computed by one task in one fixed
-// order, so the bits do not depend on the threads
+// order whatever the batch, so the bits depend neither on the threads nor on the other rows of the batch
 void linear_batch(const LinearJob *jobs, int njobs) {
+    for (int j = 0; j < njobs; j++) // quantised weights (quant.c): the whole batch goes there (plain jobs come back)
+        if (is_quantised(jobs[j].W)) {
+            quant_linear_batch(jobs, njobs);
+            return;
+        }
     if (njobs > LINEAR_MAX_JOBS) {
         linear_batch(jobs, LINEAR_MAX_JOBS);
         linear_batch(jobs + LINEAR_MAX_JOBS, njobs - LINEAR_MAX_JOBS);
         return;
     }
-    // per job: task range, packed-x offset, x preparation units (rows for the dot tiles, panels for the GEMM)
+    // per job: task range, permuted-x offset, x preparation units (rows)
     int64_t start[LINEAR_MAX_JOBS + 1], xoff[LINEAR_MAX_JOBS], ustart[LINEAR_MAX_JOBS + 1];
-    int own[LINEAR_MAX_JOBS], gm[LINEAR_MAX_JOBS];
+    int own[LINEAR_MAX_JOBS];
     size_t tot = 0;
     start[0] = ustart[0] = 0;
     for (int j = 0; j < njobs; j++) {
         const LinearJob *J = &jobs[j];
-        gm[j] = J->n >= GM_MIN_N;
-        const int nb = job_rows(J, gm[j]);
+        const int nb = job_rows(J);
         start[j + 1] = start[j] + (J->n > 0 ? (J->W->rows + nb - 1) / nb : 0);
         own[j] = j, xoff[j] = 0;
-        const int needx = J->n > 0 && (gm[j] || J->W->dtype == DT_BF16);
+        const int needx = J->n > 0 && J->W->dtype == DT_BF16;
         if (needx) {
             for (int q = 0; q < j; q++)
-                if (own[q] == q && gm[q] == gm[j] && (gm[q] || jobs[q].W->dtype == DT_BF16) && jobs[q].x == J->x &&
-                    jobs[q].ldx == J->ldx && jobs[q].n == J->n && jobs[q].W->cols == J->W->cols) {
+                if (own[q] == q && jobs[q].W->dtype == DT_BF16 && jobs[q].x == J->x && jobs[q].ldx == J->ldx &&
+                    jobs[q].n == J->n && jobs[q].W->cols == J->W->cols) {
                     own[j] = q;
                     break;
                 }
             if (own[j] == j) {
                 xoff[j] = (int64_t)tot;
-                tot += gm[j] ? gm_xsize(J->n, (int)J->W->cols) : (size_t)J->n * (size_t)pad32(J->W->cols);
+                tot += (size_t)J->n * (size_t)pad32(J->W->cols);
             } else xoff[j] = xoff[own[j]];
         }
-        ustart[j + 1] = ustart[j] + (needx && own[j] == j ? (gm[j] ? gm_panels(J->n) : J->n) : 0);
+        ustart[j + 1] = ustart[j] + (needx && own[j] == j ? J->n : 0);
     }
     xp_reserve(tot);
     const int64_t ntask = start[njobs], nunits = ustart[njobs];
     // small batches (decode) prepare x on this thread: one synchronisation less per parallel region
     const int serial_x = tot <= 65536;
-    for (int64_t u = 0; u < (serial_x ? nunits : 0); u++) prepare_x(jobs, ustart, xoff, gm, u);
+    for (int64_t u = 0; u < (serial_x ? nunits : 0); u++) prepare_x(jobs, ustart, xoff, u);
 #pragma omp parallel if (ntask > 1)
     {
         if (!serial_x) {
 #pragma omp for schedule(static)
-            for (int64_t u = 0; u < nunits; u++) prepare_x(jobs, ustart, xoff, gm, u);
+            for (int64_t u = 0; u < nunits; u++) prepare_x(jobs, ustart, xoff, u);
         }
 #pragma omp for schedule(dynamic, 1)
         for (int64_t t = 0; t < ntask; t++) {
             int j = 0;
             while (start[j + 1] <= t) j++;
-            const int nb = job_rows(&jobs[j], gm[j]);
+            const int nb = job_rows(&jobs[j]);
             const int r0 = (int)((t - start[j]) * nb), O = (int)jobs[j].W->rows;
             const int r1 = r0 + nb < O ? r0 + nb : O;
-            if (gm[j]) gm_task(&jobs[j], xp_buf + xoff[j], r0, r1);
-            else linear_task(&jobs[j], xp_buf + xoff[j], r0, r1);
+            linear_task(&jobs[j], xp_buf + xoff[j], r0, r1);
         }
     }
 }
@@ -830,6 +862,10 @@ void linear(float *y, const float *x, const Tensor *W, const Tensor *b, int n) {
 
 // reference: one output at a time, double accumulation
 void linear_naive(float *y, const float *x, const Tensor *W, const Tensor *b, int n) {
+    if (is_quantised(W)) {
+        quant_linear_naive(y, x, W, b, n);
+        return;
+    }
     const int64_t O = W->rows, K = W->cols;
     for (int i = 0; i < n; i++)
         for (int64_t o = 0; o < O; o++) {
@@ -964,20 +1000,10 @@ static void gemm_bcast_pf(float *C, int64_t ldc, const float *A, int64_t ars, in
     }
 }
 
+// the attention kernel's GEMM without prefetching, for its agreement test (tests/test_ops.c holds the naive twin)
 void gemm_bcast(float *C, int64_t ldc, const float *A, int64_t ars, int64_t acs, const float *B, int64_t ldb, int M,
                 int N, int K, int accumulate) {
     gemm_bcast_pf(C, ldc, A, ars, acs, B, ldb, M, N, K, accumulate, 0);
-}
-
-// reference: double accumulation
-void gemm_bcast_naive(float *C, int64_t ldc, const float *A, int64_t ars, int64_t acs, const float *B, int64_t ldb,
-                      int M, int N, int K, int accumulate) {
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) {
-            double s = accumulate ? C[i * ldc + j] : 0.0;
-            for (int k = 0; k < K; k++) s += (double)A[i * ars + k * acs] * B[k * ldb + j];
-            C[i * ldc + j] = (float)s;
-        }
 }
 
 // ---------------------------------------------------------------------------- exp
@@ -1263,13 +1289,9 @@ void attention_head_naive(float *out, int ldo, const float *q, int ldq, const fl
 // activations of up to `rows` rows (ops_reserve: 16, enough for a decode step's batches)
 void ops_reserve_rows(size_t rows, size_t max_cols) {
 #pragma omp parallel
-    {
-        thread_buf(max_cols > GM_KC ? max_cols : GM_KC);
-        wpk_buf();
-    }
+    thread_buf(max_cols > 0 ? max_cols : 1);
     size_t n;
-    if (size_mul(rows + GM_MR, (size_t)pad32((int64_t)max_cols) + GM_KC, &n))
-        glm_die(EXIT_INPUT, "activation buffer size overflows");
+    if (size_mul(rows, (size_t)pad32((int64_t)max_cols), &n)) glm_die(EXIT_INPUT, "activation buffer size overflows");
     xp_reserve(n);
 }
 

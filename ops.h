@@ -16,7 +16,7 @@ void ops_init(void);            // detect features (GLM4V_PORTABLE=1: scalar ker
 const char *ops_features(void); // "avx512f,avx512bf16,..." for provenance
 
 // y[n, out] = x[n, in] . W[out, in]^T (+ b[out]);  parallel over output tiles, the same bits for any thread count and
-// instruction set; n < 192: dot-product tiles (each row as alone), n >= 192: a packed GEMM (another fixed order)
+// instruction set; each row's bits as if it were alone (batch-invariant: any n, row position, chunk, threads)
 void linear(float *y, const float *x, const Tensor *W, const Tensor *b, int n);
 void linear_naive(float *y, const float *x, const Tensor *W, const Tensor *b, int n);
 // one Linear of a batch: y[n, W->rows] (row stride ldy) = x[n, W->cols] (row stride ldx) . W^T (+ b)
@@ -33,11 +33,10 @@ typedef struct {
 // several Linears in one parallel region (e.g. q/k/v, gate/up, the experts of a token): one OpenMP fork per batch
 void linear_batch(const LinearJob *jobs, int njobs);
 // C[M, N] (+)= A . B with A(i, k) = A[i * ars + k * acs] broadcast and B [K, N] (ldb) rows as vectors: one fma chain
-// per output over k (accumulate: starting from C); bits independent of the instruction set. _naive: double sums
+// per output over k (accumulate: starting from C); bits independent of the instruction set. The GEMM inside
+// attention_head, exposed for its agreement test with the naive twin in tests/test_ops.c
 void gemm_bcast(float *C, int64_t ldc, const float *A, int64_t ars, int64_t acs, const float *B, int64_t ldb, int M,
                 int N, int K, int accumulate);
-void gemm_bcast_naive(float *C, int64_t ldc, const float *A, int64_t ars, int64_t acs, const float *B, int64_t ldb,
-                      int M, int N, int K, int accumulate);
 // expf within about 1 ulp, the same bits on every instruction set (softmax, SiLU)
 float exp_fast(float x);
 // row r of W as fp32

@@ -261,8 +261,11 @@ typedef struct Req {
     int n_cached;          // prompt tokens reused from the slot's cache
     int *gen;              // [cap_gen] generated ids
     int ngen, cap_gen;     // generated / room in gen
-    ReasonState rs;        // reasoning / content routing
-    StreamDecoder sd[2];   // per channel (OA_OUT_CONTENT, OA_OUT_REASONING): UTF-8 completed across tokens
+    ChatOutputStream *co;  // chat: the reasoning / content / tool-call splitter (chat_output.c, as parse-output)
+    StreamDecoder raw;     // the generated text with every token, markers included (UTF-8 completed across tokens)
+    int think_open;        // the rendered prompt ended in <think>
+    cJSON *tool_calls;     // tool calls found so far ([{index, id, type, function: {name, arguments}}])
+    int tc_sent;           // tool calls already in a streamed chunk
     Buf text[2];           // per channel: all text so far (after stop truncation)
     size_t sent[2];        // per channel: bytes of text already given out (the rest may start a stop string)
     Buf step[2];           // per channel: the text given out by this token (one stream chunk)
@@ -308,7 +311,6 @@ static struct {
     char name[256];          // served model name
     char fingerprint[160];   // system_fingerprint
     float *lpbuf;            // [V] raw logits of the step being sampled (logprobs)
-    int keep_ids[8], nkeep;  // special tokens written into the answer: grounding boxes, tool-call markup
     uint64_t next_id;        // request counter
     size_t body_bytes;       // bytes of request bodies held by connections (their budget: 4 x --max-body)
     // metrics
@@ -324,6 +326,8 @@ static void req_unref(Req *r) {
     pthread_mutex_unlock(&g.mu);
     if (left) return;
     openai_request_free(&r->cr);
+    chat_output_stream_free(r->co);
+    cJSON_Delete(r->tool_calls);
     prompt_free(&r->p);
     media_free(&r->m);
     sampler_free(&r->smp);
@@ -502,7 +506,8 @@ static cJSON *logprobs_json(Req *r, size_t offset0) {
 
 // one streamed chunk with this token's text (content / reasoning) and logprobs; finish_reason NULL until the end
 static void stream_chunk(Req *r, const char *finish) {
-    const int has_text = r->step[0].n || r->step[1].n;
+    const int ntc = r->tool_calls ? cJSON_GetArraySize(r->tool_calls) : 0;
+    const int has_text = r->step[0].n || r->step[1].n || ntc > r->tc_sent;
     if (!has_text && !r->lp && !finish) return;
     cJSON *o = resp_head(r, r->cr.chat ? "chat.completion.chunk" : "text_completion");
     cJSON *ch = cJSON_AddArrayToObject(o, "choices"), *c = cJSON_CreateObject();
@@ -515,10 +520,15 @@ static void stream_chunk(Req *r, const char *finish) {
             json_add_bytes(d, "reasoning", r->step[1].p, r->step[1].n);
         }
         if (r->step[0].n) json_add_bytes(d, "content", r->step[0].p, r->step[0].n);
+        if (ntc > r->tc_sent) { // each call whole, once its </tool_call> arrived: its arguments are valid JSON
+            cJSON *arr = cJSON_AddArrayToObject(d, "tool_calls");
+            for (int k = r->tc_sent; k < ntc; k++) cJSON_AddItemToArray(arr, cJSON_Duplicate(cJSON_GetArrayItem(r->tool_calls, k), 1));
+            r->tc_sent = ntc;
+        }
     } else json_add_bytes(c, "text", r->step[0].p, r->step[0].n);
     if (r->lp && r->cr.logprobs) cJSON_AddItemToObject(c, "logprobs", logprobs_json(r, r->text[0].n - r->step[0].n));
     else cJSON_AddNullToObject(c, "logprobs");
-    if (finish) cJSON_AddStringToObject(c, "finish_reason", finish);
+    if (finish) cJSON_AddStringToObject(c, "finish_reason", r->tool_calls && !strcmp(finish, "stop") ? "tool_calls" : finish);
     else cJSON_AddNullToObject(c, "finish_reason");
     if (finish && !r->cr.include_usage) { // llama-server: timings on the last chunk
         cJSON_AddItemToObject(o, "timings", timings_json(r));
@@ -536,33 +546,25 @@ static void final_json(Req *r) {
     if (r->cr.chat) {
         cJSON *m = cJSON_AddObjectToObject(c, "message");
         cJSON_AddStringToObject(m, "role", "assistant");
-        // tool calls (tools given, tool_choice not "none"): the content's <tool_call> regions, parsed as
-        // parse-output and vLLM's glm45 parser read them; the text before them stays the content
-        ChatOutput out;
-        int parsed = 0;
-        if (r->cr.tools_json && !(r->cr.tool_choice && !strcmp(r->cr.tool_choice, "none"))) {
-            ChatOutputOptions opt = {.tools = r->cr.tools_json};
-            parsed = chat_output_parse(r->text[0].p ? r->text[0].p : "", r->text[0].n, &opt, &out) == 0;
-        }
-        if (parsed && out.n_tool_calls) {
-            if (out.content) json_add_bytes(m, "content", out.content, out.content_len);
-            else cJSON_AddNullToObject(m, "content");
-        } else json_add_bytes(m, "content", r->text[0].p, r->text[0].n);
+        // content before the first tool call (null when blank and there are calls), reasoning, tool calls: as
+        // parse-output makes them of the same text
+        if (r->tool_calls && !r->text[0].n) cJSON_AddNullToObject(m, "content");
+        else json_add_bytes(m, "content", r->text[0].p, r->text[0].n);
         if (r->text[1].n) {
             json_add_bytes(m, "reasoning_content", r->text[1].p, r->text[1].n);
             json_add_bytes(m, "reasoning", r->text[1].p, r->text[1].n);
         }
-        if (parsed && out.n_tool_calls) {
-            cJSON *msg = chat_output_message(&out), *tcs = cJSON_DetachItemFromObjectCaseSensitive(msg, "tool_calls");
+        if (r->tool_calls) {
+            cJSON *tcs = cJSON_Duplicate(r->tool_calls, 1);
+            for (cJSON *tc = tcs->child; tc; tc = tc->next) cJSON_DeleteItemFromObjectCaseSensitive(tc, "index");
             cJSON_AddItemToObject(m, "tool_calls", tcs);
-            cJSON_Delete(msg);
-            if (!r->finish || !strcmp(r->finish, "stop")) r->finish = "tool_calls";
         }
-        if (parsed) chat_output_free(&out);
     } else json_add_bytes(c, "text", r->text[0].p, r->text[0].n);
     if (r->cr.logprobs) cJSON_AddItemToObject(c, "logprobs", logprobs_json(r, 0));
     else cJSON_AddNullToObject(c, "logprobs");
-    cJSON_AddStringToObject(c, "finish_reason", r->finish ? r->finish : "stop");
+    const char *fin = r->finish ? r->finish : "stop";
+    if (r->tool_calls && !strcmp(fin, "stop")) fin = "tool_calls";
+    cJSON_AddStringToObject(c, "finish_reason", fin);
     cJSON_AddItemToObject(o, "usage", usage_json(r));
     cJSON_AddItemToObject(o, "timings", timings_json(r));
     char *s = json_print(o);
@@ -602,31 +604,54 @@ static void channel_text(Req *r, int ch, const char *s, size_t n) {
     r->sent[ch] = safe;
 }
 
-// one generated token (not eos) into the answer
+// a delta of the splitter: content and reasoning into their channels (stop strings apply), tool calls collected
+static int route_delta(void *user, const ChatDelta *d) {
+    Req *r = user;
+    if (r->finish) return 0;
+    if (d->kind == CHAT_DELTA_CONTENT) channel_text(r, 0, d->text, d->len);
+    else if (d->kind == CHAT_DELTA_REASONING) channel_text(r, 1, d->text, d->len);
+    else if (d->kind == CHAT_DELTA_TOOL_CALL) {
+        if (!r->tool_calls && !(r->tool_calls = cJSON_CreateArray())) return -1;
+        cJSON *tc = cJSON_CreateObject(), *fn = cJSON_CreateObject();
+        cJSON_AddNumberToObject(tc, "index", d->index);
+        cJSON_AddStringToObject(tc, "id", d->id);
+        cJSON_AddStringToObject(tc, "type", "function");
+        char *name = strndup(d->text, d->len);
+        cJSON_AddStringToObject(fn, "name", name ? name : "");
+        free(name);
+        cJSON_AddStringToObject(fn, "arguments", "");
+        cJSON_AddItemToObject(tc, "function", fn);
+        cJSON_AddItemToArray(r->tool_calls, tc);
+    } else if (d->kind == CHAT_DELTA_TOOL_ARGS && r->tool_calls) {
+        cJSON *tc = cJSON_GetArrayItem(r->tool_calls, cJSON_GetArraySize(r->tool_calls) - 1);
+        cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
+        const char *old = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(fn, "arguments"));
+        size_t n = strlen(old ? old : "");
+        char *cat = malloc(n + d->len + 1);
+        if (!cat) return -1;
+        memcpy(cat, old ? old : "", n), memcpy(cat + n, d->text, d->len), cat[n + d->len] = 0;
+        cJSON_ReplaceItemInObjectCaseSensitive(fn, "arguments", cJSON_CreateString(cat));
+        free(cat);
+    }
+    return 0;
+}
+
+// one generated token (not eos) into the answer: chat answers through the splitter, completions as text
 static void token_out(Req *r, int id) {
-    const int to = reasoning_route(&g.e, &r->rs, id);
-    if (to == OA_OUT_MARKER) return;
-    const int other = to == OA_OUT_CONTENT ? OA_OUT_REASONING : OA_OUT_CONTENT;
     char buf[4096];
-    int n = stream_flush(&r->sd[other], buf, sizeof buf); // a channel switch ends the other's pending character
-    if (n > 0) channel_text(r, other, buf, (size_t)n);
-    for (int k = 0; k < g.nkeep; k++)
-        if (id == g.keep_ids[k]) { // a marker that stays in the text (special, so the decoder would drop it)
-            if ((n = stream_flush(&r->sd[to], buf, sizeof buf)) > 0 && !r->finish) channel_text(r, to, buf, (size_t)n);
-            const char *t = tokenizer_token_str(g.e.tok, id);
-            if (t && !r->finish) channel_text(r, to, t, strlen(t));
-            return;
-        }
-    n = stream_feed(&r->sd[to], id, buf, sizeof buf);
-    if (n > 0 && !r->finish) channel_text(r, to, buf, (size_t)n);
+    int n = stream_feed(&r->raw, id, buf, sizeof buf);
+    if (n > 0 && !r->finish && r->co) chat_output_stream_feed(r->co, buf, (size_t)n);
+    else if (n > 0 && !r->finish) channel_text(r, 0, buf, (size_t)n);
 }
 
 // the end of the answer: pending characters, held-back text, the last chunk or the whole JSON; metrics
 static void finish_req(Req *r, const char *reason) {
     char buf[256];
-    for (int c = 0; c < 2 && !r->finish; c++) {
-        int n = stream_flush(&r->sd[c], buf, sizeof buf);
-        if (n > 0) channel_text(r, c, buf, (size_t)n);
+    if (!r->finish) {
+        int n = stream_flush(&r->raw, buf, sizeof buf);
+        if (n > 0 && r->co) chat_output_stream_feed(r->co, buf, (size_t)n);
+        else if (n > 0) channel_text(r, 0, buf, (size_t)n);
+        if (r->co) chat_output_stream_finish(r->co);
     }
     if (!r->finish) r->finish = reason;
     for (int c = 0; c < 2; c++) // text held back for a stop string that never came
@@ -1106,6 +1131,7 @@ static Req *build_req(struct MHD_Connection *c, ChatRequest *cr, enum MHD_Result
         snprintf(err.message, sizeof err.message, "%s", glm_errmsg);
     }
     pthread_mutex_unlock(&g.prep_mu);
+    if (text) r->think_open = chat_output_prompt_ends_in_think(text, strlen(text));
     free(text);
     const int L = r->p.seq.n;
     for (int i = 0; !rc && i < L; i++)
@@ -1150,9 +1176,18 @@ static Req *build_req(struct MHD_Connection *c, ChatRequest *cr, enum MHD_Result
         req_unref(r);
         return NULL;
     }
-    reasoning_init(&r->rs, r->cr.chat ? r->cr.think : 0);
-    stream_init(&r->sd[0], g.e.tok, 1);
-    stream_init(&r->sd[1], g.e.tok, 1);
+    stream_init(&r->raw, g.e.tok, 0);
+    if (r->cr.chat) {
+        // tool calls are parsed when the request gave tools and did not say tool_choice "none" (vLLM's rule)
+        ChatOutputOptions opt = {.tools = r->cr.tools_json, .prompt_ends_in_think = r->think_open,
+                                 .no_tool_parse = !r->cr.tools_json || (r->cr.tool_choice && !strcmp(r->cr.tool_choice, "none"))};
+        if (!(r->co = chat_output_stream_new(&opt, route_delta, r))) {
+            *res = respond_error(c, 500, NULL, "out of memory");
+            r->refs = 1;
+            req_unref(r);
+            return NULL;
+        }
+    }
     uint64_t n = __atomic_add_fetch(&g.next_id, 1, __ATOMIC_RELAXED);
     snprintf(r->id, sizeof r->id, "%s-%llu%06llx", r->cr.chat ? "chatcmpl" : "cmpl", (unsigned long long)n,
              (unsigned long long)(mix64(n ^ (uint64_t)time(NULL)) & 0xffffff));
@@ -1434,12 +1469,6 @@ static void *loader_main(void *arg) {
     g.slot_keys = calloc((size_t)o->parallel, sizeof *g.slot_keys);
     g.slot_used = calloc((size_t)o->parallel, sizeof *g.slot_used);
     g.lpbuf = malloc((size_t)c->text.vocab_size * sizeof(float));
-    // grounding boxes stay inline in the content as the model writes them (the web page and --draw-boxes read them),
-    // and the tool-call markup stays for the tool-call parser
-    static const char *keep[] = {"<|begin_of_box|>", "<|end_of_box|>", "<tool_call>", "</tool_call>",
-                                 "<arg_key>", "</arg_key>", "<arg_value>", "</arg_value>"};
-    for (int k = 0; k < 8; k++)
-        if ((g.keep_ids[g.nkeep] = tokenizer_token_id(g.e.tok, keep[k])) >= 0) g.nkeep++;
     if (!g.slots || !g.slot_req || !g.slot_keys || !g.slot_used || !g.lpbuf) {
         glm_err("out of memory");
         goto fail;

@@ -3,6 +3,7 @@
 // dtypes and shapes against the config before the first token; mirrors the module tree of HF
 // Glm4v(Moe)ForConditionalGeneration (model.language_model.*, model.visual.*, lm_head).
 #include "weights.h"
+#include "quant_config.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -23,6 +24,8 @@ static int bind(const Checkpoint *ck, Tensor *dst, int ndim, const int64_t *shap
     va_start(ap, fmt);
     vsnprintf(name, sizeof name, fmt, ap);
     va_end(ap);
+    // quantised checkpoints: a Linear weight may be FP8 / int8 / packed int4 with its scales (quant_config.c)
+    if (ck->quant) return quant_tensor(ck, dst, name, ndim, shape);
     return checkpoint_tensor(ck, dst, name, ndim, shape);
 }
 

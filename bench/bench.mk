@@ -8,9 +8,22 @@ BENCH_BIN = $(BUILD)/glm4v-bench
 $(BENCH_BIN): bench/bench.c $(LIB_OBJS)
 	$(CC) $(CFLAGS) $(DEPFLAGS) -o $@ bench/bench.c $(LIB_OBJS) $(LDLIBS) -lopenblas
 
-bench: $(BENCH_BIN) tools/synth_ckpt
-	@BENCH_BIN=$(BENCH_BIN) bash bench/bench.sh
+BENCH_QUANT_BIN = $(BUILD)/glm4v-bench-quant
+
+$(BENCH_QUANT_BIN): bench/bench_quant.c $(LIB_OBJS)
+	$(CC) $(CFLAGS) $(DEPFLAGS) -o $@ bench/bench_quant.c $(LIB_OBJS) $(LDLIBS)
+
+bench: $(BENCH_BIN) $(BENCH_QUANT_BIN) $(GLM4V_BIN) tools/synth_ckpt
+	@BENCH_BIN=$(BENCH_BIN) BENCH_QUANT_BIN=$(BENCH_QUANT_BIN) bash bench/bench.sh
 
 # the same run plus HuggingFace transformers (PyTorch, CPU) on the same checkpoint: hf_* and the speed-ups
 bench-hf: $(BENCH_BIN) tools/synth_ckpt
 	@BENCH_BIN=$(BENCH_BIN) bash bench/bench.sh --hf
+
+# linear() alone at prefill / vision shapes, as GFLOP/s and a ratio to the FMA peak of the same run (no checkpoint)
+.PHONY: bench-linear
+$(BUILD)/linear-bench: bench/linear_bench.c $(LIB_OBJS) $(HDRS)
+	$(CC) $(CFLAGS) -o $@ bench/linear_bench.c $(LIB_OBJS) $(LDLIBS)
+
+bench-linear: $(BUILD)/linear-bench
+	$(BUILD)/linear-bench

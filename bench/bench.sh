@@ -36,6 +36,24 @@ m2=$("$BIN" micro)
 printf '%s\n%s\n' "$m1" "$m2" | grep -v '^threads=' | sed 's/^stream_read_gbs=/stream_read_gbs_micro=/' |
     awk -F= '{ if (!($1 in v)) k[n++] = $1; if (!($1 in v) || $2 + 0 > v[$1] + 0) v[$1] = $2 }
              END { for (i = 0; i < n; i++) print k[i] "=" v[k[i]] }' | tee -a "$out"
+# quantised formats (BENCH_QUANT=0 skips): the checkpoint written by ./glm4v quantize once per format beside the bf16
+# one (FP8 per channel + dynamic FP8 activations, int8 per channel, int4 in groups of 128), decoded on the same
+# tokens: decode_<f>_tok_s, _weight_gbs, _speedup over bf16, _logits_nmse against bf16
+QBIN=${BENCH_QUANT_BIN:-build/glm4v-bench-quant}
+if [ "${BENCH_QUANT:-1}" != 0 ] && [ -x "$QBIN" ]; then
+    qargs=()
+    for s in fp8 int8 int4; do
+        qd="$DIR-$s"
+        if [ ! -f "$qd/model.safetensors" ] || [ "$(cat "$qd/.bench-stamp" 2>/dev/null)" != "$want $s" ]; then
+            echo "bench: writing the $s checkpoint to $qd (once)" >&2
+            rm -rf "$qd" "$qd.tmp"
+            ./glm4v quantize "$DIR" "$qd" --scheme $s --group 128 -q >&2
+            echo "$want $s" >"$qd/.bench-stamp"
+        fi
+        qargs+=("$s=$qd")
+    done
+    "$QBIN" "${BENCH_QUANT_STEPS:-12}" "$DIR" "${qargs[@]}" | tee -a "$out"
+fi
 if [ "${1:-}" = "--hf" ]; then
     python3 bench/bench_hf.py "$DIR" "$DECODE" | tee -a "$out"
 fi
@@ -43,6 +61,10 @@ fi
 awk -F= '{v[$1] = $2}
 END {
     if (v["stream_read_gbs"] > 0) printf "decode_bw_ratio=%.2f\n", v["decode_weight_gbs"] / v["stream_read_gbs"]
+    split("fp8 int8 int4", q, " ")
+    for (i = 1; i <= 3; i++)
+        if (v["stream_read_gbs"] > 0 && v["decode_" q[i] "_weight_gbs"] != "")
+            printf "decode_%s_bw_ratio=%.2f\n", q[i], v["decode_" q[i] "_weight_gbs"] / v["stream_read_gbs"]
     if (v["stream_read_gbs"] > 0 && v["serve_batch4_weight_gbs"] != "")
         printf "serve_batch4_bw_ratio=%.2f\n", v["serve_batch4_weight_gbs"] / v["stream_read_gbs"]
     if (v["fma_peak_gflops"] > 0) {

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 // fuzz_config.c - libFuzzer target: the model folder's JSON files on arbitrary bytes: config.json (config_parse),
 // generation_config.json, processor configs (proc_config_parse, image and video layouts) and
-// model.safetensors.index.json (checkpoint_index_parse). What a parser accepts is then used the way the loader uses
+// model.safetensors.index.json (checkpoint_index_parse), quantization_config (quant_config_parse, its target / ignore
+// patterns matched against module names). What a parser accepts is then used the way the loader uses
 // it: video frame sampling with the parsed processor config.
 #include "../preprocess.h"
+#include "../quant_config.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +37,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         proc_config_defaults(&pc);
         if (proc_config_parse(&pc, json, size, "processor_config.json", video_only) == 0) fz_config_sample(&pc);
     }
+    QuantConfig *q = NULL;
+    if (quant_config_parse(&q, json, size, "config.json") == 0 && q) {
+        static const char *mods[] = {"model.language_model.layers.0.self_attn.q_proj", "lm_head",
+                                     "model.visual.blocks.0.attn.qkv", "model.layers.1.mlp.experts.7.down_proj"};
+        for (int g = 0; g < q->ngroups; g++) {
+            const QuantArgs *w = &q->groups[g].weights;
+            if (w->present && ((w->num_bits != 4 && w->num_bits != 8) || (w->strategy == QS_GROUP && w->group_size < 1)))
+                abort(); // only what the kernels implement gets through
+            for (int i = 0; i < q->groups[g].ntargets; i++)
+                for (int m = 0; m < 4; m++) quant_name_match(mods[m], q->groups[g].targets[i]);
+        }
+        for (int i = 0; i < q->nignore; i++)
+            for (int m = 0; m < 4; m++) quant_name_match(mods[m], q->ignore[i]);
+    }
+    quant_config_free(q);
     char **shards = NULL;
     int n = 0;
     if (checkpoint_index_parse(json, size, "model.safetensors.index.json", &shards, &n) == 0) {

@@ -10,7 +10,7 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 for model in tiny-glm4v-moe tiny-glm4v-dense; do
     # a 450x300 photo: 704 patches and ~200 prompt tokens, so the vision tower and (in one chunk, moe) the prefill
-    # also run the packed GEMM (>= 192 rows); the dense model prefills in chunks of 7 (dot tiles)
+    # run large batches; the dense model prefills in chunks of 7
     chunk=512
     [ $model = tiny-glm4v-dense ] && chunk=7
     args=(-m weights/$model -p "Describe the picture." -i tests/data/images/photo_450x300.png -n 6 -q --chunk $chunk -t 2)

@@ -54,7 +54,7 @@ static void check_linear(DType dt, int O, int K, int n) {
     }
     uint16_t *bb = malloc(O * 2);
     for (int i = 0; i < O; i++) bias[i] = frand(), bb[i] = f32_to_bf16(bias[i]);
-    Tensor W = {wdata, dt, O, K}, B = {bb, DT_BF16, 1, O};
+    Tensor W = {.data = wdata, .dtype = dt, .rows = O, .cols = K}, B = {.data = bb, .dtype = DT_BF16, .rows = 1, .cols = O};
     float *x = malloc((size_t)n * K * sizeof(float)), *y1 = malloc((size_t)n * O * 4), *y2 = malloc((size_t)n * O * 4);
     float *yr = malloc((size_t)n * O * 4);
     for (size_t i = 0; i < (size_t)n * K; i++) x[i] = frand();
@@ -132,7 +132,7 @@ static void check_isa_linear_at(DType dt, int O, int K, int n, int off) {
     size_t nw = (size_t)O * K;
     uint16_t *base = aligned_alloc(64, ((nw + (size_t)off) * 2 + 63) / 64 * 64), *wd = base + off;
     for (size_t i = 0; i < nw; i++) wd[i] = dt == DT_BF16 ? f32_to_bf16(frand() * 0.1f) : f32_to_f16(frand() * 0.1f);
-    Tensor W = {wd, dt, O, K};
+    Tensor W = {.data = wd, .dtype = dt, .rows = O, .cols = K};
     float *x = malloc((size_t)n * K * 4), *y[3];
     for (size_t i = 0; i < (size_t)n * K; i++) x[i] = frand();
     for (int a = 0; a < 3; a++) {
@@ -144,8 +144,8 @@ static void check_isa_linear_at(DType dt, int O, int K, int n, int off) {
     CHECK(memcmp(y[0], y[1], (size_t)n * O * 4) == 0 && memcmp(y[0], y[2], (size_t)n * O * 4) == 0,
           "linear %s [%d x %d] n=%d (weights at +%d): AVX-512, AVX2 and portable bit-identical", dtype_name[dt], O, K,
           n, off);
-    // each row alone gives the same bits as in the batch when both use the same kernel (n < 192: dot tiles)
-    if (n < 192) {
+    // each row alone gives the same bits as in the batch
+    {
         float *r = malloc((size_t)O * 4);
         int same = 1;
         for (int i = 0; i < n; i++) {
@@ -156,6 +156,49 @@ static void check_isa_linear_at(DType dt, int O, int K, int n, int off) {
         free(r);
     }
     free(base), free(x), free(y[0]), free(y[1]), free(y[2]);
+}
+
+// batch invariance: row r of a batch of n rows (x at a random misalignment, rows at a random stride) equals the row
+// alone, for every weight dtype and instruction set (the row alone computed with the best one)
+static void check_batch_invariance(DType dt, int O, int K) {
+    static const int ns[] = {1, 2, 7, 191, 192, 193, 512};
+    const size_t es = dt == DT_F32 ? 4 : 2;
+    void *wd = malloc((size_t)O * K * es);
+    for (size_t i = 0; i < (size_t)O * K; i++) {
+        const float f = frand() * 0.1f;
+        if (dt == DT_F32) ((float *)wd)[i] = f;
+        else ((uint16_t *)wd)[i] = dt == DT_BF16 ? f32_to_bf16(f) : f32_to_f16(f);
+    }
+    uint16_t *bb = malloc((size_t)O * 2);
+    for (int i = 0; i < O; i++) bb[i] = f32_to_bf16(frand());
+    Tensor W = {wd, dt, O, K}, B = {bb, DT_BF16, 1, O};
+    const int nmax = 512, ldx = K + 3, ldy = O + 5;
+    float *x = malloc(((size_t)nmax * ldx + 16) * 4), *y = malloc((size_t)nmax * ldy * 4);
+    float *xa = malloc(((size_t)K + 16) * 4), *ref = malloc((size_t)nmax * O * 4);
+    for (size_t i = 0; i < (size_t)nmax * ldx + 16; i++) x[i] = frand();
+    // every row alone (best instruction set): the reference
+    for (int i = 0; i < nmax; i++) {
+        const int mis = (int)((frand() + 1.0f) * 7.9f); // 0..15 floats past the start of the buffer
+        memcpy(xa + mis, x + 1 + (size_t)i * ldx, (size_t)K * 4);
+        linear(ref + (size_t)i * O, xa + mis, &W, &B, 1);
+    }
+    for (int a = 0; a < 3; a++) {
+        set_isa(a);
+        int same = 1, checked = 0;
+        for (size_t q = 0; q < sizeof ns / sizeof ns[0]; q++) {
+            const int n = ns[q], i0 = (int)((frand() + 1.0f) * 0.5f * (float)(nmax - n)); // rows [i0, i0 + n)
+            const LinearJob J = {y, ldy, x + 1 + (size_t)i0 * ldx, ldx, &W, &B, n};
+            omp_set_num_threads(1 + (int)(q % 2));
+            linear_batch(&J, 1);
+            for (int i = 0; i < n; i++, checked++)
+                same &= memcmp(y + (size_t)i * ldy, ref + (size_t)(i0 + i) * O, (size_t)O * 4) == 0;
+        }
+        omp_set_num_threads(2);
+        CHECK(same, "linear %s [%d x %d], %s: %d rows of batches of 1..512 rows equal the row alone (AVX-512)",
+              dtype_name[dt], O, K, a == 0 ? "best ISA" : a == 1 ? "AVX2" : "portable", checked);
+    }
+    set_isa(0);
+    free(wd), free(bb), free(x), free(y), free(xa), free(ref);
 }
 
 static void check_isa_attention(int nq, int nk, int hd, int off) {
@@ -184,6 +227,17 @@ static void check_isa_attention(int nq, int nk, int hd, int off) {
         free(r);
     }
     free(q), free(k), free(v), free(o[0]), free(o[1]), free(o[2]), free(sc);
+}
+
+// gemm_bcast's naive twin: double accumulation
+static void gemm_bcast_naive(float *C, int64_t ldc, const float *A, int64_t ars, int64_t acs, const float *B, int64_t ldb,
+                      int M, int N, int K, int accumulate) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = accumulate ? C[i * ldc + j] : 0.0;
+            for (int k = 0; k < K; k++) s += (double)A[i * ars + k * acs] * B[k * ldb + j];
+            C[i * ldc + j] = (float)s;
+        }
 }
 
 static void check_gemm_bcast(int M, int N, int K, int trans) {
@@ -236,7 +290,7 @@ static void check_linear_batch(void) {
     uint16_t *w1 = malloc((size_t)O1 * K * 2), *w2 = malloc((size_t)O2 * K * 2);
     for (int i = 0; i < O1 * K; i++) w1[i] = f32_to_bf16(frand());
     for (int i = 0; i < O2 * K; i++) w2[i] = f32_to_bf16(frand());
-    Tensor W1 = {w1, DT_BF16, O1, K}, W2 = {w2, DT_BF16, O2, K};
+    Tensor W1 = {.data = w1, .dtype = DT_BF16, .rows = O1, .cols = K}, W2 = {.data = w2, .dtype = DT_BF16, .rows = O2, .cols = K};
     float x[3 * 200], x2[3 * 200], ya[3 * 70], yb[3 * 33], yc[3 * 70], r1[3 * 70], r2[3 * 33], r3[3 * 70];
     for (int i = 0; i < n * K; i++) x[i] = frand(), x2[i] = frand();
     LinearJob jobs[3] = {{ya, O1, x, K, &W1, NULL, n}, {yb, O2, x, K, &W2, NULL, n}, {yc, O1, x2, K, &W1, NULL, n}};
@@ -262,7 +316,7 @@ int main(void) {
     check_attention(100, 130, 64, 30);
     check_attention(77, 77, 128, -1);
     check_norms();
-    // the packed GEMM path (n >= 192): K across several k blocks with a tail, outputs not a multiple of 32
+    // large batches: K with a tail, outputs not a multiple of the tile
     check_linear(DT_BF16, 333, 600, 195);
     check_linear(DT_F16, 70, 300, 193);
     for (int i = 0; i < 2; i++) {
@@ -274,6 +328,10 @@ int main(void) {
         for (int off = 1; off < 32; off += 7) check_isa_linear_at(DT_BF16, 70, 512, i ? 5 : 1, off);
         check_isa_linear_at(DT_BF16, 33, 8192, i ? 5 : 1, 8); // long rows read in pairs (an odd one alone)
     }
+    check_batch_invariance(DT_BF16, 75, 300);
+    check_batch_invariance(DT_F16, 75, 300);
+    check_batch_invariance(DT_F32, 75, 300);
+    check_batch_invariance(DT_BF16, 41, 64);
     check_isa_attention(70, 90, 64, 20);
     check_isa_attention(12, 100, 128, -1);
     check_gemm_bcast(13, 70, 300, 0);

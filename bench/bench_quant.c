@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: MIT
+// bench_quant.c - decode speed and accuracy of the quantised formats, for `make bench` (bench.sh writes the
+// quantised folders with `./glm4v quantize` once, next to the bf16 checkpoint, and calls this):
+//   glm4v-bench-quant N BF16_DIR [NAME=DIR ...]
+// For the bf16 checkpoint and each NAME=DIR: a 64-token prompt, then N greedy decode steps, the other formats
+// teacher-forced on the bf16 run's tokens (the same sequence everywhere). The first step is not timed; the median
+// of the rest gives decode_NAME_tok_s and decode_NAME_weight_gbs (the weight bytes one step reads at their stored
+// size, scales included, over the step time); decode_NAME_speedup = its tok/s over bf16's; decode_NAME_logits_nmse
+// = sum (l - l_bf16)^2 / sum l_bf16^2 over every step's logits. One key=value per line.
+#include "../engine.h"
+#include "../ops.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// bytes of a weight as stored (quantised: the quantised rows, the scale table and the zero points)
+static double tbytes(const Tensor *t) {
+    if (!t->data) return 0;
+    if (!is_quantised(t)) return (double)t->rows * t->cols * dtype_size[t->dtype];
+    const double srows = (double)((t->rows + t->block_rows - 1) / t->block_rows);
+    double b = (double)t->rows * t->ld + srows * t->scale_cols * dtype_size[t->scale_dtype];
+    if (t->zero) b += (double)((t->rows * (t->dtype == DT_Q4 ? 4 : 8) + 31) / 32) * t->scale_cols * 4;
+    return b;
+}
+
+// weight bytes one decode step reads (as bench.c counts them: attention, norms, dense MLP or router + top-k experts
+// + shared expert, the embedding row, lm_head)
+static double step_bytes(const Weights *w, const Config *c) {
+    const TextConfig *t = &c->text;
+    double b = (double)t->hidden_size * dtype_size[w->embed_tokens.dtype] + tbytes(&w->norm) + tbytes(&w->lm_head);
+    for (int l = 0; l < t->num_hidden_layers; l++) {
+        const TextLayer *L = &w->layers[l];
+        const Tensor *all[] = {&L->input_layernorm, &L->post_self_attn_layernorm, &L->post_attention_layernorm,
+                               &L->post_mlp_layernorm, &L->q_proj, &L->q_bias, &L->k_proj, &L->k_bias, &L->v_proj,
+                               &L->v_bias, &L->o_proj};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) b += tbytes(all[i]);
+        if (L->is_moe_layer)
+            b += tbytes(&L->router) + tbytes(&L->router_bias) +
+                 t->num_experts_per_tok * (tbytes(&L->exp_gate[0]) + tbytes(&L->exp_up[0]) + tbytes(&L->exp_down[0])) +
+                 tbytes(&L->sh_gate) + tbytes(&L->sh_up) + tbytes(&L->sh_down);
+        else
+            b += tbytes(&L->gate_proj) + tbytes(&L->up_proj) + tbytes(&L->gate_up_proj) + tbytes(&L->down_proj);
+    }
+    return b;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int argmax(const float *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+// prefill + n steps on dir; ids: NULL = greedy (written to out_ids), else the tokens to feed; logits [n, V] out
+static int run(const char *dir, int n, const int *ids, int *out_ids, float *logits, double *tok_s, double *gbs) {
+    enum { PROMPT = 64 };
+    Engine e;
+    if (engine_load(&e, dir, NULL, NULL, NULL)) return -1;
+    const int V = e.c->text.vocab_size;
+    // every page of the checkpoint read once before timing (a served model has its weights in memory)
+    volatile uint8_t sink = 0;
+    for (int i = 0; i < e.ck.nfiles; i++)
+        for (size_t off = 0; off < e.ck.files[i].size; off += 4096) sink += e.ck.files[i].map[off];
+    Session s;
+    if (session_init(&s, &e, PROMPT + n + 1, 512, 0)) {
+        engine_free(&e);
+        return -1;
+    }
+    Prompt pr = {0};
+    pr.seq.n = pr.seq.cap = PROMPT;
+    pr.seq.ids = malloc(PROMPT * sizeof(int));
+    pr.seq.type = calloc(PROMPT, sizeof(int));
+    pr.pos = malloc(3 * PROMPT * sizeof(int64_t));
+    uint64_t r = 88172645463325252ULL;
+    for (int i = 0; i < PROMPT; i++) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        pr.seq.ids[i] = (int)(r % (uint64_t)V);
+        pr.pos[i] = pr.pos[PROMPT + i] = pr.pos[2 * PROMPT + i] = i;
+    }
+    Media none = {0};
+    int rc = session_prefill(&s, &pr, &none, NULL);
+    double *dt = malloc((size_t)n * sizeof(double));
+    for (int i = 0; !rc && i < n; i++) {
+        const int id = ids ? ids[i] : argmax(s.last, V);
+        if (out_ids) out_ids[i] = id;
+        const double t0 = now_s();
+        rc = session_step(&s, id);
+        dt[i] = now_s() - t0;
+        memcpy(logits + (size_t)i * V, s.last, (size_t)V * sizeof(float));
+    }
+    if (!rc) {
+        qsort(dt + 1, (size_t)(n - 1), sizeof(double), cmp_double); // the first step warms the path: not timed
+        const int m = n - 1;
+        const double med = m % 2 ? dt[1 + m / 2] : 0.5 * (dt[m / 2] + dt[1 + m / 2]);
+        *tok_s = 1.0 / med;
+        *gbs = step_bytes(&e.w, e.c) / med / 1e9;
+    }
+    free(dt), free(pr.seq.ids), free(pr.seq.type), free(pr.pos);
+    session_free(&s);
+    engine_free(&e);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) {
+        fprintf(stderr, "usage: glm4v-bench-quant N BF16_DIR [NAME=DIR ...]\n");
+        return 2;
+    }
+    ops_init();
+    const int n = atoi(argv[1]) < 3 ? 3 : atoi(argv[1]);
+    Engine probe;
+    if (engine_load(&probe, argv[2], NULL, NULL, NULL)) {
+        fprintf(stderr, "bench-quant: %s\n", glm_errmsg);
+        return 1;
+    }
+    const int V = probe.c->text.vocab_size;
+    engine_free(&probe);
+    int *ids = malloc((size_t)n * sizeof(int));
+    float *ref = malloc((size_t)n * V * sizeof(float)), *lg = malloc((size_t)n * V * sizeof(float));
+    double ts0, gb0;
+    if (run(argv[2], n, NULL, ids, ref, &ts0, &gb0)) {
+        fprintf(stderr, "bench-quant: %s\n", glm_errmsg);
+        return 1;
+    }
+    printf("decode_q_steps=%d\ndecode_bf16_tok_s=%.2f\ndecode_bf16_weight_gbs=%.2f\n", n, ts0, gb0);
+    for (int a = 3; a < argc; a++) {
+        char name[64];
+        const char *eq = strchr(argv[a], '=');
+        if (!eq || eq - argv[a] >= (int)sizeof name) continue;
+        memcpy(name, argv[a], (size_t)(eq - argv[a]));
+        name[eq - argv[a]] = 0;
+        double ts, gb;
+        if (run(eq + 1, n, ids, NULL, lg, &ts, &gb)) {
+            fprintf(stderr, "bench-quant: %s: %s\n", name, glm_errmsg);
+            return 1;
+        }
+        double num = 0, den = 0;
+        for (size_t i = 0; i < (size_t)n * V; i++) num += ((double)lg[i] - ref[i]) * ((double)lg[i] - ref[i]), den += (double)ref[i] * ref[i];
+        printf("decode_%s_tok_s=%.2f\ndecode_%s_weight_gbs=%.2f\ndecode_%s_speedup=%.2f\ndecode_%s_logits_nmse=%.3g\n", name,
+               ts, name, gb, name, ts / ts0, name, den > 0 ? num / den : 0.0);
+    }
+    free(ids), free(ref), free(lg);
+    return 0;
+}

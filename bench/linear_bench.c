@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: MIT
+// linear_bench.c - `make bench-linear`: linear() at prefill / vision shapes (bf16, f16 and f32 weights), in GFLOP/s
+// and as a ratio to the register-only FMA peak measured in the same run (interleaved with the timings, best of
+// several repetitions, so other jobs on a shared machine lower both sides alike). A quick yardstick for the Linear
+// kernels without the 7 GB checkpoint of `make bench`. Prints one key=value per line.
+//   linear_bench [reps] [cpu]   (threads: OMP_NUM_THREADS)
+// With `cpu` every figure is counted in process CPU time instead of wall-clock time (per core, as the FMA peak is
+// then too): on a machine shared with other jobs the time slices the others take no longer count.
+#include "../glm4v.h"
+
+#include <immintrin.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int use_cpu_time; // count process CPU time (all threads) instead of wall-clock time
+
+// wall-clock seconds, or CPU seconds of the process with use_cpu_time
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(use_cpu_time ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// register-only FMA loop (as bench.c): 12 independent accumulators, 2 FLOPs per lane
+__attribute__((target("avx512f"))) static float fma_loop512(long iters) {
+    __m512 a[12];
+    const __m512 b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps((float)i);
+    for (long it = 0; it < iters; it++)
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++) a[i] = _mm512_fmadd_ps(a[i], b, c);
+    __m512 s = a[0];
+    for (int i = 1; i < 12; i++) s = _mm512_add_ps(s, a[i]);
+    return _mm512_reduce_add_ps(s);
+}
+
+// the same with 8-lane vectors (AVX2 machines)
+__attribute__((target("avx2,fma"))) static float fma_loop256(long iters) {
+    __m256 a[12];
+    const __m256 b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++) a[i] = _mm256_set1_ps((float)i);
+    for (long it = 0; it < iters; it++)
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++) a[i] = _mm256_fmadd_ps(a[i], b, c);
+    float f[8], s = 0;
+    for (int i = 0; i < 12; i++) {
+        _mm256_storeu_ps(f, a[i]);
+        for (int j = 0; j < 8; j++) s += f[j];
+    }
+    return s;
+}
+
+// GFLOP/s of the FMA loop on every thread (one short run)
+static double fma_peak_once(void) {
+    const long iters = 5000000;
+    const int w512 = cpu.avx512f;
+    float sink = 0;
+    const int nthr = omp_get_max_threads(); // (with CPU time: the rate per core)
+    double t0 = now_s();
+#pragma omp parallel reduction(+ : sink)
+    sink += w512 ? fma_loop512(iters) : fma_loop256(iters);
+    double t = now_s() - t0;
+    if (sink == 12345.0f) printf("#\n");
+    return (double)nthr * iters * 12 * (w512 ? 32 : 16) / t / 1e9;
+}
+
+// a random weight tensor [O, K] of the dtype (values ~ N(0, 1/K)-ish, as bf16 / f16 / f32)
+static void *make_weights(DType dt, int64_t O, int64_t K) {
+    const size_t n = (size_t)(O * K);
+    uint32_t s = 12345;
+    if (dt == DT_F32) {
+        float *w = malloc(n * 4);
+        for (size_t i = 0; i < n; i++) s = s * 1664525u + 1013904223u, w[i] = ((int)(s >> 9) - (1 << 22)) / 4.0e8f;
+        return w;
+    }
+    uint16_t *w = malloc(n * 2);
+    for (size_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        const float f = ((int)(s >> 9) - (1 << 22)) / 4.0e8f;
+        uint32_t u;
+        memcpy(&u, &f, 4);
+        w[i] = dt == DT_BF16 ? (uint16_t)(u >> 16) : (uint16_t)(0x3c00 ^ (s & 0x83ff)); // f16: |x| in [1, 2)
+    }
+    return w;
+}
+
+int main(int argc, char **argv) {
+    ops_init();
+    const int reps = argc > 1 ? atoi(argv[1]) : 5;
+    use_cpu_time = argc > 2 && strcmp(argv[2], "cpu") == 0;
+    static const struct {
+        const char *name;
+        int n, K, O;
+        DType dt;
+    } shapes[] = {
+        {"prefill_bf16_512x4096x4096", 512, 4096, 4096, DT_BF16},
+        {"prefill_bf16_512x4096x1408", 512, 4096, 1408, DT_BF16},
+        {"prefill_bf16_512x12288x4096", 512, 12288, 4096, DT_BF16},
+        {"prefill_bf16_512x10944x4096", 512, 10944, 4096, DT_BF16},
+        {"prefill_bf16_64x4096x1408", 64, 4096, 1408, DT_BF16},
+        {"expert_bf16_32x4096x1408", 32, 4096, 1408, DT_BF16},
+        {"expert_bf16_32x1408x4096", 32, 1408, 4096, DT_BF16},
+        {"vision_bf16_1369x1536x4608", 1369, 1536, 4608, DT_BF16},
+        {"vision_bf16_1369x4096x1536", 1369, 4096, 1536, DT_BF16},
+        {"vision_bf16_1024x1536x4096", 1024, 1536, 4096, DT_BF16},
+        {"prefill_f32_512x1024x1024", 512, 1024, 1024, DT_F32},
+        {"prefill_f16_512x1024x1024", 512, 1024, 1024, DT_F16},
+    };
+    printf("threads=%d\nisa=%s\ntime=%s\n", omp_get_max_threads(), ops_features(), use_cpu_time ? "cpu" : "wall");
+    double peak = 0, best_of[32] = {0};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int n = shapes[s].n, K = shapes[s].K, O = shapes[s].O;
+        Tensor W = {make_weights(shapes[s].dt, O, K), shapes[s].dt, O, K};
+        float *x = malloc((size_t)n * K * 4), *y = malloc((size_t)n * O * 4);
+        for (size_t i = 0; i < (size_t)n * K; i++) x[i] = (float)((i * 2654435761u) % 2001) / 1000.0f - 1.0f;
+        ops_reserve_rows((size_t)n, (size_t)K);
+        linear(y, x, &W, NULL, n); // warm-up
+        double best = 0;
+        for (int r = 0; r < reps; r++) {
+            const double p = fma_peak_once();
+            peak = p > peak ? p : peak;
+            const double t0 = now_s();
+            linear(y, x, &W, NULL, n);
+            const double gf = 2.0 * n * K * O / (now_s() - t0) / 1e9; // per core with `cpu`
+            best = gf > best ? gf : best;
+        }
+        best_of[s] = best;
+        free((void *)W.data), free(x), free(y);
+    }
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        printf("%s_gflops=%.1f\n%s_ratio=%.3f\n", shapes[s].name, best_of[s], shapes[s].name, best_of[s] / peak);
+    printf("fma_peak_gflops=%.1f\n", peak);
+    return 0;
+}

@@ -1,0 +1,598 @@
+// SPDX-License-Identifier: MIT
+// quant.c - Linear over quantised weights, as transformers computes it when it loads a compressed-tensors folder
+// (compressed_tensors.compressors.{naive_quantized,pack_quantized} decompress + quantization.lifecycle.forward):
+//   w = (float(q) - float(zero)) * float(scale)   (base.h, above Tensor; exact in fp32 for bf16/f16 scales)
+//   y = act(x) . w^T (+ b)                          (act: the scheme's dynamic input_activations fake-quantisation)
+// Kernels: quant_get (one element, the reference), quant_row (a row dequantised: vectors of quantised bytes widened
+// in registers), quant_dot (the decode kernel: the same widening fused into dot_f32's 16-lane order), each for
+// AVX-512, AVX2 and portable C. Because every dequantised weight is exact and the dot product follows dot_f32's
+// fixed order, the three give the same bits, and batches (rows dequantised block by block into a per-thread
+// buffer, never a widened copy of the whole weight) give the same bits as decode.
+#include "quant.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+int quant_act_enabled = 1;
+
+// ---------------------------------------------------------------------------- scalars
+
+// FP8 E4M3 (fn: no infinities; S.1111.111 is NaN): (-1)^s * 2^(e-7) * (1 + m/8), subnormal (e = 0): 2^-6 * m/8
+float fp8_e4m3_to_f32(uint8_t b) {
+    const int s = b >> 7, e = (b >> 3) & 15, m = b & 7;
+    float v;
+    if (e == 15 && m == 7) v = NAN;
+    else if (e == 0) v = ldexpf((float)m, -9);
+    else v = ldexpf((float)(8 + m), e - 10);
+    return s ? -v : v;
+}
+
+static inline uint32_t f32_bits(float f) {
+    union { float f; uint32_t u; } v = {f};
+    return v.u;
+}
+static inline float bits_f32(uint32_t u) {
+    union { uint32_t u; float f; } v = {u};
+    return v.f;
+}
+
+// c10/util/Float8_e4m3fn.h fp8e4m3fn_from_fp32_value (torch's tensor.to(torch.float8_e4m3fn) on the CPU)
+uint8_t fp8_e4m3_from_f32(float f) {
+    // const uint32_t fp8_max = UINT32_C(1087) << 20;  (480.0f: the first value that rounds past the largest finite)
+    const uint32_t fp8_max = UINT32_C(1087) << 20, denorm_mask = UINT32_C(141) << 23;
+    uint32_t fb = f32_bits(f);
+    const uint32_t sign = fb & UINT32_C(0x80000000);
+    fb ^= sign;
+    uint8_t result;
+    if (fb >= fp8_max) result = 0x7f; // NaN (also for infinities and NaN inputs)
+    else if (fb < (UINT32_C(121) << 23)) {
+        // below 2^-6 (the smallest normal): let the fp32 adder round at the subnormal spacing
+        fb = f32_bits(bits_f32(fb) + bits_f32(denorm_mask));
+        result = (uint8_t)(fb - denorm_mask);
+    } else {
+        const uint32_t mant_odd = (fb >> 20) & 1;
+        // update exponent, rounding bias part 1; part 2: + mant_odd (ties to even)
+        fb += ((uint32_t)(7 - 127) << 23) + 0x7FFFF;
+        fb += mant_odd;
+        result = (uint8_t)(fb >> 20);
+    }
+    return result | (uint8_t)(sign >> 24);
+}
+
+// scale table entry i as fp32
+static inline float scale_at(const Tensor *W, int64_t i) {
+    switch (W->scale_dtype) {
+    case DT_BF16: return bf16_to_f32(((const uint16_t *)W->scale)[i]);
+    case DT_F16: return f16_to_f32(((const uint16_t *)W->scale)[i]);
+    default: return ((const float *)W->scale)[i];
+    }
+}
+
+// zero point of row r, group g (packed along the output dimension: field r of column g, minus 2^(bits-1))
+static inline int zero_at(const Tensor *W, int64_t r, int64_t g) {
+    if (!W->zero) return 0;
+    const int bits = W->dtype == DT_Q4 ? 4 : 8;
+    const uint32_t word = (uint32_t)W->zero[(r * bits / 32) * W->scale_cols + g];
+    return (int)((word >> ((r * bits) % 32)) & ((1u << bits) - 1)) - (1 << (bits - 1));
+}
+
+// the integer (or FP8) value q of element (r, c), before the zero point and the scale
+static inline float q_at(const Tensor *W, int64_t r, int64_t c) {
+    const uint8_t *row = (const uint8_t *)W->data + r * W->ld;
+    switch (W->dtype) {
+    case DT_F8_E4M3: return fp8_e4m3_to_f32(row[c]);
+    case DT_I8: return (float)(int8_t)row[c];
+    case DT_Q8: return (float)((int)row[c] - 128);
+    case DT_Q4: return (float)((int)((row[c / 2] >> (4 * (c & 1))) & 15) - 8);
+    default: return NAN;
+    }
+}
+
+// w = (float(q) - float(zero)) * float(scale)
+//   (compressed_tensors _dequantize: dequant = x_q.to(scale.dtype); dequant = dequant - zero_point; dequant * scale)
+float quant_get(const Tensor *W, int64_t r, int64_t c) {
+    const int64_t g = c / W->group;
+    float q = q_at(W, r, c);
+    if (W->zero) q = q - (float)zero_at(W, r, g);
+    return q * scale_at(W, (r / W->block_rows) * W->scale_cols + g);
+}
+
+void quant_row_naive(float *dst, const Tensor *W, int64_t r) {
+    for (int64_t c = 0; c < W->cols; c++) dst[c] = quant_get(W, r, c);
+}
+
+// ---------------------------------------------------------------------------- per-thread buffers
+
+static float *tls_q;     // per-thread fp32 rows: dequantised weight rows (batches, the generic decode path)
+static size_t tls_q_len; // floats
+#pragma omp threadprivate(tls_q, tls_q_len)
+
+static float *qbuf(size_t n) {
+    if (tls_q_len < n) {
+        free(tls_q);
+        tls_q = aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64);
+        if (!tls_q) glm_die(EXIT_INPUT, "out of memory (quantised weight rows)");
+        tls_q_len = n;
+    }
+    return tls_q;
+}
+
+// ---------------------------------------------------------------------------- vector kernels
+// One pass over row r in chunks of 16 columns (the last one zero-padded), a group (one scale and zero point) at a
+// time: widen the 16 quantised values to fp32 (minus the zero point), multiply by the scale (one rounding, as
+// quant_get), then either store them (dst) or fma them into lane j of the accumulator (x), ending with dot_f32's
+// tree (lanes j + 8, + 4, + 2, + 1). Needs groups of a multiple of 16 columns (or one group per row).
+
+static inline int vec_ok(const Tensor *W) { return W->group >= W->cols || W->group % 16 == 0; }
+
+__attribute__((target("avx512f"))) static inline float hsum512(__m512 v) { // dot_f32's tree
+    __m256 lo = _mm512_castps512_ps256(v), hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    __m256 s8 = _mm256_add_ps(lo, hi);
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
+    return _mm_cvtss_f32(s1);
+}
+
+// 16 quantised values at p (dtype dt) minus the zero point zi, as fp32 (exact)
+__attribute__((target("avx512f,avx512bw,avx2,f16c"))) static inline __attribute__((always_inline)) __m512
+dec512(DType dt, const uint8_t *p, int zi) {
+    switch (dt) {
+    case DT_F8_E4M3: {
+        // E4M3 bits s.eeee.mmm -> IEEE half bits s.0eeee.mmm0000000 (exponent bias 15 - 8: the value / 2^8, subnormals
+        // included), widened by vcvtph2ps (no denormal fp32 operands anywhere), times 2^8; S.1111.111 -> NaN
+        const __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)p));
+        const __m256i mag = _mm256_and_si256(v, _mm256_set1_epi16(0x7f));
+        __m256i h = _mm256_or_si256(_mm256_slli_epi16(mag, 7), _mm256_slli_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x80)), 8));
+        h = _mm256_blendv_epi8(h, _mm256_set1_epi16(0x7e00), _mm256_cmpeq_epi16(mag, _mm256_set1_epi16(0x7f)));
+        return _mm512_mul_ps(_mm512_cvtph_ps(h), _mm512_set1_ps(256.0f));
+    }
+    case DT_I8:
+        return _mm512_cvtepi32_ps(
+            _mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)), _mm512_set1_epi32(zi)));
+    case DT_Q8:
+        return _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p)),
+                                                   _mm512_set1_epi32(128 + zi)));
+    default: { // DT_Q4: 8 bytes, low nibble first
+        const __m128i b = _mm_loadl_epi64((const __m128i *)p), m4 = _mm_set1_epi8(15);
+        const __m128i n = _mm_unpacklo_epi8(_mm_and_si128(b, m4), _mm_and_si128(_mm_srli_epi16(b, 4), m4));
+        return _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(n), _mm512_set1_epi32(8 + zi)));
+    }
+    }
+}
+
+#define QK_PF 2048 // bytes of a quantised row prefetched ahead of the read (the weights stream from memory once)
+
+// copy the n (< 16) columns' bytes of a tail chunk into a zeroed 16-byte buffer (a loop: no call inside the kernels)
+static inline __attribute__((always_inline)) void tail_bytes(uint8_t tmp[16], const uint8_t *p, int nbytes) {
+    for (int i = 0; i < 16; i++) tmp[i] = i < nbytes ? p[i] : 0;
+}
+
+// NR (1 or 2) rows from r: dst != NULL: store the dequantised rows (dst + i * K); else out[i] = x . row r + i.
+// DT is a constant at every call site (the switch in dec512 folds away); one accumulator chain per row
+__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
+rows_512(float *dst, float *out, const float *x, const Tensor *W, int64_t r, const int NR, const DType DT) {
+    const int64_t K = W->cols, G = W->group < K ? W->group : K;
+    const uint8_t *row[2];
+    int64_t sb[2];
+    __m512 acc[2];
+    _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) {
+        row[i] = (const uint8_t *)W->data + (r + i) * W->ld;
+        sb[i] = ((r + i) / W->block_rows) * W->scale_cols;
+        acc[i] = _mm512_setzero_ps();
+    }
+    for (int64_t g0 = 0, g = 0; g0 < K; g0 += G, g++) {
+        __m512 sv[2];
+        int zi[2];
+        _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) sv[i] = _mm512_set1_ps(scale_at(W, sb[i] + g)), zi[i] = zero_at(W, r + i, g);
+        const int64_t ge = g0 + G < K ? g0 + G : K, full = g0 + (ge - g0) / 16 * 16;
+        int64_t c = g0;
+        for (; c < full; c += 16) {
+            const __m512 xv = dst ? _mm512_setzero_ps() : _mm512_loadu_ps(x + c);
+            _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) {
+                _mm_prefetch((const char *)(DT == DT_Q4 ? row[i] + c / 2 : row[i] + c) + QK_PF, _MM_HINT_T0);
+                const __m512 w = _mm512_mul_ps(dec512(DT, DT == DT_Q4 ? row[i] + c / 2 : row[i] + c, zi[i]), sv[i]);
+                if (dst) _mm512_storeu_ps(dst + i * K + c, w);
+                else acc[i] = _mm512_fmadd_ps(xv, w, acc[i]);
+            }
+        }
+        if (c < ge) { // the last, partial chunk: zero-padded weights and activations
+            const int n = (int)(ge - c);
+            const __mmask16 m = (__mmask16)((1u << n) - 1);
+            const __m512 xv = dst ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, x + c);
+            _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) {
+                uint8_t tmp[16];
+                tail_bytes(tmp, DT == DT_Q4 ? row[i] + c / 2 : row[i] + c, DT == DT_Q4 ? (n + 1) / 2 : n);
+                const __m512 w = _mm512_maskz_mov_ps(m, _mm512_mul_ps(dec512(DT, tmp, zi[i]), sv[i]));
+                if (dst) _mm512_mask_storeu_ps(dst + i * K + c, m, w);
+                else acc[i] = _mm512_fmadd_ps(xv, w, acc[i]);
+            }
+        }
+    }
+    if (!dst)
+        _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) out[i] = hsum512(acc[i]);
+}
+
+#define DISPATCH_DT(call, ...)                                                                                         \
+    switch (W->dtype) {                                                                                                \
+    case DT_F8_E4M3: call(__VA_ARGS__, DT_F8_E4M3); break;                                                             \
+    case DT_I8: call(__VA_ARGS__, DT_I8); break;                                                                       \
+    case DT_Q8: call(__VA_ARGS__, DT_Q8); break;                                                                       \
+    default: call(__VA_ARGS__, DT_Q4);                                                                                 \
+    }
+
+__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void row_store_512(float *dst, const Tensor *W, int64_t r) {
+    DISPATCH_DT(rows_512, dst, NULL, NULL, W, r, 1)
+}
+__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void dot1_512(float *out, const float *x, const Tensor *W, int64_t r) {
+    DISPATCH_DT(rows_512, NULL, out, x, W, r, 1)
+}
+__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void dot2_512(float *out, const float *x, const Tensor *W, int64_t r) {
+    DISPATCH_DT(rows_512, NULL, out, x, W, r, 2)
+}
+
+__attribute__((target("avx2,fma,f16c"))) static inline float hsum8x2(__m256 lo, __m256 hi) { // dot_f32's tree
+    __m256 s8 = _mm256_add_ps(lo, hi);
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
+    return _mm_cvtss_f32(s1);
+}
+
+// 16 quantised values at p minus the zero point zi, as fp32 (exact): lanes 0-7 in *lo, 8-15 in *hi
+__attribute__((target("avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
+dec_avx2(DType dt, const uint8_t *p, int zi, __m256 *lo, __m256 *hi) {
+    __m256i v0, v1;
+    switch (dt) {
+    case DT_F8_E4M3: { // as dec512: through IEEE half (F16C), then times 2^8
+        const __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)p));
+        const __m256i mag = _mm256_and_si256(v, _mm256_set1_epi16(0x7f));
+        __m256i h = _mm256_or_si256(_mm256_slli_epi16(mag, 7), _mm256_slli_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x80)), 8));
+        h = _mm256_blendv_epi8(h, _mm256_set1_epi16(0x7e00), _mm256_cmpeq_epi16(mag, _mm256_set1_epi16(0x7f)));
+        const __m256 k = _mm256_set1_ps(256.0f);
+        *lo = _mm256_mul_ps(_mm256_cvtph_ps(_mm256_castsi256_si128(h)), k);
+        *hi = _mm256_mul_ps(_mm256_cvtph_ps(_mm256_extracti128_si256(h, 1)), k);
+        return;
+    }
+    case DT_I8: {
+        const __m128i b = _mm_loadu_si128((const __m128i *)p);
+        v0 = _mm256_cvtepi8_epi32(b), v1 = _mm256_cvtepi8_epi32(_mm_srli_si128(b, 8));
+        break;
+    }
+    case DT_Q8: {
+        const __m128i b = _mm_loadu_si128((const __m128i *)p);
+        v0 = _mm256_cvtepu8_epi32(b), v1 = _mm256_cvtepu8_epi32(_mm_srli_si128(b, 8));
+        zi += 128;
+        break;
+    }
+    default: { // DT_Q4: 8 bytes, low nibble first
+        const __m128i b = _mm_loadl_epi64((const __m128i *)p), m4 = _mm_set1_epi8(15);
+        const __m128i n = _mm_unpacklo_epi8(_mm_and_si128(b, m4), _mm_and_si128(_mm_srli_epi16(b, 4), m4));
+        v0 = _mm256_cvtepu8_epi32(n), v1 = _mm256_cvtepu8_epi32(_mm_srli_si128(n, 8));
+        zi += 8;
+    }
+    }
+    const __m256i z = _mm256_set1_epi32(zi);
+    *lo = _mm256_cvtepi32_ps(_mm256_sub_epi32(v0, z));
+    *hi = _mm256_cvtepi32_ps(_mm256_sub_epi32(v1, z));
+}
+
+// rows_512 with AVX2: lanes 0-7 and 8-15 of dot_f32's accumulator in two registers
+__attribute__((target("avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
+rows_avx2(float *dst, float *out, const float *x, const Tensor *W, int64_t r, const int NR, const DType DT) {
+    const int64_t K = W->cols, G = W->group < K ? W->group : K;
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const uint8_t *row[2];
+    int64_t sb[2];
+    __m256 alo[2], ahi[2];
+    _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) {
+        row[i] = (const uint8_t *)W->data + (r + i) * W->ld;
+        sb[i] = ((r + i) / W->block_rows) * W->scale_cols;
+        alo[i] = ahi[i] = _mm256_setzero_ps();
+    }
+    for (int64_t g0 = 0, g = 0; g0 < K; g0 += G, g++) {
+        __m256 sv[2];
+        int zi[2];
+        _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) sv[i] = _mm256_set1_ps(scale_at(W, sb[i] + g)), zi[i] = zero_at(W, r + i, g);
+        const int64_t ge = g0 + G < K ? g0 + G : K, full = g0 + (ge - g0) / 16 * 16;
+        int64_t c = g0;
+        for (; c < full; c += 16) {
+            const __m256 xl = dst ? _mm256_setzero_ps() : _mm256_loadu_ps(x + c);
+            const __m256 xh = dst ? _mm256_setzero_ps() : _mm256_loadu_ps(x + c + 8);
+            _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) {
+                __m256 wl, wh;
+                _mm_prefetch((const char *)(DT == DT_Q4 ? row[i] + c / 2 : row[i] + c) + QK_PF, _MM_HINT_T0);
+                dec_avx2(DT, DT == DT_Q4 ? row[i] + c / 2 : row[i] + c, zi[i], &wl, &wh);
+                wl = _mm256_mul_ps(wl, sv[i]), wh = _mm256_mul_ps(wh, sv[i]);
+                if (dst) _mm256_storeu_ps(dst + i * K + c, wl), _mm256_storeu_ps(dst + i * K + c + 8, wh);
+                else alo[i] = _mm256_fmadd_ps(xl, wl, alo[i]), ahi[i] = _mm256_fmadd_ps(xh, wh, ahi[i]);
+            }
+        }
+        if (c < ge) {
+            const int n = (int)(ge - c);
+            const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx);
+            const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - 8), idx);
+            const __m256 xl = dst ? _mm256_setzero_ps() : _mm256_maskload_ps(x + c, m0);
+            const __m256 xh = dst ? _mm256_setzero_ps() : _mm256_maskload_ps(x + c + 8, m1);
+            _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) {
+                uint8_t tmp[16];
+                tail_bytes(tmp, DT == DT_Q4 ? row[i] + c / 2 : row[i] + c, DT == DT_Q4 ? (n + 1) / 2 : n);
+                __m256 wl, wh;
+                dec_avx2(DT, tmp, zi[i], &wl, &wh);
+                wl = _mm256_and_ps(_mm256_mul_ps(wl, sv[i]), _mm256_castsi256_ps(m0));
+                wh = _mm256_and_ps(_mm256_mul_ps(wh, sv[i]), _mm256_castsi256_ps(m1));
+                if (dst) _mm256_maskstore_ps(dst + i * K + c, m0, wl), _mm256_maskstore_ps(dst + i * K + c + 8, m1, wh);
+                else alo[i] = _mm256_fmadd_ps(xl, wl, alo[i]), ahi[i] = _mm256_fmadd_ps(xh, wh, ahi[i]);
+            }
+        }
+    }
+    if (!dst)
+        _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) out[i] = hsum8x2(alo[i], ahi[i]);
+}
+
+__attribute__((target("avx2,fma,f16c"))) static void row_store_avx2(float *dst, const Tensor *W, int64_t r) {
+    DISPATCH_DT(rows_avx2, dst, NULL, NULL, W, r, 1)
+}
+__attribute__((target("avx2,fma,f16c"))) static void dot1_avx2(float *out, const float *x, const Tensor *W, int64_t r) {
+    DISPATCH_DT(rows_avx2, NULL, out, x, W, r, 1)
+}
+__attribute__((target("avx2,fma,f16c"))) static void dot2_avx2(float *out, const float *x, const Tensor *W, int64_t r) {
+    DISPATCH_DT(rows_avx2, NULL, out, x, W, r, 2)
+}
+
+void quant_row(float *dst, const Tensor *W, int64_t r) {
+    if (vec_ok(W) && cpu.avx512f && cpu.f16c) row_store_512(dst, W, r);
+    else if (vec_ok(W) && cpu.avx2 && cpu.f16c) row_store_avx2(dst, W, r);
+    else quant_row_naive(dst, W, r);
+}
+
+float quant_dot(const float *x, const Tensor *W, int64_t r) {
+    float out;
+    if (vec_ok(W) && cpu.avx512f && cpu.f16c) dot1_512(&out, x, W, r);
+    else if (vec_ok(W) && cpu.avx2 && cpu.f16c) dot1_avx2(&out, x, W, r);
+    else {
+        float *w = qbuf((size_t)W->cols);
+        quant_row_naive(w, W, r);
+        out = dot_f32(x, w, (int)W->cols);
+    }
+    return out;
+}
+
+// out[0..1] = x . rows r and r + 1 (the bits of two quant_dot calls; one read of x for both)
+static void quant_dot2(float *out, const float *x, const Tensor *W, int64_t r) {
+    if (vec_ok(W) && cpu.avx512f && cpu.f16c) dot2_512(out, x, W, r);
+    else if (vec_ok(W) && cpu.avx2 && cpu.f16c) dot2_avx2(out, x, W, r);
+    else out[0] = quant_dot(x, W, r), out[1] = quant_dot(x, W, r + 1);
+}
+
+// y[i][j] (i < mr, j < nr, both <= 4) = x_i . w_j over K (rows of x and w with strides ldx, ldw), in dot_f32's
+// order: each output one 16-lane fma chain over the chunks (the last one masked: zero-padded), then its tree. The
+// 4 x 4 register tile reads 8 vectors per 16 fmas; rows past mr / nr repeat the last one and are not stored
+__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void tile4x4_512(float *y, int64_t ldy, const float *x,
+                                                                               int64_t ldx, const float *w, int64_t ldw,
+                                                                               int K, int mr, int nr) {
+    const float *xr[4], *wr[4];
+    for (int i = 0; i < 4; i++) xr[i] = x + (i < mr ? i : mr - 1) * ldx, wr[i] = w + (i < nr ? i : nr - 1) * ldw;
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) acc[i][j] = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= K; k += 16) {
+        __m512 wv[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) wv[j] = _mm512_loadu_ps(wr[j] + k);
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            const __m512 xv = _mm512_loadu_ps(xr[i] + k);
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
+        }
+    }
+    if (k < K) {
+        const __mmask16 m = (__mmask16)((1u << (K - k)) - 1);
+        __m512 wv[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) wv[j] = _mm512_maskz_loadu_ps(m, wr[j] + k);
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            const __m512 xv = _mm512_maskz_loadu_ps(m, xr[i] + k);
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
+        }
+    }
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) y[i * ldy + j] = hsum512(acc[i][j]);
+}
+
+// ---------------------------------------------------------------------------- activation quantisation
+
+// one row of K activations fake-quantised with one dynamic scale (compressed-tensors symmetric args):
+//   min_vals = torch.min(min_vals, 0); max_vals = torch.max(max_vals, 0)
+//   scales = max(|min_vals|, |max_vals|) / (bit_range / 2);  scales = torch.where(scales == 0, eps, scales)
+//   scaled = x / scale; scaled += zero_point (0); quantized = round_to_quantized_type_args(clamp(scaled, q_min, q_max))
+//   dequant = quantized.to(scale.dtype) - zero_point; dequant * scale
+static void fake_quant(float *x, int K, int is_int) {
+    float mn = 0.0f, mx = 0.0f;
+    int nan = 0;
+    for (int k = 0; k < K; k++) {
+        nan |= isnan(x[k]);
+        mn = x[k] < mn ? x[k] : mn, mx = x[k] > mx ? x[k] : mx;
+    }
+    // bit_range: 448 - (-448) for FP8 E4M3; 127 - (-128) for int8
+    const float half_range = is_int ? 255.0f / 2.0f : 896.0f / 2.0f;
+    float amax = fabsf(mn) > fabsf(mx) ? fabsf(mn) : fabsf(mx);
+    if (nan) amax = NAN; // torch.amin / amax propagate NaN
+    float scale = amax / half_range;
+    if (scale == 0.0f) scale = 0x1p-23f; // _get_dtype_eps(float32) = torch.finfo(torch.float32).eps
+    for (int k = 0; k < K; k++) {
+        float s = x[k] / scale + 0.0f; // + zero_point (0.0: turns -0 into +0 as torch does)
+        float q;
+        if (is_int) {
+            // torch.clamp(tensor, -128, 127); torch.round (half to even)
+            s = s < -128.0f ? -128.0f : s > 127.0f ? 127.0f : s;
+            q = nearbyintf(s);
+        } else {
+            // torch.clamp(tensor, -448, 448).to(torch.float8_e4m3fn)
+            s = s < -448.0f ? -448.0f : s > 448.0f ? 448.0f : s;
+            q = fp8_e4m3_to_f32(fp8_e4m3_from_f32(s));
+        }
+        x[k] = (q - 0.0f) * scale;
+    }
+}
+
+// vLLM per_token_group_quant_fp8, emulated in fp32: for each group of G columns
+//   _absmax = max(max(|y|), 1e-10); y_s = _absmax / 448; y_q = clamp(y / y_s, -448, 448).to(fp8); y = y_q * y_s
+static void fake_quant_group(float *x, int K, int64_t G) {
+    for (int64_t k0 = 0; k0 < K; k0 += G) {
+        const int64_t ke = k0 + G < K ? k0 + G : K;
+        float amax = 1e-10f;
+        int nan = 0;
+        for (int64_t k = k0; k < ke; k++) nan |= isnan(x[k]), amax = fabsf(x[k]) > amax ? fabsf(x[k]) : amax;
+        const float s = nan ? NAN : amax / 448.0f;
+        for (int64_t k = k0; k < ke; k++) {
+            float v = x[k] / s;
+            v = v < -448.0f ? -448.0f : v > 448.0f ? 448.0f : v;
+            x[k] = fp8_e4m3_to_f32(fp8_e4m3_from_f32(v)) * s;
+        }
+    }
+}
+
+void quant_act_rows(float *x, int64_t ld, int n, int K, ActQuant mode, int64_t group) {
+    if (mode == ACT_NONE) return;
+    for (int i = 0; i < n; i++) {
+        float *xi = x + (int64_t)i * ld;
+        if (mode == ACT_FP8_GROUP) fake_quant_group(xi, K, group > 0 ? group : K);
+        else fake_quant(xi, K, mode == ACT_INT8_TOKEN);
+    }
+}
+
+// ---------------------------------------------------------------------------- Linear
+
+#define QL_DECODE_ROWS 4      // batches up to this many rows read the quantised bytes once per row (quant_dot)
+#define QL_TASK_BYTES (1 << 20) // decode: bytes of quantised rows per task
+#define QL_BLOCK 16           // batches: weight rows dequantised per block (per-thread buffer QL_BLOCK x K floats)
+
+static float *qx_buf; // fake-quantised activation rows of the jobs that quantise their input
+static size_t qx_cap; // floats
+
+// output rows per task of a quantised job
+static int qjob_rows(const LinearJob *J) {
+    if (J->n > QL_DECODE_ROWS) return QL_BLOCK;
+    const int64_t th = omp_get_max_threads(), fair = (J->W->rows + 8 * th - 1) / (8 * th);
+    const int64_t nb = QL_TASK_BYTES / (J->W->ld + 1);
+    return (int)(nb < 1 ? 1 : nb < fair ? nb : fair > 0 ? fair : 1);
+}
+
+// rows [r0, r1) of job J (x: its possibly fake-quantised rows, row stride ldx)
+static void qtask(const LinearJob *J, const float *x, int64_t ldx, int r0, int r1) {
+    const Tensor *W = J->W;
+    const int K = (int)W->cols;
+    if (J->n <= QL_DECODE_ROWS) {
+        int r = r0;
+        for (; r + 2 <= r1; r += 2) // two rows per pass: one read of x, two independent chains
+            for (int i = 0; i < J->n; i++) {
+                float o[2];
+                quant_dot2(o, x + (int64_t)i * ldx, W, r);
+                J->y[(int64_t)i * J->ldy + r] = o[0], J->y[(int64_t)i * J->ldy + r + 1] = o[1];
+            }
+        for (; r < r1; r++)
+            for (int i = 0; i < J->n; i++) J->y[(int64_t)i * J->ldy + r] = quant_dot(x + (int64_t)i * ldx, W, r);
+    } else {
+        float *w = qbuf((size_t)QL_BLOCK * (size_t)K);
+        for (int r = r0; r < r1; r++) quant_row(w + (int64_t)(r - r0) * K, W, r);
+        if (cpu.avx512f && cpu.f16c) // 4 x 4 tiles: the bits of dot_f32 per output
+            for (int i = 0; i < J->n; i += 4)
+                for (int r = r0; r < r1; r += 4)
+                    tile4x4_512(J->y + (int64_t)i * J->ldy + r, J->ldy, x + (int64_t)i * ldx, ldx,
+                                w + (int64_t)(r - r0) * K, K, K, J->n - i < 4 ? J->n - i : 4, r1 - r < 4 ? r1 - r : 4);
+        else
+            for (int i = 0; i < J->n; i++)
+                for (int r = r0; r < r1; r++)
+                    J->y[(int64_t)i * J->ldy + r] = dot_f32(x + (int64_t)i * ldx, w + (int64_t)(r - r0) * K, K);
+    }
+    if (J->b && J->b->data)
+        for (int i = 0; i < J->n; i++)
+            for (int r = r0; r < r1; r++) J->y[(int64_t)i * J->ldy + r] += tensor_get(J->b, r);
+}
+
+void quant_linear_batch(const LinearJob *jobs, int njobs) {
+    if (njobs > LINEAR_MAX_JOBS) {
+        quant_linear_batch(jobs, LINEAR_MAX_JOBS);
+        quant_linear_batch(jobs + LINEAR_MAX_JOBS, njobs - LINEAR_MAX_JOBS);
+        return;
+    }
+    LinearJob plain[LINEAR_MAX_JOBS];
+    int nplain = 0;
+    for (int j = 0; j < njobs; j++)
+        if (!is_quantised(jobs[j].W)) plain[nplain++] = jobs[j];
+    if (nplain) linear_batch(plain, nplain);
+    // the input rows of every job that quantises them, fake-quantised once per distinct (x, rows, K, mode)
+    const float *xs[LINEAR_MAX_JOBS];
+    int64_t ldxs[LINEAR_MAX_JOBS], xoff[LINEAR_MAX_JOBS], start[LINEAR_MAX_JOBS + 1];
+    int own[LINEAR_MAX_JOBS];
+    size_t tot = 0;
+    start[0] = 0;
+    for (int j = 0; j < njobs; j++) {
+        const LinearJob *J = &jobs[j];
+        const int q = is_quantised(J->W), act = q && quant_act_enabled && J->W->act != ACT_NONE && J->n > 0;
+        start[j + 1] = start[j] + (q && J->n > 0 ? (J->W->rows + qjob_rows(J) - 1) / qjob_rows(J) : 0);
+        own[j] = -1, xoff[j] = 0;
+        if (!act) continue;
+        own[j] = j;
+        for (int p = 0; p < j; p++)
+            if (own[p] == p && jobs[p].x == J->x && jobs[p].ldx == J->ldx && jobs[p].n == J->n &&
+                jobs[p].W->cols == J->W->cols && jobs[p].W->act == J->W->act && jobs[p].W->group == J->W->group) {
+                own[j] = p;
+                break;
+            }
+        if (own[j] == j) xoff[j] = (int64_t)tot, tot += (size_t)J->n * (size_t)J->W->cols;
+        else xoff[j] = xoff[own[j]];
+    }
+    if (tot > qx_cap) {
+        free(qx_buf);
+        qx_buf = aligned_alloc(64, ((tot * sizeof(float) + 63) / 64) * 64);
+        if (!qx_buf) glm_die(EXIT_INPUT, "out of memory (%.1f MB of quantised activations)", tot * 4 / 1e6);
+        qx_cap = tot;
+    }
+    for (int j = 0; j < njobs; j++) {
+        const LinearJob *J = &jobs[j];
+        xs[j] = J->x, ldxs[j] = J->ldx;
+        if (own[j] < 0) continue;
+        xs[j] = qx_buf + xoff[j], ldxs[j] = J->W->cols;
+        if (own[j] != j) continue;
+        const int K = (int)J->W->cols;
+        for (int i = 0; i < J->n; i++) memcpy(qx_buf + xoff[j] + (int64_t)i * K, J->x + (int64_t)i * J->ldx, (size_t)K * 4);
+        quant_act_rows(qx_buf + xoff[j], K, J->n, K, J->W->act, J->W->group);
+    }
+    const int64_t ntask = start[njobs];
+#pragma omp parallel for schedule(dynamic, 1) if (ntask > 1)
+    for (int64_t t = 0; t < ntask; t++) {
+        int j = 0;
+        while (start[j + 1] <= t) j++;
+        const int nb = qjob_rows(&jobs[j]), O = (int)jobs[j].W->rows;
+        const int r0 = (int)((t - start[j]) * nb), r1 = r0 + nb < O ? r0 + nb : O;
+        qtask(&jobs[j], xs[j], ldxs[j], r0, r1);
+    }
+}
+
+void quant_linear_naive(float *y, const float *x, const Tensor *W, const Tensor *b, int n) {
+    const int64_t O = W->rows, K = W->cols;
+    float *xq = xmalloc((size_t)(K > 0 ? K : 1) * sizeof(float));
+    for (int i = 0; i < n; i++) {
+        memcpy(xq, x + (int64_t)i * K, (size_t)K * sizeof(float));
+        if (quant_act_enabled) quant_act_rows(xq, K, 1, (int)K, W->act, W->group);
+        for (int64_t o = 0; o < O; o++) {
+            double s = 0;
+            for (int64_t k = 0; k < K; k++) s += (double)quant_get(W, o, k) * xq[k];
+            float v = (float)s;
+            if (b && b->data) v += tensor_get(b, o);
+            y[(int64_t)i * O + o] = v;
+        }
+    }
+    free(xq);
+}
