@@ -15,6 +15,7 @@
 #endif
 
 #include "boxes.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <float.h>
@@ -291,39 +292,22 @@ int boxes_draw_png(const char *out_png, const Image *img, const Box *boxes, int 
         fill_rect(rgb, w, h, x2 - t + 1, y1, x2, y2, c); // right
     }
 
-    // write out_png.tmp.<pid>, then rename
-    size_t tlen = strlen(out_png) + 32;
-    char *tmp = xmalloc(tlen);
-    snprintf(tmp, tlen, "%s.tmp.%ld", out_png, (long)getpid());
-    glm_atexit_remove(tmp);
+    // fileio.h's output rule: a file is replaced atomically, a device / FIFO / our stdout is written in place
     int rc = -1;
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        glm_err("%s: cannot write: %s", out_png, strerror(errno));
-        goto done;
-    }
-    PngSink sink = {f, 0};
+    OutFile out;
+    if (output_open(&out, out_png)) goto done;
+    PngSink sink = {out.f, 0};
     int ok = stbi_write_png_to_func(png_sink_write, &sink, w, h, 3, rgb, w * 3);
     int err = sink.failed ? errno : 0;
-    if (fflush(f) != 0 && !err) err = errno;
-    if (fclose(f) != 0 && !err) err = errno;
-    if (!ok || sink.failed || err) {
-        if (!ok && !err)
-            glm_err("%s: PNG encoding failed", out_png);
-        else
-            glm_err("%s: write failed: %s", out_png, strerror(err ? err : EIO));
-        unlink(tmp);
+    if (!ok || sink.failed) {
+        if (!ok && !err) glm_err("%s: PNG encoding failed", out_png);
+        else glm_err("%s: write failed: %s", out_png, strerror(err ? err : EIO));
+        output_abort(&out);
         goto done;
     }
-    if (rename(tmp, out_png) != 0) {
-        glm_err("%s: cannot write: %s", out_png, strerror(errno));
-        unlink(tmp);
-        goto done;
-    }
+    if (output_commit(&out)) goto done;
     rc = 0;
 done:
-    glm_atexit_forget(tmp);
-    free(tmp);
     free(rgb);
     return rc;
 }

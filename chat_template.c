@@ -6,6 +6,7 @@
 // the template's items the way vLLM hands them to HF templates.
 #include "chat_template.h"
 
+#include "fileio.h"
 #include "jinja.h"
 #include "json.h"
 
@@ -51,7 +52,7 @@ static int add_template(ChatTemplate *t, const char *name, const char *src, size
 // a file of the model folder that may be absent: 1 read, 0 absent, -1 error
 static int read_optional(const char *dir, const char *name, char **buf, size_t *len, char *path, size_t cap) {
     snprintf(path, cap, "%s/%s", dir, name);
-    if (!file_exists(path)) return 0;
+    if (!path_present(path)) return 0; // anything there (a FIFO, a folder) is read as a file: refused by read_file
     return (*buf = read_file(path, len, TEMPLATE_MAX_BYTES)) ? 1 : -1;
 }
 
@@ -75,7 +76,7 @@ int chat_template_load(ChatTemplate *t, const char *model_dir, const char *overr
     }
     if (!(t->special = special_tokens(tokcfg))) goto done;
     if (override_path) {
-        if (!(buf = read_file(override_path, &len, TEMPLATE_MAX_BYTES))) goto done;
+        if (!(buf = read_input(override_path, &len, TEMPLATE_MAX_BYTES))) goto done; // named by the user: a pipe too
         t->origin = strdup(override_path);
         rc = add_template(t, "default", buf, len);
         goto done;

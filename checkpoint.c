@@ -2,6 +2,7 @@
 // checkpoint.c - a Hugging Face model folder as downloaded: config.json (4.57 and 5.x layouts), generation and
 // processor configs, model.safetensors or sharded model-0000N-of-0000M.safetensors + index, weight binding.
 #include "checkpoint.h"
+#include "fileio.h"
 #include "quant_config.h"
 
 #include <cjson/cJSON.h>
@@ -415,7 +416,8 @@ static int read_opt(const char *dir, const char *name, char **buf, size_t *len) 
     char *p = path_join(dir, name);
     int rc = 0;
     *buf = NULL;
-    if (file_exists(p)) rc = (*buf = read_file(p, len, MAX_JSON_BYTES)) ? 1 : -1;
+    // anything at the path (a FIFO, a folder, a dangling link) is read as a file and so refused with one line
+    if (path_present(p)) rc = (*buf = read_file(p, len, MAX_JSON_BYTES)) ? 1 : -1;
     free(p);
     return rc;
 }
@@ -511,7 +513,7 @@ static int checkpoint_open_(Checkpoint *ck, const char *dir) {
         if (e) return -1;
     } else {
         char *p = path_join(dir, "model.safetensors");
-        if (!file_exists(p)) {
+        if (!path_present(p)) {
             glm_err("%s: no model.safetensors or model.safetensors.index.json", dir);
             free(p);
             return -1;

@@ -24,6 +24,7 @@
 // one tensor per entry, named after the entry without ".npy". Only little-endian C-order numeric arrays.
 // Exit status: 0 all compared tensors pass, 1 a failure / no tensor in common / unreadable file, 2 bad usage.
 #include "dump.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -420,17 +421,33 @@ static int tfile_open(TFile *f, const char *path) {
     memset(f, 0, sizeof *f);
     f->path = path;
     struct stat st;
-    if (stat(path, &st) != 0) return glm_err("%s: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode)) return glm_err("%s: not a regular file", path);
+    int pipe_in = strcmp(path, "-") == 0;
+    if (!pipe_in && stat(path, &st) != 0) return glm_err("%s: %s", path, strerror(errno));
+    if (!pipe_in && !S_ISREG(st.st_mode)) {
+        if (!S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode)) return glm_err("%s: not a regular file or a pipe", path);
+        pipe_in = 1;
+    }
     uint8_t magic[6] = {0};
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return glm_err("%s: %s", path, strerror(errno));
-    size_t got = fread(magic, 1, sizeof magic, fp);
-    fclose(fp);
+    size_t got = 0, len = 0;
+    if (pipe_in) { // a pipe (<(cmd), a FIFO, '-' = stdin): read to its end (fileio.h read_input), parsed in memory
+        f->buf = (uint8_t *)read_input(path, &len, (size_t)1 << 40);
+        if (!f->buf) return -1;
+        got = len < sizeof magic ? len : sizeof magic;
+        memcpy(magic, f->buf, got);
+    } else {
+        FILE *fp = fopen(path, "rb");
+        if (!fp) return glm_err("%s: %s", path, strerror(errno));
+        got = fread(magic, 1, sizeof magic, fp);
+        fclose(fp);
+    }
     int is_npy = got == 6 && memcmp(magic, "\x93NUMPY", 6) == 0;
     int is_zip = got >= 4 && (memcmp(magic, "PK\x03\x04", 4) == 0 || memcmp(magic, "PK\x05\x06", 4) == 0);
     if (!is_npy && !is_zip) {
-        if (sf_open(&f->sf, path)) return -1;
+        if (pipe_in ? sf_parse(&f->sf, f->buf, len, path) : sf_open(&f->sf, path)) {
+            free(f->buf);
+            f->buf = NULL;
+            return -1;
+        }
         f->is_sf = 1;
         for (int i = 0; i < f->sf.n; i++) {
             const STensor *t = &f->sf.t[i];
@@ -438,8 +455,7 @@ static int tfile_open(TFile *f, const char *path) {
         }
         return 0;
     }
-    size_t len;
-    f->buf = (uint8_t *)read_file(path, &len, (size_t)1 << 40);
+    if (!pipe_in) f->buf = (uint8_t *)read_file(path, &len, (size_t)1 << 40);
     if (!f->buf) return -1;
     int rc;
     if (is_npy) {

@@ -6,6 +6,7 @@
 // multiple of 8 (so the data block starts 8-byte aligned), then the tensors' bytes back to back in that order.
 // __metadata__ holds the caller's keys plus "crc32.<name>" = zlib CRC-32 of each tensor's bytes as 8 hex digits.
 #include "dump.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -241,40 +242,25 @@ int dump_write(const Dump *d, const char *path) {
     Str h = {0};
     build_header(d, order, &h);
 
-    // PATH.tmp.<pid>, removed by glm_die while it exists
-    size_t tl = strlen(path) + 32;
-    char *tmp = xmalloc(tl);
-    snprintf(tmp, tl, "%s.tmp.%ld", path, (long)getpid());
-    glm_atexit_remove(tmp);
+    // fileio.h's output rule: a file is replaced atomically, a device / FIFO / our stdout is written in place
+    OutFile out;
     int rc = 0;
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        rc = glm_err("%s: cannot write: %s", path, strerror(errno));
+    if (output_open(&out, path)) {
+        rc = -1;
         goto done;
     }
     uint8_t len8[8];
     uint64_t hl = h.len;
     for (int i = 0; i < 8; i++) len8[i] = (uint8_t)(hl >> (8 * i)); // u64 little-endian header length
-    int werr = write_all(f, len8, 8) || write_all(f, h.s, h.len);
-    for (int i = 0; i < d->n && !werr; i++) werr = write_all(f, d->t[order[i]].data, d->t[order[i]].nbytes);
-    if (!werr) werr = fflush(f) != 0 || fsync(fileno(f)) != 0;
-    int eno = errno;
-    if (fclose(f) != 0 && !werr) {
-        werr = 1;
-        eno = errno;
-    }
+    int werr = write_all(out.f, len8, 8) || write_all(out.f, h.s, h.len);
+    for (int i = 0; i < d->n && !werr; i++) werr = write_all(out.f, d->t[order[i]].data, d->t[order[i]].nbytes);
     if (werr) {
-        rc = glm_err("%s: write failed: %s", path, strerror(eno));
-        unlink(tmp);
+        rc = glm_err("%s: write failed: %s", path, strerror(errno));
+        output_abort(&out);
         goto done;
     }
-    if (rename(tmp, path) != 0) {
-        rc = glm_err("%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
-        unlink(tmp);
-    }
+    rc = output_commit(&out);
 done:
-    glm_atexit_forget(tmp);
-    free(tmp);
     free(h.s);
     free(order);
     return rc;

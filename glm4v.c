@@ -6,6 +6,7 @@
 #include "chat_output.h"
 #include "dump.h"
 #include "engine.h"
+#include "fileio.h"
 #include "json.h"
 #include "messages.h"
 #include "ops.h"
@@ -35,7 +36,8 @@
 typedef struct {
     const char *model_dir;   // -m
     const char *prompt;      // -p
-    char *prompt_text;       // -f file contents (owned; prompt points here)
+    char *prompt_text;       // -p / -f text (owned; prompt points here): prompt_text_from_bytes, NULs as C0 80
+    char *system_text;       // --system text (owned; system points here), the same way
     const char *system;      // --system
     int raw;                 // --raw: prompt used verbatim
     int think;               // 1 thinking on (default), 0 --no-think
@@ -157,96 +159,84 @@ static float parse_float(const char *flag, const char *s, float lo, float hi) {
     return (float)v;
 }
 
+// -f FILE: a file, a pipe (-f <(cmd), a FIFO) or '-' = stdin, read to its end (fileio.h read_input); any bytes, NULs
+// included (prompt_text_from_bytes: they reach the tokenizer as bytes, not as the end of the text)
 static char *prompt_from_file(const char *path) {
-    if (strcmp(path, "-") == 0) {
-        size_t cap = 4096, n = 0;
-        char *buf = xmalloc(cap);
-        size_t got;
-        while ((got = fread(buf + n, 1, cap - n - 1, stdin)) > 0) {
-            n += got;
-            if (n + 1 >= cap) {
-                if (cap > (256u << 20)) glm_die(EXIT_INPUT, "stdin: prompt larger than 256 MB");
-                cap *= 2;
-                char *nb = realloc(buf, cap);
-                if (!nb) glm_die(EXIT_INPUT, "out of memory");
-                buf = nb;
-            }
-        }
-        buf[n] = 0;
-        return buf;
-    }
-    char *s = read_file(path, NULL, 256u << 20);
+    size_t len;
+    char *s = read_input(path, &len, 256u << 20);
     if (!s) glm_die_err(EXIT_INPUT);
-    return s;
+    char *text = prompt_text_from_bytes(s, len);
+    free(s);
+    return text;
 }
 
-// an output file's folder must exist and be writable before any work is done (the file itself is written at the end,
-// through a temporary name)
+// an output path is checked before any work is done (fileio.h: a file or new path in a writable folder, a character
+// device or FIFO; a folder, block device, socket or dangling link is refused); the file is written at the end
 static void check_output_path(const char *path, const char *flag) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash) strcpy(dir, ".");
-    else if (slash == dir) dir[1] = 0;
-    else *slash = 0;
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) glm_die(EXIT_INPUT, "%s %s: folder '%s' does not exist", flag, path, dir);
-    if (access(dir, W_OK) != 0) glm_die(EXIT_INPUT, "%s %s: folder '%s' is not writable", flag, path, dir);
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) glm_die(EXIT_INPUT, "%s %s: is a folder", flag, path);
+    if (output_check(path, flag)) glm_die(EXIT_INPUT, "%s", glm_errmsg);
 }
 
 static void parse_args(Options *o, int argc, char **argv) {
     memset(o, 0, sizeof *o);
     o->think = 1, o->n_predict = 256, o->temp = -1, o->top_k = -1, o->top_p = -1, o->repeat_penalty = -1;
     o->fps = 2.0f, o->max_image_pixels = 100000000, o->chunk = 512;
+    // single-valued options may be given once (-p and -f are one: the prompt); -i is repeatable
+    enum { O_MODEL, O_PROMPT, O_SYSTEM, O_THINK, O_MESSAGES, O_TOOLS, O_TEMPLATE, O_KWARGS, O_N, O_TEMP, O_TOPK, O_TOPP,
+           O_PENALTY, O_SEED, O_THREADS, O_DUMP, O_PAGES, O_MAXPAGES, O_DPI, O_PDFTIMEOUT, O_VIDEO, O_FPS, O_MAXPIX,
+           O_RESIZE, O_BOXES, O_CHUNK, O_ACTQUANT, O_CTX, O_COUNT };
+    const char *given[O_COUNT] = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define ARG(s) (strcmp(a, s) == 0)
 #define NEEDV() (v ? (void)i++ : usage_error("%s needs a value", a))
+#define ONCE(slot) (!given[slot] ? (void)(given[slot] = a)                                                  \
+                 : strcmp(given[slot], a) ? usage_error("%s: %s was already given (one value only)", a, given[slot]) \
+                                          : usage_error("%s: given twice (one value only)", a))
         if (ARG("-h") || ARG("--help")) {
             usage(stdout);
             exit(0);
         } else if (ARG("--version")) {
             printf("glm4v.c %s (commit %s)\n", GLM4V_VERSION, GLM4V_GIT_COMMIT);
             exit(0);
-        } else if (ARG("-m") || ARG("--model")) NEEDV(), o->model_dir = v;
-        else if (ARG("-p") || ARG("--prompt")) NEEDV(), o->prompt = v;
+        } else if (ARG("-m") || ARG("--model")) ONCE(O_MODEL), NEEDV(), o->model_dir = v;
+        else if (ARG("-p") || ARG("--prompt"))
+            ONCE(O_PROMPT), NEEDV(), o->prompt = o->prompt_text = prompt_text_from_bytes(v, strlen(v));
         else if (ARG("-f") || ARG("--file")) {
-            NEEDV();
-            free(o->prompt_text);
+            ONCE(O_PROMPT), NEEDV();
             o->prompt = o->prompt_text = prompt_from_file(v);
-        } else if (ARG("--system")) NEEDV(), o->system = v;
+        } else if (ARG("--system"))
+            ONCE(O_SYSTEM), NEEDV(), o->system = o->system_text = prompt_text_from_bytes(v, strlen(v));
         else if (ARG("--raw")) o->raw = 1;
-        else if (ARG("--think")) o->think = 1, o->think_set = 1;
-        else if (ARG("--no-think")) o->think = 0, o->think_set = 1;
-        else if (ARG("--messages")) NEEDV(), o->messages = v;
-        else if (ARG("--tools")) NEEDV(), o->tools = v;
-        else if (ARG("--chat-template")) NEEDV(), o->chat_template = v;
-        else if (ARG("--chat-template-kwargs")) NEEDV(), o->template_kwargs = v;
+        else if (ARG("--think")) ONCE(O_THINK), o->think = 1, o->think_set = 1;
+        else if (ARG("--no-think")) ONCE(O_THINK), o->think = 0, o->think_set = 1;
+        else if (ARG("--messages")) ONCE(O_MESSAGES), NEEDV(), o->messages = v;
+        else if (ARG("--tools")) ONCE(O_TOOLS), NEEDV(), o->tools = v;
+        else if (ARG("--chat-template")) ONCE(O_TEMPLATE), NEEDV(), o->chat_template = v;
+        else if (ARG("--chat-template-kwargs")) ONCE(O_KWARGS), NEEDV(), o->template_kwargs = v;
         else if (ARG("--show-prompt")) o->show_prompt = 1;
-        else if (ARG("-n") || ARG("--n-predict")) NEEDV(), o->n_predict = (int)parse_long(a, v, 0, 1 << 24);
-        else if (ARG("--temp")) NEEDV(), o->temp = parse_float(a, v, 0, 100);
-        else if (ARG("--top-k")) NEEDV(), o->top_k = (int)parse_long(a, v, 0, 1 << 30);
-        else if (ARG("--top-p")) NEEDV(), o->top_p = parse_float(a, v, 0, 1);
-        else if (ARG("--repeat-penalty")) NEEDV(), o->repeat_penalty = parse_float(a, v, 1e-3f, 100);
-        else if (ARG("--seed")) NEEDV(), o->seed = (uint64_t)parse_long(a, v, 0, 0x7fffffffffffffffL);
-        else if (ARG("-t") || ARG("--threads")) NEEDV(), o->threads = (int)parse_long(a, v, 1, 1024);
-        else if (ARG("--dump")) NEEDV(), o->dump = v;
+        else if (ARG("-n") || ARG("--n-predict")) ONCE(O_N), NEEDV(), o->n_predict = (int)parse_long(a, v, 0, 1 << 24);
+        else if (ARG("--temp")) ONCE(O_TEMP), NEEDV(), o->temp = parse_float(a, v, 0, 100);
+        else if (ARG("--top-k")) ONCE(O_TOPK), NEEDV(), o->top_k = (int)parse_long(a, v, 0, 1 << 30);
+        else if (ARG("--top-p")) ONCE(O_TOPP), NEEDV(), o->top_p = parse_float(a, v, 0, 1);
+        else if (ARG("--repeat-penalty")) ONCE(O_PENALTY), NEEDV(), o->repeat_penalty = parse_float(a, v, 1e-3f, 100);
+        else if (ARG("--seed")) ONCE(O_SEED), NEEDV(), o->seed = (uint64_t)parse_long(a, v, 0, 0x7fffffffffffffffL);
+        else if (ARG("-t") || ARG("--threads")) ONCE(O_THREADS), NEEDV(), o->threads = (int)parse_long(a, v, 1, 1024);
+        else if (ARG("--dump")) ONCE(O_DUMP), NEEDV(), o->dump = v;
         else if (ARG("-i") || ARG("--image") || ARG("--pdf")) {
             NEEDV();
             if (o->nimages == MAX_MEDIA) usage_error("at most %d images", MAX_MEDIA);
             o->is_pdf[o->nimages] = ARG("--pdf");
             o->images[o->nimages++] = v;
-        } else if (ARG("--pages")) NEEDV(), o->pages = v;
-        else if (ARG("--max-pages")) NEEDV(), o->max_pages = (int)parse_long(a, v, 1, ENGINE_MAX_IMAGES);
-        else if (ARG("--dpi")) NEEDV(), o->dpi = (int)parse_long(a, v, 1, PDF_DPI_MAX);
-        else if (ARG("--pdf-timeout")) NEEDV(), o->pdf_timeout = parse_float(a, v, 0.1f, 86400);
-        else if (ARG("--video")) NEEDV(), o->video = v;
-        else if (ARG("--fps")) NEEDV(), o->fps = parse_float(a, v, 1e-3f, 1000);
-        else if (ARG("--max-image-pixels")) NEEDV(), o->max_image_pixels = parse_long(a, v, 1, 1L << 40);
+        } else if (ARG("--pages")) ONCE(O_PAGES), NEEDV(), o->pages = v;
+        else if (ARG("--max-pages")) ONCE(O_MAXPAGES), NEEDV(), o->max_pages = (int)parse_long(a, v, 1, ENGINE_MAX_IMAGES);
+        else if (ARG("--dpi")) ONCE(O_DPI), NEEDV(), o->dpi = (int)parse_long(a, v, 1, PDF_DPI_MAX);
+        else if (ARG("--pdf-timeout")) ONCE(O_PDFTIMEOUT), NEEDV(), o->pdf_timeout = parse_float(a, v, 0.1f, 86400);
+        else if (ARG("--video")) ONCE(O_VIDEO), NEEDV(), o->video = v;
+        else if (ARG("--fps")) ONCE(O_FPS), NEEDV(), o->fps = parse_float(a, v, 1e-3f, 1000);
+        else if (ARG("--max-image-pixels")) ONCE(O_MAXPIX), NEEDV(), o->max_image_pixels = parse_long(a, v, 1, 1L << 40);
         else if (ARG("--resize")) {
-            NEEDV();
+            ONCE(O_RESIZE), NEEDV();
             if (strcmp(v, "torch") == 0) o->resize = RESIZE_TORCH;
             else if (strcmp(v, "pil") == 0) o->resize = RESIZE_PIL;
             else if (strcmp(v, "pil13") == 0) o->resize = RESIZE_PIL13;
@@ -254,19 +244,20 @@ static void parse_args(Options *o, int argc, char **argv) {
         } else if (ARG("--chat")) o->chat = 1;
         else if (ARG("--hide-think")) o->hide_think = 1;
         else if (ARG("-q") || ARG("--quiet")) o->quiet = 1;
-        else if (ARG("--draw-boxes")) NEEDV(), o->draw_boxes = v;
-        else if (ARG("--chunk")) NEEDV(), o->chunk = (int)parse_long(a, v, 1, 1 << 16);
+        else if (ARG("--draw-boxes")) ONCE(O_BOXES), NEEDV(), o->draw_boxes = v;
+        else if (ARG("--chunk")) ONCE(O_CHUNK), NEEDV(), o->chunk = (int)parse_long(a, v, 1, 1 << 16);
         else if (ARG("--act-quant")) { // quantised checkpoints: the scheme's dynamic activation quantisation
-            NEEDV();
+            ONCE(O_ACTQUANT), NEEDV();
             if (strcmp(v, "on") == 0) quant_act_enabled = 1, quant_act_experts = 1;
             else if (strcmp(v, "off") == 0) quant_act_enabled = 0;
             else if (strcmp(v, "hf") == 0) quant_act_enabled = 1, quant_act_experts = 0;
             else usage_error("--act-quant: '%s' is not on, off or hf", v);
         }
-        else if (ARG("-c") || ARG("--ctx")) NEEDV(), o->ctx = (int)parse_long(a, v, 16, 1 << 24);
+        else if (ARG("-c") || ARG("--ctx")) ONCE(O_CTX), NEEDV(), o->ctx = (int)parse_long(a, v, 16, 1 << 24);
         else usage_error("unknown option '%s'", a);
 #undef ARG
 #undef NEEDV
+#undef ONCE
     }
     if (!o->model_dir) usage_error("-m MODEL_DIR is required");
     if (!o->prompt && !o->chat && !o->messages) usage_error("-p TEXT is required (or --messages FILE, or --chat)");
@@ -277,6 +268,9 @@ static void parse_args(Options *o, int argc, char **argv) {
     if (o->chat && o->dump) usage_error("--dump works with one prompt, not with --chat");
     if (o->chat && o->raw) usage_error("--raw cannot be used with --chat");
     if (o->draw_boxes && !o->nimages && !o->chat) usage_error("--draw-boxes needs an image (-i) or a PDF");
+    // the first image is read again to draw on: a pipe gives its bytes once
+    if (o->draw_boxes && o->nimages && (!strcmp(o->images[0], "-") || path_kind(o->images[0]) == FT_STREAM))
+        usage_error("--draw-boxes: the first image %s is a pipe or device (read once); give it as a file", o->images[0]);
     if (o->dump) check_output_path(o->dump, "--dump");
     if (o->draw_boxes) check_output_path(o->draw_boxes, "--draw-boxes");
     if (o->raw && o->system) usage_error("--system cannot be used with --raw (write the system turn in the prompt)");
@@ -720,7 +714,7 @@ static cJSON *template_kwargs(const Options *o, int think) {
 static cJSON *load_tools(const Options *o) {
     if (!o->tools) return NULL;
     size_t len;
-    char *text = read_file(o->tools, &len, MESSAGES_MAX_BYTES);
+    char *text = read_input(o->tools, &len, MESSAGES_MAX_BYTES); // a file or a pipe
     cJSON *t = text ? json_parse(text, len, o->tools) : NULL;
     free(text);
     if (!t) glm_die_err(EXIT_INPUT);
@@ -819,7 +813,9 @@ static int run_once(const Options *o) {
         if (!(text = render(&e, o, msgs, tools, o->think, &tlen))) glm_die_err(EXIT_INPUT);
     }
     if (o->show_prompt) { // what apply_chat_template(..., tokenize=False) returns
-        fwrite(text, 1, tlen, stdout);
+        for (size_t i = 0; i < tlen; i++) // a C0 80 pair is a NUL of the prompt (prompt_text_from_bytes): the byte 0
+            if ((unsigned char)text[i] == 0xC0 && i + 1 < tlen && (unsigned char)text[i + 1] == 0x80) fputc(0, stdout), i++;
+            else fputc(text[i], stdout);
         fflush(stdout);
         const int rc = ferror(stdout) ? EXIT_INPUT : 0;
         free(text);
@@ -903,12 +899,6 @@ static char *answer_text(const Engine *e, const int *gen, int n) {
     return t ? t : xstrdup("");
 }
 
-// trailing newline / carriage return off
-static void chomp(char *s) {
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r')) s[--n] = 0;
-}
-
 static int run_chat(const Options *o) {
     Engine e;
     load_engine(&e, o);
@@ -952,9 +942,12 @@ static int run_chat(const Options *o) {
             first = NULL;
         } else {
             if (interactive) fputs("> ", stdout), fflush(stdout);
-            if (getline(&line, &cap, stdin) < 0) break;
-            chomp(line);
-            msg = xstrdup(line);
+            ssize_t got = getline(&line, &cap, stdin);
+            if (got < 0) break;
+            while (got && (line[got - 1] == '\n' || line[got - 1] == '\r')) got--; // trailing newline off
+            line[got] = 0;
+            // a message keeps every byte, NULs included; a /command's path stays as typed
+            msg = line[0] == '/' ? xstrdup(line) : prompt_text_from_bytes(line, (size_t)got);
         }
         if (msg[0] == '/') {
             char *arg = strchr(msg, ' ');
@@ -1066,10 +1059,13 @@ static int parse_output_main(int argc, char **argv) {
     }
     Options o = {.tools = tools_path};
     cJSON *tools = load_tools(&o);
-    char *text = prompt_from_file(file ? file : "-");
+    // the model's raw output, every byte with its length (a file, a pipe or stdin: fileio.h read_input)
+    size_t tlen;
+    char *text = read_input(file ? file : "-", &tlen, 256u << 20);
+    if (!text) glm_die_err(EXIT_INPUT);
     ChatOutputOptions opt = {.tools = tools, .prompt_ends_in_think = think_open};
     ChatOutput out;
-    if (chat_output_parse(text, strlen(text), &opt, &out)) glm_die(EXIT_INPUT, "parse-output: %s", chat_output_error());
+    if (chat_output_parse(text, tlen, &opt, &out)) glm_die(EXIT_INPUT, "parse-output: %s", chat_output_error());
     char *json = chat_output_message_json(&out);
     if (!json) glm_die(EXIT_INPUT, "out of memory");
     puts(json);
@@ -1121,6 +1117,7 @@ int main(int argc, char **argv) {
     ops_init();
     int rc = o.chat ? run_chat(&o) : run_once(&o);
     free(o.prompt_text);
+    free(o.system_text);
     return rc;
 }
 #endif

@@ -4,6 +4,7 @@
 // loads image_url / video_url parts (data: URIs, local paths, file:// URLs; no network).
 #include "messages.h"
 
+#include "fileio.h"
 #include "json.h"
 
 #include <errno.h>
@@ -14,7 +15,7 @@
 
 cJSON *messages_read(const char *path) {
     size_t len;
-    char *text = read_file(path, &len, MESSAGES_MAX_BYTES);
+    char *text = read_input(path, &len, MESSAGES_MAX_BYTES); // a file or a pipe (fileio.h: named by the user)
     if (!text) return NULL;
     cJSON *j = json_parse(text, len, path);
     free(text);

@@ -47,11 +47,25 @@ const char *ops_features(void) { return cpu_feature_str; }
 
 // ---------------------------------------------------------------------------- element access
 
+// Tensor data sits wherever the safetensors header puts it: an odd header length (legal) leaves it at any address.
+// Every scalar load of weights goes through these (memcpy: one unaligned load, no alignment assumption); the vector
+// kernels use unaligned loads (loadu / maskz_loadu).
+static inline uint16_t ld_u16(const void *base, int64_t i) {
+    uint16_t v;
+    memcpy(&v, (const char *)base + i * 2, sizeof v);
+    return v;
+}
+static inline float ld_f32(const void *base, int64_t i) {
+    float v;
+    memcpy(&v, (const char *)base + i * 4, sizeof v);
+    return v;
+}
+
 float tensor_get(const Tensor *W, int64_t i) {
     switch (W->dtype) {
-    case DT_BF16: return bf16_to_f32(((const uint16_t *)W->data)[i]);
-    case DT_F16: return f16_to_f32(((const uint16_t *)W->data)[i]);
-    default: return ((const float *)W->data)[i];
+    case DT_BF16: return bf16_to_f32(ld_u16(W->data, i));
+    case DT_F16: return f16_to_f32(ld_u16(W->data, i));
+    default: return ld_f32(W->data, i);
     }
 }
 
@@ -61,29 +75,29 @@ __attribute__((target("avx512f,avx512bw"))) static void bf16_row_avx512(float *d
         __m256i h = _mm256_loadu_si256((const __m256i *)(src + i));
         _mm512_storeu_ps(dst + i, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
     }
-    for (; i < n; i++) dst[i] = bf16_to_f32(src[i]);
+    for (; i < n; i++) dst[i] = bf16_to_f32(ld_u16(src, i));
 }
 
 __attribute__((target("avx2,f16c"))) static void f16_row_f16c(float *dst, const uint16_t *src, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
-    for (; i < n; i++) dst[i] = f16_to_f32(src[i]);
+    for (; i < n; i++) dst[i] = f16_to_f32(ld_u16(src, i));
 }
 
 // n elements starting at flat index off, widened to fp32 (exact)
 static void widen(float *dst, const Tensor *W, int64_t off, int64_t n) {
     if (W->dtype == DT_F32) {
-        memcpy(dst, (const float *)W->data + off, (size_t)n * sizeof(float));
+        memcpy(dst, (const char *)W->data + off * 4, (size_t)n * sizeof(float));
     } else if (W->dtype == DT_BF16) {
         const uint16_t *s = (const uint16_t *)W->data + off;
         if (cpu.avx512f) bf16_row_avx512(dst, s, n);
         else
-            for (int64_t i = 0; i < n; i++) dst[i] = bf16_to_f32(s[i]);
+            for (int64_t i = 0; i < n; i++) dst[i] = bf16_to_f32(ld_u16(s, i));
     } else {
         const uint16_t *s = (const uint16_t *)W->data + off;
         if (cpu.f16c) f16_row_f16c(dst, s, n);
         else
-            for (int64_t i = 0; i < n; i++) dst[i] = f16_to_f32(s[i]);
+            for (int64_t i = 0; i < n; i++) dst[i] = f16_to_f32(ld_u16(s, i));
     }
 }
 
@@ -406,7 +420,7 @@ static float dot_bf16_pairs_scalar(const float *xp, const uint16_t *w, int K) {
     for (int c = 0; c < K; c += 32)
         for (int j = 0; j < 16; j++) {
             int k = c + 2 * j;
-            float we = k < K ? bf16_to_f32(w[k]) : 0.0f, wo = k + 1 < K ? bf16_to_f32(w[k + 1]) : 0.0f;
+            float we = k < K ? bf16_to_f32(ld_u16(w, k)) : 0.0f, wo = k + 1 < K ? bf16_to_f32(ld_u16(w, k + 1)) : 0.0f;
             acc[j] = fmaf(we, xp[c + j], acc[j]);
             acc[j] = fmaf(wo, xp[c + 16 + j], acc[j]);
         }
@@ -706,8 +720,8 @@ static void tiles_w32(float *y, int64_t ldy, const float *x, int64_t ldx, const 
         float *rowbuf = thread_buf((size_t)K);
         for (int r = r0; r < r1; r++) {
             const float *wr;
-            if (W->dtype == DT_F32) wr = (const float *)W->data + (int64_t)r * K;
-            else {
+            if (W->dtype == DT_F32 && (uintptr_t)W->data % sizeof(float) == 0) wr = (const float *)W->data + (int64_t)r * K;
+            else { // widened (f16) or copied (f32 at an unaligned address: an odd safetensors header length)
                 tensor_row_f32(rowbuf, W, r);
                 wr = rowbuf;
             }

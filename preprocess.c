@@ -51,6 +51,7 @@
 #endif
 
 #include "preprocess.h"
+#include "fileio.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -646,8 +647,19 @@ static int stb_decode(Image *img, const uint8_t *buf, size_t len, const char *na
     return 0;
 }
 
-// read a file and decode it (image_load_mem)
+// read an image the user named (a file, or a pipe / FIFO read to its end: fileio.h read_input) and decode it
 int image_load(Image *img, const char *path, int64_t max_pixels) {
+    memset(img, 0, sizeof *img);
+    size_t len;
+    char *buf = read_input(path, &len, MAX_IMAGE_FILE_BYTES);
+    if (!buf) return -1;
+    int rc = image_load_mem(img, (const uint8_t *)buf, len, path, max_pixels);
+    free(buf);
+    return rc;
+}
+
+// read a frame found in a folder (a regular file only, never a blocking open: fileio.h read_file) and decode it
+static int image_load_file(Image *img, const char *path, int64_t max_pixels) {
     memset(img, 0, sizeof *img);
     size_t len;
     char *buf = read_file(path, &len, MAX_IMAGE_FILE_BYTES);
@@ -1108,7 +1120,7 @@ int video_load_dir(Image **frames, int *nframes, const char *dir, int64_t max_pi
         size_t plen = strlen(dir) + strlen(names[i]) + 2;
         char *path = xmalloc(plen);
         snprintf(path, plen, "%s/%s", dir, names[i]);
-        if (image_load(&fr[i], path, max_pixels)) {
+        if (image_load_file(&fr[i], path, max_pixels)) {
             free(path);
             rc = -1;
             break;
@@ -1380,6 +1392,10 @@ int video_load_file(Image **frames, int *nframes, double **frame_times, const ch
     *frame_times = NULL;
     struct stat st;
     if (stat(path, &st) != 0) return glm_err("%s: %s", path, strerror(errno));
+    // ffprobe reads the file, then ffmpeg reads it again: a pipe gives its bytes once, so it is refused (save it first)
+    if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode))
+        return glm_err("%s: a pipe or device: a video file is read twice (ffprobe, then ffmpeg); save it to a file or "
+                       "pass a folder of frames", path);
     if (!S_ISREG(st.st_mode)) return glm_err("%s: not a regular file", path);
     char *ffmpeg = find_program("ffmpeg"), *ffprobe = find_program("ffprobe");
     if (!ffmpeg || !ffprobe) {

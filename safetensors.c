@@ -18,8 +18,40 @@ static int cmp_tensor(const void *a, const void *b) {
     return strcmp(((const STensor *)a)->name, ((const STensor *)b)->name);
 }
 
-// the header may hold at most this many bytes (real checkpoints: ~2 MB for 18k tensors)
-#define SF_MAX_HEADER (100u << 20)
+// the header may hold at most this many bytes (the safetensors library's MAX_HEADER_SIZE; real checkpoints: ~2 MB
+// for 18k tensors)
+#define SF_MAX_HEADER 100000000u
+
+// 1 when s[0..n) is valid UTF-8 (Rust's str::from_utf8: no overlongs, no surrogates, at most U+10FFFF)
+static int utf8_ok(const uint8_t *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        uint8_t c = s[i];
+        if (c < 0x80) { i++; continue; }
+        int k = c >= 0xC2 && c <= 0xDF ? 1 : c >= 0xE0 && c <= 0xEF ? 2 : c >= 0xF0 && c <= 0xF4 ? 3 : -1;
+        if (k < 0 || n - i <= (size_t)k) return 0;
+        uint8_t c1 = s[i + 1];
+        if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) || (c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 > 0x8F))
+            return 0;
+        for (int j = 1; j <= k; j++)
+            if ((s[i + j] & 0xC0) != 0x80) return 0;
+        i += (size_t)k + 1;
+    }
+    return 1;
+}
+
+// data_offsets of tensor idx, for the contiguity check
+typedef struct {
+    double b, e; // [begin, end) in the data block
+    int idx;     // index into SFile.t
+} SpanIdx;
+
+// order by (begin, end) as the library's sort_by(data_offsets), then by index (a stable order for equal spans)
+static int cmp_span(const void *x, const void *y) {
+    const SpanIdx *a = x, *b = y;
+    if (a->b != b->b) return a->b < b->b ? -1 : 1;
+    if (a->e != b->e) return a->e < b->e ? -1 : 1;
+    return a->idx - b->idx;
+}
 
 int sf_parse(SFile *f, const uint8_t *buf, size_t size, const char *name) {
     memset(f, 0, sizeof *f);
@@ -33,7 +65,10 @@ int sf_parse(SFile *f, const uint8_t *buf, size_t size, const char *name) {
                        size);
     if (hlen < 2) return glm_err("%s: safetensors header is empty", name);
     size_t data_start = 8 + (size_t)hlen, data_size = size - data_start;
-    cJSON *root = cJSON_ParseWithLength((const char *)buf + 8, (size_t)hlen);
+    // read_metadata: str::from_utf8, then serde_json::from_str (one JSON value, only JSON whitespace after it; both
+    // checked after the entries below)
+    const char *hend = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts((const char *)buf + 8, (size_t)hlen, &hend, 0);
     if (!root || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return glm_err("%s: safetensors header is not a JSON object", name);
@@ -41,13 +76,23 @@ int sf_parse(SFile *f, const uint8_t *buf, size_t size, const char *name) {
     int n = 0;
     for (cJSON *it = root->child; it; it = it->next) n++;
     f->t = calloc(n ? n : 1, sizeof(STensor));
-    if (!f->t) { cJSON_Delete(root); return glm_err("%s: out of memory", name); }
+    SpanIdx *spans = calloc(n ? n : 1, sizeof(SpanIdx));
+    if (!f->t || !spans) {
+        free(spans);
+        cJSON_Delete(root);
+        return glm_err("%s: out of memory", name);
+    }
     int k = 0, rc = 0;
     for (cJSON *it = root->child; it && rc == 0; it = it->next) {
         const char *tn = it->string ? it->string : "";
         if (strcmp(tn, "__metadata__") == 0) {
             if (!cJSON_IsObject(it)) { rc = glm_err("%s: __metadata__ is not an object", name); break; }
             if (f->metadata) { rc = glm_err("%s: __metadata__ appears twice", name); break; }
+            // HashMap<String, String>: every value a string
+            for (cJSON *m = it->child; m && !rc; m = m->next)
+                if (!cJSON_IsString(m))
+                    rc = glm_err("%s: __metadata__ '%s' is not a string", name, m->string ? m->string : "");
+            if (rc) break;
             f->metadata = cJSON_PrintUnformatted(it);
             continue;
         }
@@ -98,6 +143,7 @@ int sf_parse(SFile *f, const uint8_t *buf, size_t size, const char *name) {
                          dt->valuestring, " shape", numel * (size_t)dtype_size[d]);
             break;
         }
+        spans[k] = (SpanIdx){b, e, k};
         t->data = buf + data_start + (size_t)b;
         t->nbytes = nbytes;
         t->name = strdup(tn);
@@ -106,6 +152,31 @@ int sf_parse(SFile *f, const uint8_t *buf, size_t size, const char *name) {
     }
     cJSON_Delete(root);
     f->n = k;
+    if (!rc && !utf8_ok(buf + 8, (size_t)hlen)) rc = glm_err("%s: safetensors header is not valid UTF-8", name);
+    for (const char *q = hend; !rc && q && q < (const char *)buf + 8 + hlen; q++)
+        if (*q != ' ' && *q != '\t' && *q != '\n' && *q != '\r')
+            rc = glm_err("%s: safetensors header has bytes after its JSON object (at header offset %zu; only "
+                         "whitespace may follow)", name, (size_t)(q - (const char *)buf - 8));
+    if (!rc) {
+        // Metadata::validate: ordered by data_offsets, each tensor starts where the previous one ends (no gap, no
+        // overlap), and the last one ends at the end of the file (MetadataIncompleteBuffer otherwise)
+        qsort(spans, (size_t)k, sizeof *spans, cmp_span);
+        double at = 0;
+        for (int i = 0; i < k && !rc; i++) {
+            if (spans[i].b != at)
+                rc = glm_err("%s: tensor '%s': data_offsets [%.0f, %.0f] %s %.0f (tensors must be contiguous, without "
+                             "gaps or overlaps, from offset 0)", name, f->t[spans[i].idx].name, spans[i].b, spans[i].e,
+                             i == 0 ? "do not start at" : spans[i].b < at ? "overlap the previous tensor, which ends at"
+                                                                          : "leave a gap after the previous tensor's end at",
+                             at);
+            at = spans[i].e;
+        }
+        if (!rc && at != (double)data_size)
+            rc = glm_err("%s: the tensors cover %.0f bytes but the data block holds %zu (the last tensor must end at the "
+                         "end of the file)%s%s%s", name, at, data_size, k ? ": after tensor '" : "",
+                         k ? f->t[spans[k - 1].idx].name : "", k ? "'" : "");
+    }
+    free(spans);
     if (rc) { sf_close(f); return rc; }
     qsort(f->t, f->n, sizeof(STensor), cmp_tensor);
     for (int i = 1; i < f->n; i++)
@@ -119,9 +190,12 @@ int sf_parse(SFile *f, const uint8_t *buf, size_t size, const char *name) {
 
 int sf_open(SFile *f, const char *path) {
     memset(f, 0, sizeof *f);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return glm_err("%s: %s", path, strerror(errno));
+    // a shard is a file found in a folder: regular only, checked before the open, which never blocks (O_NONBLOCK)
     struct stat st;
+    if (stat(path, &st) != 0) return glm_err("%s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return glm_err("%s: not a regular file", path);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return glm_err("%s: %s", path, strerror(errno));
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
         return glm_err("%s: not a regular file", path);

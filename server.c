@@ -8,7 +8,7 @@
 #include "server.h"
 
 #include "chat_output.h"
-
+#include "fileio.h"
 #include "openai.h"
 #include "ops.h"
 
@@ -160,7 +160,7 @@ static void serve_parse_args(ServeOptions *o, int argc, char **argv) {
     if (!o->model_dir) serve_usage_error("-m MODEL_DIR is required");
     if (o->api_key && keyfile) serve_usage_error("--api-key and --api-key-file cannot both be given");
     if (keyfile) {
-        char *k = read_file(keyfile, NULL, 4096);
+        char *k = read_input(keyfile, NULL, 4096); // a file or a pipe (--api-key-file <(pass show key)): fileio.h
         if (!k) glm_die(EXIT_USAGE, "serve: --api-key-file: %s", glm_errmsg);
         k[strcspn(k, "\r\n")] = 0;
         o->api_key = k;

@@ -1404,9 +1404,42 @@ static int encode_valid(const Tokenizer *t, const char *text, size_t len, IntVec
     return err;
 }
 
+char *prompt_text_from_bytes(const char *bytes, size_t n) {
+    // the text HF would tokenize: bytes.decode("utf-8", "replace")
+    Buf lossy = {0}, out = {0};
+    utf8_lossy(&lossy, (const uint8_t *)bytes, n, NULL);
+    // U+0000 written as C0 80 (Modified UTF-8), so the text is a C string; no other C0 80 is left (invalid UTF-8 is
+    // U+FFFD by now)
+    buf_put(&out, "", 0);
+    for (size_t i = 0, run = 0; i <= lossy.n; i++)
+        if (i == lossy.n || lossy.p[i] == 0) {
+            buf_put(&out, lossy.p + run, i - run);
+            if (i < lossy.n) buf_put(&out, "\xC0\x80", 2);
+            run = i + 1;
+        }
+    free(lossy.p);
+    return out.p;
+}
+
 int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int **ids) {
     *ids = NULL;
     if (!text) len = 0, text = "";
+    // a C0 80 pair is a NUL carried through C strings (prompt_text_from_bytes): back to the byte 0x00, which HF's
+    // byte-level BPE tokenizes as any other byte
+    Buf nul = {0};
+    if (len >= 2 && memmem(text, len, "\xC0\x80", 2)) {
+        buf_put(&nul, "", 0);
+        size_t run = 0;
+        for (size_t i = 0; i + 1 < len; i++)
+            if ((uint8_t)text[i] == 0xC0 && (uint8_t)text[i + 1] == 0x80) {
+                buf_put(&nul, text + run, i - run);
+                buf_put(&nul, "", 1); // the NUL byte itself
+                run = i + 2;
+                i++;
+            }
+        buf_put(&nul, text + run, len - run);
+        text = nul.p, len = nul.n;
+    }
     // HF takes a Python str, so its input is always valid UTF-8. Bytes that are not valid UTF-8 are replaced by
     // U+FFFD here (as bytes.decode("utf-8", "replace") would) instead of being rejected.
     Buf fixed = {0};
@@ -1417,6 +1450,7 @@ int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int **ids
     IntVec v = {0};
     int rc = encode_valid(t, text, len, &v);
     free(fixed.p);
+    free(nul.p);
     if (rc || v.n > INT32_MAX) {
         free(v.p);
         if (!rc) glm_err("%s: too many tokens", t->name);

@@ -14,7 +14,11 @@ int tokenizer_vocab_size(const Tokenizer *t);          // highest id + 1
 int tokenizer_token_id(const Tokenizer *t, const char *s); // exact token (added or vocab) id, or -1
 const char *tokenizer_token_str(const Tokenizer *t, int id); // raw token text (byte-level form for BPE ids), or NULL
 // encode UTF-8 text (added/special tokens recognised): ids malloc'd into *ids; returns count or -1
+// (a C0 80 pair, Modified UTF-8's NUL, is read as the byte 0x00: see prompt_text_from_bytes)
 int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int **ids);
+// prompt bytes (a file, stdin, a chat line: any bytes, NULs included) as the NUL-terminated text to render and encode:
+// invalid UTF-8 becomes U+FFFD (as HF's str), each NUL byte C0 80, which tokenizer_encode reads back as 0x00; malloc'd
+char *prompt_text_from_bytes(const char *bytes, size_t n);
 // decode ids to UTF-8 (malloc'd, NUL-terminated); skip_special drops special added tokens
 char *tokenizer_decode(const Tokenizer *t, const int *ids, int n, int skip_special);
 // streaming decoder: feed one id, get the text that became complete (incomplete UTF-8 held back)

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 // util.c - the ground (base.h): element types and f16 conversion, errors, checked allocation and size arithmetic,
-// whole-file reads, taps.
+// whole-file reads (inside-folder files and command-line inputs), output files (fileio.h), taps.
 #include "base.h"
+#include "fileio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,32 +138,107 @@ int file_exists(const char *path) {
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+int path_present(const char *path) {
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+int path_kind(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+            return glm_err("%s: dangling symbolic link", path);
+        return glm_err("%s: %s", path, strerror(errno));
+    }
+    return S_ISREG(st.st_mode) ? FT_REGULAR : S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) ? FT_STREAM : FT_OTHER;
+}
+
+// the kind of a non-regular file in words
+static const char *kind_words(mode_t m) {
+    return S_ISDIR(m) ? "a folder" : S_ISFIFO(m) ? "a named pipe (FIFO)" : S_ISCHR(m) ? "a character device"
+         : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "not a regular file";
+}
+
+char *read_fd_all(int fd, const char *name, size_t *len, size_t max_bytes) {
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap);
+    if (!buf) {
+        glm_err("%s: out of memory", name);
+        return NULL;
+    }
+    for (;;) {
+        if (cap - n < 2) { // room for one more byte and the NUL; the last growth stops at max_bytes + 2
+            size_t nc = cap <= (max_bytes + 2) / 2 ? cap * 2 : max_bytes + 2;
+            char *nb = realloc(buf, nc);
+            if (!nb) {
+                free(buf);
+                glm_err("%s: out of memory", name);
+                return NULL;
+            }
+            buf = nb, cap = nc;
+        }
+        ssize_t r = read(fd, buf + n, cap - n - 1);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            int e = errno;
+            free(buf);
+            glm_err("%s: read failed: %s", name, strerror(e));
+            return NULL;
+        }
+        if (r == 0) break;
+        n += (size_t)r;
+        if (n > max_bytes) {
+            free(buf);
+            glm_err("%s: larger than the limit of %zu bytes", name, max_bytes);
+            return NULL;
+        }
+    }
+    buf[n] = 0;
+    if (len) *len = n;
+    return buf;
+}
+
 char *read_file(const char *path, size_t *len, size_t max_bytes) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    // stat first: a FIFO or device is refused before any open (opening a FIFO blocks until a writer comes)
+    struct stat st, fst;
+    if (stat(path, &st) != 0) {
         glm_err("%s: %s", path, strerror(errno));
         return NULL;
     }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
+    if (!S_ISREG(st.st_mode)) {
+        glm_err("%s: %s, not a regular file", path, kind_words(st.st_mode));
+        return NULL;
+    }
+    // O_NONBLOCK: should the path have been swapped for a FIFO since the stat, the open still returns at once
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        glm_err("%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &fst) != 0 || !S_ISREG(fst.st_mode)) {
+        close(fd);
         glm_err("%s: not a regular file", path);
         return NULL;
     }
-    if ((uint64_t)st.st_size > max_bytes) {
-        fclose(f);
-        glm_err("%s: file too large (%lld bytes, limit %zu)", path, (long long)st.st_size, max_bytes);
+    if ((uint64_t)fst.st_size > max_bytes) {
+        close(fd);
+        glm_err("%s: file too large (%lld bytes, limit %zu)", path, (long long)fst.st_size, max_bytes);
         return NULL;
     }
-    size_t n = (size_t)st.st_size;
+    size_t n = (size_t)fst.st_size, got = 0;
     char *buf = malloc(n + 1);
     if (!buf) {
-        fclose(f);
+        close(fd);
         glm_err("%s: out of memory", path);
         return NULL;
     }
-    size_t got = fread(buf, 1, n, f);
-    fclose(f);
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
     if (got != n) {
         free(buf);
         glm_err("%s: short read", path);
@@ -170,6 +247,193 @@ char *read_file(const char *path, size_t *len, size_t max_bytes) {
     buf[n] = 0;
     if (len) *len = n;
     return buf;
+}
+
+char *read_input(const char *path, size_t *len, size_t max_bytes) {
+    if (strcmp(path, "-") == 0) return read_fd_all(0, "stdin", len, max_bytes);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT && lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) glm_err("%s: dangling symbolic link", path);
+        else glm_err("%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (S_ISREG(st.st_mode)) return read_file(path, len, max_bytes);
+    if (!S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode)) {
+        glm_err("%s: %s, not a file or a pipe", path, kind_words(st.st_mode));
+        return NULL;
+    }
+    // a pipe the user named (-f <(cmd), a FIFO, /dev/stdin): blocking open and read to the end, as cat does
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        glm_err("%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = read_fd_all(fd, path, len, max_bytes);
+    close(fd);
+    return buf;
+}
+
+// ---------------------------------------------------------------------------- outputs
+
+// 1 when st is the file behind one of our own stdout / stderr (/dev/stdout, /proc/self/fd/2, ...): fd is set
+static int std_stream_of(const struct stat *st, int *fd) {
+    for (int k = 1; k <= 2; k++) {
+        struct stat s;
+        if (fstat(k, &s) == 0 && s.st_dev == st->st_dev && s.st_ino == st->st_ino && s.st_rdev == st->st_rdev) {
+            *fd = k;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+// the folder part of path ("." when none); malloc'd
+static char *dir_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) return xstrdup(".");
+    if (slash == path) return xstrdup("/");
+    size_t n = (size_t)(slash - path);
+    char *d = xmalloc(n + 1);
+    memcpy(d, path, n);
+    d[n] = 0;
+    return d;
+}
+
+// where an output goes: 1 = atomic replace of *target (malloc'd), 2 = direct write (std fd in *stdfd, or -1 to open
+// path), -1 = refused (glm_errmsg)
+static int output_resolve(const char *path, const char *flag, char **target, int *stdfd) {
+    struct stat st, lst;
+    *target = NULL, *stdfd = -1;
+    const char *fl = flag ? flag : "output", *sep = flag ? " " : ": ";
+    if (!*path) return glm_err("%s: empty path", fl);
+    if (stat(path, &st) != 0) {
+        int e = errno;
+        if (e == ENOENT && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode))
+            return glm_err("%s%s%s: dangling symbolic link (refused: its target would be created)", fl, sep, path);
+        if (e != ENOENT) return glm_err("%s%s%s: %s", fl, sep, path, strerror(e));
+        // a new file: its folder must exist and be writable
+        char *dir = dir_of(path);
+        int rc = 0;
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+            rc = glm_err("%s%s%s: folder '%s' does not exist", fl, sep, path, dir);
+        else if (access(dir, W_OK) != 0) rc = glm_err("%s%s%s: folder '%s' is not writable", fl, sep, path, dir);
+        free(dir);
+        if (rc) return rc;
+        *target = xstrdup(path);
+        return 1;
+    }
+    // /dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N: our own stream, written at its current offset (a regular
+    // file that merely is our stdout under its own name is replaced as any file)
+    int std_name = !strncmp(path, "/dev/std", 8) || !strncmp(path, "/dev/fd/", 8) || !strncmp(path, "/proc/", 6);
+    if (std_stream_of(&st, stdfd) && (std_name || !S_ISREG(st.st_mode))) return 2;
+    *stdfd = -1;
+    if (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)) return 2;
+    if (!S_ISREG(st.st_mode))
+        return glm_err("%s%s%s: is %s (refused: only a file, a character device or a pipe can be written)", fl, sep,
+                       path, kind_words(st.st_mode));
+    // a regular file, maybe through symlinks: the file itself is replaced, the links stay
+    char *real = NULL;
+    if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
+        real = realpath(path, NULL);
+        if (!real) return glm_err("%s%s%s: cannot resolve the symbolic link: %s", fl, sep, path, strerror(errno));
+    } else real = xstrdup(path);
+    char *dir = dir_of(real);
+    int rc = access(dir, W_OK) != 0 ? glm_err("%s%s%s: folder '%s' is not writable", fl, sep, path, dir) : 0;
+    free(dir);
+    if (rc) {
+        free(real);
+        return rc;
+    }
+    *target = real;
+    return 1;
+}
+
+int output_check(const char *path, const char *flag) {
+    char *target;
+    int fd, k = output_resolve(path, flag, &target, &fd);
+    free(target);
+    return k < 0 ? -1 : 0;
+}
+
+int output_open(OutFile *o, const char *path) {
+    memset(o, 0, sizeof *o);
+    int stdfd, k = output_resolve(path, NULL, &o->target, &stdfd);
+    if (k < 0) return -1;
+    o->path = xstrdup(path);
+    int fd;
+    if (k == 2) {
+        o->direct = 1;
+        // a character device or FIFO is opened as it is (no O_CREAT, no O_TRUNC); our stdout/stderr is shared
+        fd = stdfd >= 0 ? dup(stdfd) : open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+            glm_err("%s: cannot write: %s", path, strerror(errno));
+            output_abort(o);
+            return -1;
+        }
+    } else {
+        // TARGET.tmp.<pid> next to the target (same file system: the rename is atomic); O_EXCL: never through a link
+        size_t tl = strlen(o->target) + 32;
+        o->tmp = xmalloc(tl);
+        snprintf(o->tmp, tl, "%s.tmp.%ld", o->target, (long)getpid());
+        unlink(o->tmp); // a leftover of an earlier run with our pid
+        fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+        if (fd < 0) {
+            glm_err("%s: cannot write: %s", path, strerror(errno));
+            free(o->tmp), o->tmp = NULL;
+            output_abort(o);
+            return -1;
+        }
+        glm_atexit_remove(o->tmp); // removed by glm_die while it exists
+        struct stat st;
+        if (stat(o->target, &st) == 0) fchmod(fd, st.st_mode & 07777); // a replaced file keeps its permissions
+    }
+    o->f = fdopen(fd, "wb");
+    if (!o->f) {
+        close(fd);
+        glm_err("%s: cannot write: %s", path, strerror(errno));
+        output_abort(o);
+        return -1;
+    }
+    return 0;
+}
+
+// free the names, forget the temporary file
+static void output_release(OutFile *o) {
+    if (o->tmp) {
+        glm_atexit_forget(o->tmp);
+        free(o->tmp);
+    }
+    free(o->path);
+    free(o->target);
+    memset(o, 0, sizeof *o);
+}
+
+void output_abort(OutFile *o) {
+    if (o->f) fclose(o->f);
+    o->f = NULL;
+    if (o->tmp) unlink(o->tmp);
+    output_release(o);
+}
+
+int output_commit(OutFile *o) {
+    const char *name = o->path ? o->path : "output";
+    int err = ferror(o->f) ? (errno ? errno : EIO) : 0;
+    if (!err && fflush(o->f) != 0) err = errno;
+    if (!err && !o->direct && fsync(fileno(o->f)) != 0) err = errno;
+    if (fclose(o->f) != 0 && !err) err = errno;
+    o->f = NULL;
+    if (err) {
+        glm_err("%s: write failed: %s", name, strerror(err));
+        output_abort(o);
+        return -1;
+    }
+    if (!o->direct && rename(o->tmp, o->target) != 0) {
+        glm_err("%s: cannot rename %s into place: %s", name, o->tmp, strerror(errno));
+        output_abort(o);
+        return -1;
+    }
+    output_release(o);
+    return 0;
 }
 
 void tap(const TapSink *s, const char *name, DType dt, int ndim, const int64_t *shape, const void *data) {

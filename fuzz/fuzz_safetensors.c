@@ -13,6 +13,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size) memcpy(buf, data, size);
     SFile f;
     if (sf_parse(&f, buf, size, "fuzz.safetensors") == 0) {
+        // accepted: the tensors tile the data block exactly (contiguous, no overlap, nothing after the last)
+        uint64_t hlen = 0, sum = 0;
+        for (int i = 7; i >= 0; i--) hlen = hlen << 8 | buf[i];
+        for (int i = 0; i < f.n; i++) sum += f.t[i].nbytes;
+        if (sum != size - 8 - hlen) abort();
         uint32_t crc = 0;
         for (int i = 0; i < f.n; i++) {
             const STensor *t = &f.t[i];

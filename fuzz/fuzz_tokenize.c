@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // fuzz_tokenize.c - libFuzzer target: the tiny checkpoint's tokenizer.json (GLM-4.5V's pre-tokenizer and added
 // tokens) encoding arbitrary bytes (invalid UTF-8, special-token text), decoding the result, and decoding the input
-// read as arbitrary token ids (out-of-range ones included) in one piece and through the stream decoder.
+// read as arbitrary token ids (out-of-range ones included) in one piece and through the stream decoder; the CLI's
+// prompt text (prompt_text_from_bytes, NULs carried as C0 80) must give the same ids as the bytes themselves.
 #include "../tokenizer.h"
 
 #include <stdlib.h>
@@ -32,6 +33,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         free(s);
         s = tokenizer_decode(t, ids, n, 1);
         free(s);
+        // the CLI's way (prompt_text_from_bytes: U+FFFD for invalid UTF-8, NULs as C0 80, then a C string) gives the
+        // same ids as encoding the bytes with their length, for every input without a C0 80 pair of its own
+        if (!memmem(data, size, "\xC0\x80", 2)) {
+            char *text = prompt_text_from_bytes((const char *)data, size);
+            int *ids2 = NULL, n2 = tokenizer_encode(t, text, strlen(text), &ids2);
+            if (n2 != n || memcmp(ids, ids2, sizeof(int) * (size_t)n) != 0) abort();
+            free(ids2);
+            free(text);
+        }
     }
     free(ids);
     // the bytes as little-endian 16-bit ids shifted to cover [-2, 65533]: unknown ids must be skipped, not crash

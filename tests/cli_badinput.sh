@@ -17,12 +17,19 @@ IMG=tests/data/images/synth_97x61.png
 pass() { echo "ok - $*"; }
 fail() { echo "not ok - $*"; }
 
+# run_args ARGS...: RUN = the CLI with a short generation (-n 2 unless ARGS give their own -n: one value per option)
+run_args() {
+    local a n=(-n 2)
+    for a in "$@"; do [ "$a" = -n ] && n=(); done
+    RUN=("$GLM4V" -q "${n[@]}" "$@")
+}
+
 # expect CODE PATTERN NAME CMD...: CMD exits CODE, its last stderr line is "glm4v: error: ..." containing PATTERN
 # (fixed string), no file is left in $T/out/
 expect() {
     local want=$1 pat=$2 name=$3 rc last
     shift 3
-    [ "$1" = run ] && shift && set -- "$GLM4V" -q -n 2 "$@"
+    [ "$1" = run ] && shift && run_args "$@" && set -- "${RUN[@]}"
     rm -rf "$T/out" && mkdir -p "$T/out"
     timeout "$TO" "$@" >"$T/stdout" 2>"$T/stderr" </dev/null
     rc=$?
@@ -41,13 +48,13 @@ expect() {
 expect_ok() {
     local name=$1 rc
     shift
-    [ "$1" = run ] && shift && set -- "$GLM4V" -q -n 2 "$@"
+    [ "$1" = run ] && shift && run_args "$@" && set -- "${RUN[@]}"
     timeout "$TO" "$@" >"$T/stdout" 2>"$T/stderr" </dev/null
     rc=$?
     if [ "$rc" -eq 0 ]; then pass "$name (exit 0)"; else fail "$name: exit $rc: $(tail -n 1 "$T/stderr")"; fi
 }
 
-# CMD "run ARGS" stands for "$GLM4V -q -n 2 ARGS" (the CLI with a short generation)
+# CMD "run ARGS" stands for "$GLM4V -q -n 2 ARGS" (the CLI with a short generation; ARGS' own -n replaces -n 2)
 
 # ---------------------------------------------------------------------------- helpers to build broken checkpoints
 
