@@ -1,22 +1,12 @@
 // SPDX-License-Identifier: MIT
-// preprocess.h - vision input (preprocess.c): image decoding, Glm4vImageProcessor / Glm4vVideoProcessor (smart_resize,
-// bicubic resize, rescale + normalize, patchify) and video frames (a folder, or a file through ffmpeg).
+// preprocess.h - Glm4vImageProcessor / Glm4vVideoProcessor (preprocess.c): smart_resize, bicubic resize, rescale +
+// normalize, patchify. Decoding is image.h's, video input video.h's.
 #ifndef GLM4V_PREPROCESS_H
 #define GLM4V_PREPROCESS_H
 
 #include "checkpoint.h"
-
-typedef struct {
-    int w, h;           // pixels
-    uint8_t *rgb;       // [h, w, 3]
-} Image;
-
-// decode a file into RGB (transformers load_image: EXIF orientation, then PIL convert("RGB"): alpha dropped, gray
-// replicated); PNG, JPEG, BMP, GIF, TGA, PSD, HDR, PNM; refuses > max_pixels (0: no limit) from the header
-int image_load(Image *img, const char *path, int64_t max_pixels);
-int image_load_mem(Image *img, const uint8_t *buf, size_t len, const char *name, int64_t max_pixels);
-void image_free(Image *img);
-void images_free(Image *frames, int n); // image_free of each, then free(frames)
+#include "image.h"
+#include "video.h"
 
 // RESIZE_TORCH: Glm4vImageProcessor (torchvision, default); RESIZE_PIL: Glm4vImageProcessorPil with Pillow <= 12;
 // RESIZE_PIL13: the same with Pillow >= 13 (vertical pass first when the height shrinks much more than the width)
@@ -46,19 +36,5 @@ typedef struct {
 int preprocess_frames(PixelBatch *pb, const Image *frames, int nframes, const ProcConfig *pc, ResizeMode mode,
                       int is_video);
 void pixel_batch_free(PixelBatch *pb);
-
-// video frames from a directory: every image file (by extension, hidden files skipped) in strcmp order, one size
-int video_load_dir(Image **frames, int *nframes, const char *dir, int64_t max_pixels);
-// Glm4vVideoProcessor.sample_frames (Glm46VVideoProcessor's when pc->glm46v): sampled frame indices (malloc'd into
-// *idx, even count); duration <= 0: unknown. Returns the count or -1
-int video_sample_frames(int **idx, int total_frames, double video_fps, double duration, const ProcConfig *pc);
-// decode a video file with the ffmpeg program: frames sampled as video_sample_frames, frame_times [nframes] =
-// frame_index / fps in seconds (malloc'd)
-int video_load_file(Image **frames, int *nframes, double **frame_times, const char *path, const ProcConfig *pc,
-                    int64_t max_pixels);
-// per temporal patch timestamp text (frame_times[::2], padded with the last): "0", "1", ... (int seconds);
-// GLM-4.6V: "0.0 seconds", ... ; *texts malloc'd [n_patches]
-int video_timestamps(char ***texts, int n_patches, const double *frame_times, int nframes, const ProcConfig *pc);
-void video_timestamps_free(char **texts, int n);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -438,4 +439,10 @@ int output_commit(OutFile *o) {
 
 void tap(const TapSink *s, const char *name, DType dt, int ndim, const int64_t *shape, const void *data) {
     if (s && s->fn) s->fn(s->ctx, name, dt, ndim, shape, data);
+}
+
+// 1 when s ends with suffix, ASCII case ignored
+int has_suffix_ci(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcasecmp(s + n - m, suffix) == 0;
 }

@@ -22,7 +22,7 @@ bench-hf: $(BENCH_BIN) tools/synth_ckpt
 
 # linear() alone at prefill / vision shapes, as GFLOP/s and a ratio to the FMA peak of the same run (no checkpoint)
 .PHONY: bench-linear
-$(BUILD)/linear-bench: bench/linear_bench.c $(LIB_OBJS) $(HDRS)
+$(BUILD)/linear-bench: bench/linear_bench.c $(LIB_OBJS)
 	$(CC) $(CFLAGS) -o $@ bench/linear_bench.c $(LIB_OBJS) $(LDLIBS)
 
 bench-linear: $(BUILD)/linear-bench

@@ -6,7 +6,7 @@
 //   linear_bench [reps] [cpu]   (threads: OMP_NUM_THREADS)
 // With `cpu` every figure is counted in process CPU time instead of wall-clock time (per core, as the FMA peak is
 // then too): on a machine shared with other jobs the time slices the others take no longer count.
-#include "../glm4v.h"
+#include "../ops.h"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -112,7 +112,7 @@ int main(int argc, char **argv) {
     double peak = 0, best_of[32] = {0};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int n = shapes[s].n, K = shapes[s].K, O = shapes[s].O;
-        Tensor W = {make_weights(shapes[s].dt, O, K), shapes[s].dt, O, K};
+        Tensor W = {.data = make_weights(shapes[s].dt, O, K), .dtype = shapes[s].dt, .rows = O, .cols = K};
         float *x = malloc((size_t)n * K * 4), *y = malloc((size_t)n * O * 4);
         for (size_t i = 0; i < (size_t)n * K; i++) x[i] = (float)((i * 2654435761u) % 2001) / 1000.0f - 1.0f;
         ops_reserve_rows((size_t)n, (size_t)K);

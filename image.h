@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: MIT
+// image.h - image decoding (image.c): a file or its bytes to RGB, as transformers' load_image and PIL do it.
+#ifndef GLM4V_IMAGE_H
+#define GLM4V_IMAGE_H
+
+#include "base.h"
+
+typedef struct {
+    int w, h;           // pixels
+    uint8_t *rgb;       // [h, w, 3]
+} Image;
+
+// decode a file into RGB (transformers load_image: EXIF orientation, then PIL convert("RGB"): alpha dropped, gray
+// replicated); PNG, JPEG, BMP, GIF, TGA, PSD, HDR, PNM; refuses > max_pixels (0: no limit) from the header
+int image_load(Image *img, const char *path, int64_t max_pixels);
+int image_load_mem(Image *img, const uint8_t *buf, size_t len, const char *name, int64_t max_pixels);
+// decode a file found inside a folder (a regular file only, never a blocking open: fileio.h read_file)
+int image_load_file(Image *img, const char *path, int64_t max_pixels);
+void image_free(Image *img);
+void images_free(Image *frames, int n); // image_free of each, then free(frames)
+
+#endif
