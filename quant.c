@@ -63,11 +63,14 @@ uint8_t fp8_e4m3_from_f32(float f) {
 }
 
 // scale table entry i as fp32
+// (the tables sit where the safetensors header puts them, at any address: read through memcpy)
 static inline float scale_at(const Tensor *W, int64_t i) {
+    uint16_t h;
+    float f;
     switch (W->scale_dtype) {
-    case DT_BF16: return bf16_to_f32(((const uint16_t *)W->scale)[i]);
-    case DT_F16: return f16_to_f32(((const uint16_t *)W->scale)[i]);
-    default: return ((const float *)W->scale)[i];
+    case DT_BF16: return memcpy(&h, (const char *)W->scale + i * 2, 2), bf16_to_f32(h);
+    case DT_F16: return memcpy(&h, (const char *)W->scale + i * 2, 2), f16_to_f32(h);
+    default: return memcpy(&f, (const char *)W->scale + i * 4, 4), f;
     }
 }
 
@@ -75,7 +78,9 @@ static inline float scale_at(const Tensor *W, int64_t i) {
 static inline int zero_at(const Tensor *W, int64_t r, int64_t g) {
     if (!W->zero) return 0;
     const int bits = W->dtype == DT_Q4 ? 4 : 8;
-    const uint32_t word = (uint32_t)W->zero[(r * bits / 32) * W->scale_cols + g];
+    int32_t z;
+    memcpy(&z, W->zero + (r * bits / 32) * W->scale_cols + g, sizeof z); // any address, as the scales
+    const uint32_t word = (uint32_t)z;
     return (int)((word >> ((r * bits) % 32)) & ((1u << bits) - 1)) - (1 << (bits - 1));
 }
 

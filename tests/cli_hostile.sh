@@ -248,6 +248,26 @@ for src in moe moe-released dense; do
     done
 done
 
+# quantised checkpoints (compressed-tensors: packed weights, scale and zero-point tables) moved by 1 and 2 bytes
+qargs=(-p "Describe this picture." -i $IMG -n 2 -t 2)
+for src in moe-w4a16-g32 dense-w4a16-g128-asym moe-fp8-block moe-w8a8; do
+    q=tests/golden/quant/ckpt/$src
+    [ -d "$q" ] || continue
+    "$GLM4V" -q -m $q "${qargs[@]}" --dump "$T/qref.st" >/dev/null 2>"$T/stderr" ||
+        { fail "$src: aligned run failed: $(tail -n 1 "$T/stderr")"; continue; }
+    for pad in 1 2; do
+        d=$T/qmis_${src}_$pad
+        rm -rf "$d" && mkdir -p "$d" && cp $q/*.json "$d"/
+        for f in $q/*.safetensors; do misalign "$f" "$d/$(basename "$f")" "$pad"; done
+        timeout "$TO" "$GLM4V" -q -m "$d" "${qargs[@]}" --dump "$d.st" >/dev/null 2>"$T/stderr"
+        rc=$?
+        if [ $rc -ne 0 ]; then fail "$src moved by $pad byte(s): exit $rc: $(grep -m1 -E 'runtime error|ERROR' "$T/stderr" || tail -n 1 "$T/stderr")"
+        elif cmp -s "$d.st" "$T/qref.st"; then pass "$src moved by $pad byte(s): dump byte-identical to the aligned one"
+        else fail "$src moved by $pad byte(s): the dump differs"
+        fi
+    done
+done
+
 # every instruction set (AVX-512, AVX2, portable C) on odd-aligned data, with a photo big enough for the packed GEMM
 # (vision: 704 patches) next to the decode kernels: the same bits as the aligned default run
 args=(-p "Describe this picture." -i tests/data/images/photo_450x300.png -n 3 -t 2)
