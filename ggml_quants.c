@@ -6,6 +6,8 @@
 // ggml rounds it (d * q, or (d * sc) * q, or d * q - m, in ggml's order), so the weights equal gguf-py's bit for bit.
 #include "ggml_quants.h"
 
+#include "base.h" // f16_to_f32, bf16_to_f32: the one conversion of each
+
 #include <immintrin.h>
 #include <math.h>
 #ifdef _OPENMP
@@ -49,32 +51,8 @@ size_t gq_row_bytes(uint32_t id, int64_t n) {
 
 // ---------------------------------------------------------------------------- scalars
 
-float gq_f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
-    if (exp == 0) {
-        if (man == 0) u = sign;
-        else { // subnormal: renormalise
-            exp = 127 - 15 + 1;
-            while (!(man & 0x400)) { man <<= 1; exp--; }
-            man &= 0x3ff;
-            u = sign | (exp << 23) | (man << 13);
-        }
-    } else if (exp == 31) u = sign | 0x7f800000u | (man << 13);
-    else u = sign | ((exp - 15 + 127) << 23) | (man << 13);
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-float gq_bf16_to_f32(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static float fp16_at(const uint8_t *p) { return gq_f16_to_f32(rd16(p)); }
+static float fp16_at(const uint8_t *p) { return f16_to_f32(rd16(p)); }
 
 // ---------------------------------------------------------------------------- dequantisation of one block
 // Block layouts (ggml-common.h), byte offsets:
@@ -274,8 +252,8 @@ int gq_dequant(uint32_t id, const void *src, float *y, int64_t n) {
     const uint8_t *b = src;
     switch (id) {
     case GQ_F32: memcpy(y, src, (size_t)n * 4); return 0;
-    case GQ_F16: for (int64_t i = 0; i < n; i++) y[i] = gq_f16_to_f32(rd16(b + 2 * i)); return 0;
-    case GQ_BF16: for (int64_t i = 0; i < n; i++) y[i] = gq_bf16_to_f32(rd16(b + 2 * i)); return 0;
+    case GQ_F16: for (int64_t i = 0; i < n; i++) y[i] = f16_to_f32(rd16(b + 2 * i)); return 0;
+    case GQ_BF16: for (int64_t i = 0; i < n; i++) y[i] = bf16_to_f32(rd16(b + 2 * i)); return 0;
     default: break;
     }
     void (*f)(const uint8_t *, float *) = NULL;

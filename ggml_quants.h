@@ -36,9 +36,6 @@ const char *gq_type_name(uint32_t id);
 // bytes of n elements of type id (n a multiple of the block size); 0 for unknown types or a partial block
 size_t gq_row_bytes(uint32_t id, int64_t n);
 
-// fp16 / bf16 -> fp32 (exact)
-float gq_f16_to_f32(uint16_t h);
-float gq_bf16_to_f32(uint16_t h);
 
 // naive reference: the first n elements (a multiple of the block size) of src, of type id, into y[n] as ggml's
 // dequantize_row_* computes them. 0, or -1 for an unsupported type or a partial block.
