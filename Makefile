@@ -139,11 +139,11 @@ test-valgrind: all
 # build/fuzz/corpus/<target>/, crashes to build/fuzz/crashes/ (copy them to tests/data/regress/<target>/).
 FUZZ_CC      = clang-14
 FUZZ_SECONDS = 30
-FUZZ_TARGETS = safetensors config tokenizer tokenize image prompt compare jinja chat_output gguf pdf openai
+FUZZ_TARGETS = safetensors config tokenizer tokenize image prompt compare jinja chat_output gguf pdf openai json
 FUZZ_DIR     = $(BUILD)/fuzz
 FUZZ_CFLAGS  = -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas -D_GNU_SOURCE \
                -I/usr/include/stb -I. -I$(BUILD) $(ASAN_FLAGS) -fsanitize-recover=float-cast-overflow -DJINJA_FUZZ_LIMITS
-FUZZ_LIB     = util.c safetensors.c checkpoint.c quant_config.c tokenizer.c preprocess.c prompt.c dump.c jinja.c json.c \
+FUZZ_LIB     = util.c safetensors.c checkpoint.c quant_config.c tokenizer.c image.c preprocess.c video.c prompt.c dump.c jinja.c json.c \
                chat_template.c chat_output.c gguf.c ggml_quants.c boxes.c pdf.c
 FUZZ_OBJS    = $(FUZZ_LIB:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS    = $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
@@ -157,9 +157,11 @@ $(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_OBJS)
 
 $(FUZZ_DIR)/fuzz_compare: compare.c
 
-# request bodies: openai.c on top of the common objects (its media calls meet weak stand-ins in the target)
-$(FUZZ_DIR)/fuzz_openai: fuzz/fuzz_openai.c $(FUZZ_OBJS) $(FUZZ_DIR)/obj/openai.o
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(FUZZ_DIR)/obj/openai.o -lpcre2-8 -lcjson -ljpeg -lz -lm
+# request bodies: openai.c (and messages.c's base64) on top of the common objects (their media calls meet weak
+# stand-ins in the target)
+$(FUZZ_DIR)/fuzz_openai: fuzz/fuzz_openai.c $(FUZZ_OBJS) $(FUZZ_DIR)/obj/openai.o $(FUZZ_DIR)/obj/messages.o
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(FUZZ_DIR)/obj/openai.o $(FUZZ_DIR)/obj/messages.o \
+	  -lpcre2-8 -lcjson -ljpeg -lz -lm
 
 fuzz-build: $(FUZZ_BINS)
 

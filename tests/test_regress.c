@@ -46,6 +46,9 @@
 #define LLVMFuzzerTestOneInput fz_pdf
 #include "../fuzz/fuzz_pdf.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fz_json
+#include "../fuzz/fuzz_json.c"
+#undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fz_openai
 #include "../fuzz/fuzz_openai.c"
 #undef LLVMFuzzerTestOneInput
@@ -93,6 +96,7 @@ int main(void) {
         {"gguf", fz_gguf},
         {"pdf", fz_pdf},
         {"openai", fz_openai},
+        {"json", fz_json},
     };
     fz_tokenize_init(NULL, NULL);
     fz_prompt_init(NULL, NULL);
