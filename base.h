@@ -37,6 +37,8 @@ int size_add(size_t a, size_t b, size_t *out);
 // read a whole file (NUL-terminated); NULL + glm_errmsg on error; max_bytes limits the size
 char *read_file(const char *path, size_t *len, size_t max_bytes);
 int file_exists(const char *path); // a regular file is there
+// the path of an executable found on $PATH (malloc'd), or NULL (none, or out of memory)
+char *find_program(const char *prog);
 // 1 when s ends with suffix, ASCII case ignored
 int has_suffix_ci(const char *s, const char *suffix);
 

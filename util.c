@@ -446,3 +446,23 @@ int has_suffix_ci(const char *s, const char *suffix) {
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && strcasecmp(s + n - m, suffix) == 0;
 }
+
+// path of an executable found on $PATH (malloc'd) or NULL
+char *find_program(const char *prog) {
+    const char *path = getenv("PATH");
+    if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
+    const char *p = path;
+    while (*p) {
+        const char *e = strchr(p, ':');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        size_t plen = len + strlen(prog) + 3;
+        char *cand = malloc(plen);
+        if (!cand) return NULL;
+        snprintf(cand, plen, "%.*s/%s", (int)len, len ? p : ".", prog);
+        struct stat st;
+        if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0) return cand;
+        free(cand);
+        p = e ? e + 1 : p + len;
+    }
+    return NULL;
+}

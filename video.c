@@ -259,25 +259,6 @@ void video_timestamps_free(char **texts, int n) {
     free(texts);
 }
 
-// path of an executable found on $PATH (malloc'd) or NULL
-static char *find_program(const char *prog) {
-    const char *path = getenv("PATH");
-    if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
-    const char *p = path;
-    while (*p) {
-        const char *e = strchr(p, ':');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        size_t plen = len + strlen(prog) + 2;
-        char *cand = xmalloc(plen);
-        snprintf(cand, plen, "%.*s/%s", (int)len, len ? p : ".", prog);
-        struct stat st;
-        if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0) return cand;
-        free(cand);
-        p = e ? e + 1 : p + len;
-    }
-    return NULL;
-}
-
 // start argv[0] with stdout on a pipe (stdin and stderr on /dev/null); returns the read end or -1
 static int spawn_reader(char *const argv[], pid_t *pid) {
     int fds[2];
