@@ -17,7 +17,7 @@ DEB_PKGS = gcc make libopenblas-dev libstb-dev libjpeg62-turbo-dev libpcre2-dev 
 
 LIB_SRCS = util.c safetensors.c checkpoint.c weights.c ops.c quant.c quant_config.c quantize.c tokenizer.c image.c preprocess.c video.c \
            vision.c moe.c model.c dump.c prompt.c boxes.c sampler.c engine.c jinja.c json.c chat_template.c messages.c \
-           chat_output.c gguf.c ggml_quants.c gguf_map.c pdf.c openai.c
+           chat_output.c gguf.c ggml_quants.c gguf_map.c gguf_model.c pdf.c openai.c
 BUILD    = build
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 # header dependencies: each object's own list, written by the compiler (-MMD) beside it and read back below
@@ -144,7 +144,7 @@ FUZZ_DIR     = $(BUILD)/fuzz
 FUZZ_CFLAGS  = -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas -D_GNU_SOURCE \
                -I/usr/include/stb -I. -I$(BUILD) $(ASAN_FLAGS) -fsanitize-recover=float-cast-overflow -DJINJA_FUZZ_LIMITS
 FUZZ_LIB     = util.c safetensors.c checkpoint.c quant_config.c tokenizer.c image.c preprocess.c video.c prompt.c dump.c jinja.c json.c \
-               chat_template.c chat_output.c gguf.c ggml_quants.c boxes.c pdf.c
+               chat_template.c chat_output.c gguf.c ggml_quants.c gguf_map.c gguf_model.c boxes.c pdf.c
 FUZZ_OBJS    = $(FUZZ_LIB:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS    = $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 

@@ -45,12 +45,14 @@ int has_suffix_ci(const char *s, const char *suffix);
 // ---------------------------------------------------------------------------- element types (util.c)
 
 // DT_F32 .. DT_F8_E4M3 are safetensors element types; DT_Q8 and DT_Q4 exist only in Tensor views of quantised
-// weights (compressed-tensors "pack-quantized": int32 words read as bytes, see Tensor below)
+// weights (compressed-tensors "pack-quantized": int32 words read as bytes, see Tensor below), DT_GGML only in views of
+// GGUF tensors (gguf_model.c)
 typedef enum {
     DT_F32, DT_F16, DT_BF16, DT_F64, DT_I64, DT_I32, DT_I16, DT_I8, DT_U8, DT_BOOL,
     DT_F8_E4M3, // torch.float8_e4m3fn: 1 sign, 4 exponent (bias 7), 3 mantissa bits; no infinities, S.1111.111 = NaN
     DT_Q8,      // pack-quantized int8: byte u holds q = u - 128 (4 per little-endian int32 word)
     DT_Q4,      // pack-quantized int4: byte i holds element 2i in its low nibble, 2i+1 in its high one, q = nibble - 8
+    DT_GGML,    // a ggml block type of a GGUF file (Tensor.ggml: GQ_Q8_0, GQ_Q4_K, ...; ggml_quants.h), rows ld bytes apart
     DT_COUNT
 } DType;
 #define DT_FILE_COUNT DT_Q8            // dtypes a safetensors file may name (dtype_from_name never returns Q8/Q4)
@@ -101,10 +103,11 @@ typedef struct {
     const int32_t *zero; // NULL or packed zero points (Q8 / Q4 asymmetric), packed along the output dimension:
                          // int32 [ceil(rows * bits / 32), scale_cols]; zero(r, g) = field r of column g minus 2^(bits-1)
     ActQuant act;       // what the Linear does to its input rows first (ACT_NONE: nothing)
+    uint32_t ggml;      // DT_GGML: the ggml type id (enum in ggml_quants.h); rows of cols elements, ld bytes each
 } Tensor;
 
-// a quantised weight (dtype F8_E4M3, I8, Q8 or Q4 with a scale table)
-static inline int is_quantised(const Tensor *W) { return W->scale != NULL; }
+// a quantised weight (dtype F8_E4M3, I8, Q8 or Q4 with a scale table, or a ggml block type: quant.c's Linear)
+static inline int is_quantised(const Tensor *W) { return W->scale != NULL || W->dtype == DT_GGML; }
 
 // ---------------------------------------------------------------------------- taps (util.c)
 // named activations recorded for --dump, tests and compare (a no-op when no sink): the forward passes call

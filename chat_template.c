@@ -56,6 +56,33 @@ static int read_optional(const char *dir, const char *name, char **buf, size_t *
     return (*buf = read_file(path, len, TEMPLATE_MAX_BYTES)) ? 1 : -1;
 }
 
+int chat_template_load_text(ChatTemplate *t, const char *tokcfg_json, const char *text, const char *origin,
+                            const char *override_path) {
+    memset(t, 0, sizeof *t);
+    cJSON *tokcfg = tokcfg_json ? cJSON_Parse(tokcfg_json) : NULL;
+    int rc = -1;
+    size_t len = 0;
+    char *buf = NULL;
+    if (!(t->special = special_tokens(tokcfg))) goto done;
+    if (override_path) {
+        if (!(buf = read_input(override_path, &len, TEMPLATE_MAX_BYTES))) goto done;
+        t->origin = strdup(override_path);
+        rc = add_template(t, "default", buf, len);
+    } else if (text) {
+        t->origin = strdup(origin);
+        rc = add_template(t, "default", text, strlen(text));
+    } else {
+        t->origin = strdup("built-in GLM-4.5V template");
+        rc = add_template(t, "default", (const char *)glm45v_jinja, sizeof glm45v_jinja - 1);
+    }
+done:
+    free(buf);
+    cJSON_Delete(tokcfg);
+    if (!rc && (!t->origin || !t->n)) rc = glm_err("out of memory (chat template)");
+    if (rc) chat_template_free(t);
+    return rc;
+}
+
 int chat_template_load(ChatTemplate *t, const char *model_dir, const char *override_path) {
     memset(t, 0, sizeof *t);
     char path[4200];

@@ -26,6 +26,10 @@ typedef struct {
 // or a list of {"name", "template"}); a folder with none gets the built-in GLM-4.5V template (the layout the released
 // GLM-4.5V / 4.6V files use). Every template is parsed here: an unsupported construct fails now, with its line.
 int chat_template_load(ChatTemplate *t, const char *model_dir, const char *override_path);
+// the same from a template text (a GGUF file's tokenizer.chat_template; origin names it in errors; NULL: the built-in
+// one) and the special tokens as a tokenizer_config.json text (NULL: none); override_path as above
+int chat_template_load_text(ChatTemplate *t, const char *tokcfg_json, const char *text, const char *origin,
+                            const char *override_path);
 void chat_template_free(ChatTemplate *t);
 
 // the text HF's apply_chat_template(messages, tools=tools, add_generation_prompt=..., **kwargs, tokenize=False)

@@ -3,6 +3,7 @@
 // processor configs, model.safetensors or sharded model-0000N-of-0000M.safetensors + index, weight binding.
 #include "checkpoint.h"
 #include "fileio.h"
+#include "gguf_model.h"
 #include "quant_config.h"
 
 #include <cjson/cJSON.h>
@@ -546,6 +547,8 @@ int checkpoint_open(Checkpoint *ck, const char *dir) {
 void checkpoint_close(Checkpoint *ck) {
     quant_config_free(ck->quant);
     ck->quant = NULL;
+    gguf_model_free(ck->gguf);
+    ck->gguf = NULL;
     for (int i = 0; i < ck->nfiles; i++) sf_close(&ck->files[i]);
     free(ck->files);
     ck->files = NULL;
@@ -575,7 +578,7 @@ int checkpoint_tensor(const Checkpoint *ck, Tensor *out, const char *name, int n
     memset(out, 0, sizeof *out);
     const STensor *t = checkpoint_find(ck, name);
     if (!t) return glm_err("%s: missing tensor '%s'", ck->dir, name);
-    if (t->dtype != DT_BF16 && t->dtype != DT_F16 && t->dtype != DT_F32)
+    if (t->dtype != DT_BF16 && t->dtype != DT_F16 && t->dtype != DT_F32 && !(t->dtype == DT_GGML && ndim >= 2))
         return glm_err("%s: tensor '%s' has dtype %s (expected BF16, F16 or F32)", ck->dir, name, dtype_name[t->dtype]);
     int ok = t->ndim == ndim;
     for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == shape[i];
@@ -589,6 +592,12 @@ int checkpoint_tensor(const Checkpoint *ck, Tensor *out, const char *name, int n
     }
     out->data = t->data;
     out->dtype = t->dtype;
+    if (t->dtype == DT_GGML) { // GGUF block types (gguf_model.c): [shape[0], the rest flattened], rows ld bytes apart
+        out->ggml = t->ggml, out->rows = shape[0], out->ld = (int64_t)(t->nbytes / (size_t)shape[0]);
+        out->cols = 1;
+        for (int i = 1; i < ndim; i++) out->cols *= shape[i];
+        return 0;
+    }
     out->rows = ndim >= 2 ? shape[0] : 1;
     out->cols = ndim >= 2 ? (int64_t)(t->nbytes / (size_t)dtype_size[t->dtype]) / shape[0] : (ndim == 1 ? shape[0] : 1);
     return 0;

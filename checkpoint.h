@@ -84,6 +84,7 @@ typedef struct {
     SFile *files;       // [nfiles] shards
     Config cfg;         // parsed config.json and friends
     struct QuantConfig *quant; // config.json's quantization_config (quant_config.h), NULL when none
+    struct GGUFModel *gguf;    // a GGUF model (gguf_model.h: its files, tokenizer, template), NULL for a folder
 } Checkpoint;
 
 // read config.json (+ generation_config.json, processor configs) from a folder or a JSON text

@@ -5,6 +5,8 @@
 // parts of GenerationMixin that are not sampling. Front ends (glm4v.c, bench/, tests/) call only this.
 #include "engine.h"
 
+#include "fileio.h"
+#include "gguf_model.h"
 #include "ops.h"
 #include "vision.h"
 
@@ -44,21 +46,50 @@ static int err_prefix(const char *what) {
 // ---------------------------------------------------------------------------- engine
 
 int engine_load(Engine *e, const char *model_dir, const char *chat_template, ProgressFn fn, void *ctx) {
+    return engine_load_files(e, model_dir, NULL, NULL, chat_template, fn, ctx);
+}
+
+// --processor FILE over the checkpoint's processor settings (the sizes must stay the vision tower's)
+static int load_processor(Config *c, const char *path) {
+    size_t len;
+    char *buf = read_input(path, &len, 1 << 20);
+    if (!buf) return -1;
+    int rc = proc_config_parse(&c->proc, buf, len, path, 0);
+    free(buf);
+    if (!rc && (c->proc.patch_size != c->vision.patch_size || c->proc.merge_size != c->vision.spatial_merge_size ||
+                c->proc.temporal_patch_size != c->vision.temporal_patch_size))
+        rc = glm_err("%s: patch/merge/temporal sizes (%d/%d/%d) differ from the vision tower's (%d/%d/%d)", path,
+                     c->proc.patch_size, c->proc.merge_size, c->proc.temporal_patch_size, c->vision.patch_size,
+                     c->vision.spatial_merge_size, c->vision.temporal_patch_size);
+    return rc;
+}
+
+int engine_load_files(Engine *e, const char *model, const char *mmproj, const char *processor,
+                      const char *chat_template, ProgressFn fn, void *ctx) {
     memset(e, 0, sizeof *e);
     e->progress = fn, e->progress_ctx = ctx;
     ops_init();
-    progress(e, "mapping %s", model_dir);
-    if (checkpoint_open(&e->ck, model_dir)) return -1;
+    progress(e, "mapping %s", model);
+    const int gguf = is_gguf_path(model);
+    if (mmproj && !gguf) return glm_err("--mmproj %s: only with a GGUF model (-m FILE.gguf)", mmproj);
+    if (gguf ? gguf_checkpoint_open(&e->ck, model, mmproj) : checkpoint_open(&e->ck, model)) return -1;
     int ntensors = 0;
     for (int i = 0; i < e->ck.nfiles; i++) ntensors += e->ck.files[i].n;
     progress(e, "checking the tensors of %d shard(s) (%d tensors)", e->ck.nfiles, ntensors);
-    if (weights_bind(&e->w, &e->ck)) goto fail;
+    if ((processor && load_processor(&e->ck.cfg, processor)) || weights_bind(&e->w, &e->ck)) goto fail;
     e->c = &e->ck.cfg;
     char path[4200];
-    snprintf(path, sizeof path, "%s/tokenizer.json", model_dir);
-    progress(e, "loading %s", path);
-    if (!(e->tok = tokenizer_load(path))) goto fail;
-    if (chat_template_load(&e->tmpl, model_dir, chat_template)) goto fail;
+    if (gguf) { // tokenizer.ggml.* and tokenizer.chat_template (gguf_model.c wrote them out as the folder's files)
+        snprintf(path, sizeof path, "%s (tokenizer.chat_template)", model);
+        if (!(e->tok = tokenizer_load_json(e->ck.gguf->tokenizer_json, strlen(e->ck.gguf->tokenizer_json), model)) ||
+            chat_template_load_text(&e->tmpl, e->ck.gguf->tokcfg_json, e->ck.gguf->chat_template, path, chat_template))
+            goto fail;
+    } else {
+        snprintf(path, sizeof path, "%s/tokenizer.json", model);
+        progress(e, "loading %s", path);
+        if (!(e->tok = tokenizer_load(path))) goto fail;
+        if (chat_template_load(&e->tmpl, model, chat_template)) goto fail;
+    }
     e->think_open = tokenizer_token_id(e->tok, "<think>");
     e->think_close = tokenizer_token_id(e->tok, "</think>");
     const Config *c = e->c;
@@ -66,7 +97,7 @@ int engine_load(Engine *e, const char *model_dir, const char *chat_template, Pro
                   c->video_start_token_id, c->video_end_token_id};
     for (int i = 0; i < 6 && c->has_vision; i++)
         if (ids[i] >= tokenizer_vocab_size(e->tok)) {
-            glm_err("%s: special token id %d from config.json is not in tokenizer.json", model_dir, ids[i]);
+            glm_err("%s: special token id %d from config.json is not in tokenizer.json", model, ids[i]);
             goto fail;
         }
     progress_done(e);

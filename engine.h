@@ -37,6 +37,12 @@ typedef struct {
 // open a model folder: map and check every tensor, load the tokenizer and the chat template (chat_template: a file
 // that overrides the folder's, or NULL); -1 + glm_errmsg on error
 int engine_load(Engine *e, const char *model_dir, const char *chat_template, ProgressFn progress, void *progress_ctx);
+// the same for a folder or a llama.cpp GGUF model: model ending in .gguf is the text file (its metadata gives the
+// config, tokenizer and chat template; gguf_model.h), mmproj its vision file (NULL: text only); processor (NULL:
+// the folder's, or for GGUF HF's defaults for the model) an HF processor_config.json / preprocessor_config.json whose
+// settings (min / max pixels, video sampling) replace them
+int engine_load_files(Engine *e, const char *model, const char *mmproj, const char *processor,
+                      const char *chat_template, ProgressFn progress, void *progress_ctx);
 void engine_free(Engine *e);
 // 1 when id is one of the checkpoint's end-of-sequence ids
 int engine_is_eos(const Engine *e, int id);

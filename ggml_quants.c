@@ -1108,12 +1108,21 @@ static RowsFn kernels(uint32_t id, int isa, RowsFn *r4) {
     return portable_r1;
 }
 
+// rows [0, rows) in groups of GQ_R (the 4-row kernel where there is one), on this thread
+static void matvec_rows(uint32_t id, RowsFn r1, RowsFn r4, const uint8_t *w, size_t row_bytes, int64_t gi,
+                        int64_t rows, int64_t K, const float *x, float *y) {
+    const int64_t r0 = gi * GQ_R, nr = rows - r0 < GQ_R ? rows - r0 : GQ_R;
+    const uint8_t *wr = w + (size_t)r0 * row_bytes;
+    if (nr == GQ_R && r4) r4(id, wr, row_bytes, K, x, y + r0);
+    else
+        for (int64_t r = 0; r < nr; r++) r1(id, wr + (size_t)r * row_bytes, row_bytes, K, x, y + r0 + r);
+}
+
 int gq_matvec(uint32_t id, const void *W, size_t row_bytes, int64_t rows, int64_t K, const float *x, float *y,
               int nthreads) {
     const GQType *t = gq_type(id);
     if (!t || !t->supported || K < 0 || K % t->block || rows < 0 || row_bytes < gq_row_bytes(id, K)) return -1;
     RowsFn r4, r1 = kernels(id, gq_isa(), &r4);
-    const uint8_t *w = W;
     const int64_t ngroups = (rows + GQ_R - 1) / GQ_R;
 #ifdef _OPENMP
     const int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
@@ -1121,12 +1130,14 @@ int gq_matvec(uint32_t id, const void *W, size_t row_bytes, int64_t rows, int64_
 #else
     (void)nthreads;
 #endif
-    for (int64_t gi = 0; gi < ngroups; gi++) {
-        const int64_t r0 = gi * GQ_R, nr = rows - r0 < GQ_R ? rows - r0 : GQ_R;
-        const uint8_t *wr = w + (size_t)r0 * row_bytes;
-        if (nr == GQ_R && r4) r4(id, wr, row_bytes, K, x, y + r0);
-        else
-            for (int64_t r = 0; r < nr; r++) r1(id, wr + (size_t)r * row_bytes, row_bytes, K, x, y + r0 + r);
-    }
+    for (int64_t gi = 0; gi < ngroups; gi++) matvec_rows(id, r1, r4, W, row_bytes, gi, rows, K, x, y);
+    return 0;
+}
+
+int gq_matvec_serial(uint32_t id, const void *W, size_t row_bytes, int64_t rows, int64_t K, const float *x, float *y) {
+    const GQType *t = gq_type(id);
+    if (!t || !t->supported || K < 0 || K % t->block || rows < 0 || row_bytes < gq_row_bytes(id, K)) return -1;
+    RowsFn r4, r1 = kernels(id, gq_isa(), &r4);
+    for (int64_t gi = 0; gi < (rows + GQ_R - 1) / GQ_R; gi++) matvec_rows(id, r1, r4, W, row_bytes, gi, rows, K, x, y);
     return 0;
 }

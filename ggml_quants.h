@@ -54,6 +54,8 @@ int gq_set_isa(int isa);
 // Rows are split over nthreads OpenMP threads (<= 0: the OpenMP default). 0, or -1 for an unsupported type.
 int gq_matvec(uint32_t id, const void *W, size_t row_bytes, int64_t rows, int64_t K, const float *x, float *y,
               int nthreads);
+// the same on the calling thread only (no OpenMP region: the quantised Linear of quant.c runs it inside its tasks)
+int gq_matvec_serial(uint32_t id, const void *W, size_t row_bytes, int64_t rows, int64_t K, const float *x, float *y);
 // naive twin: gq_dequant of each row, then the same 16-lane sum in scalar C
 int gq_matvec_naive(uint32_t id, const void *W, size_t row_bytes, int64_t rows, int64_t K, const float *x, float *y);
 #endif

@@ -34,7 +34,9 @@
 #define MAX_MEDIA ENGINE_MAX_IMAGES // -i images on one command line
 
 typedef struct {
-    const char *model_dir;   // -m
+    const char *model_dir;   // -m (a folder, or a GGUF text file)
+    const char *mmproj;      // --mmproj: a GGUF model's vision file
+    const char *processor;   // --processor: an HF processor config over the model's (GGUF: HF's defaults)
     const char *prompt;      // -p
     char *prompt_text;       // -p / -f text (owned; prompt points here): prompt_text_from_bytes, NULs as C0 80
     char *system_text;       // --system text (owned; system points here), the same way
@@ -80,7 +82,11 @@ static void usage(FILE *f) {
             "       glm4v serve -m MODEL_DIR [options]   (an OpenAI-compatible HTTP server: glm4v serve --help)\n"
             "GLM-4.5V / GLM-4.6V (MoE) and GLM-4.1V / GLM-4.6V-Flash (dense) on the CPU, matching HF transformers.\n"
             "\nmodel:\n"
-            "  -m, --model DIR          Hugging Face model folder (config.json, *.safetensors, tokenizer.json)\n"
+            "  -m, --model DIR          Hugging Face model folder (config.json, *.safetensors, tokenizer.json), or a\n"
+            "                           llama.cpp GGUF text file (FILE.gguf: glm4moe / glm4; split files: any one)\n"
+            "      --mmproj FILE        the GGUF model's vision tower (mmproj-*.gguf) for images and video\n"
+            "      --processor FILE     an HF processor_config.json / preprocessor_config.json whose image and video\n"
+            "                           settings (min/max pixels, fps, ...) replace the model's (GGUF: HF's defaults)\n"
             "\ninput:\n"
             "  -p, --prompt TEXT        the user message (or the whole prompt with --raw)\n"
             "  -f, --file FILE          read the prompt from a file ('-' = stdin)\n"
@@ -183,7 +189,7 @@ static void parse_args(Options *o, int argc, char **argv) {
     // single-valued options may be given once (-p and -f are one: the prompt); -i is repeatable
     enum { O_MODEL, O_PROMPT, O_SYSTEM, O_THINK, O_MESSAGES, O_TOOLS, O_TEMPLATE, O_KWARGS, O_N, O_TEMP, O_TOPK, O_TOPP,
            O_PENALTY, O_SEED, O_THREADS, O_DUMP, O_PAGES, O_MAXPAGES, O_DPI, O_PDFTIMEOUT, O_VIDEO, O_FPS, O_MAXPIX,
-           O_RESIZE, O_BOXES, O_CHUNK, O_ACTQUANT, O_CTX, O_COUNT };
+           O_RESIZE, O_BOXES, O_CHUNK, O_ACTQUANT, O_CTX, O_MMPROJ, O_PROCESSOR, O_COUNT };
     const char *given[O_COUNT] = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -200,6 +206,8 @@ static void parse_args(Options *o, int argc, char **argv) {
             printf("glm4v.c %s (commit %s)\n", GLM4V_VERSION, GLM4V_GIT_COMMIT);
             exit(0);
         } else if (ARG("-m") || ARG("--model")) ONCE(O_MODEL), NEEDV(), o->model_dir = v;
+        else if (ARG("--mmproj")) ONCE(O_MMPROJ), NEEDV(), o->mmproj = v;
+        else if (ARG("--processor")) ONCE(O_PROCESSOR), NEEDV(), o->processor = v;
         else if (ARG("-p") || ARG("--prompt"))
             ONCE(O_PROMPT), NEEDV(), o->prompt = o->prompt_text = prompt_text_from_bytes(v, strlen(v));
         else if (ARG("-f") || ARG("--file")) {
@@ -694,7 +702,8 @@ static SamplerParams sampler_params(const Options *o) {
 }
 
 static void load_engine(Engine *e, const Options *o) {
-    if (engine_load(e, o->model_dir, o->chat_template, progress_line, NULL)) glm_die_err(EXIT_INPUT);
+    if (engine_load_files(e, o->model_dir, o->mmproj, o->processor, o->chat_template, progress_line, NULL))
+        glm_die_err(EXIT_INPUT);
 }
 
 // the template variables: --chat-template-kwargs, then enable_thinking from --think / --no-think

@@ -63,6 +63,7 @@ static inline float ld_f32(const void *base, int64_t i) {
 
 float tensor_get(const Tensor *W, int64_t i) {
     switch (W->dtype) {
+    case DT_GGML: return quant_get(W, i / W->cols, i % W->cols);
     case DT_BF16: return bf16_to_f32(ld_u16(W->data, i));
     case DT_F16: return f16_to_f32(ld_u16(W->data, i));
     default: return ld_f32(W->data, i);
@@ -86,7 +87,9 @@ __attribute__((target("avx2,f16c"))) static void f16_row_f16c(float *dst, const 
 
 // n elements starting at flat index off, widened to fp32 (exact)
 static void widen(float *dst, const Tensor *W, int64_t off, int64_t n) {
-    if (W->dtype == DT_F32) {
+    if (W->dtype == DT_GGML) { // whole rows of ggml blocks (GGUF embeddings): dequantised as ggml does
+        for (int64_t i = 0; i < n; i += W->cols) quant_row_naive(dst + i, W, (off + i) / W->cols);
+    } else if (W->dtype == DT_F32) {
         memcpy(dst, (const char *)W->data + off * 4, (size_t)n * sizeof(float));
     } else if (W->dtype == DT_BF16) {
         const uint16_t *s = (const uint16_t *)W->data + off;

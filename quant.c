@@ -9,6 +9,7 @@
 // fixed order, the three give the same bits, and batches (rows dequantised block by block into a per-thread
 // buffer, never a widened copy of the whole weight) give the same bits as decode.
 #include "quant.h"
+#include "ggml_quants.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -99,6 +100,13 @@ static inline float q_at(const Tensor *W, int64_t r, int64_t c) {
 // w = (float(q) - float(zero)) * float(scale)
 //   (compressed_tensors _dequantize: dequant = x_q.to(scale.dtype); dequant = dequant - zero_point; dequant * scale)
 float quant_get(const Tensor *W, int64_t r, int64_t c) {
+    if (W->dtype == DT_GGML) { // ggml blocks (GGUF): the block holding c, as ggml's dequantize_row_* computes it
+        float blk[GQ_QK_K];
+        const GQType *ty = gq_type(W->ggml);
+        const int64_t b = c / ty->block;
+        gq_dequant(W->ggml, (const uint8_t *)W->data + r * W->ld + b * ty->bytes, blk, ty->block);
+        return blk[c - b * ty->block];
+    }
     const int64_t g = c / W->group;
     float q = q_at(W, r, c);
     if (W->zero) q = q - (float)zero_at(W, r, g);
@@ -106,6 +114,10 @@ float quant_get(const Tensor *W, int64_t r, int64_t c) {
 }
 
 void quant_row_naive(float *dst, const Tensor *W, int64_t r) {
+    if (W->dtype == DT_GGML) { // exact: gq_dequant is ggml's definition (and the quant_get above block by block)
+        gq_dequant(W->ggml, (const uint8_t *)W->data + r * W->ld, dst, W->cols);
+        return;
+    }
     for (int64_t c = 0; c < W->cols; c++) dst[c] = quant_get(W, r, c);
 }
 
@@ -131,7 +143,9 @@ static float *qbuf(size_t n) {
 // quant_get), then either store them (dst) or fma them into lane j of the accumulator (x), ending with dot_f32's
 // tree (lanes j + 8, + 4, + 2, + 1). Needs groups of a multiple of 16 columns (or one group per row).
 
-static inline int vec_ok(const Tensor *W) { return W->group >= W->cols || W->group % 16 == 0; }
+static inline int vec_ok(const Tensor *W) {
+    return W->dtype != DT_GGML && (W->group >= W->cols || W->group % 16 == 0);
+}
 
 __attribute__((target("avx512f"))) static inline float hsum512(__m512 v) { // dot_f32's tree
     __m256 lo = _mm512_castps512_ps256(v), hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
@@ -349,14 +363,17 @@ __attribute__((target("avx2,fma,f16c"))) static void dot2_avx2(float *out, const
 }
 
 void quant_row(float *dst, const Tensor *W, int64_t r) {
-    if (vec_ok(W) && cpu.avx512f && cpu.f16c) row_store_512(dst, W, r);
+    if (W->dtype == DT_GGML) quant_row_naive(dst, W, r); // (ggml_quants.c's dequantisation is its only one)
+    else if (vec_ok(W) && cpu.avx512f && cpu.f16c) row_store_512(dst, W, r);
     else if (vec_ok(W) && cpu.avx2 && cpu.f16c) row_store_avx2(dst, W, r);
     else quant_row_naive(dst, W, r);
 }
 
 float quant_dot(const float *x, const Tensor *W, int64_t r) {
     float out;
-    if (vec_ok(W) && cpu.avx512f && cpu.f16c) dot1_512(&out, x, W, r);
+    if (W->dtype == DT_GGML) // ggml blocks read directly (ggml_quants.c: dot_f32's order over the dequantised row)
+        gq_matvec_serial(W->ggml, (const uint8_t *)W->data + r * W->ld, (size_t)W->ld, 1, W->cols, x, &out);
+    else if (vec_ok(W) && cpu.avx512f && cpu.f16c) dot1_512(&out, x, W, r);
     else if (vec_ok(W) && cpu.avx2 && cpu.f16c) dot1_avx2(&out, x, W, r);
     else {
         float *w = qbuf((size_t)W->cols);
@@ -368,7 +385,8 @@ float quant_dot(const float *x, const Tensor *W, int64_t r) {
 
 // out[0..1] = x . rows r and r + 1 (the bits of two quant_dot calls; one read of x for both)
 static void quant_dot2(float *out, const float *x, const Tensor *W, int64_t r) {
-    if (vec_ok(W) && cpu.avx512f && cpu.f16c) dot2_512(out, x, W, r);
+    if (W->dtype == DT_GGML) gq_matvec_serial(W->ggml, (const uint8_t *)W->data + r * W->ld, (size_t)W->ld, 2, W->cols, x, out);
+    else if (vec_ok(W) && cpu.avx512f && cpu.f16c) dot2_512(out, x, W, r);
     else if (vec_ok(W) && cpu.avx2 && cpu.f16c) dot2_avx2(out, x, W, r);
     else out[0] = quant_dot(x, W, r), out[1] = quant_dot(x, W, r + 1);
 }

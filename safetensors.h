@@ -12,7 +12,8 @@ typedef struct {
     int ndim;                      // number of dimensions
     int64_t shape[ST_MAX_DIMS];    // [ndim] sizes
     const void *data;              // view into the mapping
-    size_t nbytes;                 // bytes of data (= numel x dtype size)
+    size_t nbytes;                 // bytes of data (= numel x dtype size; DT_GGML: rows x the type's row bytes)
+    uint32_t ggml;                 // DT_GGML (GGUF tensors viewed by gguf_model.c): the ggml type id
 } STensor;
 
 typedef struct {

@@ -18,8 +18,8 @@ char glm_errmsg[1024];
 // ---------------------------------------------------------------------------- element types
 
 const char *dtype_name[DT_COUNT] = {"F32", "F16", "BF16", "F64", "I64", "I32", "I16", "I8", "U8", "BOOL", "F8_E4M3",
-                                    "Q8", "Q4"};
-const int dtype_size[DT_COUNT] = {4, 2, 2, 8, 8, 4, 2, 1, 1, 1, 1, 1, 1};
+                                    "Q8", "Q4", "GGML"};
+const int dtype_size[DT_COUNT] = {4, 2, 2, 8, 8, 4, 2, 1, 1, 1, 1, 1, 1, 1};
 
 // the DType of a safetensors dtype name, or -1 (never the in-memory Q8 / Q4)
 int dtype_from_name(const char *s) {
