@@ -143,9 +143,15 @@ void media_free(Media *m) {
     memset(m, 0, sizeof *m);
 }
 
+// the error of media for a model without a vision tower
+static int no_vision(const Engine *e) {
+    if (e->ck.gguf) return glm_err("%s: a text GGUF file has no vision tower: give its mmproj file with --mmproj", e->ck.dir);
+    return glm_err("%s: the checkpoint has no vision tower (model.visual.*)", e->ck.dir);
+}
+
 // the checks every image source shares
 static int can_add_image(const Media *m, const Engine *e, const char *name) {
-    if (!e->c->has_vision) return glm_err("%s: the checkpoint has no vision tower (model.visual.*)", e->ck.dir);
+    if (!e->c->has_vision) return no_vision(e);
     if (m->img.nitems >= ENGINE_MAX_IMAGES) return glm_err("%s: at most %d images", name, ENGINE_MAX_IMAGES);
     return 0;
 }
@@ -185,7 +191,7 @@ int media_add_image_mem(Media *m, const Engine *e, const uint8_t *buf, size_t le
 
 int media_add_video(Media *m, const Engine *e, const char *path, const MediaOptions *o) {
     const Config *c = e->c;
-    if (!c->has_vision) return glm_err("%s: the checkpoint has no vision tower (model.visual.*)", e->ck.dir);
+    if (!c->has_vision) return no_vision(e);
     if (m->vid.nitems >= ENGINE_MAX_VIDEOS) return glm_err("%s: at most %d videos", path, ENGINE_MAX_VIDEOS);
     Image *frames = NULL;
     int nf = 0, rc = -1;

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# cli_gguf.sh - llama.cpp GGUF files (weights/gguf/: the tiny checkpoints converted by llama.cpp's own converter) run
+# through -m FILE.gguf --mmproj FILE.gguf:
+#   BF16: the dump (text; text + an image + a second image; text + a video) is tensor for tensor bit-identical to the
+#         one of the HF folder the file was converted from (both architectures: glm4moe and glm4)
+#   Q8_0: bit-identical to the HF-folder path on the same weights dequantised by gguf-py (tests/gguf/dequant_folder.py;
+#         skipped when python3 lacks gguf / numpy), and --chunk 1 (decode kernels on the blocks) equal to --chunk 512
+#         (rows dequantised per tile)
+#   errors: malformed files, a text file given as --mmproj (and the reverse), an IQ4_NL tensor: one line, exit 1
+cd "$(dirname "$0")/.." || exit 2
+GLM4V=${GLM4V:-./glm4v}
+COMPARE=${GLM4V_COMPARE:-./glm4v-compare}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+G=weights/gguf
+img=tests/data/images/synth_97x61.png
+img2=tests/data/images/photo_160x120.jpg
+vid=tests/data/video_frames
+# same NAME A.st B.st: the two dumps' tensors are bit-identical
+same() {
+    if out=$("$COMPARE" "$2" "$3" --rtol 0 --atol 0 2>&1); then
+        echo "ok - $1 ($(grep -c '^PASS' <<<"$out") tensors bit-identical)"
+    else
+        echo "not ok - $1: $(grep -E '^FAIL|rror' <<<"$out" | head -n 2 | tr '\n' ' ')"
+    fi
+}
+# run OUT.st ARGS...: a dump, or "not ok"
+run() {
+    local o=$1
+    shift
+    "$GLM4V" "$@" -n 3 -q --dump "$o" >/dev/null 2>"$T/err" || { echo "not ok - $*: $(tail -n1 "$T/err")"; return 1; }
+}
+cases=("text|-p Hello" "images|-p Describe -i $img -i $img2" "video|-p Watch --video $vid")
+for arch in moe dense; do
+    hf=weights/tiny-glm4v-$arch
+    for c in "${cases[@]}"; do
+        name=${c%%|*}
+        args=${c#*|}
+        # shellcheck disable=SC2086
+        run "$T/hf.st" -m $hf $args || continue
+        # shellcheck disable=SC2086
+        run "$T/bf16.st" -m $G/tiny-glm4v-$arch-bf16.gguf --mmproj $G/mmproj-tiny-glm4v-$arch-bf16.gguf $args &&
+            same "$arch $name: BF16 GGUF dump = HF folder dump" "$T/bf16.st" "$T/hf.st"
+    done
+done
+
+if python3 -c "import gguf, numpy" 2>/dev/null; then
+    for arch in moe dense; do
+        python3 tests/gguf/dequant_folder.py $G/tiny-glm4v-$arch-q8_0.gguf $G/mmproj-tiny-glm4v-$arch-q8_0.gguf \
+            weights/tiny-glm4v-$arch "$T/dq-$arch" 2>"$T/err" || { echo "not ok - dequant_folder.py: $(tail -n1 "$T/err")"; continue; }
+        for c in "${cases[@]}"; do
+            name=${c%%|*}
+            args=${c#*|}
+            # shellcheck disable=SC2086
+            run "$T/dq.st" -m "$T/dq-$arch" $args || continue
+            # shellcheck disable=SC2086
+            run "$T/q8.st" -m $G/tiny-glm4v-$arch-q8_0.gguf --mmproj $G/mmproj-tiny-glm4v-$arch-q8_0.gguf $args &&
+                same "$arch $name: Q8_0 GGUF dump = HF path on gguf-py's dequantised weights" "$T/q8.st" "$T/dq.st"
+        done
+        # shellcheck disable=SC2086
+        run "$T/c1.st" -m $G/tiny-glm4v-$arch-q8_0.gguf --mmproj $G/mmproj-tiny-glm4v-$arch-q8_0.gguf -p "Describe" \
+            -i $img --chunk 1 -t 1 && run "$T/c512.st" -m $G/tiny-glm4v-$arch-q8_0.gguf \
+            --mmproj $G/mmproj-tiny-glm4v-$arch-q8_0.gguf -p "Describe" -i $img --chunk 512 -t 2 &&
+            same "$arch Q8_0: --chunk 1 -t 1 (block kernels) = --chunk 512 -t 2 (tiles)" "$T/c1.st" "$T/c512.st"
+    done
+else
+    echo "ok - # SKIP Q8_0 against gguf-py's dequantisation: python3 without gguf / numpy"
+fi
+
+# errors: one line naming the file, exit 1, no crash
+# fails NAME PATTERN ARGS...: the run fails with exit 1 and one stderr line matching PATTERN
+fails() {
+    local name=$1 pat=$2
+    shift 2
+    "$GLM4V" "$@" -p hi -n 1 -q >/dev/null 2>"$T/err"
+    local rc=$?
+    if [ $rc -eq 1 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -qE "$pat" "$T/err"; then
+        echo "ok - $name: $(cat "$T/err")"
+    else
+        echo "not ok - $name: exit $rc, $(wc -l <"$T/err") lines: $(head -c 300 "$T/err")"
+    fi
+}
+m=$G/tiny-glm4v-moe-q8_0.gguf
+head -c 1000 $m >"$T/trunc.gguf"
+fails "truncated GGUF" "trunc.gguf" -m "$T/trunc.gguf"
+head -c 5000 /dev/zero >"$T/zero.gguf"
+fails "not a GGUF file" "zero.gguf" -m "$T/zero.gguf"
+head -c 200000 $m >"$T/cut.gguf"
+fails "GGUF cut in its data" "cut.gguf" -m "$T/cut.gguf"
+fails "mmproj given as -m" "clip.*mmproj" -m $G/mmproj-tiny-glm4v-moe-q8_0.gguf
+fails "text file given as --mmproj" "clip.projector_type" -m $m --mmproj $G/tiny-glm4v-moe-q8_0.gguf
+fails "--mmproj with a folder" "mmproj" -m weights/tiny-glm4v-moe --mmproj $G/mmproj-tiny-glm4v-moe-q8_0.gguf
+fails "image without --mmproj" "mmproj|vision" -m $m -i $img
+# an IQ4_NL tensor: blk.1.ffn_up_exps.weight's type field (after its name, n_dims and 3 dims) set to 20
+cp $m "$T/iq.gguf"
+name=blk.1.ffn_up_exps.weight
+off=$(grep -boa "$name" "$T/iq.gguf" | head -n1 | cut -d: -f1)
+printf '\x14' | dd of="$T/iq.gguf" bs=1 seek=$((off + ${#name} + 4 + 3 * 8)) conv=notrunc status=none
+fails "IQ4_NL tensor" "ffn_up_exps.*IQ4_NL" -m "$T/iq.gguf"
