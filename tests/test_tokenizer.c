@@ -4,6 +4,7 @@
 // broken tokenizer.json files, speed of long prompts and of a 150k-merge vocabulary.
 #include "../tokenizer.h"
 #include "../chat_template.h"
+#include "../gguf_model.h"
 #include "../safetensors.h"
 #include "test_util.h"
 
@@ -644,6 +645,41 @@ static void test_big_vocab(void) {
     free(js);
 }
 
+// the tokenizer llama.cpp's converter stored in a GGUF file (tokenizer.ggml.*, rebuilt as a tokenizer.json by
+// gguf_model.c) against the same HF references; a template from tokenizer.chat_template with its special tokens
+static void test_gguf(void) {
+    static const char *files[] = {"weights/gguf/tiny-glm4v-moe-q8_0.gguf", "weights/gguf/tiny-glm4v-dense-bf16.gguf"};
+    for (int f = 0; f < 2; f++) {
+        Checkpoint ck;
+        if (gguf_checkpoint_open(&ck, files[f], NULL)) {
+            CHECK(0, "gguf_checkpoint_open %s: %s", files[f], glm_errmsg);
+            continue;
+        }
+        Tokenizer *t = tokenizer_load_json(ck.gguf->tokenizer_json, strlen(ck.gguf->tokenizer_json), files[f]);
+        CHECK(t != NULL, "%s: tokenizer from tokenizer.ggml.*%s%s", files[f], t ? "" : ": ", t ? "" : glm_errmsg);
+        if (t) {
+            printf("# %s\n", files[f]);
+            test_reference_cases(t);
+            test_golden_prompts(t);
+            tokenizer_free(t);
+        }
+        checkpoint_close(&ck);
+    }
+    ChatTemplate ct;
+    if (chat_template_load_text(&ct, "{\"eos_token\": \"<|endoftext|>\"}", "{{ eos_token }}{{ messages[0].content }}",
+                                "test.gguf (tokenizer.chat_template)", NULL)) {
+        CHECK(0, "chat_template_load_text: %s", glm_errmsg);
+        return;
+    }
+    cJSON *msgs = cJSON_Parse("[{\"role\": \"user\", \"content\": \"hi\"}]");
+    size_t len;
+    char *out = chat_template_render(&ct, msgs, NULL, 1, NULL, &len);
+    CHECK(out && strcmp(out, "<|endoftext|>hi") == 0, "a GGUF chat template renders with its special tokens (%s)", out ? out : glm_errmsg);
+    free(out);
+    cJSON_Delete(msgs);
+    chat_template_free(&ct);
+}
+
 int main(void) {
     Tokenizer *t = tokenizer_load(TOK_PATH);
     CHECK(t != NULL, "load %s%s%s", TOK_PATH, t ? "" : ": ", t ? "" : glm_errmsg);
@@ -656,6 +692,7 @@ int main(void) {
     test_broken();
     test_speed(t);
     test_big_vocab();
+    test_gguf();
     tokenizer_free(t);
     return test_done();
 }
