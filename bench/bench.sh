@@ -54,6 +54,29 @@ if [ "${BENCH_QUANT:-1}" != 0 ] && [ -x "$QBIN" ]; then
     done
     "$QBIN" "${BENCH_QUANT_STEPS:-12}" "$DIR" "${qargs[@]}" | tee -a "$out"
 fi
+# GGUF (LLAMA_CPP_DIR: a llama.cpp tree built with cmake; BENCH_GGUF=0 skips): the checkpoint converted once by
+# llama.cpp's own converter to Q8_0 (tools/gguf_convert.py) and requantised by its llama-quantize to pure Q4_K
+# (--pure: every matrix Q4_K, no mixture), cached beside it; decoded on the same tokens as the other formats:
+# decode_q8_0_tok_s, decode_q4_k_tok_s, their _weight_gbs, _speedup over bf16, _logits_nmse
+LC=${LLAMA_CPP_DIR:-}
+if [ "${BENCH_GGUF:-1}" != 0 ] && [ -x "$QBIN" ] && [ -n "$LC" ] && [ -x "$LC/build/bin/llama-quantize" ]; then
+    q8="$DIR-q8_0.gguf" q4="$DIR-q4_k.gguf"
+    if [ ! -f "$q8" ] || [ "$(cat "$q8.stamp" 2>/dev/null)" != "$want" ]; then
+        echo "bench: converting the checkpoint to $q8 with $LC's convert_hf_to_gguf.py (once)" >&2
+        python3 tools/gguf_convert.py "$LC" "$DIR" --outtype q8_0 --outfile "$q8" >&2 && echo "$want" >"$q8.stamp"
+        rm -f "$q4"
+    fi
+    if [ ! -f "$q4" ] && [ -f "$q8" ]; then
+        echo "bench: $q4 with llama-quantize --pure --allow-requantize Q4_K (from the Q8_0 file, once)" >&2
+        "$LC/build/bin/llama-quantize" --pure --allow-requantize "$q8" "$q4" Q4_K >&2 || rm -f "$q4"
+    fi
+    gargs=()
+    [ -f "$q8" ] && gargs+=("q8_0=$q8")
+    [ -f "$q4" ] && gargs+=("q4_k=$q4")
+    [ ${#gargs[@]} -gt 0 ] && "$QBIN" "${BENCH_QUANT_STEPS:-12}" "$DIR" "${gargs[@]}" | grep -v '^decode_q_steps=\|^decode_bf16_' | tee -a "$out"
+elif [ "${BENCH_GGUF:-1}" != 0 ]; then
+    echo "bench: GGUF figures skipped (set LLAMA_CPP_DIR to a llama.cpp tree with build/bin/llama-quantize)" >&2
+fi
 if [ "${1:-}" = "--hf" ]; then
     python3 bench/bench_hf.py "$DIR" "$DECODE" | tee -a "$out"
 fi
@@ -61,8 +84,8 @@ fi
 awk -F= '{v[$1] = $2}
 END {
     if (v["stream_read_gbs"] > 0) printf "decode_bw_ratio=%.2f\n", v["decode_weight_gbs"] / v["stream_read_gbs"]
-    split("fp8 int8 int4", q, " ")
-    for (i = 1; i <= 3; i++)
+    split("fp8 int8 int4 q8_0 q4_k", q, " ")
+    for (i = 1; i <= 5; i++)
         if (v["stream_read_gbs"] > 0 && v["decode_" q[i] "_weight_gbs"] != "")
             printf "decode_%s_bw_ratio=%.2f\n", q[i], v["decode_" q[i] "_weight_gbs"] / v["stream_read_gbs"]
     if (v["stream_read_gbs"] > 0 && v["serve_batch4_weight_gbs"] != "")

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 // bench_quant.c - decode speed and accuracy of the quantised formats, for `make bench` (bench.sh writes the
 // quantised folders with `./glm4v quantize` once, next to the bf16 checkpoint, and calls this):
-//   glm4v-bench-quant N BF16_DIR [NAME=DIR ...]
+//   glm4v-bench-quant N BF16_DIR [NAME=DIR ...]   (DIR may be a GGUF text file: NAME=FILE.gguf, e.g. q8_0, q4_k)
 // For the bf16 checkpoint and each NAME=DIR: a 64-token prompt, then N greedy decode steps, the other formats
 // teacher-forced on the bf16 run's tokens (the same sequence everywhere). The first step is not timed; the median
 // of the rest gives decode_NAME_tok_s and decode_NAME_weight_gbs (the weight bytes one step reads at their stored
 // size, scales included, over the step time); decode_NAME_speedup = its tok/s over bf16's; decode_NAME_logits_nmse
 // = sum (l - l_bf16)^2 / sum l_bf16^2 over every step's logits. One key=value per line.
 #include "../engine.h"
+#include "../gguf.h"
+#include "../gguf_model.h"
 #include "../ops.h"
 
 #include <omp.h>
@@ -21,9 +23,11 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-// bytes of a weight as stored (quantised: the quantised rows, the scale table and the zero points)
+// bytes of a weight as stored (quantised: the quantised rows, the scale table and the zero points; ggml blocks: the
+// rows, scales inside)
 static double tbytes(const Tensor *t) {
     if (!t->data) return 0;
+    if (t->dtype == DT_GGML) return (double)t->rows * t->ld;
     if (!is_quantised(t)) return (double)t->rows * t->cols * dtype_size[t->dtype];
     const double srows = (double)((t->rows + t->block_rows - 1) / t->block_rows);
     double b = (double)t->rows * t->ld + srows * t->scale_cols * dtype_size[t->scale_dtype];
@@ -35,7 +39,9 @@ static double tbytes(const Tensor *t) {
 // + shared expert, the embedding row, lm_head)
 static double step_bytes(const Weights *w, const Config *c) {
     const TextConfig *t = &c->text;
-    double b = (double)t->hidden_size * dtype_size[w->embed_tokens.dtype] + tbytes(&w->norm) + tbytes(&w->lm_head);
+    const Tensor *E = &w->embed_tokens;
+    double b = (E->dtype == DT_GGML ? (double)E->ld : (double)t->hidden_size * dtype_size[E->dtype]) + tbytes(&w->norm) +
+               tbytes(&w->lm_head);
     for (int l = 0; l < t->num_hidden_layers; l++) {
         const TextLayer *L = &w->layers[l];
         const Tensor *all[] = {&L->input_layernorm, &L->post_self_attn_layernorm, &L->post_attention_layernorm,
@@ -74,6 +80,8 @@ static int run(const char *dir, int n, const int *ids, int *out_ids, float *logi
     volatile uint8_t sink = 0;
     for (int i = 0; i < e.ck.nfiles; i++)
         for (size_t off = 0; off < e.ck.files[i].size; off += 4096) sink += e.ck.files[i].map[off];
+    for (int i = 0; e.ck.gguf && i < e.ck.gguf->text->n; i++) // a GGUF model (NAME=FILE.gguf): its mapped file(s)
+        for (size_t off = 0; off < e.ck.gguf->text->f[i].size; off += 4096) sink += e.ck.gguf->text->f[i].map[off];
     Session s;
     if (session_init(&s, &e, PROMPT + n + 1, 512, 0)) {
         engine_free(&e);
