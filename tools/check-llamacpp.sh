@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# check-llamacpp.sh - llama.cpp checked against glm4v.c on the same GGUF files (optional; never in CI).
+#
+# usage: tools/check-llamacpp.sh LLAMA_CPP_DIR [--bench] [--tol T]
+#   LLAMA_CPP_DIR: a llama.cpp source tree built with cmake into LLAMA_CPP_DIR/build (targets llama-debug,
+#   llama-completion, llama-mtmd-cli; llama-bench for --bench), e.g. the vendor/llama.cpp of the llama-cpp-python
+#   sdist: cmake -B build -DGGML_NATIVE=ON && cmake --build build -j --target llama-debug llama-completion \
+#   llama-mtmd-cli llama-bench
+#
+# It converts our tiny checkpoints with that tree's own converter (tools/make_gguf_fixtures.sh: text + mmproj, BF16 and
+# Q8_0), then per file:
+#   prompt   llama-debug --save-logits on a raw prompt: its prompt token ids and last-position logits against ours
+#            (./glm4v --raw --dump on the same file): tokens equal?, top-1 agreement, max |logit error| over max |logit|
+#   greedy   llama-completion greedy (--temp 0) for N tokens against ours greedy on the same file: the texts, and
+#            the byte where they first differ
+#   image    llama-mtmd-cli greedy with an image and the same chat template (templates/glm45v.jinja) against ours:
+#            the texts (llama.cpp resizes images its own way, so this one is reported, not judged)
+# and prints a table. Exit status 1 when a prompt's tokens differ, its top-1 differs, or its relative logit error is
+# above --tol (default 0.05: llama.cpp's CPU matmuls round activations to bf16 / q8_0, ours keep fp32), or a greedy
+# text differs; 2 on a usage or tool error.
+# --bench: llama-bench -t $(nproc) (-p 512 -n 32) on the Q8_0 files, and our decode speed on them (glm4v-bench-quant),
+# printed side by side (tiny model: a smoke test of the harness; `make bench` measures real dimensions).
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 2
+LC=${1:-}
+[ -n "$LC" ] && [ -d "$LC" ] || { echo "usage: tools/check-llamacpp.sh LLAMA_CPP_DIR [--bench] [--tol T]" >&2; exit 2; }
+shift
+BENCH=0 TOL=0.05 N=12
+while [ $# -gt 0 ]; do
+    case $1 in
+    --bench) BENCH=1 ;;
+    --tol) TOL=$2; shift ;;
+    *) echo "check-llamacpp: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+B=$LC/build/bin
+for t in llama-debug llama-completion llama-mtmd-cli; do
+    [ -x "$B/$t" ] || { echo "check-llamacpp: $B/$t is not built" >&2; exit 2; }
+done
+[ -x ./glm4v ] && [ -x ./glm4v-compare ] || { echo "check-llamacpp: build glm4v first (make)" >&2; exit 2; }
+commit=$(git -C "$LC" rev-parse --short HEAD 2>/dev/null || grep -o 'llama.cpp@[0-9a-f]*' "$LC/../../CHANGELOG.md" 2>/dev/null | head -n1)
+echo "llama.cpp: $LC (${commit:-commit unknown})"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+tools/make_gguf_fixtures.sh "$LC" "$T/g" >/dev/null || { echo "check-llamacpp: conversion failed" >&2; exit 2; }
+PROMPT='[gMASK]<sop><|user|>
+What is in the picture of the blue sky with clouds?<|assistant|>'
+img=tests/data/images/photo_450x300.png
+fail=0
+printf '%-32s %-8s %-7s %-6s %-12s %s\n' file case tokens top1 max_rel_err "greedy / note"
+for arch in moe dense; do
+    for q in bf16 q8_0; do
+        m=$T/g/tiny-glm4v-$arch-$q.gguf mm=$T/g/mmproj-tiny-glm4v-$arch-$q.gguf
+        name=$(basename "$m")
+        # prompt logits
+        rm -rf "$T/ld"
+        "$B/llama-debug" -m "$m" -p "$PROMPT" --save-logits --logits-output-dir "$T/ld" -t 2 >"$T/ld.log" 2>&1
+        ./glm4v -m "$m" --raw -p "$PROMPT" -n 0 -q --dump "$T/ours.st" >/dev/null 2>"$T/err"
+        res=$(python3 - "$T/ld" "$T/ours.st" <<'PY'
+import glob, json, struct, sys
+import numpy as np
+d, st = sys.argv[1], sys.argv[2]
+lb = glob.glob(d + "/llamacpp-*[!s].bin")
+tb = glob.glob(d + "/llamacpp-*-tokens.bin")
+if not lb or not tb:
+    print("- - - llama-debug wrote no logits"); sys.exit()
+ll = np.fromfile(lb[0], dtype="<f4"); lt = np.fromfile(tb[0], dtype="<i4")
+with open(st, "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]; h = json.loads(f.read(n)); base = 8 + n
+    def get(name, dt):
+        e = h[name]; f.seek(base + e["data_offsets"][0]); b = f.read(e["data_offsets"][1] - e["data_offsets"][0])
+        return np.frombuffer(b, dtype=dt).reshape(e["shape"])
+    ids = get("input_ids", "<i8").reshape(-1); lg = get("logits", "<f4")
+ours = lg[-1]
+V = min(len(ours), len(ll))
+tok = "equal" if list(ids) == list(lt) else "DIFFER"
+top1 = "agree" if int(np.argmax(ours[:V])) == int(np.argmax(ll[:V])) else "DIFFER"
+rel = float(np.max(np.abs(ours[:V] - ll[:V])) / max(np.max(np.abs(ours[:V])), 1e-30))
+note = "" if tok == "equal" else f"ours {list(ids)[:6]}... llama.cpp {list(lt)[:6]}..."
+print(f"{tok} {top1} {rel:.3g} {note}")
+PY
+)
+        read -r tok top1 rel note <<<"$res"
+        if [ "$tok" != equal ] || [ "$top1" != agree ] || python3 -c "import sys; sys.exit(0 if float('$rel') > $TOL else 1)" 2>/dev/null; then fail=1; fi
+        # greedy text
+        "$B/llama-completion" -m "$m" -p "$PROMPT" -n $N --temp 0 --top-k 1 -no-cnv --no-display-prompt -t 2 --seed 0 \
+            --no-warmup </dev/null >"$T/lc.txt" 2>"$T/lc.log"
+        ./glm4v -m "$m" --raw -p "$PROMPT" -n $N --temp 0 -q >"$T/our.txt" 2>"$T/err"
+        g=$(python3 - "$T/lc.txt" "$T/our.txt" <<'PY'
+import sys
+a = open(sys.argv[1], "rb").read().rstrip(b"\n"); b = open(sys.argv[2], "rb").read().rstrip(b"\n")
+a = a.replace(b"[end of text]", b"").rstrip()
+if a == b: print("same text (%d bytes)" % len(a))
+else:
+    i = next((k for k in range(min(len(a), len(b))) if a[k] != b[k]), min(len(a), len(b)))
+    print("DIFFER at byte %d: llama.cpp %r / ours %r" % (i, a[max(0, i - 8):i + 16], b[max(0, i - 8):i + 16]))
+PY
+)
+        case $g in DIFFER*) fail=1 ;; esac
+        printf '%-32s %-8s %-7s %-6s %-12s %s %s\n' "$name" prompt "$tok" "$top1" "$rel" "$g" "$note"
+        # image (reported)
+        "$B/llama-mtmd-cli" -m "$m" --mmproj "$mm" --image "$img" -p "What is in the picture?" -n $N --temp 0 \
+            --top-k 1 -t 2 --jinja --chat-template-file templates/glm45v.jinja </dev/null >"$T/mt.txt" 2>"$T/mt.log"
+        rc=$?
+        ./glm4v -m "$m" --mmproj "$mm" -i "$img" -p "What is in the picture?" -n $N --temp 0 -q >"$T/oi.txt" 2>"$T/err"
+        if [ $rc -ne 0 ]; then
+            printf '%-32s %-8s %s\n' "$name" image "llama-mtmd-cli failed: $(grep -iE 'error|fail' "$T/mt.log" | tail -n1 | cut -c1-120)"
+        else
+            printf '%-32s %-8s llama.cpp %q | ours %q\n' "$name" image "$(tail -c 80 "$T/mt.txt" | tr '\n' ' ')" "$(head -c 80 "$T/oi.txt" | tr '\n' ' ')"
+        fi
+    done
+done
+if [ $BENCH = 1 ] && [ -x "$B/llama-bench" ]; then
+    make -s build/glm4v-bench-quant >/dev/null || exit 2
+    for arch in moe dense; do
+        m=$T/g/tiny-glm4v-$arch-q8_0.gguf
+        lb=$("$B/llama-bench" -m "$m" -t "$(nproc)" -p 512 -n 32 -o csv 2>/dev/null | tail -n 2)
+        ours=$(OMP_NUM_THREADS=$(nproc) build/glm4v-bench-quant 12 weights/tiny-glm4v-$arch "q8_0=$m" | grep '^decode_q8_0_tok_s')
+        echo "bench $arch q8_0: llama-bench: $(tr '\n' ' ' <<<"$lb") | ours: $ours"
+    done
+fi
+[ $fail = 0 ] && echo "check-llamacpp: llama.cpp agrees with glm4v.c within --tol $TOL" ||
+    echo "check-llamacpp: divergence beyond --tol $TOL (see the table)"
+exit $fail
