@@ -53,6 +53,8 @@ typedef struct {
     int media_cache_mb;      // --media-cache: MB of vision features kept for images seen again (0: off)
     int timeout;             // --timeout: seconds a connection may stay idle while sending its request
     const char *chat_template; // --chat-template FILE: overrides the model folder's template
+    const char *mmproj;      // --mmproj FILE: a GGUF model's vision tower
+    const char *processor;   // --processor FILE: an HF processor config over the model's
 } ServeOptions;
 
 // glm4v serve --help
@@ -61,7 +63,9 @@ static void serve_usage(FILE *f) {
             "usage: glm4v serve -m MODEL_DIR [options]\n"
             "An OpenAI-compatible HTTP server: /v1/chat/completions, /v1/completions, /v1/models, /tokenize,\n"
             "/detokenize, /health, /metrics.\n"
-            "  -m, --model DIR              Hugging Face model folder\n"
+            "  -m, --model DIR              Hugging Face model folder, or a llama.cpp GGUF text file\n"
+            "      --mmproj FILE            the GGUF model's vision file (mmproj-*.gguf)\n"
+            "      --processor FILE         an HF processor config over the model's (GGUF: HF's defaults)\n"
             "      --host ADDR              address to bind (default 127.0.0.1: this machine only)\n"
             "      --port N                 port (default 8080; 0 = any free port, printed)\n"
             "      --parallel N             requests decoded together, one KV cache each (default 4)\n"
@@ -104,7 +108,7 @@ static long serve_long(const char *flag, const char *s, long lo, long hi) {
 
 // the flags, each at most once
 enum { F_MODEL, F_HOST, F_PORT, F_PARALLEL, F_CTX, F_QUEUE, F_KEY, F_KEYFILE, F_MEDIA, F_NAME, F_BODY, F_THREADS,
-       F_CHUNK, F_PIXELS, F_MCACHE, F_TIMEOUT, F_TEMPLATE, F_COUNT };
+       F_CHUNK, F_PIXELS, F_MCACHE, F_TIMEOUT, F_TEMPLATE, F_MMPROJ, F_PROCESSOR, F_COUNT };
 static const struct {
     const char *name, *alias; // long name, short or alias (NULL)
 } serve_flags[F_COUNT] = {
@@ -115,6 +119,7 @@ static const struct {
     [F_BODY] = {"--max-body", NULL}, [F_THREADS] = {"--threads", "-t"}, [F_CHUNK] = {"--chunk", NULL},
     [F_PIXELS] = {"--max-image-pixels", NULL}, [F_MCACHE] = {"--media-cache", NULL},
     [F_TIMEOUT] = {"--timeout", NULL}, [F_TEMPLATE] = {"--chat-template", NULL},
+    [F_MMPROJ] = {"--mmproj", NULL}, [F_PROCESSOR] = {"--processor", NULL},
 };
 
 // the serve flags (each at most once; exit 2 with one line on any misuse); the key file read, the media folder resolved
@@ -155,6 +160,8 @@ static void serve_parse_args(ServeOptions *o, int argc, char **argv) {
         case F_MCACHE: o->media_cache_mb = (int)serve_long(a, v, 0, 1 << 20); break;
         case F_TIMEOUT: o->timeout = (int)serve_long(a, v, 1, 86400); break;
         case F_TEMPLATE: o->chat_template = v; break;
+        case F_MMPROJ: o->mmproj = v; break;
+        case F_PROCESSOR: o->processor = v; break;
         }
     }
     if (!o->model_dir) serve_usage_error("-m MODEL_DIR is required");
@@ -1460,7 +1467,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
 static void *loader_main(void *arg) {
     const char *url = arg;
     ServeOptions *o = &g.o;
-    if (engine_load(&g.e, o->model_dir, o->chat_template, NULL, NULL)) goto fail;
+    if (engine_load_files(&g.e, o->model_dir, o->mmproj, o->processor, o->chat_template, NULL, NULL)) goto fail;
     const Config *c = g.e.c;
     g.ctx = o->ctx ? o->ctx : 4096;
     if (g.ctx > c->text.max_position_embeddings) g.ctx = c->text.max_position_embeddings;
