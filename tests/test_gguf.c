@@ -8,6 +8,8 @@
 #include "../ggml_quants.h"
 #include "../gguf.h"
 #include "../gguf_map.h"
+#include "../ops.h"
+#include "../quant.h"
 #include "test_util.h"
 
 #include <cjson/cJSON.h>
@@ -318,6 +320,33 @@ static uint16_t rnd_f16(void) {
     return h;
 }
 
+// W (rows x K of type t, rows rb bytes apart) as a DT_GGML Tensor through ops.c's linear (quant.c: the block kernels
+// for up to 4 activation rows, rows dequantised per tile above): every output has the bits of gq_matvec_naive for
+// its row, for 1, 3 (decode) and 9 (tiles) activation rows, and is within fp32 rounding of linear_naive
+static int ggml_linear_agrees(uint32_t t, const uint8_t *w, size_t rb, int64_t rows, int64_t K) {
+    Tensor W = {0};
+    W.data = w, W.dtype = DT_GGML, W.ggml = t, W.rows = rows, W.cols = K, W.ld = (int64_t)rb;
+    const int N = 9;
+    float *x = malloc((size_t)(N * K) * 4), *y = malloc((size_t)(N * rows) * 4), *ref = malloc((size_t)(N * rows) * 4);
+    float *yn = malloc((size_t)(N * rows) * 4);
+    for (int64_t i = 0; i < N * K; i++) x[i] = rndf();
+    for (int i = 0; i < N; i++) gq_matvec_naive(t, w, rb, rows, K, x + i * K, ref + i * rows);
+    int ok = 1;
+    const int ns[3] = {1, 3, 9};
+    for (int c = 0; c < 3; c++) {
+        linear(y, x, &W, NULL, ns[c]);
+        ok &= memcmp(y, ref, (size_t)(ns[c] * rows) * 4) == 0;
+    }
+    linear_naive(yn, x, &W, NULL, N);
+    for (int64_t i = 0; i < N * rows; i++) {
+        double mag = 0;
+        for (int64_t k = 0; k < K; k++) mag += fabs((double)quant_get(&W, i % rows, k) * x[(i / rows) * K + k]);
+        ok &= fabs((double)yn[i] - ref[i]) <= 1e-5 * mag + 1e-30;
+    }
+    free(x), free(y), free(ref), free(yn);
+    return ok;
+}
+
 static void check_random_matvec(void) {
     // fp16 scale offsets inside each block type's bytes (ggml-common.h)
     static const struct { uint32_t t; int offs[2]; } sc[] = {
@@ -353,6 +382,9 @@ static void check_random_matvec(void) {
         gq_matvec(sc[c].t, w, rb, rows, K, x, y1, 2);
         gq_matvec(sc[c].t, w2, rb + 64, rows, K, x, y2, 2);
         CHECK(memcmp(y1, y2, (size_t)rows * 4) == 0, "random %s: a row stride of row bytes + 64 gives the same", ty->name);
+        if (ty->block > 1)
+            CHECK(ggml_linear_agrees(sc[c].t, w, rb, rows, K), "random %s: linear() on a DT_GGML view (1, 3, 9 rows) "
+                  "= gq_matvec_naive bit for bit, linear_naive within fp32 rounding", ty->name);
         free(w);
         free(w2);
         free(x);
@@ -740,6 +772,7 @@ static void check_name_map(void) {
 }
 
 int main(void) {
+    ops_init();
     printf("# kernels: isa %d (2 AVX-512, 1 AVX2, 0 portable)\n", gq_isa());
     check_case("types");
     check_case("align64");
