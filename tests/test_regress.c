@@ -43,6 +43,9 @@
 #define LLVMFuzzerTestOneInput fz_gguf
 #include "../fuzz/fuzz_gguf.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fz_gguf_model
+#include "../fuzz/fuzz_gguf_model.c"
+#undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fz_pdf
 #include "../fuzz/fuzz_pdf.c"
 #undef LLVMFuzzerTestOneInput
@@ -94,6 +97,7 @@ int main(void) {
         {"jinja", fz_jinja},
         {"chat_output", fz_chat_output},
         {"gguf", fz_gguf},
+        {"gguf_model", fz_gguf_model},
         {"pdf", fz_pdf},
         {"openai", fz_openai},
         {"json", fz_json},
