@@ -428,6 +428,7 @@ static int add_tensor(GGUFModel *m, TList *l, const GGUFSplit *sp, int which, co
     if (tr == GM_UNUSED || tr == GM_CONV3D_T1) return 0;                     // (T1: joined with T0)
     const GGUFFile *g = &sp->f[0];
     if (gguf_tensor_supported(g, t)) return gerr();
+    if (!t->nelem) return glm_err("%s: tensor '%s' is empty", g->path, t->name);
     int64_t shape[GGUF_MAX_DIMS + 1];
     const int nd = t->n_dims < 1 ? 1 : t->n_dims;
     for (int i = 0; i < nd; i++) shape[i] = t->ne[nd - 1 - i]; // ggml ne[0] is the innermost: HF shape reversed
