@@ -46,6 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (chat_template_load_text(&ct, ck.gguf->tokcfg_json, ck.gguf->chat_template, path, NULL) == 0)
             chat_template_free(&ct);
         checkpoint_close(&ck);
+        (void)h;
     }
     close(fd);
     return 0;
