@@ -6,7 +6,7 @@
 #         one of the HF folder the file was converted from (both architectures: glm4moe and glm4)
 #   Q8_0: bit-identical to the HF-folder path on the same weights dequantised by gguf-py (tests/gguf/dequant_folder.py;
 #         skipped when python3 lacks gguf / numpy), and --chunk 1 (decode kernels on the blocks) equal to --chunk 512
-#         (rows dequantised per tile)
+#         (rows dequantised per tile); the same for the K-quant files written by llama-quantize
 #   errors: malformed files, a text file given as --mmproj (and the reverse), an IQ4_NL tensor: one line, exit 1
 cd "$(dirname "$0")/.." || exit 2
 GLM4V=${GLM4V:-./glm4v}
@@ -64,8 +64,19 @@ if python3 -c "import gguf, numpy" 2>/dev/null; then
             --mmproj $G/mmproj-tiny-glm4v-$arch-q8_0.gguf -p "Describe" -i $img --chunk 512 -t 2 &&
             same "$arch Q8_0: --chunk 1 -t 1 (block kernels) = --chunk 512 -t 2 (tiles)" "$T/c1.st" "$T/c512.st"
     done
+    # the K-quant files llama.cpp's llama-quantize wrote (Q4_K_M mixtures: Q4_K, Q6_K, Q5_0, Q5_1, Q8_0; Q3_K_S:
+    # Q3_K, Q4_0; --pure Q2_K: Q2_K, Q4_0), with the Q8_0 mmproj, against the same reference
+    for f in moe-q4_k_m dense-q4_k_m moe-q3_k_s moe-q2_k; do
+        arch=${f%%-*}
+        rm -rf "$T/dqk"
+        python3 tests/gguf/dequant_folder.py $G/tiny-glm4v-$f.gguf $G/mmproj-tiny-glm4v-$arch-q8_0.gguf \
+            weights/tiny-glm4v-$arch "$T/dqk" 2>"$T/err" || { echo "not ok - dequant_folder.py $f: $(tail -n1 "$T/err")"; continue; }
+        run "$T/dq.st" -m "$T/dqk" -p Describe -i $img || continue
+        run "$T/k.st" -m $G/tiny-glm4v-$f.gguf --mmproj $G/mmproj-tiny-glm4v-$arch-q8_0.gguf -p Describe -i $img &&
+            same "$f (llama-quantize): dump = HF path on gguf-py's dequantised weights" "$T/k.st" "$T/dq.st"
+    done
 else
-    echo "ok - # SKIP Q8_0 against gguf-py's dequantisation: python3 without gguf / numpy"
+    echo "ok - # SKIP Q8_0 and K-quants against gguf-py's dequantisation: python3 without gguf / numpy"
 fi
 
 # errors: one line naming the file, exit 1, no crash
