@@ -120,9 +120,14 @@ if [ $BENCH = 1 ] && [ -x "$B/llama-bench" ]; then
     make -s build/glm4v-bench-quant >/dev/null || exit 2
     for arch in moe dense; do
         m=$T/g/tiny-glm4v-$arch-q8_0.gguf
-        lb=$("$B/llama-bench" -m "$m" -t "$(nproc)" -p 512 -n 32 -o csv 2>/dev/null | tail -n 2)
-        ours=$(OMP_NUM_THREADS=$(nproc) build/glm4v-bench-quant 12 weights/tiny-glm4v-$arch "q8_0=$m" | grep '^decode_q8_0_tok_s')
-        echo "bench $arch q8_0: llama-bench: $(tr '\n' ' ' <<<"$lb") | ours: $ours"
+        lb=$("$B/llama-bench" -m "$m" -t "$(nproc)" -p 512 -n 32 -o csv 2>/dev/null | python3 -c '
+import csv, sys
+for r in csv.DictReader(sys.stdin):
+    kind = "prompt %s" % r["n_prompt"] if int(r["n_gen"]) == 0 else "decode %s" % r["n_gen"]
+    print("%s: %.1f tok/s" % (kind, float(r["avg_ts"])), end="; ")')
+        ours=$(OMP_NUM_THREADS=$(nproc) build/glm4v-bench-quant 12 weights/tiny-glm4v-$arch "q8_0=$m" |
+            grep '^decode_q8_0_tok_s' | cut -d= -f2)
+        echo "bench $arch q8_0, $(nproc) threads: llama-bench $lb ours decode: $ours tok/s"
     done
 fi
 [ $fail = 0 ] && echo "check-llamacpp: llama.cpp agrees with glm4v.c within --tol $TOL" ||
