@@ -278,6 +278,7 @@
     if (t !== undefined) body.temperature = t;
     if (p !== undefined) body.top_p = p;
     if (mt !== undefined) body.max_tokens = mt;
+    Object.assign(body, window.glm4vTest.extra || {});
     const msg = { role: "assistant", content: "", reasoning: "", stats: null, streaming: true };
     conv.messages.push(msg);
     const ctrl = new AbortController();
@@ -473,7 +474,7 @@
     if (m.content) b.append(el("div", "text", m.content));
     n.append(b);
     if (last) {
-      const e = el("button", "edit", "✎ Edit");
+      const e = el("button", "edit", "Edit");
       e.type = "button";
       e.title = "edit and resend this message";
       e.addEventListener("click", editLast);
@@ -595,6 +596,7 @@
     f.append(wrap, el("figcaption", null, img.name));
     im.addEventListener("load", () => {
       const W = im.naturalWidth, H = im.naturalHeight;
+      f.style.setProperty("--ar", String(W / H));
       layer.replaceChildren();
       boxes.forEach((b, k) => {
         if (target[k] !== ti) return;
@@ -707,10 +709,10 @@
   window.glm4vTest = {
     // show a one-turn conversation (not saved): a user message with these images (data: URLs) and the assistant
     // answer text (with reasoning when given); returns the number of boxes parsed
-    renderAnswer(text, images, reasoning) {
+    renderAnswer(text, images, reasoning, question) {
       const atts = (images || []).map((u, i) => ({ kind: "image", name: "image " + (i + 1), url: u }));
       cur = { id: newId(), title: "test", ephemeral: true, messages: [
-        { role: "user", content: "Where is it?", attachments: atts },
+        { role: "user", content: question || "Where is it?", attachments: atts },
         { role: "assistant", content: text, reasoning: reasoning || "", stats: null },
       ] };
       renderConv();
@@ -719,6 +721,9 @@
     parse: (text) => GlmBoxes.parse(text),
     boxPages: (text, n, pages) => GlmBoxes.boxPages(text, n, pages),
     attach: (files) => addFiles(files),
+    exportJson: () => JSON.stringify(apiMessages(cur)),
+    current: () => cur,
+    extra: null, // fields added to the next requests' bodies
     pendingCount: () => pending.length,
   };
 
