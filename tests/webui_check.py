@@ -296,14 +296,25 @@ try:
            "a PDF shows its pages as the server rendered them (%d)" % len(pages))
 
     # ---- the screenshot a person looks at: a fixed answer with boxes and thinking
+    drv.set_window_size(1200, 1100)
     drv.get(URL)
     W().until(lambda d: d.find_element(By.ID, "status").text == "ready")
+    scene = js_("""const c = document.createElement('canvas'); c.width = 640; c.height = 420;
+        const g = c.getContext('2d'), sky = g.createLinearGradient(0, 0, 0, 300);
+        sky.addColorStop(0, '#8ec5ff'); sky.addColorStop(1, '#dff0ff'); g.fillStyle = sky; g.fillRect(0, 0, 640, 420);
+        g.fillStyle = '#6cbf5a'; g.fillRect(0, 300, 640, 120);
+        g.fillStyle = '#ffd23f'; g.beginPath(); g.arc(540, 80, 40, 0, 7); g.fill();
+        g.fillStyle = '#b5523b'; g.fillRect(90, 180, 170, 130); g.fillStyle = '#7a2e22';
+        g.beginPath(); g.moveTo(75, 185); g.lineTo(175, 110); g.lineTo(275, 185); g.fill();
+        g.fillStyle = '#4a3222'; g.fillRect(155, 250, 40, 60);
+        g.fillStyle = '#e63946'; g.beginPath(); g.arc(430, 330, 28, 0, 7); g.fill();
+        return c.toDataURL('image/png');""")
     js_("glm4vTest.renderAnswer(arguments[0], [arguments[1]], arguments[2], arguments[3])",
-        "The red disc is at <|begin_of_box|>[[315,70,690,580]]<|end_of_box|>, and the yellow corner at "
-        "<|begin_of_box|>[[850,780,1000,1000]]<|end_of_box|>.", img1,
-        "The user wants the red disc and the yellow corner located. The disc is in the upper middle; the corner is "
-        "at the bottom right.", "Where are the red disc and the yellow corner?")
-    js_("document.querySelector('details.think').open = true")
+        "The house is at <|begin_of_box|>[[117,262,430,738]]<|end_of_box|>, the sun at "
+        "<|begin_of_box|>[[781,95,906,286]]<|end_of_box|> and the red ball at <|begin_of_box|>[[628,719,716,857]]<|end_of_box|>.",
+        scene, "The user asks for the house, the sun and the ball. The house is on the left, the sun top right, the ball "
+        "lies on the grass in front.", "Where are the house, the sun and the ball?")
+    js_("document.querySelector('details.think').open = true; const m = document.getElementById('messages'); m.scrollTop = m.scrollHeight")
     W().until(lambda d: d.find_elements(By.CSS_SELECTOR, "figure.boxed[data-ready='1']"))
     drv.save_screenshot(os.path.join(OUT, "webui.png"))
     ok(os.path.getsize(os.path.join(OUT, "webui.png")) > 1000, "screenshot saved to %s" % os.path.join(OUT, "webui.png"))
