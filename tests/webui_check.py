@@ -186,6 +186,110 @@ try:
     errs = console_errors()
     ok(not errs, "no console errors after stop (%s)" % errs[:2])
 
+    # ---- settings and the thinking switch go into the request; drag and drop, paste; a video; storage
+    drv.get(URL)
+    W().until(lambda d: d.find_element(By.ID, "status").text == "ready")
+    drv.find_element(By.ID, "new-chat").click()
+    js_("""window.__bodies = []; const f = window.fetch; window.fetch = function (u, o) {
+             if (o && o.body) window.__bodies.push([String(u), o.body]); return f.apply(this, arguments); };""")
+    drv.find_element(By.ID, "open-settings").click()
+    for id_, v in (("set-system", "You are terse."), ("set-temperature", "0.5"), ("set-top-p", "0.9"), ("set-max-tokens", "3")):
+        e = drv.find_element(By.ID, id_)
+        e.clear()
+        e.send_keys(v)
+    drv.find_element(By.CSS_SELECTOR, "#settings-form button[value=ok]").click()
+    drv.find_element(By.ID, "thinking").click()  # off
+    png = "Uint8Array.from(atob(arguments[0].split(',')[1]), c => c.charCodeAt(0))"
+    js_("const dt = new DataTransfer(); dt.items.add(new File([" + png + "], 'dropped.png', {type: 'image/png'}));"
+        "document.getElementById('messages').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true}));",
+        "data:image/png;base64," + base64.b64encode(open(IMAGE, "rb").read()).decode())
+    js_("const dt = new DataTransfer(); dt.items.add(new File([" + png + "], 'pasted.png', {type: 'image/png'}));"
+        "document.getElementById('input').dispatchEvent(new ClipboardEvent('paste', {clipboardData: dt, bubbles: true}));",
+        "data:image/png;base64," + base64.b64encode(open(IMAGE, "rb").read()).decode())
+    W().until(lambda d: js_("return glm4vTest.pendingCount()") == 2)
+    ok(drv.find_element(By.ID, "attachments").text.count(".png") == 2, "an image dropped and one pasted are attached")
+    drv.find_element(By.ID, "input").send_keys("Two pictures.\n")
+    W(60).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".msg.assistant .stats"))
+    body = json.loads(js_("return window.__bodies.filter(b => b[0] === 'v1/chat/completions').pop()[1]"))
+    ok(body.get("stream") is True and body.get("stream_options") == {"include_usage": True},
+       "the request streams with stream_options.include_usage")
+    ok(body.get("chat_template_kwargs") == {"enable_thinking": False}, "the thinking switch: enable_thinking false")
+    ok(body.get("temperature") == 0.5 and body.get("top_p") == 0.9 and body.get("max_tokens") == 3
+       and body["messages"][0] == {"role": "system", "content": "You are terse."}, "temperature, top-p, max tokens, system prompt sent")
+    ok([p["type"] for p in body["messages"][1]["content"]] == ["image_url", "image_url", "text"], "both images sent, then the text")
+    # a video: sent as a video_url data: URI (the server decodes it with ffmpeg, or says why it cannot)
+    js_("glm4vTest.attach([new File([new Uint8Array([0,0,0,32,102,116,121,112,105,115,111,109])], 'clip.mp4', {type: 'video/mp4'})])")
+    W().until(lambda d: d.find_elements(By.CSS_SELECTOR, "#attachments video"))
+    drv.find_element(By.ID, "input").send_keys("What happens?\n")
+    W(60).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".msg.assistant")) == 2 and
+                not d.find_element(By.ID, "stop").is_displayed())
+    body = json.loads(js_("return window.__bodies.filter(b => b[0] === 'v1/chat/completions').pop()[1]"))
+    vp = body["messages"][-1]["content"][0]
+    err = drv.find_elements(By.CSS_SELECTOR, ".msg.assistant .error")
+    ok(vp["type"] == "video_url" and vp["video_url"]["url"].startswith("data:video/mp4;base64,") and err and
+       ("ffmpeg" in err[-1].text or "video" in err[-1].text), "a video is sent as a video_url data: URI; the server's error is shown (%s)" %
+       (err[-1].text if err else "no error"))
+    errs = [e for e in console_errors() if "400 (Bad Request)" not in e.get("message", "")]
+    ok(not errs, "no console errors but the video's 400 (%s)" % errs[:2])
+    n_before = len(js_("return JSON.parse(localStorage.getItem('glm4v.conversations'))"))
+    drv.get(URL)
+    W().until(lambda d: d.find_elements(By.CSS_SELECTOR, ".msg.assistant"))
+    ok(len(drv.find_elements(By.CSS_SELECTOR, "#conv-list .conv")) == n_before and
+       drv.find_elements(By.CSS_SELECTOR, ".msg.user .thumb img"), "conversations survive a reload (localStorage), images included")
+    drv.find_element(By.ID, "new-chat").click()
+    ok(not drv.find_elements(By.CSS_SELECTOR, ".msg") and drv.find_element(By.ID, "empty").is_displayed(), "New conversation: an empty page")
+    js_("localStorage.removeItem('glm4v.settings')")
+
+    # ---- behind a reverse proxy under a path prefix (a small streaming proxy: /glm/X -> server /X)
+    import socketserver
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Proxy(BaseHTTPRequestHandler):
+        def do_any(self):
+            if not self.path.startswith("/glm/"):
+                self.send_error(404)
+                return
+            n = int(self.headers.get("Content-Length") or 0)
+            req = urllib.request.Request(URL + self.path[5:], data=self.rfile.read(n) if n else None, method=self.command)
+            for k in ("Content-Type", "Authorization"):
+                if self.headers.get(k):
+                    req.add_header(k, self.headers[k])
+            try:
+                r = urllib.request.urlopen(req, timeout=60)
+            except urllib.error.HTTPError as e:
+                r = e
+            self.send_response(r.status if hasattr(r, "status") else r.code)
+            for k, v in r.headers.items():
+                if k.lower() not in ("transfer-encoding", "connection", "content-length", "date", "server"):
+                    self.send_header(k, v)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            while True:
+                chunk = r.read1(65536) if hasattr(r, "read1") else r.read()
+                if not chunk:
+                    break
+                self.wfile.write(chunk)
+                self.wfile.flush()
+        do_GET = do_POST = do_HEAD = do_any
+        def log_message(self, *a):
+            pass
+    class TS(socketserver.ThreadingMixIn, HTTPServer):
+        daemon_threads = True
+    proxy = TS(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    PURL = "http://127.0.0.1:%d/glm/" % proxy.server_address[1]
+    drv.get(PURL)
+    W().until(lambda d: d.find_element(By.ID, "status").text == "ready")
+    drv.find_element(By.ID, "input").send_keys("Hello through a proxy\n")
+    W(60).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".msg.assistant .stats"))
+    ok(not drv.find_elements(By.CSS_SELECTOR, ".msg.assistant .error") and
+       drv.find_element(By.ID, "model-name").text == "tiny", "under a path prefix behind a proxy: the page loads and answers")
+    proxy.shutdown()
+    js_("localStorage.clear()")
+    drv.get(URL)
+    W().until(lambda d: d.find_element(By.ID, "status").text == "ready")
+
     # ---- fixed answers rendered directly: boxes on the right image at the right scaled places
     with open(IMAGE, "rb") as f:
         img1 = "data:image/png;base64," + base64.b64encode(f.read()).decode()
@@ -289,7 +393,8 @@ try:
     else:
         drv.get(URL)
         W().until(lambda d: d.find_element(By.ID, "status").text == "ready")
-        drv.find_element(By.ID, "file").send_keys(os.path.abspath(sorted(pdfs)[0]))
+        pdf = [p for p in pdfs if p.endswith("/doc.pdf")] or sorted(pdfs)
+        drv.find_element(By.ID, "file").send_keys(os.path.abspath(pdf[0]))
         W(60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#attachments .pages img") or "PDF" in d.find_element(By.ID, "status").text)
         pages = drv.find_elements(By.CSS_SELECTOR, "#attachments .pages img")
         ok(len(pages) >= 1 and all(p.get_attribute("src").startswith("data:image/png;base64,") for p in pages),
