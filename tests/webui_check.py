@@ -347,9 +347,17 @@ try:
     ok(abs(g2[1] - (px(500, 97) - px(100, 97) + 1) * g2[0] / 97) < 1.5, "the boxes scale with the displayed image")
     drv.set_window_size(1280, 900)
 
-    # boxes of a PDF's pages go to the page the answer names (pdf_box_pages), tested through the parser hook
-    ok(js_("return glm4vTest.boxPages('page 2 <|begin_of_box|>[[1,2,3,4]]<|end_of_box|>', 1, [1,2])") == [1],
-       "a PDF's boxes go to the page the answer names")
+    # boxes on a PDF (the last images of the turn are its pages): on the page the answer names (pdf_box_pages)
+    doc = {"name": "report.pdf", "pages": [{"page": p, "width": 97, "height": 61, "url": img2} for p in (3, 4)] +
+           [{"page": 5, "width": 200, "height": 150, "url": img1}]}
+    js_("glm4vTest.renderAnswer(arguments[0], [arguments[1], arguments[2]])",
+        "On page 5 the title <|begin_of_box|>[[10,10,500,200]]<|end_of_box|>, on page 3 <|begin_of_box|>[[1,2,3,4]]<|end_of_box|>"
+        " and p. 5 again <|begin_of_box|>[[600,600,700,700]]<|end_of_box|>", img1, doc)
+    W().until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "figure.boxed[data-ready='1']")) == 2)
+    figs = js_("""return Array.from(document.querySelectorAll('figure.boxed')).map(f => [f.querySelector('figcaption').textContent,
+                  Array.from(f.querySelectorAll('.box')).map(b => +b.dataset.box)])""")
+    ok(figs == [["report.pdf p. 5", [0, 2]], ["report.pdf p. 3", [1]]],
+       "a PDF's boxes are drawn on the pages the answer names (%s)" % figs)
 
     # ---- model text with HTML is shown as text and runs nothing
     evil = ('<img src=x onerror="window.__pwned=1"> <script>window.__pwned=2</script> '

@@ -709,8 +709,10 @@
   window.glm4vTest = {
     // show a one-turn conversation (not saved): a user message with these images (data: URLs) and the assistant
     // answer text (with reasoning when given); returns the number of boxes parsed
+    // (an entry {name, pages: [{page, width, height, url}]} is a PDF as POST v1/pages returns it)
     renderAnswer(text, images, reasoning, question) {
-      const atts = (images || []).map((u, i) => ({ kind: "image", name: "image " + (i + 1), url: u }));
+      const atts = (images || []).map((u, i) => typeof u === "string" ? { kind: "image", name: "image " + (i + 1), url: u }
+        : { kind: "pdf", name: u.name, url: "data:application/pdf;base64,", pages: u.pages });
       cur = { id: newId(), title: "test", ephemeral: true, messages: [
         { role: "user", content: question || "Where is it?", attachments: atts },
         { role: "assistant", content: text, reasoning: reasoning || "", stats: null },
