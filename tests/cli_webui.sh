@@ -57,6 +57,12 @@ grep -q "chat page: $MAIN/" "$T/main.out" && ok "the ready line names the chat p
 h=$(curl -s -m 10 -D - -o "$T/index.html" "$MAIN/")
 printf '%s' "$h" | grep -qi "^Content-Security-Policy: default-src 'self'" && printf '%s' "$h" | grep -qi "^X-Content-Type-Options: nosniff" &&
     grep -q 'src="app.js"' "$T/index.html" && ok "GET / with curl: the page, its CSP and nosniff" || no "GET /: $h"
+# the page sends a picked video as a data: URI: one that does not decode is a 400 naming the part, no temporary file left
+before=$(ls /tmp | grep -c '^glm4v-video-')
+out=$(curl -s -m 30 "$MAIN/v1/chat/completions" -d '{"messages":[{"role":"user","content":[{"type":"video_url","video_url":{"url":"data:video/mp4;base64,AAAAIGZ0eXBpc29t"}},{"type":"text","text":"hi"}]}],"max_tokens":2}')
+after=$(ls /tmp | grep -c '^glm4v-video-')
+printf '%s' "$out" | grep -q '"param":"messages\[0\].content\[0\].video_url"' && [ "$after" -le "$before" ] &&
+    ok "a video data: URI that does not decode: 400 naming the part, no temporary file left" || no "video data: URI: $out"
 start key --served-model-name tiny --api-key sekrit
 KEY=${URL:--}
 

@@ -20,6 +20,7 @@
   let settings = { system: "", temperature: "", top_p: "", max_tokens: "", thinking: true };
   let emptyNode = null;    // the welcome text shown in an empty conversation
 
+  // conversations and settings from localStorage
   function load() {
     try { convs = JSON.parse(localStorage.getItem(LS_CONVS) || "[]"); } catch (e) { convs = []; }
     if (!Array.isArray(convs)) convs = [];
@@ -46,10 +47,12 @@
     }
   }
 
+  // the settings to localStorage
   function saveSettings() {
     localStorage.setItem(LS_SETTINGS, JSON.stringify(settings));
   }
 
+  // a conversation id (unique enough for one browser)
   function newId() {
     return Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
   }
@@ -64,6 +67,7 @@
     return e;
   }
 
+  // the line in the top bar (kind: ok / warn / err)
   function setStatus(text, kind) {
     const s = $("status");
     s.textContent = text || "";
@@ -72,6 +76,7 @@
 
   // ------------------------------------------------------------------ server
 
+  // request headers: JSON, and the API key when one is kept
   function headers(json) {
     const h = {};
     if (json) h["Content-Type"] = "application/json";
@@ -122,6 +127,7 @@
 
   // ------------------------------------------------------------------ attachments
 
+  // a File as a data: URL
   function readDataUrl(file) {
     return new Promise((resolve, reject) => {
       const fr = new FileReader();
@@ -131,6 +137,7 @@
     });
   }
 
+  // a PDF by its type or name
   function isPdf(file) {
     return file.type === "application/pdf" || /\.pdf$/i.test(file.name || "");
   }
@@ -169,6 +176,7 @@
     renderPending();
   }
 
+  // several files (picker, drop, paste), one after the other
   async function addFiles(list) {
     for (const f of Array.from(list || [])) {
       try { await addFile(f); } catch (e) { setStatus((f.name || "file") + ": " + e.message, "err"); }
@@ -205,6 +213,7 @@
     return box;
   }
 
+  // the composer's attachments, each with a remove button
   function renderPending() {
     const c = $("attachments");
     c.replaceChildren();
@@ -262,6 +271,7 @@
     return msgs;
   }
 
+  // a settings field as a number, undefined when empty (the model's default)
   function num(v) {
     return v === "" || v === null || v === undefined || Number.isNaN(Number(v)) ? undefined : Number(v);
   }
@@ -366,11 +376,13 @@
     };
   }
 
+  // Stop shown and Send disabled while an answer streams
   function setBusy(on) {
     $("stop").hidden = !on;
     $("send").disabled = on;
   }
 
+  // a conversation's title: its first message, shortened
   function titleOf(conv) {
     const u = conv.messages.find((m) => m.role === "user");
     if (!u) return "New conversation";
@@ -378,6 +390,7 @@
     return t.length > 48 ? t.slice(0, 47) + "…" : t;
   }
 
+  // the composer's text and attachments as a new user message, then its answer
   async function send() {
     if (busy) return;
     const text = $("input").value;
@@ -415,6 +428,7 @@
 
   // ------------------------------------------------------------------ rendering
 
+  // an empty conversation, shown
   function newConversation() {
     cur = { id: newId(), title: "New conversation", created: Date.now(), messages: [] };
     convs.unshift(cur);
@@ -423,6 +437,7 @@
     return cur;
   }
 
+  // the sidebar's conversations (titles as text), each with a delete button
   function renderList() {
     const nav = $("conv-list");
     nav.replaceChildren();
@@ -448,6 +463,7 @@
     }
   }
 
+  // the messages of the conversation shown
   function renderConv() {
     const box = $("messages");
     box.replaceChildren();
@@ -463,6 +479,7 @@
     box.scrollTop = box.scrollHeight;
   }
 
+  // a user message: attachments, text, and Edit on the last one
   function userNode(m, last) {
     const n = el("div", "msg user");
     const b = el("div", "bubble");
@@ -506,6 +523,7 @@
     return GlmBoxes.boxPages(text, n, L.pdf.pages).map((k) => L.pdf.first + k);
   }
 
+  // an assistant message's node
   function assistantNode(conv, m, idx) {
     const n = el("div", "msg assistant");
     n.dataset.index = idx;
@@ -513,6 +531,7 @@
     return n;
   }
 
+  // redraw a streaming answer (kept at the bottom when the reader was there)
   function updateMessage(conv, m) {
     const i = conv.messages.indexOf(m);
     const node = document.querySelector('.msg.assistant[data-index="' + i + '"]');
@@ -579,6 +598,7 @@
     if (m.stats) n.append(statsLine(m.stats));
   }
 
+  // boxes ks of answer n (outlines and their text) highlighted or not
   function highlight(n, ks, on) {
     for (const k of ks) {
       for (const e of n.querySelectorAll('[data-box="' + k + '"]')) e.classList.toggle("hl", on);
@@ -624,6 +644,7 @@
     return f;
   }
 
+  // tokens, tok/s, time to first token, prompt and cached tokens of an answer
   function statsLine(s) {
     const parts = [];
     if (s.tokens !== undefined) parts.push(s.tokens + " tokens");
@@ -636,6 +657,7 @@
 
   // ------------------------------------------------------------------ export
 
+  // download the conversation as the messages JSON of glm4v --messages
   function exportConv() {
     if (!cur || !cur.messages.length) {
       setStatus("nothing to export", "warn");
@@ -653,6 +675,7 @@
 
   // ------------------------------------------------------------------ settings
 
+  // the settings dialog, filled
   function openSettings() {
     $("set-system").value = settings.system || "";
     $("set-temperature").value = settings.temperature;
@@ -661,6 +684,7 @@
     $("settings").showModal();
   }
 
+  // the dialog's values kept
   function closeSettings() {
     settings.system = $("set-system").value;
     settings.temperature = $("set-temperature").value;
@@ -671,6 +695,7 @@
 
   // ------------------------------------------------------------------ wiring
 
+  // the page's handlers, the stored conversations, then the server
   function init() {
     emptyNode = $("empty");
     load();
