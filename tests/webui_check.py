@@ -13,6 +13,7 @@ import base64
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ import urllib.error
 import urllib.request
 
 URL, KEY_URL, OUT, IMAGE, C_JSON, GLM4V, MODEL = sys.argv[1:8]
+signal.signal(signal.SIGTERM, lambda *a: sys.exit("# webui_check.py: stopped by SIGTERM (timeout)"))  # quits the browser
 URL = URL.rstrip("/") + "/"
 ok_n = fail_n = 0
 
@@ -447,6 +449,15 @@ try:
         W().until(lambda d: d.find_element(By.ID, "model-name").text == "tiny")
         ok(not drv.find_element(By.ID, "keydlg").is_displayed(), "reloaded: the kept key is used, no prompt")
         js_("localStorage.clear()")
+except Exception as e:  # a wait that timed out, an element missing: one failure with its place, not a silent end
+    import traceback
+    ok(False, "the browser checks stopped: %s: %s" % (type(e).__name__, str(e).strip().splitlines()[0] if str(e).strip() else ""))
+    for line in traceback.format_exc().splitlines()[-6:]:
+        print("#   " + line)
+    try:
+        drv.save_screenshot(os.path.join(OUT, "webui-failure.png"))
+    except Exception:
+        pass
 finally:
     drv.quit()
 
