@@ -397,18 +397,33 @@ try:
     st, _, b = http(URL + "v1/pages", {"file": {"file_data": "data:application/pdf;base64,", "filename": "x.pdf"}})
     pdfs = [os.path.join(root, f) for root, _, fs in os.walk(os.path.join(os.path.dirname(IMAGE), "..", "pdf")) for f in fs if f.endswith(".pdf")]
     if st == 404:
-        print("ok - # SKIP PDF attachments: this server has no POST /v1/pages (404)")
+        print("# SKIP PDF attachments: this server has no POST /v1/pages (404)")
     elif not pdfs:
-        print("ok - # SKIP PDF attachments: no PDF under tests/data/pdf")
+        print("# SKIP PDF attachments: no PDF under tests/data/pdf")
     else:
         drv.get(URL)
         W().until(lambda d: d.find_element(By.ID, "status").text == "ready")
+        drv.find_element(By.ID, "new-chat").click()
         pdf = [p for p in pdfs if p.endswith("/doc.pdf")] or sorted(pdfs)
         drv.find_element(By.ID, "file").send_keys(os.path.abspath(pdf[0]))
         W(60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#attachments .pages img") or "PDF" in d.find_element(By.ID, "status").text)
         pages = drv.find_elements(By.CSS_SELECTOR, "#attachments .pages img")
         ok(len(pages) >= 1 and all(p.get_attribute("src").startswith("data:image/png;base64,") for p in pages),
            "a PDF shows its pages as the server rendered them (%d)" % len(pages))
+        js_("""window.__bodies = []; const f = window.fetch; window.fetch = function (u, o) {
+                 if (o && o.body) window.__bodies.push([String(u), o.body]); return f.apply(this, arguments); };
+               glm4vTest.extra = {max_tokens: 4};""")
+        drv.find_element(By.ID, "input").send_keys("Summarise the document.\n")
+        W(120).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".msg.assistant .stats") or d.find_elements(By.CSS_SELECTOR, ".msg.assistant .error"))
+        body = json.loads(js_("return window.__bodies.filter(b => b[0] === 'v1/chat/completions').pop()[1]"))
+        part = body["messages"][-1]["content"][0]
+        err = drv.find_elements(By.CSS_SELECTOR, ".msg.assistant .error")
+        ok(part["type"] == "file" and part["file"]["file_data"].startswith("data:application/pdf;base64,") and
+           part["file"]["filename"] == os.path.basename(pdf[0]) and not err,
+           "the PDF is sent as a file part and answered (%s)" % (err[0].text if err else "no error"))
+        ok(len(drv.find_elements(By.CSS_SELECTOR, ".msg.user .pages img")) == len(pages), "the sent message shows the pages")
+        drv.save_screenshot(os.path.join(OUT, "webui-pdf.png"))
+        js_("glm4vTest.extra = null")
 
     # ---- the screenshot a person looks at: a fixed answer with boxes and thinking
     drv.set_window_size(1200, 1100)
