@@ -341,6 +341,9 @@ try:
     ActionChains(drv).move_to_element(refs[1]).perform()
     hl = js_("return Array.from(document.querySelectorAll('.overlay .box.hl')).map(b => +b.dataset.box).sort()")
     ok(hl == [1, 2], "hovering a box's text highlights its boxes (%s)" % hl)
+    ActionChains(drv).move_to_element(drv.find_elements(By.CSS_SELECTOR, ".overlay .box")[0]).perform()
+    hl = js_("return Array.from(document.querySelectorAll('.answer .box-tag.hl')).map(b => +b.dataset.box)")
+    ok(len(hl) == 1, "hovering a box highlights its number in the text (%s)" % hl)
     ActionChains(drv).move_to_element(drv.find_element(By.ID, "model-name")).perform()
     # a window resize rescales the overlay with the image
     drv.set_window_size(800, 900)

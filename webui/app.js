@@ -566,6 +566,7 @@
         for (let k = s.first; k < s.first + s.n; k++) {
           const tag = el("span", "box-tag", String(k + 1));
           tag.style.background = GlmBoxes.color(k);
+          tag.dataset.box = k;
           ref.append(tag);
         }
         ref.append(el("span", "box-src", text.slice(Math.max(s.start, off), s.end).replace(GlmBoxes.BOX_BEGIN, "").replace(GlmBoxes.BOX_END, "")));
@@ -579,7 +580,7 @@
     if (pos < text.length) body.append(document.createTextNode(text.slice(pos)));
     if (m.streaming && !m.content && !m.reasoning) body.append(el("span", "dots", "…"));
     n.append(body);
-    if (parsed.boxes.length) {
+    if (parsed.boxes.length && !m.streaming) { // drawn once the answer is complete (no image reloads while it streams)
       const images = imagesBefore(conv, idx);
       const target = boxTargets(text, parsed.boxes.length, images);
       const figs = el("div", "figures");
