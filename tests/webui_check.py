@@ -451,6 +451,9 @@ try:
     W().until(lambda d: d.find_elements(By.CSS_SELECTOR, "figure.boxed[data-ready='1']"))
     drv.save_screenshot(os.path.join(OUT, "webui.png"))
     ok(os.path.getsize(os.path.join(OUT, "webui.png")) > 1000, "screenshot saved to %s" % os.path.join(OUT, "webui.png"))
+    drv.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    drv.save_screenshot(os.path.join(OUT, "webui-dark.png"))
+    drv.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
     drv.execute_script("localStorage.clear()")
 
     # ---- a server with an API key: the static files need none, the page asks once and keeps it

@@ -743,6 +743,7 @@
         { role: "user", content: question || "Where is it?", attachments: atts },
         { role: "assistant", content: text, reasoning: reasoning || "", stats: null },
       ] };
+      renderList();
       renderConv();
       return GlmBoxes.parse(fullText(cur.messages[1])).length;
     },
