@@ -75,6 +75,18 @@ if python3 -c "import gguf, numpy" 2>/dev/null; then
         run "$T/k.st" -m $G/tiny-glm4v-$f.gguf --mmproj $G/mmproj-tiny-glm4v-$arch-q8_0.gguf -p Describe -i $img &&
             same "$f (llama-quantize): dump = HF path on gguf-py's dequantised weights" "$T/k.st" "$T/dq.st"
     done
+    # tokenizer.chat_template (added with gguf-py's own gguf_new_metadata): used, with the file's eos_token
+    python3 -m gguf.scripts.gguf_new_metadata $G/tiny-glm4v-moe-q8_0.gguf "$T/tm.gguf" --force \
+        --chat-template '<<{{ eos_token }}|{{ messages[0].content }}>>' >/dev/null 2>&1 &&
+        out=$("$GLM4V" -m "$T/tm.gguf" -p Hi --show-prompt 2>&1) && [ "$out" = "<<<|endoftext|>|Hi>>" ] &&
+        echo "ok - tokenizer.chat_template of a GGUF file renders (with its eos_token)" ||
+        echo "not ok - tokenizer.chat_template: got '${out:-}'"
+    python3 -m gguf.scripts.gguf_new_metadata $G/tiny-glm4v-moe-q8_0.gguf "$T/tm.gguf" --force \
+        --chat-template-file templates/glm45v.jinja >/dev/null 2>&1 &&
+        [ "$("$GLM4V" -m "$T/tm.gguf" --mmproj $G/mmproj-tiny-glm4v-moe-q8_0.gguf -p Hi -i $img --show-prompt 2>&1)" = \
+          "$("$GLM4V" -m weights/tiny-glm4v-moe -p Hi -i $img --show-prompt 2>&1)" ] &&
+        echo "ok - the GLM-4.5V template from tokenizer.chat_template renders as the folder's" ||
+        echo "not ok - the GLM-4.5V template from tokenizer.chat_template renders otherwise"
 else
     echo "ok - # SKIP Q8_0 and K-quants against gguf-py's dequantisation: python3 without gguf / numpy"
 fi
