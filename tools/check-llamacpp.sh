@@ -15,7 +15,8 @@
 #   greedy   llama-completion greedy (--temp 0) for N tokens against ours greedy on the same file: the texts, and
 #            the byte where they first differ
 #   image    llama-mtmd-cli greedy with an image and the same chat template (templates/glm45v.jinja) against ours:
-#            the texts (llama.cpp resizes images its own way, so this one is reported, not judged)
+#            the texts, for an image both processors resize (llama.cpp resamples its own way) and for one already on
+#            the 28-pixel grid (no resampling: the vision tower, merger and M-RoPE compared alone)
 # and prints a table. Exit status 1 when a prompt's tokens differ, its top-1 differs, or its relative logit error is
 # above --tol (default 0.05: llama.cpp's CPU matmuls round activations to bf16 / q8_0, ours keep fp32); the greedy
 # and image texts are reported, not judged (the tiny random models' logits are nearly flat: llama.cpp's activation
@@ -52,6 +53,23 @@ PROMPT='[gMASK]<sop><|user|>
 What is in the picture of the blue sky with clouds?<|assistant|>'
 PLAIN='What is in the picture of the blue sky with clouds? A river, a tree and a cat sat on a mat.'
 img=tests/data/images/photo_450x300.png
+# same_text A B: "same text (N chars)" or where llama.cpp's output (A) and ours (B) part
+same_text() {
+    python3 - "$1" "$2" <<'PY'
+import sys
+# llama.cpp prints each token's bytes, ours the text HF's decode gives (an invalid UTF-8 sequence as U+FFFD)
+a = open(sys.argv[1], "rb").read().replace(b"[end of text]", b"").decode("utf-8", "replace").strip()
+b = open(sys.argv[2], "rb").read().decode("utf-8", "replace").strip()
+if a == b: print("same text (%d chars)" % len(a))
+else:
+    i = next((k for k in range(min(len(a), len(b))) if a[k] != b[k]), min(len(a), len(b)))
+    print("DIFFER at char %d: llama.cpp %r / ours %r" % (i, a[max(0, i - 8):i + 16], b[max(0, i - 8):i + 16]))
+PY
+}
+# images: one the processors resize (450 x 300 -> 448 x 308 in both, by different resamplers) and one on the
+# 28-pixel grid already (its 448 x 280 crop: no resampling anywhere)
+python3 -c "from PIL import Image; Image.open('$img').convert('RGB').crop((0, 0, 448, 280)).save('$T/grid.png')" ||
+    { echo "check-llamacpp: python3 with Pillow is needed" >&2; exit 2; }
 fail=0
 printf '%-32s %-8s %-7s %-6s %-12s %s\n' file case tokens top1 max_rel_err "greedy / note"
 for arch in moe dense; do
@@ -92,28 +110,21 @@ PY
         "$B/llama-completion" -m "$m" -p "$PROMPT" -n $N --temp 0 --top-k 1 -no-cnv --no-display-prompt -t 2 --seed 0 \
             --special --no-warmup </dev/null >"$T/lc.txt" 2>"$T/lc.log"
         ./glm4v -m "$m" --raw -p "$PROMPT" -n $N --temp 0 -q >"$T/our.txt" 2>"$T/err"
-        g=$(python3 - "$T/lc.txt" "$T/our.txt" <<'PY'
-import sys
-# llama.cpp prints each token's bytes, ours the text HF's decode gives (an invalid UTF-8 sequence as U+FFFD)
-a = open(sys.argv[1], "rb").read().replace(b"[end of text]", b"").decode("utf-8", "replace").rstrip()
-b = open(sys.argv[2], "rb").read().decode("utf-8", "replace").rstrip()
-if a == b: print("same text (%d chars)" % len(a))
-else:
-    i = next((k for k in range(min(len(a), len(b))) if a[k] != b[k]), min(len(a), len(b)))
-    print("DIFFER at char %d: llama.cpp %r / ours %r" % (i, a[max(0, i - 8):i + 16], b[max(0, i - 8):i + 16]))
-PY
-)
+        g=$(same_text "$T/lc.txt" "$T/our.txt")
         printf '%-32s %-8s %-7s %-6s %-12s %s %s\n' "$name" prompt "$tok" "$top1" "$rel" "$g" "$note"
-        # image (reported)
-        "$B/llama-mtmd-cli" -m "$m" --mmproj "$mm" --image "$img" -p "What is in the picture?" -n $N --temp 0 \
-            --top-k 1 -t 2 --jinja --chat-template "$(cat templates/glm45v.jinja)" </dev/null >"$T/mt.txt" 2>"$T/mt.log"
-        rc=$?
-        ./glm4v -m "$m" --mmproj "$mm" -i "$img" -p "What is in the picture?" -n $N --temp 0 -q >"$T/oi.txt" 2>"$T/err"
-        if [ $rc -ne 0 ]; then
-            printf '%-32s %-8s %s\n' "$name" image "llama-mtmd-cli failed: $(grep -iE 'error|fail' "$T/mt.log" | tail -n1 | cut -c1-120)"
-        else
-            printf '%-32s %-8s llama.cpp %q | ours %q\n' "$name" image "$(tail -c 80 "$T/mt.txt" | tr '\n' ' ')" "$(head -c 80 "$T/oi.txt" | tr '\n' ' ')"
-        fi
+        # images (reported)
+        for im in "$img" "$T/grid.png"; do
+            case $im in *grid.png) what="image 448x280 (no resize)" ;; *) what="image 450x300 (resized)" ;; esac
+            "$B/llama-mtmd-cli" -m "$m" --mmproj "$mm" --image "$im" -p "What is in the picture?" -n $N --temp 0 \
+                --top-k 1 -t 2 --jinja --chat-template "$(cat templates/glm45v.jinja)" </dev/null >"$T/mt.txt" 2>"$T/mt.log"
+            rc=$?
+            ./glm4v -m "$m" --mmproj "$mm" -i "$im" -p "What is in the picture?" -n $N --temp 0 -q >"$T/oi.txt" 2>"$T/err"
+            if [ $rc -ne 0 ]; then
+                printf '%-32s %s: llama-mtmd-cli failed: %s\n' "$name" "$what" "$(grep -iE 'error|fail' "$T/mt.log" | tail -n1 | cut -c1-120)"
+            else
+                printf '%-32s %s: %s\n' "$name" "$what" "$(same_text "$T/mt.txt" "$T/oi.txt")"
+            fi
+        done
     done
 done
 if [ $BENCH = 1 ] && [ -x "$B/llama-bench" ]; then
