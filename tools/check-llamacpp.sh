@@ -21,8 +21,9 @@
 # above --tol (default 0.05: llama.cpp's CPU matmuls round activations to bf16 / q8_0, ours keep fp32); the greedy
 # and image texts are reported, not judged (the tiny random models' logits are nearly flat: llama.cpp's activation
 # rounding flips a near-tie after a few tokens); 2 on a usage or tool error.
-# --bench: llama-bench -t $(nproc) (-p 512 -n 32) on the Q8_0 files, and our decode speed on them (glm4v-bench-quant),
-# printed side by side (tiny model: a smoke test of the harness; `make bench` measures real dimensions).
+# --bench: llama-bench -t $(nproc) (-p 512 -n 32) on the Q8_0 files and ours on the same files and threads: our speed
+# over llama.cpp's for the prompt and for decode (tiny models: a smoke test of the harness, dominated by per-token
+# overheads; `make bench` measures the real dimensions).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 LC=${1:-}
@@ -128,17 +129,22 @@ PY
     done
 done
 if [ $BENCH = 1 ] && [ -x "$B/llama-bench" ]; then
-    make -s build/glm4v-bench-quant >/dev/null || exit 2
+    # the same threads; llama-bench: 512 prompt tokens, 32 decoded; ours: a ~540-token raw prompt, 32 decoded
+    words=$(yes 'the cat sat on a mat' | head -n 60 | tr '\n' ' ')
     for arch in moe dense; do
         m=$T/g/tiny-glm4v-$arch-q8_0.gguf
-        lb=$("$B/llama-bench" -m "$m" -t "$(nproc)" -p 512 -n 32 -o csv 2>/dev/null | python3 -c '
+        read -r lp ld < <("$B/llama-bench" -m "$m" -t "$(nproc)" -p 512 -n 32 -o csv 2>/dev/null | python3 -c '
 import csv, sys
-for r in csv.DictReader(sys.stdin):
-    kind = "prompt %s" % r["n_prompt"] if int(r["n_gen"]) == 0 else "decode %s" % r["n_gen"]
-    print("%s: %.1f tok/s" % (kind, float(r["avg_ts"])), end="; ")')
-        ours=$(OMP_NUM_THREADS=$(nproc) build/glm4v-bench-quant 12 weights/tiny-glm4v-$arch "q8_0=$m" |
-            grep '^decode_q8_0_tok_s' | cut -d= -f2)
-        echo "bench $arch q8_0, $(nproc) threads: llama-bench $lb ours decode: $ours tok/s"
+v = {("p" if int(r["n_gen"]) == 0 else "d"): float(r["avg_ts"]) for r in csv.DictReader(sys.stdin)}
+print(v.get("p", 0), v.get("d", 0))')
+        line=$(OMP_NUM_THREADS=$(nproc) ./glm4v -m "$m" --raw -p "$words" -n 32 --temp 0 -t "$(nproc)" 2>&1 >/dev/null | tail -n1)
+        op=$(sed -n 's/.*prompt [0-9]* tokens in [0-9.]* s (\([0-9.]*\) tok\/s).*/\1/p' <<<"$line")
+        od=$(sed -n 's/.*generated [0-9]* tokens in [0-9.]* s (\([0-9.]*\) tok\/s).*/\1/p' <<<"$line")
+        python3 -c "
+lp, ld, op, od = float('${lp:-0}'), float('${ld:-0}'), float('${op:-0}'), float('${od:-0}')
+r = lambda a, b: '%.2f' % (a / b) if b else '?'
+print('bench $arch Q8_0, $(nproc) threads: prompt ours %.1f / llama.cpp %.1f tok/s = %s; decode ours %.1f / llama.cpp %.1f tok/s = %s'
+      % (op, lp, r(op, lp), od, ld, r(od, ld)))"
     done
 fi
 [ $fail = 0 ] && echo "check-llamacpp: llama.cpp agrees with glm4v.c within --tol $TOL" ||
