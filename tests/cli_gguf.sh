@@ -75,6 +75,18 @@ if python3 -c "import gguf, numpy" 2>/dev/null; then
         run "$T/k.st" -m $G/tiny-glm4v-$f.gguf --mmproj $G/mmproj-tiny-glm4v-$arch-q8_0.gguf -p Describe -i $img &&
             same "$f (llama-quantize): dump = HF path on gguf-py's dequantised weights" "$T/k.st" "$T/dq.st"
     done
+    # another checkpoint's widths (tests/golden/ckpt/moe-var: hidden 96, 16 experts in 4 groups, 4 M-RoPE sections,
+    # a vision qkv bias, 16 x 16 position table): Q8_0 text + mmproj against gguf-py's dequantisation
+    rm -rf "$T/dqv"
+    if python3 tests/gguf/dequant_folder.py $G/golden-moe-var-q8_0.gguf $G/mmproj-golden-moe-var-q8_0.gguf \
+        tests/golden/ckpt/moe-var "$T/dqv" 2>"$T/err"; then
+        run "$T/dq.st" -m "$T/dqv" -p Describe -i $img --video $vid &&
+            run "$T/v.st" -m $G/golden-moe-var-q8_0.gguf --mmproj $G/mmproj-golden-moe-var-q8_0.gguf -p Describe \
+                -i $img --video $vid &&
+            same "golden moe-var Q8_0 (image + video): dump = HF path on gguf-py's dequantised weights" "$T/v.st" "$T/dq.st"
+    else
+        echo "not ok - dequant_folder.py moe-var: $(tail -n1 "$T/err")"
+    fi
     # tokenizer.chat_template (added with gguf-py's own gguf_new_metadata): used, with the file's eos_token
     python3 -m gguf.scripts.gguf_new_metadata $G/tiny-glm4v-moe-q8_0.gguf "$T/tm.gguf" --force \
         --chat-template '<<{{ eos_token }}|{{ messages[0].content }}>>' >/dev/null 2>&1 &&

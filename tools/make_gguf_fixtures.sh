@@ -26,6 +26,12 @@ for arch in moe dense; do
         echo "$OUT/tiny-glm4v-$arch-$t.gguf $OUT/mmproj-tiny-glm4v-$arch-$t.gguf"
     done
 done
+# tests/golden/ckpt/moe-var (other widths, 16 experts in 4 groups, 4 M-RoPE sections, a vision qkv bias) as Q8_0
+python3 tools/gguf_convert.py "$LC" tests/golden/ckpt/moe-var --outtype q8_0 --outfile "$OUT/golden-moe-var-q8_0.gguf" \
+    >"$OUT/.log" 2>&1 || { tail -n 20 "$OUT/.log"; exit 1; }
+python3 tools/gguf_convert.py "$LC" tests/golden/ckpt/moe-var --mmproj --outtype q8_0 \
+    --outfile "$OUT/mmproj-golden-moe-var-q8_0.gguf" >"$OUT/.log" 2>&1 || { tail -n 20 "$OUT/.log"; exit 1; }
+echo "$OUT/golden-moe-var-q8_0.gguf $OUT/mmproj-golden-moe-var-q8_0.gguf"
 # requantised by llama-quantize (LLAMA_CPP_DIR/build/bin, when built) from the BF16 text files: the K-quant mixtures
 # of the published files and a pure Q2_K (only rows of a multiple of 256 columns take K-quants: the tiny models'
 # 256-wide MLP down projection; the rest falls back to Q4_0 / Q5_0 / Q5_1 / Q8_0 as llama-quantize chooses)

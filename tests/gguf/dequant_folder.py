@@ -9,7 +9,7 @@
 #   HF_FOLDER: the checkpoint the GGUF files were converted from (its tensor names and shapes, its config files)
 #
 # The HF name of each GGUF tensor comes from tests/data/gguf/name_map.json (written by make_gguf_cases.py from gguf-py's
-# TensorNameMap); the layout changes of llama.cpp's converter are undone here with numpy, independently of gguf_map.c:
+# TensorNameMap, for the tiny checkpoints' names: used as patterns over the block index, so other depths map); the layout changes of llama.cpp's converter are undone here with numpy, independently of gguf_map.c:
 #   stack    torch.stack(experts, dim=0)               -> expert x = array[x]
 #   neox_qk  Glm4Model.normal_to_neox (dense q / k)     -> rows put back through the inverse permutation
 #   conv3d   Conv3d [out, in, 2, p, p] split in two      -> the two frames stacked on axis 2
@@ -18,6 +18,7 @@
 # every dequantised tensor is written as F32.
 import json
 import os
+import re
 import shutil
 import struct
 import sys
@@ -89,9 +90,13 @@ def main():
     _, gv = read_gguf(mmproj)
     g = {**gt, **gv}
     nm = json.load(open(NAME_MAP))
+    # the names of the tiny checkpoints as patterns ("{bid}" for the block index), so any depth maps
     table = {}
     for hf, gname, tr in nm[arch] + nm["glm4v_mmproj"]:
-        table.setdefault(hf, []).append((gname, tr))
+        hp = re.sub(r"\.(layers|blocks)\.\d+\.", r".\1.{bid}.", hf)
+        gp = re.sub(r"^(v\.)?blk\.\d+\.", r"\1blk.{bid}.", gname)
+        if (gp, tr) not in table.setdefault(hp, []):
+            table[hp].append((gp, tr))
     cfg = json.load(open(os.path.join(folder, "config.json")))
     tc = cfg["text_config"]
     head_dim = tc.get("head_dim") or tc["hidden_size"] // tc["num_attention_heads"]
@@ -104,9 +109,14 @@ def main():
             pre, rest = hf.split(".mlp.experts.")
             xid, tail = rest.split(".", 1)
             key = f"{pre}.mlp.experts.{{xid}}.{tail}"
+        m = re.search(r"\.(layers|blocks)\.(\d+)\.", key)
+        bid = m.group(2) if m else None
+        if m:
+            key = key[: m.start()] + f".{m.group(1)}.{{bid}}." + key[m.end():]
         if key not in table:
             sys.exit(f"{hf}: not in name_map.json")
         gname, tr = table[key][0]
+        gname = gname.replace("{bid}", bid or "")
         if tr == "unused":
             continue
         a, ty = g[gname]
@@ -118,7 +128,7 @@ def main():
             b[perm] = a
             a = b
         elif tr in ("conv3d_t0", "conv3d_t1"):
-            t1, _ = g[[n for n, t in table[key] if t == "conv3d_t1"][0]]
+            t1, _ = g[[n for n, t in table[key] if t == "conv3d_t1"][0].replace("{bid}", bid or "")]
             a = np.stack([a, t1], axis=2)
         a = a.reshape(shape)
         dt = "BF16" if ty == GGMLQuantizationType.F32 and a.ndim >= 2 and is_bf16_exact(a) else "F32"
