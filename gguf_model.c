@@ -419,13 +419,14 @@ static void set_view(GGUFModel *m, STensor *s, uint32_t ty, int ndim, const int6
     }
 }
 
-// one GGUF tensor (of file g, table which) as its HF tensor(s)
+// one GGUF tensor (of file g, table which) as its HF tensor(s); rotary_dim 0: q / k were not permuted
 static int add_tensor(GGUFModel *m, TList *l, const GGUFSplit *sp, int which, const GGUFTensor *t, int head_dim,
                       int rotary_dim) {
     char hf[512];
     int tr, bid;
     if (gguf_map_to_hf(which, t->name, hf, sizeof hf, &tr, &bid)) return 0; // not one the model reads
     if (tr == GM_UNUSED || tr == GM_CONV3D_T1) return 0;                     // (T1: joined with T0)
+    if (tr == GM_NEOX_QK && !rotary_dim) tr = GM_COPY;
     const GGUFFile *g = &sp->f[0];
     if (gguf_tensor_supported(g, t)) return gerr();
     if (!t->nelem) return glm_err("%s: tensor '%s' is empty", g->path, t->name);
@@ -544,7 +545,12 @@ static int open_(Checkpoint *ck, GGUFModel *m, const char *text_path, const char
         }
     }
     TList l = {0};
-    int rc = add_tensors(m, &l, m->text, which, c->text.head_dim, c->text.rotary_dim) ||
+    // Glm4Model permutes q / k only with M-RoPE ("mrope_section" in rope_parameters), the same condition under which
+    // it writes rope.dimension_sections
+    char sk[64];
+    snprintf(sk, sizeof sk, "%s.rope.dimension_sections", arch);
+    const int permuted = gguf_find_kv(g, sk) != NULL;
+    int rc = add_tensors(m, &l, m->text, which, c->text.head_dim, permuted ? c->text.rotary_dim : 0) ||
              (m->mmproj && add_tensors(m, &l, m->mmproj, GM_GLM4V_MMPROJ, 0, 0));
     qsort(l.t, (size_t)l.n, sizeof *l.t, by_name);
     ck->files = xcalloc(1, sizeof(SFile));
