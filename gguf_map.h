@@ -20,7 +20,8 @@ enum {
     GM_STACK_EXPERTS,   // experts {xid} = 0..n-1 stacked along a new outer dimension: ne = [in, out, n_expert]
     GM_CONV3D_T0,       // temporal slice 0 of the Conv3d patch embedding [out, in, 2, p, p] -> [out, in, p, p]
     GM_CONV3D_T1,       // temporal slice 1 of the same (GGUF name ends in ".weight.1")
-    GM_NEOX_QK,         // rows of each head's rotary part reordered even-then-odd (Glm4Model.normal_to_neox)
+    GM_NEOX_QK,         // rows of each head's rotary part reordered even-then-odd (Glm4Model.normal_to_neox; only
+                        // with M-RoPE, i.e. when the file has {arch}.rope.dimension_sections: gguf_model.c)
     GM_UNUSED,          // carried by the file, not used by this model (NextN / MTP layer)
 };
 

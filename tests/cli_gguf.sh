@@ -45,6 +45,20 @@ for arch in moe dense; do
     done
 done
 
+# --processor: an HF processor config over the defaults (here max 50176 pixels: a smaller grid), equal to the folder
+# carrying that config
+mkdir -p "$T/small"
+cp weights/tiny-glm4v-moe/* "$T/small/"
+sed 's/"longest_edge": 11760000/"longest_edge": 50176/' weights/tiny-glm4v-moe/processor_config.json >"$T/small/processor_config.json"
+big=tests/data/images/photo_450x300.png
+run "$T/ps.st" -m "$T/small" -p Describe -i $big &&
+    run "$T/pg.st" -m $G/tiny-glm4v-moe-bf16.gguf --mmproj $G/mmproj-tiny-glm4v-moe-bf16.gguf \
+        --processor "$T/small/processor_config.json" -p Describe -i $big &&
+    same "--processor (max_pixels 50176) = the folder with that processor_config.json" "$T/pg.st" "$T/ps.st"
+run "$T/pd.st" -m $G/tiny-glm4v-moe-bf16.gguf --mmproj $G/mmproj-tiny-glm4v-moe-bf16.gguf -p Describe -i $big &&
+    ! cmp -s "$T/pd.st" "$T/pg.st" && echo "ok - --processor changes the image grid (defaults otherwise)" ||
+    echo "not ok - --processor had no effect"
+
 if python3 -c "import gguf, numpy" 2>/dev/null; then
     for arch in moe dense; do
         python3 tests/gguf/dequant_folder.py $G/tiny-glm4v-$arch-q8_0.gguf $G/mmproj-tiny-glm4v-$arch-q8_0.gguf \
