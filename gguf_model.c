@@ -56,6 +56,7 @@ static int arch_u32(const GGUFFile *g, const char *arch, const char *key, int64_
     return 0;
 }
 
+// "{arch}.key" as a float into *out; missing: dflt when it is a number, else (NAN) an error
 static int arch_f32(const GGUFFile *g, const char *arch, const char *key, double dflt, double *out) {
     char k[256];
     snprintf(k, sizeof k, "%s.%s", arch, key);
@@ -368,6 +369,7 @@ typedef struct {
     int n, cap;  // used / allocated
 } TList;
 
+// a new zeroed entry named name at the end of l
 static STensor *tl_add(TList *l, const char *name) {
     if (l->n == l->cap) {
         l->cap = l->cap ? 2 * l->cap : 256;
@@ -436,7 +438,8 @@ static int add_tensor(GGUFModel *m, TList *l, const GGUFSplit *sp, int which, co
     if (tr == GM_COPY) {
         set_view(m, tl_add(l, hf), t->type, nd, shape, t->data, t->nbytes);
     } else if (tr == GM_STACK_EXPERTS) {
-        // torch.stack(datas, dim=0): ne = [in, out, n_expert]; expert x is the x-th contiguous slab
+        // data_torch = torch.stack(datas, dim=0)  (Glm4MoeModel.modify_tensors)
+        // ne = [in, out, n_expert]; expert x is the x-th contiguous slab
         if (nd != 3) return glm_err("%s: tensor '%s' is not 3-d (stacked experts)", g->path, t->name);
         const void *data = t->data;
         uint32_t ty = t->type;
@@ -457,7 +460,8 @@ static int add_tensor(GGUFModel *m, TList *l, const GGUFSplit *sp, int which, co
             s->dtype = dtype_of(ty), s->ggml = ty, s->data = (const uint8_t *)data + (size_t)x * slab, s->nbytes = slab;
         }
     } else if (tr == GM_NEOX_QK) {
-        // Glm4Model.normal_to_neox permuted the rows (weight) / elements (bias); HF row r is GGUF row neox_row(r)
+        // permuted_rot = torch.cat((rot_part[:, ::2, :], rot_part[:, 1::2, :]), dim=1)  (Glm4Model.normal_to_neox)
+        // rows (weight) / elements (bias) of each head; HF row r is GGUF row neox_row(r)
         const int64_t rows = shape[0];
         const size_t rb = t->nbytes / (size_t)rows;
         if (head_dim <= 0 || rows % head_dim) return glm_err("%s: tensor '%s': %lld rows are not whole heads of %d", g->path, t->name, (long long)rows, head_dim);
@@ -469,7 +473,9 @@ static int add_tensor(GGUFModel *m, TList *l, const GGUFSplit *sp, int which, co
         }
         set_view(m, tl_add(l, hf), t->type, nd, shape, buf, t->nbytes);
     } else if (tr == GM_CONV3D_T0) {
-        // Qwen3VLVisionModel: data_torch[:, :, 0, ...] and [:, :, 1, ...] of the Conv3d [out, in, 2, p, p]
+        // yield (V_ENC_EMBD_PATCH + ".weight", data_torch[:, :, 0, ...])
+        // yield (V_ENC_EMBD_PATCH + ".weight.1", data_torch[:, :, 1, ...])  (Qwen3VLVisionModel.modify_tensors)
+        // the Conv3d [out, in, 2, p, p] rejoined from its two frames
         char n1[600];
         snprintf(n1, sizeof n1, "%s.1", t->name);
         const GGUFFile *g1 = NULL;
@@ -503,10 +509,12 @@ static int add_tensors(GGUFModel *m, TList *l, const GGUFSplit *sp, int which, i
     return 0;
 }
 
+// qsort order of the views: by name (sf_find's binary search)
 static int by_name(const void *a, const void *b) { return strcmp(((const STensor *)a)->name, ((const STensor *)b)->name); }
 
 // ---------------------------------------------------------------------------- open
 
+// gguf_checkpoint_open's work (ck->gguf = m set by the caller, freed by it on error)
 static int open_(Checkpoint *ck, GGUFModel *m, const char *text_path, const char *mmproj_path) {
     if (strlen(text_path) >= sizeof ck->dir) return glm_err("model path too long");
     strcpy(ck->dir, text_path);
