@@ -439,6 +439,13 @@ static MediaOptions media_options(const Options *o) {
     return mo;
 }
 
+// --pages, --max-pages, --dpi, --max-image-pixels, --pdf-timeout
+static PdfOptions pdf_options(const Options *o) {
+    PdfOptions po = {.pages = o->pages, .max_pages = o->max_pages, .dpi = o->dpi,
+                     .max_image_pixels = o->max_image_pixels, .timeout_s = o->pdf_timeout};
+    return po;
+}
+
 // the PDFs of a run: each one's rendered pages (kept for --draw-boxes and the dump's metadata)
 typedef struct {
     const char *path[MAX_MEDIA]; // file as given
@@ -481,8 +488,7 @@ static int add_input(Media *m, const Engine *e, const Options *o, const char *pa
     }
     if (!e->c->has_vision) return glm_err("%s: the checkpoint has no vision tower (model.visual.*)", e->ck.dir);
     if (pi->n >= MAX_MEDIA) return glm_err("%s: too many PDFs", path);
-    PdfOptions po = {.pages = o->pages, .max_pages = o->max_pages, .dpi = o->dpi,
-                     .max_image_pixels = o->max_image_pixels, .timeout_s = o->pdf_timeout};
+    const PdfOptions po = pdf_options(o);
     progress("rendering %s", path);
     PdfDoc *d = &pi->doc[pi->n];
     if (pdf_render_file(d, path, &po, &e->c->proc)) return -1;
@@ -506,21 +512,9 @@ static int add_input(Media *m, const Engine *e, const Options *o, const char *pa
     }
     progress_line(NULL, NULL);
     pi->path[pi->n] = path, pi->first_img[pi->n] = first, pi->n++;
-    // the cost line: runs of equal token counts, in page order
-    char terms[2048] = "";
-    size_t len = 0;
-    int64_t total = 0;
-    for (int i = 0; i < d->n;) {
-        int64_t t = image_tokens(m, e, first + i);
-        int j = i;
-        while (j < d->n && image_tokens(m, e, first + j) == t) j++;
-        len += (size_t)snprintf(terms + len, len < sizeof terms ? sizeof terms - len : 0, "%s%d x %lld",
-                                i ? " + " : "", j - i, (long long)t);
-        total += t * (j - i);
-        i = j;
-    }
-    fprintf(stderr, "%s: %d page%s, %s = %lld visual tokens\n", path, d->n, d->n == 1 ? "" : "s", terms,
-            (long long)total);
+    char line[2400];
+    pdf_cost_line(d, path, &e->c->proc, line, sizeof line);
+    fprintf(stderr, "%s\n", line);
     return d->n;
 }
 
@@ -788,7 +782,7 @@ static int run_once(const Options *o) {
     if (o->messages) {
         msgs = cli_messages(o, NULL, 0);
         progress("preprocessing the media");
-        MediaPolicy pol = {.allowed_dir = NULL, .allow_local = 1};
+        MediaPolicy pol = {.allowed_dir = NULL, .allow_local = 1, .data_video = 1, .pdf = pdf_options(o)};
         if (messages_add_media(&m, &e, msgs, &mo, &pol)) glm_die_err(EXIT_INPUT);
     } else {
         // -i images and PDF pages (one image each), then the video

@@ -529,6 +529,25 @@ void pdf_doc_free(PdfDoc *d) {
     memset(d, 0, sizeof *d);
 }
 
+int64_t pdf_cost_line(const PdfDoc *d, const char *name, const ProcConfig *pc, char *line, size_t cap) {
+    char terms[2048] = "";
+    size_t len = 0;
+    int64_t total = 0;
+    for (int i = 0; i < d->n;) {
+        int64_t t = pdf_image_tokens(d->pages[i].img.w, d->pages[i].img.h, pc);
+        if (t < 0) return -1;
+        int j = i;
+        while (j < d->n && pdf_image_tokens(d->pages[j].img.w, d->pages[j].img.h, pc) == t) j++;
+        len += (size_t)snprintf(terms + len, len < sizeof terms ? sizeof terms - len : 0, "%s%d x %lld",
+                                i ? " + " : "", j - i, (long long)t);
+        total += t * (j - i);
+        i = j;
+    }
+    if (line) snprintf(line, cap, "%s: %d page%s, %s = %lld visual tokens", name, d->n, d->n == 1 ? "" : "s", terms,
+                       (long long)total);
+    return total;
+}
+
 // count, select, size, choose the DPI of and render the pages of the document behind s
 static int render_doc(PdfDoc *d, Source *s, const PdfOptions *o, const ProcConfig *pc) {
     int npages = 0, *sel = NULL, rc = -1;

@@ -74,6 +74,10 @@ int pdf_render_file(PdfDoc *d, const char *path, const PdfOptions *o, const Proc
 int pdf_render_mem(PdfDoc *d, const uint8_t *data, size_t len, const char *name, const PdfOptions *o,
                    const ProcConfig *pc);
 void pdf_doc_free(PdfDoc *d);
+// the visual tokens of a rendered document (pdf_image_tokens of each page) and its one-line cost into line:
+// "report.pdf: 3 pages, 1 x 1560 + 2 x 1204 = 3968 visual tokens" (runs of equal counts, in page order); -1 when
+// a page cannot be processed
+int64_t pdf_cost_line(const PdfDoc *d, const char *name, const ProcConfig *pc, char *line, size_t cap);
 
 // the size pdftoppm draws a page at (points, /Rotate applied) from pdfinfo -box's "Page    N MediaBox: x0 y0 x1 y1"
 // (else "Page    N size: W x H pts", the CropBox) and "Page    N rot:" lines; -1 when the page is missing or its size
