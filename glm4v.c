@@ -560,17 +560,9 @@ static int report_pdf_boxes(const Options *o, const char *text, const Box *b, in
     for (int i = 0; i < d->n; i++) pages[i] = d->pages[i].page;
     pdf_box_pages(text, n, pages, d->n, pg);
     for (int i = 0; i < n; i++) {
-        const PdfPage *p = &d->pages[pg[i]];
-        int x1, y1, x2, y2;
-        box_to_pixels(&b[i], p->img.w, p->img.h, &x1, &y1, &x2, &y2);
-        const int r = p->dpi;
-        if (b[i].is_point)
-            fprintf(stderr, "glm4v: point %d: (%d, %d) px = (%.1f, %.1f) pt on page %d of %s\n", i + 1, x1, y1,
-                    pdf_px_to_pt(x1, r), pdf_px_to_pt(y1, r), p->page, path);
-        else
-            fprintf(stderr, "glm4v: box %d: (%d, %d)-(%d, %d) px = (%.1f, %.1f)-(%.1f, %.1f) pt on page %d of %s\n",
-                    i + 1, x1, y1, x2, y2, pdf_px_to_pt(x1, r), pdf_px_to_pt(y1, r), pdf_px_to_pt(x2, r),
-                    pdf_px_to_pt(y2, r), p->page, path);
+        char line[4600];
+        pdf_box_line(line, sizeof line, i, &b[i], &d->pages[pg[i]], path);
+        fprintf(stderr, "glm4v: %s\n", line);
     }
     int rc = 0;
     if (o->draw_boxes) {

@@ -735,6 +735,19 @@ void pdf_box_pages(const char *text, int nboxes, const int *pages, int npages, i
     for (; k < nboxes; k++) out[k] = cur; // boxes this scan did not place: the last page named
 }
 
+void pdf_box_line(char *out, size_t cap, int i, const Box *b, const PdfPage *p, const char *name) {
+    int x1, y1, x2, y2;
+    box_to_pixels(b, p->img.w, p->img.h, &x1, &y1, &x2, &y2);
+    const int r = p->dpi;
+    if (b->is_point)
+        snprintf(out, cap, "point %d: (%d, %d) px = (%.1f, %.1f) pt on page %d of %s", i + 1, x1, y1,
+                 pdf_px_to_pt(x1, r), pdf_px_to_pt(y1, r), p->page, name);
+    else
+        snprintf(out, cap, "box %d: (%d, %d)-(%d, %d) px = (%.1f, %.1f)-(%.1f, %.1f) pt on page %d of %s", i + 1, x1, y1,
+                 x2, y2, pdf_px_to_pt(x1, r), pdf_px_to_pt(y1, r), pdf_px_to_pt(x2, r), pdf_px_to_pt(y2, r), p->page,
+                 name);
+}
+
 int pdf_draw_boxes(const char *out_png, const PdfDoc *d, const Box *boxes, const int *page_of, int n,
                    char (*written)[4200]) {
     char base[4096];

@@ -110,6 +110,10 @@ void pdf_box_pages(const char *text, int nboxes, const int *pages, int npages, i
 // written stay)
 int pdf_draw_boxes(const char *out_png, const PdfDoc *d, const Box *boxes, const int *page_of, int n,
                    char (*written)[4200]);
+// the line the CLI prints for box i (0-based) of an answer on page p of the document name: the box in the page's
+// pixels and in PDF points from its top-left corner, "box 1: (45, 58)-(225, 292) px = (21.6, 27.8)-(108.0, 140.2) pt
+// on page 3 of doc.pdf" (a point: "point 1: (45, 58) px = (21.6, 27.8) pt on page 3 of doc.pdf")
+void pdf_box_line(char *out, size_t cap, int i, const Box *b, const PdfPage *p, const char *name);
 // a pixel coordinate of a page rendered at dpi in PDF points (1/72 in) from the page's top-left corner
 static inline double pdf_px_to_pt(double px, int dpi) { return px * 72.0 / dpi; }
 
