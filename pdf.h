@@ -43,6 +43,8 @@ typedef struct {
     int64_t max_image_pixels; // a page that would render larger than this many pixels is refused (0: no limit)
     double timeout_s;         // time limit of each program run (the page count, one page), s (0: PDF_TIMEOUT_S)
     int mem_limit_mb;         // address-space limit of each renderer run beyond the page's pixels (0: default)
+    int from_request;         // 1: pages and dpi came from a request's "pages" / "dpi" fields (messages name those,
+                              // not the CLI's --pages / --dpi)
 } PdfOptions;
 
 // one rendered page

@@ -1124,7 +1124,7 @@ static MediaPolicy media_policy(void) {
     MediaPolicy p = {.allowed_dir = g.o.media_dir ? g.o.media_real : NULL, .allow_local = g.o.media_dir != NULL,
                      .max_images = ENGINE_MAX_IMAGES, .max_videos = ENGINE_MAX_VIDEOS,
                      .pdf = {.max_pages = g.o.max_pages, .dpi = g.o.pdf_dpi, .max_image_pixels = g.o.max_image_pixels,
-                             .timeout_s = g.o.pdf_timeout}};
+                             .timeout_s = g.o.pdf_timeout, .from_request = 1}};
     return p;
 }
 

@@ -231,6 +231,12 @@ for name, data, pat in cases:
         msg = r.get("error", {}).get("message", "")
         ok(st == 400 and pat in msg and dt < 15 and r.get("error", {}).get("param") in ("messages[0].content[0].file", "file"),
            "%s (%s): 400 in %.1f s: %s" % (name, how, dt, msg[:150]))
+# a page selection past the end or malformed: a 400 naming the request's "pages" (not the CLI's flag)
+for spec, pat in (("9", '"pages": "9": page 9 is past the end (the document has 4 pages)'),
+                  ("1-2-3", '"pages": "1-2-3": not a list of pages')):
+    st, r = chat([{"type": "file", "file": {"file_data": PDF, "pages": spec}}])
+    msg = r.get("error", {}).get("message", "")
+    ok(st == 400 and pat in msg, "pages %s: 400: %s" % (spec, msg[:150]))
 # the visual-token budget (--max-visual-tokens 3000) and the context (4096): refused, suggesting fewer pages
 st, r = chat([{"type": "file", "file": {"file_data": PDF, "dpi": 300}}])
 msg = r.get("error", {}).get("message", "")
