@@ -154,6 +154,14 @@ def ppm(dpi, page):
     return int(m.group(1)), int(m.group(2)), b[m.end():]
 
 
+def cli_png(dpi, page):
+    """the page PNG the CLI's renderer writes (pdftoppm -png -r DPI -f K -l K -singlefile), decoded"""
+    out = os.path.join(T, "page%d_%d" % (page, dpi))
+    subprocess.run(["pdftoppm", "-png", "-r", str(dpi), "-f", str(page), "-l", str(page), "-singlefile", DOC, out],
+                   check=True, timeout=60)
+    return png_pixels(open(out + ".png", "rb").read())
+
+
 PDF = uri(DOC)
 # ---- chat: a file part (pages 2) and a data:application/pdf image_url (every page) == the CLI on the same pages
 want, n = cli("p2")
@@ -178,9 +186,10 @@ ok(st == 200 and r.get("object") == "list" and len(pages) == 4 and [p["page"] fo
 ok([(p["width"], p["height"], p["width_pt"], p["height_pt"], p["visual_tokens"]) for p in pages] ==
    [(600, 750, 288, 360, 567), (750, 450, 360, 216, 432), (450, 584, 216, 280, 336), (600, 450, 288, 216, 336)],
    "/v1/pages: sizes in pixels and points, visual tokens 567 + 432 + 336 + 336 (the CLI's line)")
-same = all(png_pixels(base64.b64decode(p["image_url"].split(",", 1)[1])) == ppm(150, p["page"]) for p in pages[:2])
+same = all(png_pixels(base64.b64decode(p["image_url"].split(",", 1)[1])) == ppm(150, p["page"]) == cli_png(150, p["page"])
+           for p in pages[:2])
 ok(same and all(p["image_url"].startswith("data:image/png;base64,") for p in pages),
-   "/v1/pages: the PNGs decode to the pixels pdftoppm -r 150 gives the CLI (pages 1, 2)")
+   "/v1/pages: the PNGs decode to the pixels of the page PNGs pdftoppm -png -r 150 writes (and its PPM; pages 1, 2)")
 st, r = post("/v1/pages", {"file": {"file_data": PDF}, "pages": "3,1", "dpi": 100})
 pages = r.get("data", [])
 ok(st == 200 and [p["page"] for p in pages] == [1, 3] and r.get("dpi") == 100 and
