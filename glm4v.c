@@ -774,7 +774,7 @@ static int run_once(const Options *o) {
     if (o->messages) {
         msgs = cli_messages(o, NULL, 0);
         progress("preprocessing the media");
-        MediaPolicy pol = {.allowed_dir = NULL, .allow_local = 1, .data_video = 1, .pdf = pdf_options(o)};
+        MediaPolicy pol = {.allowed_dir = NULL, .allow_local = 1, .pdf = pdf_options(o)};
         if (messages_add_media(&m, &e, msgs, &mo, &pol)) glm_die_err(EXIT_INPUT);
     } else {
         // -i images and PDF pages (one image each), then the video

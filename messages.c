@@ -276,8 +276,6 @@ int media_ref_parse(MediaRef *ref, const cJSON *part, const MediaPolicy *pol) {
         return glm_err("%.60s: remote URLs are not fetched (the program reads nothing from the network): send the "
                        "bytes as a data: URI, or a local path (under --allowed-media-path on a server)", url);
     if (!strncmp(url, "data:", 5)) {
-        if (ref->kind == MEDIA_VIDEO && !pol->data_video)
-            return glm_err("videos are read from a local path, not a data: URI");
         char mime[64];
         if (decode_data_uri(ref, url, mime, sizeof mime)) return -1;
         // a document is recognised by its content (%PDF-), as the CLI's -i recognises one
@@ -306,20 +304,20 @@ int media_ref_render(MediaRef *ref, const MediaPolicy *pol, const ProcConfig *pc
                      : pdf_render_file(&ref->doc, ref->path, &po, pc);
 }
 
-// a data: URI video: the video decoder (ffmpeg) reads a file, a private temporary one removed at once
-static int add_video_bytes(Media *m, const Engine *e, const MediaRef *ref, const MediaOptions *o) {
+int media_add_video_mem(Media *m, const Engine *e, const uint8_t *bytes, size_t n, const MediaOptions *o) {
+    // the video decoder (ffmpeg) reads a file: a private temporary one, removed at once
     char tmp[] = "/tmp/glm4v-video-XXXXXX";
     int fd = mkstemp(tmp);
     if (fd < 0) return glm_err("temporary file: %s", strerror(errno));
     size_t off = 0;
-    while (off < ref->len) {
-        ssize_t w = write(fd, ref->data + off, ref->len - off);
+    while (off < n) {
+        ssize_t w = write(fd, bytes + off, n - off);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) break;
         off += (size_t)w;
     }
     close(fd);
-    int rc = off == ref->len ? media_add_video(m, e, tmp, o) : glm_err("temporary file: short write");
+    int rc = off == n ? media_add_video(m, e, tmp, o) : glm_err("temporary file: short write");
     unlink(tmp);
     return rc;
 }
@@ -328,7 +326,7 @@ int media_ref_load(Media *m, const Engine *e, MediaRef *ref, const MediaOptions 
     if (ref->kind == MEDIA_VIDEO) {
         const int max = pol->max_videos > 0 ? pol->max_videos : ENGINE_MAX_VIDEOS;
         if (m->vid.nitems >= max) return glm_err("at most %d videos in one request", max);
-        int rc = ref->data ? add_video_bytes(m, e, ref, o) : media_add_video(m, e, ref->path, o);
+        int rc = ref->data ? media_add_video_mem(m, e, ref->data, ref->len, o) : media_add_video(m, e, ref->path, o);
         return rc ? -1 : 1;
     }
     const int max = pol->max_images > 0 ? pol->max_images : ENGINE_MAX_IMAGES;

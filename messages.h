@@ -21,8 +21,6 @@ typedef struct {
     const char *allowed_dir; // local files only under this folder (its realpath; relative paths are taken from it);
                              // NULL: any local file, relative to the working directory (the CLI)
     int allow_local;         // 0: no local paths at all (a server without --allowed-media-path)
-    int data_video;          // 1: a video may be a data: URI (decoded through a private temporary file: the CLI);
-                             // 0: refused (the server writes no files)
     int max_images;          // images (document pages included) in one conversation (0: ENGINE_MAX_IMAGES)
     int max_videos;          // videos in one conversation (0: ENGINE_MAX_VIDEOS)
     PdfOptions pdf;          // pages, page limit, DPI, time limit of documents (a part's "pages" / "dpi" override)
@@ -67,6 +65,9 @@ int messages_expand_ref(cJSON *messages, const MediaRef *ref);
 // attach every image, video and document page the messages refer to, in order, each document part replaced by its
 // pages' image parts (media_part_expand); -1 + glm_errmsg naming the part ("messages[1].content[0].image_url: ...")
 int messages_add_media(Media *m, const Engine *e, cJSON *messages, const MediaOptions *o, const MediaPolicy *pol);
+// a video file's bytes (a data: URI's) attached to m: written to a private temporary file for the decoder (ffmpeg),
+// removed at once; -1 + glm_errmsg
+int media_add_video_mem(Media *m, const Engine *e, const uint8_t *bytes, size_t n, const MediaOptions *o);
 // decode standard base64 (whitespace ignored); malloc'd bytes in *out, or -1 + glm_errmsg
 int base64_decode(const char *s, size_t n, uint8_t **out, size_t *outlen);
 // encode n bytes as standard base64 with padding, after prefix (e.g. "data:image/png;base64,"): malloc'd string,
