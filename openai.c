@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // openai.c - OpenAI-style requests: /v1/chat/completions and /v1/completions bodies checked field by field (a known
 // field with a bad value is an error naming it; unknown fields are ignored, as OpenAI clients send many), media parts
-// (data: URIs, local paths under --allowed-media-path, http(s) refused), the media loaded into the engine, the prompt
-// rendered, and the answer split into reasoning and content. Mirrors vLLM's protocol.py / chat_utils.py.
+// read by messages.c (data: URIs, local paths under --allowed-media-path, http(s) refused, file parts with PDFs) and
+// counted against the request's limits, documents rendered, the media loaded into the engine, and the prompt rendered.
+// Mirrors vLLM's protocol.py / chat_utils.py.
 #include "openai.h"
 
 #include "messages.h"

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 // openai.h - OpenAI-style requests (openai.c): the JSON of /v1/chat/completions and /v1/completions checked and read
-// into a ChatRequest (messages with text, images as data: URIs or allowed local paths, videos; sampling parameters),
-// the media loaded into the engine, the conversation rendered to prompt text, and the answer split into reasoning and
-// content. Mirrors vLLM's entrypoints/openai/protocol.py (ChatCompletionRequest) and chat_utils.py (media parts).
-// Shared by the server (server.c) and, later, the CLI's --messages.
+// into a ChatRequest (messages with text; images, videos and PDF documents read by messages.c's media reader, the one
+// the CLI's --messages uses; sampling parameters), documents rendered, the media loaded into the engine (each document
+// part then replaced by its pages' image parts), and the conversation rendered to prompt text. Mirrors vLLM's
+// entrypoints/openai/protocol.py (ChatCompletionRequest) and chat_utils.py (media parts).
 #ifndef GLM4V_OPENAI_H
 #define GLM4V_OPENAI_H
 
