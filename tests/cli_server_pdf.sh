@@ -66,7 +66,7 @@ start main "$GLM4V" serve -m $M --port 0 --api-key sekrit --ctx-size 4096 --max-
 [ -n "$URL" ] && ok "serve with PDF flags started ($URL)" || { no "serve did not start: $(cat "$T/main.err")"; exit 0; }
 
 timeout 300 python3 - "$URL" "$T" "$DOC" <<'PY'
-import base64, http.client, json, os, re, struct, subprocess, sys, time, urllib.parse, zlib
+import base64, http.client, json, os, re, struct, subprocess, sys, threading, time, urllib.parse, zlib
 URL, T, DOC = sys.argv[1:4]
 u = urllib.parse.urlparse(URL)
 AUTH = {"Authorization": "Bearer sekrit", "Content-Type": "application/json"}
@@ -195,6 +195,21 @@ pages = r.get("data", [])
 ok(st == 200 and [p["page"] for p in pages] == [1, 3] and r.get("dpi") == 100 and
    all(png_pixels(base64.b64decode(p["image_url"].split(",", 1)[1])) == ppm(100, p["page"]) for p in pages),
    "/v1/pages pages 3,1 dpi 100: pages 1, 3 == pdftoppm -r 100 (%d)" % st)
+# documents are rendered outside the preprocessing lock, on each request's own thread: 8 at once (pages 1-4 twice)
+# give each page as it is alone
+st1, r1 = post("/v1/pages", {"file": {"file_data": PDF}})
+alone = {p["page"]: p["image_url"] for p in r1.get("data", [])}
+res = {}
+
+
+def one(k):
+    res[k] = post("/v1/pages", {"file": {"file_data": PDF}, "pages": str(k % 4 + 1)})
+ths = [threading.Thread(target=one, args=(k,)) for k in range(8)]
+[t.start() for t in ths]
+[t.join() for t in ths]
+ok(len(res) == 8 and all(st == 200 and len(r["data"]) == 1 and r["data"][0]["page"] == k % 4 + 1 and
+                         r["data"][0]["image_url"] == alone[k % 4 + 1] for k, (st, r) in res.items()),
+   "8 /v1/pages requests at once: each page == the same page rendered alone")
 st, r = post("/v1/pages", {"file": {"file_data": PDF}}, headers={"Content-Type": "application/json"})
 ok(st == 401, "/v1/pages without the API key: 401 (%d)" % st)
 st, r = post("/v1/pages", {"nofile": 1})
