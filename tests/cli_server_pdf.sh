@@ -11,6 +11,7 @@
 #   - bad documents (encrypted, damaged, truncated, zero pages, absurd size and shape, thousands of pages, not a PDF,
 #     over the visual-token budget, over the context): a 400 naming the part, each within 15 s, and the server keeps
 #     answering; a renderer that hangs (--pdf-timeout 2) or crashes: a 400 within the limit, nothing left running;
+#   - 8 /v1/pages requests at once (documents render on their own threads): each page as rendered alone;
 #   - serve's PDF flags: bad values exit 2 with one line.
 cd "$(dirname "$0")/.." || exit 2
 GLM4V=${GLM4V:-./glm4v}
