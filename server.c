@@ -322,6 +322,8 @@ static struct {
     pthread_cond_t sched_cv; // wakes the scheduler
     pthread_mutex_t prep_mu; // the tokenizer and media preprocessing (not thread-safe) one request at a time
                              // (glm_errmsg is per thread; documents are rendered outside it)
+    pthread_cond_t render_cv; // signalled when a document rendering ends (under mu)
+    int rendering;           // documents being rendered now (at most RENDER_MAX; the others wait their turn)
     pthread_t sched_thread, load_thread; // the scheduler and the model loader
     int sched_started;       // 1 once the scheduler thread runs (joined at stop)
     struct MHD_Daemon *d;    // the HTTP daemon
@@ -1119,6 +1121,24 @@ static int encode_media(Req *r) {
     return 0;
 }
 
+#define RENDER_MAX 4 // documents rendered at once (each runs pdftoppm with up to 4 GiB of address space)
+
+// wait for a turn to render documents (render_leave gives it back): a flood of PDFs runs RENDER_MAX renderers at a
+// time, whatever the number of connections
+static void render_enter(void) {
+    pthread_mutex_lock(&g.mu);
+    while (g.rendering >= RENDER_MAX) pthread_cond_wait(&g.render_cv, &g.mu);
+    g.rendering++;
+    pthread_mutex_unlock(&g.mu);
+}
+
+static void render_leave(void) {
+    pthread_mutex_lock(&g.mu);
+    g.rendering--;
+    pthread_cond_signal(&g.render_cv);
+    pthread_mutex_unlock(&g.mu);
+}
+
 // where a request's media may come from and how its documents become pages (the flags)
 static MediaPolicy media_policy(void) {
     MediaPolicy p = {.allowed_dir = g.o.media_dir ? g.o.media_real : NULL, .allow_local = g.o.media_dir != NULL,
@@ -1165,7 +1185,11 @@ static Req *build_req(struct MHD_Connection *c, ChatRequest *cr, enum MHD_Result
     const MediaPolicy pol = media_policy();
     // documents are rendered before the preprocessing lock (pdftoppm runs as a program; other requests go on), their
     // pages' visual tokens checked against the budget before any preprocessing
+    int has_doc = 0;
+    for (int i = 0; i < r->cr.nmedia; i++) has_doc |= r->cr.media[i].is_pdf;
+    if (has_doc) render_enter();
     int rc = openai_render_documents(&r->cr, &pol, &g.e.c->proc, g.o.max_visual_tokens, &err);
+    if (has_doc) render_leave();
     pthread_mutex_lock(&g.prep_mu);
     if (!rc) rc = openai_load_media(&g.e, &r->cr, &r->m, &mo, &pol, &err);
     if (!rc && openai_render(&g.e, &r->cr, r->cr.think, &text)) {
@@ -1440,7 +1464,11 @@ static enum MHD_Result handle_pages(struct MHD_Connection *c, ConnCtx *cc) {
     const ProcConfig *pc = &g.e.c->proc;
     int rc = media_ref_parse(&ref, part, &pol);
     cJSON_Delete(part);
-    if (!rc) rc = media_ref_render(&ref, &pol, pc);
+    if (!rc) {
+        render_enter();
+        rc = media_ref_render(&ref, &pol, pc);
+        render_leave();
+    }
     if (rc) {
         char msg[sizeof glm_errmsg];
         snprintf(msg, sizeof msg, "%s", glm_errmsg);
@@ -1667,6 +1695,7 @@ int server_main(int argc, char **argv) {
     ServeOptions *o = &g.o;
     pthread_mutex_init(&g.mu, NULL);
     pthread_mutex_init(&g.prep_mu, NULL);
+    pthread_cond_init(&g.render_cv, NULL);
     pthread_cond_init(&g.sched_cv, NULL);
     // SIGINT / SIGTERM are taken by sigwait below; every thread started from here inherits the mask
     sigset_t sigs;
