@@ -188,6 +188,11 @@ int main(void) {
     if (!rc) openai_request_free(&r);
     bad("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"video_frames\"}}]}]}",
         "messages[0].content[0].image_url", dir);
+    rc = chat("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"pdf/doc.pdf\"}}]}]}",
+              &r, &err, dir);
+    CHECK(!rc && r.nmedia == 1 && r.media[0].is_pdf && !r.media[0].data && strstr(r.media[0].path, "/pdf/doc.pdf"),
+          "a PDF by a path under the allowed folder is a document (%s)", rc ? err.message : "");
+    if (!rc) openai_request_free(&r);
     bad("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"../../Makefile\"}}]}]}",
         "messages[0].content[0].image_url", dir);
 
