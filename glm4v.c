@@ -446,6 +446,14 @@ static PdfOptions pdf_options(const Options *o) {
     return po;
 }
 
+// MediaPolicy.on_document of --messages: a document's cost line on stderr, as for -i (ctx: the ProcConfig)
+static void cost_line(void *ctx, const MediaRef *ref) {
+    char line[2400], name[300]; // a file by its path, bytes by their part ("messages[0].content[1].file (x.pdf)")
+    if (ref->path) snprintf(name, sizeof name, "%s", ref->name);
+    else snprintf(name, sizeof name, "%s (%s)", ref->param, ref->name);
+    if (pdf_cost_line(&ref->doc, name, ctx, line, sizeof line) >= 0) fprintf(stderr, "%s\n", line);
+}
+
 // the PDFs of a run: each one's rendered pages (kept for --draw-boxes and the dump's metadata)
 typedef struct {
     const char *path[MAX_MEDIA]; // file as given
@@ -774,7 +782,8 @@ static int run_once(const Options *o) {
     if (o->messages) {
         msgs = cli_messages(o, NULL, 0);
         progress("preprocessing the media");
-        MediaPolicy pol = {.allowed_dir = NULL, .allow_local = 1, .pdf = pdf_options(o)};
+        MediaPolicy pol = {.allowed_dir = NULL, .allow_local = 1, .pdf = pdf_options(o), .on_document = cost_line,
+                           .ctx = (void *)&e.c->proc};
         if (messages_add_media(&m, &e, msgs, &mo, &pol)) glm_die_err(EXIT_INPUT);
     } else {
         // -i images and PDF pages (one image each), then the video

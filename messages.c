@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -227,19 +228,21 @@ static int parse_file_part(MediaRef *ref, const cJSON *part) {
         if (!cJSON_IsString(fn)) return glm_err("\"filename\" must be a string");
         snprintf(ref->name, sizeof ref->name, "%s", fn->valuestring);
     }
+    // numbers as cJSON reads them (a request body) or as json.c keeps them (raw text: a --messages file)
+    int isnum;
     if (pg && !cJSON_IsNull(pg)) {
         char num[32];
-        if (cJSON_IsNumber(pg) && pg->valuedouble >= 1 && pg->valuedouble <= INT_MAX)
-            snprintf(num, sizeof num, "%d", (int)pg->valuedouble);
+        const double v = json_number(pg, &isnum);
+        if (isnum && v >= 1 && v <= INT_MAX && v == floor(v)) snprintf(num, sizeof num, "%d", (int)v);
         else if (!cJSON_IsString(pg) || strlen(pg->valuestring) > 1000)
             return glm_err("\"pages\" must be a string of pages and ranges such as \"1-3,7\"");
         if (!(ref->pages = strdup(cJSON_IsString(pg) ? pg->valuestring : num))) return glm_err("out of memory");
     }
     if (dpi && !cJSON_IsNull(dpi)) {
-        if (!cJSON_IsNumber(dpi) || dpi->valuedouble != (int)dpi->valuedouble || dpi->valuedouble < 1 ||
-            dpi->valuedouble > PDF_DPI_MAX)
+        const double v = json_number(dpi, &isnum);
+        if (!isnum || v != floor(v) || v < 1 || v > PDF_DPI_MAX)
             return glm_err("\"dpi\" must be an integer in [1, %d]", PDF_DPI_MAX);
-        ref->dpi = (int)dpi->valuedouble;
+        ref->dpi = (int)v;
     }
     char mime[64] = "";
     const char *s = fd->valuestring;
@@ -407,7 +410,10 @@ int messages_add_media(Media *m, const Engine *e, cJSON *messages, const MediaOp
             if (media_part_kind(part) < 0) continue;
             MediaRef ref;
             int rc = media_ref_parse(&ref, part, pol);
+            snprintf(ref.param, sizeof ref.param, "messages[%d].content[%d].%s", mi, pi,
+                     cJSON_GetObjectItemCaseSensitive(part, "type")->valuestring);
             if (!rc) rc = media_ref_load(m, e, &ref, o, pol) < 0 ? -1 : media_part_expand(content, part, &ref);
+            if (!rc && ref.is_pdf && pol->on_document) pol->on_document(pol->ctx, &ref);
             if (rc) {
                 char msg2[sizeof glm_errmsg];
                 snprintf(msg2, sizeof msg2, "%s", glm_errmsg);

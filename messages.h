@@ -16,6 +16,8 @@
 
 #define MESSAGES_MAX_BYTES (256u << 20) // a --messages file or a request's messages
 
+typedef struct MediaRef MediaRef;
+
 // where media may come from, and how documents become pages
 typedef struct {
     const char *allowed_dir; // local files only under this folder (its realpath; relative paths are taken from it);
@@ -24,10 +26,13 @@ typedef struct {
     int max_images;          // images (document pages included) in one conversation (0: ENGINE_MAX_IMAGES)
     int max_videos;          // videos in one conversation (0: ENGINE_MAX_VIDEOS)
     PdfOptions pdf;          // pages, page limit, DPI, time limit of documents (a part's "pages" / "dpi" override)
+    void (*on_document)(void *ctx, const MediaRef *ref); // called by messages_add_media after each document's pages
+                                                         // are loaded (the CLI prints their cost line), or NULL
+    void *ctx;               // its first argument
 } MediaPolicy;
 
 // one media item of a message part, as read (media_ref_parse), rendered (documents) and then loaded
-typedef struct {
+struct MediaRef {
     MediaKind kind;   // MEDIA_IMAGE (images and documents) or MEDIA_VIDEO
     int is_pdf;       // 1: a PDF document: its pages become images, in page order
     uint8_t *data;    // bytes decoded from a data: URI / file_data (owned), or NULL
@@ -39,7 +44,7 @@ typedef struct {
     char name[128];   // label in messages: the filename, the path, or "data: URI"
     char param[128];  // the field it came from ("messages[0].content[1].file")
     int msg, part;    // where the part is: messages[msg].content[part] (for media_part_expand), -1 when not known
-} MediaRef;
+};
 
 // read and check a messages file: a JSON array of objects with a "role" string (or {"messages": [...]})
 cJSON *messages_read(const char *path);
