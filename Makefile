@@ -17,7 +17,7 @@ DEB_PKGS = gcc make libopenblas-dev libstb-dev libjpeg62-turbo-dev libpcre2-dev 
 
 LIB_SRCS = util.c safetensors.c checkpoint.c weights.c ops.c quant.c quant_config.c quantize.c tokenizer.c image.c preprocess.c video.c \
            vision.c moe.c model.c dump.c prompt.c boxes.c sampler.c engine.c jinja.c json.c chat_template.c messages.c \
-           chat_output.c gguf.c ggml_quants.c gguf_map.c pdf.c openai.c
+           chat_output.c gguf.c ggml_quants.c gguf_map.c pdf.c openai.c scorer.c
 BUILD    = build
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 # header dependencies: each object's own list, written by the compiler (-MMD) beside it and read back below

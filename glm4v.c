@@ -14,6 +14,7 @@
 #include "quantize.h"
 #include "quant_config.h"
 #include "pdf.h"
+#include "scorer.h"
 #include "server.h"
 
 #include <errno.h>
@@ -78,6 +79,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: glm4v -m MODEL_DIR -p TEXT [options]\n"
             "       glm4v serve -m MODEL_DIR [options]   (an OpenAI-compatible HTTP server: glm4v serve --help)\n"
+            "       glm4v score -m MODEL_DIR CASES.jsonl [-o REPORT.json]   (check another backend: glm4v score --help)\n"
             "GLM-4.5V / GLM-4.6V (MoE) and GLM-4.1V / GLM-4.6V-Flash (dense) on the CPU, matching HF transformers.\n"
             "\nmodel:\n"
             "  -m, --model DIR          Hugging Face model folder (config.json, *.safetensors, tokenizer.json)\n"
@@ -1076,6 +1078,151 @@ static int parse_output_main(int argc, char **argv) {
     return 0;
 }
 
+// ---------------------------------------------------------------------------- glm4v score
+
+static void score_usage(FILE *f) {
+    fprintf(f,
+            "usage: glm4v score -m MODEL_DIR CASES.jsonl [-o REPORT.json] [--html REPORT.html] [options]\n"
+            "       glm4v score --merge PART.json... -o REPORT.json [--html REPORT.html]\n"
+            "Checks another backend's completions token by token against the model (teacher forcing; scorer.h).\n"
+            "One case a line: {\"id\", \"messages\" | \"prompt\" (+ \"images\", \"video\") | \"input_ids\",\n"
+            "  \"completion_ids\" | \"completion\" (+ \"logprobs\", \"top_logprobs\") | \"response\" (OpenAI, logprobs)}\n"
+            "  -o, --output FILE        the JSON report (README.md: schema)\n"
+            "      --html FILE          a self-contained HTML page of the report\n"
+            "      --top-k K            top-k memberships and KL support (default 20)\n"
+            "      --shard K/N          score cases K, K+N, K+2N, ... (K from 0) into a partial report\n"
+            "      --merge PARTS...     merge partial reports into the report of the whole run\n"
+            "      --preset P           thresholds: fp32 (default), bf16, quant\n"
+            "      --near-tie X         a divergence within X of our top-1 logprob is a near tie\n"
+            "      --max-abs-dlogprob X fail a case whose max |their logprob - ours| exceeds X\n"
+            "      --mean-abs-dlogprob X  fail a case whose mean |their logprob - ours| exceeds X\n"
+            "      --min-agree F        fail a case where fewer than F of the positions agree (near ties count)\n"
+            "      --chat-template FILE, --resize torch|pil|pil13, --chunk N, -t N, -q   as for glm4v\n"
+            "exit status: 0 every case passes, 1 a case fails or has an error, 2 bad usage or a model that cannot load\n");
+}
+
+// a report text written to path (atomically; fileio.h)
+static void write_text(const char *path, const char *text) {
+    OutFile of;
+    if (output_open(&of, path)) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+    fputs(text, of.f);
+    if (output_commit(&of)) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+}
+
+// ./glm4v score ...: read the cases, score this shard's, write the report(s), print the table
+static int score_main(int argc, char **argv) {
+    const char *model = NULL, *cases = NULL, *out = NULL, *html = NULL, *tmpl = NULL, *preset = NULL;
+    const char **parts = xcalloc((size_t)argc, sizeof *parts);
+    int nparts = 0, merge = 0, quiet = 0, threads = 0;
+    double over[4] = {NAN, NAN, NAN, NAN}; // --near-tie, --max-abs-dlogprob, --mean-abs-dlogprob, --min-agree
+    ScoreOptions so;
+    score_options_default(&so);
+    ScoreShard sh = {0, 1};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define TAKE() (v ? argv[++i] : (usage_error("%s needs a value", a), NULL))
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            score_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = TAKE();
+        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = TAKE();
+        else if (!strcmp(a, "--html")) html = TAKE();
+        else if (!strcmp(a, "--top-k")) so.top_k = (int)parse_long(a, TAKE(), 1, SCORE_MAX_TOP_K);
+        else if (!strcmp(a, "--shard")) {
+            const char *s = TAKE();
+            char extra;
+            if (sscanf(s, "%d/%d%c", &sh.shard, &sh.count, &extra) != 2 || sh.count < 1 || sh.shard < 0 ||
+                sh.shard >= sh.count)
+                usage_error("--shard: '%s' is not K/N with 0 <= K < N", s);
+        } else if (!strcmp(a, "--merge")) merge = 1;
+        else if (!strcmp(a, "--preset")) preset = TAKE();
+        else if (!strcmp(a, "--near-tie")) over[0] = parse_float(a, TAKE(), 0, 1e6);
+        else if (!strcmp(a, "--max-abs-dlogprob")) over[1] = parse_float(a, TAKE(), 0, 1e6);
+        else if (!strcmp(a, "--mean-abs-dlogprob")) over[2] = parse_float(a, TAKE(), 0, 1e6);
+        else if (!strcmp(a, "--min-agree")) over[3] = parse_float(a, TAKE(), 0, 1);
+        else if (!strcmp(a, "--chat-template")) tmpl = TAKE();
+        else if (!strcmp(a, "--chunk")) so.chunk = (int)parse_long(a, TAKE(), 1, 1 << 16);
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) threads = (int)parse_long(a, TAKE(), 1, 1024);
+        else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = 1;
+        else if (!strcmp(a, "--resize")) {
+            const char *r = TAKE();
+            if (!strcmp(r, "torch")) so.media.resize = RESIZE_TORCH;
+            else if (!strcmp(r, "pil")) so.media.resize = RESIZE_PIL;
+            else if (!strcmp(r, "pil13")) so.media.resize = RESIZE_PIL13;
+            else usage_error("--resize: '%s' is not torch, pil or pil13", r);
+        } else if (a[0] == '-' && a[1]) usage_error("score: unknown option '%s'", a);
+        else if (merge) parts[nparts++] = a;
+        else if (cases) usage_error("score: one CASES.jsonl file (got '%s' too)", a);
+        else cases = a;
+#undef TAKE
+    }
+    if (preset && score_preset(&so.th, preset)) usage_error("%s", glm_errmsg);
+    double *th[4] = {&so.th.near_tie, &so.th.max_abs_dlogprob, &so.th.mean_abs_dlogprob, &so.th.min_agree};
+    for (int k = 0; k < 4; k++)
+        if (!isnan(over[k])) *th[k] = over[k], snprintf(so.th.preset, sizeof so.th.preset, "custom");
+    if (merge && (model || cases || sh.count > 1)) usage_error("score --merge takes partial reports only (no -m, cases or --shard)");
+    if (merge && !nparts) usage_error("score --merge needs the partial reports");
+    if (!merge && (!model || !cases)) usage_error("usage: glm4v score -m MODEL_DIR CASES.jsonl [-o REPORT.json]");
+    if (out) check_output_path(out, "-o");
+    if (html) check_output_path(html, "--html");
+    g_quiet = quiet, stderr_tty = isatty(2);
+    char *text;
+    if (merge) {
+        char **texts = xcalloc((size_t)nparts, sizeof *texts);
+        size_t *lens = xcalloc((size_t)nparts, sizeof *lens);
+        for (int i = 0; i < nparts; i++)
+            if (!(texts[i] = read_input(parts[i], &lens[i], 1u << 30))) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+        if (!(text = score_merge(texts, lens, (char *const *)parts, nparts))) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+        for (int i = 0; i < nparts; i++) free(texts[i]);
+        free(texts), free(lens);
+    } else {
+        if (threads) omp_set_num_threads(threads);
+        ops_init();
+        size_t len;
+        char *all = read_input(cases, &len, 1u << 30);
+        if (!all) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+        Engine e;
+        if (engine_load(&e, model, tmpl, progress_line, NULL)) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+        cJSON *arr = cJSON_CreateArray();
+        int total = 0;
+        for (size_t at = 0; at < len;) { // one case a line; blank lines are not cases
+            size_t end = at;
+            while (end < len && all[end] != '\n') end++;
+            size_t n = end - at, k = 0;
+            while (k < n && strchr(" \t\r", all[at + k])) k++;
+            if (k < n) {
+                if (total % sh.count == sh.shard) {
+                    progress("scoring case %d", total);
+                    cJSON_AddItemToArray(arr, score_case(&e, all + at, n, total, &so));
+                }
+                total++;
+            }
+            at = end + 1;
+        }
+        progress_line(NULL, NULL);
+        cJSON *settings = score_settings(&e, &so);
+        if (!(text = score_report_text(settings, arr, &sh, total))) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+        cJSON_Delete(settings), cJSON_Delete(arr);
+        engine_free(&e);
+        free(all);
+    }
+    cJSON *rep = json_parse(text, strlen(text), "the report");
+    if (!rep) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+    if (out) write_text(out, text);
+    if (html) {
+        char *page = score_html(rep);
+        if (!page) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+        write_text(html, page);
+        free(page);
+    }
+    score_table(stdout, rep);
+    const int rc = score_all_passed(rep) ? 0 : 1;
+    cJSON_Delete(rep);
+    free(text);
+    free(parts);
+    return rc;
+}
+
 // ---------------------------------------------------------------------------- main
 
 #ifndef GLM4V_NO_MAIN
@@ -1109,6 +1256,7 @@ int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "quantize") == 0) return run_quantize(argc, argv);
     if (argc > 1 && !strcmp(argv[1], "parse-output")) return parse_output_main(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "serve")) return server_main(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "score")) return score_main(argc - 1, argv + 1);
     Options o;
     parse_args(&o, argc, argv);
     g_quiet = o.quiet;
