@@ -426,6 +426,15 @@ static int case_input(const Engine *e, const cJSON *c, const ScoreOptions *o, Me
                 return glm_err("input_ids[%d]: not a token id of the vocabulary (0..%d)", i, e->c->text.vocab_size - 1);
             (*ids)[i] = (int)id;
         }
+        // HF-style ids (the processor's output) have each image's placeholder expanded to its tokens: a run of
+        // <|image|> ids is one image's placeholder again
+        int nimg = 0, k = 0;
+        for (int i = 0; i < *n; i++) nimg += (*ids)[i] == e->c->image_token_id;
+        if (m->img.nitems && nimg != m->img.nitems) {
+            for (int i = 0; i < *n; i++)
+                if (!(i > 0 && (*ids)[i] == e->c->image_token_id && (*ids)[i - 1] == e->c->image_token_id)) (*ids)[k++] = (*ids)[i];
+            *n = k;
+        }
         return 0;
     }
     char *text;
@@ -720,7 +729,11 @@ cJSON *score_case(const Engine *e, const char *line, size_t len, int index, cons
     char name[64];
     snprintf(name, sizeof name, "case %d", index);
     cJSON *c = json_parse(line, len, name), *res;
-    if (!c) return case_object(e, NULL, index, 0, NULL, NULL, o, glm_errmsg);
+    if (!c) {
+        char msg[sizeof glm_errmsg + 32];
+        snprintf(msg, sizeof msg, "not valid JSON: %s", glm_errmsg);
+        return case_object(e, NULL, index, 0, NULL, NULL, o, msg);
+    }
     const cJSON *idv = get(c, "id");
     if (!cJSON_IsObject(c)) {
         res = case_object(e, NULL, index, 0, NULL, NULL, o, "the line is not a JSON object");
