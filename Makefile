@@ -29,7 +29,7 @@ COMPARE_BIN = glm4v-compare
 TEST_SRCS = $(wildcard tests/test_*.c)
 TEST_BINS = $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test clean test-realdims test-asan test-valgrind fuzz fuzz-build deps-check
+.PHONY: all deps run test clean test-realdims test-asan test-valgrind fuzz fuzz-build deps-check lib install
 
 all: $(GLM4V_BIN) $(COMPARE_BIN)
 
@@ -55,6 +55,44 @@ $(GLM4V_BIN): $(BUILD)/glm4v.o $(BUILD)/server.o $(LIB_OBJS)
 
 $(COMPARE_BIN): $(BUILD)/compare.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# ---------------------------------------------------------------------------- libglm4v, make install
+
+# libglm4v.so (glm4v_api.h, glm4v_api.c) and its pkg-config file: the objects again, position-independent and with
+# hidden visibility, in build/pic/ (the programs' objects stay as they are)
+PIC_BUILD = $(BUILD)/pic
+PIC_OBJS  = $(LIB_SRCS:%.c=$(PIC_BUILD)/%.o) $(PIC_BUILD)/glm4v_api.o
+LIB_SO    = $(BUILD)/libglm4v.so
+PREFIX   ?= /usr/local
+PYTHON   ?= python3
+
+lib: $(LIB_SO) $(BUILD)/glm4v.pc
+
+$(PIC_BUILD)/%.o: %.c | $(BUILD)/builtin_templates.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden $(DEPFLAGS) -c -o $@ $<
+$(PIC_BUILD)/ggml_quants.o: CFLAGS += -O3
+
+$(LIB_SO): $(PIC_OBJS)
+	$(CC) $(CFLAGS) -shared -Wl,-soname,libglm4v.so -o $@ $^ $(LDLIBS)
+
+# the pkg-config file for PREFIX (rewritten when PREFIX changes)
+$(BUILD)/glm4v.pc: FORCE | $(BUILD)/tests
+	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: glm4v\nDescription: %s\nVersion: %s\nLibs: -L$${libdir} -lglm4v\nLibs.private: %s -fopenmp\nCflags: -I$${includedir}\n' \
+	  '$(PREFIX)' 'GLM-4.5V / GLM-4.6V / GLM-4.1V on the CPU: forward, generate, score (glm4v_api.h)' \
+	  "$$(sed -n 's/^#define GLM4V_VERSION "\(.*\)"/\1/p' base.h)" '$(LDLIBS)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+FORCE:
+
+# the programs, the library with its header and pkg-config file, and the Python package (python/: pip, no deps)
+install: all lib
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(GLM4V_BIN) $(COMPARE_BIN) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 glm4v_api.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(BUILD)/glm4v.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	$(PYTHON) -m pip install --quiet --no-deps --no-build-isolation --no-warn-script-location \
+	  --prefix $(DESTDIR)$(PREFIX) ./python
 
 $(BUILD)/tests/%: tests/%.c $(LIB_OBJS) | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(DEPFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
@@ -98,7 +136,7 @@ run: deps
 	./glm4v -m weights/tiny-glm4v-moe -p "Describe this picture." -i tests/data/images/synth_200x150.png -n 16
 	@echo "(a tiny checkpoint with random weights: the words are gibberish, the numbers are HF's; README.md shows how to run GLM-4.5V)"
 
-test: all $(TEST_BINS)
+test: all lib $(TEST_BINS)
 	@GLM4V=./$(GLM4V_BIN) GLM4V_COMPARE=./$(COMPARE_BIN) bash tests/run_tests.sh $(TEST_BINS)
 
 clean:
@@ -168,7 +206,7 @@ fuzz-build: $(FUZZ_BINS)
 fuzz: $(FUZZ_BINS)
 	@FUZZ_DIR=$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh $(FUZZ_TARGETS)
 
--include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d $(FUZZ_DIR)/obj/*.d)
+-include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d $(PIC_BUILD)/*.d $(FUZZ_DIR)/obj/*.d)
 
 # make bench / make bench-hf
 include bench/bench.mk

@@ -1183,26 +1183,7 @@ static int score_main(int argc, char **argv) {
         if (!all) glm_die(EXIT_USAGE, "%s", glm_errmsg);
         Engine e;
         if (engine_load(&e, model, tmpl, progress_line, NULL)) glm_die(EXIT_USAGE, "%s", glm_errmsg);
-        cJSON *arr = cJSON_CreateArray();
-        int total = 0;
-        for (size_t at = 0; at < len;) { // one case a line; blank lines are not cases
-            size_t end = at;
-            while (end < len && all[end] != '\n') end++;
-            size_t n = end - at, k = 0;
-            while (k < n && strchr(" \t\r", all[at + k])) k++;
-            if (k < n) {
-                if (total % sh.count == sh.shard) {
-                    progress("scoring case %d", total);
-                    cJSON_AddItemToArray(arr, score_case(&e, all + at, n, total, &so));
-                }
-                total++;
-            }
-            at = end + 1;
-        }
-        progress_line(NULL, NULL);
-        cJSON *settings = score_settings(&e, &so);
-        if (!(text = score_report_text(settings, arr, &sh, total))) glm_die(EXIT_USAGE, "%s", glm_errmsg);
-        cJSON_Delete(settings), cJSON_Delete(arr);
+        if (!(text = score_jsonl(&e, all, len, &so, &sh))) glm_die(EXIT_USAGE, "%s", glm_errmsg);
         engine_free(&e);
         free(all);
     }

@@ -399,6 +399,15 @@ static int case_output(const Engine *e, const cJSON *c, Theirs *t) {
 
 // ---------------------------------------------------------------------------- the prompt
 
+int score_placeholder_ids(const Engine *e, int *ids, int n, int nimages) {
+    int nimg = 0, k = 0;
+    for (int i = 0; i < n; i++) nimg += ids[i] == e->c->image_token_id;
+    if (!nimages || nimg == nimages) return n;
+    for (int i = 0; i < n; i++)
+        if (!(i > 0 && ids[i] == e->c->image_token_id && ids[i - 1] == e->c->image_token_id)) ids[k++] = ids[i];
+    return k;
+}
+
 // the case's prompt as token ids with image / video placeholders, its media attached to m: messages (the
 // checkpoint's chat template, add_generation_prompt), prompt (raw text) with images / video, or input_ids
 static int case_input(const Engine *e, const cJSON *c, const ScoreOptions *o, Media *m, int **ids, int *n) {
@@ -426,15 +435,7 @@ static int case_input(const Engine *e, const cJSON *c, const ScoreOptions *o, Me
                 return glm_err("input_ids[%d]: not a token id of the vocabulary (0..%d)", i, e->c->text.vocab_size - 1);
             (*ids)[i] = (int)id;
         }
-        // HF-style ids (the processor's output) have each image's placeholder expanded to its tokens: a run of
-        // <|image|> ids is one image's placeholder again
-        int nimg = 0, k = 0;
-        for (int i = 0; i < *n; i++) nimg += (*ids)[i] == e->c->image_token_id;
-        if (m->img.nitems && nimg != m->img.nitems) {
-            for (int i = 0; i < *n; i++)
-                if (!(i > 0 && (*ids)[i] == e->c->image_token_id && (*ids)[i - 1] == e->c->image_token_id)) (*ids)[k++] = (*ids)[i];
-            *n = k;
-        }
+        *n = score_placeholder_ids(e, *ids, *n, m->img.nitems);
         return 0;
     }
     char *text;
@@ -805,6 +806,36 @@ char *score_report_text(const cJSON *settings, const cJSON *cases, const ScoreSh
     }
     str_cat(&b, "\n]\n}\n");
     return str_take(&b);
+}
+
+char *score_jsonl(const Engine *e, const char *text, size_t len, const ScoreOptions *o, const ScoreShard *sh) {
+    const ScoreShard all = {0, 1};
+    if (!sh) sh = &all;
+    cJSON *arr = cJSON_CreateArray();
+    int total = 0;
+    for (size_t at = 0; at < len;) {
+        size_t end = at;
+        while (end < len && text[end] != '\n') end++;
+        size_t n = end - at, k = 0;
+        while (k < n && strchr(" \t\r", text[at + k])) k++;
+        if (k < n) { // not a blank line: a case
+            if (total % sh->count == sh->shard) {
+                if (e->progress) {
+                    char msg[64];
+                    snprintf(msg, sizeof msg, "scoring case %d", total);
+                    e->progress(e->progress_ctx, msg);
+                }
+                cJSON_AddItemToArray(arr, score_case(e, text + at, n, total, o));
+            }
+            total++;
+        }
+        at = end + 1;
+    }
+    if (e->progress) e->progress(e->progress_ctx, NULL);
+    cJSON *settings = score_settings(e, o);
+    char *out = arr && settings ? score_report_text(settings, arr, sh, total) : (glm_err("out of memory"), NULL);
+    cJSON_Delete(settings), cJSON_Delete(arr);
+    return out;
 }
 
 // cases ordered by index

@@ -38,6 +38,10 @@ void score_options_default(ScoreOptions *o);
 // the thresholds of a preset ("fp32", "bf16", "quant"); -1 + glm_errmsg for another name
 int score_preset(ScoreThresholds *t, const char *name);
 
+// HF-style input_ids (the processor's output: each image's <|image|> placeholder expanded to its tokens) given with
+// nimages images: each run of <|image|> ids becomes one placeholder again, in place; returns the new count (ids with
+// one placeholder per image are left as they are)
+int score_placeholder_ids(const Engine *e, int *ids, int n, int nimages);
 // score one case (a JSONL line): the case's report object (id, index, n_tokens, agree, first_divergence, ...,
 // positions); a malformed line or a failing case gives an object with "error" set, never NULL
 cJSON *score_case(const Engine *e, const char *line, size_t len, int index, const ScoreOptions *o);
@@ -50,6 +54,9 @@ typedef struct {
 // the report text: {"summary", "settings", "cases"} (+ "shard" for a partial one, count > 1), the cases in index
 // order, one per line; malloc'd, NULL + glm_errmsg when out of memory. total: the cases of the whole run
 char *score_report_text(const cJSON *settings, const cJSON *cases, const ScoreShard *sh, int total);
+// score the cases of a JSONL text (one a line; blank lines are not cases) that belong to shard sh (NULL: all): the
+// report text (score_report_text), malloc'd; NULL + glm_errmsg only when out of memory. Progress through e->progress
+char *score_jsonl(const Engine *e, const char *text, size_t len, const ScoreOptions *o, const ScoreShard *sh);
 // the settings object of a run (model, top_k, thresholds)
 cJSON *score_settings(const Engine *e, const ScoreOptions *o);
 // merge partial reports (texts of the files named paths) into the unsharded report text; NULL + glm_errmsg when they
