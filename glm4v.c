@@ -1163,8 +1163,8 @@ static int score_main(int argc, char **argv) {
     if (merge && (model || cases || sh.count > 1)) usage_error("score --merge takes partial reports only (no -m, cases or --shard)");
     if (merge && !nparts) usage_error("score --merge needs the partial reports");
     if (!merge && (!model || !cases)) usage_error("usage: glm4v score -m MODEL_DIR CASES.jsonl [-o REPORT.json]");
-    if (out) check_output_path(out, "-o");
-    if (html) check_output_path(html, "--html");
+    if (out && output_check(out, "-o")) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+    if (html && output_check(html, "--html")) glm_die(EXIT_USAGE, "%s", glm_errmsg);
     g_quiet = quiet, stderr_tty = isatty(2);
     char *text;
     if (merge) {

@@ -255,6 +255,13 @@ static int tokenize_text(const Engine *e, const char *s, size_t len, Theirs *t) 
 // given), "top_logprobs" [n] (read_top's forms)
 static int read_side_logprobs(const Engine *e, const cJSON *c, Theirs *t) {
     const cJSON *lp = get(c, "logprobs"), *top = get(c, "top_logprobs");
+    const int nlp = cJSON_IsArray(lp) ? cJSON_GetArraySize(lp) : cJSON_IsArray(top) ? cJSON_GetArraySize(top) : t->n;
+    if (get(c, "completion") && nlp != t->n) { // their text, our tokens: their per-token numbers do not line up
+        snprintf(t->note, sizeof t->note, "the completion text was tokenized into %d tokens, not the %d of their "
+                 "logprobs: their logprobs are not compared", t->n, nlp);
+        t->retokenized = 1;
+        return 0;
+    }
     if (lp && !cJSON_IsNull(lp)) {
         if (!cJSON_IsArray(lp)) return glm_err("logprobs: not a list");
         if (cJSON_GetArraySize(lp) != t->n)
@@ -332,6 +339,10 @@ static int read_response(const Engine *e, const cJSON *r, Theirs *t) {
             return glm_err("%s: no token string", where);
         }
         int known = 1, id = map_entry(e, tok->valuestring, content ? get(it, "bytes") : NULL, &raw, &known);
+        // llama-server and SGLang may give the id itself ("id" / "token_id"): it wins over the text
+        const cJSON *tid = content ? (get(it, "token_id") ? get(it, "token_id") : get(it, "id")) : NULL;
+        long l;
+        if (tid && !get_int(tid, 0, e->c->text.vocab_size - 1, &l, where)) id = (int)l;
         if (id < 0 && bad < 0) bad = i, snprintf(badtok, sizeof badtok, "%s", tok->valuestring);
         t->ids[i] = id;
         int ok = 0;

@@ -179,6 +179,8 @@ cmp -s "$T/full.html" "$T/merged.html" && ok "merged HTML = the unsharded HTML" 
 [ $? = 2 ] && ok "--shard 3/3: usage error" || no "--shard 3/3 accepted"
 "$GLM4V" score -m $M "$T/self.jsonl" --preset fp64 >/dev/null 2>&1
 [ $? = 2 ] && ok "--preset fp64: usage error" || no "--preset fp64 accepted"
+"$GLM4V" score -m $M "$T/self.jsonl" -o "$T" >/dev/null 2>&1
+[ $? = 2 ] && ok "-o naming a folder: usage error before any work" || no "-o FOLDER accepted"
 head -n2 "$T/self.jsonl" >"$T/pass.jsonl"
 "$GLM4V" score -m $M "$T/pass.jsonl" -q >/dev/null 2>&1 && ok "every case passes: exit 0" || no "passing cases: exit $?"
 "$GLM4V" score -m $M "$T/self.jsonl" --preset bf16 -o "$T/bf16.json" -q >/dev/null 2>&1
