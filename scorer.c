@@ -177,13 +177,17 @@ static int map_entry(const Engine *e, const char *tok, const cJSON *bytes, Str *
             buf[n++] = (uint8_t)v;
         }
     }
+    const int have_bytes = have;
     if (!have && tok && strlen(tok) <= sizeof buf) n = strlen(tok), memcpy(buf, tok, n), have = 1;
     if (!have) {
         if (known) *known = 0;
         return -1;
     }
     if (text) str_put(text, (const char *)buf, n);
-    return tokenizer_bytes_id(e->tok, buf, n);
+    int id = tokenizer_bytes_id(e->tok, buf, n);
+    // a backend that logs the vocabulary's own strings (convert_ids_to_tokens: "Ġthe") rather than their text
+    if (id < 0 && tok && !have_bytes) id = tokenizer_token_id(e->tok, tok);
+    return id;
 }
 
 // their top candidates at one position: {"token text": logprob, ...} (the completions API), or a list of

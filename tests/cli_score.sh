@@ -119,6 +119,9 @@ check(x["agree"] == len(w["ids"]) and x["pass"] and x["max_abs_dlogprob"] < 1e-4
 check(all(p["ours_in_their_topk"] is True and p["in_our_topk"] and p["kl"] is not None and p["kl"] < 1e-6 for p in x["positions"]),
       "vLLM response: top-k memberships both ways, KL over the shared support ~0")
 check(x["mean_kl"] is not None and x["mean_kl"] < 1e-6, "vLLM response: mean KL reported")
+x = c["vllm-vocab-strings"]
+check(not x["retokenized"] and [p["token"] for p in x["positions"]] == w["ids"] and x["pass"],
+      "a response logging the vocabulary's own strings ('Ġde') maps one to one too")
 x = c["vllm-merged"]
 check(x["retokenized"] and "re-tokenized" in (x["note"] or "") and x["max_abs_dlogprob"] is None and x["error"] is None,
       "a response token that is not ours: re-tokenized, the case says so, logprobs not compared")

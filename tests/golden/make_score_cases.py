@@ -13,7 +13,7 @@ Writes
   top_logprobs: 5` (token strings as HF's tokenizer decodes them, their UTF-8 `bytes`; a token whose text is not
   its bytes (a partial UTF-8 character) carries its raw bytes, as llama-server and OpenAI give them; every third
   token in vLLM's --return-tokens-as-token-ids form "token_id:N"), and vllm_cases.jsonl with the case lines around it
-  (one as logged, one whose tokens cannot be mapped one to one);
+  (one as logged, one whose tokens cannot be mapped one to one, one with the vocabulary's own token strings);
 - expected.json: what the tests assert (positions, ids, the shift) - all from HF's outputs, none from glm4v.c.
 Needs numpy and tokenizers (installed with transformers); never needed by the build.
 """
@@ -156,11 +156,20 @@ def main():
     b0 = token_bytes(im["gen"][1]) + token_bytes(im["gen"][2])
     c[1:3] = [{"token": b0.decode(errors="replace"), "logprob": a0["logprob"] + a1["logprob"], "bytes": list(b0),
                "top_logprobs": []}]
+    # a backend that logs the vocabulary's own strings (convert_ids_to_tokens: "Ġde"), no bytes
+    raw = json.loads(json.dumps(resp))
+    for e, i in zip(raw["choices"][0]["logprobs"]["content"], im["gen"]):
+        e.pop("bytes", None)
+        e["top_logprobs"] = []
+        if not e["token"].startswith("token_id:") and tok.id_to_token(i) is not None:
+            e["token"] = tok.id_to_token(i)
     with open(out / "vllm_cases.jsonl", "w") as f:
         f.write(json.dumps({"id": "vllm-image", "prompt": im["meta"]["prompt"], "images": im["meta"]["images"],
                             "response": resp}) + "\n")
         f.write(json.dumps({"id": "vllm-merged", "prompt": im["meta"]["prompt"], "images": im["meta"]["images"],
                             "response": merged}) + "\n")
+        f.write(json.dumps({"id": "vllm-vocab-strings", "prompt": im["meta"]["prompt"], "images": im["meta"]["images"],
+                            "response": raw}) + "\n")
     expected["vllm-image"] = {"ids": im["gen"], "logprobs": im["lp"]}
     with open(out / "expected.json", "w") as f:
         json.dump(expected, f, indent=1)
