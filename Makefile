@@ -179,7 +179,7 @@ test-valgrind: all
 # build/fuzz/corpus/<target>/, crashes to build/fuzz/crashes/ (copy them to tests/data/regress/<target>/).
 FUZZ_CC      = clang-14
 FUZZ_SECONDS = 30
-FUZZ_TARGETS = safetensors config tokenizer tokenize image prompt compare jinja chat_output gguf pdf openai json
+FUZZ_TARGETS = safetensors config tokenizer tokenize image prompt compare jinja chat_output gguf pdf openai json score
 FUZZ_DIR     = $(BUILD)/fuzz
 FUZZ_CFLAGS  = -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas -D_GNU_SOURCE \
                -I/usr/include/stb -I. -I$(BUILD) $(ASAN_FLAGS) -fsanitize-recover=float-cast-overflow -DJINJA_FUZZ_LIMITS
@@ -202,6 +202,13 @@ $(FUZZ_DIR)/fuzz_compare: compare.c
 $(FUZZ_DIR)/fuzz_openai: fuzz/fuzz_openai.c $(FUZZ_OBJS) $(FUZZ_DIR)/obj/openai.o $(FUZZ_DIR)/obj/messages.o
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(FUZZ_DIR)/obj/openai.o $(FUZZ_DIR)/obj/messages.o \
 	  -lpcre2-8 -lcjson -ljpeg -lz -lm
+
+# score cases (scorer.c, messages.c: instrumented) run through the whole engine; the model and kernels are the
+# build's own gcc objects (ops.c's CPU feature tests need gcc), uninstrumented, with gcc's OpenMP
+FUZZ_GCC_OBJS = $(addprefix $(BUILD)/,weights.o ops.o quant.o quantize.o vision.o moe.o model.o sampler.o engine.o)
+$(FUZZ_DIR)/fuzz_score: fuzz/fuzz_score.c $(FUZZ_OBJS) $(FUZZ_DIR)/obj/scorer.o $(FUZZ_DIR)/obj/messages.o $(FUZZ_GCC_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(FUZZ_DIR)/obj/scorer.o \
+	  $(FUZZ_DIR)/obj/messages.o $(FUZZ_GCC_OBJS) -lpcre2-8 -lcjson -ljpeg -lz -lm -lgomp
 
 fuzz-build: $(FUZZ_BINS)
 
