@@ -1007,11 +1007,12 @@ static void html_plot(Str *b, const cJSON *ps, int n, const cJSON *div) {
         if (!have_d) hi = fmax(hi, num(p, "top1_logprob") - num(p, "logprob"));
     }
     if (hi - lo < 1e-12) hi = lo + 1;
-    const double sx = n > 1 ? (W - 2 * pad) / (n - 1) : 0, sy = (H - 2 * pad) / (hi - lo);
-#define PX(i) (pad + (i) * sx)
+    const double left = 70; // room for the value labels
+    const double sx = n > 1 ? (W - left - pad) / (n - 1) : 0, sy = (H - 2 * pad) / (hi - lo);
+#define PX(i) (left + (i) * sx)
 #define PY(v) (H - pad - ((v) - lo) * sy)
     str_printf(b, "<svg class=\"plot\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\" role=\"img\">", W, H, W, H);
-    str_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"axis\"/>", pad, PY(0), W - pad, PY(0));
+    str_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"axis\"/>", left, PY(0), W - pad, PY(0));
     str_printf(b, "<text x=\"2\" y=\"%.1f\" class=\"tick\">%.3g</text><text x=\"2\" y=\"%.1f\" class=\"tick\">%.3g</text>",
                PY(hi) + 4, hi, PY(lo) + 4, lo);
     if (cJSON_IsObject(div)) {
@@ -1030,10 +1031,10 @@ static void html_plot(Str *b, const cJSON *ps, int n, const cJSON *div) {
         }
         str_cat(b, "\"/>");
     }
-    str_printf(b, "<text x=\"%.0f\" y=\"14\" class=\"legend dlp\">%s</text>", pad,
+    str_printf(b, "<text x=\"%.0f\" y=\"14\" class=\"legend dlp\">%s</text>", left,
                have_d ? "&#916;logprob (theirs - ours)" : "our top-1 logprob - ours of their token");
     str_printf(b, "<text x=\"%.0f\" y=\"14\" class=\"legend margin\">our margin (top-1 - top-2)</text>", W / 2);
-    str_printf(b, "<text x=\"%.0f\" y=\"%.0f\" class=\"tick\">position 0 .. %d</text></svg>\n", pad, H - 6, n - 1);
+    str_printf(b, "<text x=\"%.0f\" y=\"%.0f\" class=\"tick\">position 0 .. %d</text></svg>\n", left, H - 6, n - 1);
 #undef PX
 #undef PY
 }
@@ -1075,7 +1076,7 @@ static void html_case(Str *b, const cJSON *c, double scale) {
         // colour: |dlogprob| on a scale up to the max threshold; without logprobs, red where we would not pick it
         double t = ok ? fmin(1.0, d / scale) : rank ? 1.0 : 0.0;
         const char *t1 = cJSON_IsString(get(p, "top1_text")) ? get(p, "top1_text")->valuestring : "";
-        str_printf(b, "<span style=\"background:rgba(220,40,40,%.3f)\"%s title=\"", 0.08 + 0.72 * t,
+        str_printf(b, "<span style=\"background:rgba(220,40,40,%.3f)\"%s title=\"", t > 0 ? 0.1 + 0.7 * t : 0.0,
                    i == (cJSON_IsObject(div) ? (int)num(div, "position") : -1) ? " class=\"first\"" : "");
         str_printf(b, "position %d: token %d, our logprob %.6g, rank %d; our top-1 %d (", i, (int)num(p, "token"),
                    num(p, "logprob"), rank, (int)num(p, "top1"));
