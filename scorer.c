@@ -583,7 +583,9 @@ static int teacher_force(const Engine *e, const int *pids, int np, Media *m, con
                          Pos *pos, int *prompt_tokens) {
     const Config *c = e->c;
     for (int i = 0; i < t->n; i++)
-        if (t->ids[i] == c->image_token_id || t->ids[i] == c->video_token_id)
+        if (t->ids[i] < 0 || t->ids[i] >= c->text.vocab_size)
+            return glm_err("completion token %d: id %d is outside the model vocabulary (%d)", i, t->ids[i], c->text.vocab_size);
+        else if (t->ids[i] == c->image_token_id || t->ids[i] == c->video_token_id)
             return glm_err("completion token %d is an image / video placeholder (%d)", i, t->ids[i]);
     int L = np + t->n - 1; // the last completion token predicts nothing we score
     int *all = malloc(((size_t)L + 2) * sizeof(int));
