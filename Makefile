@@ -36,11 +36,21 @@ all: $(GLM4V_BIN) $(COMPARE_BIN)
 $(BUILD)/%.o: %.c | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
+# a file's bytes as the body of a C array ("0x3c,0x21,...")
+embed_bytes = od -An -v -tx1 $(1) | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'
+
 # the built-in chat template (templates/glm45v.jinja) as a C array, for a model folder without a template
 $(BUILD)/builtin_templates.h: templates/glm45v.jinja | $(BUILD)/tests
-	{ printf 'static const unsigned char glm45v_jinja[] = {'; od -An -v -tx1 $< | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	{ printf 'static const unsigned char glm45v_jinja[] = {'; $(call embed_bytes,$<); \
 	  printf '0};\n'; } > $@.tmp && mv $@.tmp $@
 $(BUILD)/chat_template.o: $(BUILD)/builtin_templates.h
+
+# the chat page (webui/) as C arrays webui_<name>_<ext>[] (NUL-terminated), served by `glm4v serve` at / (webui.c)
+WEBUI_FILES = webui/index.html webui/style.css webui/boxes.js webui/app.js webui/favicon.svg
+$(BUILD)/webui_assets.h: $(WEBUI_FILES) | $(BUILD)/tests
+	{ for f in $(WEBUI_FILES); do printf 'static const unsigned char webui_%s[] = {' "$$(basename $$f | tr . _)"; \
+	  $(call embed_bytes,$$f); printf '0};\n'; done; } > $@.tmp && mv $@.tmp $@
+$(BUILD)/webui.o: $(BUILD)/webui_assets.h
 
 $(BUILD)/tests:
 	mkdir -p $(BUILD)/tests
@@ -49,8 +59,8 @@ $(BUILD)/tests:
 # (elementwise: the same roundings, the same bits; 2-3x faster for the types without a dedicated kernel)
 $(BUILD)/ggml_quants.o: CFLAGS += -O3
 
-# the CLI and `glm4v serve` (server.c: only this binary links the HTTP server)
-$(GLM4V_BIN): $(BUILD)/glm4v.o $(BUILD)/server.o $(LIB_OBJS)
+# the CLI and `glm4v serve` (server.c and its chat page webui.c: only this binary links the HTTP server)
+$(GLM4V_BIN): $(BUILD)/glm4v.o $(BUILD)/server.o $(BUILD)/webui.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(COMPARE_BIN): $(BUILD)/compare.o $(LIB_OBJS)

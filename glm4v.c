@@ -117,7 +117,7 @@ static void usage(FILE *f) {
             "\noutput:\n"
             "      --dump FILE          write inputs, positions, hidden states, logits, image embeddings (safetensors)\n"
             "      --hide-think         do not print the <think>...</think> part\n"
-            "      --draw-boxes OUT.png draw the answer's grounding boxes on the first image (a PDF: OUT-pN.png per page)\n"
+            "      --draw-boxes OUT.png draw the answer's grounding boxes on the image they refer to: the last one (a PDF: OUT-pN.png per page)\n"
             "  -q, --quiet              no progress or timing lines on stderr\n"
             "\nperformance:\n"
             "  -t, --threads N          threads (default: all cores; physical cores are best)\n"
@@ -270,9 +270,11 @@ static void parse_args(Options *o, int argc, char **argv) {
     if (o->chat && o->dump) usage_error("--dump works with one prompt, not with --chat");
     if (o->chat && o->raw) usage_error("--raw cannot be used with --chat");
     if (o->draw_boxes && !o->nimages && !o->chat) usage_error("--draw-boxes needs an image (-i) or a PDF");
-    // the first image is read again to draw on: a pipe gives its bytes once
-    if (o->draw_boxes && o->nimages && (!strcmp(o->images[0], "-") || path_kind(o->images[0]) == FT_STREAM))
-        usage_error("--draw-boxes: the first image %s is a pipe or device (read once); give it as a file", o->images[0]);
+    // the last image (the one boxes refer to) is read again to draw on: a pipe gives its bytes once
+    if (o->draw_boxes && o->nimages &&
+        (!strcmp(o->images[o->nimages - 1], "-") || path_kind(o->images[o->nimages - 1]) == FT_STREAM))
+        usage_error("--draw-boxes: the last image %s is a pipe or device (read once); give it as a file",
+                    o->images[o->nimages - 1]);
     if (o->dump) check_output_path(o->dump, "--dump");
     if (o->draw_boxes) check_output_path(o->draw_boxes, "--draw-boxes");
     if (o->raw && o->system) usage_error("--system cannot be used with --raw (write the system turn in the prompt)");
@@ -557,9 +559,9 @@ static void dump_pdf_meta(Dump *dp, const PdfInputs *pi) {
 
 // grounding boxes on a PDF's pages: each box on the page the answer names before it (pdf_box_pages), printed in page
 // pixels and in PDF points from the page's top-left corner (pixels * 72 / dpi), drawn into OUT-pN.png per page
-static int report_pdf_boxes(const Options *o, const char *text, const Box *b, int n, const PdfInputs *pi) {
-    const PdfDoc *d = &pi->doc[0];
-    const char *path = pi->path[0];
+static int report_pdf_boxes(const Options *o, const char *text, const Box *b, int n, const PdfInputs *pi, int doc) {
+    const PdfDoc *d = &pi->doc[doc];
+    const char *path = pi->path[doc];
     if (n <= 0) {
         if (o->draw_boxes && !o->quiet) fprintf(stderr, "glm4v: the answer has no boxes: no page drawn\n");
         return 0;
@@ -595,32 +597,36 @@ static int report_pdf_boxes(const Options *o, const char *text, const Box *b, in
 
 // ---------------------------------------------------------------------------- grounding boxes
 
-// GLM-4.5V grounding: boxes of the answer (0-1000 coordinates) printed in pixels of the first image, and drawn
-// (on the pages of a PDF when the first image is a PDF page)
+// GLM-4.5V grounding: boxes of the answer (0-1000 coordinates) refer to the last image of the user turn being
+// answered (a turn without images: the last image before it; the chat page follows the same rule), printed in its
+// pixels and drawn on it; when that image is a page of a PDF, each box goes to the page the answer names
+// (report_pdf_boxes)
 static int report_boxes(const Options *o, const Engine *e, const Turn *t, const Media *m, const PdfInputs *pi) {
     char *text = tokenizer_decode(e->tok, t->ids, t->n, 0); // special tokens kept: box and think markers
     if (!text) return -1;
     Box *b = NULL;
     int n = boxes_parse(text, &b), rc = 0;
-    if (pi->n && pi->first_img[0] == 0 && pi->doc[0].n) {
-        rc = report_pdf_boxes(o, text, b, n, pi);
-        free(text);
-        free(b);
-        return rc;
-    }
+    const int last = m->img.nitems - 1;
+    for (int k = 0; k < pi->n; k++)
+        if (last >= pi->first_img[k] && last < pi->first_img[k] + pi->doc[k].n) {
+            rc = report_pdf_boxes(o, text, b, n, pi, k);
+            free(text);
+            free(b);
+            return rc;
+        }
     free(text);
-    const char *first = m->img.nitems ? m->img_path[0] : NULL;
-    if (n > 0 && first) {
+    const char *img = last >= 0 ? m->img_path[last] : NULL;
+    if (n > 0 && img) {
         for (int i = 0; i < n; i++) {
             int x1, y1, x2, y2;
-            box_to_pixels(&b[i], m->img_w[0], m->img_h[0], &x1, &y1, &x2, &y2);
-            if (b[i].is_point) fprintf(stderr, "glm4v: point %d: (%d, %d) px in %s\n", i + 1, x1, y1, first);
-            else fprintf(stderr, "glm4v: box %d: (%d, %d)-(%d, %d) px in %s\n", i + 1, x1, y1, x2, y2, first);
+            box_to_pixels(&b[i], m->img_w[last], m->img_h[last], &x1, &y1, &x2, &y2);
+            if (b[i].is_point) fprintf(stderr, "glm4v: point %d: (%d, %d) px in %s\n", i + 1, x1, y1, img);
+            else fprintf(stderr, "glm4v: box %d: (%d, %d)-(%d, %d) px in %s\n", i + 1, x1, y1, x2, y2, img);
         }
     }
-    if (o->draw_boxes && first) {
+    if (o->draw_boxes && img) {
         Image im;
-        rc = image_load(&im, first, o->max_image_pixels);
+        rc = image_load(&im, img, o->max_image_pixels);
         if (!rc) {
             rc = boxes_draw_png(o->draw_boxes, &im, b, n > 0 ? n : 0);
             image_free(&im);
