@@ -94,7 +94,8 @@ $(BUILD)/glm4v.pc: FORCE | $(BUILD)/tests
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 FORCE:
 
-# the programs, the library with its header and pkg-config file, and the Python package (python/: pip, no deps)
+# the programs (the chat page is inside glm4v: webui.c), the library with its header and pkg-config file, and the
+# Python package (python/: pip, no deps)
 install: all lib
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
 	install -m 755 $(GLM4V_BIN) $(COMPARE_BIN) $(DESTDIR)$(PREFIX)/bin/
