@@ -14,6 +14,7 @@
 #include "quantize.h"
 #include "quant_config.h"
 #include "pdf.h"
+#include "scorer.h"
 #include "server.h"
 
 #include <errno.h>
@@ -80,6 +81,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: glm4v -m MODEL_DIR -p TEXT [options]\n"
             "       glm4v serve -m MODEL_DIR [options]   (an OpenAI-compatible HTTP server: glm4v serve --help)\n"
+            "       glm4v score -m MODEL_DIR CASES.jsonl [-o REPORT.json]   (check another backend: glm4v score --help)\n"
             "GLM-4.5V / GLM-4.6V (MoE) and GLM-4.1V / GLM-4.6V-Flash (dense) on the CPU, matching HF transformers.\n"
             "\nmodel:\n"
             "  -m, --model DIR          Hugging Face model folder (config.json, *.safetensors, tokenizer.json), or a\n"
@@ -449,6 +451,21 @@ static MediaOptions media_options(const Options *o) {
     return mo;
 }
 
+// --pages, --max-pages, --dpi, --max-image-pixels, --pdf-timeout
+static PdfOptions pdf_options(const Options *o) {
+    PdfOptions po = {.pages = o->pages, .max_pages = o->max_pages, .dpi = o->dpi,
+                     .max_image_pixels = o->max_image_pixels, .timeout_s = o->pdf_timeout};
+    return po;
+}
+
+// MediaPolicy.on_document of --messages: a document's cost line on stderr, as for -i (ctx: the ProcConfig)
+static void cost_line(void *ctx, const MediaRef *ref) {
+    char line[2400], name[300]; // a file by its path, bytes by their part ("messages[0].content[1].file (x.pdf)")
+    if (ref->path) snprintf(name, sizeof name, "%s", ref->name);
+    else snprintf(name, sizeof name, "%s (%s)", ref->param, ref->name);
+    if (pdf_cost_line(&ref->doc, name, ctx, line, sizeof line) >= 0) fprintf(stderr, "%s\n", line);
+}
+
 // the PDFs of a run: each one's rendered pages (kept for --draw-boxes and the dump's metadata)
 typedef struct {
     const char *path[MAX_MEDIA]; // file as given
@@ -491,8 +508,7 @@ static int add_input(Media *m, const Engine *e, const Options *o, const char *pa
     }
     if (!e->c->has_vision) return glm_err("%s: the checkpoint has no vision tower (model.visual.*)", e->ck.dir);
     if (pi->n >= MAX_MEDIA) return glm_err("%s: too many PDFs", path);
-    PdfOptions po = {.pages = o->pages, .max_pages = o->max_pages, .dpi = o->dpi,
-                     .max_image_pixels = o->max_image_pixels, .timeout_s = o->pdf_timeout};
+    const PdfOptions po = pdf_options(o);
     progress("rendering %s", path);
     PdfDoc *d = &pi->doc[pi->n];
     if (pdf_render_file(d, path, &po, &e->c->proc)) return -1;
@@ -516,21 +532,9 @@ static int add_input(Media *m, const Engine *e, const Options *o, const char *pa
     }
     progress_line(NULL, NULL);
     pi->path[pi->n] = path, pi->first_img[pi->n] = first, pi->n++;
-    // the cost line: runs of equal token counts, in page order
-    char terms[2048] = "";
-    size_t len = 0;
-    int64_t total = 0;
-    for (int i = 0; i < d->n;) {
-        int64_t t = image_tokens(m, e, first + i);
-        int j = i;
-        while (j < d->n && image_tokens(m, e, first + j) == t) j++;
-        len += (size_t)snprintf(terms + len, len < sizeof terms ? sizeof terms - len : 0, "%s%d x %lld",
-                                i ? " + " : "", j - i, (long long)t);
-        total += t * (j - i);
-        i = j;
-    }
-    fprintf(stderr, "%s: %d page%s, %s = %lld visual tokens\n", path, d->n, d->n == 1 ? "" : "s", terms,
-            (long long)total);
+    char line[2400];
+    pdf_cost_line(d, path, &e->c->proc, line, sizeof line);
+    fprintf(stderr, "%s\n", line);
     return d->n;
 }
 
@@ -576,17 +580,9 @@ static int report_pdf_boxes(const Options *o, const char *text, const Box *b, in
     for (int i = 0; i < d->n; i++) pages[i] = d->pages[i].page;
     pdf_box_pages(text, n, pages, d->n, pg);
     for (int i = 0; i < n; i++) {
-        const PdfPage *p = &d->pages[pg[i]];
-        int x1, y1, x2, y2;
-        box_to_pixels(&b[i], p->img.w, p->img.h, &x1, &y1, &x2, &y2);
-        const int r = p->dpi;
-        if (b[i].is_point)
-            fprintf(stderr, "glm4v: point %d: (%d, %d) px = (%.1f, %.1f) pt on page %d of %s\n", i + 1, x1, y1,
-                    pdf_px_to_pt(x1, r), pdf_px_to_pt(y1, r), p->page, path);
-        else
-            fprintf(stderr, "glm4v: box %d: (%d, %d)-(%d, %d) px = (%.1f, %.1f)-(%.1f, %.1f) pt on page %d of %s\n",
-                    i + 1, x1, y1, x2, y2, pdf_px_to_pt(x1, r), pdf_px_to_pt(y1, r), pdf_px_to_pt(x2, r),
-                    pdf_px_to_pt(y2, r), p->page, path);
+        char line[4600];
+        pdf_box_line(line, sizeof line, i, &b[i], &d->pages[pg[i]], path);
+        fprintf(stderr, "glm4v: %s\n", line);
     }
     int rc = 0;
     if (o->draw_boxes) {
@@ -803,7 +799,8 @@ static int run_once(const Options *o) {
     if (o->messages) {
         msgs = cli_messages(o, NULL, 0);
         progress("preprocessing the media");
-        MediaPolicy pol = {.allowed_dir = NULL, .allow_local = 1};
+        MediaPolicy pol = {.allowed_dir = NULL, .allow_local = 1, .pdf = pdf_options(o), .on_document = cost_line,
+                           .ctx = (void *)&e.c->proc};
         if (messages_add_media(&m, &e, msgs, &mo, &pol)) glm_die_err(EXIT_INPUT);
     } else {
         // -i images and PDF pages (one image each), then the video
@@ -1091,6 +1088,132 @@ static int parse_output_main(int argc, char **argv) {
     return 0;
 }
 
+// ---------------------------------------------------------------------------- glm4v score
+
+static void score_usage(FILE *f) {
+    fprintf(f,
+            "usage: glm4v score -m MODEL_DIR CASES.jsonl [-o REPORT.json] [--html REPORT.html] [options]\n"
+            "       glm4v score --merge PART.json... -o REPORT.json [--html REPORT.html]\n"
+            "Checks another backend's completions token by token against the model (teacher forcing; scorer.h).\n"
+            "One case a line: {\"id\", \"messages\" | \"prompt\" (+ \"images\", \"video\") | \"input_ids\",\n"
+            "  \"completion_ids\" | \"completion\" (+ \"logprobs\", \"top_logprobs\") | \"response\" (OpenAI, logprobs)}\n"
+            "  -o, --output FILE        the JSON report (README.md: schema)\n"
+            "      --html FILE          a self-contained HTML page of the report\n"
+            "      --top-k K            top-k memberships and KL support (default 20)\n"
+            "      --shard K/N          score cases K, K+N, K+2N, ... (K from 0) into a partial report\n"
+            "      --merge PARTS...     merge partial reports into the report of the whole run\n"
+            "      --preset P           thresholds: fp32 (default), bf16, quant\n"
+            "      --near-tie X         a divergence within X of our top-1 logprob is a near tie\n"
+            "      --max-abs-dlogprob X fail a case whose max |their logprob - ours| exceeds X\n"
+            "      --mean-abs-dlogprob X  fail a case whose mean |their logprob - ours| exceeds X\n"
+            "      --min-agree F        fail a case where fewer than F of the positions agree (near ties count)\n"
+            "      --chat-template FILE, --resize torch|pil|pil13, --chunk N, -t N, -q   as for glm4v\n"
+            "exit status: 0 every case passes, 1 a case fails or has an error, 2 bad usage or a model that cannot load\n");
+}
+
+// a report text written to path (atomically; fileio.h)
+static void write_text(const char *path, const char *text) {
+    OutFile of;
+    if (output_open(&of, path)) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+    fputs(text, of.f);
+    if (output_commit(&of)) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+}
+
+// ./glm4v score ...: read the cases, score this shard's, write the report(s), print the table
+static int score_main(int argc, char **argv) {
+    const char *model = NULL, *cases = NULL, *out = NULL, *html = NULL, *tmpl = NULL, *preset = NULL;
+    const char **parts = xcalloc((size_t)argc, sizeof *parts);
+    int nparts = 0, merge = 0, quiet = 0, threads = 0;
+    double over[4] = {NAN, NAN, NAN, NAN}; // --near-tie, --max-abs-dlogprob, --mean-abs-dlogprob, --min-agree
+    ScoreOptions so;
+    score_options_default(&so);
+    ScoreShard sh = {0, 1};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define TAKE() (v ? argv[++i] : (usage_error("%s needs a value", a), NULL))
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            score_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = TAKE();
+        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = TAKE();
+        else if (!strcmp(a, "--html")) html = TAKE();
+        else if (!strcmp(a, "--top-k")) so.top_k = (int)parse_long(a, TAKE(), 1, SCORE_MAX_TOP_K);
+        else if (!strcmp(a, "--shard")) {
+            const char *s = TAKE();
+            char extra;
+            if (sscanf(s, "%d/%d%c", &sh.shard, &sh.count, &extra) != 2 || sh.count < 1 || sh.shard < 0 ||
+                sh.shard >= sh.count)
+                usage_error("--shard: '%s' is not K/N with 0 <= K < N", s);
+        } else if (!strcmp(a, "--merge")) merge = 1;
+        else if (!strcmp(a, "--preset")) preset = TAKE();
+        else if (!strcmp(a, "--near-tie")) over[0] = parse_float(a, TAKE(), 0, 1e6);
+        else if (!strcmp(a, "--max-abs-dlogprob")) over[1] = parse_float(a, TAKE(), 0, 1e6);
+        else if (!strcmp(a, "--mean-abs-dlogprob")) over[2] = parse_float(a, TAKE(), 0, 1e6);
+        else if (!strcmp(a, "--min-agree")) over[3] = parse_float(a, TAKE(), 0, 1);
+        else if (!strcmp(a, "--chat-template")) tmpl = TAKE();
+        else if (!strcmp(a, "--chunk")) so.chunk = (int)parse_long(a, TAKE(), 1, 1 << 16);
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) threads = (int)parse_long(a, TAKE(), 1, 1024);
+        else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = 1;
+        else if (!strcmp(a, "--resize")) {
+            const char *r = TAKE();
+            if (!strcmp(r, "torch")) so.media.resize = RESIZE_TORCH;
+            else if (!strcmp(r, "pil")) so.media.resize = RESIZE_PIL;
+            else if (!strcmp(r, "pil13")) so.media.resize = RESIZE_PIL13;
+            else usage_error("--resize: '%s' is not torch, pil or pil13", r);
+        } else if (a[0] == '-' && a[1]) usage_error("score: unknown option '%s'", a);
+        else if (merge) parts[nparts++] = a;
+        else if (cases) usage_error("score: one CASES.jsonl file (got '%s' too)", a);
+        else cases = a;
+#undef TAKE
+    }
+    if (preset && score_preset(&so.th, preset)) usage_error("%s", glm_errmsg);
+    double *th[4] = {&so.th.near_tie, &so.th.max_abs_dlogprob, &so.th.mean_abs_dlogprob, &so.th.min_agree};
+    for (int k = 0; k < 4; k++)
+        if (!isnan(over[k])) *th[k] = over[k], snprintf(so.th.preset, sizeof so.th.preset, "custom");
+    if (merge && (model || cases || sh.count > 1)) usage_error("score --merge takes partial reports only (no -m, cases or --shard)");
+    if (merge && !nparts) usage_error("score --merge needs the partial reports");
+    if (!merge && (!model || !cases)) usage_error("usage: glm4v score -m MODEL_DIR CASES.jsonl [-o REPORT.json]");
+    if (out && output_check(out, "-o")) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+    if (html && output_check(html, "--html")) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+    g_quiet = quiet, stderr_tty = isatty(2);
+    char *text;
+    if (merge) {
+        char **texts = xcalloc((size_t)nparts, sizeof *texts);
+        size_t *lens = xcalloc((size_t)nparts, sizeof *lens);
+        for (int i = 0; i < nparts; i++)
+            if (!(texts[i] = read_input(parts[i], &lens[i], 1u << 30))) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+        if (!(text = score_merge(texts, lens, (char *const *)parts, nparts))) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+        for (int i = 0; i < nparts; i++) free(texts[i]);
+        free(texts), free(lens);
+    } else {
+        if (threads) omp_set_num_threads(threads);
+        ops_init();
+        size_t len;
+        char *all = read_input(cases, &len, 1u << 30);
+        if (!all) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+        Engine e;
+        if (engine_load(&e, model, tmpl, progress_line, NULL)) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+        if (!(text = score_jsonl(&e, all, len, &so, &sh))) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+        engine_free(&e);
+        free(all);
+    }
+    cJSON *rep = json_parse(text, strlen(text), "the report");
+    if (!rep) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+    if (out) write_text(out, text);
+    if (html) {
+        char *page = score_html(rep);
+        if (!page) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+        write_text(html, page);
+        free(page);
+    }
+    score_table(stdout, rep);
+    const int rc = score_all_passed(rep) ? 0 : 1;
+    cJSON_Delete(rep);
+    free(text);
+    free(parts);
+    return rc;
+}
+
 // ---------------------------------------------------------------------------- main
 
 #ifndef GLM4V_NO_MAIN
@@ -1124,6 +1247,7 @@ int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "quantize") == 0) return run_quantize(argc, argv);
     if (argc > 1 && !strcmp(argv[1], "parse-output")) return parse_output_main(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "serve")) return server_main(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "score")) return score_main(argc - 1, argv + 1);
     Options o;
     parse_args(&o, argc, argv);
     g_quiet = o.quiet;
