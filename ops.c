@@ -10,6 +10,7 @@
 // No BLAS: OpenBLAS's speed depends on its core-type detection and its bits on the kernel it picks; these
 // kernels read the bf16 weights from the mapping (no fp32 copy of them) and reach a large fraction of the FMA peak.
 #include "ops.h"
+#include "ops_bf16.h"
 #include "quant.h"
 
 #include <immintrin.h>
@@ -123,7 +124,7 @@ static float *thread_buf(size_t n) {
 // ---------------------------------------------------------------------------- horizontal sums (one tree)
 
 // the 16-lane tree every dot product ends with: s[j] = a[j] + a[j+8], then + 4, + 2, + 1
-static float tree16(const float a[16]) {
+float ops_tree16(const float a[16]) {
     float s8[8], s4[4], s2[2];
     for (int j = 0; j < 8; j++) s8[j] = a[j] + a[j + 8];
     for (int j = 0; j < 4; j++) s4[j] = s8[j] + s8[j + 4];
@@ -155,7 +156,7 @@ static float dot_f32_scalar(const float *a, const float *b, int n) {
     float acc[16] = {0};
     for (int i = 0; i < n; i += 16)
         for (int j = 0; j < 16; j++) acc[j] = i + j < n ? fmaf(a[i + j], b[i + j], acc[j]) : fmaf(0.0f, 0.0f, acc[j]);
-    return tree16(acc);
+    return ops_tree16(acc);
 }
 
 __attribute__((target("avx512f"))) static float dot_f32_avx512(const float *a, const float *b, int n) {
@@ -424,7 +425,7 @@ static float dot_bf16_pairs_scalar(const float *xp, const uint16_t *w, int K) {
             acc[j] = fmaf(we, xp[c + j], acc[j]);
             acc[j] = fmaf(wo, xp[c + 16 + j], acc[j]);
         }
-    return tree16(acc);
+    return ops_tree16(acc);
 }
 
 // acc + even weights of a 32-bf16 chunk x xe + odd weights x xo (pair order): the chain every decode kernel runs
@@ -747,9 +748,9 @@ static void xp_reserve(size_t n) {
 // so a block's operands stay in cache (measured +2-4 % over whole-task sweeps); decode-sized batches read the task's
 // rows in one pass. The order of each output's sum does not depend on any of this.
 static void linear_task(const LinearJob *J, const float *xp, int r0, int r1) {
-    const int K = (int)J->W->cols, n = J->n, bf16 = J->W->dtype == DT_BF16;
-    const int rbk = n <= LT_MR ? r1 - r0 : bf16 ? LT_RB : LW_RB; // (decode: one stream of rows)
-    const int64_t Kp = pad32(K);
+    const int K = (int)J->W->cols, n = J->n, bf16 = J->W->dtype == DT_BF16, c16 = ops_compute == COMPUTE_BF16;
+    const int rbk = n <= LT_MR ? r1 - r0 : bf16 || c16 ? LT_RB : LW_RB; // (decode: one stream of rows)
+    const int64_t Kp = c16 ? (int64_t)bf16c_row_floats(K) : pad32(K);
     for (int ib = 0; ib < n; ib += LT_MB) {
         const int ie = n - ib < LT_MB ? n : ib + LT_MB;
         for (int rb = r0; rb < r1; rb += rbk) {
@@ -757,7 +758,8 @@ static void linear_task(const LinearJob *J, const float *xp, int r0, int r1) {
             for (int i0 = ib; i0 < ie; i0 += LT_MR) {
                 const int mr = ie - i0 < LT_MR ? ie - i0 : LT_MR;
                 float *y = J->y + (int64_t)i0 * J->ldy;
-                if (bf16) tiles_bf16(y, J->ldy, xp + i0 * Kp, Kp, (const uint16_t *)J->W->data, K, mr, rb, re);
+                if (c16) bf16c_tiles(y, J->ldy, xp + i0 * Kp, Kp, J->W, mr, rb, re);
+                else if (bf16) tiles_bf16(y, J->ldy, xp + i0 * Kp, Kp, (const uint16_t *)J->W->data, K, mr, rb, re);
                 else tiles_w32(y, J->ldy, J->x + (int64_t)i0 * J->ldx, J->ldx, J->W, mr, rb, re);
                 if (J->b && J->b->data)
                     for (int i = 0; i < mr; i++)
@@ -783,13 +785,22 @@ static int job_rows(const LinearJob *J) {
     return (int)(nb < 1 ? 1 : nb < fair ? nb : fair > 0 ? fair : 1);
 }
 
-// preparation unit u of a batch: one activation row of a bf16 job permuted
+// whether a job reads prepared activation rows (bf16 weights: permuted; the bf16 compute mode: rounded), and the
+// floats of one prepared row
+static int job_needs_x(const LinearJob *J) { return J->n > 0 && (J->W->dtype == DT_BF16 || ops_compute == COMPUTE_BF16); }
+static int64_t job_xrow(const LinearJob *J) {
+    return ops_compute == COMPUTE_BF16 ? (int64_t)bf16c_row_floats((int)J->W->cols) : pad32(J->W->cols);
+}
+
+// preparation unit u of a batch: one activation row of a job permuted (bf16 weights) or rounded (bf16 compute)
 static void prepare_x(const LinearJob *jobs, const int64_t *ustart, const int64_t *xoff, int64_t u) {
     int j = 0;
     while (ustart[j + 1] <= u) j++;
     const LinearJob *J = &jobs[j];
     const int64_t i = u - ustart[j];
-    permute_pairs(xp_buf + xoff[j] + i * pad32(J->W->cols), J->x + i * J->ldx, (int)J->W->cols);
+    float *dst = xp_buf + xoff[j] + i * job_xrow(J);
+    if (ops_compute == COMPUTE_BF16) bf16c_prepare_row(dst, J->x + i * J->ldx, (int)J->W->cols);
+    else permute_pairs(dst, J->x + i * J->ldx, (int)J->W->cols);
 }
 
 // several Linears in one parallel region: the activation rows of bf16 jobs are permuted once (jobs with the same x
@@ -816,17 +827,17 @@ void linear_batch(const LinearJob *jobs, int njobs) {
         const int nb = job_rows(J);
         start[j + 1] = start[j] + (J->n > 0 ? (J->W->rows + nb - 1) / nb : 0);
         own[j] = j, xoff[j] = 0;
-        const int needx = J->n > 0 && J->W->dtype == DT_BF16;
+        const int needx = job_needs_x(J);
         if (needx) {
             for (int q = 0; q < j; q++)
-                if (own[q] == q && jobs[q].W->dtype == DT_BF16 && jobs[q].x == J->x && jobs[q].ldx == J->ldx &&
+                if (own[q] == q && job_needs_x(&jobs[q]) && jobs[q].x == J->x && jobs[q].ldx == J->ldx &&
                     jobs[q].n == J->n && jobs[q].W->cols == J->W->cols) {
                     own[j] = q;
                     break;
                 }
             if (own[j] == j) {
                 xoff[j] = (int64_t)tot;
-                tot += (size_t)J->n * (size_t)pad32(J->W->cols);
+                tot += (size_t)J->n * (size_t)job_xrow(J);
             } else xoff[j] = xoff[own[j]];
         }
         ustart[j + 1] = ustart[j] + (needx && own[j] == j ? J->n : 0);

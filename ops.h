@@ -53,6 +53,8 @@ void layernorm(float *out, const float *x, const float *w, const float *b, int n
 void softmax_inplace(float *x, int n);
 static inline float silu_f(float x) { return x / (1.0f + expf(-x)); }
 float gelu_erf(float x);
+// the 16-lane tree every dot product ends with: s[j] = a[j] + a[j+8], then + 4, + 2, + 1
+float ops_tree16(const float a[16]);
 // deterministic dot product in a fixed lane order
 float dot_f32(const float *a, const float *b, int n);
 // y = silu(g) * u elementwise (exp_fast; y may alias g or u); _naive: libm expf

@@ -77,6 +77,7 @@ static void serve_usage(FILE *f) {
             "      --media-cache MB         vision features kept for images seen again (default 256; 0 = off)\n"
             "      --timeout S              close a connection idle for S seconds while sending its request (default 30)\n"
             "      --chat-template FILE     use this Jinja chat template instead of the model folder's\n"
+            "      --compute f32|bf16       Linear arithmetic: f32 (default) or bf16 (bf16 inputs, fp32 sums; faster)\n"
             "  -t, --threads N              threads of the compute (default: all cores)\n"
             "      --chunk N                prompt tokens per prefill step (default 512)\n"
             "  -h, --help                   this help\n");
@@ -104,7 +105,7 @@ static long serve_long(const char *flag, const char *s, long lo, long hi) {
 
 // the flags, each at most once
 enum { F_MODEL, F_HOST, F_PORT, F_PARALLEL, F_CTX, F_QUEUE, F_KEY, F_KEYFILE, F_MEDIA, F_NAME, F_BODY, F_THREADS,
-       F_CHUNK, F_PIXELS, F_MCACHE, F_TIMEOUT, F_TEMPLATE, F_COUNT };
+       F_CHUNK, F_PIXELS, F_MCACHE, F_TIMEOUT, F_TEMPLATE, F_COMPUTE, F_COUNT };
 static const struct {
     const char *name, *alias; // long name, short or alias (NULL)
 } serve_flags[F_COUNT] = {
@@ -114,7 +115,7 @@ static const struct {
     [F_MEDIA] = {"--allowed-media-path", "--allowed-local-media-path"}, [F_NAME] = {"--served-model-name", NULL},
     [F_BODY] = {"--max-body", NULL}, [F_THREADS] = {"--threads", "-t"}, [F_CHUNK] = {"--chunk", NULL},
     [F_PIXELS] = {"--max-image-pixels", NULL}, [F_MCACHE] = {"--media-cache", NULL},
-    [F_TIMEOUT] = {"--timeout", NULL}, [F_TEMPLATE] = {"--chat-template", NULL},
+    [F_TIMEOUT] = {"--timeout", NULL}, [F_TEMPLATE] = {"--chat-template", NULL}, [F_COMPUTE] = {"--compute", NULL},
 };
 
 // the serve flags (each at most once; exit 2 with one line on any misuse); the key file read, the media folder resolved
@@ -155,6 +156,9 @@ static void serve_parse_args(ServeOptions *o, int argc, char **argv) {
         case F_MCACHE: o->media_cache_mb = (int)serve_long(a, v, 0, 1 << 20); break;
         case F_TIMEOUT: o->timeout = (int)serve_long(a, v, 1, 86400); break;
         case F_TEMPLATE: o->chat_template = v; break;
+        case F_COMPUTE:
+            if (engine_set_compute(v)) serve_usage_error("%s", glm_errmsg);
+            break;
         }
     }
     if (!o->model_dir) serve_usage_error("-m MODEL_DIR is required");
@@ -1496,10 +1500,11 @@ static void *loader_main(void *arg) {
         base = strrchr(dir, '/');
         snprintf(g.name, sizeof g.name, "%.255s", base ? base + 1 : dir);
     }
-    snprintf(g.fingerprint, sizeof g.fingerprint, "glm4v-%s-%s-cpu-fp32-%s", GLM4V_VERSION, GLM4V_GIT_COMMIT,
-             dtype_name[g.e.w.embed_tokens.dtype]);
-    fprintf(stderr, "glm4v serve: %s, %d slots x %d tokens: KV pool %.1f MB (activations and KV %.1f MB), %s\n",
-            g.name, o->parallel, g.ctx, kv / 1048576.0, arena / 1048576.0, ops_features());
+    snprintf(g.fingerprint, sizeof g.fingerprint, "glm4v-%s-%s-cpu-%s-%s", GLM4V_VERSION, GLM4V_GIT_COMMIT,
+             strcmp(engine_compute(), "bf16") ? "fp32" : "bf16", dtype_name[g.e.w.embed_tokens.dtype]);
+    fprintf(stderr, "glm4v serve: %s, %d slots x %d tokens: KV pool %.1f MB (activations and KV %.1f MB), %s, compute %s (%s)\n",
+            g.name, o->parallel, g.ctx, kv / 1048576.0, arena / 1048576.0, ops_features(), engine_compute(),
+            engine_compute_path());
     if (pthread_create(&g.sched_thread, NULL, scheduler_main, NULL)) {
         glm_err("cannot start the scheduler thread");
         goto fail;

@@ -12,11 +12,6 @@ static float frand(void) {
     return (float)((rs >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
 }
 
-static uint16_t f32_to_bf16(float f) {
-    union { float f; uint32_t u; } v = {f};
-    return (uint16_t)((v.u + 0x7fff + ((v.u >> 16) & 1)) >> 16);
-}
-
 static uint16_t f32_to_f16(float f) { // round to nearest even via hardware-free path: values here are in [-1, 1]
     union { float f; uint32_t u; } v = {f};
     uint32_t sign = (v.u >> 16) & 0x8000, exp = (v.u >> 23) & 0xff, man = v.u & 0x7fffff;
