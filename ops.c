@@ -743,14 +743,23 @@ static void xp_reserve(size_t n) {
     xp_cap = n;
 }
 
+// whether a job runs in the bf16 compute mode; whether it reads prepared activation rows (bf16 weights: permuted;
+// the bf16 compute mode: rounded), and the floats of one prepared row
+static int force_fp32; // set by linear_fp32 for its call (the kernels, like xp_buf, serve one caller at a time)
+static int job_bf16c(const LinearJob *J) { return ops_compute == COMPUTE_BF16 && !force_fp32 && J; }
+static int job_needs_x(const LinearJob *J) { return J->n > 0 && (J->W->dtype == DT_BF16 || job_bf16c(J)); }
+static int64_t job_xrow(const LinearJob *J) {
+    return job_bf16c(J) ? (int64_t)bf16c_row_floats((int)J->W->cols) : pad32(J->W->cols);
+}
+
 // one task: rows [r0, r1) of job J for all its activation rows; xp = its permuted rows (bf16). The task runs in
 // blocks of LT_MB activation rows x LT_RB weight rows (LW_RB for f32 / f16), LT_MR rows at a time inside a block,
 // so a block's operands stay in cache (measured +2-4 % over whole-task sweeps); decode-sized batches read the task's
 // rows in one pass. The order of each output's sum does not depend on any of this.
 static void linear_task(const LinearJob *J, const float *xp, int r0, int r1) {
-    const int K = (int)J->W->cols, n = J->n, bf16 = J->W->dtype == DT_BF16, c16 = ops_compute == COMPUTE_BF16;
+    const int K = (int)J->W->cols, n = J->n, bf16 = J->W->dtype == DT_BF16, c16 = job_bf16c(J);
     const int rbk = n <= LT_MR ? r1 - r0 : bf16 || c16 ? LT_RB : LW_RB; // (decode: one stream of rows)
-    const int64_t Kp = c16 ? (int64_t)bf16c_row_floats(K) : pad32(K);
+    const int64_t Kp = job_xrow(J);
     for (int ib = 0; ib < n; ib += LT_MB) {
         const int ie = n - ib < LT_MB ? n : ib + LT_MB;
         for (int rb = r0; rb < r1; rb += rbk) {
@@ -785,12 +794,6 @@ static int job_rows(const LinearJob *J) {
     return (int)(nb < 1 ? 1 : nb < fair ? nb : fair > 0 ? fair : 1);
 }
 
-// whether a job reads prepared activation rows (bf16 weights: permuted; the bf16 compute mode: rounded), and the
-// floats of one prepared row
-static int job_needs_x(const LinearJob *J) { return J->n > 0 && (J->W->dtype == DT_BF16 || ops_compute == COMPUTE_BF16); }
-static int64_t job_xrow(const LinearJob *J) {
-    return ops_compute == COMPUTE_BF16 ? (int64_t)bf16c_row_floats((int)J->W->cols) : pad32(J->W->cols);
-}
 
 // preparation unit u of a batch: one activation row of a job permuted (bf16 weights) or rounded (bf16 compute)
 static void prepare_x(const LinearJob *jobs, const int64_t *ustart, const int64_t *xoff, int64_t u) {
@@ -799,7 +802,7 @@ static void prepare_x(const LinearJob *jobs, const int64_t *ustart, const int64_
     const LinearJob *J = &jobs[j];
     const int64_t i = u - ustart[j];
     float *dst = xp_buf + xoff[j] + i * job_xrow(J);
-    if (ops_compute == COMPUTE_BF16) bf16c_prepare_row(dst, J->x + i * J->ldx, (int)J->W->cols);
+    if (job_bf16c(J)) bf16c_prepare_row(dst, J->x + i * J->ldx, (int)J->W->cols);
     else permute_pairs(dst, J->x + i * J->ldx, (int)J->W->cols);
 }
 
@@ -830,7 +833,8 @@ void linear_batch(const LinearJob *jobs, int njobs) {
         const int needx = job_needs_x(J);
         if (needx) {
             for (int q = 0; q < j; q++)
-                if (own[q] == q && job_needs_x(&jobs[q]) && jobs[q].x == J->x && jobs[q].ldx == J->ldx &&
+                if (own[q] == q && job_needs_x(&jobs[q]) && job_bf16c(&jobs[q]) == job_bf16c(J) && jobs[q].x == J->x &&
+                    jobs[q].ldx == J->ldx &&
                     jobs[q].n == J->n && jobs[q].W->cols == J->W->cols) {
                     own[j] = q;
                     break;
@@ -869,6 +873,12 @@ void linear_batch(const LinearJob *jobs, int njobs) {
 void linear(float *y, const float *x, const Tensor *W, const Tensor *b, int n) {
     LinearJob J = {y, W->rows, x, W->cols, W, b, n};
     linear_batch(&J, 1);
+}
+
+void linear_fp32(float *y, const float *x, const Tensor *W, const Tensor *b, int n) {
+    force_fp32 = 1;
+    linear(y, x, W, b, n);
+    force_fp32 = 0;
 }
 
 // reference: one output at a time, double accumulation

@@ -19,6 +19,8 @@ const char *ops_features(void); // "avx512f,avx512bf16,..." for provenance
 // instruction set; each row's bits as if it were alone (batch-invariant: any n, row position, chunk, threads)
 void linear(float *y, const float *x, const Tensor *W, const Tensor *b, int n);
 void linear_naive(float *y, const float *x, const Tensor *W, const Tensor *b, int n);
+// the same in fp32 whatever the compute mode (--compute bf16 keeps what HF upcasts to float32 in fp32)
+void linear_fp32(float *y, const float *x, const Tensor *W, const Tensor *b, int n);
 // one Linear of a batch: y[n, W->rows] (row stride ldy) = x[n, W->cols] (row stride ldx) . W^T (+ b)
 typedef struct {
     float *y;          // [n, ldy]

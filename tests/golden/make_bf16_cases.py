@@ -8,8 +8,11 @@ For each case of make_golden.py (the same tiny checkpoints, prompts and images) 
 CPU with attn_implementation="eager": the model loaded in float32 (as tests/golden/cases, which it must reproduce
 to fp32 rounding; the errors are taken against the golden file) and in torch.bfloat16 (`dtype=torch.bfloat16`: every op of the model in bf16 with HF's own upcasts, the
 way a bf16 checkpoint is served with PyTorch). Writes OUT/NAME.safetensors with the bf16 run's `logits`,
-`hidden_states.{N}` (after the final norm) and `image_embeds` as float32, and OUT/NAME.limits with one line per
-tensor, `name max_abs_error`: the largest |HF bf16 - HF fp32| - the error our bf16 mode must not exceed.
+`hidden_states.{N}` (after the final norm) and `image_embeds` as float32, and OUT/NAME.limits: `router_flip R`
+(MoE: the first prompt position whose routed experts in bf16 differ from fp32 in some layer - the tiny random
+checkpoints have router gaps of ~3e-4, which bf16 rounding crosses - else L), then one line per tensor row,
+`name row max_abs_error`: max over the row of |HF bf16 - HF fp32|, the error our bf16 mode must not exceed
+(tests/cli_bf16.sh compares the positions before the first flip of either side: later ones follow another expert).
 Needs torch + transformers 5.x; never needed by the build or CI.
 """
 import argparse
@@ -35,7 +38,7 @@ def prefill(ckdir, dtype, case):
     inputs = processor(text=[case["prompt"]], return_tensors="pt", **mg.load_media(case))
     if "pixel_values" in inputs:  # the processor gives float32 pixels; a bf16 model takes them in its dtype
         inputs["pixel_values"] = inputs["pixel_values"].to(dtype)
-    taps = mg.Taps(model, modules=False)
+    taps = mg.Taps(model, modules=True)  # (the router taps: the experts each position chose)
     model.model.rope_deltas = None
     with torch.no_grad():
         out = model(**inputs, output_hidden_states=True, use_cache=False)
@@ -45,7 +48,14 @@ def prefill(ckdir, dtype, case):
     d = {"logits": out.logits[0], f"hidden_states.{nl}": out.hidden_states[-1][0]}
     if "image_embeds" in t:
         d["image_embeds"] = t["image_embeds"]
-    return {k: v.detach().float().contiguous() for k, v in d.items()}
+    experts = [v.sort(dim=-1)[0] for k, v in sorted(t.items()) if k.endswith(".mlp.gate.out2")]
+    return {k: v.detach().float().contiguous() for k, v in d.items()}, experts
+
+
+def first_flip(ea, eb, L):
+    """The first prompt position whose routed experts differ in any layer (L when none)."""
+    rows = [int(r) for a, b in zip(ea, eb) for r in (a != b).any(-1).nonzero().flatten()]
+    return min(rows, default=L)
 
 
 def main():
@@ -59,18 +69,22 @@ def main():
     for name in args.cases:
         case = mg.CASES[name]
         ckdir = mg.ROOT / "tests" / "golden" / "ckpt" / case["ckpt"]
-        f32 = prefill(ckdir, torch.float32, case)
+        f32, e32 = prefill(ckdir, torch.float32, case)
         gold = load_file(mg.ROOT / "tests" / "golden" / "cases" / f"{name}.safetensors")
         for k, v in f32.items():  # the fp32 run reproduces the golden one to fp32 rounding (torch's threads)
             d = (v - gold[k]).abs().max().item()
             assert d <= 1e-5 * gold[k].abs().max().item(), f"{name}: fp32 prefill vs tests/golden/cases {k}: {d}"
             f32[k] = gold[k]  # the reference the test compares with
-        b16 = prefill(ckdir, torch.bfloat16, case)
-        lines = []
+        b16, e16 = prefill(ckdir, torch.bfloat16, case)
+        L = f32["logits"].shape[0]
+        flip = first_flip(e32, e16, L)
+        lines = [f"router_flip {flip}"]
         for k in sorted(b16):
-            err = (b16[k] - f32[k]).abs().max().item()
-            lines.append(f"{k} {err:.6e}")
-            print(f"{name}: torch bf16 vs fp32 {k}: max_abs {err:.4g} (max |fp32| {f32[k].abs().max().item():.4g})")
+            err = (b16[k] - f32[k]).abs().amax(dim=-1)  # per row
+            lines += [f"{k} {r} {e:.6e}" for r, e in enumerate(err.tolist())]
+            pre = err[:flip].max().item() if k != "image_embeds" else err.max().item()
+            print(f"{name}: torch bf16 vs fp32 {k}: max_abs {err.max().item():.4g}, before the first expert flip "
+                  f"(row {flip} of {L}) {pre:.4g} (max |fp32| {f32[k].abs().max().item():.4g})")
         save_file(b16, out / f"{name}.safetensors", metadata={
             "generator": f"tests/golden/make_bf16_cases.py {name} (transformers {mg.transformers.__version__}, "
                          f"torch {torch.__version__}, dtype=torch.bfloat16)"})
