@@ -266,20 +266,31 @@ static float dot_emu_scalar(const float *xs, const uint16_t *w, int K) {
 
 static uint16_t *bc_wbuf;  // per-thread bf16 copy of f16 / f32 weight rows (rounded as they are read)
 static size_t bc_wbuf_len; // elements
-#pragma omp threadprivate(bc_wbuf, bc_wbuf_len)
+static float *bc_row;      // per-thread fp32 copy of one such row
+static size_t bc_row_len;  // floats
+#pragma omp threadprivate(bc_wbuf, bc_wbuf_len, bc_row, bc_row_len)
 
-// rows [r0, r1) of W as bf16 (the mapping itself for bf16 weights; a thread buffer for f16 / f32), row r0 first
+// rows [r0, r1) of W as bf16 (the mapping itself for bf16 weights; a thread buffer for f16 / f32: each row widened
+// to fp32, then rounded with f32_to_bf16, the same bits as a checkpoint converted to bf16 once), row r0 first
 static const uint16_t *weight_rows_bf16(const Tensor *W, int r0, int r1) {
     const int64_t K = W->cols;
     if (W->dtype == DT_BF16) return (const uint16_t *)W->data + (int64_t)r0 * K;
     const size_t n = (size_t)(r1 - r0) * (size_t)K;
-    if (bc_wbuf_len < n) {
-        free(bc_wbuf);
-        bc_wbuf = malloc(n * sizeof(uint16_t));
-        if (!bc_wbuf) glm_die(EXIT_INPUT, "out of memory (bf16 weight rows)");
-        bc_wbuf_len = n;
+    if (bc_wbuf_len < n || bc_row_len < (size_t)K + 32) {
+        free(bc_wbuf), free(bc_row);
+        bc_wbuf = malloc(n * sizeof(uint16_t) + 64), bc_row = malloc(((size_t)K + 32) * sizeof(float));
+        if (!bc_wbuf || !bc_row) glm_die(EXIT_INPUT, "out of memory (bf16 weight rows)");
+        bc_wbuf_len = n, bc_row_len = (size_t)K + 32;
     }
-    for (int64_t i = 0; i < (int64_t)n; i++) bc_wbuf[i] = f32_to_bf16(tensor_get(W, (int64_t)r0 * K + i));
+    for (int r = r0; r < r1; r++) {
+        uint16_t *dst = bc_wbuf + (size_t)(r - r0) * (size_t)K;
+        tensor_row_f32(bc_row, W, r);
+        if (cpu.avx512bw) { // (writes up to the next multiple of 32: into the next row, rewritten next, or the slack)
+            prepare_dp512(dst, bc_row, (int)K);
+            continue;
+        }
+        for (int64_t k = 0; k < K; k++) dst[k] = f32_to_bf16(bc_row[k]);
+    }
     return bc_wbuf;
 }
 
