@@ -1191,62 +1191,96 @@ void swiglu_naive(float *y, const float *g, const float *u, int n) {
 // transposed, Q^T [hd, nb]), so the softmax of query i runs down column i with 16 queries per vector, and
 // O = P V is a broadcast GEMM reading P^T rows directly. Every (query, key) gets the same roundings whatever the
 // block, so decode (one query, or the heads of a GQA group as the columns) and prefill agree bit for bit.
+// Long inputs: the keys are taken in blocks of ATT_KB absolute positions ([b * ATT_KB, (b + 1) * ATT_KB), whatever
+// the query block or prefill chunk) with an online softmax that keeps the output normalised (flash-attention style):
+// per query the running max m, the running double sum l and O = sum_j (e_j / l) v_j; a new block with l' = l *
+// exp(m - m') + sum_j e'_j scales O by l * exp(m - m') / l' and adds its e'_j / l' rows. The scratch is ATT_QB x
+// ATT_KB scores (O(1) in the input length). A query whose visible keys fit in the first block computes exactly
+// what the one-block softmax computes (P = e / l, O = P V), and a block it cannot see changes nothing (scale 1,
+// weights 0), so its bits do not depend on the chunking either.
 
 #define ATT_QB 64       // queries per block
+#define ATT_KB 1024     // keys per block (absolute positions; a multiple of GB_KB)
 #define ATT_MAX_HD 512  // head_dim the scratch is sized for (larger heads use the naive kernel)
 
-size_t attention_scratch_floats(int nk) { return (size_t)ATT_QB * ((size_t)(nk > 0 ? nk : 1) + ATT_MAX_HD) + 64; }
+size_t attention_scratch_floats(int nk) {
+    const size_t kb = nk < 1 ? 1 : nk < ATT_KB ? (size_t)nk : ATT_KB;
+    return (size_t)ATT_QB * (kb + ATT_MAX_HD) + 64;
+}
 
-// column softmax of S^T [nvis, nb] (ld nb, a multiple of 16): scale, causal mask (query i sees keys j < vis[i]), max,
-// exp, double sum, normalise. Masked entries become 0.
-__attribute__((target("avx512f"))) static void softmax_cols_avx512(float *S, int nvis, int nb, const int *vis,
-                                                                    float scale) {
+// One key block of the online column softmax of S^T [kn, nb] (ld nb, a multiple of 16): query i sees the block's
+// keys j < vis[i] (vis local to the block, 0..kn). Per column: the block max of scale * s, the new max mn =
+// max(m, .), e_j = exp(scale * s_j - mn) (0 where masked), lsum = sum_j e_j in double (ascending j); first block:
+// l = lsum; later: t = l * exp(m - mn), l = t + lsum, c[i] = t / l (the factor for O). S becomes e_j / l.
+__attribute__((target("avx512f"))) static void softmax_block_avx512(float *S, int kn, int nb, const int *vis,
+                                                                     float scale, int first, float *m, double *l,
+                                                                     float *c) {
     for (int i0 = 0; i0 < nb; i0 += 16) {
         const __m512i visv = _mm512_loadu_si512((const void *)(vis + i0));
         const __m512 sc = _mm512_set1_ps(scale), ninf = _mm512_set1_ps(-INFINITY);
         // max_j fl(s_j * scale) = fl(scale * max_j s_j) (rounding is monotonic, scale > 0): no scaled copy is stored
         __m512 mx = ninf;
-        for (int j = 0; j < nvis; j++) {
+        for (int j = 0; j < kn; j++) {
             const __mmask16 vm = _mm512_cmpgt_epi32_mask(visv, _mm512_set1_epi32(j));
             mx = _mm512_mask_max_ps(mx, vm, mx, _mm512_loadu_ps(S + (int64_t)j * nb + i0));
         }
         mx = _mm512_mul_ps(mx, sc);
+        const __m512 mo = first ? ninf : _mm512_loadu_ps(m + i0), mn = first ? mx : _mm512_max_ps(mo, mx);
         __m512d sum0 = _mm512_setzero_pd(), sum1 = _mm512_setzero_pd();
-        for (int j = 0; j < nvis; j++) {
+        for (int j = 0; j < kn; j++) {
             float *s = S + (int64_t)j * nb + i0;
             const __mmask16 vm = _mm512_cmpgt_epi32_mask(visv, _mm512_set1_epi32(j));
-            const __m512 e = _mm512_maskz_mov_ps(vm, exp512(_mm512_sub_ps(_mm512_mul_ps(_mm512_loadu_ps(s), sc), mx)));
+            const __m512 e = _mm512_maskz_mov_ps(vm, exp512(_mm512_sub_ps(_mm512_mul_ps(_mm512_loadu_ps(s), sc), mn)));
             sum0 = _mm512_add_pd(sum0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
             sum1 = _mm512_add_pd(sum1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
             _mm512_storeu_ps(s, e);
         }
+        if (!first) { // t = l * exp(m - mn); l = t + lsum; c = t / l
+            const __m512 a = exp512(_mm512_sub_ps(mo, mn));
+            const __m512d t0 = _mm512_mul_pd(_mm512_loadu_pd(l + i0), _mm512_cvtps_pd(_mm512_castps512_ps256(a)));
+            const __m512d t1 = _mm512_mul_pd(_mm512_loadu_pd(l + i0 + 8),
+                                              _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1))));
+            sum0 = _mm512_add_pd(t0, sum0), sum1 = _mm512_add_pd(t1, sum1);
+            const __m256 c0 = _mm512_cvtpd_ps(_mm512_div_pd(t0, sum0)), c1 = _mm512_cvtpd_ps(_mm512_div_pd(t1, sum1));
+            _mm256_storeu_ps(c + i0, c0), _mm256_storeu_ps(c + i0 + 8, c1);
+        }
+        _mm512_storeu_pd(l + i0, sum0), _mm512_storeu_pd(l + i0 + 8, sum1);
+        _mm512_storeu_ps(m + i0, mn);
         const __m512d one = _mm512_set1_pd(1.0);
         const __m256 inv0 = _mm512_cvtpd_ps(_mm512_div_pd(one, sum0)), inv1 = _mm512_cvtpd_ps(_mm512_div_pd(one, sum1));
         const __m512 inv = _mm512_castpd_ps(
             _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(inv0)), _mm256_castps_pd(inv1), 1));
-        for (int j = 0; j < nvis; j++) {
+        for (int j = 0; j < kn; j++) {
             float *s = S + (int64_t)j * nb + i0;
             _mm512_storeu_ps(s, _mm512_mul_ps(_mm512_loadu_ps(s), inv));
         }
     }
 }
 
-static void softmax_cols_scalar(float *S, int nvis, int nb, const int *vis, float scale) {
+static void softmax_block_scalar(float *S, int kn, int nb, const int *vis, float scale, int first, float *m,
+                                 double *l, float *c) {
     for (int i = 0; i < nb; i++) {
         float mx = -INFINITY;
-        for (int j = 0; j < nvis; j++) {
-            float *s = S + (int64_t)j * nb + i;
-            *s = j < vis[i] ? *s * scale : -INFINITY;
-            mx = *s > mx ? *s : mx;
+        for (int j = 0; j < kn && j < vis[i]; j++) {
+            const float s = S[(int64_t)j * nb + i];
+            mx = s > mx ? s : mx;
         }
+        mx = mx * scale;
+        const float mn = first ? mx : (m[i] > mx ? m[i] : mx);
         double sum = 0;
-        for (int j = 0; j < nvis; j++) {
+        for (int j = 0; j < kn; j++) {
             float *s = S + (int64_t)j * nb + i;
-            *s = j < vis[i] ? exp_fast(*s - mx) : 0.0f;
+            *s = j < vis[i] ? exp_fast(*s * scale - mn) : 0.0f;
             sum += *s;
         }
+        if (!first) {
+            const double t = l[i] * (double)exp_fast(m[i] - mn);
+            sum = t + sum;
+            c[i] = (float)(t / sum);
+        }
+        l[i] = sum, m[i] = mn;
         const float inv = (float)(1.0 / sum);
-        for (int j = 0; j < nvis; j++) S[(int64_t)j * nb + i] *= inv;
+        for (int j = 0; j < kn; j++) S[(int64_t)j * nb + i] *= inv;
     }
 }
 
@@ -1259,10 +1293,12 @@ void attention_head(float *out, int ldo, const float *q, int ldq, const float *k
         attention_head_naive(out, ldo, q, ldq, k, ldk, v, ldv, nq, nk, hd, scale, q_offset);
         return;
     }
-    // Q^T [hd, nbp], S^T [nvis, nbp]: nbp = nb rounded up to whole vectors; the extra columns are zero queries that
+    // Q^T [hd, nbp], S^T [kn, nbp]: nbp = nb rounded up to whole vectors; the extra columns are zero queries that
     // see every key (finite, never read back), so every row of S^T is aligned and no load or store is masked
     float *qt = scores, *S = scores + (size_t)ATT_QB * ATT_MAX_HD;
-    int vis[ATT_QB];
+    int vis[ATT_QB], vl[ATT_QB];
+    float m[ATT_QB], c[ATT_QB];
+    double l[ATT_QB];
     for (int i0 = 0; i0 < nq; i0 += ATT_QB) {
         const int nb = nq - i0 < ATT_QB ? nq - i0 : ATT_QB, nbp = (nb + 15) & ~15;
         // keys visible to the last query of the block
@@ -1271,15 +1307,24 @@ void attention_head(float *out, int ldo, const float *q, int ldq, const float *k
             vis[i] = i >= nb ? nvis : q_offset >= 0 ? (q_offset + i0 + i + 1 < nk ? q_offset + i0 + i + 1 : nk) : nk;
             for (int d = 0; d < hd; d++) qt[d * nbp + i] = i < nb ? q[(int64_t)(i0 + i) * ldq + d] : 0.0f;
         }
-        // attn_weights = torch.matmul(query, key_states.transpose(2, 3)): S^T = K . Q^T
         // (one query block reads each key once: the keys and values stream from memory, so they are prefetched)
         const int pf = nb <= 16;
-        gemm_bcast_pf(S, nbp, k, ldk, 1, qt, nbp, nvis, nbp, hd, 0, pf);
-        // * scaling (+ causal mask); softmax(attn_weights, dim=-1, dtype=torch.float32)
-        if (cpu.avx512f) softmax_cols_avx512(S, nvis, nbp, vis, scale);
-        else softmax_cols_scalar(S, nvis, nbp, vis, scale);
-        // attn_output = torch.matmul(attn_weights, value_states): O = (S^T)^T . V
-        gemm_bcast_pf(out + (int64_t)i0 * ldo, ldo, S, 1, nbp, v, ldv, nb, hd, nvis, 0, pf);
+        for (int j0 = 0; j0 < nvis; j0 += ATT_KB) {
+            const int kn = nvis - j0 < ATT_KB ? nvis - j0 : ATT_KB, first = j0 == 0;
+            for (int i = 0; i < nbp; i++) vl[i] = vis[i] - j0 < 0 ? 0 : vis[i] - j0 > kn ? kn : vis[i] - j0;
+            // attn_weights = torch.matmul(query, key_states.transpose(2, 3)): S^T = K . Q^T (this key block)
+            gemm_bcast_pf(S, nbp, k + (int64_t)j0 * ldk, ldk, 1, qt, nbp, kn, nbp, hd, 0, pf);
+            // * scaling (+ causal mask); softmax(attn_weights, dim=-1, dtype=torch.float32), online over the blocks
+            if (cpu.avx512f) softmax_block_avx512(S, kn, nbp, vl, scale, first, m, l, c);
+            else softmax_block_scalar(S, kn, nbp, vl, scale, first, m, l, c);
+            // attn_output = torch.matmul(attn_weights, value_states): O = O * c + (S^T)^T . V (this key block)
+            float *o = out + (int64_t)i0 * ldo;
+            if (!first)
+                for (int i = 0; i < nb; i++)
+                    if (c[i] != 1.0f)
+                        for (int d = 0; d < hd; d++) o[(int64_t)i * ldo + d] *= c[i];
+            gemm_bcast_pf(o, ldo, S, 1, nbp, v + (int64_t)j0 * ldv, ldv, nb, hd, kn, !first, pf);
+        }
     }
 }
 

@@ -329,6 +329,11 @@ int main(void) {
     check_batch_invariance(DT_BF16, 41, 64);
     check_isa_attention(70, 90, 64, 20);
     check_isa_attention(12, 100, 128, -1);
+    // long inputs: several key blocks of the online softmax (1024 absolute positions each)
+    check_attention(70, 2100, 64, 2030);
+    check_attention(20, 2500, 64, -1);
+    check_isa_attention(100, 2200, 64, 2100);
+    check_isa_attention(16, 3000, 48, -1);
     check_gemm_bcast(13, 70, 300, 0);
     check_gemm_bcast(9, 17, 5, 1);
     check_exp_swiglu();
