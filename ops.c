@@ -764,11 +764,18 @@ static void linear_task(const LinearJob *J, const float *xp, int r0, int r1) {
         const int ie = n - ib < LT_MB ? n : ib + LT_MB;
         for (int rb = r0; rb < r1; rb += rbk) {
             const int re = r1 - rb < rbk ? r1 : rb + rbk;
+            if (c16) { // the bf16 compute mode: the whole block at once (ops_bf16.c blocks k inside it)
+                float *y = J->y + (int64_t)ib * J->ldy;
+                bf16c_block(y, J->ldy, xp + ib * Kp, Kp, J->W, ie - ib, rb, re);
+                if (J->b && J->b->data)
+                    for (int i = 0; i < ie - ib; i++)
+                        for (int r = rb; r < re; r++) y[(int64_t)i * J->ldy + r] += tensor_get(J->b, r);
+                continue;
+            }
             for (int i0 = ib; i0 < ie; i0 += LT_MR) {
                 const int mr = ie - i0 < LT_MR ? ie - i0 : LT_MR;
                 float *y = J->y + (int64_t)i0 * J->ldy;
-                if (c16) bf16c_tiles(y, J->ldy, xp + i0 * Kp, Kp, J->W, mr, rb, re);
-                else if (bf16) tiles_bf16(y, J->ldy, xp + i0 * Kp, Kp, (const uint16_t *)J->W->data, K, mr, rb, re);
+                if (bf16) tiles_bf16(y, J->ldy, xp + i0 * Kp, Kp, (const uint16_t *)J->W->data, K, mr, rb, re);
                 else tiles_w32(y, J->ldy, J->x + (int64_t)i0 * J->ldx, J->ldx, J->W, mr, rb, re);
                 if (J->b && J->b->data)
                     for (int i = 0; i < mr; i++)

@@ -24,9 +24,9 @@ const char *ops_compute_path(void);
 size_t bf16c_row_floats(int K);
 // one input row x[K] (fp32) rounded to bf16 (f32_to_bf16) in the layout the current path reads
 void bf16c_prepare_row(float *dst, const float *x, int K);
-// y[i * ldy + r] = row i of xq (mr <= 4 rows, stride ldq floats) . W_r for r in [r0, r1); W bf16, f16 or f32
-// (f16 / f32 rows rounded to bf16 as they are read, the same bits as a checkpoint rounded to bf16 once)
-void bf16c_tiles(float *y, int64_t ldy, const float *xq, int64_t ldq, const Tensor *W, int mr, int r0, int r1);
+// y[i * ldy + r] = row i of xq (m rows, stride ldq floats) . W_r for r in [r0, r1); W bf16, f16 or f32 (f16 / f32
+// rows rounded to bf16 as they are read, the same bits as a checkpoint rounded to bf16 once)
+void bf16c_block(float *y, int64_t ldy, const float *xq, int64_t ldq, const Tensor *W, int m, int r0, int r1);
 // reference twin: the chain above written plainly from Intel's VDPBF16PS pseudo-code, one output at a time
 // (x rounded with f32_to_bf16, W converted with f32_to_bf16 when not bf16), + b
 void linear_bf16c_naive(float *y, const float *x, const Tensor *W, const Tensor *b, int n);
