@@ -60,7 +60,6 @@ typedef struct {
     char msg[512];  // the one-line error
     Arena *ar;      // the arena allocations go to
     int line;       // template line being executed (for errors raised without one)
-    void *hold;     // jinja_json_parse: the cJSON root being built (freed on error)
 } J;
 
 // set the error message ("line N: ...") and unwind
@@ -2112,67 +2111,6 @@ static JVal jin_value(JIn *x) {
     return out;
 }
 
-// JSON text as a cJSON tree whose numbers are cJSON_Raw items holding their text (so 1 and 1.0 stay apart, as in
-// Python's json.loads); duplicate keys keep the last value at the first key's place, as a Python dict does
-// attach a new item to parent (under key for an object) or make it the root (j->hold frees it on error)
-static cJSON *jin_attach(JIn *x, cJSON *item, cJSON *parent, const char *key) {
-    if (!item) jin_fail(x, "out of memory");
-    if (!parent) x->j->hold = item;
-    else if (!cJSON_IsObject(parent)) cJSON_AddItemToArray(parent, item);
-    else if (cJSON_GetObjectItemCaseSensitive(parent, key)) cJSON_ReplaceItemInObjectCaseSensitive(parent, key, item);
-    else cJSON_AddItemToObject(parent, key, item);
-    return item;
-}
-
-// a JSON value as a cJSON item attached to parent (numbers as cJSON_Raw text)
-static void jin_cjson(JIn *x, cJSON *parent, const char *key) {
-    J *j = x->j;
-    jin_ws(x);
-    if (x->i >= x->n) jin_fail(x, "unexpected end");
-    if (++x->depth > J_MAX_DEPTH) jin_fail(x, "nested too deeply");
-    const char *s = x->s + x->i;
-    size_t rem = x->n - x->i;
-    if (*s == '{' || *s == '[') {
-        int obj = *s == '{';
-        x->i++;
-        cJSON *out = jin_attach(x, obj ? cJSON_CreateObject() : cJSON_CreateArray(), parent, key);
-        jin_ws(x);
-        if (x->i < x->n && x->s[x->i] == (obj ? '}' : ']')) x->i++;
-        else
-            for (;;) {
-                const char *k = NULL;
-                if (obj) {
-                    jin_ws(x);
-                    if (x->i >= x->n || x->s[x->i] != '"') jin_fail(x, "expected a key");
-                    JVal kv = jin_string(x);
-                    if (memchr(kv.u.s, 0, kv.n)) jin_fail(x, "NUL character in a key (unsupported)");
-                    k = kv.n ? kv.u.s : "";
-                    jin_ws(x);
-                    if (x->i >= x->n || x->s[x->i] != ':') jin_fail(x, "expected ':'");
-                    x->i++;
-                }
-                jin_cjson(x, out, k);
-                jin_ws(x);
-                if (x->i < x->n && x->s[x->i] == ',') { x->i++; continue; }
-                if (x->i < x->n && x->s[x->i] == (obj ? '}' : ']')) { x->i++; break; }
-                jin_fail(x, obj ? "expected ',' or '}'" : "expected ',' or ']'");
-            }
-    } else if (*s == '"') {
-        JVal v = jin_string(x);
-        if (memchr(v.u.s, 0, v.n)) jin_fail(x, "NUL character in a string (unsupported)");
-        jin_attach(x, cJSON_CreateString(v.n ? v.u.s : ""), parent, key);
-    } else if (rem >= 4 && !memcmp(s, "true", 4)) x->i += 4, jin_attach(x, cJSON_CreateTrue(), parent, key);
-    else if (rem >= 5 && !memcmp(s, "false", 5)) x->i += 5, jin_attach(x, cJSON_CreateFalse(), parent, key);
-    else if (rem >= 4 && !memcmp(s, "null", 4)) x->i += 4, jin_attach(x, cJSON_CreateNull(), parent, key);
-    else {
-        size_t st = x->i;
-        JVal v = jin_value(x); // a number (or NaN / Infinity): validated, then kept as its text
-        if (v.t != V_INT && v.t != V_FLOAT) jin_fail(x, "unexpected character");
-        jin_attach(x, cJSON_CreateRaw(astrndup(j, x->s + st, x->i - st)), parent, key);
-    }
-    x->depth--;
-}
-
 // public: transformers' _alias_reasoning_fields on a messages array (see jinja.h)
 int jinja_alias_reasoning(cJSON *messages) {
     static const char *const fields[] = {"reasoning_content", "thinking", "reasoning"};
@@ -2209,33 +2147,6 @@ int jinja_alias_reasoning(cJSON *messages) {
         m = n;
     }
     return 0;
-}
-
-// public: JSON text -> cJSON with exact number types (see jinja.h)
-cJSON *jinja_json_parse(const char *json, size_t len, char *err, size_t errcap) {
-    J *volatile j = calloc(1, sizeof(J));
-    Arena *volatile ar = calloc(1, sizeof(Arena));
-    if (!j || !ar) {
-        free(j), free(ar);
-        if (err && errcap) snprintf(err, errcap, "jinja: out of memory");
-        return NULL;
-    }
-    j->ar = ar;
-    if (setjmp(j->jb)) {
-        if (err && errcap) snprintf(err, errcap, "%s", j->msg);
-        cJSON_Delete(j->hold);
-        arena_free(ar);
-        free(ar), free(j);
-        return NULL;
-    }
-    JIn x = {j, json ? json : "", json ? len : 0, 0, 0};
-    jin_cjson(&x, NULL, NULL);
-    cJSON *root = j->hold;
-    jin_ws(&x);
-    if (x.i != x.n) jin_fail(&x, "trailing characters");
-    arena_free(ar);
-    free(ar), free(j);
-    return root;
 }
 
 // a cJSON tree as values (numbers: integral and |x| <= 2^53 -> int; cJSON_Raw items are read as JSON text)

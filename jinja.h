@@ -57,11 +57,6 @@ char *jinja_render(const JinjaTemplate *t, const cJSON *ctx, size_t *out_len, ch
 char *jinja_render_json(const JinjaTemplate *t, const char *json, size_t json_len, size_t *out_len, char *err,
                         size_t errcap);
 
-// parse JSON text into a cJSON tree for jinja_render that keeps Python's json.loads types: every number is a
-// cJSON_Raw item holding its text (1 stays an int, 1.0 a float, NaN / Infinity accepted); duplicate keys keep the last
-// value, as a Python dict does. NULL with a one-line message in err on bad JSON. Free with cJSON_Delete.
-cJSON *jinja_json_parse(const char *json, size_t len, char *err, size_t errcap);
-
 // transformers' _alias_reasoning_fields, in place on a messages array: a message whose reasoning_content, thinking
 // or reasoning (the first not null, r) is set becomes {"thinking": r, ...message, "reasoning_content": r} (keys in
 // that order; a "thinking" of its own is kept). 0, or -1 when messages is no array / out of memory.

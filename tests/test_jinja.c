@@ -5,6 +5,7 @@
 // marked as a construct jinja.c rejects. Plus hostile templates (loops, recursion, nesting, output growth) that must
 // end with a clean error, and the cJSON entry point on the chat cases.
 #include "../jinja.h"
+#include "../json.h"
 #include "test_util.h"
 
 #include <stdio.h>
@@ -94,7 +95,7 @@ int main(void) {
         char *out = NULL;
         int alias = cJSON_IsTrue(cJSON_GetObjectItem(c, "alias_reasoning"));
         if (t && alias) { // messages through jinja_alias_reasoning (transformers' _alias_reasoning_fields)
-            cJSON *cj = jinja_json_parse(ctx, clen, err, sizeof err);
+            cJSON *cj = json_parse(ctx, clen, name);
             if (cj && jinja_alias_reasoning(cJSON_GetObjectItem(cj, "messages")) == 0)
                 out = jinja_render(t, cj, &on, err, sizeof err);
             cJSON_Delete(cj);
@@ -119,13 +120,13 @@ int main(void) {
                 CHECK(0, "%s: differs at byte %zu (got %zu bytes, want %zu): got [%.60s] want [%.60s]", name, d, on,
                       wn, out + (d > 20 ? d - 20 : 0), want + (d > 20 ? d - 20 : 0));
             }
-            // the cJSON entry point: exact with jinja_json_parse's tree (numbers kept as text); with cJSON_Parse's
+            // the cJSON entry point: exact with json_parse's tree (numbers kept as text); with cJSON_Parse's
             // own tree for the chat contexts (they hold no integral floats such as 1.0)
             if (ok && !alias) {
-                cJSON *cj = jinja_json_parse(ctx, clen, err, sizeof err);
+                cJSON *cj = json_parse(ctx, clen, name);
                 size_t on2 = 0;
                 char *out2 = cj ? jinja_render(t, cj, &on2, err, sizeof err) : NULL;
-                CHECK(out2 && on2 == wn && !memcmp(out2, want, wn), "%s: same through jinja_json_parse + jinja_render", name);
+                CHECK(out2 && on2 == wn && !memcmp(out2, want, wn), "%s: same through json_parse + jinja_render", name);
                 free(out2);
                 cJSON_Delete(cj);
             }
@@ -173,27 +174,28 @@ int main(void) {
     }
     check_fails("integer overflow", "{{ 9223372036854775807 + 1 }}", ctx);
     check_fails("bad context", "{{ x }}", "[1, 2");
-    // jinja_json_parse: Python's json.loads types through cJSON, clean errors, no leak on bad input
+    // json_parse: Python's json.loads types through cJSON, clean errors, no leak on bad input
     {
         char err[200];
         const char *js = "{\"a\": 1.0, \"b\": 1, \"c\": [2.50, -0.0, 1e16, 12345678901234567890.0], \"a\": 3.0, "
                          "\"s\": \"\\u00e9\\ud83d\\ude00\"}";
-        cJSON *cj = jinja_json_parse(js, strlen(js), err, sizeof err);
+        cJSON *cj = json_parse(js, strlen(js), "test");
         const char *src = "{{ a }} {{ b }} {{ c }} {{ c|tojson }} {{ s }} {{ a is float }}";
         JinjaTemplate *t = jinja_parse(src, strlen(src), err, sizeof err);
         size_t n;
         char *o = cj && t ? jinja_render(t, cj, &n, err, sizeof err) : NULL;
         const char *want = "3.0 1 [2.5, -0.0, 1e+16, 1.2345678901234567e+19] [2.5, -0.0, 1e+16, 1.2345678901234567e+19] "
                            "\xc3\xa9\xf0\x9f\x98\x80 True";
-        CHECK(o && !strcmp(o, want), "jinja_json_parse keeps float/int apart: [%s]", o ? o : err);
+        CHECK(o && !strcmp(o, want), "json_parse keeps float/int apart: [%s]", o ? o : err);
         free(o);
         jinja_free(t);
         cJSON_Delete(cj);
         const char *bad[] = {"{\"a\": [1, 2", "{\"a\": {\"b\": [tru]}}", "[1, 2] x", "\"\\u0000\"", "{\"x\": 01}", ""};
         for (int i = 0; i < 6; i++) {
             err[0] = 0;
-            cJSON *b = jinja_json_parse(bad[i], strlen(bad[i]), err, sizeof err);
-            CHECK(!b && err[0], "jinja_json_parse rejects %s (%s)", bad[i], err);
+            glm_errmsg[0] = 0;
+            cJSON *b = json_parse(bad[i], strlen(bad[i]), "test");
+            CHECK(!b && glm_errmsg[0], "json_parse rejects %s (%s)", bad[i], glm_errmsg);
             cJSON_Delete(b);
         }
     }
