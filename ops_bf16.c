@@ -138,18 +138,16 @@ __attribute__((target("avx512f"))) static inline __attribute__((always_inline)) 
     return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
 }
 
-// chunks [k0, k1) of the tile's chains (k0, k1 multiples of 32, or k1 = K): from zero (k0 = 0) or from the lanes
-// saved in ab ([MR][NR][16] floats); at the end the lanes are saved to ab again, or (k1 = K) summed into y
+// MR (<= 4) input rows (bf16, stride ldq) x NR (<= 5) bf16 weight rows: one vdpbf16ps chain per output
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) static inline __attribute__((always_inline)) void
-tile_dp(float *y, int64_t ldy, const uint16_t *xq, int64_t ldq, const uint16_t *w, int64_t ldw, int K, int k0, int k1,
-        float *ab, int MR, int NR) {
+tile_dp(float *y, int64_t ldy, const uint16_t *xq, int64_t ldq, const uint16_t *w, int64_t ldw, int K, int MR, int NR) {
     __m512 acc[BC_MR][BC_NR];
 #pragma GCC unroll 10
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 10
-        for (int j = 0; j < NR; j++) acc[i][j] = k0 ? _mm512_load_ps(ab + (i * BC_NR + j) * 16) : _mm512_setzero_ps();
-    const int nfull = (k1 < K ? k1 : K) & ~31;
-    for (int c = k0; c < nfull; c += 32) {
+        for (int j = 0; j < NR; j++) acc[i][j] = _mm512_setzero_ps();
+    const int nfull = K & ~31;
+    for (int c = 0; c < nfull; c += 32) {
         __m512i xv[BC_MR];
 #pragma GCC unroll 10
         for (int i = 0; i < MR; i++) xv[i] = _mm512_loadu_si512((const void *)(xq + i * ldq + c));
@@ -160,7 +158,7 @@ tile_dp(float *y, int64_t ldy, const uint16_t *xq, int64_t ldq, const uint16_t *
             for (int i = 0; i < MR; i++) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], (__m512bh)wv, (__m512bh)xv[i]);
         }
     }
-    if (k1 >= K && nfull < K) { // the last chunk: weights masked to zero past K (the prepared rows are zero-padded)
+    if (nfull < K) { // the last chunk: weights masked to zero past K (the prepared rows are zero-padded)
         const __mmask32 m = (__mmask32)((1ull << (K - nfull)) - 1);
 #pragma GCC unroll 10
         for (int j = 0; j < NR; j++) {
@@ -171,26 +169,17 @@ tile_dp(float *y, int64_t ldy, const uint16_t *xq, int64_t ldq, const uint16_t *
                                              (__m512bh)_mm512_loadu_si512((const void *)(xq + i * ldq + nfull)));
         }
     }
-    if (k1 < K) {
-#pragma GCC unroll 10
-        for (int i = 0; i < MR; i++)
-#pragma GCC unroll 10
-            for (int j = 0; j < NR; j++) _mm512_store_ps(ab + (i * BC_NR + j) * 16, acc[i][j]);
-        return;
-    }
 #pragma GCC unroll 10
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 10
         for (int j = 0; j < NR; j++) y[i * ldy + j] = tree16_512(acc[i][j]);
 }
 
-typedef void (*BcTileFn)(float *, int64_t, const uint16_t *, int64_t, const uint16_t *, int64_t, int, int, int,
-                         float *);
+typedef void (*BcTileFn)(float *, int64_t, const uint16_t *, int64_t, const uint16_t *, int64_t, int);
 #define TDP(MR, NR)                                                                                                    \
     __attribute__((target("avx512f,avx512bw,avx512bf16"))) static void tile_dp_##MR##_##NR(                            \
-        float *y, int64_t ldy, const uint16_t *xq, int64_t ldq, const uint16_t *w, int64_t ldw, int K, int k0, int k1, \
-        float *ab) {                                                                                                   \
-        tile_dp(y, ldy, xq, ldq, w, ldw, K, k0, k1, ab, MR, NR);                                                       \
+        float *y, int64_t ldy, const uint16_t *xq, int64_t ldq, const uint16_t *w, int64_t ldw, int K) {               \
+        tile_dp(y, ldy, xq, ldq, w, ldw, K, MR, NR);                                                                   \
     }
 #define TDP_ROW(MR) TDP(MR, 1) TDP(MR, 2) TDP(MR, 3) TDP(MR, 4) TDP(MR, 5)
 TDP_ROW(1)
@@ -312,37 +301,19 @@ static const uint16_t *weight_rows_bf16(const Tensor *W, int r0, int r1) {
     return bc_wbuf;
 }
 
-#define BC_KC 1000000 // AVX512_BF16 batches: k per block (a multiple of 32): a block's 32 input rows and 20 weight rows
-                  // (26 KB) stay in L1 while every tile of the block runs over it
-#define BC_MB 32  // the most input rows of a block (linear_task's LT_MB)
-#define BC_RB 20  // the most weight rows of a batch block (linear_task's LT_RB)
-
-static float *bc_acc; // per-thread saved lanes of the tiles of a block between k blocks: [BC_MB/4][BC_RB/5][4][5][16]
-#pragma omp threadprivate(bc_acc)
-
+// (one pass over K per tile: blocking k so that a block's rows stay in L1, with the lanes saved between blocks, was
+// measured slower: README "Performance")
 void bf16c_block(float *y, int64_t ldy, const float *xq, int64_t ldq, const Tensor *W, int m, int r0, int r1) {
     const int K = (int)W->cols, path = bc_path();
     const uint16_t *w0 = weight_rows_bf16(W, r0, r1); // row r at w0 + (r - r0) * K
     if (path == PATH_DP) {
         const uint16_t *x16 = (const uint16_t *)xq;
         const int64_t ld16 = 2 * ldq;
-        // batches: k in blocks of BC_KC over all the block's tiles (the lanes saved between blocks continue the
-        // same chains: the bits do not depend on it); decode-sized blocks, and short rows: one pass per tile
-        const int kc = m > BC_MR && r1 - r0 <= BC_RB && m <= BC_MB && K > BC_KC ? BC_KC : K;
-        if (kc < K && !bc_acc) {
-            bc_acc = aligned_alloc(64, (size_t)(BC_MB / BC_MR) * (BC_RB / BC_NR) * BC_MR * BC_NR * 16 * sizeof(float));
-            if (!bc_acc) glm_die(EXIT_INPUT, "out of memory (bf16 tile lanes)");
-        }
-        for (int k0 = 0; k0 < K; k0 += kc) {
-            const int k1 = K - k0 <= kc ? K : k0 + kc;
-            for (int i = 0, ti = 0; i < m; i += BC_MR, ti++)
-                for (int r = r0, tr = 0; r < r1; r += BC_NR, tr++) {
-                    const int mi = m - i < BC_MR ? m - i : BC_MR, nb = r1 - r < BC_NR ? r1 - r : BC_NR;
-                    float *ab = kc < K ? bc_acc + (size_t)(ti * (BC_RB / BC_NR) + tr) * BC_MR * BC_NR * 16 : NULL;
-                    tiles_dp[mi - 1][nb - 1](y + i * ldy + r, ldy, x16 + i * ld16, ld16, w0 + (int64_t)(r - r0) * K, K,
-                                             K, k0, k1, ab);
-                }
-        }
+        for (int i = 0; i < m; i += BC_MR)
+            for (int r = r0; r < r1; r += BC_NR) {
+                const int mi = m - i < BC_MR ? m - i : BC_MR, nb = r1 - r < BC_NR ? r1 - r : BC_NR;
+                tiles_dp[mi - 1][nb - 1](y + i * ldy + r, ldy, x16 + i * ld16, ld16, w0 + (int64_t)(r - r0) * K, K, K);
+            }
     } else if (path == PATH_AVX2) {
         for (int i = 0; i < m; i += 2)
             for (int r = r0; r < r1; r += 2) {
