@@ -348,6 +348,148 @@ void linear_bf16c_naive(float *y, const float *x, const Tensor *W, const Tensor 
     free(wb);
 }
 
+// ---------------------------------------------------------------------------- attention products (pairs)
+
+static inline uint32_t pair_of(float lo, float hi) { return (uint32_t)f32_to_bf16(lo) | (uint32_t)f32_to_bf16(hi) << 16; }
+
+void pack_pairs_rows(uint32_t *dst, int64_t ldd, const float *src, int64_t lds, int rows, int n) {
+    for (int kp = 0; kp < (rows + 1) / 2; kp++) {
+        const float *a = src + (int64_t)(2 * kp) * lds, *b = 2 * kp + 1 < rows ? a + lds : NULL;
+        uint32_t *d = dst + (int64_t)kp * ldd;
+        for (int j = 0; j < n; j++) d[j] = pair_of(a[j], b ? b[j] : 0.0f);
+    }
+}
+
+void pack_pairs_cols(uint32_t *dst, int64_t ldd, const float *src, int64_t lds, int rows, int cols) {
+    for (int r = 0; r < rows; r++) {
+        const float *a = src + (int64_t)r * lds;
+        uint32_t *d = dst + (int64_t)r * ldd;
+        for (int kp = 0; kp < cols / 2; kp++) d[kp] = pair_of(a[2 * kp], a[2 * kp + 1]);
+        if (cols % 2) d[cols / 2] = pair_of(a[cols - 1], 0.0f);
+    }
+}
+
+void gemm_pairs_naive(float *C, int64_t ldc, const uint32_t *A, int64_t ars, int64_t acs, const uint32_t *B,
+                      int64_t ldb, int M, int N, int Kp, int accumulate) {
+    for (int i = 0; i < M; i++)
+        for (int n = 0; n < N; n++) {
+            float acc = accumulate ? C[(int64_t)i * ldc + n] : 0.0f;
+            for (int k = 0; k < Kp; k++) {
+                const uint32_t a = A[i * ars + k * acs], b = B[(int64_t)k * ldb + n];
+                acc = bf16c_pair_step(acc, (uint16_t)a, (uint16_t)(a >> 16), (uint16_t)b, (uint16_t)(b >> 16));
+            }
+            C[(int64_t)i * ldc + n] = acc;
+        }
+}
+
+// AVX512_BF16: MR rows x NV vectors of 16 columns (the last masked by lastm), one vdpbf16ps per (row, vector, kp)
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) static inline __attribute__((always_inline)) void
+gp_tile_dp(float *C, int64_t ldc, const uint32_t *A, int64_t ars, int64_t acs, const uint32_t *B, int64_t ldb, int Kp,
+           int accumulate, int MR, int NV, __mmask16 lastm) {
+    __m512 c[8][3];
+#pragma GCC unroll 10
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 10
+        for (int v = 0; v < NV; v++)
+            c[i][v] = accumulate ? _mm512_maskz_loadu_ps(v == NV - 1 ? lastm : 0xffff, C + i * ldc + 16 * v)
+                                 : _mm512_setzero_ps();
+    for (int k = 0; k < Kp; k++) {
+        __m512i b[3];
+#pragma GCC unroll 10
+        for (int v = 0; v < NV; v++) b[v] = _mm512_maskz_loadu_epi32(v == NV - 1 ? lastm : 0xffff, B + k * ldb + 16 * v);
+#pragma GCC unroll 10
+        for (int i = 0; i < MR; i++) {
+            const __m512i a = _mm512_set1_epi32((int)A[i * ars + k * acs]);
+#pragma GCC unroll 10
+            for (int v = 0; v < NV; v++) c[i][v] = _mm512_dpbf16_ps(c[i][v], (__m512bh)a, (__m512bh)b[v]);
+        }
+    }
+#pragma GCC unroll 10
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 10
+        for (int v = 0; v < NV; v++) _mm512_mask_storeu_ps(C + i * ldc + 16 * v, v == NV - 1 ? lastm : 0xffff, c[i][v]);
+}
+
+typedef void (*GpFn)(float *, int64_t, const uint32_t *, int64_t, int64_t, const uint32_t *, int64_t, int, int,
+                     __mmask16);
+#define GPT(MR, NV)                                                                                                    \
+    __attribute__((target("avx512f,avx512bw,avx512bf16"))) static void gp_dp_##MR##_##NV(                              \
+        float *C, int64_t ldc, const uint32_t *A, int64_t ars, int64_t acs, const uint32_t *B, int64_t ldb, int Kp,    \
+        int acc, __mmask16 m) {                                                                                        \
+        gp_tile_dp(C, ldc, A, ars, acs, B, ldb, Kp, acc, MR, NV, m);                                                   \
+    }
+#define GPT_COL(NV) GPT(1, NV) GPT(2, NV) GPT(3, NV) GPT(4, NV) GPT(5, NV) GPT(6, NV) GPT(7, NV) GPT(8, NV)
+GPT_COL(1)
+GPT_COL(2)
+GPT_COL(3)
+#define GPCOL(NV) {gp_dp_1_##NV, gp_dp_2_##NV, gp_dp_3_##NV, gp_dp_4_##NV, gp_dp_5_##NV, gp_dp_6_##NV, gp_dp_7_##NV, \
+    gp_dp_8_##NV}
+static const GpFn gp_dp[3][8] = {GPCOL(1), GPCOL(2), GPCOL(3)};
+
+// AVX2 emulation: up to 4 rows x 16 columns (two 8-lane halves), the odd then the even FMA under MXCSR.DAZ|FTZ
+__attribute__((target("avx2,fma"))) static void gp_tile_avx2(float *C, int64_t ldc, const uint32_t *A, int64_t ars,
+                                                             int64_t acs, const uint32_t *B, int64_t ldb, int Kp,
+                                                             int accumulate, int MR, int ncol) {
+    __m256 c[4][2];
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), mhi = _mm256_set1_epi32((int)0xffff0000u);
+    const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(ncol), idx);
+    const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(ncol - 8), idx);
+    for (int i = 0; i < MR; i++) {
+        c[i][0] = accumulate ? _mm256_maskload_ps(C + i * ldc, m0) : _mm256_setzero_ps();
+        c[i][1] = accumulate ? _mm256_maskload_ps(C + i * ldc + 8, m1) : _mm256_setzero_ps();
+    }
+    const unsigned csr = _mm_getcsr();
+    _mm_setcsr(csr | BC_CSR_DAZ_FTZ);
+    for (int k = 0; k < Kp; k++) {
+        const int *b = (const int *)(B + k * ldb);
+        const __m256i b0 = _mm256_maskload_epi32(b, m0), b1 = _mm256_maskload_epi32(b + 8, m1);
+        const __m256 be0 = _mm256_castsi256_ps(_mm256_slli_epi32(b0, 16)), bo0 = _mm256_castsi256_ps(_mm256_and_si256(b0, mhi));
+        const __m256 be1 = _mm256_castsi256_ps(_mm256_slli_epi32(b1, 16)), bo1 = _mm256_castsi256_ps(_mm256_and_si256(b1, mhi));
+        for (int i = 0; i < MR; i++) {
+            const __m256i a = _mm256_set1_epi32((int)A[i * ars + k * acs]);
+            const __m256 ae = _mm256_castsi256_ps(_mm256_slli_epi32(a, 16)), ao = _mm256_castsi256_ps(_mm256_and_si256(a, mhi));
+            c[i][0] = _mm256_fmadd_ps(ae, be0, _mm256_fmadd_ps(ao, bo0, c[i][0]));
+            c[i][1] = _mm256_fmadd_ps(ae, be1, _mm256_fmadd_ps(ao, bo1, c[i][1]));
+        }
+    }
+    _mm_setcsr(csr);
+    for (int i = 0; i < MR; i++) {
+        _mm256_maskstore_ps(C + i * ldc, m0, c[i][0]);
+        _mm256_maskstore_ps(C + i * ldc + 8, m1, c[i][1]);
+    }
+}
+
+void gemm_pairs(float *C, int64_t ldc, const uint32_t *A, int64_t ars, int64_t acs, const uint32_t *B, int64_t ldb,
+                int M, int N, int Kp, int accumulate) {
+    if (M <= 0 || N <= 0) return;
+    const int path = bc_path();
+    if (path == PATH_DP) {
+        for (int j0 = 0; j0 < N; j0 += 48) {
+            const int nc = N - j0 < 48 ? N - j0 : 48, nv = (nc + 15) / 16;
+            const __mmask16 lastm = (__mmask16)(nc % 16 ? (1u << (nc % 16)) - 1 : 0xffff);
+            for (int i0 = 0; i0 < M; i0 += 8) {
+                const int m = M - i0 < 8 ? M - i0 : 8;
+                gp_dp[nv - 1][m - 1](C + i0 * ldc + j0, ldc, A + i0 * ars, ars, acs, B + j0, ldb, Kp, accumulate, lastm);
+            }
+        }
+    } else if (path == PATH_AVX2) {
+        for (int j0 = 0; j0 < N; j0 += 16)
+            for (int i0 = 0; i0 < M; i0 += 4)
+                gp_tile_avx2(C + i0 * ldc + j0, ldc, A + i0 * ars, ars, acs, B + j0, ldb, Kp, accumulate,
+                             M - i0 < 4 ? M - i0 : 4, N - j0 < 16 ? N - j0 : 16);
+    } else
+        for (int i = 0; i < M; i++)
+            for (int n = 0; n < N; n++) {
+                float acc = accumulate ? flush(C[(int64_t)i * ldc + n]) : 0.0f; // (DAZ on the accumulator too)
+                for (int k = 0; k < Kp; k++) {
+                    const uint32_t a = A[i * ars + k * acs], b = B[(int64_t)k * ldb + n];
+                    acc = fma_ftz(flush(bfv((uint16_t)(a >> 16))), flush(bfv((uint16_t)(b >> 16))), acc);
+                    acc = fma_ftz(flush(bfv((uint16_t)a)), flush(bfv((uint16_t)b)), acc);
+                }
+                C[(int64_t)i * ldc + n] = acc;
+            }
+}
+
 // ---------------------------------------------------------------------------- peak
 
 // 12 independent vdpbf16ps chains for iters steps (their sum, so the loop is not removed)

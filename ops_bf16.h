@@ -27,6 +27,20 @@ void bf16c_prepare_row(float *dst, const float *x, int K);
 // y[i * ldy + r] = row i of xq (m rows, stride ldq floats) . W_r for r in [r0, r1); W bf16, f16 or f32 (f16 / f32
 // rows rounded to bf16 as they are read, the same bits as a checkpoint rounded to bf16 once)
 void bf16c_block(float *y, int64_t ldy, const float *xq, int64_t ldq, const Tensor *W, int m, int r0, int r1);
+// Attention in the bf16 mode (ops.c attention_head): both matrix products with bf16 operands packed in pairs along
+// the summed dimension (uint32: the first element in the low half, as vdpbf16ps reads them) and one fp32 lane per
+// output: C[i, n] (+)= chain over kp of the vdpbf16ps step (odd pair, then even, DAZ / FTZ) of A(i, kp) =
+// A[i * ars + kp * acs] (broadcast) and B[kp * ldb + n]; from 0 or (accumulate) from C. The same bits on every path.
+void gemm_pairs(float *C, int64_t ldc, const uint32_t *A, int64_t ars, int64_t acs, const uint32_t *B, int64_t ldb,
+                int M, int N, int Kp, int accumulate);
+// dst[kp * ldd + n] = pair(src[2kp][n], src[2kp + 1][n]) for kp < (rows + 1) / 2 (a missing odd row is zero), each
+// element rounded with f32_to_bf16; src rows of stride lds
+void pack_pairs_rows(uint32_t *dst, int64_t ldd, const float *src, int64_t lds, int rows, int n);
+// dst[r * ldd + kp] = pair(src[r][2kp], src[r][2kp + 1]) for kp < (cols + 1) / 2 (a missing odd column is zero)
+void pack_pairs_cols(uint32_t *dst, int64_t ldd, const float *src, int64_t lds, int rows, int cols);
+// reference twin of gemm_pairs: bf16c_pair_step one output at a time
+void gemm_pairs_naive(float *C, int64_t ldc, const uint32_t *A, int64_t ars, int64_t acs, const uint32_t *B,
+                      int64_t ldb, int M, int N, int Kp, int accumulate);
 // reference twin: the chain above written plainly from Intel's VDPBF16PS pseudo-code, one output at a time
 // (x rounded with f32_to_bf16, W converted with f32_to_bf16 when not bf16), + b
 void linear_bf16c_naive(float *y, const float *x, const Tensor *W, const Tensor *b, int n);

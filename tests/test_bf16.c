@@ -2,7 +2,8 @@
 // test_bf16.c - the bf16 compute mode (ops_bf16.c): the emulated vdpbf16ps step against the instruction on random
 // scalars (denormals, values around FLT_MIN, signed zeros); Linear on every path (AVX512_BF16, AVX2 emulation,
 // portable emulation) bit-identical to the naive twin for bf16 / f16 / f32 weights and odd K; rows batch-invariant
-// (alone = in a batch) and thread-count independent; f32 mode untouched by the switch.
+// (alone = in a batch) and thread-count independent; attention's pair products likewise, the bf16 attention
+// path-, block- and decode-invariant; f32 mode untouched by the switch.
 #include "../ops.h"
 #include "../ops_bf16.h"
 #include "test_util.h"
@@ -167,6 +168,66 @@ static void check_edge(void) {
     free(w), free(x), free(yr), free(y);
 }
 
+// gemm_pairs (attention's products in the bf16 mode) on every path against its naive twin: random pairs with
+// denormals, the accumulating form from a C with denormals, column counts that leave a masked tail
+static void check_gemm_pairs(int M, int N, int Kp, int accumulate) {
+    uint32_t *A = malloc((size_t)M * Kp * 4), *B = malloc((size_t)Kp * N * 4);
+    float *C0 = malloc((size_t)M * N * 4), *Cr = malloc((size_t)M * N * 4), *C = malloc((size_t)M * N * 4);
+    for (int i = 0; i < M * Kp; i++) A[i] = (uint32_t)rbf(rnd() % 8 ? 100 : 0, 140) | (uint32_t)rbf(100, 140) << 16;
+    for (int i = 0; i < Kp * N; i++) B[i] = (uint32_t)rbf(100, 140) | (uint32_t)rbf(rnd() % 8 ? 100 : 0, 140) << 16;
+    for (int i = 0; i < M * N; i++) C0[i] = rnd() % 8 ? frand() : frand() * 1e-38f;
+    memcpy(Cr, C0, (size_t)M * N * 4);
+    gemm_pairs_naive(Cr, N, A, Kp, 1, B, N, M, N, Kp, accumulate);
+    const CpuFeatures saved = cpu;
+    for (int p = 0; p < 3; p++) {
+        if (!use_path(p, &saved)) continue;
+        memcpy(C, C0, (size_t)M * N * 4);
+        gemm_pairs(C, N, A, Kp, 1, B, N, M, N, Kp, accumulate);
+        CHECK(memcmp(C, Cr, (size_t)M * N * 4) == 0, "gemm_pairs %s [%d x %d] Kp=%d%s: bit-identical to the naive twin",
+              path_names[p], M, N, Kp, accumulate ? " accumulating" : "");
+    }
+    cpu = saved;
+    free(A), free(B), free(C0), free(Cr), free(C);
+}
+
+// attention_head in the bf16 mode: the three paths bit-identical, each query alone (decode) equal to its row of the
+// prefill (also across key blocks), and close to the double-precision naive attention (bf16 operands: ~1e-2)
+static void check_attention_bf16(int nq, int nk, int hd, int off) {
+    const int ld = hd + 3;
+    float *q = malloc((size_t)nq * ld * 4), *k = malloc((size_t)nk * ld * 4), *v = malloc((size_t)nk * ld * 4);
+    float *o[3], *r = calloc((size_t)nq * ld, 4), *one = calloc((size_t)ld, 4), *sc = malloc(attention_scratch_floats(nk) * 4);
+    for (int i = 0; i < nq * ld; i++) q[i] = frand();
+    for (int i = 0; i < nk * ld; i++) k[i] = frand(), v[i] = frand();
+    const CpuFeatures saved = cpu;
+    attention_head_naive(r, ld, q, ld, k, ld, v, ld, nq, nk, hd, 0.125f, off);
+    ops_compute = COMPUTE_BF16;
+    int same = 1, dec = 1, np = 0;
+    for (int p = 0; p < 3; p++) {
+        o[p] = calloc((size_t)nq * ld, 4);
+        if (!use_path(p, &saved)) {
+            memcpy(o[p], o[0], (size_t)nq * ld * 4);
+            continue;
+        }
+        np++;
+        attention_head(o[p], ld, q, ld, k, ld, v, ld, nq, nk, hd, 0.125f, off, sc);
+        same &= memcmp(o[p], o[0], (size_t)nq * ld * 4) == 0;
+    }
+    cpu = saved;
+    for (int i = 0; i < nq && off >= 0; i++) {
+        attention_head(one, ld, q + (size_t)i * ld, ld, k, ld, v, ld, 1, off + i + 1, hd, 0.125f, -1, sc);
+        dec &= memcmp(one, o[0] + (size_t)i * ld, (size_t)hd * 4) == 0;
+    }
+    ops_compute = COMPUTE_F32;
+    double e = 0, m = 0;
+    for (int i = 0; i < nq; i++)
+        for (int d = 0; d < hd; d++)
+            e = fmax(e, fabs((double)o[0][i * ld + d] - r[i * ld + d])), m = fmax(m, fabs(r[i * ld + d]));
+    CHECK(same && dec && e < 2e-2 * m, "bf16 attention nq=%d nk=%d hd=%d %s: %d paths bit-identical%s, decode rows %s, "
+          "vs naive %.2g (max %.2g)", nq, nk, hd, off >= 0 ? "causal" : "bidirectional", np, same ? "" : " (NOT)",
+          off >= 0 ? (dec ? "equal" : "DIFFER") : "n/a", e, m);
+    free(q), free(k), free(v), free(r), free(one), free(sc), free(o[0]), free(o[1]), free(o[2]);
+}
+
 // the mode is a switch: f32 results are the same before and after a bf16 run, and bf16 differs from f32 by bf16
 // rounding (about 2^-8 relative per input), not more
 static void check_modes(void) {
@@ -207,6 +268,14 @@ int main(void) {
     check_linear(DT_BF16, 41, 1000, 13, 1);
     check_linear(DT_BF16, 10, 4096, 33, 0);
     check_edge();
+    check_gemm_pairs(13, 37, 64, 0);
+    check_gemm_pairs(9, 48, 33, 1);
+    check_gemm_pairs(1, 5, 7, 1);
+    check_attention_bf16(70, 90, 64, 20);
+    check_attention_bf16(12, 101, 128, -1);
+    check_attention_bf16(50, 2100, 64, 2050);
+    check_attention_bf16(9, 2501, 48, -1);
+    check_attention_bf16(5, 37, 30, 32);
     check_modes();
     return test_done();
 }
