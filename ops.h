@@ -62,7 +62,8 @@ float dot_f32(const float *a, const float *b, int n);
 // y = silu(g) * u elementwise (exp_fast; y may alias g or u); _naive: libm expf
 void swiglu(float *y, const float *g, const float *u, int n);
 void swiglu_naive(float *y, const float *g, const float *u, int n);
-// eager attention for one head (softmax fp32): q [nq, ldq], k/v [nk, ldk/ldv], out [nq, ldo];
+// eager attention for one head (softmax fp32; --compute bf16: q.k and P.v on bf16 operands, ops_bf16.h):
+// q [nq, ldq], k/v [nk, ldk/ldv], out [nq, ldo];
 // q_offset >= 0: causal (query i sees keys j <= q_offset + i); < 0: bidirectional.
 // scores: attention_scratch_floats(nk) floats of per-thread scratch
 void attention_head(float *out, int ldo, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // ops_bf16.h - the bf16 compute mode (--compute bf16): every dense Linear (bf16 / f16 / f32 weights) with its input
-// rows rounded to bf16 and fp32 accumulation, as a PyTorch bf16 model's matmuls (torch.bfloat16, oneDNN vdpbf16ps).
+// rows rounded to bf16 and fp32 accumulation, and attention's two products on bf16 operands (attention_head), as a
+// PyTorch bf16 model's matmuls (torch.bfloat16, oneDNN vdpbf16ps).
 // One summation order on every path: AVX512_BF16 vdpbf16ps, and its exact emulation on AVX2 and in portable C.
 #ifndef GLM4V_OPS_BF16_H
 #define GLM4V_OPS_BF16_H
