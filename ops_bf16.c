@@ -29,6 +29,7 @@ enum { PATH_DP, PATH_AVX2, PATH_PORTABLE };
 // the path the CPU features select (cpu: ops_init)
 static int bc_path(void) { return cpu.avx512bf16 ? PATH_DP : cpu.avx2 ? PATH_AVX2 : PATH_PORTABLE; }
 
+// the mode by name (ops_bf16.h)
 int ops_set_compute(const char *name) {
     if (!strcmp(name, "f32") || !strcmp(name, "fp32")) ops_compute = COMPUTE_F32;
     else if (!strcmp(name, "bf16")) ops_compute = COMPUTE_BF16;
@@ -38,6 +39,7 @@ int ops_set_compute(const char *name) {
 
 const char *ops_compute_name(void) { return ops_compute == COMPUTE_BF16 ? "bf16" : "f32"; }
 
+// the path the CPU features give the bf16 mode
 const char *ops_compute_path(void) {
     if (ops_compute != COMPUTE_BF16) return "fp32";
     static const char *names[] = {"avx512bf16", "avx2-emulation", "portable-emulation"};
@@ -71,6 +73,7 @@ static inline float fma_ftz(float a, float b, float c) {
 // make_fp32(bf16)
 static inline float bfv(uint16_t h) { return bf16_to_f32(h); }
 
+// one lane of vdpbf16ps in C (Intel's pseudo-code, x86 DAZ / FTZ)
 float bf16c_pair_step(float acc, uint16_t a0, uint16_t a1, uint16_t b0, uint16_t b1) {
     // srcdest.fp32[i] += make_fp32(src1.bf16[2*i+1]) * make_fp32(src2.bf16[2*i+1])
     acc = fma_ftz(flush(bfv(a1)), flush(bfv(b1)), flush(acc));
@@ -84,6 +87,7 @@ __attribute__((target("avx512f,avx512bf16"))) static float pair_step_dp(float ac
     return _mm512_cvtss_f32(_mm512_dpbf16_ps(_mm512_set1_ps(acc), (__m512bh)a, (__m512bh)b));
 }
 
+// the instruction where the CPU has it, else the emulation
 float bf16c_pair_step_hw(float acc, uint16_t a0, uint16_t a1, uint16_t b0, uint16_t b1) {
     return cpu.avx512bf16 ? pair_step_dp(acc, a0, a1, b0, b1) : bf16c_pair_step(acc, a0, a1, b0, b1);
 }
@@ -98,6 +102,7 @@ float bf16c_pair_step_hw(float acc, uint16_t a0, uint16_t a1, uint16_t b0, uint1
 // L1 sets: the 4 input rows of a tile then share no set with each other; measured +10-15 % at K = 4096)
 size_t bf16c_row_floats(int K) { return (size_t)(bc_path() == PATH_DP ? bc_pad32(K) / 2 + 16 : bc_pad32(K)); }
 
+// x[K] rounded with f32_to_bf16 into dst[pad32(K)] (zero-padded), 16 at a time
 __attribute__((target("avx512f,avx512bw"))) static void prepare_dp512(uint16_t *dst, const float *x, int K) {
     const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff), qnan = _mm512_set1_epi32(0x7fc0);
     const int Kp = (int)bc_pad32(K);
@@ -113,6 +118,7 @@ __attribute__((target("avx512f,avx512bw"))) static void prepare_dp512(uint16_t *
     }
 }
 
+// one input row in the layout of the current path
 void bf16c_prepare_row(float *dst, const float *x, int K) {
     const int path = bc_path(), Kp = (int)bc_pad32(K);
     if (path == PATH_DP) {
@@ -303,6 +309,7 @@ static const uint16_t *weight_rows_bf16(const Tensor *W, int r0, int r1) {
 
 // (one pass over K per tile: blocking k so that a block's rows stay in L1, with the lanes saved between blocks, was
 // measured slower: README "Performance")
+// one block of a Linear task: 4 x 5 tiles (AVX512_BF16), 2 x 2 (AVX2) or single outputs (portable)
 void bf16c_block(float *y, int64_t ldy, const float *xq, int64_t ldq, const Tensor *W, int m, int r0, int r1) {
     const int K = (int)W->cols, path = bc_path();
     const uint16_t *w0 = weight_rows_bf16(W, r0, r1); // row r at w0 + (r - r0) * K
@@ -377,6 +384,7 @@ __attribute__((target("avx512f,avx512bw"))) static void pack_rows_512(uint32_t *
     }
 }
 
+// pairs of rows (AVX-512 or scalar: the same rounding)
 void pack_pairs_rows(uint32_t *dst, int64_t ldd, const float *src, int64_t lds, int rows, int n) {
     if (cpu.avx512bw) {
         pack_rows_512(dst, ldd, src, lds, rows, n);
@@ -389,6 +397,7 @@ void pack_pairs_rows(uint32_t *dst, int64_t ldd, const float *src, int64_t lds, 
     }
 }
 
+// pairs of columns: a row's bf16 elements in order
 void pack_pairs_cols(uint32_t *dst, int64_t ldd, const float *src, int64_t lds, int rows, int cols) {
     if (cpu.avx512bw && cols % 32 == 0) { // a row's pairs are its bf16 elements in order (prepare_dp512, no padding)
         for (int r = 0; r < rows; r++) prepare_dp512((uint16_t *)(dst + (int64_t)r * ldd), src + (int64_t)r * lds, cols);
@@ -402,6 +411,7 @@ void pack_pairs_cols(uint32_t *dst, int64_t ldd, const float *src, int64_t lds, 
     }
 }
 
+// reference: bf16c_pair_step one output at a time
 void gemm_pairs_naive(float *C, int64_t ldc, const uint32_t *A, int64_t ars, int64_t acs, const uint32_t *B,
                       int64_t ldb, int M, int N, int Kp, int accumulate) {
     for (int i = 0; i < M; i++)
@@ -492,6 +502,7 @@ __attribute__((target("avx2,fma"))) static void gp_tile_avx2(float *C, int64_t l
     }
 }
 
+// dispatch: 8 x 48 vdpbf16ps tiles, 4 x 16 AVX2 tiles, or the scalar chain
 void gemm_pairs(float *C, int64_t ldc, const uint32_t *A, int64_t ars, int64_t acs, const uint32_t *B, int64_t ldb,
                 int M, int N, int Kp, int accumulate) {
     if (M <= 0 || N <= 0) return;
@@ -538,12 +549,14 @@ __attribute__((target("avx512f,avx512bf16"))) static float peak_loop(long iters)
     return _mm512_reduce_add_ps(s);
 }
 
+// monotonic seconds
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+// best of 3 timed runs of peak_loop on every thread, the loop sized to ~seconds / 10 a run
 double bf16_dot_peak_gflops(double seconds) {
     if (!cpu.avx512bf16) return 0;
     long iters = 1 << 20;
