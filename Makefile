@@ -17,7 +17,7 @@ DEB_PKGS = gcc make libopenblas-dev libstb-dev libjpeg62-turbo-dev libpcre2-dev 
 
 LIB_SRCS = util.c safetensors.c checkpoint.c weights.c ops.c ops_bf16.c quant.c quant_config.c quantize.c tokenizer.c image.c preprocess.c video.c \
            vision.c moe.c model.c dump.c prompt.c boxes.c sampler.c engine.c jinja.c json.c chat_template.c messages.c \
-           chat_output.c gguf.c ggml_quants.c gguf_map.c pdf.c openai.c
+           chat_output.c gguf.c ggml_quants.c gguf_map.c pdf.c openai.c scorer.c
 BUILD    = build
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 # header dependencies: each object's own list, written by the compiler (-MMD) beside it and read back below
@@ -29,18 +29,28 @@ COMPARE_BIN = glm4v-compare
 TEST_SRCS = $(wildcard tests/test_*.c)
 TEST_BINS = $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test clean test-realdims test-asan test-valgrind fuzz fuzz-build deps-check
+.PHONY: all deps run test clean test-realdims test-asan test-valgrind fuzz fuzz-build deps-check lib install
 
 all: $(GLM4V_BIN) $(COMPARE_BIN)
 
 $(BUILD)/%.o: %.c | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
+# a file's bytes as the body of a C array ("0x3c,0x21,...")
+embed_bytes = od -An -v -tx1 $(1) | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'
+
 # the built-in chat template (templates/glm45v.jinja) as a C array, for a model folder without a template
 $(BUILD)/builtin_templates.h: templates/glm45v.jinja | $(BUILD)/tests
-	{ printf 'static const unsigned char glm45v_jinja[] = {'; od -An -v -tx1 $< | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	{ printf 'static const unsigned char glm45v_jinja[] = {'; $(call embed_bytes,$<); \
 	  printf '0};\n'; } > $@.tmp && mv $@.tmp $@
 $(BUILD)/chat_template.o: $(BUILD)/builtin_templates.h
+
+# the chat page (webui/) as C arrays webui_<name>_<ext>[] (NUL-terminated), served by `glm4v serve` at / (webui.c)
+WEBUI_FILES = webui/index.html webui/style.css webui/boxes.js webui/app.js webui/favicon.svg
+$(BUILD)/webui_assets.h: $(WEBUI_FILES) | $(BUILD)/tests
+	{ for f in $(WEBUI_FILES); do printf 'static const unsigned char webui_%s[] = {' "$$(basename $$f | tr . _)"; \
+	  $(call embed_bytes,$$f); printf '0};\n'; done; } > $@.tmp && mv $@.tmp $@
+$(BUILD)/webui.o: $(BUILD)/webui_assets.h
 
 $(BUILD)/tests:
 	mkdir -p $(BUILD)/tests
@@ -49,12 +59,51 @@ $(BUILD)/tests:
 # (elementwise: the same roundings, the same bits; 2-3x faster for the types without a dedicated kernel)
 $(BUILD)/ggml_quants.o: CFLAGS += -O3
 
-# the CLI and `glm4v serve` (server.c: only this binary links the HTTP server)
-$(GLM4V_BIN): $(BUILD)/glm4v.o $(BUILD)/server.o $(LIB_OBJS)
+# the CLI and `glm4v serve` (server.c and its chat page webui.c: only this binary links the HTTP server)
+$(GLM4V_BIN): $(BUILD)/glm4v.o $(BUILD)/server.o $(BUILD)/webui.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(COMPARE_BIN): $(BUILD)/compare.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# ---------------------------------------------------------------------------- libglm4v, make install
+
+# libglm4v.so (glm4v_api.h, glm4v_api.c) and its pkg-config file: the objects again, position-independent and with
+# hidden visibility, in build/pic/ (the programs' objects stay as they are)
+PIC_BUILD = $(BUILD)/pic
+PIC_OBJS  = $(LIB_SRCS:%.c=$(PIC_BUILD)/%.o) $(PIC_BUILD)/glm4v_api.o
+LIB_SO    = $(BUILD)/libglm4v.so
+PREFIX   ?= /usr/local
+PYTHON   ?= python3
+
+lib: $(LIB_SO) $(BUILD)/glm4v.pc
+
+$(PIC_BUILD)/%.o: %.c | $(BUILD)/builtin_templates.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden $(DEPFLAGS) -c -o $@ $<
+$(PIC_BUILD)/ggml_quants.o: CFLAGS += -O3
+
+$(LIB_SO): $(PIC_OBJS)
+	$(CC) $(CFLAGS) -shared -Wl,-soname,libglm4v.so -o $@ $^ $(LDLIBS)
+
+# the pkg-config file for PREFIX (rewritten when PREFIX changes)
+$(BUILD)/glm4v.pc: FORCE | $(BUILD)/tests
+	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: glm4v\nDescription: %s\nVersion: %s\nLibs: -L$${libdir} -lglm4v\nLibs.private: %s -fopenmp\nCflags: -I$${includedir}\n' \
+	  '$(PREFIX)' 'GLM-4.5V / GLM-4.6V / GLM-4.1V on the CPU: forward, generate, score (glm4v_api.h)' \
+	  "$$(sed -n 's/^#define GLM4V_VERSION "\(.*\)"/\1/p' base.h)" '$(LDLIBS)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+FORCE:
+
+# the programs (the chat page is inside glm4v: webui.c), the library with its header and pkg-config file, and the
+# Python package (python/: pip, no deps)
+install: all lib
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(GLM4V_BIN) $(COMPARE_BIN) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 glm4v_api.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(BUILD)/glm4v.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	$(PYTHON) -m pip install --quiet --no-deps --no-build-isolation --no-warn-script-location \
+	  --prefix $(DESTDIR)$(PREFIX) ./python
 
 $(BUILD)/tests/%: tests/%.c $(LIB_OBJS) | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(DEPFLAGS) -o $@ $< $(LIB_OBJS) $(LDLIBS)
@@ -98,7 +147,9 @@ run: deps
 	./glm4v -m weights/tiny-glm4v-moe -p "Describe this picture." -i tests/data/images/synth_200x150.png -n 16
 	@echo "(a tiny checkpoint with random weights: the words are gibberish, the numbers are HF's; README.md shows how to run GLM-4.5V)"
 
-test: all $(TEST_BINS)
+# the library the Python binding's test loads (test-asan leaves it out: an ASan .so cannot be loaded by python3)
+TEST_LIB = lib
+test: all $(TEST_LIB) $(TEST_BINS)
 	@GLM4V=./$(GLM4V_BIN) GLM4V_COMPARE=./$(COMPARE_BIN) bash tests/run_tests.sh $(TEST_BINS)
 
 clean:
@@ -119,7 +170,7 @@ test-asan:
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) GLM4V_BIN=$(ASAN_BUILD)/glm4v \
-	  COMPARE_BIN=$(ASAN_BUILD)/glm4v-compare SANFLAGS="$(ASAN_FLAGS)" test
+	  COMPARE_BIN=$(ASAN_BUILD)/glm4v-compare SANFLAGS="$(ASAN_FLAGS)" TEST_LIB= test
 
 # a full generation (image prompt, --dump) under valgrind with the portable kernels: no leak, no invalid access
 VALGRIND = valgrind --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible \
@@ -139,7 +190,7 @@ test-valgrind: all
 # build/fuzz/corpus/<target>/, crashes to build/fuzz/crashes/ (copy them to tests/data/regress/<target>/).
 FUZZ_CC      = clang-14
 FUZZ_SECONDS = 30
-FUZZ_TARGETS = safetensors config tokenizer tokenize image prompt compare jinja chat_output gguf pdf openai json
+FUZZ_TARGETS = safetensors config tokenizer tokenize image prompt compare jinja chat_output gguf pdf openai json score
 FUZZ_DIR     = $(BUILD)/fuzz
 FUZZ_CFLAGS  = -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas -D_GNU_SOURCE \
                -I/usr/include/stb -I. -I$(BUILD) $(ASAN_FLAGS) -fsanitize-recover=float-cast-overflow -DJINJA_FUZZ_LIMITS
@@ -163,12 +214,19 @@ $(FUZZ_DIR)/fuzz_openai: fuzz/fuzz_openai.c $(FUZZ_OBJS) $(FUZZ_DIR)/obj/openai.
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(FUZZ_DIR)/obj/openai.o $(FUZZ_DIR)/obj/messages.o \
 	  -lpcre2-8 -lcjson -ljpeg -lz -lm
 
+# score cases (scorer.c, messages.c: instrumented) run through the whole engine; the model and kernels are the
+# build's own gcc objects (ops.c's CPU feature tests need gcc), uninstrumented, with gcc's OpenMP
+FUZZ_GCC_OBJS = $(addprefix $(BUILD)/,weights.o ops.o quant.o quantize.o vision.o moe.o model.o sampler.o engine.o)
+$(FUZZ_DIR)/fuzz_score: fuzz/fuzz_score.c $(FUZZ_OBJS) $(FUZZ_DIR)/obj/scorer.o $(FUZZ_DIR)/obj/messages.o $(FUZZ_GCC_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(FUZZ_DIR)/obj/scorer.o \
+	  $(FUZZ_DIR)/obj/messages.o $(FUZZ_GCC_OBJS) -lpcre2-8 -lcjson -ljpeg -lz -lm -lgomp
+
 fuzz-build: $(FUZZ_BINS)
 
 fuzz: $(FUZZ_BINS)
 	@FUZZ_DIR=$(FUZZ_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh $(FUZZ_TARGETS)
 
--include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d $(FUZZ_DIR)/obj/*.d)
+-include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d $(PIC_BUILD)/*.d $(FUZZ_DIR)/obj/*.d)
 
 # make bench / make bench-hf
 include bench/bench.mk

@@ -14,6 +14,7 @@
 #include "quantize.h"
 #include "quant_config.h"
 #include "pdf.h"
+#include "scorer.h"
 #include "server.h"
 
 #include <errno.h>
@@ -78,6 +79,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: glm4v -m MODEL_DIR -p TEXT [options]\n"
             "       glm4v serve -m MODEL_DIR [options]   (an OpenAI-compatible HTTP server: glm4v serve --help)\n"
+            "       glm4v score -m MODEL_DIR CASES.jsonl [-o REPORT.json]   (check another backend: glm4v score --help)\n"
             "GLM-4.5V / GLM-4.6V (MoE) and GLM-4.1V / GLM-4.6V-Flash (dense) on the CPU, matching HF transformers.\n"
             "\nmodel:\n"
             "  -m, --model DIR          Hugging Face model folder (config.json, *.safetensors, tokenizer.json)\n"
@@ -115,7 +117,7 @@ static void usage(FILE *f) {
             "\noutput:\n"
             "      --dump FILE          write inputs, positions, hidden states, logits, image embeddings (safetensors)\n"
             "      --hide-think         do not print the <think>...</think> part\n"
-            "      --draw-boxes OUT.png draw the answer's grounding boxes on the first image (a PDF: OUT-pN.png per page)\n"
+            "      --draw-boxes OUT.png draw the answer's grounding boxes on the image they refer to: the last one (a PDF: OUT-pN.png per page)\n"
             "  -q, --quiet              no progress or timing lines on stderr\n"
             "\nperformance:\n"
             "  -t, --threads N          threads (default: all cores; physical cores are best)\n"
@@ -273,9 +275,11 @@ static void parse_args(Options *o, int argc, char **argv) {
     if (o->chat && o->dump) usage_error("--dump works with one prompt, not with --chat");
     if (o->chat && o->raw) usage_error("--raw cannot be used with --chat");
     if (o->draw_boxes && !o->nimages && !o->chat) usage_error("--draw-boxes needs an image (-i) or a PDF");
-    // the first image is read again to draw on: a pipe gives its bytes once
-    if (o->draw_boxes && o->nimages && (!strcmp(o->images[0], "-") || path_kind(o->images[0]) == FT_STREAM))
-        usage_error("--draw-boxes: the first image %s is a pipe or device (read once); give it as a file", o->images[0]);
+    // the last image (the one boxes refer to) is read again to draw on: a pipe gives its bytes once
+    if (o->draw_boxes && o->nimages &&
+        (!strcmp(o->images[o->nimages - 1], "-") || path_kind(o->images[o->nimages - 1]) == FT_STREAM))
+        usage_error("--draw-boxes: the last image %s is a pipe or device (read once); give it as a file",
+                    o->images[o->nimages - 1]);
     if (o->dump) check_output_path(o->dump, "--dump");
     if (o->draw_boxes) check_output_path(o->draw_boxes, "--draw-boxes");
     if (o->raw && o->system) usage_error("--system cannot be used with --raw (write the system turn in the prompt)");
@@ -560,9 +564,9 @@ static void dump_pdf_meta(Dump *dp, const PdfInputs *pi) {
 
 // grounding boxes on a PDF's pages: each box on the page the answer names before it (pdf_box_pages), printed in page
 // pixels and in PDF points from the page's top-left corner (pixels * 72 / dpi), drawn into OUT-pN.png per page
-static int report_pdf_boxes(const Options *o, const char *text, const Box *b, int n, const PdfInputs *pi) {
-    const PdfDoc *d = &pi->doc[0];
-    const char *path = pi->path[0];
+static int report_pdf_boxes(const Options *o, const char *text, const Box *b, int n, const PdfInputs *pi, int doc) {
+    const PdfDoc *d = &pi->doc[doc];
+    const char *path = pi->path[doc];
     if (n <= 0) {
         if (o->draw_boxes && !o->quiet) fprintf(stderr, "glm4v: the answer has no boxes: no page drawn\n");
         return 0;
@@ -598,32 +602,36 @@ static int report_pdf_boxes(const Options *o, const char *text, const Box *b, in
 
 // ---------------------------------------------------------------------------- grounding boxes
 
-// GLM-4.5V grounding: boxes of the answer (0-1000 coordinates) printed in pixels of the first image, and drawn
-// (on the pages of a PDF when the first image is a PDF page)
+// GLM-4.5V grounding: boxes of the answer (0-1000 coordinates) refer to the last image of the user turn being
+// answered (a turn without images: the last image before it; the chat page follows the same rule), printed in its
+// pixels and drawn on it; when that image is a page of a PDF, each box goes to the page the answer names
+// (report_pdf_boxes)
 static int report_boxes(const Options *o, const Engine *e, const Turn *t, const Media *m, const PdfInputs *pi) {
     char *text = tokenizer_decode(e->tok, t->ids, t->n, 0); // special tokens kept: box and think markers
     if (!text) return -1;
     Box *b = NULL;
     int n = boxes_parse(text, &b), rc = 0;
-    if (pi->n && pi->first_img[0] == 0 && pi->doc[0].n) {
-        rc = report_pdf_boxes(o, text, b, n, pi);
-        free(text);
-        free(b);
-        return rc;
-    }
+    const int last = m->img.nitems - 1;
+    for (int k = 0; k < pi->n; k++)
+        if (last >= pi->first_img[k] && last < pi->first_img[k] + pi->doc[k].n) {
+            rc = report_pdf_boxes(o, text, b, n, pi, k);
+            free(text);
+            free(b);
+            return rc;
+        }
     free(text);
-    const char *first = m->img.nitems ? m->img_path[0] : NULL;
-    if (n > 0 && first) {
+    const char *img = last >= 0 ? m->img_path[last] : NULL;
+    if (n > 0 && img) {
         for (int i = 0; i < n; i++) {
             int x1, y1, x2, y2;
-            box_to_pixels(&b[i], m->img_w[0], m->img_h[0], &x1, &y1, &x2, &y2);
-            if (b[i].is_point) fprintf(stderr, "glm4v: point %d: (%d, %d) px in %s\n", i + 1, x1, y1, first);
-            else fprintf(stderr, "glm4v: box %d: (%d, %d)-(%d, %d) px in %s\n", i + 1, x1, y1, x2, y2, first);
+            box_to_pixels(&b[i], m->img_w[last], m->img_h[last], &x1, &y1, &x2, &y2);
+            if (b[i].is_point) fprintf(stderr, "glm4v: point %d: (%d, %d) px in %s\n", i + 1, x1, y1, img);
+            else fprintf(stderr, "glm4v: box %d: (%d, %d)-(%d, %d) px in %s\n", i + 1, x1, y1, x2, y2, img);
         }
     }
-    if (o->draw_boxes && first) {
+    if (o->draw_boxes && img) {
         Image im;
-        rc = image_load(&im, first, o->max_image_pixels);
+        rc = image_load(&im, img, o->max_image_pixels);
         if (!rc) {
             rc = boxes_draw_png(o->draw_boxes, &im, b, n > 0 ? n : 0);
             image_free(&im);
@@ -1083,6 +1091,132 @@ static int parse_output_main(int argc, char **argv) {
     return 0;
 }
 
+// ---------------------------------------------------------------------------- glm4v score
+
+static void score_usage(FILE *f) {
+    fprintf(f,
+            "usage: glm4v score -m MODEL_DIR CASES.jsonl [-o REPORT.json] [--html REPORT.html] [options]\n"
+            "       glm4v score --merge PART.json... -o REPORT.json [--html REPORT.html]\n"
+            "Checks another backend's completions token by token against the model (teacher forcing; scorer.h).\n"
+            "One case a line: {\"id\", \"messages\" | \"prompt\" (+ \"images\", \"video\") | \"input_ids\",\n"
+            "  \"completion_ids\" | \"completion\" (+ \"logprobs\", \"top_logprobs\") | \"response\" (OpenAI, logprobs)}\n"
+            "  -o, --output FILE        the JSON report (README.md: schema)\n"
+            "      --html FILE          a self-contained HTML page of the report\n"
+            "      --top-k K            top-k memberships and KL support (default 20)\n"
+            "      --shard K/N          score cases K, K+N, K+2N, ... (K from 0) into a partial report\n"
+            "      --merge PARTS...     merge partial reports into the report of the whole run\n"
+            "      --preset P           thresholds: fp32 (default), bf16, quant\n"
+            "      --near-tie X         a divergence within X of our top-1 logprob is a near tie\n"
+            "      --max-abs-dlogprob X fail a case whose max |their logprob - ours| exceeds X\n"
+            "      --mean-abs-dlogprob X  fail a case whose mean |their logprob - ours| exceeds X\n"
+            "      --min-agree F        fail a case where fewer than F of the positions agree (near ties count)\n"
+            "      --chat-template FILE, --resize torch|pil|pil13, --chunk N, -t N, -q   as for glm4v\n"
+            "exit status: 0 every case passes, 1 a case fails or has an error, 2 bad usage or a model that cannot load\n");
+}
+
+// a report text written to path (atomically; fileio.h)
+static void write_text(const char *path, const char *text) {
+    OutFile of;
+    if (output_open(&of, path)) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+    fputs(text, of.f);
+    if (output_commit(&of)) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+}
+
+// ./glm4v score ...: read the cases, score this shard's, write the report(s), print the table
+static int score_main(int argc, char **argv) {
+    const char *model = NULL, *cases = NULL, *out = NULL, *html = NULL, *tmpl = NULL, *preset = NULL;
+    const char **parts = xcalloc((size_t)argc, sizeof *parts);
+    int nparts = 0, merge = 0, quiet = 0, threads = 0;
+    double over[4] = {NAN, NAN, NAN, NAN}; // --near-tie, --max-abs-dlogprob, --mean-abs-dlogprob, --min-agree
+    ScoreOptions so;
+    score_options_default(&so);
+    ScoreShard sh = {0, 1};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define TAKE() (v ? argv[++i] : (usage_error("%s needs a value", a), NULL))
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            score_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = TAKE();
+        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = TAKE();
+        else if (!strcmp(a, "--html")) html = TAKE();
+        else if (!strcmp(a, "--top-k")) so.top_k = (int)parse_long(a, TAKE(), 1, SCORE_MAX_TOP_K);
+        else if (!strcmp(a, "--shard")) {
+            const char *s = TAKE();
+            char extra;
+            if (sscanf(s, "%d/%d%c", &sh.shard, &sh.count, &extra) != 2 || sh.count < 1 || sh.shard < 0 ||
+                sh.shard >= sh.count)
+                usage_error("--shard: '%s' is not K/N with 0 <= K < N", s);
+        } else if (!strcmp(a, "--merge")) merge = 1;
+        else if (!strcmp(a, "--preset")) preset = TAKE();
+        else if (!strcmp(a, "--near-tie")) over[0] = parse_float(a, TAKE(), 0, 1e6);
+        else if (!strcmp(a, "--max-abs-dlogprob")) over[1] = parse_float(a, TAKE(), 0, 1e6);
+        else if (!strcmp(a, "--mean-abs-dlogprob")) over[2] = parse_float(a, TAKE(), 0, 1e6);
+        else if (!strcmp(a, "--min-agree")) over[3] = parse_float(a, TAKE(), 0, 1);
+        else if (!strcmp(a, "--chat-template")) tmpl = TAKE();
+        else if (!strcmp(a, "--chunk")) so.chunk = (int)parse_long(a, TAKE(), 1, 1 << 16);
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) threads = (int)parse_long(a, TAKE(), 1, 1024);
+        else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = 1;
+        else if (!strcmp(a, "--resize")) {
+            const char *r = TAKE();
+            if (!strcmp(r, "torch")) so.media.resize = RESIZE_TORCH;
+            else if (!strcmp(r, "pil")) so.media.resize = RESIZE_PIL;
+            else if (!strcmp(r, "pil13")) so.media.resize = RESIZE_PIL13;
+            else usage_error("--resize: '%s' is not torch, pil or pil13", r);
+        } else if (a[0] == '-' && a[1]) usage_error("score: unknown option '%s'", a);
+        else if (merge) parts[nparts++] = a;
+        else if (cases) usage_error("score: one CASES.jsonl file (got '%s' too)", a);
+        else cases = a;
+#undef TAKE
+    }
+    if (preset && score_preset(&so.th, preset)) usage_error("%s", glm_errmsg);
+    double *th[4] = {&so.th.near_tie, &so.th.max_abs_dlogprob, &so.th.mean_abs_dlogprob, &so.th.min_agree};
+    for (int k = 0; k < 4; k++)
+        if (!isnan(over[k])) *th[k] = over[k], snprintf(so.th.preset, sizeof so.th.preset, "custom");
+    if (merge && (model || cases || sh.count > 1)) usage_error("score --merge takes partial reports only (no -m, cases or --shard)");
+    if (merge && !nparts) usage_error("score --merge needs the partial reports");
+    if (!merge && (!model || !cases)) usage_error("usage: glm4v score -m MODEL_DIR CASES.jsonl [-o REPORT.json]");
+    if (out && output_check(out, "-o")) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+    if (html && output_check(html, "--html")) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+    g_quiet = quiet, stderr_tty = isatty(2);
+    char *text;
+    if (merge) {
+        char **texts = xcalloc((size_t)nparts, sizeof *texts);
+        size_t *lens = xcalloc((size_t)nparts, sizeof *lens);
+        for (int i = 0; i < nparts; i++)
+            if (!(texts[i] = read_input(parts[i], &lens[i], 1u << 30))) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+        if (!(text = score_merge(texts, lens, (char *const *)parts, nparts))) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+        for (int i = 0; i < nparts; i++) free(texts[i]);
+        free(texts), free(lens);
+    } else {
+        if (threads) omp_set_num_threads(threads);
+        ops_init();
+        size_t len;
+        char *all = read_input(cases, &len, 1u << 30);
+        if (!all) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+        Engine e;
+        if (engine_load(&e, model, tmpl, progress_line, NULL)) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+        if (!(text = score_jsonl(&e, all, len, &so, &sh))) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+        engine_free(&e);
+        free(all);
+    }
+    cJSON *rep = json_parse(text, strlen(text), "the report");
+    if (!rep) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+    if (out) write_text(out, text);
+    if (html) {
+        char *page = score_html(rep);
+        if (!page) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+        write_text(html, page);
+        free(page);
+    }
+    score_table(stdout, rep);
+    const int rc = score_all_passed(rep) ? 0 : 1;
+    cJSON_Delete(rep);
+    free(text);
+    free(parts);
+    return rc;
+}
+
 // ---------------------------------------------------------------------------- main
 
 #ifndef GLM4V_NO_MAIN
@@ -1116,6 +1250,7 @@ int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "quantize") == 0) return run_quantize(argc, argv);
     if (argc > 1 && !strcmp(argv[1], "parse-output")) return parse_output_main(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "serve")) return server_main(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "score")) return score_main(argc - 1, argv + 1);
     Options o;
     parse_args(&o, argc, argv);
     g_quiet = o.quiet;

@@ -77,6 +77,23 @@ int base64_decode(const char *s, size_t n, uint8_t **out, size_t *outlen) {
     return 0;
 }
 
+int media_add_video_mem(Media *m, const Engine *e, const uint8_t *bytes, size_t n, const MediaOptions *o) {
+    // the video decoder (ffmpeg) reads a file: a private temporary one, removed at once
+    char tmp[] = "/tmp/glm4v-video-XXXXXX";
+    int fd = mkstemp(tmp), rc;
+    if (fd < 0) return glm_err("temporary file: %s", strerror(errno));
+    size_t off = 0;
+    while (off < n) {
+        ssize_t w = write(fd, bytes + off, n - off);
+        if (w <= 0) break;
+        off += (size_t)w;
+    }
+    close(fd);
+    rc = off == n ? media_add_video(m, e, tmp, o) : glm_err("temporary file: short write");
+    unlink(tmp);
+    return rc;
+}
+
 // the path a local reference names (file:// stripped), checked against the policy; malloc'd or NULL + glm_errmsg
 static char *local_path(const char *url, const MediaPolicy *pol) {
     const char *p = strncmp(url, "file://", 7) == 0 ? url + 7 : url;
@@ -113,25 +130,7 @@ static int add_ref(Media *m, const Engine *e, const char *url, int video, const 
         uint8_t *bytes;
         size_t n;
         if (base64_decode(comma + 1, strlen(comma + 1), &bytes, &n)) return -1;
-        int rc;
-        if (!video) rc = media_add_image_mem(m, e, bytes, n, "data: URI", o);
-        else {
-            // the video decoder (ffmpeg) reads a file: a private temporary one, removed at once
-            char tmp[] = "/tmp/glm4v-video-XXXXXX";
-            int fd = mkstemp(tmp);
-            if (fd < 0) rc = glm_err("temporary file: %s", strerror(errno));
-            else {
-                size_t off = 0;
-                while (off < n) {
-                    ssize_t w = write(fd, bytes + off, n - off);
-                    if (w <= 0) break;
-                    off += (size_t)w;
-                }
-                close(fd);
-                rc = off == n ? media_add_video(m, e, tmp, o) : glm_err("temporary file: short write");
-                unlink(tmp);
-            }
-        }
+        int rc = video ? media_add_video_mem(m, e, bytes, n, o) : media_add_image_mem(m, e, bytes, n, "data: URI", o);
         free(bytes);
         return rc;
     }

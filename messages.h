@@ -22,6 +22,9 @@ cJSON *messages_read(const char *path);
 // attach every image and video the messages refer to, in order; -1 + glm_errmsg naming the part
 // ("messages[1].content[0].image_url: ...")
 int messages_add_media(Media *m, const Engine *e, const cJSON *messages, const MediaOptions *o, const MediaPolicy *pol);
+// a video file's bytes (a data: URI's) attached to m: written to a private temporary file for the decoder (ffmpeg),
+// removed at once; -1 + glm_errmsg
+int media_add_video_mem(Media *m, const Engine *e, const uint8_t *bytes, size_t n, const MediaOptions *o);
 // decode standard base64 (whitespace ignored); malloc'd bytes in *out, or -1 + glm_errmsg
 int base64_decode(const char *s, size_t n, uint8_t **out, size_t *outlen);
 

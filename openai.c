@@ -197,7 +197,6 @@ static int parse_media_url(ChatRequest *r, const char *url, MediaKind kind, cons
     if (!strncmp(url, "data:", 5)) {
         const char *comma = strchr(url, ',');
         if (!comma) return fail(err, param, "%s: a data: URI needs a ',' before its data", param);
-        if (kind != MEDIA_IMAGE) return fail(err, param, "%s: videos are read from a local path, not a data: URI", param);
         if (comma - url < 12 || memcmp(comma - 7, ";base64", 7))
             return fail(err, param, "%s: only base64 data: URIs are accepted (data:image/png;base64,...)", param);
         if (base64_decode(comma + 1, strlen(comma + 1), &md.data, &md.len))
@@ -508,7 +507,8 @@ int openai_load_media(const Engine *e, const ChatRequest *r, Media *m, const Med
     for (int i = 0; i < r->nmedia; i++) {
         const OaMedia *md = &r->media[i];
         int rc;
-        if (md->kind == MEDIA_VIDEO) rc = media_add_video(m, e, md->path, o);
+        if (md->kind == MEDIA_VIDEO && md->data) rc = media_add_video_mem(m, e, md->data, md->len, o);
+        else if (md->kind == MEDIA_VIDEO) rc = media_add_video(m, e, md->path, o);
         else if (md->data) rc = media_add_image_mem(m, e, md->data, md->len, md->param, o);
         else rc = media_add_image(m, e, md->path, o);
         if (rc) return fail(err, md->param, "%s", glm_errmsg);

@@ -11,6 +11,7 @@
 #include "fileio.h"
 #include "openai.h"
 #include "ops.h"
+#include "webui.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -53,6 +54,7 @@ typedef struct {
     int media_cache_mb;      // --media-cache: MB of vision features kept for images seen again (0: off)
     int timeout;             // --timeout: seconds a connection may stay idle while sending its request
     const char *chat_template; // --chat-template FILE: overrides the model folder's template
+    int no_webui;            // --no-webui: no chat page at /
 } ServeOptions;
 
 // glm4v serve --help
@@ -77,7 +79,8 @@ static void serve_usage(FILE *f) {
             "      --media-cache MB         vision features kept for images seen again (default 256; 0 = off)\n"
             "      --timeout S              close a connection idle for S seconds while sending its request (default 30)\n"
             "      --chat-template FILE     use this Jinja chat template instead of the model folder's\n"
-            "      --compute f32|bf16       Linear arithmetic: f32 (default) or bf16 (bf16 inputs, fp32 sums; faster)\n"
+            "      --no-webui               do not serve the chat page at / (the API only)\n"
+            "      --compute f32|bf16       matrix products: f32 (default) or bf16 (bf16 operands, fp32 sums; faster)\n"
             "  -t, --threads N              threads of the compute (default: all cores)\n"
             "      --chunk N                prompt tokens per prefill step (default 512)\n"
             "  -h, --help                   this help\n");
@@ -130,6 +133,10 @@ static void serve_parse_args(ServeOptions *o, int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             serve_usage(stdout);
             exit(0);
+        }
+        if (!strcmp(a, "--no-webui")) { // the one flag without a value
+            if (o->no_webui++) serve_usage_error("--no-webui given twice");
+            continue;
         }
         int f = -1;
         for (int k = 0; k < F_COUNT && f < 0; k++)
@@ -1377,15 +1384,33 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *c) {
     return respond(c, 200, "text/plain; version=0.0.4", s, strlen(s), NULL, NULL);
 }
 
+// a file of the chat page (no key needed: it holds no data; the page asks for the key itself), with its security
+// headers: the page's Content-Security-Policy, no MIME sniffing, no referrer, revalidated on every load
+static enum MHD_Result respond_webui(struct MHD_Connection *c, const WebuiFile *f) {
+    struct MHD_Response *resp = MHD_create_response_from_buffer(f->len, (void *)f->data, MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", f->type);
+    MHD_add_response_header(resp, "Content-Security-Policy", WEBUI_CSP);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    enum MHD_Result rc = MHD_queue_response(c, 200, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls) {
     (void)cls, (void)version;
     ConnCtx *cc = *con_cls;
     const int post = !strcmp(method, "POST"), get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     const int is_health = !strcmp(url, "/health") || !strcmp(url, "/v1/health");
+    const WebuiFile *page = get && !g.o.no_webui ? webui_find(url) : NULL;
     if (!cc) { // headers only: what can be refused before the body is read
         if (!(cc = calloc(1, sizeof *cc))) return MHD_NO;
         *con_cls = cc;
+        if (page) return cc->answered = 1, respond_webui(c, page);
         if (!is_health && !key_ok(c)) return cc->answered = 1, respond_error(c, 401, "", "a valid API key is required (Authorization: Bearer KEY)");
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > g.o.max_body)
@@ -1513,7 +1538,8 @@ static void *loader_main(void *arg) {
     g.sched_started = 1;
     g.loaded = 1;
     pthread_mutex_unlock(&g.mu);
-    printf("glm4v serve: listening on %s (model %s)\n", url, g.name);
+    if (o->no_webui) printf("glm4v serve: listening on %s (model %s)\n", url, g.name);
+    else printf("glm4v serve: listening on %s (model %s); chat page: %s/\n", url, g.name, url);
     fflush(stdout);
     return NULL;
 fail:

@@ -649,6 +649,27 @@ int tokenizer_token_id(const Tokenizer *t, const char *s) {
     return v ? (int)*v : -1;
 }
 
+int tokenizer_bytes_id(const Tokenizer *t, const void *bytes, size_t n) {
+    const uint8_t *b = bytes;
+    if (n == 0 || n > 1024) return -1;
+    char key[1024 * 2 + 1]; // each byte's byte char is at most 2 UTF-8 bytes (codepoints < 512)
+    if (n < sizeof key) { // an added token is matched by its literal text
+        memcpy(key, b, n);
+        key[n] = 0;
+        if (!memchr(b, 0, n)) {
+            int64_t *v = smap_get(&t->added_map, key, n);
+            if (v) return (int)*v;
+        }
+    }
+    size_t k = 0;
+    if (t->byte_level_decoder)
+        for (size_t i = 0; i < n; i++) memcpy(key + k, t->byte_char[b[i]], t->byte_char_len[b[i]]), k += t->byte_char_len[b[i]];
+    else if (!memchr(b, 0, n)) memcpy(key, b, n), k = n;
+    else return -1;
+    int64_t *v = smap_get(&t->vocab, key, k);
+    return v ? (int)*v : -1;
+}
+
 const char *tokenizer_token_str(const Tokenizer *t, int id) {
     size_t n;
     return id_to_token(t, id, &n);

@@ -13,6 +13,9 @@ void tokenizer_free(Tokenizer *t);
 int tokenizer_vocab_size(const Tokenizer *t);          // highest id + 1
 int tokenizer_token_id(const Tokenizer *t, const char *s); // exact token (added or vocab) id, or -1
 const char *tokenizer_token_str(const Tokenizer *t, int id); // raw token text (byte-level form for BPE ids), or NULL
+// the id of the token whose decoded bytes are exactly these n bytes (an added token by its text; a vocabulary token by
+// its bytes in byte-level form), or -1 (the reverse of a one-token decode: an OpenAI logprobs entry's `bytes`)
+int tokenizer_bytes_id(const Tokenizer *t, const void *bytes, size_t n);
 // encode UTF-8 text (added/special tokens recognised): ids malloc'd into *ids; returns count or -1
 // (a C0 80 pair, Modified UTF-8's NUL, is read as the byte 0x00: see prompt_text_from_bytes)
 int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int **ids);

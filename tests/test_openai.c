@@ -98,8 +98,14 @@ int main(void) {
         "messages[0].content[0].image_url", NULL); // no --allowed-media-path: local paths refused
     bad("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png,AAAA\"}}]}]}",
         "messages[0].content[0].image_url", NULL); // not base64
-    bad("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"video_url\",\"video_url\":{\"url\":\"data:video/mp4;base64,AAAA\"}}]}]}",
-        "messages[0].content[0].video_url", NULL);
+    // a video as a data: URI (the chat page sends a picked file so): its bytes kept for the decoder
+    rc = chat("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"video_url\",\"video_url\":{\"url\":\"data:video/mp4;base64,aGVsbG8gZ2xt\"}}]}]}",
+              &r, &err, NULL);
+    CHECK(!rc && r.nmedia == 1 && r.media[0].kind == MEDIA_VIDEO && r.media[0].len == 9 && !memcmp(r.media[0].data, "hello glm", 9) &&
+          !r.media[0].path, "a video data: URI: its bytes kept (%s)", rc ? err.message : "");
+    if (!rc) openai_request_free(&r);
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"video_url\",\"video_url\":{\"url\":\"data:video/mp4,AAAA\"}}]}]}",
+        "messages[0].content[0].video_url", NULL); // not base64
 
     // local paths: resolved under the allowed folder; a folder is a video, never an image; outside is refused
     char dir[PATH_MAX];

@@ -52,6 +52,11 @@
 #define LLVMFuzzerTestOneInput fz_openai
 #include "../fuzz/fuzz_openai.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fz_score
+#define LLVMFuzzerInitialize fz_score_init
+#include "../fuzz/fuzz_score.c"
+#undef LLVMFuzzerTestOneInput
+#undef LLVMFuzzerInitialize
 
 #include "test_util.h"
 
@@ -97,9 +102,11 @@ int main(void) {
         {"pdf", fz_pdf},
         {"openai", fz_openai},
         {"json", fz_json},
+        {"score", fz_score},
     };
     fz_tokenize_init(NULL, NULL);
     fz_prompt_init(NULL, NULL);
+    fz_score_init(NULL, NULL);
     for (size_t k = 0; k < sizeof targets / sizeof targets[0]; k++) {
         char dir[256];
         snprintf(dir, sizeof dir, "fuzz/corpus/%s", targets[k].name);
@@ -111,5 +118,6 @@ int main(void) {
     }
     tokenizer_free(fz_tok);
     tokenizer_free(fz_ptok);
+    engine_free(&fz_sengine);
     return test_done();
 }
