@@ -1208,12 +1208,15 @@ void swiglu_naive(float *y, const float *g, const float *u, int n) {
 
 #define ATT_QB 64       // queries per block
 #define ATT_KB 1024     // keys per block (absolute positions; a multiple of GB_KB)
+#define ATT_QG 4        // query blocks that share one pass over the key blocks
 #define ATT_MAX_HD 512  // head_dim the scratch is sized for (larger heads use the naive kernel)
 
-// (the bf16 mode's packed pairs after the fp32 part: K [kb][hd/2], V [kb/2][hd], P [kb/2][ATT_QB], as uint32)
+// (ATT_QG query blocks' Q^T, one S^T block, then the bf16 mode's packed pairs: K [kb][hd/2], V [kb/2][hd],
+// P [kb/2][ATT_QB], as uint32)
 size_t attention_scratch_floats(int nk) {
     const size_t kb = nk < 1 ? 1 : nk < ATT_KB ? (size_t)nk : ATT_KB, kb2 = (kb + 1) / 2;
-    return (size_t)ATT_QB * (kb + ATT_MAX_HD) + 64 + kb * (ATT_MAX_HD / 2) + kb2 * ATT_MAX_HD + kb2 * ATT_QB + 64;
+    return (size_t)ATT_QG * ATT_QB * ATT_MAX_HD + (size_t)ATT_QB * kb + 64 + kb * (ATT_MAX_HD / 2) + kb2 * ATT_MAX_HD +
+           kb2 * ATT_QB + 64;
 }
 
 // One key block of the online column softmax of S^T [kn, nb] (ld nb, a multiple of 16): query i sees the block's
@@ -1294,64 +1297,79 @@ static void softmax_block_scalar(float *S, int kn, int nb, const int *vis, float
 
 // eager_attention_forward for one head: out_i = softmax(scale * q_i . K^T + mask) . V, softmax in fp32.
 // q [nq, ldq], k [nk, ldk], v [nk, ldv], out [nq, ldo]; q_offset >= 0: causal, query i sees keys j <= q_offset + i;
-// q_offset < 0: bidirectional. scores: attention_scratch_floats(nk) floats.
+// q_offset < 0: bidirectional. scores: attention_scratch_floats(nk) floats. Up to ATT_QG query blocks share each
+// pass over a key block (its keys and values stay in cache; the bf16 mode packs them once for all of them); every
+// query block runs the same operations in the same order as alone.
 void attention_head(float *out, int ldo, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
                     int nq, int nk, int hd, float scale, int q_offset, float *scores) {
     if (hd > ATT_MAX_HD) {
         attention_head_naive(out, ldo, q, ldq, k, ldk, v, ldv, nq, nk, hd, scale, q_offset);
         return;
     }
-    // Q^T [hd, nbp], S^T [kn, nbp]: nbp = nb rounded up to whole vectors; the extra columns are zero queries that
-    // see every key (finite, never read back), so every row of S^T is aligned and no load or store is masked
-    float *qt = scores, *S = scores + (size_t)ATT_QB * ATT_MAX_HD;
+    // Q^T [hd, nbp] per query block, S^T [kn, nbp]: nbp = nb rounded up to whole vectors; the extra columns are zero
+    // queries that see every key (finite, never read back), so every row of S^T is aligned and no load or store is
+    // masked
+    float *S = scores + (size_t)ATT_QG * ATT_QB * ATT_MAX_HD;
     // --compute bf16: both products on bf16 pairs (ops_bf16.h gemm_pairs), as a torch.bfloat16 model's matmuls; the
-    // scores, the softmax and the output stay fp32. Q^T as pairs along head_dim [hd2][nbp] in qt's place
+    // scores, the softmax and the output stay fp32. Q^T as pairs along head_dim [hd2][nbp] in Q^T's place
     const int c16 = ops_compute == COMPUTE_BF16, hd2 = (hd + 1) / 2;
     const size_t kbmax = (size_t)(nk < ATT_KB ? (nk > 0 ? nk : 1) : ATT_KB);
-    uint32_t *qp = (uint32_t *)qt, *kp = (uint32_t *)(S + (size_t)ATT_QB * kbmax + 64);
+    uint32_t *kp = (uint32_t *)(S + (size_t)ATT_QB * kbmax + 64);
     uint32_t *vp = kp + kbmax * (ATT_MAX_HD / 2), *pp = vp + (kbmax + 1) / 2 * ATT_MAX_HD;
-    int vis[ATT_QB], vl[ATT_QB];
-    float m[ATT_QB], c[ATT_QB];
-    double l[ATT_QB];
-    for (int i0 = 0; i0 < nq; i0 += ATT_QB) {
-        const int nb = nq - i0 < ATT_QB ? nq - i0 : ATT_QB, nbp = (nb + 15) & ~15;
-        // keys visible to the last query of the block
-        const int nvis = q_offset >= 0 ? (q_offset + i0 + nb < nk ? q_offset + i0 + nb : nk) : nk;
-        for (int i = 0; i < nbp; i++) {
-            vis[i] = i >= nb ? nvis : q_offset >= 0 ? (q_offset + i0 + i + 1 < nk ? q_offset + i0 + i + 1 : nk) : nk;
-            if (c16)
-                for (int d = 0; d < hd2; d++) {
-                    const float *qi = q + (int64_t)(i0 + i) * ldq;
-                    qp[d * nbp + i] = i >= nb ? 0 : (uint32_t)f32_to_bf16(qi[2 * d]) |
-                                                        (2 * d + 1 < hd ? (uint32_t)f32_to_bf16(qi[2 * d + 1]) << 16 : 0);
-                }
-            else
-                for (int d = 0; d < hd; d++) qt[d * nbp + i] = i < nb ? q[(int64_t)(i0 + i) * ldq + d] : 0.0f;
+    int vis[ATT_QG][ATT_QB], vl[ATT_QB], nbs[ATT_QG], nviss[ATT_QG];
+    float m[ATT_QG][ATT_QB], c[ATT_QB];
+    double l[ATT_QG][ATT_QB];
+    for (int g0 = 0; g0 < nq; g0 += ATT_QG * ATT_QB) {
+        int ng = 0, gvis = 0;
+        for (int i0 = g0; i0 < nq && ng < ATT_QG; i0 += ATT_QB, ng++) {
+            const int nb = nq - i0 < ATT_QB ? nq - i0 : ATT_QB, nbp = (nb + 15) & ~15;
+            // keys visible to the last query of the block
+            const int nvis = q_offset >= 0 ? (q_offset + i0 + nb < nk ? q_offset + i0 + nb : nk) : nk;
+            float *qt = scores + (size_t)ng * ATT_QB * ATT_MAX_HD;
+            uint32_t *qp = (uint32_t *)qt;
+            nbs[ng] = nb, nviss[ng] = nvis, gvis = nvis > gvis ? nvis : gvis;
+            for (int i = 0; i < nbp; i++) {
+                vis[ng][i] = i >= nb ? nvis : q_offset >= 0 ? (q_offset + i0 + i + 1 < nk ? q_offset + i0 + i + 1 : nk) : nk;
+                const float *qi = q + (int64_t)(i0 + i) * ldq;
+                if (c16)
+                    for (int d = 0; d < hd2; d++)
+                        qp[d * nbp + i] = i >= nb ? 0 : (uint32_t)f32_to_bf16(qi[2 * d]) |
+                                                            (2 * d + 1 < hd ? (uint32_t)f32_to_bf16(qi[2 * d + 1]) << 16 : 0);
+                else
+                    for (int d = 0; d < hd; d++) qt[d * nbp + i] = i < nb ? qi[d] : 0.0f;
+            }
         }
-        // (one query block reads each key once: the keys and values stream from memory, so they are prefetched)
-        const int pf = nb <= 16;
-        for (int j0 = 0; j0 < nvis; j0 += ATT_KB) {
-            const int kn = nvis - j0 < ATT_KB ? nvis - j0 : ATT_KB, first = j0 == 0;
-            for (int i = 0; i < nbp; i++) vl[i] = vis[i] - j0 < 0 ? 0 : vis[i] - j0 > kn ? kn : vis[i] - j0;
-            // attn_weights = torch.matmul(query, key_states.transpose(2, 3)): S^T = K . Q^T (this key block)
-            if (c16) {
-                pack_pairs_cols(kp, hd2, k + (int64_t)j0 * ldk, ldk, kn, hd);
-                gemm_pairs(S, nbp, kp, hd2, 1, qp, nbp, kn, nbp, hd2, 0);
-            } else gemm_bcast_pf(S, nbp, k + (int64_t)j0 * ldk, ldk, 1, qt, nbp, kn, nbp, hd, 0, pf);
-            // * scaling (+ causal mask); softmax(attn_weights, dim=-1, dtype=torch.float32), online over the blocks
-            if (cpu.avx512f) softmax_block_avx512(S, kn, nbp, vl, scale, first, m, l, c);
-            else softmax_block_scalar(S, kn, nbp, vl, scale, first, m, l, c);
-            // attn_output = torch.matmul(attn_weights, value_states): O = O * c + (S^T)^T . V (this key block)
-            float *o = out + (int64_t)i0 * ldo;
-            if (!first)
-                for (int i = 0; i < nb; i++)
-                    if (c[i] != 1.0f)
-                        for (int d = 0; d < hd; d++) o[(int64_t)i * ldo + d] *= c[i];
-            if (c16) { // P and V as pairs of keys (2j, 2j + 1) of the block (a missing last key: P = V = 0)
-                pack_pairs_rows(pp, nbp, S, nbp, kn, nbp);
-                pack_pairs_rows(vp, hd, v + (int64_t)j0 * ldv, ldv, kn, hd);
-                gemm_pairs(o, ldo, pp, 1, nbp, vp, hd, nb, hd, (kn + 1) / 2, !first);
-            } else gemm_bcast_pf(o, ldo, S, 1, nbp, v + (int64_t)j0 * ldv, ldv, nb, hd, kn, !first, pf);
+        for (int j0 = 0; j0 < gvis; j0 += ATT_KB) {
+            const int gkn = gvis - j0 < ATT_KB ? gvis - j0 : ATT_KB;
+            if (c16) { // K as pairs along head_dim, V as pairs of keys (2j, 2j + 1) of the block (a missing last: 0)
+                pack_pairs_cols(kp, hd2, k + (int64_t)j0 * ldk, ldk, gkn, hd);
+                pack_pairs_rows(vp, hd, v + (int64_t)j0 * ldv, ldv, gkn, hd);
+            }
+            for (int b = 0; b < ng; b++) {
+                if (j0 >= nviss[b]) continue;
+                const int i0 = g0 + b * ATT_QB, nb = nbs[b], nbp = (nb + 15) & ~15;
+                const int kn = nviss[b] - j0 < ATT_KB ? nviss[b] - j0 : ATT_KB, first = j0 == 0;
+                const float *qt = scores + (size_t)b * ATT_QB * ATT_MAX_HD;
+                // (one query block reads each key once: the keys and values stream from memory, so they are prefetched)
+                const int pf = nb <= 16;
+                for (int i = 0; i < nbp; i++) vl[i] = vis[b][i] - j0 < 0 ? 0 : vis[b][i] - j0 > kn ? kn : vis[b][i] - j0;
+                // attn_weights = torch.matmul(query, key_states.transpose(2, 3)): S^T = K . Q^T (this key block)
+                if (c16) gemm_pairs(S, nbp, kp, hd2, 1, (const uint32_t *)qt, nbp, kn, nbp, hd2, 0);
+                else gemm_bcast_pf(S, nbp, k + (int64_t)j0 * ldk, ldk, 1, qt, nbp, kn, nbp, hd, 0, pf);
+                // * scaling (+ causal mask); softmax(attn_weights, dim=-1, dtype=torch.float32), online over the blocks
+                if (cpu.avx512f) softmax_block_avx512(S, kn, nbp, vl, scale, first, m[b], l[b], c);
+                else softmax_block_scalar(S, kn, nbp, vl, scale, first, m[b], l[b], c);
+                // attn_output = torch.matmul(attn_weights, value_states): O = O * c + (S^T)^T . V (this key block)
+                float *o = out + (int64_t)i0 * ldo;
+                if (!first)
+                    for (int i = 0; i < nb; i++)
+                        if (c[i] != 1.0f)
+                            for (int d = 0; d < hd; d++) o[(int64_t)i * ldo + d] *= c[i];
+                if (c16) { // P as pairs of keys (a missing last key: 0)
+                    pack_pairs_rows(pp, nbp, S, nbp, kn, nbp);
+                    gemm_pairs(o, ldo, pp, 1, nbp, vp, hd, nb, hd, (kn + 1) / 2, !first);
+                } else gemm_bcast_pf(o, ldo, S, 1, nbp, v + (int64_t)j0 * ldv, ldv, nb, hd, kn, !first, pf);
+            }
         }
     }
 }
