@@ -3259,7 +3259,7 @@ static JVal select_reject(R *r, JVal seq, Args *a, int by_attr, int keep, int li
         if (!in_list(known_tests, test)) jfail(j, line, "no test named '%s'", test);
         off++;
     }
-    Args ta = {a->pos + off, a->npos - off, a->kwn, a->kwv, a->nkw};
+    Args ta = {a->npos > off ? a->pos + off : NULL, a->npos - off, a->kwn, a->kwv, a->nkw};
     if (!test && (ta.npos || ta.nkw)) jfail(j, line, "TypeError: test arguments without a test");
     JVal out = v_list(j, 0, L_GEN);
     if (!truthy(seq)) return out; // jinja's select_or_reject: `if value:`
