@@ -17,7 +17,7 @@
 #define EXIT_INPUT 1 // bad input file / runtime error
 #define EXIT_USAGE 2 // bad command line
 
-extern char glm_errmsg[1024];
+extern _Thread_local char glm_errmsg[1024]; // one per thread: threads (the server's) never mix their messages
 // record "fmt..." as the current error; always returns -1
 int glm_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 // front ends only: print "glm4v: error: MSG" as the last stderr line, remove pending output files, exit(code)

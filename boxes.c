@@ -1,25 +1,14 @@
 // SPDX-License-Identifier: MIT
 // boxes.c - grounding: GLM-4.5V box answers (<|begin_of_box|>[[x1,y1,x2,y2]]<|end_of_box|>, 0-1000 coordinates)
 // parsed from generated text, mapped to pixels of the original image and drawn onto a PNG.
-#define STB_IMAGE_WRITE_STATIC // private copy; we write through our own FILE * to check every error
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
-#endif
-#include <stb/stb_image_write.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
-
 #include "boxes.h"
 #include "fileio.h"
 
 #include <errno.h>
 #include <float.h>
 #include <limits.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -253,17 +242,6 @@ static void fill_disc(uint8_t *rgb, int w, int h, int cx, int cy, int r, const u
         }
 }
 
-typedef struct {
-    FILE *f;    //
-    int failed; // an fwrite came short
-} PngSink;
-
-// stbi_write_func: append to the file, remember failures
-static void png_sink_write(void *ctx, void *data, int size) {
-    PngSink *s = ctx;
-    if (!s->failed && size > 0 && fwrite(data, 1, (size_t)size, s->f) != (size_t)size) s->failed = 1;
-}
-
 int boxes_draw_png(const char *out_png, const Image *img, const Box *boxes, int n) {
     if (!img || !img->rgb || img->w <= 0 || img->h <= 0) return glm_err("%s: no image to draw on", out_png);
     if (n < 0 || (n > 0 && !boxes)) return glm_err("%s: bad box list", out_png);
@@ -294,20 +272,25 @@ int boxes_draw_png(const char *out_png, const Image *img, const Box *boxes, int 
 
     // fileio.h's output rule: a file is replaced atomically, a device / FIFO / our stdout is written in place
     int rc = -1;
+    uint8_t *png = NULL; // the encoded file
+    size_t npng = 0;
+    const Image drawn = {w, h, rgb};
+    if (image_encode_png(&drawn, &png, &npng)) {
+        glm_err("%s: PNG encoding failed: %s", out_png, glm_errmsg);
+        goto done;
+    }
     OutFile out;
     if (output_open(&out, out_png)) goto done;
-    PngSink sink = {out.f, 0};
-    int ok = stbi_write_png_to_func(png_sink_write, &sink, w, h, 3, rgb, w * 3);
-    int err = sink.failed ? errno : 0;
-    if (!ok || sink.failed) {
-        if (!ok && !err) glm_err("%s: PNG encoding failed", out_png);
-        else glm_err("%s: write failed: %s", out_png, strerror(err ? err : EIO));
+    errno = 0;
+    if (fwrite(png, 1, npng, out.f) != npng) {
+        glm_err("%s: write failed: %s", out_png, strerror(errno ? errno : EIO));
         output_abort(&out);
         goto done;
     }
     if (output_commit(&out)) goto done;
     rc = 0;
 done:
+    free(png);
     free(rgb);
     return rc;
 }

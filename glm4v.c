@@ -448,6 +448,21 @@ static MediaOptions media_options(const Options *o) {
     return mo;
 }
 
+// --pages, --max-pages, --dpi, --max-image-pixels, --pdf-timeout
+static PdfOptions pdf_options(const Options *o) {
+    PdfOptions po = {.pages = o->pages, .max_pages = o->max_pages, .dpi = o->dpi,
+                     .max_image_pixels = o->max_image_pixels, .timeout_s = o->pdf_timeout};
+    return po;
+}
+
+// MediaPolicy.on_document of --messages: a document's cost line on stderr, as for -i (ctx: the ProcConfig)
+static void cost_line(void *ctx, const MediaRef *ref) {
+    char line[2400], name[300]; // a file by its path, bytes by their part ("messages[0].content[1].file (x.pdf)")
+    if (ref->path) snprintf(name, sizeof name, "%s", ref->name);
+    else snprintf(name, sizeof name, "%s (%s)", ref->param, ref->name);
+    if (pdf_cost_line(&ref->doc, name, ctx, line, sizeof line) >= 0) fprintf(stderr, "%s\n", line);
+}
+
 // the PDFs of a run: each one's rendered pages (kept for --draw-boxes and the dump's metadata)
 typedef struct {
     const char *path[MAX_MEDIA]; // file as given
@@ -490,8 +505,7 @@ static int add_input(Media *m, const Engine *e, const Options *o, const char *pa
     }
     if (!e->c->has_vision) return glm_err("%s: the checkpoint has no vision tower (model.visual.*)", e->ck.dir);
     if (pi->n >= MAX_MEDIA) return glm_err("%s: too many PDFs", path);
-    PdfOptions po = {.pages = o->pages, .max_pages = o->max_pages, .dpi = o->dpi,
-                     .max_image_pixels = o->max_image_pixels, .timeout_s = o->pdf_timeout};
+    const PdfOptions po = pdf_options(o);
     progress("rendering %s", path);
     PdfDoc *d = &pi->doc[pi->n];
     if (pdf_render_file(d, path, &po, &e->c->proc)) return -1;
@@ -515,21 +529,9 @@ static int add_input(Media *m, const Engine *e, const Options *o, const char *pa
     }
     progress_line(NULL, NULL);
     pi->path[pi->n] = path, pi->first_img[pi->n] = first, pi->n++;
-    // the cost line: runs of equal token counts, in page order
-    char terms[2048] = "";
-    size_t len = 0;
-    int64_t total = 0;
-    for (int i = 0; i < d->n;) {
-        int64_t t = image_tokens(m, e, first + i);
-        int j = i;
-        while (j < d->n && image_tokens(m, e, first + j) == t) j++;
-        len += (size_t)snprintf(terms + len, len < sizeof terms ? sizeof terms - len : 0, "%s%d x %lld",
-                                i ? " + " : "", j - i, (long long)t);
-        total += t * (j - i);
-        i = j;
-    }
-    fprintf(stderr, "%s: %d page%s, %s = %lld visual tokens\n", path, d->n, d->n == 1 ? "" : "s", terms,
-            (long long)total);
+    char line[2400];
+    pdf_cost_line(d, path, &e->c->proc, line, sizeof line);
+    fprintf(stderr, "%s\n", line);
     return d->n;
 }
 
@@ -575,17 +577,9 @@ static int report_pdf_boxes(const Options *o, const char *text, const Box *b, in
     for (int i = 0; i < d->n; i++) pages[i] = d->pages[i].page;
     pdf_box_pages(text, n, pages, d->n, pg);
     for (int i = 0; i < n; i++) {
-        const PdfPage *p = &d->pages[pg[i]];
-        int x1, y1, x2, y2;
-        box_to_pixels(&b[i], p->img.w, p->img.h, &x1, &y1, &x2, &y2);
-        const int r = p->dpi;
-        if (b[i].is_point)
-            fprintf(stderr, "glm4v: point %d: (%d, %d) px = (%.1f, %.1f) pt on page %d of %s\n", i + 1, x1, y1,
-                    pdf_px_to_pt(x1, r), pdf_px_to_pt(y1, r), p->page, path);
-        else
-            fprintf(stderr, "glm4v: box %d: (%d, %d)-(%d, %d) px = (%.1f, %.1f)-(%.1f, %.1f) pt on page %d of %s\n",
-                    i + 1, x1, y1, x2, y2, pdf_px_to_pt(x1, r), pdf_px_to_pt(y1, r), pdf_px_to_pt(x2, r),
-                    pdf_px_to_pt(y2, r), p->page, path);
+        char line[4600];
+        pdf_box_line(line, sizeof line, i, &b[i], &d->pages[pg[i]], path);
+        fprintf(stderr, "glm4v: %s\n", line);
     }
     int rc = 0;
     if (o->draw_boxes) {
@@ -803,7 +797,8 @@ static int run_once(const Options *o) {
     if (o->messages) {
         msgs = cli_messages(o, NULL, 0);
         progress("preprocessing the media");
-        MediaPolicy pol = {.allowed_dir = NULL, .allow_local = 1};
+        MediaPolicy pol = {.allowed_dir = NULL, .allow_local = 1, .pdf = pdf_options(o), .on_document = cost_line,
+                           .ctx = (void *)&e.c->proc};
         if (messages_add_media(&m, &e, msgs, &mo, &pol)) glm_die_err(EXIT_INPUT);
     } else {
         // -i images and PDF pages (one image each), then the video

@@ -20,7 +20,7 @@ extern "C" {
 typedef struct glm4v_model glm4v_model;   // a loaded model folder
 typedef struct glm4v_output glm4v_output; // the result of one forward pass
 
-// the message of the last failed call (a static buffer, overwritten by the next failure)
+// the message of the calling thread's last failed call (a per-thread buffer, overwritten by its next failure)
 const char *glm4v_last_error(void);
 // "0.2.0" etc.
 const char *glm4v_version(void);

@@ -43,6 +43,23 @@
 #pragma GCC diagnostic pop
 #endif
 
+// PNG encoding (image_encode_png): stb_image_write's PNG writer, its deflate replaced by zlib's (faster, smaller)
+#include <zlib.h>
+static unsigned char *png_deflate(unsigned char *data, int data_len, int *out_len, int quality);
+#define STBIW_ZLIB_COMPRESS png_deflate
+#define STB_IMAGE_WRITE_STATIC // private copy
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#endif
+#include <stb/stb_image_write.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
 #include "image.h"
 #include "fileio.h"
 
@@ -651,6 +668,60 @@ int image_load_file(Image *img, const char *path, int64_t max_pixels) {
     int rc = image_load_mem(img, (const uint8_t *)buf, len, path, max_pixels);
     free(buf);
     return rc;
+}
+
+// ---------------------------------------------------------------------------- PNG encoding
+
+// stb_image_write's compressor hook: a zlib stream (level 6) of data, malloc'd (stb frees it with STBIW_FREE = free)
+static unsigned char *png_deflate(unsigned char *data, int data_len, int *out_len, int quality) {
+    (void)quality;
+    uLongf n = compressBound((uLong)data_len);
+    unsigned char *out = malloc(n);
+    if (!out || compress2(out, &n, data, (uLong)data_len, 6) != Z_OK || n > INT_MAX) {
+        free(out);
+        return NULL;
+    }
+    *out_len = (int)n;
+    return out;
+}
+
+// stbi_write_func: append to a growing buffer (ctx = PngBuf), remember failures
+typedef struct {
+    uint8_t *p;        // bytes written so far
+    size_t n, cap;     // used / allocated
+    int failed;        // 1: out of memory
+} PngBuf;
+
+static void png_buf_write(void *ctx, void *data, int size) {
+    PngBuf *b = ctx;
+    if (b->failed || size <= 0) return;
+    if (b->n + (size_t)size > b->cap) {
+        size_t c = b->cap ? b->cap : 65536;
+        while (c < b->n + (size_t)size) c *= 2;
+        uint8_t *np = realloc(b->p, c);
+        if (!np) {
+            b->failed = 1;
+            return;
+        }
+        b->p = np, b->cap = c;
+    }
+    memcpy(b->p + b->n, data, (size_t)size);
+    b->n += (size_t)size;
+}
+
+int image_encode_png(const Image *img, uint8_t **out, size_t *len) {
+    *out = NULL, *len = 0;
+    if (!img || !img->rgb || img->w <= 0 || img->h <= 0) return glm_err("no image to encode");
+    if (img->w > INT_MAX / 3 || (int64_t)img->w * 3 * img->h > INT_MAX)
+        return glm_err("image of %d x %d pixels too large for PNG encoding", img->w, img->h);
+    PngBuf b = {0};
+    int ok = stbi_write_png_to_func(png_buf_write, &b, img->w, img->h, 3, img->rgb, img->w * 3);
+    if (!ok || b.failed) {
+        free(b.p);
+        return glm_err(b.failed ? "out of memory (PNG)" : "PNG encoding failed");
+    }
+    *out = b.p, *len = b.n;
+    return 0;
 }
 
 void image_free(Image *img) {

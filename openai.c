@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // openai.c - OpenAI-style requests: /v1/chat/completions and /v1/completions bodies checked field by field (a known
 // field with a bad value is an error naming it; unknown fields are ignored, as OpenAI clients send many), media parts
-// (data: URIs, local paths under --allowed-media-path, http(s) refused), the media loaded into the engine, the prompt
-// rendered, and the answer split into reasoning and content. Mirrors vLLM's protocol.py / chat_utils.py.
+// read by messages.c (data: URIs, local paths under --allowed-media-path, http(s) refused, file parts with PDFs) and
+// counted against the request's limits, documents rendered, the media loaded into the engine, and the prompt rendered.
+// Mirrors vLLM's protocol.py / chat_utils.py.
 #include "openai.h"
 
 #include "messages.h"
@@ -14,7 +15,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 // fill err and return -1
 static int fail(OaError *err, const char *param, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -174,79 +174,31 @@ static int parse_sampling(ChatRequest *r, const cJSON *root, OaError *err) {
 
 // ---------------------------------------------------------------------------- media parts
 
-// 1 when url starts with a URL scheme ("name:", RFC 3986: a letter, then letters, digits, + - .)
-static int has_scheme(const char *url) {
-    const char *p = url;
-    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) return 0;
-    while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '+' || *p == '-' || *p == '.') p++;
-    return *p == ':';
-}
-
-// a media URL of a message part: data: URI (images), a local path or file:// URL under the allowed folder
-static int parse_media_url(ChatRequest *r, const char *url, MediaKind kind, const char *param, const OaLimits *lim,
-                           OaError *err) {
+// a media part of a message (image_url, video_url, file, HF's image / video items): read by messages.c's one reader
+// (data: URIs, local paths under --allowed-media-path, documents), counted against the request's limits
+static int parse_media_part(ChatRequest *r, const cJSON *part, const char *param, int mi, int pi, const OaLimits *lim,
+                            OaError *err) {
+    MediaRef md;
+    const MediaPolicy pol = {.allowed_dir = lim->media_dir, .allow_local = lim->media_dir != NULL};
     int nimg = 0, nvid = 0;
     for (int i = 0; i < r->nmedia; i++) nimg += r->media[i].kind == MEDIA_IMAGE, nvid += r->media[i].kind == MEDIA_VIDEO;
+    const int kind = media_part_kind(part);
     if (kind == MEDIA_IMAGE && nimg >= lim->max_images) return fail(err, param, "at most %d images in one request", lim->max_images);
     if (kind == MEDIA_VIDEO && nvid >= lim->max_videos) return fail(err, param, "at most %d videos in one request", lim->max_videos);
-    OaMedia md = {.kind = kind};
-    snprintf(md.param, sizeof md.param, "%s", param);
-    if (!strncmp(url, "http://", 7) || !strncmp(url, "https://", 8))
-        return fail(err, param, "%s: http(s) URLs are refused (the server fetches nothing from the network): send the "
-                    "bytes as a data: URI, or a local path under --allowed-media-path", param);
-    if (!strncmp(url, "data:", 5)) {
-        const char *comma = strchr(url, ',');
-        if (!comma) return fail(err, param, "%s: a data: URI needs a ',' before its data", param);
-        if (comma - url < 12 || memcmp(comma - 7, ";base64", 7))
-            return fail(err, param, "%s: only base64 data: URIs are accepted (data:image/png;base64,...)", param);
-        if (base64_decode(comma + 1, strlen(comma + 1), &md.data, &md.len))
-            return fail(err, param, "%s: the data: URI is not valid base64", param);
-        if (!md.len) {
-            free(md.data);
-            return fail(err, param, "%s: the data: URI is empty", param);
-        }
-    } else {
-        const char *path = url;
-        if (!strncmp(url, "file://", 7)) {
-            path = url + 7;
-            if (!strncmp(path, "localhost/", 10)) path += 9;
-            if (path[0] != '/') return fail(err, param, "%s: a file:// URL needs an absolute path", param);
-        } else if (has_scheme(url))
-            return fail(err, param, "%s: unsupported URL scheme (data:, file:// or a local path)", param);
-        if (!lim->media_dir)
-            return fail(err, param, "%s: local paths are refused unless the server runs with --allowed-media-path", param);
-        char joined[PATH_MAX + 8], real[PATH_MAX];
-        if (path[0] == '/') snprintf(joined, sizeof joined, "%s", path);
-        else snprintf(joined, sizeof joined, "%s/%s", lim->media_dir, path);
-        if (!realpath(joined, real)) return fail(err, param, "%s: %s: %s", param, path, strerror(errno));
-        size_t dl = strlen(lim->media_dir);
-        if (strncmp(real, lim->media_dir, dl) || (real[dl] != '/' && real[dl] != 0 && strcmp(lim->media_dir, "/")))
-            return fail(err, param, "%s: %s is outside --allowed-media-path", param, path);
-        struct stat st;
-        if (stat(real, &st)) return fail(err, param, "%s: %s: %s", param, path, strerror(errno));
-        if (!S_ISREG(st.st_mode) && !(kind == MEDIA_VIDEO && S_ISDIR(st.st_mode)))
-            return fail(err, param, "%s: %s is not a regular file%s", param, path, kind == MEDIA_VIDEO ? " or a folder" : "");
-        if (!(md.path = strdup(real))) return fail(err, param, "out of memory");
+    if (media_ref_parse(&md, part, &pol)) {
+        media_ref_free(&md);
+        return fail(err, param, "%s: %s", param, glm_errmsg);
     }
-    OaMedia *nm = realloc(r->media, (size_t)(r->nmedia + 1) * sizeof *nm);
+    snprintf(md.param, sizeof md.param, "%s", param);
+    md.msg = mi, md.part = pi;
+    MediaRef *nm = realloc(r->media, (size_t)(r->nmedia + 1) * sizeof *nm);
     if (!nm) {
-        free(md.data), free(md.path);
+        media_ref_free(&md);
         return fail(err, param, "out of memory");
     }
     r->media = nm;
     r->media[r->nmedia++] = md;
     return 0;
-}
-
-// the url of {"type":"image_url","image_url":{"url":...}} (or a bare string, as some clients send)
-static const char *part_url(const cJSON *part, const char *key) {
-    const cJSON *u = field(part, key);
-    if (cJSON_IsString(u)) return u->valuestring;
-    if (cJSON_IsObject(u)) {
-        const cJSON *s = field(u, "url");
-        if (cJSON_IsString(s)) return s->valuestring;
-    }
-    return NULL;
 }
 
 // append s to a growing string
@@ -285,16 +237,13 @@ static int parse_content(ChatRequest *r, OaMessage *msg, const cJSON *c, int mi,
             if (!utf8_valid(tx->valuestring, strlen(tx->valuestring)))
                 return fail(err, param, "%s.text is not valid UTF-8", param);
             if (append(&msg->content, &n, tx->valuestring)) return fail(err, param, "out of memory");
-        } else if (!strcmp(t, "image_url") || !strcmp(t, "video_url")) {
-            const MediaKind kind = t[0] == 'i' ? MEDIA_IMAGE : MEDIA_VIDEO;
-            const char *url = part_url(p, t);
+        } else if (media_part_kind(p) >= 0) {
             char up[128];
             snprintf(up, sizeof up, "%s.%s", param, t);
-            if (!url) return fail(err, up, "%s needs a 'url' string", up);
-            if (parse_media_url(r, url, kind, up, lim, err)) return -1;
+            if (parse_media_part(r, p, up, mi, pi, lim, err)) return -1;
             msg->nmedia++;
         } else
-            return fail(err, param, "%s: unsupported part type '%.40s' (text, image_url, video_url)", param, t);
+            return fail(err, param, "%s: unsupported part type '%.40s' (text, image_url, video_url, file)", param, t);
     }
     return 0;
 }
@@ -494,7 +443,7 @@ done:
 
 void openai_request_free(ChatRequest *r) {
     for (int i = 0; i < r->nmsgs; i++) free(r->msgs[i].content), free(r->msgs[i].reasoning);
-    for (int i = 0; i < r->nmedia; i++) free(r->media[i].data), free(r->media[i].path);
+    for (int i = 0; i < r->nmedia; i++) media_ref_free(&r->media[i]);
     for (int i = 0; i < r->nstop; i++) free(r->stop[i]);
     free(r->msgs), free(r->media), free(r->prompt), free(r->prompt_ids), free(r->bias_ids), free(r->bias_vals), free(r->tool_choice);
     cJSON_Delete(r->messages), cJSON_Delete(r->tools_json), cJSON_Delete(r->kwargs);
@@ -503,16 +452,38 @@ void openai_request_free(ChatRequest *r) {
 
 // ---------------------------------------------------------------------------- media, prompt
 
-int openai_load_media(const Engine *e, const ChatRequest *r, Media *m, const MediaOptions *o, OaError *err) {
+int openai_render_documents(ChatRequest *r, const MediaPolicy *pol, const ProcConfig *pc, int64_t max_tokens,
+                            OaError *err) {
+    int64_t total = 0;
     for (int i = 0; i < r->nmedia; i++) {
-        const OaMedia *md = &r->media[i];
-        int rc;
-        if (md->kind == MEDIA_VIDEO && md->data) rc = media_add_video_mem(m, e, md->data, md->len, o);
-        else if (md->kind == MEDIA_VIDEO) rc = media_add_video(m, e, md->path, o);
-        else if (md->data) rc = media_add_image_mem(m, e, md->data, md->len, md->param, o);
-        else rc = media_add_image(m, e, md->path, o);
-        if (rc) return fail(err, md->param, "%s", glm_errmsg);
+        MediaRef *md = &r->media[i];
+        if (!md->is_pdf) continue;
+        if (media_ref_render(md, pol, pc)) return fail(err, md->param, "%s: %s", md->param, glm_errmsg);
+        int64_t t = pdf_cost_line(&md->doc, md->name, pc, NULL, 0);
+        if (t < 0) return fail(err, md->param, "%s: %s: a page cannot be processed", md->param, md->name);
+        total += t;
+        if (max_tokens > 0 && total > max_tokens)
+            return fail(err, md->param, "%s: %s: %d page%s take %lld visual tokens%s, above the budget of %lld per "
+                        "request (--max-visual-tokens): send fewer pages (\"pages\": \"1-3\" in the file part) or a "
+                        "lower \"dpi\"", md->param, md->name, md->doc.n, md->doc.n == 1 ? "" : "s", (long long)t,
+                        total > t ? " (with the request's other documents: more)" : "", (long long)max_tokens);
     }
+    return 0;
+}
+
+int openai_load_media(const Engine *e, ChatRequest *r, Media *m, const MediaOptions *o, const MediaPolicy *pol,
+                      OaError *err) {
+    for (int i = 0; i < r->nmedia; i++) {
+        MediaRef *md = &r->media[i];
+        if (media_ref_load(m, e, md, o, pol) < 0) return fail(err, md->param, "%s: %s", md->param, glm_errmsg);
+        if (md->is_pdf) { // preprocessed: the pages' pixels and the document's bytes are no longer needed (sizes kept)
+            for (int k = 0; k < md->doc.n; k++) free(md->doc.pages[k].img.rgb), md->doc.pages[k].img.rgb = NULL;
+            free(md->data), md->data = NULL;
+        }
+    }
+    // each document part becomes its pages' image parts, the last part first (earlier positions stay)
+    for (int i = r->nmedia - 1; i >= 0 && r->chat; i--)
+        if (messages_expand_ref(r->messages, &r->media[i])) return fail(err, r->media[i].param, "%s", glm_errmsg);
     return 0;
 }
 

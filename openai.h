@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: MIT
 // openai.h - OpenAI-style requests (openai.c): the JSON of /v1/chat/completions and /v1/completions checked and read
-// into a ChatRequest (messages with text, images as data: URIs or allowed local paths, videos; sampling parameters),
-// the media loaded into the engine, the conversation rendered to prompt text, and the answer split into reasoning and
-// content. Mirrors vLLM's entrypoints/openai/protocol.py (ChatCompletionRequest) and chat_utils.py (media parts).
-// Shared by the server (server.c) and, later, the CLI's --messages.
+// into a ChatRequest (messages with text; images, videos and PDF documents read by messages.c's media reader, the one
+// the CLI's --messages uses; sampling parameters), documents rendered, the media loaded into the engine (each document
+// part then replaced by its pages' image parts), and the conversation rendered to prompt text. Mirrors vLLM's
+// entrypoints/openai/protocol.py (ChatCompletionRequest) and chat_utils.py (media parts).
 #ifndef GLM4V_OPENAI_H
 #define GLM4V_OPENAI_H
 
 #include "engine.h"
+#include "messages.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -24,15 +25,6 @@ typedef struct {
     char param[96];   // e.g. "messages[1].content[0].image_url", "temperature"
     char message[1100]; // what is wrong, for a person
 } OaError;
-
-// one media item of a request, in order of appearance
-typedef struct {
-    MediaKind kind; // MEDIA_IMAGE or MEDIA_VIDEO
-    uint8_t *data;  // image bytes decoded from a data: URI (owned), or NULL
-    size_t len;     // bytes in data
-    char *path;     // resolved local file (image, video file) or frames folder (owned), or NULL
-    char param[96]; // the field it came from (error messages when it fails to load)
-} OaMedia;
 
 // one message of a conversation
 typedef struct {
@@ -55,7 +47,7 @@ typedef struct {
     int chat;                 // 1: messages; 0: raw prompt
     OaMessage *msgs;          // [nmsgs] the conversation (chat)
     int nmsgs;                // messages
-    OaMedia *media;           // [nmedia] every image / video, in order
+    MediaRef *media;          // [nmedia] every image / video / document, in order
     int nmedia;               // media items
     char *prompt;             // raw prompt (completions, owned), or NULL when given as token ids
     int *prompt_ids;          // completions: the prompt as token ids (owned), or NULL
@@ -90,8 +82,14 @@ int openai_parse_chat(ChatRequest *r, const char *body, size_t len, const OaLimi
 int openai_parse_completion(ChatRequest *r, const char *body, size_t len, OaError *err);
 void openai_request_free(ChatRequest *r);
 
-// preprocess the request's images and videos into m (in order); -1 with err naming the media's field
-int openai_load_media(const Engine *e, const ChatRequest *r, Media *m, const MediaOptions *o, OaError *err);
+// render the request's documents (no engine lock needed: pdf.c runs pdftoppm); their visual tokens together above
+// max_tokens (> 0) refused; -1 with err naming the part
+int openai_render_documents(ChatRequest *r, const MediaPolicy *pol, const ProcConfig *pc, int64_t max_tokens,
+                            OaError *err);
+// preprocess the request's images, videos and document pages into m (in order; documents rendered first when not
+// done), then replace each document part of r->messages by one image part per page; -1 with err naming the field
+int openai_load_media(const Engine *e, ChatRequest *r, Media *m, const MediaOptions *o, const MediaPolicy *pol,
+                      OaError *err);
 // the prompt text of a request (special tokens as text, malloc'd into *text): the checkpoint's chat template over the
 // request's messages, tools and chat_template_kwargs (think 0: enable_thinking false). Completions: the prompt
 // verbatim

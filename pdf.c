@@ -280,7 +280,10 @@ static long parse_num(const char **p) {
     return v;
 }
 
-int pdf_parse_pages(const char *spec, int npages, int max_pages, int **out) {
+// pdf_parse_pages, its messages naming the selection as the CLI's flag (req = 0) or a request's "pages" field (1)
+static int parse_pages(const char *spec, int npages, int max_pages, int req, int **out) {
+    char what[1100]; // the selection as the user wrote it
+    snprintf(what, sizeof what, "%s%.1000s%s", req ? "\"pages\": \"" : "--pages ", spec ? spec : "", req ? "\"" : "");
     *out = NULL;
     if (npages < 1) return glm_err("the document has no pages");
     if (max_pages <= 0) max_pages = PDF_MAX_PAGES;
@@ -299,11 +302,11 @@ int pdf_parse_pages(const char *spec, int npages, int max_pages, int **out) {
             }
             if (a < 1 || b < a) {
                 free(sel);
-                return glm_err("--pages %s: '%ld-%ld' is not a range of pages (first <= last, from 1)", spec, a, b);
+                return glm_err("%s: '%ld-%ld' is not a range of pages (first <= last, from 1)", what, a, b);
             }
             if (b > npages) {
                 free(sel);
-                return glm_err("--pages %s: page %ld is past the end (the document has %d page%s)", spec, b, npages,
+                return glm_err("%s: page %ld is past the end (the document has %d page%s)", what, b, npages,
                                npages == 1 ? "" : "s");
             }
             memset(sel + a, 1, (size_t)(b - a + 1));
@@ -316,9 +319,11 @@ int pdf_parse_pages(const char *spec, int npages, int max_pages, int **out) {
     if (n > max_pages) {
         free(sel);
         if (!spec || !*spec)
-            return glm_err("the document has %d pages, more than --max-pages %d: choose some with --pages (e.g. "
-                           "--pages 1-%d) or raise --max-pages", npages, max_pages, max_pages);
-        return glm_err("--pages %s selects %d pages, more than --max-pages %d", spec, n, max_pages);
+            return glm_err(req ? "the document has %d pages, more than --max-pages %d: choose some with \"pages\" "
+                                 "(e.g. \"pages\": \"1-%d\") or raise the server's --max-pages"
+                               : "the document has %d pages, more than --max-pages %d: choose some with --pages (e.g. "
+                                 "--pages 1-%d) or raise --max-pages", npages, max_pages, max_pages);
+        return glm_err("%s selects %d pages, more than --max-pages %d", what, n, max_pages);
     }
     int *v = malloc((size_t)n * sizeof(int));
     if (!v) {
@@ -332,7 +337,11 @@ int pdf_parse_pages(const char *spec, int npages, int max_pages, int **out) {
     return n;
 syntax:
     free(sel);
-    return glm_err("--pages %s: not a list of pages and ranges such as 1-3,7", spec);
+    return glm_err("%s: not a list of pages and ranges such as 1-3,7", what);
+}
+
+int pdf_parse_pages(const char *spec, int npages, int max_pages, int **out) {
+    return parse_pages(spec, npages, max_pages, 0, out);
 }
 
 void pdf_page_pixels(double w_pt, double h_pt, int dpi, int *w, int *h) {
@@ -529,13 +538,33 @@ void pdf_doc_free(PdfDoc *d) {
     memset(d, 0, sizeof *d);
 }
 
+int64_t pdf_cost_line(const PdfDoc *d, const char *name, const ProcConfig *pc, char *line, size_t cap) {
+    char terms[2048] = "";
+    size_t len = 0;
+    int64_t total = 0;
+    for (int i = 0; i < d->n;) {
+        int64_t t = pdf_image_tokens(d->pages[i].img.w, d->pages[i].img.h, pc);
+        if (t < 0) return -1;
+        int j = i;
+        while (j < d->n && pdf_image_tokens(d->pages[j].img.w, d->pages[j].img.h, pc) == t) j++;
+        len += (size_t)snprintf(terms + len, len < sizeof terms ? sizeof terms - len : 0, "%s%d x %lld",
+                                i ? " + " : "", j - i, (long long)t);
+        total += t * (j - i);
+        i = j;
+    }
+    if (line) snprintf(line, cap, "%s: %d page%s, %s = %lld visual tokens", name, d->n, d->n == 1 ? "" : "s", terms,
+                       (long long)total);
+    return total;
+}
+
 // count, select, size, choose the DPI of and render the pages of the document behind s
 static int render_doc(PdfDoc *d, Source *s, const PdfOptions *o, const ProcConfig *pc) {
     int npages = 0, *sel = NULL, rc = -1;
     double(*size)[2] = NULL;
-    if (o->dpi < 0 || o->dpi > PDF_DPI_MAX) return glm_err("--dpi %d: not in 1..%d", o->dpi, PDF_DPI_MAX);
+    if (o->dpi < 0 || o->dpi > PDF_DPI_MAX)
+        return glm_err("%s %d: not in 1..%d", o->from_request ? "\"dpi\":" : "--dpi", o->dpi, PDF_DPI_MAX);
     if (doc_pages(s, &npages)) return -1;
-    int n = pdf_parse_pages(o->pages, npages, o->max_pages, &sel);
+    int n = parse_pages(o->pages, npages, o->max_pages, o->from_request, &sel);
     if (n < 0) {
         char msg[sizeof glm_errmsg];
         snprintf(msg, sizeof msg, "%s", glm_errmsg);
@@ -560,7 +589,7 @@ static int render_doc(PdfDoc *d, Source *s, const PdfOptions *o, const ProcConfi
         if (o->max_image_pixels > 0 && (double)pw * ph > (double)o->max_image_pixels) {
             glm_err("%s: page %d is %.6g x %.6g pt: %d x %d pixels at %d dpi, above the limit of %lld pixels "
                     "(--max-image-pixels%s)", s->name, sel[i], w, h, pw, ph, dpi, (long long)o->max_image_pixels,
-                    o->dpi > 0 ? ", --dpi" : "");
+                    o->dpi > 0 ? (o->from_request ? ", \"dpi\"" : ", --dpi") : "");
             goto done;
         }
         d->pages[i].page = sel[i], d->pages[i].dpi = dpi, d->pages[i].w_pt = w, d->pages[i].h_pt = h;
@@ -714,6 +743,19 @@ void pdf_box_pages(const char *text, int nboxes, const int *pages, int npages, i
         for (int j = 0; j < nb && k < nboxes; j++) out[k++] = cur;
     }
     for (; k < nboxes; k++) out[k] = cur; // boxes this scan did not place: the last page named
+}
+
+void pdf_box_line(char *out, size_t cap, int i, const Box *b, const PdfPage *p, const char *name) {
+    int x1, y1, x2, y2;
+    box_to_pixels(b, p->img.w, p->img.h, &x1, &y1, &x2, &y2);
+    const int r = p->dpi;
+    if (b->is_point)
+        snprintf(out, cap, "point %d: (%d, %d) px = (%.1f, %.1f) pt on page %d of %s", i + 1, x1, y1,
+                 pdf_px_to_pt(x1, r), pdf_px_to_pt(y1, r), p->page, name);
+    else
+        snprintf(out, cap, "box %d: (%d, %d)-(%d, %d) px = (%.1f, %.1f)-(%.1f, %.1f) pt on page %d of %s", i + 1, x1, y1,
+                 x2, y2, pdf_px_to_pt(x1, r), pdf_px_to_pt(y1, r), pdf_px_to_pt(x2, r), pdf_px_to_pt(y2, r), p->page,
+                 name);
 }
 
 int pdf_draw_boxes(const char *out_png, const PdfDoc *d, const Box *boxes, const int *page_of, int n,

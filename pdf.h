@@ -43,6 +43,8 @@ typedef struct {
     int64_t max_image_pixels; // a page that would render larger than this many pixels is refused (0: no limit)
     double timeout_s;         // time limit of each program run (the page count, one page), s (0: PDF_TIMEOUT_S)
     int mem_limit_mb;         // address-space limit of each renderer run beyond the page's pixels (0: default)
+    int from_request;         // 1: pages and dpi came from a request's "pages" / "dpi" fields (messages name those,
+                              // not the CLI's --pages / --dpi)
 } PdfOptions;
 
 // one rendered page
@@ -74,6 +76,10 @@ int pdf_render_file(PdfDoc *d, const char *path, const PdfOptions *o, const Proc
 int pdf_render_mem(PdfDoc *d, const uint8_t *data, size_t len, const char *name, const PdfOptions *o,
                    const ProcConfig *pc);
 void pdf_doc_free(PdfDoc *d);
+// the visual tokens of a rendered document (pdf_image_tokens of each page) and its one-line cost into line:
+// "report.pdf: 3 pages, 1 x 1560 + 2 x 1204 = 3968 visual tokens" (runs of equal counts, in page order); -1 when
+// a page cannot be processed
+int64_t pdf_cost_line(const PdfDoc *d, const char *name, const ProcConfig *pc, char *line, size_t cap);
 
 // the size pdftoppm draws a page at (points, /Rotate applied) from pdfinfo -box's "Page    N MediaBox: x0 y0 x1 y1"
 // (else "Page    N size: W x H pts", the CropBox) and "Page    N rot:" lines; -1 when the page is missing or its size
@@ -106,6 +112,10 @@ void pdf_box_pages(const char *text, int nboxes, const int *pages, int npages, i
 // written stay)
 int pdf_draw_boxes(const char *out_png, const PdfDoc *d, const Box *boxes, const int *page_of, int n,
                    char (*written)[4200]);
+// the line the CLI prints for box i (0-based) of an answer on page p of the document name: the box in the page's
+// pixels and in PDF points from its top-left corner, "box 1: (45, 58)-(225, 292) px = (21.6, 27.8)-(108.0, 140.2) pt
+// on page 3 of doc.pdf" (a point: "point 1: (45, 58) px = (21.6, 27.8) pt on page 3 of doc.pdf")
+void pdf_box_line(char *out, size_t cap, int i, const Box *b, const PdfPage *p, const char *name);
 // a pixel coordinate of a page rendered at dpi in PDF points (1/72 in) from the page's top-left corner
 static inline double pdf_px_to_pt(double px, int dpi) { return px * 72.0 / dpi; }
 

@@ -461,12 +461,15 @@ static int case_input(const Engine *e, const cJSON *c, const ScoreOptions *o, Me
         if (!text) return glm_err("out of memory");
     } else {
         if (!cJSON_IsArray(msgs) || !cJSON_GetArraySize(msgs)) return glm_err("messages: not a non-empty list");
-        MediaPolicy pol = {.allowed_dir = NULL, .allow_local = 1};
-        if (messages_add_media(m, e, msgs, &o->media, &pol)) return -1;
         const cJSON *tools = get(c, "tools"), *kw = get(c, "chat_template_kwargs");
         if (tools && !cJSON_IsArray(tools)) return glm_err("tools: not a list");
         if (kw && !cJSON_IsObject(kw)) return glm_err("chat_template_kwargs: not an object");
-        if (!(text = chat_template_render(&e->tmpl, msgs, tools, 1, kw, &len))) return -1;
+        MediaPolicy pol = {.allowed_dir = NULL, .allow_local = 1};
+        cJSON *mm = cJSON_Duplicate(msgs, 1); // a document part becomes its pages' image parts in this copy
+        if (!mm) return glm_err("out of memory");
+        text = messages_add_media(m, e, mm, &o->media, &pol) ? NULL : chat_template_render(&e->tmpl, mm, tools, 1, kw, &len);
+        cJSON_Delete(mm);
+        if (!text) return -1;
     }
     *n = tokenizer_encode(e->tok, text, len, ids);
     free(text);

@@ -9,8 +9,10 @@
 
 #include "chat_output.h"
 #include "fileio.h"
+#include "messages.h"
 #include "openai.h"
 #include "ops.h"
+#include "pdf.h"
 #include "webui.h"
 
 #include <cjson/cJSON.h>
@@ -54,6 +56,10 @@ typedef struct {
     int media_cache_mb;      // --media-cache: MB of vision features kept for images seen again (0: off)
     int timeout;             // --timeout: seconds a connection may stay idle while sending its request
     const char *chat_template; // --chat-template FILE: overrides the model folder's template
+    int max_pages;           // --max-pages: pages of one document (more are refused, never truncated)
+    int pdf_dpi;             // --pdf-dpi: 0 = pdf.h's automatic rule (150 dpi, lowered to fit max_pixels)
+    double pdf_timeout;      // --pdf-timeout: seconds one renderer run (page count, one page) may take
+    int64_t max_visual_tokens; // --max-visual-tokens: image + page + video tokens of one request (0: no limit)
     int no_webui;            // --no-webui: no chat page at /
 } ServeOptions;
 
@@ -62,7 +68,7 @@ static void serve_usage(FILE *f) {
     fprintf(f,
             "usage: glm4v serve -m MODEL_DIR [options]\n"
             "An OpenAI-compatible HTTP server: /v1/chat/completions, /v1/completions, /v1/models, /tokenize,\n"
-            "/detokenize, /health, /metrics.\n"
+            "/detokenize, /health, /metrics, and /v1/pages (a PDF's pages as the model sees them).\n"
             "  -m, --model DIR              Hugging Face model folder\n"
             "      --host ADDR              address to bind (default 127.0.0.1: this machine only)\n"
             "      --port N                 port (default 8080; 0 = any free port, printed)\n"
@@ -79,6 +85,11 @@ static void serve_usage(FILE *f) {
             "      --media-cache MB         vision features kept for images seen again (default 256; 0 = off)\n"
             "      --timeout S              close a connection idle for S seconds while sending its request (default 30)\n"
             "      --chat-template FILE     use this Jinja chat template instead of the model folder's\n"
+            "      --max-pages N            refuse PDF documents with more than N pages selected (default 16)\n"
+            "      --pdf-dpi N              render PDF pages at N dpi (default 0: 150, lowered per page to fit max_pixels)\n"
+            "      --pdf-timeout S          refuse a PDF whose page count or one page takes longer than S s (default 20)\n"
+            "      --max-visual-tokens N    refuse requests whose images, pages and videos take more than N visual tokens\n"
+            "                               (default 16384; 0 = only the context limits them)\n"
             "      --no-webui               do not serve the chat page at / (the API only)\n"
             "      --compute f32|bf16       matrix products: f32 (default) or bf16 (bf16 operands, fp32 sums; faster)\n"
             "  -t, --threads N              threads of the compute (default: all cores)\n"
@@ -108,7 +119,8 @@ static long serve_long(const char *flag, const char *s, long lo, long hi) {
 
 // the flags, each at most once
 enum { F_MODEL, F_HOST, F_PORT, F_PARALLEL, F_CTX, F_QUEUE, F_KEY, F_KEYFILE, F_MEDIA, F_NAME, F_BODY, F_THREADS,
-       F_CHUNK, F_PIXELS, F_MCACHE, F_TIMEOUT, F_TEMPLATE, F_COMPUTE, F_COUNT };
+       F_CHUNK, F_PIXELS, F_MCACHE, F_TIMEOUT, F_TEMPLATE, F_MAXPAGES, F_PDFDPI, F_PDFTIMEOUT, F_VISTOK, F_COMPUTE,
+       F_COUNT };
 static const struct {
     const char *name, *alias; // long name, short or alias (NULL)
 } serve_flags[F_COUNT] = {
@@ -118,7 +130,9 @@ static const struct {
     [F_MEDIA] = {"--allowed-media-path", "--allowed-local-media-path"}, [F_NAME] = {"--served-model-name", NULL},
     [F_BODY] = {"--max-body", NULL}, [F_THREADS] = {"--threads", "-t"}, [F_CHUNK] = {"--chunk", NULL},
     [F_PIXELS] = {"--max-image-pixels", NULL}, [F_MCACHE] = {"--media-cache", NULL},
-    [F_TIMEOUT] = {"--timeout", NULL}, [F_TEMPLATE] = {"--chat-template", NULL}, [F_COMPUTE] = {"--compute", NULL},
+    [F_TIMEOUT] = {"--timeout", NULL}, [F_TEMPLATE] = {"--chat-template", NULL},
+    [F_MAXPAGES] = {"--max-pages", NULL}, [F_PDFDPI] = {"--pdf-dpi", NULL}, [F_PDFTIMEOUT] = {"--pdf-timeout", NULL},
+    [F_VISTOK] = {"--max-visual-tokens", NULL}, [F_COMPUTE] = {"--compute", NULL},
 };
 
 // the serve flags (each at most once; exit 2 with one line on any misuse); the key file read, the media folder resolved
@@ -126,6 +140,7 @@ static void serve_parse_args(ServeOptions *o, int argc, char **argv) {
     memset(o, 0, sizeof *o);
     o->host = "127.0.0.1", o->port = 8080, o->parallel = 4, o->queue = 64, o->max_body = 64u << 20, o->chunk = 512;
     o->max_image_pixels = 100000000, o->media_cache_mb = 256, o->timeout = 30;
+    o->max_pages = PDF_MAX_PAGES, o->pdf_timeout = PDF_TIMEOUT_S, o->max_visual_tokens = 16384;
     int seen[F_COUNT] = {0};
     const char *keyfile = NULL;
     for (int i = 1; i < argc; i++) {
@@ -163,6 +178,10 @@ static void serve_parse_args(ServeOptions *o, int argc, char **argv) {
         case F_MCACHE: o->media_cache_mb = (int)serve_long(a, v, 0, 1 << 20); break;
         case F_TIMEOUT: o->timeout = (int)serve_long(a, v, 1, 86400); break;
         case F_TEMPLATE: o->chat_template = v; break;
+        case F_MAXPAGES: o->max_pages = (int)serve_long(a, v, 1, ENGINE_MAX_IMAGES); break;
+        case F_PDFDPI: o->pdf_dpi = (int)serve_long(a, v, 0, PDF_DPI_MAX); break;
+        case F_PDFTIMEOUT: o->pdf_timeout = (double)serve_long(a, v, 1, 3600); break;
+        case F_VISTOK: o->max_visual_tokens = serve_long(a, v, 0, 1L << 40); break;
         case F_COMPUTE:
             if (engine_set_compute(v)) serve_usage_error("%s", glm_errmsg);
             break;
@@ -313,9 +332,10 @@ static struct {
     int busy;                // slots holding a request
     pthread_mutex_t mu;      // guards everything shared between threads
     pthread_cond_t sched_cv; // wakes the scheduler
-    pthread_mutex_t prep_mu; // the tokenizer and media preprocessing (not thread-safe) one request at a time; also
-                             // guards glm_errmsg (one global buffer): HTTP threads call the library and copy its
-                             // message only while holding it (the scheduler's rare errors may garble one message)
+    pthread_mutex_t prep_mu; // the tokenizer and media preprocessing (not thread-safe) one request at a time
+                             // (glm_errmsg is per thread; documents are rendered outside it)
+    pthread_cond_t render_cv; // signalled when a document rendering ends (under mu)
+    int rendering;           // documents being rendered now (at most RENDER_MAX; the others wait their turn)
     pthread_t sched_thread, load_thread; // the scheduler and the model loader
     int sched_started;       // 1 once the scheduler thread runs (joined at stop)
     struct MHD_Daemon *d;    // the HTTP daemon
@@ -1113,6 +1133,52 @@ static int encode_media(Req *r) {
     return 0;
 }
 
+#define RENDER_MAX 4 // documents rendered at once (each runs pdftoppm with up to 4 GiB of address space)
+
+// wait for a turn to render documents (render_leave gives it back): a flood of PDFs runs RENDER_MAX renderers at a
+// time, whatever the number of connections
+static void render_enter(void) {
+    pthread_mutex_lock(&g.mu);
+    while (g.rendering >= RENDER_MAX) pthread_cond_wait(&g.render_cv, &g.mu);
+    g.rendering++;
+    pthread_mutex_unlock(&g.mu);
+}
+
+static void render_leave(void) {
+    pthread_mutex_lock(&g.mu);
+    g.rendering--;
+    pthread_cond_signal(&g.render_cv);
+    pthread_mutex_unlock(&g.mu);
+}
+
+// where a request's media may come from and how its documents become pages (the flags)
+static MediaPolicy media_policy(void) {
+    MediaPolicy p = {.allowed_dir = g.o.media_dir ? g.o.media_real : NULL, .allow_local = g.o.media_dir != NULL,
+                     .max_images = ENGINE_MAX_IMAGES, .max_videos = ENGINE_MAX_VIDEOS,
+                     .pdf = {.max_pages = g.o.max_pages, .dpi = g.o.pdf_dpi, .max_image_pixels = g.o.max_image_pixels,
+                             .timeout_s = g.o.pdf_timeout, .from_request = 1}};
+    return p;
+}
+
+// visual tokens of every image and video of a request: t * h * w / merge^2 of each item's grid
+static int64_t visual_tokens(const Media *m) {
+    const int m2 = g.e.c->vision.spatial_merge_size * g.e.c->vision.spatial_merge_size;
+    int64_t n = 0;
+    for (int k = 0; k < 2; k++) {
+        const PixelBatch *pb = k ? &m->vid : &m->img;
+        for (int i = 0; i < pb->nitems; i++) n += (int64_t)pb->grid[i][0] * pb->grid[i][1] * pb->grid[i][2] / m2;
+    }
+    return n;
+}
+
+// visual tokens of the pages of a request's documents
+static int64_t document_tokens(const ChatRequest *cr) {
+    int64_t n = 0;
+    for (int i = 0; i < cr->nmedia; i++)
+        if (cr->media[i].is_pdf) n += pdf_cost_line(&cr->media[i].doc, "", &g.e.c->proc, NULL, 0);
+    return n;
+}
+
 // a new request from a parsed body: media, prompt, checks, sampler; NULL after queueing the error response
 static Req *build_req(struct MHD_Connection *c, ChatRequest *cr, enum MHD_Result *res) {
     Req *r = calloc(1, sizeof *r);
@@ -1128,8 +1194,16 @@ static Req *build_req(struct MHD_Connection *c, ChatRequest *cr, enum MHD_Result
     int status = 400;
     MediaOptions mo = {.resize = RESIZE_TORCH, .max_image_pixels = g.o.max_image_pixels, .fps = 2.0f};
     char *text = NULL;
+    const MediaPolicy pol = media_policy();
+    // documents are rendered before the preprocessing lock (pdftoppm runs as a program; other requests go on), their
+    // pages' visual tokens checked against the budget before any preprocessing
+    int has_doc = 0;
+    for (int i = 0; i < r->cr.nmedia; i++) has_doc |= r->cr.media[i].is_pdf;
+    if (has_doc) render_enter();
+    int rc = openai_render_documents(&r->cr, &pol, &g.e.c->proc, g.o.max_visual_tokens, &err);
+    if (has_doc) render_leave();
     pthread_mutex_lock(&g.prep_mu);
-    int rc = openai_load_media(&g.e, &r->cr, &r->m, &mo, &err);
+    if (!rc) rc = openai_load_media(&g.e, &r->cr, &r->m, &mo, &pol, &err);
     if (!rc && openai_render(&g.e, &r->cr, r->cr.think, &text)) {
         rc = -1;
         snprintf(err.param, sizeof err.param, "%s", r->cr.chat ? "messages" : "prompt");
@@ -1159,12 +1233,26 @@ static Req *build_req(struct MHD_Connection *c, ChatRequest *cr, enum MHD_Result
             snprintf(err.message, sizeof err.message, "logit_bias: token id %d is outside the vocabulary (%d)",
                      r->cr.bias_ids[i], g.e.c->text.vocab_size);
         }
+    const int64_t vis = visual_tokens(&r->m), doc = document_tokens(&r->cr);
+    if (!rc && g.o.max_visual_tokens > 0 && vis > g.o.max_visual_tokens) {
+        rc = -1;
+        snprintf(err.param, sizeof err.param, "messages");
+        snprintf(err.message, sizeof err.message, "the request's images%s and videos take %lld visual tokens, above the "
+                 "budget of %lld per request (--max-visual-tokens)%s", doc ? ", document pages" : "", (long long)vis,
+                 (long long)g.o.max_visual_tokens, doc ? ": send fewer pages (\"pages\": \"1-3\" in the file part)" : "");
+    }
     if (!rc && L + 1 > g.ctx) {
         rc = -1;
         snprintf(err.param, sizeof err.param, "%s", r->cr.chat ? "messages" : "prompt");
-        snprintf(err.message, sizeof err.message,
-                 "the prompt is %d tokens: it does not fit the context of %d tokens per request (--ctx-size) with room "
-                 "for an answer", L, g.ctx);
+        if (doc)
+            snprintf(err.message, sizeof err.message,
+                     "the prompt is %d tokens, %lld of them the visual tokens of the document pages: it does not fit the "
+                     "context of %d tokens per request (--ctx-size) with room for an answer: send fewer pages "
+                     "(\"pages\": \"1-3\" in the file part) or a lower \"dpi\"", L, (long long)doc, g.ctx);
+        else
+            snprintf(err.message, sizeof err.message,
+                     "the prompt is %d tokens: it does not fit the context of %d tokens per request (--ctx-size) with "
+                     "room for an answer", L, g.ctx);
     }
     if (!rc) {
         r->max_new = r->cr.max_tokens < 0 ? g.ctx - L : r->cr.max_tokens;
@@ -1356,6 +1444,85 @@ static enum MHD_Result handle_detokenize(struct MHD_Connection *c, ConnCtx *cc) 
     return respond_json(c, 200, o);
 }
 
+// POST /v1/pages {"file": {"file_data": "data:application/pdf;base64,...", "filename"}, "pages": "1-3", "dpi": N}:
+// the pages of a document exactly as a chat request's file part renders them for the model (the same messages.c
+// reader, pdf.c renderer and server flags), each as a PNG data: URI with its size in pixels and points and its visual
+// tokens: {"object": "list", "data": [{"page", "width", "height", "width_pt", "height_pt", "dpi", "visual_tokens",
+// "image_url"}, ...], "renderer", "dpi", "document_pages"}
+static enum MHD_Result handle_pages(struct MHD_Connection *c, ConnCtx *cc) {
+    cJSON *root = cc->body.n ? cJSON_ParseWithLength(cc->body.p, cc->body.n) : NULL;
+    __atomic_sub_fetch(&g.body_bytes, cc->held, __ATOMIC_RELAXED); // parsed: the body's bytes leave the budget
+    cc->held = 0, free(cc->body.p), cc->body = (Buf){0};
+    const cJSON *file = cJSON_GetObjectItemCaseSensitive(root, "file");
+    if (!cJSON_IsObject(root) || !cJSON_IsObject(file)) {
+        cJSON_Delete(root);
+        return respond_error(c, 400, "file", "the body must be {\"file\": {\"file_data\": \"data:application/pdf;"
+                             "base64,...\", \"filename\": ...}} (optionally \"pages\": \"1-3\", \"dpi\": N)");
+    }
+    // the part a chat request would carry; top-level "pages" / "dpi" go into it
+    cJSON *part = cJSON_CreateObject(), *f = cJSON_Duplicate(file, 1);
+    cJSON_AddStringToObject(part, "type", "file");
+    cJSON_AddItemToObject(part, "file", f);
+    const char *keys[2] = {"pages", "dpi"};
+    for (int k = 0; k < 2; k++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, keys[k]);
+        if (!v || cJSON_IsNull(v) || !f) continue;
+        cJSON_DeleteItemFromObjectCaseSensitive(f, keys[k]);
+        cJSON_AddItemToObject(f, keys[k], cJSON_Duplicate(v, 1));
+    }
+    cJSON_Delete(root);
+    const MediaPolicy pol = media_policy();
+    MediaRef ref;
+    const ProcConfig *pc = &g.e.c->proc;
+    int rc = media_ref_parse(&ref, part, &pol);
+    cJSON_Delete(part);
+    if (!rc) {
+        render_enter();
+        rc = media_ref_render(&ref, &pol, pc);
+        render_leave();
+    }
+    if (rc) {
+        char msg[sizeof glm_errmsg];
+        snprintf(msg, sizeof msg, "%s", glm_errmsg);
+        media_ref_free(&ref);
+        return respond_error(c, 400, "file", "file: %s", msg);
+    }
+    cJSON *o = cJSON_CreateObject(), *data = cJSON_CreateArray();
+    cJSON_AddStringToObject(o, "object", "list");
+    cJSON_AddItemToObject(o, "data", data);
+    for (int i = 0; i < ref.doc.n && o; i++) {
+        const PdfPage *p = &ref.doc.pages[i];
+        uint8_t *png = NULL;
+        size_t npng = 0;
+        char *uri = image_encode_png(&p->img, &png, &npng) ? NULL : base64_encode(png, npng, "data:image/png;base64,");
+        free(png);
+        cJSON *e = cJSON_CreateObject();
+        if (!uri || !e) {
+            free(uri), cJSON_Delete(e), cJSON_Delete(o);
+            o = NULL;
+            break;
+        }
+        cJSON_AddNumberToObject(e, "page", p->page);
+        cJSON_AddNumberToObject(e, "width", p->img.w);
+        cJSON_AddNumberToObject(e, "height", p->img.h);
+        cJSON_AddNumberToObject(e, "width_pt", p->w_pt);
+        cJSON_AddNumberToObject(e, "height_pt", p->h_pt);
+        cJSON_AddNumberToObject(e, "dpi", p->dpi);
+        cJSON_AddNumberToObject(e, "visual_tokens", (double)pdf_image_tokens(p->img.w, p->img.h, pc));
+        cJSON_AddStringToObject(e, "image_url", uri);
+        free(uri);
+        cJSON_AddItemToArray(data, e);
+    }
+    if (o) {
+        cJSON_AddStringToObject(o, "renderer", ref.doc.renderer);
+        cJSON_AddNumberToObject(o, "dpi", ref.doc.n ? ref.doc.pages[0].dpi : 0);
+        cJSON_AddNumberToObject(o, "document_pages", ref.doc.doc_pages);
+    }
+    media_ref_free(&ref);
+    if (!o) return respond_error(c, 500, "", "out of memory");
+    return respond_json(c, 200, o);
+}
+
 // Prometheus text format
 static enum MHD_Result handle_metrics(struct MHD_Connection *c) {
     char s[4096];
@@ -1453,7 +1620,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         const char *url;
         int post;
     } routes[] = {{"/v1/chat/completions", 1}, {"/chat/completions", 1}, {"/v1/completions", 1}, {"/completions", 1},
-                  {"/v1/models", 0}, {"/models", 0}, {"/tokenize", 1}, {"/detokenize", 1}, {"/metrics", 0}};
+                  {"/v1/models", 0}, {"/models", 0}, {"/tokenize", 1}, {"/detokenize", 1}, {"/metrics", 0},
+                  {"/v1/pages", 1}};
     int route = -1;
     for (int i = 0; i < (int)(sizeof routes / sizeof *routes) && route < 0; i++)
         if (!strcmp(url, routes[i].url)) route = i;
@@ -1468,6 +1636,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     case 2: case 3: return handle_generate(c, cc, 0);
     case 4: case 5: return handle_models(c);
     case 6: return handle_tokenize(c, cc);
+    case 9: return handle_pages(c, cc);
     default: return handle_detokenize(c, cc);
     }
 }
@@ -1558,6 +1727,7 @@ int server_main(int argc, char **argv) {
     ServeOptions *o = &g.o;
     pthread_mutex_init(&g.mu, NULL);
     pthread_mutex_init(&g.prep_mu, NULL);
+    pthread_cond_init(&g.render_cv, NULL);
     pthread_cond_init(&g.sched_cv, NULL);
     // SIGINT / SIGTERM are taken by sigwait below; every thread started from here inherits the mask
     sigset_t sigs;

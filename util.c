@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-char glm_errmsg[1024];
+_Thread_local char glm_errmsg[1024];
 
 // ---------------------------------------------------------------------------- element types
 

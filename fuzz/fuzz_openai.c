@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // fuzz_openai.c - libFuzzer target: HTTP request bodies of `glm4v serve`, read as /v1/chat/completions
-// (openai_parse_chat: messages, parts, data: URIs, local paths under an allowed folder, sampling fields) and as
+// (openai_parse_chat: messages, parts, data: URIs, local paths under an allowed folder, file parts carrying PDF
+// documents (recognised, never rendered here), sampling fields) and as
 // /v1/completions (openai_parse_completion). Input: the body bytes as a client sends them.
 #include "../openai.h"
 
@@ -16,6 +17,11 @@ __attribute__((weak)) int media_add_image_mem(Media *m, const Engine *e, const u
                                               const char *name, const MediaOptions *o) {
     return glm_err("no engine");
 }
+__attribute__((weak)) int media_add_image_rgb(Media *m, const Engine *e, const Image *im, const char *name,
+                                              const MediaOptions *o) {
+    return glm_err("no engine");
+}
+__attribute__((weak)) void media_truncate(Media *m, const Engine *e, int nimg, int nvid) {}
 __attribute__((weak)) int media_add_video(Media *m, const Engine *e, const char *path, const MediaOptions *o) {
     return glm_err("no engine");
 }

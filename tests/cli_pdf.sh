@@ -120,6 +120,25 @@ pdftoppm -png -r 100 -f 3 -l 3 -singlefile $DOC "$T/r3"
     ok "--pdf --pages 3,1 --dpi 100: pages 1, 3 in page order at 100 dpi = their PNGs" ||
     no "--dpi 100: $(meta "$T/d100.st" pdf.dpi) $(meta "$T/d100.st" pdf.pages) $(cat "$T/err")"
 
+# --messages takes the server's parts (messages.c, one reader): a file part (pages 3,1 at 100 dpi, its own fields) and
+# a PDF as an image_url path give the dumps of -i with --pages / --dpi, and the same cost line
+b64=$(base64 -w0 $DOC)
+printf '[{"role": "user", "content": [{"type": "file", "file": {"file_data": "data:application/pdf;base64,%s", "filename": "doc.pdf", "pages": "3,1", "dpi": 100}}, {"type": "text", "text": "x"}]}]' \
+    "$b64" >"$T/file.json"
+"$GLM4V" -m $M --messages "$T/file.json" -n 0 -q --dump "$T/mfile.st" >/dev/null 2>"$T/err"
+[ "$(meta "$T/mfile.st" crc32.pixel_values)" = "$(meta "$T/d100.st" crc32.pixel_values)" ] &&
+    [ "$(meta "$T/mfile.st" crc32.input_ids)" = "$(meta "$T/d100.st" crc32.input_ids)" ] &&
+    grep -q "^messages\[0\].content\[0\].file (doc.pdf): 2 pages, " "$T/err" &&
+    ok "--messages file part, pages 3,1 at 100 dpi == -i --pages 3,1 --dpi 100: $(cat "$T/err")" ||
+    no "--messages file part: $(meta "$T/mfile.st" crc32.pixel_values) $(cat "$T/err")"
+printf '[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "%s"}}, {"type": "text", "text": "Read the pages."}]}]' \
+    "$DOC" >"$T/path.json"
+"$GLM4V" -m $M --messages "$T/path.json" -n 0 -q --dump "$T/mpath.st" >/dev/null 2>"$T/err"
+[ "$(meta "$T/mpath.st" crc32.pixel_values)" = "$(meta "$T/pdfall.st" crc32.pixel_values)" ] &&
+    [ "$(meta "$T/mpath.st" crc32.input_ids)" = "$(meta "$T/pdfall.st" crc32.input_ids)" ] &&
+    grep -qxF "$DOC: 4 pages, 1 x 567 + 1 x 432 + 2 x 336 = 1671 visual tokens" "$T/err" &&
+    ok "--messages with a PDF as an image_url path == -i doc.pdf" || no "--messages PDF path: $(cat "$T/err")"
+
 # an A4 page gets 150 dpi (1241 x 1754 px, 2772 tokens) and equals its PNG; a document of thousands of pages is
 # refused unless --pages picks some
 mkpdf "$T/a4.pdf" 2500 595.276 841.89

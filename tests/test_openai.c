@@ -6,10 +6,32 @@
 #include "messages.h"
 #include "openai.h"
 
+#include "fileio.h"
 #include "test_util.h"
 
 #include <limits.h>
 #include <string.h>
+
+// a chat body of one user message: a part (JSON text) then a text part
+static char *one_part_body(const char *part) {
+    static const char *fmt = "{\"messages\":[{\"role\":\"user\",\"content\":[%s,{\"type\":\"text\",\"text\":\"Q\"}]}]}";
+    size_t n = strlen(fmt) + strlen(part) + 1;
+    char *b = malloc(n);
+    snprintf(b, n, fmt, part);
+    return b;
+}
+
+// a data: URI of a test data file (malloc'd)
+static char *data_uri(const char *rel, const char *mime) {
+    char path[4096], prefix[64];
+    snprintf(path, sizeof path, "%s/%s", test_data_dir(), rel);
+    snprintf(prefix, sizeof prefix, "data:%s;base64,", mime);
+    size_t len = 0;
+    char *bytes = read_file(path, &len, 1 << 24);
+    char *uri = bytes ? base64_encode((const uint8_t *)bytes, len, prefix) : NULL;
+    free(bytes);
+    return uri;
+}
 
 // parse a chat body; returns 0 or -1 with the error's param in err
 static int chat(const char *body, ChatRequest *r, OaError *err, const char *media_dir) {
@@ -107,6 +129,53 @@ int main(void) {
     bad("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"video_url\",\"video_url\":{\"url\":\"data:video/mp4,AAAA\"}}]}]}",
         "messages[0].content[0].video_url", NULL); // not base64
 
+    // base64_encode: python3 -c 'import base64; print(base64.b64encode(b"hello glm"), base64.b64encode(b"\xfb\xff"),
+    // base64.b64encode(b"ab"))' -> aGVsbG8gZ2xt +/8= YWI=
+    char *enc = base64_encode((const uint8_t *)"hello glm", 9, NULL);
+    CHECK(enc && !strcmp(enc, "aGVsbG8gZ2xt"), "base64_encode: hello glm (%s)", enc ? enc : "NULL");
+    free(enc);
+    enc = base64_encode((const uint8_t *)"\xfb\xff", 2, "data:x;base64,");
+    CHECK(enc && !strcmp(enc, "data:x;base64,+/8="), "base64_encode: padding and a prefix (%s)", enc ? enc : "NULL");
+    free(enc);
+    enc = base64_encode((const uint8_t *)"ab", 2, "");
+    CHECK(enc && !strcmp(enc, "YWI="), "base64_encode: ab (%s)", enc ? enc : "NULL");
+    free(enc);
+
+    // documents: OpenAI's file part, and a PDF as an image_url, recognised by its %PDF- header; read, not rendered
+    char *pdf_uri = data_uri("pdf/doc.pdf", "application/pdf"), *png_uri = data_uri("images/synth_97x61.png", "image/png");
+    CHECK(pdf_uri && png_uri, "data: URIs of doc.pdf and synth_97x61.png");
+    size_t blen = strlen(pdf_uri) + 200;
+    char *part = malloc(blen), *body;
+    snprintf(part, blen, "{\"type\":\"file\",\"file\":{\"file_data\":\"%s\",\"filename\":\"doc.pdf\",\"pages\":\"2,4\"}}", pdf_uri);
+    body = one_part_body(part);
+    rc = chat(body, &r, &err, NULL);
+    CHECK(!rc && r.nmedia == 1 && r.media[0].is_pdf && r.media[0].kind == MEDIA_IMAGE && r.media[0].len == 31509 &&
+          !strcmp(r.media[0].pages, "2,4") && !strcmp(r.media[0].name, "doc.pdf") && r.media[0].msg == 0 &&
+          r.media[0].part == 0 && !strcmp(r.media[0].param, "messages[0].content[0].file"),
+          "a file part: a PDF of 31509 bytes, pages 2,4 (%s)", rc ? err.message : "");
+    if (!rc) openai_request_free(&r);
+    free(body);
+    snprintf(part, blen, "{\"type\":\"image_url\",\"image_url\":{\"url\":\"%s\"}}", pdf_uri);
+    body = one_part_body(part);
+    rc = chat(body, &r, &err, NULL);
+    CHECK(!rc && r.nmedia == 1 && r.media[0].is_pdf, "a data:application/pdf image_url is a document (%s)", rc ? err.message : "");
+    if (!rc) openai_request_free(&r);
+    free(body);
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"file\",\"file\":{\"file_id\":\"file-1\"}}]}]}",
+        "messages[0].content[0].file", NULL); // uploads are not kept
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"file\",\"file\":{\"file_data\":\"data:application/pdf;base64,AAAA\"}}]}]}",
+        "messages[0].content[0].file", NULL); // not a PDF
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"file\",\"file\":{\"file_data\":\"@@@\"}}]}]}",
+        "messages[0].content[0].file", NULL); // not base64
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"file\",\"file\":\"x.pdf\"}]}]}",
+        "messages[0].content[0].file", NULL);
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:application/pdf;base64,AAAA\"}}]}]}",
+        "messages[0].content[0].image_url", NULL); // application/pdf without a PDF in it
+    snprintf(part, blen, "{\"type\":\"file\",\"file\":{\"file_data\":\"%s\",\"dpi\":5000}}", pdf_uri);
+    body = one_part_body(part);
+    bad(body, "messages[0].content[0].file", NULL); // dpi out of range
+    free(body);
+
     // local paths: resolved under the allowed folder; a folder is a video, never an image; outside is refused
     char dir[PATH_MAX];
     CHECK(realpath(test_data_dir(), dir) != NULL, "realpath of the test data folder");
@@ -119,6 +188,11 @@ int main(void) {
     if (!rc) openai_request_free(&r);
     bad("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"video_frames\"}}]}]}",
         "messages[0].content[0].image_url", dir);
+    rc = chat("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"pdf/doc.pdf\"}}]}]}",
+              &r, &err, dir);
+    CHECK(!rc && r.nmedia == 1 && r.media[0].is_pdf && !r.media[0].data && strstr(r.media[0].path, "/pdf/doc.pdf"),
+          "a PDF by a path under the allowed folder is a document (%s)", rc ? err.message : "");
+    if (!rc) openai_request_free(&r);
     bad("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"../../Makefile\"}}]}]}",
         "messages[0].content[0].image_url", dir);
 
@@ -147,6 +221,53 @@ int main(void) {
           "an assistant turn's reasoning_content reaches the template (after the last user turn it is kept)");
     free(text);
     if (!rc) openai_request_free(&r);
+
+    // documents through the engine: an image, a file part's pages 2 and 4, a PDF image_url's page 3 (the server's
+    // "pages" in the file object; an image_url document takes the policy's pages) -> 1 + 2 + 4 images in order, each
+    // document part replaced in the messages by one image part per page
+    {
+        size_t bl = 2 * strlen(pdf_uri) + strlen(png_uri) + 600;
+        char *b = malloc(bl);
+        snprintf(b, bl, "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":\"%s\"},"
+                 "{\"type\":\"file\",\"file\":{\"file_data\":\"%s\",\"filename\":\"doc.pdf\",\"pages\":\"2,4\"}},"
+                 "{\"type\":\"text\",\"text\":\"Q\"},{\"type\":\"image_url\",\"image_url\":{\"url\":\"%s\"}}]}]}",
+                 png_uri, pdf_uri, pdf_uri);
+        rc = chat(b, &r, &err, NULL);
+        MediaPolicy pol = {.max_images = ENGINE_MAX_IMAGES, .max_videos = ENGINE_MAX_VIDEOS, .pdf = {.max_pages = 16}};
+        MediaOptions mo = {.resize = RESIZE_TORCH, .max_image_pixels = 100000000, .fps = 2};
+        Media m = {0};
+        // doc.pdf at 150 dpi: pages 2 and 4 take 432 + 336 tokens; the second document's 4 pages 1671
+        CHECK(!rc && openai_render_documents(&r, &pol, &e.c->proc, 2000, &err) == -1 &&
+              !strcmp(err.param, "messages[0].content[3].image_url") && strstr(err.message, "--max-visual-tokens"),
+              "documents above the visual-token budget: refused, naming the part (%s)", err.message);
+        CHECK(!rc && !openai_render_documents(&r, &pol, &e.c->proc, 0, &err) && r.media[1].doc.n == 2 &&
+              r.media[2].doc.n == 4, "documents rendered (%s)", err.message);
+        CHECK(!rc && !openai_load_media(&e, &r, &m, &mo, &pol, &err) && m.img.nitems == 7 && m.img_w[1] == 750 &&
+              m.img_w[2] == 600 && m.img_h[2] == 450 && m.img_w[5] == 450,
+              "1 image + 2 + 4 pages preprocessed in order (%s)", err.message);
+        text = NULL;
+        const char *img = "<|begin_of_image|><|image|><|end_of_image|>";
+        char w2[1024];
+        snprintf(w2, sizeof w2, "[gMASK]<sop><|user|>\n%s%s%sQ%s%s%s%s<|assistant|>", img, img, img, img, img, img, img);
+        CHECK(!rc && !openai_render(&e, &r, 1, &text) && !strcmp(text, w2), "the template shows one image per page: %s",
+              text ? text : glm_errmsg);
+        free(text);
+        media_free(&m);
+        if (!rc) openai_request_free(&r);
+        // the same conversation as a --messages file: messages_add_media, the same reader
+        cJSON *msgs = cJSON_Parse(b);
+        cJSON *arr = cJSON_DetachItemFromObject(msgs, "messages");
+        cJSON_Delete(msgs);
+        Media m2 = {0};
+        pol.allow_local = 1;
+        CHECK(!messages_add_media(&m2, &e, arr, &mo, &pol) && m2.img.nitems == 7 &&
+              cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "content")) == 8,
+              "messages_add_media: the same 7 images, the parts expanded (%s)", glm_errmsg);
+        cJSON_Delete(arr);
+        media_free(&m2);
+        free(b);
+    }
+    free(part), free(pdf_uri), free(png_uri);
 
     // the reasoning / content / tool-call split of answers is chat_output.c's (tests/test_chat_output.c, and the
     // server's answers in tests/cli_server.sh)

@@ -240,6 +240,15 @@ static void test_render(void) {
               "--draw-boxes on a PDF: boxes-p1.png and boxes-p3.png (box 1's outline at (%d, %d) of page 3), no p2",
               (x1 + x2) / 2, y1);
         CHECK(pdf_px_to_pt(150, 150) == 72 && fabs(pdf_px_to_pt(x1, 150) - x1 * 0.48) < 1e-9, "pixels at 150 dpi * 0.48 = points");
+        // the CLI's line: box 1 (100..500 of 1000) on page 3, 450 x 584 px at 150 dpi: round(100 * 450 / 1000) = 45,
+        // round(100 * 584 / 1000) = 58, 225, 292 px; x 72 / 150 = 21.6, 27.84, 108, 140.16 pt
+        char line[512];
+        pdf_box_line(line, sizeof line, 0, &bx[0], &d.pages[2], "doc.pdf");
+        CHECK(!strcmp(line, "box 1: (45, 58)-(225, 292) px = (21.6, 27.8)-(108.0, 140.2) pt on page 3 of doc.pdf"),
+              "the box line in pixels and points: %s", line);
+        Box pt = {500, 250, 500, 250, 1};
+        pdf_box_line(line, sizeof line, 1, &pt, &d.pages[0], "doc.pdf"); // page 1: 600 x 750 px
+        CHECK(!strcmp(line, "point 2: (300, 188) px = (144.0, 90.2) pt on page 1 of doc.pdf"), "the point line: %s", line);
         image_free(&im);
         free(bx);
         remove(p1), remove(p3), rmdir(dir);
