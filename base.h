@@ -66,6 +66,13 @@ static inline float bf16_to_f32(uint16_t h) {
     v.u = (uint32_t)h << 16;
     return v.f;
 }
+// float32 -> torch.bfloat16 as c10::BFloat16 rounds: round to nearest even, NaN -> 0x7fc0 (denormals kept)
+static inline uint16_t f32_to_bf16(float f) {
+    union { float f; uint32_t u; } v = {f};
+    if ((v.u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
+    // rounding_bias = ((U32 >> 16) & 1) + UINT32_C(0x7FFF); return static_cast<uint16_t>((U32 + rounding_bias) >> 16)
+    return (uint16_t)((v.u + ((v.u >> 16) & 1) + 0x7fffu) >> 16);
+}
 // IEEE half -> float32 (exact)
 float f16_to_f32(uint16_t h);
 

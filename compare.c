@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // compare.c - glm4v-compare: compare two tensor dumps (safetensors, .npy, .npz) name by name, in model data-flow order.
 //
-//   ./glm4v-compare A B [--rtol R] [--atol A] [--names GLOB]...
+//   ./glm4v-compare A B [--rtol R] [--atol A] [--names GLOB]... [--rows N]
 //
 // A tensor passes when max|A-B| <= atol + rtol * max|B| (max|B| over finite values; defaults atol 0, rtol 1e-4).
 // Integer/bool tensors must be exactly equal. A NaN or infinity on one side that the other side does not have fails.
@@ -732,6 +732,8 @@ static int squeeze(const Ent *e, int64_t *out) {
     return n;
 }
 
+static int64_t cmp_rows = -1; // --rows N: only the first N entries of each tensor's first dimension (-1: all)
+
 static void compare_pair(Row *r, double atol, double rtol) {
     const Ent *a = r->a, *b = r->b;
     // shape: equal, or equal after dropping size-1 dims (then shown and indexed in the shorter form)
@@ -757,6 +759,8 @@ static void compare_pair(Row *r, double atol, double rtol) {
     fmt_shape(r->shape, sizeof r->shape, shown->ndim, shown->shape);
     int ia = is_int_dtype(a->dtype), ib = is_int_dtype(b->dtype), exact = ia || ib;
     size_t n = a->numel, first_diff = SIZE_MAX, first_nf = SIZE_MAX; // first non-finite mismatch
+    if (cmp_rows >= 0 && shown->ndim >= 1 && shown->shape[0] > cmp_rows) // (a prefix of the rows: one block)
+        n = (size_t)cmp_rows * (a->numel / (size_t)shown->shape[0]);
     double max_abs = 0, max_b = 0, sum_d2 = 0, sum_b2 = 0;
     for (size_t i = 0; i < n; i++) {
         double va = ent_get(a, i), vb = ent_get(b, i);
@@ -818,11 +822,12 @@ static int cmp_row(const void *x, const void *y) {
 
 static void usage(FILE *o) {
     fprintf(o,
-            "usage: glm4v-compare A B [--rtol R] [--atol A] [--names GLOB]...\n"
+            "usage: glm4v-compare A B [--rtol R] [--atol A] [--names GLOB]... [--rows N]\n"
             "  A, B: .safetensors, .npy or .npz files (told apart by their content)\n"
             "  a tensor passes when max|A-B| <= atol + rtol * max|B|   (defaults: --atol 0 --rtol 1e-4)\n"
             "  integer tensors must match exactly; NaN/inf on one side only fails\n"
             "  --names GLOB: only names matching the fnmatch glob (canonical names; repeatable)\n"
+            "  --rows N: only the first N rows (first dimension) of each tensor (max|B| over them too)\n"
             "  HF fixture names are mapped to ours (input./hook. stripped, generate.ids -> generated_ids,\n"
             "  generate.scores -> generated_logits, model.visual.merger -> image_embeds, model.language_model.norm\n"
             "  vs the last hidden_states.N); size-1 dims are dropped to match shapes; router top-k rows\n"
@@ -883,12 +888,14 @@ int main(int argc, char **argv) {
             if (strcmp(flag, "--rtol") == 0) rtol = parse_tol("--rtol", eq + 1);
             else if (strcmp(flag, "--atol") == 0) atol = parse_tol("--atol", eq + 1);
             else if (strcmp(flag, "--names") == 0) globs[nglobs++] = eq + 1;
+            else if (strcmp(flag, "--rows") == 0) cmp_rows = (int64_t)parse_tol("--rows", eq + 1);
             else {
                 usage(stderr);
                 glm_die(EXIT_USAGE, "unknown option %s", s);
             }
         } else if (strcmp(s, "--rtol") == 0) rtol = parse_tol(s, i + 1 < argc ? argv[++i] : NULL);
         else if (strcmp(s, "--atol") == 0) atol = parse_tol(s, i + 1 < argc ? argv[++i] : NULL);
+        else if (strcmp(s, "--rows") == 0) cmp_rows = (int64_t)parse_tol(s, i + 1 < argc ? argv[++i] : NULL);
         else if (strcmp(s, "--names") == 0) {
             if (i + 1 >= argc) {
                 usage(stderr);

@@ -8,6 +8,7 @@
 #include "fileio.h"
 #include "gguf_model.h"
 #include "ops.h"
+#include "ops_bf16.h"
 #include "vision.h"
 
 #include <errno.h>
@@ -121,6 +122,10 @@ int engine_is_eos(const Engine *e, int id) {
         if (e->c->eos_ids[i] == id) return 1;
     return 0;
 }
+
+int engine_set_compute(const char *mode) { return ops_set_compute(mode); }
+const char *engine_compute(void) { return ops_compute_name(); }
+const char *engine_compute_path(void) { return ops_compute_path(); }
 
 // ---------------------------------------------------------------------------- media
 

@@ -46,6 +46,12 @@ int engine_load_files(Engine *e, const char *model, const char *mmproj, const ch
 void engine_free(Engine *e);
 // 1 when id is one of the checkpoint's end-of-sequence ids
 int engine_is_eos(const Engine *e, int id);
+// the arithmetic of every dense Linear, process-wide (set before running the model): "f32" (default: fp32, HF fp32
+// parity) or "bf16" (input rows rounded to bf16, fp32 accumulation: ops_bf16.h); -1 + glm_errmsg on another name
+int engine_set_compute(const char *mode);
+// "f32" or "bf16", and the kernel path that runs it ("fp32", "avx512bf16", "avx2-emulation", "portable-emulation")
+const char *engine_compute(void);
+const char *engine_compute_path(void);
 
 // ---------------------------------------------------------------------------- media
 

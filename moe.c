@@ -178,7 +178,7 @@ void moe_forward(const TextLayer *L, const Config *c, const float *x, float *y, 
     float *xg = scratch + S.xg, *g = scratch + S.g, *u = scratch + S.u, *eo = scratch + S.eo, *sh = scratch + S.sh;
 
     // router_logits = F.linear(hidden_states.float(), self.weight.float())
-    linear(logits, x, &L->router, NULL, n);
+    linear_fp32(logits, x, &L->router, NULL, n); // (fp32 in --compute bf16 too, as HF)
     for (int i = 0; i < n; i++) moe_router(L, c, logits + (size_t)i * E, topk_i + (size_t)i * K, topk_w + (size_t)i * K);
     if (taps && taps->fn) {
         char name[128];

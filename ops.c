@@ -10,6 +10,7 @@
 // No BLAS: OpenBLAS's speed depends on its core-type detection and its bits on the kernel it picks; these
 // kernels read the bf16 weights from the mapping (no fp32 copy of them) and reach a large fraction of the FMA peak.
 #include "ops.h"
+#include "ops_bf16.h"
 #include "quant.h"
 
 #include <immintrin.h>
@@ -126,7 +127,7 @@ static float *thread_buf(size_t n) {
 // ---------------------------------------------------------------------------- horizontal sums (one tree)
 
 // the 16-lane tree every dot product ends with: s[j] = a[j] + a[j+8], then + 4, + 2, + 1
-static float tree16(const float a[16]) {
+float ops_tree16(const float a[16]) {
     float s8[8], s4[4], s2[2];
     for (int j = 0; j < 8; j++) s8[j] = a[j] + a[j + 8];
     for (int j = 0; j < 4; j++) s4[j] = s8[j] + s8[j + 4];
@@ -158,7 +159,7 @@ static float dot_f32_scalar(const float *a, const float *b, int n) {
     float acc[16] = {0};
     for (int i = 0; i < n; i += 16)
         for (int j = 0; j < 16; j++) acc[j] = i + j < n ? fmaf(a[i + j], b[i + j], acc[j]) : fmaf(0.0f, 0.0f, acc[j]);
-    return tree16(acc);
+    return ops_tree16(acc);
 }
 
 __attribute__((target("avx512f"))) static float dot_f32_avx512(const float *a, const float *b, int n) {
@@ -427,7 +428,7 @@ static float dot_bf16_pairs_scalar(const float *xp, const uint16_t *w, int K) {
             acc[j] = fmaf(we, xp[c + j], acc[j]);
             acc[j] = fmaf(wo, xp[c + 16 + j], acc[j]);
         }
-    return tree16(acc);
+    return ops_tree16(acc);
 }
 
 // acc + even weights of a 32-bf16 chunk x xe + odd weights x xo (pair order): the chain every decode kernel runs
@@ -745,18 +746,35 @@ static void xp_reserve(size_t n) {
     xp_cap = n;
 }
 
+// whether a job runs in the bf16 compute mode; whether it reads prepared activation rows (bf16 weights: permuted;
+// the bf16 compute mode: rounded), and the floats of one prepared row
+static int force_fp32; // set by linear_fp32 for its call (the kernels, like xp_buf, serve one caller at a time)
+static int job_bf16c(const LinearJob *J) { return ops_compute == COMPUTE_BF16 && !force_fp32 && J; }
+static int job_needs_x(const LinearJob *J) { return J->n > 0 && (J->W->dtype == DT_BF16 || job_bf16c(J)); }
+static int64_t job_xrow(const LinearJob *J) {
+    return job_bf16c(J) ? (int64_t)bf16c_row_floats((int)J->W->cols) : pad32(J->W->cols);
+}
+
 // one task: rows [r0, r1) of job J for all its activation rows; xp = its permuted rows (bf16). The task runs in
 // blocks of LT_MB activation rows x LT_RB weight rows (LW_RB for f32 / f16), LT_MR rows at a time inside a block,
 // so a block's operands stay in cache (measured +2-4 % over whole-task sweeps); decode-sized batches read the task's
 // rows in one pass. The order of each output's sum does not depend on any of this.
 static void linear_task(const LinearJob *J, const float *xp, int r0, int r1) {
-    const int K = (int)J->W->cols, n = J->n, bf16 = J->W->dtype == DT_BF16;
-    const int rbk = n <= LT_MR ? r1 - r0 : bf16 ? LT_RB : LW_RB; // (decode: one stream of rows)
-    const int64_t Kp = pad32(K);
+    const int K = (int)J->W->cols, n = J->n, bf16 = J->W->dtype == DT_BF16, c16 = job_bf16c(J);
+    const int rbk = n <= LT_MR ? r1 - r0 : bf16 || c16 ? LT_RB : LW_RB; // (decode: one stream of rows)
+    const int64_t Kp = job_xrow(J);
     for (int ib = 0; ib < n; ib += LT_MB) {
         const int ie = n - ib < LT_MB ? n : ib + LT_MB;
         for (int rb = r0; rb < r1; rb += rbk) {
             const int re = r1 - rb < rbk ? r1 : rb + rbk;
+            if (c16) { // the bf16 compute mode: the whole block at once (ops_bf16.c blocks k inside it)
+                float *y = J->y + (int64_t)ib * J->ldy;
+                bf16c_block(y, J->ldy, xp + ib * Kp, Kp, J->W, ie - ib, rb, re);
+                if (J->b && J->b->data)
+                    for (int i = 0; i < ie - ib; i++)
+                        for (int r = rb; r < re; r++) y[(int64_t)i * J->ldy + r] += tensor_get(J->b, r);
+                continue;
+            }
             for (int i0 = ib; i0 < ie; i0 += LT_MR) {
                 const int mr = ie - i0 < LT_MR ? ie - i0 : LT_MR;
                 float *y = J->y + (int64_t)i0 * J->ldy;
@@ -786,13 +804,16 @@ static int job_rows(const LinearJob *J) {
     return (int)(nb < 1 ? 1 : nb < fair ? nb : fair > 0 ? fair : 1);
 }
 
-// preparation unit u of a batch: one activation row of a bf16 job permuted
+
+// preparation unit u of a batch: one activation row of a job permuted (bf16 weights) or rounded (bf16 compute)
 static void prepare_x(const LinearJob *jobs, const int64_t *ustart, const int64_t *xoff, int64_t u) {
     int j = 0;
     while (ustart[j + 1] <= u) j++;
     const LinearJob *J = &jobs[j];
     const int64_t i = u - ustart[j];
-    permute_pairs(xp_buf + xoff[j] + i * pad32(J->W->cols), J->x + i * J->ldx, (int)J->W->cols);
+    float *dst = xp_buf + xoff[j] + i * job_xrow(J);
+    if (job_bf16c(J)) bf16c_prepare_row(dst, J->x + i * J->ldx, (int)J->W->cols);
+    else permute_pairs(dst, J->x + i * J->ldx, (int)J->W->cols);
 }
 
 // several Linears in one parallel region: the activation rows of bf16 jobs are permuted once (jobs with the same x
@@ -819,17 +840,18 @@ void linear_batch(const LinearJob *jobs, int njobs) {
         const int nb = job_rows(J);
         start[j + 1] = start[j] + (J->n > 0 ? (J->W->rows + nb - 1) / nb : 0);
         own[j] = j, xoff[j] = 0;
-        const int needx = J->n > 0 && J->W->dtype == DT_BF16;
+        const int needx = job_needs_x(J);
         if (needx) {
             for (int q = 0; q < j; q++)
-                if (own[q] == q && jobs[q].W->dtype == DT_BF16 && jobs[q].x == J->x && jobs[q].ldx == J->ldx &&
+                if (own[q] == q && job_needs_x(&jobs[q]) && job_bf16c(&jobs[q]) == job_bf16c(J) && jobs[q].x == J->x &&
+                    jobs[q].ldx == J->ldx &&
                     jobs[q].n == J->n && jobs[q].W->cols == J->W->cols) {
                     own[j] = q;
                     break;
                 }
             if (own[j] == j) {
                 xoff[j] = (int64_t)tot;
-                tot += (size_t)J->n * (size_t)pad32(J->W->cols);
+                tot += (size_t)J->n * (size_t)job_xrow(J);
             } else xoff[j] = xoff[own[j]];
         }
         ustart[j + 1] = ustart[j] + (needx && own[j] == j ? J->n : 0);
@@ -861,6 +883,12 @@ void linear_batch(const LinearJob *jobs, int njobs) {
 void linear(float *y, const float *x, const Tensor *W, const Tensor *b, int n) {
     LinearJob J = {y, W->rows, x, W->cols, W, b, n};
     linear_batch(&J, 1);
+}
+
+void linear_fp32(float *y, const float *x, const Tensor *W, const Tensor *b, int n) {
+    force_fp32 = 1;
+    linear(y, x, W, b, n);
+    force_fp32 = 0;
 }
 
 // reference: one output at a time, double accumulation
@@ -1173,95 +1201,179 @@ void swiglu_naive(float *y, const float *g, const float *u, int n) {
 // transposed, Q^T [hd, nb]), so the softmax of query i runs down column i with 16 queries per vector, and
 // O = P V is a broadcast GEMM reading P^T rows directly. Every (query, key) gets the same roundings whatever the
 // block, so decode (one query, or the heads of a GQA group as the columns) and prefill agree bit for bit.
+// Long inputs: the keys are taken in blocks of ATT_KB absolute positions ([b * ATT_KB, (b + 1) * ATT_KB), whatever
+// the query block or prefill chunk) with an online softmax that keeps the output normalised (flash-attention style):
+// per query the running max m, the running double sum l and O = sum_j (e_j / l) v_j; a new block with l' = l *
+// exp(m - m') + sum_j e'_j scales O by l * exp(m - m') / l' and adds its e'_j / l' rows. The scratch is ATT_QB x
+// ATT_KB scores (O(1) in the input length). A query whose visible keys fit in the first block computes exactly
+// what the one-block softmax computes (P = e / l, O = P V), and a block it cannot see changes nothing (scale 1,
+// weights 0), so its bits do not depend on the chunking either.
 
 #define ATT_QB 64       // queries per block
+#define ATT_KB 1024     // keys per block (absolute positions; a multiple of GB_KB)
+#define ATT_QG 4        // query blocks that share one pass over the key blocks
 #define ATT_MAX_HD 512  // head_dim the scratch is sized for (larger heads use the naive kernel)
 
-size_t attention_scratch_floats(int nk) { return (size_t)ATT_QB * ((size_t)(nk > 0 ? nk : 1) + ATT_MAX_HD) + 64; }
+// (ATT_QG query blocks' Q^T, one S^T block, then the bf16 mode's packed pairs: K [kb][hd/2], V [kb/2][hd],
+// P [kb/2][ATT_QB], as uint32)
+size_t attention_scratch_floats(int nk) {
+    const size_t kb = nk < 1 ? 1 : nk < ATT_KB ? (size_t)nk : ATT_KB, kb2 = (kb + 1) / 2;
+    return (size_t)ATT_QG * ATT_QB * ATT_MAX_HD + (size_t)ATT_QB * kb + 64 + kb * (ATT_MAX_HD / 2) + kb2 * ATT_MAX_HD +
+           kb2 * ATT_QB + 64;
+}
 
-// column softmax of S^T [nvis, nb] (ld nb, a multiple of 16): scale, causal mask (query i sees keys j < vis[i]), max,
-// exp, double sum, normalise. Masked entries become 0.
-__attribute__((target("avx512f"))) static void softmax_cols_avx512(float *S, int nvis, int nb, const int *vis,
-                                                                    float scale) {
+// One key block of the online column softmax of S^T [kn, nb] (ld nb, a multiple of 16): query i sees the block's
+// keys j < vis[i] (vis local to the block, 0..kn). Per column: the block max of scale * s, the new max mn =
+// max(m, .), e_j = exp(scale * s_j - mn) (0 where masked), lsum = sum_j e_j in double (ascending j); first block:
+// l = lsum; later: t = l * exp(m - mn), l = t + lsum, c[i] = t / l (the factor for O). S becomes e_j / l.
+__attribute__((target("avx512f"))) static void softmax_block_avx512(float *S, int kn, int nb, const int *vis,
+                                                                     float scale, int first, float *m, double *l,
+                                                                     float *c) {
     for (int i0 = 0; i0 < nb; i0 += 16) {
         const __m512i visv = _mm512_loadu_si512((const void *)(vis + i0));
         const __m512 sc = _mm512_set1_ps(scale), ninf = _mm512_set1_ps(-INFINITY);
         // max_j fl(s_j * scale) = fl(scale * max_j s_j) (rounding is monotonic, scale > 0): no scaled copy is stored
         __m512 mx = ninf;
-        for (int j = 0; j < nvis; j++) {
+        for (int j = 0; j < kn; j++) {
             const __mmask16 vm = _mm512_cmpgt_epi32_mask(visv, _mm512_set1_epi32(j));
             mx = _mm512_mask_max_ps(mx, vm, mx, _mm512_loadu_ps(S + (int64_t)j * nb + i0));
         }
         mx = _mm512_mul_ps(mx, sc);
+        const __m512 mo = first ? ninf : _mm512_loadu_ps(m + i0), mn = first ? mx : _mm512_max_ps(mo, mx);
         __m512d sum0 = _mm512_setzero_pd(), sum1 = _mm512_setzero_pd();
-        for (int j = 0; j < nvis; j++) {
+        for (int j = 0; j < kn; j++) {
             float *s = S + (int64_t)j * nb + i0;
             const __mmask16 vm = _mm512_cmpgt_epi32_mask(visv, _mm512_set1_epi32(j));
-            const __m512 e = _mm512_maskz_mov_ps(vm, exp512(_mm512_sub_ps(_mm512_mul_ps(_mm512_loadu_ps(s), sc), mx)));
+            const __m512 e = _mm512_maskz_mov_ps(vm, exp512(_mm512_sub_ps(_mm512_mul_ps(_mm512_loadu_ps(s), sc), mn)));
             sum0 = _mm512_add_pd(sum0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
             sum1 = _mm512_add_pd(sum1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
             _mm512_storeu_ps(s, e);
         }
+        if (!first) { // t = l * exp(m - mn); l = t + lsum; c = t / l
+            const __m512 a = exp512(_mm512_sub_ps(mo, mn));
+            const __m512d t0 = _mm512_mul_pd(_mm512_loadu_pd(l + i0), _mm512_cvtps_pd(_mm512_castps512_ps256(a)));
+            const __m512d t1 = _mm512_mul_pd(_mm512_loadu_pd(l + i0 + 8),
+                                              _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1))));
+            sum0 = _mm512_add_pd(t0, sum0), sum1 = _mm512_add_pd(t1, sum1);
+            const __m256 c0 = _mm512_cvtpd_ps(_mm512_div_pd(t0, sum0)), c1 = _mm512_cvtpd_ps(_mm512_div_pd(t1, sum1));
+            _mm256_storeu_ps(c + i0, c0), _mm256_storeu_ps(c + i0 + 8, c1);
+        }
+        _mm512_storeu_pd(l + i0, sum0), _mm512_storeu_pd(l + i0 + 8, sum1);
+        _mm512_storeu_ps(m + i0, mn);
         const __m512d one = _mm512_set1_pd(1.0);
         const __m256 inv0 = _mm512_cvtpd_ps(_mm512_div_pd(one, sum0)), inv1 = _mm512_cvtpd_ps(_mm512_div_pd(one, sum1));
         const __m512 inv = _mm512_castpd_ps(
             _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(inv0)), _mm256_castps_pd(inv1), 1));
-        for (int j = 0; j < nvis; j++) {
+        for (int j = 0; j < kn; j++) {
             float *s = S + (int64_t)j * nb + i0;
             _mm512_storeu_ps(s, _mm512_mul_ps(_mm512_loadu_ps(s), inv));
         }
     }
 }
 
-static void softmax_cols_scalar(float *S, int nvis, int nb, const int *vis, float scale) {
+static void softmax_block_scalar(float *S, int kn, int nb, const int *vis, float scale, int first, float *m,
+                                 double *l, float *c) {
     for (int i = 0; i < nb; i++) {
         float mx = -INFINITY;
-        for (int j = 0; j < nvis; j++) {
-            float *s = S + (int64_t)j * nb + i;
-            *s = j < vis[i] ? *s * scale : -INFINITY;
-            mx = *s > mx ? *s : mx;
+        for (int j = 0; j < kn && j < vis[i]; j++) {
+            const float s = S[(int64_t)j * nb + i];
+            mx = s > mx ? s : mx;
         }
+        mx = mx * scale;
+        const float mn = first ? mx : (m[i] > mx ? m[i] : mx);
         double sum = 0;
-        for (int j = 0; j < nvis; j++) {
+        for (int j = 0; j < kn; j++) {
             float *s = S + (int64_t)j * nb + i;
-            *s = j < vis[i] ? exp_fast(*s - mx) : 0.0f;
+            *s = j < vis[i] ? exp_fast(*s * scale - mn) : 0.0f;
             sum += *s;
         }
+        if (!first) {
+            const double t = l[i] * (double)exp_fast(m[i] - mn);
+            sum = t + sum;
+            c[i] = (float)(t / sum);
+        }
+        l[i] = sum, m[i] = mn;
         const float inv = (float)(1.0 / sum);
-        for (int j = 0; j < nvis; j++) S[(int64_t)j * nb + i] *= inv;
+        for (int j = 0; j < kn; j++) S[(int64_t)j * nb + i] *= inv;
     }
 }
 
 // eager_attention_forward for one head: out_i = softmax(scale * q_i . K^T + mask) . V, softmax in fp32.
 // q [nq, ldq], k [nk, ldk], v [nk, ldv], out [nq, ldo]; q_offset >= 0: causal, query i sees keys j <= q_offset + i;
-// q_offset < 0: bidirectional. scores: attention_scratch_floats(nk) floats.
+// q_offset < 0: bidirectional. scores: attention_scratch_floats(nk) floats. Up to ATT_QG query blocks share each
+// pass over a key block (its keys and values stay in cache; the bf16 mode packs them once for all of them); every
+// query block runs the same operations in the same order as alone.
 void attention_head(float *out, int ldo, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
                     int nq, int nk, int hd, float scale, int q_offset, float *scores) {
     if (hd > ATT_MAX_HD) {
         attention_head_naive(out, ldo, q, ldq, k, ldk, v, ldv, nq, nk, hd, scale, q_offset);
         return;
     }
-    // Q^T [hd, nbp], S^T [nvis, nbp]: nbp = nb rounded up to whole vectors; the extra columns are zero queries that
-    // see every key (finite, never read back), so every row of S^T is aligned and no load or store is masked
-    float *qt = scores, *S = scores + (size_t)ATT_QB * ATT_MAX_HD;
-    int vis[ATT_QB];
-    for (int i0 = 0; i0 < nq; i0 += ATT_QB) {
-        const int nb = nq - i0 < ATT_QB ? nq - i0 : ATT_QB, nbp = (nb + 15) & ~15;
-        // keys visible to the last query of the block
-        const int nvis = q_offset >= 0 ? (q_offset + i0 + nb < nk ? q_offset + i0 + nb : nk) : nk;
-        for (int i = 0; i < nbp; i++) {
-            vis[i] = i >= nb ? nvis : q_offset >= 0 ? (q_offset + i0 + i + 1 < nk ? q_offset + i0 + i + 1 : nk) : nk;
-            for (int d = 0; d < hd; d++) qt[d * nbp + i] = i < nb ? q[(int64_t)(i0 + i) * ldq + d] : 0.0f;
+    // Q^T [hd, nbp] per query block, S^T [kn, nbp]: nbp = nb rounded up to whole vectors; the extra columns are zero
+    // queries that see every key (finite, never read back), so every row of S^T is aligned and no load or store is
+    // masked
+    float *S = scores + (size_t)ATT_QG * ATT_QB * ATT_MAX_HD;
+    // --compute bf16: both products on bf16 pairs (ops_bf16.h gemm_pairs), as a torch.bfloat16 model's matmuls; the
+    // scores, the softmax and the output stay fp32. Q^T as pairs along head_dim [hd2][nbp] in Q^T's place
+    const int c16 = ops_compute == COMPUTE_BF16, hd2 = (hd + 1) / 2;
+    const size_t kbmax = (size_t)(nk < ATT_KB ? (nk > 0 ? nk : 1) : ATT_KB);
+    uint32_t *kp = (uint32_t *)(S + (size_t)ATT_QB * kbmax + 64);
+    uint32_t *vp = kp + kbmax * (ATT_MAX_HD / 2), *pp = vp + (kbmax + 1) / 2 * ATT_MAX_HD;
+    int vis[ATT_QG][ATT_QB], vl[ATT_QB], nbs[ATT_QG], nviss[ATT_QG];
+    float m[ATT_QG][ATT_QB], c[ATT_QB];
+    double l[ATT_QG][ATT_QB];
+    for (int g0 = 0; g0 < nq; g0 += ATT_QG * ATT_QB) {
+        int ng = 0, gvis = 0;
+        for (int i0 = g0; i0 < nq && ng < ATT_QG; i0 += ATT_QB, ng++) {
+            const int nb = nq - i0 < ATT_QB ? nq - i0 : ATT_QB, nbp = (nb + 15) & ~15;
+            // keys visible to the last query of the block
+            const int nvis = q_offset >= 0 ? (q_offset + i0 + nb < nk ? q_offset + i0 + nb : nk) : nk;
+            float *qt = scores + (size_t)ng * ATT_QB * ATT_MAX_HD;
+            uint32_t *qp = (uint32_t *)qt;
+            nbs[ng] = nb, nviss[ng] = nvis, gvis = nvis > gvis ? nvis : gvis;
+            for (int i = 0; i < nbp; i++) {
+                vis[ng][i] = i >= nb ? nvis : q_offset >= 0 ? (q_offset + i0 + i + 1 < nk ? q_offset + i0 + i + 1 : nk) : nk;
+                const float *qi = q + (int64_t)(i0 + i) * ldq;
+                if (c16)
+                    for (int d = 0; d < hd2; d++)
+                        qp[d * nbp + i] = i >= nb ? 0 : (uint32_t)f32_to_bf16(qi[2 * d]) |
+                                                            (2 * d + 1 < hd ? (uint32_t)f32_to_bf16(qi[2 * d + 1]) << 16 : 0);
+                else
+                    for (int d = 0; d < hd; d++) qt[d * nbp + i] = i < nb ? qi[d] : 0.0f;
+            }
         }
-        // attn_weights = torch.matmul(query, key_states.transpose(2, 3)): S^T = K . Q^T
-        // (one query block reads each key once: the keys and values stream from memory, so they are prefetched)
-        const int pf = nb <= 16;
-        gemm_bcast_pf(S, nbp, k, ldk, 1, qt, nbp, nvis, nbp, hd, 0, pf);
-        // * scaling (+ causal mask); softmax(attn_weights, dim=-1, dtype=torch.float32)
-        if (cpu.avx512f) softmax_cols_avx512(S, nvis, nbp, vis, scale);
-        else softmax_cols_scalar(S, nvis, nbp, vis, scale);
-        // attn_output = torch.matmul(attn_weights, value_states): O = (S^T)^T . V
-        gemm_bcast_pf(out + (int64_t)i0 * ldo, ldo, S, 1, nbp, v, ldv, nb, hd, nvis, 0, pf);
+        for (int j0 = 0; j0 < gvis; j0 += ATT_KB) {
+            const int gkn = gvis - j0 < ATT_KB ? gvis - j0 : ATT_KB;
+            if (c16) { // K as pairs along head_dim, V as pairs of keys (2j, 2j + 1) of the block (a missing last: 0)
+                pack_pairs_cols(kp, hd2, k + (int64_t)j0 * ldk, ldk, gkn, hd);
+                pack_pairs_rows(vp, hd, v + (int64_t)j0 * ldv, ldv, gkn, hd);
+            }
+            for (int b = 0; b < ng; b++) {
+                if (j0 >= nviss[b]) continue;
+                const int i0 = g0 + b * ATT_QB, nb = nbs[b], nbp = (nb + 15) & ~15;
+                const int kn = nviss[b] - j0 < ATT_KB ? nviss[b] - j0 : ATT_KB, first = j0 == 0;
+                const float *qt = scores + (size_t)b * ATT_QB * ATT_MAX_HD;
+                // (one query block reads each key once: the keys and values stream from memory, so they are prefetched)
+                const int pf = nb <= 16;
+                for (int i = 0; i < nbp; i++) vl[i] = vis[b][i] - j0 < 0 ? 0 : vis[b][i] - j0 > kn ? kn : vis[b][i] - j0;
+                // attn_weights = torch.matmul(query, key_states.transpose(2, 3)): S^T = K . Q^T (this key block)
+                if (c16) gemm_pairs(S, nbp, kp, hd2, 1, (const uint32_t *)qt, nbp, kn, nbp, hd2, 0);
+                else gemm_bcast_pf(S, nbp, k + (int64_t)j0 * ldk, ldk, 1, qt, nbp, kn, nbp, hd, 0, pf);
+                // * scaling (+ causal mask); softmax(attn_weights, dim=-1, dtype=torch.float32), online over the blocks
+                if (cpu.avx512f) softmax_block_avx512(S, kn, nbp, vl, scale, first, m[b], l[b], c);
+                else softmax_block_scalar(S, kn, nbp, vl, scale, first, m[b], l[b], c);
+                // attn_output = torch.matmul(attn_weights, value_states): O = O * c + (S^T)^T . V (this key block)
+                float *o = out + (int64_t)i0 * ldo;
+                if (!first)
+                    for (int i = 0; i < nb; i++)
+                        if (c[i] != 1.0f)
+                            for (int d = 0; d < hd; d++) o[(int64_t)i * ldo + d] *= c[i];
+                if (c16) { // P as pairs of keys (a missing last key: 0)
+                    pack_pairs_rows(pp, nbp, S, nbp, kn, nbp);
+                    gemm_pairs(o, ldo, pp, 1, nbp, vp, hd, nb, hd, (kn + 1) / 2, !first);
+                } else gemm_bcast_pf(o, ldo, S, 1, nbp, v + (int64_t)j0 * ldv, ldv, nb, hd, kn, !first, pf);
+            }
+        }
     }
 }
 

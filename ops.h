@@ -19,6 +19,8 @@ const char *ops_features(void); // "avx512f,avx512bf16,..." for provenance
 // instruction set; each row's bits as if it were alone (batch-invariant: any n, row position, chunk, threads)
 void linear(float *y, const float *x, const Tensor *W, const Tensor *b, int n);
 void linear_naive(float *y, const float *x, const Tensor *W, const Tensor *b, int n);
+// the same in fp32 whatever the compute mode (--compute bf16 keeps what HF upcasts to float32 in fp32)
+void linear_fp32(float *y, const float *x, const Tensor *W, const Tensor *b, int n);
 // one Linear of a batch: y[n, W->rows] (row stride ldy) = x[n, W->cols] (row stride ldx) . W^T (+ b)
 typedef struct {
     float *y;          // [n, ldy]
@@ -53,12 +55,15 @@ void layernorm(float *out, const float *x, const float *w, const float *b, int n
 void softmax_inplace(float *x, int n);
 static inline float silu_f(float x) { return x / (1.0f + expf(-x)); }
 float gelu_erf(float x);
+// the 16-lane tree every dot product ends with: s[j] = a[j] + a[j+8], then + 4, + 2, + 1
+float ops_tree16(const float a[16]);
 // deterministic dot product in a fixed lane order
 float dot_f32(const float *a, const float *b, int n);
 // y = silu(g) * u elementwise (exp_fast; y may alias g or u); _naive: libm expf
 void swiglu(float *y, const float *g, const float *u, int n);
 void swiglu_naive(float *y, const float *g, const float *u, int n);
-// eager attention for one head (softmax fp32): q [nq, ldq], k/v [nk, ldk/ldv], out [nq, ldo];
+// eager attention for one head (softmax fp32; --compute bf16: q.k and P.v on bf16 operands, ops_bf16.h):
+// q [nq, ldq], k/v [nk, ldk/ldv], out [nq, ldo];
 // q_offset >= 0: causal (query i sees keys j <= q_offset + i); < 0: bidirectional.
 // scores: attention_scratch_floats(nk) floats of per-thread scratch
 void attention_head(float *out, int ldo, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,

@@ -21,13 +21,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-// float32 -> bf16, round to nearest even (torch's .to(torch.bfloat16)); NaN stays NaN
-static uint16_t f32_to_bf16(float f) {
-    union { float f; uint32_t u; } v = {f};
-    if (isnan(f)) return (uint16_t)((v.u >> 16) | 0x40);
-    return (uint16_t)((v.u + 0x7fff + ((v.u >> 16) & 1)) >> 16);
-}
-
 static float elem_f32(const STensor *t, size_t i) {
     switch (t->dtype) {
     case DT_BF16: return bf16_to_f32(((const uint16_t *)t->data)[i]);

@@ -95,6 +95,7 @@ static void serve_usage(FILE *f) {
             "      --max-visual-tokens N    refuse requests whose images, pages and videos take more than N visual tokens\n"
             "                               (default 16384; 0 = only the context limits them)\n"
             "      --no-webui               do not serve the chat page at / (the API only)\n"
+            "      --compute f32|bf16       matrix products: f32 (default) or bf16 (bf16 operands, fp32 sums; faster)\n"
             "  -t, --threads N              threads of the compute (default: all cores)\n"
             "      --chunk N                prompt tokens per prefill step (default 512)\n"
             "  -h, --help                   this help\n");
@@ -122,8 +123,8 @@ static long serve_long(const char *flag, const char *s, long lo, long hi) {
 
 // the flags, each at most once
 enum { F_MODEL, F_HOST, F_PORT, F_PARALLEL, F_CTX, F_QUEUE, F_KEY, F_KEYFILE, F_MEDIA, F_NAME, F_BODY, F_THREADS,
-       F_CHUNK, F_PIXELS, F_MCACHE, F_TIMEOUT, F_TEMPLATE, F_MAXPAGES, F_PDFDPI, F_PDFTIMEOUT, F_VISTOK, F_MMPROJ,
-       F_PROCESSOR, F_COUNT };
+       F_CHUNK, F_PIXELS, F_MCACHE, F_TIMEOUT, F_TEMPLATE, F_MAXPAGES, F_PDFDPI, F_PDFTIMEOUT, F_VISTOK, F_COMPUTE,
+       F_MMPROJ, F_PROCESSOR, F_COUNT };
 static const struct {
     const char *name, *alias; // long name, short or alias (NULL)
 } serve_flags[F_COUNT] = {
@@ -135,7 +136,8 @@ static const struct {
     [F_PIXELS] = {"--max-image-pixels", NULL}, [F_MCACHE] = {"--media-cache", NULL},
     [F_TIMEOUT] = {"--timeout", NULL}, [F_TEMPLATE] = {"--chat-template", NULL},
     [F_MAXPAGES] = {"--max-pages", NULL}, [F_PDFDPI] = {"--pdf-dpi", NULL}, [F_PDFTIMEOUT] = {"--pdf-timeout", NULL},
-    [F_VISTOK] = {"--max-visual-tokens", NULL}, [F_MMPROJ] = {"--mmproj", NULL}, [F_PROCESSOR] = {"--processor", NULL},
+    [F_VISTOK] = {"--max-visual-tokens", NULL}, [F_COMPUTE] = {"--compute", NULL}, [F_MMPROJ] = {"--mmproj", NULL},
+    [F_PROCESSOR] = {"--processor", NULL},
 };
 
 // the serve flags (each at most once; exit 2 with one line on any misuse); the key file read, the media folder resolved
@@ -187,6 +189,9 @@ static void serve_parse_args(ServeOptions *o, int argc, char **argv) {
         case F_PDFDPI: o->pdf_dpi = (int)serve_long(a, v, 0, PDF_DPI_MAX); break;
         case F_PDFTIMEOUT: o->pdf_timeout = (double)serve_long(a, v, 1, 3600); break;
         case F_VISTOK: o->max_visual_tokens = serve_long(a, v, 0, 1L << 40); break;
+        case F_COMPUTE:
+            if (engine_set_compute(v)) serve_usage_error("%s", glm_errmsg);
+            break;
         }
     }
     if (!o->model_dir) serve_usage_error("-m MODEL_DIR is required");
@@ -1696,10 +1701,11 @@ static void *loader_main(void *arg) {
         base = strrchr(dir, '/');
         snprintf(g.name, sizeof g.name, "%.255s", base ? base + 1 : dir);
     }
-    snprintf(g.fingerprint, sizeof g.fingerprint, "glm4v-%s-%s-cpu-fp32-%s", GLM4V_VERSION, GLM4V_GIT_COMMIT,
-             dtype_name[g.e.w.embed_tokens.dtype]);
-    fprintf(stderr, "glm4v serve: %s, %d slots x %d tokens: KV pool %.1f MB (activations and KV %.1f MB), %s\n",
-            g.name, o->parallel, g.ctx, kv / 1048576.0, arena / 1048576.0, ops_features());
+    snprintf(g.fingerprint, sizeof g.fingerprint, "glm4v-%s-%s-cpu-%s-%s", GLM4V_VERSION, GLM4V_GIT_COMMIT,
+             strcmp(engine_compute(), "bf16") ? "fp32" : "bf16", dtype_name[g.e.w.embed_tokens.dtype]);
+    fprintf(stderr, "glm4v serve: %s, %d slots x %d tokens: KV pool %.1f MB (activations and KV %.1f MB), %s, compute %s (%s)\n",
+            g.name, o->parallel, g.ctx, kv / 1048576.0, arena / 1048576.0, ops_features(), engine_compute(),
+            engine_compute_path());
     if (pthread_create(&g.sched_thread, NULL, scheduler_main, NULL)) {
         glm_err("cannot start the scheduler thread");
         goto fail;

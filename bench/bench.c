@@ -3,7 +3,11 @@
 // GLM-4.5V's layer dimensions. Prints one key=value per line (bench.sh adds the ratios).
 //   bench micro            stream_read_gbs, fma_peak_gflops, sgemm_gflops (OpenBLAS with the best core type)
 //   bench model DIR [N]    vision on a 1024x1024 image, a 2048-token prefill, N decode steps (default 36) with
-//                          STREAM passes between their windows (stream_read_gbs)
+//                          STREAM passes between their windows (stream_read_gbs); then vision and prefill again in
+//                          the bf16 compute mode (*_bf16_*) and the time to the first token of a 1024x1024 image +
+//                          64-word question in both modes (ttft_image_s, ttft_image_bf16_s)
+//   bench long DIR [T] [f32|bf16]  a T-token prefill (default 32768; `make bench-full`): long_prefill_* with the
+//                          peak RSS and the KV cache size
 // Threads: OMP_NUM_THREADS (default: every CPU). What is counted (FLOPs = 2 per multiply-add):
 //   Linear [n rows, in -> out]: 2 * n * in * out; attention per head: 4 * hd * (visible keys) per query (q.k and
 //   p.v); norms, RoPE, softmax, SiLU and the router's sort are not counted (they are < 1 % here).
@@ -13,6 +17,7 @@
 #include "../engine.h"
 #include "../vision.h"
 #include "../ops.h"
+#include "../ops_bf16.h"
 
 #ifndef BENCH_NO_BLAS
 #include <cblas.h>
@@ -267,6 +272,148 @@ static double decode_step(Session *s) {
     return now_s() - t0;
 }
 
+// the bench's 1024 x 1024 image (a deterministic colour pattern; bench_hf.py draws the same)
+static Image bench_image(int side) {
+    Image img = {side, side, malloc((size_t)side * side * 3)};
+    for (int y = 0; y < side; y++)
+        for (int x = 0; x < side; x++) {
+            uint8_t *p = img.rgb + ((size_t)y * side + x) * 3;
+            p[0] = (uint8_t)(x * 255 / side), p[1] = (uint8_t)(y * 255 / side), p[2] = (uint8_t)((x ^ y) & 255);
+        }
+    return img;
+}
+
+// a prompt of n deterministic token ids (xorshift, as bench_hf.py) at text positions
+static void bench_prompt(Prompt *pr, int n, int vocab) {
+    memset(pr, 0, sizeof *pr);
+    pr->seq.n = pr->seq.cap = n;
+    pr->seq.ids = malloc((size_t)n * sizeof(int));
+    pr->seq.type = calloc((size_t)n, sizeof(int));
+    pr->pos = malloc((size_t)3 * n * sizeof(int64_t));
+    uint64_t s = 88172645463325252ULL;
+    for (int i = 0; i < n; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        pr->seq.ids[i] = (int)(s % (uint64_t)vocab);
+        pr->pos[i] = pr->pos[n + i] = pr->pos[2 * n + i] = i;
+    }
+}
+
+// vision on the bench image: seconds (GFLOP/s into *gflops); -1 on error
+static double time_vision(const Engine *e, int side, double *gflops, long long *patches) {
+    Image img = bench_image(side);
+    PixelBatch pb = {0};
+    if (preprocess_frames(&pb, &img, 1, &e->c->proc, RESIZE_TORCH, 0)) return -1;
+    image_free(&img);
+    float *emb = malloc((size_t)(pb.npatches / 4) * e->c->vision.out_hidden_size * sizeof(float));
+    if (!emb) return -1;
+    double t0 = now_s();
+    if (vision_encode(&e->w, e->c, &pb, emb, NULL)) return -1;
+    const double tv = now_s() - t0;
+    *gflops = vision_flops(&e->w, e->c, &pb) / tv / 1e9;
+    *patches = (long long)pb.npatches;
+    free(emb);
+    pixel_batch_free(&pb);
+    return tv;
+}
+
+// a PROMPT-token prefill in chunks of CHUNK in a fresh session: seconds (GFLOP/s into *gflops); -1 on error
+static double time_prefill(const Engine *e, int n, int chunk, double *gflops) {
+    Session ss;
+    if (session_init(&ss, e, n + 1, chunk, 0)) return -1;
+    Prompt pr;
+    bench_prompt(&pr, n, e->c->text.vocab_size);
+    Media none = {0};
+    const double t0 = now_s();
+    if (session_prefill(&ss, &pr, &none, NULL)) return -1;
+    const double tp = now_s() - t0;
+    double fp = 0;
+    for (int i0 = 0; i0 < n; i0 += chunk) fp += text_flops(&e->w, e->c, i0, n - i0 < chunk ? n - i0 : chunk, 1);
+    *gflops = fp / tp / 1e9;
+    prompt_free(&pr);
+    session_free(&ss);
+    return tp;
+}
+
+// time to the first token of a chat turn with the bench image and a 64-word question (64 tokens with GLM's
+// tokenizer; more with the tiny test tokenizers): preprocessing, the vision
+// tower, the template-free GLM prompt and its prefill, up to the first token's logits; -1 on error
+static double time_ttft_image(const Engine *e, int side, int *ntok) {
+    char text[2048] = "[gMASK]<sop><|user|>\n<|begin_of_image|><|image|><|end_of_image|>";
+    static const char *words[8] = {"what", "colour", "is", "the", "corner", "of", "this", "picture"};
+    for (int i = 0; i < 64; i++) snprintf(text + strlen(text), sizeof text - strlen(text), "%s%s", words[i % 8], i < 63 ? " " : "?");
+    snprintf(text + strlen(text), sizeof text - strlen(text), "<|assistant|>");
+    Image img = bench_image(side);
+    const MediaOptions mo = {RESIZE_TORCH, (int64_t)1 << 40, 2.0f};
+    Media m = {0};
+    Prompt p;
+    Session ss;
+    const double t0 = now_s();
+    if (media_add_image_rgb(&m, e, &img, "bench", &mo) || media_encode(&m, e, NULL) ||
+        engine_prompt(e, text, strlen(text), &m, &p))
+        return -1;
+    if (session_init(&ss, e, p.seq.n + 1, 512, 0) || session_prefill(&ss, &p, &m, NULL)) return -1;
+    const double t = now_s() - t0;
+    *ntok = p.seq.n;
+    session_free(&ss);
+    prompt_free(&p);
+    media_free(&m);
+    image_free(&img);
+    return t;
+}
+
+// the bf16 compute mode beside the default: vision, prefill, and the time to the first token in both modes
+static int run_bf16(const Engine *e, int img, int prompt, int chunk) {
+    double gf;
+    long long np;
+    int ntok = 0;
+    const double t32 = e->c->has_vision ? time_ttft_image(e, img, &ntok) : 0;
+    if (t32 < 0) return -1;
+    ops_set_compute("bf16");
+    printf("compute_bf16_path=%s\n", ops_compute_path());
+    if (e->c->has_vision) {
+        const double tv = time_vision(e, img, &gf, &np);
+        if (tv < 0) return -1;
+        printf("vision_bf16_s=%.3f\nvision_bf16_gflops=%.1f\n", tv, gf);
+    }
+    const double tp = time_prefill(e, prompt, chunk, &gf);
+    if (tp < 0) return -1;
+    printf("prefill_bf16_s=%.3f\nprefill_bf16_tok_s=%.1f\nprefill_bf16_gflops=%.1f\n", tp, prompt / tp, gf);
+    if (e->c->has_vision) {
+        const double t16 = time_ttft_image(e, img, &ntok);
+        if (t16 < 0) return -1;
+        printf("ttft_image_prompt_tokens=%d\nttft_image_s=%.3f\nttft_image_bf16_s=%.3f\n", ntok, t32, t16);
+    }
+    ops_set_compute("f32");
+    return 0;
+}
+
+// `make bench-full`: one long prefill (tokens in chunks of 512) in the given compute mode; the peak RSS of the
+// process (the weights it touched, the KV cache, the activations) beside the KV cache size
+static int run_long(const char *dir, int n, const char *mode) {
+    Engine e;
+    if (engine_load(&e, dir, NULL, NULL, NULL) || ops_set_compute(mode)) {
+        fprintf(stderr, "bench: %s\n", glm_errmsg);
+        return 1;
+    }
+    const TextConfig *t = &e.c->text;
+    double wbytes = 0, gf;
+    for (int i = 0; i < e.ck.nfiles; i++) wbytes += (double)e.ck.files[i].size;
+    const double tp = time_prefill(&e, n, 512, &gf);
+    if (tp < 0) {
+        fprintf(stderr, "bench: %s\n", glm_errmsg);
+        return 1;
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("long_prefill_tokens=%d\nlong_prefill_compute=%s\nlong_prefill_s=%.1f\nlong_prefill_tok_s=%.1f\n", n, mode,
+           tp, n / tp);
+    printf("long_prefill_gflops=%.1f\nlong_prefill_peak_rss_mb=%.0f\nlong_prefill_kv_mb=%.1f\nlong_prefill_weights_mb=%.0f\n",
+           gf, ru.ru_maxrss * 1024.0 / 1e6,
+           2.0 * t->num_hidden_layers * t->num_key_value_heads * (double)(n + 1) * t->head_dim * 4 / 1e6, wbytes / 1e6);
+    engine_free(&e);
+    return 0;
+}
+
 static int run_model(const char *dir, int ndecode) {
     const int PROMPT = 2048, CHUNK = 512, IMG = 1024;
     Engine e;
@@ -295,30 +442,14 @@ static int run_model(const char *dir, int ndecode) {
     if (getloadavg(la, 3) == 3) printf("load_avg_start=%.2f\n", la[0]);
     // --- vision: one 1024 x 1024 image (a deterministic colour pattern), preprocessed as the CLI does
     if (c->has_vision) {
-        Image img = {IMG, IMG, malloc((size_t)IMG * IMG * 3)};
-        for (int y = 0; y < IMG; y++)
-            for (int x = 0; x < IMG; x++) {
-                uint8_t *p = img.rgb + ((size_t)y * IMG + x) * 3;
-                p[0] = (uint8_t)(x * 255 / IMG), p[1] = (uint8_t)(y * 255 / IMG), p[2] = (uint8_t)((x ^ y) & 255);
-            }
-        PixelBatch pb = {0};
-        if (preprocess_frames(&pb, &img, 1, &c->proc, RESIZE_TORCH, 0)) {
+        double gv;
+        long long np;
+        const double tv = time_vision(&e, IMG, &gv, &np);
+        if (tv < 0) {
             fprintf(stderr, "bench: %s\n", glm_errmsg);
             return 1;
         }
-        image_free(&img);
-        float *emb = malloc((size_t)(pb.npatches / 4) * c->vision.out_hidden_size * sizeof(float));
-        if (!emb) return 1;
-        double t0 = now_s();
-        if (vision_encode(w, c, &pb, emb, NULL)) {
-            fprintf(stderr, "bench: %s\n", glm_errmsg);
-            return 1;
-        }
-        double tv = now_s() - t0, fv = vision_flops(w, c, &pb);
-        printf("vision_image=%dx%d\nvision_patches=%lld\nvision_s=%.3f\nvision_gflops=%.1f\n", IMG, IMG,
-               (long long)pb.npatches, tv, fv / tv / 1e9);
-        free(emb);
-        pixel_batch_free(&pb);
+        printf("vision_image=%dx%d\nvision_patches=%lld\nvision_s=%.3f\nvision_gflops=%.1f\n", IMG, IMG, np, tv, gv);
     }
 
     // --- prefill: a 2048-token prompt (deterministic ids, text positions) through the engine in chunks of 512
@@ -329,17 +460,8 @@ static int run_model(const char *dir, int ndecode) {
         return 1;
     }
     const int H = t->hidden_size;
-    Prompt pr = {0};
-    pr.seq.n = pr.seq.cap = PROMPT;
-    pr.seq.ids = malloc((size_t)PROMPT * sizeof(int));
-    pr.seq.type = calloc((size_t)PROMPT, sizeof(int));
-    pr.pos = malloc((size_t)3 * PROMPT * sizeof(int64_t));
-    uint64_t s = 88172645463325252ULL;
-    for (int i = 0; i < PROMPT; i++) {
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        pr.seq.ids[i] = (int)(s % (uint64_t)t->vocab_size);
-        pr.pos[i] = pr.pos[PROMPT + i] = pr.pos[2 * PROMPT + i] = i;
-    }
+    Prompt pr;
+    bench_prompt(&pr, PROMPT, t->vocab_size);
     Media none = {0};
     double t0 = now_s();
     if (session_prefill(&ss, &pr, &none, NULL)) {
@@ -407,6 +529,11 @@ static int run_model(const char *dir, int ndecode) {
     printf("peak_rss_mb=%.0f\n", (rss_model > rss_now ? rss_model : rss_now) / 1e6);
     prompt_free(&pr);
     session_free(&ss);
+    fflush(stdout);
+    if (run_bf16(&e, IMG, PROMPT, CHUNK)) {
+        fprintf(stderr, "bench: %s\n", glm_errmsg);
+        return 1;
+    }
     engine_free(&e);
     return 0;
 }
@@ -494,6 +621,7 @@ int main(int argc, char **argv) {
         }
         printf("threads=%d\nblas_coretype=%s\n", nthr, getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "auto");
         printf("fma_peak_gflops=%.1f\n", fma_peak(nthr));
+        printf("bf16_dot_peak_gflops=%.1f\n", bf16_dot_peak_gflops(1.0)); // 0 without AVX512_BF16
         fflush(stdout);
         printf("stream_read_gbs=%.2f\n", stream_read(nthr));
         fflush(stdout);
@@ -503,7 +631,10 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (argc >= 3 && strcmp(argv[1], "model") == 0) return run_model(argv[2], argc >= 4 ? atoi(argv[3]) : 36);
+    if (argc >= 3 && strcmp(argv[1], "long") == 0)
+        return run_long(argv[2], argc >= 4 && atoi(argv[3]) > 0 ? atoi(argv[3]) : 32768, argc >= 5 ? argv[4] : "f32");
     if (argc >= 3 && strcmp(argv[1], "serve") == 0) return run_serve(argv[2], argc >= 4 && atoi(argv[3]) > 0 ? atoi(argv[3]) : 36);
-    fprintf(stderr, "usage: bench micro | bench model DIR [decode_steps] | bench serve DIR [decode_steps]\n");
+    fprintf(stderr, "usage: bench micro | bench model DIR [decode_steps] | bench serve DIR [decode_steps] | "
+                    "bench long DIR [tokens] [f32|bf16]\n");
     return 2;
 }

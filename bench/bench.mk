@@ -2,7 +2,7 @@
 # bench/bench.mk - `make bench` and `make bench-hf` (included by the Makefile). bench/bench.sh writes the synthetic
 # GLM-4.5V-dimension checkpoint into build/bench once (~7 GB, regenerated when tools/synth_ckpt.c changes) and prints
 # one key=value per line; README.md ("Performance") explains the numbers.
-.PHONY: bench bench-hf
+.PHONY: bench bench-hf bench-full
 BENCH_BIN = $(BUILD)/glm4v-bench
 
 $(BENCH_BIN): bench/bench.c $(LIB_OBJS)
@@ -15,6 +15,10 @@ $(BENCH_QUANT_BIN): bench/bench_quant.c $(LIB_OBJS)
 
 bench: $(BENCH_BIN) $(BENCH_QUANT_BIN) $(GLM4V_BIN) tools/synth_ckpt
 	@BENCH_BIN=$(BENCH_BIN) BENCH_QUANT_BIN=$(BENCH_QUANT_BIN) bash bench/bench.sh
+
+# the same run plus a 32768-token prefill (long_prefill_*: time, peak RSS, KV cache; BENCH_LONG_COMPUTE=bf16)
+bench-full: $(BENCH_BIN) $(BENCH_QUANT_BIN) $(GLM4V_BIN) tools/synth_ckpt
+	@BENCH_BIN=$(BENCH_BIN) BENCH_QUANT_BIN=$(BENCH_QUANT_BIN) bash bench/bench.sh --full
 
 # the same run plus HuggingFace transformers (PyTorch, CPU) on the same checkpoint: hf_* and the speed-ups
 bench-hf: $(BENCH_BIN) tools/synth_ckpt

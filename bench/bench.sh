@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# bench.sh [--hf] - `make bench` (`make bench-hf`): writes the synthetic checkpoint (GLM-4.5V layer dimensions: hidden
+# bench.sh [--hf] [--full] - `make bench` (`make bench-hf`, `make bench-full`: plus a 32768-token prefill): writes the synthetic checkpoint (GLM-4.5V layer dimensions: hidden
 # 4096, 96/8 heads of 128, one dense layer of 10944, one MoE layer of 128 experts x 1408 with top-8 and a shared
 # expert, the full 24-block vision tower and merger; vocab 1088; ~7 GB) into build/bench once, then measures the
 # machine (bench micro), our code paths (bench model) and with --hf HuggingFace transformers on the same
@@ -77,9 +77,13 @@ if [ "${BENCH_GGUF:-1}" != 0 ] && [ -x "$QBIN" ] && [ -n "$LC" ] && [ -x "$LC/bu
 elif [ "${BENCH_GGUF:-1}" != 0 ]; then
     echo "bench: GGUF figures skipped (set LLAMA_CPP_DIR to a llama.cpp tree with build/bin/llama-quantize)" >&2
 fi
-if [ "${1:-}" = "--hf" ]; then
-    python3 bench/bench_hf.py "$DIR" "$DECODE" | tee -a "$out"
-fi
+for a in "$@"; do
+    case "$a" in
+    --hf) python3 bench/bench_hf.py "$DIR" "$DECODE" | tee -a "$out" ;;
+    # the long prefill (BENCH_LONG tokens, default 32768; BENCH_LONG_COMPUTE f32 or bf16): minutes to tens of minutes
+    --full) "$BIN" long "$DIR" "${BENCH_LONG:-32768}" "${BENCH_LONG_COMPUTE:-f32}" | tee -a "$out" ;;
+    esac
+done
 # ratios from the numbers of this run
 awk -F= '{v[$1] = $2}
 END {
@@ -90,6 +94,20 @@ END {
             printf "decode_%s_bw_ratio=%.2f\n", q[i], v["decode_" q[i] "_weight_gbs"] / v["stream_read_gbs"]
     if (v["stream_read_gbs"] > 0 && v["serve_batch4_weight_gbs"] != "")
         printf "serve_batch4_bw_ratio=%.2f\n", v["serve_batch4_weight_gbs"] / v["stream_read_gbs"]
+    if (v["bf16_dot_peak_gflops"] > 0) {
+        if (v["prefill_bf16_gflops"] != "") printf "prefill_bf16_flops_ratio=%.2f\n", v["prefill_bf16_gflops"] / v["bf16_dot_peak_gflops"]
+        if (v["vision_bf16_gflops"] != "") printf "vision_bf16_flops_ratio=%.2f\n", v["vision_bf16_gflops"] / v["bf16_dot_peak_gflops"]
+    }
+    if (v["prefill_tok_s"] > 0 && v["prefill_bf16_tok_s"] > 0) printf "prefill_bf16_speedup=%.2f\n", v["prefill_bf16_tok_s"] / v["prefill_tok_s"]
+    if (v["vision_bf16_s"] > 0) printf "vision_bf16_speedup=%.2f\n", v["vision_s"] / v["vision_bf16_s"]
+    if (v["hf_prefill_tok_s"] > 0 && v["prefill_bf16_tok_s"] > 0)
+        printf "prefill_bf16_speedup_vs_hf=%.2f\n", v["prefill_bf16_tok_s"] / v["hf_prefill_tok_s"]
+    if (v["hf_vision_s"] > 0 && v["vision_bf16_s"] > 0) {
+        printf "vision_speedup_vs_hf=%.2f\n", v["hf_vision_s"] / v["vision_s"]
+        printf "vision_bf16_speedup_vs_hf=%.2f\n", v["hf_vision_s"] / v["vision_bf16_s"]
+    }
+    if (v["long_prefill_weights_mb"] + v["long_prefill_kv_mb"] > 0)
+        printf "long_prefill_rss_over_weights_kv=%.3f\n", v["long_prefill_peak_rss_mb"] / (v["long_prefill_weights_mb"] + v["long_prefill_kv_mb"])
     if (v["fma_peak_gflops"] > 0) {
         printf "prefill_flops_ratio=%.2f\n", v["prefill_gflops"] / v["fma_peak_gflops"]
         if (v["vision_gflops"] != "") printf "vision_flops_ratio=%.2f\n", v["vision_gflops"] / v["fma_peak_gflops"]

@@ -3,10 +3,12 @@
 // and as a ratio to the register-only FMA peak measured in the same run (interleaved with the timings, best of
 // several repetitions, so other jobs on a shared machine lower both sides alike). A quick yardstick for the Linear
 // kernels without the 7 GB checkpoint of `make bench`. Prints one key=value per line.
-//   linear_bench [reps] [cpu]   (threads: OMP_NUM_THREADS)
+//   linear_bench [reps] [cpu] [bf16]   (threads: OMP_NUM_THREADS)
+// With `bf16` linear() runs in the bf16 compute mode (ops_bf16.h) and the ratios are to the vdpbf16ps peak.
 // With `cpu` every figure is counted in process CPU time instead of wall-clock time (per core, as the FMA peak is
 // then too): on a machine shared with other jobs the time slices the others take no longer count.
 #include "../ops.h"
+#include "../ops_bf16.h"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -90,6 +92,8 @@ int main(int argc, char **argv) {
     ops_init();
     const int reps = argc > 1 ? atoi(argv[1]) : 5;
     use_cpu_time = argc > 2 && strcmp(argv[2], "cpu") == 0;
+    const int bf16 = (argc > 2 && strcmp(argv[argc - 1], "bf16") == 0);
+    if (bf16) ops_compute = COMPUTE_BF16;
     static const struct {
         const char *name;
         int n, K, O;
@@ -105,10 +109,13 @@ int main(int argc, char **argv) {
         {"vision_bf16_1369x1536x4608", 1369, 1536, 4608, DT_BF16},
         {"vision_bf16_1369x4096x1536", 1369, 4096, 1536, DT_BF16},
         {"vision_bf16_1024x1536x4096", 1024, 1536, 4096, DT_BF16},
+        {"decode_bf16_1x4096x12288", 1, 4096, 12288, DT_BF16},
+        {"decode_bf16_4x4096x12288", 4, 4096, 12288, DT_BF16},
         {"prefill_f32_512x1024x1024", 512, 1024, 1024, DT_F32},
         {"prefill_f16_512x1024x1024", 512, 1024, 1024, DT_F16},
     };
-    printf("threads=%d\nisa=%s\ntime=%s\n", omp_get_max_threads(), ops_features(), use_cpu_time ? "cpu" : "wall");
+    printf("threads=%d\nisa=%s\ntime=%s\ncompute=%s (%s)\n", omp_get_max_threads(), ops_features(),
+           use_cpu_time ? "cpu" : "wall", ops_compute_name(), ops_compute_path());
     double peak = 0, best_of[32] = {0};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int n = shapes[s].n, K = shapes[s].K, O = shapes[s].O;
@@ -119,7 +126,7 @@ int main(int argc, char **argv) {
         linear(y, x, &W, NULL, n); // warm-up
         double best = 0;
         for (int r = 0; r < reps; r++) {
-            const double p = fma_peak_once();
+            const double p = bf16 ? bf16_dot_peak_gflops(0.05) : fma_peak_once();
             peak = p > peak ? p : peak;
             const double t0 = now_s();
             linear(y, x, &W, NULL, n);
@@ -131,6 +138,6 @@ int main(int argc, char **argv) {
     }
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         printf("%s_gflops=%.1f\n%s_ratio=%.3f\n", shapes[s].name, best_of[s], shapes[s].name, best_of[s] / peak);
-    printf("fma_peak_gflops=%.1f\n", peak);
+    printf("%s=%.1f\n", bf16 ? "bf16_dot_peak_gflops" : "fma_peak_gflops", peak);
     return 0;
 }

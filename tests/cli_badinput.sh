@@ -100,6 +100,7 @@ expect 2 "--top-p: '2'" "--top-p 2" run -m $M -p hi --top-p 2
 expect 2 "-t: '0'" "-t 0" run -m $M -p hi -t 0
 expect 2 "--seed: '1e3'" "--seed 1e3" run -m $M -p hi --seed 1e3
 expect 2 "--resize" "--resize bogus" run -m $M -p hi --resize bogus
+expect 2 "--compute: 'fp16'" "--compute fp16" run -m $M -p hi --compute fp16
 expect 2 "--max-image-pixels" "--max-image-pixels 0" run -m $M -p hi --max-image-pixels 0
 expect 2 "-m needs a value" "missing value (-m)" "$GLM4V" -p hi -m
 expect 2 "-n needs a value" "missing value (-n)" "$GLM4V" -m $M -p hi -n

@@ -19,9 +19,9 @@ words() {
 words 950 1 >"$T/long.txt"
 words 90 2 >"$T/short.txt"
 img=tests/data/images/synth_97x61.png
-# run NAME ENV PROMPT CHUNK THREADS MODEL: dump to $T/NAME.st
+# run NAME ENV PROMPT CHUNK THREADS MODEL [FLAGS]: dump to $T/NAME.st
 run() {
-    env $2 "$GLM4V" -m "weights/$6" -f "$T/$3.txt" -i $img -n 4 -q --chunk "$4" -t "$5" --dump "$T/$1.st" \
+    env $2 "$GLM4V" -m "weights/$6" -f "$T/$3.txt" -i $img -n 4 -q --chunk "$4" -t "$5" --dump "$T/$1.st" ${7:-} \
         >/dev/null 2>"$T/err" || { echo "not ok - $1: run failed: $(tail -n1 "$T/err")"; return 1; }
 }
 ntok() { head -c 100000 "$1" | tr -d '\0' | grep -o '"input_ids":{"dtype":"I64","shape":\[[0-9]*' | grep -o '[0-9]*$'; }
@@ -55,6 +55,29 @@ for model in tiny-glm4v-moe tiny-glm4v-dense; do
         done
     done
 done
+
+# --compute bf16 (the moe model): the same invariance over chunk sizes and threads, and the same bits on every path
+# (AVX512_BF16 vdpbf16ps, its AVX2 and portable emulations; the dump names the path)
+run bf16-ref "" long 512 2 tiny-glm4v-moe "--compute bf16" && {
+    grep -q '"compute.mode":"bf16"' <(head -c 100000 "$T/bf16-ref.st" | tr -d '\0') &&
+        echo "ok - bf16: the dump names compute.mode bf16" || echo "not ok - bf16: no compute.mode bf16 in the dump"
+    t=1
+    for c in 1 7 191 192 2048; do
+        t=$((3 - t))
+        run bf16-c$c "" long $c $t tiny-glm4v-moe "--compute bf16" || continue
+        cmp -s "$T/bf16-c$c.st" "$T/bf16-ref.st" && echo "ok - bf16: --chunk $c -t $t: dump byte-identical to --chunk 512 -t 2" ||
+            echo "not ok - bf16: --chunk $c -t $t: dump differs from --chunk 512 -t 2"
+    done
+    run bf16-sref "" short 512 2 tiny-glm4v-moe "--compute bf16" &&
+        for v in GLM4V_ISA=avx2 GLM4V_PORTABLE=1; do
+            run bf16-v "$v" short 7 1 tiny-glm4v-moe "--compute bf16" || continue
+            if out=$("$COMPARE" "$T/bf16-v.st" "$T/bf16-sref.st" --rtol 0 --atol 0 2>&1); then
+                echo "ok - bf16: $v --chunk 7: dump tensors bit-identical to the best path with --chunk 512 ($(grep -c '^PASS' <<<"$out") tensors)"
+            else
+                echo "not ok - bf16: $v --chunk 7: $(grep -E '^FAIL' <<<"$out" | head -n 2 | tr '\n' ' ')"
+            fi
+        done
+}
 
 # the vision tower: an image's embeddings are the same alone and batched with a second image (its patches then
 # share every Linear with the other image's): the first rows of image_embeds, byte for byte

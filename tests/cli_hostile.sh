@@ -356,6 +356,7 @@ rep "-t" -m $M -p x -t 1 --threads 2
 rep "--fps" -m $M -p x --fps 1 --fps 2
 rep "--resize" -m $M -p x --resize pil --resize torch
 rep "--chunk" -m $M -p x --chunk 8 --chunk 9
+rep "--compute" -m $M -p x --compute bf16 --compute f32
 rep "--ctx" -m $M --chat -c 64 --ctx 128
 rep "--max-image-pixels" -m $M -p x --max-image-pixels 10 --max-image-pixels 20
 rep "--repeat-penalty" -m $M -p x --repeat-penalty 1 --repeat-penalty 2

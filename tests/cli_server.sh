@@ -21,7 +21,8 @@ fi
 # flags: one line and exit 2 for usage errors
 "$GLM4V" serve --help >"$T/help" 2>&1 && grep -q -- "--allowed-media-path" "$T/help" && ok "serve --help" || no "serve --help"
 for args in "-m $M --bogus" "-m $M --port 1 --port 2" "--port 8080" "-m $M --port 99999" "-m $M --api-key a --api-key-file /dev/null" \
-            "-m $M --parallel" "-m $M --allowed-media-path /nonexistent"; do
+            "-m $M --parallel" "-m $M --allowed-media-path /nonexistent" "-m $M --compute fp16" \
+            "-m $M --compute bf16 --compute f32"; do
     # shellcheck disable=SC2086
     timeout 10 "$GLM4V" serve $args >"$T/o" 2>"$T/e"; rc=$?
     [ $rc -eq 2 ] && [ "$(wc -l <"$T/e")" -eq 1 ] && ok "serve $args: exit 2, one line" || no "serve $args: rc $rc: $(cat "$T/e")"

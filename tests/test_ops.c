@@ -12,11 +12,6 @@ static float frand(void) {
     return (float)((rs >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
 }
 
-static uint16_t f32_to_bf16(float f) {
-    union { float f; uint32_t u; } v = {f};
-    return (uint16_t)((v.u + 0x7fff + ((v.u >> 16) & 1)) >> 16);
-}
-
 static uint16_t f32_to_f16(float f) { // round to nearest even via hardware-free path: values here are in [-1, 1]
     union { float f; uint32_t u; } v = {f};
     uint32_t sign = (v.u >> 16) & 0x8000, exp = (v.u >> 23) & 0xff, man = v.u & 0x7fffff;
@@ -334,6 +329,11 @@ int main(void) {
     check_batch_invariance(DT_BF16, 41, 64);
     check_isa_attention(70, 90, 64, 20);
     check_isa_attention(12, 100, 128, -1);
+    // long inputs: several key blocks of the online softmax (1024 absolute positions each)
+    check_attention(70, 2100, 64, 2030);
+    check_attention(20, 2500, 64, -1);
+    check_isa_attention(100, 2200, 64, 2100);
+    check_isa_attention(16, 3000, 48, -1);
     check_gemm_bcast(13, 70, 300, 0);
     check_gemm_bcast(9, 17, 5, 1);
     check_exp_swiglu();
