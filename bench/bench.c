@@ -18,6 +18,7 @@
 #include "../vision.h"
 #include "../ops.h"
 #include "../ops_bf16.h"
+#include "fma_loop.h"
 
 #ifndef BENCH_NO_BLAS
 #include <cblas.h>
@@ -43,45 +44,11 @@ static double now_s(void) {
 
 // ---------------------------------------------------------------------------- machine ceilings
 
-// register-only FMA loop: 12 independent accumulators (enough to cover the FMA latency), 2 FLOPs per lane
-__attribute__((target("avx512f"))) static float fma_loop512(long iters) {
-    __m512 a[12];
-    const __m512 b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps((float)i);
-    for (long it = 0; it < iters; it++)
-#pragma GCC unroll 12
-        for (int i = 0; i < 12; i++) a[i] = _mm512_fmadd_ps(a[i], b, c);
-    __m512 s = a[0];
-    for (int i = 1; i < 12; i++) s = _mm512_add_ps(s, a[i]);
-    return _mm512_reduce_add_ps(s);
-}
-
-__attribute__((target("avx2,fma"))) static float fma_loop256(long iters) {
-    __m256 a[12];
-    const __m256 b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++) a[i] = _mm256_set1_ps((float)i);
-    for (long it = 0; it < iters; it++)
-#pragma GCC unroll 12
-        for (int i = 0; i < 12; i++) a[i] = _mm256_fmadd_ps(a[i], b, c);
-    float f[8], s = 0;
-    for (int i = 0; i < 12; i++) {
-        _mm256_storeu_ps(f, a[i]);
-        for (int j = 0; j < 8; j++) s += f[j];
-    }
-    return s;
-}
-
+// fma_peak_gflops: the best of 5 runs of the FMA loop (fma_loop.h)
 static double fma_peak(int nthr) {
-    const long iters = 20000000;
-    const int w512 = cpu.avx512f;
     double best = 0;
     for (int rep = 0; rep < 5; rep++) {
-        float sink = 0;
-        double t0 = now_s();
-#pragma omp parallel num_threads(nthr) reduction(+ : sink)
-        sink += w512 ? fma_loop512(iters) : fma_loop256(iters);
-        double t = now_s() - t0, gf = (double)nthr * iters * 12 * (w512 ? 32 : 16) / t / 1e9;
-        if (sink == 12345.0f) printf("#\n");
+        const double gf = fma_loop_gflops(20000000, nthr, now_s);
         best = gf > best ? gf : best;
     }
     return best;

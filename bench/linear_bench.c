@@ -9,6 +9,7 @@
 // then too): on a machine shared with other jobs the time slices the others take no longer count.
 #include "../ops.h"
 #include "../ops_bf16.h"
+#include "fma_loop.h"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -25,48 +26,8 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-// register-only FMA loop (as bench.c): 12 independent accumulators, 2 FLOPs per lane
-__attribute__((target("avx512f"))) static float fma_loop512(long iters) {
-    __m512 a[12];
-    const __m512 b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps((float)i);
-    for (long it = 0; it < iters; it++)
-#pragma GCC unroll 12
-        for (int i = 0; i < 12; i++) a[i] = _mm512_fmadd_ps(a[i], b, c);
-    __m512 s = a[0];
-    for (int i = 1; i < 12; i++) s = _mm512_add_ps(s, a[i]);
-    return _mm512_reduce_add_ps(s);
-}
-
-// the same with 8-lane vectors (AVX2 machines)
-__attribute__((target("avx2,fma"))) static float fma_loop256(long iters) {
-    __m256 a[12];
-    const __m256 b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++) a[i] = _mm256_set1_ps((float)i);
-    for (long it = 0; it < iters; it++)
-#pragma GCC unroll 12
-        for (int i = 0; i < 12; i++) a[i] = _mm256_fmadd_ps(a[i], b, c);
-    float f[8], s = 0;
-    for (int i = 0; i < 12; i++) {
-        _mm256_storeu_ps(f, a[i]);
-        for (int j = 0; j < 8; j++) s += f[j];
-    }
-    return s;
-}
-
-// GFLOP/s of the FMA loop on every thread (one short run)
-static double fma_peak_once(void) {
-    const long iters = 5000000;
-    const int w512 = cpu.avx512f;
-    float sink = 0;
-    const int nthr = omp_get_max_threads(); // (with CPU time: the rate per core)
-    double t0 = now_s();
-#pragma omp parallel reduction(+ : sink)
-    sink += w512 ? fma_loop512(iters) : fma_loop256(iters);
-    double t = now_s() - t0;
-    if (sink == 12345.0f) printf("#\n");
-    return (double)nthr * iters * 12 * (w512 ? 32 : 16) / t / 1e9;
-}
+// GFLOP/s of the FMA loop (fma_loop.h) on every thread, one short run (with CPU time: the rate per core)
+static double fma_peak_once(void) { return fma_loop_gflops(5000000, omp_get_max_threads(), now_s); }
 
 // a random weight tensor [O, K] of the dtype (values ~ N(0, 1/K)-ish, as bf16 / f16 / f32)
 static void *make_weights(DType dt, int64_t O, int64_t K) {
