@@ -217,7 +217,7 @@ $(FUZZ_DIR)/fuzz_openai: fuzz/fuzz_openai.c $(FUZZ_OBJS) $(FUZZ_DIR)/obj/openai.
 
 # score cases (scorer.c, messages.c: instrumented) run through the whole engine; the model and kernels are the
 # build's own gcc objects (ops.c's CPU feature tests need gcc), uninstrumented, with gcc's OpenMP
-FUZZ_GCC_OBJS = $(addprefix $(BUILD)/,weights.o ops.o quant.o quantize.o vision.o moe.o model.o sampler.o engine.o)
+FUZZ_GCC_OBJS = $(addprefix $(BUILD)/,weights.o ops.o ops_bf16.o quant.o quantize.o vision.o moe.o model.o sampler.o engine.o)
 $(FUZZ_DIR)/fuzz_score: fuzz/fuzz_score.c $(FUZZ_OBJS) $(FUZZ_DIR)/obj/scorer.o $(FUZZ_DIR)/obj/messages.o $(FUZZ_GCC_OBJS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(FUZZ_DIR)/obj/scorer.o \
 	  $(FUZZ_DIR)/obj/messages.o $(FUZZ_GCC_OBJS) -lpcre2-8 -lcjson -ljpeg -lz -lm -lgomp
