@@ -31,3 +31,12 @@ $(BUILD)/linear-bench: bench/linear_bench.c $(LIB_OBJS)
 
 bench-linear: $(BUILD)/linear-bench
 	$(BUILD)/linear-bench
+
+# the decode Linear alone (one activation row) over bf16 / FP8 / int8 / int4 weights streamed from memory, as GB/s of
+# weights read and the ratio to bf16 on the same shape (no checkpoint)
+.PHONY: bench-quant-kernels
+$(BUILD)/quant-kernel-bench: bench/quant_kernel_bench.c $(LIB_OBJS)
+	$(CC) $(CFLAGS) -o $@ bench/quant_kernel_bench.c $(LIB_OBJS) $(LDLIBS)
+
+bench-quant-kernels: $(BUILD)/quant-kernel-bench
+	$(BUILD)/quant-kernel-bench
