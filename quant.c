@@ -156,64 +156,105 @@ __attribute__((target("avx512f"))) static inline float hsum512(__m512 v) { // do
     return _mm_cvtss_f32(s1);
 }
 
-// 16 quantised values at p (dtype dt) minus the zero point zi, as fp32 (exact)
-__attribute__((target("avx512f,avx512bw,avx2,f16c"))) static inline __attribute__((always_inline)) __m512
-dec512(DType dt, const uint8_t *p, int zi) {
-    switch (dt) {
-    case DT_F8_E4M3: {
-        // E4M3 bits s.eeee.mmm -> IEEE half bits s.0eeee.mmm0000000 (exponent bias 15 - 8: the value / 2^8, subnormals
-        // included), widened by vcvtph2ps (no denormal fp32 operands anywhere), times 2^8; S.1111.111 -> NaN
-        const __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)p));
-        const __m256i mag = _mm256_and_si256(v, _mm256_set1_epi16(0x7f));
-        __m256i h = _mm256_or_si256(_mm256_slli_epi16(mag, 7), _mm256_slli_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x80)), 8));
-        h = _mm256_blendv_epi8(h, _mm256_set1_epi16(0x7e00), _mm256_cmpeq_epi16(mag, _mm256_set1_epi16(0x7f)));
-        return _mm512_mul_ps(_mm512_cvtph_ps(h), _mm512_set1_ps(256.0f));
-    }
-    case DT_I8:
-        return _mm512_cvtepi32_ps(
-            _mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)), _mm512_set1_epi32(zi)));
-    case DT_Q8:
-        return _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p)),
-                                                   _mm512_set1_epi32(128 + zi)));
-    default: { // DT_Q4: 8 bytes, low nibble first
-        const __m128i b = _mm_loadl_epi64((const __m128i *)p), m4 = _mm_set1_epi8(15);
-        const __m128i n = _mm_unpacklo_epi8(_mm_and_si128(b, m4), _mm_and_si128(_mm_srli_epi16(b, 4), m4));
-        return _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(n), _mm512_set1_epi32(8 + zi)));
-    }
-    }
-}
-
+// The AVX-512 kernel works on a 16-column chunk with a few instructions per format, each weight the exact product
+// float(q - zero) * scale of quant_get (the same bits as before, so decode and batches keep their order):
+//   FP8: the bytes sign-extended to 16 bits and shifted left by 7 give IEEE half s.0eeee.mmm0000000 (the value / 2^8,
+//        subnormals included) after clearing bit 14; vcvtph2ps widens them and one vmulps by 2^8 * scale rounds
+//        float(q) * scale once (2^8 * scale is exact). NaN codes (S.1111.111) are noticed through the bytes' running
+//        unsigned / signed maxima and send the row to the element-by-element path.
+//   int8: vpmovsxbd (pack-quantized Q8 stores q + 128: one xor of the sign bit first), vcvtdq2ps, vmulps.
+//   int4: the 16 values (n - 8 - zero) * scale of the group are a register table; vpermps looks the nibbles up
+//        (it reads the low 4 bits of each dword: the bytes and the bytes >> 4 interleaved, widened, no masking).
+// Four rows at a time share each load of x and keep four independent fma chains; one prefetch per 64-byte line.
 #define QK_PF 2048 // bytes of a quantised row prefetched ahead of the read (the weights stream from memory once)
+#define QK_NR 4    // rows per decode pass
 
 // copy the n (< 16) columns' bytes of a tail chunk into a zeroed 16-byte buffer (a loop: no call inside the kernels)
 static inline __attribute__((always_inline)) void tail_bytes(uint8_t tmp[16], const uint8_t *p, int nbytes) {
     for (int i = 0; i < 16; i++) tmp[i] = i < nbytes ? p[i] : 0;
 }
 
-// NR (1 or 2) rows from r: dst != NULL: store the dequantised rows (dst + i * K); else out[i] = x . row r + i.
-// DT is a constant at every call site (the switch in dec512 folds away); one accumulator chain per row
+// per row and group: what wchunk512 needs (s: the scale (FP8: 2^8 * scale); z: the integer subtracted from q
+// (zero point, + 128 for Q8 with zero points); t: the int4 table (n - 8 - zero) * scale, n = 0..15)
+typedef struct {
+    __m512 s, t;
+    __m512i z;
+} QGroup512;
+
+// the 16 weights float(q - zero) * scale of the chunk at p (DT, ZP: zero points or not, both constants at every
+// call site); FP8 raises the running byte maxima *mu / *ms
+__attribute__((target("avx512f,avx512bw,avx2,f16c"))) static inline __attribute__((always_inline)) __m512
+wchunk512(const DType DT, const int ZP, const uint8_t *p, const QGroup512 *g, __m128i *mu, __m128i *ms) {
+    switch (DT) {
+    case DT_F8_E4M3: {
+        // w = float(q) * scale = half(q) * (2^8 * scale)
+        const __m128i b = _mm_loadu_si128((const __m128i *)p);
+        *mu = _mm_max_epu8(*mu, b), *ms = _mm_max_epi8(*ms, b);
+        const __m256i h = _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7), _mm256_set1_epi16((short)0xbfff));
+        return _mm512_mul_ps(_mm512_cvtph_ps(h), g->s);
+    }
+    case DT_I8:
+    case DT_Q8: {
+        // w = (float(q) - float(zero)) * scale
+        const __m128i b = _mm_loadu_si128((const __m128i *)p);
+        __m512i v;
+        if (ZP) v = _mm512_sub_epi32(DT == DT_I8 ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b), g->z);
+        else v = _mm512_cvtepi8_epi32(DT == DT_I8 ? b : _mm_xor_si128(b, _mm_set1_epi8((char)0x80)));
+        return _mm512_mul_ps(_mm512_cvtepi32_ps(v), g->s);
+    }
+    default: { // DT_Q4: 8 bytes, low nibble first; w = table[nibble]
+        const __m128i b = _mm_loadl_epi64((const __m128i *)p);
+        return _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(b, _mm_srli_epi16(b, 4))), g->t);
+    }
+    }
+}
+
+// NR (1, 2 or 4) rows from r: dst != NULL: store the dequantised rows (dst + i * K); else out[i] = x . row r + i in
+// dot_f32's order (one 16-lane fma chain per row, the last chunk zero-padded, then the tree)
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
-rows_512(float *dst, float *out, const float *x, const Tensor *W, int64_t r, const int NR, const DType DT) {
+rows_512(float *dst, float *out, const float *x, const Tensor *W, int64_t r, const int NR, const DType DT, const int ZP) {
     const int64_t K = W->cols, G = W->group < K ? W->group : K;
-    const uint8_t *row[2];
-    int64_t sb[2];
-    __m512 acc[2];
-    _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) {
+    const int64_t line = DT == DT_Q4 ? 127 : 63; // columns per 64-byte line, minus 1
+    const uint8_t *row[QK_NR];
+    int64_t sb[QK_NR];
+    __m512 acc[QK_NR];
+    __m128i mu[QK_NR], ms[QK_NR];
+    int bad[QK_NR];
+    _Pragma("GCC unroll 4") for (int i = 0; i < NR; i++) {
         row[i] = (const uint8_t *)W->data + (r + i) * W->ld;
         sb[i] = ((r + i) / W->block_rows) * W->scale_cols;
         acc[i] = _mm512_setzero_ps();
+        mu[i] = ms[i] = _mm_setzero_si128(), bad[i] = 0;
     }
     for (int64_t g0 = 0, g = 0; g0 < K; g0 += G, g++) {
-        __m512 sv[2];
-        int zi[2];
-        _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) sv[i] = _mm512_set1_ps(scale_at(W, sb[i] + g)), zi[i] = zero_at(W, r + i, g);
+        QGroup512 q[QK_NR];
+        _Pragma("GCC unroll 4") for (int i = 0; i < NR; i++) {
+            const float s = scale_at(W, sb[i] + g);
+            const int z = ZP ? zero_at(W, r + i, g) : 0;
+            if (DT == DT_F8_E4M3) {
+                const float s8 = s * 256.0f;
+                bad[i] |= isinf(s8) && !isinf(s); // 2^8 * scale overflows: the element-by-element path
+                q[i].s = _mm512_set1_ps(s8);
+            } else if (DT == DT_Q4) {
+                const __m512i n = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+                // (float(n - 8) - float(zero)) * scale, the value of every nibble n
+                q[i].t = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(n, _mm512_set1_epi32(8 + z))), _mm512_set1_ps(s));
+            } else {
+                q[i].s = _mm512_set1_ps(s);
+                q[i].z = _mm512_set1_epi32(DT == DT_Q8 ? 128 + z : z);
+            }
+        }
         const int64_t ge = g0 + G < K ? g0 + G : K, full = g0 + (ge - g0) / 16 * 16;
         int64_t c = g0;
         for (; c < full; c += 16) {
+            if (!(c & line)) { // QK_PF bytes ahead in each row, or past its end: there in the next pass's row
+                int64_t pf = (DT == DT_Q4 ? c / 2 : c) + QK_PF;
+                if (pf >= W->ld) pf += (NR - 1) * W->ld;
+                _Pragma("GCC unroll 4") for (int i = 0; i < NR; i++) _mm_prefetch((const char *)row[i] + pf, _MM_HINT_T0);
+            }
             const __m512 xv = dst ? _mm512_setzero_ps() : _mm512_loadu_ps(x + c);
-            _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) {
-                _mm_prefetch((const char *)(DT == DT_Q4 ? row[i] + c / 2 : row[i] + c) + QK_PF, _MM_HINT_T0);
-                const __m512 w = _mm512_mul_ps(dec512(DT, DT == DT_Q4 ? row[i] + c / 2 : row[i] + c, zi[i]), sv[i]);
+            _Pragma("GCC unroll 4") for (int i = 0; i < NR; i++) {
+                const __m512 w = wchunk512(DT, ZP, DT == DT_Q4 ? row[i] + c / 2 : row[i] + c, &q[i], &mu[i], &ms[i]);
                 if (dst) _mm512_storeu_ps(dst + i * K + c, w);
                 else acc[i] = _mm512_fmadd_ps(xv, w, acc[i]);
             }
@@ -222,17 +263,26 @@ rows_512(float *dst, float *out, const float *x, const Tensor *W, int64_t r, con
             const int n = (int)(ge - c);
             const __mmask16 m = (__mmask16)((1u << n) - 1);
             const __m512 xv = dst ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, x + c);
-            _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) {
+            _Pragma("GCC unroll 4") for (int i = 0; i < NR; i++) {
                 uint8_t tmp[16];
                 tail_bytes(tmp, DT == DT_Q4 ? row[i] + c / 2 : row[i] + c, DT == DT_Q4 ? (n + 1) / 2 : n);
-                const __m512 w = _mm512_maskz_mov_ps(m, _mm512_mul_ps(dec512(DT, tmp, zi[i]), sv[i]));
+                const __m512 w = _mm512_maskz_mov_ps(m, wchunk512(DT, ZP, tmp, &q[i], &mu[i], &ms[i]));
                 if (dst) _mm512_mask_storeu_ps(dst + i * K + c, m, w);
                 else acc[i] = _mm512_fmadd_ps(xv, w, acc[i]);
             }
         }
     }
-    if (!dst)
-        _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) out[i] = hsum512(acc[i]);
+    _Pragma("GCC unroll 4") for (int i = 0; i < NR; i++) {
+        if (DT == DT_F8_E4M3) // a NaN code (0x7f: the signed maximum; 0xff: the unsigned one) in the row
+            bad[i] |= _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(mu[i], _mm_set1_epi8((char)0xff)),
+                                                     _mm_cmpeq_epi8(ms[i], _mm_set1_epi8(0x7f))));
+        if (bad[i]) { // the element-by-element path (the reference's bits)
+            float *w = dst ? dst + i * K : qbuf((size_t)K);
+            quant_row_naive(w, W, r + i);
+            if (!dst) out[i] = dot_f32(x, w, (int)K);
+        } else if (!dst)
+            out[i] = hsum512(acc[i]);
+    }
 }
 
 #define DISPATCH_DT(call, ...)                                                                                         \
@@ -242,15 +292,19 @@ rows_512(float *dst, float *out, const float *x, const Tensor *W, int64_t r, con
     case DT_Q8: call(__VA_ARGS__, DT_Q8); break;                                                                       \
     default: call(__VA_ARGS__, DT_Q4);                                                                                 \
     }
+#define ROWS512_ZP(...) (W->zero ? rows_512(__VA_ARGS__, 1) : rows_512(__VA_ARGS__, 0))
 
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void row_store_512(float *dst, const Tensor *W, int64_t r) {
-    DISPATCH_DT(rows_512, dst, NULL, NULL, W, r, 1)
+    DISPATCH_DT(ROWS512_ZP, dst, NULL, NULL, W, r, 1)
 }
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void dot1_512(float *out, const float *x, const Tensor *W, int64_t r) {
-    DISPATCH_DT(rows_512, NULL, out, x, W, r, 1)
+    DISPATCH_DT(ROWS512_ZP, NULL, out, x, W, r, 1)
 }
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void dot2_512(float *out, const float *x, const Tensor *W, int64_t r) {
-    DISPATCH_DT(rows_512, NULL, out, x, W, r, 2)
+    DISPATCH_DT(ROWS512_ZP, NULL, out, x, W, r, 2)
+}
+__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void dot4_512(float *out, const float *x, const Tensor *W, int64_t r) {
+    DISPATCH_DT(ROWS512_ZP, NULL, out, x, W, r, 4)
 }
 
 __attribute__((target("avx2,fma,f16c"))) static inline float hsum8x2(__m256 lo, __m256 hi) { // dot_f32's tree
@@ -299,29 +353,29 @@ dec_avx2(DType dt, const uint8_t *p, int zi, __m256 *lo, __m256 *hi) {
     *hi = _mm256_cvtepi32_ps(_mm256_sub_epi32(v1, z));
 }
 
-// rows_512 with AVX2: lanes 0-7 and 8-15 of dot_f32's accumulator in two registers
+// rows_512 with AVX2 (the former widening: integer subtraction of the zero point, vcvtdq2ps, vmulps): lanes 0-7 and 8-15 of dot_f32's accumulator in two registers
 __attribute__((target("avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
 rows_avx2(float *dst, float *out, const float *x, const Tensor *W, int64_t r, const int NR, const DType DT) {
     const int64_t K = W->cols, G = W->group < K ? W->group : K;
     const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const uint8_t *row[2];
-    int64_t sb[2];
-    __m256 alo[2], ahi[2];
-    _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) {
+    const uint8_t *row[QK_NR];
+    int64_t sb[QK_NR];
+    __m256 alo[QK_NR], ahi[QK_NR];
+    _Pragma("GCC unroll 4") for (int i = 0; i < NR; i++) {
         row[i] = (const uint8_t *)W->data + (r + i) * W->ld;
         sb[i] = ((r + i) / W->block_rows) * W->scale_cols;
         alo[i] = ahi[i] = _mm256_setzero_ps();
     }
     for (int64_t g0 = 0, g = 0; g0 < K; g0 += G, g++) {
-        __m256 sv[2];
-        int zi[2];
-        _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) sv[i] = _mm256_set1_ps(scale_at(W, sb[i] + g)), zi[i] = zero_at(W, r + i, g);
+        __m256 sv[QK_NR];
+        int zi[QK_NR];
+        _Pragma("GCC unroll 4") for (int i = 0; i < NR; i++) sv[i] = _mm256_set1_ps(scale_at(W, sb[i] + g)), zi[i] = zero_at(W, r + i, g);
         const int64_t ge = g0 + G < K ? g0 + G : K, full = g0 + (ge - g0) / 16 * 16;
         int64_t c = g0;
         for (; c < full; c += 16) {
             const __m256 xl = dst ? _mm256_setzero_ps() : _mm256_loadu_ps(x + c);
             const __m256 xh = dst ? _mm256_setzero_ps() : _mm256_loadu_ps(x + c + 8);
-            _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) {
+            _Pragma("GCC unroll 4") for (int i = 0; i < NR; i++) {
                 __m256 wl, wh;
                 _mm_prefetch((const char *)(DT == DT_Q4 ? row[i] + c / 2 : row[i] + c) + QK_PF, _MM_HINT_T0);
                 dec_avx2(DT, DT == DT_Q4 ? row[i] + c / 2 : row[i] + c, zi[i], &wl, &wh);
@@ -336,7 +390,7 @@ rows_avx2(float *dst, float *out, const float *x, const Tensor *W, int64_t r, co
             const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - 8), idx);
             const __m256 xl = dst ? _mm256_setzero_ps() : _mm256_maskload_ps(x + c, m0);
             const __m256 xh = dst ? _mm256_setzero_ps() : _mm256_maskload_ps(x + c + 8, m1);
-            _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) {
+            _Pragma("GCC unroll 4") for (int i = 0; i < NR; i++) {
                 uint8_t tmp[16];
                 tail_bytes(tmp, DT == DT_Q4 ? row[i] + c / 2 : row[i] + c, DT == DT_Q4 ? (n + 1) / 2 : n);
                 __m256 wl, wh;
@@ -349,7 +403,7 @@ rows_avx2(float *dst, float *out, const float *x, const Tensor *W, int64_t r, co
         }
     }
     if (!dst)
-        _Pragma("GCC unroll 2") for (int i = 0; i < NR; i++) out[i] = hsum8x2(alo[i], ahi[i]);
+        _Pragma("GCC unroll 4") for (int i = 0; i < NR; i++) out[i] = hsum8x2(alo[i], ahi[i]);
 }
 
 __attribute__((target("avx2,fma,f16c"))) static void row_store_avx2(float *dst, const Tensor *W, int64_t r) {
@@ -360,6 +414,9 @@ __attribute__((target("avx2,fma,f16c"))) static void dot1_avx2(float *out, const
 }
 __attribute__((target("avx2,fma,f16c"))) static void dot2_avx2(float *out, const float *x, const Tensor *W, int64_t r) {
     DISPATCH_DT(rows_avx2, NULL, out, x, W, r, 2)
+}
+__attribute__((target("avx2,fma,f16c"))) static void dot4_avx2(float *out, const float *x, const Tensor *W, int64_t r) {
+    DISPATCH_DT(rows_avx2, NULL, out, x, W, r, 4)
 }
 
 void quant_row(float *dst, const Tensor *W, int64_t r) {
@@ -389,6 +446,14 @@ static void quant_dot2(float *out, const float *x, const Tensor *W, int64_t r) {
     else if (vec_ok(W) && cpu.avx512f && cpu.f16c) dot2_512(out, x, W, r);
     else if (vec_ok(W) && cpu.avx2 && cpu.f16c) dot2_avx2(out, x, W, r);
     else out[0] = quant_dot(x, W, r), out[1] = quant_dot(x, W, r + 1);
+}
+
+// out[0..3] = x . rows r .. r + 3 (the bits of four quant_dot calls: four independent chains, one read of x)
+static void quant_dot4(float *out, const float *x, const Tensor *W, int64_t r) {
+    if (W->dtype == DT_GGML) gq_matvec_serial(W->ggml, (const uint8_t *)W->data + r * W->ld, (size_t)W->ld, 4, W->cols, x, out);
+    else if (vec_ok(W) && cpu.avx512f && cpu.f16c) dot4_512(out, x, W, r);
+    else if (vec_ok(W) && cpu.avx2 && cpu.f16c) dot4_avx2(out, x, W, r);
+    else quant_dot2(out, x, W, r), quant_dot2(out + 2, x, W, r + 2);
 }
 
 // y[i][j] (i < mr, j < nr, both <= 4) = x_i . w_j over K (rows of x and w with strides ldx, ldw), in dot_f32's
@@ -517,7 +582,13 @@ static void qtask(const LinearJob *J, const float *x, int64_t ldx, int r0, int r
     const int K = (int)W->cols;
     if (J->n <= QL_DECODE_ROWS) {
         int r = r0;
-        for (; r + 2 <= r1; r += 2) // two rows per pass: one read of x, two independent chains
+        for (; r + 4 <= r1; r += 4) // four rows per pass: one read of x, four independent chains
+            for (int i = 0; i < J->n; i++) {
+                float o[4];
+                quant_dot4(o, x + (int64_t)i * ldx, W, r);
+                for (int k = 0; k < 4; k++) J->y[(int64_t)i * J->ldy + r + k] = o[k];
+            }
+        for (; r + 2 <= r1; r += 2)
             for (int i = 0; i < J->n; i++) {
                 float o[2];
                 quant_dot2(o, x + (int64_t)i * ldx, W, r);
