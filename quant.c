@@ -123,19 +123,22 @@ void quant_row_naive(float *dst, const Tensor *W, int64_t r) {
 
 // ---------------------------------------------------------------------------- per-thread buffers
 
-static float *tls_q;     // per-thread fp32 rows: dequantised weight rows (batches, the generic decode path)
-static size_t tls_q_len; // floats
+// per-thread fp32 buffers, by slot: 0: dequantised weight rows (batches, the generic decode path); 1: one int4 row
+// dequantised before its pair permutation; 2: quant_dot's activations in pair order (int4)
+static float *tls_q[3];
+static size_t tls_q_len[3]; // floats
 #pragma omp threadprivate(tls_q, tls_q_len)
 
-static float *qbuf(size_t n) {
-    if (tls_q_len < n) {
-        free(tls_q);
-        tls_q = aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64);
-        if (!tls_q) glm_die(EXIT_INPUT, "out of memory (quantised weight rows)");
-        tls_q_len = n;
+static float *tbuf(int slot, size_t n) {
+    if (tls_q_len[slot] < n) {
+        free(tls_q[slot]);
+        tls_q[slot] = aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64);
+        if (!tls_q[slot]) glm_die(EXIT_INPUT, "out of memory (quantised weight rows)");
+        tls_q_len[slot] = n;
     }
-    return tls_q;
+    return tls_q[slot];
 }
+static float *qbuf(size_t n) { return tbuf(0, n); }
 
 // ---------------------------------------------------------------------------- vector kernels
 // One pass over row r in chunks of 16 columns (the last one zero-padded), a group (one scale and zero point) at a
@@ -161,13 +164,14 @@ __attribute__((target("avx512f"))) static inline float hsum512(__m512 v) { // do
 //   FP8: the bytes sign-extended to 16 bits and shifted left by 7 give IEEE half s.0eeee.mmm0000000 (the value / 2^8,
 //        subnormals included) after clearing bit 14; vcvtph2ps widens them and one vmulps by 2^8 * scale rounds
 //        float(q) * scale once (2^8 * scale is exact). NaN codes (S.1111.111) are noticed through the bytes' running
-//        unsigned / signed maxima and send the row to the element-by-element path.
+//        unsigned / signed maxima (64 bytes at a time) and send the row to the element-by-element path.
 //   int8: vpmovsxbd (pack-quantized Q8 stores q + 128: one xor of the sign bit first), vcvtdq2ps, vmulps.
 //   int4: the 16 values (n - 8 - zero) * scale of the group are a register table; vpermps looks the nibbles up
 //        (it reads the low 4 bits of each dword: the bytes and the bytes >> 4 interleaved, widened, no masking).
 // Four rows at a time share each load of x and keep four independent fma chains; one prefetch per 64-byte line.
 #define QK_PF 2048 // bytes of a quantised row prefetched ahead of the read (the weights stream from memory once)
-#define QK_NR 4    // rows per decode pass
+#define QK_NR 8    // most rows per decode pass
+#define QK_SHORT 16384 // bytes of a pass's rows up to which the next pass is prefetched as one block
 
 // copy the n (< 16) columns' bytes of a tail chunk into a zeroed 16-byte buffer (a loop: no call inside the kernels)
 static inline __attribute__((always_inline)) void tail_bytes(uint8_t tmp[16], const uint8_t *p, int nbytes) {
@@ -182,14 +186,13 @@ typedef struct {
 } QGroup512;
 
 // the 16 weights float(q - zero) * scale of the chunk at p (DT, ZP: zero points or not, both constants at every
-// call site); FP8 raises the running byte maxima *mu / *ms
+// call site)
 __attribute__((target("avx512f,avx512bw,avx2,f16c"))) static inline __attribute__((always_inline)) __m512
-wchunk512(const DType DT, const int ZP, const uint8_t *p, const QGroup512 *g, __m128i *mu, __m128i *ms) {
+wchunk512(const DType DT, const int ZP, const uint8_t *p, const QGroup512 *g) {
     switch (DT) {
     case DT_F8_E4M3: {
         // w = float(q) * scale = half(q) * (2^8 * scale)
         const __m128i b = _mm_loadu_si128((const __m128i *)p);
-        *mu = _mm_max_epu8(*mu, b), *ms = _mm_max_epi8(*ms, b);
         const __m256i h = _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7), _mm256_set1_epi16((short)0xbfff));
         return _mm512_mul_ps(_mm512_cvtph_ps(h), g->s);
     }
@@ -218,17 +221,20 @@ rows_512(float *dst, float *out, const float *x, const Tensor *W, int64_t r, con
     const uint8_t *row[QK_NR];
     int64_t sb[QK_NR];
     __m512 acc[QK_NR];
-    __m128i mu[QK_NR], ms[QK_NR];
+    __m512i mu[QK_NR], ms[QK_NR]; // FP8: running unsigned / signed maxima of the row's bytes (NaN codes 0xff, 0x7f)
     int bad[QK_NR];
-    _Pragma("GCC unroll 4") for (int i = 0; i < NR; i++) {
+    _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
         row[i] = (const uint8_t *)W->data + (r + i) * W->ld;
-        sb[i] = ((r + i) / W->block_rows) * W->scale_cols;
+        sb[i] = (W->block_rows == 1 ? r + i : (r + i) / W->block_rows) * W->scale_cols; // (no division per channel)
         acc[i] = _mm512_setzero_ps();
-        mu[i] = ms[i] = _mm_setzero_si128(), bad[i] = 0;
+        mu[i] = ms[i] = _mm512_setzero_si512(), bad[i] = 0;
     }
+    // rows of at most QK_SHORT bytes a pass: prefetch the next pass's rows as one block, one pass ahead
+    const int short_rows = NR * W->ld <= QK_SHORT;
+    const uint8_t *next = row[0] + NR * W->ld;
     for (int64_t g0 = 0, g = 0; g0 < K; g0 += G, g++) {
         QGroup512 q[QK_NR];
-        _Pragma("GCC unroll 4") for (int i = 0; i < NR; i++) {
+        _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
             const float s = scale_at(W, sb[i] + g);
             const int z = ZP ? zero_at(W, r + i, g) : 0;
             if (DT == DT_F8_E4M3) {
@@ -247,14 +253,25 @@ rows_512(float *dst, float *out, const float *x, const Tensor *W, int64_t r, con
         const int64_t ge = g0 + G < K ? g0 + G : K, full = g0 + (ge - g0) / 16 * 16;
         int64_t c = g0;
         for (; c < full; c += 16) {
-            if (!(c & line)) { // QK_PF bytes ahead in each row, or past its end: there in the next pass's row
-                int64_t pf = (DT == DT_Q4 ? c / 2 : c) + QK_PF;
-                if (pf >= W->ld) pf += (NR - 1) * W->ld;
-                _Pragma("GCC unroll 4") for (int i = 0; i < NR; i++) _mm_prefetch((const char *)row[i] + pf, _MM_HINT_T0);
+            if (!(c & line)) {
+                const int64_t cb = DT == DT_Q4 ? c / 2 : c; // the line's byte offset in the row
+                if (short_rows) // the next pass's rows (NR * ld contiguous bytes), NR lines per line read here
+                    _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) _mm_prefetch((const char *)next + cb * NR + 64 * i, _MM_HINT_T0);
+                else { // QK_PF bytes ahead in each row, or past its end: there in the next pass's row
+                    const int64_t pf = cb + QK_PF < W->ld ? cb + QK_PF : cb + QK_PF + (NR - 1) * W->ld;
+                    _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) _mm_prefetch((const char *)row[i] + pf, _MM_HINT_T0);
+                }
+                if (DT == DT_F8_E4M3) { // the NaN check, a line (up to the row's end) at a time
+                    const __mmask64 m = K - c >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (K - c)) - 1;
+                    _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
+                        const __m512i v = _mm512_maskz_loadu_epi8(m, row[i] + c);
+                        mu[i] = _mm512_max_epu8(mu[i], v), ms[i] = _mm512_max_epi8(ms[i], v);
+                    }
+                }
             }
             const __m512 xv = dst ? _mm512_setzero_ps() : _mm512_loadu_ps(x + c);
-            _Pragma("GCC unroll 4") for (int i = 0; i < NR; i++) {
-                const __m512 w = wchunk512(DT, ZP, DT == DT_Q4 ? row[i] + c / 2 : row[i] + c, &q[i], &mu[i], &ms[i]);
+            _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
+                const __m512 w = wchunk512(DT, ZP, DT == DT_Q4 ? row[i] + c / 2 : row[i] + c, &q[i]);
                 if (dst) _mm512_storeu_ps(dst + i * K + c, w);
                 else acc[i] = _mm512_fmadd_ps(xv, w, acc[i]);
             }
@@ -263,19 +280,23 @@ rows_512(float *dst, float *out, const float *x, const Tensor *W, int64_t r, con
             const int n = (int)(ge - c);
             const __mmask16 m = (__mmask16)((1u << n) - 1);
             const __m512 xv = dst ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, x + c);
-            _Pragma("GCC unroll 4") for (int i = 0; i < NR; i++) {
+            _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
                 uint8_t tmp[16];
                 tail_bytes(tmp, DT == DT_Q4 ? row[i] + c / 2 : row[i] + c, DT == DT_Q4 ? (n + 1) / 2 : n);
-                const __m512 w = _mm512_maskz_mov_ps(m, wchunk512(DT, ZP, tmp, &q[i], &mu[i], &ms[i]));
+                if (DT == DT_F8_E4M3) { // (a line starting here was not checked above)
+                    const __m512i v = _mm512_zextsi128_si512(_mm_loadu_si128((const __m128i *)tmp));
+                    mu[i] = _mm512_max_epu8(mu[i], v), ms[i] = _mm512_max_epi8(ms[i], v);
+                }
+                const __m512 w = _mm512_maskz_mov_ps(m, wchunk512(DT, ZP, tmp, &q[i]));
                 if (dst) _mm512_mask_storeu_ps(dst + i * K + c, m, w);
                 else acc[i] = _mm512_fmadd_ps(xv, w, acc[i]);
             }
         }
     }
-    _Pragma("GCC unroll 4") for (int i = 0; i < NR; i++) {
+    _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
         if (DT == DT_F8_E4M3) // a NaN code (0x7f: the signed maximum; 0xff: the unsigned one) in the row
-            bad[i] |= _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(mu[i], _mm_set1_epi8((char)0xff)),
-                                                     _mm_cmpeq_epi8(ms[i], _mm_set1_epi8(0x7f))));
+            bad[i] |= (_mm512_cmpeq_epi8_mask(mu[i], _mm512_set1_epi8((char)0xff)) |
+                       _mm512_cmpeq_epi8_mask(ms[i], _mm512_set1_epi8(0x7f))) != 0;
         if (bad[i]) { // the element-by-element path (the reference's bits)
             float *w = dst ? dst + i * K : qbuf((size_t)K);
             quant_row_naive(w, W, r + i);
@@ -306,6 +327,100 @@ __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void dot2_512(f
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void dot4_512(float *out, const float *x, const Tensor *W, int64_t r) {
     DISPATCH_DT(ROWS512_ZP, NULL, out, x, W, r, 4)
 }
+__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void dot8_512(float *out, const float *x, const Tensor *W, int64_t r) {
+    DISPATCH_DT(ROWS512_ZP, NULL, out, x, W, r, 8)
+}
+
+// ---------------------------------------------------------------------------- int4 in pair order
+// int4 weights are summed in ops.c's pair order (as bf16 weights are): K zero-padded to a multiple of 32; in chunk c
+// lane j accumulates fma(w[32c+2j], x[32c+2j]) and then fma(w[32c+2j+1], x[32c+2j+1]), then the tree. That is
+// dot_f32(ops_permute_pairs(x), ops_permute_pairs(row)), the definition every path below computes (decode, batches,
+// AVX-512, AVX2 and portable C). The reason is the layout: byte j of a chunk's 16 bytes holds exactly the two weights
+// of lane j, so one vpmovzxbd gives both halves: vpermps looks the low nibble up directly (it reads 4 bits of each
+// dword) and the high one after a shift by 4, with no byte shuffle (1.5 shuffles per 16 weights instead of 3).
+// The activations are permuted once per Linear (quant_linear_batch), the weights never.
+
+// groups of a multiple of 32 columns (or one per row): the chunks of 32 never straddle two groups
+static inline int q4_fast(const Tensor *W) { return W->dtype == DT_Q4 && (W->group >= W->cols || W->group % 32 == 0); }
+
+// NR (1, 2, 4 or 8) int4 rows from r in pair order: dst != NULL: store the dequantised rows pair-permuted
+// (dst + i * Kp, zero-padded); else out[i] = xp . row r + i (xp: pair-permuted activations, Kp of them)
+__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
+q4p_512(float *dst, float *out, const float *xp, const Tensor *W, int64_t r, const int NR, const int ZP) {
+    const int64_t K = W->cols, Kp = (K + 31) & ~(int64_t)31, G = W->group < K ? W->group : K;
+    const __m512i nib = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const uint8_t *row[QK_NR];
+    int64_t sb[QK_NR];
+    __m512 acc[QK_NR];
+    _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
+        row[i] = (const uint8_t *)W->data + (r + i) * W->ld;
+        sb[i] = (W->block_rows == 1 ? r + i : (r + i) / W->block_rows) * W->scale_cols;
+        acc[i] = _mm512_setzero_ps();
+    }
+    const int short_rows = NR * W->ld <= QK_SHORT;
+    const uint8_t *next = row[0] + NR * W->ld;
+    for (int64_t g0 = 0, g = 0; g0 < K; g0 += G, g++) {
+        __m512 t[QK_NR];
+        _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
+            const int z = ZP ? zero_at(W, r + i, g) : 0;
+            // (float(n - 8) - float(zero)) * scale, the weight of every nibble n
+            t[i] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(nib, _mm512_set1_epi32(8 + z))),
+                                 _mm512_set1_ps(scale_at(W, sb[i] + g)));
+        }
+        const int64_t ge = g0 + G < K ? g0 + G : K, full = g0 + (ge - g0) / 32 * 32;
+        int64_t c = g0;
+        for (; c < full; c += 32) {
+            if (!(c & 127)) {
+                const int64_t cb = c / 2;
+                if (short_rows)
+                    _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) _mm_prefetch((const char *)next + cb * NR + 64 * i, _MM_HINT_T0);
+                else {
+                    const int64_t pf = cb + QK_PF < W->ld ? cb + QK_PF : cb + QK_PF + (NR - 1) * W->ld;
+                    _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) _mm_prefetch((const char *)row[i] + pf, _MM_HINT_T0);
+                }
+            }
+            const __m512 xe = dst ? _mm512_setzero_ps() : _mm512_loadu_ps(xp + c);
+            const __m512 xo = dst ? _mm512_setzero_ps() : _mm512_loadu_ps(xp + c + 16);
+            _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
+                const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(row[i] + c / 2)));
+                const __m512 we = _mm512_permutexvar_ps(b, t[i]), wo = _mm512_permutexvar_ps(_mm512_srli_epi32(b, 4), t[i]);
+                if (dst) _mm512_storeu_ps(dst + i * Kp + c, we), _mm512_storeu_ps(dst + i * Kp + c + 16, wo);
+                else acc[i] = _mm512_fmadd_ps(xo, wo, _mm512_fmadd_ps(xe, we, acc[i]));
+            }
+        }
+        if (c < ge) { // the last, partial chunk: weights past the row are zero (lane j: columns c + 2j, c + 2j + 1)
+            const int n = (int)(ge - c);
+            const __mmask16 me = (__mmask16)((1u << ((n + 1) / 2)) - 1), mo = (__mmask16)((1u << (n / 2)) - 1);
+            const __m512 xe = dst ? _mm512_setzero_ps() : _mm512_loadu_ps(xp + c);
+            const __m512 xo = dst ? _mm512_setzero_ps() : _mm512_loadu_ps(xp + c + 16);
+            _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
+                uint8_t tmp[16];
+                tail_bytes(tmp, row[i] + c / 2, (n + 1) / 2);
+                const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)tmp));
+                const __m512 we = _mm512_maskz_mov_ps(me, _mm512_permutexvar_ps(b, t[i]));
+                const __m512 wo = _mm512_maskz_mov_ps(mo, _mm512_permutexvar_ps(_mm512_srli_epi32(b, 4), t[i]));
+                if (dst) _mm512_storeu_ps(dst + i * Kp + c, we), _mm512_storeu_ps(dst + i * Kp + c + 16, wo);
+                else acc[i] = _mm512_fmadd_ps(xo, wo, _mm512_fmadd_ps(xe, we, acc[i]));
+            }
+        }
+    }
+    if (!dst)
+        _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) out[i] = hsum512(acc[i]);
+}
+
+#define Q4P_ZP(...) (W->zero ? q4p_512(__VA_ARGS__, 1) : q4p_512(__VA_ARGS__, 0))
+__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void q4p_store_512(float *dst, const Tensor *W, int64_t r) {
+    Q4P_ZP(dst, NULL, NULL, W, r, 1);
+}
+__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void q4p_dot_512(float *out, const float *xp, const Tensor *W,
+                                                                                int64_t r, int nr) {
+    switch (nr) {
+    case 8: Q4P_ZP(NULL, out, xp, W, r, 8); break;
+    case 4: Q4P_ZP(NULL, out, xp, W, r, 4); break;
+    case 2: Q4P_ZP(NULL, out, xp, W, r, 2); break;
+    default: Q4P_ZP(NULL, out, xp, W, r, 1);
+    }
+}
 
 __attribute__((target("avx2,fma,f16c"))) static inline float hsum8x2(__m256 lo, __m256 hi) { // dot_f32's tree
     __m256 s8 = _mm256_add_ps(lo, hi);
@@ -320,11 +435,10 @@ __attribute__((target("avx2,fma,f16c"))) static inline __attribute__((always_inl
 dec_avx2(DType dt, const uint8_t *p, int zi, __m256 *lo, __m256 *hi) {
     __m256i v0, v1;
     switch (dt) {
-    case DT_F8_E4M3: { // as dec512: through IEEE half (F16C), then times 2^8
+    case DT_F8_E4M3: { // through IEEE half (F16C), then times 2^8 (NaN codes: rows_avx2 falls back per row)
         const __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)p));
         const __m256i mag = _mm256_and_si256(v, _mm256_set1_epi16(0x7f));
         __m256i h = _mm256_or_si256(_mm256_slli_epi16(mag, 7), _mm256_slli_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x80)), 8));
-        h = _mm256_blendv_epi8(h, _mm256_set1_epi16(0x7e00), _mm256_cmpeq_epi16(mag, _mm256_set1_epi16(0x7f)));
         const __m256 k = _mm256_set1_ps(256.0f);
         *lo = _mm256_mul_ps(_mm256_cvtph_ps(_mm256_castsi256_si128(h)), k);
         *hi = _mm256_mul_ps(_mm256_cvtph_ps(_mm256_extracti128_si256(h, 1)), k);
@@ -361,7 +475,9 @@ rows_avx2(float *dst, float *out, const float *x, const Tensor *W, int64_t r, co
     const uint8_t *row[QK_NR];
     int64_t sb[QK_NR];
     __m256 alo[QK_NR], ahi[QK_NR];
+    __m128i mu[QK_NR], ms[QK_NR]; // FP8: running unsigned / signed byte maxima (NaN codes: rows_512)
     _Pragma("GCC unroll 4") for (int i = 0; i < NR; i++) {
+        mu[i] = ms[i] = _mm_setzero_si128();
         row[i] = (const uint8_t *)W->data + (r + i) * W->ld;
         sb[i] = ((r + i) / W->block_rows) * W->scale_cols;
         alo[i] = ahi[i] = _mm256_setzero_ps();
@@ -378,6 +494,10 @@ rows_avx2(float *dst, float *out, const float *x, const Tensor *W, int64_t r, co
             _Pragma("GCC unroll 4") for (int i = 0; i < NR; i++) {
                 __m256 wl, wh;
                 _mm_prefetch((const char *)(DT == DT_Q4 ? row[i] + c / 2 : row[i] + c) + QK_PF, _MM_HINT_T0);
+                if (DT == DT_F8_E4M3) {
+                    const __m128i b = _mm_loadu_si128((const __m128i *)(row[i] + c));
+                    mu[i] = _mm_max_epu8(mu[i], b), ms[i] = _mm_max_epi8(ms[i], b);
+                }
                 dec_avx2(DT, DT == DT_Q4 ? row[i] + c / 2 : row[i] + c, zi[i], &wl, &wh);
                 wl = _mm256_mul_ps(wl, sv[i]), wh = _mm256_mul_ps(wh, sv[i]);
                 if (dst) _mm256_storeu_ps(dst + i * K + c, wl), _mm256_storeu_ps(dst + i * K + c + 8, wh);
@@ -394,6 +514,10 @@ rows_avx2(float *dst, float *out, const float *x, const Tensor *W, int64_t r, co
                 uint8_t tmp[16];
                 tail_bytes(tmp, DT == DT_Q4 ? row[i] + c / 2 : row[i] + c, DT == DT_Q4 ? (n + 1) / 2 : n);
                 __m256 wl, wh;
+                if (DT == DT_F8_E4M3) {
+                    const __m128i b = _mm_loadu_si128((const __m128i *)tmp);
+                    mu[i] = _mm_max_epu8(mu[i], b), ms[i] = _mm_max_epi8(ms[i], b);
+                }
                 dec_avx2(DT, tmp, zi[i], &wl, &wh);
                 wl = _mm256_and_ps(_mm256_mul_ps(wl, sv[i]), _mm256_castsi256_ps(m0));
                 wh = _mm256_and_ps(_mm256_mul_ps(wh, sv[i]), _mm256_castsi256_ps(m1));
@@ -402,8 +526,15 @@ rows_avx2(float *dst, float *out, const float *x, const Tensor *W, int64_t r, co
             }
         }
     }
-    if (!dst)
-        _Pragma("GCC unroll 4") for (int i = 0; i < NR; i++) out[i] = hsum8x2(alo[i], ahi[i]);
+    _Pragma("GCC unroll 4") for (int i = 0; i < NR; i++) {
+        if (DT == DT_F8_E4M3 && _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(mu[i], _mm_set1_epi8((char)0xff)),
+                                                               _mm_cmpeq_epi8(ms[i], _mm_set1_epi8(0x7f))))) {
+            float *w = dst ? dst + i * K : qbuf((size_t)K); // a NaN code: the reference's bits
+            quant_row_naive(w, W, r + i);
+            if (!dst) out[i] = dot_f32(x, w, (int)K);
+        } else if (!dst)
+            out[i] = hsum8x2(alo[i], ahi[i]);
+    }
 }
 
 __attribute__((target("avx2,fma,f16c"))) static void row_store_avx2(float *dst, const Tensor *W, int64_t r) {
@@ -419,6 +550,27 @@ __attribute__((target("avx2,fma,f16c"))) static void dot4_avx2(float *out, const
     DISPATCH_DT(rows_avx2, NULL, out, x, W, r, 4)
 }
 
+// row r of an int4 W dequantised in pair order into dst[Kp] (zero-padded): the AVX-512 kernel, else quant_row and
+// ops_permute_pairs (the same bits: both exact)
+static void q4_row_pairs(float *dst, const Tensor *W, int64_t r) {
+    if (q4_fast(W) && cpu.avx512f && cpu.f16c) q4p_store_512(dst, W, r);
+    else {
+        float *t = tbuf(1, (size_t)W->cols);
+        quant_row(t, W, r);
+        ops_permute_pairs(dst, t, (int)W->cols);
+    }
+}
+
+// out[0 .. nr) = xp . rows r .. r + nr of an int4 W in pair order (xp: pair-permuted activations)
+static void q4_dot_pairs(float *out, const float *xp, const Tensor *W, int64_t r, int nr) {
+    if (q4_fast(W) && cpu.avx512f && cpu.f16c) q4p_dot_512(out, xp, W, r, nr);
+    else {
+        const int Kp = (int)((W->cols + 31) & ~(int64_t)31);
+        float *w = qbuf((size_t)Kp);
+        for (int i = 0; i < nr; i++) q4_row_pairs(w, W, r + i), out[i] = dot_f32(xp, w, Kp);
+    }
+}
+
 void quant_row(float *dst, const Tensor *W, int64_t r) {
     if (W->dtype == DT_GGML) quant_row_naive(dst, W, r); // (ggml_quants.c's dequantisation is its only one)
     else if (vec_ok(W) && cpu.avx512f && cpu.f16c) row_store_512(dst, W, r);
@@ -428,7 +580,11 @@ void quant_row(float *dst, const Tensor *W, int64_t r) {
 
 float quant_dot(const float *x, const Tensor *W, int64_t r) {
     float out;
-    if (W->dtype == DT_GGML) // ggml blocks read directly (ggml_quants.c: dot_f32's order over the dequantised row)
+    if (W->dtype == DT_Q4) { // pair order
+        float *xp = tbuf(2, (size_t)((W->cols + 31) & ~(int64_t)31));
+        ops_permute_pairs(xp, x, (int)W->cols);
+        q4_dot_pairs(&out, xp, W, r, 1);
+    } else if (W->dtype == DT_GGML) // ggml blocks read directly (ggml_quants.c: dot_f32's order over the dequantised row)
         gq_matvec_serial(W->ggml, (const uint8_t *)W->data + r * W->ld, (size_t)W->ld, 1, W->cols, x, &out);
     else if (vec_ok(W) && cpu.avx512f && cpu.f16c) dot1_512(&out, x, W, r);
     else if (vec_ok(W) && cpu.avx2 && cpu.f16c) dot1_avx2(&out, x, W, r);
@@ -448,12 +604,20 @@ static void quant_dot2(float *out, const float *x, const Tensor *W, int64_t r) {
     else out[0] = quant_dot(x, W, r), out[1] = quant_dot(x, W, r + 1);
 }
 
+// out[0..7] = x . rows r .. r + 7 (AVX-512: eight chains; else two quant_dot4)
+static void quant_dot8(float *out, const float *x, const Tensor *W, int64_t r);
+
 // out[0..3] = x . rows r .. r + 3 (the bits of four quant_dot calls: four independent chains, one read of x)
 static void quant_dot4(float *out, const float *x, const Tensor *W, int64_t r) {
     if (W->dtype == DT_GGML) gq_matvec_serial(W->ggml, (const uint8_t *)W->data + r * W->ld, (size_t)W->ld, 4, W->cols, x, out);
     else if (vec_ok(W) && cpu.avx512f && cpu.f16c) dot4_512(out, x, W, r);
     else if (vec_ok(W) && cpu.avx2 && cpu.f16c) dot4_avx2(out, x, W, r);
     else quant_dot2(out, x, W, r), quant_dot2(out + 2, x, W, r + 2);
+}
+
+static void quant_dot8(float *out, const float *x, const Tensor *W, int64_t r) {
+    if (W->dtype != DT_GGML && vec_ok(W) && cpu.avx512f && cpu.f16c) dot8_512(out, x, W, r);
+    else quant_dot4(out, x, W, r), quant_dot4(out + 4, x, W, r + 4);
 }
 
 // y[i][j] (i < mr, j < nr, both <= 4) = x_i . w_j over K (rows of x and w with strides ldx, ldw), in dot_f32's
@@ -576,12 +740,28 @@ static int qjob_rows(const LinearJob *J) {
     return (int)(nb < 1 ? 1 : nb < fair ? nb : fair > 0 ? fair : 1);
 }
 
-// rows [r0, r1) of job J (x: its possibly fake-quantised rows, row stride ldx)
+// rows [r0, r1) of job J (x: its possibly fake-quantised rows, row stride ldx; int4: pair-permuted, Kp each)
 static void qtask(const LinearJob *J, const float *x, int64_t ldx, int r0, int r1) {
     const Tensor *W = J->W;
-    const int K = (int)W->cols;
-    if (J->n <= QL_DECODE_ROWS) {
+    const int q4 = W->dtype == DT_Q4, K = q4 ? (int)((W->cols + 31) & ~(int64_t)31) : (int)W->cols;
+    if (q4 && J->n <= QL_DECODE_ROWS) { // pair order: eight rows per pass, then four, two, one
+        for (int r = r0; r < r1;) {
+            const int nr = r1 - r >= 8 ? 8 : r1 - r >= 4 ? 4 : r1 - r >= 2 ? 2 : 1;
+            for (int i = 0; i < J->n; i++) {
+                float o[8];
+                q4_dot_pairs(o, x + (int64_t)i * ldx, W, r, nr);
+                for (int k = 0; k < nr; k++) J->y[(int64_t)i * J->ldy + r + k] = o[k];
+            }
+            r += nr;
+        }
+    } else if (J->n <= QL_DECODE_ROWS) {
         int r = r0;
+        for (; r + 8 <= r1; r += 8) // eight rows per pass (AVX-512)
+            for (int i = 0; i < J->n; i++) {
+                float o[8];
+                quant_dot8(o, x + (int64_t)i * ldx, W, r);
+                for (int k = 0; k < 8; k++) J->y[(int64_t)i * J->ldy + r + k] = o[k];
+            }
         for (; r + 4 <= r1; r += 4) // four rows per pass: one read of x, four independent chains
             for (int i = 0; i < J->n; i++) {
                 float o[4];
@@ -597,8 +777,10 @@ static void qtask(const LinearJob *J, const float *x, int64_t ldx, int r0, int r
         for (; r < r1; r++)
             for (int i = 0; i < J->n; i++) J->y[(int64_t)i * J->ldy + r] = quant_dot(x + (int64_t)i * ldx, W, r);
     } else {
-        float *w = qbuf((size_t)QL_BLOCK * (size_t)K);
-        for (int r = r0; r < r1; r++) quant_row(w + (int64_t)(r - r0) * K, W, r);
+        float *w = qbuf((size_t)QL_BLOCK * (size_t)K); // (int4: the rows in pair order, as x, K = Kp)
+        for (int r = r0; r < r1; r++)
+            if (q4) q4_row_pairs(w + (int64_t)(r - r0) * K, W, r);
+            else quant_row(w + (int64_t)(r - r0) * K, W, r);
         if (cpu.avx512f && cpu.f16c) // 4 x 4 tiles: the bits of dot_f32 per output
             for (int i = 0; i < J->n; i += 4)
                 for (int r = r0; r < r1; r += 4)
@@ -625,26 +807,31 @@ void quant_linear_batch(const LinearJob *jobs, int njobs) {
     for (int j = 0; j < njobs; j++)
         if (!is_quantised(jobs[j].W)) plain[nplain++] = jobs[j];
     if (nplain) linear_batch(plain, nplain);
-    // the input rows of every job that quantises them, fake-quantised once per distinct (x, rows, K, mode)
+    // the input rows of every job that quantises them, fake-quantised once per distinct (x, rows, K, mode), and of
+    // every int4 job, permuted into pair order (Kp columns a row) once per distinct (x, rows, K, mode)
     const float *xs[LINEAR_MAX_JOBS];
     int64_t ldxs[LINEAR_MAX_JOBS], xoff[LINEAR_MAX_JOBS], start[LINEAR_MAX_JOBS + 1];
-    int own[LINEAR_MAX_JOBS];
+    int64_t ldq[LINEAR_MAX_JOBS];          // row stride of a job's prepared rows (int4: Kp)
+    int own[LINEAR_MAX_JOBS], pairs[LINEAR_MAX_JOBS]; // pairs: int4 (pair-order activations)
+    ActQuant acts[LINEAR_MAX_JOBS];        // the fake quantisation applied to a job's rows (ACT_NONE: none)
     size_t tot = 0;
     start[0] = 0;
     for (int j = 0; j < njobs; j++) {
         const LinearJob *J = &jobs[j];
         const int q = is_quantised(J->W), act = q && quant_act_enabled && J->W->act != ACT_NONE && J->n > 0;
         start[j + 1] = start[j] + (q && J->n > 0 ? (J->W->rows + qjob_rows(J) - 1) / qjob_rows(J) : 0);
-        own[j] = -1, xoff[j] = 0;
-        if (!act) continue;
+        own[j] = -1, xoff[j] = 0, pairs[j] = J->W->dtype == DT_Q4 && J->n > 0, acts[j] = act ? J->W->act : ACT_NONE;
+        if (!act && !pairs[j]) continue;
         own[j] = j;
         for (int p = 0; p < j; p++)
             if (own[p] == p && jobs[p].x == J->x && jobs[p].ldx == J->ldx && jobs[p].n == J->n &&
-                jobs[p].W->cols == J->W->cols && jobs[p].W->act == J->W->act && jobs[p].W->group == J->W->group) {
+                jobs[p].W->cols == J->W->cols && acts[p] == acts[j] && pairs[p] == pairs[j] &&
+                (acts[j] == ACT_NONE || jobs[p].W->group == J->W->group)) {
                 own[j] = p;
                 break;
             }
-        if (own[j] == j) xoff[j] = (int64_t)tot, tot += (size_t)J->n * (size_t)J->W->cols;
+        ldq[j] = pairs[j] ? (J->W->cols + 31) & ~(int64_t)31 : J->W->cols;
+        if (own[j] == j) xoff[j] = (int64_t)tot, tot += (size_t)J->n * (size_t)ldq[j];
         else xoff[j] = xoff[own[j]];
     }
     if (tot > qx_cap) {
@@ -657,11 +844,15 @@ void quant_linear_batch(const LinearJob *jobs, int njobs) {
         const LinearJob *J = &jobs[j];
         xs[j] = J->x, ldxs[j] = J->ldx;
         if (own[j] < 0) continue;
-        xs[j] = qx_buf + xoff[j], ldxs[j] = J->W->cols;
+        xs[j] = qx_buf + xoff[j], ldxs[j] = ldq[j];
         if (own[j] != j) continue;
         const int K = (int)J->W->cols;
-        for (int i = 0; i < J->n; i++) memcpy(qx_buf + xoff[j] + (int64_t)i * K, J->x + (int64_t)i * J->ldx, (size_t)K * 4);
-        quant_act_rows(qx_buf + xoff[j], K, J->n, K, J->W->act, J->W->group);
+        for (int i = 0; i < J->n; i++) {
+            float *dst = qx_buf + xoff[j] + (int64_t)i * ldq[j], *t = pairs[j] ? tbuf(1, (size_t)K) : dst;
+            memcpy(t, J->x + (int64_t)i * J->ldx, (size_t)K * 4);
+            quant_act_rows(t, K, 1, K, acts[j], J->W->group);
+            if (pairs[j]) ops_permute_pairs(dst, t, K);
+        }
     }
     const int64_t ntask = start[njobs];
 #pragma omp parallel for schedule(dynamic, 1) if (ntask > 1)

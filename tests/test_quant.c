@@ -142,8 +142,11 @@ static void weight_case(const QCase *c) {
     void *wb, *sb, *zb;
     Tensor W = make_weight(c, &wb, &sb, &zb);
     const int O = c->O, K = c->K;
+    const int Kp = (K + 31) & ~31;
     float *ref = malloc((size_t)K * 4), *row = malloc((size_t)K * 4), *x = malloc((size_t)K * 4);
+    float *xp = malloc((size_t)Kp * 4), *refp = malloc((size_t)Kp * 4);
     for (int k = 0; k < K; k++) x[k] = frand();
+    ops_permute_pairs(xp, x, K);
     const char *isas[3] = {"portable", "avx2", "avx512"};
     for (int isa = 0; isa < 3; isa++) {
         set_isa(isa);
@@ -153,11 +156,14 @@ static void weight_case(const QCase *c) {
             quant_row_naive(ref, &W, r);
             quant_row(row, &W, r);
             same_row &= memcmp(ref, row, (size_t)K * 4) == 0;
-            float d = quant_dot(x, &W, r), e = dot_f32(x, ref, K);
+            // int4 sums in pair order: dot_f32 over the pair-permuted row and activations
+            ops_permute_pairs(refp, ref, K);
+            float d = quant_dot(x, &W, r), e = c->dt == DT_Q4 ? dot_f32(xp, refp, Kp) : dot_f32(x, ref, K);
             same_dot &= memcmp(&d, &e, 4) == 0;
         }
         CHECK(same_row, "%s %s: quant_row == element-by-element reference (bits)", c->name, isas[isa]);
-        CHECK(same_dot, "%s %s: quant_dot == dot_f32 over the reference row (bits)", c->name, isas[isa]);
+        CHECK(same_dot, "%s %s: quant_dot == dot_f32 over the reference row (bits%s)", c->name, isas[isa],
+              c->dt == DT_Q4 ? ", pair order" : "");
     }
     set_isa(2);
     // Linear: decode (1, 3 rows) and batches (7, 40 rows) vs naive; each row alone == in the batch; 1 vs 2 threads
@@ -204,7 +210,39 @@ static void weight_case(const QCase *c) {
         CHECK(isas, "%s act %d: AVX-512, AVX2 and portable C give the same bits", c->name, act);
     }
     free(X), free(Y), free(Yn), free(Y1), free(Y2), free(bb);
-    free(ref), free(row), free(x), free(wb), free(sb), free(zb);
+    free(ref), free(row), free(x), free(xp), free(refp), free(wb), free(sb), free(zb);
+}
+
+// FP8 NaN codes (0x7f, 0xff) anywhere in a row (first line, a later line, the tail chunk): the kernels notice them
+// and give the element-by-element reference's bits (a NaN output), on every ISA, in decode and in batches
+static void fp8_nan_case(void) {
+    const QCase c = {"fp8 NaN codes", DT_F8_E4M3, 24, 150, 0, 0, 0, 0, DT_BF16};
+    void *wb, *sb, *zb;
+    Tensor W = make_weight(&c, &wb, &sb, &zb);
+    const int K = c.K, cols[6] = {0, 63, 64, 100, 147, 149};
+    for (int r = 0; r < 12; r++) ((uint8_t *)wb)[r * W.ld + cols[r % 6]] = r < 6 ? 0x7f : 0xff; // rows 12..23 clean
+    float *x = malloc((size_t)K * 4), *ref = malloc((size_t)K * 4), *row = malloc((size_t)K * 4);
+    float *y = malloc((size_t)c.O * 4), *Y = malloc((size_t)2 * c.O * 4), *X = malloc((size_t)2 * K * 4);
+    for (int k = 0; k < K; k++) x[k] = frand(), X[k] = x[k], X[K + k] = frand();
+    const char *isas[3] = {"portable", "avx2", "avx512"};
+    for (int isa = 0; isa < 3; isa++) {
+        set_isa(isa);
+        if ((isa == 2 && !cpu.avx512f) || (isa == 1 && !cpu.avx2)) continue;
+        int ok = 1;
+        linear(y, x, &W, NULL, 1);
+        linear(Y, X, &W, NULL, 2);
+        for (int r = 0; r < c.O; r++) {
+            quant_row_naive(ref, &W, r);
+            quant_row(row, &W, r);
+            ok &= memcmp(ref, row, (size_t)K * 4) == 0;
+            const float d = quant_dot(x, &W, r), e = dot_f32(x, ref, K);
+            ok &= memcmp(&d, &e, 4) == 0 && (r < 12) == (isnan(d) != 0) && memcmp(&y[r], &d, 4) == 0;
+            ok &= (r < 12) == (isnan(Y[r]) != 0);
+        }
+        CHECK(ok, "fp8 NaN codes %s: rows with a NaN code give the reference's bits (NaN), the others stay finite", isas[isa]);
+    }
+    set_isa(2);
+    free(x), free(ref), free(row), free(y), free(Y), free(X), free(wb), free(sb), free(zb);
 }
 
 int main(void) {
@@ -224,7 +262,14 @@ int main(void) {
         {"q4 group 128 zero", DT_Q4, 19, 256, 128, 0, 0, 1, DT_F32},
         {"q4 channel odd K", DT_Q4, 11, 75, 0, 0, 0, 0, DT_BF16},
         {"q4 group 8 (generic)", DT_Q4, 13, 64, 8, 0, 0, 1, DT_BF16},
+        {"q4 group 16", DT_Q4, 21, 96, 16, 0, 0, 0, DT_BF16},
+        {"q4 group 64 partial last", DT_Q4, 17, 160, 64, 0, 0, 1, DT_BF16},
+        // enough rows that decode tasks run the eight-row passes (then four, two, one)
+        {"q4 group 128 many rows", DT_Q4, 300, 256, 128, 0, 0, 0, DT_BF16},
+        {"q8 channel many rows", DT_Q8, 300, 128, 0, 0, 0, 0, DT_BF16},
+        {"fp8 channel many rows", DT_F8_E4M3, 300, 112, 0, 0, 0, 0, DT_BF16},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) weight_case(&cases[i]);
+    fp8_nan_case();
     return test_done();
 }
