@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # cli_quant.sh - quantised checkpoints (tests/golden/quant, made by tests/golden/make_quant_cases.py): the CLI's dump
 # against the HF references with glm4v-compare at its default fp32 tolerance (rtol 1e-4): hidden states, router
-# outputs, the 12 greedy tokens and their logits; and byte-identical dumps for 1 and 2 threads, AVX2 and portable C.
+# outputs, the 12 greedy tokens and their logits; byte-identical dumps for 1 and 2 threads, AVX2 and portable C, and
+# for a prompt prefilled token by token, in chunks of 7 or in one chunk.
 cd "$(dirname "$0")/.." || exit 2
 GLM4V=${GLM4V:-./glm4v}
 COMPARE=${GLM4V_COMPARE:-./glm4v-compare}
@@ -58,6 +59,21 @@ for name in moe-fp8-dynamic.text moe-w4a16-g32.image; do
         else
             echo "not ok - $name: ${v#* } differs: $(grep -E '^FAIL|divergence' "$T/cmp" | head -n 2 | tr '\n' ' ')"
         fi
+    done
+done
+
+# batch invariance on quantised weights: the prompt prefilled token by token (--chunk 1: every Linear on the decode
+# kernels) and in chunks of 7 with 2 threads give the dump of one 512-token chunk (the batch path: rows dequantised
+# block by block), byte for byte (int4 sums in pair order on both paths, FP8 / int8 in dot_f32's)
+for name in moe-w4a16-g32.image moe-fp8-dynamic.text dense-w4a16-g128-asym.text dense-w8a16.text; do
+    mapfile -t A <"$C/$name.args"
+    "$GLM4V" "${A[@]}" -n 3 -q --chunk 512 -t 1 --dump "$T/c512.st" >/dev/null 2>&1
+    for v in "1 1" "7 2"; do
+        rm -f "$T/cv.st"
+        "$GLM4V" "${A[@]}" -n 3 -q --chunk ${v% *} -t ${v#* } --dump "$T/cv.st" >/dev/null 2>"$T/cv.err"
+        [ -s "$T/c512.st" ] && cmp -s "$T/cv.st" "$T/c512.st" &&
+            echo "ok - $name: --chunk ${v% *} -t ${v#* }: dump byte-identical to --chunk 512" ||
+            echo "not ok - $name: --chunk ${v% *} -t ${v#* }: dump differs from --chunk 512 $(tail -n1 "$T/cv.err")"
     done
 done
 
