@@ -21,16 +21,6 @@ int quant_act_enabled = 1;
 
 // ---------------------------------------------------------------------------- scalars
 
-// FP8 E4M3 (fn: no infinities; S.1111.111 is NaN): (-1)^s * 2^(e-7) * (1 + m/8), subnormal (e = 0): 2^-6 * m/8
-float fp8_e4m3_to_f32(uint8_t b) {
-    const int s = b >> 7, e = (b >> 3) & 15, m = b & 7;
-    float v;
-    if (e == 15 && m == 7) v = NAN;
-    else if (e == 0) v = ldexpf((float)m, -9);
-    else v = ldexpf((float)(8 + m), e - 10);
-    return s ? -v : v;
-}
-
 static inline uint32_t f32_bits(float f) {
     union { float f; uint32_t u; } v = {f};
     return v.u;
@@ -38,6 +28,18 @@ static inline uint32_t f32_bits(float f) {
 static inline float bits_f32(uint32_t u) {
     union { uint32_t u; float f; } v = {u};
     return v.f;
+}
+
+// FP8 E4M3 (fn: no infinities; S.1111.111 is NaN): (-1)^s * 2^(e-7) * (1 + m/8), subnormal (e = 0): 2^-6 * m/8
+// (normal: the fp32 with exponent e - 7 and mantissa m; subnormal: m * 2^-9, exact; the activations' fake
+// quantisation calls this once per element, so no libm)
+float fp8_e4m3_to_f32(uint8_t b) {
+    const uint32_t s = b >> 7, e = (b >> 3) & 15, m = b & 7;
+    float v;
+    if (e == 15 && m == 7) v = NAN;
+    else if (e == 0) v = (float)m * 0x1p-9f;
+    else v = bits_f32(((e + 120) << 23) | (m << 20));
+    return s ? -v : v;
 }
 
 // c10/util/Float8_e4m3fn.h fp8e4m3fn_from_fp32_value (torch's tensor.to(torch.float8_e4m3fn) on the CPU)
