@@ -239,7 +239,7 @@ __attribute__((target("avx512f"))) static void permute_pairs_avx512(float *xp, c
     }
 }
 
-void ops_permute_pairs(float *xp, const float *x, int K) {
+static void permute_pairs(float *xp, const float *x, int K) {
     if (cpu.avx512f) {
         permute_pairs_avx512(xp, x, K);
         return;
@@ -813,7 +813,7 @@ static void prepare_x(const LinearJob *jobs, const int64_t *ustart, const int64_
     const int64_t i = u - ustart[j];
     float *dst = xp_buf + xoff[j] + i * job_xrow(J);
     if (job_bf16c(J)) bf16c_prepare_row(dst, J->x + i * J->ldx, (int)J->W->cols);
-    else ops_permute_pairs(dst, J->x + i * J->ldx, (int)J->W->cols);
+    else permute_pairs(dst, J->x + i * J->ldx, (int)J->W->cols);
 }
 
 // several Linears in one parallel region: the activation rows of bf16 jobs are permuted once (jobs with the same x

@@ -59,9 +59,6 @@ float gelu_erf(float x);
 float ops_tree16(const float a[16]);
 // deterministic dot product in a fixed lane order
 float dot_f32(const float *a, const float *b, int n);
-// xp[ceil(K / 32) * 32] = the "pair order" permutation of x[K] (bf16 and int4 weights sum in it: in each chunk of 32,
-// xp[32c + j] = x[32c + 2j], xp[32c + 16 + j] = x[32c + 2j + 1], zero-padded), so dot_f32(xp, wp) is that order
-void ops_permute_pairs(float *xp, const float *x, int K);
 // y = silu(g) * u elementwise (exp_fast; y may alias g or u); _naive: libm expf
 void swiglu(float *y, const float *g, const float *u, int n);
 void swiglu_naive(float *y, const float *g, const float *u, int n);

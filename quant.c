@@ -126,7 +126,7 @@ void quant_row_naive(float *dst, const Tensor *W, int64_t r) {
 // ---------------------------------------------------------------------------- per-thread buffers
 
 // per-thread fp32 buffers, by slot: 0: dequantised weight rows (batches, the generic decode path); 1: one int4 row
-// dequantised before its pair permutation; 2: quant_dot's activations in pair order (int4)
+// dequantised before its octet permutation; 2: quant_dot's activations in octet order (int4)
 static float *tls_q[3];
 static size_t tls_q_len[3]; // floats
 #pragma omp threadprivate(tls_q, tls_q_len)
@@ -333,94 +333,112 @@ __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void dot8_512(f
     DISPATCH_DT(ROWS512_ZP, NULL, out, x, W, r, 8)
 }
 
-// ---------------------------------------------------------------------------- int4 in pair order
-// int4 weights are summed in ops.c's pair order (as bf16 weights are): K zero-padded to a multiple of 32; in chunk c
-// lane j accumulates fma(w[32c+2j], x[32c+2j]) and then fma(w[32c+2j+1], x[32c+2j+1]), then the tree. That is
-// dot_f32(ops_permute_pairs(x), ops_permute_pairs(row)), the definition every path below computes (decode, batches,
-// AVX-512, AVX2 and portable C). The reason is the layout: byte j of a chunk's 16 bytes holds exactly the two weights
-// of lane j, so one vpmovzxbd gives both halves: vpermps looks the low nibble up directly (it reads 4 bits of each
-// dword) and the high one after a shift by 4, with no byte shuffle (1.5 shuffles per 16 weights instead of 3).
-// The activations are permuted once per Linear (quant_linear_batch), the weights never.
+// ---------------------------------------------------------------------------- int4 in octet order
+// int4 weights are summed in "octet order": K zero-padded to a multiple of 128; in block c of 128 columns lane k
+// (0..15) accumulates fma(w[128c+8k+j], x[128c+8k+j]) for j = 0..7 in turn, then the tree. That is
+// dot_f32(quant_permute_octets(x), quant_permute_octets(row)), the definition every path below computes (decode,
+// batches, AVX-512, AVX2 and portable C). The reason is the layout: a 64-byte line of int4 weights read as 16 dwords
+// holds in dword k exactly the 8 weights of lane k (nibble j = column 128c+8k+j), so vpsrld by 4j and vpermps (which
+// reads the low 4 bits of each dword) look the group's weight table up with no byte shuffle at all: per 16 weights
+// one shift, one vpermps and the fma. The activations are permuted once per Linear (quant_linear_batch), the weights
+// never.
 
-// groups of a multiple of 32 columns (or one per row): the chunks of 32 never straddle two groups
-static inline int q4_fast(const Tensor *W) { return W->dtype == DT_Q4 && (W->group >= W->cols || W->group % 32 == 0); }
+void quant_permute_octets(float *xo, const float *x, int64_t K) {
+    const int64_t Kp = (K + 127) & ~(int64_t)127;
+    for (int64_t c = 0; c < Kp; c += 128)
+        for (int j = 0; j < 8; j++)
+            for (int k = 0; k < 16; k++) {
+                const int64_t s = c + 8 * k + j;
+                xo[c + 16 * j + k] = s < K ? x[s] : 0.0f;
+            }
+}
 
-// NR (1, 2, 4 or 8) int4 rows from r in pair order: dst != NULL: store the dequantised rows pair-permuted
-// (dst + i * Kp, zero-padded); else out[i] = xp . row r + i (xp: pair-permuted activations, Kp of them)
+// the AVX-512 kernel's groups: whole multiples of 128 columns (one table a block), one group a row, or 32 / 64
+// columns (a scale and zero point per lane: lanes 4 or 8 at a time share a group)
+static inline int q4_fast(const Tensor *W) {
+    return W->dtype == DT_Q4 && (W->group >= W->cols || W->group % 128 == 0 || W->group == 32 || W->group == 64);
+}
+
+// NR (1, 2, 4 or 8) int4 rows from r in octet order: dst != NULL: store the dequantised rows octet-permuted
+// (dst + i * Kp, zero-padded); else out[i] = xo . row r + i (xo: octet-permuted activations, Kp of them)
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
-q4p_512(float *dst, float *out, const float *xp, const Tensor *W, int64_t r, const int NR, const int ZP) {
-    const int64_t K = W->cols, Kp = (K + 31) & ~(int64_t)31, G = W->group < K ? W->group : K;
+q4o_512(float *dst, float *out, const float *xo, const Tensor *W, int64_t r, const int NR, const int ZP) {
+    const int64_t K = W->cols, Kp = (K + 127) & ~(int64_t)127, G = W->group < K ? W->group : K;
+    const int lanes = G < 128; // groups of 32 / 64: a scale and zero point per lane
     const __m512i nib = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const uint8_t *row[QK_NR];
     int64_t sb[QK_NR];
-    __m512 acc[QK_NR];
+    __m512 acc[QK_NR], t[QK_NR], sv[QK_NR], zv[QK_NR];
     _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
         row[i] = (const uint8_t *)W->data + (r + i) * W->ld;
         sb[i] = (W->block_rows == 1 ? r + i : (r + i) / W->block_rows) * W->scale_cols;
-        acc[i] = _mm512_setzero_ps();
+        acc[i] = t[i] = sv[i] = zv[i] = _mm512_setzero_ps();
     }
     const int short_rows = NR * W->ld <= QK_SHORT;
     const uint8_t *next = row[0] + NR * W->ld;
-    for (int64_t g0 = 0, g = 0; g0 < K; g0 += G, g++) {
-        __m512 t[QK_NR];
-        _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
-            const int z = ZP ? zero_at(W, r + i, g) : 0;
-            // (float(n - 8) - float(zero)) * scale, the weight of every nibble n
-            t[i] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(nib, _mm512_set1_epi32(8 + z))),
-                                 _mm512_set1_ps(scale_at(W, sb[i] + g)));
-        }
-        const int64_t ge = g0 + G < K ? g0 + G : K, full = g0 + (ge - g0) / 32 * 32;
-        int64_t c = g0;
-        for (; c < full; c += 32) {
-            if (!(c & 127)) {
-                const int64_t cb = c / 2;
-                if (short_rows)
-                    _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) _mm_prefetch((const char *)next + cb * NR + 64 * i, _MM_HINT_T0);
-                else {
-                    const int64_t pf = cb + QK_PF < W->ld ? cb + QK_PF : cb + QK_PF + (NR - 1) * W->ld;
-                    _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) _mm_prefetch((const char *)row[i] + pf, _MM_HINT_T0);
+    for (int64_t c = 0; c < K; c += 128) {
+        if (lanes) // lane k: group (c + 8k) / G; w = (float(n) - float(8 + zero)) * scale
+            _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
+                float s[16], z[16];
+                for (int k = 0; k < 16; k++) {
+                    const int64_t g = (c + 8 * k) / G;
+                    s[k] = scale_at(W, sb[i] + g < sb[i] + W->scale_cols ? sb[i] + g : sb[i]);
+                    z[k] = (float)(8 + (ZP && g < W->scale_cols ? zero_at(W, r + i, g) : 0));
                 }
+                sv[i] = _mm512_loadu_ps(s), zv[i] = _mm512_loadu_ps(z);
             }
-            const __m512 xe = dst ? _mm512_setzero_ps() : _mm512_loadu_ps(xp + c);
-            const __m512 xo = dst ? _mm512_setzero_ps() : _mm512_loadu_ps(xp + c + 16);
+        else if (c % G == 0) // a new group: the table (float(n - 8) - float(zero)) * scale of its 16 nibbles n
             _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
-                const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(row[i] + c / 2)));
-                const __m512 we = _mm512_permutexvar_ps(b, t[i]), wo = _mm512_permutexvar_ps(_mm512_srli_epi32(b, 4), t[i]);
-                if (dst) _mm512_storeu_ps(dst + i * Kp + c, we), _mm512_storeu_ps(dst + i * Kp + c + 16, wo);
-                else acc[i] = _mm512_fmadd_ps(xo, wo, _mm512_fmadd_ps(xe, we, acc[i]));
+                const int64_t g = c / G;
+                const int z = ZP ? zero_at(W, r + i, g) : 0;
+                t[i] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(nib, _mm512_set1_epi32(8 + z))),
+                                     _mm512_set1_ps(scale_at(W, sb[i] + g)));
             }
+        const int64_t cb = c / 2; // the block's 64 bytes
+        if (short_rows) // the next pass's rows (NR * ld contiguous bytes), NR lines per line read here
+            _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) _mm_prefetch((const char *)next + cb * NR + 64 * i, _MM_HINT_T0);
+        else { // QK_PF bytes ahead in each row, or past its end: there in the next pass's row
+            const int64_t pf = cb + QK_PF < W->ld ? cb + QK_PF : cb + QK_PF + (NR - 1) * W->ld;
+            _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) _mm_prefetch((const char *)row[i] + pf, _MM_HINT_T0);
         }
-        if (c < ge) { // the last, partial chunk: weights past the row are zero (lane j: columns c + 2j, c + 2j + 1)
-            const int n = (int)(ge - c);
-            const __mmask16 me = (__mmask16)((1u << ((n + 1) / 2)) - 1), mo = (__mmask16)((1u << (n / 2)) - 1);
-            const __m512 xe = dst ? _mm512_setzero_ps() : _mm512_loadu_ps(xp + c);
-            const __m512 xo = dst ? _mm512_setzero_ps() : _mm512_loadu_ps(xp + c + 16);
+        const int64_t n = K - c < 128 ? K - c : 128; // columns in this block
+        __m512i v[QK_NR];
+        if (n == 128)
+            _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) v[i] = _mm512_loadu_si512((const void *)(row[i] + cb));
+        else { // the last, partial block: its bytes only; weights past the row are zero
+            const __mmask64 mb = ((__mmask64)1 << ((n + 1) / 2)) - 1;
+            _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) v[i] = _mm512_maskz_loadu_epi8(mb, row[i] + cb);
+        }
+        _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) {
+            // lanes k with column 8k + j inside the row
+            const __mmask16 mj = n == 128 ? 0xffff : _mm512_cmplt_epi32_mask(_mm512_add_epi32(_mm512_slli_epi32(nib, 3), _mm512_set1_epi32(j)), _mm512_set1_epi32((int)n));
+            const __m512 xv = dst ? _mm512_setzero_ps() : _mm512_loadu_ps(xo + c + 16 * j);
             _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
-                uint8_t tmp[16];
-                tail_bytes(tmp, row[i] + c / 2, (n + 1) / 2);
-                const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)tmp));
-                const __m512 we = _mm512_maskz_mov_ps(me, _mm512_permutexvar_ps(b, t[i]));
-                const __m512 wo = _mm512_maskz_mov_ps(mo, _mm512_permutexvar_ps(_mm512_srli_epi32(b, 4), t[i]));
-                if (dst) _mm512_storeu_ps(dst + i * Kp + c, we), _mm512_storeu_ps(dst + i * Kp + c + 16, wo);
-                else acc[i] = _mm512_fmadd_ps(xo, wo, _mm512_fmadd_ps(xe, we, acc[i]));
+                const __m512i q = _mm512_srli_epi32(v[i], 4 * j);
+                __m512 w;
+                if (lanes) w = _mm512_mul_ps(_mm512_sub_ps(_mm512_permutexvar_ps(q, _mm512_cvtepi32_ps(nib)), zv[i]), sv[i]);
+                else w = _mm512_permutexvar_ps(q, t[i]);
+                if (n < 128) w = _mm512_maskz_mov_ps(mj, w);
+                if (dst) _mm512_storeu_ps(dst + i * Kp + c + 16 * j, w);
+                else acc[i] = _mm512_fmadd_ps(xv, w, acc[i]);
             }
         }
     }
-    if (!dst)
+    if (!dst) // (dst: the masked last block wrote the zero padding up to Kp)
         _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) out[i] = hsum512(acc[i]);
 }
 
-#define Q4P_ZP(...) (W->zero ? q4p_512(__VA_ARGS__, 1) : q4p_512(__VA_ARGS__, 0))
-__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void q4p_store_512(float *dst, const Tensor *W, int64_t r) {
-    Q4P_ZP(dst, NULL, NULL, W, r, 1);
+#define Q4O_ZP(...) (W->zero ? q4o_512(__VA_ARGS__, 1) : q4o_512(__VA_ARGS__, 0))
+__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void q4o_store_512(float *dst, const Tensor *W, int64_t r) {
+    Q4O_ZP(dst, NULL, NULL, W, r, 1);
 }
-__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void q4p_dot_512(float *out, const float *xp, const Tensor *W,
+__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void q4o_dot_512(float *out, const float *xo, const Tensor *W,
                                                                                 int64_t r, int nr) {
     switch (nr) {
-    case 8: Q4P_ZP(NULL, out, xp, W, r, 8); break;
-    case 4: Q4P_ZP(NULL, out, xp, W, r, 4); break;
-    case 2: Q4P_ZP(NULL, out, xp, W, r, 2); break;
-    default: Q4P_ZP(NULL, out, xp, W, r, 1);
+    case 8: Q4O_ZP(NULL, out, xo, W, r, 8); break;
+    case 4: Q4O_ZP(NULL, out, xo, W, r, 4); break;
+    case 2: Q4O_ZP(NULL, out, xo, W, r, 2); break;
+    default: Q4O_ZP(NULL, out, xo, W, r, 1);
     }
 }
 
@@ -552,24 +570,24 @@ __attribute__((target("avx2,fma,f16c"))) static void dot4_avx2(float *out, const
     DISPATCH_DT(rows_avx2, NULL, out, x, W, r, 4)
 }
 
-// row r of an int4 W dequantised in pair order into dst[Kp] (zero-padded): the AVX-512 kernel, else quant_row and
-// ops_permute_pairs (the same bits: both exact)
-static void q4_row_pairs(float *dst, const Tensor *W, int64_t r) {
-    if (q4_fast(W) && cpu.avx512f && cpu.f16c) q4p_store_512(dst, W, r);
+// row r of an int4 W dequantised in octet order into dst[Kp] (zero-padded): the AVX-512 kernel, else quant_row and
+// quant_permute_octets (the same bits: both exact)
+static void q4_row_octets(float *dst, const Tensor *W, int64_t r) {
+    if (q4_fast(W) && cpu.avx512f && cpu.f16c) q4o_store_512(dst, W, r);
     else {
         float *t = tbuf(1, (size_t)W->cols);
         quant_row(t, W, r);
-        ops_permute_pairs(dst, t, (int)W->cols);
+        quant_permute_octets(dst, t, W->cols);
     }
 }
 
-// out[0 .. nr) = xp . rows r .. r + nr of an int4 W in pair order (xp: pair-permuted activations)
-static void q4_dot_pairs(float *out, const float *xp, const Tensor *W, int64_t r, int nr) {
-    if (q4_fast(W) && cpu.avx512f && cpu.f16c) q4p_dot_512(out, xp, W, r, nr);
+// out[0 .. nr) = xo . rows r .. r + nr of an int4 W in octet order (xo: octet-permuted activations)
+static void q4_dot_octets(float *out, const float *xo, const Tensor *W, int64_t r, int nr) {
+    if (q4_fast(W) && cpu.avx512f && cpu.f16c) q4o_dot_512(out, xo, W, r, nr);
     else {
-        const int Kp = (int)((W->cols + 31) & ~(int64_t)31);
+        const int Kp = (int)((W->cols + 127) & ~(int64_t)127);
         float *w = qbuf((size_t)Kp);
-        for (int i = 0; i < nr; i++) q4_row_pairs(w, W, r + i), out[i] = dot_f32(xp, w, Kp);
+        for (int i = 0; i < nr; i++) q4_row_octets(w, W, r + i), out[i] = dot_f32(xo, w, Kp);
     }
 }
 
@@ -582,10 +600,10 @@ void quant_row(float *dst, const Tensor *W, int64_t r) {
 
 float quant_dot(const float *x, const Tensor *W, int64_t r) {
     float out;
-    if (W->dtype == DT_Q4) { // pair order
-        float *xp = tbuf(2, (size_t)((W->cols + 31) & ~(int64_t)31));
-        ops_permute_pairs(xp, x, (int)W->cols);
-        q4_dot_pairs(&out, xp, W, r, 1);
+    if (W->dtype == DT_Q4) { // octet order
+        float *xo = tbuf(2, (size_t)((W->cols + 127) & ~(int64_t)127));
+        quant_permute_octets(xo, x, W->cols);
+        q4_dot_octets(&out, xo, W, r, 1);
     } else if (W->dtype == DT_GGML) // ggml blocks read directly (ggml_quants.c: dot_f32's order over the dequantised row)
         gq_matvec_serial(W->ggml, (const uint8_t *)W->data + r * W->ld, (size_t)W->ld, 1, W->cols, x, &out);
     else if (vec_ok(W) && cpu.avx512f && cpu.f16c) dot1_512(&out, x, W, r);
@@ -742,16 +760,16 @@ static int qjob_rows(const LinearJob *J) {
     return (int)(nb < 1 ? 1 : nb < fair ? nb : fair > 0 ? fair : 1);
 }
 
-// rows [r0, r1) of job J (x: its possibly fake-quantised rows, row stride ldx; int4: pair-permuted, Kp each)
+// rows [r0, r1) of job J (x: its possibly fake-quantised rows, row stride ldx; int4: octet-permuted, Kp each)
 static void qtask(const LinearJob *J, const float *x, int64_t ldx, int r0, int r1) {
     const Tensor *W = J->W;
-    const int q4 = W->dtype == DT_Q4, K = q4 ? (int)((W->cols + 31) & ~(int64_t)31) : (int)W->cols;
-    if (q4 && J->n <= QL_DECODE_ROWS) { // pair order: eight rows per pass, then four, two, one
+    const int q4 = W->dtype == DT_Q4, K = q4 ? (int)((W->cols + 127) & ~(int64_t)127) : (int)W->cols;
+    if (q4 && J->n <= QL_DECODE_ROWS) { // octet order: eight rows per pass, then four, two, one
         for (int r = r0; r < r1;) {
             const int nr = r1 - r >= 8 ? 8 : r1 - r >= 4 ? 4 : r1 - r >= 2 ? 2 : 1;
             for (int i = 0; i < J->n; i++) {
                 float o[8];
-                q4_dot_pairs(o, x + (int64_t)i * ldx, W, r, nr);
+                q4_dot_octets(o, x + (int64_t)i * ldx, W, r, nr);
                 for (int k = 0; k < nr; k++) J->y[(int64_t)i * J->ldy + r + k] = o[k];
             }
             r += nr;
@@ -779,9 +797,9 @@ static void qtask(const LinearJob *J, const float *x, int64_t ldx, int r0, int r
         for (; r < r1; r++)
             for (int i = 0; i < J->n; i++) J->y[(int64_t)i * J->ldy + r] = quant_dot(x + (int64_t)i * ldx, W, r);
     } else {
-        float *w = qbuf((size_t)QL_BLOCK * (size_t)K); // (int4: the rows in pair order, as x, K = Kp)
+        float *w = qbuf((size_t)QL_BLOCK * (size_t)K); // (int4: the rows in octet order, as x, K = Kp)
         for (int r = r0; r < r1; r++)
-            if (q4) q4_row_pairs(w + (int64_t)(r - r0) * K, W, r);
+            if (q4) q4_row_octets(w + (int64_t)(r - r0) * K, W, r);
             else quant_row(w + (int64_t)(r - r0) * K, W, r);
         if (cpu.avx512f && cpu.f16c) // 4 x 4 tiles: the bits of dot_f32 per output
             for (int i = 0; i < J->n; i += 4)
@@ -810,11 +828,11 @@ void quant_linear_batch(const LinearJob *jobs, int njobs) {
         if (!is_quantised(jobs[j].W)) plain[nplain++] = jobs[j];
     if (nplain) linear_batch(plain, nplain);
     // the input rows of every job that quantises them, fake-quantised once per distinct (x, rows, K, mode), and of
-    // every int4 job, permuted into pair order (Kp columns a row) once per distinct (x, rows, K, mode)
+    // every int4 job, permuted into octet order (Kp columns a row) once per distinct (x, rows, K, mode)
     const float *xs[LINEAR_MAX_JOBS];
     int64_t ldxs[LINEAR_MAX_JOBS], xoff[LINEAR_MAX_JOBS], start[LINEAR_MAX_JOBS + 1];
     int64_t ldq[LINEAR_MAX_JOBS];          // row stride of a job's prepared rows (int4: Kp)
-    int own[LINEAR_MAX_JOBS], pairs[LINEAR_MAX_JOBS]; // pairs: int4 (pair-order activations)
+    int own[LINEAR_MAX_JOBS], octs[LINEAR_MAX_JOBS]; // octs: int4 (octet-order activations)
     ActQuant acts[LINEAR_MAX_JOBS];        // the fake quantisation applied to a job's rows (ACT_NONE: none)
     size_t tot = 0;
     start[0] = 0;
@@ -822,17 +840,17 @@ void quant_linear_batch(const LinearJob *jobs, int njobs) {
         const LinearJob *J = &jobs[j];
         const int q = is_quantised(J->W), act = q && quant_act_enabled && J->W->act != ACT_NONE && J->n > 0;
         start[j + 1] = start[j] + (q && J->n > 0 ? (J->W->rows + qjob_rows(J) - 1) / qjob_rows(J) : 0);
-        own[j] = -1, xoff[j] = 0, pairs[j] = J->W->dtype == DT_Q4 && J->n > 0, acts[j] = act ? J->W->act : ACT_NONE;
-        if (!act && !pairs[j]) continue;
+        own[j] = -1, xoff[j] = 0, octs[j] = J->W->dtype == DT_Q4 && J->n > 0, acts[j] = act ? J->W->act : ACT_NONE;
+        if (!act && !octs[j]) continue;
         own[j] = j;
         for (int p = 0; p < j; p++)
             if (own[p] == p && jobs[p].x == J->x && jobs[p].ldx == J->ldx && jobs[p].n == J->n &&
-                jobs[p].W->cols == J->W->cols && acts[p] == acts[j] && pairs[p] == pairs[j] &&
+                jobs[p].W->cols == J->W->cols && acts[p] == acts[j] && octs[p] == octs[j] &&
                 (acts[j] == ACT_NONE || jobs[p].W->group == J->W->group)) {
                 own[j] = p;
                 break;
             }
-        ldq[j] = pairs[j] ? (J->W->cols + 31) & ~(int64_t)31 : J->W->cols;
+        ldq[j] = octs[j] ? (J->W->cols + 127) & ~(int64_t)127 : J->W->cols;
         if (own[j] == j) xoff[j] = (int64_t)tot, tot += (size_t)J->n * (size_t)ldq[j];
         else xoff[j] = xoff[own[j]];
     }
@@ -850,10 +868,10 @@ void quant_linear_batch(const LinearJob *jobs, int njobs) {
         if (own[j] != j) continue;
         const int K = (int)J->W->cols;
         for (int i = 0; i < J->n; i++) {
-            float *dst = qx_buf + xoff[j] + (int64_t)i * ldq[j], *t = pairs[j] ? tbuf(1, (size_t)K) : dst;
+            float *dst = qx_buf + xoff[j] + (int64_t)i * ldq[j], *t = octs[j] ? tbuf(1, (size_t)K) : dst;
             memcpy(t, J->x + (int64_t)i * J->ldx, (size_t)K * 4);
             quant_act_rows(t, K, 1, K, acts[j], J->W->group);
-            if (pairs[j]) ops_permute_pairs(dst, t, K);
+            if (octs[j]) quant_permute_octets(dst, t, K);
         }
     }
     const int64_t ntask = start[njobs];

@@ -15,8 +15,12 @@ float quant_get(const Tensor *W, int64_t r, int64_t c);
 void quant_row_naive(float *dst, const Tensor *W, int64_t r);
 void quant_row(float *dst, const Tensor *W, int64_t r);
 // x[W->cols] . row r of W, in dot_f32's order over the dequantised row (so: the bits of
-// dot_f32(x, quant_row(W, r))), reading the quantised bytes directly: the decode kernel
+// dot_f32(x, quant_row(W, r))), reading the quantised bytes directly: the decode kernel (int4: see below)
 float quant_dot(const float *x, const Tensor *W, int64_t r);
+// int4 (Q4) weights sum in "octet order" instead (quant.c, where the int4 kernels are): quant_dot(x, W, r) is
+// dot_f32(xo, wo, Kp) over these permutations of x and of the dequantised row (Kp = K rounded up to 128, zero-padded:
+// xo[128c + 16j + k] = x[128c + 8k + j]), in decode and in batches alike
+void quant_permute_octets(float *xo, const float *x, int64_t K);
 
 // FP8 E4M3 (torch.float8_e4m3fn) <-> fp32: to_f32 is exact; from_f32 is torch's cast (c10 fp8e4m3fn_from_fp32_value:
 // round to nearest even, |x| >= 480 and NaN -> NaN code 0x7f / 0xff)

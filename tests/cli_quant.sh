@@ -64,7 +64,7 @@ done
 
 # batch invariance on quantised weights: the prompt prefilled token by token (--chunk 1: every Linear on the decode
 # kernels) and in chunks of 7 with 2 threads give the dump of one 512-token chunk (the batch path: rows dequantised
-# block by block), byte for byte (int4 sums in pair order on both paths, FP8 / int8 in dot_f32's)
+# block by block), byte for byte (int4 sums in octet order on both paths, FP8 / int8 in dot_f32's)
 for name in moe-w4a16-g32.image moe-fp8-dynamic.text dense-w4a16-g128-asym.text dense-w8a16.text; do
     mapfile -t A <"$C/$name.args"
     "$GLM4V" "${A[@]}" -n 3 -q --chunk 512 -t 1 --dump "$T/c512.st" >/dev/null 2>&1

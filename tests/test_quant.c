@@ -142,11 +142,11 @@ static void weight_case(const QCase *c) {
     void *wb, *sb, *zb;
     Tensor W = make_weight(c, &wb, &sb, &zb);
     const int O = c->O, K = c->K;
-    const int Kp = (K + 31) & ~31;
+    const int Kp = (K + 127) & ~127;
     float *ref = malloc((size_t)K * 4), *row = malloc((size_t)K * 4), *x = malloc((size_t)K * 4);
     float *xp = malloc((size_t)Kp * 4), *refp = malloc((size_t)Kp * 4);
     for (int k = 0; k < K; k++) x[k] = frand();
-    ops_permute_pairs(xp, x, K);
+    quant_permute_octets(xp, x, K);
     const char *isas[3] = {"portable", "avx2", "avx512"};
     for (int isa = 0; isa < 3; isa++) {
         set_isa(isa);
@@ -156,14 +156,14 @@ static void weight_case(const QCase *c) {
             quant_row_naive(ref, &W, r);
             quant_row(row, &W, r);
             same_row &= memcmp(ref, row, (size_t)K * 4) == 0;
-            // int4 sums in pair order: dot_f32 over the pair-permuted row and activations
-            ops_permute_pairs(refp, ref, K);
+            // int4 sums in octet order: dot_f32 over the octet-permuted row and activations
+            quant_permute_octets(refp, ref, K);
             float d = quant_dot(x, &W, r), e = c->dt == DT_Q4 ? dot_f32(xp, refp, Kp) : dot_f32(x, ref, K);
             same_dot &= memcmp(&d, &e, 4) == 0;
         }
         CHECK(same_row, "%s %s: quant_row == element-by-element reference (bits)", c->name, isas[isa]);
         CHECK(same_dot, "%s %s: quant_dot == dot_f32 over the reference row (bits%s)", c->name, isas[isa],
-              c->dt == DT_Q4 ? ", pair order" : "");
+              c->dt == DT_Q4 ? ", octet order" : "");
     }
     set_isa(2);
     // Linear: decode (1, 3 rows) and batches (7, 40 rows) vs naive; each row alone == in the batch; 1 vs 2 threads
@@ -263,6 +263,8 @@ int main(void) {
         {"q4 channel odd K", DT_Q4, 11, 75, 0, 0, 0, 0, DT_BF16},
         {"q4 group 8 (generic)", DT_Q4, 13, 64, 8, 0, 0, 1, DT_BF16},
         {"q4 group 16", DT_Q4, 21, 96, 16, 0, 0, 0, DT_BF16},
+        {"q4 group 32 zero, 2 blocks + tail", DT_Q4, 23, 288, 32, 0, 0, 1, DT_BF16},
+        {"q4 group 256 f32", DT_Q4, 19, 512, 256, 0, 0, 0, DT_F32},
         {"q4 group 64 partial last", DT_Q4, 17, 160, 64, 0, 0, 1, DT_BF16},
         // enough rows that decode tasks run the eight-row passes (then four, two, one)
         {"q4 group 128 many rows", DT_Q4, 300, 256, 128, 0, 0, 0, DT_BF16},
