@@ -173,7 +173,6 @@ __attribute__((target("avx512f"))) static inline float hsum512(__m512 v) { // do
 // Four rows at a time share each load of x and keep four independent fma chains; one prefetch per 64-byte line.
 #define QK_PF 2048 // bytes of a quantised row prefetched ahead of the read (the weights stream from memory once)
 #define QK_NR 8    // most rows per decode pass
-#define QK_SHORT 16384 // bytes of a pass's rows up to which the next pass is prefetched as one block
 
 // copy the n (< 16) columns' bytes of a tail chunk into a zeroed 16-byte buffer (a loop: no call inside the kernels)
 static inline __attribute__((always_inline)) void tail_bytes(uint8_t tmp[16], const uint8_t *p, int nbytes) {
@@ -231,8 +230,8 @@ rows_512(float *dst, float *out, const float *x, const Tensor *W, int64_t r, con
         acc[i] = _mm512_setzero_ps();
         mu[i] = ms[i] = _mm512_setzero_si512(), bad[i] = 0;
     }
-    // rows of at most QK_SHORT bytes a pass: prefetch the next pass's rows as one block, one pass ahead
-    const int short_rows = NR * W->ld <= QK_SHORT;
+    // rows shorter than the prefetch distance: prefetch the next pass's rows as one block, one pass ahead
+    const int short_rows = W->ld < QK_PF;
     const uint8_t *next = row[0] + NR * W->ld;
     for (int64_t g0 = 0, g = 0; g0 < K; g0 += G, g++) {
         QGroup512 q[QK_NR];
@@ -374,7 +373,7 @@ q4o_512(float *dst, float *out, const float *xo, const Tensor *W, int64_t r, con
         sb[i] = (W->block_rows == 1 ? r + i : (r + i) / W->block_rows) * W->scale_cols;
         acc[i] = t[i] = sv[i] = zv[i] = _mm512_setzero_ps();
     }
-    const int short_rows = NR * W->ld <= QK_SHORT;
+    const int short_rows = W->ld < QK_PF; // (as rows_512)
     const uint8_t *next = row[0] + NR * W->ld;
     for (int64_t c = 0; c < K; c += 128) {
         if (lanes) // lane k: group (c + 8k) / G; w = (float(n) - float(8 + zero)) * scale
