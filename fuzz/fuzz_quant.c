@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // fuzz_quant.c - libFuzzer target: a quantised checkpoint (compressed-tensors float / int / pack-quantized, block FP8)
 // as glm4v opens it, on arbitrary bytes. Input: [u16 LE n][n bytes of config.json][a safetensors file]. The config
-// goes through quant_config_parse; every `<mod>.weight` / `<mod>.weight_packed` of the file is bound through
+// goes through quant_config_parse; a file that sf_parse refuses is tried once more with its data_offsets recomputed
+// from the dtypes and shapes (so that mutated shapes and dtypes reach the quantisation checks, not only the offset
+// checks fuzz_safetensors covers); every `<mod>.weight` / `<mod>.weight_packed` of the file is bound through
 // quant_tensor (quant_config.c: dtype, shape, weight_shape, scales, zero points, g_idx, activation mode), with the
 // [out, in] shape its own tensors give (a model's config would give it). A quantised Linear that binds is then run:
 // quant_row against its naive twin, quant_dot and quant_linear_batch (decode rows and the batched tile path) against
@@ -11,6 +13,7 @@
 #include "../quant.h"
 #include "../quant_config.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +125,49 @@ static int fq_shapes(const SFile *f, const STensor *t, const char *mod, int pack
     return k;
 }
 
+// buf with each tensor's data_offsets made to tile the data block in header order (bytes from dtype and shape; the
+// data block cut or zero-padded to their total), or NULL when the header is not a JSON object of such entries
+static uint8_t *fq_retile(const uint8_t *buf, size_t len, size_t *outlen) {
+    if (len < 8) return NULL;
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = n << 8 | buf[i];
+    if (n > len - 8) return NULL;
+    cJSON *h = cJSON_ParseWithLength((const char *)buf + 8, (size_t)n);
+    uint8_t *out = NULL;
+    size_t off = 0;
+    for (cJSON *t = h && cJSON_IsObject(h) ? h->child : NULL; t; t = t->next) {
+        if (t->string && strcmp(t->string, "__metadata__") == 0) continue;
+        const cJSON *dt = cJSON_GetObjectItemCaseSensitive(t, "dtype"), *sh = cJSON_GetObjectItemCaseSensitive(t, "shape");
+        const int d = cJSON_IsString(dt) ? dtype_from_name(dt->valuestring) : -1;
+        if (d < 0 || !cJSON_IsArray(sh)) goto done;
+        double bytes = dtype_size[d];
+        for (const cJSON *e = sh->child; e; e = e->next) bytes *= cJSON_IsNumber(e) && e->valuedouble >= 0 ? e->valuedouble : -1;
+        if (!(bytes >= 0 && bytes <= (1 << 20))) goto done;
+        cJSON *o = cJSON_CreateArray();
+        cJSON_AddItemToArray(o, cJSON_CreateNumber((double)off));
+        cJSON_AddItemToArray(o, cJSON_CreateNumber((double)off + bytes));
+        if (cJSON_GetObjectItemCaseSensitive(t, "data_offsets")) cJSON_ReplaceItemInObjectCaseSensitive(t, "data_offsets", o);
+        else cJSON_AddItemToObject(t, "data_offsets", o);
+        off += (size_t)bytes;
+        if (off > (4 << 20)) goto done;
+    }
+    char *txt = h ? cJSON_PrintUnformatted(h) : NULL;
+    if (txt) {
+        const size_t hl = strlen(txt), have = len - 8 - (size_t)n;
+        out = calloc(1, 8 + hl + off);
+        if (out) {
+            for (int i = 0; i < 8; i++) out[i] = (uint8_t)((uint64_t)hl >> (8 * i));
+            memcpy(out + 8, txt, hl);
+            memcpy(out + 8 + hl, buf + 8 + n, have < off ? have : off);
+            *outlen = 8 + hl + off;
+        }
+        free(txt);
+    }
+done:
+    cJSON_Delete(h);
+    return out;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static int inited;
     if (!inited) ops_init(), inited = 1;
@@ -131,7 +177,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     strcpy(ck.dir, "fuzz");
     size_t clen = (size_t)(data[0] | data[1] << 8);
     if (clen > size - 2) clen = size - 2;
-    const size_t slen = size - 2 - clen;
+    size_t slen = size - 2 - clen;
     // private copies: ASan then catches any read past the end of the config text or the "file"
     char *json = malloc(clen + 1);
     uint8_t *buf = malloc(slen ? slen : 1);
@@ -141,7 +187,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (slen) memcpy(buf, data + 2 + clen, slen);
     if (quant_config_parse(&ck.quant, json, clen, "fuzz/config.json")) goto out;
     SFile f;
-    if (sf_parse(&f, buf, slen, "fuzz/model.safetensors") == 0) {
+    int ok = sf_parse(&f, buf, slen, "fuzz/model.safetensors") == 0;
+    if (!ok) {
+        size_t rlen = 0;
+        uint8_t *r = fq_retile(buf, slen, &rlen);
+        if (r) free(buf), buf = r, slen = rlen, ok = sf_parse(&f, buf, slen, "fuzz/model.safetensors") == 0;
+    }
+    if (ok) {
         ck.files = &f, ck.nfiles = 1;
         int tries = 0;
         for (int i = 0; i < f.n && tries < FQ_MAX_TRIES; i++) {
