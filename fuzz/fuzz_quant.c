@@ -219,6 +219,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 const int64_t srows = (W.rows + W.block_rows - 1) / W.block_rows;
                 const size_t ssz = (size_t)dtype_size[W.scale_dtype] * (size_t)(srows * W.scale_cols);
                 if (W.rows && (d < lo || d + W.rows * W.ld > hi || sc < lo || sc + ssz > hi)) abort();
+                if (W.zero) { // int32 [ceil(rows * bits / 32), scale_cols]
+                    const int64_t zr = (W.rows * (W.dtype == DT_Q4 ? 4 : 8) + 31) / 32;
+                    const uint8_t *z = (const uint8_t *)W.zero;
+                    if (z < lo || z + zr * W.scale_cols * 4 > hi) abort();
+                }
                 if (W.rows > 0 && W.cols > 0 && W.rows * W.cols <= FQ_MAX_ELEMS) fq_run(&W);
             }
         }
