@@ -7,8 +7,8 @@
 // quant_tensor (quant_config.c: dtype, shape, weight_shape, scales, zero points, g_idx, activation mode), with the
 // [out, in] shape its own tensors give (a model's config would give it). A quantised Linear that binds is then run:
 // quant_row against its naive twin, quant_dot and quant_linear_batch (decode rows and the batched tile path) against
-// dot_f32 over the naive rows, bit for bit on every instruction set the CPU has, and quant_linear_naive (double
-// accumulation) within fp32 rounding.
+// dot_f32 over the naive rows (int4: over their octet permutations, quant.h), bit for bit on every instruction set
+// the CPU has, and quant_linear_naive (double accumulation) within fp32 rounding.
 #include "../ops.h"
 #include "../quant.h"
 #include "../quant_config.h"
@@ -46,8 +46,24 @@ static void fq_run(const Tensor *W) {
     // the activations as the Linear quantises them, then dot_f32 over the naive rows: what every kernel must give
     memcpy(xa, x, (size_t)(FQ_ROWS * K) * sizeof(float));
     quant_act_rows(xa, K, FQ_ROWS, (int)K, W->act, W->group);
-    for (int i = 0; i < FQ_ROWS; i++)
-        for (int64_t r = 0; r < O; r++) ref[i * O + r] = dot_f32(xa + i * K, wn + r * K, (int)K);
+    if (W->dtype == DT_Q4) { // int4 sums in octet order: dot_f32 over the permuted row and activations (quant.h)
+        const int64_t Kp = (K + 127) & ~(int64_t)127;
+        float *xo = malloc((size_t)Kp * sizeof(float)), *wo = malloc((size_t)Kp * sizeof(float));
+        if (!xo || !wo) {
+            free(xo), free(wo);
+            goto done;
+        }
+        for (int64_t r = 0; r < O; r++) {
+            quant_permute_octets(wo, wn + r * K, K);
+            for (int i = 0; i < FQ_ROWS; i++) {
+                quant_permute_octets(xo, xa + i * K, K);
+                ref[i * O + r] = dot_f32(xo, wo, (int)Kp);
+            }
+        }
+        free(xo), free(wo);
+    } else
+        for (int i = 0; i < FQ_ROWS; i++)
+            for (int64_t r = 0; r < O; r++) ref[i * O + r] = dot_f32(xa + i * K, wn + r * K, (int)K);
     const CpuFeatures full = cpu;
     for (int isa = 2; isa >= 0; isa--) {
         // 2: what the CPU has; 1: AVX2 (no AVX-512); 0: portable C
