@@ -569,10 +569,85 @@ __attribute__((target("avx2,fma,f16c"))) static void dot4_avx2(float *out, const
     DISPATCH_DT(rows_avx2, NULL, out, x, W, r, 4)
 }
 
-// row r of an int4 W dequantised in octet order into dst[Kp] (zero-padded): the AVX-512 kernel, else quant_row and
-// quant_permute_octets (the same bits: both exact)
+// q4o_512 with AVX2 (no 16-entry permute): the nibbles masked and converted, w = (float(n) - float(8 + zero)) * scale
+// with a scale and zero point per lane (the same exact product, so the same bits); lanes 0-7 and 8-15 of the
+// accumulator in two registers, the 64 bytes of a block as two halves
+__attribute__((target("avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
+q4o_avx2(float *dst, float *out, const float *xo, const Tensor *W, int64_t r, const int NR, const int ZP) {
+    const int64_t K = W->cols, Kp = (K + 127) & ~(int64_t)127, G = W->group < K ? W->group : K;
+    const __m256i kx8 = _mm256_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56), m15 = _mm256_set1_epi32(15);
+    const uint8_t *row[QK_NR];
+    int64_t sb[QK_NR];
+    __m256 alo[QK_NR], ahi[QK_NR], slo[QK_NR], shi[QK_NR], zlo[QK_NR], zhi[QK_NR];
+    _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
+        row[i] = (const uint8_t *)W->data + (r + i) * W->ld;
+        sb[i] = (W->block_rows == 1 ? r + i : (r + i) / W->block_rows) * W->scale_cols;
+        alo[i] = ahi[i] = slo[i] = shi[i] = zlo[i] = zhi[i] = _mm256_setzero_ps();
+    }
+    for (int64_t c = 0; c < K; c += 128) {
+        if (G < 128 || c % G == 0) // lane k: group (c + 8k) / G
+            _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
+                float s[16], z[16];
+                for (int k = 0; k < 16; k++) {
+                    const int64_t g = (c + 8 * k) / G < W->scale_cols ? (c + 8 * k) / G : W->scale_cols - 1;
+                    s[k] = scale_at(W, sb[i] + g), z[k] = (float)(8 + (ZP ? zero_at(W, r + i, g) : 0));
+                }
+                slo[i] = _mm256_loadu_ps(s), shi[i] = _mm256_loadu_ps(s + 8);
+                zlo[i] = _mm256_loadu_ps(z), zhi[i] = _mm256_loadu_ps(z + 8);
+            }
+        const int64_t cb = c / 2, n = K - c < 128 ? K - c : 128;
+        _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) _mm_prefetch((const char *)row[i] + cb + QK_PF, _MM_HINT_T0);
+        __m256i vlo[QK_NR], vhi[QK_NR];
+        _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
+            if (n == 128) {
+                vlo[i] = _mm256_loadu_si256((const __m256i *)(row[i] + cb));
+                vhi[i] = _mm256_loadu_si256((const __m256i *)(row[i] + cb + 32));
+            } else { // the last, partial block: its bytes only (zero-padded); weights past the row are zero
+                uint8_t tmp[64];
+                for (int b = 0; b < 64; b++) tmp[b] = b < (n + 1) / 2 ? row[i][cb + b] : 0;
+                vlo[i] = _mm256_loadu_si256((const __m256i *)tmp), vhi[i] = _mm256_loadu_si256((const __m256i *)(tmp + 32));
+            }
+        }
+        _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) {
+            // lanes k with column 8k + j inside the row
+            const __m256i jv = _mm256_set1_epi32(j), nv = _mm256_set1_epi32((int)n);
+            const __m256 mlo = _mm256_castsi256_ps(_mm256_cmpgt_epi32(nv, _mm256_add_epi32(kx8, jv)));
+            const __m256 mhi = _mm256_castsi256_ps(_mm256_cmpgt_epi32(nv, _mm256_add_epi32(_mm256_add_epi32(kx8, _mm256_set1_epi32(64)), jv)));
+            const __m256 xl = dst ? _mm256_setzero_ps() : _mm256_loadu_ps(xo + c + 16 * j);
+            const __m256 xh = dst ? _mm256_setzero_ps() : _mm256_loadu_ps(xo + c + 16 * j + 8);
+            _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
+                const __m256i ql = _mm256_and_si256(_mm256_srli_epi32(vlo[i], 4 * j), m15);
+                const __m256i qh = _mm256_and_si256(_mm256_srli_epi32(vhi[i], 4 * j), m15);
+                __m256 wl = _mm256_mul_ps(_mm256_sub_ps(_mm256_cvtepi32_ps(ql), zlo[i]), slo[i]);
+                __m256 wh = _mm256_mul_ps(_mm256_sub_ps(_mm256_cvtepi32_ps(qh), zhi[i]), shi[i]);
+                if (n < 128) wl = _mm256_and_ps(wl, mlo), wh = _mm256_and_ps(wh, mhi);
+                if (dst) _mm256_storeu_ps(dst + i * Kp + c + 16 * j, wl), _mm256_storeu_ps(dst + i * Kp + c + 16 * j + 8, wh);
+                else alo[i] = _mm256_fmadd_ps(xl, wl, alo[i]), ahi[i] = _mm256_fmadd_ps(xh, wh, ahi[i]);
+            }
+        }
+    }
+    if (!dst)
+        _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) out[i] = hsum8x2(alo[i], ahi[i]);
+}
+
+#define Q4O_AVX2_ZP(...) (W->zero ? q4o_avx2(__VA_ARGS__, 1) : q4o_avx2(__VA_ARGS__, 0))
+__attribute__((target("avx2,fma,f16c"))) static void q4o_store_avx2(float *dst, const Tensor *W, int64_t r) {
+    Q4O_AVX2_ZP(dst, NULL, NULL, W, r, 1);
+}
+__attribute__((target("avx2,fma,f16c"))) static void q4o_dot_avx2(float *out, const float *xo, const Tensor *W, int64_t r, int nr) {
+    switch (nr) {
+    case 8: Q4O_AVX2_ZP(NULL, out, xo, W, r, 8); break;
+    case 4: Q4O_AVX2_ZP(NULL, out, xo, W, r, 4); break;
+    case 2: Q4O_AVX2_ZP(NULL, out, xo, W, r, 2); break;
+    default: Q4O_AVX2_ZP(NULL, out, xo, W, r, 1);
+    }
+}
+
+// row r of an int4 W dequantised in octet order into dst[Kp] (zero-padded): the AVX-512 or AVX2 kernel, else
+// quant_row and quant_permute_octets (the same bits: all exact)
 static void q4_row_octets(float *dst, const Tensor *W, int64_t r) {
     if (q4_fast(W) && cpu.avx512f && cpu.f16c) q4o_store_512(dst, W, r);
+    else if (q4_fast(W) && cpu.avx2 && cpu.f16c) q4o_store_avx2(dst, W, r);
     else {
         float *t = tbuf(1, (size_t)W->cols);
         quant_row(t, W, r);
@@ -583,6 +658,7 @@ static void q4_row_octets(float *dst, const Tensor *W, int64_t r) {
 // out[0 .. nr) = xo . rows r .. r + nr of an int4 W in octet order (xo: octet-permuted activations)
 static void q4_dot_octets(float *out, const float *xo, const Tensor *W, int64_t r, int nr) {
     if (q4_fast(W) && cpu.avx512f && cpu.f16c) q4o_dot_512(out, xo, W, r, nr);
+    else if (q4_fast(W) && cpu.avx2 && cpu.f16c) q4o_dot_avx2(out, xo, W, r, nr);
     else {
         const int Kp = (int)((W->cols + 127) & ~(int64_t)127);
         float *w = qbuf((size_t)Kp);
