@@ -179,6 +179,18 @@ static inline __attribute__((always_inline)) void tail_bytes(uint8_t tmp[16], co
     for (int i = 0; i < 16; i++) tmp[i] = i < nbytes ? p[i] : 0;
 }
 
+// software prefetch for the line at byte offset cb of the NR rows of a pass (row[0 .. NR), ld bytes apart): rows
+// shorter than the prefetch distance get the next pass's rows as one block, one pass ahead (NR lines per line read);
+// longer ones QK_PF bytes ahead in each row, or past its end in the next pass's row
+static inline __attribute__((always_inline)) void pf_rows(const uint8_t *const *row, const int NR, int64_t ld, int64_t cb) {
+    if (ld < QK_PF)
+        _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) _mm_prefetch((const char *)row[0] + NR * ld + cb * NR + 64 * i, _MM_HINT_T0);
+    else {
+        const int64_t pf = cb + QK_PF < ld ? cb + QK_PF : cb + QK_PF + (NR - 1) * ld;
+        _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) _mm_prefetch((const char *)row[i] + pf, _MM_HINT_T0);
+    }
+}
+
 // per row and group: what wchunk512 needs (s: the scale (FP8: 2^8 * scale); z: the integer subtracted from q
 // (zero point, + 128 for Q8 with zero points); t: the int4 table (n - 8 - zero) * scale, n = 0..15)
 typedef struct {
@@ -230,9 +242,6 @@ rows_512(float *dst, float *out, const float *x, const Tensor *W, int64_t r, con
         acc[i] = _mm512_setzero_ps();
         mu[i] = ms[i] = _mm512_setzero_si512(), bad[i] = 0;
     }
-    // rows shorter than the prefetch distance: prefetch the next pass's rows as one block, one pass ahead
-    const int short_rows = W->ld < QK_PF;
-    const uint8_t *next = row[0] + NR * W->ld;
     for (int64_t g0 = 0, g = 0; g0 < K; g0 += G, g++) {
         QGroup512 q[QK_NR];
         _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
@@ -255,13 +264,7 @@ rows_512(float *dst, float *out, const float *x, const Tensor *W, int64_t r, con
         int64_t c = g0;
         for (; c < full; c += 16) {
             if (!(c & line)) {
-                const int64_t cb = DT == DT_Q4 ? c / 2 : c; // the line's byte offset in the row
-                if (short_rows) // the next pass's rows (NR * ld contiguous bytes), NR lines per line read here
-                    _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) _mm_prefetch((const char *)next + cb * NR + 64 * i, _MM_HINT_T0);
-                else { // QK_PF bytes ahead in each row, or past its end: there in the next pass's row
-                    const int64_t pf = cb + QK_PF < W->ld ? cb + QK_PF : cb + QK_PF + (NR - 1) * W->ld;
-                    _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) _mm_prefetch((const char *)row[i] + pf, _MM_HINT_T0);
-                }
+                pf_rows(row, NR, W->ld, DT == DT_Q4 ? c / 2 : c); // (the line's byte offset in the row)
                 if (DT == DT_F8_E4M3) { // the NaN check, a line (up to the row's end) at a time
                     const __mmask64 m = K - c >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (K - c)) - 1;
                     _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
@@ -373,8 +376,6 @@ q4o_512(float *dst, float *out, const float *xo, const Tensor *W, int64_t r, con
         sb[i] = (W->block_rows == 1 ? r + i : (r + i) / W->block_rows) * W->scale_cols;
         acc[i] = t[i] = sv[i] = zv[i] = _mm512_setzero_ps();
     }
-    const int short_rows = W->ld < QK_PF; // (as rows_512)
-    const uint8_t *next = row[0] + NR * W->ld;
     for (int64_t c = 0; c < K; c += 128) {
         if (lanes) // lane k: group (c + 8k) / G; w = (float(n) - float(8 + zero)) * scale
             _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
@@ -394,12 +395,7 @@ q4o_512(float *dst, float *out, const float *xo, const Tensor *W, int64_t r, con
                                      _mm512_set1_ps(scale_at(W, sb[i] + g)));
             }
         const int64_t cb = c / 2; // the block's 64 bytes
-        if (short_rows) // the next pass's rows (NR * ld contiguous bytes), NR lines per line read here
-            _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) _mm_prefetch((const char *)next + cb * NR + 64 * i, _MM_HINT_T0);
-        else { // QK_PF bytes ahead in each row, or past its end: there in the next pass's row
-            const int64_t pf = cb + QK_PF < W->ld ? cb + QK_PF : cb + QK_PF + (NR - 1) * W->ld;
-            _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) _mm_prefetch((const char *)row[i] + pf, _MM_HINT_T0);
-        }
+        pf_rows(row, NR, W->ld, cb);
         const int64_t n = K - c < 128 ? K - c : 128; // columns in this block
         __m512i v[QK_NR];
         if (n == 128)
@@ -510,9 +506,9 @@ rows_avx2(float *dst, float *out, const float *x, const Tensor *W, int64_t r, co
         for (; c < full; c += 16) {
             const __m256 xl = dst ? _mm256_setzero_ps() : _mm256_loadu_ps(x + c);
             const __m256 xh = dst ? _mm256_setzero_ps() : _mm256_loadu_ps(x + c + 8);
+            if (!(c & (DT == DT_Q4 ? 127 : 63))) pf_rows(row, NR, W->ld, DT == DT_Q4 ? c / 2 : c); // a line at a time
             _Pragma("GCC unroll 4") for (int i = 0; i < NR; i++) {
                 __m256 wl, wh;
-                _mm_prefetch((const char *)(DT == DT_Q4 ? row[i] + c / 2 : row[i] + c) + QK_PF, _MM_HINT_T0);
                 if (DT == DT_F8_E4M3) {
                     const __m128i b = _mm_loadu_si128((const __m128i *)(row[i] + c));
                     mu[i] = _mm_max_epu8(mu[i], b), ms[i] = _mm_max_epi8(ms[i], b);
@@ -585,7 +581,13 @@ q4o_avx2(float *dst, float *out, const float *xo, const Tensor *W, int64_t r, co
         alo[i] = ahi[i] = slo[i] = shi[i] = zlo[i] = zhi[i] = _mm256_setzero_ps();
     }
     for (int64_t c = 0; c < K; c += 128) {
-        if (G < 128 || c % G == 0) // lane k: group (c + 8k) / G
+        if (G >= 128 && c % G == 0) // a new group: one scale and zero point for every lane
+            _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
+                const int64_t g = c / G;
+                slo[i] = shi[i] = _mm256_set1_ps(scale_at(W, sb[i] + g));
+                zlo[i] = zhi[i] = _mm256_set1_ps((float)(8 + (ZP ? zero_at(W, r + i, g) : 0)));
+            }
+        else if (G < 128) // lane k: group (c + 8k) / G
             _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
                 float s[16], z[16];
                 for (int k = 0; k < 16; k++) {
@@ -596,7 +598,7 @@ q4o_avx2(float *dst, float *out, const float *xo, const Tensor *W, int64_t r, co
                 zlo[i] = _mm256_loadu_ps(z), zhi[i] = _mm256_loadu_ps(z + 8);
             }
         const int64_t cb = c / 2, n = K - c < 128 ? K - c : 128;
-        _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) _mm_prefetch((const char *)row[i] + cb + QK_PF, _MM_HINT_T0);
+        pf_rows(row, NR, W->ld, cb);
         __m256i vlo[QK_NR], vhi[QK_NR];
         _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
             if (n == 128) {
