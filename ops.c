@@ -219,9 +219,20 @@ float dot_f32(const float *a, const float *b, int n) {
 #define LT_MB 32  // activation rows per block of a task (a multiple of LT_MR)
 #define LT_RB 20  // bf16 weight rows per block of a task (a multiple of LT_NR)
 #define LT_KC2 512 // AVX2 tiles: k per block (a multiple of 32)
-#define LT_TASK1 (1 << 20) // bytes of contiguous weight rows per task for batches of at most LT_MR rows (decode)
+#define LT_TASK1 (1 << 20) // bytes of contiguous weight rows per task of a streamed job (decode, job_streams)
 #define LT_PF 3072 // decode: bf16 elements prefetched ahead of the weight read, in reading order (6 KB)
 #define LT_KLONG 6144 // decode: rows longer than this are read two at a time (rows2_bf16_512)
+#define LT_MS 8 // most activation rows a batch may have to be streamed as decode streams (rowsm_bf16_512)
+#define LT_NS 6 // most weight streams of rowsm_bf16_512
+#ifndef RS_2
+#define RS_2 4
+#define RS_3 4
+#define RS_4 4
+#define RS_5 3
+#define RS_6 3
+#define RS_7 2
+#define RS_8 2
+#endif
 
 static inline int64_t pad32(int64_t k) { return (k + 31) & ~(int64_t)31; }
 
@@ -431,10 +442,25 @@ static float dot_bf16_pairs_scalar(const float *xp, const uint16_t *w, int K) {
     return ops_tree16(acc);
 }
 
-// acc + even weights of a 32-bf16 chunk x xe + odd weights x xo (pair order): the chain every decode kernel runs
+// acc + we x xe + wo x xo, we / wo = the even / odd weights of a 32-bf16 chunk as fp32 (pair order): the chain every
+// decode kernel runs
+__attribute__((target("avx512f"))) static inline __m512 pair_fma512w(__m512 acc, __m512 we, __m512 wo, __m512 xe,
+                                                                     __m512 xo) {
+    acc = _mm512_fmadd_ps(we, xe, acc);
+    return _mm512_fmadd_ps(wo, xo, acc);
+}
+
+// the even weights of a 32-bf16 chunk as fp32 (word << 16), and the odd ones (word & 0xffff0000)
+__attribute__((target("avx512f"))) static inline __m512 bf16_even512(__m512i wv) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(wv, 16));
+}
+__attribute__((target("avx512f"))) static inline __m512 bf16_odd512(__m512i wv) {
+    return _mm512_castsi512_ps(_mm512_and_si512(wv, _mm512_set1_epi32((int)0xffff0000u)));
+}
+
+// acc + even weights of a 32-bf16 chunk x xe + odd weights x xo (pair order)
 __attribute__((target("avx512f"))) static inline __m512 pair_fma512(__m512 acc, __m512i wv, __m512 xe, __m512 xo) {
-    acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wv, 16)), xe, acc);
-    return _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(wv, _mm512_set1_epi32((int)0xffff0000u))), xo, acc);
+    return pair_fma512w(acc, bf16_even512(wv), bf16_odd512(wv), xe, xo);
 }
 
 // decode (one activation row): y[r] = xp . W_r for rows [r0, r1), one row after the other so each core reads one
@@ -529,6 +555,106 @@ __attribute__((target("avx512f,avx512bw"))) static void rows2_bf16_512(float *y,
         y[r] = hsum512(a0), y[r + 1] = hsum512(a1);
     }
 }
+
+// small batches (2 to LT_MS activation rows: a server's batched decode step): rows [r0, r1) read as NS sequential
+// streams, the NS consecutive parts of the rows, one row of each at a time (each stream prefetched LT_PF / 2 ahead,
+// running on into its next rows; rows starting inside a cache line read with aligned loads shifted into place), so
+// each weight is read from memory once and widened once for all M activation rows (xp: M permuted rows, stride ldxp),
+// and each activation load serves NS weight rows; every output keeps the chain of rows1_bf16_512 (same bits)
+__attribute__((target("avx512f,avx512bw"))) static inline __attribute__((always_inline)) void
+rowsm_bf16_512(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16_t *W, int K, int r0, int r1, int M,
+               int NS) {
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const int nfull = K & ~31, rem = K % 32;
+    const __mmask32 mrem = (__mmask32)((1ull << rem) - 1);
+    const int part = (r1 - r0) / NS; // stream s: rows [r0 + s part, r0 + (s + 1) part); the rest one at a time below
+    for (int r = r0; r < r0 + part; r++) {
+        const uint16_t *w[LT_NS];
+        __m512 acc[LT_NS][LT_MS];
+#pragma GCC unroll 8
+        for (int j = 0; j < NS; j++) {
+            w[j] = W + (int64_t)(r + j * part) * K;
+#pragma GCC unroll 8
+            for (int i = 0; i < M; i++) acc[j][i] = _mm512_setzero_ps();
+        }
+        const uintptr_t mis = (uintptr_t)w[0] & 63;
+        if (ROWS1_ALIGNED && mis && mis % 4 == 0 && rem == 0) { // every row starts mis bytes into a line (K % 32 == 0)
+            const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32((int)(mis / 4)), lane);
+            __m512i cur[LT_NS];
+#pragma GCC unroll 8
+            for (int j = 0; j < NS; j++) cur[j] = _mm512_load_si512((const void *)(w[j] - mis / 2));
+            for (int c = 0; c < nfull; c += 32) {
+                __m512 we[LT_NS], wo[LT_NS];
+#pragma GCC unroll 8
+                for (int j = 0; j < NS; j++) {
+                    _mm_prefetch((const char *)(w[j] + c + LT_PF / 2), _MM_HINT_T0);
+                    const __m512i nxt = _mm512_load_si512((const void *)(w[j] - mis / 2 + c + 32));
+                    const __m512i v = _mm512_permutex2var_epi32(cur[j], idx, nxt); // w[j][c .. c + 32)
+                    cur[j] = nxt;
+                    we[j] = bf16_even512(v), wo[j] = bf16_odd512(v);
+                }
+#pragma GCC unroll 8
+                for (int i = 0; i < M; i++) {
+                    const __m512 xe = _mm512_loadu_ps(xp + i * ldxp + c), xo = _mm512_loadu_ps(xp + i * ldxp + c + 16);
+#pragma GCC unroll 8
+                    for (int j = 0; j < NS; j++) acc[j][i] = pair_fma512w(acc[j][i], we[j], wo[j], xe, xo);
+                }
+            }
+        } else
+            for (int c = 0; c < (int)pad32(K); c += 32) {
+                __m512 we[LT_NS], wo[LT_NS];
+#pragma GCC unroll 8
+                for (int j = 0; j < NS; j++) {
+                    _mm_prefetch((const char *)(w[j] + c + LT_PF / 2), _MM_HINT_T0);
+                    const __m512i v = c < nfull ? _mm512_loadu_si512((const void *)(w[j] + c))
+                                                : _mm512_maskz_loadu_epi16(mrem, w[j] + c);
+                    we[j] = bf16_even512(v), wo[j] = bf16_odd512(v);
+                }
+#pragma GCC unroll 8
+                for (int i = 0; i < M; i++) {
+                    const __m512 xe = _mm512_loadu_ps(xp + i * ldxp + c), xo = _mm512_loadu_ps(xp + i * ldxp + c + 16);
+#pragma GCC unroll 8
+                    for (int j = 0; j < NS; j++) acc[j][i] = pair_fma512w(acc[j][i], we[j], wo[j], xe, xo);
+                }
+            }
+#pragma GCC unroll 8
+        for (int j = 0; j < NS; j++)
+#pragma GCC unroll 8
+            for (int i = 0; i < M; i++) y[i * ldy + r + j * part] = hsum512(acc[j][i]);
+    }
+    for (int r = r0 + NS * part; r < r1; r++) { // the rows left over, one at a time (unaligned loads)
+        const uint16_t *w = W + (int64_t)r * K;
+        __m512 a[LT_MS];
+#pragma GCC unroll 8
+        for (int i = 0; i < M; i++) a[i] = _mm512_setzero_ps();
+        for (int c = 0; c < (int)pad32(K); c += 32) {
+            const __m512i v = c < nfull ? _mm512_loadu_si512((const void *)(w + c)) : _mm512_maskz_loadu_epi16(mrem, w + c);
+            const __m512 e = bf16_even512(v), o = bf16_odd512(v);
+#pragma GCC unroll 8
+            for (int i = 0; i < M; i++)
+                a[i] = pair_fma512w(a[i], e, o, _mm512_loadu_ps(xp + i * ldxp + c), _mm512_loadu_ps(xp + i * ldxp + c + 16));
+        }
+#pragma GCC unroll 8
+        for (int i = 0; i < M; i++) y[i * ldy + r] = hsum512(a[i]);
+    }
+}
+
+// one instance per M, with as many streams NS as the M x NS accumulators and NS widened weight chunks leave registers
+typedef void (*RowsMFn)(float *, int64_t, const float *, int64_t, const uint16_t *, int, int, int);
+#define ROWSM512(M, NS)                                                                                                \
+    __attribute__((target("avx512f,avx512bw"))) static void rowsm_bf16_512_##M(                                        \
+        float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16_t *W, int K, int r0, int r1) {              \
+        rowsm_bf16_512(y, ldy, xp, ldxp, W, K, r0, r1, M, NS);                                                         \
+    }
+ROWSM512(2, RS_2)
+ROWSM512(3, RS_3)
+ROWSM512(4, RS_4)
+ROWSM512(5, RS_5)
+ROWSM512(6, RS_6)
+ROWSM512(7, RS_7)
+ROWSM512(8, RS_8)
+static const RowsMFn rowsm512[LT_MS - 1] = {rowsm_bf16_512_2, rowsm_bf16_512_3, rowsm_bf16_512_4, rowsm_bf16_512_5,
+                                            rowsm_bf16_512_6, rowsm_bf16_512_7, rowsm_bf16_512_8};
 
 // rows [r0, r1) of one job for activation rows [i0, i0 + mr): bf16 weights, xp = the permuted rows (stride Kp)
 static void tiles_bf16(float *y, int64_t ldy, const float *xp, int64_t Kp, const uint16_t *W, int K, int mr, int r0,
@@ -755,14 +881,27 @@ static int64_t job_xrow(const LinearJob *J) {
     return job_bf16c(J) ? (int64_t)bf16c_row_floats((int)J->W->cols) : pad32(J->W->cols);
 }
 
+// whether a job's tasks read their weight rows as one stream, as decode does: one activation row, or a small batch
+// (up to LT_MR rows, or LT_MS with bf16 weights on AVX-512: rowsm_bf16_512)
+static int job_streams(const LinearJob *J) {
+    return J->n <= LT_MR || (J->n <= LT_MS && J->W->dtype == DT_BF16 && !job_bf16c(J) && cpu.avx512f);
+}
+
 // one task: rows [r0, r1) of job J for all its activation rows; xp = its permuted rows (bf16). The task runs in
 // blocks of LT_MB activation rows x LT_RB weight rows (LW_RB for f32 / f16), LT_MR rows at a time inside a block,
 // so a block's operands stay in cache (measured +2-4 % over whole-task sweeps); decode-sized batches read the task's
 // rows in one pass. The order of each output's sum does not depend on any of this.
 static void linear_task(const LinearJob *J, const float *xp, int r0, int r1) {
     const int K = (int)J->W->cols, n = J->n, bf16 = J->W->dtype == DT_BF16, c16 = job_bf16c(J);
-    const int rbk = n <= LT_MR ? r1 - r0 : bf16 || c16 ? LT_RB : LW_RB; // (decode: one stream of rows)
+    const int rbk = job_streams(J) ? r1 - r0 : bf16 || c16 ? LT_RB : LW_RB; // (decode: one stream of rows)
     const int64_t Kp = job_xrow(J);
+    if (n >= 2 && n <= LT_MS && bf16 && !c16 && cpu.avx512f) { // a small batch: streamed as decode streams
+        rowsm512[n - 2](J->y, J->ldy, xp, Kp, (const uint16_t *)J->W->data, K, r0, r1);
+        if (J->b && J->b->data)
+            for (int i = 0; i < n; i++)
+                for (int r = r0; r < r1; r++) J->y[(int64_t)i * J->ldy + r] += tensor_get(J->b, r);
+        return;
+    }
     for (int ib = 0; ib < n; ib += LT_MB) {
         const int ie = n - ib < LT_MB ? n : ib + LT_MB;
         for (int rb = r0; rb < r1; rb += rbk) {
@@ -790,7 +929,7 @@ static void linear_task(const LinearJob *J, const float *xp, int r0, int r1) {
 
 // output rows per task of a job (the bits do not depend on it)
 static int job_rows(const LinearJob *J) {
-    if (J->n > LT_MR) {
+    if (!job_streams(J)) {
         // batches: every task reads all the activation rows once; where they outgrow L2 (prefill, vision), larger
         // tasks (up to LT_NB_MAX weight rows) read them less often, yet at least 8 tasks per thread where possible
         const int64_t cap = (int64_t)J->n * J->W->cols * 4 > LT_XL2 ? LT_NB_MAX : LT_NB;
