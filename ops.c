@@ -219,20 +219,10 @@ float dot_f32(const float *a, const float *b, int n) {
 #define LT_MB 32  // activation rows per block of a task (a multiple of LT_MR)
 #define LT_RB 20  // bf16 weight rows per block of a task (a multiple of LT_NR)
 #define LT_KC2 512 // AVX2 tiles: k per block (a multiple of 32)
-#define LT_TASK1 (1 << 20) // bytes of contiguous weight rows per task of a streamed job (decode, job_streams)
+#define LT_TASK1 (1 << 20) // bytes of contiguous weight rows per task for batches of at most LT_MR rows (decode)
 #define LT_PF 3072 // decode: bf16 elements prefetched ahead of the weight read, in reading order (6 KB)
 #define LT_KLONG 6144 // decode: rows longer than this are read two at a time (rows2_bf16_512)
-#define LT_MS 8 // most activation rows a batch may have to be streamed as decode streams (rowsm_bf16_512)
-#define LT_NS 6 // most weight streams of rowsm_bf16_512
-#ifndef RS_2
-#define RS_2 4
-#define RS_3 4
-#define RS_4 4
-#define RS_5 3
-#define RS_6 3
-#define RS_7 2
-#define RS_8 2
-#endif
+#define LT_NS 4 // weight streams of rowsm_bf16_512
 
 static inline int64_t pad32(int64_t k) { return (k + 31) & ~(int64_t)31; }
 
@@ -556,7 +546,7 @@ __attribute__((target("avx512f,avx512bw"))) static void rows2_bf16_512(float *y,
     }
 }
 
-// small batches (2 to LT_MS activation rows: a server's batched decode step): rows [r0, r1) read as NS sequential
+// small batches (2 to LT_MR activation rows: a server's batched decode step): rows [r0, r1) read as NS sequential
 // streams, the NS consecutive parts of the rows, one row of each at a time (each stream prefetched LT_PF / 2 ahead,
 // running on into its next rows; rows starting inside a cache line read with aligned loads shifted into place), so
 // each weight is read from memory once and widened once for all M activation rows (xp: M permuted rows, stride ldxp),
@@ -570,7 +560,7 @@ rowsm_bf16_512(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint1
     const int part = (r1 - r0) / NS; // stream s: rows [r0 + s part, r0 + (s + 1) part); the rest one at a time below
     for (int r = r0; r < r0 + part; r++) {
         const uint16_t *w[LT_NS];
-        __m512 acc[LT_NS][LT_MS];
+        __m512 acc[LT_NS][LT_MR];
 #pragma GCC unroll 8
         for (int j = 0; j < NS; j++) {
             w[j] = W + (int64_t)(r + j * part) * K;
@@ -624,7 +614,7 @@ rowsm_bf16_512(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint1
     }
     for (int r = r0 + NS * part; r < r1; r++) { // the rows left over, one at a time (unaligned loads)
         const uint16_t *w = W + (int64_t)r * K;
-        __m512 a[LT_MS];
+        __m512 a[LT_MR];
 #pragma GCC unroll 8
         for (int i = 0; i < M; i++) a[i] = _mm512_setzero_ps();
         for (int c = 0; c < (int)pad32(K); c += 32) {
@@ -639,22 +629,17 @@ rowsm_bf16_512(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint1
     }
 }
 
-// one instance per M, with as many streams NS as the M x NS accumulators and NS widened weight chunks leave registers
+// one instance per M: the M x LT_NS accumulators and LT_NS widened weight chunks stay in registers
 typedef void (*RowsMFn)(float *, int64_t, const float *, int64_t, const uint16_t *, int, int, int);
-#define ROWSM512(M, NS)                                                                                                \
+#define ROWSM512(M)                                                                                                    \
     __attribute__((target("avx512f,avx512bw"))) static void rowsm_bf16_512_##M(                                        \
         float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16_t *W, int K, int r0, int r1) {              \
-        rowsm_bf16_512(y, ldy, xp, ldxp, W, K, r0, r1, M, NS);                                                         \
+        rowsm_bf16_512(y, ldy, xp, ldxp, W, K, r0, r1, M, LT_NS);                                                      \
     }
-ROWSM512(2, RS_2)
-ROWSM512(3, RS_3)
-ROWSM512(4, RS_4)
-ROWSM512(5, RS_5)
-ROWSM512(6, RS_6)
-ROWSM512(7, RS_7)
-ROWSM512(8, RS_8)
-static const RowsMFn rowsm512[LT_MS - 1] = {rowsm_bf16_512_2, rowsm_bf16_512_3, rowsm_bf16_512_4, rowsm_bf16_512_5,
-                                            rowsm_bf16_512_6, rowsm_bf16_512_7, rowsm_bf16_512_8};
+ROWSM512(2)
+ROWSM512(3)
+ROWSM512(4)
+static const RowsMFn rowsm512[LT_MR - 1] = {rowsm_bf16_512_2, rowsm_bf16_512_3, rowsm_bf16_512_4};
 
 // rows [r0, r1) of one job for activation rows [i0, i0 + mr): bf16 weights, xp = the permuted rows (stride Kp)
 static void tiles_bf16(float *y, int64_t ldy, const float *xp, int64_t Kp, const uint16_t *W, int K, int mr, int r0,
@@ -881,21 +866,15 @@ static int64_t job_xrow(const LinearJob *J) {
     return job_bf16c(J) ? (int64_t)bf16c_row_floats((int)J->W->cols) : pad32(J->W->cols);
 }
 
-// whether a job's tasks read their weight rows as one stream, as decode does: one activation row, or a small batch
-// (up to LT_MR rows, or LT_MS with bf16 weights on AVX-512: rowsm_bf16_512)
-static int job_streams(const LinearJob *J) {
-    return J->n <= LT_MR || (J->n <= LT_MS && J->W->dtype == DT_BF16 && !job_bf16c(J) && cpu.avx512f);
-}
-
 // one task: rows [r0, r1) of job J for all its activation rows; xp = its permuted rows (bf16). The task runs in
 // blocks of LT_MB activation rows x LT_RB weight rows (LW_RB for f32 / f16), LT_MR rows at a time inside a block,
 // so a block's operands stay in cache (measured +2-4 % over whole-task sweeps); decode-sized batches read the task's
 // rows in one pass. The order of each output's sum does not depend on any of this.
 static void linear_task(const LinearJob *J, const float *xp, int r0, int r1) {
     const int K = (int)J->W->cols, n = J->n, bf16 = J->W->dtype == DT_BF16, c16 = job_bf16c(J);
-    const int rbk = job_streams(J) ? r1 - r0 : bf16 || c16 ? LT_RB : LW_RB; // (decode: one stream of rows)
+    const int rbk = n <= LT_MR ? r1 - r0 : bf16 || c16 ? LT_RB : LW_RB; // (decode: one stream of rows)
     const int64_t Kp = job_xrow(J);
-    if (n >= 2 && n <= LT_MS && bf16 && !c16 && cpu.avx512f) { // a small batch: streamed as decode streams
+    if (n >= 2 && n <= LT_MR && bf16 && !c16 && cpu.avx512f) { // a small batch: streamed as decode streams
         rowsm512[n - 2](J->y, J->ldy, xp, Kp, (const uint16_t *)J->W->data, K, r0, r1);
         if (J->b && J->b->data)
             for (int i = 0; i < n; i++)
@@ -929,7 +908,7 @@ static void linear_task(const LinearJob *J, const float *xp, int r0, int r1) {
 
 // output rows per task of a job (the bits do not depend on it)
 static int job_rows(const LinearJob *J) {
-    if (!job_streams(J)) {
+    if (J->n > LT_MR) {
         // batches: every task reads all the activation rows once; where they outgrow L2 (prefill, vision), larger
         // tasks (up to LT_NB_MAX weight rows) read them less often, yet at least 8 tasks per thread where possible
         const int64_t cap = (int64_t)J->n * J->W->cols * 4 > LT_XL2 ? LT_NB_MAX : LT_NB;

@@ -196,7 +196,7 @@ static void check_batch_invariance(DType dt, int O, int K) {
     free(wd), free(bb), free(x), free(y), free(xa), free(ref);
 }
 
-// small batches (2..8 rows: a server's batched decode step, ops.c's rowsm_bf16_512 on AVX-512): the fast kernel
+// small batches (2..8 rows: a server's batched decode step; ops.c's rowsm_bf16_512 for up to 4 on AVX-512): the fast kernel
 // agrees with the naive twin (linear_naive), 1 and 2 threads, AVX-512, AVX2 and portable give the same bits, and every
 // row equals the row alone; weights at shifted and unaligned starts, K with and without a partial last chunk, and
 // row counts that leave rows over after the kernel's streams
