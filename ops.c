@@ -222,7 +222,7 @@ float dot_f32(const float *a, const float *b, int n) {
 #define LT_TASK1 (1 << 20) // bytes of contiguous weight rows per task for batches of at most LT_MR rows (decode)
 #define LT_PF 3072 // decode: bf16 elements prefetched ahead of the weight read, in reading order (6 KB)
 #define LT_KLONG 6144 // decode: rows longer than this are read two at a time (rows2_bf16_512)
-#define LT_NS 4 // weight streams of rowsm_bf16_512
+#define LT_NS 5 // weight streams of rowsm_bf16_512
 
 static inline int64_t pad32(int64_t k) { return (k + 31) & ~(int64_t)31; }
 
@@ -546,87 +546,52 @@ __attribute__((target("avx512f,avx512bw"))) static void rows2_bf16_512(float *y,
     }
 }
 
-// small batches (2 to LT_MR activation rows: a server's batched decode step): rows [r0, r1) read as NS sequential
-// streams, the NS consecutive parts of the rows, one row of each at a time (each stream prefetched LT_PF / 2 ahead,
-// running on into its next rows; rows starting inside a cache line read with aligned loads shifted into place), so
-// each weight is read from memory once and widened once for all M activation rows (xp: M permuted rows, stride ldxp),
-// and each activation load serves NS weight rows; every output keeps the chain of rows1_bf16_512 (same bits)
+// small batches: y[i, r + j step] = xp_i . W_(r + j step) for the M activation rows i (xp: permuted rows, stride ldxp)
+// and the NS weight rows j, one pass over K: per 32-bf16 chunk the M activation chunks are loaded once for the NS
+// weight rows, and each weight chunk is loaded (each stream prefetched LT_PF / 2 ahead, running on into its next
+// rows) and widened once for the M activation rows; every output is the chain of rows1_bf16_512 (same bits)
 __attribute__((target("avx512f,avx512bw"))) static inline __attribute__((always_inline)) void
-rowsm_bf16_512(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16_t *W, int K, int r0, int r1, int M,
-               int NS) {
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const int nfull = K & ~31, rem = K % 32;
-    const __mmask32 mrem = (__mmask32)((1ull << rem) - 1);
-    const int part = (r1 - r0) / NS; // stream s: rows [r0 + s part, r0 + (s + 1) part); the rest one at a time below
-    for (int r = r0; r < r0 + part; r++) {
-        const uint16_t *w[LT_NS];
-        __m512 acc[LT_NS][LT_MR];
+rowsm_step512(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16_t *W, int K, int r, int step, int M,
+              int NS) {
+    const int nfull = K & ~31;
+    const __mmask32 mrem = (__mmask32)((1ull << (K % 32)) - 1);
+    const uint16_t *w[LT_NS];
+    __m512 acc[LT_NS][LT_MR];
+#pragma GCC unroll 8
+    for (int j = 0; j < NS; j++) {
+        w[j] = W + (int64_t)(r + j * step) * K;
+#pragma GCC unroll 8
+        for (int i = 0; i < M; i++) acc[j][i] = _mm512_setzero_ps();
+    }
+    for (int c = 0; c < (int)pad32(K); c += 32) {
+        __m512 xe[LT_MR], xo[LT_MR];
+#pragma GCC unroll 8
+        for (int i = 0; i < M; i++) xe[i] = _mm512_loadu_ps(xp + i * ldxp + c), xo[i] = _mm512_loadu_ps(xp + i * ldxp + c + 16);
 #pragma GCC unroll 8
         for (int j = 0; j < NS; j++) {
-            w[j] = W + (int64_t)(r + j * part) * K;
+            _mm_prefetch((const char *)(w[j] + c + LT_PF / 2), _MM_HINT_T0);
+            const __m512i v =
+                c < nfull ? _mm512_loadu_si512((const void *)(w[j] + c)) : _mm512_maskz_loadu_epi16(mrem, w[j] + c);
+            const __m512 we = bf16_even512(v), wo = bf16_odd512(v);
 #pragma GCC unroll 8
-            for (int i = 0; i < M; i++) acc[j][i] = _mm512_setzero_ps();
+            for (int i = 0; i < M; i++) acc[j][i] = pair_fma512w(acc[j][i], we, wo, xe[i], xo[i]);
         }
-        const uintptr_t mis = (uintptr_t)w[0] & 63;
-        if (ROWS1_ALIGNED && mis && mis % 4 == 0 && rem == 0) { // every row starts mis bytes into a line (K % 32 == 0)
-            const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32((int)(mis / 4)), lane);
-            __m512i cur[LT_NS];
-#pragma GCC unroll 8
-            for (int j = 0; j < NS; j++) cur[j] = _mm512_load_si512((const void *)(w[j] - mis / 2));
-            for (int c = 0; c < nfull; c += 32) {
-                __m512 we[LT_NS], wo[LT_NS];
-#pragma GCC unroll 8
-                for (int j = 0; j < NS; j++) {
-                    _mm_prefetch((const char *)(w[j] + c + LT_PF / 2), _MM_HINT_T0);
-                    const __m512i nxt = _mm512_load_si512((const void *)(w[j] - mis / 2 + c + 32));
-                    const __m512i v = _mm512_permutex2var_epi32(cur[j], idx, nxt); // w[j][c .. c + 32)
-                    cur[j] = nxt;
-                    we[j] = bf16_even512(v), wo[j] = bf16_odd512(v);
-                }
-#pragma GCC unroll 8
-                for (int i = 0; i < M; i++) {
-                    const __m512 xe = _mm512_loadu_ps(xp + i * ldxp + c), xo = _mm512_loadu_ps(xp + i * ldxp + c + 16);
-#pragma GCC unroll 8
-                    for (int j = 0; j < NS; j++) acc[j][i] = pair_fma512w(acc[j][i], we[j], wo[j], xe, xo);
-                }
-            }
-        } else
-            for (int c = 0; c < (int)pad32(K); c += 32) {
-                __m512 we[LT_NS], wo[LT_NS];
-#pragma GCC unroll 8
-                for (int j = 0; j < NS; j++) {
-                    _mm_prefetch((const char *)(w[j] + c + LT_PF / 2), _MM_HINT_T0);
-                    const __m512i v = c < nfull ? _mm512_loadu_si512((const void *)(w[j] + c))
-                                                : _mm512_maskz_loadu_epi16(mrem, w[j] + c);
-                    we[j] = bf16_even512(v), wo[j] = bf16_odd512(v);
-                }
-#pragma GCC unroll 8
-                for (int i = 0; i < M; i++) {
-                    const __m512 xe = _mm512_loadu_ps(xp + i * ldxp + c), xo = _mm512_loadu_ps(xp + i * ldxp + c + 16);
-#pragma GCC unroll 8
-                    for (int j = 0; j < NS; j++) acc[j][i] = pair_fma512w(acc[j][i], we[j], wo[j], xe, xo);
-                }
-            }
-#pragma GCC unroll 8
-        for (int j = 0; j < NS; j++)
-#pragma GCC unroll 8
-            for (int i = 0; i < M; i++) y[i * ldy + r + j * part] = hsum512(acc[j][i]);
     }
-    for (int r = r0 + NS * part; r < r1; r++) { // the rows left over, one at a time (unaligned loads)
-        const uint16_t *w = W + (int64_t)r * K;
-        __m512 a[LT_MR];
 #pragma GCC unroll 8
-        for (int i = 0; i < M; i++) a[i] = _mm512_setzero_ps();
-        for (int c = 0; c < (int)pad32(K); c += 32) {
-            const __m512i v = c < nfull ? _mm512_loadu_si512((const void *)(w + c)) : _mm512_maskz_loadu_epi16(mrem, w + c);
-            const __m512 e = bf16_even512(v), o = bf16_odd512(v);
+    for (int j = 0; j < NS; j++)
 #pragma GCC unroll 8
-            for (int i = 0; i < M; i++)
-                a[i] = pair_fma512w(a[i], e, o, _mm512_loadu_ps(xp + i * ldxp + c), _mm512_loadu_ps(xp + i * ldxp + c + 16));
-        }
-#pragma GCC unroll 8
-        for (int i = 0; i < M; i++) y[i * ldy + r] = hsum512(a[i]);
-    }
+        for (int i = 0; i < M; i++) y[i * ldy + r + j * step] = hsum512(acc[j][i]);
+}
+
+// small batches (2 to LT_MR activation rows: a server's batched decode step): rows [r0, r1) read as LT_NS sequential
+// streams, the LT_NS consecutive parts of the rows, one row of each at a time (the rows left over then one at a
+// time), so each weight is read from memory once for all M activation rows and each activation load serves LT_NS
+// weight rows; unaligned loads (shifting aligned ones into place, as rows1_bf16_512 does, needs LT_NS more registers)
+__attribute__((target("avx512f,avx512bw"))) static inline __attribute__((always_inline)) void
+rowsm_bf16_512(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16_t *W, int K, int r0, int r1, int M) {
+    const int part = (r1 - r0) / LT_NS; // stream j: rows [r0 + j part, r0 + (j + 1) part)
+    for (int r = r0; r < r0 + part; r++) rowsm_step512(y, ldy, xp, ldxp, W, K, r, part, M, LT_NS);
+    for (int r = r0 + LT_NS * part; r < r1; r++) rowsm_step512(y, ldy, xp, ldxp, W, K, r, 0, M, 1);
 }
 
 // one instance per M: the M x LT_NS accumulators and LT_NS widened weight chunks stay in registers
@@ -634,7 +599,7 @@ typedef void (*RowsMFn)(float *, int64_t, const float *, int64_t, const uint16_t
 #define ROWSM512(M)                                                                                                    \
     __attribute__((target("avx512f,avx512bw"))) static void rowsm_bf16_512_##M(                                        \
         float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16_t *W, int K, int r0, int r1) {              \
-        rowsm_bf16_512(y, ldy, xp, ldxp, W, K, r0, r1, M, LT_NS);                                                      \
+        rowsm_bf16_512(y, ldy, xp, ldxp, W, K, r0, r1, M);                                                             \
     }
 ROWSM512(2)
 ROWSM512(3)
