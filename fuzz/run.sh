@@ -13,7 +13,10 @@ for t in "$@"; do
     mkdir -p "$FUZZ_DIR/corpus/$t"
     dirs=("$FUZZ_DIR/corpus/$t")
     for d in "fuzz/corpus/$t" "tests/data/regress/$t"; do [ -d "$d" ] && dirs+=("$d"); done
-    opts=(-max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2560 -malloc_limit_mb=2048 -max_len=65536
+    # inputs up to 64 KB, or up to the largest seed (whole GGUF models are ~1.5 MB: a shorter limit would cut every seed)
+    maxlen=$(find -L "${dirs[@]}" -type f -printf '%s\n' 2>/dev/null | sort -n | tail -n1)
+    [ "${maxlen:-0}" -gt 65536 ] || maxlen=65536
+    opts=(-max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2560 -malloc_limit_mb=2048 -max_len="$maxlen"
           -print_final_stats=1 -artifact_prefix="$FUZZ_DIR/crashes/$t-")
     [ -f "fuzz/$t.dict" ] && opts+=(-dict="fuzz/$t.dict")
     # ASan: no leak is tolerated either; UBSan: stop at the first report not in fuzz/ubsan.supp
