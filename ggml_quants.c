@@ -692,9 +692,6 @@ T512 INLINE void q5_x_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
     const int q51 = id == GQ_Q5_1, bs = q51 ? 24 : 22, qh_at = q51 ? 4 : 2;
     const __m512 iota = IOTA16, iota16 = _mm512_add_ps(iota, _mm512_set1_ps(16.0f));
     const __m512 ilo = q51 ? iota : _mm512_sub_ps(iota, _mm512_set1_ps(16.0f)), ihi = q51 ? iota16 : iota;
-    const __m512i bit_lo = _mm512_sllv_epi32(_mm512_set1_epi32(1), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-                                                                                      11, 12, 13, 14, 15));
-    const __m512i bit_hi = _mm512_slli_epi32(bit_lo, 16), m4 = _mm512_set1_epi32(0xF), c16 = _mm512_set1_epi32(16);
     __m512 acc[GQ_R];
     for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_ps();
     for (int64_t b = 0; b < K / 32; b++) {
@@ -713,15 +710,16 @@ T512 INLINE void q5_x_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
                 ta = _mm512_mul_ps(ilo, d);
                 tb = _mm512_mul_ps(ihi, d);
             }
+            // bit j of qh is the fifth bit of element j, bit j + 16 that of element j + 16: lanes with it set take
+            // their nibble's entry of tb (values 16..31), the others that of ta (permutexvar reads 4 index bits)
             uint32_t qh;
             memcpy(&qh, p + qh_at, 4);
-            const __m512i qhv = _mm512_set1_epi32((int)qh);
             const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + qh_at + 4)));
-            __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_srli_epi32(q, 4);
-            lo = _mm512_mask_or_epi32(lo, _mm512_test_epi32_mask(qhv, bit_lo), lo, c16);
-            hi = _mm512_mask_or_epi32(hi, _mm512_test_epi32_mask(qhv, bit_hi), hi, c16);
-            acc[r] = _mm512_fmadd_ps(_mm512_permutex2var_ps(ta, lo, tb), x0, acc[r]);
-            acc[r] = _mm512_fmadd_ps(_mm512_permutex2var_ps(ta, hi, tb), x1, acc[r]);
+            const __m512i hi = _mm512_srli_epi32(q, 4);
+            const __m512 wl = _mm512_mask_permutexvar_ps(_mm512_permutexvar_ps(q, ta), (__mmask16)qh, q, tb);
+            const __m512 wh = _mm512_mask_permutexvar_ps(_mm512_permutexvar_ps(hi, ta), (__mmask16)(qh >> 16), hi, tb);
+            acc[r] = _mm512_fmadd_ps(wl, x0, acc[r]);
+            acc[r] = _mm512_fmadd_ps(wh, x1, acc[r]);
         }
     }
     for (int r = 0; r < nr; r++) y[r] = hsum512(acc[r]);
@@ -1103,7 +1101,7 @@ INSTANCE1(q5_k_256, T256, q5_k_256)
 INSTANCE1(q4_1_512, T512, q4_1_512)
 INSTANCE1(q2_k_512, T512, q2_k_512)
 // AVX-512 Q5_0 / Q5_1: GQ_R rows as pairs (measured faster than four rows side by side once the weights come from
-// memory: 8.1-8.4 against 7.5 GB/s on one core)
+// memory: 8.6-8.8 against 8.2 GB/s on one core)
 T512 static void q5_x_512_r4(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y) {
     for (int r = 0; r < GQ_R; r += 2) q5_x_512(id, w + r * rb, rb, K, x, y + r, 2);
 }
