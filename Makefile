@@ -191,7 +191,7 @@ test-valgrind: all
 FUZZ_CC      = clang-14
 FUZZ_SECONDS = 30
 FUZZ_TARGETS = safetensors config tokenizer tokenize image prompt compare jinja chat_output gguf gguf_model pdf openai json \
-               score
+               score quant
 FUZZ_DIR     = $(BUILD)/fuzz
 FUZZ_CFLAGS  = -std=c11 -O1 -g -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas -D_GNU_SOURCE \
                -I/usr/include/stb -I. -I$(BUILD) $(ASAN_FLAGS) -fsanitize-recover=float-cast-overflow -DJINJA_FUZZ_LIMITS
@@ -221,6 +221,13 @@ FUZZ_GCC_OBJS = $(addprefix $(BUILD)/,weights.o ops.o ops_bf16.o quant.o quantiz
 $(FUZZ_DIR)/fuzz_score: fuzz/fuzz_score.c $(FUZZ_OBJS) $(FUZZ_DIR)/obj/scorer.o $(FUZZ_DIR)/obj/messages.o $(FUZZ_GCC_OBJS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(FUZZ_DIR)/obj/scorer.o \
 	  $(FUZZ_DIR)/obj/messages.o $(FUZZ_GCC_OBJS) -lpcre2-8 -lcjson -ljpeg -lz -lm -lgomp
+
+# quantised checkpoints: quant.c instrumented (-ffp-contract=off as the build compiles it: the kernels' bits are the
+# build's), over the build's gcc ops.o / ops_bf16.o (dot_f32, the CPU feature tests) like fuzz_score
+$(FUZZ_DIR)/obj/quant.o: FUZZ_CFLAGS += -ffp-contract=off
+$(FUZZ_DIR)/fuzz_quant: fuzz/fuzz_quant.c $(FUZZ_OBJS) $(FUZZ_DIR)/obj/quant.o $(BUILD)/ops.o $(BUILD)/ops_bf16.o
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(FUZZ_DIR)/obj/quant.o $(BUILD)/ops.o \
+	  $(BUILD)/ops_bf16.o -lpcre2-8 -lcjson -ljpeg -lz -lm -lgomp
 
 fuzz-build: $(FUZZ_BINS)
 

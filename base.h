@@ -5,6 +5,7 @@
 #ifndef GLM4V_BASE_H
 #define GLM4V_BASE_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +25,12 @@ int glm_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void glm_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 // front ends only: glm_die with glm_errmsg
 _Noreturn void glm_die_err(int code);
+// front ends only: a usage error of glm4v (cmd NULL) or of its subcommand cmd: exit EXIT_USAGE with the one line
+// "[CMD: ]MSG (see [glm4v CMD ]--help)"
+_Noreturn void glm_usage_vdie(const char *cmd, const char *fmt, va_list ap);
+// front ends only: the integer value s of a flag, in [lo, hi]; else (s NULL, not an integer, out of range) a usage
+// error naming the flag
+long glm_flag_long(const char *cmd, const char *flag, const char *s, long lo, long hi);
 // output files that glm_die removes (temporary names before the final rename)
 void glm_atexit_remove(const char *path);
 void glm_atexit_forget(const char *path);

@@ -599,6 +599,7 @@ int checkpoint_tensor(const Checkpoint *ck, Tensor *out, const char *name, int n
         return 0;
     }
     out->rows = ndim >= 2 ? shape[0] : 1;
-    out->cols = ndim >= 2 ? (int64_t)(t->nbytes / (size_t)dtype_size[t->dtype]) / shape[0] : (ndim == 1 ? shape[0] : 1);
+    out->cols = ndim == 1 ? shape[0] : 1; // 2-D and more: the trailing dims flattened (also with no rows)
+    for (int i = 1; i < ndim; i++) out->cols *= shape[i];
     return 0;
 }

@@ -142,22 +142,12 @@ static void usage(FILE *f) {
 }
 
 _Noreturn static void usage_error(const char *fmt, ...) {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    glm_die(EXIT_USAGE, "%s (see --help)", msg);
+    glm_usage_vdie(NULL, fmt, ap);
 }
 
-static long parse_long(const char *flag, const char *s, long lo, long hi) {
-    if (!s) usage_error("%s needs a value", flag);
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) usage_error("%s: '%s' is not an integer in [%ld, %ld]", flag, s, lo, hi);
-    return v;
-}
+static long parse_long(const char *flag, const char *s, long lo, long hi) { return glm_flag_long(NULL, flag, s, lo, hi); }
 
 static float parse_float(const char *flag, const char *s, float lo, float hi) {
     if (!s) usage_error("%s needs a value", flag);

@@ -176,6 +176,7 @@ static void self_attention(Model *m, const TextLayer *L, int l, const ModelSeq *
     const float scale = 1.0f / sqrtf((float)hd);
     const int group = Hq / Hkv;
     const size_t per_thread = attention_scratch_floats(m->max_ctx);
+    int ndec = 0; // sequences with one row (decode), attended together below
     for (int s = 0, r0 = 0; s < nseq; r0 += seqs[s].n, s++) {
         Model *kvm = seqs[s].m;
         const int ns = seqs[s].n, past = kvm->n_past, nk = past + ns, ctx = kvm->max_ctx;
@@ -190,18 +191,8 @@ static void self_attention(Model *m, const TextLayer *L, int l, const ModelSeq *
             }
         // attn_output = eager_attention_forward(query, repeat_kv(key), repeat_kv(value), causal mask, scaling)
         float *qs = m->q + (size_t)r0 * Q, *as = m->att + (size_t)r0 * Q;
-        if (ns == 1) {
-            // decode: every cached key is visible, so the `group` query heads of a KV head are the rows of one call
-            // (each row gets the same roundings as alone: the bits equal the per-head computation)
-#pragma omp parallel for schedule(dynamic, 1)
-            for (int g = 0; g < Hkv; g++) {
-                int tid = omp_get_thread_num();
-                float *scores = m->att_scratch + (size_t)(tid < m->att_threads ? tid : 0) * per_thread;
-                const float *kh = kc + (size_t)g * ctx * hd, *vh = vc + (size_t)g * ctx * hd;
-                attention_head(as + (size_t)g * group * hd, hd, qs + (size_t)g * group * hd, hd, kh, hd, vh, hd,
-                               group, nk, hd, scale, -1, scores);
-            }
-        } else {
+        if (ns == 1) ndec++;
+        else {
 #pragma omp parallel for schedule(dynamic, 1)
             for (int h = 0; h < Hq; h++) {
                 int tid = omp_get_thread_num();
@@ -211,6 +202,24 @@ static void self_attention(Model *m, const TextLayer *L, int l, const ModelSeq *
                                past, scores);
             }
         }
+    }
+    // decode: every cached key is visible, so the `group` query heads of a KV head are the rows of one call (each row
+    // gets the same roundings as alone: the bits equal the per-head computation); the (sequence, KV head) pairs of all
+    // the one-row sequences of the batch in one parallel region
+#pragma omp parallel for schedule(dynamic, 1) if (ndec > 0)
+    for (int task = 0; task < ndec * Hkv; task++) {
+        const int g = task % Hkv;
+        int s = 0, r0 = 0; // the (task / Hkv)-th one-row sequence, its row r0
+        for (int d = task / Hkv; seqs[s].n != 1 || d-- > 0; r0 += seqs[s].n, s++) {}
+        const Model *kvm = seqs[s].m;
+        const int ctx = kvm->max_ctx, nk = kvm->n_past + 1;
+        const size_t lstride = (size_t)Hkv * ctx * hd;
+        const float *kh = kvm->k_cache + (size_t)l * lstride + (size_t)g * ctx * hd;
+        const float *vh = kvm->v_cache + (size_t)l * lstride + (size_t)g * ctx * hd;
+        const int tid = omp_get_thread_num();
+        float *scores = m->att_scratch + (size_t)(tid < m->att_threads ? tid : 0) * per_thread;
+        attention_head(m->att + (size_t)r0 * Q + (size_t)g * group * hd, hd, m->q + (size_t)r0 * Q + (size_t)g * group * hd,
+                       hd, kh, hd, vh, hd, group, nk, hd, scale, -1, scores);
     }
     // attn_output = self.o_proj(attn_output)
     linear(m->o, m->att, &L->o_proj, NULL, n);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #define MOE_GROUP 128 // most experts in one batch of Linears (prefill)
+#define MOE_SMALL 8   // most tokens of a step run as small batches (moe_small: decode, a server's batched step)
 
 // where each buffer of moe_forward sits in its scratch for n tokens (offsets in floats; the int arrays are stored in
 // float-sized slots). One table, so the size and the pointers cannot disagree
@@ -22,8 +23,10 @@ typedef struct {
     size_t g, u;     // [n, I] SwiGLU gate / up (I = max(Im, Im * shared))
     size_t eo;       // [n, H] expert outputs
     size_t sh;       // [n, H] shared expert output
-    size_t bg, bu;   // [K + 1, I] decode (n = 1): gate / up of the k experts + the shared one
-    size_t beo;      // [K + 1, H] decode: their outputs
+    size_t bg, bu;   // [m (K + 1), I] small batches (m = min(n, MOE_SMALL) tokens): gate / up of every chosen
+                     // expert's tokens + the shared expert's
+    size_t beo;      // [m (K + 1), H] small batches: their outputs
+    size_t bxg;      // [m K, H] small batches: the tokens of experts chosen by more than one, gathered
     size_t total;    // floats
 } MoeLayout;
 
@@ -42,10 +45,12 @@ static MoeLayout moe_layout(const TextConfig *t, size_t n) {
     L.u = L.g + n * I;
     L.eo = L.u + n * I;
     L.sh = L.eo + n * H;
+    const size_t m = n < MOE_SMALL ? n : MOE_SMALL;
     L.bg = L.sh + n * H;
-    L.bu = L.bg + (K + 1) * I;
-    L.beo = L.bu + (K + 1) * I;
-    L.total = L.beo + (K + 1) * H + 64;
+    L.bu = L.bg + m * (K + 1) * I;
+    L.beo = L.bu + m * (K + 1) * I;
+    L.bxg = L.beo + m * (K + 1) * H;
+    L.total = L.bxg + m * K * H + 64;
     return L;
 }
 
@@ -129,41 +134,73 @@ static void mlp_swiglu(float *y, const float *x, const Tensor *gate, const Tenso
     linear(y, g, down, NULL, n);
 }
 
-// decode (one token): the k chosen experts and the shared expert as two batches of Linears (gate + up of all of
-// them, then all the down projections), so the whole MoE block costs two parallel regions and every core streams
-// weights; then the same sums in the same order as moe_forward's loop (ascending expert id, then the shared expert)
-static void moe_decode(const TextLayer *L, const TextConfig *t, const float *x, float *y, const int *idx,
-                       const float *w, float *g, float *u, float *eo) {
-    const int K = t->num_experts_per_tok, H = t->hidden_size, Im = t->moe_intermediate_size;
-    const int Is = Im * t->n_shared_experts, I = Im > Is ? Im : Is, ne = K + (Is > 0);
-    LinearJob jobs[2 * 65] = {{0}};
-    for (int r = 0; r < ne; r++) {
-        const Tensor *gt = r < K ? &L->exp_gate[idx[r]] : &L->sh_gate, *ut = r < K ? &L->exp_up[idx[r]] : &L->sh_up;
-        jobs[2 * r] = (LinearJob){g + (size_t)r * I, I, x, H, gt, NULL, 1};
-        jobs[2 * r + 1] = (LinearJob){u + (size_t)r * I, I, x, H, ut, NULL, 1};
+// small batches (decode, a server's batched step: n <= MOE_SMALL tokens): every chosen expert (for the tokens that
+// chose it, gathered where more than one did) and the shared expert as two batches of Linears (gate + up of all of
+// them, then all the down projections), so the whole MoE block costs two parallel regions, every core streams
+// weights and each chosen expert is read once; then the same sums in the same order as moe_forward's loop (for each
+// token: ascending expert id, then the shared expert)
+static void moe_small(const TextLayer *L, const TextConfig *t, const float *x, float *y, int n, const int *idx,
+                      const float *w, float *g, float *u, float *eo, float *xg) {
+    const int E = t->n_routed_experts, K = t->num_experts_per_tok, H = t->hidden_size, Im = t->moe_intermediate_size;
+    const int Is = Im * t->n_shared_experts, I = Im > Is ? Im : Is;
+    enum { NJ = MOE_SMALL * 64 + 1 }; // most jobs of a batch (K <= 64)
+    LinearJob jobs[2 * NJ];
+    int exp_of[NJ], tok_of[NJ][MOE_SMALL], cnt[NJ], ne = 0, ng = 0;
+    // the chosen experts in ascending id, with their tokens in token order
+    for (int e = 0; e < E; e++) {
+        int c = 0;
+        for (int i = 0; i < n; i++)
+            for (int r = 0; r < K; r++)
+                if (idx[i * K + r] == e) tok_of[ne][c++] = i;
+        if (c) exp_of[ne] = e, cnt[ne++] = c;
     }
-    linear_batch(jobs, 2 * ne);
-    for (int r = 0; r < ne; r++) {
-        const int w_ = r < K ? Im : Is;
-        swiglu(g + (size_t)r * I, g + (size_t)r * I, u + (size_t)r * I, w_);
-        jobs[r] = (LinearJob){eo + (size_t)r * H, H, g + (size_t)r * I, w_, r < K ? &L->exp_down[idx[r]] : &L->sh_down,
-                              NULL, 1};
+    // job q: expert q's tokens (rows of x, or gathered into xg), their gate / up in rows [row[q], row[q] + cnt[q])
+    int row[NJ + 1];
+    row[0] = 0;
+    for (int q = 0; q < ne; q++) {
+        const float *xq = x + (size_t)tok_of[q][0] * H;
+        if (cnt[q] > 1) {
+            for (int j = 0; j < cnt[q]; j++)
+                memcpy(xg + (size_t)(ng + j) * H, x + (size_t)tok_of[q][j] * H, (size_t)H * sizeof(float));
+            xq = xg + (size_t)ng * H, ng += cnt[q];
+        }
+        const int e = exp_of[q];
+        jobs[2 * q] = (LinearJob){g + (size_t)row[q] * I, I, xq, H, &L->exp_gate[e], NULL, cnt[q]};
+        jobs[2 * q + 1] = (LinearJob){u + (size_t)row[q] * I, I, xq, H, &L->exp_up[e], NULL, cnt[q]};
+        row[q + 1] = row[q] + cnt[q];
     }
-    linear_batch(jobs, ne);
-    memset(y, 0, (size_t)H * sizeof(float));
-    int done[64] = {0};
-    for (int q = 0; q < K; q++) { // ascending expert id (ids are distinct)
-        int r = -1;
-        for (int s = 0; s < K; s++)
-            if (!done[s] && (r < 0 || idx[s] < idx[r])) r = s;
-        done[r] = 1;
-        const float *er = eo + (size_t)r * H;
-        for (int h = 0; h < H; h++) y[h] += er[h] * w[r];
+    int nj = 2 * ne;
+    if (Is) { // the shared expert on every token
+        jobs[nj++] = (LinearJob){g + (size_t)row[ne] * I, I, x, H, &L->sh_gate, NULL, n};
+        jobs[nj++] = (LinearJob){u + (size_t)row[ne] * I, I, x, H, &L->sh_up, NULL, n};
     }
-    if (Is) {
-        const float *sh = eo + (size_t)K * H;
-        for (int h = 0; h < H; h++) y[h] += sh[h];
-    }
+    // down_proj(act_fn(gate_proj(x)) * up_proj(x))
+    linear_batch(jobs, nj);
+    const int rows = row[ne] + (Is ? n : 0);
+    for (int r = 0; r < rows; r++) swiglu(g + (size_t)r * I, g + (size_t)r * I, u + (size_t)r * I, r < row[ne] ? Im : Is);
+    for (int q = 0; q < ne; q++)
+        jobs[q] = (LinearJob){eo + (size_t)row[q] * H, H, g + (size_t)row[q] * I, I, &L->exp_down[exp_of[q]], NULL,
+                              cnt[q]};
+    if (Is) jobs[ne] = (LinearJob){eo + (size_t)row[ne] * H, H, g + (size_t)row[ne] * I, I, &L->sh_down, NULL, n};
+    linear_batch(jobs, ne + (Is > 0));
+    // current_hidden_states * top_k_weights[token_idx, top_k_pos, None], added in ascending expert id
+    memset(y, 0, (size_t)n * H * sizeof(float));
+    for (int q = 0; q < ne; q++)
+        for (int j = 0; j < cnt[q]; j++) {
+            const int tok = tok_of[q][j];
+            int r = 0;
+            while (idx[tok * K + r] != exp_of[q]) r++;
+            const float wt = w[tok * K + r], *er = eo + (size_t)(row[q] + j) * H;
+            float *yr = y + (size_t)tok * H;
+            for (int h = 0; h < H; h++) yr[h] += er[h] * wt;
+        }
+    // hidden_states = hidden_states + self.shared_experts(residuals)
+    if (Is)
+        for (int i = 0; i < n; i++) {
+            const float *sh = eo + (size_t)(row[ne] + i) * H;
+            float *yr = y + (size_t)i * H;
+            for (int h = 0; h < H; h++) yr[h] += sh[h];
+        }
 }
 
 void moe_forward(const TextLayer *L, const Config *c, const float *x, float *y, int n, float *scratch,
@@ -193,8 +230,8 @@ void moe_forward(const TextLayer *L, const Config *c, const float *x, float *y, 
         tap(taps, name, DT_I64, 2, s1, ids);
         free(ids);
     }
-    if (n == 1 && K <= 64) {
-        moe_decode(L, t, x, y, topk_i, topk_w, scratch + S.bg, scratch + S.bu, scratch + S.beo);
+    if (n <= MOE_SMALL && K <= 64) {
+        moe_small(L, t, x, y, n, topk_i, topk_w, scratch + S.bg, scratch + S.bu, scratch + S.beo, scratch + S.bxg);
         return;
     }
     // group the tokens by expert (token order within an expert)

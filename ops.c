@@ -222,6 +222,8 @@ float dot_f32(const float *a, const float *b, int n) {
 #define LT_TASK1 (1 << 20) // bytes of contiguous weight rows per task for batches of at most LT_MR rows (decode)
 #define LT_PF 3072 // decode: bf16 elements prefetched ahead of the weight read, in reading order (6 KB)
 #define LT_KLONG 6144 // decode: rows longer than this are read two at a time (rows2_bf16_512)
+#define LT_NS 5 // weight streams of rowsm_bf16_512
+#define LT_PFM 512 // rowsm_bf16_512: bf16 elements prefetched ahead in each stream (1 KB; measured best of 0.5-6 KB)
 
 static inline int64_t pad32(int64_t k) { return (k + 31) & ~(int64_t)31; }
 
@@ -431,10 +433,25 @@ static float dot_bf16_pairs_scalar(const float *xp, const uint16_t *w, int K) {
     return ops_tree16(acc);
 }
 
-// acc + even weights of a 32-bf16 chunk x xe + odd weights x xo (pair order): the chain every decode kernel runs
+// acc + we x xe + wo x xo, we / wo = the even / odd weights of a 32-bf16 chunk as fp32 (pair order): the chain every
+// decode kernel runs
+__attribute__((target("avx512f"))) static inline __m512 pair_fma512w(__m512 acc, __m512 we, __m512 wo, __m512 xe,
+                                                                     __m512 xo) {
+    acc = _mm512_fmadd_ps(we, xe, acc);
+    return _mm512_fmadd_ps(wo, xo, acc);
+}
+
+// the even weights of a 32-bf16 chunk as fp32 (word << 16), and the odd ones (word & 0xffff0000)
+__attribute__((target("avx512f"))) static inline __m512 bf16_even512(__m512i wv) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(wv, 16));
+}
+__attribute__((target("avx512f"))) static inline __m512 bf16_odd512(__m512i wv) {
+    return _mm512_castsi512_ps(_mm512_and_si512(wv, _mm512_set1_epi32((int)0xffff0000u)));
+}
+
+// acc + even weights of a 32-bf16 chunk x xe + odd weights x xo (pair order)
 __attribute__((target("avx512f"))) static inline __m512 pair_fma512(__m512 acc, __m512i wv, __m512 xe, __m512 xo) {
-    acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wv, 16)), xe, acc);
-    return _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(wv, _mm512_set1_epi32((int)0xffff0000u))), xo, acc);
+    return pair_fma512w(acc, bf16_even512(wv), bf16_odd512(wv), xe, xo);
 }
 
 // decode (one activation row): y[r] = xp . W_r for rows [r0, r1), one row after the other so each core reads one
@@ -529,6 +546,66 @@ __attribute__((target("avx512f,avx512bw"))) static void rows2_bf16_512(float *y,
         y[r] = hsum512(a0), y[r + 1] = hsum512(a1);
     }
 }
+
+// small batches: y[i, r + j step] = xp_i . W_(r + j step) for the M activation rows i (xp: permuted rows, stride ldxp)
+// and the NS weight rows j, one pass over K: per 32-bf16 chunk the M activation chunks are loaded once for the NS
+// weight rows, and each weight chunk is loaded (each stream prefetched LT_PFM ahead, running on into its next
+// rows) and widened once for the M activation rows; every output is the chain of rows1_bf16_512 (same bits)
+__attribute__((target("avx512f,avx512bw"))) static inline __attribute__((always_inline)) void
+rowsm_step512(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16_t *W, int K, int r, int step, int M,
+              int NS) {
+    const int nfull = K & ~31;
+    const __mmask32 mrem = (__mmask32)((1ull << (K % 32)) - 1);
+    const uint16_t *w[LT_NS];
+    __m512 acc[LT_NS][LT_MR];
+#pragma GCC unroll 8
+    for (int j = 0; j < NS; j++) {
+        w[j] = W + (int64_t)(r + j * step) * K;
+#pragma GCC unroll 8
+        for (int i = 0; i < M; i++) acc[j][i] = _mm512_setzero_ps();
+    }
+    for (int c = 0; c < (int)pad32(K); c += 32) {
+        __m512 xe[LT_MR], xo[LT_MR];
+#pragma GCC unroll 8
+        for (int i = 0; i < M; i++) xe[i] = _mm512_loadu_ps(xp + i * ldxp + c), xo[i] = _mm512_loadu_ps(xp + i * ldxp + c + 16);
+#pragma GCC unroll 8
+        for (int j = 0; j < NS; j++) {
+            _mm_prefetch((const char *)(w[j] + c + LT_PFM), _MM_HINT_T0);
+            const __m512i v =
+                c < nfull ? _mm512_loadu_si512((const void *)(w[j] + c)) : _mm512_maskz_loadu_epi16(mrem, w[j] + c);
+            const __m512 we = bf16_even512(v), wo = bf16_odd512(v);
+#pragma GCC unroll 8
+            for (int i = 0; i < M; i++) acc[j][i] = pair_fma512w(acc[j][i], we, wo, xe[i], xo[i]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < NS; j++)
+#pragma GCC unroll 8
+        for (int i = 0; i < M; i++) y[i * ldy + r + j * step] = hsum512(acc[j][i]);
+}
+
+// small batches (2 to LT_MR activation rows: a server's batched decode step): rows [r0, r1) read as LT_NS sequential
+// streams, the LT_NS consecutive parts of the rows, one row of each at a time (the rows left over then one at a
+// time), so each weight is read from memory once for all M activation rows and each activation load serves LT_NS
+// weight rows; unaligned loads (shifting aligned ones into place, as rows1_bf16_512 does, needs LT_NS more registers)
+__attribute__((target("avx512f,avx512bw"))) static inline __attribute__((always_inline)) void
+rowsm_bf16_512(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16_t *W, int K, int r0, int r1, int M) {
+    const int part = (r1 - r0) / LT_NS; // stream j: rows [r0 + j part, r0 + (j + 1) part)
+    for (int r = r0; r < r0 + part; r++) rowsm_step512(y, ldy, xp, ldxp, W, K, r, part, M, LT_NS);
+    for (int r = r0 + LT_NS * part; r < r1; r++) rowsm_step512(y, ldy, xp, ldxp, W, K, r, 0, M, 1);
+}
+
+// one instance per M: the M x LT_NS accumulators and LT_NS widened weight chunks stay in registers
+typedef void (*RowsMFn)(float *, int64_t, const float *, int64_t, const uint16_t *, int, int, int);
+#define ROWSM512(M)                                                                                                    \
+    __attribute__((target("avx512f,avx512bw"))) static void rowsm_bf16_512_##M(                                        \
+        float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16_t *W, int K, int r0, int r1) {              \
+        rowsm_bf16_512(y, ldy, xp, ldxp, W, K, r0, r1, M);                                                             \
+    }
+ROWSM512(2)
+ROWSM512(3)
+ROWSM512(4)
+static const RowsMFn rowsm512[LT_MR - 1] = {rowsm_bf16_512_2, rowsm_bf16_512_3, rowsm_bf16_512_4};
 
 // rows [r0, r1) of one job for activation rows [i0, i0 + mr): bf16 weights, xp = the permuted rows (stride Kp)
 static void tiles_bf16(float *y, int64_t ldy, const float *xp, int64_t Kp, const uint16_t *W, int K, int mr, int r0,
@@ -763,6 +840,13 @@ static void linear_task(const LinearJob *J, const float *xp, int r0, int r1) {
     const int K = (int)J->W->cols, n = J->n, bf16 = J->W->dtype == DT_BF16, c16 = job_bf16c(J);
     const int rbk = n <= LT_MR ? r1 - r0 : bf16 || c16 ? LT_RB : LW_RB; // (decode: one stream of rows)
     const int64_t Kp = job_xrow(J);
+    if (n >= 2 && n <= LT_MR && bf16 && !c16 && cpu.avx512f) { // a small batch: streamed as decode streams
+        rowsm512[n - 2](J->y, J->ldy, xp, Kp, (const uint16_t *)J->W->data, K, r0, r1);
+        if (J->b && J->b->data)
+            for (int i = 0; i < n; i++)
+                for (int r = r0; r < r1; r++) J->y[(int64_t)i * J->ldy + r] += tensor_get(J->b, r);
+        return;
+    }
     for (int ib = 0; ib < n; ib += LT_MB) {
         const int ie = n - ib < LT_MB ? n : ib + LT_MB;
         for (int rb = r0; rb < r1; rb += rbk) {

@@ -359,6 +359,10 @@ int quant_tensor(const Checkpoint *ck, Tensor *out, const char *name, int ndim, 
     if (!G) return -1;
     const QuantArgs *a = &G->weights;
     const int64_t O = shape[0], K = shape[1];
+    // (the scale layout divides by the row and column counts)
+    if (O < 1 || K < 1)
+        return glm_err("%s: tensor '%s' is quantised but the config gives it no elements ([%lld,%lld])", ck->dir, qname,
+                       (long long)O, (long long)K);
     memset(out, 0, sizeof *out);
     out->rows = O, out->cols = K;
     // storage per format

@@ -103,23 +103,13 @@ static void serve_usage(FILE *f) {
 
 _Noreturn static void serve_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn static void serve_usage_error(const char *fmt, ...) {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    glm_die(EXIT_USAGE, "serve: %s (see glm4v serve --help)", msg);
+    glm_usage_vdie("serve", fmt, ap);
 }
 
 // an integer flag value in [lo, hi], or exit 2 naming the flag
-static long serve_long(const char *flag, const char *s, long lo, long hi) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        serve_usage_error("%s: '%s' is not an integer in [%ld, %ld]", flag, s, lo, hi);
-    return v;
-}
+static long serve_long(const char *flag, const char *s, long lo, long hi) { return glm_flag_long("serve", flag, s, lo, hi); }
 
 // the flags, each at most once
 enum { F_MODEL, F_HOST, F_PORT, F_PARALLEL, F_CTX, F_QUEUE, F_KEY, F_KEYFILE, F_MEDIA, F_NAME, F_BODY, F_THREADS,

@@ -103,6 +103,30 @@ _Noreturn void glm_die(int code, const char *fmt, ...) {
 
 _Noreturn void glm_die_err(int code) { glm_die(code, "%s", glm_errmsg[0] ? glm_errmsg : "unknown error"); }
 
+_Noreturn void glm_usage_vdie(const char *cmd, const char *fmt, va_list ap) {
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (cmd) glm_die(EXIT_USAGE, "%s: %s (see glm4v %s --help)", cmd, msg, cmd);
+    glm_die(EXIT_USAGE, "%s (see --help)", msg);
+}
+
+// glm_usage_vdie with its arguments
+_Noreturn static void usage_die(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    glm_usage_vdie(cmd, fmt, ap);
+}
+
+long glm_flag_long(const char *cmd, const char *flag, const char *s, long lo, long hi) {
+    if (!s) usage_die(cmd, "%s needs a value", flag);
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        usage_die(cmd, "%s: '%s' is not an integer in [%ld, %ld]", flag, s, lo, hi);
+    return v;
+}
+
 void *xmalloc(size_t n) {
     void *p = malloc(n ? n : 1);
     if (!p) glm_die(EXIT_INPUT, "out of memory allocating %zu bytes", n);

@@ -4,6 +4,7 @@
 // several repetitions, so other jobs on a shared machine lower both sides alike). A quick yardstick for the Linear
 // kernels without the 7 GB checkpoint of `make bench`. Prints one key=value per line.
 //   linear_bench [reps] [cpu] [bf16]   (threads: OMP_NUM_THREADS)
+//   linear_bench decode [reps] [cpu] [bf16]   (decode shapes, 1 to 8 rows, weights streamed from memory: run_decode)
 // With `bf16` linear() runs in the bf16 compute mode (ops_bf16.h) and the ratios are to the vdpbf16ps peak.
 // With `cpu` every figure is counted in process CPU time instead of wall-clock time (per core, as the FMA peak is
 // then too): on a machine shared with other jobs the time slices the others take no longer count.
@@ -49,8 +50,68 @@ static void *make_weights(DType dt, int64_t O, int64_t K) {
     return w;
 }
 
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+// `linear_bench decode [reps] [cpu] [bf16]`: bf16 weights streamed from memory (copies cycled through, 512 MB in all,
+// more than the L3) at the bench checkpoint's decode shapes, with 1, 2, 4 and 8 activation rows (a server's batched
+// decode step) in turn within each repetition; prints the weight bytes per second (median) and each batch's ratio to
+// one row: 1.0 means a batch reads its weights as fast as the one-row decode kernel
+static int run_decode(int reps) {
+    static const struct {
+        const char *name;
+        int K, O;
+    } shapes[] = {
+        {"qkv_4096x14336", 4096, 14336},  {"o_proj_12288x4096", 12288, 4096}, {"gate_up_4096x10944", 4096, 10944},
+        {"down_10944x4096", 10944, 4096}, {"expert_4096x1408", 4096, 1408},   {"expert_down_1408x4096", 1408, 4096},
+    };
+    static const int ns[] = {1, 2, 4, 8};
+    enum { NN = sizeof ns / sizeof ns[0] };
+    if (reps < 3) reps = 3;
+    if (reps > 200) reps = 200;
+    printf("threads=%d\nisa=%s\ntime=%s\ncompute=%s (%s)\n", omp_get_max_threads(), ops_features(),
+           use_cpu_time ? "cpu" : "wall", ops_compute_name(), ops_compute_path());
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int K = shapes[s].K, O = shapes[s].O;
+        const size_t wb = (size_t)O * K * 2;
+        const int ncopy = (int)((512u << 20) / wb) + 1;
+        Tensor *W = calloc((size_t)ncopy, sizeof *W);
+        for (int c = 0; c < ncopy; c++) W[c] = (Tensor){.data = make_weights(DT_BF16, O, K), .dtype = DT_BF16, .rows = O, .cols = K};
+        float *x = malloc((size_t)8 * K * 4), *y = malloc((size_t)8 * O * 4);
+        for (size_t i = 0; i < (size_t)8 * K; i++) x[i] = (float)((i * 2654435761u) % 2001) / 1000.0f - 1.0f;
+        ops_reserve_rows(8, (size_t)K);
+        double *t = malloc((size_t)NN * reps * sizeof(double));
+        for (int r = 0, c = 0; r < reps; r++)
+            for (int q = 0; q < NN; q++, c = (c + 1) % ncopy) {
+                const double t0 = now_s();
+                linear(y, x, &W[c], NULL, ns[q]);
+                t[q * reps + r] = now_s() - t0;
+            }
+        double gbs[NN];
+        for (int q = 0; q < NN; q++) {
+            qsort(t + q * reps, (size_t)reps, sizeof(double), cmp_double);
+            gbs[q] = wb / t[q * reps + reps / 2] / 1e9;
+        }
+        for (int q = 0; q < NN; q++) {
+            printf("decode_%s_n%d_gbs=%.2f\n", shapes[s].name, ns[q], gbs[q]);
+            if (q) printf("decode_%s_n%d_ratio=%.3f\n", shapes[s].name, ns[q], gbs[q] / gbs[0]);
+        }
+        fflush(stdout);
+        for (int c = 0; c < ncopy; c++) free((void *)W[c].data);
+        free(W), free(x), free(y), free(t);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     ops_init();
+    if (argc > 1 && strcmp(argv[1], "decode") == 0) {
+        use_cpu_time = argc > 3 && strcmp(argv[3], "cpu") == 0;
+        if (strcmp(argv[argc - 1], "bf16") == 0) ops_compute = COMPUTE_BF16;
+        return run_decode(argc > 2 ? atoi(argv[2]) : 15);
+    }
     const int reps = argc > 1 ? atoi(argv[1]) : 5;
     use_cpu_time = argc > 2 && strcmp(argv[2], "cpu") == 0;
     const int bf16 = (argc > 2 && strcmp(argv[argc - 1], "bf16") == 0);

@@ -1,11 +1,14 @@
 # SPDX-License-Identifier: MIT
 # one-off generator of the seed corpora in fuzz/corpus/ (python3 + numpy + Pillow; run from the repository root).
 # Not used by the build or the tests: its outputs are committed.
-import json, os, struct, io, zlib, zipfile
+# Arguments: only the named corpora are written (none: all).
+import json, os, struct, io, sys, zlib, zipfile
 import numpy as np
 from PIL import Image
 R='fuzz/corpus'
+ONLY=set(sys.argv[1:])
 def w(t,name,data):
+    if ONLY and t not in ONLY: return
     os.makedirs(f'{R}/{t}',exist_ok=True)
     if isinstance(data,str): data=data.encode()
     open(f'{R}/{t}/{name}','wb').write(data)
@@ -130,4 +133,81 @@ for comp,name in [(False,'stored.npz'),(True,'deflated.npz')]:
         'model.language_model.layers.1.mlp.gate.out1':np.array([[0.25,0.75],[0.5,0.5]],dtype=np.float32),'hidden_states.2':np.ones((2,4),np.float16)})
     w('compare',name,b'\x01'+b.getvalue())
 w('compare','small.safetensors',b'\x02'+s1)
+
+# ---- quant: [u16 LE n][n bytes of config.json][safetensors], the tensors as compressed-tensors 0.12 / transformers
+# FineGrainedFP8 save them (pack_to_int32: fields little end first along the last dim; zero points packed along the
+# output dim); values random, scales positive
+rng=np.random.default_rng(20)
+def qcfg(groups,fmt,ignore=(),nested=False):
+    qc={'quant_method':'compressed-tensors','format':fmt,'quantization_status':'compressed','kv_cache_scheme':None,
+        'ignore':list(ignore),'config_groups':groups,'version':'0.12.2'}
+    return {'text_config':{'quantization_config':qc}} if nested else {'architectures':['Glm4vForConditionalGeneration'],'quantization_config':qc}
+def wargs(bits,typ,strat,group=None,sym=True,block=None):
+    return {'num_bits':bits,'type':typ,'strategy':strat,'group_size':group,'symmetric':sym,'dynamic':False,'block_structure':block,'observer':'minmax'}
+def aargs(typ): return {'num_bits':8,'type':typ,'strategy':'token','symmetric':True,'dynamic':True,'group_size':None}
+def scale(dt,shape):
+    v=rng.uniform(1e-3,0.1,size=shape).astype(np.float32)
+    if dt=='F32': return ('F32',list(shape),v.tobytes())
+    if dt=='F16': return ('F16',list(shape),v.astype(np.float16).tobytes())
+    return ('BF16',list(shape),(v.view(np.uint32)>>16).astype(np.uint16).tobytes())
+def fp8(O,K,nan=False):
+    b=rng.integers(0,256,size=(O,K),dtype=np.uint8)
+    if not nan: b[(b&0x7f)==0x7f]^=1
+    return ('F8_E4M3',[O,K],b.tobytes())
+def pack(q,bits):  # q: [R, C] unsigned fields -> int32 [R, ceil(C*bits/32)]
+    R_,C=q.shape; per=32//bits; W=(C+per-1)//per
+    out=np.zeros((R_,W),np.uint32)
+    for c in range(C): out[:,c//per]|=(q[:,c].astype(np.uint32)&((1<<bits)-1))<<np.uint32(bits*(c%per))
+    return out.view(np.int32)
+def packed(O,K,bits):
+    p=pack(rng.integers(0,1<<bits,size=(O,K)),bits)
+    return ('I32',list(p.shape),p.tobytes())
+def quant_seed(name,cfg,tensors):
+    c=json.dumps(cfg).encode()
+    w('quant',name,struct.pack('<H',len(c))+c+st(tensors))
+L='model.language_model.layers.0.'
+G=lambda targets,wa,aa=None,fmt=None: {k:v for k,v in {'targets':targets,'weights':wa,'input_activations':aa,'format':fmt}.items() if k!='format' or v}
+quant_seed('fp8_channel_w8a8.bin',qcfg({'group_0':G(['Linear'],wargs(8,'float','channel'),aargs('float'))},'float-quantized',['lm_head']),
+    {L+'self_attn.q_proj.weight':fp8(7,40),L+'self_attn.q_proj.weight_scale':scale('BF16',(7,1)),
+     'lm_head.weight':('BF16',[2,40],bytes(160))})
+quant_seed('fp8_tensor_nan.bin',qcfg({'group_0':G(['Linear'],wargs(8,'float','tensor'))},'float-quantized'),
+    {L+'self_attn.o_proj.weight':fp8(4,32,nan=True),L+'self_attn.o_proj.weight_scale':scale('F32',(1,))})
+z=('I32',[5,1],bytes(20))
+quant_seed('int8_channel_w8a8.bin',qcfg({'group_0':G(['Linear'],wargs(8,'int','channel'),aargs('int'))},'int-quantized'),
+    {L+'mlp.gate_up_proj.weight':('I8',[5,48],rng.integers(-128,128,size=(5,48),dtype=np.int8).tobytes()),
+     L+'mlp.gate_up_proj.weight_scale':scale('F16',(5,1)),L+'mlp.gate_up_proj.weight_zero_point':z})
+for O,K,g,nm in [(6,64,16,'w4a16_group16.bin'),(3,40,8,'w4a16_group8_odd.bin')]:
+    quant_seed(nm,qcfg({'group_0':G(['Linear'],wargs(4,'int','group',g))},'pack-quantized'),
+        {L+'mlp.down_proj.weight_packed':packed(O,K,4),L+'mlp.down_proj.weight_scale':scale('BF16',(O,K//g)),
+         L+'mlp.down_proj.weight_shape':('I64',[2],struct.pack('<2q',O,K))})
+O,K,g=9,64,32
+zp=pack(rng.integers(0,16,size=(K//g,O)),4).T.copy()  # [ceil(O*4/32), K/g]: packed along the output dim
+quant_seed('w4_asym_group32.bin',qcfg({'group_0':G(['Linear'],wargs(4,'int','group',g,sym=False))},'pack-quantized'),
+    {L+'self_attn.v_proj.weight_packed':packed(O,K,4),L+'self_attn.v_proj.weight_scale':scale('BF16',(O,K//g)),
+     L+'self_attn.v_proj.weight_shape':('I64',[2],struct.pack('<2q',O,K)),
+     L+'self_attn.v_proj.weight_zero_point':('I32',list(zp.shape),zp.tobytes())})
+quant_seed('w8_pack_channel.bin',qcfg({'group_0':G(['Linear'],wargs(8,'int','channel'))},'pack-quantized'),
+    {L+'self_attn.k_proj.weight_packed':packed(3,20,8),L+'self_attn.k_proj.weight_scale':scale('F32',(3,1)),
+     L+'self_attn.k_proj.weight_shape':('I32',[2],struct.pack('<2i',3,20))})
+quant_seed('w4_g_idx.bin',qcfg({'group_0':G(['Linear'],wargs(4,'int','group',8))},'pack-quantized',nested=True),
+    {L+'mlp.up_proj.weight_packed':packed(2,24,4),L+'mlp.up_proj.weight_scale':scale('F16',(2,3)),
+     L+'mlp.up_proj.weight_shape':('I64',[2],struct.pack('<2q',2,24)),
+     L+'mlp.up_proj.weight_g_idx':('I32',[24],(np.arange(24,dtype=np.int32)//8).tobytes())})
+quant_seed('fp8_block_ct.bin',qcfg({'group_0':G(['Linear'],wargs(8,'float','block',block=[2,8]))},'float-quantized'),
+    {'model.visual.blocks.0.mlp.gate_proj.weight':fp8(5,24),'model.visual.blocks.0.mlp.gate_proj.weight_scale':scale('BF16',(3,3))})
+quant_seed('multi_group_re.bin',qcfg({'group_0':G(['re:.*mlp\\.experts\\..*'],wargs(4,'int','group',16),fmt='pack-quantized'),
+                                      'group_1':G(['Linear'],wargs(8,'float','channel'),aargs('float'),fmt='float-quantized')},
+                                     'float-quantized',['re:.*visual.*','lm_head']),
+    {'model.language_model.layers.1.mlp.experts.3.down_proj.weight_packed':packed(4,32,4),
+     'model.language_model.layers.1.mlp.experts.3.down_proj.weight_scale':scale('BF16',(4,2)),
+     'model.language_model.layers.1.mlp.experts.3.down_proj.weight_shape':('I64',[2],struct.pack('<2q',4,32)),
+     'model.language_model.layers.1.mlp.shared_experts.up_proj.weight':fp8(3,17),
+     'model.language_model.layers.1.mlp.shared_experts.up_proj.weight_scale':scale('BF16',(3,1)),
+     'model.language_model.layers.1.mlp.gate.weight':('BF16',[2,32],bytes(128)),
+     'model.visual.blocks.0.attn.qkv.weight':('BF16',[3,8],bytes(48))})
+fp8cfg={'quantization_config':{'quant_method':'fp8','activation_scheme':'dynamic','fmt':'e4m3','weight_block_size':[4,16],
+        'modules_to_not_convert':['model.visual.blocks.0.attn.qkv_proj','lm_head']}}
+c=json.dumps(fp8cfg).encode()
+w('quant','fp8_block.bin',struct.pack('<H',len(c))+c+st({L+'self_attn.q_proj.weight':fp8(10,40),L+'self_attn.q_proj.weight_scale_inv':scale('F32',(3,3)),
+    'model.visual.blocks.0.attn.qkv.weight':('BF16',[3,8],bytes(48)),'lm_head.weight':('BF16',[2,40],bytes(160))}))
 print('ok')

@@ -10,6 +10,10 @@
 #   4. NUL bytes in prompts (-f file, stdin, pipe, --chat line) are tokenized, not cut
 #   5. malformed safetensors (trailing bytes after the header JSON, data not covered) refused naming the culprit
 #   6. a single-valued option given twice: exit 2 naming it
+#   7. the newer input surfaces, a few malformed inputs each: --messages JSON (cut, 100000 deep, invalid UTF-8, 5000
+#      images), --chat-template files (syntax, raise_exception, recursion, huge range / string / loops), score case
+#      lines, GGUF headers (counts and lengths near 2^64, unknown version and value type) and quantised checkpoints
+#      (tensor dtypes, missing weight_shape / scales / zero points); the server's are in tests/server_check.py
 # Everything is made in a temporary folder with shell tools (mkfifo, mknod, ln -s, head/tail/od); device nodes are
 # created there (mknod c 1 3 = a null device), and /dev/null itself is only written after the copy stayed a device.
 cd "$(dirname "$0")/.." || exit 2
@@ -365,9 +369,83 @@ rep "--messages" -m $M --messages "$T/a.json" --messages "$T/b.json"
 rep "--tools" -m $M -p x --tools "$T/a.json" --tools "$T/b.json"
 rep "--chat-template" -m $M -p x --chat-template "$T/a.jinja" --chat-template "$T/b.jinja"
 rep "--chat-template-kwargs" -m $M -p x --chat-template-kwargs '{}' --chat-template-kwargs '{}'
-rep "--system" -m $M -p x --system a --system b
-rep "--dpi" -m $M -p x --dpi 72 --dpi 100
-rep "--pages" -m $M -p x --pages 1 --pages 2
-rep "--max-pages" -m $M -p x --max-pages 1 --max-pages 2
-rep "--pdf-timeout" -m $M -p x --pdf-timeout 1 --pdf-timeout 2
 expect_ok "-i repeated (repeatable)" "${R[@]}" -m $M -p hi -i $IMG -i $IMG
+
+# ---------------------------------------------------------------------------- 7. the newer input surfaces
+
+# --messages JSON
+printf '[{"role":"user","content":"hel' >"$T/m_cut.json"
+expect 1 "unterminated string" "--messages: JSON cut inside a string" "${R[@]}" -m $M --messages "$T/m_cut.json"
+{ head -c 100000 /dev/zero | tr '\0' '['; head -c 100000 /dev/zero | tr '\0' ']'; } >"$T/m_deep.json"
+expect 1 "nested too deeply" "--messages: arrays nested 100000 deep" "${R[@]}" -m $M --messages "$T/m_deep.json"
+printf '[{"role":"user","content":"a\xff\xfeb"}]' >"$T/m_utf8.json"
+expect 1 "invalid UTF-8" "--messages: invalid UTF-8 in a string" "${R[@]}" -m $M --messages "$T/m_utf8.json"
+{
+    printf '[{"role":"user","content":['
+    for i in $(seq 4999); do printf '{"type":"image_url","image_url":{"url":"%s"}},' "$IMG"; done
+    printf '{"type":"text","text":"x"}]}]'
+} >"$T/m_many.json"
+expect 1 "content[64]" "--messages: 4999 images in one message" "${R[@]}" -m $M --messages "$T/m_many.json"
+
+# --chat-template files: each fails with one line naming the file, quickly (the sandbox's limits)
+tpl() { # tpl NAME PATTERN TEXT: the template TEXT is refused naming PATTERN
+    printf '%s' "$3" >"$T/$1.jinja"
+    expect 1 "$2" "--chat-template: $1" "${R[@]}" -m $M -p hi --chat-template "$T/$1.jinja"
+}
+tpl unclosed_if "end of template" '{% if messages %}x'
+tpl raise_exception "TemplateError: no" '{{ raise_exception("no") }}'
+tpl recursion "nested too deeply" '{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}'
+tpl huge_range "Range too big" '{% for i in range(1000000000) %}{{ i }}{% endfor %}'
+tpl unknown_filter "bogus_filter" '{{ messages | bogus_filter }}'
+tpl huge_string "too large" '{% set x = "a" * 1000000000 %}{{ x }}'
+tpl nested_loops "step limit" '{% for i in range(100000) %}{% for j in range(100000) %}{{ j }}{% endfor %}{% endfor %}'
+
+# score case lines: each malformed line is its case's error (named in the report and the table), exit 1
+{
+    printf '{"id":"utf8","prompt":"a\xff","completion":"b"}\n'
+    printf '{"id":"deep","prompt":'; head -c 100000 /dev/zero | tr '\0' '['; head -c 100000 /dev/zero | tr '\0' ']'
+    printf '}\n\1\2\3 not json\n'
+    printf '{"id":"long","input_ids":[1,2],"completion_ids":['; for i in $(seq 9999); do printf '5,'; done; printf '5]}\n'
+} >"$T/cases.jsonl"
+timeout "$TO" "$GLM4V" score -m $M "$T/cases.jsonl" -o "$T/score.json" >"$T/stdout" 2>"$T/stderr" </dev/null
+rc=$?
+errs=$(grep -o '"error": *"[^"]*"' "$T/score.json" 2>/dev/null | grep -c -e "invalid UTF-8" -e "nested too deeply" \
+       -e "unexpected character" -e "exceeds the model context")
+if [ $rc -eq 1 ] && [ "$errs" -eq 4 ] && grep -q "4 cases: 0 passed, 4 failed (4 errors)" "$T/stdout" "$T/stderr"; then
+    pass "score: 4 malformed case lines (invalid UTF-8, 100000 deep, not JSON, 10000 tokens): 4 case errors, exit 1"
+else
+    fail "score: malformed case lines: exit $rc, $errs named errors: $(tail -n 1 "$T/stdout")"
+fi
+
+# GGUF headers: magic, u32 version, u64 tensor count, u64 key-value count, then the first key (u64 length)
+G=weights/gguf/tiny-glm4v-moe-q8_0.gguf
+gguf_case() { # gguf_case NAME PATTERN OFFSET BYTES...: G with BYTES (printf escapes) written at OFFSET
+    local name=$1 pat=$2 off=$3
+    shift 3
+    head -c 65536 $G >"$T/$name.gguf"
+    printf "$*" | dd of="$T/$name.gguf" bs=1 seek="$off" conv=notrunc status=none
+    expect 1 "$pat" "GGUF: $name" "${R[@]}" -m "$T/$name.gguf" -p hi
+}
+gguf_case version_9 "version" 4 '\011\0\0\0'
+gguf_case tensors_2e62 "tensors_2e62.gguf" 8 '\0\0\0\0\0\0\0\100'
+gguf_case kvs_2e62 "kvs_2e62.gguf" 16 '\0\0\0\0\0\0\0\100'
+gguf_case key_len_2e63 "key_len_2e63.gguf" 24 '\0\0\0\0\0\0\0\200'
+gguf_case value_type_99 "value_type_99.gguf" 52 '\143\0\0\0'
+
+# quantised checkpoints (tests/golden/quant/ckpt/*): a tensor's dtype or name changed in the header
+qedit() { # qedit NAME SRC PATTERN SEDEXPR: a copy of folder SRC whose safetensors header is edited by SEDEXPR
+    local name=$1 src=tests/golden/quant/ckpt/$2 pat=$3 n d=$T/q_$1
+    rm -rf "$d" && mkdir -p "$d" && cp "$src"/*.json "$d"/
+    n=$(od -An -t u8 -N 8 "$src/model.safetensors" | tr -d ' ')
+    head -c $((8 + n)) "$src/model.safetensors" | tail -c "$n" | sed "$4" >"$T/hdr"
+    { le64 "$(wc -c <"$T/hdr")"; cat "$T/hdr"; tail -c +$((9 + n)) "$src/model.safetensors"; } >"$d/model.safetensors"
+    expect 1 "$pat" "quantised checkpoint: $name" "${R[@]}" -m "$d" -p hi
+}
+Q=model.language_model.layers.0.self_attn.q_proj
+qedit int8_weight_as_u8 moe-w8a8 "dtype U8" "s/\"$Q.weight\":{\"dtype\":\"I8\"/\"$Q.weight\":{\"dtype\":\"U8\"/"
+qedit scale_as_i16 moe-w8a8 "BF16, F16 or F32 scales" \
+    "s/\"$Q.weight_scale\":{\"dtype\":\"BF16\"/\"$Q.weight_scale\":{\"dtype\":\"I16\"/"
+qedit no_weight_shape moe-w4a16-g32 "weight_shape" "s/\"$Q.weight_shape\"/\"$Q.weight_shapX\"/"
+qedit no_scale_inv moe-fp8-block "weight_scale_inv" "s/\"$Q.weight_scale_inv\"/\"$Q.weight_scale_inX\"/"
+qedit fp8_as_e5m2 moe-fp8-block "F8_E5M2" "s/\"$Q.weight\":{\"dtype\":\"F8_E4M3\"/\"$Q.weight\":{\"dtype\":\"F8_E5M2\"/"
+qedit no_zero_point dense-w4a16-g128-asym "weight_zero_point" "s/self_attn.q_proj.weight_zero_point\"/self_attn.q_proj.weight_zero_poinX\"/"

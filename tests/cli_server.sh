@@ -28,20 +28,9 @@ for args in "-m $M --bogus" "-m $M --port 1 --port 2" "--port 8080" "-m $M --por
     [ $rc -eq 2 ] && [ "$(wc -l <"$T/e")" -eq 1 ] && ok "serve $args: exit 2, one line" || no "serve $args: rc $rc: $(cat "$T/e")"
 done
 
-# start a server on a free port (--port 0), wait for its URL line
-start() { # start OUTNAME ARGS...: sets PID and URL
-    local name=$1; shift
-    "$GLM4V" serve -m $M --port 0 "$@" >"$T/$name.out" 2>"$T/$name.err" &
-    PID=$!
-    PIDS+=("$PID")
-    URL=""
-    for _ in $(seq 200); do
-        URL=$(grep -o 'http://[0-9.]*:[0-9]*' "$T/$name.out" 2>/dev/null | head -n1)
-        [ -n "$URL" ] && break
-        kill -0 "$PID" 2>/dev/null || break
-        sleep 0.1
-    done
-}
+# start OUTNAME ARGS...: a server on a free port (--port 0); sets PID and URL (tests/server_lib.sh)
+. tests/server_lib.sh
+start() { local name=$1; shift; serve_start "$name" "$GLM4V" serve -m $M --port 0 "$@"; }
 # stop PID with SIGTERM; succeeds when it exits 0 within $2 seconds
 stop() {
     kill -TERM "$1"

@@ -37,20 +37,9 @@ for args in "--max-pages 0" "--pdf-dpi 5000" "--pdf-timeout 0" "--max-visual-tok
     [ $rc -eq 2 ] && [ "$(wc -l <"$T/e")" -eq 1 ] && ok "serve $args: exit 2, one line" || no "serve $args: rc $rc: $(cat "$T/e")"
 done
 
-# start NAME ARGS...: a server on a free port (sets PID and URL); TMPDIR is $T/tmp (must stay empty)
-start() {
-    local name=$1; shift
-    TMPDIR="$T/tmp" "$@" >"$T/$name.out" 2>"$T/$name.err" &
-    PID=$!
-    PIDS+=("$PID")
-    URL=""
-    for _ in $(seq 300); do
-        URL=$(grep -o 'http://[0-9.]*:[0-9]*' "$T/$name.out" 2>/dev/null | head -n1)
-        [ -n "$URL" ] && break
-        kill -0 "$PID" 2>/dev/null || break
-        sleep 0.1
-    done
-}
+# start NAME CMD...: a server on a free port (sets PID and URL, tests/server_lib.sh); TMPDIR is $T/tmp (must stay empty)
+. tests/server_lib.sh
+start() { local name=$1; shift; serve_start "$name" env TMPDIR="$T/tmp" "$@"; }
 
 # the CLI's answers and prompt sizes for the same documents (the expectations)
 cli() { # cli NAME ARGS...: answer in $T/NAME.ans, "prompt N tokens" count in $T/NAME.n

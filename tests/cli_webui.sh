@@ -25,20 +25,9 @@ if ! command -v curl >/dev/null || ! command -v python3 >/dev/null; then
     echo "# curl or python3 missing: webui tests skipped"; exit 0
 fi
 
-# start OUTNAME ARGS...: a server on a free port; sets PID and URL
-start() {
-    local name=$1; shift
-    "$GLM4V" serve -m $M --port 0 "$@" >"$T/$name.out" 2>"$T/$name.err" &
-    PID=$!
-    PIDS+=("$PID")
-    URL=""
-    for _ in $(seq 200); do
-        URL=$(grep -o 'http://[0-9.]*:[0-9]*' "$T/$name.out" 2>/dev/null | head -n1)
-        [ -n "$URL" ] && break
-        kill -0 "$PID" 2>/dev/null || break
-        sleep 0.1
-    done
-}
+# start OUTNAME ARGS...: a server on a free port; sets PID and URL (tests/server_lib.sh)
+. tests/server_lib.sh
+start() { local name=$1; shift; serve_start "$name" "$GLM4V" serve -m $M --port 0 "$@"; }
 
 # --no-webui: / is a 404, the API stays
 start off --no-webui --served-model-name tiny

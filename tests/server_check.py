@@ -171,6 +171,11 @@ cases = [
      "messages[0].content[0].image_url"),
     ("65 images", {"messages": [{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}] * 65}]}, "messages[0].content[64].image_url"),
+    ("5000 images", {"messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}] * 5000}]},
+     "messages[0].content[64].image_url"),
+    ("n = 10^9", {"messages": MSG, "n": 10 ** 9}, "n"),
+    ("max_tokens 2^63", {"messages": MSG, "max_tokens": 2 ** 63}, "max_tokens"),
     ("\\u0000 in a string", b'{"messages": [{"role": "user", "content": "a\\u0000b"}]}', None),
     ("invalid UTF-8", b'{"messages": [{"role": "user", "content": "a\xff\xfeb"}]}', "messages[0].content"),
     ("JSON nested 5000 deep", b'{"messages": ' + b'[' * 5000 + b']' * 5000 + b'}', None),
@@ -225,6 +230,40 @@ s2 = socket.create_connection((HOST, PORT))
 st, _, _ = request("GET", "/health")
 ok(st == 200, "a truncated body and an idle connection leave the server answering")
 s2.close()
+# a slow client: a whole request trickled 8 bytes at a time (about 1 s) is answered, and others are answered meanwhile
+body = json.dumps({"messages": MSG, "max_tokens": 2, "temperature": 0}).encode()
+req = HDR + b"Connection: close\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+slow = {}
+
+
+def trickle():
+    s = socket.create_connection((HOST, PORT), timeout=60)
+    for i in range(0, len(req), 8):
+        s.sendall(req[i:i + 8])
+        time.sleep(0.03)
+    data = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        data += d
+    s.close()
+    slow["reply"] = data
+
+
+th = threading.Thread(target=trickle)
+th.start()
+time.sleep(0.2)
+t0 = time.time()
+st, _, _ = request("GET", "/health")
+others = st == 200 and time.time() - t0 < 5 and th.is_alive()
+th.join(60)
+head, _, rest = slow.get("reply", b"").partition(b"\r\n\r\n")
+try:
+    good = head.startswith(b"HTTP/1.1 200") and "choices" in json.loads(rest)
+except ValueError:
+    good = False
+ok(others and good, "a slow client trickling its request is answered, and /health answers meanwhile (%s)" % head[:20])
 
 # ---------------------------------------------------------------------------- answers equal the CLI's
 N = 12

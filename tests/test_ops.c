@@ -156,7 +156,7 @@ static void check_isa_linear_at(DType dt, int O, int K, int n, int off) {
 // batch invariance: row r of a batch of n rows (x at a random misalignment, rows at a random stride) equals the row
 // alone, for every weight dtype and instruction set (the row alone computed with the best one)
 static void check_batch_invariance(DType dt, int O, int K) {
-    static const int ns[] = {1, 2, 7, 191, 192, 193, 512};
+    static const int ns[] = {1, 2, 4, 7, 8, 191, 192, 193, 512};
     const size_t es = dt == DT_F32 ? 4 : 2;
     void *wd = malloc((size_t)O * K * es);
     for (size_t i = 0; i < (size_t)O * K; i++) {
@@ -194,6 +194,19 @@ static void check_batch_invariance(DType dt, int O, int K) {
     }
     set_isa(0);
     free(wd), free(bb), free(x), free(y), free(xa), free(ref);
+}
+
+// small batches (2..8 rows: a server's batched decode step; ops.c's rowsm_bf16_512 for up to 4 on AVX-512): the fast kernel
+// agrees with the naive twin (linear_naive), 1 and 2 threads, AVX-512, AVX2 and portable give the same bits, and every
+// row equals the row alone; weights at shifted and unaligned starts, K with and without a partial last chunk, and
+// row counts that leave rows over after the kernel's streams
+static void check_small_batches(void) {
+    for (int n = 2; n <= 8; n++) {
+        check_linear(DT_BF16, 203, 259, n);
+        check_isa_linear_at(DT_BF16, 70 + n, 512, n, (n * 3) % 32);
+        check_isa_linear_at(DT_BF16, 41, 1408, n, 8);
+        check_isa_linear_at(DT_BF16, 37, 300, n, n);
+    }
 }
 
 static void check_isa_attention(int nq, int nk, int hd, int off) {
@@ -327,6 +340,7 @@ int main(void) {
     check_batch_invariance(DT_F16, 75, 300);
     check_batch_invariance(DT_F32, 75, 300);
     check_batch_invariance(DT_BF16, 41, 64);
+    check_small_batches();
     check_isa_attention(70, 90, 64, 20);
     check_isa_attention(12, 100, 128, -1);
     // long inputs: several key blocks of the online softmax (1024 absolute positions each)

@@ -60,6 +60,9 @@
 #include "../fuzz/fuzz_score.c"
 #undef LLVMFuzzerTestOneInput
 #undef LLVMFuzzerInitialize
+#define LLVMFuzzerTestOneInput fz_quant
+#include "../fuzz/fuzz_quant.c"
+#undef LLVMFuzzerTestOneInput
 
 #include "test_util.h"
 
@@ -107,6 +110,7 @@ int main(void) {
         {"openai", fz_openai},
         {"json", fz_json},
         {"score", fz_score},
+        {"quant", fz_quant},
     };
     fz_tokenize_init(NULL, NULL);
     fz_prompt_init(NULL, NULL);
