@@ -344,7 +344,8 @@ int gq_matvec_naive(uint32_t id, const void *W, size_t row_bytes, int64_t rows, 
 // ---------------------------------------------------------------------------- fast paths
 // A kernel body computes nr rows (GQ_R = 4 or 1) at a time: one 16-lane accumulator chain per row (four independent
 // fma chains hide the fma latency, each activation chunk is loaded once for four rows). A row's operations do not
-// depend on the rows that share its call, so its bits depend neither on the grouping nor on the thread count. The weights are widened in registers exactly as the dequantisation above rounds them (a lookup
+// depend on the rows that share its call, so its bits depend neither on the grouping nor on the thread count. The
+// weights are widened in registers exactly as the dequantisation above rounds them (a lookup
 // table of the 16 values of a 4-bit sub-block, each computed as ggml computes it, for Q4_0 / Q4_K on AVX-512).
 // Every supported type has an AVX-512 and an AVX2 kernel; the portable C dequantises GQ_CH elements per row into a
 // buffer (gq_dequant, exact) and sums it with fmaf.
@@ -390,6 +391,20 @@ T256 INLINE void widen_u8(const uint8_t *p, __m256i *lo, __m256i *hi) {
     __m128i b = _mm_loadu_si128((const __m128i *)p);
     *lo = _mm256_cvtepu8_epi32(b);
     *hi = _mm256_cvtepu8_epi32(_mm_unpackhi_epi64(b, b));
+}
+
+// Multi-row kernels read GQ_R rows side by side: GQ_R short streams that the hardware prefetcher keeps losing at
+// each row's end, so they prefetch GQ_PF bytes ahead of the read in each row, continuing in the same row of the
+// next group of nr rows (rows rb apart; the row after it for one row) past the row's end.
+#ifndef GQ_PF
+#define GQ_PF 1536
+#endif
+#define IOTA16 _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+
+// prefetch the line GQ_PF bytes past offset off of row start `row` (a group of nr rows rb apart)
+T256 INLINE void pf_ahead(const uint8_t *row, size_t off, size_t rb, int nr) {
+    const size_t o = off + GQ_PF;
+    _mm_prefetch((const char *)(o < rb ? row + o : row + o + (size_t)(nr - 1) * rb), _MM_HINT_T0);
 }
 
 // ---- F32 / F16 / BF16
@@ -470,6 +485,7 @@ T512 INLINE void q8_0_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
 #pragma GCC unroll 4
         for (int r = 0; r < nr; r++) {
             const uint8_t *p = w + r * rb + 34 * b;
+            if ((b & 1) == 0) pf_ahead(w + r * rb, (size_t)(34 * b), rb, nr); // a line per 64 bytes read
             const __m512 d = _mm512_set1_ps(h2f(p));
             const __m512 q0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 2))));
             const __m512 q1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 18))));
@@ -490,6 +506,7 @@ T256 INLINE void q8_0_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
 #pragma GCC unroll 4
         for (int r = 0; r < nr; r++) {
             const uint8_t *p = w + r * rb + 34 * b;
+            if ((b & 1) == 0) pf_ahead(w + r * rb, (size_t)(34 * b), rb, nr);
             const __m256 d = _mm256_set1_ps(h2f(p));
             const __m128i b0 = _mm_loadu_si128((const __m128i *)(p + 2)), b1 = _mm_loadu_si128((const __m128i *)(p + 18));
             const __m256 q0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b0));
@@ -555,28 +572,52 @@ T256 INLINE void q4_0_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
 
 // ---- Q4_K: w = (d * sc) * q - (dmin * m) per 32-element sub-block; AVX-512 looks it up in a table of the 16 values
 
+// the 6-bit sc_j, m_j of scale_min_k4 for the 8 sub-blocks of the Q4_K / Q5_K super-block at p at once, as ggml's
+// own kernels unpack them (kmask1..3): bytes of u[0..1] = sc_0..7, bytes of u[2..3] = m_0..7
+INLINE void k4_unpack(const uint8_t *p, uint32_t u[4]) {
+    memcpy(u, p + 4, 12);
+    u[3] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
+    const uint32_t m03 = u[1] & 0x3f3f3f3f;
+    u[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
+    u[2] = m03;
+    u[0] &= 0x3f3f3f3f;
+}
+
+// d * sc and dmin * m of the 8 sub-blocks of the super-block at p: dm[j] = d * sc_j, dm[8 + j] = dmin * m_j
+// (ggml: const float d1 = d * sc; const float m1 = min * m; each product exact in fp32)
+T512 INLINE void k4_scales_512(const uint8_t *p, float dm[16]) {
+    uint32_t u[4];
+    k4_unpack(p, u);
+    const __m512 sm = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)u)));
+    const __m512 dd = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(h2f(p)), _mm512_set1_ps(h2f(p + 2)));
+    _mm512_storeu_ps(dm, _mm512_mul_ps(dd, sm));
+}
+
 T512 INLINE void q4_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
-    const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512 iota = IOTA16;
     __m512 acc[GQ_R];
     for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_ps();
     for (int64_t b = 0; b < K / GQ_QK_K; b++) {
+        float dm[GQ_R][16];
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *row = w + r * rb;
+            k4_scales_512(row + 144 * b, dm[r]);
+            for (int l = 0; l < 3; l++) pf_ahead(row, (size_t)(144 * b + 64 * l), rb, nr);
+        }
         for (int j = 0; j < 4; j++) {
             const float *xb = x + b * GQ_QK_K + 64 * j;
             const __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16), x2 = _mm512_loadu_ps(xb + 32),
                          x3 = _mm512_loadu_ps(xb + 48);
 #pragma GCC unroll 4
             for (int r = 0; r < nr; r++) {
-                const uint8_t *p = w + r * rb + 144 * b;
-                const float d = h2f(p), min = h2f(p + 2);
-                uint8_t sc, m;
-                scale_min_k4(2 * j, p + 4, &sc, &m);
-                // *y++ = d1 * (q[l] & 0xF) - m1, d1 = d * sc, m1 = min * m: the table of l = 0..15
-                const __m512 t1 = _mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(d * sc), iota), _mm512_set1_ps(min * m));
-                scale_min_k4(2 * j + 1, p + 4, &sc, &m);
-                const __m512 t2 = _mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(d * sc), iota), _mm512_set1_ps(min * m));
-                const uint8_t *q = p + 16 + 32 * j;
+                // *y++ = d1 * (q[l] & 0xF) - m1;  /  *y++ = d2 * (q[l] >> 4) - m2: the tables of the 16 values
+                const __m512 t1 = _mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(dm[r][2 * j]), iota), _mm512_set1_ps(dm[r][8 + 2 * j]));
+                const __m512 t2 = _mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(dm[r][2 * j + 1]), iota),
+                                                _mm512_set1_ps(dm[r][9 + 2 * j]));
+                const uint8_t *q = w + r * rb + 144 * b + 16 + 32 * j;
                 const __m512i b0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)q));
                 const __m512i b1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(q + 16)));
+                // permutexvar reads the low 4 bits of each index: the low nibble as it is
                 acc[r] = _mm512_fmadd_ps(_mm512_permutexvar_ps(b0, t1), x0, acc[r]);
                 acc[r] = _mm512_fmadd_ps(_mm512_permutexvar_ps(b1, t1), x1, acc[r]);
                 acc[r] = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(b0, 4), t2), x2, acc[r]);
@@ -629,7 +670,6 @@ T256 INLINE void q4_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
 // ---- AVX-512 table-lookup kernels of the smaller types: each weight is read from a table of the values its few
 // bits can take, each entry computed with ggml's operations (so the same rounding as the dequantisation above)
 
-#define IOTA16 _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
 
 // Q4_1: w = q * d + m
 T512 INLINE void q4_1_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
@@ -652,34 +692,37 @@ T512 INLINE void q5_x_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
     const int q51 = id == GQ_Q5_1, bs = q51 ? 24 : 22, qh_at = q51 ? 4 : 2;
     const __m512 iota = IOTA16, iota16 = _mm512_add_ps(iota, _mm512_set1_ps(16.0f));
     const __m512 ilo = q51 ? iota : _mm512_sub_ps(iota, _mm512_set1_ps(16.0f)), ihi = q51 ? iota16 : iota;
-    const __m512i bit_lo = _mm512_sllv_epi32(_mm512_set1_epi32(1), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-                                                                                      11, 12, 13, 14, 15));
-    const __m512i bit_hi = _mm512_slli_epi32(bit_lo, 16), m4 = _mm512_set1_epi32(0xF), c16 = _mm512_set1_epi32(16);
-    __m512 acc = _mm512_setzero_ps();
-    (void)rb, (void)nr;
+    __m512 acc[GQ_R];
+    for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_ps();
     for (int64_t b = 0; b < K / 32; b++) {
-        const uint8_t *p = w + bs * b;
-        const __m512 d = _mm512_set1_ps(h2f(p));
-        __m512 ta, tb;
-        if (q51) { // x0*d + m
-            const __m512 m = _mm512_set1_ps(h2f(p + 2));
-            ta = _mm512_add_ps(_mm512_mul_ps(ilo, d), m);
-            tb = _mm512_add_ps(_mm512_mul_ps(ihi, d), m);
-        } else { // x0*d, x0 = q - 16
-            ta = _mm512_mul_ps(ilo, d);
-            tb = _mm512_mul_ps(ihi, d);
+        const __m512 x0 = _mm512_loadu_ps(x + 32 * b), x1 = _mm512_loadu_ps(x + 32 * b + 16);
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *p = w + r * rb + bs * b;
+            if ((b & 1) == 0) pf_ahead(w + r * rb, (size_t)(bs * b), rb, nr); // a line per 44 / 48 bytes read
+            const __m512 d = _mm512_set1_ps(h2f(p));
+            __m512 ta, tb;
+            if (q51) { // x0*d + m
+                const __m512 m = _mm512_set1_ps(h2f(p + 2));
+                ta = _mm512_add_ps(_mm512_mul_ps(ilo, d), m);
+                tb = _mm512_add_ps(_mm512_mul_ps(ihi, d), m);
+            } else { // x0*d, x0 = q - 16
+                ta = _mm512_mul_ps(ilo, d);
+                tb = _mm512_mul_ps(ihi, d);
+            }
+            // bit j of qh is the fifth bit of element j, bit j + 16 that of element j + 16: lanes with it set take
+            // their nibble's entry of tb (values 16..31), the others that of ta (permutexvar reads 4 index bits)
+            uint32_t qh;
+            memcpy(&qh, p + qh_at, 4);
+            const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + qh_at + 4)));
+            const __m512i hi = _mm512_srli_epi32(q, 4);
+            const __m512 wl = _mm512_mask_permutexvar_ps(_mm512_permutexvar_ps(q, ta), (__mmask16)qh, q, tb);
+            const __m512 wh = _mm512_mask_permutexvar_ps(_mm512_permutexvar_ps(hi, ta), (__mmask16)(qh >> 16), hi, tb);
+            acc[r] = _mm512_fmadd_ps(wl, x0, acc[r]);
+            acc[r] = _mm512_fmadd_ps(wh, x1, acc[r]);
         }
-        uint32_t qh;
-        memcpy(&qh, p + qh_at, 4);
-        const __m512i qhv = _mm512_set1_epi32((int)qh);
-        const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + qh_at + 4)));
-        __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_srli_epi32(q, 4);
-        lo = _mm512_mask_or_epi32(lo, _mm512_test_epi32_mask(qhv, bit_lo), lo, c16);
-        hi = _mm512_mask_or_epi32(hi, _mm512_test_epi32_mask(qhv, bit_hi), hi, c16);
-        acc = _mm512_fmadd_ps(_mm512_permutex2var_ps(ta, lo, tb), _mm512_loadu_ps(x + 32 * b), acc);
-        acc = _mm512_fmadd_ps(_mm512_permutex2var_ps(ta, hi, tb), _mm512_loadu_ps(x + 32 * b + 16), acc);
     }
-    *y = hsum512(acc);
+    for (int r = 0; r < nr; r++) y[r] = hsum512(acc[r]);
 }
 
 // Q2_K: 16-element sub-block s (= 8n + 2j + h) of 128-element half n: bits 2j of qs[32n + 16h + l], scale byte s;
@@ -1039,24 +1082,30 @@ INSTANCES(bf16_512, T512, flt_512, GQ_BF16)
 INSTANCES(f32_256, T256, flt_256, GQ_F32)
 INSTANCES(f16_256, T256, flt_256, GQ_F16)
 INSTANCES(bf16_256, T256, flt_256, GQ_BF16)
-// the 1-row instance only: for the quantised types 4 rows at a time measured slower here (AMD EPYC, AVX-512: Q6_K
-// 2x slower, Q4_K / Q8_0 / Q4_0 10-40% slower than one row after the other)
+// quantised types with 4-row kernels that prefetch (pf_ahead: without it they were slower than one row at a time)
+INSTANCES(q8_0_512, T512, q8_0_512, GQ_Q8_0)
+INSTANCES(q8_0_256, T256, q8_0_256, GQ_Q8_0)
+INSTANCES(q4_k_512, T512, q4_k_512, GQ_Q4_K)
+// the 1-row instance only: for these types 4 rows at a time measured slower here (AMD EPYC, AVX-512: Q6_K 2x slower,
+// Q4_0 10-40% slower than one row after the other; AVX2 Q4_K 15% slower)
 #define INSTANCE1(name, tgt, body)                                                                                     \
     tgt static void name##_r1(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y) {         \
         body(id, w, rb, K, x, y, 1);                                                                                   \
     }
-INSTANCE1(q8_0_512, T512, q8_0_512)
-INSTANCE1(q8_0_256, T256, q8_0_256)
 INSTANCE1(q4_0_512, T512, q4_0_512)
 INSTANCE1(q4_0_256, T256, q4_0_256)
-INSTANCE1(q4_k_512, T512, q4_k_512)
 INSTANCE1(q4_k_256, T256, q4_k_256)
 INSTANCE1(q6_k_512, T512, q6_k_512)
 INSTANCE1(q5_k_512, T512, q5_k_512)
 INSTANCE1(q5_k_256, T256, q5_k_256)
 INSTANCE1(q4_1_512, T512, q4_1_512)
-INSTANCE1(q5_x_512, T512, q5_x_512)
 INSTANCE1(q2_k_512, T512, q2_k_512)
+// AVX-512 Q5_0 / Q5_1: GQ_R rows as pairs (measured faster than four rows side by side once the weights come from
+// memory: 8.6-8.8 against 8.2 GB/s on one core)
+T512 static void q5_x_512_r4(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y) {
+    for (int r = 0; r < GQ_R; r += 2) q5_x_512(id, w + r * rb, rb, K, x, y + r, 2);
+}
+INSTANCE1(q5_x_512, T512, q5_x_512)
 INSTANCE1(q3_k_512, T512, q3_k_512)
 INSTANCE1(q4_1_256, T256, q4_1_256)
 INSTANCE1(q5_x_256, T256, q5_x_256)
@@ -1076,13 +1125,13 @@ static RowsFn kernels(uint32_t id, int isa, RowsFn *r4) {
         case GQ_F32: K2(f32_512);
         case GQ_F16: K2(f16_512);
         case GQ_BF16: K2(bf16_512);
-        case GQ_Q8_0: K1(q8_0_512);
+        case GQ_Q8_0: K2(q8_0_512);
         case GQ_Q4_0: K1(q4_0_512);
-        case GQ_Q4_K: K1(q4_k_512);
+        case GQ_Q4_K: K2(q4_k_512);
         case GQ_Q6_K: K1(q6_k_512);
         case GQ_Q5_K: K1(q5_k_512);
         case GQ_Q4_1: K1(q4_1_512);
-        case GQ_Q5_0: case GQ_Q5_1: K1(q5_x_512);
+        case GQ_Q5_0: case GQ_Q5_1: K2(q5_x_512);
         case GQ_Q2_K: K1(q2_k_512);
         case GQ_Q3_K: K1(q3_k_512);
         default: break;
@@ -1091,7 +1140,7 @@ static RowsFn kernels(uint32_t id, int isa, RowsFn *r4) {
         case GQ_F32: K2(f32_256);
         case GQ_F16: K2(f16_256);
         case GQ_BF16: K2(bf16_256);
-        case GQ_Q8_0: K1(q8_0_256);
+        case GQ_Q8_0: K2(q8_0_256);
         case GQ_Q4_0: K1(q4_0_256);
         case GQ_Q4_K: K1(q4_k_256);
         case GQ_Q6_K: K1(q6_k_256);

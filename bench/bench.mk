@@ -40,3 +40,11 @@ $(BUILD)/quant-kernel-bench: bench/quant_kernel_bench.c $(LIB_OBJS)
 
 bench-quant-kernels: $(BUILD)/quant-kernel-bench
 	$(BUILD)/quant-kernel-bench
+
+# the decode Linear alone on ggml block weights (Q8_0, Q4_K, Q5_0, Q6_K, Q5_K, Q4_0) against bf16, as GB/s and ratios
+.PHONY: bench-gguf-decode
+$(BUILD)/gguf-decode-bench: bench/gguf_decode_bench.c $(LIB_OBJS)
+	$(CC) $(CFLAGS) -o $@ bench/gguf_decode_bench.c $(LIB_OBJS) $(LDLIBS)
+
+bench-gguf-decode: $(BUILD)/gguf-decode-bench
+	$(BUILD)/gguf-decode-bench

@@ -56,11 +56,15 @@ if [ "${BENCH_QUANT:-1}" != 0 ] && [ -x "$QBIN" ]; then
 fi
 # GGUF (LLAMA_CPP_DIR: a llama.cpp tree built with cmake; BENCH_GGUF=0 skips): the checkpoint converted once by
 # llama.cpp's own converter to Q8_0 (tools/gguf_convert.py) and requantised by its llama-quantize to pure Q4_K
-# (--pure: every matrix Q4_K, no mixture), cached beside it; decoded on the same tokens as the other formats:
-# decode_q8_0_tok_s, decode_q4_k_tok_s, their _weight_gbs, _speedup over bf16, _logits_nmse
+# (--pure: every matrix Q4_K, no mixture; llama-quantize gives the rows of 1408 and 10944 columns, not multiples of
+# 256, its Q4_K fallback Q5_0), cached beside it (or in BENCH_GGUF_DIR); decoded on the same tokens as the other
+# formats: decode_q8_0_tok_s, decode_q4_k_tok_s, their _weight_gbs, _speedup over bf16, _logits_nmse, and below
+# _bw_ratio (over stream_read_gbs) and _vs_bf16_gbs (over decode_bf16_weight_gbs of the quantised run above).
+# The conversion takes ~3 min (Q8_0, 2.8 GB) + ~4.5 min (Q4_K, 1.6 GB) on 2 busy vCPUs.
 LC=${LLAMA_CPP_DIR:-}
 if [ "${BENCH_GGUF:-1}" != 0 ] && [ -x "$QBIN" ] && [ -n "$LC" ] && [ -x "$LC/build/bin/llama-quantize" ]; then
-    q8="$DIR-q8_0.gguf" q4="$DIR-q4_k.gguf"
+    gdir=${BENCH_GGUF_DIR:-$(dirname "$DIR")}
+    q8="$gdir/$(basename "$DIR")-q8_0.gguf" q4="$gdir/$(basename "$DIR")-q4_k.gguf"
     if [ ! -f "$q8" ] || [ "$(cat "$q8.stamp" 2>/dev/null)" != "$want" ]; then
         echo "bench: converting the checkpoint to $q8 with $LC's convert_hf_to_gguf.py (once)" >&2
         python3 tools/gguf_convert.py "$LC" "$DIR" --outtype q8_0 --outfile "$q8" >&2 && echo "$want" >"$q8.stamp"
@@ -92,6 +96,9 @@ END {
     for (i = 1; i <= 5; i++)
         if (v["stream_read_gbs"] > 0 && v["decode_" q[i] "_weight_gbs"] != "")
             printf "decode_%s_bw_ratio=%.2f\n", q[i], v["decode_" q[i] "_weight_gbs"] / v["stream_read_gbs"]
+    for (i = 4; i <= 5; i++)
+        if (v["decode_bf16_weight_gbs"] > 0 && v["decode_" q[i] "_weight_gbs"] != "")
+            printf "decode_%s_vs_bf16_gbs=%.2f\n", q[i], v["decode_" q[i] "_weight_gbs"] / v["decode_bf16_weight_gbs"]
     if (v["stream_read_gbs"] > 0 && v["serve_batch4_weight_gbs"] != "")
         printf "serve_batch4_bw_ratio=%.2f\n", v["serve_batch4_weight_gbs"] / v["stream_read_gbs"]
     if (v["bf16_dot_peak_gflops"] > 0) {

@@ -72,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (!ty || t->ne[0] % ty->block) abort();
             int64_t K = t->ne[0], rows = K ? (int64_t)(t->nelem / (uint64_t)K) : 0;
             if (gq_row_bytes(t->type, K) * (size_t)rows != t->nbytes) abort();
-            if (ty->supported && t->nelem <= 4096 && K > 0) {
+            if (ty->supported && t->nelem <= 4096 && K > 0 && K <= 4096) { // (K alone is unbounded when rows = 0)
                 float *w = malloc((size_t)t->nelem * sizeof(float)), *x = calloc((size_t)K, sizeof(float));
                 float *y1 = malloc((size_t)rows * sizeof(float)), *y2 = malloc((size_t)rows * sizeof(float));
                 if (w && x && y1 && y2) {

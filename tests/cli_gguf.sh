@@ -79,8 +79,9 @@ if python3 -c "import gguf, numpy" 2>/dev/null; then
             same "$arch Q8_0: --chunk 1 -t 1 (block kernels) = --chunk 512 -t 2 (tiles)" "$T/c1.st" "$T/c512.st"
     done
     # the K-quant files llama.cpp's llama-quantize wrote (Q4_K_M mixtures: Q4_K, Q6_K, Q5_0, Q5_1, Q8_0; Q3_K_S:
-    # Q3_K, Q4_0; --pure Q2_K: Q2_K, Q4_0), with the Q8_0 mmproj, against the same reference
-    for f in moe-q4_k_m dense-q4_k_m moe-q3_k_s moe-q2_k; do
+    # Q3_K, Q4_0; --pure Q2_K: Q2_K, Q4_0; --pure Q5_K: Q5_K, Q5_1; --pure Q4_1: Q4_1), with the Q8_0 mmproj,
+    # against the same reference
+    for f in moe-q4_k_m dense-q4_k_m moe-q3_k_s moe-q2_k moe-q5_k dense-q4_1; do
         arch=${f%%-*}
         rm -rf "$T/dqk"
         python3 tests/gguf/dequant_folder.py $G/tiny-glm4v-$f.gguf $G/mmproj-tiny-glm4v-$arch-q8_0.gguf \

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # check-llamacpp.sh - llama.cpp checked against glm4v.c on the same GGUF files (optional; never in CI).
 #
-# usage: tools/check-llamacpp.sh LLAMA_CPP_DIR [--bench] [--tol T]
+# usage: tools/check-llamacpp.sh LLAMA_CPP_DIR [--bench | --bench-only] [--tol T]
 #   LLAMA_CPP_DIR: a llama.cpp source tree built with cmake into LLAMA_CPP_DIR/build (targets llama-debug,
 #   llama-completion, llama-mtmd-cli; llama-bench for --bench), e.g. the vendor/llama.cpp of the llama-cpp-python
 #   sdist: cmake -B build -DGGML_NATIVE=ON && cmake --build build -j --target llama-debug llama-completion \
@@ -21,25 +21,34 @@
 # above --tol (default 0.05: llama.cpp's CPU matmuls round activations to bf16 / q8_0, ours keep fp32); the greedy
 # and image texts are reported, not judged (the tiny random models' logits are nearly flat: llama.cpp's activation
 # rounding flips a near-tie after a few tokens); 2 on a usage or tool error.
-# --bench: llama-bench -t $(nproc) (-p 512 -n 32) on the Q8_0 files and ours on the same files and threads: our speed
-# over llama.cpp's for the prompt and for decode (tiny models: a smoke test of the harness, dominated by per-token
-# overheads; `make bench` measures the real dimensions).
+# --bench: then, per GGUF file, llama-bench (-t THREADS -p 512 -n BENCH_N -r BENCH_R) and ours (./glm4v -t THREADS
+# --raw on a ~540-token prompt, BENCH_N greedy tokens) on the same file and threads, one after the other: our speed
+# over llama.cpp's for the prompt and for decode (ours: prompt tokens / prefill seconds, and the N - 1 decode steps
+# of N generated tokens over their seconds, as llama-bench counts tg). The files: BENCH_GGUF (space-separated), by
+# default the real-dimension bench checkpoint's Q8_0 and Q4_K conversions that `make bench` caches
+# (build/bench-q8_0.gguf, build/bench-q4_k.gguf) when they exist, else the tiny Q8_0 files (a smoke test of the
+# harness, dominated by per-token overheads). THREADS: BENCH_THREADS (default nproc); BENCH_N 16; BENCH_R 2.
+# Every file is read once before (page cache warm for both). --bench-only: the bench alone (no conversion, no checks).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 LC=${1:-}
 [ -n "$LC" ] && [ -d "$LC" ] || { echo "usage: tools/check-llamacpp.sh LLAMA_CPP_DIR [--bench] [--tol T]" >&2; exit 2; }
 shift
-BENCH=0 TOL=0.05 N=12
+BENCH=0 ONLY=0 TOL=0.05 N=12
 while [ $# -gt 0 ]; do
     case $1 in
     --bench) BENCH=1 ;;
+    --bench-only) BENCH=1 ONLY=1 ;;
     --tol) TOL=$2; shift ;;
     *) echo "check-llamacpp: unknown option $1" >&2; exit 2 ;;
     esac
     shift
 done
 B=$LC/build/bin
-for t in llama-debug llama-completion llama-mtmd-cli; do
+tools=(llama-debug llama-completion llama-mtmd-cli)
+[ $ONLY = 1 ] && tools=()
+[ $BENCH = 1 ] && tools+=(llama-bench)
+for t in "${tools[@]}"; do
     [ -x "$B/$t" ] || { echo "check-llamacpp: $B/$t is not built" >&2; exit 2; }
 done
 [ -x ./glm4v ] && [ -x ./glm4v-compare ] || { echo "check-llamacpp: build glm4v first (make)" >&2; exit 2; }
@@ -47,7 +56,15 @@ commit=$(git -C "$LC" rev-parse --short HEAD 2>/dev/null || grep -o 'llama.cpp@[
 echo "llama.cpp: $LC (${commit:-commit unknown})"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-tools/make_gguf_fixtures.sh "$LC" "$T/g" >/dev/null || { echo "check-llamacpp: conversion failed" >&2; exit 2; }
+bench_files=${BENCH_GGUF:-}
+if [ $BENCH = 1 ] && [ -z "$bench_files" ] && [ -f build/bench-q8_0.gguf ]; then
+    bench_files="build/bench-q8_0.gguf"
+    [ -f build/bench-q4_k.gguf ] && bench_files+=" build/bench-q4_k.gguf"
+fi
+if [ $ONLY = 0 ] || [ -z "$bench_files" ]; then
+    tools/make_gguf_fixtures.sh "$LC" "$T/g" >/dev/null || { echo "check-llamacpp: conversion failed" >&2; exit 2; }
+fi
+[ -z "$bench_files" ] && bench_files="$T/g/tiny-glm4v-moe-q8_0.gguf $T/g/tiny-glm4v-dense-q8_0.gguf"
 # greedy: GLM's raw prompt format (llama-completion reads special tokens in the prompt); prompt logits: plain text
 # (llama-debug tokenizes without special tokens)
 PROMPT='[gMASK]<sop><|user|>
@@ -72,8 +89,9 @@ PY
 python3 -c "from PIL import Image; Image.open('$img').convert('RGB').crop((0, 0, 448, 280)).save('$T/grid.png')" ||
     { echo "check-llamacpp: python3 with Pillow is needed" >&2; exit 2; }
 fail=0
-printf '%-32s %-8s %-7s %-6s %-12s %s\n' file case tokens top1 max_rel_err "greedy / note"
+[ $ONLY = 0 ] && printf '%-32s %-8s %-7s %-6s %-12s %s\n' file case tokens top1 max_rel_err "greedy / note"
 for arch in moe dense; do
+    [ $ONLY = 1 ] && break
     for q in bf16 q8_0; do
         m=$T/g/tiny-glm4v-$arch-$q.gguf mm=$T/g/mmproj-tiny-glm4v-$arch-$q.gguf
         name=$(basename "$m")
@@ -128,25 +146,34 @@ PY
         done
     done
 done
-if [ $BENCH = 1 ] && [ -x "$B/llama-bench" ]; then
-    # the same threads; llama-bench: 512 prompt tokens, 32 decoded; ours: a ~540-token raw prompt, 32 decoded
+if [ $BENCH = 1 ]; then
+    th=${BENCH_THREADS:-$(nproc)} bn=${BENCH_N:-16} br=${BENCH_R:-2}
     words=$(yes 'the cat sat on a mat' | head -n 60 | tr '\n' ' ')
-    for arch in moe dense; do
-        m=$T/g/tiny-glm4v-$arch-q8_0.gguf
-        read -r lp ld < <("$B/llama-bench" -m "$m" -t "$(nproc)" -p 512 -n 32 -o csv 2>/dev/null | python3 -c '
+    echo "bench: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $th threads; llama-bench -p 512 -n $bn -r $br"
+    for m in $bench_files; do
+        [ -f "$m" ] || { echo "check-llamacpp: no file $m" >&2; exit 2; }
+        cat "$m" >/dev/null
+        read -r lp ld < <("$B/llama-bench" -m "$m" -t "$th" -p 512 -n "$bn" -r "$br" -o csv 2>"$T/lb.log" | python3 -c '
 import csv, sys
 v = {("p" if int(r["n_gen"]) == 0 else "d"): float(r["avg_ts"]) for r in csv.DictReader(sys.stdin)}
 print(v.get("p", 0), v.get("d", 0))')
-        line=$(OMP_NUM_THREADS=$(nproc) ./glm4v -m "$m" --raw -p "$words" -n 32 --temp 0 -t "$(nproc)" 2>&1 >/dev/null | tail -n1)
-        op=$(sed -n 's/.*prompt [0-9]* tokens in [0-9.]* s (\([0-9.]*\) tok\/s).*/\1/p' <<<"$line")
-        od=$(sed -n 's/.*generated [0-9]* tokens in [0-9.]* s (\([0-9.]*\) tok\/s).*/\1/p' <<<"$line")
-        python3 -c "
-lp, ld, op, od = float('${lp:-0}'), float('${ld:-0}'), float('${op:-0}'), float('${od:-0}')
-r = lambda a, b: '%.2f' % (a / b) if b else '?'
-print('bench $arch Q8_0, $(nproc) threads: prompt ours %.1f / llama.cpp %.1f tok/s = %s; decode ours %.1f / llama.cpp %.1f tok/s = %s'
-      % (op, lp, r(op, lp), od, ld, r(od, ld)))"
+        line=$(OMP_NUM_THREADS=$th ./glm4v -m "$m" --raw -p "$words" -n "$bn" --temp 0 -t "$th" 2>&1 >/dev/null | grep 'generated' | tail -n1)
+        python3 - "$line" "${lp:-0}" "${ld:-0}" "$(basename "$m")" "$th" <<'PY'
+import re, sys
+line, lp, ld, name, th = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
+m = re.search(r"prompt (\d+) tokens.* in ([0-9.]+) s .*generated (\d+) tokens in ([0-9.]+) s", line)
+if not m:
+    print(f"{name}: our run printed no timing line: {line!r}"); sys.exit()
+n_p, t_p, n_g, t_g = int(m.group(1)), float(m.group(2)), int(m.group(3)), float(m.group(4))
+op = n_p / t_p if t_p > 0 else 0.0
+od = (n_g - 1) / t_g if n_g > 1 and t_g > 0 else 0.0
+r = lambda a, b: "%.2f" % (a / b) if b else "?"
+print(f"{name}, {th} threads: prompt ours {op:.1f} tok/s ({n_p} tokens) / llama.cpp {lp:.1f} (512) = {r(op, lp)}; "
+      f"decode ours {od:.2f} tok/s ({n_g - 1} steps) / llama.cpp {ld:.2f} = {r(od, ld)}")
+PY
     done
 fi
+[ $ONLY = 1 ] && exit 0
 [ $fail = 0 ] && echo "check-llamacpp: llama.cpp agrees with glm4v.c within --tol $TOL" ||
     echo "check-llamacpp: divergence beyond --tol $TOL (see the table)"
 exit $fail

@@ -33,11 +33,11 @@ python3 tools/gguf_convert.py "$LC" tests/golden/ckpt/moe-var --mmproj --outtype
     --outfile "$OUT/mmproj-golden-moe-var-q8_0.gguf" >"$OUT/.log" 2>&1 || { tail -n 20 "$OUT/.log"; exit 1; }
 echo "$OUT/golden-moe-var-q8_0.gguf $OUT/mmproj-golden-moe-var-q8_0.gguf"
 # requantised by llama-quantize (LLAMA_CPP_DIR/build/bin, when built) from the BF16 text files: the K-quant mixtures
-# of the published files and a pure Q2_K (only rows of a multiple of 256 columns take K-quants: the tiny models'
+# of the published files, pure Q2_K, Q5_K and Q4_1 (only rows of a multiple of 256 columns take K-quants: the tiny models'
 # 256-wide MLP down projection; the rest falls back to Q4_0 / Q5_0 / Q5_1 / Q8_0 as llama-quantize chooses)
 Q=$LC/build/bin/llama-quantize
 if [ -x "$Q" ]; then
-    for spec in "moe Q4_K_M" "dense Q4_K_M" "moe Q3_K_S" "moe Q2_K --pure"; do
+    for spec in "moe Q4_K_M" "dense Q4_K_M" "moe Q3_K_S" "moe Q2_K --pure" "moe Q5_K --pure" "dense Q4_1 --pure"; do
         set -- $spec
         lower=$(tr 'A-Z' 'a-z' <<<"$2")
         "$Q" ${3:-} "$OUT/tiny-glm4v-$1-bf16.gguf" "$OUT/tiny-glm4v-$1-$lower.gguf" "$2" 2 >"$OUT/.log" 2>&1 ||
