@@ -221,8 +221,7 @@ float dot_f32(const float *a, const float *b, int n) {
 #define LT_KC2 512 // AVX2 tiles: k per block (a multiple of 32)
 #define LT_TASK1 (1 << 20) // bytes of contiguous weight rows per task for batches of at most LT_MR rows (decode)
 #define LT_PF 3072 // decode: bf16 elements prefetched ahead of the weight read, in reading order (6 KB)
-#define LT_KLONG 6144 // decode: rows longer than this are read two at a time (rows2_bf16_512)
-#define LT_NS 5 // weight streams of rowsm_bf16_512
+#define LT_NS 5 // weight streams of rowsm_bf16_512 (decode and small batches)
 #define LT_PFM 512 // rowsm_bf16_512: bf16 elements prefetched ahead in each stream (1 KB; measured best of 0.5-6 KB)
 
 static inline int64_t pad32(int64_t k) { return (k + 31) & ~(int64_t)31; }
@@ -391,7 +390,7 @@ static const TileFn tiles_avx2[LT_MR][2] = {{tile_bf16_avx2_1_1, tile_bf16_avx2_
                                             {tile_bf16_avx2_3_1, tile_bf16_avx2_3_2},
                                             {tile_bf16_avx2_4_1, tile_bf16_avx2_4_2}};
 
-// AVX2 decode (one activation row): rows [r0, r1) one after the other, prefetched LT_PF ahead (as rows1_bf16_512);
+// AVX2 decode (one activation row): rows [r0, r1) one after the other, prefetched LT_PF ahead (as rowsm_bf16_512);
 // the chain of tile_bf16_avx2 (same bits)
 __attribute__((target("avx2,fma"))) static void rows1_bf16_avx2(float *y, const float *xp, const uint16_t *W, int K,
                                                                 int r0, int r1) {
@@ -454,103 +453,10 @@ __attribute__((target("avx512f"))) static inline __m512 pair_fma512(__m512 acc, 
     return pair_fma512w(acc, bf16_even512(wv), bf16_odd512(wv), xe, xo);
 }
 
-// decode (one activation row): y[r] = xp . W_r for rows [r0, r1), one row after the other so each core reads one
-// sequential stream, prefetched LT_PF elements ahead (into the next rows); the chain of tile_bf16_512 (same bits).
-// Tensors in a safetensors file are rarely 64-byte aligned: where a row starts s dwords into a cache line, aligned
-// loads of whole lines are shifted into place (vpermt2d), so no load is split across two lines.
-#if defined(__SANITIZE_ADDRESS__)
-#define ROWS1_ALIGNED 0 // the first aligned load reads bytes before the row (same line, but outside a heap block)
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ROWS1_ALIGNED 0
-#endif
-#endif
-#ifndef ROWS1_ALIGNED
-#define ROWS1_ALIGNED 1
-#endif
-__attribute__((target("avx512f,avx512bw"))) static void rows1_bf16_512(float *y, const float *xp, const uint16_t *W,
-                                                                        int K, int r0, int r1) {
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const int nfull = K & ~31, rem = K % 32;
-    const __mmask32 mrem = (__mmask32)((1ull << rem) - 1);
-    for (int r = r0; r < r1; r++) {
-        const uint16_t *w = W + (int64_t)r * K;
-        __m512 acc = _mm512_setzero_ps();
-        const uintptr_t mis = (uintptr_t)w & 63;
-        if (ROWS1_ALIGNED && mis && mis % 4 == 0 && rem == 0) {
-            const uint16_t *wa = w - mis / 2;                                          // the line holding w[0]
-            const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32((int)(mis / 4)), lane); // dwords from there
-            __m512i cur = _mm512_load_si512((const void *)wa);
-            for (int c = 0; c < nfull; c += 32) {
-                _mm_prefetch((const char *)(w + c + LT_PF), _MM_HINT_T0);
-                const __m512i nxt = _mm512_load_si512((const void *)(wa + c + 32));
-                const __m512i wv = _mm512_permutex2var_epi32(cur, idx, nxt); // w[c .. c + 32)
-                cur = nxt;
-                acc = pair_fma512(acc, wv, _mm512_loadu_ps(xp + c), _mm512_loadu_ps(xp + c + 16));
-            }
-        } else {
-            for (int c = 0; c < nfull; c += 32) {
-                _mm_prefetch((const char *)(w + c + LT_PF), _MM_HINT_T0);
-                const __m512i wv = _mm512_loadu_si512((const void *)(w + c));
-                acc = pair_fma512(acc, wv, _mm512_loadu_ps(xp + c), _mm512_loadu_ps(xp + c + 16));
-            }
-            if (rem) {
-                const __m512i wv = _mm512_maskz_loadu_epi16(mrem, w + nfull);
-                acc = pair_fma512(acc, wv, _mm512_loadu_ps(xp + nfull), _mm512_loadu_ps(xp + nfull + 16));
-            }
-        }
-        y[r] = hsum512(acc);
-    }
-}
-
-// rows longer than LT_KLONG: their permuted x (4 bytes per weight) no longer stays in L1 next to the weight stream, so
-// two rows share each x load (two streams, each prefetched LT_PF / 2 ahead); each row keeps its own chain (same bits)
-__attribute__((target("avx512f,avx512bw"))) static void rows2_bf16_512(float *y, const float *xp, const uint16_t *W,
-                                                                        int K, int r0, int r1) {
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const int nfull = K & ~31, rem = K % 32;
-    const __mmask32 mrem = (__mmask32)((1ull << rem) - 1);
-    for (int r = r0; r < r1; r += 2) {
-        const uint16_t *w0 = W + (int64_t)r * K, *w1 = w0 + K;
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-        const uintptr_t mis = (uintptr_t)w0 & 63;
-        if (ROWS1_ALIGNED && mis && mis % 4 == 0 && rem == 0) { // both rows start mis bytes into a line (K % 32 == 0)
-            const uint16_t *wa0 = w0 - mis / 2, *wa1 = w1 - mis / 2;
-            const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32((int)(mis / 4)), lane);
-            __m512i c0 = _mm512_load_si512((const void *)wa0), c1 = _mm512_load_si512((const void *)wa1);
-            for (int c = 0; c < nfull; c += 32) {
-                _mm_prefetch((const char *)(w0 + c + LT_PF / 2), _MM_HINT_T0);
-                _mm_prefetch((const char *)(w1 + c + LT_PF / 2), _MM_HINT_T0);
-                const __m512i n0 = _mm512_load_si512((const void *)(wa0 + c + 32));
-                const __m512i n1 = _mm512_load_si512((const void *)(wa1 + c + 32));
-                const __m512i v0 = _mm512_permutex2var_epi32(c0, idx, n0), v1 = _mm512_permutex2var_epi32(c1, idx, n1);
-                c0 = n0, c1 = n1;
-                const __m512 xe = _mm512_loadu_ps(xp + c), xo = _mm512_loadu_ps(xp + c + 16);
-                a0 = pair_fma512(a0, v0, xe, xo), a1 = pair_fma512(a1, v1, xe, xo);
-            }
-        } else
-            for (int c = 0; c < nfull; c += 32) {
-                _mm_prefetch((const char *)(w0 + c + LT_PF / 2), _MM_HINT_T0);
-                _mm_prefetch((const char *)(w1 + c + LT_PF / 2), _MM_HINT_T0);
-                const __m512i v0 = _mm512_loadu_si512((const void *)(w0 + c));
-                const __m512i v1 = _mm512_loadu_si512((const void *)(w1 + c));
-                const __m512 xe = _mm512_loadu_ps(xp + c), xo = _mm512_loadu_ps(xp + c + 16);
-                a0 = pair_fma512(a0, v0, xe, xo), a1 = pair_fma512(a1, v1, xe, xo);
-            }
-        if (rem) {
-            const __m512i v0 = _mm512_maskz_loadu_epi16(mrem, w0 + nfull);
-            const __m512i v1 = _mm512_maskz_loadu_epi16(mrem, w1 + nfull);
-            const __m512 xe = _mm512_loadu_ps(xp + nfull), xo = _mm512_loadu_ps(xp + nfull + 16);
-            a0 = pair_fma512(a0, v0, xe, xo), a1 = pair_fma512(a1, v1, xe, xo);
-        }
-        y[r] = hsum512(a0), y[r + 1] = hsum512(a1);
-    }
-}
-
 // small batches: y[i, r + j step] = xp_i . W_(r + j step) for the M activation rows i (xp: permuted rows, stride ldxp)
 // and the NS weight rows j, one pass over K: per 32-bf16 chunk the M activation chunks are loaded once for the NS
 // weight rows, and each weight chunk is loaded (each stream prefetched LT_PFM ahead, running on into its next
-// rows) and widened once for the M activation rows; every output is the chain of rows1_bf16_512 (same bits)
+// rows) and widened once for the M activation rows; every output is the chain of tile_bf16_512 (same bits)
 __attribute__((target("avx512f,avx512bw"))) static inline __attribute__((always_inline)) void
 rowsm_step512(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16_t *W, int K, int r, int step, int M,
               int NS) {
@@ -584,10 +490,11 @@ rowsm_step512(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16
         for (int i = 0; i < M; i++) y[i * ldy + r + j * step] = hsum512(acc[j][i]);
 }
 
-// small batches (2 to LT_MR activation rows: a server's batched decode step): rows [r0, r1) read as LT_NS sequential
+// decode and small batches (1 to LT_MR activation rows: a token, a server's batched step): rows [r0, r1) read as LT_NS sequential
 // streams, the LT_NS consecutive parts of the rows, one row of each at a time (the rows left over then one at a
 // time), so each weight is read from memory once for all M activation rows and each activation load serves LT_NS
-// weight rows; unaligned loads (shifting aligned ones into place, as rows1_bf16_512 does, needs LT_NS more registers)
+// weight rows; unaligned loads (shifting aligned ones into place would need LT_NS more registers). For one row, five
+// streams read 1.2-1.3x the bytes/s of the one-stream kernel they replaced (2 threads, the bench checkpoint's decode)
 __attribute__((target("avx512f,avx512bw"))) static inline __attribute__((always_inline)) void
 rowsm_bf16_512(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16_t *W, int K, int r0, int r1, int M) {
     const int part = (r1 - r0) / LT_NS; // stream j: rows [r0 + j part, r0 + (j + 1) part)
@@ -602,10 +509,11 @@ typedef void (*RowsMFn)(float *, int64_t, const float *, int64_t, const uint16_t
         float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16_t *W, int K, int r0, int r1) {              \
         rowsm_bf16_512(y, ldy, xp, ldxp, W, K, r0, r1, M);                                                             \
     }
+ROWSM512(1)
 ROWSM512(2)
 ROWSM512(3)
 ROWSM512(4)
-static const RowsMFn rowsm512[LT_MR - 1] = {rowsm_bf16_512_2, rowsm_bf16_512_3, rowsm_bf16_512_4};
+static const RowsMFn rowsm512[LT_MR] = {rowsm_bf16_512_1, rowsm_bf16_512_2, rowsm_bf16_512_3, rowsm_bf16_512_4};
 
 // rows [r0, r1) of one job for activation rows [i0, i0 + mr): bf16 weights, xp = the permuted rows (stride Kp)
 static void tiles_bf16(float *y, int64_t ldy, const float *xp, int64_t Kp, const uint16_t *W, int K, int mr, int r0,
@@ -615,9 +523,7 @@ static void tiles_bf16(float *y, int64_t ldy, const float *xp, int64_t Kp, const
         return;
     }
     if (mr == 1 && cpu.avx512f) {
-        const int r2 = K > LT_KLONG ? r1 - (r1 - r0) % 2 : r0; // long rows in pairs, the odd one alone
-        if (r2 > r0) rows2_bf16_512(y, xp, W, K, r0, r2);
-        rows1_bf16_512(y, xp, W, K, r2, r1);
+        rowsm512[0](y, 0, xp, Kp, W, K, r0, r1);
         return;
     }
     if (cpu.avx512f) {
@@ -841,7 +747,7 @@ static void linear_task(const LinearJob *J, const float *xp, int r0, int r1) {
     const int rbk = n <= LT_MR ? r1 - r0 : bf16 || c16 ? LT_RB : LW_RB; // (decode: one stream of rows)
     const int64_t Kp = job_xrow(J);
     if (n >= 2 && n <= LT_MR && bf16 && !c16 && cpu.avx512f) { // a small batch: streamed as decode streams
-        rowsm512[n - 2](J->y, J->ldy, xp, Kp, (const uint16_t *)J->W->data, K, r0, r1);
+        rowsm512[n - 1](J->y, J->ldy, xp, Kp, (const uint16_t *)J->W->data, K, r0, r1);
         if (J->b && J->b->data)
             for (int i = 0; i < n; i++)
                 for (int r = r0; r < r1; r++) J->y[(int64_t)i * J->ldy + r] += tensor_get(J->b, r);
