@@ -19,6 +19,7 @@
 #include "../ops.h"
 #include "../ops_bf16.h"
 #include "fma_loop.h"
+#include "bench_util.h"
 
 #ifndef BENCH_NO_BLAS
 #include <cblas.h>
@@ -35,12 +36,6 @@
 #ifndef BENCH_NO_BLAS
 void openblas_set_num_threads(int);
 #endif
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 // ---------------------------------------------------------------------------- machine ceilings
 

@@ -11,17 +11,12 @@
 #include "../gguf.h"
 #include "../gguf_model.h"
 #include "../ops.h"
+#include "bench_util.h"
 
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 // bytes of a weight as stored (quantised: the quantised rows, the scale table and the zero points; ggml blocks: the
 // rows, scales inside)

@@ -8,33 +8,22 @@
 // process CPU time instead of wall-clock time, so the time slices other jobs take do not count)
 #include "../ggml_quants.h"
 #include "../ops.h"
+#include "bench_util.h"
 
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static int use_cpu_time; // count process CPU time (all threads) instead of wall-clock time
-
-// wall-clock seconds, or CPU seconds of the process with use_cpu_time
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(use_cpu_time ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static uint32_t rng = 12345;
-static uint32_t rnd(void) { return rng = rng * 1664525u + 1013904223u; }
-
 // an fp16 in [2^-12, 2^-11) with a random mantissa (block scales of trained weights are of this order)
-static uint16_t scale_f16(void) { return (uint16_t)((3u << 10) | (rnd() >> 22)); }
+static uint16_t scale_f16(void) { return (uint16_t)((3u << 10) | (next_u32() >> 22)); }
 
 // rows x K of type t: random bytes, every fp16 scale a sane one (so no NaN / Inf)
 static uint8_t *make_blocks(uint32_t t, int64_t rows, int64_t K) {
     const GQType *ty = gq_type(t);
     const size_t n = gq_row_bytes(t, K) * (size_t)rows, nb = n / (size_t)ty->bytes;
     uint8_t *w = malloc(n);
-    for (size_t i = 0; i < n; i++) w[i] = (uint8_t)(rnd() >> 24);
+    for (size_t i = 0; i < n; i++) w[i] = (uint8_t)(next_u32() >> 24);
     // fp16 scale offsets in each block (ggml-common.h)
     int off[2] = {-1, -1};
     switch (t) {
@@ -66,7 +55,7 @@ int main(int argc, char **argv) {
         W[i].rows = rows, W[i].cols = K;
         if (types[i] == GQ_BF16) {
             uint16_t *w = malloc((size_t)(rows * K) * 2);
-            for (size_t e = 0; e < (size_t)(rows * K); e++) w[e] = (uint16_t)(0x3c00 ^ (rnd() >> 16 & 0x80ff));
+            for (size_t e = 0; e < (size_t)(rows * K); e++) w[e] = (uint16_t)(0x3c00 ^ (next_u32() >> 16 & 0x80ff));
             W[i].data = w, W[i].dtype = DT_BF16;
         } else {
             W[i].data = make_blocks(types[i], rows, K), W[i].dtype = DT_GGML, W[i].ggml = types[i];
@@ -76,7 +65,7 @@ int main(int argc, char **argv) {
         best[i] = 1e30;
     }
     float *x = malloc((size_t)K * 4), *y = malloc((size_t)rows * 4);
-    for (int64_t k = 0; k < K; k++) x[k] = ((int)(rnd() >> 9) - (1 << 22)) / 4.0e6f;
+    for (int64_t k = 0; k < K; k++) x[k] = ((int)(next_u32() >> 9) - (1 << 22)) / 4.0e6f;
     printf("threads=%d\nisa=%s\nggml_isa=%d\nrows=%lld\ncols=%lld\n", omp_get_max_threads(), ops_features(), gq_isa(),
            (long long)rows, (long long)K);
     for (int rep = 0; rep <= reps; rep++) // rep 0 warms (page faults): not counted

@@ -11,21 +11,13 @@
 #include "../ops.h"
 #include "../ops_bf16.h"
 #include "fma_loop.h"
+#include "bench_util.h"
 
 #include <immintrin.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static int use_cpu_time; // count process CPU time (all threads) instead of wall-clock time
-
-// wall-clock seconds, or CPU seconds of the process with use_cpu_time
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(use_cpu_time ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 // GFLOP/s of the FMA loop (fma_loop.h) on every thread, one short run (with CPU time: the rate per core)
 static double fma_peak_once(void) { return fma_loop_gflops(5000000, omp_get_max_threads(), now_s); }

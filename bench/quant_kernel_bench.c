@@ -11,23 +11,12 @@
 // With `cpu` the time is the process's CPU time (all threads; with OMP_NUM_THREADS=1 the rate per core), so the time
 // slices other jobs take on a shared machine no longer count.
 #include "../ops.h"
+#include "bench_util.h"
 
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static int use_cpu_time; // count process CPU time instead of wall-clock time
-
-// wall-clock seconds, or CPU seconds of the process with use_cpu_time
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(use_cpu_time ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static uint32_t rng = 12345; // LCG state of the weight bytes
-static uint32_t next_u32(void) { return rng = rng * 1664525u + 1013904223u; }
 
 enum { F_BF16, F_FP8, F_FP8W, F_INT8, F_INT4, NFMT };
 static const char *fmt_name[NFMT] = {"bf16", "fp8", "fp8w", "int8", "int4"}; // fp8w: FP8 weights, fp32 activations
