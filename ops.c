@@ -1215,10 +1215,11 @@ size_t attention_scratch_floats(int nk) {
 // One key block of the online column softmax of S^T [kn, nb] (ld nb, a multiple of 16): query i sees the block's
 // keys j < vis[i] (vis local to the block, 0..kn). Per column: the block max of scale * s, the new max mn =
 // max(m, .), e_j = exp(scale * s_j - mn) (0 where masked), lsum = sum_j e_j in double (ascending j); first block:
-// l = lsum; later: t = l * exp(m - mn), l = t + lsum, c[i] = t / l (the factor for O). S becomes e_j / l.
+// l = lsum; later: t = l * exp(m - mn), l = t + lsum, c[i] = t / l (the factor for O). S becomes e_j / l; with inv
+// (the bf16 mode, whose packing multiplies as it rounds: pack_pairs_rows) S stays e_j and inv[i] = (float)(1 / l).
 __attribute__((target("avx512f"))) static void softmax_block_avx512(float *S, int kn, int nb, const int *vis,
                                                                      float scale, int first, float *m, double *l,
-                                                                     float *c) {
+                                                                     float *c, float *inv_out) {
     for (int i0 = 0; i0 < nb; i0 += 16) {
         const __m512i visv = _mm512_loadu_si512((const void *)(vis + i0));
         const __m512 sc = _mm512_set1_ps(scale), ninf = _mm512_set1_ps(-INFINITY);
@@ -1254,6 +1255,10 @@ __attribute__((target("avx512f"))) static void softmax_block_avx512(float *S, in
         const __m256 inv0 = _mm512_cvtpd_ps(_mm512_div_pd(one, sum0)), inv1 = _mm512_cvtpd_ps(_mm512_div_pd(one, sum1));
         const __m512 inv = _mm512_castpd_ps(
             _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(inv0)), _mm256_castps_pd(inv1), 1));
+        if (inv_out) {
+            _mm512_storeu_ps(inv_out + i0, inv);
+            continue;
+        }
         for (int j = 0; j < kn; j++) {
             float *s = S + (int64_t)j * nb + i0;
             _mm512_storeu_ps(s, _mm512_mul_ps(_mm512_loadu_ps(s), inv));
@@ -1262,7 +1267,7 @@ __attribute__((target("avx512f"))) static void softmax_block_avx512(float *S, in
 }
 
 static void softmax_block_scalar(float *S, int kn, int nb, const int *vis, float scale, int first, float *m,
-                                 double *l, float *c) {
+                                 double *l, float *c, float *inv_out) {
     for (int i = 0; i < nb; i++) {
         float mx = -INFINITY;
         for (int j = 0; j < kn && j < vis[i]; j++) {
@@ -1284,7 +1289,9 @@ static void softmax_block_scalar(float *S, int kn, int nb, const int *vis, float
         }
         l[i] = sum, m[i] = mn;
         const float inv = (float)(1.0 / sum);
-        for (int j = 0; j < kn; j++) S[(int64_t)j * nb + i] *= inv;
+        if (inv_out) inv_out[i] = inv;
+        else
+            for (int j = 0; j < kn; j++) S[(int64_t)j * nb + i] *= inv;
     }
 }
 
@@ -1293,12 +1300,10 @@ static void softmax_block_scalar(float *S, int kn, int nb, const int *vis, float
 // q_offset < 0: bidirectional. scores: attention_scratch_floats(nk) floats. Up to ATT_QG query blocks share each
 // pass over a key block (its keys and values stay in cache; the bf16 mode packs them once for all of them); every
 // query block runs the same operations in the same order as alone.
-void attention_head(float *out, int ldo, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
-                    int nq, int nk, int hd, float scale, int q_offset, float *scores) {
-    if (hd > ATT_MAX_HD) {
-        attention_head_naive(out, ldo, q, ldq, k, ldk, v, ldv, nq, nk, hd, scale, q_offset);
-        return;
-    }
+// (kpk / vpk: the bf16 mode's K and V pairs packed beforehand by the caller (attention_head_kvpairs), else NULL)
+static void attention_core(float *out, int ldo, const float *q, int ldq, const float *k, int ldk, const float *v,
+                           int ldv, const uint32_t *kpk, int64_t ldkp, const uint32_t *vpk, int64_t ldvp, int nq,
+                           int nk, int hd, float scale, int q_offset, float *scores) {
     // Q^T [hd, nbp] per query block, S^T [kn, nbp]: nbp = nb rounded up to whole vectors; the extra columns are zero
     // queries that see every key (finite, never read back), so every row of S^T is aligned and no load or store is
     // masked
@@ -1309,8 +1314,9 @@ void attention_head(float *out, int ldo, const float *q, int ldq, const float *k
     const size_t kbmax = (size_t)(nk < ATT_KB ? (nk > 0 ? nk : 1) : ATT_KB);
     uint32_t *kp = (uint32_t *)(S + (size_t)ATT_QB * kbmax + 64);
     uint32_t *vp = kp + kbmax * (ATT_MAX_HD / 2), *pp = vp + (kbmax + 1) / 2 * ATT_MAX_HD;
+    int64_t ldkb = hd2, ldvb = hd; // row strides of the key block's K and V pairs
     int vis[ATT_QG][ATT_QB], vl[ATT_QB], nbs[ATT_QG], nviss[ATT_QG];
-    float m[ATT_QG][ATT_QB], c[ATT_QB];
+    float m[ATT_QG][ATT_QB], c[ATT_QB], inv[ATT_QB];
     double l[ATT_QG][ATT_QB];
     for (int g0 = 0; g0 < nq; g0 += ATT_QG * ATT_QB) {
         int ng = 0, gvis = 0;
@@ -1334,9 +1340,12 @@ void attention_head(float *out, int ldo, const float *q, int ldq, const float *k
         }
         for (int j0 = 0; j0 < gvis; j0 += ATT_KB) {
             const int gkn = gvis - j0 < ATT_KB ? gvis - j0 : ATT_KB;
-            if (c16) { // K as pairs along head_dim, V as pairs of keys (2j, 2j + 1) of the block (a missing last: 0)
+            if (c16 && kpk) { // packed by the caller (j0 is even: the block's pairs are the whole input's)
+                kp = (uint32_t *)kpk + (int64_t)j0 * ldkp, vp = (uint32_t *)vpk + (int64_t)(j0 / 2) * ldvp;
+                ldkb = ldkp, ldvb = ldvp;
+            } else if (c16) { // K as pairs along head_dim, V as pairs of keys (2j, 2j + 1) of the block (a missing last: 0)
                 pack_pairs_cols(kp, hd2, k + (int64_t)j0 * ldk, ldk, gkn, hd);
-                pack_pairs_rows(vp, hd, v + (int64_t)j0 * ldv, ldv, gkn, hd);
+                pack_pairs_rows(vp, hd, v + (int64_t)j0 * ldv, ldv, gkn, hd, NULL);
             }
             for (int b = 0; b < ng; b++) {
                 if (j0 >= nviss[b]) continue;
@@ -1347,24 +1356,40 @@ void attention_head(float *out, int ldo, const float *q, int ldq, const float *k
                 const int pf = nb <= 16;
                 for (int i = 0; i < nbp; i++) vl[i] = vis[b][i] - j0 < 0 ? 0 : vis[b][i] - j0 > kn ? kn : vis[b][i] - j0;
                 // attn_weights = torch.matmul(query, key_states.transpose(2, 3)): S^T = K . Q^T (this key block)
-                if (c16) gemm_pairs(S, nbp, kp, hd2, 1, (const uint32_t *)qt, nbp, kn, nbp, hd2, 0);
+                if (c16) gemm_pairs(S, nbp, kp, ldkb, 1, (const uint32_t *)qt, nbp, kn, nbp, hd2, 0);
                 else gemm_bcast_pf(S, nbp, k + (int64_t)j0 * ldk, ldk, 1, qt, nbp, kn, nbp, hd, 0, pf);
                 // * scaling (+ causal mask); softmax(attn_weights, dim=-1, dtype=torch.float32), online over the blocks
-                if (cpu.avx512f) softmax_block_avx512(S, kn, nbp, vl, scale, first, m[b], l[b], c);
-                else softmax_block_scalar(S, kn, nbp, vl, scale, first, m[b], l[b], c);
+                // (the bf16 mode normalises P as it packs it: the same products, one pass over S less)
+                if (cpu.avx512f) softmax_block_avx512(S, kn, nbp, vl, scale, first, m[b], l[b], c, c16 ? inv : NULL);
+                else softmax_block_scalar(S, kn, nbp, vl, scale, first, m[b], l[b], c, c16 ? inv : NULL);
                 // attn_output = torch.matmul(attn_weights, value_states): O = O * c + (S^T)^T . V (this key block)
                 float *o = out + (int64_t)i0 * ldo;
                 if (!first)
                     for (int i = 0; i < nb; i++)
                         if (c[i] != 1.0f)
                             for (int d = 0; d < hd; d++) o[(int64_t)i * ldo + d] *= c[i];
-                if (c16) { // P as pairs of keys (a missing last key: 0)
-                    pack_pairs_rows(pp, nbp, S, nbp, kn, nbp);
-                    gemm_pairs(o, ldo, pp, 1, nbp, vp, hd, nb, hd, (kn + 1) / 2, !first);
+                if (c16) { // P = S * inv as pairs of keys (a missing last key: 0)
+                    pack_pairs_rows(pp, nbp, S, nbp, kn, nbp, inv);
+                    gemm_pairs(o, ldo, pp, 1, nbp, vp, ldvb, nb, hd, (kn + 1) / 2, !first);
                 } else gemm_bcast_pf(o, ldo, S, 1, nbp, v + (int64_t)j0 * ldv, ldv, nb, hd, kn, !first, pf);
             }
         }
     }
+}
+
+void attention_head(float *out, int ldo, const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
+                    int nq, int nk, int hd, float scale, int q_offset, float *scores) {
+    if (hd > ATT_MAX_HD) {
+        attention_head_naive(out, ldo, q, ldq, k, ldk, v, ldv, nq, nk, hd, scale, q_offset);
+        return;
+    }
+    attention_core(out, ldo, q, ldq, k, ldk, v, ldv, NULL, 0, NULL, 0, nq, nk, hd, scale, q_offset, scores);
+}
+
+// the bf16 mode's bidirectional attention_head on pairs packed once for all the query chunks of a head
+void attention_head_kvpairs(float *out, int ldo, const float *q, int ldq, const uint32_t *kpk, int64_t ldkp,
+                            const uint32_t *vpk, int64_t ldvp, int nq, int nk, int hd, float scale, float *scores) {
+    attention_core(out, ldo, q, ldq, NULL, 0, NULL, 0, kpk, ldkp, vpk, ldvp, nq, nk, hd, scale, -1, scores);
 }
 
 // reference: double accumulation, libm exp, one query at a time

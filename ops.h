@@ -70,6 +70,11 @@ void attention_head(float *out, int ldo, const float *q, int ldq, const float *k
                     int nq, int nk, int hd, float scale, int q_offset, float *scores);
 void attention_head_naive(float *out, int ldo, const float *q, int ldq, const float *k, int ldk, const float *v,
                           int ldv, int nq, int nk, int hd, float scale, int q_offset);
+// attention_head in the bf16 mode (ops_compute == COMPUTE_BF16), bidirectional, hd even and <= 512, on K and V
+// packed once by the caller for every query chunk of the head: kpk [nk, ldkp] = pack_pairs_cols of K (hd / 2 pairs
+// a row), vpk [(nk + 1) / 2, ldvp] = pack_pairs_rows of V (hd a row). The same bits as attention_head on k and v.
+void attention_head_kvpairs(float *out, int ldo, const float *q, int ldq, const uint32_t *kpk, int64_t ldkp,
+                            const uint32_t *vpk, int64_t ldvp, int nq, int nk, int hd, float scale, float *scores);
 size_t attention_scratch_floats(int nk);
 // allocate every OpenMP thread's kernel tile buffer for weights with up to max_cols columns
 void ops_reserve(size_t max_cols);

@@ -359,41 +359,62 @@ void linear_bf16c_naive(float *y, const float *x, const Tensor *W, const Tensor 
 
 static inline uint32_t pair_of(float lo, float hi) { return (uint32_t)f32_to_bf16(lo) | (uint32_t)f32_to_bf16(hi) << 16; }
 
-// 16 floats (the first `valid`) rounded with f32_to_bf16, one per 32-bit lane (low half)
-__attribute__((target("avx512f,avx512bw"))) static inline __m512i round16_512(const float *x, int valid) {
-    const __mmask16 m = valid >= 16 ? 0xffff : valid <= 0 ? 0 : (__mmask16)((1u << valid) - 1);
-    const __m512 v = _mm512_maskz_loadu_ps(m, x);
+// 16 floats rounded with f32_to_bf16, one per 32-bit lane (low half)
+__attribute__((target("avx512f,avx512bw"))) static inline __m512i round16v_512(__m512 v) {
     const __m512i u = _mm512_castps_si512(v);
     const __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)),
                                                          _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1))), 16);
     return _mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), _mm512_set1_epi32(0x7fc0));
 }
 
+// the first `valid` of 16 floats (the rest zero) rounded
+__attribute__((target("avx512f,avx512bw"))) static inline __m512i round16_512(const float *x, int valid) {
+    const __mmask16 m = valid >= 16 ? 0xffff : valid <= 0 ? 0 : (__mmask16)((1u << valid) - 1);
+    return round16v_512(_mm512_maskz_loadu_ps(m, x));
+}
+
+// round16_512 of the 16 floats x[j] * cs[j] (each product rounded to fp32 first, as a stored x * cs would be)
+__attribute__((target("avx512f,avx512bw"))) static inline __m512i round16_scaled_512(const float *x, const float *cs,
+                                                                                      int valid) {
+    const __mmask16 m = valid >= 16 ? 0xffff : valid <= 0 ? 0 : (__mmask16)((1u << valid) - 1);
+    return round16v_512(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x), _mm512_maskz_loadu_ps(m, cs)));
+}
+
 __attribute__((target("avx512f,avx512bw"))) static void pack_rows_512(uint32_t *dst, int64_t ldd, const float *src,
-                                                                       int64_t lds, int rows, int n) {
+                                                                       int64_t lds, int rows, int n, const float *cs) {
     for (int kp = 0; kp < (rows + 1) / 2; kp++) {
         const float *a = src + (int64_t)(2 * kp) * lds;
         const int odd = 2 * kp + 1 < rows;
         uint32_t *d = dst + (int64_t)kp * ldd;
         for (int j = 0; j < n; j += 16) {
             const int valid = n - j;
-            const __m512i lo = round16_512(a + j, valid), hi = odd ? round16_512(a + lds + j, valid) : _mm512_setzero_si512();
+            __m512i lo, hi = _mm512_setzero_si512();
+            if (cs) {
+                lo = round16_scaled_512(a + j, cs + j, valid);
+                if (odd) hi = round16_scaled_512(a + lds + j, cs + j, valid);
+            } else {
+                lo = round16_512(a + j, valid);
+                if (odd) hi = round16_512(a + lds + j, valid);
+            }
             _mm512_mask_storeu_epi32(d + j, valid >= 16 ? 0xffff : (__mmask16)((1u << valid) - 1),
                                      _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
         }
     }
 }
 
-// pairs of rows (AVX-512 or scalar: the same rounding)
-void pack_pairs_rows(uint32_t *dst, int64_t ldd, const float *src, int64_t lds, int rows, int n) {
+// pairs of rows, optionally scaled per column (AVX-512 or scalar: the same rounding)
+void pack_pairs_rows(uint32_t *dst, int64_t ldd, const float *src, int64_t lds, int rows, int n, const float *cs) {
     if (cpu.avx512bw) {
-        pack_rows_512(dst, ldd, src, lds, rows, n);
+        pack_rows_512(dst, ldd, src, lds, rows, n, cs);
         return;
     }
     for (int kp = 0; kp < (rows + 1) / 2; kp++) {
         const float *a = src + (int64_t)(2 * kp) * lds, *b = 2 * kp + 1 < rows ? a + lds : NULL;
         uint32_t *d = dst + (int64_t)kp * ldd;
-        for (int j = 0; j < n; j++) d[j] = pair_of(a[j], b ? b[j] : 0.0f);
+        for (int j = 0; j < n; j++) {
+            const float c = cs ? cs[j] : 1.0f; // (x * 1 is x: the unscaled bits)
+            d[j] = pair_of(a[j] * c, b ? b[j] * c : 0.0f);
+        }
     }
 }
 

@@ -35,8 +35,9 @@ void bf16c_block(float *y, int64_t ldy, const float *xq, int64_t ldq, const Tens
 void gemm_pairs(float *C, int64_t ldc, const uint32_t *A, int64_t ars, int64_t acs, const uint32_t *B, int64_t ldb,
                 int M, int N, int Kp, int accumulate);
 // dst[kp * ldd + n] = pair(src[2kp][n], src[2kp + 1][n]) for kp < (rows + 1) / 2 (a missing odd row is zero), each
-// element rounded with f32_to_bf16; src rows of stride lds
-void pack_pairs_rows(uint32_t *dst, int64_t ldd, const float *src, int64_t lds, int rows, int n);
+// element rounded with f32_to_bf16; src rows of stride lds. cs (or NULL): each element first multiplied by cs[n] in
+// fp32 (attention's P = e * (1 / l), normalised as it is packed)
+void pack_pairs_rows(uint32_t *dst, int64_t ldd, const float *src, int64_t lds, int rows, int n, const float *cs);
 // dst[r * ldd + kp] = pair(src[r][2kp], src[r][2kp + 1]) for kp < (cols + 1) / 2 (a missing odd column is zero)
 void pack_pairs_cols(uint32_t *dst, int64_t ldd, const float *src, int64_t lds, int rows, int cols);
 // reference twin of gemm_pairs: bf16c_pair_step one output at a time

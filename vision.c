@@ -6,6 +6,7 @@
 // All activations live in the caller's scratch (vision_scratch_floats); fp32 throughout, as HF in float32.
 #include "vision.h"
 #include "ops.h"
+#include "ops_bf16.h"
 
 #include <omp.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 // t items of (1, h, w): each its own attention segment and its own position-table lookup)
 typedef struct {
     int64_t off;   // first pixel row of the segment
+    int64_t voff;  // first row of the segment's V pairs (the bf16 mode's vpk: (n + 1) / 2 rows a segment)
     int64_t task0; // first attention task of the segment (tasks: heads x query chunks per segment)
     int h, w;      // patch grid (unmerged)
 } VisSeg;
@@ -36,6 +38,8 @@ typedef struct {
     int64_t P, N4;   // patches, merged tokens (P / m^2)
     int64_t nseg;    // attention segments
     int64_t ntask;   // attention tasks
+    int64_t npv;     // rows of V pairs over all segments (sum of (n + 1) / 2)
+    int kvpairs;     // the bf16 mode packs K and V once per block for all query chunks (kpk, vpk)
     int maxlen;      // longest segment (h * w)
     int nthr;        // OpenMP threads the attention scratch is sized for
     int chunk;       // MLP rows per chunk
@@ -46,6 +50,7 @@ typedef struct {
     size_t hn;       // [P, Hv] normed input of a sub-block / sub-block output
     size_t qkv;      // [P, 3Hv]; after the blocks: the downsample input [N4, Hv*m*m]
     size_t att;      // [P, Hv] attention output (heads concatenated) / MLP output
+    size_t kpk, vpk; // kvpairs: uint32 [heads, P, hd/2] K pairs along head_dim, [heads, npv, hd] V pairs of keys
     size_t g, u;     // [chunk, max(mlp_size, intermediate_size)] SwiGLU gate / up
     size_t ds;       // [N4, O] downsample output
     size_t mh;       // [N4, O] merger hidden
@@ -65,7 +70,7 @@ static int lay(size_t *total, size_t *off, size_t a, size_t b) {
 
 // segments of the batch (videos split per temporal patch) with checks; segs may be NULL (count only)
 static int vision_segments(const Config *c, const PixelBatch *pb, VisSeg *segs, int64_t *nseg, int64_t *ntask,
-                           int *maxlen) {
+                           int64_t *npv, int *maxlen) {
     const VisionConfig *v = &c->vision;
     const int m = v->spatial_merge_size;
     if (!c->has_vision) return glm_err("vision: the checkpoint has no vision tower");
@@ -74,7 +79,7 @@ static int vision_segments(const Config *c, const PixelBatch *pb, VisSeg *segs, 
     if (pb->ncols != v->in_channels * v->temporal_patch_size * v->patch_size * v->patch_size)
         return glm_err("vision: pixel rows have %d values, the model needs %d", pb->ncols,
                        v->in_channels * v->temporal_patch_size * v->patch_size * v->patch_size);
-    int64_t rows = 0, n = 0, tasks = 0;
+    int64_t rows = 0, n = 0, tasks = 0, pv = 0;
     int mx = 0;
     for (int i = 0; i < pb->nitems; i++) {
         const int t = pb->grid[i][0], h = pb->grid[i][1], w = pb->grid[i][2];
@@ -82,8 +87,9 @@ static int vision_segments(const Config *c, const PixelBatch *pb, VisSeg *segs, 
             (int64_t)h * w > VIS_MAX_PATCHES || (int64_t)t * h * w > VIS_MAX_PATCHES)
             return glm_err("vision: item %d has an invalid patch grid (%d, %d, %d)", i, t, h, w);
         for (int k = 0; k < t; k++, n++) {
-            if (segs) segs[n] = (VisSeg){rows, tasks, h, w};
+            if (segs) segs[n] = (VisSeg){rows, pv, tasks, h, w};
             rows += (int64_t)h * w;
+            pv += ((int64_t)h * w + 1) / 2;
             tasks += (int64_t)v->num_heads * ((h * w + VIS_QCHUNK - 1) / VIS_QCHUNK);
         }
         if (rows > VIS_MAX_PATCHES) return glm_err("vision: too many patches in one batch (limit %d)", VIS_MAX_PATCHES);
@@ -92,7 +98,7 @@ static int vision_segments(const Config *c, const PixelBatch *pb, VisSeg *segs, 
     if (rows != pb->npatches)
         return glm_err("vision: the grids describe %lld patches but there are %lld pixel rows", (long long)rows,
                        (long long)pb->npatches);
-    *nseg = n, *ntask = tasks, *maxlen = mx;
+    *nseg = n, *ntask = tasks, *npv = pv, *maxlen = mx;
     return 0;
 }
 
@@ -103,7 +109,8 @@ static int vision_layout(const Config *c, const PixelBatch *pb, VisLayout *L) {
     const size_t m2 = (size_t)v->spatial_merge_size * (size_t)v->spatial_merge_size;
     const size_t side = (size_t)v->pos_side;
     memset(L, 0, sizeof *L);
-    if (vision_segments(c, pb, NULL, &L->nseg, &L->ntask, &L->maxlen)) return -1;
+    if (vision_segments(c, pb, NULL, &L->nseg, &L->ntask, &L->npv, &L->maxlen)) return -1;
+    L->kvpairs = ops_compute == COMPUTE_BF16 && v->head_dim % 2 == 0 && v->head_dim <= 512;
     L->P = pb->npatches, L->N4 = pb->npatches / (int64_t)m2;
     L->nthr = omp_get_max_threads();
     L->chunk = L->P < VIS_CHUNK ? (int)L->P : VIS_CHUNK;
@@ -112,7 +119,8 @@ static int vision_layout(const Config *c, const PixelBatch *pb, VisLayout *L) {
     size_t t = 0, segf = (L->nseg * sizeof(VisSeg) + sizeof(float) - 1) / sizeof(float);
     if (lay(&t, &L->pos, side * side, Hv) || lay(&t, &L->wv, Hv > O ? Hv : O, 1) || lay(&t, &L->wb, O, 1) ||
         lay(&t, &L->cs, P, hd / 2) || lay(&t, &L->sn, P, hd / 2) || lay(&t, &L->x, P, Hv) || lay(&t, &L->hn, P, Hv) ||
-        lay(&t, &L->qkv, P, 3 * Hv) || lay(&t, &L->att, P, Hv) || lay(&t, &L->g, (size_t)L->chunk, wide) ||
+        lay(&t, &L->qkv, P, 3 * Hv) || lay(&t, &L->att, P, Hv) || lay(&t, &L->kpk, L->kvpairs ? P : 0, Hv / 2) ||
+        lay(&t, &L->vpk, L->kvpairs ? (size_t)L->npv : 0, Hv) || lay(&t, &L->g, (size_t)L->chunk, wide) ||
         lay(&t, &L->u, (size_t)L->chunk, wide) || lay(&t, &L->ds, N4, O) || lay(&t, &L->mh, N4, O) ||
         lay(&t, &L->segs, segf, 1) || lay(&t, &L->attsc, (size_t)L->nthr, attention_scratch_floats(L->maxlen)))
         return glm_err("vision: scratch size overflows for %lld patches", (long long)L->P);
@@ -355,6 +363,24 @@ static const VisSeg *seg_of_task(const VisSeg *segs, int64_t nseg, int64_t t) {
     return &segs[lo];
 }
 
+// the bf16 mode's K and V pairs of every (segment, head): kpk [heads, P, hd/2] (pack_pairs_cols of each key row),
+// vpk [heads, npv, hd] (pack_pairs_rows of the segment's keys, pairs (2j, 2j + 1), a missing last key zero); one
+// task per attention task's span of VIS_QCHUNK keys (an even count, so a task's pairs are whole)
+static void vision_pack_kv(uint32_t *kpk, uint32_t *vpk, const float *qkv, const VisSeg *segs, int64_t ntask,
+                           int64_t nseg, int64_t P, int64_t npv, int heads, int hd) {
+    const int64_t Hv = (int64_t)heads * hd;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t t = 0; t < ntask; t++) {
+        const VisSeg *sg = seg_of_task(segs, nseg, t);
+        const int n = sg->h * sg->w, nchunk = (n + VIS_QCHUNK - 1) / VIS_QCHUNK;
+        const int h = (int)((t - sg->task0) / nchunk), j0 = (int)((t - sg->task0) % nchunk) * VIS_QCHUNK;
+        const int nj = n - j0 < VIS_QCHUNK ? n - j0 : VIS_QCHUNK;
+        const float *k = qkv + (sg->off + j0) * 3 * Hv + Hv + (int64_t)h * hd;
+        pack_pairs_cols(kpk + ((int64_t)h * P + sg->off + j0) * (hd / 2), hd / 2, k, 3 * Hv, nj, hd);
+        pack_pairs_rows(vpk + ((int64_t)h * npv + sg->voff + j0 / 2) * hd, hd, k + Hv, 3 * Hv, nj, hd, NULL);
+    }
+}
+
 static void tap2(const TapSink *taps, const char *name, const float *data, int64_t rows, int64_t cols) {
     const int64_t shape[2] = {rows, cols};
     tap(taps, name, DT_F32, 2, shape, data);
@@ -376,8 +402,9 @@ int vision_forward(const Weights *wt, const Config *c, const PixelBatch *pb, flo
           *sn = scratch + L.sn, *x = scratch + L.x, *hn = scratch + L.hn, *qkv = scratch + L.qkv,
           *att = scratch + L.att, *g = scratch + L.g, *u = scratch + L.u, *ds = scratch + L.ds, *mh = scratch + L.mh,
           *attsc = scratch + L.attsc;
+    uint32_t *kpk = (uint32_t *)(scratch + L.kpk), *vpk = (uint32_t *)(scratch + L.vpk);
     VisSeg *segs = (VisSeg *)(scratch + L.segs);
-    vision_segments(c, pb, segs, &L.nseg, &L.ntask, &L.maxlen);
+    vision_segments(c, pb, segs, &L.nseg, &L.ntask, &L.npv, &L.maxlen);
     const size_t attsz = attention_scratch_floats(L.maxlen);
 
     // hidden_states = self.patch_embed(hidden_states): Conv3d(kernel = stride = (T, P, P)) = x . W[Hv, C*T*P*P]^T + b
@@ -405,6 +432,9 @@ int vision_forward(const Weights *wt, const Config *c, const PixelBatch *pb, flo
         linear(qkv, hn, &B->qkv, &B->qkv_bias, (int)P);
         // apply_rotary_pos_emb_vision(query_states, key_states, cos, sin)
         vision_apply_rope(qkv, cs, sn, P, heads, hd);
+        // the bf16 mode: key_states / value_states as bf16 pairs once for all query chunks (the same pairs
+        // attention_head packs per key block: blocks start at even keys)
+        if (L.kvpairs) vision_pack_kv(kpk, vpk, qkv, segs, L.ntask, L.nseg, P, L.npv, heads, hd);
         // eager_attention_forward on each torch.split chunk (one per segment), bidirectional
 #pragma omp parallel for schedule(dynamic, 1) num_threads(L.nthr)
         for (int64_t t = 0; t < L.ntask; t++) {
@@ -413,8 +443,11 @@ int vision_forward(const Weights *wt, const Config *c, const PixelBatch *pb, flo
             const int h = (int)((t - sg->task0) / nchunk), q0 = (int)((t - sg->task0) % nchunk) * VIS_QCHUNK;
             const int nq = n - q0 < VIS_QCHUNK ? n - q0 : VIS_QCHUNK;
             const float *k = qkv + sg->off * 3 * Hv + Hv + (int64_t)h * hd, *q = k - Hv + (int64_t)q0 * 3 * Hv;
-            attention_head(att + (sg->off + q0) * Hv + (int64_t)h * hd, Hv, q, 3 * Hv, k, 3 * Hv, k + Hv, 3 * Hv, nq, n,
-                           hd, scale, -1, attsc + (size_t)omp_get_thread_num() * attsz);
+            float *o = att + (sg->off + q0) * Hv + (int64_t)h * hd, *sc = attsc + (size_t)omp_get_thread_num() * attsz;
+            if (L.kvpairs)
+                attention_head_kvpairs(o, Hv, q, 3 * Hv, kpk + ((int64_t)h * P + sg->off) * (hd / 2), hd / 2,
+                                       vpk + ((int64_t)h * L.npv + sg->voff) * hd, hd, nq, n, hd, scale, sc);
+            else attention_head(o, Hv, q, 3 * Hv, k, 3 * Hv, k + Hv, 3 * Hv, nq, n, hd, scale, -1, sc);
         }
         // attn_output = self.proj(attn_output)
         linear(hn, att, &B->proj, NULL, (int)P);

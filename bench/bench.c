@@ -6,6 +6,8 @@
 //                          STREAM passes between their windows (stream_read_gbs); then vision and prefill again in
 //                          the bf16 compute mode (*_bf16_*) and the time to the first token of a 1024x1024 image +
 //                          64-word question in both modes (ttft_image_s, ttft_image_bf16_s)
+//   bench vision DIR [f32|bf16] [D] [R]  the vision tower alone on the 1024x1024 image, R runs (default 1), the
+//                          first D blocks only (default: all; for profiling and quick old/new comparisons)
 //   bench long DIR [T] [f32|bf16]  a T-token prefill (default 32768; `make bench-full`): long_prefill_* with the
 //                          peak RSS and the KV cache size
 // Threads: OMP_NUM_THREADS (default: every CPU). What is counted (FLOPs = 2 per multiply-add):
@@ -260,8 +262,9 @@ static void bench_prompt(Prompt *pr, int n, int vocab) {
     }
 }
 
-// vision on the bench image: seconds (GFLOP/s into *gflops); -1 on error
-static double time_vision(const Engine *e, int side, double *gflops, long long *patches) {
+// vision on the bench image: seconds (GFLOP/s into *gflops; with hash: the FNV-1a hash of the embeddings' bytes);
+// -1 on error
+static double time_vision(const Engine *e, int side, double *gflops, long long *patches, uint64_t *hash) {
     Image img = bench_image(side);
     PixelBatch pb = {0};
     if (preprocess_frames(&pb, &img, 1, &e->c->proc, RESIZE_TORCH, 0)) return -1;
@@ -273,6 +276,12 @@ static double time_vision(const Engine *e, int side, double *gflops, long long *
     const double tv = now_s() - t0;
     *gflops = vision_flops(&e->w, e->c, &pb) / tv / 1e9;
     *patches = (long long)pb.npatches;
+    if (hash) {
+        const uint8_t *b = (const uint8_t *)emb;
+        *hash = 14695981039346656037ULL;
+        for (size_t i = 0; i < (size_t)(pb.npatches / 4) * e->c->vision.out_hidden_size * sizeof(float); i++)
+            *hash = (*hash ^ b[i]) * 1099511628211ULL;
+    }
     free(emb);
     pixel_batch_free(&pb);
     return tv;
@@ -333,7 +342,7 @@ static int run_bf16(const Engine *e, int img, int prompt, int chunk) {
     ops_set_compute("bf16");
     printf("compute_bf16_path=%s\n", ops_compute_path());
     if (e->c->has_vision) {
-        const double tv = time_vision(e, img, &gf, &np);
+        const double tv = time_vision(e, img, &gf, &np, NULL);
         if (tv < 0) return -1;
         printf("vision_bf16_s=%.3f\nvision_bf16_gflops=%.1f\n", tv, gf);
     }
@@ -406,7 +415,7 @@ static int run_model(const char *dir, int ndecode) {
     if (c->has_vision) {
         double gv;
         long long np;
-        const double tv = time_vision(&e, IMG, &gv, &np);
+        const double tv = time_vision(&e, IMG, &gv, &np, NULL);
         if (tv < 0) {
             fprintf(stderr, "bench: %s\n", glm_errmsg);
             return 1;
@@ -568,6 +577,31 @@ static int run_serve(const char *dir, int nsteps) {
     return 0;
 }
 
+// the vision tower alone (bench vision): vision_s / vision_gflops per run, in `mode`, on its first `depth` blocks
+static int run_vision(const char *dir, const char *mode, int depth, int runs) {
+    Engine e;
+    if (engine_load(&e, dir, NULL, NULL, NULL) || ops_set_compute(mode)) {
+        fprintf(stderr, "bench: %s\n", glm_errmsg);
+        return 1;
+    }
+    if (depth > 0 && depth < e.c->vision.depth) ((Config *)e.c)->vision.depth = depth;
+    printf("compute=%s\ncompute_path=%s\nvision_depth=%d\n", ops_compute_name(), ops_compute_path(), e.c->vision.depth);
+    for (int r = 0; r < runs; r++) {
+        double gf;
+        long long np;
+        uint64_t h;
+        const double tv = time_vision(&e, 1024, &gf, &np, &h);
+        if (tv < 0) {
+            fprintf(stderr, "bench: %s\n", glm_errmsg);
+            return 1;
+        }
+        printf("vision_s=%.3f\nvision_gflops=%.1f\nvision_hash=%016llx\n", tv, gf, (unsigned long long)h);
+        fflush(stdout);
+    }
+    engine_free(&e);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     ops_init();
     const int nthr = omp_get_max_threads();
@@ -595,8 +629,11 @@ int main(int argc, char **argv) {
     if (argc >= 3 && strcmp(argv[1], "model") == 0) return run_model(argv[2], argc >= 4 ? atoi(argv[3]) : 36);
     if (argc >= 3 && strcmp(argv[1], "long") == 0)
         return run_long(argv[2], argc >= 4 && atoi(argv[3]) > 0 ? atoi(argv[3]) : 32768, argc >= 5 ? argv[4] : "f32");
+    if (argc >= 3 && strcmp(argv[1], "vision") == 0)
+        return run_vision(argv[2], argc >= 4 ? argv[3] : "f32", argc >= 5 ? atoi(argv[4]) : 0, argc >= 6 ? atoi(argv[5]) : 1);
     if (argc >= 3 && strcmp(argv[1], "serve") == 0) return run_serve(argv[2], argc >= 4 && atoi(argv[3]) > 0 ? atoi(argv[3]) : 36);
     fprintf(stderr, "usage: bench micro | bench model DIR [decode_steps] | bench serve DIR [decode_steps] | "
+                    "bench vision DIR [f32|bf16] [depth] [runs] | "
                     "bench long DIR [tokens] [f32|bf16]\n");
     return 2;
 }

@@ -190,6 +190,27 @@ static void check_gemm_pairs(int M, int N, int Kp, int accumulate) {
     free(A), free(B), free(C0), free(Cr), free(C);
 }
 
+// pack_pairs_rows with a column scale on every path: the pairs of the rows multiplied in fp32 first (odd row counts,
+// a masked column tail, denormal products)
+static void check_pack_scaled(int rows, int n) {
+    float *src = malloc((size_t)rows * n * 4), *pre = malloc((size_t)rows * n * 4), *cs = malloc((size_t)n * 4);
+    const int np = (rows + 1) / 2;
+    uint32_t *ref = malloc((size_t)np * n * 4), *got = malloc((size_t)np * n * 4);
+    for (int j = 0; j < n; j++) cs[j] = rnd() % 4 ? frand() * 3.0f : frand() * 1e-30f;
+    for (int i = 0; i < rows * n; i++) src[i] = rnd() % 8 ? frand() : frand() * 1e-10f, pre[i] = src[i] * cs[i % n];
+    const CpuFeatures saved = cpu;
+    int ok = 1;
+    for (int p = 0; p < 3; p++) {
+        if (!use_path(p, &saved)) continue;
+        pack_pairs_rows(ref, n, pre, n, rows, n, NULL);
+        pack_pairs_rows(got, n, src, n, rows, n, cs);
+        ok &= memcmp(ref, got, (size_t)np * n * 4) == 0;
+    }
+    cpu = saved;
+    CHECK(ok, "pack_pairs_rows with a column scale [%d x %d]: the pairs of the products on every path", rows, n);
+    free(src), free(pre), free(cs), free(ref), free(got);
+}
+
 // attention_head in the bf16 mode: the three paths bit-identical, each query alone (decode) equal to its row of the
 // prefill (also across key blocks), and close to the double-precision naive attention (bf16 operands: ~1e-2)
 static void check_attention_bf16(int nq, int nk, int hd, int off) {
@@ -212,6 +233,23 @@ static void check_attention_bf16(int nq, int nk, int hd, int off) {
         attention_head(o[p], ld, q, ld, k, ld, v, ld, nq, nk, hd, 0.125f, off, sc);
         same &= memcmp(o[p], o[0], (size_t)nq * ld * 4) == 0;
     }
+    // bidirectional, even head_dim: K and V packed once beforehand (the vision tower's path) give the same bits
+    int pk = 1;
+    if (off < 0 && hd % 2 == 0) {
+        const int hd2 = hd / 2, ldv = hd + 5;
+        uint32_t *kpk = malloc((size_t)nk * hd2 * 4), *vpk = malloc((size_t)(nk + 1) / 2 * ldv * 4);
+        float *o2 = calloc((size_t)nq * ld, 4);
+        ops_compute = COMPUTE_BF16;
+        for (int p = 0; p < 3; p++) {
+            if (!use_path(p, &saved)) continue;
+            pack_pairs_cols(kpk, hd2, k, ld, nk, hd);
+            pack_pairs_rows(vpk, ldv, v, ld, nk, hd, NULL);
+            memset(o2, 0, (size_t)nq * ld * 4);
+            attention_head_kvpairs(o2, ld, q, ld, kpk, hd2, vpk, ldv, nq, nk, hd, 0.125f, sc);
+            pk &= memcmp(o2, o[0], (size_t)nq * ld * 4) == 0;
+        }
+        free(kpk), free(vpk), free(o2);
+    }
     cpu = saved;
     for (int i = 0; i < nq && off >= 0; i++) {
         attention_head(one, ld, q + (size_t)i * ld, ld, k, ld, v, ld, 1, off + i + 1, hd, 0.125f, -1, sc);
@@ -222,9 +260,10 @@ static void check_attention_bf16(int nq, int nk, int hd, int off) {
     for (int i = 0; i < nq; i++)
         for (int d = 0; d < hd; d++)
             e = fmax(e, fabs((double)o[0][i * ld + d] - r[i * ld + d])), m = fmax(m, fabs(r[i * ld + d]));
-    CHECK(same && dec && e < 2e-2 * m, "bf16 attention nq=%d nk=%d hd=%d %s: %d paths bit-identical%s, decode rows %s, "
-          "vs naive %.2g (max %.2g)", nq, nk, hd, off >= 0 ? "causal" : "bidirectional", np, same ? "" : " (NOT)",
-          off >= 0 ? (dec ? "equal" : "DIFFER") : "n/a", e, m);
+    CHECK(same && dec && pk && e < 2e-2 * m, "bf16 attention nq=%d nk=%d hd=%d %s: %d paths bit-identical%s, decode "
+          "rows %s, K/V packed beforehand %s, vs naive %.2g (max %.2g)", nq, nk, hd,
+          off >= 0 ? "causal" : "bidirectional", np, same ? "" : " (NOT)", off >= 0 ? (dec ? "equal" : "DIFFER") : "n/a",
+          off < 0 && hd % 2 == 0 ? (pk ? "equal" : "DIFFER") : "n/a", e, m);
     free(q), free(k), free(v), free(r), free(one), free(sc), free(o[0]), free(o[1]), free(o[2]);
 }
 
@@ -271,11 +310,14 @@ int main(void) {
     check_gemm_pairs(13, 37, 64, 0);
     check_gemm_pairs(9, 48, 33, 1);
     check_gemm_pairs(1, 5, 7, 1);
+    check_pack_scaled(7, 37);
+    check_pack_scaled(64, 64);
     check_attention_bf16(70, 90, 64, 20);
     check_attention_bf16(12, 101, 128, -1);
     check_attention_bf16(50, 2100, 64, 2050);
     check_attention_bf16(9, 2501, 48, -1);
     check_attention_bf16(5, 37, 30, 32);
+    check_attention_bf16(300, 1029, 64, -1);
     check_modes();
     return test_done();
 }
