@@ -1300,6 +1300,20 @@ static void softmax_block_scalar(float *S, int kn, int nb, const int *vis, float
 // q_offset < 0: bidirectional. scores: attention_scratch_floats(nk) floats. Up to ATT_QG query blocks share each
 // pass over a key block (its keys and values stay in cache; the bf16 mode packs them once for all of them); every
 // query block runs the same operations in the same order as alone.
+// x[d] *= c for d < n (AVX-512 or scalar: the same products)
+__attribute__((target("avx512f"))) static void scale_row_avx512(float *x, float c, int n) {
+    const __m512 cv = _mm512_set1_ps(c);
+    for (int d = 0; d < n; d += 16) {
+        const __mmask16 m = n - d >= 16 ? 0xffff : (__mmask16)((1u << (n - d)) - 1);
+        _mm512_mask_storeu_ps(x + d, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + d), cv));
+    }
+}
+static void scale_row(float *x, float c, int n) {
+    if (cpu.avx512f) scale_row_avx512(x, c, n);
+    else
+        for (int d = 0; d < n; d++) x[d] *= c;
+}
+
 // (kpk / vpk: the bf16 mode's K and V pairs packed beforehand by the caller (attention_head_kvpairs), else NULL)
 static void attention_core(float *out, int ldo, const float *q, int ldq, const float *k, int ldk, const float *v,
                            int ldv, const uint32_t *kpk, int64_t ldkp, const uint32_t *vpk, int64_t ldvp, int nq,
@@ -1330,11 +1344,11 @@ static void attention_core(float *out, int ldo, const float *q, int ldq, const f
             for (int i = 0; i < nbp; i++) {
                 vis[ng][i] = i >= nb ? nvis : q_offset >= 0 ? (q_offset + i0 + i + 1 < nk ? q_offset + i0 + i + 1 : nk) : nk;
                 const float *qi = q + (int64_t)(i0 + i) * ldq;
-                if (c16)
-                    for (int d = 0; d < hd2; d++)
-                        qp[d * nbp + i] = i >= nb ? 0 : (uint32_t)f32_to_bf16(qi[2 * d]) |
-                                                            (2 * d + 1 < hd ? (uint32_t)f32_to_bf16(qi[2 * d + 1]) << 16 : 0);
-                else
+                if (c16) { // the query's pairs (a missing last element: 0), transposed into column i
+                    uint32_t row[ATT_MAX_HD / 2];
+                    if (i < nb) pack_pairs_cols(row, hd2, qi, ldq, 1, hd);
+                    for (int d = 0; d < hd2; d++) qp[d * nbp + i] = i < nb ? row[d] : 0;
+                } else
                     for (int d = 0; d < hd; d++) qt[d * nbp + i] = i < nb ? qi[d] : 0.0f;
             }
         }
@@ -1366,8 +1380,7 @@ static void attention_core(float *out, int ldo, const float *q, int ldq, const f
                 float *o = out + (int64_t)i0 * ldo;
                 if (!first)
                     for (int i = 0; i < nb; i++)
-                        if (c[i] != 1.0f)
-                            for (int d = 0; d < hd; d++) o[(int64_t)i * ldo + d] *= c[i];
+                        if (c[i] != 1.0f) scale_row(o + (int64_t)i * ldo, c[i], hd);
                 if (c16) { // P = S * inv as pairs of keys (a missing last key: 0)
                     pack_pairs_rows(pp, nbp, S, nbp, kn, nbp, inv);
                     gemm_pairs(o, ldo, pp, 1, nbp, vp, ldvb, nb, hd, (kn + 1) / 2, !first);

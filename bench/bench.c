@@ -6,8 +6,9 @@
 //                          STREAM passes between their windows (stream_read_gbs); then vision and prefill again in
 //                          the bf16 compute mode (*_bf16_*) and the time to the first token of a 1024x1024 image +
 //                          64-word question in both modes (ttft_image_s, ttft_image_bf16_s)
-//   bench vision DIR [f32|bf16] [D] [R]  the vision tower alone on the 1024x1024 image, R runs (default 1), the
-//                          first D blocks only (default: all; for profiling and quick old/new comparisons)
+//   bench vision DIR [f32|bf16] [D] [R] [cpu]  the vision tower alone on the 1024x1024 image, R runs (default 1),
+//                          the first D blocks only (default: all; for profiling and quick old/new comparisons), with
+//                          `cpu` in process CPU time (all threads); prints the embeddings' hash too
 //   bench long DIR [T] [f32|bf16]  a T-token prefill (default 32768; `make bench-full`): long_prefill_* with the
 //                          peak RSS and the KV cache size
 // Threads: OMP_NUM_THREADS (default: every CPU). What is counted (FLOPs = 2 per multiply-add):
@@ -629,11 +630,13 @@ int main(int argc, char **argv) {
     if (argc >= 3 && strcmp(argv[1], "model") == 0) return run_model(argv[2], argc >= 4 ? atoi(argv[3]) : 36);
     if (argc >= 3 && strcmp(argv[1], "long") == 0)
         return run_long(argv[2], argc >= 4 && atoi(argv[3]) > 0 ? atoi(argv[3]) : 32768, argc >= 5 ? argv[4] : "f32");
-    if (argc >= 3 && strcmp(argv[1], "vision") == 0)
+    if (argc >= 3 && strcmp(argv[1], "vision") == 0) {
+        use_cpu_time = argc >= 7 && strcmp(argv[6], "cpu") == 0;
         return run_vision(argv[2], argc >= 4 ? argv[3] : "f32", argc >= 5 ? atoi(argv[4]) : 0, argc >= 6 ? atoi(argv[5]) : 1);
+    }
     if (argc >= 3 && strcmp(argv[1], "serve") == 0) return run_serve(argv[2], argc >= 4 && atoi(argv[3]) > 0 ? atoi(argv[3]) : 36);
     fprintf(stderr, "usage: bench micro | bench model DIR [decode_steps] | bench serve DIR [decode_steps] | "
-                    "bench vision DIR [f32|bf16] [depth] [runs] | "
+                    "bench vision DIR [f32|bf16] [depth] [runs] [cpu] | "
                     "bench long DIR [tokens] [f32|bf16]\n");
     return 2;
 }
