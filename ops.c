@@ -759,7 +759,18 @@ static void linear_task(const LinearJob *J, const float *xp, int r0, int r1) {
             const int re = r1 - rb < rbk ? r1 : rb + rbk;
             if (c16) { // the bf16 compute mode: the whole block at once (ops_bf16.c blocks k inside it)
                 float *y = J->y + (int64_t)ib * J->ldy;
-                bf16c_block(y, J->ldy, xp + ib * Kp, Kp, J->W, ie - ib, rb, re);
+                // the operand the next block reads first from memory: the next weight rows (bf16 weights; the
+                // first block row reads them once), else the next block row's inputs
+                const void *pf = NULL;
+                size_t pfb = 0;
+                if (re < r1 && J->W->dtype == DT_BF16) {
+                    const int rn = r1 - re < rbk ? r1 - re : rbk;
+                    pf = (const uint16_t *)J->W->data + (int64_t)re * K, pfb = (size_t)rn * K * 2;
+                } else if (re >= r1 && ie < n) {
+                    const int in = n - ie < LT_MB ? n - ie : LT_MB;
+                    pf = xp + ie * Kp, pfb = (size_t)in * Kp * sizeof(float);
+                }
+                bf16c_block(y, J->ldy, xp + ib * Kp, Kp, J->W, ie - ib, rb, re, pf, pfb);
                 if (J->b && J->b->data)
                     for (int i = 0; i < ie - ib; i++)
                         for (int r = rb; r < re; r++) y[(int64_t)i * J->ldy + r] += tensor_get(J->b, r);

@@ -22,6 +22,9 @@ int ops_compute = COMPUTE_F32;
 
 #define BC_MR 4   // input rows per tile (the callers' LT_MR)
 #define BC_NR 5   // weight rows per tile (AVX512_BF16: 4 x 5 accumulators + 4 inputs + 1 weight of 32 registers)
+#ifndef BC_PF_HINT
+#define BC_PF_HINT _MM_HINT_T1 // the next block's operand: into L2 (bf16c_block)
+#endif
 #define BC_CSR_DAZ_FTZ 0x8040u // MXCSR: flush-to-zero (bit 15) | denormals-are-zero (bit 6)
 
 enum { PATH_DP, PATH_AVX2, PATH_PORTABLE };
@@ -151,7 +154,8 @@ __attribute__((target("avx512f"))) static inline __attribute__((always_inline)) 
 
 // MR (<= 4) input rows (bf16, stride ldq) x NR (<= 5) bf16 weight rows: one vdpbf16ps chain per output
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) static inline __attribute__((always_inline)) void
-tile_dp(float *y, int64_t ldy, const uint16_t *xq, int64_t ldq, const uint16_t *w, int64_t ldw, int K, int MR, int NR) {
+tile_dp(float *y, int64_t ldy, const uint16_t *xq, int64_t ldq, const uint16_t *w, int64_t ldw, int K, const char *pf,
+        int MR, int NR) {
     __m512 acc[BC_MR][BC_NR];
 #pragma GCC unroll 10
     for (int i = 0; i < MR; i++)
@@ -160,6 +164,7 @@ tile_dp(float *y, int64_t ldy, const uint16_t *xq, int64_t ldq, const uint16_t *
     const int nfull = K & ~31;
     for (int c = 0; c < nfull; c += 32) {
         __m512i xv[BC_MR];
+        _mm_prefetch(pf + 2 * c, BC_PF_HINT); // (one line of the next block's cold operand a chunk: bf16c_block)
 #pragma GCC unroll 10
         for (int i = 0; i < MR; i++) xv[i] = _mm512_loadu_si512((const void *)(xq + i * ldq + c));
 #pragma GCC unroll 10
@@ -223,11 +228,11 @@ tile_dp(float *y, int64_t ldy, const uint16_t *xq, int64_t ldq, const uint16_t *
         for (int j = 0; j < NR; j++) y[i * ldy + j] = tree16_512(acc[i][j]);
 }
 
-typedef void (*BcTileFn)(float *, int64_t, const uint16_t *, int64_t, const uint16_t *, int64_t, int);
+typedef void (*BcTileFn)(float *, int64_t, const uint16_t *, int64_t, const uint16_t *, int64_t, int, const char *);
 #define TDP(MR, NR)                                                                                                    \
     __attribute__((target("avx512f,avx512bw,avx512bf16"))) static void tile_dp_##MR##_##NR(                            \
-        float *y, int64_t ldy, const uint16_t *xq, int64_t ldq, const uint16_t *w, int64_t ldw, int K) {               \
-        tile_dp(y, ldy, xq, ldq, w, ldw, K, MR, NR);                                                                   \
+        float *y, int64_t ldy, const uint16_t *xq, int64_t ldq, const uint16_t *w, int64_t ldw, int K, const char *pf) { \
+        tile_dp(y, ldy, xq, ldq, w, ldw, K, pf, MR, NR);                                                               \
     }
 #define TDP_ROW(MR) TDP(MR, 1) TDP(MR, 2) TDP(MR, 3) TDP(MR, 4) TDP(MR, 5)
 TDP_ROW(1)
@@ -352,16 +357,21 @@ static const uint16_t *weight_rows_bf16(const Tensor *W, int r0, int r1) {
 // (one pass over K per tile: blocking k so that a block's rows stay in L1, with the lanes saved between blocks, was
 // measured slower: README "Performance")
 // one block of a Linear task: 4 x 5 tiles (AVX512_BF16), 2 x 2 (AVX2) or single outputs (portable)
-void bf16c_block(float *y, int64_t ldy, const float *xq, int64_t ldq, const Tensor *W, int m, int r0, int r1) {
+void bf16c_block(float *y, int64_t ldy, const float *xq, int64_t ldq, const Tensor *W, int m, int r0, int r1,
+                 const void *pf, size_t pf_bytes) {
     const int K = (int)W->cols, path = bc_path();
     const uint16_t *w0 = weight_rows_bf16(W, r0, r1); // row r at w0 + (r - r0) * K
     if (path == PATH_DP) {
         const uint16_t *x16 = (const uint16_t *)xq;
-        const int64_t ld16 = 2 * ldq;
+        const int64_t ld16 = 2 * ldq, tbytes = (int64_t)(K / 32) * 64; // lines a tile prefetches: one a full chunk
+        size_t off = 0; // of the next tile's lines in pf
         for (int i = 0; i < m; i += BC_MR)
-            for (int r = r0; r < r1; r += BC_NR) {
+            for (int r = r0; r < r1; r += BC_NR, off += (size_t)tbytes) {
                 const int mi = m - i < BC_MR ? m - i : BC_MR, nb = r1 - r < BC_NR ? r1 - r : BC_NR;
-                tiles_dp[mi - 1][nb - 1](y + i * ldy + r, ldy, x16 + i * ld16, ld16, w0 + (int64_t)(r - r0) * K, K, K);
+                // (past the range: the tile's own first weight row, already on its way)
+                const char *tp = pf && off + (size_t)tbytes <= pf_bytes ? (const char *)pf + off
+                                                                         : (const char *)(w0 + (int64_t)(r - r0) * K);
+                tiles_dp[mi - 1][nb - 1](y + i * ldy + r, ldy, x16 + i * ld16, ld16, w0 + (int64_t)(r - r0) * K, K, K, tp);
             }
     } else if (path == PATH_AVX2) {
         for (int i = 0; i < m; i += 2)

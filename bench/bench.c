@@ -9,6 +9,7 @@
 //   bench vision DIR [f32|bf16] [D] [R] [cpu]  the vision tower alone on the 1024x1024 image, R runs (default 1),
 //                          the first D blocks only (default: all; for profiling and quick old/new comparisons), with
 //                          `cpu` in process CPU time (all threads); prints the embeddings' hash too
+//   bench prefill DIR [f32|bf16] [T] [cpu]  a T-token prefill alone (default 2048, chunks of 512)
 //   bench long DIR [T] [f32|bf16]  a T-token prefill (default 32768; `make bench-full`): long_prefill_* with the
 //                          peak RSS and the KV cache size
 // Threads: OMP_NUM_THREADS (default: every CPU). What is counted (FLOPs = 2 per multiply-add):
@@ -603,6 +604,28 @@ static int run_vision(const char *dir, const char *mode, int depth, int runs) {
     return 0;
 }
 
+// the prefill alone (bench prefill): prefill_s / prefill_gflops of an n-token prompt in chunks of 512, in `mode`
+static int run_prefill(const char *dir, const char *mode, int n, int runs) {
+    Engine e;
+    if (engine_load(&e, dir, NULL, NULL, NULL) || ops_set_compute(mode)) {
+        fprintf(stderr, "bench: %s\n", glm_errmsg);
+        return 1;
+    }
+    printf("compute=%s\ncompute_path=%s\nprefill_tokens=%d\n", ops_compute_name(), ops_compute_path(), n);
+    for (int r = 0; r < runs; r++) {
+        double gf;
+        const double tp = time_prefill(&e, n, 512, &gf);
+        if (tp < 0) {
+            fprintf(stderr, "bench: %s\n", glm_errmsg);
+            return 1;
+        }
+        printf("prefill_s=%.3f\nprefill_gflops=%.1f\n", tp, gf);
+        fflush(stdout);
+    }
+    engine_free(&e);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     ops_init();
     const int nthr = omp_get_max_threads();
@@ -634,9 +657,13 @@ int main(int argc, char **argv) {
         use_cpu_time = argc >= 7 && strcmp(argv[6], "cpu") == 0;
         return run_vision(argv[2], argc >= 4 ? argv[3] : "f32", argc >= 5 ? atoi(argv[4]) : 0, argc >= 6 ? atoi(argv[5]) : 1);
     }
+    if (argc >= 3 && strcmp(argv[1], "prefill") == 0) {
+        use_cpu_time = argc >= 6 && strcmp(argv[5], "cpu") == 0;
+        return run_prefill(argv[2], argc >= 4 ? argv[3] : "f32", argc >= 5 && atoi(argv[4]) > 0 ? atoi(argv[4]) : 2048, 1);
+    }
     if (argc >= 3 && strcmp(argv[1], "serve") == 0) return run_serve(argv[2], argc >= 4 && atoi(argv[3]) > 0 ? atoi(argv[3]) : 36);
     fprintf(stderr, "usage: bench micro | bench model DIR [decode_steps] | bench serve DIR [decode_steps] | "
-                    "bench vision DIR [f32|bf16] [depth] [runs] [cpu] | "
+                    "bench vision DIR [f32|bf16] [depth] [runs] [cpu] | bench prefill DIR [f32|bf16] [tokens] [cpu] | "
                     "bench long DIR [tokens] [f32|bf16]\n");
     return 2;
 }
