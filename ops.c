@@ -794,7 +794,7 @@ static int job_rows(const LinearJob *J) {
     if (J->n > LT_MR) {
         // batches: every task reads all the activation rows once; where they outgrow L2 (prefill, vision), larger
         // tasks (up to LT_NB_MAX weight rows) read them less often, yet at least 8 tasks per thread where possible
-        const int64_t cap = (int64_t)J->n * J->W->cols * 4 > LT_XL2 ? LT_NB_MAX : LT_NB;
+        const int64_t cap = (int64_t)J->n * J->W->cols * 4 > LT_XL2 || job_bf16c(J) ? LT_NB_MAX : LT_NB;
         const int64_t nt = 8 * (int64_t)omp_get_max_threads(), nb = (J->W->rows + nt - 1) / nt;
         const int64_t r = (nb + LT_NR - 1) / LT_NR * LT_NR;
         return (int)(r < LT_NB ? LT_NB : r > cap ? cap : r);
