@@ -176,6 +176,9 @@ __attribute__((target("avx512f"))) static inline float hsum512(__m512 v) { // do
 // Four rows at a time share each load of x and keep four independent fma chains; one prefetch per 64-byte line.
 #define QK_PF 2048 // bytes of a quantised row prefetched ahead of the read (the weights stream from memory once)
 #define QK_NR 8    // most rows per decode pass
+#define QK_LONG 2048 // rows of fewer bytes run four per pass, not eight (fewer streams: measured on the 2-vCPU VM, one
+                     // thread, 4096 x 1408 weights: int8 0.49-0.53 -> 0.83-0.87, int4 0.53-0.56 -> 0.63-0.68 of bf16's
+                     // bytes/s)
 
 // copy the n (< 16) columns' bytes of a tail chunk into a zeroed 16-byte buffer (a loop: no call inside the kernels)
 static inline __attribute__((always_inline)) void tail_bytes(uint8_t tmp[16], const uint8_t *p, int nbytes) {
@@ -864,7 +867,7 @@ static void qtask(const LinearJob *J, const float *x, int64_t ldx, const float *
     if (sx) fp8x_rows(J->y, J->ldy, x, ldx, sx, W, J->n, r0, r1);
     else if (q4 && J->n <= QL_DECODE_ROWS) { // octet order: eight rows per pass, then four, two, one
         for (int r = r0; r < r1;) {
-            const int nr = r1 - r >= 8 ? 8 : r1 - r >= 4 ? 4 : r1 - r >= 2 ? 2 : 1;
+            const int nr = r1 - r >= 8 && W->ld >= QK_LONG ? 8 : r1 - r >= 4 ? 4 : r1 - r >= 2 ? 2 : 1;
             for (int i = 0; i < J->n; i++) {
                 float o[8];
                 q4_dot_octets(o, x + (int64_t)i * ldx, W, r, nr);
@@ -885,7 +888,7 @@ static void qtask(const LinearJob *J, const float *x, int64_t ldx, const float *
         }
     } else if (J->n <= QL_DECODE_ROWS) {
         int r = r0;
-        for (; r + 8 <= r1; r += 8) // eight rows per pass (AVX-512)
+        for (; r + 8 <= r1 && W->ld >= QK_LONG; r += 8) // eight rows per pass (AVX-512; long rows)
             for (int i = 0; i < J->n; i++) {
                 float o[8];
                 quant_dot8(o, x + (int64_t)i * ldx, W, r);

@@ -264,8 +264,9 @@ static void fp8x_cases(void) {
         {"fp8x channel K=63", DT_F8_E4M3, 19, 63, 0, 0, 0, 0, DT_BF16},
         {"fp8x channel K=64", DT_F8_E4M3, 23, 64, 0, 0, 0, 0, DT_BF16},
         {"fp8x tensor K=65 f32", DT_F8_E4M3, 17, 65, 0, 0, 1, 0, DT_F32},
-        {"fp8x channel K=200 f16", DT_F8_E4M3, 41, 200, 0, 0, 0, 0, DT_F16},
+        {"fp8x channel K=200 f32", DT_F8_E4M3, 41, 200, 0, 0, 0, 0, DT_F32},
         {"fp8x channel many rows K=1000", DT_F8_E4M3, 301, 1000, 0, 0, 0, 0, DT_BF16},
+        {"fp8x channel long rows K=2100", DT_F8_E4M3, 19, 2100, 0, 0, 0, 0, DT_BF16}, // eight rows per pass
     };
     const char *paths[4] = {"portable", "avx2", "avx512bf16 without vbmi", "avx512bf16 + vbmi"};
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
@@ -360,6 +361,10 @@ int main(void) {
         {"q4 group 128 many rows", DT_Q4, 300, 256, 128, 0, 0, 0, DT_BF16},
         {"q8 channel many rows", DT_Q8, 300, 128, 0, 0, 0, 0, DT_BF16},
         {"fp8 channel many rows", DT_F8_E4M3, 300, 112, 0, 0, 0, 0, DT_BF16},
+        // rows of 2048 bytes or more: eight rows per pass (shorter ones run four)
+        {"fp8 channel long rows", DT_F8_E4M3, 11, 2100, 0, 0, 0, 0, DT_BF16},
+        {"q8 channel long rows", DT_Q8, 11, 2112, 0, 0, 0, 0, DT_BF16},
+        {"q4 group 128 long rows", DT_Q4, 11, 4224, 128, 0, 0, 0, DT_BF16},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) weight_case(&cases[i]);
     fp8_nan_case();
