@@ -31,6 +31,8 @@ void bf16c_prepare_row(float *dst, const float *x, int K);
 // per 32 k of every tile in turn, so that the next block does not wait for them
 void bf16c_block(float *y, int64_t ldy, const float *xq, int64_t ldq, const Tensor *W, int m, int r0, int r1,
                  const void *pf, size_t pf_bytes);
+// the same over nr bf16 rows given as they are (row r at w + r * K): y[i * ldy + r] = row i of xq . row r
+void bf16c_block_rows(float *y, int64_t ldy, const float *xq, int64_t ldq, const uint16_t *w, int K, int m, int nr);
 // Attention in the bf16 mode (ops.c attention_head): both matrix products with bf16 operands packed in pairs along
 // the summed dimension (uint32: the first element in the low half, as vdpbf16ps reads them) and one fp32 lane per
 // output: C[i, n] (+)= chain over kp of the vdpbf16ps step (odd pair, then even, DAZ / FTZ) of A(i, kp) =
