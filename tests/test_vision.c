@@ -4,6 +4,7 @@
 // bicubic position-table resampling bit for bit against torch's F.grid_sample (tests/golden/make_vision_cases.py).
 #include "../vision.h"
 #include "../ops.h"
+#include "../ops_bf16.h"
 #include "test_util.h"
 
 #include <omp.h>
@@ -112,6 +113,36 @@ static void test_grid_sample(void) {
 
 // ---------------------------------------------------------------------------- full tower vs HF hooks
 
+// --compute bf16: the batch's embeddings equal, byte for byte, those of each attention segment (an image, or one
+// temporal patch of a video) run alone as a (1, h, w) item: the K / V pairs the tower packs once per block
+// (vision_pack_kv) sit where every segment's attention reads them
+static void check_bf16_segments(const Config *c, const Weights *w, const PixelBatch *pb, const char *label) {
+    const int O = c->vision.out_hidden_size;
+    ops_compute = COMPUTE_BF16;
+    size_t nsc = vision_scratch_floats(c, pb);
+    float *sc = xmalloc(nsc * sizeof(float)), *out = xmalloc((size_t)(pb->npatches / 4) * O * sizeof(float));
+    int ok = vision_forward(w, c, pb, out, sc, NULL) == 0, nseg = 0;
+    free(sc);
+    int64_t off = 0;
+    for (int i = 0; i < pb->nitems && ok; i++)
+        for (int t = 0; t < pb->grid[i][0] && ok; t++, nseg++) {
+            const int n = pb->grid[i][1] * pb->grid[i][2];
+            PixelBatch one = {.pixel_values = pb->pixel_values + off * pb->ncols, .npatches = n, .ncols = pb->ncols,
+                              .grid = {{1, pb->grid[i][1], pb->grid[i][2]}}, .nitems = 1};
+            float *sc1 = xmalloc(vision_scratch_floats(c, &one) * sizeof(float)),
+                  *o1 = xmalloc((size_t)(n / 4) * O * sizeof(float));
+            ok = vision_forward(w, c, &one, o1, sc1, NULL) == 0 &&
+                 memcmp(o1, out + (off / 4) * O, (size_t)(n / 4) * O * sizeof(float)) == 0;
+            free(sc1), free(o1);
+            off += n;
+        }
+    const char *path = ops_compute_path();
+    ops_compute = COMPUTE_F32;
+    CHECK(ok, "%s: --compute bf16 (%s): the batch equals each of its %d segments alone, byte for byte", label, path,
+          nseg);
+    free(out);
+}
+
 // run the tower on (prefix)input.<pix>/<grid> of a fixture and compare every hook.model.visual.* present;
 // pix NULL: pixel[r, c] = float(sin(0.01 * (r * ncols + c)) * 2), as make_vision_cases.py writes for the "big" case
 static void test_tower(const char *model_dir, const char *fixture, const char *prefix, const char *pix,
@@ -202,6 +233,7 @@ static void test_tower(const char *model_dir, const char *fixture, const char *p
     CHECK(memcmp(out, out1, (size_t)N4 * O * sizeof(float)) == 0, "%s: 1 thread and %d threads agree bit for bit",
           label, nthr);
     free(scratch1), free(out1);
+    check_bf16_segments(c, &w, &pb, label);
     taps_free(&taps);
     free(scratch), free(out), free(formula);
 done:
