@@ -8,7 +8,8 @@
 
 // vision tower (vision.c): pixel rows -> merged embeddings out [npatches/m^2, out_hidden] (HF model.visual
 // pooler_output). Items with t > 1 (videos) are split into t items of (1, h, w) as HF get_video_features does.
-// scratch: vision_scratch_floats floats, sized for omp_get_max_threads() (call both with the same thread count);
+// scratch: vision_scratch_floats floats, sized for omp_get_max_threads() and the compute mode (--compute bf16 adds
+// the K / V pairs: call both with the same thread count and mode);
 // 0 (+ glm_errmsg) for an inconsistent batch or a size overflow. vision_forward: 0, or -1 + glm_errmsg.
 size_t vision_scratch_floats(const Config *c, const PixelBatch *pb);
 int vision_forward(const Weights *w, const Config *c, const PixelBatch *pb, float *out, float *scratch,
