@@ -21,6 +21,7 @@
 // query rows per attention task: (segment, head, query chunk) tasks keep many cores busy on one large image; the
 // split is fixed, so results do not depend on the thread count
 #define VIS_QCHUNK 256
+_Static_assert(VIS_QCHUNK % 2 == 0, "vision_pack_kv packs whole key pairs per query chunk");
 // limits that keep every int in the kernels in range
 #define VIS_MAX_PATCHES (1 << 24)
 
