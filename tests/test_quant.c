@@ -248,6 +248,39 @@ static void fp8_nan_case(void) {
     free(x), free(ref), free(row), free(y), free(Y), free(X), free(wb), free(sb), free(zb);
 }
 
+// Linear of W (+ B) over 1, 3, 7 and 40 rows of X on four paths (portable, AVX2, AVX-512 without the feature *feat,
+// with it; the last two only where have512): the bits of Yn (the naive twin), for each row alone too, on 1 and 2
+// threads
+static void check_paths(const char *name, const Tensor *W, const Tensor *B, const float *X, const float *Yn, int O,
+                        int K, int have512, int *feat, const char *const paths[4]) {
+    const int ns[4] = {1, 3, 7, 40}, has_feat = *feat;
+    float *Y = malloc((size_t)40 * O * 4), *Y1 = malloc((size_t)O * 4);
+    for (int path = 0; path < 4; path++) {
+        set_isa(path == 0 ? 0 : path == 1 ? 1 : 2);
+        if ((path >= 2 && !have512) || (path == 3 && !has_feat) || (path == 1 && !cpu.avx2)) continue;
+        if (path == 2) *feat = 0;
+        int same = 1, alone = 1, threads = 1;
+        for (int q = 0; q < 4; q++) {
+            const int n = ns[q];
+            linear(Y, X, W, B, n);
+            same &= memcmp(Y, Yn, (size_t)n * O * 4) == 0;
+            for (int i = 0; i < n; i++) {
+                linear(Y1, X + (int64_t)i * K, W, B, 1);
+                alone &= memcmp(Y1, Y + (int64_t)i * O, (size_t)O * 4) == 0;
+            }
+            omp_set_num_threads(1);
+            linear(Y1, X, W, B, 1);
+            omp_set_num_threads(2);
+            threads &= memcmp(Y1, Y, (size_t)O * 4) == 0;
+        }
+        CHECK(same, "%s %s: Linear (1, 3, 7, 40 rows) == the naive twin (bits)", name, paths[path]);
+        CHECK(alone, "%s %s: each row alone gives the batch's bits", name, paths[path]);
+        CHECK(threads, "%s %s: 1 and 2 threads give the same bits", name, paths[path]);
+    }
+    set_isa(2);
+    free(Y), free(Y1);
+}
+
 // FP8 x FP8 (quant_fp8x.c: per-channel or per-tensor FP8 weights, dynamic per-token FP8 activations): the Linear
 // (decode rows read as FP8 bytes, batches through the bf16 tiles) gives the bits of fp8x_linear_naive on every path
 // (AVX512_BF16 with and without VBMI, AVX2, portable), for a row alone or in a batch, on 1 and 2 threads; and it is
@@ -276,7 +309,7 @@ static void fp8x_cases(void) {
         Tensor W = make_weight(c, &wb, &sb, &zb);
         W.act = ACT_FP8_TOKEN;
         CHECK(fp8x_applies(&W), "%s: runs as FP8 x FP8", c->name);
-        const int O = c->O, K = c->K, nmax = 40, ns[4] = {1, 3, 7, 40};
+        const int O = c->O, K = c->K, nmax = 40;
         float *X = malloc((size_t)nmax * K * 4), *Y = malloc((size_t)nmax * O * 4), *Yn = malloc((size_t)nmax * O * 4);
         float *Yh = malloc((size_t)nmax * O * 4), *Y1 = malloc((size_t)O * 4);
         for (int i = 0; i < nmax * K; i++) X[i] = frand() * (i % 7 == 0 ? 8.0f : 1.0f);
@@ -295,29 +328,7 @@ static void fp8x_cases(void) {
         for (int i = 0; i < nmax * O; i++) mag = fmax(mag, fabs((double)Yh[i]));
         CHECK(worst <= 2e-6 * (mag > 0 ? mag : 1), "%s: naive chain vs transformers' formula: max err %.2e of the max %.2e",
               c->name, worst, mag);
-        for (int path = 0; path < 4; path++) {
-            set_isa(path == 0 ? 0 : path == 1 ? 1 : 2);
-            if ((path >= 2 && !cpu.avx512bf16) || (path == 3 && !cpu.avx512vbmi) || (path == 1 && !cpu.avx2)) continue;
-            if (path == 2) cpu.avx512vbmi = 0;
-            int same = 1, alone = 1, threads = 1;
-            for (int q = 0; q < 4; q++) {
-                const int n = ns[q];
-                linear(Y, X, &W, &B, n);
-                same &= memcmp(Y, Yn, (size_t)n * O * 4) == 0;
-                for (int i = 0; i < n; i++) {
-                    linear(Y1, X + (int64_t)i * K, &W, &B, 1);
-                    alone &= memcmp(Y1, Y + (int64_t)i * O, (size_t)O * 4) == 0;
-                }
-                omp_set_num_threads(1);
-                linear(Y1, X, &W, &B, 1);
-                omp_set_num_threads(2);
-                threads &= memcmp(Y1, Y, (size_t)O * 4) == 0;
-            }
-            CHECK(same, "%s %s: Linear (1, 3, 7, 40 rows) == fp8x_linear_naive (bits)", c->name, paths[path]);
-            CHECK(alone, "%s %s: each row alone gives the batch's bits", c->name, paths[path]);
-            CHECK(threads, "%s %s: 1 and 2 threads give the same bits", c->name, paths[path]);
-        }
-        set_isa(2);
+        check_paths(c->name, &W, &B, X, Yn, O, K, cpu.avx512bf16, &cpu.avx512vbmi, paths);
         // a NaN activation: the row's scale is NaN, so is every output of the row; --act-quant off: not FP8 x FP8
         X[0] = NAN;
         linear(Y, X, &W, NULL, 2);
@@ -358,7 +369,7 @@ static void i8x_cases(void) {
         Tensor W = make_weight(c, &wb, &sb, &zb);
         W.act = ACT_INT8_TOKEN;
         CHECK(i8x_applies(&W) && !fp8x_applies(&W), "%s: runs as W8A8 integer products", c->name);
-        const int O = c->O, K = c->K, nmax = 40, ns[4] = {1, 3, 7, 40};
+        const int O = c->O, K = c->K, nmax = 40;
         float *X = malloc((size_t)nmax * K * 4), *Y = malloc((size_t)nmax * O * 4), *Yn = malloc((size_t)nmax * O * 4);
         float *Yh = malloc((size_t)nmax * O * 4), *Y1 = malloc((size_t)O * 4);
         for (int i = 0; i < nmax * K; i++) X[i] = frand() * (i % 7 == 0 ? 8.0f : 1.0f);
@@ -371,29 +382,7 @@ static void i8x_cases(void) {
         for (int i = 0; i < nmax * O; i++) worst = fmax(worst, fabs((double)Yn[i] - Yh[i])), mag = fmax(mag, fabs((double)Yh[i]));
         CHECK(worst <= 2e-6 * (mag > 0 ? mag : 1), "%s: exact sums vs transformers' formula: max err %.2e of the max %.2e",
               c->name, worst, mag);
-        for (int path = 0; path < 4; path++) {
-            set_isa(path == 0 ? 0 : path == 1 ? 1 : 2);
-            if ((path >= 2 && !cpu.avx512f) || (path == 3 && !cpu.avx512vnni) || (path == 1 && !cpu.avx2)) continue;
-            if (path == 2) cpu.avx512vnni = 0;
-            int same = 1, alone = 1, threads = 1;
-            for (int q = 0; q < 4; q++) {
-                const int n = ns[q];
-                linear(Y, X, &W, &B, n);
-                same &= memcmp(Y, Yn, (size_t)n * O * 4) == 0;
-                for (int i = 0; i < n; i++) {
-                    linear(Y1, X + (int64_t)i * K, &W, &B, 1);
-                    alone &= memcmp(Y1, Y + (int64_t)i * O, (size_t)O * 4) == 0;
-                }
-                omp_set_num_threads(1);
-                linear(Y1, X, &W, &B, 1);
-                omp_set_num_threads(2);
-                threads &= memcmp(Y1, Y, (size_t)O * 4) == 0;
-            }
-            CHECK(same, "%s %s: Linear (1, 3, 7, 40 rows) == i8x_linear_naive (bits)", c->name, paths[path]);
-            CHECK(alone, "%s %s: each row alone gives the batch's bits", c->name, paths[path]);
-            CHECK(threads, "%s %s: 1 and 2 threads give the same bits", c->name, paths[path]);
-        }
-        set_isa(2);
+        check_paths(c->name, &W, &B, X, Yn, O, K, cpu.avx512f, &cpu.avx512vnni, paths);
         X[0] = NAN, X[K] = INFINITY;
         linear(Y, X, &W, NULL, 3);
         int nan = 1;
