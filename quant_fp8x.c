@@ -194,14 +194,19 @@ void fp8x_rows(float *y, int64_t ldy, const float *xq, int64_t ldq, const float 
     const int K = (int)W->cols, Kp = (int)kp64(K);
     const uint8_t *w = (const uint8_t *)W->data;
     if (n <= FX_DECODE_ROWS && cpu.avx512bf16 && cpu.avx512vbmi) {
-        for (int i = 0; i < n; i++) {
-            const uint16_t *xp = (const uint16_t *)(xq + (int64_t)i * ldq);
-            float *yi = y + (int64_t)i * ldy;
-            int r = r0;
-            for (; r + 8 <= r1 && W->ld >= FX_LONG; r += 8) dot_vbmi_8(yi + r, xp, w + (int64_t)r * W->ld, W->ld, K);
-            for (; r + 4 <= r1; r += 4) dot_vbmi_4(yi + r, xp, w + (int64_t)r * W->ld, W->ld, K);
-            for (; r + 2 <= r1; r += 2) dot_vbmi_2(yi + r, xp, w + (int64_t)r * W->ld, W->ld, K);
-            for (; r < r1; r++) dot_vbmi_1(yi + r, xp, w + (int64_t)r * W->ld, W->ld, K);
+        // a pass of 8 (long rows), 4, 2 or 1 weight rows for each activation row in turn (the pass stays in cache)
+        for (int r = r0; r < r1;) {
+            const int nr = r1 - r >= 8 && W->ld >= FX_LONG ? 8 : r1 - r >= 4 ? 4 : r1 - r >= 2 ? 2 : 1;
+            for (int i = 0; i < n; i++) {
+                const uint16_t *xp = (const uint16_t *)(xq + (int64_t)i * ldq);
+                float *o = y + (int64_t)i * ldy + r;
+                const uint8_t *wr = w + (int64_t)r * W->ld;
+                if (nr == 8) dot_vbmi_8(o, xp, wr, W->ld, K);
+                else if (nr == 4) dot_vbmi_4(o, xp, wr, W->ld, K);
+                else if (nr == 2) dot_vbmi_2(o, xp, wr, W->ld, K);
+                else dot_vbmi_1(o, xp, wr, W->ld, K);
+            }
+            r += nr;
         }
     } else {
         const size_t need = (size_t)FP8X_BLOCK * (size_t)Kp;
