@@ -57,18 +57,21 @@ static void tables_init(void);
 
 // ---------------------------------------------------------------------------- activations
 
-static float *fx_q;   // fp8x_prepare's codes of one row and their permutation (2 x Kp floats; grows, never shrinks)
+static float *fx_q;   // per thread: fp8x_prepare's codes of one row and their permutation (2 x Kp floats; grows)
 static size_t fx_qcap; // floats
+#pragma omp threadprivate(fx_q, fx_qcap)
 
 void fp8x_prepare(float *dst, int64_t ldq, float *sx, const float *x, int64_t ldx, int n, int K) {
     const int64_t Kp = kp64(K);
     tables_init();
-    if (fx_qcap < (size_t)Kp * 2) {
-        free(fx_q);
-        fx_q = xmalloc((size_t)Kp * 2 * sizeof(float)), fx_qcap = (size_t)Kp * 2;
-    }
-    float *q = fx_q, *qp = q + Kp;
+    // rows in parallel for prompts (each row its own codes, scale and place: the same bits as one at a time)
+#pragma omp parallel for schedule(static) if (n >= 8)
     for (int i = 0; i < n; i++) {
+        if (fx_qcap < (size_t)Kp * 2) {
+            free(fx_q);
+            fx_q = xmalloc((size_t)Kp * 2 * sizeof(float)), fx_qcap = (size_t)Kp * 2;
+        }
+        float *q = fx_q, *qp = q + Kp;
         sx[i] = quant_act_fp8_codes(q, x + (int64_t)i * ldx, K);
         for (int64_t k = K; k < Kp; k++) q[k] = 0.0f;
         for (int64_t c = 0; c < Kp; c += 64)
@@ -222,8 +225,13 @@ void fp8x_rows(float *y, int64_t ldy, const float *xq, int64_t ldq, const float 
             bf16c_block_rows(y + rb, ldy, xq, ldq, fx_wbuf, Kp, n, nr);
         }
     }
-    for (int i = 0; i < n; i++)
-        for (int r = r0; r < r1; r++) y[(int64_t)i * ldy + r] = y[(int64_t)i * ldy + r] * sx[i] * quant_scale(W, r, 0);
+    for (int rc = r0; rc < r1; rc += 64) { // the rows' scales 64 at a time, then each output row in turn
+        const int re = rc + 64 < r1 ? rc + 64 : r1;
+        float sw[64];
+        for (int r = rc; r < re; r++) sw[r - rc] = quant_scale(W, r, 0);
+        for (int i = 0; i < n; i++)
+            for (int r = rc; r < re; r++) y[(int64_t)i * ldy + r] = y[(int64_t)i * ldy + r] * sx[i] * sw[r - rc];
+    }
 }
 
 void fp8x_linear_naive(float *y, const float *x, const Tensor *W, const Tensor *b, int n) {

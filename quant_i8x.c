@@ -35,16 +35,19 @@ int i8x_applies(const Tensor *W) {
 // a prepared row: Kp code bytes, then float sx, then int32 sum of the codes
 size_t i8x_row_floats(int K) { return (size_t)kp64(K) / 4 + 2; }
 
-static int8_t *ix_q;   // i8x_prepare's codes of one row (grows, never shrinks)
+static int8_t *ix_q;   // per thread: i8x_prepare's codes of one row (grows, never shrinks)
 static size_t ix_qcap; // bytes
+#pragma omp threadprivate(ix_q, ix_qcap)
 
 void i8x_prepare(float *dst, int64_t ldq, const float *x, int64_t ldx, int n, const Tensor *W) {
     const int K = (int)W->cols, Kp = (int)kp64(K), bias = W->dtype == DT_I8 ? 128 : 0;
-    if (ix_qcap < (size_t)K) {
-        free(ix_q);
-        ix_q = xmalloc((size_t)K), ix_qcap = (size_t)K;
-    }
+    // rows in parallel for prompts (each row its own codes, scale and place)
+#pragma omp parallel for schedule(static) if (n >= 8)
     for (int i = 0; i < n; i++) {
+        if (ix_qcap < (size_t)K) {
+            free(ix_q);
+            ix_q = xmalloc((size_t)K), ix_qcap = (size_t)K;
+        }
         float *row = dst + (int64_t)i * ldq;
         uint8_t *c = (uint8_t *)row;
         const float sx = quant_act_int8_codes(ix_q, x + (int64_t)i * ldx, K);
@@ -144,6 +147,8 @@ void i8x_rows(float *y, int64_t ldy, const float *xq, int64_t ldq, const Tensor 
     int64_t sums[IX_BLOCK];
     for (int rb = r0; rb < r1; rb += IX_BLOCK) {
         const int re = rb + IX_BLOCK < r1 ? rb + IX_BLOCK : r1;
+        float sw[IX_BLOCK];
+        for (int r = rb; r < re; r++) sw[r - rb] = quant_scale(W, r, 0);
         for (int i = 0; i < n; i++) {
             const float *row = xq + (int64_t)i * ldq;
             float sx;
@@ -151,7 +156,7 @@ void i8x_rows(float *y, int64_t ldy, const float *xq, int64_t ldq, const Tensor 
             memcpy(&sx, row + Kp / 4, 4), memcpy(&xsum, row + Kp / 4 + 1, 4);
             dot_rows(sums, (const uint8_t *)row, W, rb, re, xsum);
             // y = float(sum qx qw) * sx * sw
-            for (int r = rb; r < re; r++) y[(int64_t)i * ldy + r] = (float)sums[r - rb] * sx * quant_scale(W, r, 0);
+            for (int r = rb; r < re; r++) y[(int64_t)i * ldy + r] = (float)sums[r - rb] * sx * sw[r - rb];
         }
     }
 }
