@@ -511,7 +511,7 @@ void gemm_pairs_naive(float *C, int64_t ldc, const uint32_t *A, int64_t ars, int
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) static inline __attribute__((always_inline)) void
 gp_tile_dp(float *C, int64_t ldc, const uint32_t *A, int64_t ars, int64_t acs, const uint32_t *B, int64_t ldb, int Kp,
            int accumulate, int MR, int NV, __mmask16 lastm) {
-    __m512 c[8][3];
+    __m512 c[8][4];
 #pragma GCC unroll 10
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 10
@@ -519,7 +519,7 @@ gp_tile_dp(float *C, int64_t ldc, const uint32_t *A, int64_t ars, int64_t acs, c
             c[i][v] = accumulate ? _mm512_maskz_loadu_ps(v == NV - 1 ? lastm : 0xffff, C + i * ldc + 16 * v)
                                  : _mm512_setzero_ps();
     for (int k = 0; k < Kp; k++) {
-        __m512i b[3];
+        __m512i b[4];
 #pragma GCC unroll 10
         for (int v = 0; v < NV; v++) b[v] = _mm512_maskz_loadu_epi32(v == NV - 1 ? lastm : 0xffff, B + k * ldb + 16 * v);
 #pragma GCC unroll 10
@@ -550,6 +550,10 @@ GPT_COL(3)
 #define GPCOL(NV) {gp_dp_1_##NV, gp_dp_2_##NV, gp_dp_3_##NV, gp_dp_4_##NV, gp_dp_5_##NV, gp_dp_6_##NV, gp_dp_7_##NV, \
     gp_dp_8_##NV}
 static const GpFn gp_dp[3][8] = {GPCOL(1), GPCOL(2), GPCOL(3)};
+// 64 columns (4 vectors) x up to 6 rows: 24 accumulators, 4 loads and 6 broadcasts per 24 vdpbf16ps (the 8 x 3 tiles:
+// 3 and 8), for N a multiple of 64 (attention's query blocks and head_dim 128)
+GPT(1, 4) GPT(2, 4) GPT(3, 4) GPT(4, 4) GPT(5, 4) GPT(6, 4)
+static const GpFn gp_dp4[6] = {gp_dp_1_4, gp_dp_2_4, gp_dp_3_4, gp_dp_4_4, gp_dp_5_4, gp_dp_6_4};
 
 // AVX2 emulation: up to 4 rows x 16 columns (two 8-lane halves), the odd then the even FMA under MXCSR.DAZ|FTZ
 __attribute__((target("avx2,fma"))) static void gp_tile_avx2(float *C, int64_t ldc, const uint32_t *A, int64_t ars,
@@ -584,12 +588,18 @@ __attribute__((target("avx2,fma"))) static void gp_tile_avx2(float *C, int64_t l
     }
 }
 
-// dispatch: 8 x 48 vdpbf16ps tiles, 4 x 16 AVX2 tiles, or the scalar chain
+// dispatch: 6 x 64 vdpbf16ps tiles (N a multiple of 64) or 8 x 48, 4 x 16 AVX2 tiles, or the scalar chain
 void gemm_pairs(float *C, int64_t ldc, const uint32_t *A, int64_t ars, int64_t acs, const uint32_t *B, int64_t ldb,
                 int M, int N, int Kp, int accumulate) {
     if (M <= 0 || N <= 0) return;
     const int path = bc_path();
-    if (path == PATH_DP) {
+    if (path == PATH_DP && N % 64 == 0) {
+        for (int j0 = 0; j0 < N; j0 += 64)
+            for (int i0 = 0; i0 < M; i0 += 6) {
+                const int m = M - i0 < 6 ? M - i0 : 6;
+                gp_dp4[m - 1](C + i0 * ldc + j0, ldc, A + i0 * ars, ars, acs, B + j0, ldb, Kp, accumulate, 0xffff);
+            }
+    } else if (path == PATH_DP) {
         for (int j0 = 0; j0 < N; j0 += 48) {
             const int nc = N - j0 < 48 ? N - j0 : 48, nv = (nc + 15) / 16;
             const __mmask16 lastm = (__mmask16)(nc % 16 ? (1u << (nc % 16)) - 1 : 0xffff);

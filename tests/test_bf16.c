@@ -310,6 +310,8 @@ int main(void) {
     check_gemm_pairs(13, 37, 64, 0);
     check_gemm_pairs(9, 48, 33, 1);
     check_gemm_pairs(1, 5, 7, 1);
+    check_gemm_pairs(13, 64, 40, 0); // (N a multiple of 64: the 6 x 64 tiles)
+    check_gemm_pairs(7, 128, 19, 1);
     check_pack_scaled(7, 37);
     check_pack_scaled(64, 64);
     check_attention_bf16(70, 90, 64, 20);
