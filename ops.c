@@ -17,9 +17,16 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 CpuFeatures cpu;
 static char cpu_feature_str[128];
+
+void ops_omp_reexec(char **argv) {
+    if (getenv("GOMP_SPINCOUNT") || getenv("OMP_WAIT_POLICY") || getenv("GLM4V_NO_REEXEC")) return;
+    if (setenv("GOMP_SPINCOUNT", OPS_SPINCOUNT, 1) == 0) execv("/proc/self/exe", argv);
+    unsetenv("GOMP_SPINCOUNT"); // (exec failed: the environment stays as the user gave it)
+}
 
 void ops_init(void) {
 

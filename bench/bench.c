@@ -569,6 +569,7 @@ static int run_serve(const char *dir, int nsteps) {
 }
 
 int main(int argc, char **argv) {
+    ops_omp_reexec(argv); // OpenMP threads that wait spin briefly, then sleep, as in glm4v (ops.h)
     ops_init();
     const int nthr = omp_get_max_threads();
     if (argc >= 2 && strcmp(argv[1], "micro") == 0) {
