@@ -229,10 +229,8 @@ float dot_f32(const float *a, const float *b, int n) {
 #define LT_TASK1 (1 << 20) // bytes of contiguous weight rows per task for batches of at most LT_MR rows (decode)
 #define LT_PF 3072 // decode: bf16 elements prefetched ahead of the weight read, in reading order (6 KB)
 #define LT_NS 5 // weight streams of rowsm_bf16_512 (decode and small batches)
-#define LT_PFM 512 // rowsm_bf16_512: bf16 elements prefetched ahead in each stream, one activation row (1 KB; measured
-                   // best of 0.5-6 KB)
-#define LT_PFMB 128 // the same for 2-4 activation rows (256 B: their chunks take 2-4x the FMAs, and a 1 KB distance
-                    // read the 4-row step's weights 15 % slower per core, measured over 0.13-1 KB)
+#define LT_PFM 128 // rowsm_bf16_512: bf16 elements prefetched ahead in each stream (256 B; per core, 1 thread in CPU
+                   // time over 0.13-1 KB: 1 KB read 4 % slower for one activation row, 15 % for four)
 
 static inline int64_t pad32(int64_t k) { return (k + 31) & ~(int64_t)31; }
 
@@ -473,7 +471,7 @@ rowsm_chunk512(__m512 acc[LT_NS][LT_MR], const float *xp, int64_t ldxp, const ui
     for (int i = 0; i < M; i++) xe[i] = _mm512_loadu_ps(xp + i * ldxp + c), xo[i] = _mm512_loadu_ps(xp + i * ldxp + c + 16);
 #pragma GCC unroll 8
     for (int j = 0; j < NS; j++) {
-        _mm_prefetch((const char *)(w[j] + c + (M == 1 ? LT_PFM : LT_PFMB)), _MM_HINT_T0);
+        _mm_prefetch((const char *)(w[j] + c + LT_PFM), _MM_HINT_T0);
         const __m512i v = mask ? _mm512_maskz_loadu_epi16(mask, w[j] + c) : _mm512_loadu_si512((const void *)(w[j] + c));
         const __m512 we = bf16_even512(v), wo = bf16_odd512(v);
 #pragma GCC unroll 8
