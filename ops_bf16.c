@@ -311,25 +311,28 @@ static const uint16_t *weight_rows_bf16(const Tensor *W, int r0, int r1) {
 // measured slower: README "Performance")
 // one block of a Linear task: 4 x 5 tiles (AVX512_BF16), 2 x 2 (AVX2) or single outputs (portable)
 void bf16c_block(float *y, int64_t ldy, const float *xq, int64_t ldq, const Tensor *W, int m, int r0, int r1) {
-    const int K = (int)W->cols, path = bc_path();
-    const uint16_t *w0 = weight_rows_bf16(W, r0, r1); // row r at w0 + (r - r0) * K
+    bf16c_block_rows(y + r0, ldy, xq, ldq, weight_rows_bf16(W, r0, r1), (int)W->cols, m, r1 - r0);
+}
+
+void bf16c_block_rows(float *y, int64_t ldy, const float *xq, int64_t ldq, const uint16_t *w0, int K, int m, int nr) {
+    const int path = bc_path();
     if (path == PATH_DP) {
         const uint16_t *x16 = (const uint16_t *)xq;
         const int64_t ld16 = 2 * ldq;
         for (int i = 0; i < m; i += BC_MR)
-            for (int r = r0; r < r1; r += BC_NR) {
-                const int mi = m - i < BC_MR ? m - i : BC_MR, nb = r1 - r < BC_NR ? r1 - r : BC_NR;
-                tiles_dp[mi - 1][nb - 1](y + i * ldy + r, ldy, x16 + i * ld16, ld16, w0 + (int64_t)(r - r0) * K, K, K);
+            for (int r = 0; r < nr; r += BC_NR) {
+                const int mi = m - i < BC_MR ? m - i : BC_MR, nb = nr - r < BC_NR ? nr - r : BC_NR;
+                tiles_dp[mi - 1][nb - 1](y + i * ldy + r, ldy, x16 + i * ld16, ld16, w0 + (int64_t)r * K, K, K);
             }
     } else if (path == PATH_AVX2) {
         for (int i = 0; i < m; i += 2)
-            for (int r = r0; r < r1; r += 2) {
-                const int mi = m - i < 2 ? m - i : 2, nb = r1 - r < 2 ? r1 - r : 2;
-                tiles_emu[mi - 1][nb - 1](y + i * ldy + r, ldy, xq + i * ldq, ldq, w0 + (int64_t)(r - r0) * K, K, K);
+            for (int r = 0; r < nr; r += 2) {
+                const int mi = m - i < 2 ? m - i : 2, nb = nr - r < 2 ? nr - r : 2;
+                tiles_emu[mi - 1][nb - 1](y + i * ldy + r, ldy, xq + i * ldq, ldq, w0 + (int64_t)r * K, K, K);
             }
     } else
-        for (int r = r0; r < r1; r++)
-            for (int i = 0; i < m; i++) y[i * ldy + r] = dot_emu_scalar(xq + i * ldq, w0 + (int64_t)(r - r0) * K, K);
+        for (int r = 0; r < nr; r++)
+            for (int i = 0; i < m; i++) y[i * ldy + r] = dot_emu_scalar(xq + i * ldq, w0 + (int64_t)r * K, K);
 }
 
 // reference: Intel's pseudo-code one lane at a time on the zero-padded bf16 rows, then the tree

@@ -28,6 +28,8 @@ void bf16c_prepare_row(float *dst, const float *x, int K);
 // y[i * ldy + r] = row i of xq (m rows, stride ldq floats) . W_r for r in [r0, r1); W bf16, f16 or f32 (f16 / f32
 // rows rounded to bf16 as they are read, the same bits as a checkpoint rounded to bf16 once)
 void bf16c_block(float *y, int64_t ldy, const float *xq, int64_t ldq, const Tensor *W, int m, int r0, int r1);
+// the same over nr bf16 rows given as they are (row r at w + r * K): y[i * ldy + r] = row i of xq . row r
+void bf16c_block_rows(float *y, int64_t ldy, const float *xq, int64_t ldq, const uint16_t *w, int K, int m, int nr);
 // Attention in the bf16 mode (ops.c attention_head): both matrix products with bf16 operands packed in pairs along
 // the summed dimension (uint32: the first element in the low half, as vdpbf16ps reads them) and one fp32 lane per
 // output: C[i, n] (+)= chain over kp of the vdpbf16ps step (odd pair, then even, DAZ / FTZ) of A(i, kp) =

@@ -10,6 +10,7 @@
 // buffer, never a widened copy of the whole weight) give the same bits as decode.
 #include "quant.h"
 #include "ggml_quants.h"
+#include "quant_fp8x.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -99,6 +100,8 @@ static inline float q_at(const Tensor *W, int64_t r, int64_t c) {
     }
 }
 
+float quant_scale(const Tensor *W, int64_t r, int64_t g) { return scale_at(W, (r / W->block_rows) * W->scale_cols + g); }
+
 // w = (float(q) - float(zero)) * float(scale)
 //   (compressed_tensors _dequantize: dequant = x_q.to(scale.dtype); dequant = dequant - zero_point; dequant * scale)
 float quant_get(const Tensor *W, int64_t r, int64_t c) {
@@ -173,6 +176,9 @@ __attribute__((target("avx512f"))) static inline float hsum512(__m512 v) { // do
 // Four rows at a time share each load of x and keep four independent fma chains; one prefetch per 64-byte line.
 #define QK_PF 2048 // bytes of a quantised row prefetched ahead of the read (the weights stream from memory once)
 #define QK_NR 8    // most rows per decode pass
+#define QK_LONG 2048 // rows of fewer bytes run four per pass, not eight (fewer streams: measured on the 2-vCPU VM, one
+                     // thread, 4096 x 1408 weights: int8 0.49-0.53 -> 0.83-0.87, int4 0.53-0.56 -> 0.63-0.68 of bf16's
+                     // bytes/s)
 
 // copy the n (< 16) columns' bytes of a tail chunk into a zeroed 16-byte buffer (a loop: no call inside the kernels)
 static inline __attribute__((always_inline)) void tail_bytes(uint8_t tmp[16], const uint8_t *p, int nbytes) {
@@ -765,31 +771,46 @@ __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void tile4x4_51
 //   scales = max(|min_vals|, |max_vals|) / (bit_range / 2);  scales = torch.where(scales == 0, eps, scales)
 //   scaled = x / scale; scaled += zero_point (0); quantized = round_to_quantized_type_args(clamp(scaled, q_min, q_max))
 //   dequant = quantized.to(scale.dtype) - zero_point; dequant * scale
-static void fake_quant(float *x, int K, int is_int) {
+// the scale of one row: max(|min|, |max|) / half_range (NaN when the row holds one), eps when that is 0
+static float act_scale(const float *x, int K, float half_range) {
     float mn = 0.0f, mx = 0.0f;
     int nan = 0;
     for (int k = 0; k < K; k++) {
         nan |= isnan(x[k]);
         mn = x[k] < mn ? x[k] : mn, mx = x[k] > mx ? x[k] : mx;
     }
-    // bit_range: 448 - (-448) for FP8 E4M3; 127 - (-128) for int8
-    const float half_range = is_int ? 255.0f / 2.0f : 896.0f / 2.0f;
     float amax = fabsf(mn) > fabsf(mx) ? fabsf(mn) : fabsf(mx);
     if (nan) amax = NAN; // torch.amin / amax propagate NaN
-    float scale = amax / half_range;
-    if (scale == 0.0f) scale = 0x1p-23f; // _get_dtype_eps(float32) = torch.finfo(torch.float32).eps
+    const float scale = amax / half_range;
+    return scale == 0.0f ? 0x1p-23f : scale; // _get_dtype_eps(float32) = torch.finfo(torch.float32).eps
+}
+
+// the FP8 value torch.clamp(x / scale + 0, -448, 448).to(torch.float8_e4m3fn) gives, as fp32 (exact)
+static inline float fp8_code_of(float x, float scale) {
+    float s = x / scale + 0.0f; // + zero_point (0.0: turns -0 into +0 as torch does)
+    s = s < -448.0f ? -448.0f : s > 448.0f ? 448.0f : s;
+    return fp8_e4m3_to_f32(fp8_e4m3_from_f32(s));
+}
+
+float quant_act_fp8_codes(float *q, const float *x, int K) {
+    // bit_range: 448 - (-448) for FP8 E4M3
+    const float scale = act_scale(x, K, 896.0f / 2.0f);
+    for (int k = 0; k < K; k++) q[k] = fp8_code_of(x[k], scale);
+    return scale;
+}
+
+static void fake_quant(float *x, int K, int is_int) {
+    // bit_range: 448 - (-448) for FP8 E4M3; 127 - (-128) for int8
+    const float scale = act_scale(x, K, is_int ? 255.0f / 2.0f : 896.0f / 2.0f);
     for (int k = 0; k < K; k++) {
-        float s = x[k] / scale + 0.0f; // + zero_point (0.0: turns -0 into +0 as torch does)
         float q;
         if (is_int) {
             // torch.clamp(tensor, -128, 127); torch.round (half to even)
+            float s = x[k] / scale + 0.0f; // + zero_point (0.0: turns -0 into +0 as torch does)
             s = s < -128.0f ? -128.0f : s > 127.0f ? 127.0f : s;
             q = nearbyintf(s);
-        } else {
-            // torch.clamp(tensor, -448, 448).to(torch.float8_e4m3fn)
-            s = s < -448.0f ? -448.0f : s > 448.0f ? 448.0f : s;
-            q = fp8_e4m3_to_f32(fp8_e4m3_from_f32(s));
-        }
+        } else
+            q = fp8_code_of(x[k], scale); // torch.clamp(tensor, -448, 448).to(torch.float8_e4m3fn)
         x[k] = (q - 0.0f) * scale;
     }
 }
@@ -832,19 +853,21 @@ static size_t qx_cap; // floats
 
 // output rows per task of a quantised job
 static int qjob_rows(const LinearJob *J) {
-    if (J->n > QL_DECODE_ROWS) return QL_BLOCK;
+    if (J->n > QL_DECODE_ROWS) return fp8x_applies(J->W) ? FP8X_BLOCK : QL_BLOCK;
     const int64_t th = omp_get_max_threads(), fair = (J->W->rows + 8 * th - 1) / (8 * th);
     const int64_t nb = QL_TASK_BYTES / (J->W->ld + 1);
     return (int)(nb < 1 ? 1 : nb < fair ? nb : fair > 0 ? fair : 1);
 }
 
-// rows [r0, r1) of job J (x: its possibly fake-quantised rows, row stride ldx; int4: octet-permuted, Kp each)
-static void qtask(const LinearJob *J, const float *x, int64_t ldx, int r0, int r1) {
+// rows [r0, r1) of job J (x: its possibly fake-quantised rows, row stride ldx; int4: octet-permuted, Kp each;
+// FP8 x FP8 (sx != NULL): fp8x_prepare's rows and their scales sx[J->n])
+static void qtask(const LinearJob *J, const float *x, int64_t ldx, const float *sx, int r0, int r1) {
     const Tensor *W = J->W;
     const int q4 = W->dtype == DT_Q4, K = q4 ? (int)((W->cols + 127) & ~(int64_t)127) : (int)W->cols;
-    if (q4 && J->n <= QL_DECODE_ROWS) { // octet order: eight rows per pass, then four, two, one
+    if (sx) fp8x_rows(J->y, J->ldy, x, ldx, sx, W, J->n, r0, r1);
+    else if (q4 && J->n <= QL_DECODE_ROWS) { // octet order: eight rows per pass, then four, two, one
         for (int r = r0; r < r1;) {
-            const int nr = r1 - r >= 8 ? 8 : r1 - r >= 4 ? 4 : r1 - r >= 2 ? 2 : 1;
+            const int nr = r1 - r >= 8 && W->ld >= QK_LONG ? 8 : r1 - r >= 4 ? 4 : r1 - r >= 2 ? 2 : 1;
             for (int i = 0; i < J->n; i++) {
                 float o[8];
                 q4_dot_octets(o, x + (int64_t)i * ldx, W, r, nr);
@@ -865,7 +888,7 @@ static void qtask(const LinearJob *J, const float *x, int64_t ldx, int r0, int r
         }
     } else if (J->n <= QL_DECODE_ROWS) {
         int r = r0;
-        for (; r + 8 <= r1; r += 8) // eight rows per pass (AVX-512)
+        for (; r + 8 <= r1 && W->ld >= QK_LONG; r += 8) // eight rows per pass (AVX-512; long rows)
             for (int i = 0; i < J->n; i++) {
                 float o[8];
                 quant_dot8(o, x + (int64_t)i * ldx, W, r);
@@ -922,6 +945,7 @@ void quant_linear_batch(const LinearJob *jobs, int njobs) {
     int64_t ldxs[LINEAR_MAX_JOBS], xoff[LINEAR_MAX_JOBS], start[LINEAR_MAX_JOBS + 1];
     int64_t ldq[LINEAR_MAX_JOBS];          // row stride of a job's prepared rows (int4: Kp)
     int own[LINEAR_MAX_JOBS], octs[LINEAR_MAX_JOBS]; // octs: int4 (octet-order activations)
+    int fx[LINEAR_MAX_JOBS];               // FP8 x FP8 (quant_fp8x.c): the rows' codes, then their n scales
     ActQuant acts[LINEAR_MAX_JOBS];        // the fake quantisation applied to a job's rows (ACT_NONE: none)
     size_t tot = 0;
     start[0] = 0;
@@ -930,17 +954,18 @@ void quant_linear_batch(const LinearJob *jobs, int njobs) {
         const int q = is_quantised(J->W), act = q && quant_act_enabled && J->W->act != ACT_NONE && J->n > 0;
         start[j + 1] = start[j] + (q && J->n > 0 ? (J->W->rows + qjob_rows(J) - 1) / qjob_rows(J) : 0);
         own[j] = -1, xoff[j] = 0, octs[j] = J->W->dtype == DT_Q4 && J->n > 0, acts[j] = act ? J->W->act : ACT_NONE;
+        fx[j] = J->n > 0 && fp8x_applies(J->W);
         if (!act && !octs[j]) continue;
         own[j] = j;
         for (int p = 0; p < j; p++)
             if (own[p] == p && jobs[p].x == J->x && jobs[p].ldx == J->ldx && jobs[p].n == J->n &&
-                jobs[p].W->cols == J->W->cols && acts[p] == acts[j] && octs[p] == octs[j] &&
+                jobs[p].W->cols == J->W->cols && acts[p] == acts[j] && octs[p] == octs[j] && fx[p] == fx[j] &&
                 (acts[j] == ACT_NONE || jobs[p].W->group == J->W->group)) {
                 own[j] = p;
                 break;
             }
-        ldq[j] = octs[j] ? (J->W->cols + 127) & ~(int64_t)127 : J->W->cols;
-        if (own[j] == j) xoff[j] = (int64_t)tot, tot += (size_t)J->n * (size_t)ldq[j];
+        ldq[j] = octs[j] ? (J->W->cols + 127) & ~(int64_t)127 : fx[j] ? (int64_t)fp8x_row_floats((int)J->W->cols) : J->W->cols;
+        if (own[j] == j) xoff[j] = (int64_t)tot, tot += (size_t)J->n * (size_t)ldq[j] + (fx[j] ? (size_t)J->n : 0);
         else xoff[j] = xoff[own[j]];
     }
     if (tot > qx_cap) {
@@ -956,6 +981,10 @@ void quant_linear_batch(const LinearJob *jobs, int njobs) {
         xs[j] = qx_buf + xoff[j], ldxs[j] = ldq[j];
         if (own[j] != j) continue;
         const int K = (int)J->W->cols;
+        if (fx[j]) {
+            fp8x_prepare(qx_buf + xoff[j], ldq[j], qx_buf + xoff[j] + (int64_t)J->n * ldq[j], J->x, J->ldx, J->n, K);
+            continue;
+        }
         for (int i = 0; i < J->n; i++) {
             float *dst = qx_buf + xoff[j] + (int64_t)i * ldq[j], *t = octs[j] ? tbuf(1, (size_t)K) : dst;
             memcpy(t, J->x + (int64_t)i * J->ldx, (size_t)K * 4);
@@ -970,7 +999,7 @@ void quant_linear_batch(const LinearJob *jobs, int njobs) {
         while (start[j + 1] <= t) j++;
         const int nb = qjob_rows(&jobs[j]), O = (int)jobs[j].W->rows;
         const int r0 = (int)((t - start[j]) * nb), r1 = r0 + nb < O ? r0 + nb : O;
-        qtask(&jobs[j], xs[j], ldxs[j], r0, r1);
+        qtask(&jobs[j], xs[j], ldxs[j], fx[j] ? xs[j] + (int64_t)jobs[j].n * ldxs[j] : NULL, r0, r1);
     }
 }
 

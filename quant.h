@@ -10,6 +10,8 @@
 
 // element (r, c) of a quantised weight in fp32, one at a time (the reference every kernel is tested against)
 float quant_get(const Tensor *W, int64_t r, int64_t c);
+// the scale of row r, column group g, as fp32
+float quant_scale(const Tensor *W, int64_t r, int64_t g);
 // row r of W dequantised into dst[W->cols]: _naive = quant_get per element; the fast one reads whole vectors of
 // quantised bytes (AVX-512 / AVX2 / portable); both exact, so the same bits
 void quant_row_naive(float *dst, const Tensor *W, int64_t r);
@@ -30,6 +32,9 @@ uint8_t fp8_e4m3_from_f32(float f);
 // with dynamic token-strategy args; vLLM per_token_group_quant_fp8 in groups of `group` columns for ACT_FP8_GROUP)
 void quant_act_rows(float *x, int64_t ld, int n, int K, ActQuant mode, int64_t group);
 
+// one row's dynamic FP8 per-token quantisation as codes: q[k] = the E4M3 value of x[k] / scale (fp32, exact), the
+// scale returned (quant_act_rows with ACT_FP8_TOKEN writes q[k] * scale)
+float quant_act_fp8_codes(float *q, const float *x, int K);
 // 0: leave the activations in fp32 (--act-quant off); 1 (default): apply each weight's ActQuant
 extern int quant_act_enabled;
 

@@ -7,11 +7,13 @@
 // quant_tensor (quant_config.c: dtype, shape, weight_shape, scales, zero points, g_idx, activation mode), with the
 // [out, in] shape its own tensors give (a model's config would give it). A quantised Linear that binds is then run:
 // quant_row against its naive twin, quant_dot and quant_linear_batch (decode rows and the batched tile path) against
-// dot_f32 over the naive rows (int4: over their octet permutations, quant.h), bit for bit on every instruction set
-// the CPU has, and quant_linear_naive (double accumulation) within fp32 rounding.
+// dot_f32 over the naive rows (int4: over their octet permutations, quant.h; FP8 x FP8 Linears, quant_fp8x.h: against
+// fp8x_linear_naive), bit for bit on every instruction set the CPU has, and quant_linear_naive (double accumulation)
+// within fp32 rounding.
 #include "../ops.h"
 #include "../quant.h"
 #include "../quant_config.h"
+#include "../quant_fp8x.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -39,8 +41,8 @@ static void fq_run(const Tensor *W) {
     float *wn = malloc((size_t)(O * K) * sizeof(float)), *wf = malloc((size_t)K * sizeof(float));
     float *x = malloc((size_t)(FQ_ROWS * K) * sizeof(float)), *xa = malloc((size_t)(FQ_ROWS * K) * sizeof(float));
     float *ref = malloc((size_t)(FQ_ROWS * O) * sizeof(float)), *y = malloc((size_t)(FQ_ROWS * O) * sizeof(float));
-    float *yn = malloc((size_t)(FQ_ROWS * O) * sizeof(float));
-    if (!wn || !wf || !x || !xa || !ref || !y || !yn) goto done;
+    float *yn = malloc((size_t)(FQ_ROWS * O) * sizeof(float)), *yx = malloc((size_t)(FQ_ROWS * O) * sizeof(float));
+    if (!wn || !wf || !x || !xa || !ref || !y || !yn || !yx) goto done;
     for (int64_t r = 0; r < O; r++) quant_row_naive(wn + r * K, W, r);
     for (int64_t i = 0; i < FQ_ROWS * K; i++) x[i] = (float)((int)((i * 29 + i / K * 131) % 17) - 8) * 0.37f;
     // the activations as the Linear quantises them, then dot_f32 over the naive rows: what every kernel must give
@@ -64,13 +66,16 @@ static void fq_run(const Tensor *W) {
     } else
         for (int i = 0; i < FQ_ROWS; i++)
             for (int64_t r = 0; r < O; r++) ref[i * O + r] = dot_f32(xa + i * K, wn + r * K, (int)K);
+    // FP8 x FP8 Linears sum the codes' exact products (quant_fp8x.c): their batches give fp8x_linear_naive's bits
+    const int fx = fp8x_applies(W);
+    if (fx) fp8x_linear_naive(yx, x, W, NULL, FQ_ROWS);
     const CpuFeatures full = cpu;
     for (int isa = 2; isa >= 0; isa--) {
         // 2: what the CPU has; 1: AVX2 (no AVX-512); 0: portable C
         cpu = full;
         if (isa < 2) {
             if (!full.avx512f) continue;
-            cpu.avx512f = cpu.avx512bw = cpu.avx512bf16 = 0;
+            cpu.avx512f = cpu.avx512bw = cpu.avx512bf16 = cpu.avx512vbmi = 0;
         }
         if (isa < 1) {
             if (!full.avx2) continue;
@@ -88,7 +93,7 @@ static void fq_run(const Tensor *W) {
             LinearJob J = {.y = y, .ldy = O, .x = x, .ldx = K, .W = W, .b = NULL, .n = n};
             quant_linear_batch(&J, 1);
             for (int64_t i = 0; i < n * O; i++)
-                if (!same_bits(y[i], ref[i])) abort(); // a batch's bits differ from the decode kernel's
+                if (!same_bits(y[i], fx ? yx[i] : ref[i])) abort(); // a batch's bits differ from the decode kernel's
         }
     }
     cpu = full;
@@ -98,13 +103,15 @@ static void fq_run(const Tensor *W) {
         for (int64_t r = 0; r < O; r++) {
             double mag;
             const double d = dot_ref(xa + i * K, wn + r * K, K, &mag);
-            const float a = ref[i * O + r], b = yn[i * O + r];
-            if (!isfinite(mag) || !isfinite(a) || !isfinite(b) || mag > 1e30) continue;
-            const double tol = ((double)K + 2) * 0x1p-24 * mag + 1e-37;
-            if (fabs((double)a - d) > tol || fabs((double)b - d) > tol) abort();
+            const float a = ref[i * O + r], b = yn[i * O + r], c = fx ? yx[i * O + r] : a;
+            if (!isfinite(mag) || !isfinite(a) || !isfinite(b) || !isfinite(c) || mag > 1e30) continue;
+            // (FP8 x FP8: the activations and weights enter as exact codes; + 4 roundings: the two scalings, and the
+            // fake-quantised activations and their products, which the reference d rounds but the chain does not)
+            const double tol = ((double)K + (fx ? 4 : 2)) * 0x1p-24 * mag + 1e-37;
+            if (fabs((double)a - d) > tol || fabs((double)b - d) > tol || fabs((double)c - d) > tol) abort();
         }
 done:
-    free(wn), free(wf), free(x), free(xa), free(ref), free(y), free(yn);
+    free(wn), free(wf), free(x), free(xa), free(ref), free(y), free(yn), free(yx);
 }
 
 // the [out, in] shapes to bind module mod at: a weight's own shape; a packed weight's weight_shape when it holds

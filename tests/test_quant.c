@@ -4,6 +4,8 @@
 // double-precision naive one, the same bits for 1 and 2 threads and for a row alone or inside a batch, and the
 // dynamic activation quantisation on hand-computed values.
 #include "../quant.h"
+#include "../ops_bf16.h"
+#include "../quant_fp8x.h"
 #include "../safetensors.h"
 #include "test_util.h"
 
@@ -134,7 +136,7 @@ static void set_isa(int isa) { // 2: AVX-512, 1: AVX2, 0: portable (only what th
     static int have;
     if (!have) saved = cpu, have = 1;
     cpu = saved;
-    if (isa < 2) cpu.avx512f = cpu.avx512bw = cpu.avx512bf16 = 0;
+    if (isa < 2) cpu.avx512f = cpu.avx512bw = cpu.avx512bf16 = cpu.avx512vbmi = 0;
     if (isa < 1) cpu.avx2 = cpu.fma = cpu.f16c = 0;
 }
 
@@ -245,6 +247,95 @@ static void fp8_nan_case(void) {
     free(x), free(ref), free(row), free(y), free(Y), free(X), free(wb), free(sb), free(zb);
 }
 
+// FP8 x FP8 (quant_fp8x.c: per-channel or per-tensor FP8 weights, dynamic per-token FP8 activations): the Linear
+// (decode rows read as FP8 bytes, batches through the bf16 tiles) gives the bits of fp8x_linear_naive on every path
+// (AVX512_BF16 with and without VBMI, AVX2, portable), for a row alone or in a batch, on 1 and 2 threads; and it is
+// within fp32 rounding of transformers' formula (quant_linear_naive: x' = fp8(x / sx) * sx, w' = q * sw, in double)
+static void fp8x_cases(void) {
+    int lut = 1;
+    for (int b = 0; b < 256; b++) { // every code's bf16 is the code's value (exact)
+        const float v = fp8_e4m3_to_f32((uint8_t)b);
+        if (isnan(v)) continue;
+        lut &= bf16_to_f32(f32_to_bf16(v)) == v;
+    }
+    CHECK(lut, "fp8x: every E4M3 value is an exact bf16");
+    const QCase cases[] = {
+        {"fp8x channel K=1", DT_F8_E4M3, 5, 1, 0, 0, 0, 0, DT_BF16},
+        {"fp8x channel K=63", DT_F8_E4M3, 19, 63, 0, 0, 0, 0, DT_BF16},
+        {"fp8x channel K=64", DT_F8_E4M3, 23, 64, 0, 0, 0, 0, DT_BF16},
+        {"fp8x tensor K=65 f32", DT_F8_E4M3, 17, 65, 0, 0, 1, 0, DT_F32},
+        {"fp8x channel K=200 f32", DT_F8_E4M3, 41, 200, 0, 0, 0, 0, DT_F32},
+        {"fp8x channel many rows K=1000", DT_F8_E4M3, 301, 1000, 0, 0, 0, 0, DT_BF16},
+        {"fp8x channel long rows K=2100", DT_F8_E4M3, 19, 2100, 0, 0, 0, 0, DT_BF16}, // eight rows per pass
+    };
+    const char *paths[4] = {"portable", "avx2", "avx512bf16 without vbmi", "avx512bf16 + vbmi"};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const QCase *c = &cases[ci];
+        void *wb, *sb, *zb;
+        Tensor W = make_weight(c, &wb, &sb, &zb);
+        W.act = ACT_FP8_TOKEN;
+        CHECK(fp8x_applies(&W), "%s: runs as FP8 x FP8", c->name);
+        const int O = c->O, K = c->K, nmax = 40, ns[4] = {1, 3, 7, 40};
+        float *X = malloc((size_t)nmax * K * 4), *Y = malloc((size_t)nmax * O * 4), *Yn = malloc((size_t)nmax * O * 4);
+        float *Yh = malloc((size_t)nmax * O * 4), *Y1 = malloc((size_t)O * 4);
+        for (int i = 0; i < nmax * K; i++) X[i] = frand() * (i % 7 == 0 ? 8.0f : 1.0f);
+        for (int k = 0; k < K && K > 4; k += 5) X[k] = 0.0f; // zero codes in the first row
+        uint16_t *bb = malloc((size_t)O * 2);
+        for (int o = 0; o < O; o++) bb[o] = f32_to_bf16(frand());
+        Tensor B = {.data = bb, .dtype = DT_BF16, .rows = 1, .cols = O};
+        fp8x_linear_naive(Yn, X, &W, &B, nmax);
+        quant_linear_naive(Yh, X, &W, &B, nmax);
+        double worst = 0;
+        for (int i = 0; i < nmax * O; i++) {
+            // error bound of the chain: K products summed in fp32 relative to the sum of their magnitudes (below)
+            worst = fmax(worst, fabs((double)Yn[i] - Yh[i]));
+        }
+        double mag = 0;
+        for (int i = 0; i < nmax * O; i++) mag = fmax(mag, fabs((double)Yh[i]));
+        CHECK(worst <= 2e-6 * (mag > 0 ? mag : 1), "%s: naive chain vs transformers' formula: max err %.2e of the max %.2e",
+              c->name, worst, mag);
+        for (int path = 0; path < 4; path++) {
+            set_isa(path == 0 ? 0 : path == 1 ? 1 : 2);
+            if ((path >= 2 && !cpu.avx512bf16) || (path == 3 && !cpu.avx512vbmi) || (path == 1 && !cpu.avx2)) continue;
+            if (path == 2) cpu.avx512vbmi = 0;
+            int same = 1, alone = 1, threads = 1;
+            for (int q = 0; q < 4; q++) {
+                const int n = ns[q];
+                linear(Y, X, &W, &B, n);
+                same &= memcmp(Y, Yn, (size_t)n * O * 4) == 0;
+                for (int i = 0; i < n; i++) {
+                    linear(Y1, X + (int64_t)i * K, &W, &B, 1);
+                    alone &= memcmp(Y1, Y + (int64_t)i * O, (size_t)O * 4) == 0;
+                }
+                omp_set_num_threads(1);
+                linear(Y1, X, &W, &B, 1);
+                omp_set_num_threads(2);
+                threads &= memcmp(Y1, Y, (size_t)O * 4) == 0;
+            }
+            CHECK(same, "%s %s: Linear (1, 3, 7, 40 rows) == fp8x_linear_naive (bits)", c->name, paths[path]);
+            CHECK(alone, "%s %s: each row alone gives the batch's bits", c->name, paths[path]);
+            CHECK(threads, "%s %s: 1 and 2 threads give the same bits", c->name, paths[path]);
+        }
+        set_isa(2);
+        // a NaN activation: the row's scale is NaN, so is every output of the row; --act-quant off: not FP8 x FP8
+        X[0] = NAN;
+        linear(Y, X, &W, NULL, 2);
+        int nan = 1;
+        for (int o = 0; o < O; o++) nan &= isnan(Y[o]) && !isnan(Y[O + o]);
+        CHECK(nan, "%s: a NaN input gives NaN outputs in its row only", c->name);
+        quant_act_enabled = 0;
+        CHECK(!fp8x_applies(&W), "%s: --act-quant off leaves FP8 x FP8", c->name);
+        quant_act_enabled = 1;
+        free(X), free(Y), free(Yn), free(Yh), free(Y1), free(bb), free(wb), free(sb), free(zb);
+    }
+    const QCase g = {"fp8 group 32", DT_F8_E4M3, 4, 64, 32, 0, 0, 0, DT_BF16};
+    void *wb, *sb, *zb;
+    Tensor W = make_weight(&g, &wb, &sb, &zb);
+    W.act = ACT_FP8_TOKEN;
+    CHECK(!fp8x_applies(&W), "fp8x: weights scaled per group of columns keep the fp32 path");
+    free(wb), free(sb), free(zb);
+}
+
 int main(void) {
     ops_init();
     ops_reserve(4096);
@@ -270,8 +361,13 @@ int main(void) {
         {"q4 group 128 many rows", DT_Q4, 300, 256, 128, 0, 0, 0, DT_BF16},
         {"q8 channel many rows", DT_Q8, 300, 128, 0, 0, 0, 0, DT_BF16},
         {"fp8 channel many rows", DT_F8_E4M3, 300, 112, 0, 0, 0, 0, DT_BF16},
+        // rows of 2048 bytes or more: eight rows per pass (shorter ones run four)
+        {"fp8 channel long rows", DT_F8_E4M3, 11, 2100, 0, 0, 0, 0, DT_BF16},
+        {"q8 channel long rows", DT_Q8, 11, 2112, 0, 0, 0, 0, DT_BF16},
+        {"q4 group 128 long rows", DT_Q4, 11, 4224, 128, 0, 0, 0, DT_BF16},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) weight_case(&cases[i]);
     fp8_nan_case();
+    fp8x_cases();
     return test_done();
 }

@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: MIT
+// quant_fp8x.c - Linear over FP8 E4M3 weights (one scale per tensor or per output channel) whose scheme quantises
+// the input to FP8 per token as well: the official GLM-4.5V-FP8 / GLM-4.6V-FP8 releases (compressed-tensors
+// float-quantized, weights "channel", input_activations dynamic "token"). transformers computes
+//   x' = fp8(x / sx) * sx   (compressed_tensors forward_quantize: sx = absmax / 448, per token)
+//   w' = float(qw) * sw     (decompressed weight)
+//   y  = x' . w'^T (+ b)
+// Both codes are E4M3 values (4 significant bits, exponents 2^-9 .. 2^8): each is an exact bf16 and the product of
+// two is exact in fp32, so the same real number is
+//   y = (sum_k qx[k] * qw[k]) * sx * sw (+ b)
+// and the sum is the bf16 compute mode's chain (ops_bf16.h: per lane the odd pair's fma, then the even pair's, then
+// the 16-lane tree), which vdpbf16ps runs 32 products per instruction; no product or partial sum is ever denormal
+// (all are multiples of 2^-18), so the chain is plain fp32 fmas on every path. Against transformers the result
+// differs by fp32 rounding only (HF rounds x' and each product; here only the sums and the two scalings round).
+// The sum runs over K zero-padded to a multiple of 64 in "unpack order": within each block of 64 columns, position
+// p holds column 16 * ((p % 32) / 8) + 8 * (p / 32) + p % 8, the order in which vpunpcklbw / vpunpckhbw put the
+// two bytes of each bf16 that the decode kernel looks up (vpermi2b: 128-entry tables of the low and high bytes).
+// The activations are permuted once per Linear; prompts and vision batches convert 20 weight rows at a time into a
+// per-thread bf16 buffer in the same order and run ops_bf16.c's tiles, so a row has the same bits alone, in any
+// batch, on any thread count and on AVX512_BF16, AVX2 or portable C.
+#include "quant_fp8x.h"
+#include "ops_bf16.h"
+#include "quant.h"
+
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FX_DECODE_ROWS 4 // batches up to this many rows read the FP8 bytes directly (AVX512_BF16 + VBMI)
+#define FX_PF 512        // rows of FX_LONG bytes or more: bytes prefetched ahead in each row (8 rows per pass)
+#define FX_LONG 2048     // shorter rows: 4 per pass, the pass after next prefetched as one block (measured on the
+                         // 2-vCPU VM, one thread: K = 1408 12 -> 20 GB/s; K = 4096 and 12288: in-row prefetch best)
+
+static inline int64_t kp64(int64_t K) { return (K + 63) & ~(int64_t)63; }
+
+int fp8x_unpack_src(int p) { return 16 * ((p & 31) >> 3) + 8 * (p >> 5) + (p & 7); }
+
+int fp8x_applies(const Tensor *W) {
+    return W->dtype == DT_F8_E4M3 && W->act == ACT_FP8_TOKEN && quant_act_enabled && !W->zero && W->cols > 0 &&
+           W->group >= W->cols && (W->block_rows == 1 || W->block_rows >= W->rows);
+}
+
+size_t fp8x_row_floats(int K) { return bf16c_row_floats((int)kp64(K)); }
+
+// the bf16 of the magnitude code m (0..127): 2^(e-7) * (1 + f/8) for e > 0, f * 2^-9 for e = 0, NaN for 0x7f
+static uint16_t mag_bf16(unsigned m) {
+    const unsigned e = m >> 3, f = m & 7;
+    if (m == 0x7f) return 0x7fc0;
+    if (e == 0) return f32_to_bf16((float)f * 0x1p-9f); // exact (a normal bf16)
+    return (uint16_t)(((e + 120) << 7) | (f << 4));
+}
+
+// the E4M3 code b as bf16 (exact): the magnitude's bf16 with b's sign bit
+static inline uint16_t fp8_bf16(uint8_t b) { return (uint16_t)(mag_bf16(b & 0x7fu) | (unsigned)(b & 0x80) << 8); }
+
+static void tables_init(void);
+
+// ---------------------------------------------------------------------------- activations
+
+static float *fx_q;   // fp8x_prepare's codes of one row and their permutation (2 x Kp floats; grows, never shrinks)
+static size_t fx_qcap; // floats
+
+void fp8x_prepare(float *dst, int64_t ldq, float *sx, const float *x, int64_t ldx, int n, int K) {
+    const int64_t Kp = kp64(K);
+    tables_init();
+    if (fx_qcap < (size_t)Kp * 2) {
+        free(fx_q);
+        fx_q = xmalloc((size_t)Kp * 2 * sizeof(float)), fx_qcap = (size_t)Kp * 2;
+    }
+    float *q = fx_q, *qp = q + Kp;
+    for (int i = 0; i < n; i++) {
+        sx[i] = quant_act_fp8_codes(q, x + (int64_t)i * ldx, K);
+        for (int64_t k = K; k < Kp; k++) q[k] = 0.0f;
+        for (int64_t c = 0; c < Kp; c += 64)
+            for (int p = 0; p < 64; p++) qp[c + p] = q[c + fp8x_unpack_src(p)];
+        bf16c_prepare_row(dst + (int64_t)i * ldq, qp, (int)Kp); // exact: every code is a bf16
+    }
+}
+
+// ---------------------------------------------------------------------------- AVX512_BF16 + VBMI
+
+// vpermi2b tables: low and high bytes of mag_bf16(m), m = 0..127 (filled by fp8x_prepare, which runs before any
+// kernel and outside parallel regions)
+static uint8_t tab_lo[128], tab_hi[128];
+static int tab_ready;
+static void tables_init(void) {
+    if (tab_ready) return;
+    for (unsigned m = 0; m < 128; m++) tab_lo[m] = (uint8_t)(mag_bf16(m) & 0xff), tab_hi[m] = (uint8_t)(mag_bf16(m) >> 8);
+    tab_ready = 1;
+}
+
+typedef struct {
+    __m512i lo0, lo1, hi0, hi1, sign;
+} Tabs;
+
+// 64 codes -> 64 bf16 in unpack order: *a = positions 0..31, *b = 32..63 (lookups of the low and high bytes by the
+// code's low 7 bits, the sign bit or-ed into the high byte, then the bytes interleaved within each 128-bit lane)
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) static inline __attribute__((always_inline)) void
+cvt64(const Tabs *t, __m512i v, __m512i *a, __m512i *b) {
+    const __m512i lo = _mm512_permutex2var_epi8(t->lo0, v, t->lo1);
+    __m512i hi = _mm512_permutex2var_epi8(t->hi0, v, t->hi1);
+    hi = _mm512_ternarylogic_epi32(hi, v, t->sign, 0xF8); // hi | (v & 0x80)
+    *a = _mm512_unpacklo_epi8(lo, hi);
+    *b = _mm512_unpackhi_epi8(lo, hi);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) static inline __attribute__((always_inline)) Tabs tabs_load(void) {
+    Tabs t;
+    t.lo0 = _mm512_loadu_si512((const void *)tab_lo), t.lo1 = _mm512_loadu_si512((const void *)(tab_lo + 64));
+    t.hi0 = _mm512_loadu_si512((const void *)tab_hi), t.hi1 = _mm512_loadu_si512((const void *)(tab_hi + 64));
+    t.sign = _mm512_set1_epi8((char)0x80);
+    return t;
+}
+
+// one weight row's codes as bf16 in unpack order, Kp = kp64(K) of them (zero-padded)
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) static void row_bf16_vbmi(uint16_t *dst, const uint8_t *row,
+                                                                                  int K) {
+    const Tabs t = tabs_load();
+    for (int c = 0; c < K; c += 64) {
+        const int n = K - c;
+        const __m512i v = _mm512_maskz_loadu_epi8(n >= 64 ? ~0ull : (1ull << n) - 1, row + c);
+        __m512i a, b;
+        cvt64(&t, v, &a, &b);
+        _mm512_storeu_si512((void *)(dst + c), a);
+        _mm512_storeu_si512((void *)(dst + c + 32), b);
+    }
+}
+
+// ops_tree16 on a vector's lanes
+__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) float tree16(__m512 v) {
+    float l[16];
+    _mm512_storeu_ps(l, v);
+    return ops_tree16(l);
+}
+
+// out[j] = chain(xp, row j) for NR rows ld bytes apart: per 64 columns one load of the codes per row, two lookups,
+// two vdpbf16ps (positions 0..31, then 32..63: the tile's chunk order over the converted row); prefetch: FX_PF bytes
+// ahead in each row (long rows), or (short rows) the rows two passes on, read as one block, a line per row and step
+__attribute__((target("avx512f,avx512bw,avx512vbmi,avx512bf16"))) static inline __attribute__((always_inline)) void
+dot_vbmi(float *out, const uint16_t *xp, const uint8_t *w, int64_t ld, int K, const int NR) {
+    const Tabs t = tabs_load();
+    __m512 acc[8];
+    _Pragma("GCC unroll 8") for (int j = 0; j < NR; j++) acc[j] = _mm512_setzero_ps();
+    for (int c = 0; c < K; c += 64) {
+        const int n = K - c;
+        const __mmask64 m = n >= 64 ? ~0ull : (1ull << n) - 1;
+        const __m512i x0 = _mm512_loadu_si512((const void *)(xp + c)), x1 = _mm512_loadu_si512((const void *)(xp + c + 32));
+        // long rows: FX_PF bytes ahead in each row, or past its end: the same place in the next pass's row
+        const int64_t pf = c + FX_PF < ld ? c + FX_PF : c + FX_PF + (NR - 1) * ld;
+        _Pragma("GCC unroll 8") for (int j = 0; j < NR; j++) {
+            if (ld >= FX_LONG) _mm_prefetch((const char *)(w + j * ld + pf), _MM_HINT_T0);
+            else _mm_prefetch((const char *)(w + 2 * NR * ld + (int64_t)c * NR + 64 * j), _MM_HINT_T0);
+            __m512i a, b;
+            cvt64(&t, _mm512_maskz_loadu_epi8(m, w + j * ld + c), &a, &b);
+            acc[j] = _mm512_dpbf16_ps(acc[j], (__m512bh)a, (__m512bh)x0);
+            acc[j] = _mm512_dpbf16_ps(acc[j], (__m512bh)b, (__m512bh)x1);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int j = 0; j < NR; j++) out[j] = tree16(acc[j]);
+}
+
+#define DOTN(NR)                                                                                                       \
+    __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512bf16"))) static void dot_vbmi_##NR(                      \
+        float *out, const uint16_t *xp, const uint8_t *w, int64_t ld, int K) {                                         \
+        dot_vbmi(out, xp, w, ld, K, NR);                                                                               \
+    }
+DOTN(1)
+DOTN(2)
+DOTN(4)
+DOTN(8)
+
+// ---------------------------------------------------------------------------- any path
+
+static uint16_t *fx_wbuf;  // per-thread: FP8X_BLOCK converted weight rows, Kp each
+static size_t fx_wbuf_len; // elements
+#pragma omp threadprivate(fx_wbuf, fx_wbuf_len)
+
+// one weight row's codes as bf16 in unpack order (zero-padded to Kp)
+static void row_bf16(uint16_t *dst, const uint8_t *row, int K) {
+    if (cpu.avx512vbmi) {
+        row_bf16_vbmi(dst, row, K);
+        return;
+    }
+    const int64_t Kp = kp64(K);
+    for (int64_t c = 0; c < Kp; c += 64)
+        for (int p = 0; p < 64; p++) {
+            const int64_t k = c + fp8x_unpack_src(p);
+            dst[c + p] = k < K ? fp8_bf16(row[k]) : 0;
+        }
+}
+
+void fp8x_rows(float *y, int64_t ldy, const float *xq, int64_t ldq, const float *sx, const Tensor *W, int n, int r0,
+               int r1) {
+    const int K = (int)W->cols, Kp = (int)kp64(K);
+    const uint8_t *w = (const uint8_t *)W->data;
+    if (n <= FX_DECODE_ROWS && cpu.avx512bf16 && cpu.avx512vbmi) {
+        for (int i = 0; i < n; i++) {
+            const uint16_t *xp = (const uint16_t *)(xq + (int64_t)i * ldq);
+            float *yi = y + (int64_t)i * ldy;
+            int r = r0;
+            for (; r + 8 <= r1 && W->ld >= FX_LONG; r += 8) dot_vbmi_8(yi + r, xp, w + (int64_t)r * W->ld, W->ld, K);
+            for (; r + 4 <= r1; r += 4) dot_vbmi_4(yi + r, xp, w + (int64_t)r * W->ld, W->ld, K);
+            for (; r + 2 <= r1; r += 2) dot_vbmi_2(yi + r, xp, w + (int64_t)r * W->ld, W->ld, K);
+            for (; r < r1; r++) dot_vbmi_1(yi + r, xp, w + (int64_t)r * W->ld, W->ld, K);
+        }
+    } else {
+        const size_t need = (size_t)FP8X_BLOCK * (size_t)Kp;
+        if (fx_wbuf_len < need) {
+            free(fx_wbuf);
+            fx_wbuf = aligned_alloc(64, need * sizeof(uint16_t));
+            if (!fx_wbuf) glm_die(EXIT_INPUT, "out of memory (FP8 weight rows)");
+            fx_wbuf_len = need;
+        }
+        for (int rb = r0; rb < r1; rb += FP8X_BLOCK) {
+            const int nr = r1 - rb < FP8X_BLOCK ? r1 - rb : FP8X_BLOCK;
+            for (int r = 0; r < nr; r++) row_bf16(fx_wbuf + (size_t)r * (size_t)Kp, w + (int64_t)(rb + r) * W->ld, K);
+            bf16c_block_rows(y + rb, ldy, xq, ldq, fx_wbuf, Kp, n, nr);
+        }
+    }
+    for (int i = 0; i < n; i++)
+        for (int r = r0; r < r1; r++) y[(int64_t)i * ldy + r] = y[(int64_t)i * ldy + r] * sx[i] * quant_scale(W, r, 0);
+}
+
+void fp8x_linear_naive(float *y, const float *x, const Tensor *W, const Tensor *b, int n) {
+    const int64_t O = W->rows, K = W->cols, Kp = kp64(K);
+    float *q = xmalloc((size_t)Kp * sizeof(float));
+    for (int i = 0; i < n; i++) {
+        // x' = fp8(x / sx): the codes and the scale of the row
+        const float sx = quant_act_fp8_codes(q, x + i * K, (int)K);
+        for (int64_t o = 0; o < O; o++) {
+            const uint8_t *row = (const uint8_t *)W->data + o * W->ld;
+            float acc[16] = {0};
+            for (int64_t c = 0; c < Kp; c += 64)
+                for (int h = 0; h < 2; h++)
+                    for (int j = 0; j < 16; j++) { // lane j of chunk (c, h): positions 32h + 2j (even), + 1 (odd)
+                        const int64_t k0 = c + fp8x_unpack_src(32 * h + 2 * j), k1 = c + fp8x_unpack_src(32 * h + 2 * j + 1);
+                        const uint16_t w0 = k0 < K ? fp8_bf16(row[k0]) : 0, w1 = k1 < K ? fp8_bf16(row[k1]) : 0;
+                        const uint16_t x0 = k0 < K ? f32_to_bf16(q[k0]) : 0, x1 = k1 < K ? f32_to_bf16(q[k1]) : 0;
+                        acc[j] = bf16c_pair_step(acc[j], w0, w1, x0, x1);
+                    }
+            // y = (sum_k qx[k] * qw[k]) * sx * sw (+ b)
+            float v = ops_tree16(acc) * sx * quant_scale(W, o, 0);
+            if (b && b->data) v += tensor_get(b, o);
+            y[i * O + o] = v;
+        }
+    }
+    free(q);
+}
