@@ -15,7 +15,7 @@ CFLAGS  += $(SANFLAGS)
 DEB_PKGS = gcc make libopenblas-dev libstb-dev libjpeg62-turbo-dev libpcre2-dev libcjson-dev zlib1g-dev poppler-utils \
            libmicrohttpd-dev curl
 
-LIB_SRCS = util.c safetensors.c checkpoint.c weights.c ops.c ops_bf16.c quant.c quant_fp8x.c quant_config.c quantize.c tokenizer.c image.c preprocess.c video.c \
+LIB_SRCS = util.c safetensors.c checkpoint.c weights.c ops.c ops_bf16.c quant.c quant_fp8x.c quant_i8x.c quant_config.c quantize.c tokenizer.c image.c preprocess.c video.c \
            vision.c moe.c model.c dump.c prompt.c boxes.c sampler.c engine.c jinja.c json.c chat_template.c messages.c \
            chat_output.c gguf.c ggml_quants.c gguf_map.c gguf_model.c pdf.c openai.c scorer.c
 BUILD    = build
@@ -217,17 +217,17 @@ $(FUZZ_DIR)/fuzz_openai: fuzz/fuzz_openai.c $(FUZZ_OBJS) $(FUZZ_DIR)/obj/openai.
 
 # score cases (scorer.c, messages.c: instrumented) run through the whole engine; the model and kernels are the
 # build's own gcc objects (ops.c's CPU feature tests need gcc), uninstrumented, with gcc's OpenMP
-FUZZ_GCC_OBJS = $(addprefix $(BUILD)/,weights.o ops.o ops_bf16.o quant.o quant_fp8x.o quantize.o vision.o moe.o model.o sampler.o engine.o)
+FUZZ_GCC_OBJS = $(addprefix $(BUILD)/,weights.o ops.o ops_bf16.o quant.o quant_fp8x.o quant_i8x.o quantize.o vision.o moe.o model.o sampler.o engine.o)
 $(FUZZ_DIR)/fuzz_score: fuzz/fuzz_score.c $(FUZZ_OBJS) $(FUZZ_DIR)/obj/scorer.o $(FUZZ_DIR)/obj/messages.o $(FUZZ_GCC_OBJS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(FUZZ_DIR)/obj/scorer.o \
 	  $(FUZZ_DIR)/obj/messages.o $(FUZZ_GCC_OBJS) -lpcre2-8 -lcjson -ljpeg -lz -lm -lgomp
 
 # quantised checkpoints: quant.c instrumented (-ffp-contract=off as the build compiles it: the kernels' bits are the
 # build's), over the build's gcc ops.o / ops_bf16.o (dot_f32, the CPU feature tests) like fuzz_score
-$(FUZZ_DIR)/obj/quant.o $(FUZZ_DIR)/obj/quant_fp8x.o: FUZZ_CFLAGS += -ffp-contract=off
-$(FUZZ_DIR)/fuzz_quant: fuzz/fuzz_quant.c $(FUZZ_OBJS) $(FUZZ_DIR)/obj/quant.o $(FUZZ_DIR)/obj/quant_fp8x.o $(BUILD)/ops.o $(BUILD)/ops_bf16.o
+$(FUZZ_DIR)/obj/quant.o $(FUZZ_DIR)/obj/quant_fp8x.o $(FUZZ_DIR)/obj/quant_i8x.o: FUZZ_CFLAGS += -ffp-contract=off
+$(FUZZ_DIR)/fuzz_quant: fuzz/fuzz_quant.c $(FUZZ_OBJS) $(FUZZ_DIR)/obj/quant.o $(FUZZ_DIR)/obj/quant_fp8x.o $(FUZZ_DIR)/obj/quant_i8x.o $(BUILD)/ops.o $(BUILD)/ops_bf16.o
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(FUZZ_DIR)/obj/quant.o \
-	  $(FUZZ_DIR)/obj/quant_fp8x.o $(BUILD)/ops.o $(BUILD)/ops_bf16.o -lpcre2-8 -lcjson -ljpeg -lz -lm -lgomp
+	  $(FUZZ_DIR)/obj/quant_fp8x.o $(FUZZ_DIR)/obj/quant_i8x.o $(BUILD)/ops.o $(BUILD)/ops_bf16.o -lpcre2-8 -lcjson -ljpeg -lz -lm -lgomp
 
 fuzz-build: $(FUZZ_BINS)
 

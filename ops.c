@@ -43,6 +43,7 @@ void ops_init(void) {
             cpu.avx512bw = cpu.avx512f;
             cpu.avx512bf16 = cpu.avx512f && __builtin_cpu_supports("avx512bf16");
             cpu.avx512vbmi = cpu.avx512f && __builtin_cpu_supports("avx512vbmi");
+            cpu.avx512vnni = cpu.avx512f && __builtin_cpu_supports("avx512vnni");
         }
     }
     snprintf(cpu_feature_str, sizeof cpu_feature_str, "%s%s%s", cpu.avx512f ? "avx512f,avx512bw," : "",

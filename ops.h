@@ -11,6 +11,7 @@
 typedef struct {
     int avx2, avx512f, avx512bw, avx512bf16, f16c, fma; // runtime CPU features actually used
     int avx512vbmi;                                     // vpermi2b (quant_fp8x.c's FP8 -> bf16 table lookup)
+    int avx512vnni;                                     // vpdpbusd (quant_i8x.c's int8 dot products)
 } CpuFeatures;
 extern CpuFeatures cpu;
 void ops_init(void);            // detect features (GLM4V_PORTABLE=1: scalar kernels; GLM4V_ISA=avx2: no AVX-512)

@@ -11,6 +11,7 @@
 #include "quant.h"
 #include "ggml_quants.h"
 #include "quant_fp8x.h"
+#include "quant_i8x.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -799,17 +800,31 @@ float quant_act_fp8_codes(float *q, const float *x, int K) {
     return scale;
 }
 
+// torch.round(torch.clamp(x / scale + 0, -128, 127)) (half to even)
+static inline float int8_code_of(float x, float scale) {
+    float s = x / scale + 0.0f; // + zero_point (0.0: turns -0 into +0 as torch does)
+    s = s < -128.0f ? -128.0f : s > 127.0f ? 127.0f : s;
+    return nearbyintf(s);
+}
+
+float quant_act_int8_codes(int8_t *q, const float *x, int K) {
+    // bit_range: 127 - (-128)
+    const float scale = act_scale(x, K, 255.0f / 2.0f);
+    if (!isfinite(scale)) { // a NaN or infinite input: transformers' row is NaN throughout (x / inf * inf)
+        memset(q, 0, (size_t)K);
+        return NAN;
+    }
+    for (int k = 0; k < K; k++) q[k] = (int8_t)int8_code_of(x[k], scale);
+    return scale;
+}
+
 static void fake_quant(float *x, int K, int is_int) {
     // bit_range: 448 - (-448) for FP8 E4M3; 127 - (-128) for int8
     const float scale = act_scale(x, K, is_int ? 255.0f / 2.0f : 896.0f / 2.0f);
     for (int k = 0; k < K; k++) {
         float q;
-        if (is_int) {
-            // torch.clamp(tensor, -128, 127); torch.round (half to even)
-            float s = x[k] / scale + 0.0f; // + zero_point (0.0: turns -0 into +0 as torch does)
-            s = s < -128.0f ? -128.0f : s > 127.0f ? 127.0f : s;
-            q = nearbyintf(s);
-        } else
+        if (is_int) q = int8_code_of(x[k], scale); // torch.clamp(tensor, -128, 127); torch.round (half to even)
+        else
             q = fp8_code_of(x[k], scale); // torch.clamp(tensor, -448, 448).to(torch.float8_e4m3fn)
         x[k] = (q - 0.0f) * scale;
     }
@@ -859,12 +874,16 @@ static int qjob_rows(const LinearJob *J) {
     return (int)(nb < 1 ? 1 : nb < fair ? nb : fair > 0 ? fair : 1);
 }
 
-// rows [r0, r1) of job J (x: its possibly fake-quantised rows, row stride ldx; int4: octet-permuted, Kp each;
-// FP8 x FP8 (sx != NULL): fp8x_prepare's rows and their scales sx[J->n])
-static void qtask(const LinearJob *J, const float *x, int64_t ldx, const float *sx, int r0, int r1) {
+// how a job's input rows are prepared and multiplied
+enum { QK_PLAIN, QK_FP8X, QK_I8X }; // (possibly fake-quantised) fp32 rows; quant_fp8x.c's; quant_i8x.c's
+
+// rows [r0, r1) of job J (x: its prepared rows, row stride ldx: QK_PLAIN fp32, int4 octet-permuted, Kp each;
+// QK_FP8X: fp8x_prepare's rows, then their J->n scales; QK_I8X: i8x_prepare's rows)
+static void qtask(const LinearJob *J, const float *x, int64_t ldx, int kind, int r0, int r1) {
     const Tensor *W = J->W;
     const int q4 = W->dtype == DT_Q4, K = q4 ? (int)((W->cols + 127) & ~(int64_t)127) : (int)W->cols;
-    if (sx) fp8x_rows(J->y, J->ldy, x, ldx, sx, W, J->n, r0, r1);
+    if (kind == QK_FP8X) fp8x_rows(J->y, J->ldy, x, ldx, x + (int64_t)J->n * ldx, W, J->n, r0, r1);
+    else if (kind == QK_I8X) i8x_rows(J->y, J->ldy, x, ldx, W, J->n, r0, r1);
     else if (q4 && J->n <= QL_DECODE_ROWS) { // octet order: eight rows per pass, then four, two, one
         for (int r = r0; r < r1;) {
             const int nr = r1 - r >= 8 && W->ld >= QK_LONG ? 8 : r1 - r >= 4 ? 4 : r1 - r >= 2 ? 2 : 1;
@@ -945,7 +964,7 @@ void quant_linear_batch(const LinearJob *jobs, int njobs) {
     int64_t ldxs[LINEAR_MAX_JOBS], xoff[LINEAR_MAX_JOBS], start[LINEAR_MAX_JOBS + 1];
     int64_t ldq[LINEAR_MAX_JOBS];          // row stride of a job's prepared rows (int4: Kp)
     int own[LINEAR_MAX_JOBS], octs[LINEAR_MAX_JOBS]; // octs: int4 (octet-order activations)
-    int fx[LINEAR_MAX_JOBS];               // FP8 x FP8 (quant_fp8x.c): the rows' codes, then their n scales
+    int fx[LINEAR_MAX_JOBS];               // QK_PLAIN, QK_FP8X (the rows' codes, then their n scales) or QK_I8X
     ActQuant acts[LINEAR_MAX_JOBS];        // the fake quantisation applied to a job's rows (ACT_NONE: none)
     size_t tot = 0;
     start[0] = 0;
@@ -954,18 +973,22 @@ void quant_linear_batch(const LinearJob *jobs, int njobs) {
         const int q = is_quantised(J->W), act = q && quant_act_enabled && J->W->act != ACT_NONE && J->n > 0;
         start[j + 1] = start[j] + (q && J->n > 0 ? (J->W->rows + qjob_rows(J) - 1) / qjob_rows(J) : 0);
         own[j] = -1, xoff[j] = 0, octs[j] = J->W->dtype == DT_Q4 && J->n > 0, acts[j] = act ? J->W->act : ACT_NONE;
-        fx[j] = J->n > 0 && fp8x_applies(J->W);
+        fx[j] = J->n <= 0 ? QK_PLAIN : fp8x_applies(J->W) ? QK_FP8X : i8x_applies(J->W) ? QK_I8X : QK_PLAIN;
         if (!act && !octs[j]) continue;
         own[j] = j;
         for (int p = 0; p < j; p++)
             if (own[p] == p && jobs[p].x == J->x && jobs[p].ldx == J->ldx && jobs[p].n == J->n &&
                 jobs[p].W->cols == J->W->cols && acts[p] == acts[j] && octs[p] == octs[j] && fx[p] == fx[j] &&
-                (acts[j] == ACT_NONE || jobs[p].W->group == J->W->group)) {
+                (acts[j] == ACT_NONE || jobs[p].W->group == J->W->group) &&
+                (fx[j] != QK_I8X || jobs[p].W->dtype == J->W->dtype)) { // (i8x rows: biased for DT_I8 only)
                 own[j] = p;
                 break;
             }
-        ldq[j] = octs[j] ? (J->W->cols + 127) & ~(int64_t)127 : fx[j] ? (int64_t)fp8x_row_floats((int)J->W->cols) : J->W->cols;
-        if (own[j] == j) xoff[j] = (int64_t)tot, tot += (size_t)J->n * (size_t)ldq[j] + (fx[j] ? (size_t)J->n : 0);
+        ldq[j] = octs[j]               ? (J->W->cols + 127) & ~(int64_t)127
+                 : fx[j] == QK_FP8X ? (int64_t)fp8x_row_floats((int)J->W->cols)
+                 : fx[j] == QK_I8X  ? (int64_t)i8x_row_floats((int)J->W->cols)
+                                    : J->W->cols;
+        if (own[j] == j) xoff[j] = (int64_t)tot, tot += (size_t)J->n * (size_t)ldq[j] + (fx[j] == QK_FP8X ? (size_t)J->n : 0);
         else xoff[j] = xoff[own[j]];
     }
     if (tot > qx_cap) {
@@ -981,8 +1004,12 @@ void quant_linear_batch(const LinearJob *jobs, int njobs) {
         xs[j] = qx_buf + xoff[j], ldxs[j] = ldq[j];
         if (own[j] != j) continue;
         const int K = (int)J->W->cols;
-        if (fx[j]) {
+        if (fx[j] == QK_FP8X) {
             fp8x_prepare(qx_buf + xoff[j], ldq[j], qx_buf + xoff[j] + (int64_t)J->n * ldq[j], J->x, J->ldx, J->n, K);
+            continue;
+        }
+        if (fx[j] == QK_I8X) {
+            i8x_prepare(qx_buf + xoff[j], ldq[j], J->x, J->ldx, J->n, J->W);
             continue;
         }
         for (int i = 0; i < J->n; i++) {
@@ -999,7 +1026,7 @@ void quant_linear_batch(const LinearJob *jobs, int njobs) {
         while (start[j + 1] <= t) j++;
         const int nb = qjob_rows(&jobs[j]), O = (int)jobs[j].W->rows;
         const int r0 = (int)((t - start[j]) * nb), r1 = r0 + nb < O ? r0 + nb : O;
-        qtask(&jobs[j], xs[j], ldxs[j], fx[j] ? xs[j] + (int64_t)jobs[j].n * ldxs[j] : NULL, r0, r1);
+        qtask(&jobs[j], xs[j], ldxs[j], fx[j], r0, r1);
     }
 }
 

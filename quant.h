@@ -35,6 +35,9 @@ void quant_act_rows(float *x, int64_t ld, int n, int K, ActQuant mode, int64_t g
 // one row's dynamic FP8 per-token quantisation as codes: q[k] = the E4M3 value of x[k] / scale (fp32, exact), the
 // scale returned (quant_act_rows with ACT_FP8_TOKEN writes q[k] * scale)
 float quant_act_fp8_codes(float *q, const float *x, int K);
+// the same for int8 (ACT_INT8_TOKEN): q[k] = round(clamp(x[k] / scale, -128, 127)); a row whose scale is not finite
+// (a NaN or infinite input) gets zero codes and a NaN scale
+float quant_act_int8_codes(int8_t *q, const float *x, int K);
 // 0: leave the activations in fp32 (--act-quant off); 1 (default): apply each weight's ActQuant
 extern int quant_act_enabled;
 

@@ -57,18 +57,21 @@ static void tables_init(void);
 
 // ---------------------------------------------------------------------------- activations
 
-static float *fx_q;   // fp8x_prepare's codes of one row and their permutation (2 x Kp floats; grows, never shrinks)
+static float *fx_q;   // per thread: fp8x_prepare's codes of one row and their permutation (2 x Kp floats; grows)
 static size_t fx_qcap; // floats
+#pragma omp threadprivate(fx_q, fx_qcap)
 
 void fp8x_prepare(float *dst, int64_t ldq, float *sx, const float *x, int64_t ldx, int n, int K) {
     const int64_t Kp = kp64(K);
     tables_init();
-    if (fx_qcap < (size_t)Kp * 2) {
-        free(fx_q);
-        fx_q = xmalloc((size_t)Kp * 2 * sizeof(float)), fx_qcap = (size_t)Kp * 2;
-    }
-    float *q = fx_q, *qp = q + Kp;
+    // rows in parallel for prompts (each row its own codes, scale and place: the same bits as one at a time)
+#pragma omp parallel for schedule(static) if (n >= 8)
     for (int i = 0; i < n; i++) {
+        if (fx_qcap < (size_t)Kp * 2) {
+            free(fx_q);
+            fx_q = xmalloc((size_t)Kp * 2 * sizeof(float)), fx_qcap = (size_t)Kp * 2;
+        }
+        float *q = fx_q, *qp = q + Kp;
         sx[i] = quant_act_fp8_codes(q, x + (int64_t)i * ldx, K);
         for (int64_t k = K; k < Kp; k++) q[k] = 0.0f;
         for (int64_t c = 0; c < Kp; c += 64)
@@ -194,14 +197,19 @@ void fp8x_rows(float *y, int64_t ldy, const float *xq, int64_t ldq, const float 
     const int K = (int)W->cols, Kp = (int)kp64(K);
     const uint8_t *w = (const uint8_t *)W->data;
     if (n <= FX_DECODE_ROWS && cpu.avx512bf16 && cpu.avx512vbmi) {
-        for (int i = 0; i < n; i++) {
-            const uint16_t *xp = (const uint16_t *)(xq + (int64_t)i * ldq);
-            float *yi = y + (int64_t)i * ldy;
-            int r = r0;
-            for (; r + 8 <= r1 && W->ld >= FX_LONG; r += 8) dot_vbmi_8(yi + r, xp, w + (int64_t)r * W->ld, W->ld, K);
-            for (; r + 4 <= r1; r += 4) dot_vbmi_4(yi + r, xp, w + (int64_t)r * W->ld, W->ld, K);
-            for (; r + 2 <= r1; r += 2) dot_vbmi_2(yi + r, xp, w + (int64_t)r * W->ld, W->ld, K);
-            for (; r < r1; r++) dot_vbmi_1(yi + r, xp, w + (int64_t)r * W->ld, W->ld, K);
+        // a pass of 8 (long rows), 4, 2 or 1 weight rows for each activation row in turn (the pass stays in cache)
+        for (int r = r0; r < r1;) {
+            const int nr = r1 - r >= 8 && W->ld >= FX_LONG ? 8 : r1 - r >= 4 ? 4 : r1 - r >= 2 ? 2 : 1;
+            for (int i = 0; i < n; i++) {
+                const uint16_t *xp = (const uint16_t *)(xq + (int64_t)i * ldq);
+                float *o = y + (int64_t)i * ldy + r;
+                const uint8_t *wr = w + (int64_t)r * W->ld;
+                if (nr == 8) dot_vbmi_8(o, xp, wr, W->ld, K);
+                else if (nr == 4) dot_vbmi_4(o, xp, wr, W->ld, K);
+                else if (nr == 2) dot_vbmi_2(o, xp, wr, W->ld, K);
+                else dot_vbmi_1(o, xp, wr, W->ld, K);
+            }
+            r += nr;
         }
     } else {
         const size_t need = (size_t)FP8X_BLOCK * (size_t)Kp;
@@ -217,8 +225,13 @@ void fp8x_rows(float *y, int64_t ldy, const float *xq, int64_t ldq, const float 
             bf16c_block_rows(y + rb, ldy, xq, ldq, fx_wbuf, Kp, n, nr);
         }
     }
-    for (int i = 0; i < n; i++)
-        for (int r = r0; r < r1; r++) y[(int64_t)i * ldy + r] = y[(int64_t)i * ldy + r] * sx[i] * quant_scale(W, r, 0);
+    for (int rc = r0; rc < r1; rc += 64) { // the rows' scales 64 at a time, then each output row in turn
+        const int re = rc + 64 < r1 ? rc + 64 : r1;
+        float sw[64];
+        for (int r = rc; r < re; r++) sw[r - rc] = quant_scale(W, r, 0);
+        for (int i = 0; i < n; i++)
+            for (int r = rc; r < re; r++) y[(int64_t)i * ldy + r] = y[(int64_t)i * ldy + r] * sx[i] * sw[r - rc];
+    }
 }
 
 void fp8x_linear_naive(float *y, const float *x, const Tensor *W, const Tensor *b, int n) {

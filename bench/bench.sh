@@ -53,6 +53,10 @@ if [ "${BENCH_QUANT:-1}" != 0 ] && [ -x "$QBIN" ]; then
         qargs+=("$s=$qd")
     done
     "$QBIN" "${BENCH_QUANT_STEPS:-12}" "$DIR" "${qargs[@]}" | tee -a "$out"
+    # each quantised checkpoint alone in a process: decode_<f>_peak_rss_mb beside its mapped weights and KV cache
+    for s in fp8 int8 int4; do
+        "$QBIN" --rss 4 "$DIR-$s" | sed "s/^/decode_${s}_/" | tee -a "$out"
+    done
 fi
 # GGUF (LLAMA_CPP_DIR: a llama.cpp tree built with cmake; BENCH_GGUF=0 skips): the checkpoint converted once by
 # llama.cpp's own converter to Q8_0 (tools/gguf_convert.py) and requantised by its llama-quantize to pure Q4_K
@@ -119,6 +123,10 @@ END {
         printf "prefill_flops_ratio=%.2f\n", v["prefill_gflops"] / v["fma_peak_gflops"]
         if (v["vision_gflops"] != "") printf "vision_flops_ratio=%.2f\n", v["vision_gflops"] / v["fma_peak_gflops"]
     }
+    split("fp8 int8 int4", qf, " ")
+    for (i = 1; i <= 3; i++)
+        if (v["decode_" qf[i] "_weights_mb"] + v["decode_" qf[i] "_kv_cache_mb"] > 0)
+            printf "decode_%s_rss_over_weights_kv=%.3f\n", qf[i], v["decode_" qf[i] "_peak_rss_mb"] / (v["decode_" qf[i] "_weights_mb"] + v["decode_" qf[i] "_kv_cache_mb"])
     if (v["weights_mb"] + v["kv_cache_mb"] > 0)
         printf "rss_over_weights_kv=%.3f\n", v["peak_rss_mb"] / (v["weights_mb"] + v["kv_cache_mb"])
     if (v["hf_decode_tok_s"] > 0) printf "decode_speedup_vs_hf=%.2f\n", v["decode_tok_s_mean"] / v["hf_decode_tok_s"]

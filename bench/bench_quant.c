@@ -2,6 +2,8 @@
 // bench_quant.c - decode speed and accuracy of the quantised formats, for `make bench` (bench.sh writes the
 // quantised folders with `./glm4v quantize` once, next to the bf16 checkpoint, and calls this):
 //   glm4v-bench-quant N BF16_DIR [NAME=DIR ...]   (DIR may be a GGUF text file: NAME=FILE.gguf, e.g. q8_0, q4_k)
+//   glm4v-bench-quant --rss N DIR                 (DIR alone in this process: peak_rss_mb, weights_mb = the mapped
+//                                                  checkpoint, kv_cache_mb = the fp32 KV cache of the run)
 // For the bf16 checkpoint and each NAME=DIR: a 64-token prompt, then N greedy decode steps, the other formats
 // teacher-forced on the bf16 run's tokens (the same sequence everywhere). The first step is not timed; the median
 // of the rest gives decode_NAME_tok_s and decode_NAME_weight_gbs (the weight bytes one step reads at their stored
@@ -15,6 +17,7 @@
 
 #include <omp.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <time.h>
 
@@ -65,18 +68,30 @@ static int argmax(const float *x, int n) {
     return best;
 }
 
-// prefill + n steps on dir; ids: NULL = greedy (written to out_ids), else the tokens to feed; logits [n, V] out
-static int run(const char *dir, int n, const int *ids, int *out_ids, float *logits, double *tok_s, double *gbs) {
+// prefill + n steps on dir; ids: NULL = greedy (written to out_ids), else the tokens to feed; logits [n, V] out;
+// mb (if not NULL): [0] the mapped checkpoint's bytes, [1] the session's fp32 KV cache, in MB
+static int run(const char *dir, int n, const int *ids, int *out_ids, float *logits, double *tok_s, double *gbs,
+               double *mb) {
     enum { PROMPT = 64 };
     Engine e;
     if (engine_load(&e, dir, NULL, NULL, NULL)) return -1;
     const int V = e.c->text.vocab_size;
     // every page of the checkpoint read once before timing (a served model has its weights in memory)
     volatile uint8_t sink = 0;
-    for (int i = 0; i < e.ck.nfiles; i++)
+    double mapped = 0;
+    for (int i = 0; i < e.ck.nfiles; i++) {
+        mapped += (double)e.ck.files[i].size;
         for (size_t off = 0; off < e.ck.files[i].size; off += 4096) sink += e.ck.files[i].map[off];
-    for (int i = 0; e.ck.gguf && i < e.ck.gguf->text->n; i++) // a GGUF model (NAME=FILE.gguf): its mapped file(s)
+    }
+    for (int i = 0; e.ck.gguf && i < e.ck.gguf->text->n; i++) { // a GGUF model (NAME=FILE.gguf): its mapped file(s)
+        mapped += (double)e.ck.gguf->text->f[i].size;
         for (size_t off = 0; off < e.ck.gguf->text->f[i].size; off += 4096) sink += e.ck.gguf->text->f[i].map[off];
+    }
+    if (mb) {
+        const TextConfig *t = &e.c->text;
+        mb[0] = mapped / 1e6;
+        mb[1] = 2.0 * t->num_hidden_layers * t->num_key_value_heads * (double)(PROMPT + n + 1) * t->head_dim * 4 / 1e6;
+    }
     Session s;
     if (session_init(&s, &e, PROMPT + n + 1, 512, 0)) {
         engine_free(&e);
@@ -124,6 +139,32 @@ int main(int argc, char **argv) {
         return 2;
     }
     ops_init();
+    if (!strcmp(argv[1], "--rss")) { // one checkpoint alone in this process: its peak RSS beside weights + KV
+        const int n = argc > 3 && atoi(argv[2]) >= 3 ? atoi(argv[2]) : 3;
+        if (argc < 4) {
+            fprintf(stderr, "usage: glm4v-bench-quant --rss N DIR\n");
+            return 2;
+        }
+        Engine probe;
+        if (engine_load(&probe, argv[3], NULL, NULL, NULL)) {
+            fprintf(stderr, "bench-quant: %s\n", glm_errmsg);
+            return 1;
+        }
+        const int V = probe.c->text.vocab_size;
+        engine_free(&probe);
+        int *ids = malloc((size_t)n * sizeof(int));
+        float *lg = malloc((size_t)n * V * sizeof(float));
+        double ts, gb, mb[2];
+        if (run(argv[3], n, NULL, ids, lg, &ts, &gb, mb)) {
+            fprintf(stderr, "bench-quant: %s\n", glm_errmsg);
+            return 1;
+        }
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        printf("peak_rss_mb=%.0f\nweights_mb=%.0f\nkv_cache_mb=%.1f\n", ru.ru_maxrss * 1024.0 / 1e6, mb[0], mb[1]);
+        free(ids), free(lg);
+        return 0;
+    }
     const int n = atoi(argv[1]) < 3 ? 3 : atoi(argv[1]);
     Engine probe;
     if (engine_load(&probe, argv[2], NULL, NULL, NULL)) {
@@ -135,7 +176,7 @@ int main(int argc, char **argv) {
     int *ids = malloc((size_t)n * sizeof(int));
     float *ref = malloc((size_t)n * V * sizeof(float)), *lg = malloc((size_t)n * V * sizeof(float));
     double ts0, gb0;
-    if (run(argv[2], n, NULL, ids, ref, &ts0, &gb0)) {
+    if (run(argv[2], n, NULL, ids, ref, &ts0, &gb0, NULL)) {
         fprintf(stderr, "bench-quant: %s\n", glm_errmsg);
         return 1;
     }
@@ -147,7 +188,7 @@ int main(int argc, char **argv) {
         memcpy(name, argv[a], (size_t)(eq - argv[a]));
         name[eq - argv[a]] = 0;
         double ts, gb;
-        if (run(eq + 1, n, ids, NULL, lg, &ts, &gb)) {
+        if (run(eq + 1, n, ids, NULL, lg, &ts, &gb, NULL)) {
             fprintf(stderr, "bench-quant: %s: %s\n", name, glm_errmsg);
             return 1;
         }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // quant_kernel_bench.c - `make bench-quant-kernels`: the decode Linear (one activation row, linear() with n = 1) over
 // bf16, FP8 E4M3 (per channel, dynamic per-token FP8 activations as the official releases: fp8; without them: fp8w), int8 (pack-quantized,
-// per channel) and int4 (pack-quantized, group 128) weights at the bench checkpoint's expert and attention shapes,
+// per channel; with dynamic per-token int8 activations: w8a8) and int4 (pack-quantized, group 128) weights at the bench checkpoint's expert and attention shapes,
 // as bytes of weights read per second. Each format cycles through enough copies of the shape (different "experts")
 // that the weights stream from memory, as in a decode step; the formats are timed in turn inside every repetition,
 // so a moment of low bandwidth on a shared machine lowers all of them alike, and the best repetition of each is kept.
@@ -18,8 +18,9 @@
 #include <string.h>
 #include <time.h>
 
-enum { F_BF16, F_FP8, F_FP8W, F_INT8, F_INT4, NFMT };
-static const char *fmt_name[NFMT] = {"bf16", "fp8", "fp8w", "int8", "int4"}; // fp8w: FP8 weights, fp32 activations
+enum { F_BF16, F_FP8, F_FP8W, F_INT8, F_W8A8, F_INT4, NFMT };
+// fp8w: FP8 weights, fp32 activations; w8a8: the int8 weights with dynamic per-token int8 activations
+static const char *fmt_name[NFMT] = {"bf16", "fp8", "fp8w", "int8", "w8a8", "int4"};
 
 // one copy of an [O, K] weight in format f, as the loader maps it (bytes random: FP8 without NaN codes; bf16 scales
 // ~ 0.003 per channel, int4 per group of 128); *bytes = what a decode step reads of it (rows + scale table)
@@ -38,7 +39,7 @@ static Tensor make(int f, int O, int K, double *bytes) {
         return W;
     }
     const int fp8 = f == F_FP8 || f == F_FP8W;
-    W.dtype = fp8 ? DT_F8_E4M3 : f == F_INT8 ? DT_Q8 : DT_Q4;
+    W.dtype = fp8 ? DT_F8_E4M3 : f == F_INT8 || f == F_W8A8 ? DT_Q8 : DT_Q4;
     W.ld = f == F_INT4 ? K / 2 : K;
     uint8_t *w = malloc((size_t)O * W.ld);
     for (size_t i = 0; i < (size_t)O * W.ld; i++) {
@@ -50,7 +51,7 @@ static Tensor make(int f, int O, int K, double *bytes) {
     uint16_t *s = malloc((size_t)O * W.scale_cols * 2);
     for (int64_t i = 0; i < O * W.scale_cols; i++) s[i] = f32_to_bf16(0.002f + (next_u32() >> 8) * 1e-10f);
     W.scale = s, W.scale_dtype = DT_BF16;
-    W.act = f == F_FP8 ? ACT_FP8_TOKEN : ACT_NONE;
+    W.act = f == F_FP8 ? ACT_FP8_TOKEN : f == F_W8A8 ? ACT_INT8_TOKEN : ACT_NONE;
     *bytes = (double)O * W.ld + (double)O * W.scale_cols * 2;
     return W;
 }

@@ -8,12 +8,13 @@
 // [out, in] shape its own tensors give (a model's config would give it). A quantised Linear that binds is then run:
 // quant_row against its naive twin, quant_dot and quant_linear_batch (decode rows and the batched tile path) against
 // dot_f32 over the naive rows (int4: over their octet permutations, quant.h; FP8 x FP8 Linears, quant_fp8x.h: against
-// fp8x_linear_naive), bit for bit on every instruction set the CPU has, and quant_linear_naive (double accumulation)
+// fp8x_linear_naive; W8A8 ones, quant_i8x.h: against i8x_linear_naive), bit for bit on every instruction set the CPU has, and quant_linear_naive (double accumulation)
 // within fp32 rounding.
 #include "../ops.h"
 #include "../quant.h"
 #include "../quant_config.h"
 #include "../quant_fp8x.h"
+#include "../quant_i8x.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -66,16 +67,18 @@ static void fq_run(const Tensor *W) {
     } else
         for (int i = 0; i < FQ_ROWS; i++)
             for (int64_t r = 0; r < O; r++) ref[i * O + r] = dot_f32(xa + i * K, wn + r * K, (int)K);
-    // FP8 x FP8 Linears sum the codes' exact products (quant_fp8x.c): their batches give fp8x_linear_naive's bits
-    const int fx = fp8x_applies(W);
-    if (fx) fp8x_linear_naive(yx, x, W, NULL, FQ_ROWS);
+    // FP8 x FP8 Linears sum the codes' exact products (quant_fp8x.c), W8A8 ones the codes' exact integer products
+    // (quant_i8x.c): their batches give fp8x_linear_naive's / i8x_linear_naive's bits
+    const int fx = fp8x_applies(W) || i8x_applies(W);
+    if (fp8x_applies(W)) fp8x_linear_naive(yx, x, W, NULL, FQ_ROWS);
+    else if (fx) i8x_linear_naive(yx, x, W, NULL, FQ_ROWS);
     const CpuFeatures full = cpu;
     for (int isa = 2; isa >= 0; isa--) {
         // 2: what the CPU has; 1: AVX2 (no AVX-512); 0: portable C
         cpu = full;
         if (isa < 2) {
             if (!full.avx512f) continue;
-            cpu.avx512f = cpu.avx512bw = cpu.avx512bf16 = cpu.avx512vbmi = 0;
+            cpu.avx512f = cpu.avx512bw = cpu.avx512bf16 = cpu.avx512vbmi = cpu.avx512vnni = 0;
         }
         if (isa < 1) {
             if (!full.avx2) continue;
@@ -105,8 +108,8 @@ static void fq_run(const Tensor *W) {
             const double d = dot_ref(xa + i * K, wn + r * K, K, &mag);
             const float a = ref[i * O + r], b = yn[i * O + r], c = fx ? yx[i * O + r] : a;
             if (!isfinite(mag) || !isfinite(a) || !isfinite(b) || !isfinite(c) || mag > 1e30) continue;
-            // (FP8 x FP8: the activations and weights enter as exact codes; + 4 roundings: the two scalings, and the
-            // fake-quantised activations and their products, which the reference d rounds but the chain does not)
+            // (FP8 x FP8 and W8A8: the activations and weights enter as exact codes; + 4 roundings: the two scalings,
+            // and the fake-quantised activations and their products, which the reference d rounds but these do not)
             const double tol = ((double)K + (fx ? 4 : 2)) * 0x1p-24 * mag + 1e-37;
             if (fabs((double)a - d) > tol || fabs((double)b - d) > tol || fabs((double)c - d) > tol) abort();
         }

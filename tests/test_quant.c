@@ -6,6 +6,7 @@
 #include "../quant.h"
 #include "../ops_bf16.h"
 #include "../quant_fp8x.h"
+#include "../quant_i8x.h"
 #include "../safetensors.h"
 #include "test_util.h"
 
@@ -136,7 +137,7 @@ static void set_isa(int isa) { // 2: AVX-512, 1: AVX2, 0: portable (only what th
     static int have;
     if (!have) saved = cpu, have = 1;
     cpu = saved;
-    if (isa < 2) cpu.avx512f = cpu.avx512bw = cpu.avx512bf16 = cpu.avx512vbmi = 0;
+    if (isa < 2) cpu.avx512f = cpu.avx512bw = cpu.avx512bf16 = cpu.avx512vbmi = cpu.avx512vnni = 0;
     if (isa < 1) cpu.avx2 = cpu.fma = cpu.f16c = 0;
 }
 
@@ -247,6 +248,39 @@ static void fp8_nan_case(void) {
     free(x), free(ref), free(row), free(y), free(Y), free(X), free(wb), free(sb), free(zb);
 }
 
+// Linear of W (+ B) over 1, 3, 7 and 40 rows of X on four paths (portable, AVX2, AVX-512 without the feature *feat,
+// with it; the last two only where have512): the bits of Yn (the naive twin), for each row alone too, on 1 and 2
+// threads
+static void check_paths(const char *name, const Tensor *W, const Tensor *B, const float *X, const float *Yn, int O,
+                        int K, int have512, int *feat, const char *const paths[4]) {
+    const int ns[4] = {1, 3, 7, 40}, has_feat = *feat;
+    float *Y = malloc((size_t)40 * O * 4), *Y1 = malloc((size_t)O * 4);
+    for (int path = 0; path < 4; path++) {
+        set_isa(path == 0 ? 0 : path == 1 ? 1 : 2);
+        if ((path >= 2 && !have512) || (path == 3 && !has_feat) || (path == 1 && !cpu.avx2)) continue;
+        if (path == 2) *feat = 0;
+        int same = 1, alone = 1, threads = 1;
+        for (int q = 0; q < 4; q++) {
+            const int n = ns[q];
+            linear(Y, X, W, B, n);
+            same &= memcmp(Y, Yn, (size_t)n * O * 4) == 0;
+            for (int i = 0; i < n; i++) {
+                linear(Y1, X + (int64_t)i * K, W, B, 1);
+                alone &= memcmp(Y1, Y + (int64_t)i * O, (size_t)O * 4) == 0;
+            }
+            omp_set_num_threads(1);
+            linear(Y1, X, W, B, 1);
+            omp_set_num_threads(2);
+            threads &= memcmp(Y1, Y, (size_t)O * 4) == 0;
+        }
+        CHECK(same, "%s %s: Linear (1, 3, 7, 40 rows) == the naive twin (bits)", name, paths[path]);
+        CHECK(alone, "%s %s: each row alone gives the batch's bits", name, paths[path]);
+        CHECK(threads, "%s %s: 1 and 2 threads give the same bits", name, paths[path]);
+    }
+    set_isa(2);
+    free(Y), free(Y1);
+}
+
 // FP8 x FP8 (quant_fp8x.c: per-channel or per-tensor FP8 weights, dynamic per-token FP8 activations): the Linear
 // (decode rows read as FP8 bytes, batches through the bf16 tiles) gives the bits of fp8x_linear_naive on every path
 // (AVX512_BF16 with and without VBMI, AVX2, portable), for a row alone or in a batch, on 1 and 2 threads; and it is
@@ -275,7 +309,7 @@ static void fp8x_cases(void) {
         Tensor W = make_weight(c, &wb, &sb, &zb);
         W.act = ACT_FP8_TOKEN;
         CHECK(fp8x_applies(&W), "%s: runs as FP8 x FP8", c->name);
-        const int O = c->O, K = c->K, nmax = 40, ns[4] = {1, 3, 7, 40};
+        const int O = c->O, K = c->K, nmax = 40;
         float *X = malloc((size_t)nmax * K * 4), *Y = malloc((size_t)nmax * O * 4), *Yn = malloc((size_t)nmax * O * 4);
         float *Yh = malloc((size_t)nmax * O * 4), *Y1 = malloc((size_t)O * 4);
         for (int i = 0; i < nmax * K; i++) X[i] = frand() * (i % 7 == 0 ? 8.0f : 1.0f);
@@ -294,29 +328,7 @@ static void fp8x_cases(void) {
         for (int i = 0; i < nmax * O; i++) mag = fmax(mag, fabs((double)Yh[i]));
         CHECK(worst <= 2e-6 * (mag > 0 ? mag : 1), "%s: naive chain vs transformers' formula: max err %.2e of the max %.2e",
               c->name, worst, mag);
-        for (int path = 0; path < 4; path++) {
-            set_isa(path == 0 ? 0 : path == 1 ? 1 : 2);
-            if ((path >= 2 && !cpu.avx512bf16) || (path == 3 && !cpu.avx512vbmi) || (path == 1 && !cpu.avx2)) continue;
-            if (path == 2) cpu.avx512vbmi = 0;
-            int same = 1, alone = 1, threads = 1;
-            for (int q = 0; q < 4; q++) {
-                const int n = ns[q];
-                linear(Y, X, &W, &B, n);
-                same &= memcmp(Y, Yn, (size_t)n * O * 4) == 0;
-                for (int i = 0; i < n; i++) {
-                    linear(Y1, X + (int64_t)i * K, &W, &B, 1);
-                    alone &= memcmp(Y1, Y + (int64_t)i * O, (size_t)O * 4) == 0;
-                }
-                omp_set_num_threads(1);
-                linear(Y1, X, &W, &B, 1);
-                omp_set_num_threads(2);
-                threads &= memcmp(Y1, Y, (size_t)O * 4) == 0;
-            }
-            CHECK(same, "%s %s: Linear (1, 3, 7, 40 rows) == fp8x_linear_naive (bits)", c->name, paths[path]);
-            CHECK(alone, "%s %s: each row alone gives the batch's bits", c->name, paths[path]);
-            CHECK(threads, "%s %s: 1 and 2 threads give the same bits", c->name, paths[path]);
-        }
-        set_isa(2);
+        check_paths(c->name, &W, &B, X, Yn, O, K, cpu.avx512bf16, &cpu.avx512vbmi, paths);
         // a NaN activation: the row's scale is NaN, so is every output of the row; --act-quant off: not FP8 x FP8
         X[0] = NAN;
         linear(Y, X, &W, NULL, 2);
@@ -333,6 +345,56 @@ static void fp8x_cases(void) {
     Tensor W = make_weight(&g, &wb, &sb, &zb);
     W.act = ACT_FP8_TOKEN;
     CHECK(!fp8x_applies(&W), "fp8x: weights scaled per group of columns keep the fp32 path");
+    free(wb), free(sb), free(zb);
+}
+
+// W8A8 (quant_i8x.c: int8 weights per channel or tensor, dynamic per-token int8 activations): the Linear's integer
+// sums are exact, so every path (AVX512_VNNI, AVX2, portable), batch, row position and thread count gives the bits
+// of i8x_linear_naive; within fp32 rounding of transformers' formula (quant_linear_naive); a row holding NaN or inf
+// gives NaN outputs (transformers' x / inf * inf)
+static void i8x_cases(void) {
+    const QCase cases[] = {
+        {"i8x int8 channel K=1", DT_I8, 5, 1, 0, 0, 0, 0, DT_BF16},
+        {"i8x int8 channel K=63", DT_I8, 19, 63, 0, 0, 0, 0, DT_BF16},
+        {"i8x int8 tensor K=65 f32", DT_I8, 17, 65, 0, 0, 1, 0, DT_F32},
+        {"i8x int8 channel many rows K=1000", DT_I8, 301, 1000, 0, 0, 0, 0, DT_BF16},
+        {"i8x int8 channel long rows K=2100", DT_I8, 19, 2100, 0, 0, 0, 0, DT_BF16},
+        {"i8x pack q8 channel K=200", DT_Q8, 41, 200, 0, 0, 0, 0, DT_BF16},
+        {"i8x pack q8 channel long rows K=2112", DT_Q8, 19, 2112, 0, 0, 0, 0, DT_F32},
+    };
+    const char *paths[4] = {"portable", "avx2", "avx512 without vnni", "avx512 vnni"};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const QCase *c = &cases[ci];
+        void *wb, *sb, *zb;
+        Tensor W = make_weight(c, &wb, &sb, &zb);
+        W.act = ACT_INT8_TOKEN;
+        CHECK(i8x_applies(&W) && !fp8x_applies(&W), "%s: runs as W8A8 integer products", c->name);
+        const int O = c->O, K = c->K, nmax = 40;
+        float *X = malloc((size_t)nmax * K * 4), *Y = malloc((size_t)nmax * O * 4), *Yn = malloc((size_t)nmax * O * 4);
+        float *Yh = malloc((size_t)nmax * O * 4), *Y1 = malloc((size_t)O * 4);
+        for (int i = 0; i < nmax * K; i++) X[i] = frand() * (i % 7 == 0 ? 8.0f : 1.0f);
+        uint16_t *bb = malloc((size_t)O * 2);
+        for (int o = 0; o < O; o++) bb[o] = f32_to_bf16(frand());
+        Tensor B = {.data = bb, .dtype = DT_BF16, .rows = 1, .cols = O};
+        i8x_linear_naive(Yn, X, &W, &B, nmax);
+        quant_linear_naive(Yh, X, &W, &B, nmax);
+        double worst = 0, mag = 0;
+        for (int i = 0; i < nmax * O; i++) worst = fmax(worst, fabs((double)Yn[i] - Yh[i])), mag = fmax(mag, fabs((double)Yh[i]));
+        CHECK(worst <= 2e-6 * (mag > 0 ? mag : 1), "%s: exact sums vs transformers' formula: max err %.2e of the max %.2e",
+              c->name, worst, mag);
+        check_paths(c->name, &W, &B, X, Yn, O, K, cpu.avx512f, &cpu.avx512vnni, paths);
+        X[0] = NAN, X[K] = INFINITY;
+        linear(Y, X, &W, NULL, 3);
+        int nan = 1;
+        for (int o = 0; o < O; o++) nan &= isnan(Y[o]) && isnan(Y[O + o]) && !isnan(Y[2 * O + o]);
+        CHECK(nan, "%s: a NaN or infinite input gives NaN outputs in its row only", c->name);
+        free(X), free(Y), free(Yn), free(Yh), free(Y1), free(bb), free(wb), free(sb), free(zb);
+    }
+    const QCase z = {"q8 zero points", DT_Q8, 4, 64, 0, 0, 0, 1, DT_BF16};
+    void *wb, *sb, *zb;
+    Tensor W = make_weight(&z, &wb, &sb, &zb);
+    W.act = ACT_INT8_TOKEN;
+    CHECK(!i8x_applies(&W), "i8x: weights with zero points keep the fp32 path");
     free(wb), free(sb), free(zb);
 }
 
@@ -369,5 +431,6 @@ int main(void) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) weight_case(&cases[i]);
     fp8_nan_case();
     fp8x_cases();
+    i8x_cases();
     return test_done();
 }
