@@ -1241,6 +1241,7 @@ static int run_quantize(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    ops_omp_reexec(argv); // OpenMP threads that wait spin briefly, then sleep (ops.h)
     if (argc >= 2 && strcmp(argv[1], "quantize") == 0) return run_quantize(argc, argv);
     if (argc > 1 && !strcmp(argv[1], "parse-output")) return parse_output_main(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "serve")) return server_main(argc - 1, argv + 1);

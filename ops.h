@@ -15,6 +15,14 @@ typedef struct {
 } CpuFeatures;
 extern CpuFeatures cpu;
 void ops_init(void);            // detect features (GLM4V_PORTABLE=1: scalar kernels; GLM4V_ISA=avx2: no AVX-512)
+// OpenMP's idle threads: a thread waiting at a barrier or for the next parallel region spins GOMP_SPINCOUNT times
+// before it sleeps, by default 300000 (15 ms where PAUSE exits to the hypervisor, as on this project's VMs): on a
+// machine shared with other jobs the spinning thread holds its core while its sibling, preempted mid-task, waits for
+// one, and decode ran 2-3x slower. libgomp reads the variable when it is loaded, before main, so front ends call this
+// first in main: unless GOMP_SPINCOUNT, OMP_WAIT_POLICY or GLM4V_NO_REEXEC is set it sets GOMP_SPINCOUNT to
+// OPS_SPINCOUNT and re-executes the program (/proc/self/exe) once; where that fails the program goes on as it was
+#define OPS_SPINCOUNT "3000"
+void ops_omp_reexec(char **argv);
 const char *ops_features(void); // "avx512f,avx512bf16,..." for provenance
 
 // y[n, out] = x[n, in] . W[out, in]^T (+ b[out]);  parallel over output tiles, the same bits for any thread count and

@@ -402,6 +402,8 @@ static int run_model(const char *dir, int ndecode) {
     for (int i = 0; i < ck->nfiles; i++) wbytes += (double)ck->files[i].size;
     double la[3];
     printf("threads=%d\ncpu_features=%s\nweights_mb=%.0f\n", omp_get_max_threads(), ops_features(), wbytes / 1e6);
+    // how long OpenMP's waiting threads spin (ops_omp_reexec sets it unless the environment did)
+    printf("gomp_spincount=%s\n", getenv("GOMP_SPINCOUNT") ? getenv("GOMP_SPINCOUNT") : "default");
     // read every page of the checkpoint once before timing anything (a served model has its weights in memory; the
     // first run after the checkpoint is written reads it from disk here, not inside the timed sections), then unmap
     // them from this process again (they stay cached): the resident set counts only what the model reads
@@ -627,6 +629,7 @@ static int run_prefill(const char *dir, const char *mode, int n, int runs) {
 }
 
 int main(int argc, char **argv) {
+    ops_omp_reexec(argv); // OpenMP threads that wait spin briefly, then sleep, as in glm4v (ops.h)
     ops_init();
     const int nthr = omp_get_max_threads();
     if (argc >= 2 && strcmp(argv[1], "micro") == 0) {

@@ -133,6 +133,7 @@ static int run(const char *dir, int n, const int *ids, int *out_ids, float *logi
 }
 
 int main(int argc, char **argv) {
+    ops_omp_reexec(argv); // OpenMP threads that wait spin briefly, then sleep, as in glm4v (ops.h)
     if (argc < 3) {
         fprintf(stderr, "usage: glm4v-bench-quant N BF16_DIR [NAME=DIR ...]\n");
         return 2;

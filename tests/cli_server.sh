@@ -43,6 +43,12 @@ start main --api-key sekrit --served-model-name tiny --ctx-size 512 --max-body 1
     --parallel 4 --queue 8 --chunk 16
 [ -n "$URL" ] && ok "serve prints its URL when ready ($URL)" || { no "serve did not start: $(cat "$T/main.err")"; exit 0; }
 grep -q "KV pool .* MB" "$T/main.err" && ok "the KV pool size is printed at start" || no "no KV pool line: $(cat "$T/main.err")"
+# OpenMP's waiting threads spin briefly (ops_omp_reexec): the running server has GOMP_SPINCOUNT=3000 unless the
+# environment chose how OpenMP threads wait
+if [ -z "${GOMP_SPINCOUNT:-}${OMP_WAIT_POLICY:-}${GLM4V_NO_REEXEC:-}" ] && [ -r "/proc/$PID/environ" ]; then
+    tr '\0' '\n' <"/proc/$PID/environ" | grep -qx 'GOMP_SPINCOUNT=3000' && ok "serve runs with GOMP_SPINCOUNT=3000" ||
+        no "serve's environment has no GOMP_SPINCOUNT=3000"
+fi
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/health")" = 200 ] && ok "/health 200 with curl" || no "/health"
 out=$(curl -s -H 'Authorization: Bearer sekrit' "$URL/v1/chat/completions" \
       -d '{"messages":[{"role":"user","content":"Hello"}],"max_tokens":5,"temperature":0}')
@@ -54,8 +60,12 @@ stop "$PID" 10 && ok "SIGTERM: exit 0" || no "SIGTERM: did not exit 0 in 10 s: $
 grep -q "stopped (SIGTERM)" "$T/main.err" && ok "SIGTERM: stopped cleanly" || no "no stop line: $(tail -n2 "$T/main.err")"
 
 # one slot, no queue: a second request while the first streams gets 503 + Retry-After; SIGTERM mid-stream exits 0
-start one --parallel 1 --queue 0 --timeout 1
+GOMP_SPINCOUNT=77 start one --parallel 1 --queue 0 --timeout 1
 [ -n "$URL" ] || { no "one-slot server did not start: $(cat "$T/one.err")"; exit 0; }
+if [ -r "/proc/$PID/environ" ]; then
+    tr '\0' '\n' <"/proc/$PID/environ" | grep -qx 'GOMP_SPINCOUNT=77' && ok "a GOMP_SPINCOUNT of the environment is kept" ||
+        no "GOMP_SPINCOUNT=77 of the environment was not kept"
+fi
 # 6 requests at once on one slot and no queue: the first runs, the others that arrive meanwhile get 503
 python3 - "$URL" <<'PY' && ok "queue full: 503 with Retry-After and the error object" || no "queue full: no 503"
 import http.client, json, sys, threading, urllib.parse
