@@ -246,8 +246,10 @@
   // one message as OpenAI's API takes it (media parts first, then the text)
   function apiMessage(m) {
     if (m.role !== "user") {
-      const o = { role: m.role, content: m.content || "" };
-      if (m.reasoning) o.reasoning_content = m.reasoning;
+      // (without NUL characters: a model may generate the byte token 0x00, which the server streams as \u0000 but
+      // refuses in a request, as C strings cannot hold it)
+      const o = { role: m.role, content: (m.content || "").replace(/\u0000/g, "") };
+      if (m.reasoning) o.reasoning_content = m.reasoning.replace(/\u0000/g, "");
       return o;
     }
     const atts = (m.attachments || []).filter((a) => a.url);
