@@ -172,6 +172,53 @@ DOTN(2)
 DOTN(4)
 DOTN(8)
 
+// the same for M (2..4) activation rows (xp + i * ldx) at once: each 64 codes of a row converted once for all of
+// them; out[i * ldo + j] (each output the same chain as dot_vbmi's)
+__attribute__((target("avx512f,avx512bw,avx512vbmi,avx512bf16"))) static inline __attribute__((always_inline)) void
+dot_vbmi_rows(float *out, int64_t ldo, const uint16_t *xp, int64_t ldx, const uint8_t *w, int64_t ld, int K,
+              const int NR, const int M) {
+    const Tabs t = tabs_load();
+    __m512 acc[2][4];
+    _Pragma("GCC unroll 2") for (int j = 0; j < NR; j++) _Pragma("GCC unroll 4") for (int i = 0; i < M; i++)
+        acc[j][i] = _mm512_setzero_ps();
+    for (int c = 0; c < K; c += 64) {
+        const int n = K - c;
+        const __mmask64 m = n >= 64 ? ~0ull : (1ull << n) - 1;
+        const int64_t pf = c + FX_PF < ld ? c + FX_PF : c + FX_PF + (NR - 1) * ld;
+        __m512i a[2], b[2];
+        _Pragma("GCC unroll 2") for (int j = 0; j < NR; j++) {
+            if (ld >= FX_LONG) _mm_prefetch((const char *)(w + j * ld + pf), _MM_HINT_T0);
+            else _mm_prefetch((const char *)(w + 2 * NR * ld + (int64_t)c * NR + 64 * j), _MM_HINT_T0);
+            cvt64(&t, _mm512_maskz_loadu_epi8(m, w + j * ld + c), &a[j], &b[j]);
+        }
+        _Pragma("GCC unroll 4") for (int i = 0; i < M; i++) {
+            const __m512i x0 = _mm512_loadu_si512((const void *)(xp + i * ldx + c));
+            const __m512i x1 = _mm512_loadu_si512((const void *)(xp + i * ldx + c + 32));
+            _Pragma("GCC unroll 2") for (int j = 0; j < NR; j++) {
+                acc[j][i] = _mm512_dpbf16_ps(acc[j][i], (__m512bh)a[j], (__m512bh)x0);
+                acc[j][i] = _mm512_dpbf16_ps(acc[j][i], (__m512bh)b[j], (__m512bh)x1);
+            }
+        }
+    }
+    _Pragma("GCC unroll 2") for (int j = 0; j < NR; j++) _Pragma("GCC unroll 4") for (int i = 0; i < M; i++)
+        out[i * ldo + j] = tree16(acc[j][i]);
+}
+
+typedef void (*DotRowsFn)(float *, int64_t, const uint16_t *, int64_t, const uint8_t *, int64_t, int);
+#define DOTRM(NR, M)                                                                                                   \
+    __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512bf16"))) static void dot_vbmi_rows_##NR##_##M(            \
+        float *out, int64_t ldo, const uint16_t *xp, int64_t ldx, const uint8_t *w, int64_t ld, int K) {               \
+        dot_vbmi_rows(out, ldo, xp, ldx, w, ld, K, NR, M);                                                             \
+    }
+DOTRM(1, 2)
+DOTRM(1, 3)
+DOTRM(1, 4)
+DOTRM(2, 2)
+DOTRM(2, 3)
+DOTRM(2, 4)
+static const DotRowsFn dot_rows_fns[2][3] = {{dot_vbmi_rows_1_2, dot_vbmi_rows_1_3, dot_vbmi_rows_1_4},
+                                             {dot_vbmi_rows_2_2, dot_vbmi_rows_2_3, dot_vbmi_rows_2_4}};
+
 // ---------------------------------------------------------------------------- any path
 
 static uint16_t *fx_wbuf;  // per-thread: FP8X_BLOCK converted weight rows, Kp each
@@ -196,8 +243,16 @@ void fp8x_rows(float *y, int64_t ldy, const float *xq, int64_t ldq, const float 
                int r1) {
     const int K = (int)W->cols, Kp = (int)kp64(K);
     const uint8_t *w = (const uint8_t *)W->data;
-    if (n <= FX_DECODE_ROWS && cpu.avx512bf16 && cpu.avx512vbmi) {
-        // a pass of 8 (long rows), 4, 2 or 1 weight rows for each activation row in turn (the pass stays in cache)
+    if (n >= 2 && n <= FX_DECODE_ROWS && cpu.avx512bf16 && cpu.avx512vbmi) {
+        // 2-4 activation rows (a server's batched step): passes of two weight rows, converted once for all of them
+        const int64_t ldx = 2 * ldq; // (in uint16)
+        for (int r = r0; r < r1;) {
+            const int nr = r1 - r >= 2 ? 2 : 1;
+            dot_rows_fns[nr - 1][n - 2](y + r, ldy, (const uint16_t *)xq, ldx, w + (int64_t)r * W->ld, W->ld, K);
+            r += nr;
+        }
+    } else if (n == 1 && cpu.avx512bf16 && cpu.avx512vbmi) {
+        // a pass of 8 (long rows), 4, 2 or 1 weight rows
         for (int r = r0; r < r1;) {
             const int nr = r1 - r >= 8 && W->ld >= FX_LONG ? 8 : r1 - r >= 4 ? 4 : r1 - r >= 2 ? 2 : 1;
             for (int i = 0; i < n; i++) {

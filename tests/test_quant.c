@@ -248,19 +248,19 @@ static void fp8_nan_case(void) {
     free(x), free(ref), free(row), free(y), free(Y), free(X), free(wb), free(sb), free(zb);
 }
 
-// Linear of W (+ B) over 1, 3, 7 and 40 rows of X on four paths (portable, AVX2, AVX-512 without the feature *feat,
+// Linear of W (+ B) over 1, 2, 3, 4, 7 and 40 rows of X on four paths (portable, AVX2, AVX-512 without the feature *feat,
 // with it; the last two only where have512): the bits of Yn (the naive twin), for each row alone too, on 1 and 2
 // threads
 static void check_paths(const char *name, const Tensor *W, const Tensor *B, const float *X, const float *Yn, int O,
                         int K, int have512, int *feat, const char *const paths[4]) {
-    const int ns[4] = {1, 3, 7, 40}, has_feat = *feat;
+    const int ns[6] = {1, 2, 3, 4, 7, 40}, has_feat = *feat; // (2-4: the batched decode kernels)
     float *Y = malloc((size_t)40 * O * 4), *Y1 = malloc((size_t)O * 4);
     for (int path = 0; path < 4; path++) {
         set_isa(path == 0 ? 0 : path == 1 ? 1 : 2);
         if ((path >= 2 && !have512) || (path == 3 && !has_feat) || (path == 1 && !cpu.avx2)) continue;
         if (path == 2) *feat = 0;
         int same = 1, alone = 1, threads = 1;
-        for (int q = 0; q < 4; q++) {
+        for (int q = 0; q < 6; q++) {
             const int n = ns[q];
             linear(Y, X, W, B, n);
             same &= memcmp(Y, Yn, (size_t)n * O * 4) == 0;
@@ -273,7 +273,7 @@ static void check_paths(const char *name, const Tensor *W, const Tensor *B, cons
             omp_set_num_threads(2);
             threads &= memcmp(Y1, Y, (size_t)O * 4) == 0;
         }
-        CHECK(same, "%s %s: Linear (1, 3, 7, 40 rows) == the naive twin (bits)", name, paths[path]);
+        CHECK(same, "%s %s: Linear (1, 2, 3, 4, 7, 40 rows) == the naive twin (bits)", name, paths[path]);
         CHECK(alone, "%s %s: each row alone gives the batch's bits", name, paths[path]);
         CHECK(threads, "%s %s: 1 and 2 threads give the same bits", name, paths[path]);
     }
