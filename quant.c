@@ -964,7 +964,7 @@ void quant_linear_batch(const LinearJob *jobs, int njobs) {
     int64_t ldxs[LINEAR_MAX_JOBS], xoff[LINEAR_MAX_JOBS], start[LINEAR_MAX_JOBS + 1];
     int64_t ldq[LINEAR_MAX_JOBS];          // row stride of a job's prepared rows (int4: Kp)
     int own[LINEAR_MAX_JOBS], octs[LINEAR_MAX_JOBS]; // octs: int4 (octet-order activations)
-    int fx[LINEAR_MAX_JOBS];               // QK_PLAIN, QK_FP8X (the rows' codes, then their n scales) or QK_I8X
+    int kind[LINEAR_MAX_JOBS];             // QK_PLAIN, QK_FP8X (the rows' codes, then their n scales) or QK_I8X
     ActQuant acts[LINEAR_MAX_JOBS];        // the fake quantisation applied to a job's rows (ACT_NONE: none)
     size_t tot = 0;
     start[0] = 0;
@@ -973,22 +973,22 @@ void quant_linear_batch(const LinearJob *jobs, int njobs) {
         const int q = is_quantised(J->W), act = q && quant_act_enabled && J->W->act != ACT_NONE && J->n > 0;
         start[j + 1] = start[j] + (q && J->n > 0 ? (J->W->rows + qjob_rows(J) - 1) / qjob_rows(J) : 0);
         own[j] = -1, xoff[j] = 0, octs[j] = J->W->dtype == DT_Q4 && J->n > 0, acts[j] = act ? J->W->act : ACT_NONE;
-        fx[j] = J->n <= 0 ? QK_PLAIN : fp8x_applies(J->W) ? QK_FP8X : i8x_applies(J->W) ? QK_I8X : QK_PLAIN;
+        kind[j] = J->n <= 0 ? QK_PLAIN : fp8x_applies(J->W) ? QK_FP8X : i8x_applies(J->W) ? QK_I8X : QK_PLAIN;
         if (!act && !octs[j]) continue;
         own[j] = j;
         for (int p = 0; p < j; p++)
             if (own[p] == p && jobs[p].x == J->x && jobs[p].ldx == J->ldx && jobs[p].n == J->n &&
-                jobs[p].W->cols == J->W->cols && acts[p] == acts[j] && octs[p] == octs[j] && fx[p] == fx[j] &&
+                jobs[p].W->cols == J->W->cols && acts[p] == acts[j] && octs[p] == octs[j] && kind[p] == kind[j] &&
                 (acts[j] == ACT_NONE || jobs[p].W->group == J->W->group) &&
-                (fx[j] != QK_I8X || jobs[p].W->dtype == J->W->dtype)) { // (i8x rows: biased for DT_I8 only)
+                (kind[j] != QK_I8X || jobs[p].W->dtype == J->W->dtype)) { // (i8x rows: biased for DT_I8 only)
                 own[j] = p;
                 break;
             }
         ldq[j] = octs[j]               ? (J->W->cols + 127) & ~(int64_t)127
-                 : fx[j] == QK_FP8X ? (int64_t)fp8x_row_floats((int)J->W->cols)
-                 : fx[j] == QK_I8X  ? (int64_t)i8x_row_floats((int)J->W->cols)
+                 : kind[j] == QK_FP8X ? (int64_t)fp8x_row_floats((int)J->W->cols)
+                 : kind[j] == QK_I8X  ? (int64_t)i8x_row_floats((int)J->W->cols)
                                     : J->W->cols;
-        if (own[j] == j) xoff[j] = (int64_t)tot, tot += (size_t)J->n * (size_t)ldq[j] + (fx[j] == QK_FP8X ? (size_t)J->n : 0);
+        if (own[j] == j) xoff[j] = (int64_t)tot, tot += (size_t)J->n * (size_t)ldq[j] + (kind[j] == QK_FP8X ? (size_t)J->n : 0);
         else xoff[j] = xoff[own[j]];
     }
     if (tot > qx_cap) {
@@ -1004,11 +1004,11 @@ void quant_linear_batch(const LinearJob *jobs, int njobs) {
         xs[j] = qx_buf + xoff[j], ldxs[j] = ldq[j];
         if (own[j] != j) continue;
         const int K = (int)J->W->cols;
-        if (fx[j] == QK_FP8X) {
+        if (kind[j] == QK_FP8X) {
             fp8x_prepare(qx_buf + xoff[j], ldq[j], qx_buf + xoff[j] + (int64_t)J->n * ldq[j], J->x, J->ldx, J->n, K);
             continue;
         }
-        if (fx[j] == QK_I8X) {
+        if (kind[j] == QK_I8X) {
             i8x_prepare(qx_buf + xoff[j], ldq[j], J->x, J->ldx, J->n, J->W);
             continue;
         }
@@ -1026,7 +1026,7 @@ void quant_linear_batch(const LinearJob *jobs, int njobs) {
         while (start[j + 1] <= t) j++;
         const int nb = qjob_rows(&jobs[j]), O = (int)jobs[j].W->rows;
         const int r0 = (int)((t - start[j]) * nb), r1 = r0 + nb < O ? r0 + nb : O;
-        qtask(&jobs[j], xs[j], ldxs[j], fx[j], r0, r1);
+        qtask(&jobs[j], xs[j], ldxs[j], kind[j], r0, r1);
     }
 }
 

@@ -97,8 +97,7 @@ DOTV(4)
 DOTV(8)
 
 // AVX2: one row, 32 bytes at a time widened to 16 bits, vpmaddwd pairs into int32 lanes (exact)
-__attribute__((target("avx2"))) static int64_t dot_avx2(const uint8_t *xc, const uint8_t *w, int K, int is_i8,
-                                                        int32_t xsum) {
+__attribute__((target("avx2"))) static int64_t dot_avx2(const uint8_t *xc, const uint8_t *w, int K, int is_i8) {
     __m256i acc = _mm256_setzero_si256();
     const __m256i b128 = _mm256_set1_epi16(128);
     int c = 0;
@@ -114,7 +113,6 @@ __attribute__((target("avx2"))) static int64_t dot_avx2(const uint8_t *xc, const
     int64_t s = 0;
     for (int j = 0; j < 8; j++) s += l[j];
     for (; c < K; c++) s += (int64_t)(is_i8 ? (int)xc[c] - 128 : (int8_t)xc[c]) * (is_i8 ? (int8_t)w[c] : (int)w[c] - 128);
-    (void)xsum;
     return s;
 }
 
@@ -137,7 +135,7 @@ static void dot_rows(int64_t *sums, const uint8_t *xc, const Tensor *W, int r0, 
         for (; r + 4 <= r1; r += 4) dot_vnni_4(sums + (r - r0), xc, w + r * ld, ld, K, is_i8, xsum);
         for (; r < r1; r++) dot_vnni_1(sums + (r - r0), xc, w + r * ld, ld, K, is_i8, xsum);
     } else if (cpu.avx2)
-        for (; r < r1; r++) sums[r - r0] = dot_avx2(xc, w + r * ld, K, is_i8, xsum);
+        for (; r < r1; r++) sums[r - r0] = dot_avx2(xc, w + r * ld, K, is_i8);
     else
         for (; r < r1; r++) sums[r - r0] = dot_c(xc, w + r * ld, K, is_i8);
 }

@@ -132,6 +132,18 @@ static int run(const char *dir, int n, const int *ids, int *out_ids, float *logi
     return rc;
 }
 
+// the vocabulary size of the checkpoint at dir (the logits' width), or -1 with the error printed
+static int vocab_of(const char *dir) {
+    Engine probe;
+    if (engine_load(&probe, dir, NULL, NULL, NULL)) {
+        fprintf(stderr, "bench-quant: %s\n", glm_errmsg);
+        return -1;
+    }
+    const int V = probe.c->text.vocab_size;
+    engine_free(&probe);
+    return V;
+}
+
 int main(int argc, char **argv) {
     ops_omp_reexec(argv); // OpenMP threads that wait spin briefly, then sleep, as in glm4v (ops.h)
     if (argc < 3) {
@@ -145,13 +157,8 @@ int main(int argc, char **argv) {
             fprintf(stderr, "usage: glm4v-bench-quant --rss N DIR\n");
             return 2;
         }
-        Engine probe;
-        if (engine_load(&probe, argv[3], NULL, NULL, NULL)) {
-            fprintf(stderr, "bench-quant: %s\n", glm_errmsg);
-            return 1;
-        }
-        const int V = probe.c->text.vocab_size;
-        engine_free(&probe);
+        const int V = vocab_of(argv[3]);
+        if (V < 0) return 1;
         int *ids = malloc((size_t)n * sizeof(int));
         float *lg = malloc((size_t)n * V * sizeof(float));
         double ts, gb, mb[2];
@@ -166,13 +173,8 @@ int main(int argc, char **argv) {
         return 0;
     }
     const int n = atoi(argv[1]) < 3 ? 3 : atoi(argv[1]);
-    Engine probe;
-    if (engine_load(&probe, argv[2], NULL, NULL, NULL)) {
-        fprintf(stderr, "bench-quant: %s\n", glm_errmsg);
-        return 1;
-    }
-    const int V = probe.c->text.vocab_size;
-    engine_free(&probe);
+    const int V = vocab_of(argv[2]);
+    if (V < 0) return 1;
     int *ids = malloc((size_t)n * sizeof(int));
     float *ref = malloc((size_t)n * V * sizeof(float)), *lg = malloc((size_t)n * V * sizeof(float));
     double ts0, gb0;

@@ -281,6 +281,30 @@ static void check_paths(const char *name, const Tensor *W, const Tensor *B, cons
     free(Y), free(Y1);
 }
 
+// a case of the exact-product Linears (FP8 x FP8, W8A8) on 40 random rows (zero codes in the first) with a bias:
+// naive (their reference twin) within fp32 rounding of transformers' formula (quant_linear_naive), then the
+// Linear on every path against it (check_paths); returns the rows (malloc'd) for the caller's own checks
+static float *exact_case(const char *name, const Tensor *W, void (*naive)(float *, const float *, const Tensor *,
+                                                                          const Tensor *, int),
+                         int have512, int *feat, const char *const paths[4]) {
+    const int O = (int)W->rows, K = (int)W->cols, nmax = 40;
+    float *X = malloc((size_t)nmax * K * 4), *Yn = malloc((size_t)nmax * O * 4), *Yh = malloc((size_t)nmax * O * 4);
+    for (int i = 0; i < nmax * K; i++) X[i] = frand() * (i % 7 == 0 ? 8.0f : 1.0f);
+    for (int k = 0; k < K && K > 4; k += 5) X[k] = 0.0f; // zero codes in the first row
+    uint16_t *bb = malloc((size_t)O * 2);
+    for (int o = 0; o < O; o++) bb[o] = f32_to_bf16(frand());
+    Tensor B = {.data = bb, .dtype = DT_BF16, .rows = 1, .cols = O};
+    naive(Yn, X, W, &B, nmax);
+    quant_linear_naive(Yh, X, W, &B, nmax);
+    double worst = 0, mag = 0;
+    for (int i = 0; i < nmax * O; i++) worst = fmax(worst, fabs((double)Yn[i] - Yh[i])), mag = fmax(mag, fabs((double)Yh[i]));
+    CHECK(worst <= 2e-6 * (mag > 0 ? mag : 1), "%s: the exact products vs transformers' formula: max err %.2e of the max %.2e",
+          name, worst, mag);
+    check_paths(name, W, &B, X, Yn, O, K, have512, feat, paths);
+    free(Yn), free(Yh), free(bb);
+    return X;
+}
+
 // FP8 x FP8 (quant_fp8x.c: per-channel or per-tensor FP8 weights, dynamic per-token FP8 activations): the Linear
 // (decode rows read as FP8 bytes, batches through the bf16 tiles) gives the bits of fp8x_linear_naive on every path
 // (AVX512_BF16 with and without VBMI, AVX2, portable), for a row alone or in a batch, on 1 and 2 threads; and it is
@@ -309,26 +333,8 @@ static void fp8x_cases(void) {
         Tensor W = make_weight(c, &wb, &sb, &zb);
         W.act = ACT_FP8_TOKEN;
         CHECK(fp8x_applies(&W), "%s: runs as FP8 x FP8", c->name);
-        const int O = c->O, K = c->K, nmax = 40;
-        float *X = malloc((size_t)nmax * K * 4), *Y = malloc((size_t)nmax * O * 4), *Yn = malloc((size_t)nmax * O * 4);
-        float *Yh = malloc((size_t)nmax * O * 4), *Y1 = malloc((size_t)O * 4);
-        for (int i = 0; i < nmax * K; i++) X[i] = frand() * (i % 7 == 0 ? 8.0f : 1.0f);
-        for (int k = 0; k < K && K > 4; k += 5) X[k] = 0.0f; // zero codes in the first row
-        uint16_t *bb = malloc((size_t)O * 2);
-        for (int o = 0; o < O; o++) bb[o] = f32_to_bf16(frand());
-        Tensor B = {.data = bb, .dtype = DT_BF16, .rows = 1, .cols = O};
-        fp8x_linear_naive(Yn, X, &W, &B, nmax);
-        quant_linear_naive(Yh, X, &W, &B, nmax);
-        double worst = 0;
-        for (int i = 0; i < nmax * O; i++) {
-            // error bound of the chain: K products summed in fp32 relative to the sum of their magnitudes (below)
-            worst = fmax(worst, fabs((double)Yn[i] - Yh[i]));
-        }
-        double mag = 0;
-        for (int i = 0; i < nmax * O; i++) mag = fmax(mag, fabs((double)Yh[i]));
-        CHECK(worst <= 2e-6 * (mag > 0 ? mag : 1), "%s: naive chain vs transformers' formula: max err %.2e of the max %.2e",
-              c->name, worst, mag);
-        check_paths(c->name, &W, &B, X, Yn, O, K, cpu.avx512bf16, &cpu.avx512vbmi, paths);
+        const int O = c->O;
+        float *X = exact_case(c->name, &W, fp8x_linear_naive, cpu.avx512bf16, &cpu.avx512vbmi, paths), *Y = malloc((size_t)2 * O * 4);
         // a NaN activation: the row's scale is NaN, so is every output of the row; --act-quant off: not FP8 x FP8
         X[0] = NAN;
         linear(Y, X, &W, NULL, 2);
@@ -338,7 +344,7 @@ static void fp8x_cases(void) {
         quant_act_enabled = 0;
         CHECK(!fp8x_applies(&W), "%s: --act-quant off leaves FP8 x FP8", c->name);
         quant_act_enabled = 1;
-        free(X), free(Y), free(Yn), free(Yh), free(Y1), free(bb), free(wb), free(sb), free(zb);
+        free(X), free(Y), free(wb), free(sb), free(zb);
     }
     const QCase g = {"fp8 group 32", DT_F8_E4M3, 4, 64, 32, 0, 0, 0, DT_BF16};
     void *wb, *sb, *zb;
@@ -369,26 +375,14 @@ static void i8x_cases(void) {
         Tensor W = make_weight(c, &wb, &sb, &zb);
         W.act = ACT_INT8_TOKEN;
         CHECK(i8x_applies(&W) && !fp8x_applies(&W), "%s: runs as W8A8 integer products", c->name);
-        const int O = c->O, K = c->K, nmax = 40;
-        float *X = malloc((size_t)nmax * K * 4), *Y = malloc((size_t)nmax * O * 4), *Yn = malloc((size_t)nmax * O * 4);
-        float *Yh = malloc((size_t)nmax * O * 4), *Y1 = malloc((size_t)O * 4);
-        for (int i = 0; i < nmax * K; i++) X[i] = frand() * (i % 7 == 0 ? 8.0f : 1.0f);
-        uint16_t *bb = malloc((size_t)O * 2);
-        for (int o = 0; o < O; o++) bb[o] = f32_to_bf16(frand());
-        Tensor B = {.data = bb, .dtype = DT_BF16, .rows = 1, .cols = O};
-        i8x_linear_naive(Yn, X, &W, &B, nmax);
-        quant_linear_naive(Yh, X, &W, &B, nmax);
-        double worst = 0, mag = 0;
-        for (int i = 0; i < nmax * O; i++) worst = fmax(worst, fabs((double)Yn[i] - Yh[i])), mag = fmax(mag, fabs((double)Yh[i]));
-        CHECK(worst <= 2e-6 * (mag > 0 ? mag : 1), "%s: exact sums vs transformers' formula: max err %.2e of the max %.2e",
-              c->name, worst, mag);
-        check_paths(c->name, &W, &B, X, Yn, O, K, cpu.avx512f, &cpu.avx512vnni, paths);
+        const int O = c->O, K = c->K;
+        float *X = exact_case(c->name, &W, i8x_linear_naive, cpu.avx512f, &cpu.avx512vnni, paths), *Y = malloc((size_t)3 * O * 4);
         X[0] = NAN, X[K] = INFINITY;
         linear(Y, X, &W, NULL, 3);
         int nan = 1;
         for (int o = 0; o < O; o++) nan &= isnan(Y[o]) && isnan(Y[O + o]) && !isnan(Y[2 * O + o]);
         CHECK(nan, "%s: a NaN or infinite input gives NaN outputs in its row only", c->name);
-        free(X), free(Y), free(Yn), free(Yh), free(Y1), free(bb), free(wb), free(sb), free(zb);
+        free(X), free(Y), free(wb), free(sb), free(zb);
     }
     const QCase z = {"q8 zero points", DT_Q8, 4, 64, 0, 0, 0, 1, DT_BF16};
     void *wb, *sb, *zb;
