@@ -136,18 +136,20 @@ __attribute__((target("avx512f"))) static inline __attribute__((always_inline)) 
     return ops_tree16(l);
 }
 
-// out[j] = chain(xp, row j) for NR rows ld bytes apart: per 64 columns one load of the codes per row, two lookups,
-// two vdpbf16ps (positions 0..31, then 32..63: the tile's chunk order over the converted row); prefetch: FX_PF bytes
-// ahead in each row (long rows), or (short rows) the rows two passes on, read as one block, a line per row and step
+// out[i * ldo + j] = chain(row i of xp (ldx apart), weight row j) for NR weight rows ld bytes apart and M activation
+// rows: per 64 columns one load of each weight row's codes, two lookups (once for all M rows), then two vdpbf16ps per
+// activation row (positions 0..31, then 32..63: the tile's chunk order over the converted row); prefetch: FX_PF
+// bytes ahead in each row (long rows), or (short rows) the rows two passes on, read as one block, a line per row
 __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512bf16"))) static inline __attribute__((always_inline)) void
-dot_vbmi(float *out, const uint16_t *xp, const uint8_t *w, int64_t ld, int K, const int NR) {
+dot_vbmi(float *out, int64_t ldo, const uint16_t *xp, int64_t ldx, const uint8_t *w, int64_t ld, int K, const int NR,
+         const int M) {
     const Tabs t = tabs_load();
-    __m512 acc[8];
-    _Pragma("GCC unroll 8") for (int j = 0; j < NR; j++) acc[j] = _mm512_setzero_ps();
+    __m512 acc[8][4]; // [NR][M], NR * M <= 8
+    _Pragma("GCC unroll 8") for (int j = 0; j < NR; j++) _Pragma("GCC unroll 4") for (int i = 0; i < M; i++)
+        acc[j][i] = _mm512_setzero_ps();
     for (int c = 0; c < K; c += 64) {
         const int n = K - c;
         const __mmask64 m = n >= 64 ? ~0ull : (1ull << n) - 1;
-        const __m512i x0 = _mm512_loadu_si512((const void *)(xp + c)), x1 = _mm512_loadu_si512((const void *)(xp + c + 32));
         // long rows: FX_PF bytes ahead in each row, or past its end: the same place in the next pass's row
         const int64_t pf = c + FX_PF < ld ? c + FX_PF : c + FX_PF + (NR - 1) * ld;
         _Pragma("GCC unroll 8") for (int j = 0; j < NR; j++) {
@@ -155,69 +157,37 @@ dot_vbmi(float *out, const uint16_t *xp, const uint8_t *w, int64_t ld, int K, co
             else _mm_prefetch((const char *)(w + 2 * NR * ld + (int64_t)c * NR + 64 * j), _MM_HINT_T0);
             __m512i a, b;
             cvt64(&t, _mm512_maskz_loadu_epi8(m, w + j * ld + c), &a, &b);
-            acc[j] = _mm512_dpbf16_ps(acc[j], (__m512bh)a, (__m512bh)x0);
-            acc[j] = _mm512_dpbf16_ps(acc[j], (__m512bh)b, (__m512bh)x1);
-        }
-    }
-    _Pragma("GCC unroll 8") for (int j = 0; j < NR; j++) out[j] = tree16(acc[j]);
-}
-
-#define DOTN(NR)                                                                                                       \
-    __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512bf16"))) static void dot_vbmi_##NR(                      \
-        float *out, const uint16_t *xp, const uint8_t *w, int64_t ld, int K) {                                         \
-        dot_vbmi(out, xp, w, ld, K, NR);                                                                               \
-    }
-DOTN(1)
-DOTN(2)
-DOTN(4)
-DOTN(8)
-
-// the same for M (2..4) activation rows (xp + i * ldx) at once: each 64 codes of a row converted once for all of
-// them; out[i * ldo + j] (each output the same chain as dot_vbmi's)
-__attribute__((target("avx512f,avx512bw,avx512vbmi,avx512bf16"))) static inline __attribute__((always_inline)) void
-dot_vbmi_rows(float *out, int64_t ldo, const uint16_t *xp, int64_t ldx, const uint8_t *w, int64_t ld, int K,
-              const int NR, const int M) {
-    const Tabs t = tabs_load();
-    __m512 acc[2][4];
-    _Pragma("GCC unroll 2") for (int j = 0; j < NR; j++) _Pragma("GCC unroll 4") for (int i = 0; i < M; i++)
-        acc[j][i] = _mm512_setzero_ps();
-    for (int c = 0; c < K; c += 64) {
-        const int n = K - c;
-        const __mmask64 m = n >= 64 ? ~0ull : (1ull << n) - 1;
-        const int64_t pf = c + FX_PF < ld ? c + FX_PF : c + FX_PF + (NR - 1) * ld;
-        __m512i a[2], b[2];
-        _Pragma("GCC unroll 2") for (int j = 0; j < NR; j++) {
-            if (ld >= FX_LONG) _mm_prefetch((const char *)(w + j * ld + pf), _MM_HINT_T0);
-            else _mm_prefetch((const char *)(w + 2 * NR * ld + (int64_t)c * NR + 64 * j), _MM_HINT_T0);
-            cvt64(&t, _mm512_maskz_loadu_epi8(m, w + j * ld + c), &a[j], &b[j]);
-        }
-        _Pragma("GCC unroll 4") for (int i = 0; i < M; i++) {
-            const __m512i x0 = _mm512_loadu_si512((const void *)(xp + i * ldx + c));
-            const __m512i x1 = _mm512_loadu_si512((const void *)(xp + i * ldx + c + 32));
-            _Pragma("GCC unroll 2") for (int j = 0; j < NR; j++) {
-                acc[j][i] = _mm512_dpbf16_ps(acc[j][i], (__m512bh)a[j], (__m512bh)x0);
-                acc[j][i] = _mm512_dpbf16_ps(acc[j][i], (__m512bh)b[j], (__m512bh)x1);
+            _Pragma("GCC unroll 4") for (int i = 0; i < M; i++) {
+                const __m512i x0 = _mm512_loadu_si512((const void *)(xp + i * ldx + c));
+                const __m512i x1 = _mm512_loadu_si512((const void *)(xp + i * ldx + c + 32));
+                acc[j][i] = _mm512_dpbf16_ps(acc[j][i], (__m512bh)a, (__m512bh)x0);
+                acc[j][i] = _mm512_dpbf16_ps(acc[j][i], (__m512bh)b, (__m512bh)x1);
             }
         }
     }
-    _Pragma("GCC unroll 2") for (int j = 0; j < NR; j++) _Pragma("GCC unroll 4") for (int i = 0; i < M; i++)
+    _Pragma("GCC unroll 8") for (int j = 0; j < NR; j++) _Pragma("GCC unroll 4") for (int i = 0; i < M; i++)
         out[i * ldo + j] = tree16(acc[j][i]);
 }
 
-typedef void (*DotRowsFn)(float *, int64_t, const uint16_t *, int64_t, const uint8_t *, int64_t, int);
+// instances: NR weight rows x M activation rows (8 x 1, 4 x 1, 2 x 1, 1 x 1: decode; 2 x 2..4, 1 x 2..4: batches)
+typedef void (*DotFn)(float *, int64_t, const uint16_t *, int64_t, const uint8_t *, int64_t, int);
 #define DOTRM(NR, M)                                                                                                   \
-    __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512bf16"))) static void dot_vbmi_rows_##NR##_##M(            \
+    __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512bf16"))) static void dot_vbmi_##NR##_##M(                 \
         float *out, int64_t ldo, const uint16_t *xp, int64_t ldx, const uint8_t *w, int64_t ld, int K) {               \
-        dot_vbmi_rows(out, ldo, xp, ldx, w, ld, K, NR, M);                                                             \
+        dot_vbmi(out, ldo, xp, ldx, w, ld, K, NR, M);                                                                  \
     }
+DOTRM(8, 1)
+DOTRM(4, 1)
+DOTRM(2, 1)
+DOTRM(1, 1)
 DOTRM(1, 2)
 DOTRM(1, 3)
 DOTRM(1, 4)
 DOTRM(2, 2)
 DOTRM(2, 3)
 DOTRM(2, 4)
-static const DotRowsFn dot_rows_fns[2][3] = {{dot_vbmi_rows_1_2, dot_vbmi_rows_1_3, dot_vbmi_rows_1_4},
-                                             {dot_vbmi_rows_2_2, dot_vbmi_rows_2_3, dot_vbmi_rows_2_4}};
+static const DotFn dot_rows_fns[2][3] = {{dot_vbmi_1_2, dot_vbmi_1_3, dot_vbmi_1_4},
+                                         {dot_vbmi_2_2, dot_vbmi_2_3, dot_vbmi_2_4}};
 
 // ---------------------------------------------------------------------------- any path
 
@@ -253,17 +223,11 @@ void fp8x_rows(float *y, int64_t ldy, const float *xq, int64_t ldq, const float 
         }
     } else if (n == 1 && cpu.avx512bf16 && cpu.avx512vbmi) {
         // a pass of 8 (long rows), 4, 2 or 1 weight rows
+        const uint16_t *xp = (const uint16_t *)xq;
         for (int r = r0; r < r1;) {
             const int nr = r1 - r >= 8 && W->ld >= FX_LONG ? 8 : r1 - r >= 4 ? 4 : r1 - r >= 2 ? 2 : 1;
-            for (int i = 0; i < n; i++) {
-                const uint16_t *xp = (const uint16_t *)(xq + (int64_t)i * ldq);
-                float *o = y + (int64_t)i * ldy + r;
-                const uint8_t *wr = w + (int64_t)r * W->ld;
-                if (nr == 8) dot_vbmi_8(o, xp, wr, W->ld, K);
-                else if (nr == 4) dot_vbmi_4(o, xp, wr, W->ld, K);
-                else if (nr == 2) dot_vbmi_2(o, xp, wr, W->ld, K);
-                else dot_vbmi_1(o, xp, wr, W->ld, K);
-            }
+            const DotFn f = nr == 8 ? dot_vbmi_8_1 : nr == 4 ? dot_vbmi_4_1 : nr == 2 ? dot_vbmi_2_1 : dot_vbmi_1_1;
+            f(y + r, 0, xp, 0, w + (int64_t)r * W->ld, W->ld, K);
             r += nr;
         }
     } else {
