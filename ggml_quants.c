@@ -1183,6 +1183,21 @@ int gq_matvec(uint32_t id, const void *W, size_t row_bytes, int64_t rows, int64_
     return 0;
 }
 
+int gq_matvec_streams(uint32_t id, const void *W, size_t row_bytes, int64_t rows, int64_t K, const float *x, float *y) {
+    const GQType *t = gq_type(id);
+    if (!t || !t->supported || K < 0 || K % t->block || rows < 0 || row_bytes < gq_row_bytes(id, K)) return -1;
+    RowsFn r4, r1 = kernels(id, gq_isa(), &r4);
+    const int64_t part = r4 ? rows / GQ_R : 0; // stream i: rows [i part, (i + 1) part)
+    const uint8_t *w = W;
+    for (int64_t r = 0; r < part; r++) { // a 4-row kernel on rows part apart: each prefetches on into its next row
+        float o[GQ_R];
+        r4(id, w + (size_t)r * row_bytes, (size_t)part * row_bytes, K, x, o);
+        for (int i = 0; i < GQ_R; i++) y[r + i * part] = o[i];
+    }
+    for (int64_t r = GQ_R * part; r < rows; r++) r1(id, w + (size_t)r * row_bytes, row_bytes, K, x, y + r);
+    return 0;
+}
+
 int gq_matvec_serial(uint32_t id, const void *W, size_t row_bytes, int64_t rows, int64_t K, const float *x, float *y) {
     const GQType *t = gq_type(id);
     if (!t || !t->supported || K < 0 || K % t->block || rows < 0 || row_bytes < gq_row_bytes(id, K)) return -1;

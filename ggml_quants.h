@@ -56,6 +56,9 @@ int gq_matvec(uint32_t id, const void *W, size_t row_bytes, int64_t rows, int64_
               int nthreads);
 // the same on the calling thread only (no OpenMP region: the quantised Linear of quant.c runs it inside its tasks)
 int gq_matvec_serial(uint32_t id, const void *W, size_t row_bytes, int64_t rows, int64_t K, const float *x, float *y);
+// the same for one activation row over many rows (decode): the rows cut into GQ_R consecutive parts read side by side
+// by the 4-row kernel (GQ_R sequential streams, each prefetched on into its next row); the same bits
+int gq_matvec_streams(uint32_t id, const void *W, size_t row_bytes, int64_t rows, int64_t K, const float *x, float *y);
 // naive twin: gq_dequant of each row, then the same 16-lane sum in scalar C
 int gq_matvec_naive(uint32_t id, const void *W, size_t row_bytes, int64_t rows, int64_t K, const float *x, float *y);
 #endif

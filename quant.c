@@ -177,6 +177,8 @@ __attribute__((target("avx512f"))) static inline float hsum512(__m512 v) { // do
 // Four rows at a time share each load of x and keep four independent fma chains; one prefetch per 64-byte line.
 #define QK_PF 2048 // bytes of a quantised row prefetched ahead of the read (the weights stream from memory once)
 #define QK_NR 8    // most rows per decode pass
+#define QK_NS 5    // decode (one activation row): weight streams of dots_512 (as ops.c's rowsm_bf16_512)
+#define QK_PFS 512 // dots_512: bytes prefetched ahead in each stream
 #define QK_LONG 2048 // rows of fewer bytes run four per pass, not eight (fewer streams: measured on the 2-vCPU VM, one
                      // thread, 4096 x 1408 weights: int8 0.49-0.53 -> 0.83-0.87, int4 0.53-0.56 -> 0.63-0.68 of bf16's
                      // bytes/s)
@@ -232,10 +234,12 @@ wchunk512(const DType DT, const int ZP, const uint8_t *p, const QGroup512 *g) {
     }
 }
 
-// NR (1, 2 or 4) rows from r: dst != NULL: store the dequantised rows (dst + i * K); else out[i] = x . row r + i in
-// dot_f32's order (one 16-lane fma chain per row, the last chunk zero-padded, then the tree)
+// NR (1, 2, 4, 8; QK_NS) rows r + i rstep: dst != NULL: store the dequantised rows (dst + i * K); else out[i] = x . row
+// r + i rstep in dot_f32's order (one 16-lane fma chain per row, the last chunk zero-padded, then the tree). rstep 1:
+// consecutive rows (pf_rows); else QK_NS decode streams (each row's stream goes on into row r + 1 + i rstep)
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
-rows_512(float *dst, float *out, const float *x, const Tensor *W, int64_t r, const int NR, const DType DT, const int ZP) {
+rows_512(float *dst, float *out, const float *x, const Tensor *W, int64_t r, int64_t rstep, const int NR, const DType DT,
+         const int ZP) {
     const int64_t K = W->cols, G = W->group < K ? W->group : K;
     const int64_t line = DT == DT_Q4 ? 127 : 63; // columns per 64-byte line, minus 1
     const uint8_t *row[QK_NR];
@@ -244,8 +248,8 @@ rows_512(float *dst, float *out, const float *x, const Tensor *W, int64_t r, con
     __m512i mu[QK_NR], ms[QK_NR]; // FP8: running unsigned / signed maxima of the row's bytes (NaN codes 0xff, 0x7f)
     int bad[QK_NR];
     _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
-        row[i] = (const uint8_t *)W->data + (r + i) * W->ld;
-        sb[i] = (W->block_rows == 1 ? r + i : (r + i) / W->block_rows) * W->scale_cols; // (no division per channel)
+        row[i] = (const uint8_t *)W->data + (r + i * rstep) * W->ld;
+        sb[i] = (W->block_rows == 1 ? r + i * rstep : (r + i * rstep) / W->block_rows) * W->scale_cols; // (no division per channel)
         acc[i] = _mm512_setzero_ps();
         mu[i] = ms[i] = _mm512_setzero_si512(), bad[i] = 0;
     }
@@ -253,7 +257,7 @@ rows_512(float *dst, float *out, const float *x, const Tensor *W, int64_t r, con
         QGroup512 q[QK_NR];
         _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
             const float s = scale_at(W, sb[i] + g);
-            const int z = ZP ? zero_at(W, r + i, g) : 0;
+            const int z = ZP ? zero_at(W, r + i * rstep, g) : 0;
             if (DT == DT_F8_E4M3) {
                 const float s8 = s * 256.0f;
                 bad[i] |= isinf(s8) && !isinf(s); // 2^8 * scale overflows: the element-by-element path
@@ -271,7 +275,9 @@ rows_512(float *dst, float *out, const float *x, const Tensor *W, int64_t r, con
         int64_t c = g0;
         for (; c < full; c += 16) {
             if (!(c & line)) {
-                pf_rows(row, NR, W->ld, DT == DT_Q4 ? c / 2 : c); // (the line's byte offset in the row)
+                const int64_t cb = DT == DT_Q4 ? c / 2 : c; // (the line's byte offset in the row)
+                if (rstep == 1) pf_rows(row, NR, W->ld, cb);
+                else _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) _mm_prefetch((const char *)row[i] + cb + QK_PFS, _MM_HINT_T0);
                 if (DT == DT_F8_E4M3) { // the NaN check, a line (up to the row's end) at a time
                     const __mmask64 m = K - c >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (K - c)) - 1;
                     _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
@@ -310,7 +316,7 @@ rows_512(float *dst, float *out, const float *x, const Tensor *W, int64_t r, con
                        _mm512_cmpeq_epi8_mask(ms[i], _mm512_set1_epi8(0x7f))) != 0;
         if (bad[i]) { // the element-by-element path (the reference's bits)
             float *w = dst ? dst + i * K : qbuf((size_t)K);
-            quant_row_naive(w, W, r + i);
+            quant_row_naive(w, W, r + i * rstep);
             if (!dst) out[i] = dot_f32(x, w, (int)K);
         } else if (!dst)
             out[i] = hsum512(acc[i]);
@@ -327,19 +333,24 @@ rows_512(float *dst, float *out, const float *x, const Tensor *W, int64_t r, con
 #define ROWS512_ZP(...) (W->zero ? rows_512(__VA_ARGS__, 1) : rows_512(__VA_ARGS__, 0))
 
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void row_store_512(float *dst, const Tensor *W, int64_t r) {
-    DISPATCH_DT(ROWS512_ZP, dst, NULL, NULL, W, r, 1)
+    DISPATCH_DT(ROWS512_ZP, dst, NULL, NULL, W, r, 1, 1)
 }
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void dot1_512(float *out, const float *x, const Tensor *W, int64_t r) {
-    DISPATCH_DT(ROWS512_ZP, NULL, out, x, W, r, 1)
+    DISPATCH_DT(ROWS512_ZP, NULL, out, x, W, r, 1, 1)
 }
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void dot2_512(float *out, const float *x, const Tensor *W, int64_t r) {
-    DISPATCH_DT(ROWS512_ZP, NULL, out, x, W, r, 2)
+    DISPATCH_DT(ROWS512_ZP, NULL, out, x, W, r, 1, 2)
 }
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void dot4_512(float *out, const float *x, const Tensor *W, int64_t r) {
-    DISPATCH_DT(ROWS512_ZP, NULL, out, x, W, r, 4)
+    DISPATCH_DT(ROWS512_ZP, NULL, out, x, W, r, 1, 4)
 }
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void dot8_512(float *out, const float *x, const Tensor *W, int64_t r) {
-    DISPATCH_DT(ROWS512_ZP, NULL, out, x, W, r, 8)
+    DISPATCH_DT(ROWS512_ZP, NULL, out, x, W, r, 1, 8)
+}
+// decode streams: out[i] = x . row r + i step, i < QK_NS
+__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void dots_512(float *out, const float *x, const Tensor *W, int64_t r,
+                                                                                 int64_t step) {
+    DISPATCH_DT(ROWS512_ZP, NULL, out, x, W, r, step, QK_NS)
 }
 
 // ---------------------------------------------------------------------------- int4 in octet order
@@ -368,10 +379,11 @@ static inline int q4_fast(const Tensor *W) {
     return W->dtype == DT_Q4 && (W->group >= W->cols || W->group % 128 == 0 || W->group == 32 || W->group == 64);
 }
 
-// NR (1, 2, 4 or 8) int4 rows from r in octet order: dst != NULL: store the dequantised rows octet-permuted
-// (dst + i * Kp, zero-padded); else out[i] = xo . row r + i (xo: octet-permuted activations, Kp of them)
+// NR (1, 2, 4, 8; QK_NS) int4 rows r + i rstep in octet order: dst != NULL: store the dequantised rows octet-permuted
+// (dst + i * Kp, zero-padded); else out[i] = xo . row r + i rstep (xo: octet-permuted activations, Kp of them);
+// rstep 1: consecutive rows (pf_rows), else QK_NS decode streams (as rows_512)
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
-q4o_512(float *dst, float *out, const float *xo, const Tensor *W, int64_t r, const int NR, const int ZP) {
+q4o_512(float *dst, float *out, const float *xo, const Tensor *W, int64_t r, int64_t rstep, const int NR, const int ZP) {
     const int64_t K = W->cols, Kp = (K + 127) & ~(int64_t)127, G = W->group < K ? W->group : K;
     const int lanes = G < 128; // groups of 32 / 64: a scale and zero point per lane
     const __m512i nib = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -379,8 +391,8 @@ q4o_512(float *dst, float *out, const float *xo, const Tensor *W, int64_t r, con
     int64_t sb[QK_NR];
     __m512 acc[QK_NR], t[QK_NR], sv[QK_NR], zv[QK_NR];
     _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
-        row[i] = (const uint8_t *)W->data + (r + i) * W->ld;
-        sb[i] = (W->block_rows == 1 ? r + i : (r + i) / W->block_rows) * W->scale_cols;
+        row[i] = (const uint8_t *)W->data + (r + i * rstep) * W->ld;
+        sb[i] = (W->block_rows == 1 ? r + i * rstep : (r + i * rstep) / W->block_rows) * W->scale_cols;
         acc[i] = t[i] = sv[i] = zv[i] = _mm512_setzero_ps();
     }
     for (int64_t c = 0; c < K; c += 128) {
@@ -390,19 +402,20 @@ q4o_512(float *dst, float *out, const float *xo, const Tensor *W, int64_t r, con
                 for (int k = 0; k < 16; k++) {
                     const int64_t g = (c + 8 * k) / G;
                     s[k] = scale_at(W, sb[i] + g < sb[i] + W->scale_cols ? sb[i] + g : sb[i]);
-                    z[k] = (float)(8 + (ZP && g < W->scale_cols ? zero_at(W, r + i, g) : 0));
+                    z[k] = (float)(8 + (ZP && g < W->scale_cols ? zero_at(W, r + i * rstep, g) : 0));
                 }
                 sv[i] = _mm512_loadu_ps(s), zv[i] = _mm512_loadu_ps(z);
             }
         else if (c % G == 0) // a new group: the table (float(n - 8) - float(zero)) * scale of its 16 nibbles n
             _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
                 const int64_t g = c / G;
-                const int z = ZP ? zero_at(W, r + i, g) : 0;
+                const int z = ZP ? zero_at(W, r + i * rstep, g) : 0;
                 t[i] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(nib, _mm512_set1_epi32(8 + z))),
                                      _mm512_set1_ps(scale_at(W, sb[i] + g)));
             }
         const int64_t cb = c / 2; // the block's 64 bytes
-        pf_rows(row, NR, W->ld, cb);
+        if (rstep == 1) pf_rows(row, NR, W->ld, cb);
+        else _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) _mm_prefetch((const char *)row[i] + cb + QK_PFS, _MM_HINT_T0);
         const int64_t n = K - c < 128 ? K - c : 128; // columns in this block
         __m512i v[QK_NR];
         if (n == 128)
@@ -432,16 +445,22 @@ q4o_512(float *dst, float *out, const float *xo, const Tensor *W, int64_t r, con
 
 #define Q4O_ZP(...) (W->zero ? q4o_512(__VA_ARGS__, 1) : q4o_512(__VA_ARGS__, 0))
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void q4o_store_512(float *dst, const Tensor *W, int64_t r) {
-    Q4O_ZP(dst, NULL, NULL, W, r, 1);
+    Q4O_ZP(dst, NULL, NULL, W, r, 1, 1);
 }
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void q4o_dot_512(float *out, const float *xo, const Tensor *W,
                                                                                 int64_t r, int nr) {
     switch (nr) {
-    case 8: Q4O_ZP(NULL, out, xo, W, r, 8); break;
-    case 4: Q4O_ZP(NULL, out, xo, W, r, 4); break;
-    case 2: Q4O_ZP(NULL, out, xo, W, r, 2); break;
-    default: Q4O_ZP(NULL, out, xo, W, r, 1);
+    case 8: Q4O_ZP(NULL, out, xo, W, r, 1, 8); break;
+    case 4: Q4O_ZP(NULL, out, xo, W, r, 1, 4); break;
+    case 2: Q4O_ZP(NULL, out, xo, W, r, 1, 2); break;
+    default: Q4O_ZP(NULL, out, xo, W, r, 1, 1);
     }
+}
+
+// decode streams: out[i] = xo . row r + i step, i < QK_NS
+__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void q4o_dots_512(float *out, const float *xo,
+                                                                                     const Tensor *W, int64_t r, int64_t step) {
+    Q4O_ZP(NULL, out, xo, W, r, step, QK_NS);
 }
 
 __attribute__((target("avx2,fma,f16c"))) static inline float hsum8x2(__m256 lo, __m256 hi) { // dot_f32's tree
@@ -885,7 +904,17 @@ static void qtask(const LinearJob *J, const float *x, int64_t ldx, int kind, int
     if (kind == QK_FP8X) fp8x_rows(J->y, J->ldy, x, ldx, x + (int64_t)J->n * ldx, W, J->n, r0, r1);
     else if (kind == QK_I8X) i8x_rows(J->y, J->ldy, x, ldx, W, J->n, r0, r1);
     else if (q4 && J->n <= QL_DECODE_ROWS) { // octet order: eight rows per pass, then four, two, one
-        for (int r = r0; r < r1;) {
+        int r = r0;
+        if (J->n == 1 && q4_fast(W) && cpu.avx512f && cpu.f16c) { // one activation row: QK_NS streams (as below)
+            const int part = (r1 - r0) / QK_NS;
+            for (; r < r0 + part; r++) {
+                float o[QK_NS];
+                q4o_dots_512(o, x, W, r, part);
+                for (int k = 0; k < QK_NS; k++) J->y[r + k * part] = o[k];
+            }
+            r = r0 + QK_NS * part;
+        }
+        while (r < r1) {
             const int nr = r1 - r >= 8 && W->ld >= QK_LONG ? 8 : r1 - r >= 4 ? 4 : r1 - r >= 2 ? 2 : 1;
             for (int i = 0; i < J->n; i++) {
                 float o[8];
@@ -894,7 +923,9 @@ static void qtask(const LinearJob *J, const float *x, int64_t ldx, int kind, int
             }
             r += nr;
         }
-    } else if (J->n <= QL_DECODE_ROWS && W->dtype == DT_GGML) { // ggml blocks: ggml_quants.c's multi-row kernels,
+    } else if (J->n == 1 && W->dtype == DT_GGML) // one activation row: the task's rows as streams (ggml_quants.h)
+        gq_matvec_streams(W->ggml, (const uint8_t *)W->data + (int64_t)r0 * W->ld, (size_t)W->ld, r1 - r0, K, x, J->y + r0);
+    else if (J->n <= QL_DECODE_ROWS && W->dtype == DT_GGML) { // ggml blocks: ggml_quants.c's multi-row kernels,
         // QL_GGML_ROWS rows per call and activation row (a row's bits do not depend on the rows that share its call)
         for (int r = r0; r < r1; r += QL_GGML_ROWS) {
             const int nr = r1 - r < QL_GGML_ROWS ? r1 - r : QL_GGML_ROWS;
@@ -907,6 +938,15 @@ static void qtask(const LinearJob *J, const float *x, int64_t ldx, int kind, int
         }
     } else if (J->n <= QL_DECODE_ROWS) {
         int r = r0;
+        if (J->n == 1 && vec_ok(W) && cpu.avx512f && cpu.f16c) { // one activation row: the task's rows as QK_NS streams
+            const int part = (r1 - r0) / QK_NS; // stream j: rows [r0 + j part, r0 + (j + 1) part)
+            for (; r < r0 + part; r++) {
+                float o[QK_NS];
+                dots_512(o, x, W, r, part);
+                for (int k = 0; k < QK_NS; k++) J->y[r + k * part] = o[k];
+            }
+            r = r0 + QK_NS * part;
+        }
         for (; r + 8 <= r1 && W->ld >= QK_LONG; r += 8) // eight rows per pass (AVX-512; long rows)
             for (int i = 0; i < J->n; i++) {
                 float o[8];

@@ -28,6 +28,12 @@
 
 #define FX_DECODE_ROWS 4 // batches up to this many rows read the FP8 bytes directly (AVX512_BF16 + VBMI)
 #define FX_PF 512        // rows of FX_LONG bytes or more: bytes prefetched ahead in each row (8 rows per pass)
+#ifndef FX_NS
+#define FX_NS 5 // decode: weight streams of dot_vbmi_streams
+#endif
+#ifndef FX_PFS
+#define FX_PFS 512 // dot_vbmi_streams: bytes prefetched ahead in each stream
+#endif
 #define FX_LONG 2048     // shorter rows: 4 per pass, the pass after next prefetched as one block (measured on the
                          // 2-vCPU VM, one thread: K = 1408 12 -> 20 GB/s; K = 4096 and 12288: in-row prefetch best)
 
@@ -169,6 +175,30 @@ dot_vbmi(float *out, int64_t ldo, const uint16_t *xp, int64_t ldx, const uint8_t
         out[i * ldo + j] = tree16(acc[j][i]);
 }
 
+// decode (one activation row) over FX_NS streams: out[j * ostep] = chain(xp, row j), row j rs bytes after row 0, and
+// each stream's next row right after its current one (the rows of a task cut into FX_NS consecutive parts, as
+// ops.c's rowsm_bf16_512 reads bf16 rows): each stream is read sequentially and prefetched FX_PFS bytes ahead, on
+// into its next row; per 64 columns the activation pair is loaded once for the FX_NS rows (same chain as dot_vbmi)
+__attribute__((target("avx512f,avx512bw,avx512vbmi,avx512bf16"))) static void
+dot_vbmi_streams(float *out, int64_t ostep, const uint16_t *xp, const uint8_t *w, int64_t rs, int K) {
+    const Tabs t = tabs_load();
+    __m512 acc[FX_NS];
+    _Pragma("GCC unroll 8") for (int j = 0; j < FX_NS; j++) acc[j] = _mm512_setzero_ps();
+    for (int c = 0; c < K; c += 64) {
+        const int n = K - c;
+        const __mmask64 m = n >= 64 ? ~0ull : (1ull << n) - 1;
+        const __m512i x0 = _mm512_loadu_si512((const void *)(xp + c)), x1 = _mm512_loadu_si512((const void *)(xp + c + 32));
+        _Pragma("GCC unroll 8") for (int j = 0; j < FX_NS; j++) {
+            _mm_prefetch((const char *)(w + j * rs + c + FX_PFS), _MM_HINT_T0);
+            __m512i a, b;
+            cvt64(&t, _mm512_maskz_loadu_epi8(m, w + j * rs + c), &a, &b);
+            acc[j] = _mm512_dpbf16_ps(acc[j], (__m512bh)a, (__m512bh)x0);
+            acc[j] = _mm512_dpbf16_ps(acc[j], (__m512bh)b, (__m512bh)x1);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int j = 0; j < FX_NS; j++) out[j * ostep] = tree16(acc[j]);
+}
+
 // instances: NR weight rows x M activation rows (8 x 1, 4 x 1, 2 x 1, 1 x 1: decode; 2 x 2..4, 1 x 2..4: batches)
 typedef void (*DotFn)(float *, int64_t, const uint16_t *, int64_t, const uint8_t *, int64_t, int);
 #define DOTRM(NR, M)                                                                                                   \
@@ -224,7 +254,10 @@ void fp8x_rows(float *y, int64_t ldy, const float *xq, int64_t ldq, const float 
     } else if (n == 1 && cpu.avx512bf16 && cpu.avx512vbmi) {
         // a pass of 8 (long rows), 4, 2 or 1 weight rows
         const uint16_t *xp = (const uint16_t *)xq;
-        for (int r = r0; r < r1;) {
+        const int part = (r1 - r0) / FX_NS; // stream j: rows [r0 + j part, r0 + (j + 1) part)
+        for (int r = r0; r < r0 + part; r++)
+            dot_vbmi_streams(y + r, part, xp, w + (int64_t)r * W->ld, (int64_t)part * W->ld, K);
+        for (int r = r0 + FX_NS * part; r < r1;) {
             const int nr = r1 - r >= 8 && W->ld >= FX_LONG ? 8 : r1 - r >= 4 ? 4 : r1 - r >= 2 ? 2 : 1;
             const DotFn f = nr == 8 ? dot_vbmi_8_1 : nr == 4 ? dot_vbmi_4_1 : nr == 2 ? dot_vbmi_2_1 : dot_vbmi_1_1;
             f(y + r, 0, xp, 0, w + (int64_t)r * W->ld, W->ld, K);

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #define IX_LONG 2048 // rows of fewer bytes run four per pass, longer ones eight (as quant.c's QK_LONG)
+#define IX_NS 5      // decode: weight streams of dot_vnni_streams (as quant_fp8x.c's FX_NS)
 #define IX_BLOCK 16  // batches: weight rows per pass over the activation rows (they stay in L1 / L2)
 
 static inline int64_t kp64(int64_t K) { return (K + 63) & ~(int64_t)63; }
@@ -61,9 +62,13 @@ void i8x_prepare(float *dst, int64_t ldq, const float *x, int64_t ldx, int n, co
 
 // ---------------------------------------------------------------------------- kernels: out[j] = sum qx qw, exact
 
-// AVX512_VNNI: NR rows ld bytes apart against one prepared row (bytes xc; DT_I8: biased activations)
+// AVX512_VNNI: NR rows rs bytes apart (rows of ld bytes) against one prepared row (bytes xc; DT_I8: biased
+// activations). Prefetch: rs = ld, rows of IX_LONG bytes or more: 512 bytes ahead in each row, or past its end in the
+// next pass's row; shorter rows: the next pass's rows as one block; rs > ld: NR decode streams (each row's stream
+// goes on into its next row), 512 bytes ahead
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) static inline __attribute__((always_inline)) void
-dot_vnni(int64_t *out, const uint8_t *xc, const uint8_t *w, int64_t ld, int K, int is_i8, int32_t xsum, const int NR) {
+dot_vnni(int64_t *out, const uint8_t *xc, const uint8_t *w, int64_t ld, int64_t rs, int K, int is_i8, int32_t xsum,
+         const int NR) {
     __m512i acc[8], accw[8];
     const __m512i ones = _mm512_set1_epi8(1);
     _Pragma("GCC unroll 8") for (int j = 0; j < NR; j++) acc[j] = accw[j] = _mm512_setzero_si512();
@@ -72,9 +77,10 @@ dot_vnni(int64_t *out, const uint8_t *xc, const uint8_t *w, int64_t ld, int K, i
         const __mmask64 m = n >= 64 ? ~0ull : (1ull << n) - 1;
         const __m512i xv = _mm512_loadu_si512((const void *)(xc + c));
         _Pragma("GCC unroll 8") for (int j = 0; j < NR; j++) {
-            if (ld >= IX_LONG) _mm_prefetch((const char *)(w + j * ld + (c + 512 < ld ? c + 512 : c + 512 + (NR - 1) * ld)), _MM_HINT_T0);
+            if (rs > ld) _mm_prefetch((const char *)(w + j * rs + c + 512), _MM_HINT_T0);
+            else if (ld >= IX_LONG) _mm_prefetch((const char *)(w + j * ld + (c + 512 < ld ? c + 512 : c + 512 + (NR - 1) * ld)), _MM_HINT_T0);
             else _mm_prefetch((const char *)(w + NR * ld + (int64_t)c * NR + 64 * j), _MM_HINT_T0);
-            const __m512i wv = _mm512_maskz_loadu_epi8(m, w + j * ld + c);
+            const __m512i wv = _mm512_maskz_loadu_epi8(m, w + j * rs + c);
             if (is_i8) { // sum (qx + 128) qw, and sum qw
                 acc[j] = _mm512_dpbusd_epi32(acc[j], xv, wv);
                 accw[j] = _mm512_dpbusd_epi32(accw[j], ones, wv);
@@ -89,12 +95,14 @@ dot_vnni(int64_t *out, const uint8_t *xc, const uint8_t *w, int64_t ld, int K, i
 }
 #define DOTV(NR)                                                                                                       \
     __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void dot_vnni_##NR(                                 \
-        int64_t *out, const uint8_t *xc, const uint8_t *w, int64_t ld, int K, int is_i8, int32_t xsum) {               \
-        dot_vnni(out, xc, w, ld, K, is_i8, xsum, NR);                                                                  \
+        int64_t *out, const uint8_t *xc, const uint8_t *w, int64_t ld, int64_t rs, int K, int is_i8, int32_t xsum) {   \
+        dot_vnni(out, xc, w, ld, rs, K, is_i8, xsum, NR);                                                              \
     }
 DOTV(1)
 DOTV(4)
 DOTV(8)
+DOTV(5) // (IX_NS streams)
+_Static_assert(IX_NS == 5, "dot_vnni_5 runs the IX_NS decode streams");
 
 // AVX2: one row, 32 bytes at a time widened to 16 bits, vpmaddwd pairs into int32 lanes (exact)
 __attribute__((target("avx2"))) static int64_t dot_avx2(const uint8_t *xc, const uint8_t *w, int K, int is_i8) {
@@ -131,9 +139,9 @@ static void dot_rows(int64_t *sums, const uint8_t *xc, const Tensor *W, int r0, 
     const int64_t ld = W->ld;
     int r = r0;
     if (cpu.avx512bw && cpu.avx512vnni) {
-        for (; r + 8 <= r1 && ld >= IX_LONG; r += 8) dot_vnni_8(sums + (r - r0), xc, w + r * ld, ld, K, is_i8, xsum);
-        for (; r + 4 <= r1; r += 4) dot_vnni_4(sums + (r - r0), xc, w + r * ld, ld, K, is_i8, xsum);
-        for (; r < r1; r++) dot_vnni_1(sums + (r - r0), xc, w + r * ld, ld, K, is_i8, xsum);
+        for (; r + 8 <= r1 && ld >= IX_LONG; r += 8) dot_vnni_8(sums + (r - r0), xc, w + r * ld, ld, ld, K, is_i8, xsum);
+        for (; r + 4 <= r1; r += 4) dot_vnni_4(sums + (r - r0), xc, w + r * ld, ld, ld, K, is_i8, xsum);
+        for (; r < r1; r++) dot_vnni_1(sums + (r - r0), xc, w + r * ld, ld, ld, K, is_i8, xsum);
     } else if (cpu.avx2)
         for (; r < r1; r++) sums[r - r0] = dot_avx2(xc, w + r * ld, K, is_i8);
     else
@@ -143,6 +151,18 @@ static void dot_rows(int64_t *sums, const uint8_t *xc, const Tensor *W, int r0, 
 void i8x_rows(float *y, int64_t ldy, const float *xq, int64_t ldq, const Tensor *W, int n, int r0, int r1) {
     const int Kp = (int)kp64(W->cols);
     int64_t sums[IX_BLOCK];
+    if (n == 1 && cpu.avx512bw && cpu.avx512vnni) { // decode: the rows of the task as IX_NS streams, then the rest
+        const int part = (r1 - r0) / IX_NS; // stream j: rows [r0 + j part, r0 + (j + 1) part)
+        float sx;
+        int32_t xsum;
+        memcpy(&sx, xq + Kp / 4, 4), memcpy(&xsum, xq + Kp / 4 + 1, 4);
+        for (int r = r0; r < r0 + part; r++) {
+            dot_vnni_5(sums, (const uint8_t *)xq, (const uint8_t *)W->data + r * W->ld, W->ld, part * W->ld,
+                       (int)W->cols, W->dtype == DT_I8, xsum);
+            for (int j = 0; j < IX_NS; j++) y[r + j * part] = (float)sums[j] * sx * quant_scale(W, r + j * part, 0);
+        }
+        r0 += IX_NS * part;
+    }
     for (int rb = r0; rb < r1; rb += IX_BLOCK) {
         const int re = rb + IX_BLOCK < r1 ? rb + IX_BLOCK : r1;
         float sw[IX_BLOCK];

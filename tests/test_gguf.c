@@ -125,7 +125,8 @@ static uint32_t rnd(void) {
 }
 static float rndf(void) { return (float)((int32_t)rnd() % 2000001) / 1000000.0f; } // [-2, 2]
 
-// gq_matvec on every instruction set the CPU has and 1..3 threads equals gq_matvec_naive bit for bit
+// gq_matvec on every instruction set the CPU has and 1..3 threads, and gq_matvec_streams, equal gq_matvec_naive bit
+// for bit
 static int matvec_agrees(uint32_t type, const void *W, size_t rb, int64_t rows, int64_t K, const float *x,
                          const char *what) {
     float *ref = malloc((size_t)rows * 4), *y = malloc((size_t)rows * 4);
@@ -144,6 +145,12 @@ static int matvec_agrees(uint32_t type, const void *W, size_t rb, int64_t rows, 
                         break;
                     }
             }
+            runs++;
+        }
+        if (ok) { // the decode streams (gq_matvec_streams) on this instruction set
+            memset(y, 0xff, (size_t)rows * 4);
+            ok = gq_matvec_streams(type, W, rb, rows, K, x, y) == 0 && memcmp(y, ref, (size_t)rows * 4) == 0;
+            if (!ok) printf("# %s isa %d: gq_matvec_streams differs from the naive twin\n", what, isa);
             runs++;
         }
     }

@@ -325,6 +325,7 @@ static void fp8x_cases(void) {
         {"fp8x channel K=200 f32", DT_F8_E4M3, 41, 200, 0, 0, 0, 0, DT_F32},
         {"fp8x channel many rows K=1000", DT_F8_E4M3, 301, 1000, 0, 0, 0, 0, DT_BF16},
         {"fp8x channel long rows K=2100", DT_F8_E4M3, 19, 2100, 0, 0, 0, 0, DT_BF16}, // eight rows per pass
+        {"fp8x channel long rows K=2100, 83 rows", DT_F8_E4M3, 83, 2100, 0, 0, 0, 0, DT_BF16}, // decode streams
     };
     const char *paths[4] = {"portable", "avx2", "avx512bf16 without vbmi", "avx512bf16 + vbmi"};
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
@@ -367,6 +368,7 @@ static void i8x_cases(void) {
         {"i8x int8 channel long rows K=2100", DT_I8, 19, 2100, 0, 0, 0, 0, DT_BF16},
         {"i8x pack q8 channel K=200", DT_Q8, 41, 200, 0, 0, 0, 0, DT_BF16},
         {"i8x pack q8 channel long rows K=2112", DT_Q8, 19, 2112, 0, 0, 0, 0, DT_F32},
+        {"i8x pack q8 channel long rows K=2112, 83 rows", DT_Q8, 83, 2112, 0, 0, 0, 0, DT_BF16}, // decode streams
     };
     const char *paths[4] = {"portable", "avx2", "avx512 without vnni", "avx512 vnni"};
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
@@ -417,6 +419,12 @@ int main(void) {
         {"q4 group 128 many rows", DT_Q4, 300, 256, 128, 0, 0, 0, DT_BF16},
         {"q8 channel many rows", DT_Q8, 300, 128, 0, 0, 0, 0, DT_BF16},
         {"fp8 channel many rows", DT_F8_E4M3, 300, 112, 0, 0, 0, 0, DT_BF16},
+        // one activation row: a task's rows read as five streams (quant.c's dots_512), with groups, zero points, blocks
+        {"q8 group 32 zero many rows", DT_Q8, 131, 96, 32, 0, 0, 1, DT_BF16},
+        {"int8 channel many long rows", DT_I8, 97, 2100, 0, 0, 0, 0, DT_F32},
+        {"fp8 block 16x32 many rows", DT_F8_E4M3, 160, 96, 32, 16, 0, 0, DT_F32},
+        {"q4 group 32 zero many rows", DT_Q4, 113, 288, 32, 0, 0, 1, DT_BF16},
+        {"q4 group 128 many long rows", DT_Q4, 67, 4224, 128, 0, 0, 0, DT_F32},
         // rows of 2048 bytes or more: eight rows per pass (shorter ones run four)
         {"fp8 channel long rows", DT_F8_E4M3, 11, 2100, 0, 0, 0, 0, DT_BF16},
         {"q8 channel long rows", DT_Q8, 11, 2112, 0, 0, 0, 0, DT_BF16},
