@@ -231,6 +231,9 @@ float dot_f32(const float *a, const float *b, int n) {
 #define LT_TASK1 (1 << 20) // bytes of contiguous weight rows per task for batches of at most LT_MR rows (decode)
 #define LT_PF 3072 // decode: bf16 elements prefetched ahead of the weight read, in reading order (6 KB)
 #define LT_NS 5 // weight streams of rowsm_bf16_512 (decode and small batches)
+#define LT_PFM2 1024 // rowsm_bf16_512: bf16 elements prefetched into L2 ahead in each stream as well (2 KB; bench serve,
+                     // 2 threads, each window paired with STREAM at the VM's full bandwidth: one row 0.75-0.77 ->
+                     // 0.86-0.87 of STREAM, four rows 0.66-0.68 -> 0.79-0.80; 1 KB gave nothing, 3-4 KB less)
 #define LT_PFM 128 // rowsm_bf16_512: bf16 elements prefetched ahead in each stream (256 B; per core, 1 thread in CPU
                    // time over 0.13-1 KB: 1 KB read 4 % slower for one activation row, 15 % for four)
 
@@ -474,6 +477,7 @@ rowsm_chunk512(__m512 acc[LT_NS][LT_MR], const float *xp, int64_t ldxp, const ui
 #pragma GCC unroll 8
     for (int j = 0; j < NS; j++) {
         _mm_prefetch((const char *)(w[j] + c + LT_PFM), _MM_HINT_T0);
+        _mm_prefetch((const char *)(w[j] + c + LT_PFM2), _MM_HINT_T1);
         const __m512i v = mask ? _mm512_maskz_loadu_epi16(mask, w[j] + c) : _mm512_loadu_si512((const void *)(w[j] + c));
         const __m512 we = bf16_even512(v), wo = bf16_odd512(v);
 #pragma GCC unroll 8

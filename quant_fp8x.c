@@ -34,6 +34,9 @@
 #ifndef FX_PFS
 #define FX_PFS 512 // dot_vbmi_streams: bytes prefetched ahead in each stream
 #endif
+#ifndef FX_PFS2
+#define FX_PFS2 2048 // dot_vbmi_streams: bytes prefetched into L2 ahead in each stream as well
+#endif
 #define FX_LONG 2048     // shorter rows: 4 per pass, the pass after next prefetched as one block (measured on the
                          // 2-vCPU VM, one thread: K = 1408 12 -> 20 GB/s; K = 4096 and 12288: in-row prefetch best)
 
@@ -190,6 +193,7 @@ dot_vbmi_streams(float *out, int64_t ostep, const uint16_t *xp, const uint8_t *w
         const __m512i x0 = _mm512_loadu_si512((const void *)(xp + c)), x1 = _mm512_loadu_si512((const void *)(xp + c + 32));
         _Pragma("GCC unroll 8") for (int j = 0; j < FX_NS; j++) {
             _mm_prefetch((const char *)(w + j * rs + c + FX_PFS), _MM_HINT_T0);
+            _mm_prefetch((const char *)(w + j * rs + c + FX_PFS2), _MM_HINT_T1);
             __m512i a, b;
             cvt64(&t, _mm512_maskz_loadu_epi8(m, w + j * rs + c), &a, &b);
             acc[j] = _mm512_dpbf16_ps(acc[j], (__m512bh)a, (__m512bh)x0);

@@ -24,6 +24,7 @@
 #include "../ops_bf16.h"
 #include "fma_loop.h"
 #include "bench_util.h"
+#include "bench_stream.h"
 
 #ifndef BENCH_NO_BLAS
 #include <cblas.h>
@@ -51,61 +52,6 @@ static double fma_peak(int nthr) {
         best = gf > best ? gf : best;
     }
     return best;
-}
-
-// STREAM-style read: every byte of a 1 GiB array loaded once (vector adds into 8 accumulators, 2 lines a step)
-__attribute__((target("avx512f"))) static float sum512(const float *p, size_t n) {
-    __m512 a[8];
-    for (int j = 0; j < 8; j++) a[j] = _mm512_setzero_ps();
-    for (size_t i = 0; i < n; i += 128)
-#pragma GCC unroll 8
-        for (int j = 0; j < 8; j++) a[j] = _mm512_add_ps(a[j], _mm512_load_ps(p + i + 16 * j));
-    for (int j = 1; j < 8; j++) a[0] = _mm512_add_ps(a[0], a[j]);
-    return _mm512_reduce_add_ps(a[0]);
-}
-
-__attribute__((target("avx2"))) static float sum256(const float *p, size_t n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t i = 0; i < n; i += 32) {
-        a0 = _mm256_add_ps(a0, _mm256_load_ps(p + i));
-        a1 = _mm256_add_ps(a1, _mm256_load_ps(p + i + 8));
-        a2 = _mm256_add_ps(a2, _mm256_load_ps(p + i + 16));
-        a3 = _mm256_add_ps(a3, _mm256_load_ps(p + i + 24));
-    }
-    float f[8], s = 0;
-    _mm256_storeu_ps(f, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (int j = 0; j < 8; j++) s += f[j];
-    return s;
-}
-
-#define STREAM_N ((size_t)1 << 28) // 1 GiB of floats
-
-// a STREAM array of n floats on 2 MB pages where the kernel gives them (as the weights' mapping asks for, see
-// sf_open), first touched by the threads that read it
-static float *stream_alloc(size_t n, int nthr) {
-    float *buf = aligned_alloc(2 << 20, n * sizeof(float));
-    if (!buf) return NULL;
-#ifdef MADV_HUGEPAGE
-    madvise(buf, n * sizeof(float), MADV_HUGEPAGE);
-#endif
-#pragma omp parallel for num_threads(nthr) schedule(static)
-    for (size_t i = 0; i < n; i++) buf[i] = 1.0f;
-    return buf;
-}
-
-// one pass over buf[n] by nthr threads, each reading a contiguous share: GB/s
-static double stream_pass(const float *buf, size_t n, int nthr) {
-    float sink = 0;
-    double t0 = now_s();
-#pragma omp parallel num_threads(nthr) reduction(+ : sink)
-    {
-        const int t = omp_get_thread_num(), T = omp_get_num_threads();
-        const size_t per = (n / 128 / T) * 128, lo = per * t, hi = t == T - 1 ? n : lo + per;
-        sink += cpu.avx512f ? sum512(buf + lo, hi - lo) : sum256(buf + lo, hi - lo);
-    }
-    double gbs = n * sizeof(float) / (now_s() - t0) / 1e9;
-    if (sink == 1.0f) printf("#\n");
-    return gbs;
 }
 
 // best of 5 passes over a 1 GiB array
@@ -213,21 +159,6 @@ static int argmax(const float *x, int n) {
     for (int i = 1; i < n; i++)
         if (x[i] > x[best]) best = i;
     return best;
-}
-
-// median of x[n] (sorts x)
-static int cmp_double(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-static double median(double *x, int n) {
-    qsort(x, (size_t)n, sizeof *x, cmp_double);
-    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
-}
-static double maxof(const double *x, int n) {
-    double m = x[0];
-    for (int i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
-    return m;
 }
 
 // one timed greedy decode step of a session (the engine's step: embedding, decoder, logits)
@@ -478,12 +409,15 @@ static int run_model(const char *dir, int ndecode) {
         if (i < nwin) snprintf(wins + strlen(wins), sizeof wins - strlen(wins), "%s%.1f", i ? "," : "", win[i]);
         snprintf(strs + strlen(strs), sizeof strs - strlen(strs), "%s%.1f", i ? "," : "", str[i]);
     }
+    double prw[NWIN_MAX], pr_fast; // each window over the STREAM passes either side of it (bench_stream.h)
+    const double ratio = paired_ratio(win, str, nwin, prw, &pr_fast);
     const double dec = median(win, nwin), sr = median(str, nwin + 1);
     printf("decode_tokens=%d\ndecode_ctx=%d\ndecode_bytes_per_token_mb=%.1f\n", nd, PROMPT, bytes / 1e6);
     printf("decode_tok_s=%.2f\ndecode_weight_gbs=%.2f\nstream_read_gbs=%.2f\n", dec * 1e9 / bytes, dec, sr);
     printf("decode_tok_s_mean=%.2f\ndecode_weight_gbs_best=%.2f\nstream_read_gbs_best=%.2f\n", nd / td,
            maxof(win, nwin), maxof(str, nwin + 1));
     printf("decode_window_gbs=%s\nstream_window_gbs=%s\n", wins, strs);
+    printf("decode_bw_ratio=%.2f\ndecode_bw_ratio_fast=%.2f\n", ratio, pr_fast);
     // how much of the checkpoint is mapped with 2 MB pages (see sf_open)
     FILE *smr = fopen("/proc/self/smaps_rollup", "r");
     char line[256];
@@ -546,34 +480,63 @@ static int run_serve(const char *dir, int nsteps) {
         prompt_free(&p);
         sp[i] = &ss[i];
     }
-    double *t1 = malloc((size_t)nsteps * sizeof(double)), *t4 = malloc((size_t)nsteps * sizeof(double));
-    for (int k = 0; k < nsteps; k++) { // one alone
-        ids[0] = argmax(ss[0].last, t->vocab_size);
-        double t0 = now_s();
-        if (engine_step_batch(&bt, sp, ids, 1)) return 1;
-        t1[k] = now_s() - t0;
-    }
-    for (int i = 1; i < B; i++) // the others catch up to the same position
-        for (int k = 0; k < nsteps; k++) {
-            ids[0] = argmax(ss[i].last, t->vocab_size);
-            if (engine_step_batch(&bt, sp + i, ids, 1)) return 1;
-        }
-    for (int k = 0; k < nsteps; k++) { // four together
-        for (int i = 0; i < B; i++) ids[i] = argmax(ss[i].last, t->vocab_size);
-        double t0 = now_s();
-        if (engine_step_batch(&bt, sp, ids, B)) return 1;
-        t4[k] = now_s() - t0;
-    }
-    const double m1 = median(t1, nsteps), m4 = median(t4, nsteps);
-    double bytes = decode_bytes(&e.w, c);
+    // the expected unique weight bytes of a batched step (the dense part once, the experts 4 sequences choose)
+    double bytes1 = decode_bytes(&e.w, c), bytes4 = bytes1;
     for (int l = 0; l < t->num_hidden_layers; l++) {
         const TextLayer *L = &e.w.layers[l];
         if (!L->is_moe_layer) continue;
         const double E = t->n_routed_experts, k = t->num_experts_per_tok, u = E * (1 - pow(1 - k / E, B));
-        bytes += (u - k) * (tensor_bytes(&L->exp_gate[0]) + tensor_bytes(&L->exp_up[0]) + tensor_bytes(&L->exp_down[0]));
+        bytes4 += (u - k) * (tensor_bytes(&L->exp_gate[0]) + tensor_bytes(&L->exp_up[0]) + tensor_bytes(&L->exp_down[0]));
     }
+    // windows of SW steps: a STREAM pass, session 0 alone (timed), the others catch up to its position (untimed), a
+    // STREAM pass, the four together (timed), a STREAM pass; each window's GB/s is paired with the passes either
+    // side of it (bench_stream.h), the step times give the medians
+    enum { SW = 3, NW_MAX = 64 };
+    for (int i = 0; i < B; i++) ids[i] = argmax(ss[i].last, t->vocab_size); // one untimed batched step (warm-up)
+    if (engine_step_batch(&bt, sp, ids, B)) return 1;
+    const int nthr = omp_get_max_threads(), nw = (nsteps + SW - 1) / SW < NW_MAX ? (nsteps + SW - 1) / SW : NW_MAX;
+    float *sbuf = stream_alloc(STREAM_N, nthr);
+    double *t1 = malloc((size_t)nw * SW * sizeof(double)), *t4 = malloc((size_t)nw * SW * sizeof(double));
+    if (!sbuf || !t1 || !t4) return 1;
+    double g1[NW_MAX], g4[NW_MAX], s1[NW_MAX + 1], s4[NW_MAX + 1];
+    s1[0] = stream_pass(sbuf, STREAM_N, nthr);
+    for (int w = 0; w < nw; w++) {
+        double tw = 0;
+        for (int k = 0; k < SW; k++) { // one alone
+            ids[0] = argmax(ss[0].last, t->vocab_size);
+            double t0 = now_s();
+            if (engine_step_batch(&bt, sp, ids, 1)) return 1;
+            tw += t1[w * SW + k] = now_s() - t0;
+        }
+        g1[w] = bytes1 * SW / tw / 1e9;
+        for (int i = 1; i < B; i++) // the others catch up to the same position
+            for (int k = 0; k < SW; k++) {
+                ids[0] = argmax(ss[i].last, t->vocab_size);
+                if (engine_step_batch(&bt, sp + i, ids, 1)) return 1;
+            }
+        s1[w + 1] = s4[w] = stream_pass(sbuf, STREAM_N, nthr);
+        tw = 0;
+        for (int k = 0; k < SW; k++) { // four together
+            for (int i = 0; i < B; i++) ids[i] = argmax(ss[i].last, t->vocab_size);
+            double t0 = now_s();
+            if (engine_step_batch(&bt, sp, ids, B)) return 1;
+            tw += t4[w * SW + k] = now_s() - t0;
+        }
+        g4[w] = bytes4 * SW / tw / 1e9;
+        s4[w + 1] = stream_pass(sbuf, STREAM_N, nthr);
+        if (w + 1 < nw) s1[w + 1] = s4[w + 1]; // (the next alone window's first pass)
+    }
+    free(sbuf);
+    double r1[NW_MAX], r4[NW_MAX], f1, f4;
+    char w4[NW_MAX * 8], st4[NW_MAX * 8];
+    csv_of(w4, sizeof w4, g4, nw, 1), csv_of(st4, sizeof st4, s4, nw + 1, 1);
+    const double pr1 = paired_ratio(g1, s1, nw, r1, &f1), pr4 = paired_ratio(g4, s4, nw, r4, &f4);
+    const double m1 = median(t1, nw * SW), m4 = median(t4, nw * SW);
     printf("serve_batch1_tok_s=%.3f\nserve_batch4_tok_s=%.3f\nserve_batch4_speedup=%.2f\nserve_batch4_weight_gbs=%.2f\n",
-           1 / m1, B / m4, (B / m4) / (1 / m1), bytes / m4 / 1e9);
+           1 / m1, B / m4, (B / m4) / (1 / m1), bytes4 / m4 / 1e9);
+    printf("serve_batch4_window_gbs=%s\nserve_stream_window_gbs=%s\n", w4, st4);
+    printf("serve_batch1_bw_ratio=%.2f\nserve_batch4_bw_ratio=%.2f\nserve_batch4_bw_ratio_fast=%.2f\n", pr1, pr4, f4);
+    (void)f1;
     free(t1), free(t4);
     batch_free(&bt);
     for (int i = 0; i < B; i++) session_free(&ss[i]);

@@ -62,8 +62,9 @@ fi
 # llama.cpp's own converter to Q8_0 (tools/gguf_convert.py) and requantised by its llama-quantize to pure Q4_K
 # (--pure: every matrix Q4_K, no mixture; llama-quantize gives the rows of 1408 and 10944 columns, not multiples of
 # 256, its Q4_K fallback Q5_0), cached beside it (or in BENCH_GGUF_DIR); decoded on the same tokens as the other
-# formats: decode_q8_0_tok_s, decode_q4_k_tok_s, their _weight_gbs, _speedup over bf16, _logits_nmse, and below
-# _bw_ratio (over stream_read_gbs) and _vs_bf16_gbs (over decode_bf16_weight_gbs of the quantised run above).
+# formats: decode_q8_0_tok_s, decode_q4_k_tok_s, their _weight_gbs, _speedup over bf16, _logits_nmse, _bw_ratio (each
+# step's GB/s over the STREAM passes either side of it, bench_stream.h), and below _vs_bf16_gbs (over
+# decode_bf16_weight_gbs of the quantised run above).
 # The conversion takes ~3 min (Q8_0, 2.8 GB) + ~4.5 min (Q4_K, 1.6 GB) on 2 busy vCPUs.
 LC=${LLAMA_CPP_DIR:-}
 if [ "${BENCH_GGUF:-1}" != 0 ] && [ -x "$QBIN" ] && [ -n "$LC" ] && [ -x "$LC/build/bin/llama-quantize" ]; then
@@ -95,16 +96,10 @@ done
 # ratios from the numbers of this run
 awk -F= '{v[$1] = $2}
 END {
-    if (v["stream_read_gbs"] > 0) printf "decode_bw_ratio=%.2f\n", v["decode_weight_gbs"] / v["stream_read_gbs"]
     split("fp8 int8 int4 q8_0 q4_k", q, " ")
-    for (i = 1; i <= 5; i++)
-        if (v["stream_read_gbs"] > 0 && v["decode_" q[i] "_weight_gbs"] != "")
-            printf "decode_%s_bw_ratio=%.2f\n", q[i], v["decode_" q[i] "_weight_gbs"] / v["stream_read_gbs"]
     for (i = 4; i <= 5; i++)
         if (v["decode_bf16_weight_gbs"] > 0 && v["decode_" q[i] "_weight_gbs"] != "")
             printf "decode_%s_vs_bf16_gbs=%.2f\n", q[i], v["decode_" q[i] "_weight_gbs"] / v["decode_bf16_weight_gbs"]
-    if (v["stream_read_gbs"] > 0 && v["serve_batch4_weight_gbs"] != "")
-        printf "serve_batch4_bw_ratio=%.2f\n", v["serve_batch4_weight_gbs"] / v["stream_read_gbs"]
     if (v["bf16_dot_peak_gflops"] > 0) {
         if (v["prefill_bf16_gflops"] != "") printf "prefill_bf16_flops_ratio=%.2f\n", v["prefill_bf16_gflops"] / v["bf16_dot_peak_gflops"]
         if (v["vision_bf16_gflops"] != "") printf "vision_bf16_flops_ratio=%.2f\n", v["vision_bf16_gflops"] / v["bf16_dot_peak_gflops"]

@@ -14,6 +14,7 @@
 #include "../gguf_model.h"
 #include "../ops.h"
 #include "bench_util.h"
+#include "bench_stream.h"
 
 #include <omp.h>
 #include <stdlib.h>
@@ -56,10 +57,6 @@ static double step_bytes(const Weights *w, const Config *c) {
     return b;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static int argmax(const float *x, int n) {
     int best = 0;
@@ -70,8 +67,10 @@ static int argmax(const float *x, int n) {
 
 // prefill + n steps on dir; ids: NULL = greedy (written to out_ids), else the tokens to feed; logits [n, V] out;
 // mb (if not NULL): [0] the mapped checkpoint's bytes, [1] the session's fp32 KV cache, in MB
+static float *sbuf; // the STREAM array (bench_stream.h); NULL: no passes (--rss)
+
 static int run(const char *dir, int n, const int *ids, int *out_ids, float *logits, double *tok_s, double *gbs,
-               double *mb) {
+               double *mb, double ratio[2]) {
     enum { PROMPT = 64 };
     Engine e;
     if (engine_load(&e, dir, NULL, NULL, NULL)) return -1;
@@ -110,21 +109,32 @@ static int run(const char *dir, int n, const int *ids, int *out_ids, float *logi
     }
     Media none = {0};
     int rc = session_prefill(&s, &pr, &none, NULL);
-    double *dt = malloc((size_t)n * sizeof(double));
+    // a STREAM pass before each step and after the last: step i's GB/s over the passes either side (bench_stream.h)
+    const int nthr = omp_get_max_threads();
+    const double bytes = step_bytes(&e.w, e.c);
+    double *dt = malloc((size_t)n * sizeof(double)), *str = malloc((size_t)(n + 1) * sizeof(double));
+    double *g = malloc((size_t)n * sizeof(double)), *prw = malloc((size_t)n * sizeof(double));
     for (int i = 0; !rc && i < n; i++) {
         const int id = ids ? ids[i] : argmax(s.last, V);
         if (out_ids) out_ids[i] = id;
+        if (sbuf) str[i] = stream_pass(sbuf, STREAM_N, nthr);
         const double t0 = now_s();
         rc = session_step(&s, id);
         dt[i] = now_s() - t0;
+        g[i] = bytes / dt[i] / 1e9;
         memcpy(logits + (size_t)i * V, s.last, (size_t)V * sizeof(float));
     }
+    if (!rc && sbuf && ratio) { // (the first step warms the path: not counted)
+        str[n] = stream_pass(sbuf, STREAM_N, nthr);
+        ratio[0] = paired_ratio(g + 1, str + 1, n - 1, prw, &ratio[1]);
+    }
+    free(str), free(g), free(prw);
     if (!rc) {
         qsort(dt + 1, (size_t)(n - 1), sizeof(double), cmp_double); // the first step warms the path: not timed
         const int m = n - 1;
         const double med = m % 2 ? dt[1 + m / 2] : 0.5 * (dt[m / 2] + dt[1 + m / 2]);
         *tok_s = 1.0 / med;
-        *gbs = step_bytes(&e.w, e.c) / med / 1e9;
+        *gbs = bytes / med / 1e9;
     }
     free(dt), free(pr.seq.ids), free(pr.seq.type), free(pr.pos);
     session_free(&s);
@@ -162,7 +172,7 @@ int main(int argc, char **argv) {
         int *ids = malloc((size_t)n * sizeof(int));
         float *lg = malloc((size_t)n * V * sizeof(float));
         double ts, gb, mb[2];
-        if (run(argv[3], n, NULL, ids, lg, &ts, &gb, mb)) {
+        if (run(argv[3], n, NULL, ids, lg, &ts, &gb, mb, NULL)) {
             fprintf(stderr, "bench-quant: %s\n", glm_errmsg);
             return 1;
         }
@@ -178,11 +188,14 @@ int main(int argc, char **argv) {
     int *ids = malloc((size_t)n * sizeof(int));
     float *ref = malloc((size_t)n * V * sizeof(float)), *lg = malloc((size_t)n * V * sizeof(float));
     double ts0, gb0;
-    if (run(argv[2], n, NULL, ids, ref, &ts0, &gb0, NULL)) {
+    sbuf = stream_alloc(STREAM_N, omp_get_max_threads());
+    double rt[2] = {0, 0};
+    if (!sbuf || run(argv[2], n, NULL, ids, ref, &ts0, &gb0, NULL, rt)) {
         fprintf(stderr, "bench-quant: %s\n", glm_errmsg);
         return 1;
     }
     printf("decode_q_steps=%d\ndecode_bf16_tok_s=%.2f\ndecode_bf16_weight_gbs=%.2f\n", n, ts0, gb0);
+    printf("decode_bf16_bw_ratio=%.2f\ndecode_bf16_bw_ratio_fast=%.2f\n", rt[0], rt[1]);
     for (int a = 3; a < argc; a++) {
         char name[64];
         const char *eq = strchr(argv[a], '=');
@@ -190,7 +203,7 @@ int main(int argc, char **argv) {
         memcpy(name, argv[a], (size_t)(eq - argv[a]));
         name[eq - argv[a]] = 0;
         double ts, gb;
-        if (run(eq + 1, n, ids, NULL, lg, &ts, &gb, NULL)) {
+        if (run(eq + 1, n, ids, NULL, lg, &ts, &gb, NULL, rt)) {
             fprintf(stderr, "bench-quant: %s: %s\n", name, glm_errmsg);
             return 1;
         }
@@ -198,7 +211,8 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < (size_t)n * V; i++) num += ((double)lg[i] - ref[i]) * ((double)lg[i] - ref[i]), den += (double)ref[i] * ref[i];
         printf("decode_%s_tok_s=%.2f\ndecode_%s_weight_gbs=%.2f\ndecode_%s_speedup=%.2f\ndecode_%s_logits_nmse=%.3g\n", name,
                ts, name, gb, name, ts / ts0, name, den > 0 ? num / den : 0.0);
+        printf("decode_%s_bw_ratio=%.2f\ndecode_%s_bw_ratio_fast=%.2f\n", name, rt[0], name, rt[1]);
     }
-    free(ids), free(ref), free(lg);
+    free(ids), free(ref), free(lg), free(sbuf);
     return 0;
 }
