@@ -179,6 +179,7 @@ __attribute__((target("avx512f"))) static inline float hsum512(__m512 v) { // do
 #define QK_NR 8    // most rows per decode pass
 #define QK_NS 5    // decode (one activation row): weight streams of dots_512 (as ops.c's rowsm_bf16_512)
 #define QK_PFS 512 // dots_512: bytes prefetched ahead in each stream
+#define QK_PFS2 2048 // dots_512: bytes prefetched into L2 ahead in each stream as well (as ops.c's LT_PFM2)
 #define QK_LONG 2048 // rows of fewer bytes run four per pass, not eight (fewer streams: measured on the 2-vCPU VM, one
                      // thread, 4096 x 1408 weights: int8 0.49-0.53 -> 0.83-0.87, int4 0.53-0.56 -> 0.63-0.68 of bf16's
                      // bytes/s)
@@ -277,7 +278,10 @@ rows_512(float *dst, float *out, const float *x, const Tensor *W, int64_t r, int
             if (!(c & line)) {
                 const int64_t cb = DT == DT_Q4 ? c / 2 : c; // (the line's byte offset in the row)
                 if (rstep == 1) pf_rows(row, NR, W->ld, cb);
-                else _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) _mm_prefetch((const char *)row[i] + cb + QK_PFS, _MM_HINT_T0);
+                else _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
+                    _mm_prefetch((const char *)row[i] + cb + QK_PFS, _MM_HINT_T0);
+                    _mm_prefetch((const char *)row[i] + cb + QK_PFS2, _MM_HINT_T1);
+                }
                 if (DT == DT_F8_E4M3) { // the NaN check, a line (up to the row's end) at a time
                     const __mmask64 m = K - c >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (K - c)) - 1;
                     _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
@@ -415,7 +419,10 @@ q4o_512(float *dst, float *out, const float *xo, const Tensor *W, int64_t r, int
             }
         const int64_t cb = c / 2; // the block's 64 bytes
         if (rstep == 1) pf_rows(row, NR, W->ld, cb);
-        else _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) _mm_prefetch((const char *)row[i] + cb + QK_PFS, _MM_HINT_T0);
+        else _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
+                    _mm_prefetch((const char *)row[i] + cb + QK_PFS, _MM_HINT_T0);
+                    _mm_prefetch((const char *)row[i] + cb + QK_PFS2, _MM_HINT_T1);
+                }
         const int64_t n = K - c < 128 ? K - c : 128; // columns in this block
         __m512i v[QK_NR];
         if (n == 128)

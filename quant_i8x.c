@@ -65,7 +65,7 @@ void i8x_prepare(float *dst, int64_t ldq, const float *x, int64_t ldx, int n, co
 // AVX512_VNNI: NR rows rs bytes apart (rows of ld bytes) against one prepared row (bytes xc; DT_I8: biased
 // activations). Prefetch: rs = ld, rows of IX_LONG bytes or more: 512 bytes ahead in each row, or past its end in the
 // next pass's row; shorter rows: the next pass's rows as one block; rs > ld: NR decode streams (each row's stream
-// goes on into its next row), 512 bytes ahead
+// goes on into its next row), 512 bytes ahead and 2 KB ahead into L2
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) static inline __attribute__((always_inline)) void
 dot_vnni(int64_t *out, const uint8_t *xc, const uint8_t *w, int64_t ld, int64_t rs, int K, int is_i8, int32_t xsum,
          const int NR) {
@@ -77,7 +77,10 @@ dot_vnni(int64_t *out, const uint8_t *xc, const uint8_t *w, int64_t ld, int64_t 
         const __mmask64 m = n >= 64 ? ~0ull : (1ull << n) - 1;
         const __m512i xv = _mm512_loadu_si512((const void *)(xc + c));
         _Pragma("GCC unroll 8") for (int j = 0; j < NR; j++) {
-            if (rs > ld) _mm_prefetch((const char *)(w + j * rs + c + 512), _MM_HINT_T0);
+            if (rs > ld) {
+                _mm_prefetch((const char *)(w + j * rs + c + 512), _MM_HINT_T0);
+                _mm_prefetch((const char *)(w + j * rs + c + 2048), _MM_HINT_T1);
+            }
             else if (ld >= IX_LONG) _mm_prefetch((const char *)(w + j * ld + (c + 512 < ld ? c + 512 : c + 512 + (NR - 1) * ld)), _MM_HINT_T0);
             else _mm_prefetch((const char *)(w + NR * ld + (int64_t)c * NR + 64 * j), _MM_HINT_T0);
             const __m512i wv = _mm512_maskz_loadu_epi8(m, w + j * rs + c);
