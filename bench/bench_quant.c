@@ -70,7 +70,7 @@ static int argmax(const float *x, int n) {
 static float *sbuf; // the STREAM array (bench_stream.h); NULL: no passes (--rss)
 
 static int run(const char *dir, int n, const int *ids, int *out_ids, float *logits, double *tok_s, double *gbs,
-               double *mb, double ratio[2]) {
+               double *mb, double *gs, double *ss) {
     enum { PROMPT = 64 };
     Engine e;
     if (engine_load(&e, dir, NULL, NULL, NULL)) return -1;
@@ -109,26 +109,22 @@ static int run(const char *dir, int n, const int *ids, int *out_ids, float *logi
     }
     Media none = {0};
     int rc = session_prefill(&s, &pr, &none, NULL);
-    // a STREAM pass before each step and after the last: step i's GB/s over the passes either side (bench_stream.h)
+    // a STREAM pass before each step and after the last (bench_stream.h): gs[i] = the GB/s of step i + 1 (the first
+    // step warms the path: not counted), ss[i], ss[i + 1] the passes either side of it
     const int nthr = omp_get_max_threads();
     const double bytes = step_bytes(&e.w, e.c);
-    double *dt = malloc((size_t)n * sizeof(double)), *str = malloc((size_t)(n + 1) * sizeof(double));
-    double *g = malloc((size_t)n * sizeof(double)), *prw = malloc((size_t)n * sizeof(double));
+    double *dt = malloc((size_t)n * sizeof(double)), str_first = 0;
     for (int i = 0; !rc && i < n; i++) {
         const int id = ids ? ids[i] : argmax(s.last, V);
         if (out_ids) out_ids[i] = id;
-        if (sbuf) str[i] = stream_pass(sbuf, STREAM_N, nthr);
+        if (sbuf) *(i ? &ss[i - 1] : &str_first) = stream_pass(sbuf, STREAM_N, nthr);
         const double t0 = now_s();
         rc = session_step(&s, id);
         dt[i] = now_s() - t0;
-        g[i] = bytes / dt[i] / 1e9;
+        if (sbuf && i) gs[i - 1] = bytes / dt[i] / 1e9;
         memcpy(logits + (size_t)i * V, s.last, (size_t)V * sizeof(float));
     }
-    if (!rc && sbuf && ratio) { // (the first step warms the path: not counted)
-        str[n] = stream_pass(sbuf, STREAM_N, nthr);
-        ratio[0] = paired_ratio(g + 1, str + 1, n - 1, prw, &ratio[1]);
-    }
-    free(str), free(g), free(prw);
+    if (!rc && sbuf) ss[n - 1] = stream_pass(sbuf, STREAM_N, nthr);
     if (!rc) {
         qsort(dt + 1, (size_t)(n - 1), sizeof(double), cmp_double); // the first step warms the path: not timed
         const int m = n - 1;
@@ -172,7 +168,7 @@ int main(int argc, char **argv) {
         int *ids = malloc((size_t)n * sizeof(int));
         float *lg = malloc((size_t)n * V * sizeof(float));
         double ts, gb, mb[2];
-        if (run(argv[3], n, NULL, ids, lg, &ts, &gb, mb, NULL)) {
+        if (run(argv[3], n, NULL, ids, lg, &ts, &gb, mb, NULL, NULL)) {
             fprintf(stderr, "bench-quant: %s\n", glm_errmsg);
             return 1;
         }
@@ -189,30 +185,45 @@ int main(int argc, char **argv) {
     float *ref = malloc((size_t)n * V * sizeof(float)), *lg = malloc((size_t)n * V * sizeof(float));
     double ts0, gb0;
     sbuf = stream_alloc(STREAM_N, omp_get_max_threads());
-    double rt[2] = {0, 0};
-    if (!sbuf || run(argv[2], n, NULL, ids, ref, &ts0, &gb0, NULL, rt)) {
+    // per format f (0: bf16): the steps' GB/s gs[f] and the STREAM passes around them ss[f] (paired at the end, with
+    // the best pass of the whole run as the "full bandwidth" mark of the _fast ratios)
+    const int nf = argc - 2;
+    double *gs = malloc((size_t)nf * n * sizeof(double)), *ss = malloc((size_t)nf * n * sizeof(double));
+    double *tmp = malloc((size_t)n * sizeof(double));
+    char names[64][64];
+    if (!sbuf || !gs || !ss || !tmp || nf > 64 || run(argv[2], n, NULL, ids, ref, &ts0, &gb0, NULL, gs, ss)) {
         fprintf(stderr, "bench-quant: %s\n", glm_errmsg);
         return 1;
     }
     printf("decode_q_steps=%d\ndecode_bf16_tok_s=%.2f\ndecode_bf16_weight_gbs=%.2f\n", n, ts0, gb0);
-    printf("decode_bf16_bw_ratio=%.2f\ndecode_bf16_bw_ratio_fast=%.2f\n", rt[0], rt[1]);
+    strcpy(names[0], "bf16");
+    int done = 1;
     for (int a = 3; a < argc; a++) {
-        char name[64];
+        char *name = names[done];
         const char *eq = strchr(argv[a], '=');
-        if (!eq || eq - argv[a] >= (int)sizeof name) continue;
+        if (!eq || eq - argv[a] >= 64) continue;
         memcpy(name, argv[a], (size_t)(eq - argv[a]));
         name[eq - argv[a]] = 0;
         double ts, gb;
-        if (run(eq + 1, n, ids, NULL, lg, &ts, &gb, NULL, rt)) {
+        if (run(eq + 1, n, ids, NULL, lg, &ts, &gb, NULL, gs + (size_t)done * n, ss + (size_t)done * n)) {
             fprintf(stderr, "bench-quant: %s: %s\n", name, glm_errmsg);
             return 1;
         }
+        done++;
         double num = 0, den = 0;
         for (size_t i = 0; i < (size_t)n * V; i++) num += ((double)lg[i] - ref[i]) * ((double)lg[i] - ref[i]), den += (double)ref[i] * ref[i];
         printf("decode_%s_tok_s=%.2f\ndecode_%s_weight_gbs=%.2f\ndecode_%s_speedup=%.2f\ndecode_%s_logits_nmse=%.3g\n", name,
                ts, name, gb, name, ts / ts0, name, den > 0 ? num / den : 0.0);
-        printf("decode_%s_bw_ratio=%.2f\ndecode_%s_bw_ratio_fast=%.2f\n", name, rt[0], name, rt[1]);
     }
+    const double best = maxof(ss, done * n);
+    for (int f = 0; f < done; f++) {
+        double fast;
+        const double *sf = ss + (size_t)f * n;
+        const double r = paired_ratio(gs + (size_t)f * n, sf, sf + 1, n - 1, best, tmp, &fast);
+        printf("decode_%s_bw_ratio=%.2f\ndecode_%s_bw_ratio_fast=%.2f\n", names[f], r, names[f], fast);
+    }
+    printf("decode_q_stream_best_gbs=%.1f\n", best); // (the _fast ratios: steps with both passes >= 0.9 of it)
+    free(gs), free(ss), free(tmp);
     free(ids), free(ref), free(lg), free(sbuf);
     return 0;
 }

@@ -86,16 +86,17 @@ static inline double maxof(const double *x, int n) {
     return m;
 }
 
-// the paired ratios of n windows: gbs[i] over the mean of str[i] and str[i + 1] (the passes either side of window i)
-// into r[i]; returns their median, and in *fast the median over the windows whose two passes both reached 0.9 of the
-// best pass (the machine at its full read bandwidth: the hardest case for a decode kernel; 0 when no window did)
-static inline double paired_ratio(const double *gbs, const double *str, int n, double *r, double *fast) {
-    const double best = maxof(str, n + 1);
+// the paired ratios of n windows: gbs[i] over the mean of before[i] and after[i] (the STREAM passes either side of
+// window i) into r[i]; returns their median, and in *fast the median over the windows whose two passes both reached
+// 0.9 of `best` (the best pass of the run): the machine at its full read bandwidth, the hardest case for a decode
+// kernel (0 when no window was)
+static inline double paired_ratio(const double *gbs, const double *before, const double *after, int n, double best,
+                                  double *r, double *fast) {
     double tmp[256], f[256];
     int nf = 0;
     for (int i = 0; i < n && i < 256; i++) {
-        r[i] = tmp[i] = gbs[i] / (0.5 * (str[i] + str[i + 1]));
-        if (str[i] >= 0.9 * best && str[i + 1] >= 0.9 * best) f[nf++] = r[i];
+        r[i] = tmp[i] = gbs[i] / (0.5 * (before[i] + after[i]));
+        if (before[i] >= 0.9 * best && after[i] >= 0.9 * best) f[nf++] = r[i];
     }
     *fast = nf ? median(f, nf) : 0;
     return n > 0 ? median(tmp, n < 256 ? n : 256) : 0;
