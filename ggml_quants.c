@@ -5,6 +5,7 @@
 // All arithmetic is plain fp32 with no contraction (-ffp-contract=off): each dequantised weight is rounded exactly as
 // ggml rounds it (d * q, or (d * sc) * q, or d * q - m, in ggml's order), so the weights equal gguf-py's bit for bit.
 #include "ggml_quants.h"
+#include "tree16.h"
 
 #include "base.h" // f16_to_f32, bf16_to_f32: the one conversion of each
 
@@ -308,17 +309,6 @@ int gq_set_isa(int isa) {
     return isa_use;
 }
 
-// ---------------------------------------------------------------------------- the 16-lane sum (portable)
-
-// the tree of ops.c: s[j] = a[j] + a[j+8], then + 4, + 2, + 1
-static float tree16(const float a[16]) {
-    float s8[8], s4[4], s2[2];
-    for (int j = 0; j < 8; j++) s8[j] = a[j] + a[j + 8];
-    for (int j = 0; j < 4; j++) s4[j] = s8[j] + s8[j + 4];
-    for (int j = 0; j < 2; j++) s2[j] = s4[j] + s4[j + 2];
-    return s2[0] + s2[1];
-}
-
 // acc[j] = fma(w[16c+j], x[16c+j], acc[j]) over the chunks of n elements (the last one zero-padded)
 static void acc16(float acc[16], const float *w, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i += 16)
@@ -369,19 +359,7 @@ static float row_generic_c(uint32_t id, const uint8_t *w, int64_t K, const float
     return tree16(acc);
 }
 
-// AVX2: lanes 0-7 in lo, 8-15 in hi; the final sum is the same tree
-T256 INLINE float hsum8x2(__m256 lo, __m256 hi) {
-    __m256 s8 = _mm256_add_ps(lo, hi);
-    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-    __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
-    return _mm_cvtss_f32(s1);
-}
 
-T512 INLINE float hsum512(__m512 v) {
-    __m256 lo = _mm512_castps512_ps256(v), hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-    return hsum8x2(lo, hi);
-}
 
 // the fp16 at p (F16C: exact, subnormals included)
 T256 INLINE float h2f(const uint8_t *p) { return _cvtsh_ss(rd16(p)); }
@@ -437,7 +415,7 @@ T512 INLINE void flt_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, co
             acc[r] = _mm512_fmadd_ps(flt16(id, wt, 0), xv, acc[r]);
         }
     }
-    for (int r = 0; r < nr; r++) y[r] = hsum512(acc[r]);
+    for (int r = 0; r < nr; r++) y[r] = tree16_512(acc[r]);
 }
 
 // 8 weights of float type id at element i of row p
@@ -472,7 +450,7 @@ T256 INLINE void flt_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, co
             hi[r] = _mm256_fmadd_ps(flt8(id, wt, 8), x1, hi[r]);
         }
     }
-    for (int r = 0; r < nr; r++) y[r] = hsum8x2(lo[r], hi[r]);
+    for (int r = 0; r < nr; r++) y[r] = tree16_256x2(lo[r], hi[r]);
 }
 
 // ---- Q8_0: w = q * d
@@ -493,7 +471,7 @@ T512 INLINE void q8_0_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
             acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(q1, d), x1, acc[r]);
         }
     }
-    for (int r = 0; r < nr; r++) y[r] = hsum512(acc[r]);
+    for (int r = 0; r < nr; r++) y[r] = tree16_512(acc[r]);
 }
 
 T256 INLINE void q8_0_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
@@ -519,7 +497,7 @@ T256 INLINE void q8_0_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
             hi[r] = _mm256_fmadd_ps(_mm256_mul_ps(q3, d), x3, hi[r]);
         }
     }
-    for (int r = 0; r < nr; r++) y[r] = hsum8x2(lo[r], hi[r]);
+    for (int r = 0; r < nr; r++) y[r] = tree16_256x2(lo[r], hi[r]);
 }
 
 // ---- Q4_0: w = (q - 8) * d; AVX-512 looks the 16 values up in a table of (i - 8) * d
@@ -540,7 +518,7 @@ T512 INLINE void q4_0_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
             acc[r] = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), lut), x1, acc[r]);
         }
     }
-    for (int r = 0; r < nr; r++) y[r] = hsum512(acc[r]);
+    for (int r = 0; r < nr; r++) y[r] = tree16_512(acc[r]);
 }
 
 T256 INLINE void q4_0_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
@@ -567,7 +545,7 @@ T256 INLINE void q4_0_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
             hi[r] = _mm256_fmadd_ps(_mm256_mul_ps(c1, d), x3, hi[r]);
         }
     }
-    for (int r = 0; r < nr; r++) y[r] = hsum8x2(lo[r], hi[r]);
+    for (int r = 0; r < nr; r++) y[r] = tree16_256x2(lo[r], hi[r]);
 }
 
 // ---- Q4_K: w = (d * sc) * q - (dmin * m) per 32-element sub-block; AVX-512 looks it up in a table of the 16 values
@@ -625,7 +603,7 @@ T512 INLINE void q4_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
             }
         }
     }
-    for (int r = 0; r < nr; r++) y[r] = hsum512(acc[r]);
+    for (int r = 0; r < nr; r++) y[r] = tree16_512(acc[r]);
 }
 
 T256 INLINE void q4_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
@@ -664,7 +642,7 @@ T256 INLINE void q4_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
             }
         }
     }
-    for (int r = 0; r < nr; r++) y[r] = hsum8x2(lo[r], hi[r]);
+    for (int r = 0; r < nr; r++) y[r] = tree16_256x2(lo[r], hi[r]);
 }
 
 // ---- AVX-512 table-lookup kernels of the smaller types: each weight is read from a table of the values its few
@@ -684,7 +662,7 @@ T512 INLINE void q4_1_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
         acc = _mm512_fmadd_ps(_mm512_permutexvar_ps(q, lut), _mm512_loadu_ps(x + 32 * b), acc);
         acc = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), lut), _mm512_loadu_ps(x + 32 * b + 16), acc);
     }
-    *y = hsum512(acc);
+    *y = tree16_512(acc);
 }
 
 // Q5_0 / Q5_1: q = low nibble + 16 * bit j (j + 16 for the second half) of qh; w = (q - 16) * d, or q * d + m
@@ -722,7 +700,7 @@ T512 INLINE void q5_x_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
             acc[r] = _mm512_fmadd_ps(wh, x1, acc[r]);
         }
     }
-    for (int r = 0; r < nr; r++) y[r] = hsum512(acc[r]);
+    for (int r = 0; r < nr; r++) y[r] = tree16_512(acc[r]);
 }
 
 // Q2_K: 16-element sub-block s (= 8n + 2j + h) of 128-element half n: bits 2j of qs[32n + 16h + l], scale byte s;
@@ -750,7 +728,7 @@ T512 INLINE void q2_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
                 }
             }
     }
-    *y = hsum512(acc);
+    *y = tree16_512(acc);
 }
 
 // Q3_K: the same walk; q = bits 2j of qs + 4 * bit (4n + j) of hmask[16h + l], w = (d * (scale - 32)) * (q - 4)
@@ -789,7 +767,7 @@ T512 INLINE void q3_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
                 }
             }
     }
-    *y = hsum512(acc);
+    *y = tree16_512(acc);
 }
 
 // ---- AVX2 twins of the table-lookup kernels: the same values by arithmetic (8 lanes: no 16-entry permute)
@@ -815,7 +793,7 @@ T256 INLINE void q4_1_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
             }
         }
     }
-    *y = hsum8x2(lo, hi);
+    *y = tree16_256x2(lo, hi);
 }
 
 T256 INLINE void q5_x_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
@@ -845,7 +823,7 @@ T256 INLINE void q5_x_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
                 else ACC8(lo, wv, x + 32 * b + 16 * h);
             }
     }
-    *y = hsum8x2(lo, hi);
+    *y = tree16_256x2(lo, hi);
 }
 
 T256 INLINE void q2_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
@@ -873,7 +851,7 @@ T256 INLINE void q2_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
                 }
             }
     }
-    *y = hsum8x2(lo, hi);
+    *y = tree16_256x2(lo, hi);
 }
 
 T256 INLINE void q3_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
@@ -913,7 +891,7 @@ T256 INLINE void q3_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
                 }
             }
     }
-    *y = hsum8x2(lo, hi);
+    *y = tree16_256x2(lo, hi);
 }
 
 // ---- Q5_K: w = (d * sc) * q - (dmin * m), q = low nibble + 16 * high bit (0..31); AVX-512 looks it up in a table
@@ -957,7 +935,7 @@ T512 INLINE void q5_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
             }
         }
     }
-    for (int r = 0; r < nr; r++) y[r] = hsum512(acc[r]);
+    for (int r = 0; r < nr; r++) y[r] = tree16_512(acc[r]);
 }
 
 T256 INLINE void q5_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
@@ -996,7 +974,7 @@ T256 INLINE void q5_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
             }
         }
     }
-    for (int r = 0; r < nr; r++) y[r] = hsum8x2(lo[r], hi[r]);
+    for (int r = 0; r < nr; r++) y[r] = tree16_256x2(lo[r], hi[r]);
 }
 
 // ---- Q6_K: w = (d * sc) * (q - 32). Output chunk c (0..7) of a 128-element half: ql + (c & 3) * 16 (>> 4 when
@@ -1029,7 +1007,7 @@ T512 INLINE void q6_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
             }
         }
     }
-    for (int r = 0; r < nr; r++) y[r] = hsum512(acc[r]);
+    for (int r = 0; r < nr; r++) y[r] = tree16_512(acc[r]);
 }
 
 T256 INLINE void q6_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
@@ -1060,7 +1038,7 @@ T256 INLINE void q6_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
             }
         }
     }
-    for (int r = 0; r < nr; r++) y[r] = hsum8x2(acc[r][0], acc[r][1]);
+    for (int r = 0; r < nr; r++) y[r] = tree16_256x2(acc[r][0], acc[r][1]);
 }
 
 // ---------------------------------------------------------------------------- dispatch

@@ -10,6 +10,7 @@
 // No BLAS: OpenBLAS's speed depends on its core-type detection and its bits on the kernel it picks; these
 // kernels read the bf16 weights from the mapping (no fp32 copy of them) and reach a large fraction of the FMA peak.
 #include "ops.h"
+#include "tree16.h"
 #include "ops_bf16.h"
 #include "quant.h"
 
@@ -135,31 +136,10 @@ static float *thread_buf(size_t n) {
 
 // ---------------------------------------------------------------------------- horizontal sums (one tree)
 
-// the 16-lane tree every dot product ends with: s[j] = a[j] + a[j+8], then + 4, + 2, + 1
-float ops_tree16(const float a[16]) {
-    float s8[8], s4[4], s2[2];
-    for (int j = 0; j < 8; j++) s8[j] = a[j] + a[j + 8];
-    for (int j = 0; j < 4; j++) s4[j] = s8[j] + s8[j + 4];
-    for (int j = 0; j < 2; j++) s2[j] = s4[j] + s4[j + 2];
-    return s2[0] + s2[1];
-}
+// the 16-lane tree every dot product ends with (tree16.h: s[j] = a[j] + a[j+8], then + 4, + 2, + 1)
+float ops_tree16(const float a[16]) { return tree16(a); }
 
-__attribute__((target("avx2,fma"))) static inline float hsum8x2(__m256 lo, __m256 hi) { // lanes 0-7, 8-15
-    __m256 s8 = _mm256_add_ps(lo, hi);
-    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-    __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
-    return _mm_cvtss_f32(s1);
-}
 
-__attribute__((target("avx512f"))) static inline float hsum512(__m512 v) {
-    __m256 lo = _mm512_castps512_ps256(v), hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-    __m256 s8 = _mm256_add_ps(lo, hi);
-    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-    __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
-    return _mm_cvtss_f32(s1);
-}
 
 // ---------------------------------------------------------------------------- dot products (natural order)
 // lane j (0..15) accumulates fma(a[16c+j], b[16c+j]) over the chunks c (the last one zero-padded), then tree16.
@@ -179,7 +159,7 @@ __attribute__((target("avx512f"))) static float dot_f32_avx512(const float *a, c
         __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
         acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc);
     }
-    return hsum512(acc);
+    return tree16_512(acc);
 }
 
 // zero-padded 8 floats from p (n < 8 valid)
@@ -201,7 +181,7 @@ __attribute__((target("avx2,fma"))) static float dot_f32_avx2(const float *a, co
         lo = _mm256_fmadd_ps(load8_partial(a + i, n - i), load8_partial(b + i, n - i), lo);
         hi = _mm256_fmadd_ps(load8_partial(a + i + 8, n - i - 8), load8_partial(b + i + 8, n - i - 8), hi);
     }
-    return hsum8x2(lo, hi);
+    return tree16_256x2(lo, hi);
 }
 
 float dot_f32(const float *a, const float *b, int n) {
@@ -313,7 +293,7 @@ tile_bf16_512(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16
 #pragma GCC unroll 10
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 10
-        for (int j = 0; j < NR; j++) y[i * ldy + j] = hsum512(acc[i][j]);
+        for (int j = 0; j < NR; j++) y[i * ldy + j] = tree16_512(acc[i][j]);
 }
 
 // one instance per (MR, NR): the compiler keeps the accumulators in registers
@@ -382,7 +362,7 @@ tile_bf16_avx2(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint1
 #pragma GCC unroll 10
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 10
-        for (int j = 0; j < NR; j++) y[i * ldy + j] = hsum8x2(lo[i][j], hi[i][j]);
+        for (int j = 0; j < NR; j++) y[i * ldy + j] = tree16_256x2(lo[i][j], hi[i][j]);
 }
 
 #define TILE2(MR, NR)                                                                                                  \
@@ -428,7 +408,7 @@ __attribute__((target("avx2,fma"))) static void rows1_bf16_avx2(float *y, const 
             hi = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(b, 16)), _mm256_loadu_ps(xp + c + 8), hi);
             hi = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(b, mhi)), _mm256_loadu_ps(xp + c + 24), hi);
         }
-        y[r] = hsum8x2(lo, hi);
+        y[r] = tree16_256x2(lo, hi);
     }
 }
 
@@ -508,7 +488,7 @@ rowsm_step512(float *y, int64_t ldy, const float *xp, int64_t ldxp, const uint16
 #pragma GCC unroll 8
     for (int j = 0; j < NS; j++)
 #pragma GCC unroll 8
-        for (int i = 0; i < M; i++) y[i * ldy + r + j * step] = hsum512(acc[j][i]);
+        for (int i = 0; i < M; i++) y[i * ldy + r + j * step] = tree16_512(acc[j][i]);
 }
 
 // decode and small batches (1 to LT_MR activation rows: a token, a server's batched step): rows [r0, r1) read as LT_NS sequential
@@ -616,7 +596,7 @@ tile_w32_512(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w, 
 #pragma GCC unroll 10
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 10
-        for (int j = 0; j < NR; j++) y[i * ldy + j] = hsum512(acc[i][j]);
+        for (int j = 0; j < NR; j++) y[i * ldy + j] = tree16_512(acc[i][j]);
 }
 
 typedef void (*TileW32Fn)(float *, int64_t, const float *, int64_t, const void *, int64_t, int);
@@ -693,7 +673,7 @@ tile_w32_avx2(float *y, int64_t ldy, const float *x, int64_t ldx, const void *w,
 #pragma GCC unroll 10
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 10
-        for (int j = 0; j < NR; j++) y[i * ldy + j] = hsum8x2(lo[i][j], hi[i][j]);
+        for (int j = 0; j < NR; j++) y[i * ldy + j] = tree16_256x2(lo[i][j], hi[i][j]);
 }
 
 #define TILEW2(F16, MR, NR)                                                                                            \

@@ -10,6 +10,7 @@
 // The summation order of an output depends only on K: rows are batch-invariant as in the fp32 kernels.
 #include "ops_bf16.h"
 #include "ops.h"
+#include "tree16.h"
 
 #include <float.h>
 #include <immintrin.h>
@@ -140,12 +141,6 @@ void bf16c_prepare_row(float *dst, const float *x, int K) {
 // ---------------------------------------------------------------------------- AVX512_BF16 tiles
 
 // ops_tree16 on a vector's lanes (s[j] = a[j] + a[j+8], then + 4, + 2, + 1: the same additions in the same order)
-__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) float tree16_512(__m512 v) {
-    const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-    const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-    const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
-}
 
 // one step of the transposed trees at the end of tile_dp: shuffle(a, b, lo) + shuffle(a, b, hi), lo / hi picking
 // the two halves that each output lane adds

@@ -12,6 +12,7 @@
 #include "ggml_quants.h"
 #include "quant_fp8x.h"
 #include "quant_i8x.h"
+#include "tree16.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -156,14 +157,6 @@ static inline int vec_ok(const Tensor *W) {
     return W->dtype != DT_GGML && (W->group >= W->cols || W->group % 16 == 0);
 }
 
-__attribute__((target("avx512f"))) static inline float hsum512(__m512 v) { // dot_f32's tree
-    __m256 lo = _mm512_castps512_ps256(v), hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-    __m256 s8 = _mm256_add_ps(lo, hi);
-    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-    __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
-    return _mm_cvtss_f32(s1);
-}
 
 // The AVX-512 kernel works on a 16-column chunk with a few instructions per format, each weight the exact product
 // float(q - zero) * scale of quant_get (the same bits as before, so decode and batches keep their order):
@@ -323,7 +316,7 @@ rows_512(float *dst, float *out, const float *x, const Tensor *W, int64_t r, int
             quant_row_naive(w, W, r + i * rstep);
             if (!dst) out[i] = dot_f32(x, w, (int)K);
         } else if (!dst)
-            out[i] = hsum512(acc[i]);
+            out[i] = tree16_512(acc[i]);
     }
 }
 
@@ -447,7 +440,7 @@ q4o_512(float *dst, float *out, const float *xo, const Tensor *W, int64_t r, int
         }
     }
     if (!dst) // (dst: the masked last block wrote the zero padding up to Kp)
-        _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) out[i] = hsum512(acc[i]);
+        _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) out[i] = tree16_512(acc[i]);
 }
 
 #define Q4O_ZP(...) (W->zero ? q4o_512(__VA_ARGS__, 1) : q4o_512(__VA_ARGS__, 0))
@@ -470,13 +463,6 @@ __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void q4o_dots_5
     Q4O_ZP(NULL, out, xo, W, r, step, QK_NS);
 }
 
-__attribute__((target("avx2,fma,f16c"))) static inline float hsum8x2(__m256 lo, __m256 hi) { // dot_f32's tree
-    __m256 s8 = _mm256_add_ps(lo, hi);
-    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-    __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
-    return _mm_cvtss_f32(s1);
-}
 
 // 16 quantised values at p minus the zero point zi, as fp32 (exact): lanes 0-7 in *lo, 8-15 in *hi
 __attribute__((target("avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
@@ -581,7 +567,7 @@ rows_avx2(float *dst, float *out, const float *x, const Tensor *W, int64_t r, co
             quant_row_naive(w, W, r + i);
             if (!dst) out[i] = dot_f32(x, w, (int)K);
         } else if (!dst)
-            out[i] = hsum8x2(alo[i], ahi[i]);
+            out[i] = tree16_256x2(alo[i], ahi[i]);
     }
 }
 
@@ -662,7 +648,7 @@ q4o_avx2(float *dst, float *out, const float *xo, const Tensor *W, int64_t r, co
         }
     }
     if (!dst)
-        _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) out[i] = hsum8x2(alo[i], ahi[i]);
+        _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) out[i] = tree16_256x2(alo[i], ahi[i]);
 }
 
 #define Q4O_AVX2_ZP(...) (W->zero ? q4o_avx2(__VA_ARGS__, 1) : q4o_avx2(__VA_ARGS__, 0))
@@ -788,7 +774,7 @@ __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void tile4x4_51
         }
     }
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < nr; j++) y[i * ldy + j] = hsum512(acc[i][j]);
+        for (int j = 0; j < nr; j++) y[i * ldy + j] = tree16_512(acc[i][j]);
 }
 
 // ---------------------------------------------------------------------------- activation quantisation

@@ -21,6 +21,7 @@
 #include "quant_fp8x.h"
 #include "ops_bf16.h"
 #include "quant.h"
+#include "tree16.h"
 
 #include <immintrin.h>
 #include <stdlib.h>
@@ -138,12 +139,6 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) static void row_bf16_vbmi
     }
 }
 
-// ops_tree16 on a vector's lanes
-__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) float tree16(__m512 v) {
-    float l[16];
-    _mm512_storeu_ps(l, v);
-    return ops_tree16(l);
-}
 
 // out[i * ldo + j] = chain(row i of xp (ldx apart), weight row j) for NR weight rows ld bytes apart and M activation
 // rows: per 64 columns one load of each weight row's codes, two lookups (once for all M rows), then two vdpbf16ps per
@@ -175,7 +170,7 @@ dot_vbmi(float *out, int64_t ldo, const uint16_t *xp, int64_t ldx, const uint8_t
         }
     }
     _Pragma("GCC unroll 8") for (int j = 0; j < NR; j++) _Pragma("GCC unroll 4") for (int i = 0; i < M; i++)
-        out[i * ldo + j] = tree16(acc[j][i]);
+        out[i * ldo + j] = tree16_512(acc[j][i]);
 }
 
 // decode (one activation row) over FX_NS streams: out[j * ostep] = chain(xp, row j), row j rs bytes after row 0, and
@@ -200,7 +195,7 @@ dot_vbmi_streams(float *out, int64_t ostep, const uint16_t *xp, const uint8_t *w
             acc[j] = _mm512_dpbf16_ps(acc[j], (__m512bh)b, (__m512bh)x1);
         }
     }
-    _Pragma("GCC unroll 8") for (int j = 0; j < FX_NS; j++) out[j * ostep] = tree16(acc[j]);
+    _Pragma("GCC unroll 8") for (int j = 0; j < FX_NS; j++) out[j * ostep] = tree16_512(acc[j]);
 }
 
 // instances: NR weight rows x M activation rows (8 x 1, 4 x 1, 2 x 1, 1 x 1: decode; 2 x 2..4, 1 x 2..4: batches)
