@@ -29,10 +29,10 @@
 
 #define FX_DECODE_ROWS 4 // batches up to this many rows read the FP8 bytes directly (AVX512_BF16 + VBMI)
 #define FX_PF 512        // rows of FX_LONG bytes or more: bytes prefetched ahead in each row (8 rows per pass)
-#define FX_NS 5  // decode: weight streams of dot_vbmi_streams
+#define FX_NS 5  // decode: weight streams of dot_vbmi
 #define FX_NS2 4 // batches of 2-4 rows: weight streams (4 x 4 accumulators)
-#define FX_PFS 512   // dot_vbmi_streams: bytes prefetched ahead in each stream
-#define FX_PFS2 2048 // dot_vbmi_streams: bytes prefetched into L2 ahead in each stream as well
+#define FX_PFS 512   // dot_vbmi streams: bytes prefetched ahead in each
+#define FX_PFS2 2048 // dot_vbmi streams: bytes prefetched into L2 ahead in each as well
 #define FX_LONG 2048     // shorter rows: 4 per pass, the pass after next prefetched as one block (measured on the
                          // 2-vCPU VM, one thread: K = 1408 12 -> 20 GB/s; K = 4096 and 12288: in-row prefetch best)
 
@@ -134,16 +134,18 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) static void row_bf16_vbmi
     }
 }
 
-
-// out[i * ldo + j] = chain(row i of xp (ldx apart), weight row j) for NR weight rows ld bytes apart and M activation
-// rows: per 64 columns one load of each weight row's codes, two lookups (once for all M rows), then two vdpbf16ps per
-// activation row (positions 0..31, then 32..63: the tile's chunk order over the converted row); prefetch: FX_PF
-// bytes ahead in each row (long rows), or (short rows) the rows two passes on, read as one block, a line per row
+// out[i * ldo + j * ostep] = chain(row i of xp (ldx apart), weight row j) for NR weight rows (ld bytes long) rs bytes
+// apart and M activation rows: per 64 columns one load of each weight row's codes, two lookups (once for all M
+// rows), then two vdpbf16ps per activation row (positions 0..31, then 32..63: the tile's chunk order over the
+// converted row). Prefetch: rs > ld: NR streams (the rows of a task cut into NR consecutive parts, as ops.c's
+// rowsm_bf16_512 reads bf16 rows; each stream's next row right after its current one), each FX_PFS bytes ahead and
+// FX_PFS2 into L2, on into its next row; rs = ld (consecutive rows): FX_PF bytes ahead in each row (long rows), or
+// (short rows) the rows two passes on, read as one block, a line per row
 __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512bf16"))) static inline __attribute__((always_inline)) void
-dot_vbmi(float *out, int64_t ldo, const uint16_t *xp, int64_t ldx, const uint8_t *w, int64_t ld, int K, const int NR,
-         const int M) {
+dot_vbmi(float *out, int64_t ldo, int64_t ostep, const uint16_t *xp, int64_t ldx, const uint8_t *w, int64_t ld,
+         int64_t rs, int K, const int NR, const int M) {
     const Tabs t = tabs_load();
-    __m512 acc[8][4]; // [NR][M], NR * M <= 8
+    __m512 acc[8][4]; // [NR][M], NR * M <= 16
     _Pragma("GCC unroll 8") for (int j = 0; j < NR; j++) _Pragma("GCC unroll 4") for (int i = 0; i < M; i++)
         acc[j][i] = _mm512_setzero_ps();
     for (int c = 0; c < K; c += 64) {
@@ -152,40 +154,11 @@ dot_vbmi(float *out, int64_t ldo, const uint16_t *xp, int64_t ldx, const uint8_t
         // long rows: FX_PF bytes ahead in each row, or past its end: the same place in the next pass's row
         const int64_t pf = c + FX_PF < ld ? c + FX_PF : c + FX_PF + (NR - 1) * ld;
         _Pragma("GCC unroll 8") for (int j = 0; j < NR; j++) {
-            if (ld >= FX_LONG) _mm_prefetch((const char *)(w + j * ld + pf), _MM_HINT_T0);
+            if (rs > ld) {
+                _mm_prefetch((const char *)(w + j * rs + c + FX_PFS), _MM_HINT_T0);
+                _mm_prefetch((const char *)(w + j * rs + c + FX_PFS2), _MM_HINT_T1);
+            } else if (ld >= FX_LONG) _mm_prefetch((const char *)(w + j * ld + pf), _MM_HINT_T0);
             else _mm_prefetch((const char *)(w + 2 * NR * ld + (int64_t)c * NR + 64 * j), _MM_HINT_T0);
-            __m512i a, b;
-            cvt64(&t, _mm512_maskz_loadu_epi8(m, w + j * ld + c), &a, &b);
-            _Pragma("GCC unroll 4") for (int i = 0; i < M; i++) {
-                const __m512i x0 = _mm512_loadu_si512((const void *)(xp + i * ldx + c));
-                const __m512i x1 = _mm512_loadu_si512((const void *)(xp + i * ldx + c + 32));
-                acc[j][i] = _mm512_dpbf16_ps(acc[j][i], (__m512bh)a, (__m512bh)x0);
-                acc[j][i] = _mm512_dpbf16_ps(acc[j][i], (__m512bh)b, (__m512bh)x1);
-            }
-        }
-    }
-    _Pragma("GCC unroll 8") for (int j = 0; j < NR; j++) _Pragma("GCC unroll 4") for (int i = 0; i < M; i++)
-        out[i * ldo + j] = tree16_512(acc[j][i]);
-}
-
-// decode and small batches over NS streams: out[i * ldo + j * ostep] = chain(row i of xp (ldx apart), weight row j),
-// weight row j rs bytes after row 0, and each stream's next row right after its current one (the rows of a task
-// cut into NS consecutive parts, as ops.c's rowsm_bf16_512 reads bf16 rows): each stream is read sequentially and
-// prefetched FX_PFS bytes ahead (and FX_PFS2 into L2), on into its next row; per 64 columns each weight chunk is
-// converted once for the M activation rows (the same chain as dot_vbmi)
-__attribute__((target("avx512f,avx512bw,avx512vbmi,avx512bf16"))) static inline __attribute__((always_inline)) void
-dot_vbmi_streams(float *out, int64_t ldo, int64_t ostep, const uint16_t *xp, int64_t ldx, const uint8_t *w, int64_t rs,
-                 int K, const int NS, const int M) {
-    const Tabs t = tabs_load();
-    __m512 acc[FX_NS][4]; // [NS][M], NS * M <= 16
-    _Pragma("GCC unroll 8") for (int j = 0; j < NS; j++) _Pragma("GCC unroll 4") for (int i = 0; i < M; i++)
-        acc[j][i] = _mm512_setzero_ps();
-    for (int c = 0; c < K; c += 64) {
-        const int n = K - c;
-        const __mmask64 m = n >= 64 ? ~0ull : (1ull << n) - 1;
-        _Pragma("GCC unroll 8") for (int j = 0; j < NS; j++) {
-            _mm_prefetch((const char *)(w + j * rs + c + FX_PFS), _MM_HINT_T0);
-            _mm_prefetch((const char *)(w + j * rs + c + FX_PFS2), _MM_HINT_T1);
             __m512i a, b;
             cvt64(&t, _mm512_maskz_loadu_epi8(m, w + j * rs + c), &a, &b);
             _Pragma("GCC unroll 4") for (int i = 0; i < M; i++) {
@@ -196,29 +169,16 @@ dot_vbmi_streams(float *out, int64_t ldo, int64_t ostep, const uint16_t *xp, int
             }
         }
     }
-    _Pragma("GCC unroll 8") for (int j = 0; j < NS; j++) _Pragma("GCC unroll 4") for (int i = 0; i < M; i++)
+    _Pragma("GCC unroll 8") for (int j = 0; j < NR; j++) _Pragma("GCC unroll 4") for (int i = 0; i < M; i++)
         out[i * ldo + j * ostep] = tree16_512(acc[j][i]);
 }
-
-// instances: FX_NS streams for one activation row, FX_NS2 for 2-4 (the accumulators stay in registers)
-typedef void (*StreamFn)(float *, int64_t, int64_t, const uint16_t *, int64_t, const uint8_t *, int64_t, int);
-#define STREAMS(NS, M)                                                                                                 \
-    __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512bf16"))) static void dot_streams_##M(                     \
-        float *out, int64_t ldo, int64_t ostep, const uint16_t *xp, int64_t ldx, const uint8_t *w, int64_t rs, int K) { \
-        dot_vbmi_streams(out, ldo, ostep, xp, ldx, w, rs, K, NS, M);                                                   \
-    }
-STREAMS(FX_NS, 1)
-STREAMS(FX_NS2, 2)
-STREAMS(FX_NS2, 3)
-STREAMS(FX_NS2, 4)
-static const StreamFn dot_streams[4] = {dot_streams_1, dot_streams_2, dot_streams_3, dot_streams_4};
 
 // instances: NR weight rows x M activation rows (8 x 1, 4 x 1, 2 x 1, 1 x 1: decode; 2 x 2..4, 1 x 2..4: batches)
 typedef void (*DotFn)(float *, int64_t, const uint16_t *, int64_t, const uint8_t *, int64_t, int);
 #define DOTRM(NR, M)                                                                                                   \
     __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512bf16"))) static void dot_vbmi_##NR##_##M(                 \
         float *out, int64_t ldo, const uint16_t *xp, int64_t ldx, const uint8_t *w, int64_t ld, int K) {               \
-        dot_vbmi(out, ldo, xp, ldx, w, ld, K, NR, M);                                                                  \
+        dot_vbmi(out, ldo, 1, xp, ldx, w, ld, ld, K, NR, M);                                                           \
     }
 DOTRM(8, 1)
 DOTRM(4, 1)
@@ -232,6 +192,21 @@ DOTRM(2, 3)
 DOTRM(2, 4)
 static const DotFn dot_rows_fns[2][3] = {{dot_vbmi_1_2, dot_vbmi_1_3, dot_vbmi_1_4},
                                          {dot_vbmi_2_2, dot_vbmi_2_3, dot_vbmi_2_4}};
+
+// instances: FX_NS streams for one activation row, FX_NS2 for 2-4 (the accumulators stay in registers)
+typedef void (*StreamFn)(float *, int64_t, int64_t, const uint16_t *, int64_t, const uint8_t *, int64_t, int64_t, int);
+#define STREAMS(NS, M)                                                                                                 \
+    __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512bf16"))) static void dot_streams_##M(                     \
+        float *out, int64_t ldo, int64_t ostep, const uint16_t *xp, int64_t ldx, const uint8_t *w, int64_t ld,          \
+        int64_t rs, int K) {                                                                                           \
+        dot_vbmi(out, ldo, ostep, xp, ldx, w, ld, rs, K, NS, M);                                                       \
+    }
+STREAMS(FX_NS, 1)
+STREAMS(FX_NS2, 2)
+STREAMS(FX_NS2, 3)
+STREAMS(FX_NS2, 4)
+static const StreamFn dot_streams[4] = {dot_streams_1, dot_streams_2, dot_streams_3, dot_streams_4};
+
 
 // ---------------------------------------------------------------------------- any path
 
@@ -263,7 +238,8 @@ void fp8x_rows(float *y, int64_t ldy, const float *xq, int64_t ldq, const float 
         const int64_t ldx = 2 * ldq; // (in uint16)
         const int part = (r1 - r0) / FX_NS2;
         for (int r = r0; r < r0 + part; r++)
-            dot_streams[n - 1](y + r, ldy, part, (const uint16_t *)xq, ldx, w + (int64_t)r * W->ld, (int64_t)part * W->ld, K);
+            dot_streams[n - 1](y + r, ldy, part, (const uint16_t *)xq, ldx, w + (int64_t)r * W->ld, W->ld,
+                               (int64_t)part * W->ld, K);
         for (int r = r0 + FX_NS2 * part; r < r1;) {
             const int nr = r1 - r >= 2 ? 2 : 1;
             dot_rows_fns[nr - 1][n - 2](y + r, ldy, (const uint16_t *)xq, ldx, w + (int64_t)r * W->ld, W->ld, K);
@@ -273,7 +249,8 @@ void fp8x_rows(float *y, int64_t ldy, const float *xq, int64_t ldq, const float 
         // a pass of 8 (long rows), 4, 2 or 1 weight rows
         const uint16_t *xp = (const uint16_t *)xq;
         const int part = (r1 - r0) / FX_NS; // stream j: rows [r0 + j part, r0 + (j + 1) part)
-        for (int r = r0; r < r0 + part; r++) dot_streams_1(y + r, 0, part, xp, 0, w + (int64_t)r * W->ld, (int64_t)part * W->ld, K);
+        for (int r = r0; r < r0 + part; r++)
+            dot_streams_1(y + r, 0, part, xp, 0, w + (int64_t)r * W->ld, W->ld, (int64_t)part * W->ld, K);
         for (int r = r0 + FX_NS * part; r < r1;) {
             const int nr = r1 - r >= 8 && W->ld >= FX_LONG ? 8 : r1 - r >= 4 ? 4 : r1 - r >= 2 ? 2 : 1;
             const DotFn f = nr == 8 ? dot_vbmi_8_1 : nr == 4 ? dot_vbmi_4_1 : nr == 2 ? dot_vbmi_2_1 : dot_vbmi_1_1;
