@@ -171,6 +171,7 @@ static inline int vec_ok(const Tensor *W) {
 #define QK_PF 2048 // bytes of a quantised row prefetched ahead of the read (the weights stream from memory once)
 #define QK_NR 8    // most rows per decode pass
 #define QK_NS 5    // decode (one activation row): weight streams of dots_512 (as ops.c's rowsm_bf16_512)
+#define QK_NS2 4   // 2-4 activation rows (a server's batched step): weight streams of dots_512
 #define QK_PFS 512 // dots_512: bytes prefetched ahead in each stream
 #define QK_PFS2 2048 // dots_512: bytes prefetched into L2 ahead in each stream as well (as ops.c's LT_PFM2)
 #define QK_LONG 2048 // rows of fewer bytes run four per pass, not eight (fewer streams: measured on the 2-vCPU VM, one
@@ -228,23 +229,24 @@ wchunk512(const DType DT, const int ZP, const uint8_t *p, const QGroup512 *g) {
     }
 }
 
-// NR (1, 2, 4, 8; QK_NS) rows r + i rstep: dst != NULL: store the dequantised rows (dst + i * K); else out[i] = x . row
-// r + i rstep in dot_f32's order (one 16-lane fma chain per row, the last chunk zero-padded, then the tree). rstep 1:
-// consecutive rows (pf_rows); else QK_NS decode streams (each row's stream goes on into row r + 1 + i rstep)
+// NR (1, 2, 4, 8; QK_NS) rows r + i rstep: dst != NULL: store the dequantised rows (dst + i * K); else out[m * ldo + i
+// rstep] = x_m . row r + i rstep for the M (<= 4) activation rows x_m = x + m ldx, in dot_f32's order (one 16-lane fma
+// chain per output, the last chunk zero-padded, then the tree; each weight chunk dequantised once for the M rows).
+// rstep 1: consecutive rows (pf_rows); else decode streams (each row's stream goes on into row r + 1 + i rstep)
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
-rows_512(float *dst, float *out, const float *x, const Tensor *W, int64_t r, int64_t rstep, const int NR, const DType DT,
-         const int ZP) {
+rows_512(float *dst, float *out, int64_t ldo, const float *x, int64_t ldx, const int M, const Tensor *W, int64_t r,
+         int64_t rstep, const int NR, const DType DT, const int ZP) {
     const int64_t K = W->cols, G = W->group < K ? W->group : K;
     const int64_t line = DT == DT_Q4 ? 127 : 63; // columns per 64-byte line, minus 1
     const uint8_t *row[QK_NR];
     int64_t sb[QK_NR];
-    __m512 acc[QK_NR];
+    __m512 acc[QK_NR][4];
     __m512i mu[QK_NR], ms[QK_NR]; // FP8: running unsigned / signed maxima of the row's bytes (NaN codes 0xff, 0x7f)
     int bad[QK_NR];
     _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
         row[i] = (const uint8_t *)W->data + (r + i * rstep) * W->ld;
         sb[i] = (W->block_rows == 1 ? r + i * rstep : (r + i * rstep) / W->block_rows) * W->scale_cols; // (no division per channel)
-        acc[i] = _mm512_setzero_ps();
+        _Pragma("GCC unroll 4") for (int m = 0; m < M; m++) acc[i][m] = _mm512_setzero_ps();
         mu[i] = ms[i] = _mm512_setzero_si512(), bad[i] = 0;
     }
     for (int64_t g0 = 0, g = 0; g0 < K; g0 += G, g++) {
@@ -283,17 +285,20 @@ rows_512(float *dst, float *out, const float *x, const Tensor *W, int64_t r, int
                     }
                 }
             }
-            const __m512 xv = dst ? _mm512_setzero_ps() : _mm512_loadu_ps(x + c);
+            __m512 xv[4];
+            _Pragma("GCC unroll 4") for (int m = 0; m < M; m++) xv[m] = dst ? _mm512_setzero_ps() : _mm512_loadu_ps(x + m * ldx + c);
             _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
                 const __m512 w = wchunk512(DT, ZP, DT == DT_Q4 ? row[i] + c / 2 : row[i] + c, &q[i]);
                 if (dst) _mm512_storeu_ps(dst + i * K + c, w);
-                else acc[i] = _mm512_fmadd_ps(xv, w, acc[i]);
+                else _Pragma("GCC unroll 4") for (int m = 0; m < M; m++) acc[i][m] = _mm512_fmadd_ps(xv[m], w, acc[i][m]);
             }
         }
         if (c < ge) { // the last, partial chunk: zero-padded weights and activations
             const int n = (int)(ge - c);
-            const __mmask16 m = (__mmask16)((1u << n) - 1);
-            const __m512 xv = dst ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, x + c);
+            const __mmask16 mk = (__mmask16)((1u << n) - 1);
+            __m512 xv[4];
+            _Pragma("GCC unroll 4") for (int m = 0; m < M; m++)
+                xv[m] = dst ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mk, x + m * ldx + c);
             _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
                 uint8_t tmp[16];
                 tail_bytes(tmp, DT == DT_Q4 ? row[i] + c / 2 : row[i] + c, DT == DT_Q4 ? (n + 1) / 2 : n);
@@ -301,9 +306,9 @@ rows_512(float *dst, float *out, const float *x, const Tensor *W, int64_t r, int
                     const __m512i v = _mm512_zextsi128_si512(_mm_loadu_si128((const __m128i *)tmp));
                     mu[i] = _mm512_max_epu8(mu[i], v), ms[i] = _mm512_max_epi8(ms[i], v);
                 }
-                const __m512 w = _mm512_maskz_mov_ps(m, wchunk512(DT, ZP, tmp, &q[i]));
-                if (dst) _mm512_mask_storeu_ps(dst + i * K + c, m, w);
-                else acc[i] = _mm512_fmadd_ps(xv, w, acc[i]);
+                const __m512 w = _mm512_maskz_mov_ps(mk, wchunk512(DT, ZP, tmp, &q[i]));
+                if (dst) _mm512_mask_storeu_ps(dst + i * K + c, mk, w);
+                else _Pragma("GCC unroll 4") for (int m = 0; m < M; m++) acc[i][m] = _mm512_fmadd_ps(xv[m], w, acc[i][m]);
             }
         }
     }
@@ -314,9 +319,10 @@ rows_512(float *dst, float *out, const float *x, const Tensor *W, int64_t r, int
         if (bad[i]) { // the element-by-element path (the reference's bits)
             float *w = dst ? dst + i * K : qbuf((size_t)K);
             quant_row_naive(w, W, r + i * rstep);
-            if (!dst) out[i] = dot_f32(x, w, (int)K);
+            if (!dst)
+                for (int m = 0; m < M; m++) out[m * ldo + i * rstep] = dot_f32(x + m * ldx, w, (int)K);
         } else if (!dst)
-            out[i] = tree16_512(acc[i]);
+            _Pragma("GCC unroll 4") for (int m = 0; m < M; m++) out[m * ldo + i * rstep] = tree16_512(acc[i][m]);
     }
 }
 
@@ -330,25 +336,32 @@ rows_512(float *dst, float *out, const float *x, const Tensor *W, int64_t r, int
 #define ROWS512_ZP(...) (W->zero ? rows_512(__VA_ARGS__, 1) : rows_512(__VA_ARGS__, 0))
 
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void row_store_512(float *dst, const Tensor *W, int64_t r) {
-    DISPATCH_DT(ROWS512_ZP, dst, NULL, NULL, W, r, 1, 1)
+    DISPATCH_DT(ROWS512_ZP, dst, NULL, 0, NULL, 0, 1, W, r, 1, 1)
 }
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void dot1_512(float *out, const float *x, const Tensor *W, int64_t r) {
-    DISPATCH_DT(ROWS512_ZP, NULL, out, x, W, r, 1, 1)
+    DISPATCH_DT(ROWS512_ZP, NULL, out, 0, x, 0, 1, W, r, 1, 1)
 }
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void dot2_512(float *out, const float *x, const Tensor *W, int64_t r) {
-    DISPATCH_DT(ROWS512_ZP, NULL, out, x, W, r, 1, 2)
+    DISPATCH_DT(ROWS512_ZP, NULL, out, 0, x, 0, 1, W, r, 1, 2)
 }
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void dot4_512(float *out, const float *x, const Tensor *W, int64_t r) {
-    DISPATCH_DT(ROWS512_ZP, NULL, out, x, W, r, 1, 4)
+    DISPATCH_DT(ROWS512_ZP, NULL, out, 0, x, 0, 1, W, r, 1, 4)
 }
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void dot8_512(float *out, const float *x, const Tensor *W, int64_t r) {
-    DISPATCH_DT(ROWS512_ZP, NULL, out, x, W, r, 1, 8)
+    DISPATCH_DT(ROWS512_ZP, NULL, out, 0, x, 0, 1, W, r, 1, 8)
 }
-// decode streams: out[i] = x . row r + i step, i < QK_NS
-__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void dots_512(float *out, const float *x, const Tensor *W, int64_t r,
-                                                                                 int64_t step) {
-    DISPATCH_DT(ROWS512_ZP, NULL, out, x, W, r, step, QK_NS)
-}
+// decode streams: out[m * ldo + i step] = x_m . row r + i step, i < QK_NS (one activation row) or QK_NS2 (2-4 rows: m < M)
+#define DOTS512(M, NS)                                                                                                 \
+    __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void dots_512_##M(                                \
+        float *out, int64_t ldo, const float *x, int64_t ldx, const Tensor *W, int64_t r, int64_t step) {              \
+        DISPATCH_DT(ROWS512_ZP, NULL, out, ldo, x, ldx, M, W, r, step, NS)                                             \
+    }
+DOTS512(1, QK_NS)
+DOTS512(2, QK_NS2)
+DOTS512(3, QK_NS2)
+DOTS512(4, QK_NS2)
+typedef void (*DotsFn)(float *, int64_t, const float *, int64_t, const Tensor *, int64_t, int64_t);
+static const DotsFn dots_512[4] = {dots_512_1, dots_512_2, dots_512_3, dots_512_4};
 
 // ---------------------------------------------------------------------------- int4 in octet order
 // int4 weights are summed in "octet order": K zero-padded to a multiple of 128; in block c of 128 columns lane k
@@ -377,20 +390,23 @@ static inline int q4_fast(const Tensor *W) {
 }
 
 // NR (1, 2, 4, 8; QK_NS) int4 rows r + i rstep in octet order: dst != NULL: store the dequantised rows octet-permuted
-// (dst + i * Kp, zero-padded); else out[i] = xo . row r + i rstep (xo: octet-permuted activations, Kp of them);
-// rstep 1: consecutive rows (pf_rows), else QK_NS decode streams (as rows_512)
+// (dst + i * Kp, zero-padded); else out[m * ldo + i rstep] = xo_m . row r + i rstep for the M (<= 4) activation rows
+// xo_m = xo + m ldx (octet-permuted, Kp each; each weight chunk looked up once for them); rstep 1: consecutive rows
+// (pf_rows), else decode streams (as rows_512)
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
-q4o_512(float *dst, float *out, const float *xo, const Tensor *W, int64_t r, int64_t rstep, const int NR, const int ZP) {
+q4o_512(float *dst, float *out, int64_t ldo, const float *xo, int64_t ldx, const int M, const Tensor *W, int64_t r,
+        int64_t rstep, const int NR, const int ZP) {
     const int64_t K = W->cols, Kp = (K + 127) & ~(int64_t)127, G = W->group < K ? W->group : K;
     const int lanes = G < 128; // groups of 32 / 64: a scale and zero point per lane
     const __m512i nib = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const uint8_t *row[QK_NR];
     int64_t sb[QK_NR];
-    __m512 acc[QK_NR], t[QK_NR], sv[QK_NR], zv[QK_NR];
+    __m512 acc[QK_NR][4], t[QK_NR], sv[QK_NR], zv[QK_NR];
     _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
         row[i] = (const uint8_t *)W->data + (r + i * rstep) * W->ld;
         sb[i] = (W->block_rows == 1 ? r + i * rstep : (r + i * rstep) / W->block_rows) * W->scale_cols;
-        acc[i] = t[i] = sv[i] = zv[i] = _mm512_setzero_ps();
+        t[i] = sv[i] = zv[i] = _mm512_setzero_ps();
+        _Pragma("GCC unroll 4") for (int m = 0; m < M; m++) acc[i][m] = _mm512_setzero_ps();
     }
     for (int64_t c = 0; c < K; c += 128) {
         if (lanes) // lane k: group (c + 8k) / G; w = (float(n) - float(8 + zero)) * scale
@@ -427,7 +443,9 @@ q4o_512(float *dst, float *out, const float *xo, const Tensor *W, int64_t r, int
         _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) {
             // lanes k with column 8k + j inside the row
             const __mmask16 mj = n == 128 ? 0xffff : _mm512_cmplt_epi32_mask(_mm512_add_epi32(_mm512_slli_epi32(nib, 3), _mm512_set1_epi32(j)), _mm512_set1_epi32((int)n));
-            const __m512 xv = dst ? _mm512_setzero_ps() : _mm512_loadu_ps(xo + c + 16 * j);
+            __m512 xv[4];
+            _Pragma("GCC unroll 4") for (int m = 0; m < M; m++)
+                xv[m] = dst ? _mm512_setzero_ps() : _mm512_loadu_ps(xo + m * ldx + c + 16 * j);
             _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
                 const __m512i q = _mm512_srli_epi32(v[i], 4 * j);
                 __m512 w;
@@ -435,33 +453,40 @@ q4o_512(float *dst, float *out, const float *xo, const Tensor *W, int64_t r, int
                 else w = _mm512_permutexvar_ps(q, t[i]);
                 if (n < 128) w = _mm512_maskz_mov_ps(mj, w);
                 if (dst) _mm512_storeu_ps(dst + i * Kp + c + 16 * j, w);
-                else acc[i] = _mm512_fmadd_ps(xv, w, acc[i]);
+                else _Pragma("GCC unroll 4") for (int m = 0; m < M; m++) acc[i][m] = _mm512_fmadd_ps(xv[m], w, acc[i][m]);
             }
         }
     }
     if (!dst) // (dst: the masked last block wrote the zero padding up to Kp)
-        _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) out[i] = tree16_512(acc[i]);
+        _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) _Pragma("GCC unroll 4") for (int m = 0; m < M; m++)
+            out[m * ldo + i * rstep] = tree16_512(acc[i][m]);
 }
 
 #define Q4O_ZP(...) (W->zero ? q4o_512(__VA_ARGS__, 1) : q4o_512(__VA_ARGS__, 0))
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void q4o_store_512(float *dst, const Tensor *W, int64_t r) {
-    Q4O_ZP(dst, NULL, NULL, W, r, 1, 1);
+    Q4O_ZP(dst, NULL, 0, NULL, 0, 1, W, r, 1, 1);
 }
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void q4o_dot_512(float *out, const float *xo, const Tensor *W,
                                                                                 int64_t r, int nr) {
     switch (nr) {
-    case 8: Q4O_ZP(NULL, out, xo, W, r, 1, 8); break;
-    case 4: Q4O_ZP(NULL, out, xo, W, r, 1, 4); break;
-    case 2: Q4O_ZP(NULL, out, xo, W, r, 1, 2); break;
-    default: Q4O_ZP(NULL, out, xo, W, r, 1, 1);
+    case 8: Q4O_ZP(NULL, out, 0, xo, 0, 1, W, r, 1, 8); break;
+    case 4: Q4O_ZP(NULL, out, 0, xo, 0, 1, W, r, 1, 4); break;
+    case 2: Q4O_ZP(NULL, out, 0, xo, 0, 1, W, r, 1, 2); break;
+    default: Q4O_ZP(NULL, out, 0, xo, 0, 1, W, r, 1, 1);
     }
 }
 
-// decode streams: out[i] = xo . row r + i step, i < QK_NS
-__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void q4o_dots_512(float *out, const float *xo,
-                                                                                     const Tensor *W, int64_t r, int64_t step) {
-    Q4O_ZP(NULL, out, xo, W, r, step, QK_NS);
-}
+// decode streams: out[m * ldo + i step] = xo_m . row r + i step, i < QK_NS (one activation row) or QK_NS2 (2-4)
+#define Q4ODOTS(M, NS)                                                                                                 \
+    __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void q4o_dots_512_##M(                            \
+        float *out, int64_t ldo, const float *xo, int64_t ldx, const Tensor *W, int64_t r, int64_t step) {             \
+        Q4O_ZP(NULL, out, ldo, xo, ldx, M, W, r, step, NS);                                                            \
+    }
+Q4ODOTS(1, QK_NS)
+Q4ODOTS(2, QK_NS2)
+Q4ODOTS(3, QK_NS2)
+Q4ODOTS(4, QK_NS2)
+static const DotsFn q4o_dots_512[4] = {q4o_dots_512_1, q4o_dots_512_2, q4o_dots_512_3, q4o_dots_512_4};
 
 
 // 16 quantised values at p minus the zero point zi, as fp32 (exact): lanes 0-7 in *lo, 8-15 in *hi
@@ -898,14 +923,10 @@ static void qtask(const LinearJob *J, const float *x, int64_t ldx, int kind, int
     else if (kind == QK_I8X) i8x_rows(J->y, J->ldy, x, ldx, W, J->n, r0, r1);
     else if (q4 && J->n <= QL_DECODE_ROWS) { // octet order: eight rows per pass, then four, two, one
         int r = r0;
-        if (J->n == 1 && q4_fast(W) && cpu.avx512f && cpu.f16c) { // one activation row: QK_NS streams (as below)
-            const int part = (r1 - r0) / QK_NS;
-            for (; r < r0 + part; r++) {
-                float o[QK_NS];
-                q4o_dots_512(o, x, W, r, part);
-                for (int k = 0; k < QK_NS; k++) J->y[r + k * part] = o[k];
-            }
-            r = r0 + QK_NS * part;
+        if (q4_fast(W) && cpu.avx512f && cpu.f16c) { // QK_NS (2-4 activation rows: QK_NS2) streams, as below
+            const int ns = J->n == 1 ? QK_NS : QK_NS2, part = (r1 - r0) / ns;
+            for (; r < r0 + part; r++) q4o_dots_512[J->n - 1](J->y + r, J->ldy, x, ldx, W, r, part);
+            r = r0 + ns * part;
         }
         while (r < r1) {
             const int nr = r1 - r >= 8 && W->ld >= QK_LONG ? 8 : r1 - r >= 4 ? 4 : r1 - r >= 2 ? 2 : 1;
@@ -931,14 +952,10 @@ static void qtask(const LinearJob *J, const float *x, int64_t ldx, int kind, int
         }
     } else if (J->n <= QL_DECODE_ROWS) {
         int r = r0;
-        if (J->n == 1 && vec_ok(W) && cpu.avx512f && cpu.f16c) { // one activation row: the task's rows as QK_NS streams
-            const int part = (r1 - r0) / QK_NS; // stream j: rows [r0 + j part, r0 + (j + 1) part)
-            for (; r < r0 + part; r++) {
-                float o[QK_NS];
-                dots_512(o, x, W, r, part);
-                for (int k = 0; k < QK_NS; k++) J->y[r + k * part] = o[k];
-            }
-            r = r0 + QK_NS * part;
+        if (vec_ok(W) && cpu.avx512f && cpu.f16c) { // the task's rows as QK_NS (2-4 activation rows: QK_NS2) streams
+            const int ns = J->n == 1 ? QK_NS : QK_NS2, part = (r1 - r0) / ns; // stream j: rows [r0 + j part, ...)
+            for (; r < r0 + part; r++) dots_512[J->n - 1](J->y + r, J->ldy, x, ldx, W, r, part);
+            r = r0 + ns * part;
         }
         for (; r + 8 <= r1 && W->ld >= QK_LONG; r += 8) // eight rows per pass (AVX-512; long rows)
             for (int i = 0; i < J->n; i++) {

@@ -169,8 +169,9 @@ static void weight_case(const QCase *c) {
               c->dt == DT_Q4 ? ", octet order" : "");
     }
     set_isa(2);
-    // Linear: decode (1, 3 rows) and batches (7, 40 rows) vs naive; each row alone == in the batch; 1 vs 2 threads
-    const int ns[4] = {1, 3, 7, 40};
+    // Linear: decode (1 row), a server's batched step (2, 3, 4 rows) and batches (7, 40 rows) vs naive; each row
+    // alone == in the batch; 1 vs 2 threads
+    const int ns[6] = {1, 2, 3, 4, 7, 40};
     const int nmax = 40;
     float *X = malloc((size_t)nmax * K * 4), *Y = malloc((size_t)nmax * O * 4), *Yn = malloc((size_t)nmax * O * 4);
     float *Y1 = malloc((size_t)O * 4), *Y2 = malloc((size_t)nmax * O * 4);
@@ -182,7 +183,7 @@ static void weight_case(const QCase *c) {
         W.act = act;
         double worst = 0;
         int alone = 1, threads = 1, isas = 1;
-        for (int q = 0; q < 4; q++) {
+        for (int q = 0; q < 6; q++) {
             const int n = ns[q];
             linear(Y, X, &W, &B, n);
             linear_naive(Yn, X, &W, &B, n);
@@ -207,7 +208,8 @@ static void weight_case(const QCase *c) {
             }
             set_isa(2);
         }
-        CHECK(worst <= 2e-6, "%s act %d: Linear (1, 3, 7, 40 rows) vs naive: max err %.2e of the max", c->name, act, worst);
+        CHECK(worst <= 2e-6, "%s act %d: Linear (1, 2, 3, 4, 7, 40 rows) vs naive: max err %.2e of the max", c->name, act,
+              worst);
         CHECK(alone, "%s act %d: each row alone gives the batch's bits", c->name, act);
         CHECK(threads, "%s act %d: 1 and 2 threads give the same bits", c->name, act);
         CHECK(isas, "%s act %d: AVX-512, AVX2 and portable C give the same bits", c->name, act);
