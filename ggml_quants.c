@@ -455,23 +455,36 @@ T256 INLINE void flt_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, co
 
 // ---- Q8_0: w = q * d
 
-T512 INLINE void q8_0_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
-    __m512 acc[GQ_R];
-    for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_ps();
+// nr rows rb apart against M (<= 4) activation rows x + m ldx: y[m ldy + r] (each block dequantised once for them)
+T512 INLINE void q8_0_512m(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy,
+                           const int nr, const int M) {
+    __m512 acc[GQ_R][4];
+    for (int r = 0; r < nr; r++)
+        for (int m = 0; m < M; m++) acc[r][m] = _mm512_setzero_ps();
     for (int64_t b = 0; b < K / 32; b++) {
-        const __m512 x0 = _mm512_loadu_ps(x + 32 * b), x1 = _mm512_loadu_ps(x + 32 * b + 16);
+        __m512 x0[4], x1[4];
+#pragma GCC unroll 4
+        for (int m = 0; m < M; m++) x0[m] = _mm512_loadu_ps(x + m * ldx + 32 * b), x1[m] = _mm512_loadu_ps(x + m * ldx + 32 * b + 16);
 #pragma GCC unroll 4
         for (int r = 0; r < nr; r++) {
             const uint8_t *p = w + r * rb + 34 * b;
             if ((b & 1) == 0) pf_ahead(w + r * rb, (size_t)(34 * b), rb, nr); // a line per 64 bytes read
             const __m512 d = _mm512_set1_ps(h2f(p));
-            const __m512 q0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 2))));
-            const __m512 q1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 18))));
-            acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(q0, d), x0, acc[r]);
-            acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(q1, d), x1, acc[r]);
+            const __m512 w0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 2)))), d);
+            const __m512 w1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 18)))), d);
+#pragma GCC unroll 4
+            for (int m = 0; m < M; m++) {
+                acc[r][m] = _mm512_fmadd_ps(w0, x0[m], acc[r][m]);
+                acc[r][m] = _mm512_fmadd_ps(w1, x1[m], acc[r][m]);
+            }
         }
     }
-    for (int r = 0; r < nr; r++) y[r] = tree16_512(acc[r]);
+    for (int r = 0; r < nr; r++)
+        for (int m = 0; m < M; m++) y[m * ldy + r] = tree16_512(acc[r][m]);
+}
+
+T512 INLINE void q8_0_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    q8_0_512m(w, rb, K, x, 0, y, 0, nr, 1);
 }
 
 T256 INLINE void q8_0_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
@@ -571,10 +584,13 @@ T512 INLINE void k4_scales_512(const uint8_t *p, float dm[16]) {
     _mm512_storeu_ps(dm, _mm512_mul_ps(dd, sm));
 }
 
-T512 INLINE void q4_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+// nr rows rb apart against M (<= 4) activation rows x + m ldx: y[m ldy + r] (each weight vector looked up once for them)
+T512 INLINE void q4_k_512m(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy,
+                           const int nr, const int M) {
     const __m512 iota = IOTA16;
-    __m512 acc[GQ_R];
-    for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_ps();
+    __m512 acc[GQ_R][4];
+    for (int r = 0; r < nr; r++)
+        for (int m = 0; m < M; m++) acc[r][m] = _mm512_setzero_ps();
     for (int64_t b = 0; b < K / GQ_QK_K; b++) {
         float dm[GQ_R][16];
         for (int r = 0; r < nr; r++) {
@@ -583,9 +599,6 @@ T512 INLINE void q4_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
             for (int l = 0; l < 3; l++) pf_ahead(row, (size_t)(144 * b + 64 * l), rb, nr);
         }
         for (int j = 0; j < 4; j++) {
-            const float *xb = x + b * GQ_QK_K + 64 * j;
-            const __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16), x2 = _mm512_loadu_ps(xb + 32),
-                         x3 = _mm512_loadu_ps(xb + 48);
 #pragma GCC unroll 4
             for (int r = 0; r < nr; r++) {
                 // *y++ = d1 * (q[l] & 0xF) - m1;  /  *y++ = d2 * (q[l] >> 4) - m2: the tables of the 16 values
@@ -596,14 +609,26 @@ T512 INLINE void q4_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
                 const __m512i b0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)q));
                 const __m512i b1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(q + 16)));
                 // permutexvar reads the low 4 bits of each index: the low nibble as it is
-                acc[r] = _mm512_fmadd_ps(_mm512_permutexvar_ps(b0, t1), x0, acc[r]);
-                acc[r] = _mm512_fmadd_ps(_mm512_permutexvar_ps(b1, t1), x1, acc[r]);
-                acc[r] = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(b0, 4), t2), x2, acc[r]);
-                acc[r] = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(b1, 4), t2), x3, acc[r]);
+                const __m512 w0 = _mm512_permutexvar_ps(b0, t1), w1 = _mm512_permutexvar_ps(b1, t1);
+                const __m512 w2 = _mm512_permutexvar_ps(_mm512_srli_epi32(b0, 4), t2);
+                const __m512 w3 = _mm512_permutexvar_ps(_mm512_srli_epi32(b1, 4), t2);
+#pragma GCC unroll 4
+                for (int m = 0; m < M; m++) {
+                    const float *xb = x + m * ldx + b * GQ_QK_K + 64 * j;
+                    acc[r][m] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xb), acc[r][m]);
+                    acc[r][m] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xb + 16), acc[r][m]);
+                    acc[r][m] = _mm512_fmadd_ps(w2, _mm512_loadu_ps(xb + 32), acc[r][m]);
+                    acc[r][m] = _mm512_fmadd_ps(w3, _mm512_loadu_ps(xb + 48), acc[r][m]);
+                }
             }
         }
     }
-    for (int r = 0; r < nr; r++) y[r] = tree16_512(acc[r]);
+    for (int r = 0; r < nr; r++)
+        for (int m = 0; m < M; m++) y[m * ldy + r] = tree16_512(acc[r][m]);
+}
+
+T512 INLINE void q4_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    q4_k_512m(w, rb, K, x, 0, y, 0, nr, 1);
 }
 
 T256 INLINE void q4_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
@@ -1095,6 +1120,27 @@ static void portable_r1(uint32_t id, const uint8_t *w, size_t rb, int64_t K, con
     *y = row_generic_c(id, w, K, x);
 }
 
+// GQ_R rows x M (2-4) activation rows (Q8_0 and Q4_K on AVX-512): y[m ldy + r]
+typedef void (*RowsMFn)(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy);
+#define INSTANCES_M(name, M)                                                                                           \
+    T512 static void name##_m##M(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y,        \
+                                 int64_t ldy) {                                                                        \
+        name##m(w, rb, K, x, ldx, y, ldy, GQ_R, M);                                                                    \
+    }
+INSTANCES_M(q8_0_512, 2)
+INSTANCES_M(q8_0_512, 3)
+INSTANCES_M(q8_0_512, 4)
+INSTANCES_M(q4_k_512, 2)
+INSTANCES_M(q4_k_512, 3)
+INSTANCES_M(q4_k_512, 4)
+
+// the GQ_R-row kernel of (id, isa) for M (2-4) activation rows, or NULL
+static RowsMFn kernels_m(uint32_t id, int isa, int M) {
+    static const RowsMFn q8[3] = {q8_0_512_m2, q8_0_512_m3, q8_0_512_m4}, q4k[3] = {q4_k_512_m2, q4_k_512_m3, q4_k_512_m4};
+    if (isa != 2 || M < 2 || M > 4) return NULL;
+    return id == GQ_Q8_0 ? q8[M - 2] : id == GQ_Q4_K ? q4k[M - 2] : NULL;
+}
+
 // the kernels of (id, isa): *r4 (GQ_R rows; NULL: none) and the 1-row one
 static RowsFn kernels(uint32_t id, int isa, RowsFn *r4) {
 #define K2(a) do { *r4 = a##_r4; return a##_r1; } while (0)
@@ -1173,6 +1219,29 @@ int gq_matvec_streams(uint32_t id, const void *W, size_t row_bytes, int64_t rows
         for (int i = 0; i < GQ_R; i++) y[r + i * part] = o[i];
     }
     for (int64_t r = GQ_R * part; r < rows; r++) r1(id, w + (size_t)r * row_bytes, row_bytes, K, x, y + r);
+    return 0;
+}
+
+int gq_matmul_streams(uint32_t id, const void *W, size_t row_bytes, int64_t rows, int64_t K, const float *x, int64_t ldx,
+                      int M, float *y, int64_t ldy) {
+    const GQType *t = gq_type(id);
+    if (!t || !t->supported || K < 0 || K % t->block || rows < 0 || row_bytes < gq_row_bytes(id, K) || M < 1) return -1;
+    const RowsMFn rm = kernels_m(id, gq_isa(), M);
+    if (!rm) { // one activation row at a time
+        for (int m = 0; m < M; m++) gq_matvec_streams(id, W, row_bytes, rows, K, x + m * ldx, y + m * ldy);
+        return 0;
+    }
+    RowsFn r4, r1 = kernels(id, gq_isa(), &r4);
+    const int64_t part = rows / GQ_R; // stream i: rows [i part, (i + 1) part)
+    const uint8_t *w = W;
+    for (int64_t r = 0; r < part; r++) {
+        float o[4 * GQ_R];
+        rm(w + (size_t)r * row_bytes, (size_t)part * row_bytes, K, x, ldx, o, GQ_R);
+        for (int m = 0; m < M; m++)
+            for (int i = 0; i < GQ_R; i++) y[m * ldy + r + i * part] = o[m * GQ_R + i];
+    }
+    for (int64_t r = GQ_R * part; r < rows; r++)
+        for (int m = 0; m < M; m++) r1(id, w + (size_t)r * row_bytes, row_bytes, K, x + m * ldx, y + m * ldy + r);
     return 0;
 }
 

@@ -897,7 +897,6 @@ void quant_act_rows(float *x, int64_t ld, int n, int K, ActQuant mode, int64_t g
 
 #define QL_DECODE_ROWS 4      // batches up to this many rows read the quantised bytes once per row (quant_dot)
 #define QL_TASK_BYTES (1 << 20) // decode: bytes of quantised rows per task
-#define QL_GGML_ROWS 16       // decode over ggml blocks: rows per gq_matvec_serial call (the weight bytes stay in L1 / L2)
 #define QL_BLOCK 16           // batches: weight rows dequantised per block (per-thread buffer QL_BLOCK x K floats)
 
 static float *qx_buf; // fake-quantised activation rows of the jobs that quantise their input
@@ -937,20 +936,10 @@ static void qtask(const LinearJob *J, const float *x, int64_t ldx, int kind, int
             }
             r += nr;
         }
-    } else if (J->n == 1 && W->dtype == DT_GGML) // one activation row: the task's rows as streams (ggml_quants.h)
-        gq_matvec_streams(W->ggml, (const uint8_t *)W->data + (int64_t)r0 * W->ld, (size_t)W->ld, r1 - r0, K, x, J->y + r0);
-    else if (J->n <= QL_DECODE_ROWS && W->dtype == DT_GGML) { // ggml blocks: ggml_quants.c's multi-row kernels,
-        // QL_GGML_ROWS rows per call and activation row (a row's bits do not depend on the rows that share its call)
-        for (int r = r0; r < r1; r += QL_GGML_ROWS) {
-            const int nr = r1 - r < QL_GGML_ROWS ? r1 - r : QL_GGML_ROWS;
-            for (int i = 0; i < J->n; i++) {
-                float o[QL_GGML_ROWS];
-                gq_matvec_serial(W->ggml, (const uint8_t *)W->data + (int64_t)r * W->ld, (size_t)W->ld, nr, K,
-                                 x + (int64_t)i * ldx, o);
-                memcpy(J->y + (int64_t)i * J->ldy + r, o, (size_t)nr * sizeof(float));
-            }
-        }
-    } else if (J->n <= QL_DECODE_ROWS) {
+    } else if (J->n <= QL_DECODE_ROWS && W->dtype == DT_GGML) // the task's rows as streams (ggml_quants.h)
+        gq_matmul_streams(W->ggml, (const uint8_t *)W->data + (int64_t)r0 * W->ld, (size_t)W->ld, r1 - r0, K, x, ldx, J->n,
+                          J->y + r0, J->ldy);
+    else if (J->n <= QL_DECODE_ROWS) {
         int r = r0;
         if (vec_ok(W) && cpu.avx512f && cpu.f16c) { // the task's rows as QK_NS (2-4 activation rows: QK_NS2) streams
             const int ns = J->n == 1 ? QK_NS : QK_NS2, part = (r1 - r0) / ns; // stream j: rows [r0 + j part, ...)

@@ -380,6 +380,24 @@ static void check_random_matvec(void) {
         float *x = malloc((size_t)K * 4);
         for (int64_t k = 0; k < K; k++) x[k] = rndf();
         int runs = matvec_agrees(sc[c].t, w, rb, rows, K, x, ty->name);
+        // a server's batched step: gq_matmul_streams over 2, 3 and 4 activation rows = the naive twin row by row
+        float *xm = malloc((size_t)(4 * K) * 4), *ym = malloc((size_t)(4 * rows) * 4), *rm = malloc((size_t)(4 * rows) * 4);
+        for (int64_t k = 0; k < 4 * K; k++) xm[k] = rndf();
+        int mok = 1;
+        for (int m = 0; m < 4; m++) mok &= gq_matvec_naive(sc[c].t, w, rb, rows, K, xm + m * K, rm + m * rows) == 0;
+        const int top = gq_set_isa(2);
+        for (int isa = 0; isa <= top; isa++) {
+            gq_set_isa(isa);
+            for (int M = 2; M <= 4; M++) {
+                memset(ym, 0xff, (size_t)(4 * rows) * 4);
+                mok &= gq_matmul_streams(sc[c].t, w, rb, rows, K, xm, K, M, ym, rows) == 0 &&
+                       memcmp(ym, rm, (size_t)(M * rows) * 4) == 0;
+            }
+        }
+        gq_set_isa(2);
+        CHECK(mok, "random %s: gq_matmul_streams (2, 3, 4 activation rows, every isa) = the naive twin bit for bit",
+              ty->name);
+        free(xm), free(ym), free(rm);
         CHECK(runs > 0, "random %s [%lld x %lld]: gq_matvec bit-identical to the naive twin on %d isa x thread runs",
               ty->name, (long long)rows, (long long)K, runs);
         // rows farther apart than their bytes (a padded stride)
