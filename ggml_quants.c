@@ -1005,10 +1005,13 @@ T256 INLINE void q5_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
 // ---- Q6_K: w = (d * sc) * (q - 32). Output chunk c (0..7) of a 128-element half: ql + (c & 3) * 16 (>> 4 when
 // c >= 4), qh + (c & 1) * 16 (>> 2 * (c >> 1)), scale c.
 
-T512 INLINE void q6_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+// nr rows rb apart against M (<= 4) activation rows x + m ldx: y[m ldy + r] (each weight vector dequantised once)
+T512 INLINE void q6_k_512m(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy,
+                           const int nr, const int M) {
     const __m512i m4 = _mm512_set1_epi32(0xF), m3 = _mm512_set1_epi32(3), c32 = _mm512_set1_epi32(32);
-    __m512 acc[GQ_R];
-    for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_ps();
+    __m512 acc[GQ_R][4];
+    for (int r = 0; r < nr; r++)
+        for (int m = 0; m < M; m++) acc[r][m] = _mm512_setzero_ps();
     for (int64_t b = 0; b < K / GQ_QK_K; b++) {
 #pragma GCC unroll 4
         for (int r = 0; r < nr; r++) {
@@ -1017,7 +1020,7 @@ T512 INLINE void q6_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
             for (int half = 0; half < 2; half++) {
                 const uint8_t *ql = p + 64 * half, *qh = p + 128 + 32 * half;
                 const int8_t *sc = (const int8_t *)(p + 192) + 8 * half;
-                const float *xh = x + b * GQ_QK_K + 128 * half;
+                const int64_t xo = b * GQ_QK_K + 128 * half;
                 for (int c = 0; c < 8; c++) {
                     const __m128i sh = _mm_cvtsi32_si128(2 * (c >> 1));
                     __m512i l = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ql + (c & 3) * 16)));
@@ -1026,13 +1029,20 @@ T512 INLINE void q6_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
                     h = _mm512_and_si512(_mm512_srl_epi32(h, sh), m3);
                     const __m512i q = _mm512_sub_epi32(_mm512_or_si512(l, _mm512_slli_epi32(h, 4)), c32);
                     // y[l] = d * sc[is] * q: (d * sc) first
-                    const __m512 ds = _mm512_set1_ps(d * sc[c]);
-                    acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(ds, _mm512_cvtepi32_ps(q)), _mm512_loadu_ps(xh + 16 * c), acc[r]);
+                    const __m512 wv = _mm512_mul_ps(_mm512_set1_ps(d * sc[c]), _mm512_cvtepi32_ps(q));
+#pragma GCC unroll 4
+                    for (int m = 0; m < M; m++)
+                        acc[r][m] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + m * ldx + xo + 16 * c), acc[r][m]);
                 }
             }
         }
     }
-    for (int r = 0; r < nr; r++) y[r] = tree16_512(acc[r]);
+    for (int r = 0; r < nr; r++)
+        for (int m = 0; m < M; m++) y[m * ldy + r] = tree16_512(acc[r][m]);
+}
+
+T512 INLINE void q6_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    q6_k_512m(w, rb, K, x, 0, y, 0, nr, 1);
 }
 
 T256 INLINE void q6_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
@@ -1133,12 +1143,23 @@ INSTANCES_M(q8_0_512, 4)
 INSTANCES_M(q4_k_512, 2)
 INSTANCES_M(q4_k_512, 3)
 INSTANCES_M(q4_k_512, 4)
+// one row x M activation rows (Q6_K: 4 rows side by side measured slower than one, see INSTANCE1)
+#define INSTANCES_M1(name, M)                                                                                          \
+    T512 static void name##_m##M(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y,        \
+                                 int64_t ldy) {                                                                        \
+        name##m(w, rb, K, x, ldx, y, ldy, 1, M);                                                                       \
+    }
+INSTANCES_M1(q6_k_512, 2)
+INSTANCES_M1(q6_k_512, 3)
+INSTANCES_M1(q6_k_512, 4)
 
-// the GQ_R-row kernel of (id, isa) for M (2-4) activation rows, or NULL
-static RowsMFn kernels_m(uint32_t id, int isa, int M) {
+// the kernel of (id, isa) for M (2-4) activation rows and the weight rows it takes at once (*nr: GQ_R, or 1), or NULL
+static RowsMFn kernels_m(uint32_t id, int isa, int M, int *nr) {
     static const RowsMFn q8[3] = {q8_0_512_m2, q8_0_512_m3, q8_0_512_m4}, q4k[3] = {q4_k_512_m2, q4_k_512_m3, q4_k_512_m4};
+    static const RowsMFn q6k[3] = {q6_k_512_m2, q6_k_512_m3, q6_k_512_m4};
+    *nr = id == GQ_Q6_K ? 1 : GQ_R;
     if (isa != 2 || M < 2 || M > 4) return NULL;
-    return id == GQ_Q8_0 ? q8[M - 2] : id == GQ_Q4_K ? q4k[M - 2] : NULL;
+    return id == GQ_Q8_0 ? q8[M - 2] : id == GQ_Q4_K ? q4k[M - 2] : id == GQ_Q6_K ? q6k[M - 2] : NULL;
 }
 
 // the kernels of (id, isa): *r4 (GQ_R rows; NULL: none) and the 1-row one
@@ -1226,14 +1247,19 @@ int gq_matmul_streams(uint32_t id, const void *W, size_t row_bytes, int64_t rows
                       int M, float *y, int64_t ldy) {
     const GQType *t = gq_type(id);
     if (!t || !t->supported || K < 0 || K % t->block || rows < 0 || row_bytes < gq_row_bytes(id, K) || M < 1) return -1;
-    const RowsMFn rm = kernels_m(id, gq_isa(), M);
+    int nr;
+    const RowsMFn rm = kernels_m(id, gq_isa(), M, &nr);
     if (!rm) { // one activation row at a time
         for (int m = 0; m < M; m++) gq_matvec_streams(id, W, row_bytes, rows, K, x + m * ldx, y + m * ldy);
         return 0;
     }
+    const uint8_t *w = W;
+    if (nr == 1) { // one weight row at a time, read once for the M activation rows
+        for (int64_t r = 0; r < rows; r++) rm(w + (size_t)r * row_bytes, row_bytes, K, x, ldx, y + r, ldy);
+        return 0;
+    }
     RowsFn r4, r1 = kernels(id, gq_isa(), &r4);
     const int64_t part = rows / GQ_R; // stream i: rows [i part, (i + 1) part)
-    const uint8_t *w = W;
     for (int64_t r = 0; r < part; r++) {
         float o[4 * GQ_R];
         rm(w + (size_t)r * row_bytes, (size_t)part * row_bytes, K, x, ldx, o, GQ_R);
