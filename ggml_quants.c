@@ -691,14 +691,19 @@ T512 INLINE void q4_1_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
 }
 
 // Q5_0 / Q5_1: q = low nibble + 16 * bit j (j + 16 for the second half) of qh; w = (q - 16) * d, or q * d + m
-T512 INLINE void q5_x_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+// nr rows rb apart against M (<= 4) activation rows x + m ldx: y[m ldy + r] (each weight vector looked up once)
+T512 INLINE void q5_x_512m(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y,
+                           int64_t ldy, const int nr, const int M) {
     const int q51 = id == GQ_Q5_1, bs = q51 ? 24 : 22, qh_at = q51 ? 4 : 2;
     const __m512 iota = IOTA16, iota16 = _mm512_add_ps(iota, _mm512_set1_ps(16.0f));
     const __m512 ilo = q51 ? iota : _mm512_sub_ps(iota, _mm512_set1_ps(16.0f)), ihi = q51 ? iota16 : iota;
-    __m512 acc[GQ_R];
-    for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_ps();
+    __m512 acc[GQ_R][4];
+    for (int r = 0; r < nr; r++)
+        for (int m = 0; m < M; m++) acc[r][m] = _mm512_setzero_ps();
     for (int64_t b = 0; b < K / 32; b++) {
-        const __m512 x0 = _mm512_loadu_ps(x + 32 * b), x1 = _mm512_loadu_ps(x + 32 * b + 16);
+        __m512 x0[4], x1[4];
+#pragma GCC unroll 4
+        for (int m = 0; m < M; m++) x0[m] = _mm512_loadu_ps(x + m * ldx + 32 * b), x1[m] = _mm512_loadu_ps(x + m * ldx + 32 * b + 16);
 #pragma GCC unroll 4
         for (int r = 0; r < nr; r++) {
             const uint8_t *p = w + r * rb + bs * b;
@@ -721,11 +726,19 @@ T512 INLINE void q5_x_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
             const __m512i hi = _mm512_srli_epi32(q, 4);
             const __m512 wl = _mm512_mask_permutexvar_ps(_mm512_permutexvar_ps(q, ta), (__mmask16)qh, q, tb);
             const __m512 wh = _mm512_mask_permutexvar_ps(_mm512_permutexvar_ps(hi, ta), (__mmask16)(qh >> 16), hi, tb);
-            acc[r] = _mm512_fmadd_ps(wl, x0, acc[r]);
-            acc[r] = _mm512_fmadd_ps(wh, x1, acc[r]);
+#pragma GCC unroll 4
+            for (int m = 0; m < M; m++) {
+                acc[r][m] = _mm512_fmadd_ps(wl, x0[m], acc[r][m]);
+                acc[r][m] = _mm512_fmadd_ps(wh, x1[m], acc[r][m]);
+            }
         }
     }
-    for (int r = 0; r < nr; r++) y[r] = tree16_512(acc[r]);
+    for (int r = 0; r < nr; r++)
+        for (int m = 0; m < M; m++) y[m * ldy + r] = tree16_512(acc[r][m]);
+}
+
+T512 INLINE void q5_x_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    q5_x_512m(id, w, rb, K, x, 0, y, 0, nr, 1);
 }
 
 // Q2_K: 16-element sub-block s (= 8n + 2j + h) of 128-element half n: bits 2j of qs[32n + 16h + l], scale byte s;
@@ -1153,13 +1166,28 @@ INSTANCES_M1(q6_k_512, 2)
 INSTANCES_M1(q6_k_512, 3)
 INSTANCES_M1(q6_k_512, 4)
 
+// Q5_0 / Q5_1: GQ_R rows as pairs (as q5_x_512_r4) x M activation rows
+#define INSTANCES_M5(ID, name, M)                                                                                      \
+    T512 static void name##_m##M(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y,        \
+                                 int64_t ldy) {                                                                        \
+        for (int r = 0; r < GQ_R; r += 2) q5_x_512m(ID, w + r * rb, rb, K, x, ldx, y + r, ldy, 2, M);                \
+    }
+INSTANCES_M5(GQ_Q5_0, q5_0_512, 2)
+INSTANCES_M5(GQ_Q5_0, q5_0_512, 3)
+INSTANCES_M5(GQ_Q5_0, q5_0_512, 4)
+INSTANCES_M5(GQ_Q5_1, q5_1_512, 2)
+INSTANCES_M5(GQ_Q5_1, q5_1_512, 3)
+INSTANCES_M5(GQ_Q5_1, q5_1_512, 4)
+
 // the kernel of (id, isa) for M (2-4) activation rows and the weight rows it takes at once (*nr: GQ_R, or 1), or NULL
 static RowsMFn kernels_m(uint32_t id, int isa, int M, int *nr) {
     static const RowsMFn q8[3] = {q8_0_512_m2, q8_0_512_m3, q8_0_512_m4}, q4k[3] = {q4_k_512_m2, q4_k_512_m3, q4_k_512_m4};
     static const RowsMFn q6k[3] = {q6_k_512_m2, q6_k_512_m3, q6_k_512_m4};
+    static const RowsMFn q50[3] = {q5_0_512_m2, q5_0_512_m3, q5_0_512_m4}, q51[3] = {q5_1_512_m2, q5_1_512_m3, q5_1_512_m4};
     *nr = id == GQ_Q6_K ? 1 : GQ_R;
     if (isa != 2 || M < 2 || M > 4) return NULL;
-    return id == GQ_Q8_0 ? q8[M - 2] : id == GQ_Q4_K ? q4k[M - 2] : id == GQ_Q6_K ? q6k[M - 2] : NULL;
+    return id == GQ_Q8_0 ? q8[M - 2] : id == GQ_Q4_K ? q4k[M - 2] : id == GQ_Q6_K ? q6k[M - 2] : id == GQ_Q5_0 ? q50[M - 2]
+         : id == GQ_Q5_1 ? q51[M - 2] : NULL;
 }
 
 // the kernels of (id, isa): *r4 (GQ_R rows; NULL: none) and the 1-row one
