@@ -25,6 +25,7 @@
 #include "fma_loop.h"
 #include "bench_util.h"
 #include "bench_stream.h"
+#include "bench_bytes.h"
 
 #ifndef BENCH_NO_BLAS
 #include <cblas.h>
@@ -87,9 +88,6 @@ static double sgemm_peak(int nthr) {
 
 // ---------------------------------------------------------------------------- model
 
-static double tensor_bytes(const Tensor *t) {
-    return t->data ? (double)t->rows * t->cols * dtype_size[t->dtype] : 0;
-}
 
 // Linear FLOPs for n rows
 static double lin(const Tensor *t, double n) { return t->data ? 2.0 * n * t->rows * t->cols : 0; }
@@ -131,35 +129,6 @@ static double text_flops(const Weights *w, const Config *c, double p0, double n,
     return f + lin(&w->lm_head, lm_rows);
 }
 
-// weight bytes one decode step reads
-static double decode_bytes(const Weights *w, const Config *c) {
-    const TextConfig *t = &c->text;
-    double b = (double)t->hidden_size * dtype_size[w->embed_tokens.dtype] + tensor_bytes(&w->norm) +
-               tensor_bytes(&w->lm_head);
-    for (int l = 0; l < t->num_hidden_layers; l++) {
-        const TextLayer *L = &w->layers[l];
-        const Tensor *all[] = {&L->input_layernorm, &L->post_self_attn_layernorm, &L->post_attention_layernorm,
-                               &L->post_mlp_layernorm, &L->q_proj, &L->q_bias, &L->k_proj, &L->k_bias, &L->v_proj,
-                               &L->v_bias, &L->o_proj};
-        for (size_t i = 0; i < sizeof all / sizeof *all; i++) b += tensor_bytes(all[i]);
-        if (L->is_moe_layer)
-            b += tensor_bytes(&L->router) + tensor_bytes(&L->router_bias) +
-                 t->num_experts_per_tok *
-                     (tensor_bytes(&L->exp_gate[0]) + tensor_bytes(&L->exp_up[0]) + tensor_bytes(&L->exp_down[0])) +
-                 tensor_bytes(&L->sh_gate) + tensor_bytes(&L->sh_up) + tensor_bytes(&L->sh_down);
-        else
-            b += tensor_bytes(&L->gate_proj) + tensor_bytes(&L->up_proj) + tensor_bytes(&L->gate_up_proj) +
-                 tensor_bytes(&L->down_proj);
-    }
-    return b;
-}
-
-static int argmax(const float *x, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
-}
 
 // one timed greedy decode step of a session (the engine's step: embedding, decoder, logits)
 static double decode_step(Session *s) {
@@ -385,7 +354,7 @@ static int run_model(const char *dir, int ndecode) {
     // to a moment of contention on either side); the best samples are printed beside them.
     enum { DWIN = 5, NWIN_MAX = 64 };
     const int nthr = omp_get_max_threads();
-    const double bytes = decode_bytes(w, c);
+    const double bytes = step_bytes(w, c);
     if (H > 8192 || ndecode < 2) return 1;
     decode_step(&ss);
     struct rusage ru;
@@ -481,12 +450,12 @@ static int run_serve(const char *dir, int nsteps) {
         sp[i] = &ss[i];
     }
     // the expected unique weight bytes of a batched step (the dense part once, the experts 4 sequences choose)
-    double bytes1 = decode_bytes(&e.w, c), bytes4 = bytes1;
+    double bytes1 = step_bytes(&e.w, c), bytes4 = bytes1;
     for (int l = 0; l < t->num_hidden_layers; l++) {
         const TextLayer *L = &e.w.layers[l];
         if (!L->is_moe_layer) continue;
         const double E = t->n_routed_experts, k = t->num_experts_per_tok, u = E * (1 - pow(1 - k / E, B));
-        bytes4 += (u - k) * (tensor_bytes(&L->exp_gate[0]) + tensor_bytes(&L->exp_up[0]) + tensor_bytes(&L->exp_down[0]));
+        bytes4 += (u - k) * (tbytes(&L->exp_gate[0]) + tbytes(&L->exp_up[0]) + tbytes(&L->exp_down[0]));
     }
     // windows of SW steps: a STREAM pass, session 0 alone (timed), the others catch up to its position (untimed), a
     // STREAM pass, the four together (timed), a STREAM pass; each window's GB/s is paired with the passes either

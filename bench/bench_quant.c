@@ -15,6 +15,7 @@
 #include "../ops.h"
 #include "bench_util.h"
 #include "bench_stream.h"
+#include "bench_bytes.h"
 
 #include <omp.h>
 #include <stdlib.h>
@@ -22,53 +23,11 @@
 #include <string.h>
 #include <time.h>
 
-// bytes of a weight as stored (quantised: the quantised rows, the scale table and the zero points; ggml blocks: the
-// rows, scales inside)
-static double tbytes(const Tensor *t) {
-    if (!t->data) return 0;
-    if (t->dtype == DT_GGML) return (double)t->rows * t->ld;
-    if (!is_quantised(t)) return (double)t->rows * t->cols * dtype_size[t->dtype];
-    const double srows = (double)((t->rows + t->block_rows - 1) / t->block_rows);
-    double b = (double)t->rows * t->ld + srows * t->scale_cols * dtype_size[t->scale_dtype];
-    if (t->zero) b += (double)((t->rows * (t->dtype == DT_Q4 ? 4 : 8) + 31) / 32) * t->scale_cols * 4;
-    return b;
-}
-
-// weight bytes one decode step reads (as bench.c counts them: attention, norms, dense MLP or router + top-k experts
-// + shared expert, the embedding row, lm_head)
-static double step_bytes(const Weights *w, const Config *c) {
-    const TextConfig *t = &c->text;
-    const Tensor *E = &w->embed_tokens;
-    double b = (E->dtype == DT_GGML ? (double)E->ld : (double)t->hidden_size * dtype_size[E->dtype]) + tbytes(&w->norm) +
-               tbytes(&w->lm_head);
-    for (int l = 0; l < t->num_hidden_layers; l++) {
-        const TextLayer *L = &w->layers[l];
-        const Tensor *all[] = {&L->input_layernorm, &L->post_self_attn_layernorm, &L->post_attention_layernorm,
-                               &L->post_mlp_layernorm, &L->q_proj, &L->q_bias, &L->k_proj, &L->k_bias, &L->v_proj,
-                               &L->v_bias, &L->o_proj};
-        for (size_t i = 0; i < sizeof all / sizeof *all; i++) b += tbytes(all[i]);
-        if (L->is_moe_layer)
-            b += tbytes(&L->router) + tbytes(&L->router_bias) +
-                 t->num_experts_per_tok * (tbytes(&L->exp_gate[0]) + tbytes(&L->exp_up[0]) + tbytes(&L->exp_down[0])) +
-                 tbytes(&L->sh_gate) + tbytes(&L->sh_up) + tbytes(&L->sh_down);
-        else
-            b += tbytes(&L->gate_proj) + tbytes(&L->up_proj) + tbytes(&L->gate_up_proj) + tbytes(&L->down_proj);
-    }
-    return b;
-}
-
-
-static int argmax(const float *x, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
-}
-
-// prefill + n steps on dir; ids: NULL = greedy (written to out_ids), else the tokens to feed; logits [n, V] out;
-// mb (if not NULL): [0] the mapped checkpoint's bytes, [1] the session's fp32 KV cache, in MB
 static float *sbuf; // the STREAM array (bench_stream.h); NULL: no passes (--rss)
 
+// prefill + n steps on dir; ids: NULL = greedy (written to out_ids), else the tokens to feed; logits [n, V] out;
+// mb (if not NULL): [0] the mapped checkpoint's bytes, [1] the session's fp32 KV cache, in MB; gs / ss (if sbuf):
+// the steps' GB/s and the STREAM passes around them (below)
 static int run(const char *dir, int n, const int *ids, int *out_ids, float *logits, double *tok_s, double *gbs,
                double *mb, double *gs, double *ss) {
     enum { PROMPT = 64 };

@@ -21,4 +21,12 @@ static uint32_t bench_rng = 12345; // LCG state of the synthetic weights
 // the next 32 bits of the LCG (Numerical Recipes' constants)
 static inline uint32_t next_u32(void) { return bench_rng = bench_rng * 1664525u + 1013904223u; }
 
+// the index of the largest of x[n] (the greedy token; the first of equals)
+static inline int argmax(const float *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
 #endif
