@@ -178,6 +178,15 @@ static inline int vec_ok(const Tensor *W) {
                      // thread, 4096 x 1408 weights: int8 0.49-0.53 -> 0.83-0.87, int4 0.53-0.56 -> 0.63-0.68 of bf16's
                      // bytes/s)
 
+// software prefetch for the line at byte offset cb of NR decode streams (row[i]: each stream's current row, which its
+// next row follows): QK_PFS bytes ahead, and QK_PFS2 into L2
+static inline __attribute__((always_inline)) void pf_streams(const uint8_t *const *row, const int NR, int64_t cb) {
+    _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
+        _mm_prefetch((const char *)row[i] + cb + QK_PFS, _MM_HINT_T0);
+        _mm_prefetch((const char *)row[i] + cb + QK_PFS2, _MM_HINT_T1);
+    }
+}
+
 // copy the n (< 16) columns' bytes of a tail chunk into a zeroed 16-byte buffer (a loop: no call inside the kernels)
 static inline __attribute__((always_inline)) void tail_bytes(uint8_t tmp[16], const uint8_t *p, int nbytes) {
     for (int i = 0; i < 16; i++) tmp[i] = i < nbytes ? p[i] : 0;
@@ -273,10 +282,7 @@ rows_512(float *dst, float *out, int64_t ldo, const float *x, int64_t ldx, const
             if (!(c & line)) {
                 const int64_t cb = DT == DT_Q4 ? c / 2 : c; // (the line's byte offset in the row)
                 if (rstep == 1) pf_rows(row, NR, W->ld, cb);
-                else _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
-                    _mm_prefetch((const char *)row[i] + cb + QK_PFS, _MM_HINT_T0);
-                    _mm_prefetch((const char *)row[i] + cb + QK_PFS2, _MM_HINT_T1);
-                }
+                else pf_streams(row, NR, cb);
                 if (DT == DT_F8_E4M3) { // the NaN check, a line (up to the row's end) at a time
                     const __mmask64 m = K - c >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (K - c)) - 1;
                     _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
@@ -428,10 +434,7 @@ q4o_512(float *dst, float *out, int64_t ldo, const float *xo, int64_t ldx, const
             }
         const int64_t cb = c / 2; // the block's 64 bytes
         if (rstep == 1) pf_rows(row, NR, W->ld, cb);
-        else _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
-                    _mm_prefetch((const char *)row[i] + cb + QK_PFS, _MM_HINT_T0);
-                    _mm_prefetch((const char *)row[i] + cb + QK_PFS2, _MM_HINT_T1);
-                }
+        else pf_streams(row, NR, cb);
         const int64_t n = K - c < 128 ? K - c : 128; // columns in this block
         __m512i v[QK_NR];
         if (n == 128)
