@@ -935,45 +935,57 @@ T256 INLINE void q3_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
 // ---- Q5_K: w = (d * sc) * q - (dmin * m), q = low nibble + 16 * high bit (0..31); AVX-512 looks it up in a table
 // of the 32 values (permutex2var)
 
-T512 INLINE void q5_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+// nr rows rb apart against M (<= 4) activation rows x + m ldx: y[m ldy + r] (each weight vector looked up once)
+T512 INLINE void q5_k_512m(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy,
+                           const int nr, const int M) {
     const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512 iota16 = _mm512_add_ps(iota, _mm512_set1_ps(16.0f));
     const __m512i m4 = _mm512_set1_epi32(0xF), c16 = _mm512_set1_epi32(16);
-    __m512 acc[GQ_R];
-    for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_ps();
+    __m512 acc[GQ_R][4];
+    for (int r = 0; r < nr; r++)
+        for (int m = 0; m < M; m++) acc[r][m] = _mm512_setzero_ps();
     for (int64_t b = 0; b < K / GQ_QK_K; b++) {
         for (int j = 0; j < 4; j++) {
-            const float *xb = x + b * GQ_QK_K + 64 * j;
+            const int64_t xo = b * GQ_QK_K + 64 * j;
             const __m512i u1 = _mm512_set1_epi32(1 << (2 * j)), u2 = _mm512_set1_epi32(2 << (2 * j));
             for (int r = 0; r < nr; r++) {
                 const uint8_t *p = w + r * rb + 176 * b, *qh = p + 16, *ql = p + 48 + 32 * j;
                 const float d = h2f(p), min = h2f(p + 2);
-                uint8_t sc, m;
-                scale_min_k4(2 * j, p + 4, &sc, &m);
+                uint8_t sc, mn;
+                scale_min_k4(2 * j, p + 4, &sc, &mn);
                 // *y++ = d1 * ((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1: the table of the 32 values
-                __m512 dv = _mm512_set1_ps(d * sc), mv = _mm512_set1_ps(min * m);
+                __m512 dv = _mm512_set1_ps(d * sc), mv = _mm512_set1_ps(min * mn);
                 const __m512 t1a = _mm512_sub_ps(_mm512_mul_ps(dv, iota), mv), t1b = _mm512_sub_ps(_mm512_mul_ps(dv, iota16), mv);
-                scale_min_k4(2 * j + 1, p + 4, &sc, &m);
-                dv = _mm512_set1_ps(d * sc), mv = _mm512_set1_ps(min * m);
+                scale_min_k4(2 * j + 1, p + 4, &sc, &mn);
+                dv = _mm512_set1_ps(d * sc), mv = _mm512_set1_ps(min * mn);
                 const __m512 t2a = _mm512_sub_ps(_mm512_mul_ps(dv, iota), mv), t2b = _mm512_sub_ps(_mm512_mul_ps(dv, iota16), mv);
                 for (int h = 0; h < 2; h++) {
                     const __m512i l = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ql + 16 * h)));
                     const __m512i hb = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qh + 16 * h)));
                     __m512i lo = _mm512_and_si512(l, m4);
                     lo = _mm512_mask_or_epi32(lo, _mm512_test_epi32_mask(hb, u1), lo, c16);
-                    acc[r] = _mm512_fmadd_ps(_mm512_permutex2var_ps(t1a, lo, t1b), _mm512_loadu_ps(xb + 16 * h), acc[r]);
+                    const __m512 wv = _mm512_permutex2var_ps(t1a, lo, t1b);
+                    for (int m = 0; m < M; m++)
+                        acc[r][m] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + m * ldx + xo + 16 * h), acc[r][m]);
                 }
                 for (int h = 0; h < 2; h++) {
                     const __m512i l = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ql + 16 * h)));
                     const __m512i hb = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qh + 16 * h)));
                     __m512i hi = _mm512_srli_epi32(l, 4);
                     hi = _mm512_mask_or_epi32(hi, _mm512_test_epi32_mask(hb, u2), hi, c16);
-                    acc[r] = _mm512_fmadd_ps(_mm512_permutex2var_ps(t2a, hi, t2b), _mm512_loadu_ps(xb + 32 + 16 * h), acc[r]);
+                    const __m512 wv = _mm512_permutex2var_ps(t2a, hi, t2b);
+                    for (int m = 0; m < M; m++)
+                        acc[r][m] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + m * ldx + xo + 32 + 16 * h), acc[r][m]);
                 }
             }
         }
     }
-    for (int r = 0; r < nr; r++) y[r] = tree16_512(acc[r]);
+    for (int r = 0; r < nr; r++)
+        for (int m = 0; m < M; m++) y[m * ldy + r] = tree16_512(acc[r][m]);
+}
+
+T512 INLINE void q5_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    q5_k_512m(w, rb, K, x, 0, y, 0, nr, 1);
 }
 
 T256 INLINE void q5_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
@@ -1156,7 +1168,7 @@ INSTANCES_M(q8_0_512, 4)
 INSTANCES_M(q4_k_512, 2)
 INSTANCES_M(q4_k_512, 3)
 INSTANCES_M(q4_k_512, 4)
-// one row x M activation rows (Q6_K: 4 rows side by side measured slower than one, see INSTANCE1)
+// one row x M activation rows (Q6_K, Q5_K: 4 rows side by side measured slower than one, see INSTANCE1)
 #define INSTANCES_M1(name, M)                                                                                          \
     T512 static void name##_m##M(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y,        \
                                  int64_t ldy) {                                                                        \
@@ -1165,6 +1177,9 @@ INSTANCES_M(q4_k_512, 4)
 INSTANCES_M1(q6_k_512, 2)
 INSTANCES_M1(q6_k_512, 3)
 INSTANCES_M1(q6_k_512, 4)
+INSTANCES_M1(q5_k_512, 2)
+INSTANCES_M1(q5_k_512, 3)
+INSTANCES_M1(q5_k_512, 4)
 
 // Q5_0 / Q5_1: GQ_R rows as pairs (as q5_x_512_r4) x M activation rows
 #define INSTANCES_M5(ID, name, M)                                                                                      \
@@ -1182,12 +1197,12 @@ INSTANCES_M5(GQ_Q5_1, q5_1_512, 4)
 // the kernel of (id, isa) for M (2-4) activation rows and the weight rows it takes at once (*nr: GQ_R, or 1), or NULL
 static RowsMFn kernels_m(uint32_t id, int isa, int M, int *nr) {
     static const RowsMFn q8[3] = {q8_0_512_m2, q8_0_512_m3, q8_0_512_m4}, q4k[3] = {q4_k_512_m2, q4_k_512_m3, q4_k_512_m4};
-    static const RowsMFn q6k[3] = {q6_k_512_m2, q6_k_512_m3, q6_k_512_m4};
+    static const RowsMFn q6k[3] = {q6_k_512_m2, q6_k_512_m3, q6_k_512_m4}, q5k[3] = {q5_k_512_m2, q5_k_512_m3, q5_k_512_m4};
     static const RowsMFn q50[3] = {q5_0_512_m2, q5_0_512_m3, q5_0_512_m4}, q51[3] = {q5_1_512_m2, q5_1_512_m3, q5_1_512_m4};
-    *nr = id == GQ_Q6_K ? 1 : GQ_R;
+    *nr = id == GQ_Q6_K || id == GQ_Q5_K ? 1 : GQ_R;
     if (isa != 2 || M < 2 || M > 4) return NULL;
     return id == GQ_Q8_0 ? q8[M - 2] : id == GQ_Q4_K ? q4k[M - 2] : id == GQ_Q6_K ? q6k[M - 2] : id == GQ_Q5_0 ? q50[M - 2]
-         : id == GQ_Q5_1 ? q51[M - 2] : NULL;
+         : id == GQ_Q5_1 ? q51[M - 2] : id == GQ_Q5_K ? q5k[M - 2] : NULL;
 }
 
 // the kernels of (id, isa): *r4 (GQ_R rows; NULL: none) and the 1-row one
