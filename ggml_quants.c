@@ -395,27 +395,43 @@ T512 INLINE __m512 flt16(uint32_t id, const uint8_t *p, int64_t i) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-T512 INLINE void flt_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+// nr rows rb apart against M (<= 4) activation rows x + m ldx: y[m ldy + r] (each weight vector widened once)
+T512 INLINE void flt_512m(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y,
+                          int64_t ldy, const int nr, const int M) {
     const int es = id == GQ_F32 ? 4 : 2;
-    __m512 acc[GQ_R];
-    for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_ps();
+    __m512 acc[GQ_R][4];
+    for (int r = 0; r < nr; r++)
+        for (int m = 0; m < M; m++) acc[r][m] = _mm512_setzero_ps();
     int64_t i = 0;
     for (; i + 16 <= K; i += 16) {
-        const __m512 xv = _mm512_loadu_ps(x + i);
+        __m512 xv[4];
 #pragma GCC unroll 4
-        for (int r = 0; r < nr; r++) acc[r] = _mm512_fmadd_ps(flt16(id, w + r * rb, i), xv, acc[r]);
+        for (int m = 0; m < M; m++) xv[m] = _mm512_loadu_ps(x + m * ldx + i);
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            const __m512 wv = flt16(id, w + r * rb, i);
+#pragma GCC unroll 4
+            for (int m = 0; m < M; m++) acc[r][m] = _mm512_fmadd_ps(wv, xv[m], acc[r][m]);
+        }
     }
     if (i < K) { // zero-padded tail: the pad lanes add fma(0, 0, acc)
-        float xt[16] = {0};
-        memcpy(xt, x + i, (size_t)(K - i) * 4);
-        const __m512 xv = _mm512_loadu_ps(xt);
         for (int r = 0; r < nr; r++) {
             uint8_t wt[64] = {0};
             memcpy(wt, w + r * rb + (size_t)i * es, (size_t)(K - i) * es);
-            acc[r] = _mm512_fmadd_ps(flt16(id, wt, 0), xv, acc[r]);
+            const __m512 wv = flt16(id, wt, 0);
+            for (int m = 0; m < M; m++) {
+                float xt[16] = {0};
+                memcpy(xt, x + m * ldx + i, (size_t)(K - i) * 4);
+                acc[r][m] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(xt), acc[r][m]);
+            }
         }
     }
-    for (int r = 0; r < nr; r++) y[r] = tree16_512(acc[r]);
+    for (int r = 0; r < nr; r++)
+        for (int m = 0; m < M; m++) y[m * ldy + r] = tree16_512(acc[r][m]);
+}
+
+T512 INLINE void flt_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    flt_512m(id, w, rb, K, x, 0, y, 0, nr, 1);
 }
 
 // 8 weights of float type id at element i of row p
@@ -1181,6 +1197,22 @@ INSTANCES_M1(q5_k_512, 2)
 INSTANCES_M1(q5_k_512, 3)
 INSTANCES_M1(q5_k_512, 4)
 
+// F32 / F16 / BF16: GQ_R rows x M activation rows
+#define INSTANCES_MF(ID, name, M)                                                                                      \
+    T512 static void name##_m##M(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y,        \
+                                 int64_t ldy) {                                                                        \
+        flt_512m(ID, w, rb, K, x, ldx, y, ldy, GQ_R, M);                                                               \
+    }
+INSTANCES_MF(GQ_F32, f32_512, 2)
+INSTANCES_MF(GQ_F32, f32_512, 3)
+INSTANCES_MF(GQ_F32, f32_512, 4)
+INSTANCES_MF(GQ_F16, f16_512, 2)
+INSTANCES_MF(GQ_F16, f16_512, 3)
+INSTANCES_MF(GQ_F16, f16_512, 4)
+INSTANCES_MF(GQ_BF16, bf16_512, 2)
+INSTANCES_MF(GQ_BF16, bf16_512, 3)
+INSTANCES_MF(GQ_BF16, bf16_512, 4)
+
 // Q5_0 / Q5_1: GQ_R rows as pairs (as q5_x_512_r4) x M activation rows
 #define INSTANCES_M5(ID, name, M)                                                                                      \
     T512 static void name##_m##M(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y,        \
@@ -1199,10 +1231,13 @@ static RowsMFn kernels_m(uint32_t id, int isa, int M, int *nr) {
     static const RowsMFn q8[3] = {q8_0_512_m2, q8_0_512_m3, q8_0_512_m4}, q4k[3] = {q4_k_512_m2, q4_k_512_m3, q4_k_512_m4};
     static const RowsMFn q6k[3] = {q6_k_512_m2, q6_k_512_m3, q6_k_512_m4}, q5k[3] = {q5_k_512_m2, q5_k_512_m3, q5_k_512_m4};
     static const RowsMFn q50[3] = {q5_0_512_m2, q5_0_512_m3, q5_0_512_m4}, q51[3] = {q5_1_512_m2, q5_1_512_m3, q5_1_512_m4};
+    static const RowsMFn f32[3] = {f32_512_m2, f32_512_m3, f32_512_m4}, f16[3] = {f16_512_m2, f16_512_m3, f16_512_m4};
+    static const RowsMFn bf16[3] = {bf16_512_m2, bf16_512_m3, bf16_512_m4};
     *nr = id == GQ_Q6_K || id == GQ_Q5_K ? 1 : GQ_R;
     if (isa != 2 || M < 2 || M > 4) return NULL;
     return id == GQ_Q8_0 ? q8[M - 2] : id == GQ_Q4_K ? q4k[M - 2] : id == GQ_Q6_K ? q6k[M - 2] : id == GQ_Q5_0 ? q50[M - 2]
-         : id == GQ_Q5_1 ? q51[M - 2] : id == GQ_Q5_K ? q5k[M - 2] : NULL;
+         : id == GQ_Q5_1 ? q51[M - 2] : id == GQ_Q5_K ? q5k[M - 2] : id == GQ_F32 ? f32[M - 2] : id == GQ_F16 ? f16[M - 2]
+         : id == GQ_BF16 ? bf16[M - 2] : NULL;
 }
 
 // the kernels of (id, isa): *r4 (GQ_R rows; NULL: none) and the 1-row one
