@@ -1173,71 +1173,44 @@ static void portable_r1(uint32_t id, const uint8_t *w, size_t rb, int64_t K, con
 
 // GQ_R rows x M (2-4) activation rows (Q8_0 and Q4_K on AVX-512): y[m ldy + r]
 typedef void (*RowsMFn)(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy);
-#define INSTANCES_M(name, M)                                                                                           \
-    T512 static void name##_m##M(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y,        \
-                                 int64_t ldy) {                                                                        \
-        name##m(w, rb, K, x, ldx, y, ldy, GQ_R, M);                                                                    \
+// name_m2, name_m3, name_m4: `call` with M = 2, 3, 4 (M and the arguments of RowsMFn in scope)
+#define INSTANCE_M(name, MV, call)                                                                                     \
+    T512 static void name##_m##MV(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y,       \
+                                  int64_t ldy) {                                                                       \
+        enum { M = MV };                                                                                               \
+        call;                                                                                                          \
     }
-INSTANCES_M(q8_0_512, 2)
-INSTANCES_M(q8_0_512, 3)
-INSTANCES_M(q8_0_512, 4)
-INSTANCES_M(q4_k_512, 2)
-INSTANCES_M(q4_k_512, 3)
-INSTANCES_M(q4_k_512, 4)
-// one row x M activation rows (Q6_K, Q5_K: 4 rows side by side measured slower than one, see INSTANCE1)
-#define INSTANCES_M1(name, M)                                                                                          \
-    T512 static void name##_m##M(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y,        \
-                                 int64_t ldy) {                                                                        \
-        name##m(w, rb, K, x, ldx, y, ldy, 1, M);                                                                       \
-    }
-INSTANCES_M1(q6_k_512, 2)
-INSTANCES_M1(q6_k_512, 3)
-INSTANCES_M1(q6_k_512, 4)
-INSTANCES_M1(q5_k_512, 2)
-INSTANCES_M1(q5_k_512, 3)
-INSTANCES_M1(q5_k_512, 4)
-
-// F32 / F16 / BF16: GQ_R rows x M activation rows
-#define INSTANCES_MF(ID, name, M)                                                                                      \
-    T512 static void name##_m##M(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y,        \
-                                 int64_t ldy) {                                                                        \
-        flt_512m(ID, w, rb, K, x, ldx, y, ldy, GQ_R, M);                                                               \
-    }
-INSTANCES_MF(GQ_F32, f32_512, 2)
-INSTANCES_MF(GQ_F32, f32_512, 3)
-INSTANCES_MF(GQ_F32, f32_512, 4)
-INSTANCES_MF(GQ_F16, f16_512, 2)
-INSTANCES_MF(GQ_F16, f16_512, 3)
-INSTANCES_MF(GQ_F16, f16_512, 4)
-INSTANCES_MF(GQ_BF16, bf16_512, 2)
-INSTANCES_MF(GQ_BF16, bf16_512, 3)
-INSTANCES_MF(GQ_BF16, bf16_512, 4)
-
-// Q5_0 / Q5_1: GQ_R rows as pairs (as q5_x_512_r4) x M activation rows
-#define INSTANCES_M5(ID, name, M)                                                                                      \
-    T512 static void name##_m##M(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y,        \
-                                 int64_t ldy) {                                                                        \
-        for (int r = 0; r < GQ_R; r += 2) q5_x_512m(ID, w + r * rb, rb, K, x, ldx, y + r, ldy, 2, M);                \
-    }
-INSTANCES_M5(GQ_Q5_0, q5_0_512, 2)
-INSTANCES_M5(GQ_Q5_0, q5_0_512, 3)
-INSTANCES_M5(GQ_Q5_0, q5_0_512, 4)
-INSTANCES_M5(GQ_Q5_1, q5_1_512, 2)
-INSTANCES_M5(GQ_Q5_1, q5_1_512, 3)
-INSTANCES_M5(GQ_Q5_1, q5_1_512, 4)
+#define INSTANCES_M(name, call) INSTANCE_M(name, 2, call) INSTANCE_M(name, 3, call) INSTANCE_M(name, 4, call)
+// GQ_R rows side by side (Q8_0, Q4_K, the float types), one row at a time (Q6_K, Q5_K: 4 rows side by side measured
+// slower than one, see INSTANCE1), or GQ_R rows as pairs (Q5_0 / Q5_1, as q5_x_512_r4)
+INSTANCES_M(q8_0_512, q8_0_512m(w, rb, K, x, ldx, y, ldy, GQ_R, M))
+INSTANCES_M(q4_k_512, q4_k_512m(w, rb, K, x, ldx, y, ldy, GQ_R, M))
+INSTANCES_M(f32_512, flt_512m(GQ_F32, w, rb, K, x, ldx, y, ldy, GQ_R, M))
+INSTANCES_M(f16_512, flt_512m(GQ_F16, w, rb, K, x, ldx, y, ldy, GQ_R, M))
+INSTANCES_M(bf16_512, flt_512m(GQ_BF16, w, rb, K, x, ldx, y, ldy, GQ_R, M))
+INSTANCES_M(q6_k_512, q6_k_512m(w, rb, K, x, ldx, y, ldy, 1, M))
+INSTANCES_M(q5_k_512, q5_k_512m(w, rb, K, x, ldx, y, ldy, 1, M))
+INSTANCES_M(q5_0_512, for (int r = 0; r < GQ_R; r += 2) q5_x_512m(GQ_Q5_0, w + r * rb, rb, K, x, ldx, y + r, ldy, 2, M))
+INSTANCES_M(q5_1_512, for (int r = 0; r < GQ_R; r += 2) q5_x_512m(GQ_Q5_1, w + r * rb, rb, K, x, ldx, y + r, ldy, 2, M))
 
 // the kernel of (id, isa) for M (2-4) activation rows and the weight rows it takes at once (*nr: GQ_R, or 1), or NULL
 static RowsMFn kernels_m(uint32_t id, int isa, int M, int *nr) {
-    static const RowsMFn q8[3] = {q8_0_512_m2, q8_0_512_m3, q8_0_512_m4}, q4k[3] = {q4_k_512_m2, q4_k_512_m3, q4_k_512_m4};
-    static const RowsMFn q6k[3] = {q6_k_512_m2, q6_k_512_m3, q6_k_512_m4}, q5k[3] = {q5_k_512_m2, q5_k_512_m3, q5_k_512_m4};
-    static const RowsMFn q50[3] = {q5_0_512_m2, q5_0_512_m3, q5_0_512_m4}, q51[3] = {q5_1_512_m2, q5_1_512_m3, q5_1_512_m4};
-    static const RowsMFn f32[3] = {f32_512_m2, f32_512_m3, f32_512_m4}, f16[3] = {f16_512_m2, f16_512_m3, f16_512_m4};
-    static const RowsMFn bf16[3] = {bf16_512_m2, bf16_512_m3, bf16_512_m4};
+#define KM(a) do { const RowsMFn f[3] = {a##_m2, a##_m3, a##_m4}; return f[M - 2]; } while (0)
     *nr = id == GQ_Q6_K || id == GQ_Q5_K ? 1 : GQ_R;
     if (isa != 2 || M < 2 || M > 4) return NULL;
-    return id == GQ_Q8_0 ? q8[M - 2] : id == GQ_Q4_K ? q4k[M - 2] : id == GQ_Q6_K ? q6k[M - 2] : id == GQ_Q5_0 ? q50[M - 2]
-         : id == GQ_Q5_1 ? q51[M - 2] : id == GQ_Q5_K ? q5k[M - 2] : id == GQ_F32 ? f32[M - 2] : id == GQ_F16 ? f16[M - 2]
-         : id == GQ_BF16 ? bf16[M - 2] : NULL;
+    switch (id) {
+    case GQ_F32: KM(f32_512);
+    case GQ_F16: KM(f16_512);
+    case GQ_BF16: KM(bf16_512);
+    case GQ_Q8_0: KM(q8_0_512);
+    case GQ_Q4_K: KM(q4_k_512);
+    case GQ_Q5_K: KM(q5_k_512);
+    case GQ_Q6_K: KM(q6_k_512);
+    case GQ_Q5_0: KM(q5_0_512);
+    case GQ_Q5_1: KM(q5_1_512);
+    default: return NULL;
+    }
+#undef KM
 }
 
 // the kernels of (id, isa): *r4 (GQ_R rows; NULL: none) and the 1-row one
