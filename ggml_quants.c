@@ -531,23 +531,37 @@ T256 INLINE void q8_0_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
 
 // ---- Q4_0: w = (q - 8) * d; AVX-512 looks the 16 values up in a table of (i - 8) * d
 
-T512 INLINE void q4_0_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+// nr rows rb apart against M (<= 4) activation rows x + m ldx: y[m ldy + r] (each weight vector looked up once)
+T512 INLINE void q4_0_512m(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy,
+                           const int nr, const int M) {
     const __m512 im8 = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
-    __m512 acc[GQ_R];
-    for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_ps();
+    __m512 acc[GQ_R][4];
+    for (int r = 0; r < nr; r++)
+        for (int m = 0; m < M; m++) acc[r][m] = _mm512_setzero_ps();
     for (int64_t b = 0; b < K / 32; b++) {
-        const __m512 x0 = _mm512_loadu_ps(x + 32 * b), x1 = _mm512_loadu_ps(x + 32 * b + 16);
+        __m512 x0[4], x1[4];
+#pragma GCC unroll 4
+        for (int m = 0; m < M; m++) x0[m] = _mm512_loadu_ps(x + m * ldx + 32 * b), x1[m] = _mm512_loadu_ps(x + m * ldx + 32 * b + 16);
 #pragma GCC unroll 4
         for (int r = 0; r < nr; r++) {
             const uint8_t *p = w + r * rb + 18 * b;
             const __m512 lut = _mm512_mul_ps(im8, _mm512_set1_ps(h2f(p)));
             const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 2)));
             // permutexvar reads the low 4 bits of each index: the low nibble as it is
-            acc[r] = _mm512_fmadd_ps(_mm512_permutexvar_ps(q, lut), x0, acc[r]);
-            acc[r] = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), lut), x1, acc[r]);
+            const __m512 w0 = _mm512_permutexvar_ps(q, lut), w1 = _mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), lut);
+#pragma GCC unroll 4
+            for (int m = 0; m < M; m++) {
+                acc[r][m] = _mm512_fmadd_ps(w0, x0[m], acc[r][m]);
+                acc[r][m] = _mm512_fmadd_ps(w1, x1[m], acc[r][m]);
+            }
         }
     }
-    for (int r = 0; r < nr; r++) y[r] = tree16_512(acc[r]);
+    for (int r = 0; r < nr; r++)
+        for (int m = 0; m < M; m++) y[m * ldy + r] = tree16_512(acc[r][m]);
+}
+
+T512 INLINE void q4_0_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    q4_0_512m(w, rb, K, x, 0, y, 0, nr, 1);
 }
 
 T256 INLINE void q4_0_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
@@ -691,19 +705,29 @@ T256 INLINE void q4_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
 
 
 // Q4_1: w = q * d + m
-T512 INLINE void q4_1_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+// one row against M (<= 4) activation rows x + m ldx: y[m ldy] (each weight vector looked up once for them)
+T512 INLINE void q4_1_512m(const uint8_t *w, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy, const int M) {
     const __m512 iota = IOTA16;
-    __m512 acc = _mm512_setzero_ps();
-    (void)rb, (void)nr;
+    __m512 acc[4];
+    for (int m = 0; m < M; m++) acc[m] = _mm512_setzero_ps();
     for (int64_t b = 0; b < K / 32; b++) {
         const uint8_t *p = w + 20 * b;
         // y[i*qk + j + 0] = x0*d + m
         const __m512 lut = _mm512_add_ps(_mm512_mul_ps(iota, _mm512_set1_ps(h2f(p))), _mm512_set1_ps(h2f(p + 2)));
         const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 4)));
-        acc = _mm512_fmadd_ps(_mm512_permutexvar_ps(q, lut), _mm512_loadu_ps(x + 32 * b), acc);
-        acc = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), lut), _mm512_loadu_ps(x + 32 * b + 16), acc);
+        const __m512 w0 = _mm512_permutexvar_ps(q, lut), w1 = _mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), lut);
+#pragma GCC unroll 4
+        for (int m = 0; m < M; m++) {
+            acc[m] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + m * ldx + 32 * b), acc[m]);
+            acc[m] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + m * ldx + 32 * b + 16), acc[m]);
+        }
     }
-    *y = tree16_512(acc);
+    for (int m = 0; m < M; m++) y[m * ldy] = tree16_512(acc[m]);
+}
+
+T512 INLINE void q4_1_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    (void)rb, (void)nr;
+    q4_1_512m(w, K, x, 0, y, 0, 1);
 }
 
 // Q5_0 / Q5_1: q = low nibble + 16 * bit j (j + 16 for the second half) of qh; w = (q - 16) * d, or q * d + m
@@ -1181,8 +1205,8 @@ typedef void (*RowsMFn)(const uint8_t *w, size_t rb, int64_t K, const float *x, 
         call;                                                                                                          \
     }
 #define INSTANCES_M(name, call) INSTANCE_M(name, 2, call) INSTANCE_M(name, 3, call) INSTANCE_M(name, 4, call)
-// GQ_R rows side by side (Q8_0, Q4_K, the float types), one row at a time (Q6_K, Q5_K: 4 rows side by side measured
-// slower than one, see INSTANCE1), or GQ_R rows as pairs (Q5_0 / Q5_1, as q5_x_512_r4)
+// GQ_R rows side by side (Q8_0, Q4_K, the float types), one row at a time (Q6_K, Q5_K, Q4_0, Q4_1: 4 rows side by
+// side measured slower than one, see INSTANCE1), or GQ_R rows as pairs (Q5_0 / Q5_1, as q5_x_512_r4)
 INSTANCES_M(q8_0_512, q8_0_512m(w, rb, K, x, ldx, y, ldy, GQ_R, M))
 INSTANCES_M(q4_k_512, q4_k_512m(w, rb, K, x, ldx, y, ldy, GQ_R, M))
 INSTANCES_M(f32_512, flt_512m(GQ_F32, w, rb, K, x, ldx, y, ldy, GQ_R, M))
@@ -1190,13 +1214,15 @@ INSTANCES_M(f16_512, flt_512m(GQ_F16, w, rb, K, x, ldx, y, ldy, GQ_R, M))
 INSTANCES_M(bf16_512, flt_512m(GQ_BF16, w, rb, K, x, ldx, y, ldy, GQ_R, M))
 INSTANCES_M(q6_k_512, q6_k_512m(w, rb, K, x, ldx, y, ldy, 1, M))
 INSTANCES_M(q5_k_512, q5_k_512m(w, rb, K, x, ldx, y, ldy, 1, M))
+INSTANCES_M(q4_0_512, q4_0_512m(w, rb, K, x, ldx, y, ldy, 1, M))
+INSTANCES_M(q4_1_512, q4_1_512m(w, K, x, ldx, y, ldy, M))
 INSTANCES_M(q5_0_512, for (int r = 0; r < GQ_R; r += 2) q5_x_512m(GQ_Q5_0, w + r * rb, rb, K, x, ldx, y + r, ldy, 2, M))
 INSTANCES_M(q5_1_512, for (int r = 0; r < GQ_R; r += 2) q5_x_512m(GQ_Q5_1, w + r * rb, rb, K, x, ldx, y + r, ldy, 2, M))
 
 // the kernel of (id, isa) for M (2-4) activation rows and the weight rows it takes at once (*nr: GQ_R, or 1), or NULL
 static RowsMFn kernels_m(uint32_t id, int isa, int M, int *nr) {
 #define KM(a) do { const RowsMFn f[3] = {a##_m2, a##_m3, a##_m4}; return f[M - 2]; } while (0)
-    *nr = id == GQ_Q6_K || id == GQ_Q5_K ? 1 : GQ_R;
+    *nr = id == GQ_Q6_K || id == GQ_Q5_K || id == GQ_Q4_0 || id == GQ_Q4_1 ? 1 : GQ_R;
     if (isa != 2 || M < 2 || M > 4) return NULL;
     switch (id) {
     case GQ_F32: KM(f32_512);
@@ -1208,6 +1234,8 @@ static RowsMFn kernels_m(uint32_t id, int isa, int M, int *nr) {
     case GQ_Q6_K: KM(q6_k_512);
     case GQ_Q5_0: KM(q5_0_512);
     case GQ_Q5_1: KM(q5_1_512);
+    case GQ_Q4_0: KM(q4_0_512);
+    case GQ_Q4_1: KM(q4_1_512);
     default: return NULL;
     }
 #undef KM

@@ -59,8 +59,9 @@ int gq_matvec_serial(uint32_t id, const void *W, size_t row_bytes, int64_t rows,
 // the same for one activation row over many rows (decode): the rows cut into GQ_R consecutive parts read side by side
 // by the 4-row kernel (GQ_R sequential streams, each prefetched on into its next row); the same bits
 int gq_matvec_streams(uint32_t id, const void *W, size_t row_bytes, int64_t rows, int64_t K, const float *x, float *y);
-// the same for M activation rows x + m ldx (a server's batched step): y[m ldy + r]; F32, F16, BF16, Q8_0, Q4_K, Q5_K,
-// Q6_K, Q5_0 and Q5_1 (AVX-512) read each weight once for the M rows, the other types run gq_matvec_streams per row; the same bits as M single rows
+// the same for M activation rows x + m ldx (a server's batched step): y[m ldy + r]; F32, F16, BF16, Q8_0, Q4_0, Q4_1,
+// Q5_0, Q5_1, Q4_K, Q5_K and Q6_K (AVX-512) read each weight once for the M rows, the other types (and AVX2) run
+// gq_matvec_streams per row; the same bits as M single rows
 int gq_matmul_streams(uint32_t id, const void *W, size_t row_bytes, int64_t rows, int64_t K, const float *x, int64_t ldx,
                       int M, float *y, int64_t ldy);
 // naive twin: gq_dequant of each row, then the same 16-lane sum in scalar C
