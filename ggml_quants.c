@@ -395,6 +395,21 @@ T512 INLINE __m512 flt16(uint32_t id, const uint8_t *p, int64_t i) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
+// the batch kernels' common steps (M <= 4 activation rows; every output the one-row kernel's chain):
+// acc[m] += w0 * x0[m], then w1 * x1[m]
+T512 INLINE void fma_pair_m(__m512 acc[4], __m512 w0, __m512 w1, const __m512 x0[4], const __m512 x1[4], const int M) {
+#pragma GCC unroll 4
+    for (int m = 0; m < M; m++) {
+        acc[m] = _mm512_fmadd_ps(w0, x0[m], acc[m]);
+        acc[m] = _mm512_fmadd_ps(w1, x1[m], acc[m]);
+    }
+}
+// y[m ldy + r] = the tree of acc[r][m]
+T512 INLINE void store_m(float *y, int64_t ldy, __m512 acc[][4], const int nr, const int M) {
+    for (int r = 0; r < nr; r++)
+        for (int m = 0; m < M; m++) y[m * ldy + r] = tree16_512(acc[r][m]);
+}
+
 // nr rows rb apart against M (<= 4) activation rows x + m ldx: y[m ldy + r] (each weight vector widened once)
 T512 INLINE void flt_512m(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y,
                           int64_t ldy, const int nr, const int M) {
@@ -426,8 +441,7 @@ T512 INLINE void flt_512m(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
             }
         }
     }
-    for (int r = 0; r < nr; r++)
-        for (int m = 0; m < M; m++) y[m * ldy + r] = tree16_512(acc[r][m]);
+    store_m(y, ldy, acc, nr, M);
 }
 
 T512 INLINE void flt_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
@@ -488,15 +502,10 @@ T512 INLINE void q8_0_512m(const uint8_t *w, size_t rb, int64_t K, const float *
             const __m512 d = _mm512_set1_ps(h2f(p));
             const __m512 w0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 2)))), d);
             const __m512 w1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 18)))), d);
-#pragma GCC unroll 4
-            for (int m = 0; m < M; m++) {
-                acc[r][m] = _mm512_fmadd_ps(w0, x0[m], acc[r][m]);
-                acc[r][m] = _mm512_fmadd_ps(w1, x1[m], acc[r][m]);
-            }
+            fma_pair_m(acc[r], w0, w1, x0, x1, M);
         }
     }
-    for (int r = 0; r < nr; r++)
-        for (int m = 0; m < M; m++) y[m * ldy + r] = tree16_512(acc[r][m]);
+    store_m(y, ldy, acc, nr, M);
 }
 
 T512 INLINE void q8_0_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
@@ -549,15 +558,10 @@ T512 INLINE void q4_0_512m(const uint8_t *w, size_t rb, int64_t K, const float *
             const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 2)));
             // permutexvar reads the low 4 bits of each index: the low nibble as it is
             const __m512 w0 = _mm512_permutexvar_ps(q, lut), w1 = _mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), lut);
-#pragma GCC unroll 4
-            for (int m = 0; m < M; m++) {
-                acc[r][m] = _mm512_fmadd_ps(w0, x0[m], acc[r][m]);
-                acc[r][m] = _mm512_fmadd_ps(w1, x1[m], acc[r][m]);
-            }
+            fma_pair_m(acc[r], w0, w1, x0, x1, M);
         }
     }
-    for (int r = 0; r < nr; r++)
-        for (int m = 0; m < M; m++) y[m * ldy + r] = tree16_512(acc[r][m]);
+    store_m(y, ldy, acc, nr, M);
 }
 
 T512 INLINE void q4_0_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
@@ -653,8 +657,7 @@ T512 INLINE void q4_k_512m(const uint8_t *w, size_t rb, int64_t K, const float *
             }
         }
     }
-    for (int r = 0; r < nr; r++)
-        for (int m = 0; m < M; m++) y[m * ldy + r] = tree16_512(acc[r][m]);
+    store_m(y, ldy, acc, nr, M);
 }
 
 T512 INLINE void q4_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
@@ -766,15 +769,10 @@ T512 INLINE void q5_x_512m(uint32_t id, const uint8_t *w, size_t rb, int64_t K, 
             const __m512i hi = _mm512_srli_epi32(q, 4);
             const __m512 wl = _mm512_mask_permutexvar_ps(_mm512_permutexvar_ps(q, ta), (__mmask16)qh, q, tb);
             const __m512 wh = _mm512_mask_permutexvar_ps(_mm512_permutexvar_ps(hi, ta), (__mmask16)(qh >> 16), hi, tb);
-#pragma GCC unroll 4
-            for (int m = 0; m < M; m++) {
-                acc[r][m] = _mm512_fmadd_ps(wl, x0[m], acc[r][m]);
-                acc[r][m] = _mm512_fmadd_ps(wh, x1[m], acc[r][m]);
-            }
+            fma_pair_m(acc[r], wl, wh, x0, x1, M);
         }
     }
-    for (int r = 0; r < nr; r++)
-        for (int m = 0; m < M; m++) y[m * ldy + r] = tree16_512(acc[r][m]);
+    store_m(y, ldy, acc, nr, M);
 }
 
 T512 INLINE void q5_x_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
@@ -1020,8 +1018,7 @@ T512 INLINE void q5_k_512m(const uint8_t *w, size_t rb, int64_t K, const float *
             }
         }
     }
-    for (int r = 0; r < nr; r++)
-        for (int m = 0; m < M; m++) y[m * ldy + r] = tree16_512(acc[r][m]);
+    store_m(y, ldy, acc, nr, M);
 }
 
 T512 INLINE void q5_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
@@ -1102,8 +1099,7 @@ T512 INLINE void q6_k_512m(const uint8_t *w, size_t rb, int64_t K, const float *
             }
         }
     }
-    for (int r = 0; r < nr; r++)
-        for (int m = 0; m < M; m++) y[m * ldy + r] = tree16_512(acc[r][m]);
+    store_m(y, ldy, acc, nr, M);
 }
 
 T512 INLINE void q6_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
