@@ -140,7 +140,6 @@ static float *thread_buf(size_t n) {
 float ops_tree16(const float a[16]) { return tree16(a); }
 
 
-
 // ---------------------------------------------------------------------------- dot products (natural order)
 // lane j (0..15) accumulates fma(a[16c+j], b[16c+j]) over the chunks c (the last one zero-padded), then tree16.
 
