@@ -1277,6 +1277,12 @@ static RowsFn kernels(uint32_t id, int isa, RowsFn *r4) {
     return portable_r1;
 }
 
+// a supported type, K whole blocks, rows of at least row_bytes: the matvec entry points' common check
+static int args_ok(uint32_t id, size_t row_bytes, int64_t rows, int64_t K) {
+    const GQType *t = gq_type(id);
+    return t && t->supported && K >= 0 && K % t->block == 0 && rows >= 0 && row_bytes >= gq_row_bytes(id, K);
+}
+
 // rows [0, rows) in groups of GQ_R (the 4-row kernel where there is one), on this thread
 static void matvec_rows(uint32_t id, RowsFn r1, RowsFn r4, const uint8_t *w, size_t row_bytes, int64_t gi,
                         int64_t rows, int64_t K, const float *x, float *y) {
@@ -1289,8 +1295,7 @@ static void matvec_rows(uint32_t id, RowsFn r1, RowsFn r4, const uint8_t *w, siz
 
 int gq_matvec(uint32_t id, const void *W, size_t row_bytes, int64_t rows, int64_t K, const float *x, float *y,
               int nthreads) {
-    const GQType *t = gq_type(id);
-    if (!t || !t->supported || K < 0 || K % t->block || rows < 0 || row_bytes < gq_row_bytes(id, K)) return -1;
+    if (!args_ok(id, row_bytes, rows, K)) return -1;
     RowsFn r4, r1 = kernels(id, gq_isa(), &r4);
     const int64_t ngroups = (rows + GQ_R - 1) / GQ_R;
 #ifdef _OPENMP
@@ -1304,8 +1309,7 @@ int gq_matvec(uint32_t id, const void *W, size_t row_bytes, int64_t rows, int64_
 }
 
 int gq_matvec_streams(uint32_t id, const void *W, size_t row_bytes, int64_t rows, int64_t K, const float *x, float *y) {
-    const GQType *t = gq_type(id);
-    if (!t || !t->supported || K < 0 || K % t->block || rows < 0 || row_bytes < gq_row_bytes(id, K)) return -1;
+    if (!args_ok(id, row_bytes, rows, K)) return -1;
     RowsFn r4, r1 = kernels(id, gq_isa(), &r4);
     const int64_t part = r4 ? rows / GQ_R : 0; // stream i: rows [i part, (i + 1) part)
     const uint8_t *w = W;
@@ -1320,8 +1324,7 @@ int gq_matvec_streams(uint32_t id, const void *W, size_t row_bytes, int64_t rows
 
 int gq_matmul_streams(uint32_t id, const void *W, size_t row_bytes, int64_t rows, int64_t K, const float *x, int64_t ldx,
                       int M, float *y, int64_t ldy) {
-    const GQType *t = gq_type(id);
-    if (!t || !t->supported || K < 0 || K % t->block || rows < 0 || row_bytes < gq_row_bytes(id, K) || M < 1) return -1;
+    if (!args_ok(id, row_bytes, rows, K) || M < 1) return -1;
     int nr;
     const RowsMFn rm = kernels_m(id, gq_isa(), M, &nr);
     if (!rm) { // one activation row at a time
@@ -1347,8 +1350,7 @@ int gq_matmul_streams(uint32_t id, const void *W, size_t row_bytes, int64_t rows
 }
 
 int gq_matvec_serial(uint32_t id, const void *W, size_t row_bytes, int64_t rows, int64_t K, const float *x, float *y) {
-    const GQType *t = gq_type(id);
-    if (!t || !t->supported || K < 0 || K % t->block || rows < 0 || row_bytes < gq_row_bytes(id, K)) return -1;
+    if (!args_ok(id, row_bytes, rows, K)) return -1;
     RowsFn r4, r1 = kernels(id, gq_isa(), &r4);
     for (int64_t gi = 0; gi < (rows + GQ_R - 1) / GQ_R; gi++) matvec_rows(id, r1, r4, W, row_bytes, gi, rows, K, x, y);
     return 0;

@@ -157,7 +157,6 @@ static inline int vec_ok(const Tensor *W) {
     return W->dtype != DT_GGML && (W->group >= W->cols || W->group % 16 == 0);
 }
 
-
 // The AVX-512 kernel works on a 16-column chunk with a few instructions per format, each weight the exact product
 // float(q - zero) * scale of quant_get (the same bits as before, so decode and batches keep their order):
 //   FP8: the bytes sign-extended to 16 bits and shifted left by 7 give IEEE half s.0eeee.mmm0000000 (the value / 2^8,

@@ -28,12 +28,13 @@
 #include <string.h>
 
 #define FX_DECODE_ROWS 4 // batches up to this many rows read the FP8 bytes directly (AVX512_BF16 + VBMI)
-#define FX_PF 512        // rows of FX_LONG bytes or more: bytes prefetched ahead in each row (8 rows per pass)
-#define FX_NS 5  // decode: weight streams of dot_vbmi
-#define FX_NS2 4 // batches of 2-4 rows: weight streams (4 x 4 accumulators)
-#define FX_PFS 512   // dot_vbmi streams: bytes prefetched ahead in each
-#define FX_PFS2 2048 // dot_vbmi streams: bytes prefetched into L2 ahead in each as well
-#define FX_LONG 2048     // shorter rows: 4 per pass, the pass after next prefetched as one block (measured on the
+#define FX_NS 5          // decode: weight streams of dot_vbmi
+#define FX_NS2 4         // batches of 2-4 rows: weight streams (4 x 4 accumulators)
+#define FX_PFS 512       // dot_vbmi's streams: bytes prefetched ahead in each stream
+#define FX_PFS2 2048     // dot_vbmi's streams: bytes prefetched into L2 ahead in each stream as well
+#define FX_PF 512        // consecutive rows (a task's last few, after its streams) of FX_LONG bytes or more: bytes
+                         // prefetched ahead in each row
+#define FX_LONG 2048     // shorter consecutive rows: the pass after next prefetched as one block (measured on the
                          // 2-vCPU VM, one thread: K = 1408 12 -> 20 GB/s; K = 4096 and 12288: in-row prefetch best)
 
 static inline int64_t kp64(int64_t K) { return (K + 63) & ~(int64_t)63; }
@@ -173,25 +174,23 @@ dot_vbmi(float *out, int64_t ldo, int64_t ostep, const uint16_t *xp, int64_t ldx
         out[i * ldo + j * ostep] = tree16_512(acc[j][i]);
 }
 
-// instances: NR weight rows x M activation rows (8 x 1, 4 x 1, 2 x 1, 1 x 1: decode; 2 x 2..4, 1 x 2..4: batches)
+// instances: 1 or 2 consecutive weight rows x M (1-4) activation rows (the few rows a task has left after its streams)
 typedef void (*DotFn)(float *, int64_t, const uint16_t *, int64_t, const uint8_t *, int64_t, int);
 #define DOTRM(NR, M)                                                                                                   \
     __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512bf16"))) static void dot_vbmi_##NR##_##M(                 \
         float *out, int64_t ldo, const uint16_t *xp, int64_t ldx, const uint8_t *w, int64_t ld, int K) {               \
         dot_vbmi(out, ldo, 1, xp, ldx, w, ld, ld, K, NR, M);                                                           \
     }
-DOTRM(8, 1)
-DOTRM(4, 1)
-DOTRM(2, 1)
 DOTRM(1, 1)
 DOTRM(1, 2)
 DOTRM(1, 3)
 DOTRM(1, 4)
+DOTRM(2, 1)
 DOTRM(2, 2)
 DOTRM(2, 3)
 DOTRM(2, 4)
-static const DotFn dot_rows_fns[2][3] = {{dot_vbmi_1_2, dot_vbmi_1_3, dot_vbmi_1_4},
-                                         {dot_vbmi_2_2, dot_vbmi_2_3, dot_vbmi_2_4}};
+static const DotFn dot_rows_fns[2][4] = {{dot_vbmi_1_1, dot_vbmi_1_2, dot_vbmi_1_3, dot_vbmi_1_4},
+                                         {dot_vbmi_2_1, dot_vbmi_2_2, dot_vbmi_2_3, dot_vbmi_2_4}};
 
 // instances: FX_NS streams for one activation row, FX_NS2 for 2-4 (the accumulators stay in registers)
 typedef void (*StreamFn)(float *, int64_t, int64_t, const uint16_t *, int64_t, const uint8_t *, int64_t, int64_t, int);
@@ -206,7 +205,6 @@ STREAMS(FX_NS2, 2)
 STREAMS(FX_NS2, 3)
 STREAMS(FX_NS2, 4)
 static const StreamFn dot_streams[4] = {dot_streams_1, dot_streams_2, dot_streams_3, dot_streams_4};
-
 
 // ---------------------------------------------------------------------------- any path
 
@@ -232,29 +230,17 @@ void fp8x_rows(float *y, int64_t ldy, const float *xq, int64_t ldq, const float 
                int r1) {
     const int K = (int)W->cols, Kp = (int)kp64(K);
     const uint8_t *w = (const uint8_t *)W->data;
-    if (n >= 2 && n <= FX_DECODE_ROWS && cpu.avx512bf16 && cpu.avx512vbmi) {
-        // 2-4 activation rows (a server's batched step): FX_NS2 streams, then passes of two weight rows, each weight
-        // chunk converted once for all the rows
+    if (n <= FX_DECODE_ROWS && cpu.avx512bf16 && cpu.avx512vbmi) {
+        // decode and a server's batched step (1-4 activation rows): the task's rows as FX_NS (2-4 rows: FX_NS2)
+        // streams, then the fewer than that left in passes of two, each weight chunk converted once for all the rows
         const int64_t ldx = 2 * ldq; // (in uint16)
-        const int part = (r1 - r0) / FX_NS2;
+        const int ns = n == 1 ? FX_NS : FX_NS2, part = (r1 - r0) / ns;
         for (int r = r0; r < r0 + part; r++)
             dot_streams[n - 1](y + r, ldy, part, (const uint16_t *)xq, ldx, w + (int64_t)r * W->ld, W->ld,
                                (int64_t)part * W->ld, K);
-        for (int r = r0 + FX_NS2 * part; r < r1;) {
+        for (int r = r0 + ns * part; r < r1;) {
             const int nr = r1 - r >= 2 ? 2 : 1;
-            dot_rows_fns[nr - 1][n - 2](y + r, ldy, (const uint16_t *)xq, ldx, w + (int64_t)r * W->ld, W->ld, K);
-            r += nr;
-        }
-    } else if (n == 1 && cpu.avx512bf16 && cpu.avx512vbmi) {
-        // a pass of 8 (long rows), 4, 2 or 1 weight rows
-        const uint16_t *xp = (const uint16_t *)xq;
-        const int part = (r1 - r0) / FX_NS; // stream j: rows [r0 + j part, r0 + (j + 1) part)
-        for (int r = r0; r < r0 + part; r++)
-            dot_streams_1(y + r, 0, part, xp, 0, w + (int64_t)r * W->ld, W->ld, (int64_t)part * W->ld, K);
-        for (int r = r0 + FX_NS * part; r < r1;) {
-            const int nr = r1 - r >= 8 && W->ld >= FX_LONG ? 8 : r1 - r >= 4 ? 4 : r1 - r >= 2 ? 2 : 1;
-            const DotFn f = nr == 8 ? dot_vbmi_8_1 : nr == 4 ? dot_vbmi_4_1 : nr == 2 ? dot_vbmi_2_1 : dot_vbmi_1_1;
-            f(y + r, 0, xp, 0, w + (int64_t)r * W->ld, W->ld, K);
+            dot_rows_fns[nr - 1][n - 1](y + r, ldy, (const uint16_t *)xq, ldx, w + (int64_t)r * W->ld, W->ld, K);
             r += nr;
         }
     } else {

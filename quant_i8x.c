@@ -22,7 +22,7 @@
 #include <string.h>
 
 #define IX_LONG 2048 // rows of fewer bytes run four per pass, longer ones eight (as quant.c's QK_LONG)
-#define IX_NS 5      // decode: weight streams of dot_vnni_streams (as quant_fp8x.c's FX_NS)
+#define IX_NS 5      // decode: weight streams of dot_vnni_5 (as quant_fp8x.c's FX_NS)
 #define IX_BLOCK 16  // batches: weight rows per pass over the activation rows (they stay in L1 / L2)
 
 static inline int64_t kp64(int64_t K) { return (K + 63) & ~(int64_t)63; }
@@ -80,8 +80,7 @@ dot_vnni(int64_t *out, const uint8_t *xc, const uint8_t *w, int64_t ld, int64_t 
             if (rs > ld) {
                 _mm_prefetch((const char *)(w + j * rs + c + 512), _MM_HINT_T0);
                 _mm_prefetch((const char *)(w + j * rs + c + 2048), _MM_HINT_T1);
-            }
-            else if (ld >= IX_LONG) _mm_prefetch((const char *)(w + j * ld + (c + 512 < ld ? c + 512 : c + 512 + (NR - 1) * ld)), _MM_HINT_T0);
+            } else if (ld >= IX_LONG) _mm_prefetch((const char *)(w + j * ld + (c + 512 < ld ? c + 512 : c + 512 + (NR - 1) * ld)), _MM_HINT_T0);
             else _mm_prefetch((const char *)(w + NR * ld + (int64_t)c * NR + 64 * j), _MM_HINT_T0);
             const __m512i wv = _mm512_maskz_loadu_epi8(m, w + j * rs + c);
             if (is_i8) { // sum (qx + 128) qw, and sum qw
