@@ -394,15 +394,38 @@ static inline int q4_fast(const Tensor *W) {
     return W->dtype == DT_Q4 && (W->group >= W->cols || W->group % 128 == 0 || W->group == 32 || W->group == 64);
 }
 
+// the 8 x 16 weights of one 128-column block of NR rows (v[i]: its 64 bytes as 16 dwords): lookups of the table t[i]
+// (LANES: (float(n) - zv) * sv per lane), masked to the lanes in mk[j] (FULL: all), then stored (dst) or fma'd into
+// acc[i][m] against xo_m (xb + m ldx + 16 j)
+__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
+q4o_block512(__m512 acc[][4], float *dst, int64_t ldd, const __m512i *v, const __m512 *t, const __m512 *sv,
+             const __m512 *zv, const float *xb, int64_t ldx, const int M, const int NR, const int LANES, const int FULL,
+             const __mmask16 *mk) {
+    const __m512 nibf = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) {
+        __m512 xv[4];
+        _Pragma("GCC unroll 4") for (int m = 0; m < M; m++) xv[m] = dst ? _mm512_setzero_ps() : _mm512_loadu_ps(xb + m * ldx + 16 * j);
+        _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
+            const __m512i q = j ? _mm512_srli_epi32(v[i], 4 * j) : v[i];
+            __m512 w;
+            if (LANES) w = _mm512_mul_ps(_mm512_sub_ps(_mm512_permutexvar_ps(q, nibf), zv[i]), sv[i]);
+            else w = _mm512_permutexvar_ps(q, t[i]);
+            if (!FULL) w = _mm512_maskz_mov_ps(mk[j], w);
+            if (dst) _mm512_storeu_ps(dst + i * ldd + 16 * j, w);
+            else _Pragma("GCC unroll 4") for (int m = 0; m < M; m++) acc[i][m] = _mm512_fmadd_ps(xv[m], w, acc[i][m]);
+        }
+    }
+}
+
 // NR (1, 2, 4, 8; QK_NS) int4 rows r + i rstep in octet order: dst != NULL: store the dequantised rows octet-permuted
 // (dst + i * Kp, zero-padded); else out[m * ldo + i rstep] = xo_m . row r + i rstep for the M (<= 4) activation rows
 // xo_m = xo + m ldx (octet-permuted, Kp each; each weight chunk looked up once for them); rstep 1: consecutive rows
-// (pf_rows), else decode streams (as rows_512)
+// (pf_rows), else decode streams (as rows_512). LANES: groups of 32 / 64 columns (a scale and zero point per lane).
+// The whole 128-column blocks run without a branch; the last, partial one masked.
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
 q4o_512(float *dst, float *out, int64_t ldo, const float *xo, int64_t ldx, const int M, const Tensor *W, int64_t r,
-        int64_t rstep, const int NR, const int ZP) {
+        int64_t rstep, const int NR, const int ZP, const int LANES) {
     const int64_t K = W->cols, Kp = (K + 127) & ~(int64_t)127, G = W->group < K ? W->group : K;
-    const int lanes = G < 128; // groups of 32 / 64: a scale and zero point per lane
     const __m512i nib = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const uint8_t *row[QK_NR];
     int64_t sb[QK_NR];
@@ -413,8 +436,9 @@ q4o_512(float *dst, float *out, int64_t ldo, const float *xo, int64_t ldx, const
         t[i] = sv[i] = zv[i] = _mm512_setzero_ps();
         _Pragma("GCC unroll 4") for (int m = 0; m < M; m++) acc[i][m] = _mm512_setzero_ps();
     }
+    int64_t gnext = 0; // (!LANES) the column where the next group starts
     for (int64_t c = 0; c < K; c += 128) {
-        if (lanes) // lane k: group (c + 8k) / G; w = (float(n) - float(8 + zero)) * scale
+        if (LANES) // lane k: group (c + 8k) / G; w = (float(n) - float(8 + zero)) * scale
             _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
                 float s[16], z[16];
                 for (int k = 0; k < 16; k++) {
@@ -424,39 +448,30 @@ q4o_512(float *dst, float *out, int64_t ldo, const float *xo, int64_t ldx, const
                 }
                 sv[i] = _mm512_loadu_ps(s), zv[i] = _mm512_loadu_ps(z);
             }
-        else if (c % G == 0) // a new group: the table (float(n - 8) - float(zero)) * scale of its 16 nibbles n
+        else if (c == gnext) { // a new group: the table (float(n - 8) - float(zero)) * scale of its 16 nibbles n
+            const int64_t g = c / G;
             _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
-                const int64_t g = c / G;
                 const int z = ZP ? zero_at(W, r + i * rstep, g) : 0;
                 t[i] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(nib, _mm512_set1_epi32(8 + z))),
                                      _mm512_set1_ps(scale_at(W, sb[i] + g)));
             }
+            gnext += G;
+        }
         const int64_t cb = c / 2; // the block's 64 bytes
         if (rstep == 1) pf_rows(row, NR, W->ld, cb);
         else pf_streams(row, NR, cb);
-        const int64_t n = K - c < 128 ? K - c : 128; // columns in this block
         __m512i v[QK_NR];
-        if (n == 128)
+        if (K - c >= 128) {
             _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) v[i] = _mm512_loadu_si512((const void *)(row[i] + cb));
-        else { // the last, partial block: its bytes only; weights past the row are zero
+            q4o_block512(acc, dst ? dst + c : NULL, Kp, v, t, sv, zv, xo + c, ldx, M, NR, LANES, 1, NULL);
+        } else { // the last, partial block: its bytes only; weights past the row are zero
+            const int64_t n = K - c; // columns in this block
             const __mmask64 mb = ((__mmask64)1 << ((n + 1) / 2)) - 1;
+            __mmask16 mk[8]; // lanes k with column 8k + j inside the row
+            for (int j = 0; j < 8; j++)
+                mk[j] = _mm512_cmplt_epi32_mask(_mm512_add_epi32(_mm512_slli_epi32(nib, 3), _mm512_set1_epi32(j)), _mm512_set1_epi32((int)n));
             _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) v[i] = _mm512_maskz_loadu_epi8(mb, row[i] + cb);
-        }
-        _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) {
-            // lanes k with column 8k + j inside the row
-            const __mmask16 mj = n == 128 ? 0xffff : _mm512_cmplt_epi32_mask(_mm512_add_epi32(_mm512_slli_epi32(nib, 3), _mm512_set1_epi32(j)), _mm512_set1_epi32((int)n));
-            __m512 xv[4];
-            _Pragma("GCC unroll 4") for (int m = 0; m < M; m++)
-                xv[m] = dst ? _mm512_setzero_ps() : _mm512_loadu_ps(xo + m * ldx + c + 16 * j);
-            _Pragma("GCC unroll 8") for (int i = 0; i < NR; i++) {
-                const __m512i q = _mm512_srli_epi32(v[i], 4 * j);
-                __m512 w;
-                if (lanes) w = _mm512_mul_ps(_mm512_sub_ps(_mm512_permutexvar_ps(q, _mm512_cvtepi32_ps(nib)), zv[i]), sv[i]);
-                else w = _mm512_permutexvar_ps(q, t[i]);
-                if (n < 128) w = _mm512_maskz_mov_ps(mj, w);
-                if (dst) _mm512_storeu_ps(dst + i * Kp + c + 16 * j, w);
-                else _Pragma("GCC unroll 4") for (int m = 0; m < M; m++) acc[i][m] = _mm512_fmadd_ps(xv[m], w, acc[i][m]);
-            }
+            q4o_block512(acc, dst ? dst + c : NULL, Kp, v, t, sv, zv, xo + c, ldx, M, NR, LANES, 0, mk);
         }
     }
     if (!dst) // (dst: the masked last block wrote the zero padding up to Kp)
@@ -464,7 +479,9 @@ q4o_512(float *dst, float *out, int64_t ldo, const float *xo, int64_t ldx, const
             out[m * ldo + i * rstep] = tree16_512(acc[i][m]);
 }
 
-#define Q4O_ZP(...) (W->zero ? q4o_512(__VA_ARGS__, 1) : q4o_512(__VA_ARGS__, 0))
+#define Q4O_ZP(...)                                                                                                    \
+    (W->zero ? (W->group < 128 && W->group < W->cols ? q4o_512(__VA_ARGS__, 1, 1) : q4o_512(__VA_ARGS__, 1, 0))        \
+             : (W->group < 128 && W->group < W->cols ? q4o_512(__VA_ARGS__, 0, 1) : q4o_512(__VA_ARGS__, 0, 0)))
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void q4o_store_512(float *dst, const Tensor *W, int64_t r) {
     Q4O_ZP(dst, NULL, 0, NULL, 0, 1, W, r, 1, 1);
 }
