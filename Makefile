@@ -15,7 +15,7 @@ CFLAGS  += $(SANFLAGS)
 DEB_PKGS = gcc make libopenblas-dev libstb-dev libjpeg62-turbo-dev libpcre2-dev libcjson-dev zlib1g-dev poppler-utils \
            libmicrohttpd-dev curl
 
-LIB_SRCS = util.c safetensors.c checkpoint.c weights.c ops.c ops_bf16.c quant.c quant_fp8x.c quant_i8x.c quant_config.c quantize.c tokenizer.c image.c preprocess.c video.c \
+LIB_SRCS = util.c safetensors.c checkpoint.c weights.c ops.c ops_bf16.c ops_amx.c ops_amx_emu.c quant.c quant_fp8x.c quant_i8x.c quant_config.c quantize.c tokenizer.c image.c preprocess.c video.c \
            vision.c moe.c model.c dump.c prompt.c boxes.c sampler.c engine.c jinja.c json.c chat_template.c messages.c \
            chat_output.c gguf.c ggml_quants.c gguf_map.c gguf_model.c pdf.c openai.c scorer.c
 BUILD    = build

@@ -12,6 +12,7 @@
 #include "ops.h"
 #include "tree16.h"
 #include "ops_bf16.h"
+#include "ops_amx.h"
 #include "quant.h"
 
 #include <immintrin.h>
@@ -45,6 +46,14 @@ void ops_init(void) {
             cpu.avx512bf16 = cpu.avx512f && __builtin_cpu_supports("avx512bf16");
             cpu.avx512vbmi = cpu.avx512f && __builtin_cpu_supports("avx512vbmi");
             cpu.avx512vnni = cpu.avx512f && __builtin_cpu_supports("avx512vnni");
+            const char *amx = getenv("GLM4V_AMX");
+            if (amx && *amx && strcmp(amx, "0") != 0) {
+                // (GLM4V_AMX=emulate: the same kernel over the software tiles of ops_amx_emu.c, for tests)
+                cpu.amx_bf16 = !cpu.avx512bf16 ? 0 : strcmp(amx, "emulate") == 0 ? 2 : amx_usable();
+                static int told;
+                if (!cpu.amx_bf16 && !told++)
+                    fprintf(stderr, "glm4v: GLM4V_AMX: no usable AMX-BF16 tiles on this CPU; --compute bf16 runs avx512bf16 or its emulation\n");
+            }
         }
     }
     snprintf(cpu_feature_str, sizeof cpu_feature_str, "%s%s%s", cpu.avx512f ? "avx512f,avx512bw," : "",
@@ -744,7 +753,7 @@ static int64_t job_xrow(const LinearJob *J) {
 // rows in one pass. The order of each output's sum does not depend on any of this.
 static void linear_task(const LinearJob *J, const float *xp, int r0, int r1) {
     const int K = (int)J->W->cols, n = J->n, bf16 = J->W->dtype == DT_BF16, c16 = job_bf16c(J);
-    const int rbk = n <= LT_MR ? r1 - r0 : bf16 || c16 ? LT_RB : LW_RB; // (decode: one stream of rows)
+    const int rbk = n <= LT_MR ? r1 - r0 : c16 ? bf16c_rows_per_block(LT_RB) : bf16 ? LT_RB : LW_RB; // (decode: one stream)
     const int64_t Kp = job_xrow(J);
     if (n >= 2 && n <= LT_MR && bf16 && !c16 && cpu.avx512f) { // a small batch: streamed as decode streams
         rowsm512[n - 1](J->y, J->ldy, xp, Kp, (const uint16_t *)J->W->data, K, r0, r1);

@@ -12,9 +12,13 @@ typedef struct {
     int avx2, avx512f, avx512bw, avx512bf16, f16c, fma; // runtime CPU features actually used
     int avx512vbmi;                                     // vpermi2b (quant_fp8x.c's FP8 -> bf16 table lookup)
     int avx512vnni;                                     // vpdpbusd (quant_i8x.c's int8 dot products)
+    int amx_bf16; // AMX tiles for the bf16 mode's dense Linears: GLM4V_AMX=1 and usable (ops_amx.h; untested);
+                  // 2: GLM4V_AMX=emulate, the same kernel on software tiles (tests)
 } CpuFeatures;
 extern CpuFeatures cpu;
-void ops_init(void);            // detect features (GLM4V_PORTABLE=1: scalar kernels; GLM4V_ISA=avx2: no AVX-512)
+// detect features (GLM4V_PORTABLE=1: scalar kernels; GLM4V_ISA=avx2: no AVX-512; GLM4V_AMX=1: AMX tiles where the
+// CPU has them, else one line on stderr)
+void ops_init(void);
 // OpenMP's idle threads: a thread waiting at a barrier or for the next parallel region spins GOMP_SPINCOUNT times
 // before it sleeps, by default 300000 (15 ms where PAUSE exits to the hypervisor, as on this project's VMs): on a
 // machine shared with other jobs the spinning thread holds its core while its sibling, preempted mid-task, waits for

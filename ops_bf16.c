@@ -9,6 +9,7 @@
 // checks them against each other, against the instruction on scalars incl. denormals, and against the naive twin).
 // The summation order of an output depends only on K: rows are batch-invariant as in the fp32 kernels.
 #include "ops_bf16.h"
+#include "ops_amx.h"
 #include "ops.h"
 #include "tree16.h"
 
@@ -32,6 +33,11 @@ enum { PATH_DP, PATH_AVX2, PATH_PORTABLE };
 
 // the path the CPU features select (cpu: ops_init)
 static int bc_path(void) { return cpu.avx512bf16 ? PATH_DP : cpu.avx2 ? PATH_AVX2 : PATH_PORTABLE; }
+// the dense Linears on AMX tiles (opt-in, untested: ops_amx.h); inputs prepared as PATH_DP's (ops_init sets
+// cpu.amx_bf16 only with AVX512_BF16)
+static int bc_amx(void) { return cpu.amx_bf16 && bc_path() == PATH_DP; }
+
+int bf16c_rows_per_block(int dflt) { return bc_amx() ? 32 : dflt; }
 
 // the mode by name (ops_bf16.h)
 int ops_set_compute(const char *name) {
@@ -47,7 +53,7 @@ const char *ops_compute_name(void) { return ops_compute == COMPUTE_BF16 ? "bf16"
 const char *ops_compute_path(void) {
     if (ops_compute != COMPUTE_BF16) return "fp32";
     static const char *names[] = {"avx512bf16", "avx2-emulation", "portable-emulation"};
-    return names[bc_path()];
+    return bc_amx() ? (cpu.amx_bf16 == 2 ? "amx-bf16-emulated" : "amx-bf16-untested") : names[bc_path()];
 }
 
 static inline int64_t bc_pad32(int64_t k) { return (k + 31) & ~(int64_t)31; }
@@ -76,6 +82,8 @@ static inline float fma_ftz(float a, float b, float c) {
 
 // make_fp32(bf16)
 static inline float bfv(uint16_t h) { return bf16_to_f32(h); }
+
+float bf16c_fma_step(float acc, uint16_t a, uint16_t b) { return fma_ftz(flush(bfv(a)), flush(bfv(b)), flush(acc)); }
 
 // one lane of vdpbf16ps in C (Intel's pseudo-code, x86 DAZ / FTZ)
 float bf16c_pair_step(float acc, uint16_t a0, uint16_t a1, uint16_t b0, uint16_t b1) {
@@ -353,9 +361,10 @@ static const uint16_t *weight_rows_bf16(const Tensor *W, int r0, int r1) {
 // measured slower: README "Performance")
 // the block over nr bf16 rows given as they are (row r at w0 + r * K; y at output column 0), prefetching pf
 static void block_rows(float *y, int64_t ldy, const float *xq, int64_t ldq, const uint16_t *w0, int K, int m, int nr,
-                       const void *pf, size_t pf_bytes) {
+                       const void *pf, size_t pf_bytes, int amx) {
     const int path = bc_path();
-    if (path == PATH_DP) {
+    if (amx && bc_amx()) (cpu.amx_bf16 == 2 ? amx_block_emu : amx_block)(y, ldy, (const uint16_t *)xq, 2 * ldq, w0, K, m, nr);
+    else if (path == PATH_DP) {
         const uint16_t *x16 = (const uint16_t *)xq;
         const int64_t ld16 = 2 * ldq, tbytes = (int64_t)(K / 32) * 64; // lines a tile prefetches: one a full chunk
         size_t off = 0; // of the next tile's lines in pf
@@ -381,11 +390,11 @@ static void block_rows(float *y, int64_t ldy, const float *xq, int64_t ldq, cons
 // one block of a Linear task: 4 x 5 tiles (AVX512_BF16), 2 x 2 (AVX2) or single outputs (portable)
 void bf16c_block(float *y, int64_t ldy, const float *xq, int64_t ldq, const Tensor *W, int m, int r0, int r1,
                  const void *pf, size_t pf_bytes) {
-    block_rows(y + r0, ldy, xq, ldq, weight_rows_bf16(W, r0, r1), (int)W->cols, m, r1 - r0, pf, pf_bytes);
+    block_rows(y + r0, ldy, xq, ldq, weight_rows_bf16(W, r0, r1), (int)W->cols, m, r1 - r0, pf, pf_bytes, 1);
 }
 
 void bf16c_block_rows(float *y, int64_t ldy, const float *xq, int64_t ldq, const uint16_t *w, int K, int m, int nr) {
-    block_rows(y, ldy, xq, ldq, w, K, m, nr, NULL, 0);
+    block_rows(y, ldy, xq, ldq, w, K, m, nr, NULL, 0, 0); // (FP8 x FP8 prompts: the chain of its decode kernel)
 }
 
 // reference: Intel's pseudo-code one lane at a time on the zero-padded bf16 rows, then the tree

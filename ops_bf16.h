@@ -15,7 +15,12 @@ extern int ops_compute; // ComputeMode of every dense Linear (process-wide; set 
 int ops_set_compute(const char *name);
 const char *ops_compute_name(void); // "f32" / "bf16"
 // the kernel that runs the bf16 products: "avx512bf16" (vdpbf16ps), "avx2-emulation", "portable-emulation";
-// "fp32" in the f32 mode. The three bf16 paths give identical bits (tests/test_bf16.c)
+// "fp32" in the f32 mode. The three bf16 paths give identical bits (tests/test_bf16.c). "amx-bf16-untested": the
+// opt-in AMX tiles (GLM4V_AMX=1 on a CPU with AMX-BF16: ops_amx.h) for the dense Linears, a chain of their own
+// (other bits); attention and the FP8 x FP8 products keep vdpbf16ps; "amx-bf16-emulated": that chain on software
+// tiles (GLM4V_AMX=emulate, for tests)
+// weight rows per block of a bf16-mode Linear task (ops.c): a multiple of the kernel's tile
+int bf16c_rows_per_block(int dflt);
 const char *ops_compute_path(void);
 
 // The dot chain of output y = x . w (K elements, both bf16): K zero-padded to a multiple of 32; in chunk c lane j
@@ -31,7 +36,8 @@ void bf16c_prepare_row(float *dst, const float *x, int K);
 // per 32 k of every tile in turn, so that the next block does not wait for them
 void bf16c_block(float *y, int64_t ldy, const float *xq, int64_t ldq, const Tensor *W, int m, int r0, int r1,
                  const void *pf, size_t pf_bytes);
-// the same over nr bf16 rows given as they are (row r at w + r * K): y[i * ldy + r] = row i of xq . row r
+// the same over nr bf16 rows given as they are (row r at w + r * K): y[i * ldy + r] = row i of xq . row r (always
+// the chain above, never the AMX one: FP8 x FP8 prompts must match their decode kernel)
 void bf16c_block_rows(float *y, int64_t ldy, const float *xq, int64_t ldq, const uint16_t *w, int K, int m, int nr);
 // Attention in the bf16 mode (ops.c attention_head): both matrix products with bf16 operands packed in pairs along
 // the summed dimension (uint32: the first element in the low half, as vdpbf16ps reads them) and one fp32 lane per
@@ -53,6 +59,9 @@ void gemm_pairs_naive(float *C, int64_t ldc, const uint32_t *A, int64_t ars, int
 void linear_bf16c_naive(float *y, const float *x, const Tensor *W, const Tensor *b, int n);
 // one vdpbf16ps lane step on scalars (the emulation): acc + a1 * b1 then + a0 * b0, DAZ / FTZ, RNE
 float bf16c_pair_step(float acc, uint16_t a0, uint16_t a1, uint16_t b0, uint16_t b1);
+// one DAZ / FTZ / RNE fma of two bf16 into an fp32 accumulator: acc + a * b (the step of both chains: two per pair
+// here, one per element in the AMX chain of ops_amx.h)
+float bf16c_fma_step(float acc, uint16_t a, uint16_t b);
 // the hardware instruction on the same scalars (AVX512_BF16 only; the test compares the two)
 float bf16c_pair_step_hw(float acc, uint16_t a0, uint16_t a1, uint16_t b0, uint16_t b1);
 // register-only vdpbf16ps loop on every thread for about `seconds`: GFLOP/s counting 2 per multiply-add (0 without

@@ -13,21 +13,10 @@
 #include <string.h>
 
 static uint64_t rs = 88172645463325252ULL;
-static uint64_t rnd(void) {
-    rs ^= rs << 13, rs ^= rs >> 7, rs ^= rs << 17;
-    return rs;
-}
-static float frand(void) { return (float)((rnd() >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f; }
-static uint32_t bits(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-static float fbits(uint32_t u) {
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
+static uint64_t rnd(void) { return t_rnd(&rs); }
+static float frand(void) { return t_frand(&rs); }
+#define bits t_bits
+#define fbits t_fbits
 
 // a random finite bf16 with the biased exponent in [elo, ehi]
 static uint16_t rbf(int elo, int ehi) {
