@@ -485,14 +485,18 @@ q4o_512(float *dst, float *out, int64_t ldo, const float *xo, int64_t ldx, const
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void q4o_store_512(float *dst, const Tensor *W, int64_t r) {
     Q4O_ZP(dst, NULL, 0, NULL, 0, 1, W, r, 1, 1);
 }
-__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void q4o_dot_512(float *out, const float *xo, const Tensor *W,
-                                                                                int64_t r, int nr) {
-    switch (nr) {
-    case 8: Q4O_ZP(NULL, out, 0, xo, 0, 1, W, r, 1, 8); break;
-    case 4: Q4O_ZP(NULL, out, 0, xo, 0, 1, W, r, 1, 4); break;
-    case 2: Q4O_ZP(NULL, out, 0, xo, 0, 1, W, r, 1, 2); break;
-    default: Q4O_ZP(NULL, out, 0, xo, 0, 1, W, r, 1, 1);
+// nr (1, 2, 4, 8) consecutive rows: one function each (their four variants are large inlined bodies)
+#define Q4ODOT(NR)                                                                                                     \
+    __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void q4o_dot_512_##NR(                            \
+        float *out, const float *xo, const Tensor *W, int64_t r) {                                                     \
+        Q4O_ZP(NULL, out, 0, xo, 0, 1, W, r, 1, NR);                                                                   \
     }
+Q4ODOT(1)
+Q4ODOT(2)
+Q4ODOT(4)
+Q4ODOT(8)
+static void q4o_dot_512(float *out, const float *xo, const Tensor *W, int64_t r, int nr) {
+    (nr == 8 ? q4o_dot_512_8 : nr == 4 ? q4o_dot_512_4 : nr == 2 ? q4o_dot_512_2 : q4o_dot_512_1)(out, xo, W, r);
 }
 
 // decode streams: out[m * ldo + i step] = xo_m . row r + i step, i < QK_NS (one activation row) or QK_NS2 (2-4)
