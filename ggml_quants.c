@@ -483,6 +483,39 @@ T256 INLINE void flt_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, co
     for (int r = 0; r < nr; r++) y[r] = tree16_256x2(lo[r], hi[r]);
 }
 
+// AVX2 batch kernels (a server's 2-4 activation rows): one weight row, each weight vector widened once for the M
+// rows; every output the one-row kernel's two chains (lanes 0-7 in lo, 8-15 in hi). 16 registers: one row at a time.
+// lo[m] += w0 * x_m[i .. i + 8), hi[m] += w1 * x_m[i + 8 .. i + 16)
+T256 INLINE void fma8x2_m(__m256 lo[4], __m256 hi[4], __m256 w0, __m256 w1, const float *x, int64_t ldx, const int M) {
+#pragma GCC unroll 4
+    for (int m = 0; m < M; m++) {
+        lo[m] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + m * ldx), lo[m]);
+        hi[m] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + m * ldx + 8), hi[m]);
+    }
+}
+// y[m ldy] = the tree of lo[m], hi[m]
+T256 INLINE void store_256m(float *y, int64_t ldy, const __m256 lo[4], const __m256 hi[4], const int M) {
+    for (int m = 0; m < M; m++) y[m * ldy] = tree16_256x2(lo[m], hi[m]);
+}
+
+// one row of float type id against M (<= 4) activation rows x + m ldx: y[m ldy] (flt_256's chains)
+T256 INLINE void flt_256m(uint32_t id, const uint8_t *w, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy,
+                          const int M) {
+    const int es = id == GQ_F32 ? 4 : 2;
+    __m256 lo[4], hi[4];
+    for (int m = 0; m < M; m++) lo[m] = hi[m] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= K; i += 16) fma8x2_m(lo, hi, flt8(id, w, i), flt8(id, w, i + 8), x + i, ldx, M);
+    if (i < K) { // the tail, zero-padded
+        float xt[4][16] = {{0}};
+        uint8_t wt[64] = {0};
+        for (int m = 0; m < M; m++) memcpy(xt[m], x + m * ldx + i, (size_t)(K - i) * 4);
+        memcpy(wt, w + (size_t)i * es, (size_t)(K - i) * es);
+        fma8x2_m(lo, hi, flt8(id, wt, 0), flt8(id, wt, 8), xt[0], 16, M);
+    }
+    store_256m(y, ldy, lo, hi, M);
+}
+
 // ---- Q8_0: w = q * d
 
 // nr rows rb apart against M (<= 4) activation rows x + m ldx: y[m ldy + r] (each block dequantised once for them)
@@ -512,6 +545,16 @@ T512 INLINE void q8_0_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
     q8_0_512m(w, rb, K, x, 0, y, 0, nr, 1);
 }
 
+// the 32 weights q * d of the Q8_0 block at p, 8 at a time
+T256 INLINE void q8_0_w256(const uint8_t *p, __m256 q[4]) {
+    const __m256 d = _mm256_set1_ps(h2f(p));
+    const __m128i b0 = _mm_loadu_si128((const __m128i *)(p + 2)), b1 = _mm_loadu_si128((const __m128i *)(p + 18));
+    q[0] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b0)), d);
+    q[1] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(b0, b0))), d);
+    q[2] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b1)), d);
+    q[3] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(b1, b1))), d);
+}
+
 T256 INLINE void q8_0_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
     __m256 lo[GQ_R], hi[GQ_R];
     for (int r = 0; r < nr; r++) lo[r] = hi[r] = _mm256_setzero_ps();
@@ -523,19 +566,28 @@ T256 INLINE void q8_0_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
         for (int r = 0; r < nr; r++) {
             const uint8_t *p = w + r * rb + 34 * b;
             if ((b & 1) == 0) pf_ahead(w + r * rb, (size_t)(34 * b), rb, nr);
-            const __m256 d = _mm256_set1_ps(h2f(p));
-            const __m128i b0 = _mm_loadu_si128((const __m128i *)(p + 2)), b1 = _mm_loadu_si128((const __m128i *)(p + 18));
-            const __m256 q0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b0));
-            const __m256 q1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(b0, b0)));
-            const __m256 q2 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b1));
-            const __m256 q3 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(b1, b1)));
-            lo[r] = _mm256_fmadd_ps(_mm256_mul_ps(q0, d), x0, lo[r]);
-            hi[r] = _mm256_fmadd_ps(_mm256_mul_ps(q1, d), x1, hi[r]);
-            lo[r] = _mm256_fmadd_ps(_mm256_mul_ps(q2, d), x2, lo[r]);
-            hi[r] = _mm256_fmadd_ps(_mm256_mul_ps(q3, d), x3, hi[r]);
+            __m256 q[4];
+            q8_0_w256(p, q);
+            lo[r] = _mm256_fmadd_ps(q[0], x0, lo[r]);
+            hi[r] = _mm256_fmadd_ps(q[1], x1, hi[r]);
+            lo[r] = _mm256_fmadd_ps(q[2], x2, lo[r]);
+            hi[r] = _mm256_fmadd_ps(q[3], x3, hi[r]);
         }
     }
     for (int r = 0; r < nr; r++) y[r] = tree16_256x2(lo[r], hi[r]);
+}
+
+// one row against M (<= 4) activation rows x + m ldx: y[m ldy] (q8_0_256's chains)
+T256 INLINE void q8_0_256m(const uint8_t *w, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy, const int M) {
+    __m256 lo[4], hi[4];
+    for (int m = 0; m < M; m++) lo[m] = hi[m] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < K / 32; b++) {
+        __m256 q[4];
+        q8_0_w256(w + 34 * b, q);
+        fma8x2_m(lo, hi, q[0], q[1], x + 32 * b, ldx, M);
+        fma8x2_m(lo, hi, q[2], q[3], x + 32 * b + 16, ldx, M);
+    }
+    store_256m(y, ldy, lo, hi, M);
 }
 
 // ---- Q4_0: w = (q - 8) * d; AVX-512 looks the 16 values up in a table of (i - 8) * d
@@ -664,43 +716,42 @@ T512 INLINE void q4_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
     q4_k_512m(w, rb, K, x, 0, y, 0, nr, 1);
 }
 
-T256 INLINE void q4_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+// one row against M (<= 4) activation rows x + m ldx: y[m ldy] (q4_k_256's chains)
+T256 INLINE void q4_k_256m(const uint8_t *w, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy, const int M) {
     const __m256i m4 = _mm256_set1_epi32(0xF);
-    __m256 lo[GQ_R], hi[GQ_R];
-    for (int r = 0; r < nr; r++) lo[r] = hi[r] = _mm256_setzero_ps();
+    __m256 lo[4], hi[4];
+    for (int m = 0; m < M; m++) lo[m] = hi[m] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / GQ_QK_K; b++) {
+        const uint8_t *p = w + 144 * b;
+        const float d = h2f(p), min = h2f(p + 2);
         for (int j = 0; j < 4; j++) {
             const float *xb = x + b * GQ_QK_K + 64 * j;
-#pragma GCC unroll 4
-            for (int r = 0; r < nr; r++) {
-                const uint8_t *p = w + r * rb + 144 * b;
-                const float d = h2f(p), min = h2f(p + 2);
-                uint8_t sc, m;
-                scale_min_k4(2 * j, p + 4, &sc, &m);
-                const __m256 d1 = _mm256_set1_ps(d * sc), m1 = _mm256_set1_ps(min * m);
-                scale_min_k4(2 * j + 1, p + 4, &sc, &m);
-                const __m256 d2 = _mm256_set1_ps(d * sc), m2 = _mm256_set1_ps(min * m);
-                const uint8_t *q = p + 16 + 32 * j;
-                for (int h = 0; h < 2; h++) {
-                    __m256i b0, b1;
-                    widen_u8(q + 16 * h, &b0, &b1);
-                    __m256 a0 = _mm256_sub_ps(_mm256_mul_ps(d1, _mm256_cvtepi32_ps(_mm256_and_si256(b0, m4))), m1);
-                    __m256 a1 = _mm256_sub_ps(_mm256_mul_ps(d1, _mm256_cvtepi32_ps(_mm256_and_si256(b1, m4))), m1);
-                    lo[r] = _mm256_fmadd_ps(a0, _mm256_loadu_ps(xb + 16 * h), lo[r]);
-                    hi[r] = _mm256_fmadd_ps(a1, _mm256_loadu_ps(xb + 16 * h + 8), hi[r]);
-                }
-                for (int h = 0; h < 2; h++) {
-                    __m256i b0, b1;
-                    widen_u8(q + 16 * h, &b0, &b1);
-                    __m256 a0 = _mm256_sub_ps(_mm256_mul_ps(d2, _mm256_cvtepi32_ps(_mm256_srli_epi32(b0, 4))), m2);
-                    __m256 a1 = _mm256_sub_ps(_mm256_mul_ps(d2, _mm256_cvtepi32_ps(_mm256_srli_epi32(b1, 4))), m2);
-                    lo[r] = _mm256_fmadd_ps(a0, _mm256_loadu_ps(xb + 32 + 16 * h), lo[r]);
-                    hi[r] = _mm256_fmadd_ps(a1, _mm256_loadu_ps(xb + 32 + 16 * h + 8), hi[r]);
-                }
+            uint8_t sc, mn;
+            scale_min_k4(2 * j, p + 4, &sc, &mn);
+            const __m256 d1 = _mm256_set1_ps(d * sc), m1 = _mm256_set1_ps(min * mn);
+            scale_min_k4(2 * j + 1, p + 4, &sc, &mn);
+            const __m256 d2 = _mm256_set1_ps(d * sc), m2 = _mm256_set1_ps(min * mn);
+            const uint8_t *q = p + 16 + 32 * j;
+            for (int h = 0; h < 2; h++) { // *y++ = d1 * (q[l] & 0xF) - m1
+                __m256i b0, b1;
+                widen_u8(q + 16 * h, &b0, &b1);
+                fma8x2_m(lo, hi, _mm256_sub_ps(_mm256_mul_ps(d1, _mm256_cvtepi32_ps(_mm256_and_si256(b0, m4))), m1),
+                         _mm256_sub_ps(_mm256_mul_ps(d1, _mm256_cvtepi32_ps(_mm256_and_si256(b1, m4))), m1), xb + 16 * h, ldx, M);
+            }
+            for (int h = 0; h < 2; h++) { // *y++ = d2 * (q[l] >> 4) - m2
+                __m256i b0, b1;
+                widen_u8(q + 16 * h, &b0, &b1);
+                fma8x2_m(lo, hi, _mm256_sub_ps(_mm256_mul_ps(d2, _mm256_cvtepi32_ps(_mm256_srli_epi32(b0, 4))), m2),
+                         _mm256_sub_ps(_mm256_mul_ps(d2, _mm256_cvtepi32_ps(_mm256_srli_epi32(b1, 4))), m2), xb + 32 + 16 * h, ldx, M);
             }
         }
     }
-    for (int r = 0; r < nr; r++) y[r] = tree16_256x2(lo[r], hi[r]);
+    store_256m(y, ldy, lo, hi, M);
+}
+
+T256 INLINE void q4_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    (void)rb, (void)nr; // (one row: INSTANCE1)
+    q4_k_256m(w, K, x, 0, y, 0, 1);
 }
 
 // ---- AVX-512 table-lookup kernels of the smaller types: each weight is read from a table of the values its few
@@ -1215,11 +1266,35 @@ INSTANCES_M(q4_1_512, q4_1_512m(w, K, x, ldx, y, ldy, M))
 INSTANCES_M(q5_0_512, for (int r = 0; r < GQ_R; r += 2) q5_x_512m(GQ_Q5_0, w + r * rb, rb, K, x, ldx, y + r, ldy, 2, M))
 INSTANCES_M(q5_1_512, for (int r = 0; r < GQ_R; r += 2) q5_x_512m(GQ_Q5_1, w + r * rb, rb, K, x, ldx, y + r, ldy, 2, M))
 
+// AVX2: one weight row at a time
+#define INSTANCE_M256(name, MV, call)                                                                                  \
+    T256 static void name##_m##MV(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y,       \
+                                  int64_t ldy) {                                                                       \
+        enum { M = MV };                                                                                               \
+        (void)rb;                                                                                                      \
+        call;                                                                                                          \
+    }
+#define INSTANCES_M256(name, call) INSTANCE_M256(name, 2, call) INSTANCE_M256(name, 3, call) INSTANCE_M256(name, 4, call)
+INSTANCES_M256(q8_0_256, q8_0_256m(w, K, x, ldx, y, ldy, M))
+INSTANCES_M256(q4_k_256, q4_k_256m(w, K, x, ldx, y, ldy, M))
+INSTANCES_M256(f32_256, flt_256m(GQ_F32, w, K, x, ldx, y, ldy, M))
+INSTANCES_M256(f16_256, flt_256m(GQ_F16, w, K, x, ldx, y, ldy, M))
+INSTANCES_M256(bf16_256, flt_256m(GQ_BF16, w, K, x, ldx, y, ldy, M))
+
 // the kernel of (id, isa) for M (2-4) activation rows and the weight rows it takes at once (*nr: GQ_R, or 1), or NULL
 static RowsMFn kernels_m(uint32_t id, int isa, int M, int *nr) {
 #define KM(a) do { const RowsMFn f[3] = {a##_m2, a##_m3, a##_m4}; return f[M - 2]; } while (0)
-    *nr = id == GQ_Q6_K || id == GQ_Q5_K || id == GQ_Q4_0 || id == GQ_Q4_1 ? 1 : GQ_R;
-    if (isa != 2 || M < 2 || M > 4) return NULL;
+    *nr = isa == 1 || id == GQ_Q6_K || id == GQ_Q5_K || id == GQ_Q4_0 || id == GQ_Q4_1 ? 1 : GQ_R;
+    if (M < 2 || M > 4) return NULL;
+    if (isa == 1) switch (id) { // (AVX2: Q8_0, Q4_K and the float types; the others run the one-row kernel per row)
+        case GQ_F32: KM(f32_256);
+        case GQ_F16: KM(f16_256);
+        case GQ_BF16: KM(bf16_256);
+        case GQ_Q8_0: KM(q8_0_256);
+        case GQ_Q4_K: KM(q4_k_256);
+        default: return NULL;
+        }
+    if (isa != 2) return NULL;
     switch (id) {
     case GQ_F32: KM(f32_512);
     case GQ_F16: KM(f16_512);
