@@ -387,7 +387,8 @@ static void block_rows(float *y, int64_t ldy, const float *xq, int64_t ldq, cons
             for (int i = 0; i < m; i++) y[i * ldy + r] = dot_emu_scalar(xq + i * ldq, w0 + (int64_t)r * K, K);
 }
 
-// one block of a Linear task: 4 x 5 tiles (AVX512_BF16), 2 x 2 (AVX2) or single outputs (portable)
+// one block of a Linear task: 4 x 5 tiles (AVX512_BF16), 2 x 2 (AVX2), single outputs (portable), or AMX tiles
+// (GLM4V_AMX: ops_amx.h)
 void bf16c_block(float *y, int64_t ldy, const float *xq, int64_t ldq, const Tensor *W, int m, int r0, int r1,
                  const void *pf, size_t pf_bytes) {
     block_rows(y + r0, ldy, xq, ldq, weight_rows_bf16(W, r0, r1), (int)W->cols, m, r1 - r0, pf, pf_bytes, 1);
