@@ -359,8 +359,6 @@ static float row_generic_c(uint32_t id, const uint8_t *w, int64_t K, const float
     return tree16(acc);
 }
 
-
-
 // the fp16 at p (F16C: exact, subnormals included)
 T256 INLINE float h2f(const uint8_t *p) { return _cvtsh_ss(rd16(p)); }
 
@@ -1242,16 +1240,19 @@ static void portable_r1(uint32_t id, const uint8_t *w, size_t rb, int64_t K, con
     *y = row_generic_c(id, w, K, x);
 }
 
-// GQ_R rows x M (2-4) activation rows (Q8_0 and Q4_K on AVX-512): y[m ldy + r]
+// the weight rows kernels_m gives (*nr: GQ_R, or 1) x M (2-4) activation rows: y[m ldy + r]
 typedef void (*RowsMFn)(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy);
-// name_m2, name_m3, name_m4: `call` with M = 2, 3, 4 (M and the arguments of RowsMFn in scope)
-#define INSTANCE_M(name, MV, call)                                                                                     \
-    T512 static void name##_m##MV(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y,       \
-                                  int64_t ldy) {                                                                       \
+// name_m2, name_m3, name_m4 for target tgt: `call` with M = 2, 3, 4 (M and the arguments of RowsMFn in scope)
+#define INSTANCE_M(tgt, name, MV, call)                                                                                \
+    tgt static void name##_m##MV(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y,        \
+                                 int64_t ldy) {                                                                        \
         enum { M = MV };                                                                                               \
+        (void)rb;                                                                                                      \
         call;                                                                                                          \
     }
-#define INSTANCES_M(name, call) INSTANCE_M(name, 2, call) INSTANCE_M(name, 3, call) INSTANCE_M(name, 4, call)
+#define INSTANCES_M_T(tgt, name, call) INSTANCE_M(tgt, name, 2, call) INSTANCE_M(tgt, name, 3, call) INSTANCE_M(tgt, name, 4, call)
+#define INSTANCES_M(name, call) INSTANCES_M_T(T512, name, call)
+#define INSTANCES_M256(name, call) INSTANCES_M_T(T256, name, call)
 // GQ_R rows side by side (Q8_0, Q4_K, the float types), one row at a time (Q6_K, Q5_K, Q4_0, Q4_1: 4 rows side by
 // side measured slower than one, see INSTANCE1), or GQ_R rows as pairs (Q5_0 / Q5_1, as q5_x_512_r4)
 INSTANCES_M(q8_0_512, q8_0_512m(w, rb, K, x, ldx, y, ldy, GQ_R, M))
@@ -1267,14 +1268,6 @@ INSTANCES_M(q5_0_512, for (int r = 0; r < GQ_R; r += 2) q5_x_512m(GQ_Q5_0, w + r
 INSTANCES_M(q5_1_512, for (int r = 0; r < GQ_R; r += 2) q5_x_512m(GQ_Q5_1, w + r * rb, rb, K, x, ldx, y + r, ldy, 2, M))
 
 // AVX2: one weight row at a time
-#define INSTANCE_M256(name, MV, call)                                                                                  \
-    T256 static void name##_m##MV(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y,       \
-                                  int64_t ldy) {                                                                       \
-        enum { M = MV };                                                                                               \
-        (void)rb;                                                                                                      \
-        call;                                                                                                          \
-    }
-#define INSTANCES_M256(name, call) INSTANCE_M256(name, 2, call) INSTANCE_M256(name, 3, call) INSTANCE_M256(name, 4, call)
 INSTANCES_M256(q8_0_256, q8_0_256m(w, K, x, ldx, y, ldy, M))
 INSTANCES_M256(q4_k_256, q4_k_256m(w, K, x, ldx, y, ldy, M))
 INSTANCES_M256(f32_256, flt_256m(GQ_F32, w, K, x, ldx, y, ldy, M))
