@@ -17,8 +17,15 @@ float quant_scale(const Tensor *W, int64_t r, int64_t g);
 void quant_row_naive(float *dst, const Tensor *W, int64_t r);
 void quant_row(float *dst, const Tensor *W, int64_t r);
 // x[W->cols] . row r of W, in dot_f32's order over the dequantised row (so: the bits of
-// dot_f32(x, quant_row(W, r))), reading the quantised bytes directly: the decode kernel (int4: see below)
+// dot_f32(x, quant_row(W, r))), reading the quantised bytes directly: the decode kernel (int4 and row-scale int8:
+// see below)
 float quant_dot(const float *x, const Tensor *W, int64_t r);
+// int8 weights with one scale per row (per tensor, per channel or per block of rows: quant_scale_after) sum their
+// codes and apply the scale once: quant_dot(x, W, r) is dot_f32(x, quant_row_codes(W, r)) * quant_scale(W, r, 0), the
+// same real number as x . (float(q - zero) * scale), within fp32 rounding of it, in decode and in batches alike (one
+// multiply per output instead of one per weight: the int8 decode kernel then reads its bytes at memory speed)
+int quant_scale_after(const Tensor *W);
+void quant_row_codes(float *dst, const Tensor *W, int64_t r); // float(q - zero), row r (no scale)
 // int4 (Q4) weights sum in "octet order" instead (quant.c, where the int4 kernels are): quant_dot(x, W, r) is
 // dot_f32(xo, wo, Kp) over these permutations of x and of the dequantised row (Kp = K rounded up to 128, zero-padded:
 // xo[128c + 16j + k] = x[128c + 8k + j]), in decode and in batches alike

@@ -64,6 +64,11 @@ static void fq_run(const Tensor *W) {
             }
         }
         free(xo), free(wo);
+    } else if (quant_scale_after(W)) { // row-scale int8: the codes' dot_f32, times the row's scale (quant.h)
+        for (int64_t r = 0; r < O; r++) {
+            quant_row_codes(wf, W, r);
+            for (int i = 0; i < FQ_ROWS; i++) ref[i * O + r] = dot_f32(xa + i * K, wf, (int)K) * quant_scale(W, r, 0);
+        }
     } else
         for (int i = 0; i < FQ_ROWS; i++)
             for (int64_t r = 0; r < O; r++) ref[i * O + r] = dot_f32(xa + i * K, wn + r * K, (int)K);

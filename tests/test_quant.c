@@ -159,14 +159,18 @@ static void weight_case(const QCase *c) {
             quant_row_naive(ref, &W, r);
             quant_row(row, &W, r);
             same_row &= memcmp(ref, row, (size_t)K * 4) == 0;
-            // int4 sums in octet order: dot_f32 over the octet-permuted row and activations
+            // int4 sums in octet order: dot_f32 over the octet-permuted row and activations; row-scale int8 its codes
+            // float(q - zero), times the row's scale once
             quant_permute_octets(refp, ref, K);
-            float d = quant_dot(x, &W, r), e = c->dt == DT_Q4 ? dot_f32(xp, refp, Kp) : dot_f32(x, ref, K);
+            float d = quant_dot(x, &W, r), e;
+            if (c->dt == DT_Q4) e = dot_f32(xp, refp, Kp);
+            else if (quant_scale_after(&W)) quant_row_codes(row, &W, r), e = dot_f32(x, row, K) * quant_scale(&W, r, 0);
+            else e = dot_f32(x, ref, K);
             same_dot &= memcmp(&d, &e, 4) == 0;
         }
         CHECK(same_row, "%s %s: quant_row == element-by-element reference (bits)", c->name, isas[isa]);
         CHECK(same_dot, "%s %s: quant_dot == dot_f32 over the reference row (bits%s)", c->name, isas[isa],
-              c->dt == DT_Q4 ? ", octet order" : "");
+              c->dt == DT_Q4 ? ", octet order" : quant_scale_after(&W) ? ", the codes, then the row's scale" : "");
     }
     set_isa(2);
     // Linear: decode (1 row), a server's batched step (2, 3, 4 rows) and batches (7, 40 rows) vs naive; each row
@@ -431,6 +435,11 @@ int main(void) {
         {"fp8 channel long rows", DT_F8_E4M3, 11, 2100, 0, 0, 0, 0, DT_BF16},
         {"q8 channel long rows", DT_Q8, 11, 2112, 0, 0, 0, 0, DT_BF16},
         {"q4 group 128 long rows", DT_Q4, 11, 4224, 128, 0, 0, 0, DT_BF16},
+        // row-scale int8 (the codes' sum times the scale): zero points, odd K, per tensor, blocks of rows, streams
+        {"q8 channel zero odd K", DT_Q8, 29, 75, 0, 0, 0, 1, DT_BF16},
+        {"int8 tensor f32 K=37", DT_I8, 21, 37, 0, 0, 1, 0, DT_F32},
+        {"int8 block 8 rows", DT_I8, 40, 96, 96, 8, 0, 0, DT_F32},
+        {"q8 channel zero many long rows", DT_Q8, 83, 2100, 0, 0, 0, 1, DT_BF16},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) weight_case(&cases[i]);
     fp8_nan_case();
