@@ -1116,10 +1116,17 @@ T256 INLINE void q5_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
 // ---- Q6_K: w = (d * sc) * (q - 32). Output chunk c (0..7) of a 128-element half: ql + (c & 3) * 16 (>> 4 when
 // c >= 4), qh + (c & 1) * 16 (>> 2 * (c >> 1)), scale c.
 
-// nr rows rb apart against M (<= 4) activation rows x + m ldx: y[m ldy + r] (each weight vector dequantised once)
+// AVX-512 builds the 128 six-bit values of a half as bytes, 64 at a time (ql read as one vector, qh broadcast to
+// both halves): chunks 0-3 are ql & 0xF with bits (0, 1) of qh[0..31] (chunks 0-1) or (2, 3) (chunks 2-3) at bits 4-5,
+// chunks 4-7 ql >> 4 with bits (4, 5) / (6, 7): one per-word shift of qh per 64 (vpsllvw / vpsrlvw: the other byte of
+// a word only reaches bits that the mask 0x30 clears), the nibble mask, one vpternlogd merge, minus 32; then per 16
+// values a sign-extension from the register, vcvtdq2ps and the product with d * sc (the same exact product)
 T512 INLINE void q6_k_512m(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy,
                            const int nr, const int M) {
-    const __m512i m4 = _mm512_set1_epi32(0xF), m3 = _mm512_set1_epi32(3), c32 = _mm512_set1_epi32(32);
+    const __m512i m0f = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30), c32 = _mm512_set1_epi8(32);
+    // word shift counts: qh bits (0, 1) / (2, 3) to bits 4-5 (left 4 / 2), bits (4, 5) / (6, 7) (right 0 / 2)
+    const __m512i sla = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i srb = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
     __m512 acc[GQ_R][4];
     for (int r = 0; r < nr; r++)
         for (int m = 0; m < M; m++) acc[r][m] = _mm512_setzero_ps();
@@ -1129,18 +1136,22 @@ T512 INLINE void q6_k_512m(const uint8_t *w, size_t rb, int64_t K, const float *
             const uint8_t *p = w + r * rb + 210 * b;
             const float d = h2f(p + 208);
             for (int half = 0; half < 2; half++) {
-                const uint8_t *ql = p + 64 * half, *qh = p + 128 + 32 * half;
-                const int8_t *sc = (const int8_t *)(p + 192) + 8 * half;
+                const __m512i ql = _mm512_loadu_si512((const void *)(p + 64 * half));
+                const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(p + 128 + 32 * half)));
+                // d * sc of the 8 chunks (each exact), as the lanes of ds
+                const __m512 ds = _mm512_castps256_ps512(_mm256_mul_ps(
+                    _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p + 192 + 8 * half)))), _mm256_set1_ps(d)));
                 const int64_t xo = b * GQ_QK_K + 128 * half;
+                // q - 32 as signed bytes: (qh part & 0x30) | nibble (vpternlogd 0xEC: (a & c) | b), minus 32
+                __m512i q[2];
+                q[0] = _mm512_sub_epi8(_mm512_ternarylogic_epi32(_mm512_sllv_epi16(qh, sla), _mm512_and_si512(ql, m0f), m30, 0xEC), c32);
+                q[1] = _mm512_sub_epi8(
+                    _mm512_ternarylogic_epi32(_mm512_srlv_epi16(qh, srb), _mm512_and_si512(_mm512_srli_epi16(ql, 4), m0f), m30, 0xEC), c32);
+#pragma GCC unroll 8
                 for (int c = 0; c < 8; c++) {
-                    const __m128i sh = _mm_cvtsi32_si128(2 * (c >> 1));
-                    __m512i l = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ql + (c & 3) * 16)));
-                    __m512i h = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qh + (c & 1) * 16)));
-                    l = c >= 4 ? _mm512_srli_epi32(l, 4) : _mm512_and_si512(l, m4);
-                    h = _mm512_and_si512(_mm512_srl_epi32(h, sh), m3);
-                    const __m512i q = _mm512_sub_epi32(_mm512_or_si512(l, _mm512_slli_epi32(h, 4)), c32);
+                    const __m128i v = c % 4 == 0 ? _mm512_castsi512_si128(q[c / 4]) : _mm512_extracti32x4_epi32(q[c / 4], c % 4);
                     // y[l] = d * sc[is] * q: (d * sc) first
-                    const __m512 wv = _mm512_mul_ps(_mm512_set1_ps(d * sc[c]), _mm512_cvtepi32_ps(q));
+                    const __m512 wv = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_set1_epi32(c), ds), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(v)));
 #pragma GCC unroll 4
                     for (int m = 0; m < M; m++)
                         acc[r][m] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + m * ldx + xo + 16 * c), acc[r][m]);
