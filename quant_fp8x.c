@@ -17,7 +17,8 @@
 // two bytes of each bf16 that the decode kernel looks up (vpermi2b: 128-entry tables of the low and high bytes).
 // The activations are permuted once per Linear; prompts and vision batches convert 20 weight rows at a time into a
 // per-thread bf16 buffer in the same order and run ops_bf16.c's tiles, so a row has the same bits alone, in any
-// batch, on any thread count and on AVX512_BF16, AVX2 or portable C.
+// batch, on any thread count and on AVX512_BF16, AVX2 or portable C. Without AVX512_BF16 + VBMI (AVX2 CPUs, and
+// AVX-512 ones before Sapphire Rapids / Zen 4), decode reads the FP8 bytes with AVX2 + F16C (fx2_rows below).
 #include "quant_fp8x.h"
 #include "ops_bf16.h"
 #include "quant.h"
@@ -46,7 +47,11 @@ int fp8x_applies(const Tensor *W) {
            W->group >= W->cols && (W->block_rows == 1 || W->block_rows >= W->rows);
 }
 
-size_t fp8x_row_floats(int K) { return bf16c_row_floats((int)kp64(K)); }
+// the AVX2 decode kernel runs where the AVX512_BF16 + VBMI one cannot
+static inline int fx2_ok(void) { return !(cpu.avx512bf16 && cpu.avx512vbmi) && cpu.avx2 && cpu.fma && cpu.f16c; }
+
+// a prepared row: the bf16 path's layout (bf16c_row_floats(Kp) floats), then, where fx2_ok, Kp floats of fx2_rows'
+size_t fp8x_row_floats(int K) { return bf16c_row_floats((int)kp64(K)) + (fx2_ok() ? (size_t)kp64(K) : 0); }
 
 // the bf16 of the magnitude code m (0..127): 2^(e-7) * (1 + f/8) for e > 0, f * 2^-9 for e = 0, NaN for 0x7f
 static uint16_t mag_bf16(unsigned m) {
@@ -60,6 +65,7 @@ static uint16_t mag_bf16(unsigned m) {
 static inline uint16_t fp8_bf16(uint8_t b) { return (uint16_t)(mag_bf16(b & 0x7fu) | (unsigned)(b & 0x80) << 8); }
 
 static void tables_init(void);
+static void fx2_prepare_row(float *dst, const float *q, int64_t Kp);
 
 // ---------------------------------------------------------------------------- activations
 
@@ -83,6 +89,7 @@ void fp8x_prepare(float *dst, int64_t ldq, float *sx, const float *x, int64_t ld
         for (int64_t c = 0; c < Kp; c += 64)
             for (int p = 0; p < 64; p++) qp[c + p] = q[c + fp8x_unpack_src(p)];
         bf16c_prepare_row(dst + (int64_t)i * ldq, qp, (int)Kp); // exact: every code is a bf16
+        if (fx2_ok()) fx2_prepare_row(dst + (int64_t)i * ldq + bf16c_row_floats((int)Kp), q, Kp);
     }
 }
 
@@ -206,16 +213,163 @@ STREAMS(FX_NS2, 3)
 STREAMS(FX_NS2, 4)
 static const StreamFn dot_streams[4] = {dot_streams_1, dot_streams_2, dot_streams_3, dot_streams_4};
 
+// ---------------------------------------------------------------------------- AVX2 + F16C
+// The lanes of the chain, 8 columns at a time: in block c (64 columns) chunk h (positions 32h .. 32h + 31) gives lane
+// j the columns 16 (j / 4) + 8h + 2 (j % 4) (the even pair) and that + 1 (the odd pair), so lanes 0-7 take the even /
+// odd columns of the column groups h and 2 + h (8 columns each), lanes 8-15 those of groups 4 + h and 6 + h:
+// vshufps 0x88 / 0xDD of two groups' 8 values gives each half, with the lanes in the register order
+// FX2_LANE = 0, 1, 4, 5, 2, 3, 6, 7 (both halves alike, so the tree's first step pairs the registers as they are).
+// A weight code widens to IEEE half as quant.c's FP8 kernel does (sign-extended to 16 bits, shifted left by 7, bit 14
+// cleared: the value / 2^8, subnormals included) and vcvtph2ps makes it fp32; the activations are prepared times
+// 2^8, so each product is the exact product of the two codes and the fmas are the chain's (no denormals, as above).
+// The NaN codes 0x7f / 0xff are not NaN as halves: running byte maxima notice them and send the row to the
+// converted-row path (the reference's bits).
+static const int fx2_lane[8] = {0, 1, 4, 5, 2, 3, 6, 7};
+
+// the prepared activations of fx2_rows: per block c and chunk h, 32 floats: lanes 0-7 odd, lanes 0-7 even, lanes
+// 8-15 odd, lanes 8-15 even (register order), each code times 2^8 (exact)
+static void fx2_prepare_row(float *dst, const float *q, int64_t Kp) {
+    for (int64_t c = 0; c < Kp; c += 64)
+        for (int h = 0; h < 2; h++) {
+            float *o = dst + c + 32 * h;
+            for (int k = 0; k < 8; k++) {
+                const int j = fx2_lane[k], col = 16 * (j / 4) + 8 * h + 2 * (j % 4);
+                o[k] = q[c + col + 1] * 256.0f, o[8 + k] = q[c + col] * 256.0f;             // lanes 0-7
+                o[16 + k] = q[c + 32 + col + 1] * 256.0f, o[24 + k] = q[c + 32 + col] * 256.0f; // lanes 8-15
+            }
+        }
+}
+
+// 16 weight codes at p as halves (value / 2^8): *a = codes 0-7 as fp32, *b = codes 8-15; the codes' running unsigned /
+// signed byte maxima in *mu, *ms
+__attribute__((target("avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
+fx2_w16(const uint8_t *p, __m256 *a, __m256 *b, __m128i *mu, __m128i *ms) {
+    const __m128i v = _mm_loadu_si128((const __m128i *)p);
+    *mu = _mm_max_epu8(*mu, v), *ms = _mm_max_epi8(*ms, v);
+    const __m256i h = _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(v), 7), _mm256_set1_epi16((short)0xbfff));
+    *a = _mm256_cvtph_ps(_mm256_castsi256_si128(h)), *b = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
+}
+
+// out[i * ldo + j] = the chain of activation row i (fx2_prepare_row's layout, ldx apart) and weight row j (ld bytes
+// apart) for NR weight rows and M activation rows (NR * M <= 4: two accumulators each); bad[j]: row j holds a NaN code
+__attribute__((target("avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
+fx2_rows(float *out, int64_t ldo, const float *xp, int64_t ldx, const uint8_t *w, int64_t ld, int K, int *bad,
+         const int NR, const int M) {
+    const int64_t Kp = kp64(K);
+    __m256 lo[4][4], hi[4][4]; // [NR][M]: lanes 0-7, 8-15 (register order)
+    __m128i mu[4], ms[4];
+    _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) {
+        mu[j] = ms[j] = _mm_setzero_si128();
+        _Pragma("GCC unroll 4") for (int i = 0; i < M; i++) lo[j][i] = hi[j][i] = _mm256_setzero_ps();
+    }
+    for (int64_t c = 0; c < Kp; c += 64) {
+        __m256 g[4][8]; // [row][column group]: the block's 64 weights, 8 per group
+        _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) {
+            const uint8_t *p = w + j * ld + c;
+            _mm_prefetch((const char *)(p + FX_PF), _MM_HINT_T0);
+            if (K - c >= 64)
+                _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) fx2_w16(p + 16 * q, &g[j][2 * q], &g[j][2 * q + 1], &mu[j], &ms[j]);
+            else { // the last, partial block: its bytes, then zeros
+                uint8_t t[64] = {0};
+                memcpy(t, p, (size_t)(K - c));
+                for (int q = 0; q < 4; q++) fx2_w16(t + 16 * q, &g[j][2 * q], &g[j][2 * q + 1], &mu[j], &ms[j]);
+            }
+        }
+        _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++) {
+            _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) {
+                // acc[lane] = fma(w odd, x odd, acc[lane]), then the even pair
+                const __m256 lodd = _mm256_shuffle_ps(g[j][h], g[j][2 + h], 0xDD), lev = _mm256_shuffle_ps(g[j][h], g[j][2 + h], 0x88);
+                const __m256 hodd = _mm256_shuffle_ps(g[j][4 + h], g[j][6 + h], 0xDD), hev = _mm256_shuffle_ps(g[j][4 + h], g[j][6 + h], 0x88);
+                _Pragma("GCC unroll 4") for (int i = 0; i < M; i++) {
+                    const float *x = xp + i * ldx + c + 32 * h;
+                    lo[j][i] = _mm256_fmadd_ps(lodd, _mm256_loadu_ps(x), lo[j][i]);
+                    lo[j][i] = _mm256_fmadd_ps(lev, _mm256_loadu_ps(x + 8), lo[j][i]);
+                    hi[j][i] = _mm256_fmadd_ps(hodd, _mm256_loadu_ps(x + 16), hi[j][i]);
+                    hi[j][i] = _mm256_fmadd_ps(hev, _mm256_loadu_ps(x + 24), hi[j][i]);
+                }
+            }
+        }
+    }
+    _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) {
+        bad[j] = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(mu[j], _mm_set1_epi8((char)0xff)),
+                                                _mm_cmpeq_epi8(ms[j], _mm_set1_epi8(0x7f)))) != 0;
+        _Pragma("GCC unroll 4") for (int i = 0; i < M; i++) { // the tree: lanes j + 8 first (registers as they are)
+            float r8[8], s8[8];
+            _mm256_storeu_ps(r8, _mm256_add_ps(lo[j][i], hi[j][i]));
+            for (int k = 0; k < 8; k++) s8[fx2_lane[k]] = r8[k];
+            const float s4[4] = {s8[0] + s8[4], s8[1] + s8[5], s8[2] + s8[6], s8[3] + s8[7]};
+            out[i * ldo + j] = (s4[0] + s4[2]) + (s4[1] + s4[3]);
+        }
+    }
+}
+
+typedef void (*Fx2Fn)(float *, int64_t, const float *, int64_t, const uint8_t *, int64_t, int, int *);
+#define FX2RM(NR, M)                                                                                                   \
+    __attribute__((target("avx2,fma,f16c"))) static void fx2_##NR##_##M(float *out, int64_t ldo, const float *xp,     \
+                                                                      int64_t ldx, const uint8_t *w, int64_t ld, int K, \
+                                                                      int *bad) {                                      \
+        fx2_rows(out, ldo, xp, ldx, w, ld, K, bad, NR, M);                                                             \
+    }
+FX2RM(1, 1)
+FX2RM(4, 1)
+FX2RM(1, 2)
+FX2RM(2, 2)
+FX2RM(1, 3)
+FX2RM(1, 4)
+
 // ---------------------------------------------------------------------------- any path
 
 static uint16_t *fx_wbuf;  // per-thread: FP8X_BLOCK converted weight rows, Kp each
 static size_t fx_wbuf_len; // elements
 #pragma omp threadprivate(fx_wbuf, fx_wbuf_len)
 
+// the calling thread's converted-row buffer, at least `need` elements
+static uint16_t *fx_rows_buf(size_t need) {
+    if (fx_wbuf_len < need) {
+        free(fx_wbuf);
+        fx_wbuf = aligned_alloc(64, need * sizeof(uint16_t));
+        if (!fx_wbuf) glm_die(EXIT_INPUT, "out of memory (FP8 weight rows)");
+        fx_wbuf_len = need;
+    }
+    return fx_wbuf;
+}
+
+// one weight row's codes as bf16 in unpack order (zero-padded to Kp), AVX2 + F16C: 16 codes at a time through IEEE
+// half (fx2_w16: the value / 2^8), times 2^8 (exact), the fp32's upper half (exact: at most 4 significant bits); the
+// NaN codes get mag_bf16's 0x7fc0 and their sign. Column group g (8 codes) of a block goes to positions
+// 32 (g % 2) + 8 (g / 2) (unpack order)
+__attribute__((target("avx2,fma,f16c"))) static void row_bf16_avx2(uint16_t *dst, const uint8_t *row, int K) {
+    const int64_t Kp = kp64(K);
+    const __m256 k256 = _mm256_set1_ps(256.0f);
+    for (int64_t c = 0; c < Kp; c += 64)
+        for (int q = 0; q < 4; q++) { // column groups 2q, 2q + 1
+            uint8_t t[16] = {0};
+            const int64_t k = c + 16 * q, n = K - k;
+            const uint8_t *p = row + k;
+            if (n < 16) memcpy(t, p, (size_t)(n > 0 ? n : 0)), p = t;
+            __m256 a, b;
+            __m128i mu = _mm_setzero_si128(), ms = mu;
+            fx2_w16(p, &a, &b, &mu, &ms);
+            const __m256i ua = _mm256_srli_epi32(_mm256_castps_si256(_mm256_mul_ps(a, k256)), 16);
+            const __m256i ub = _mm256_srli_epi32(_mm256_castps_si256(_mm256_mul_ps(b, k256)), 16);
+            __m256i u = _mm256_permute4x64_epi64(_mm256_packus_epi32(ua, ub), 0xD8); // codes 0-15 in order
+            const __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)p));
+            const __m256i nan = _mm256_cmpeq_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x7f)), _mm256_set1_epi16(0x7f));
+            const __m256i nb = _mm256_or_si256(_mm256_set1_epi16(0x7fc0), _mm256_slli_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x80)), 8));
+            u = _mm256_blendv_epi8(u, nb, nan);
+            _mm_storeu_si128((__m128i *)(dst + c + 8 * q), _mm256_castsi256_si128(u));            // group 2q
+            _mm_storeu_si128((__m128i *)(dst + c + 32 + 8 * q), _mm256_extracti128_si256(u, 1)); // group 2q + 1
+        }
+}
+
 // one weight row's codes as bf16 in unpack order (zero-padded to Kp)
 static void row_bf16(uint16_t *dst, const uint8_t *row, int K) {
     if (cpu.avx512vbmi) {
         row_bf16_vbmi(dst, row, K);
+        return;
+    }
+    if (cpu.avx2 && cpu.fma && cpu.f16c) {
+        row_bf16_avx2(dst, row, K);
         return;
     }
     const int64_t Kp = kp64(K);
@@ -243,18 +397,30 @@ void fp8x_rows(float *y, int64_t ldy, const float *xq, int64_t ldq, const float 
             dot_rows_fns[nr - 1][n - 1](y + r, ldy, (const uint16_t *)xq, ldx, w + (int64_t)r * W->ld, W->ld, K);
             r += nr;
         }
-    } else {
-        const size_t need = (size_t)FP8X_BLOCK * (size_t)Kp;
-        if (fx_wbuf_len < need) {
-            free(fx_wbuf);
-            fx_wbuf = aligned_alloc(64, need * sizeof(uint16_t));
-            if (!fx_wbuf) glm_die(EXIT_INPUT, "out of memory (FP8 weight rows)");
-            fx_wbuf_len = need;
+    } else if (n <= FX_DECODE_ROWS && fx2_ok()) {
+        // decode and a server's batched step on AVX2: four rows per pass (2 activation rows: two; 3-4: one), then
+        // one; a row holding a NaN code again through the converted row (the reference's bits)
+        const float *xp = xq + bf16c_row_floats(Kp);
+        static const Fx2Fn many[4] = {fx2_4_1, fx2_2_2, fx2_1_3, fx2_1_4}, one[4] = {fx2_1_1, fx2_1_2, fx2_1_3, fx2_1_4};
+        const int per = n == 1 ? 4 : n == 2 ? 2 : 1;
+        for (int r = r0; r < r1;) {
+            const int nr = r1 - r >= per ? per : 1;
+            int bad[4];
+            (nr == per ? many : one)[n - 1](y + r, ldy, xp, ldq, w + (int64_t)r * W->ld, W->ld, K, bad);
+            for (int j = 0; j < nr; j++)
+                if (bad[j]) {
+                    uint16_t *wb = fx_rows_buf((size_t)Kp);
+                    row_bf16(wb, w + (int64_t)(r + j) * W->ld, K);
+                    bf16c_block_rows(y + r + j, ldy, xq, ldq, wb, Kp, n, 1);
+                }
+            r += nr;
         }
+    } else {
+        uint16_t *wbuf = fx_rows_buf((size_t)FP8X_BLOCK * (size_t)Kp);
         for (int rb = r0; rb < r1; rb += FP8X_BLOCK) {
             const int nr = r1 - rb < FP8X_BLOCK ? r1 - rb : FP8X_BLOCK;
-            for (int r = 0; r < nr; r++) row_bf16(fx_wbuf + (size_t)r * (size_t)Kp, w + (int64_t)(rb + r) * W->ld, K);
-            bf16c_block_rows(y + rb, ldy, xq, ldq, fx_wbuf, Kp, n, nr);
+            for (int r = 0; r < nr; r++) row_bf16(wbuf + (size_t)r * (size_t)Kp, w + (int64_t)(rb + r) * W->ld, K);
+            bf16c_block_rows(y + rb, ldy, xq, ldq, wbuf, Kp, n, nr);
         }
     }
     for (int rc = r0; rc < r1; rc += 64) { // the rows' scales 64 at a time, then each output row in turn

@@ -361,6 +361,40 @@ static void fp8x_cases(void) {
     free(wb), free(sb), free(zb);
 }
 
+// FP8 x FP8 weights holding NaN codes (0x7f, 0xff) in 12 of 24 rows (in the first 64-column block, a later one,
+// the tail): on every path (portable, AVX2, AVX-512 without VBMI: the AVX2 decode kernel, which notices the codes
+// and sends the row through the converted row; AVX512_BF16 + VBMI) and for 1-4 activation rows, those rows give
+// NaN and the others the naive twin's bits
+static void fp8x_nan_case(void) {
+    const QCase c = {"fp8x NaN codes", DT_F8_E4M3, 24, 150, 0, 0, 0, 0, DT_BF16};
+    void *wb, *sb, *zb;
+    Tensor W = make_weight(&c, &wb, &sb, &zb);
+    W.act = ACT_FP8_TOKEN;
+    const int K = c.K, O = c.O, cols[6] = {0, 63, 64, 100, 147, 149};
+    for (int r = 0; r < 12; r++) ((uint8_t *)wb)[r * W.ld + cols[r % 6]] = r < 6 ? 0x7f : 0xff;
+    float *X = malloc((size_t)4 * K * 4), *Y = malloc((size_t)4 * O * 4), *Yn = malloc((size_t)4 * O * 4);
+    for (int i = 0; i < 4 * K; i++) X[i] = frand();
+    fp8x_linear_naive(Yn, X, &W, NULL, 4);
+    const char *paths[4] = {"portable", "avx2", "avx512 without vbmi", "avx512"};
+    for (int path = 0; path < 4; path++) {
+        set_isa(path == 0 ? 0 : path == 1 ? 1 : 2);
+        if ((path == 1 && !cpu.avx2) || (path >= 2 && !cpu.avx512f)) continue;
+        if (path == 2) cpu.avx512vbmi = 0;
+        int ok = 1;
+        for (int n = 1; n <= 4; n++) {
+            linear(Y, X, &W, NULL, n);
+            for (int i = 0; i < n; i++)
+                for (int r = 0; r < O; r++) {
+                    const float a = Y[i * O + r], e = Yn[i * O + r];
+                    ok &= r < 12 ? isnan(a) != 0 : memcmp(&a, &e, 4) == 0;
+                }
+        }
+        CHECK(ok, "fp8x NaN codes %s: rows with a NaN code give NaN, the others the naive twin's bits (1-4 rows)", paths[path]);
+    }
+    set_isa(2);
+    free(X), free(Y), free(Yn), free(wb), free(sb), free(zb);
+}
+
 // W8A8 (quant_i8x.c: int8 weights per channel or tensor, dynamic per-token int8 activations): the Linear's integer
 // sums are exact, so every path (AVX512_VNNI, AVX2, portable), batch, row position and thread count gives the bits
 // of i8x_linear_naive; within fp32 rounding of transformers' formula (quant_linear_naive); a row holding NaN or inf
@@ -444,6 +478,7 @@ int main(void) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) weight_case(&cases[i]);
     fp8_nan_case();
     fp8x_cases();
+    fp8x_nan_case();
     i8x_cases();
     return test_done();
 }
