@@ -46,6 +46,8 @@ void ops_init(void) {
             cpu.avx512bf16 = cpu.avx512f && __builtin_cpu_supports("avx512bf16");
             cpu.avx512vbmi = cpu.avx512f && __builtin_cpu_supports("avx512vbmi");
             cpu.avx512vnni = cpu.avx512f && __builtin_cpu_supports("avx512vnni");
+            // GLM4V_ISA=avx512: AVX-512 F / BW only, as Skylake-SP and Cascade Lake (no BF16, VBMI or VNNI)
+            if (isa && strcmp(isa, "avx512") == 0) cpu.avx512bf16 = cpu.avx512vbmi = cpu.avx512vnni = 0;
             const char *amx = getenv("GLM4V_AMX");
             if (amx && *amx && strcmp(amx, "0") != 0) {
                 // (GLM4V_AMX=emulate: the same kernel over the software tiles of ops_amx_emu.c, for tests)

@@ -47,7 +47,8 @@ int fp8x_applies(const Tensor *W) {
            W->group >= W->cols && (W->block_rows == 1 || W->block_rows >= W->rows);
 }
 
-// the AVX2 decode kernel runs where the AVX512_BF16 + VBMI one cannot
+// the AVX2 decode kernel runs where the AVX512_BF16 + VBMI one cannot (AVX-512 CPUs without them included: a 16-lane
+// form of the same kernel measured no faster on Zen 4, whose 512-bit conversions and shuffles take two passes)
 static inline int fx2_ok(void) { return !(cpu.avx512bf16 && cpu.avx512vbmi) && cpu.avx2 && cpu.fma && cpu.f16c; }
 
 // a prepared row: the bf16 path's layout (bf16c_row_floats(Kp) floats), then, where fx2_ok, Kp floats of fx2_rows'
@@ -398,8 +399,8 @@ void fp8x_rows(float *y, int64_t ldy, const float *xq, int64_t ldq, const float 
             r += nr;
         }
     } else if (n <= FX_DECODE_ROWS && fx2_ok()) {
-        // decode and a server's batched step on AVX2: four rows per pass (2 activation rows: two; 3-4: one), then
-        // one; a row holding a NaN code again through the converted row (the reference's bits)
+        // decode and a server's batched step without AVX512_BF16 + VBMI: four rows per pass (2 activation rows: two;
+        // 3-4: one), then one; a row holding a NaN code again through the converted row (the reference's bits)
         const float *xp = xq + bf16c_row_floats(Kp);
         static const Fx2Fn many[4] = {fx2_4_1, fx2_2_2, fx2_1_3, fx2_1_4}, one[4] = {fx2_1_1, fx2_1_2, fx2_1_3, fx2_1_4};
         const int per = n == 1 ? 4 : n == 2 ? 2 : 1;
