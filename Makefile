@@ -217,17 +217,18 @@ $(FUZZ_DIR)/fuzz_openai: fuzz/fuzz_openai.c $(FUZZ_OBJS) $(FUZZ_DIR)/obj/openai.
 
 # score cases (scorer.c, messages.c: instrumented) run through the whole engine; the model and kernels are the
 # build's own gcc objects (ops.c's CPU feature tests need gcc), uninstrumented, with gcc's OpenMP
-FUZZ_GCC_OBJS = $(addprefix $(BUILD)/,weights.o ops.o ops_bf16.o quant.o quant_fp8x.o quant_i8x.o quantize.o vision.o moe.o model.o sampler.o engine.o)
+FUZZ_GCC_OBJS = $(addprefix $(BUILD)/,weights.o ops.o ops_bf16.o ops_amx.o ops_amx_emu.o quant.o quant_fp8x.o quant_i8x.o quantize.o vision.o moe.o model.o sampler.o engine.o)
 $(FUZZ_DIR)/fuzz_score: fuzz/fuzz_score.c $(FUZZ_OBJS) $(FUZZ_DIR)/obj/scorer.o $(FUZZ_DIR)/obj/messages.o $(FUZZ_GCC_OBJS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(FUZZ_DIR)/obj/scorer.o \
 	  $(FUZZ_DIR)/obj/messages.o $(FUZZ_GCC_OBJS) -lpcre2-8 -lcjson -ljpeg -lz -lm -lgomp
 
 # quantised checkpoints: quant.c instrumented (-ffp-contract=off as the build compiles it: the kernels' bits are the
-# build's), over the build's gcc ops.o / ops_bf16.o (dot_f32, the CPU feature tests) like fuzz_score
+# build's), over the build's gcc ops.o / ops_bf16.o / ops_amx*.o (dot_f32, the CPU feature tests) like fuzz_score
 $(FUZZ_DIR)/obj/quant.o $(FUZZ_DIR)/obj/quant_fp8x.o $(FUZZ_DIR)/obj/quant_i8x.o: FUZZ_CFLAGS += -ffp-contract=off
-$(FUZZ_DIR)/fuzz_quant: fuzz/fuzz_quant.c $(FUZZ_OBJS) $(FUZZ_DIR)/obj/quant.o $(FUZZ_DIR)/obj/quant_fp8x.o $(FUZZ_DIR)/obj/quant_i8x.o $(BUILD)/ops.o $(BUILD)/ops_bf16.o
+FUZZ_QUANT_GCC_OBJS = $(addprefix $(BUILD)/,ops.o ops_bf16.o ops_amx.o ops_amx_emu.o)
+$(FUZZ_DIR)/fuzz_quant: fuzz/fuzz_quant.c $(FUZZ_OBJS) $(FUZZ_DIR)/obj/quant.o $(FUZZ_DIR)/obj/quant_fp8x.o $(FUZZ_DIR)/obj/quant_i8x.o $(FUZZ_QUANT_GCC_OBJS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(FUZZ_DIR)/obj/quant.o \
-	  $(FUZZ_DIR)/obj/quant_fp8x.o $(FUZZ_DIR)/obj/quant_i8x.o $(BUILD)/ops.o $(BUILD)/ops_bf16.o -lpcre2-8 -lcjson -ljpeg -lz -lm -lgomp
+	  $(FUZZ_DIR)/obj/quant_fp8x.o $(FUZZ_DIR)/obj/quant_i8x.o $(FUZZ_QUANT_GCC_OBJS) -lpcre2-8 -lcjson -ljpeg -lz -lm -lgomp
 
 fuzz-build: $(FUZZ_BINS)
 

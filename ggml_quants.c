@@ -1116,6 +1116,16 @@ T256 INLINE void q5_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
 // ---- Q6_K: w = (d * sc) * (q - 32). Output chunk c (0..7) of a 128-element half: ql + (c & 3) * 16 (>> 4 when
 // c >= 4), qh + (c & 1) * 16 (>> 2 * (c >> 1)), scale c.
 
+// 128-bit lane k (0..3) of v (a switch: the immediate must be a constant for every compiler)
+T512 INLINE __m128i lane128(__m512i v, const int k) {
+    switch (k) {
+    case 0: return _mm512_castsi512_si128(v);
+    case 1: return _mm512_extracti32x4_epi32(v, 1);
+    case 2: return _mm512_extracti32x4_epi32(v, 2);
+    default: return _mm512_extracti32x4_epi32(v, 3);
+    }
+}
+
 // AVX-512 builds the 128 six-bit values of a half as bytes, 64 at a time (ql read as one vector, qh broadcast to
 // both halves): chunks 0-3 are ql & 0xF with bits (0, 1) of qh[0..31] (chunks 0-1) or (2, 3) (chunks 2-3) at bits 4-5,
 // chunks 4-7 ql >> 4 with bits (4, 5) / (6, 7): one per-word shift of qh per 64 (vpsllvw / vpsrlvw: the other byte of
@@ -1149,7 +1159,7 @@ T512 INLINE void q6_k_512m(const uint8_t *w, size_t rb, int64_t K, const float *
                     _mm512_ternarylogic_epi32(_mm512_srlv_epi16(qh, srb), _mm512_and_si512(_mm512_srli_epi16(ql, 4), m0f), m30, 0xEC), c32);
 #pragma GCC unroll 8
                 for (int c = 0; c < 8; c++) {
-                    const __m128i v = c % 4 == 0 ? _mm512_castsi512_si128(q[c / 4]) : _mm512_extracti32x4_epi32(q[c / 4], c % 4);
+                    const __m128i v = lane128(q[c / 4], c % 4);
                     // y[l] = d * sc[is] * q: (d * sc) first
                     const __m512 wv = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_set1_epi32(c), ds), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(v)));
 #pragma GCC unroll 4

@@ -504,8 +504,9 @@ q4o_512(float *dst, float *out, int64_t ldo, const float *xo, int64_t ldx, const
 #define Q4O_ZP(...)                                                                                                    \
     (W->zero ? (W->group < 128 && W->group < W->cols ? q4o_512(__VA_ARGS__, 1, 1) : q4o_512(__VA_ARGS__, 1, 0))        \
              : (W->group < 128 && W->group < W->cols ? q4o_512(__VA_ARGS__, 0, 1) : q4o_512(__VA_ARGS__, 0, 0)))
+// (xo: never read when storing; dst, a Kp-float buffer, keeps the block offsets xo + c defined pointers)
 __attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))) static void q4o_store_512(float *dst, const Tensor *W, int64_t r) {
-    Q4O_ZP(dst, NULL, 0, NULL, 0, 1, W, r, 1, 1);
+    Q4O_ZP(dst, NULL, 0, dst, 0, 1, W, r, 1, 1);
 }
 // nr (1, 2, 4, 8) consecutive rows: one function each (their four variants are large inlined bodies)
 #define Q4ODOT(NR)                                                                                                     \
