@@ -407,7 +407,8 @@ void fp8x_rows(float *y, int64_t ldy, const float *xq, int64_t ldq, const float 
         for (int r = r0; r < r1;) {
             const int nr = r1 - r >= per ? per : 1;
             int bad[4];
-            (nr == per ? many : one)[n - 1](y + r, ldy, xp, ldq, w + (int64_t)r * W->ld, W->ld, K, bad);
+            const Fx2Fn f = nr == per ? many[n - 1] : one[n - 1];
+            f(y + r, ldy, xp, ldq, w + (int64_t)r * W->ld, W->ld, K, bad);
             for (int j = 0; j < nr; j++)
                 if (bad[j]) {
                     uint16_t *wb = fx_rows_buf((size_t)Kp);
