@@ -219,7 +219,7 @@ static const StreamFn dot_streams[4] = {dot_streams_1, dot_streams_2, dot_stream
 // j the columns 16 (j / 4) + 8h + 2 (j % 4) (the even pair) and that + 1 (the odd pair), so lanes 0-7 take the even /
 // odd columns of the column groups h and 2 + h (8 columns each), lanes 8-15 those of groups 4 + h and 6 + h:
 // vshufps 0x88 / 0xDD of two groups' 8 values gives each half, with the lanes in the register order
-// FX2_LANE = 0, 1, 4, 5, 2, 3, 6, 7 (both halves alike, so the tree's first step pairs the registers as they are).
+// fx2_lane = 0, 1, 4, 5, 2, 3, 6, 7 (both halves alike, so the tree's first step pairs the registers as they are).
 // A weight code widens to IEEE half as quant.c's FP8 kernel does (sign-extended to 16 bits, shifted left by 7, bit 14
 // cleared: the value / 2^8, subnormals included) and vcvtph2ps makes it fp32; the activations are prepared times
 // 2^8, so each product is the exact product of the two codes and the fmas are the chain's (no denormals, as above).
