@@ -1176,30 +1176,40 @@ T512 INLINE void q6_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
     q6_k_512m(w, rb, K, x, 0, y, 0, nr, 1);
 }
 
+// AVX2: the 128 values of a half as bytes, 32 per instruction as on AVX-512 (q6_k_512m; fixed 16-bit shifts of qh,
+// one per 32: left 4 / 2, none, right 2), then per 8 values a sign extension, vcvtdq2ps and the product with d * sc
 T256 INLINE void q6_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
-    const __m256i m4 = _mm256_set1_epi32(0xF), m3 = _mm256_set1_epi32(3), c32 = _mm256_set1_epi32(32);
+    const __m256i m0f = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30), c32 = _mm256_set1_epi8(32);
     __m256 acc[GQ_R][2];
     for (int r = 0; r < nr; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / GQ_QK_K; b++) {
-        for (int half = 0; half < 2; half++) {
-            for (int c = 0; c < 8; c++) {
-                const float *xc = x + b * GQ_QK_K + 128 * half + 16 * c;
-                const __m128i sh = _mm_cvtsi32_si128(2 * (c >> 1));
 #pragma GCC unroll 4
-                for (int r = 0; r < nr; r++) {
-                    const uint8_t *p = w + r * rb + 210 * b, *ql = p + 64 * half, *qh = p + 128 + 32 * half;
-                    const int8_t *sc = (const int8_t *)(p + 192) + 8 * half;
-                    __m256i l[2], h[2];
-                    widen_u8(ql + (c & 3) * 16, &l[0], &l[1]);
-                    widen_u8(qh + (c & 1) * 16, &h[0], &h[1]);
-                    const __m256 ds = _mm256_set1_ps(h2f(p + 208) * sc[c]);
-                    for (int k = 0; k < 2; k++) {
-                        __m256i lv = c >= 4 ? _mm256_srli_epi32(l[k], 4) : _mm256_and_si256(l[k], m4);
-                        __m256i hv = _mm256_and_si256(_mm256_srl_epi32(h[k], sh), m3);
-                        __m256i q = _mm256_sub_epi32(_mm256_or_si256(lv, _mm256_slli_epi32(hv, 4)), c32);
-                        acc[r][k] = _mm256_fmadd_ps(_mm256_mul_ps(ds, _mm256_cvtepi32_ps(q)), _mm256_loadu_ps(xc + 8 * k),
-                                                    acc[r][k]);
-                    }
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *p = w + r * rb + 210 * b;
+            const float d = h2f(p + 208);
+            for (int half = 0; half < 2; half++) {
+                const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(p + 64 * half));
+                const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(p + 64 * half + 32));
+                const __m256i qh = _mm256_loadu_si256((const __m256i *)(p + 128 + 32 * half));
+                __m256i q[4]; // values 0-31, 32-63, 64-95, 96-127 of the half, minus 32, as signed bytes
+                q[0] = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(ql0, m0f), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)), c32);
+                q[1] = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(ql1, m0f), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)), c32);
+                q[2] = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m0f), _mm256_and_si256(qh, m30)), c32);
+                q[3] = _mm256_sub_epi8(
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m0f), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30)), c32);
+                // d * sc of the 8 chunks (each exact)
+                float ds[8];
+                _mm256_storeu_ps(ds, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p + 192 + 8 * half)))),
+                                                   _mm256_set1_ps(d)));
+#pragma GCC unroll 8
+                for (int c = 0; c < 8; c++) {
+                    const float *xc = x + b * GQ_QK_K + 128 * half + 16 * c;
+                    const __m128i v = c % 2 ? _mm256_extracti128_si256(q[c / 2], 1) : _mm256_castsi256_si128(q[c / 2]);
+                    const __m256 dv = _mm256_set1_ps(ds[c]);
+                    // y[l] = d * sc[is] * q: (d * sc) first
+                    acc[r][0] = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v))), _mm256_loadu_ps(xc), acc[r][0]);
+                    acc[r][1] = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(v, 8)))),
+                                                _mm256_loadu_ps(xc + 8), acc[r][1]);
                 }
             }
         }
