@@ -1074,37 +1074,40 @@ T512 INLINE void q5_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
     q5_k_512m(w, rb, K, x, 0, y, 0, nr, 1);
 }
 
+// AVX2: the 64 five-bit values of sub-blocks 2j and 2j + 1 as bytes, 32 per instruction (the nibbles of ql[32j ..];
+// bit 2j / 2j + 1 of qh[l] by a 16-bit shift, masked, moved to bit 4), then per 8 values a zero extension,
+// vcvtdq2ps and fmsub(d1, q, m1) (d1 * q exact: ggml's d1 * q - m1)
 T256 INLINE void q5_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
-    const __m256i m4 = _mm256_set1_epi32(0xF), one = _mm256_set1_epi32(1);
+    const __m256i m0f = _mm256_set1_epi8(0x0F), b1 = _mm256_set1_epi8(1);
     __m256 lo[GQ_R], hi[GQ_R];
     for (int r = 0; r < nr; r++) lo[r] = hi[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / GQ_QK_K; b++) {
-        for (int j = 0; j < 4; j++) {
-            const float *xb = x + b * GQ_QK_K + 64 * j;
-            const __m128i s1 = _mm_cvtsi32_si128(2 * j), s2 = _mm_cvtsi32_si128(2 * j + 1);
-            for (int r = 0; r < nr; r++) {
-                const uint8_t *p = w + r * rb + 176 * b, *qh = p + 16, *ql = p + 48 + 32 * j;
-                const float d = h2f(p), min = h2f(p + 2);
-                uint8_t sc, m;
-                scale_min_k4(2 * j, p + 4, &sc, &m);
-                const __m256 d1 = _mm256_set1_ps(d * sc), m1 = _mm256_set1_ps(min * m);
-                scale_min_k4(2 * j + 1, p + 4, &sc, &m);
-                const __m256 d2 = _mm256_set1_ps(d * sc), m2 = _mm256_set1_ps(min * m);
-                for (int half = 0; half < 2; half++) { // low nibbles with bit 2j, then high nibbles with bit 2j + 1
-                    const __m128i s = half ? s2 : s1;
-                    const __m256 dd = half ? d2 : d1, mm = half ? m2 : m1;
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *p = w + r * rb + 176 * b;
+            const float d = h2f(p), min = h2f(p + 2);
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(p + 16));
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                const float *xb = x + b * GQ_QK_K + 64 * j;
+                const __m256i l = _mm256_loadu_si256((const __m256i *)(p + 48 + 32 * j));
+                // (ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0), then (ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)
+                __m256i q[2];
+                q[0] = _mm256_or_si256(_mm256_and_si256(l, m0f),
+                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), b1), 4));
+                q[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l, 4), m0f),
+                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), b1), 4));
+#pragma GCC unroll 2
+                for (int half = 0; half < 2; half++) { // sub-block 2j + half
+                    uint8_t sc, m;
+                    scale_min_k4(2 * j + half, p + 4, &sc, &m);
+                    const __m256 dd = _mm256_set1_ps(d * sc), mm = _mm256_set1_ps(min * m);
+#pragma GCC unroll 2
                     for (int h = 0; h < 2; h++) {
-                        __m256i l[2], hb[2];
-                        widen_u8(ql + 16 * h, &l[0], &l[1]);
-                        widen_u8(qh + 16 * h, &hb[0], &hb[1]);
-                        __m256 a[2];
-                        for (int k = 0; k < 2; k++) {
-                            __m256i v = half ? _mm256_srli_epi32(l[k], 4) : _mm256_and_si256(l[k], m4);
-                            v = _mm256_or_si256(v, _mm256_slli_epi32(_mm256_and_si256(_mm256_srl_epi32(hb[k], s), one), 4));
-                            a[k] = _mm256_sub_ps(_mm256_mul_ps(dd, _mm256_cvtepi32_ps(v)), mm);
-                        }
-                        lo[r] = _mm256_fmadd_ps(a[0], _mm256_loadu_ps(xb + 32 * half + 16 * h), lo[r]);
-                        hi[r] = _mm256_fmadd_ps(a[1], _mm256_loadu_ps(xb + 32 * half + 16 * h + 8), hi[r]);
+                        const __m128i v = h ? _mm256_extracti128_si256(q[half], 1) : _mm256_castsi256_si128(q[half]);
+                        const __m256 a0 = _mm256_fmsub_ps(dd, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)), mm);
+                        const __m256 a1 = _mm256_fmsub_ps(dd, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(v, 8))), mm);
+                        lo[r] = _mm256_fmadd_ps(a0, _mm256_loadu_ps(xb + 32 * half + 16 * h), lo[r]);
+                        hi[r] = _mm256_fmadd_ps(a1, _mm256_loadu_ps(xb + 32 * half + 16 * h + 8), hi[r]);
                     }
                 }
             }
