@@ -219,7 +219,7 @@ static const StreamFn dot_streams[4] = {dot_streams_1, dot_streams_2, dot_stream
 // j the columns 16 (j / 4) + 8h + 2 (j % 4) (the even pair) and that + 1 (the odd pair), so lanes 0-7 take the even /
 // odd columns of the column groups h and 2 + h (8 columns each), lanes 8-15 those of groups 4 + h and 6 + h:
 // vshufps 0x88 / 0xDD of two groups' 8 values gives each half, with the lanes in the register order
-// fx2_lane = 0, 1, 4, 5, 2, 3, 6, 7 (both halves alike, so the tree's first step pairs the registers as they are).
+// fx2_lane = 0, 1, 4, 5, 2, 3, 6, 7 (both halves alike: one permutation puts both back in chain order for the tree).
 // A weight code widens to IEEE half as quant.c's FP8 kernel does (sign-extended to 16 bits, shifted left by 7, bit 14
 // cleared: the value / 2^8, subnormals included) and vcvtph2ps makes it fp32; the activations are prepared times
 // 2^8, so each product is the exact product of the two codes and the fmas are the chain's (no denormals, as above).
@@ -294,13 +294,10 @@ fx2_rows(float *out, int64_t ldo, const float *xp, int64_t ldx, const uint8_t *w
     _Pragma("GCC unroll 4") for (int j = 0; j < NR; j++) {
         bad[j] = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(mu[j], _mm_set1_epi8((char)0xff)),
                                                 _mm_cmpeq_epi8(ms[j], _mm_set1_epi8(0x7f)))) != 0;
-        _Pragma("GCC unroll 4") for (int i = 0; i < M; i++) { // the tree: lanes j + 8 first (registers as they are)
-            float r8[8], s8[8];
-            _mm256_storeu_ps(r8, _mm256_add_ps(lo[j][i], hi[j][i]));
-            for (int k = 0; k < 8; k++) s8[fx2_lane[k]] = r8[k];
-            const float s4[4] = {s8[0] + s8[4], s8[1] + s8[5], s8[2] + s8[6], s8[3] + s8[7]};
-            out[i * ldo + j] = (s4[0] + s4[2]) + (s4[1] + s4[3]);
-        }
+        // the tree over the lanes put back in chain order (fx2_lane is its own inverse)
+        const __m256i order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
+        _Pragma("GCC unroll 4") for (int i = 0; i < M; i++)
+            out[i * ldo + j] = tree16_256x2(_mm256_permutevar8x32_ps(lo[j][i], order), _mm256_permutevar8x32_ps(hi[j][i], order));
     }
 }
 
