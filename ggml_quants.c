@@ -142,19 +142,24 @@ static void dq_q2_k(const uint8_t *b, float *y) {
     }
 }
 
-static void dq_q3_k(const uint8_t *b, float *y) {
+// the 16 signed 6-bit scales of the Q3_K super-block at p (ggml's kmask1 / kmask2 unpacking of its 12 bytes)
+static inline void k3_scales(const uint8_t *p, int8_t scales[16]) {
     const uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
-    const uint8_t *hm = b, *q = b + 32;
-    const float d_all = fp16_at(b + 108);
     uint32_t aux[4];
-    memcpy(aux, b + 96, 12);
+    memcpy(aux, p + 96, 12);
     uint32_t tmp = aux[2];
     aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
     aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
     aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
     aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
-    int8_t scales[16];
     memcpy(scales, aux, 16);
+}
+
+static void dq_q3_k(const uint8_t *b, float *y) {
+    const uint8_t *hm = b, *q = b + 32;
+    const float d_all = fp16_at(b + 108);
+    int8_t scales[16];
+    k3_scales(b, scales);
     int is = 0;
     uint8_t m = 1;
     for (int n = 0; n < GQ_QK_K; n += 128) {
@@ -618,31 +623,30 @@ T512 INLINE void q4_0_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
     q4_0_512m(w, rb, K, x, 0, y, 0, nr, 1);
 }
 
-T256 INLINE void q4_0_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+// one row against M (<= 4) activation rows x + m ldx: y[m ldy] (each block's weights widened once for them)
+T256 INLINE void q4_0_256m(const uint8_t *w, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy, const int M) {
     const __m256i m4 = _mm256_set1_epi32(0xF), eight = _mm256_set1_epi32(8);
-    __m256 lo[GQ_R], hi[GQ_R];
-    for (int r = 0; r < nr; r++) lo[r] = hi[r] = _mm256_setzero_ps();
+    __m256 lo[4], hi[4];
+    for (int m = 0; m < M; m++) lo[m] = hi[m] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / 32; b++) {
-        const float *xb = x + 32 * b;
-        const __m256 x0 = _mm256_loadu_ps(xb), x1 = _mm256_loadu_ps(xb + 8), x2 = _mm256_loadu_ps(xb + 16),
-                     x3 = _mm256_loadu_ps(xb + 24);
-#pragma GCC unroll 4
-        for (int r = 0; r < nr; r++) {
-            const uint8_t *p = w + r * rb + 18 * b;
-            const __m256 d = _mm256_set1_ps(h2f(p));
-            __m256i b0, b1;
-            widen_u8(p + 2, &b0, &b1);
-            const __m256 a0 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(b0, m4), eight));
-            const __m256 a1 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(b1, m4), eight));
-            const __m256 c0 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(b0, 4), eight));
-            const __m256 c1 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(b1, 4), eight));
-            lo[r] = _mm256_fmadd_ps(_mm256_mul_ps(a0, d), x0, lo[r]);
-            hi[r] = _mm256_fmadd_ps(_mm256_mul_ps(a1, d), x1, hi[r]);
-            lo[r] = _mm256_fmadd_ps(_mm256_mul_ps(c0, d), x2, lo[r]);
-            hi[r] = _mm256_fmadd_ps(_mm256_mul_ps(c1, d), x3, hi[r]);
-        }
+        const uint8_t *p = w + 18 * b;
+        const __m256 d = _mm256_set1_ps(h2f(p));
+        __m256i b0, b1;
+        widen_u8(p + 2, &b0, &b1);
+        // y[i*qk + j + 0] = x0*d, x0 = (q & 0x0F) - 8; then the high nibbles (elements 16..31)
+        const __m256 a0 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(b0, m4), eight));
+        const __m256 a1 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(b1, m4), eight));
+        fma8x2_m(lo, hi, _mm256_mul_ps(a0, d), _mm256_mul_ps(a1, d), x + 32 * b, ldx, M);
+        const __m256 c0 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(b0, 4), eight));
+        const __m256 c1 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(b1, 4), eight));
+        fma8x2_m(lo, hi, _mm256_mul_ps(c0, d), _mm256_mul_ps(c1, d), x + 32 * b + 16, ldx, M);
     }
-    for (int r = 0; r < nr; r++) y[r] = tree16_256x2(lo[r], hi[r]);
+    store_256m(y, ldy, lo, hi, M);
+}
+
+T256 INLINE void q4_0_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    (void)rb, (void)nr; // (one row: INSTANCE1)
+    q4_0_256m(w, K, x, 0, y, 0, 1);
 }
 
 // ---- Q4_K: w = (d * sc) * q - (dmin * m) per 32-element sub-block; AVX-512 looks it up in a table of the 16 values
@@ -830,11 +834,18 @@ T512 INLINE void q5_x_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
 
 // Q2_K: 16-element sub-block s (= 8n + 2j + h) of 128-element half n: bits 2j of qs[32n + 16h + l], scale byte s;
 // w = (d * (sc & 0xF)) * q - dmin * (sc >> 4)
-T512 INLINE void q2_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+// acc[m] += w * x_m[0 .. 16) for the M (<= 4) activation rows x + m ldx
+T512 INLINE void fma16_m(__m512 acc[4], __m512 w, const float *x, int64_t ldx, const int M) {
+#pragma GCC unroll 4
+    for (int m = 0; m < M; m++) acc[m] = _mm512_fmadd_ps(w, _mm512_loadu_ps(x + m * ldx), acc[m]);
+}
+
+// one row against M (<= 4) activation rows x + m ldx: y[m ldy] (each weight vector looked up once for them)
+T512 INLINE void q2_k_512m(const uint8_t *w, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy, const int M) {
     const __m512 iota = IOTA16;
     const __m512i m3 = _mm512_set1_epi32(3);
-    __m512 acc = _mm512_setzero_ps();
-    (void)rb, (void)nr;
+    __m512 acc[4];
+    for (int m = 0; m < M; m++) acc[m] = _mm512_setzero_ps();
     for (int64_t b = 0; b < K / GQ_QK_K; b++) {
         const uint8_t *p = w + 84 * b, *scales = p, *qs = p + 16;
         const float d = h2f(p + 80), min = h2f(p + 82);
@@ -848,33 +859,30 @@ T512 INLINE void q2_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
                     const __m512 lut = _mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(dl), iota), _mm512_set1_ps(ml));
                     const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs + 32 * n + 16 * h)));
                     const __m512i idx = _mm512_and_si512(_mm512_srl_epi32(q, sh), m3);
-                    acc = _mm512_fmadd_ps(_mm512_permutexvar_ps(idx, lut),
-                                          _mm512_loadu_ps(x + b * GQ_QK_K + 128 * n + 32 * j + 16 * h), acc);
+                    fma16_m(acc, _mm512_permutexvar_ps(idx, lut), x + b * GQ_QK_K + 128 * n + 32 * j + 16 * h, ldx, M);
                 }
             }
     }
-    *y = tree16_512(acc);
+    for (int m = 0; m < M; m++) y[m * ldy] = tree16_512(acc[m]);
+}
+
+T512 INLINE void q2_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    (void)rb, (void)nr; // (one row: INSTANCE1)
+    q2_k_512m(w, K, x, 0, y, 0, 1);
 }
 
 // Q3_K: the same walk; q = bits 2j of qs + 4 * bit (4n + j) of hmask[16h + l], w = (d * (scale - 32)) * (q - 4)
-T512 INLINE void q3_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+// one row against M (<= 4) activation rows x + m ldx: y[m ldy] (each weight vector looked up once for them)
+T512 INLINE void q3_k_512m(const uint8_t *w, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy, const int M) {
     const __m512 im4 = _mm512_sub_ps(IOTA16, _mm512_set1_ps(4.0f));
     const __m512i m3 = _mm512_set1_epi32(3), c4 = _mm512_set1_epi32(4);
-    const uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
-    __m512 acc = _mm512_setzero_ps();
-    (void)rb, (void)nr;
+    __m512 acc[4];
+    for (int m = 0; m < M; m++) acc[m] = _mm512_setzero_ps();
     for (int64_t b = 0; b < K / GQ_QK_K; b++) {
         const uint8_t *p = w + 110 * b, *hm = p, *qs = p + 32;
         const float d_all = h2f(p + 108);
-        uint32_t aux[4];
-        memcpy(aux, p + 96, 12);
-        uint32_t tmp = aux[2];
-        aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
-        aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
-        aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
-        aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
         int8_t scales[16];
-        memcpy(scales, aux, 16);
+        k3_scales(p, scales);
         for (int n = 0; n < 2; n++)
             for (int j = 0; j < 4; j++) {
                 const __m128i sh = _mm_cvtsi32_si128(2 * j);
@@ -887,46 +895,55 @@ T512 INLINE void q3_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
                     const __m512i hv = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(hm + 16 * h)));
                     __m512i idx = _mm512_and_si512(_mm512_srl_epi32(q, sh), m3);
                     idx = _mm512_mask_or_epi32(idx, _mm512_test_epi32_mask(hv, mbit), idx, c4);
-                    acc = _mm512_fmadd_ps(_mm512_permutexvar_ps(idx, lut),
-                                          _mm512_loadu_ps(x + b * GQ_QK_K + 128 * n + 32 * j + 16 * h), acc);
+                    fma16_m(acc, _mm512_permutexvar_ps(idx, lut), x + b * GQ_QK_K + 128 * n + 32 * j + 16 * h, ldx, M);
                 }
             }
     }
-    *y = tree16_512(acc);
+    for (int m = 0; m < M; m++) y[m * ldy] = tree16_512(acc[m]);
+}
+
+T512 INLINE void q3_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    (void)rb, (void)nr; // (one row: INSTANCE1)
+    q3_k_512m(w, K, x, 0, y, 0, 1);
 }
 
 // ---- AVX2 twins of the table-lookup kernels: the same values by arithmetic (8 lanes: no 16-entry permute)
 
-// 8 int32 lanes -> lo or hi accumulator of the chunk: acc = fma(w, x, acc)
-#define ACC8(accv, wv, xp) accv = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xp), accv)
-
-T256 INLINE void q4_1_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+// one row against M (<= 4) activation rows x + m ldx: y[m ldy] (each block's weights computed once for them)
+T256 INLINE void q4_1_256m(const uint8_t *w, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy, const int M) {
     const __m256i m4 = _mm256_set1_epi32(0xF);
-    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
-    (void)rb, (void)nr;
+    __m256 lo[4], hi[4];
+    for (int m = 0; m < M; m++) lo[m] = hi[m] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / 32; b++) {
         const uint8_t *p = w + 20 * b;
         const __m256 d = _mm256_set1_ps(h2f(p)), m = _mm256_set1_ps(h2f(p + 2));
         __m256i q[2];
         widen_u8(p + 4, &q[0], &q[1]);
         for (int h = 0; h < 2; h++) { // h = 0: low nibbles (elements 0..15), 1: high nibbles (16..31)
-            for (int k = 0; k < 2; k++) {
-                __m256i v = h ? _mm256_srli_epi32(q[k], 4) : _mm256_and_si256(q[k], m4);
-                __m256 wv = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v), d), m);
-                if (k) ACC8(hi, wv, x + 32 * b + 16 * h + 8);
-                else ACC8(lo, wv, x + 32 * b + 16 * h);
+            __m256 wv[2];
+            for (int k = 0; k < 2; k++) { // y[i*qk + j + 0] = x0*d + m
+                const __m256i v = h ? _mm256_srli_epi32(q[k], 4) : _mm256_and_si256(q[k], m4);
+                wv[k] = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v), d), m);
             }
+            fma8x2_m(lo, hi, wv[0], wv[1], x + 32 * b + 16 * h, ldx, M);
         }
     }
-    *y = tree16_256x2(lo, hi);
+    store_256m(y, ldy, lo, hi, M);
 }
 
-T256 INLINE void q5_x_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+T256 INLINE void q4_1_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    (void)rb, (void)nr;
+    q4_1_256m(w, K, x, 0, y, 0, 1);
+}
+
+// one row against M (<= 4) activation rows x + m ldx: y[m ldy] (each block's weights computed once for them)
+T256 INLINE void q5_x_256m(uint32_t id, const uint8_t *w, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy,
+                           const int M) {
     const int q51 = id == GQ_Q5_1, bs = q51 ? 24 : 22, qh_at = q51 ? 4 : 2;
     const __m256i m4 = _mm256_set1_epi32(0xF), one = _mm256_set1_epi32(1), c16 = _mm256_set1_epi32(q51 ? 0 : 16);
     const __m256i sh0 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
-    (void)rb, (void)nr;
+    __m256 lo[4], hi[4];
+    for (int m = 0; m < M; m++) lo[m] = hi[m] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / 32; b++) {
         const uint8_t *p = w + bs * b;
         const __m256 d = _mm256_set1_ps(h2f(p)), m = _mm256_set1_ps(q51 ? h2f(p + 2) : 0.0f);
@@ -935,26 +952,33 @@ T256 INLINE void q5_x_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
         const __m256i qhv = _mm256_set1_epi32((int)qh);
         __m256i q[2];
         widen_u8(p + qh_at + 4, &q[0], &q[1]);
-        for (int h = 0; h < 2; h++)
+        for (int h = 0; h < 2; h++) {
+            __m256 wv[2];
             for (int k = 0; k < 2; k++) {
                 // element e = 16h + 8k + lane: nibble of byte 8k + lane, high bit e of qh
                 __m256i v = h ? _mm256_srli_epi32(q[k], 4) : _mm256_and_si256(q[k], m4);
                 const __m256i sh = _mm256_add_epi32(sh0, _mm256_set1_epi32(16 * h + 8 * k));
                 v = _mm256_or_si256(v, _mm256_slli_epi32(_mm256_and_si256(_mm256_srlv_epi32(qhv, sh), one), 4));
                 v = _mm256_sub_epi32(v, c16);
-                __m256 wv = _mm256_mul_ps(_mm256_cvtepi32_ps(v), d);
-                if (q51) wv = _mm256_add_ps(wv, m); // x0*d + m
-                if (k) ACC8(hi, wv, x + 32 * b + 16 * h + 8);
-                else ACC8(lo, wv, x + 32 * b + 16 * h);
+                wv[k] = _mm256_mul_ps(_mm256_cvtepi32_ps(v), d);
+                if (q51) wv[k] = _mm256_add_ps(wv[k], m); // x0*d + m
             }
+            fma8x2_m(lo, hi, wv[0], wv[1], x + 32 * b + 16 * h, ldx, M);
+        }
     }
-    *y = tree16_256x2(lo, hi);
+    store_256m(y, ldy, lo, hi, M);
 }
 
-T256 INLINE void q2_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
-    const __m256i m3 = _mm256_set1_epi32(3);
-    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+T256 INLINE void q5_x_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
     (void)rb, (void)nr;
+    q5_x_256m(id, w, K, x, 0, y, 0, 1);
+}
+
+// one row against M (<= 4) activation rows x + m ldx: y[m ldy] (each block's weights computed once for them)
+T256 INLINE void q2_k_256m(const uint8_t *w, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy, const int M) {
+    const __m256i m3 = _mm256_set1_epi32(3);
+    __m256 lo[4], hi[4];
+    for (int m = 0; m < M; m++) lo[m] = hi[m] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / GQ_QK_K; b++) {
         const uint8_t *p = w + 84 * b, *scales = p, *qs = p + 16;
         const float d = h2f(p + 80), min = h2f(p + 82);
@@ -966,36 +990,33 @@ T256 INLINE void q2_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
                     const __m256 dl = _mm256_set1_ps(d * (sc & 0xF)), ml = _mm256_set1_ps(min * (sc >> 4));
                     __m256i q[2];
                     widen_u8(qs + 32 * n + 16 * h, &q[0], &q[1]);
-                    const float *xc = x + b * GQ_QK_K + 128 * n + 32 * j + 16 * h;
+                    __m256 wv[2];
                     for (int k = 0; k < 2; k++) {
-                        __m256i v = _mm256_and_si256(_mm256_srl_epi32(q[k], sh), m3);
-                        __m256 wv = _mm256_sub_ps(_mm256_mul_ps(dl, _mm256_cvtepi32_ps(v)), ml);
-                        if (k) ACC8(hi, wv, xc + 8);
-                        else ACC8(lo, wv, xc);
+                        const __m256i v = _mm256_and_si256(_mm256_srl_epi32(q[k], sh), m3);
+                        wv[k] = _mm256_sub_ps(_mm256_mul_ps(dl, _mm256_cvtepi32_ps(v)), ml);
                     }
+                    fma8x2_m(lo, hi, wv[0], wv[1], x + b * GQ_QK_K + 128 * n + 32 * j + 16 * h, ldx, M);
                 }
             }
     }
-    *y = tree16_256x2(lo, hi);
+    store_256m(y, ldy, lo, hi, M);
 }
 
-T256 INLINE void q3_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
-    const __m256i m3 = _mm256_set1_epi32(3), one = _mm256_set1_epi32(1), c4 = _mm256_set1_epi32(4);
-    const uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
-    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+T256 INLINE void q2_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
     (void)rb, (void)nr;
+    q2_k_256m(w, K, x, 0, y, 0, 1);
+}
+
+// one row against M (<= 4) activation rows x + m ldx: y[m ldy] (each block's weights computed once for them)
+T256 INLINE void q3_k_256m(const uint8_t *w, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy, const int M) {
+    const __m256i m3 = _mm256_set1_epi32(3), one = _mm256_set1_epi32(1), c4 = _mm256_set1_epi32(4);
+    __m256 lo[4], hi[4];
+    for (int m = 0; m < M; m++) lo[m] = hi[m] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / GQ_QK_K; b++) {
         const uint8_t *p = w + 110 * b, *hm = p, *qs = p + 32;
         const float d_all = h2f(p + 108);
-        uint32_t aux[4];
-        memcpy(aux, p + 96, 12);
-        uint32_t tmp = aux[2];
-        aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
-        aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
-        aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
-        aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
         int8_t scales[16];
-        memcpy(scales, aux, 16);
+        k3_scales(p, scales);
         for (int n = 0; n < 2; n++)
             for (int j = 0; j < 4; j++) {
                 const __m128i sh = _mm_cvtsi32_si128(2 * j), shm = _mm_cvtsi32_si128(4 * n + j);
@@ -1004,19 +1025,23 @@ T256 INLINE void q3_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
                     __m256i q[2], hv[2];
                     widen_u8(qs + 32 * n + 16 * h, &q[0], &q[1]);
                     widen_u8(hm + 16 * h, &hv[0], &hv[1]);
-                    const float *xc = x + b * GQ_QK_K + 128 * n + 32 * j + 16 * h;
+                    __m256 wv[2];
                     for (int k = 0; k < 2; k++) {
                         // q2 - (hm & m ? 0 : 4) = q2 + 4 * bit - 4
                         __m256i v = _mm256_and_si256(_mm256_srl_epi32(q[k], sh), m3);
                         v = _mm256_add_epi32(v, _mm256_slli_epi32(_mm256_and_si256(_mm256_srl_epi32(hv[k], shm), one), 2));
-                        __m256 wv = _mm256_mul_ps(dl, _mm256_cvtepi32_ps(_mm256_sub_epi32(v, c4)));
-                        if (k) ACC8(hi, wv, xc + 8);
-                        else ACC8(lo, wv, xc);
+                        wv[k] = _mm256_mul_ps(dl, _mm256_cvtepi32_ps(_mm256_sub_epi32(v, c4)));
                     }
+                    fma8x2_m(lo, hi, wv[0], wv[1], x + b * GQ_QK_K + 128 * n + 32 * j + 16 * h, ldx, M);
                 }
             }
     }
-    *y = tree16_256x2(lo, hi);
+    store_256m(y, ldy, lo, hi, M);
+}
+
+T256 INLINE void q3_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    (void)rb, (void)nr;
+    q3_k_256m(w, K, x, 0, y, 0, 1);
 }
 
 // ---- Q5_K: w = (d * sc) * q - (dmin * m), q = low nibble + 16 * high bit (0..31); AVX-512 looks it up in a table
@@ -1077,13 +1102,14 @@ T512 INLINE void q5_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
 // AVX2: the 64 five-bit values of sub-blocks 2j and 2j + 1 as bytes, 32 per instruction (the nibbles of ql[32j ..];
 // bit 2j / 2j + 1 of qh[l] by a 16-bit shift, masked, moved to bit 4), then per 8 values a zero extension,
 // vcvtdq2ps and fmsub(d1, q, m1) (d1 * q exact: ggml's d1 * q - m1)
-T256 INLINE void q5_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+// one row against M (<= 4) activation rows x + m ldx: y[m ldy] (each weight vector computed once for them)
+T256 INLINE void q5_k_256m(const uint8_t *w, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy, const int M) {
     const __m256i m0f = _mm256_set1_epi8(0x0F), b1 = _mm256_set1_epi8(1);
-    __m256 lo[GQ_R], hi[GQ_R];
-    for (int r = 0; r < nr; r++) lo[r] = hi[r] = _mm256_setzero_ps();
+    __m256 lo[4], hi[4];
+    for (int m = 0; m < M; m++) lo[m] = hi[m] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / GQ_QK_K; b++) {
-        for (int r = 0; r < nr; r++) {
-            const uint8_t *p = w + r * rb + 176 * b;
+        {
+            const uint8_t *p = w + 176 * b;
             const float d = h2f(p), min = h2f(p + 2);
             const __m256i qh = _mm256_loadu_si256((const __m256i *)(p + 16));
 #pragma GCC unroll 4
@@ -1106,14 +1132,18 @@ T256 INLINE void q5_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
                         const __m128i v = h ? _mm256_extracti128_si256(q[half], 1) : _mm256_castsi256_si128(q[half]);
                         const __m256 a0 = _mm256_fmsub_ps(dd, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)), mm);
                         const __m256 a1 = _mm256_fmsub_ps(dd, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(v, 8))), mm);
-                        lo[r] = _mm256_fmadd_ps(a0, _mm256_loadu_ps(xb + 32 * half + 16 * h), lo[r]);
-                        hi[r] = _mm256_fmadd_ps(a1, _mm256_loadu_ps(xb + 32 * half + 16 * h + 8), hi[r]);
+                        fma8x2_m(lo, hi, a0, a1, xb + 32 * half + 16 * h, ldx, M);
                     }
                 }
             }
         }
     }
-    for (int r = 0; r < nr; r++) y[r] = tree16_256x2(lo[r], hi[r]);
+    store_256m(y, ldy, lo, hi, M);
+}
+
+T256 INLINE void q5_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    (void)rb, (void)nr; // (one row: INSTANCE1)
+    q5_k_256m(w, K, x, 0, y, 0, 1);
 }
 
 // ---- Q6_K: w = (d * sc) * (q - 32). Output chunk c (0..7) of a 128-element half: ql + (c & 3) * 16 (>> 4 when
@@ -1181,14 +1211,14 @@ T512 INLINE void q6_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
 
 // AVX2: the 128 values of a half as bytes, 32 per instruction as on AVX-512 (q6_k_512m; fixed 16-bit shifts of qh,
 // one per 32: left 4 / 2, none, right 2), then per 8 values a sign extension, vcvtdq2ps and the product with d * sc
-T256 INLINE void q6_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+// one row against M (<= 4) activation rows x + m ldx: y[m ldy] (each weight vector computed once for them)
+T256 INLINE void q6_k_256m(const uint8_t *w, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy, const int M) {
     const __m256i m0f = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30), c32 = _mm256_set1_epi8(32);
-    __m256 acc[GQ_R][2];
-    for (int r = 0; r < nr; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    __m256 lo[4], hi[4];
+    for (int m = 0; m < M; m++) lo[m] = hi[m] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / GQ_QK_K; b++) {
-#pragma GCC unroll 4
-        for (int r = 0; r < nr; r++) {
-            const uint8_t *p = w + r * rb + 210 * b;
+        {
+            const uint8_t *p = w + 210 * b;
             const float d = h2f(p + 208);
             for (int half = 0; half < 2; half++) {
                 const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(p + 64 * half));
@@ -1210,14 +1240,18 @@ T256 INLINE void q6_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
                     const __m128i v = c % 2 ? _mm256_extracti128_si256(q[c / 2], 1) : _mm256_castsi256_si128(q[c / 2]);
                     const __m256 dv = _mm256_set1_ps(ds[c]);
                     // y[l] = d * sc[is] * q: (d * sc) first
-                    acc[r][0] = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v))), _mm256_loadu_ps(xc), acc[r][0]);
-                    acc[r][1] = _mm256_fmadd_ps(_mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(v, 8)))),
-                                                _mm256_loadu_ps(xc + 8), acc[r][1]);
+                    fma8x2_m(lo, hi, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v))),
+                             _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(v, 8)))), xc, ldx, M);
                 }
             }
         }
     }
-    for (int r = 0; r < nr; r++) y[r] = tree16_256x2(acc[r][0], acc[r][1]);
+    store_256m(y, ldy, lo, hi, M);
+}
+
+T256 INLINE void q6_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
+    (void)rb, (void)nr; // (one row: INSTANCE1)
+    q6_k_256m(w, K, x, 0, y, 0, 1);
 }
 
 // ---------------------------------------------------------------------------- dispatch
@@ -1298,12 +1332,22 @@ INSTANCES_M(q6_k_512, q6_k_512m(w, rb, K, x, ldx, y, ldy, 1, M))
 INSTANCES_M(q5_k_512, q5_k_512m(w, rb, K, x, ldx, y, ldy, 1, M))
 INSTANCES_M(q4_0_512, q4_0_512m(w, rb, K, x, ldx, y, ldy, 1, M))
 INSTANCES_M(q4_1_512, q4_1_512m(w, K, x, ldx, y, ldy, M))
+INSTANCES_M(q2_k_512, q2_k_512m(w, K, x, ldx, y, ldy, M))
+INSTANCES_M(q3_k_512, q3_k_512m(w, K, x, ldx, y, ldy, M))
 INSTANCES_M(q5_0_512, for (int r = 0; r < GQ_R; r += 2) q5_x_512m(GQ_Q5_0, w + r * rb, rb, K, x, ldx, y + r, ldy, 2, M))
 INSTANCES_M(q5_1_512, for (int r = 0; r < GQ_R; r += 2) q5_x_512m(GQ_Q5_1, w + r * rb, rb, K, x, ldx, y + r, ldy, 2, M))
 
 // AVX2: one weight row at a time
 INSTANCES_M256(q8_0_256, q8_0_256m(w, K, x, ldx, y, ldy, M))
 INSTANCES_M256(q4_k_256, q4_k_256m(w, K, x, ldx, y, ldy, M))
+INSTANCES_M256(q4_0_256, q4_0_256m(w, K, x, ldx, y, ldy, M))
+INSTANCES_M256(q4_1_256, q4_1_256m(w, K, x, ldx, y, ldy, M))
+INSTANCES_M256(q5_0_256, q5_x_256m(GQ_Q5_0, w, K, x, ldx, y, ldy, M))
+INSTANCES_M256(q5_1_256, q5_x_256m(GQ_Q5_1, w, K, x, ldx, y, ldy, M))
+INSTANCES_M256(q2_k_256, q2_k_256m(w, K, x, ldx, y, ldy, M))
+INSTANCES_M256(q3_k_256, q3_k_256m(w, K, x, ldx, y, ldy, M))
+INSTANCES_M256(q5_k_256, q5_k_256m(w, K, x, ldx, y, ldy, M))
+INSTANCES_M256(q6_k_256, q6_k_256m(w, K, x, ldx, y, ldy, M))
 INSTANCES_M256(f32_256, flt_256m(GQ_F32, w, K, x, ldx, y, ldy, M))
 INSTANCES_M256(f16_256, flt_256m(GQ_F16, w, K, x, ldx, y, ldy, M))
 INSTANCES_M256(bf16_256, flt_256m(GQ_BF16, w, K, x, ldx, y, ldy, M))
@@ -1311,14 +1355,23 @@ INSTANCES_M256(bf16_256, flt_256m(GQ_BF16, w, K, x, ldx, y, ldy, M))
 // the kernel of (id, isa) for M (2-4) activation rows and the weight rows it takes at once (*nr: GQ_R, or 1), or NULL
 static RowsMFn kernels_m(uint32_t id, int isa, int M, int *nr) {
 #define KM(a) do { const RowsMFn f[3] = {a##_m2, a##_m3, a##_m4}; return f[M - 2]; } while (0)
-    *nr = isa == 1 || id == GQ_Q6_K || id == GQ_Q5_K || id == GQ_Q4_0 || id == GQ_Q4_1 ? 1 : GQ_R;
+    *nr = isa == 1 || id == GQ_Q6_K || id == GQ_Q5_K || id == GQ_Q4_0 || id == GQ_Q4_1 || id == GQ_Q2_K ||
+                  id == GQ_Q3_K ? 1 : GQ_R;
     if (M < 2 || M > 4) return NULL;
-    if (isa == 1) switch (id) { // (AVX2: Q8_0, Q4_K and the float types; the others run the one-row kernel per row)
+    if (isa == 1) switch (id) { // (AVX2: one weight row at a time)
         case GQ_F32: KM(f32_256);
         case GQ_F16: KM(f16_256);
         case GQ_BF16: KM(bf16_256);
         case GQ_Q8_0: KM(q8_0_256);
         case GQ_Q4_K: KM(q4_k_256);
+        case GQ_Q4_0: KM(q4_0_256);
+        case GQ_Q4_1: KM(q4_1_256);
+        case GQ_Q5_0: KM(q5_0_256);
+        case GQ_Q5_1: KM(q5_1_256);
+        case GQ_Q2_K: KM(q2_k_256);
+        case GQ_Q3_K: KM(q3_k_256);
+        case GQ_Q5_K: KM(q5_k_256);
+        case GQ_Q6_K: KM(q6_k_256);
         default: return NULL;
         }
     if (isa != 2) return NULL;
@@ -1334,6 +1387,8 @@ static RowsMFn kernels_m(uint32_t id, int isa, int M, int *nr) {
     case GQ_Q5_1: KM(q5_1_512);
     case GQ_Q4_0: KM(q4_0_512);
     case GQ_Q4_1: KM(q4_1_512);
+    case GQ_Q2_K: KM(q2_k_512);
+    case GQ_Q3_K: KM(q3_k_512);
     default: return NULL;
     }
 #undef KM
