@@ -36,6 +36,19 @@ static int str_list(const cJSON *v, char ***out, int *n, const char *file, const
     *out = xcalloc((size_t)(cnt ? cnt : 1), sizeof(char *));
     for (const cJSON *e = v->child; e; e = e->next) {
         if (!cJSON_IsString(e)) return glm_err("%s: quantization_config %s must be a list of strings", file, what);
+        if (strncmp(e->valuestring, "re:", 3) == 0) { // a pattern that does not compile would match nothing, silently
+            int err;
+            PCRE2_SIZE off;
+            pcre2_code *re = pcre2_compile((PCRE2_SPTR)(e->valuestring + 3), PCRE2_ZERO_TERMINATED,
+                                           PCRE2_ANCHORED | PCRE2_UTF, &err, &off, NULL);
+            if (!re) {
+                PCRE2_UCHAR msg[160];
+                pcre2_get_error_message(err, msg, sizeof msg);
+                return glm_err("%s: quantization_config %s: \"%.200s\" is not a valid regular expression (%s at offset %zu)",
+                               file, what, e->valuestring, (const char *)msg, (size_t)off);
+            }
+            pcre2_code_free(re);
+        }
         (*out)[(*n)++] = qstrdup(e->valuestring);
     }
     return 0;

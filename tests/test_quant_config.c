@@ -215,6 +215,9 @@ int main(void) {
     CHECK(make_ck(none, 1, "{\"quantization_config\":{\"quant_method\":\"fp8\",\"weight_block_size\":[128]}}") == -1 &&
               err_has("weight_block_size", NULL),
           "block FP8 without a 2-D block refused: %s", glm_errmsg);
+    CHECK(make_ck(none, 1, cfg("float-quantized", FP8W, FP8A, "[\"lm_head\", \"re:model.(visual\"]")) == -1 &&
+              err_has("\"re:model.(visual\" is not a valid regular expression", "ignore"),
+          "an ignore pattern that does not compile refused (it would match nothing): %s", glm_errmsg);
     CHECK(make_ck(none, 1, "{\"text_config\":{}}") == 0 && g_ck.quant == NULL, "no quantization_config: plain folder");
     // ---- names as compressed-tensors matches them (re.match: anchored at the start only)
     CHECK(quant_name_match("model.language_model.layers.1.mlp.gate", "re:.*mlp.gate$") &&
