@@ -5,7 +5,10 @@
 //   scale = bf16(max(|min(w, 0)|, |max(w, 0)|) / (bit_range / 2))      (448 for FP8 E4M3, 127.5 int8, 7.5 int4)
 //   q = round(clamp(w / float(scale), q_min, q_max))                    (FP8: torch's cast; int: half to even)
 // and int values packed into int32 words (value + 2^(bits-1), low bits first). tests/golden/make_quant_cases.py
-// checks that the result equals compressed-tensors' own quantisation of the same weights, bit for bit.
+// checks that the result equals compressed-tensors' own quantisation of the same weights, bit for bit. The scale is
+// stored as F32 (the bf16 value, widened: exact): transformers and compressed-tensors decompress a weight in its
+// scale's dtype, so an F32 scale gives them float(q) * scale in fp32, the weight glm4v computes with, where a BF16
+// one would round every product to bf16.
 #include "quantize.h"
 
 #include "checkpoint.h"
@@ -51,11 +54,11 @@ typedef struct {
     size_t nbytes;      // bytes
 } OutT;
 
-// one quantised Linear: its q bytes (FP8 / packed words) and bf16 scales, computed once per source tensor
+// one quantised Linear: its q bytes (FP8 / packed words) and scales, computed once per source tensor
 typedef struct {
     const STensor *src; // the tensor these are for (NULL: none yet)
     uint8_t *q;         // [O, ld] bytes
-    uint16_t *scale;    // [O, ngroups] bf16
+    float *scale;       // [O, ngroups] bf16 values (stored as F32)
 } QCache;
 
 static int quantise_tensor(QCache *c, const STensor *t, int scheme, int group) {
@@ -64,7 +67,7 @@ static int quantise_tensor(QCache *c, const STensor *t, int scheme, int group) {
     const int64_t ld = scheme == QZ_FP8 ? K : (K * bits + 31) / 32 * 4;
     free(c->q), free(c->scale);
     c->q = xcalloc((size_t)(O * ld), 1);
-    c->scale = xmalloc((size_t)(O * ng) * sizeof(uint16_t));
+    c->scale = xmalloc((size_t)(O * ng) * sizeof(float));
     c->src = t;
     // bit_range / 2: FP8 (448 - (-448)) / 2; int: (2^(bits-1) - 1 - (-2^(bits-1))) / 2
     const float half = scheme == QZ_FP8 ? 448.0f : scheme == QZ_INT8 ? 255.0f / 2.0f : 15.0f / 2.0f;
@@ -82,9 +85,8 @@ static int quantise_tensor(QCache *c, const STensor *t, int scheme, int group) {
             // scales = max_val_pos / (bit_range / 2); scales == 0 -> eps; cast to the bf16 scale dtype
             float s = (fabsf(mn) > fabsf(mx) ? fabsf(mn) : fabsf(mx)) / half;
             if (s == 0.0f) s = 0x1p-23f;
-            const uint16_t sb = f32_to_bf16(s);
-            c->scale[r * ng + g] = sb;
-            const float sf = bf16_to_f32(sb);
+            const float sf = bf16_to_f32(f32_to_bf16(s));
+            c->scale[r * ng + g] = sf;
             for (int64_t k = g * G; k < (g + 1) * G; k++) {
                 // scaled = x / scale; clamp(scaled, q_min, q_max); FP8: .to(float8_e4m3fn); int: torch.round
                 float v = elem_f32(t, (size_t)(r * K + k)) / sf;
@@ -194,7 +196,7 @@ static int write_shard(const SFile *sf, const char *path, int scheme, int group,
         }
         const int64_t ng = scheme == QZ_INT4 ? K / group : 1;
         snprintf(s->name, sizeof s->name, "%.*sweight_scale", (int)base, t->name);
-        s->dt = DT_BF16, s->ndim = 2, s->shape[0] = O, s->shape[1] = ng, s->nbytes = (size_t)(O * ng * 2);
+        s->dt = DT_F32, s->ndim = 2, s->shape[0] = O, s->shape[1] = ng, s->nbytes = (size_t)(O * ng * 4);
         if (scheme != QZ_FP8) {
             OutT *w = &ot[n++];
             w->src = t, w->part = 3, w->dt = DT_I64, w->ndim = 1, w->shape[0] = 2, w->nbytes = 16;

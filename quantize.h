@@ -5,10 +5,10 @@
 #define GLM4V_QUANTIZE_H
 
 enum {
-    QZ_FP8,  // float-quantized: FP8 E4M3 per output channel, bf16 scales, dynamic per-token FP8 activations
+    QZ_FP8,  // float-quantized: FP8 E4M3 per output channel, bf16-valued scales stored as F32, dynamic per-token FP8 activations
              // (the scheme of the official GLM-4.5V-FP8 / GLM-4.6V-FP8 releases)
-    QZ_INT8, // pack-quantized: int8 per output channel, symmetric, bf16 scales (W8A16)
-    QZ_INT4, // pack-quantized: int4 in groups of `group` columns, symmetric, bf16 scales (W4A16)
+    QZ_INT8, // pack-quantized: int8 per output channel, symmetric, bf16-valued F32 scales (W8A16)
+    QZ_INT4, // pack-quantized: int4 in groups of `group` columns, symmetric, bf16-valued F32 scales (W4A16)
 };
 
 // quantise every language-model Linear of IN_DIR (round to nearest, symmetric, as compressed-tensors' quantize does;
