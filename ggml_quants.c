@@ -718,42 +718,62 @@ T512 INLINE void q4_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
     q4_k_512m(w, rb, K, x, 0, y, 0, nr, 1);
 }
 
+// acc[m] += w * x_m[0 .. 8) for the M (<= 4) activation rows x + m ldx
+T256 INLINE void fma8_m(__m256 acc[4], __m256 w, const float *x, int64_t ldx, const int M) {
+#pragma GCC unroll 4
+    for (int m = 0; m < M; m++) acc[m] = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + m * ldx), acc[m]);
+}
+
+// the 64 weights of sub-blocks 2j and 2j + 1 of the Q4_K super-block at p against M (<= 4) activation rows
+// xb + m ldx (at the sub-blocks' column), into the row's chains lo[m] (lanes 0-7) and hi[m] (8-15). The two sub-blocks
+// are the low and high nibbles of the same 32 bytes; lo takes bytes 0-7 and 16-23 of them, hi bytes 8-15 and 24-31:
+// each 8 bytes are widened once (vpmovzxbd from memory) for both nibbles of their chain, and d1 * q - m1 is one fmsub
+// (d1 * q is exact: d1 = d * sc has at most 17 significant bits, q 4)
+T256 INLINE void q4_k_chunk256(const uint8_t *p, int j, const float *xb, int64_t ldx, __m256 *lo, __m256 *hi, const int M) {
+    const __m256i m4 = _mm256_set1_epi32(0xF);
+    const float d = h2f(p), min = h2f(p + 2);
+    uint8_t sc, mn;
+    scale_min_k4(2 * j, p + 4, &sc, &mn);
+    const __m256 d1 = _mm256_set1_ps(d * sc), m1 = _mm256_set1_ps(min * mn);
+    scale_min_k4(2 * j + 1, p + 4, &sc, &mn);
+    const __m256 d2 = _mm256_set1_ps(d * sc), m2 = _mm256_set1_ps(min * mn);
+    const uint8_t *q = p + 16 + 32 * j;
+#pragma GCC unroll 2
+    for (int c = 0; c < 2; c++) { // c = 0: the lo chain (bytes 0-7, 16-23), 1: hi (bytes 8-15, 24-31)
+        __m256 *acc = c ? hi : lo;
+        const __m256i a = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(q + 8 * c)));
+        const __m256i e = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(q + 16 + 8 * c)));
+        // *y++ = d1 * (q[l] & 0xF) - m1;  then  *y++ = d2 * (q[l] >> 4) - m2
+        fma8_m(acc, _mm256_fmsub_ps(d1, _mm256_cvtepi32_ps(_mm256_and_si256(a, m4)), m1), xb + 8 * c, ldx, M);
+        fma8_m(acc, _mm256_fmsub_ps(d1, _mm256_cvtepi32_ps(_mm256_and_si256(e, m4)), m1), xb + 16 + 8 * c, ldx, M);
+        fma8_m(acc, _mm256_fmsub_ps(d2, _mm256_cvtepi32_ps(_mm256_srli_epi32(a, 4)), m2), xb + 32 + 8 * c, ldx, M);
+        fma8_m(acc, _mm256_fmsub_ps(d2, _mm256_cvtepi32_ps(_mm256_srli_epi32(e, 4)), m2), xb + 48 + 8 * c, ldx, M);
+    }
+}
+
 // one row against M (<= 4) activation rows x + m ldx: y[m ldy] (q4_k_256's chains)
 T256 INLINE void q4_k_256m(const uint8_t *w, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy, const int M) {
-    const __m256i m4 = _mm256_set1_epi32(0xF);
     __m256 lo[4], hi[4];
     for (int m = 0; m < M; m++) lo[m] = hi[m] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < K / GQ_QK_K; b++) {
-        const uint8_t *p = w + 144 * b;
-        const float d = h2f(p), min = h2f(p + 2);
-        for (int j = 0; j < 4; j++) {
-            const float *xb = x + b * GQ_QK_K + 64 * j;
-            uint8_t sc, mn;
-            scale_min_k4(2 * j, p + 4, &sc, &mn);
-            const __m256 d1 = _mm256_set1_ps(d * sc), m1 = _mm256_set1_ps(min * mn);
-            scale_min_k4(2 * j + 1, p + 4, &sc, &mn);
-            const __m256 d2 = _mm256_set1_ps(d * sc), m2 = _mm256_set1_ps(min * mn);
-            const uint8_t *q = p + 16 + 32 * j;
-            for (int h = 0; h < 2; h++) { // *y++ = d1 * (q[l] & 0xF) - m1
-                __m256i b0, b1;
-                widen_u8(q + 16 * h, &b0, &b1);
-                fma8x2_m(lo, hi, _mm256_sub_ps(_mm256_mul_ps(d1, _mm256_cvtepi32_ps(_mm256_and_si256(b0, m4))), m1),
-                         _mm256_sub_ps(_mm256_mul_ps(d1, _mm256_cvtepi32_ps(_mm256_and_si256(b1, m4))), m1), xb + 16 * h, ldx, M);
-            }
-            for (int h = 0; h < 2; h++) { // *y++ = d2 * (q[l] >> 4) - m2
-                __m256i b0, b1;
-                widen_u8(q + 16 * h, &b0, &b1);
-                fma8x2_m(lo, hi, _mm256_sub_ps(_mm256_mul_ps(d2, _mm256_cvtepi32_ps(_mm256_srli_epi32(b0, 4))), m2),
-                         _mm256_sub_ps(_mm256_mul_ps(d2, _mm256_cvtepi32_ps(_mm256_srli_epi32(b1, 4))), m2), xb + 32 + 16 * h, ldx, M);
-            }
-        }
-    }
+    for (int64_t b = 0; b < K / GQ_QK_K; b++)
+        for (int j = 0; j < 4; j++) q4_k_chunk256(w + 144 * b, j, x + b * GQ_QK_K + 64 * j, ldx, lo, hi, M);
     store_256m(y, ldy, lo, hi, M);
 }
 
+// nr rows rb apart against one activation row: y[r] (the rows side by side: 2 nr chains hide the fma latency that
+// one row's two chains wait on)
 T256 INLINE void q4_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
-    (void)rb, (void)nr; // (one row: INSTANCE1)
-    q4_k_256m(w, K, x, 0, y, 0, 1);
+    __m256 lo[GQ_R], hi[GQ_R];
+    for (int r = 0; r < nr; r++) lo[r] = hi[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < K / GQ_QK_K; b++) {
+        for (int r = 0; r < nr; r++)
+            for (int l = 0; l < 3; l++) pf_ahead(w + r * rb, (size_t)(144 * b + 64 * l), rb, nr);
+        for (int j = 0; j < 4; j++)
+#pragma GCC unroll 4
+            for (int r = 0; r < nr; r++)
+                q4_k_chunk256(w + r * rb + 144 * b, j, x + b * GQ_QK_K + 64 * j, 0, lo + r, hi + r, 1);
+    }
+    for (int r = 0; r < nr; r++) y[r] = tree16_256x2(lo[r], hi[r]);
 }
 
 // ---- AVX-512 table-lookup kernels of the smaller types: each weight is read from a table of the values its few
@@ -1285,7 +1305,7 @@ INSTANCES(q4_k_512, T512, q4_k_512, GQ_Q4_K)
     }
 INSTANCE1(q4_0_512, T512, q4_0_512)
 INSTANCE1(q4_0_256, T256, q4_0_256)
-INSTANCE1(q4_k_256, T256, q4_k_256)
+INSTANCES(q4_k_256, T256, q4_k_256, GQ_Q4_K)
 INSTANCE1(q6_k_512, T512, q6_k_512)
 INSTANCE1(q5_k_512, T512, q5_k_512)
 INSTANCE1(q5_k_256, T256, q5_k_256)
@@ -1419,7 +1439,7 @@ static RowsFn kernels(uint32_t id, int isa, RowsFn *r4) {
         case GQ_BF16: K2(bf16_256);
         case GQ_Q8_0: K2(q8_0_256);
         case GQ_Q4_0: K1(q4_0_256);
-        case GQ_Q4_K: K1(q4_k_256);
+        case GQ_Q4_K: K2(q4_k_256);
         case GQ_Q6_K: K1(q6_k_256);
         case GQ_Q5_K: K1(q5_k_256);
         case GQ_Q4_1: K1(q4_1_256);
