@@ -149,7 +149,7 @@ run: deps
 
 # the library the Python binding's test loads (test-asan leaves it out: an ASan .so cannot be loaded by python3)
 TEST_LIB = lib
-test: all $(TEST_LIB) $(TEST_BINS)
+test: all tools/synth_ckpt $(TEST_LIB) $(TEST_BINS)
 	@GLM4V=./$(GLM4V_BIN) GLM4V_COMPARE=./$(COMPARE_BIN) bash tests/run_tests.sh $(TEST_BINS)
 
 clean:

@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -136,6 +137,16 @@ static void remove_tmp(const char *dir) {
     rmdir(dir);
 }
 
+// the signal that asked us to stop (SIGINT, SIGTERM, SIGHUP; 0: none): checked between tensors, so that an
+// interrupted run still removes its OUT_DIR.tmp
+static volatile sig_atomic_t qz_signal;
+static void qz_on_signal(int sig) { qz_signal = sig; }
+
+// -1 with one line once a stop signal arrived
+static int interrupted(const char *dir) {
+    return qz_signal ? glm_err("%s: interrupted by signal %d; the partial folder is removed", dir, (int)qz_signal) : 0;
+}
+
 static int write_all(FILE *f, const void *p, size_t n, const char *path) {
     if (n && fwrite(p, 1, n, f) != n) return glm_err("%s: write failed (%s)", path, strerror(errno));
     return 0;
@@ -234,6 +245,7 @@ static int write_shard(const SFile *sf, const char *path, int scheme, int group,
     QCache qc = {0};
     for (int i = 0; i < n && !rc; i++) {
         OutT *o = &ot[i];
+        if ((rc = interrupted(path))) break;
         if (o->part == 0) {
             rc = write_all(f, o->src->data, o->nbytes, path);
             if (sf->mapped) drop_pages(o->src->data, o->nbytes);
@@ -396,14 +408,23 @@ int quantize_folder(const char *in_dir, const char *out_dir, int scheme, int gro
     }
     int rc = 0;
     if (ck.quant) rc = glm_err("%s: already quantised (config.json has a quantization_config)", in_dir);
+    struct sigaction sa = {0}, old[3];
+    const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+    sa.sa_handler = qz_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    qz_signal = 0;
+    for (int i = 0; i < 3; i++) sigaction(sigs[i], &sa, &old[i]);
     if (!rc && mkdir(tmp, 0755)) rc = glm_err("%s: cannot create (%s)", tmp, strerror(errno));
     else if (!rc) {
         rc = quantize_into(&ck, in_dir, tmp, scheme, group, quiet);
+        if (!rc) rc = interrupted(tmp);
         // complete: replace the (empty or absent) OUT_DIR by the finished folder in one rename
         if (!rc) rmdir(out_dir);
         if (!rc && rename(tmp, out_dir)) rc = glm_err("%s: cannot rename to %s (%s)", tmp, out_dir, strerror(errno));
         if (rc) remove_tmp(tmp);
     }
+    for (int i = 0; i < 3; i++) sigaction(sigs[i], &old[i], NULL);
     checkpoint_close(&ck);
     free(tmp);
     return rc ? -1 : 0;

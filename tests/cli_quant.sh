@@ -129,6 +129,27 @@ mkdir -p "$T/full" && touch "$T/full/x"
     echo "not ok - quantize of a quantised folder: $(tail -n1 "$T/qe")"
 "$GLM4V" quantize weights/tiny-glm4v-moe "$T/x" --scheme int3 2>/dev/null
 [ $? -eq 2 ] && echo "ok - quantize --scheme int3: usage error" || echo "not ok - quantize --scheme int3 accepted"
+# SIGTERM while the shard is being written (a 95 MB synthetic checkpoint: 300 layers of the tiny dimensions): exit 1
+# with one line and neither OUT_DIR nor OUT_DIR.tmp left (or, if it finished first, the complete folder)
+if ./tools/synth_ckpt --preset tiny --layers 300 --out "$T/big" >/dev/null 2>&1; then
+    "$GLM4V" quantize "$T/big" "$T/bigq" --scheme int4 --group 32 -q 2>"$T/qe" &
+    pid=$!
+    for _ in $(seq 500); do [ -e "$T/bigq.tmp/model.safetensors" ] && break; sleep 0.01; done
+    kill -TERM $pid 2>/dev/null
+    wait $pid
+    rc=$?
+    if [ $rc -eq 1 ] && [ ! -e "$T/bigq" ] && [ ! -e "$T/bigq.tmp" ] && [ "$(wc -l <"$T/qe")" -eq 1 ] &&
+        grep -q "interrupted by signal 15" "$T/qe"; then
+        echo "ok - quantize: SIGTERM mid-write: exit 1, one line, no folder left: $(cat "$T/qe")"
+    elif [ $rc -eq 0 ] && [ -f "$T/bigq/config.json" ] && [ ! -e "$T/bigq.tmp" ]; then
+        echo "ok - quantize: finished before SIGTERM arrived: the complete folder, no .tmp # (interruption not exercised)"
+    else
+        echo "not ok - quantize: SIGTERM mid-write: exit $rc, left: $(ls -d "$T"/bigq* 2>/dev/null | tr '\n' ' ')$(tail -n1 "$T/qe")"
+    fi
+    rm -rf "$T/big" "$T/bigq"
+else
+    echo "not ok - tools/synth_ckpt failed"
+fi
 
 # --act-quant off changes an FP8-dynamic run, a bad value is a usage error
 mapfile -t A <"$C/moe-fp8-dynamic.text.args"
