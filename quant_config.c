@@ -472,10 +472,19 @@ int quant_tensor(const Checkpoint *ck, Tensor *out, const char *name, int ndim, 
     // activation ordering: honoured only when it is the identity grouping (g_idx[c] == c / group_size)
     const STensor *gi = find_part(ck, mod, "weight_g_idx");
     if (gi) {
-        int ok = gi->dtype == DT_I32 && gi->ndim == 1 && gi->shape[0] == K && a->strategy == QS_GROUP;
+        if (gi->dtype != DT_I32 || gi->ndim != 1 || gi->shape[0] != K) {
+            char sh[64];
+            shape_str(sh, sizeof sh, gi);
+            return glm_err("%s: tensor '%s.weight_g_idx' is %s [%s]; expected I32 [%lld] (one group index per input column)",
+                           ck->dir, mod, dtype_name[gi->dtype], sh, (long long)K);
+        }
+        int ok = a->strategy == QS_GROUP;
         for (int64_t c = 0; ok && c < K; c++) {
             int32_t v;
             memcpy(&v, (const uint8_t *)gi->data + c * 4, 4);
+            if (v < 0 || v >= (K + a->group_size - 1) / a->group_size)
+                return glm_err("%s: tensor '%s.weight_g_idx': column %lld names group %d, outside the %lld groups", ck->dir,
+                               mod, (long long)c, (int)v, (long long)((K + a->group_size - 1) / a->group_size));
             ok = v == c / a->group_size;
         }
         if (!ok)

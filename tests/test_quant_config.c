@@ -180,6 +180,14 @@ int main(void) {
     CHECK(make_ck(q4p, 4, cfg("pack-quantized", I4G16, "null", "[]")) == 0 && bind_q(&t) == -1 &&
               err_has("weight_g_idx", "activation ordering"),
           "activation ordering (a permuting g_idx): %s", glm_errmsg);
+    q4p[3].shape[0] = 31; // one index short
+    CHECK(make_ck(q4p, 4, cfg("pack-quantized", I4G16, "null", "[]")) == 0 && bind_q(&t) == -1 &&
+              err_has("weight_g_idx' is I32 [31]; expected I32 [32]", NULL),
+          "a g_idx of the wrong length: %s", glm_errmsg);
+    q4p[3].shape[0] = 32, gidx[3] = 2; // group 2 of 2
+    CHECK(make_ck(q4p, 4, cfg("pack-quantized", I4G16, "null", "[]")) == 0 && bind_q(&t) == -1 &&
+              err_has("column 3 names group 2, outside the 2 groups", NULL),
+          "a g_idx naming a group that does not exist: %s", glm_errmsg);
     CHECK(make_ck(fp8, 2, cfg("float-quantized", FP8W, FP8A, "[\"re:.*self_attn.*\"]")) == 0 && bind_q(&t) == -1 &&
               err_has("ignore list", "q_proj.weight"),
           "quantised tensor of an ignored module: %s", glm_errmsg);
