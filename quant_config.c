@@ -309,6 +309,22 @@ static int check_scale(const Checkpoint *ck, const STensor *s, const char *nm, i
         return glm_err("%s: tensor '%s' has shape [%s] but the scheme needs [%lld,%lld]", ck->dir, nm, got,
                        (long long)srows, (long long)scols);
     }
+    // every scale finite (a NaN or infinite one would turn its rows into NaN / garbage): one pass over the scales,
+    // ~1/64 of the weights' bytes or less
+    const uint8_t *d = s->data;
+    for (int64_t i = 0; i < numel; i++) {
+        uint32_t u = 0;
+        int bad;
+        if (s->dtype == DT_F32) memcpy(&u, d + 4 * i, 4), bad = (u & 0x7f800000u) == 0x7f800000u;
+        else {
+            memcpy(&u, d + 2 * i, 2);
+            bad = s->dtype == DT_BF16 ? (u & 0x7f80u) == 0x7f80u : (u & 0x7c00u) == 0x7c00u;
+        }
+        if (bad)
+            return glm_err("%s: tensor '%s' has a non-finite scale (%s) at element %lld", ck->dir, nm,
+                           (s->dtype == DT_F32 ? (u & 0x7fffffu) : s->dtype == DT_BF16 ? (u & 0x7fu) : (u & 0x3ffu)) ? "NaN" : "infinity",
+                           (long long)i);
+    }
     return 0;
 }
 

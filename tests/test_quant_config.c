@@ -180,6 +180,17 @@ int main(void) {
     CHECK(make_ck(q4p, 4, cfg("pack-quantized", I4G16, "null", "[]")) == 0 && bind_q(&t) == -1 &&
               err_has("weight_g_idx", "activation ordering"),
           "activation ordering (a permuting g_idx): %s", glm_errmsg);
+    uint16_t nan_scale[16] = {0}, inf_scale[16] = {0};
+    nan_scale[5] = 0x7fc0, inf_scale[15] = 0x7f80;
+    TSpec q4n[] = {{nm(0, "weight_packed"), "I32", 2, {8, 4}, NULL}, {nm(1, "weight_shape"), "I64", 1, {2}, wshape},
+                   {nm(2, "weight_scale"), "BF16", 2, {8, 2}, nan_scale}};
+    CHECK(make_ck(q4n, 3, cfg("pack-quantized", I4G16, "null", "[]")) == 0 && bind_q(&t) == -1 &&
+              err_has("weight_scale' has a non-finite scale (NaN) at element 5", NULL),
+          "a NaN scale: %s", glm_errmsg);
+    q4n[2].data = inf_scale;
+    CHECK(make_ck(q4n, 3, cfg("pack-quantized", I4G16, "null", "[]")) == 0 && bind_q(&t) == -1 &&
+              err_has("weight_scale' has a non-finite scale (infinity) at element 15", NULL),
+          "an infinite scale: %s", glm_errmsg);
     q4p[3].shape[0] = 31; // one index short
     CHECK(make_ck(q4p, 4, cfg("pack-quantized", I4G16, "null", "[]")) == 0 && bind_q(&t) == -1 &&
               err_has("weight_g_idx' is I32 [31]; expected I32 [32]", NULL),
