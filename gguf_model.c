@@ -10,6 +10,7 @@
 #include "gguf_map.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,6 +68,7 @@ static int arch_f32(const GGUFFile *g, const char *arch, const char *key, double
         return 0;
     }
     if (gguf_get_f32(g, k, &v)) return gerr();
+    if (!isfinite(v)) return glm_err("%s: metadata key '%s' is %g, not a finite number", g->path, k, (double)v);
     *out = v;
     return 0;
 }
@@ -423,10 +425,13 @@ static void set_view(GGUFModel *m, STensor *s, uint32_t ty, int ndim, const int6
 
 // one GGUF tensor (of file g, table which) as its HF tensor(s); rotary_dim 0: q / k were not permuted
 static int add_tensor(GGUFModel *m, TList *l, const GGUFSplit *sp, int which, const GGUFTensor *t, int head_dim,
-                      int rotary_dim) {
+                      int rotary_dim, int64_t nblocks, const char *nblocks_key) {
     char hf[512];
     int tr, bid;
     if (gguf_map_to_hf(which, t->name, hf, sizeof hf, &tr, &bid)) return 0; // not one the model reads
+    if (bid >= nblocks) // (llama.cpp refuses such a file: a tensor it does not load)
+        return glm_err("%s: tensor '%s' is in block %d, but %s is %lld: the tensors and the metadata disagree",
+                       sp->f[0].path, t->name, bid, nblocks_key, (long long)nblocks);
     if (tr == GM_UNUSED || tr == GM_CONV3D_T1) return 0;                     // (T1: joined with T0)
     if (tr == GM_NEOX_QK && !rotary_dim) tr = GM_COPY;
     const GGUFFile *g = &sp->f[0];
@@ -501,11 +506,12 @@ static int add_tensor(GGUFModel *m, TList *l, const GGUFSplit *sp, int which, co
     return 0;
 }
 
-// every tensor of split sp through table which
-static int add_tensors(GGUFModel *m, TList *l, const GGUFSplit *sp, int which, int head_dim, int rotary_dim) {
+// every tensor of split sp through table which (blocks: nblocks, the value of metadata key nblocks_key)
+static int add_tensors(GGUFModel *m, TList *l, const GGUFSplit *sp, int which, int head_dim, int rotary_dim,
+                       int64_t nblocks, const char *nblocks_key) {
     for (int f = 0; f < sp->n; f++)
         for (uint64_t i = 0; i < sp->f[f].n_tensors; i++)
-            if (add_tensor(m, l, sp, which, &sp->f[f].tensors[i], head_dim, rotary_dim)) return -1;
+            if (add_tensor(m, l, sp, which, &sp->f[f].tensors[i], head_dim, rotary_dim, nblocks, nblocks_key)) return -1;
     return 0;
 }
 
@@ -532,7 +538,10 @@ static int open_(Checkpoint *ck, GGUFModel *m, const char *text_path, const char
         return glm_err("%s: general.architecture is '%s', not 'glm4moe' (GLM-4.5V / 4.6V) or 'glm4' (GLM-4.1V / "
                        "4.6V-Flash)%s", g->path, arch, which == GM_GLM4V_MMPROJ ? "; an mmproj file goes to --mmproj" : "");
     if (!(m->config_json = config_json(m->text, m->mmproj, arch, which == GM_GLM4MOE))) return -1;
-    if (config_parse(&ck->cfg, m->config_json, strlen(m->config_json), g->path)) return -1;
+    // (an error in the configuration built from the metadata names both files: the key may come from either)
+    char label[2 * 4096 + 8];
+    snprintf(label, sizeof label, "%s%s%s", g->path, m->mmproj ? " + " : "", m->mmproj ? m->mmproj->f[0].path : "");
+    if (config_parse(&ck->cfg, m->config_json, strlen(m->config_json), label)) return -1;
     if (tokenizer_json(m, g)) return -1;
     // processor: HF's Glm4vImageProcessor / Glm4vVideoProcessor defaults (config_parse set them); the mmproj's
     // normalisation and patch sizes (clip.vision.image_mean / image_std)
@@ -558,8 +567,14 @@ static int open_(Checkpoint *ck, GGUFModel *m, const char *text_path, const char
     char sk[64];
     snprintf(sk, sizeof sk, "%s.rope.dimension_sections", arch);
     const int permuted = gguf_find_kv(g, sk) != NULL;
-    int rc = add_tensors(m, &l, m->text, which, c->text.head_dim, permuted ? c->text.rotary_dim : 0) ||
-             (m->mmproj && add_tensors(m, &l, m->mmproj, GM_GLM4V_MMPROJ, 0, 0));
+    // the block counts (config_json read both: present and in range)
+    char bk[64];
+    snprintf(bk, sizeof bk, "%s.block_count", arch);
+    int64_t nb_text = 0, nb_vis = 0;
+    int rc = arch_u32(g, arch, "block_count", -1, &nb_text) ||
+             (m->mmproj && arch_u32(&m->mmproj->f[0], "clip", "vision.block_count", -1, &nb_vis));
+    rc = rc || add_tensors(m, &l, m->text, which, c->text.head_dim, permuted ? c->text.rotary_dim : 0, nb_text, bk) ||
+         (m->mmproj && add_tensors(m, &l, m->mmproj, GM_GLM4V_MMPROJ, 0, 0, nb_vis, "clip.vision.block_count"));
     qsort(l.t, (size_t)l.n, sizeof *l.t, by_name);
     ck->files = xcalloc(1, sizeof(SFile));
     ck->nfiles = 1;

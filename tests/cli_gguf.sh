@@ -7,7 +7,8 @@
 #   Q8_0: bit-identical to the HF-folder path on the same weights dequantised by gguf-py (tests/gguf/dequant_folder.py;
 #         skipped when python3 lacks gguf / numpy), and --chunk 1 (decode kernels on the blocks) equal to --chunk 512
 #         (rows dequantised per tile); the same for the K-quant files written by llama-quantize
-#   errors: malformed files, a text file given as --mmproj (and the reverse), an IQ4_NL tensor: one line, exit 1
+#   errors: malformed files, a text file given as --mmproj (and the reverse), an IQ4_NL tensor, a block count below
+#           the blocks present, a NaN epsilon: one line, exit 1
 cd "$(dirname "$0")/.." || exit 2
 GLM4V=${GLM4V:-./glm4v}
 COMPARE=${GLM4V_COMPARE:-./glm4v-compare}
@@ -148,3 +149,19 @@ name=blk.1.ffn_up_exps.weight
 off=$(grep -boa "$name" "$T/iq.gguf" | head -n1 | cut -d: -f1)
 printf '\x14' | dd of="$T/iq.gguf" bs=1 seek=$((off + ${#name} + 4 + 3 * 8)) conv=notrunc status=none
 fails "IQ4_NL tensor" "ffn_up_exps.*IQ4_NL" -m "$T/iq.gguf"
+# metadata that disagrees with the tensors: a u32 / f32 value right after its key (4-byte type field between)
+# kv_patch FILE KEY HEXBYTES: the 4 value bytes of KEY set to HEXBYTES (little-endian, as printf escapes)
+kv_patch() {
+    local off
+    off=$(grep -boa "$2" "$1" | head -n1 | cut -d: -f1)
+    printf "$3" | dd of="$1" bs=1 seek=$((off + ${#2} + 4)) conv=notrunc status=none
+}
+cp $m "$T/bc.gguf"
+kv_patch "$T/bc.gguf" glm4moe.block_count '\x01\x00\x00\x00' # 3 (2 layers + NextN) -> 1: blk.1.* left over
+fails "block_count below the blocks present" "blk.1.*is in block 1, but glm4moe.block_count is 1" -m "$T/bc.gguf"
+cp $G/mmproj-tiny-glm4v-moe-q8_0.gguf "$T/vbc.gguf"
+kv_patch "$T/vbc.gguf" clip.vision.block_count '\x01\x00\x00\x00'
+fails "clip.vision.block_count below the blocks present" "v.blk.1.*is in block 1, but clip.vision.block_count is 1" -m $m --mmproj "$T/vbc.gguf"
+cp $G/mmproj-tiny-glm4v-moe-q8_0.gguf "$T/eps.gguf"
+kv_patch "$T/eps.gguf" clip.vision.attention.layer_norm_epsilon '\x00\x00\xc0\x7f' # NaN
+fails "NaN layer_norm_epsilon" "layer_norm_epsilon' is nan, not a finite number" -m $m --mmproj "$T/eps.gguf"
