@@ -1123,46 +1123,45 @@ T512 INLINE void q5_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
 // bit 2j / 2j + 1 of qh[l] by a 16-bit shift, masked, moved to bit 4), then per 8 values a zero extension,
 // vcvtdq2ps and fmsub(d1, q, m1) (d1 * q exact: ggml's d1 * q - m1)
 // one row against M (<= 4) activation rows x + m ldx: y[m ldy] (each weight vector computed once for them)
-T256 INLINE void q5_k_256m(const uint8_t *w, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy, const int M) {
+// sub-blocks 2j and 2j + 1 (64 weights) of the Q5_K super-block at p against M (<= 4) activation rows xb + m ldx (at
+// the sub-blocks' column), into the row's chains lo[m] (lanes 0-7) and hi[m] (8-15)
+T256 INLINE void q5_k_chunk256(const uint8_t *p, int j, const float *xb, int64_t ldx, __m256 *lo, __m256 *hi, const int M) {
     const __m256i m0f = _mm256_set1_epi8(0x0F), b1 = _mm256_set1_epi8(1);
-    __m256 lo[4], hi[4];
-    for (int m = 0; m < M; m++) lo[m] = hi[m] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < K / GQ_QK_K; b++) {
-        {
-            const uint8_t *p = w + 176 * b;
-            const float d = h2f(p), min = h2f(p + 2);
-            const __m256i qh = _mm256_loadu_si256((const __m256i *)(p + 16));
-#pragma GCC unroll 4
-            for (int j = 0; j < 4; j++) {
-                const float *xb = x + b * GQ_QK_K + 64 * j;
-                const __m256i l = _mm256_loadu_si256((const __m256i *)(p + 48 + 32 * j));
-                // (ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0), then (ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)
-                __m256i q[2];
-                q[0] = _mm256_or_si256(_mm256_and_si256(l, m0f),
-                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), b1), 4));
-                q[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l, 4), m0f),
-                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), b1), 4));
+    const float d = h2f(p), min = h2f(p + 2);
+    const __m256i qh = _mm256_loadu_si256((const __m256i *)(p + 16));
+    const __m256i l = _mm256_loadu_si256((const __m256i *)(p + 48 + 32 * j));
+    // (ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0), then (ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)
+    __m256i q[2];
+    q[0] = _mm256_or_si256(_mm256_and_si256(l, m0f), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), b1), 4));
+    q[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l, 4), m0f),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), b1), 4));
 #pragma GCC unroll 2
-                for (int half = 0; half < 2; half++) { // sub-block 2j + half
-                    uint8_t sc, m;
-                    scale_min_k4(2 * j + half, p + 4, &sc, &m);
-                    const __m256 dd = _mm256_set1_ps(d * sc), mm = _mm256_set1_ps(min * m);
+    for (int half = 0; half < 2; half++) { // sub-block 2j + half
+        uint8_t sc, m;
+        scale_min_k4(2 * j + half, p + 4, &sc, &m);
+        const __m256 dd = _mm256_set1_ps(d * sc), mm = _mm256_set1_ps(min * m);
 #pragma GCC unroll 2
-                    for (int h = 0; h < 2; h++) {
-                        const __m128i v = h ? _mm256_extracti128_si256(q[half], 1) : _mm256_castsi256_si128(q[half]);
-                        const __m256 a0 = _mm256_fmsub_ps(dd, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)), mm);
-                        const __m256 a1 = _mm256_fmsub_ps(dd, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(v, 8))), mm);
-                        fma8x2_m(lo, hi, a0, a1, xb + 32 * half + 16 * h, ldx, M);
-                    }
-                }
-            }
+        for (int h = 0; h < 2; h++) {
+            const __m128i v = h ? _mm256_extracti128_si256(q[half], 1) : _mm256_castsi256_si128(q[half]);
+            const __m256 a0 = _mm256_fmsub_ps(dd, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)), mm);
+            const __m256 a1 = _mm256_fmsub_ps(dd, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(v, 8))), mm);
+            fma8x2_m(lo, hi, a0, a1, xb + 32 * half + 16 * h, ldx, M);
         }
     }
+}
+
+// one row against M (<= 4) activation rows x + m ldx: y[m ldy] (each weight vector computed once for them)
+T256 INLINE void q5_k_256m(const uint8_t *w, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy, const int M) {
+    __m256 lo[4], hi[4];
+    for (int m = 0; m < M; m++) lo[m] = hi[m] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < K / GQ_QK_K; b++)
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) q5_k_chunk256(w + 176 * b, j, x + b * GQ_QK_K + 64 * j, ldx, lo, hi, M);
     store_256m(y, ldy, lo, hi, M);
 }
 
 T256 INLINE void q5_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
-    (void)rb, (void)nr; // (one row: INSTANCE1)
+    (void)rb, (void)nr; // (one row: INSTANCE1; 4 rows side by side measured slower, 7.4 -> 4.6-6.5 GB/s on one core)
     q5_k_256m(w, K, x, 0, y, 0, 1);
 }
 
@@ -1231,47 +1230,56 @@ T512 INLINE void q6_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
 
 // AVX2: the 128 values of a half as bytes, 32 per instruction as on AVX-512 (q6_k_512m; fixed 16-bit shifts of qh,
 // one per 32: left 4 / 2, none, right 2), then per 8 values a sign extension, vcvtdq2ps and the product with d * sc
+// half `half` (128 weights) of the Q6_K super-block at p against M (<= 4) activation rows xh + m ldx (at the half's
+// column), into the row's chains lo[m] (lanes 0-7) and hi[m] (8-15)
+T256 INLINE void q6_k_half256(const uint8_t *p, int half, const float *xh, int64_t ldx, __m256 *lo, __m256 *hi, const int M) {
+    const __m256i m0f = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30), c32 = _mm256_set1_epi8(32);
+    const float d = h2f(p + 208);
+    const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(p + 64 * half));
+    const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(p + 64 * half + 32));
+    const __m256i qh = _mm256_loadu_si256((const __m256i *)(p + 128 + 32 * half));
+    __m256i q[4]; // values 0-31, 32-63, 64-95, 96-127 of the half, minus 32, as signed bytes
+    q[0] = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(ql0, m0f), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)), c32);
+    q[1] = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(ql1, m0f), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)), c32);
+    q[2] = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m0f), _mm256_and_si256(qh, m30)), c32);
+    q[3] = _mm256_sub_epi8(
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m0f), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30)), c32);
+    // d * sc of the 8 chunks (each exact)
+    float ds[8];
+    _mm256_storeu_ps(ds, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p + 192 + 8 * half)))),
+                                       _mm256_set1_ps(d)));
+#pragma GCC unroll 8
+    for (int c = 0; c < 8; c++) {
+        const __m128i v = c % 2 ? _mm256_extracti128_si256(q[c / 2], 1) : _mm256_castsi256_si128(q[c / 2]);
+        const __m256 dv = _mm256_set1_ps(ds[c]);
+        // y[l] = d * sc[is] * q: (d * sc) first
+        fma8x2_m(lo, hi, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v))),
+                 _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(v, 8)))), xh + 16 * c, ldx, M);
+    }
+}
+
 // one row against M (<= 4) activation rows x + m ldx: y[m ldy] (each weight vector computed once for them)
 T256 INLINE void q6_k_256m(const uint8_t *w, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy, const int M) {
-    const __m256i m0f = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30), c32 = _mm256_set1_epi8(32);
     __m256 lo[4], hi[4];
     for (int m = 0; m < M; m++) lo[m] = hi[m] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < K / GQ_QK_K; b++) {
-        {
-            const uint8_t *p = w + 210 * b;
-            const float d = h2f(p + 208);
-            for (int half = 0; half < 2; half++) {
-                const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(p + 64 * half));
-                const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(p + 64 * half + 32));
-                const __m256i qh = _mm256_loadu_si256((const __m256i *)(p + 128 + 32 * half));
-                __m256i q[4]; // values 0-31, 32-63, 64-95, 96-127 of the half, minus 32, as signed bytes
-                q[0] = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(ql0, m0f), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)), c32);
-                q[1] = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(ql1, m0f), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)), c32);
-                q[2] = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m0f), _mm256_and_si256(qh, m30)), c32);
-                q[3] = _mm256_sub_epi8(
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m0f), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30)), c32);
-                // d * sc of the 8 chunks (each exact)
-                float ds[8];
-                _mm256_storeu_ps(ds, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p + 192 + 8 * half)))),
-                                                   _mm256_set1_ps(d)));
-#pragma GCC unroll 8
-                for (int c = 0; c < 8; c++) {
-                    const float *xc = x + b * GQ_QK_K + 128 * half + 16 * c;
-                    const __m128i v = c % 2 ? _mm256_extracti128_si256(q[c / 2], 1) : _mm256_castsi256_si128(q[c / 2]);
-                    const __m256 dv = _mm256_set1_ps(ds[c]);
-                    // y[l] = d * sc[is] * q: (d * sc) first
-                    fma8x2_m(lo, hi, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v))),
-                             _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(v, 8)))), xc, ldx, M);
-                }
-            }
-        }
-    }
+    for (int64_t b = 0; b < K / GQ_QK_K; b++)
+        for (int half = 0; half < 2; half++) q6_k_half256(w + 210 * b, half, x + b * GQ_QK_K + 128 * half, ldx, lo, hi, M);
     store_256m(y, ldy, lo, hi, M);
 }
 
+// nr rows rb apart against one activation row: y[r] (side by side: 2 nr chains hide the fma latency, as q4_k_256)
 T256 INLINE void q6_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
-    (void)rb, (void)nr; // (one row: INSTANCE1)
-    q6_k_256m(w, K, x, 0, y, 0, 1);
+    __m256 lo[GQ_R], hi[GQ_R];
+    for (int r = 0; r < nr; r++) lo[r] = hi[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < K / GQ_QK_K; b++) {
+        for (int r = 0; r < nr; r++)
+            for (int l = 0; l < 4; l++) pf_ahead(w + r * rb, (size_t)(210 * b + 64 * l), rb, nr);
+        for (int half = 0; half < 2; half++)
+#pragma GCC unroll 4
+            for (int r = 0; r < nr; r++)
+                q6_k_half256(w + r * rb + 210 * b, half, x + b * GQ_QK_K + 128 * half, 0, lo + r, hi + r, 1);
+    }
+    for (int r = 0; r < nr; r++) y[r] = tree16_256x2(lo[r], hi[r]);
 }
 
 // ---------------------------------------------------------------------------- dispatch
@@ -1298,7 +1306,8 @@ INSTANCES(q8_0_512, T512, q8_0_512, GQ_Q8_0)
 INSTANCES(q8_0_256, T256, q8_0_256, GQ_Q8_0)
 INSTANCES(q4_k_512, T512, q4_k_512, GQ_Q4_K)
 // the 1-row instance only: for these types 4 rows at a time measured slower here (AMD EPYC, AVX-512: Q6_K 2x slower,
-// Q4_0 10-40% slower than one row after the other; AVX2 Q4_K 15% slower)
+// Q4_0 10-40% slower than one row after the other; AVX2 Q5_K 7.4 -> 4.6-6.5 GB/s). AVX2 Q4_K and Q6_K, once their
+// operations were cut, became bound by the latency of one row's two fma chains and run 4 rows (INSTANCES).
 #define INSTANCE1(name, tgt, body)                                                                                     \
     tgt static void name##_r1(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y) {         \
         body(id, w, rb, K, x, y, 1);                                                                                   \
@@ -1322,7 +1331,7 @@ INSTANCE1(q4_1_256, T256, q4_1_256)
 INSTANCE1(q5_x_256, T256, q5_x_256)
 INSTANCE1(q2_k_256, T256, q2_k_256)
 INSTANCE1(q3_k_256, T256, q3_k_256)
-INSTANCE1(q6_k_256, T256, q6_k_256)
+INSTANCES(q6_k_256, T256, q6_k_256, GQ_Q6_K)
 
 static void portable_r1(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y) {
     *y = row_generic_c(id, w, K, x);
@@ -1440,7 +1449,7 @@ static RowsFn kernels(uint32_t id, int isa, RowsFn *r4) {
         case GQ_Q8_0: K2(q8_0_256);
         case GQ_Q4_0: K1(q4_0_256);
         case GQ_Q4_K: K2(q4_k_256);
-        case GQ_Q6_K: K1(q6_k_256);
+        case GQ_Q6_K: K2(q6_k_256);
         case GQ_Q5_K: K1(q5_k_256);
         case GQ_Q4_1: K1(q4_1_256);
         case GQ_Q5_0: case GQ_Q5_1: K1(q5_x_256);
