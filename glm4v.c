@@ -43,6 +43,7 @@ typedef struct {
     char *system_text;       // --system text (owned; system points here), the same way
     const char *system;      // --system
     int raw;                 // --raw: prompt used verbatim
+    int ignore_eos;          // --ignore-eos: generate -n tokens, stop ids included (llama.cpp's --ignore-eos)
     int think;               // 1 thinking on (default), 0 --no-think
     int think_set;           // --think or --no-think was given (enable_thinking is passed to the template)
     const char *messages;    // --messages FILE.json: the whole conversation (OpenAI format)
@@ -114,6 +115,7 @@ static void usage(FILE *f) {
             "      --chat               interactive conversation on stdin (/image, /video, /think on|off, /reset, /quit)\n"
             "\ngeneration:\n"
             "  -n, --n-predict N        tokens to generate (default 256; 0 = only read the prompt)\n"
+            "      --ignore-eos         do not stop at the model's stop ids: generate all N tokens\n"
             "      --think / --no-think thinking mode on (default) or off (/nothink + empty <think></think>)\n"
             "      --temp T             temperature; 0 = greedy (default: greedy unless generation_config samples)\n"
             "      --top-k K            sample among the K most likely tokens (0 = all)\n"
@@ -210,6 +212,7 @@ static void parse_args(Options *o, int argc, char **argv) {
         } else if (ARG("--system"))
             ONCE(O_SYSTEM), NEEDV(), o->system = o->system_text = prompt_text_from_bytes(v, strlen(v));
         else if (ARG("--raw")) o->raw = 1;
+        else if (ARG("--ignore-eos")) o->ignore_eos = 1;
         else if (ARG("--think")) ONCE(O_THINK), o->think = 1, o->think_set = 1;
         else if (ARG("--no-think")) ONCE(O_THINK), o->think = 0, o->think_set = 1;
         else if (ARG("--messages")) ONCE(O_MESSAGES), NEEDV(), o->messages = v;
@@ -389,9 +392,9 @@ typedef struct {
     double t_decode;  // seconds of the generation
 } Turn;
 
-// generate up to n_predict tokens after the prefill (stops at an eos id), streaming them; the dump (when given)
-// gets each step's logits as "generated_logits"
-static int generate(Session *s, Turn *t, int n_predict, Sampler *smp, Printer *pr, Dump *dump) {
+// generate up to n_predict tokens after the prefill (stops at an eos id unless ignore_eos), streaming them; the dump
+// (when given) gets each step's logits as "generated_logits"
+static int generate(Session *s, Turn *t, int n_predict, int ignore_eos, Sampler *smp, Printer *pr, Dump *dump) {
     const Engine *e = s->e;
     const int V = e->c->text.vocab_size;
     StreamDecoder sd;
@@ -404,7 +407,7 @@ static int generate(Session *s, Turn *t, int n_predict, Sampler *smp, Printer *p
         int id = sampler_sample(smp, s->last, s->cache_ids, s->md.n_past);
         if (dump) dump_tap(dump, "generated_logits", DT_F32, 2, (int64_t[]){1, V}, s->last);
         t->ids[t->n++] = id;
-        if (engine_is_eos(e, id)) break;
+        if (!ignore_eos && engine_is_eos(e, id)) break;
         if (pr) print_token(pr, &sd, id, e);
         if (step + 1 == n_predict || s->md.n_past >= s->max_ctx) break;
         if ((rc = session_step(s, id))) break;
@@ -868,7 +871,7 @@ static int run_once(const Options *o) {
     t.t_prefill = now_s() - t1;
     Printer pr;
     printer_start(&pr, &e, o->hide_think, think_open);
-    if (o->n_predict && generate(&s, &t, o->n_predict, &smp, &pr, o->dump ? &dump : NULL)) glm_die_err(EXIT_INPUT);
+    if (o->n_predict && generate(&s, &t, o->n_predict, o->ignore_eos, &smp, &pr, o->dump ? &dump : NULL)) glm_die_err(EXIT_INPUT);
     if (tools) report_tool_calls(&e, &t, tools, think_open);
 
     if (o->dump) {
@@ -1015,7 +1018,7 @@ static int run_chat(const Options *o) {
         if (!rc) {
             int room = ctx - s.md.n_past;
             printer_start(&pr, &e, o->hide_think, think_open);
-            rc = generate(&s, &t, o->n_predict < room ? o->n_predict : room, &smp, &pr, NULL);
+            rc = generate(&s, &t, o->n_predict < room ? o->n_predict : room, o->ignore_eos, &smp, &pr, NULL);
             if (!rc && tools) report_tool_calls(&e, &t, tools, think_open);
         }
         if (rc) {

@@ -165,3 +165,14 @@ fails "clip.vision.block_count below the blocks present" "v.blk.1.*is in block 1
 cp $G/mmproj-tiny-glm4v-moe-q8_0.gguf "$T/eps.gguf"
 kv_patch "$T/eps.gguf" clip.vision.attention.layer_norm_epsilon '\x00\x00\xc0\x7f' # NaN
 fails "NaN layer_norm_epsilon" "layer_norm_epsilon' is nan, not a finite number" -m $m --mmproj "$T/eps.gguf"
+# stop ids: the GGUF file's eos / eot / eom (the converter writes them; llama.cpp stops there too). The tiny dense
+# folder has none, and this prompt's 13th greedy token is <|endoftext|> (1024): the GGUF run stops at it, the folder
+# runs on; with --ignore-eos the BF16 file's dump is bit-identical to the folder's over all 16 tokens
+"$GLM4V" -m $G/tiny-glm4v-dense-bf16.gguf -p "word44 436" -n 16 -q --dump "$T/eos.st" >/dev/null 2>&1
+"$GLM4V" -m $G/tiny-glm4v-dense-bf16.gguf -p "word44 436" -n 16 -q --ignore-eos --dump "$T/ieos.st" >/dev/null 2>&1
+"$GLM4V" -m weights/tiny-glm4v-dense -p "word44 436" -n 16 -q --dump "$T/feos.st" >/dev/null 2>&1
+ngen() { head -c 100000 "$1" | tr -d '\0' | grep -o '"generated_ids":{"dtype":"I64","shape":\[[0-9]*' | grep -o '[0-9]*$'; }
+[ "$(ngen "$T/eos.st")" = 13 ] && [ "$(ngen "$T/feos.st")" = 16 ] &&
+    echo "ok - GGUF stops at the file's eos (13 tokens), the folder without stop ids runs 16" ||
+    echo "not ok - stop ids: GGUF $(ngen "$T/eos.st") tokens, folder $(ngen "$T/feos.st") (expected 13 and 16)"
+same "--ignore-eos: the BF16 file's 16 tokens = the folder's" "$T/ieos.st" "$T/feos.st"
