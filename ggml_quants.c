@@ -1305,14 +1305,16 @@ INSTANCES(bf16_256, T256, flt_256, GQ_BF16)
 INSTANCES(q8_0_512, T512, q8_0_512, GQ_Q8_0)
 INSTANCES(q8_0_256, T256, q8_0_256, GQ_Q8_0)
 INSTANCES(q4_k_512, T512, q4_k_512, GQ_Q4_K)
-// the 1-row instance only: for these types 4 rows at a time measured slower here (AMD EPYC, AVX-512: Q6_K 2x slower,
-// Q4_0 10-40% slower than one row after the other; AVX2 Q5_K 7.4 -> 4.6-6.5 GB/s). AVX2 Q4_K and Q6_K, once their
-// operations were cut, became bound by the latency of one row's two fma chains and run 4 rows (INSTANCES).
+// the 1-row instance only: for these types 4 rows at a time measured slower here, or no faster (AMD EPYC, AVX-512:
+// Q6_K 2x slower before its byte-building kernel, equal after it; Q5_K equal; AVX2 Q5_K 7.4 -> 4.6-6.5 GB/s). AVX2
+// Q4_K and Q6_K, once their operations were cut, became bound by the latency of one row's two fma chains, and
+// AVX-512 Q4_0 by its one chain (2 threads 13.4-13.8 -> 18.5-19.0 GB/s, no prefetch needed): those run 4 rows
+// (INSTANCES).
 #define INSTANCE1(name, tgt, body)                                                                                     \
     tgt static void name##_r1(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y) {         \
         body(id, w, rb, K, x, y, 1);                                                                                   \
     }
-INSTANCE1(q4_0_512, T512, q4_0_512)
+INSTANCES(q4_0_512, T512, q4_0_512, GQ_Q4_0)
 INSTANCE1(q4_0_256, T256, q4_0_256)
 INSTANCES(q4_k_256, T256, q4_k_256, GQ_Q4_K)
 INSTANCE1(q6_k_512, T512, q6_k_512)
@@ -1432,7 +1434,7 @@ static RowsFn kernels(uint32_t id, int isa, RowsFn *r4) {
         case GQ_F16: K2(f16_512);
         case GQ_BF16: K2(bf16_512);
         case GQ_Q8_0: K2(q8_0_512);
-        case GQ_Q4_0: K1(q4_0_512);
+        case GQ_Q4_0: K2(q4_0_512);
         case GQ_Q4_K: K2(q4_k_512);
         case GQ_Q6_K: K1(q6_k_512);
         case GQ_Q5_K: K1(q5_k_512);
