@@ -366,6 +366,19 @@ static float row_generic_c(uint32_t id, const uint8_t *w, int64_t K, const float
 
 // the fp16 at p (F16C: exact, subnormals included)
 T256 INLINE float h2f(const uint8_t *p) { return _cvtsh_ss(rd16(p)); }
+// the fp16 at p in all 8 / 16 lanes (one broadcast load and one conversion: the same value as h2f). Measured in one
+// process against the scalar conversion + broadcast (one core, 16 MB, best of 15): AVX2 Q5_0 / Q5_1 2.5x / 2.2x,
+// AVX-512 Q4_K 1.06-1.09x, Q5_0 1.04x; AVX-512 Q8_0 0.96x and Q4_1 0.96-1.0x keep the scalar form
+T256 INLINE __m256 h2f8(const uint8_t *p) {
+    int16_t h;
+    memcpy(&h, p, 2);
+    return _mm256_cvtph_ps(_mm_set1_epi16(h));
+}
+T512 INLINE __m512 h2f16(const uint8_t *p) {
+    int16_t h;
+    memcpy(&h, p, 2);
+    return _mm512_cvtph_ps(_mm256_set1_epi16(h));
+}
 
 // 16 bytes widened to int32 as two halves of 8
 T256 INLINE void widen_u8(const uint8_t *p, __m256i *lo, __m256i *hi) {
@@ -535,7 +548,7 @@ T512 INLINE void q8_0_512m(const uint8_t *w, size_t rb, int64_t K, const float *
         for (int r = 0; r < nr; r++) {
             const uint8_t *p = w + r * rb + 34 * b;
             if ((b & 1) == 0) pf_ahead(w + r * rb, (size_t)(34 * b), rb, nr); // a line per 64 bytes read
-            const __m512 d = _mm512_set1_ps(h2f(p));
+            const __m512 d = _mm512_set1_ps(h2f(p)); // (h2f16 measured 4 % slower here)
             const __m512 w0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 2)))), d);
             const __m512 w1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 18)))), d);
             fma_pair_m(acc[r], w0, w1, x0, x1, M);
@@ -550,7 +563,7 @@ T512 INLINE void q8_0_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
 
 // the 32 weights q * d of the Q8_0 block at p, 8 at a time
 T256 INLINE void q8_0_w256(const uint8_t *p, __m256 q[4]) {
-    const __m256 d = _mm256_set1_ps(h2f(p));
+    const __m256 d = h2f8(p);
     const __m128i b0 = _mm_loadu_si128((const __m128i *)(p + 2)), b1 = _mm_loadu_si128((const __m128i *)(p + 18));
     q[0] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b0)), d);
     q[1] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(b0, b0))), d);
@@ -609,7 +622,7 @@ T512 INLINE void q4_0_512m(const uint8_t *w, size_t rb, int64_t K, const float *
 #pragma GCC unroll 4
         for (int r = 0; r < nr; r++) {
             const uint8_t *p = w + r * rb + 18 * b;
-            const __m512 lut = _mm512_mul_ps(im8, _mm512_set1_ps(h2f(p)));
+            const __m512 lut = _mm512_mul_ps(im8, h2f16(p));
             const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 2)));
             // permutexvar reads the low 4 bits of each index: the low nibble as it is
             const __m512 w0 = _mm512_permutexvar_ps(q, lut), w1 = _mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), lut);
@@ -630,7 +643,7 @@ T256 INLINE void q4_0_256m(const uint8_t *w, int64_t K, const float *x, int64_t 
     for (int m = 0; m < M; m++) lo[m] = hi[m] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / 32; b++) {
         const uint8_t *p = w + 18 * b;
-        const __m256 d = _mm256_set1_ps(h2f(p));
+        const __m256 d = h2f8(p);
         __m256i b0, b1;
         widen_u8(p + 2, &b0, &b1);
         // y[i*qk + j + 0] = x0*d, x0 = (q & 0x0F) - 8; then the high nibbles (elements 16..31)
@@ -668,7 +681,7 @@ T512 INLINE void k4_scales_512(const uint8_t *p, float dm[16]) {
     uint32_t u[4];
     k4_unpack(p, u);
     const __m512 sm = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)u)));
-    const __m512 dd = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(h2f(p)), _mm512_set1_ps(h2f(p + 2)));
+    const __m512 dd = _mm512_mask_blend_ps(0xFF00, h2f16(p), h2f16(p + 2));
     _mm512_storeu_ps(dm, _mm512_mul_ps(dd, sm));
 }
 
@@ -824,10 +837,10 @@ T512 INLINE void q5_x_512m(uint32_t id, const uint8_t *w, size_t rb, int64_t K, 
         for (int r = 0; r < nr; r++) {
             const uint8_t *p = w + r * rb + bs * b;
             if ((b & 1) == 0) pf_ahead(w + r * rb, (size_t)(bs * b), rb, nr); // a line per 44 / 48 bytes read
-            const __m512 d = _mm512_set1_ps(h2f(p));
+            const __m512 d = h2f16(p);
             __m512 ta, tb;
             if (q51) { // x0*d + m
-                const __m512 m = _mm512_set1_ps(h2f(p + 2));
+                const __m512 m = h2f16(p + 2);
                 ta = _mm512_add_ps(_mm512_mul_ps(ilo, d), m);
                 tb = _mm512_add_ps(_mm512_mul_ps(ihi, d), m);
             } else { // x0*d, x0 = q - 16
@@ -936,7 +949,7 @@ T256 INLINE void q4_1_256m(const uint8_t *w, int64_t K, const float *x, int64_t 
     for (int m = 0; m < M; m++) lo[m] = hi[m] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / 32; b++) {
         const uint8_t *p = w + 20 * b;
-        const __m256 d = _mm256_set1_ps(h2f(p)), m = _mm256_set1_ps(h2f(p + 2));
+        const __m256 d = h2f8(p), m = h2f8(p + 2);
         __m256i q[2];
         widen_u8(p + 4, &q[0], &q[1]);
         for (int h = 0; h < 2; h++) { // h = 0: low nibbles (elements 0..15), 1: high nibbles (16..31)
@@ -966,7 +979,7 @@ T256 INLINE void q5_x_256m(uint32_t id, const uint8_t *w, int64_t K, const float
     for (int m = 0; m < M; m++) lo[m] = hi[m] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / 32; b++) {
         const uint8_t *p = w + bs * b;
-        const __m256 d = _mm256_set1_ps(h2f(p)), m = _mm256_set1_ps(q51 ? h2f(p + 2) : 0.0f);
+        const __m256 d = h2f8(p), m = q51 ? h2f8(p + 2) : _mm256_setzero_ps();
         uint32_t qh;
         memcpy(&qh, p + qh_at, 4);
         const __m256i qhv = _mm256_set1_epi32((int)qh);
