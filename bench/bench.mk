@@ -48,3 +48,17 @@ $(BUILD)/gguf-decode-bench: bench/gguf_decode_bench.c $(LIB_OBJS)
 
 bench-gguf-decode: $(BUILD)/gguf-decode-bench
 	$(BUILD)/gguf-decode-bench
+
+# ggml_quants.c of commit OLD against this tree's, in one process (bench/gguf_ab.c): OLD's object with its exported
+# symbols renamed A_*; e.g. `make bench-gguf-ab OLD=HEAD~3 AB_ARGS="10 64 all 1"` (GLM4V_ISA=avx2 for the AVX2 kernels)
+.PHONY: bench-gguf-ab
+OLD ?= HEAD
+AB_ARGS ?= 10 64 all 1
+bench-gguf-ab: bench/gguf_ab.c $(LIB_OBJS)
+	@mkdir -p $(BUILD)/ab
+	git show $(OLD):ggml_quants.c > $(BUILD)/ab/ggml_quants_old.c
+	$(CC) $(CFLAGS) -c -o $(BUILD)/ab/old.o -x c $(BUILD)/ab/ggml_quants_old.c
+	objcopy $$(nm --defined-only -g $(BUILD)/ab/old.o | awk '{printf " --redefine-sym %s=A_%s", $$3, $$3}') \
+	  $(BUILD)/ab/old.o $(BUILD)/ab/old_renamed.o
+	$(CC) $(CFLAGS) -o $(BUILD)/ab/gguf-ab bench/gguf_ab.c $(LIB_OBJS) $(BUILD)/ab/old_renamed.o $(LDLIBS)
+	OMP_NUM_THREADS=1 $(BUILD)/ab/gguf-ab $(AB_ARGS)
