@@ -1318,18 +1318,18 @@ INSTANCES(bf16_256, T256, flt_256, GQ_BF16)
 INSTANCES(q8_0_512, T512, q8_0_512, GQ_Q8_0)
 INSTANCES(q8_0_256, T256, q8_0_256, GQ_Q8_0)
 INSTANCES(q4_k_512, T512, q4_k_512, GQ_Q4_K)
+// 4 rows side by side for the latency of the fma chains: AVX2 Q4_K and Q6_K, once their operations were cut, waited
+// on one row's two chains, AVX-512 Q4_0 on its one (2 threads 13.4-13.8 -> 18.5-19.0 GB/s; no prefetch needed)
+INSTANCES(q4_k_256, T256, q4_k_256, GQ_Q4_K)
+INSTANCES(q6_k_256, T256, q6_k_256, GQ_Q6_K)
+INSTANCES(q4_0_512, T512, q4_0_512, GQ_Q4_0)
 // the 1-row instance only: for these types 4 rows at a time measured slower here, or no faster (AMD EPYC, AVX-512:
-// Q6_K 2x slower before its byte-building kernel, equal after it; Q5_K equal; AVX2 Q5_K 7.4 -> 4.6-6.5 GB/s). AVX2
-// Q4_K and Q6_K, once their operations were cut, became bound by the latency of one row's two fma chains, and
-// AVX-512 Q4_0 by its one chain (2 threads 13.4-13.8 -> 18.5-19.0 GB/s, no prefetch needed): those run 4 rows
-// (INSTANCES).
+// Q6_K 2x slower before its byte-building kernel, equal after it; Q5_K equal; AVX2 Q5_K 7.4 -> 4.6-6.5 GB/s)
 #define INSTANCE1(name, tgt, body)                                                                                     \
     tgt static void name##_r1(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y) {         \
         body(id, w, rb, K, x, y, 1);                                                                                   \
     }
-INSTANCES(q4_0_512, T512, q4_0_512, GQ_Q4_0)
 INSTANCE1(q4_0_256, T256, q4_0_256)
-INSTANCES(q4_k_256, T256, q4_k_256, GQ_Q4_K)
 INSTANCE1(q6_k_512, T512, q6_k_512)
 INSTANCE1(q5_k_512, T512, q5_k_512)
 INSTANCE1(q5_k_256, T256, q5_k_256)
@@ -1346,7 +1346,6 @@ INSTANCE1(q4_1_256, T256, q4_1_256)
 INSTANCE1(q5_x_256, T256, q5_x_256)
 INSTANCE1(q2_k_256, T256, q2_k_256)
 INSTANCE1(q3_k_256, T256, q3_k_256)
-INSTANCES(q6_k_256, T256, q6_k_256, GQ_Q6_K)
 
 static void portable_r1(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y) {
     *y = row_generic_c(id, w, K, x);
