@@ -1454,7 +1454,10 @@ void attention_head_naive(float *out, int ldo, const float *q, int ldq, const fl
 // activations of up to `rows` rows (ops_reserve: 16, enough for a decode step's batches)
 void ops_reserve_rows(size_t rows, size_t max_cols) {
 #pragma omp parallel
-    thread_buf(max_cols > 0 ? max_cols : 1);
+    {
+        thread_buf(max_cols > 0 ? max_cols : 1);
+        if (cpu.amx_bf16) (cpu.amx_bf16 == 2 ? amx_reserve_emu : amx_reserve)(max_cols > 0 ? (int)max_cols : 1);
+    }
     size_t n;
     if (size_mul(rows, (size_t)pad32((int64_t)max_cols), &n)) glm_die(EXIT_INPUT, "activation buffer size overflows");
     xp_reserve(n);

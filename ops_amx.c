@@ -148,11 +148,17 @@ static void *grow(void *p, size_t *cap, size_t n, size_t es) {
     return xmalloc(n * es);
 }
 
+// this thread's tile buffers for K up to max_cols (ops_reserve: sized before the token loop, not in it)
+void AMX_FN(amx_reserve)(int max_cols) {
+    const int Kp = (max_cols + AMX_CH - 1) / AMX_CH * AMX_CH;
+    amx_wbuf = grow(amx_wbuf, &amx_wcap, (size_t)Kp / 2 * AMX_T, sizeof *amx_wbuf);
+    amx_xbuf = grow(amx_xbuf, &amx_xcap, (size_t)2 * AMX_T * Kp, sizeof *amx_xbuf);
+}
+
 AMX_TARGET void AMX_FN(amx_block)(float *y, int64_t ldy, const uint16_t *xq, int64_t ldq16, const uint16_t *w, int K,
                                   int m, int nr) {
     const int Kp = (K + AMX_CH - 1) / AMX_CH * AMX_CH, nch = Kp / AMX_CH;
-    amx_wbuf = grow(amx_wbuf, &amx_wcap, (size_t)Kp / 2 * AMX_T, sizeof *amx_wbuf);
-    amx_xbuf = grow(amx_xbuf, &amx_xcap, (size_t)2 * AMX_T * Kp, sizeof *amx_xbuf);
+    AMX_FN(amx_reserve)(K); // (a no-op after ops_reserve)
     AmxCfg cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;

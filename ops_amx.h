@@ -22,6 +22,10 @@ int amx_usable(void);
 void amx_block(float *y, int64_t ldy, const uint16_t *xq, int64_t ldq16, const uint16_t *w, int K, int m, int nr);
 // the same kernel over a software model of the tile instructions (ops_amx_emu.c: Intel SDM pseudo-code), any CPU
 void amx_block_emu(float *y, int64_t ldy, const uint16_t *xq, int64_t ldq16, const uint16_t *w, int K, int m, int nr);
+// this thread's buffers of amx_block / amx_block_emu for K up to max_cols (ops_reserve_rows calls it on every thread
+// while the AMX path is on: no allocation in the token loop)
+void amx_reserve(int max_cols);
+void amx_reserve_emu(int max_cols);
 // reference twin: the chain above on one output, one pair at a time
 float amx_chain_naive(const uint16_t *x, const uint16_t *w, int K);
 
