@@ -873,71 +873,102 @@ T512 INLINE void fma16_m(__m512 acc[4], __m512 w, const float *x, int64_t ldx, c
     for (int m = 0; m < M; m++) acc[m] = _mm512_fmadd_ps(w, _mm512_loadu_ps(x + m * ldx), acc[m]);
 }
 
-// one row against M (<= 4) activation rows x + m ldx: y[m ldy] (each weight vector looked up once for them)
-T512 INLINE void q2_k_512m(const uint8_t *w, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy, const int M) {
-    const __m512 iota = IOTA16;
-    const __m512i m3 = _mm512_set1_epi32(3);
-    __m512 acc[4];
-    for (int m = 0; m < M; m++) acc[m] = _mm512_setzero_ps();
+// nr rows rb apart against M (<= 4) activation rows x + m ldx: y[m ldy + r] (each weight vector looked up once for
+// them). Per super-block the 16 sub-blocks' d * (sc & 0xF) and dmin * (sc >> 4) are two vector products (the
+// scalar ones of ggml, exact) kept on the stack, from where each sub-block's pair is broadcast by a load; its table
+// lut[i] = dl * (i & 3) - ml is one fmsub (dl * i is exact, so ggml's dl * q - ml), periodic in 4 so that the index
+// is qs >> 2j as it is (permutexvar reads 4 bits: the next value's 2 bits above q pick the same entry)
+T512 INLINE void q2_k_512m(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy,
+                           const int nr, const int M) {
+    const __m512 i4 = _mm512_setr_ps(0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3);
+    const __m512i m0f = _mm512_set1_epi32(0xF);
+    __m512 acc[GQ_R][4];
+    for (int r = 0; r < nr; r++)
+        for (int m = 0; m < M; m++) acc[r][m] = _mm512_setzero_ps();
     for (int64_t b = 0; b < K / GQ_QK_K; b++) {
-        const uint8_t *p = w + 84 * b, *scales = p, *qs = p + 16;
-        const float d = h2f(p + 80), min = h2f(p + 82);
+        float dl[GQ_R][16], ml[GQ_R][16];
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *p = w + r * rb + 84 * b;
+            if (nr > 1) pf_ahead(w + r * rb, (size_t)(84 * b), rb, nr), pf_ahead(w + r * rb, (size_t)(84 * b + 64), rb, nr);
+            // float dl = d * (sc & 0xF), ml = min * (sc >> 4)
+            const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
+            _mm512_storeu_ps(dl[r], _mm512_mul_ps(h2f16(p + 80), _mm512_cvtepi32_ps(_mm512_and_si512(sc, m0f))));
+            _mm512_storeu_ps(ml[r], _mm512_mul_ps(h2f16(p + 82), _mm512_cvtepi32_ps(_mm512_srli_epi32(sc, 4))));
+        }
         for (int n = 0; n < 2; n++)
-            for (int j = 0; j < 4; j++) {
-                const __m128i sh = _mm_cvtsi32_si128(2 * j);
-                for (int h = 0; h < 2; h++) {
-                    const uint8_t sc = scales[8 * n + 2 * j + h];
-                    // float dl = d * (sc & 0xF), ml = min * (sc >> 4); *y++ = dl * q - ml
-                    const float dl = d * (sc & 0xF), ml = min * (sc >> 4);
-                    const __m512 lut = _mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(dl), iota), _mm512_set1_ps(ml));
-                    const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs + 32 * n + 16 * h)));
-                    const __m512i idx = _mm512_and_si512(_mm512_srl_epi32(q, sh), m3);
-                    fma16_m(acc, _mm512_permutexvar_ps(idx, lut), x + b * GQ_QK_K + 128 * n + 32 * j + 16 * h, ldx, M);
-                }
+#pragma GCC unroll 4
+            for (int r = 0; r < nr; r++) {
+                const uint8_t *qs = w + r * rb + 84 * b + 16 + 32 * n;
+                const __m512i q[2] = {_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)qs)),
+                                      _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs + 16)))};
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; j++)
+#pragma GCC unroll 2
+                    for (int h = 0; h < 2; h++) {
+                        const int sb = 8 * n + 2 * j + h; // *y++ = dl * q - ml
+                        const __m512 lut = _mm512_fmsub_ps(_mm512_set1_ps(dl[r][sb]), i4, _mm512_set1_ps(ml[r][sb]));
+                        const __m512i idx = j ? _mm512_srli_epi32(q[h], 2 * j) : q[h];
+                        fma16_m(acc[r], _mm512_permutexvar_ps(idx, lut), x + b * GQ_QK_K + 128 * n + 32 * j + 16 * h, ldx, M);
+                    }
             }
     }
-    for (int m = 0; m < M; m++) y[m * ldy] = tree16_512(acc[m]);
+    store_m(y, ldy, acc, nr, M);
 }
 
 T512 INLINE void q2_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
-    (void)rb, (void)nr; // (one row: INSTANCE1)
-    q2_k_512m(w, K, x, 0, y, 0, 1);
+    q2_k_512m(w, rb, K, x, 0, y, 0, nr, 1);
 }
 
-// Q3_K: the same walk; q = bits 2j of qs + 4 * bit (4n + j) of hmask[16h + l], w = (d * (scale - 32)) * (q - 4)
-// one row against M (<= 4) activation rows x + m ldx: y[m ldy] (each weight vector looked up once for them)
-T512 INLINE void q3_k_512m(const uint8_t *w, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy, const int M) {
-    const __m512 im4 = _mm512_sub_ps(IOTA16, _mm512_set1_ps(4.0f));
-    const __m512i m3 = _mm512_set1_epi32(3), c4 = _mm512_set1_epi32(4);
-    __m512 acc[4];
-    for (int m = 0; m < M; m++) acc[m] = _mm512_setzero_ps();
+// Q3_K: the same walk; q = bits 2j of qs + 4 * bit (4n + j) of hmask[16h + l], w = (d * (scale - 32)) * (q - 4).
+// nr rows rb apart against M (<= 4) activation rows: y[m ldy + r]. The 16 dl of a super-block are one vector product
+// on the stack, each broadcast by a load; the index is qs >> 2j (bits 0-1) merged with hmask shifted so that bit
+// 4n + j lands on bit 2 (one vpternlogd), and the table lut[i] = dl * ((i & 7) - 4) is periodic in 8 (bit 3 of the
+// index belongs to another value)
+T512 INLINE void q3_k_512m(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy,
+                           const int nr, const int M) {
+    const __m512 im4 = _mm512_setr_ps(-4, -3, -2, -1, 0, 1, 2, 3, -4, -3, -2, -1, 0, 1, 2, 3);
+    const __m512i m3 = _mm512_set1_epi32(3), c32 = _mm512_set1_epi32(32);
+    __m512 acc[GQ_R][4];
+    for (int r = 0; r < nr; r++)
+        for (int m = 0; m < M; m++) acc[r][m] = _mm512_setzero_ps();
     for (int64_t b = 0; b < K / GQ_QK_K; b++) {
-        const uint8_t *p = w + 110 * b, *hm = p, *qs = p + 32;
-        const float d_all = h2f(p + 108);
-        int8_t scales[16];
-        k3_scales(p, scales);
+        float dl[GQ_R][16];
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *p = w + r * rb + 110 * b;
+            if (nr > 1) pf_ahead(w + r * rb, (size_t)(110 * b), rb, nr), pf_ahead(w + r * rb, (size_t)(110 * b + 64), rb, nr);
+            int8_t scales[16];
+            k3_scales(p, scales);
+            // dl = d_all * (scales[is++] - 32)
+            const __m512i sv = _mm512_sub_epi32(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)scales)), c32);
+            _mm512_storeu_ps(dl[r], _mm512_mul_ps(h2f16(p + 108), _mm512_cvtepi32_ps(sv)));
+        }
         for (int n = 0; n < 2; n++)
-            for (int j = 0; j < 4; j++) {
-                const __m128i sh = _mm_cvtsi32_si128(2 * j);
-                const __m512i mbit = _mm512_set1_epi32(1 << (4 * n + j));
-                for (int h = 0; h < 2; h++) {
-                    // dl = d_all * (scales[is++] - 32); *y++ = dl * (q2 - (hm & m ? 0 : 4))
-                    const float dl = d_all * (scales[8 * n + 2 * j + h] - 32);
-                    const __m512 lut = _mm512_mul_ps(_mm512_set1_ps(dl), im4);
-                    const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs + 32 * n + 16 * h)));
-                    const __m512i hv = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(hm + 16 * h)));
-                    __m512i idx = _mm512_and_si512(_mm512_srl_epi32(q, sh), m3);
-                    idx = _mm512_mask_or_epi32(idx, _mm512_test_epi32_mask(hv, mbit), idx, c4);
-                    fma16_m(acc, _mm512_permutexvar_ps(idx, lut), x + b * GQ_QK_K + 128 * n + 32 * j + 16 * h, ldx, M);
-                }
+#pragma GCC unroll 4
+            for (int r = 0; r < nr; r++) {
+                const uint8_t *p = w + r * rb + 110 * b, *qs = p + 32 + 32 * n;
+                const __m512i q[2] = {_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)qs)),
+                                      _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qs + 16)))};
+                const __m512i hv[2] = {_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p)),
+                                       _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 16)))};
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; j++)
+#pragma GCC unroll 2
+                    for (int h = 0; h < 2; h++) {
+                        const int sb = 8 * n + 2 * j + h, t = 4 * n + j; // *y++ = dl * (q2 - (hm & m ? 0 : 4))
+                        const __m512 lut = _mm512_mul_ps(_mm512_set1_ps(dl[r][sb]), im4);
+                        const __m512i qj = j ? _mm512_srli_epi32(q[h], 2 * j) : q[h];
+                        const __m512i hb = t > 2 ? _mm512_srli_epi32(hv[h], t - 2) : t < 2 ? _mm512_slli_epi32(hv[h], 2 - t) : hv[h];
+                        // (qj & 3) | (hb & ~3): q2 in bits 0-1, the hmask bit in bit 2
+                        const __m512i idx = _mm512_ternarylogic_epi32(qj, hb, m3, 0xE4);
+                        fma16_m(acc[r], _mm512_permutexvar_ps(idx, lut), x + b * GQ_QK_K + 128 * n + 32 * j + 16 * h, ldx, M);
+                    }
             }
     }
-    for (int m = 0; m < M; m++) y[m * ldy] = tree16_512(acc[m]);
+    store_m(y, ldy, acc, nr, M);
 }
 
 T512 INLINE void q3_k_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
-    (void)rb, (void)nr; // (one row: INSTANCE1)
-    q3_k_512m(w, K, x, 0, y, 0, 1);
+    q3_k_512m(w, rb, K, x, 0, y, 0, nr, 1);
 }
 
 // ---- AVX2 twins of the table-lookup kernels: the same values by arithmetic (8 lanes: no 16-entry permute)
@@ -1319,10 +1350,13 @@ INSTANCES(q8_0_512, T512, q8_0_512, GQ_Q8_0)
 INSTANCES(q8_0_256, T256, q8_0_256, GQ_Q8_0)
 INSTANCES(q4_k_512, T512, q4_k_512, GQ_Q4_K)
 // 4 rows side by side for the latency of the fma chains: AVX2 Q4_K and Q6_K, once their operations were cut, waited
-// on one row's two chains, AVX-512 Q4_0 on its one (2 threads 13.4-13.8 -> 18.5-19.0 GB/s; no prefetch needed)
+// on one row's two chains, AVX-512 Q4_0, Q2_K and Q3_K on their one (2 threads Q4_0 13.4-13.8 -> 18.5-19.0 GB/s, no
+// prefetch needed; one thread Q2_K 1.17x, Q3_K 1.34x over one row of the same kernel)
 INSTANCES(q4_k_256, T256, q4_k_256, GQ_Q4_K)
 INSTANCES(q6_k_256, T256, q6_k_256, GQ_Q6_K)
 INSTANCES(q4_0_512, T512, q4_0_512, GQ_Q4_0)
+INSTANCES(q2_k_512, T512, q2_k_512, GQ_Q2_K)
+INSTANCES(q3_k_512, T512, q3_k_512, GQ_Q3_K)
 // the 1-row instance only: for these types 4 rows at a time measured slower here, or no faster (AMD EPYC, AVX-512:
 // Q6_K 2x slower before its byte-building kernel, equal after it; Q5_K equal; AVX2 Q5_K 7.4 -> 4.6-6.5 GB/s)
 #define INSTANCE1(name, tgt, body)                                                                                     \
@@ -1334,14 +1368,12 @@ INSTANCE1(q6_k_512, T512, q6_k_512)
 INSTANCE1(q5_k_512, T512, q5_k_512)
 INSTANCE1(q5_k_256, T256, q5_k_256)
 INSTANCE1(q4_1_512, T512, q4_1_512)
-INSTANCE1(q2_k_512, T512, q2_k_512)
 // AVX-512 Q5_0 / Q5_1: GQ_R rows as pairs (measured faster than four rows side by side once the weights come from
 // memory: 8.6-8.8 against 8.2 GB/s on one core)
 T512 static void q5_x_512_r4(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y) {
     for (int r = 0; r < GQ_R; r += 2) q5_x_512(id, w + r * rb, rb, K, x, y + r, 2);
 }
 INSTANCE1(q5_x_512, T512, q5_x_512)
-INSTANCE1(q3_k_512, T512, q3_k_512)
 INSTANCE1(q4_1_256, T256, q4_1_256)
 INSTANCE1(q5_x_256, T256, q5_x_256)
 INSTANCE1(q2_k_256, T256, q2_k_256)
@@ -1375,8 +1407,8 @@ INSTANCES_M(q6_k_512, q6_k_512m(w, rb, K, x, ldx, y, ldy, 1, M))
 INSTANCES_M(q5_k_512, q5_k_512m(w, rb, K, x, ldx, y, ldy, 1, M))
 INSTANCES_M(q4_0_512, q4_0_512m(w, rb, K, x, ldx, y, ldy, 1, M))
 INSTANCES_M(q4_1_512, q4_1_512m(w, K, x, ldx, y, ldy, M))
-INSTANCES_M(q2_k_512, q2_k_512m(w, K, x, ldx, y, ldy, M))
-INSTANCES_M(q3_k_512, q3_k_512m(w, K, x, ldx, y, ldy, M))
+INSTANCES_M(q2_k_512, q2_k_512m(w, rb, K, x, ldx, y, ldy, 1, M))
+INSTANCES_M(q3_k_512, q3_k_512m(w, rb, K, x, ldx, y, ldy, 1, M))
 INSTANCES_M(q5_0_512, for (int r = 0; r < GQ_R; r += 2) q5_x_512m(GQ_Q5_0, w + r * rb, rb, K, x, ldx, y + r, ldy, 2, M))
 INSTANCES_M(q5_1_512, for (int r = 0; r < GQ_R; r += 2) q5_x_512m(GQ_Q5_1, w + r * rb, rb, K, x, ldx, y + r, ldy, 2, M))
 
@@ -1452,8 +1484,8 @@ static RowsFn kernels(uint32_t id, int isa, RowsFn *r4) {
         case GQ_Q5_K: K1(q5_k_512);
         case GQ_Q4_1: K1(q4_1_512);
         case GQ_Q5_0: case GQ_Q5_1: K2(q5_x_512);
-        case GQ_Q2_K: K1(q2_k_512);
-        case GQ_Q3_K: K1(q3_k_512);
+        case GQ_Q2_K: K2(q2_k_512);
+        case GQ_Q3_K: K2(q3_k_512);
         default: break;
         }
     if (isa == 1) switch (id) {
