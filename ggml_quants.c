@@ -1038,30 +1038,40 @@ T256 INLINE void q5_x_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
     q5_x_256m(id, w, K, x, 0, y, 0, 1);
 }
 
-// one row against M (<= 4) activation rows x + m ldx: y[m ldy] (each block's weights computed once for them)
+// 8 bytes widened to int32
+T256 INLINE __m256i widen8_u8(const uint8_t *p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)); }
+
+// one row against M (<= 4) activation rows x + m ldx: y[m ldy] (each weight vector computed once for them). As
+// q2_k_512m: the 16 scale pairs as vector products on the stack, each sub-block's 8-entry table one fmsub (periodic
+// in 4: vpermps reads 3 index bits, the shifted codes need no mask)
 T256 INLINE void q2_k_256m(const uint8_t *w, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy, const int M) {
-    const __m256i m3 = _mm256_set1_epi32(3);
+    const __m256 i4 = _mm256_setr_ps(0, 1, 2, 3, 0, 1, 2, 3);
+    const __m256i m0f = _mm256_set1_epi32(0xF);
     __m256 lo[4], hi[4];
     for (int m = 0; m < M; m++) lo[m] = hi[m] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / GQ_QK_K; b++) {
-        const uint8_t *p = w + 84 * b, *scales = p, *qs = p + 16;
-        const float d = h2f(p + 80), min = h2f(p + 82);
-        for (int n = 0; n < 2; n++)
-            for (int j = 0; j < 4; j++) {
-                const __m128i sh = _mm_cvtsi32_si128(2 * j);
+        const uint8_t *p = w + 84 * b;
+        float dl[16], ml[16];
+        for (int k = 0; k < 2; k++) { // float dl = d * (sc & 0xF), ml = min * (sc >> 4)
+            const __m256i sc = widen8_u8(p + 8 * k);
+            _mm256_storeu_ps(dl + 8 * k, _mm256_mul_ps(h2f8(p + 80), _mm256_cvtepi32_ps(_mm256_and_si256(sc, m0f))));
+            _mm256_storeu_ps(ml + 8 * k, _mm256_mul_ps(h2f8(p + 82), _mm256_cvtepi32_ps(_mm256_srli_epi32(sc, 4))));
+        }
+        for (int n = 0; n < 2; n++) {
+            const uint8_t *qs = p + 16 + 32 * n;
+            const __m256i q[4] = {widen8_u8(qs), widen8_u8(qs + 8), widen8_u8(qs + 16), widen8_u8(qs + 24)};
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++)
+#pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) {
-                    const uint8_t sc = scales[8 * n + 2 * j + h];
-                    const __m256 dl = _mm256_set1_ps(d * (sc & 0xF)), ml = _mm256_set1_ps(min * (sc >> 4));
-                    __m256i q[2];
-                    widen_u8(qs + 32 * n + 16 * h, &q[0], &q[1]);
-                    __m256 wv[2];
-                    for (int k = 0; k < 2; k++) {
-                        const __m256i v = _mm256_and_si256(_mm256_srl_epi32(q[k], sh), m3);
-                        wv[k] = _mm256_sub_ps(_mm256_mul_ps(dl, _mm256_cvtepi32_ps(v)), ml);
-                    }
-                    fma8x2_m(lo, hi, wv[0], wv[1], x + b * GQ_QK_K + 128 * n + 32 * j + 16 * h, ldx, M);
+                    const int sb = 8 * n + 2 * j + h; // *y++ = dl * q - ml
+                    const __m256 lut = _mm256_fmsub_ps(_mm256_set1_ps(dl[sb]), i4, _mm256_set1_ps(ml[sb]));
+                    const __m256i q0 = j ? _mm256_srli_epi32(q[2 * h], 2 * j) : q[2 * h];
+                    const __m256i q1 = j ? _mm256_srli_epi32(q[2 * h + 1], 2 * j) : q[2 * h + 1];
+                    fma8x2_m(lo, hi, _mm256_permutevar8x32_ps(lut, q0), _mm256_permutevar8x32_ps(lut, q1),
+                             x + b * GQ_QK_K + 128 * n + 32 * j + 16 * h, ldx, M);
                 }
-            }
+        }
     }
     store_256m(y, ldy, lo, hi, M);
 }
@@ -1071,34 +1081,45 @@ T256 INLINE void q2_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
     q2_k_256m(w, K, x, 0, y, 0, 1);
 }
 
-// one row against M (<= 4) activation rows x + m ldx: y[m ldy] (each block's weights computed once for them)
+// one row against M (<= 4) activation rows x + m ldx: y[m ldy] (each block's weights computed once for them). As
+// q3_k_512m: the 16 dl as vector products on the stack, each sub-block's table dl * (i - 4) (i = q2 + 4 * hmask
+// bit: 8 entries, vpermps), the index (qs >> 2j & 3) | (the hmask bit moved to bit 2)
 T256 INLINE void q3_k_256m(const uint8_t *w, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy, const int M) {
-    const __m256i m3 = _mm256_set1_epi32(3), one = _mm256_set1_epi32(1), c4 = _mm256_set1_epi32(4);
+    const __m256 im4 = _mm256_setr_ps(-4, -3, -2, -1, 0, 1, 2, 3);
+    const __m256i m3 = _mm256_set1_epi32(3), m4 = _mm256_set1_epi32(4), c32 = _mm256_set1_epi32(32);
     __m256 lo[4], hi[4];
     for (int m = 0; m < M; m++) lo[m] = hi[m] = _mm256_setzero_ps();
     for (int64_t b = 0; b < K / GQ_QK_K; b++) {
-        const uint8_t *p = w + 110 * b, *hm = p, *qs = p + 32;
-        const float d_all = h2f(p + 108);
+        const uint8_t *p = w + 110 * b;
         int8_t scales[16];
         k3_scales(p, scales);
-        for (int n = 0; n < 2; n++)
-            for (int j = 0; j < 4; j++) {
-                const __m128i sh = _mm_cvtsi32_si128(2 * j), shm = _mm_cvtsi32_si128(4 * n + j);
+        float dl[16];
+        for (int k = 0; k < 2; k++) { // dl = d_all * (scales[is++] - 32)
+            const __m256i sv = _mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(scales + 8 * k))), c32);
+            _mm256_storeu_ps(dl + 8 * k, _mm256_mul_ps(h2f8(p + 108), _mm256_cvtepi32_ps(sv)));
+        }
+        const __m256i hv[4] = {widen8_u8(p), widen8_u8(p + 8), widen8_u8(p + 16), widen8_u8(p + 24)};
+        for (int n = 0; n < 2; n++) {
+            const uint8_t *qs = p + 32 + 32 * n;
+            const __m256i q[4] = {widen8_u8(qs), widen8_u8(qs + 8), widen8_u8(qs + 16), widen8_u8(qs + 24)};
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++)
+#pragma GCC unroll 2
                 for (int h = 0; h < 2; h++) {
-                    const __m256 dl = _mm256_set1_ps(d_all * (scales[8 * n + 2 * j + h] - 32));
-                    __m256i q[2], hv[2];
-                    widen_u8(qs + 32 * n + 16 * h, &q[0], &q[1]);
-                    widen_u8(hm + 16 * h, &hv[0], &hv[1]);
+                    const int sb = 8 * n + 2 * j + h, t = 4 * n + j; // *y++ = dl * (q2 - (hm & m ? 0 : 4))
+                    const __m256 lut = _mm256_mul_ps(_mm256_set1_ps(dl[sb]), im4);
                     __m256 wv[2];
+#pragma GCC unroll 2
                     for (int k = 0; k < 2; k++) {
-                        // q2 - (hm & m ? 0 : 4) = q2 + 4 * bit - 4
-                        __m256i v = _mm256_and_si256(_mm256_srl_epi32(q[k], sh), m3);
-                        v = _mm256_add_epi32(v, _mm256_slli_epi32(_mm256_and_si256(_mm256_srl_epi32(hv[k], shm), one), 2));
-                        wv[k] = _mm256_mul_ps(dl, _mm256_cvtepi32_ps(_mm256_sub_epi32(v, c4)));
+                        const __m256i qj = j ? _mm256_srli_epi32(q[2 * h + k], 2 * j) : q[2 * h + k];
+                        const __m256i hv2 = hv[2 * h + k];
+                        const __m256i hb = t > 2 ? _mm256_srli_epi32(hv2, t - 2) : t < 2 ? _mm256_slli_epi32(hv2, 2 - t) : hv2;
+                        const __m256i idx = _mm256_or_si256(_mm256_and_si256(qj, m3), _mm256_and_si256(hb, m4));
+                        wv[k] = _mm256_permutevar8x32_ps(lut, idx);
                     }
                     fma8x2_m(lo, hi, wv[0], wv[1], x + b * GQ_QK_K + 128 * n + 32 * j + 16 * h, ldx, M);
                 }
-            }
+        }
     }
     store_256m(y, ldy, lo, hi, M);
 }
