@@ -1132,48 +1132,56 @@ T256 INLINE void q3_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
 // ---- Q5_K: w = (d * sc) * q - (dmin * m), q = low nibble + 16 * high bit (0..31); AVX-512 looks it up in a table
 // of the 32 values (permutex2var)
 
-// nr rows rb apart against M (<= 4) activation rows x + m ldx: y[m ldy + r] (each weight vector looked up once)
+// nr rows rb apart against M (<= 4) activation rows x + m ldx: y[m ldy + r] (each weight vector looked up once). Per
+// super-block the 8 d * sc and dmin * m as one vector product on the stack (k4_scales_512) and qh widened once; per
+// 64 weights the two 32-entry tables are fmsubs (d1 * q exact), and each index is the nibble with qh's bit moved to
+// bit 4 by one shift, merged by one vpternlogd (permutex2var reads 5 index bits: qh's other bits above are ignored)
 T512 INLINE void q5_k_512m(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy,
                            const int nr, const int M) {
-    const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512 iota16 = _mm512_add_ps(iota, _mm512_set1_ps(16.0f));
-    const __m512i m4 = _mm512_set1_epi32(0xF), c16 = _mm512_set1_epi32(16);
+    const __m512 iota = IOTA16, iota16 = _mm512_add_ps(iota, _mm512_set1_ps(16.0f));
+    const __m512i m0f = _mm512_set1_epi32(0xF);
     __m512 acc[GQ_R][4];
     for (int r = 0; r < nr; r++)
         for (int m = 0; m < M; m++) acc[r][m] = _mm512_setzero_ps();
     for (int64_t b = 0; b < K / GQ_QK_K; b++) {
+        float dm[GQ_R][16];
+        __m512i hb[GQ_R][2];
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *p = w + r * rb + 176 * b;
+            if (nr > 1)
+                for (int l = 0; l < 3; l++) pf_ahead(w + r * rb, (size_t)(176 * b + 64 * l), rb, nr);
+            k4_scales_512(p, dm[r]);
+            hb[r][0] = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 16)));
+            hb[r][1] = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 32)));
+        }
+#pragma GCC unroll 4
         for (int j = 0; j < 4; j++) {
             const int64_t xo = b * GQ_QK_K + 64 * j;
-            const __m512i u1 = _mm512_set1_epi32(1 << (2 * j)), u2 = _mm512_set1_epi32(2 << (2 * j));
+#pragma GCC unroll 4
             for (int r = 0; r < nr; r++) {
-                const uint8_t *p = w + r * rb + 176 * b, *qh = p + 16, *ql = p + 48 + 32 * j;
-                const float d = h2f(p), min = h2f(p + 2);
-                uint8_t sc, mn;
-                scale_min_k4(2 * j, p + 4, &sc, &mn);
-                // *y++ = d1 * ((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1: the table of the 32 values
-                __m512 dv = _mm512_set1_ps(d * sc), mv = _mm512_set1_ps(min * mn);
-                const __m512 t1a = _mm512_sub_ps(_mm512_mul_ps(dv, iota), mv), t1b = _mm512_sub_ps(_mm512_mul_ps(dv, iota16), mv);
-                scale_min_k4(2 * j + 1, p + 4, &sc, &mn);
-                dv = _mm512_set1_ps(d * sc), mv = _mm512_set1_ps(min * mn);
-                const __m512 t2a = _mm512_sub_ps(_mm512_mul_ps(dv, iota), mv), t2b = _mm512_sub_ps(_mm512_mul_ps(dv, iota16), mv);
-                for (int h = 0; h < 2; h++) {
-                    const __m512i l = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ql + 16 * h)));
-                    const __m512i hb = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qh + 16 * h)));
-                    __m512i lo = _mm512_and_si512(l, m4);
-                    lo = _mm512_mask_or_epi32(lo, _mm512_test_epi32_mask(hb, u1), lo, c16);
-                    const __m512 wv = _mm512_permutex2var_ps(t1a, lo, t1b);
-                    for (int m = 0; m < M; m++)
-                        acc[r][m] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + m * ldx + xo + 16 * h), acc[r][m]);
+                const uint8_t *ql = w + r * rb + 176 * b + 48 + 32 * j;
+                // *y++ = d1 * ((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1: the tables of the 32 values
+                const __m512 d1 = _mm512_set1_ps(dm[r][2 * j]), m1 = _mm512_set1_ps(dm[r][8 + 2 * j]);
+                const __m512 d2 = _mm512_set1_ps(dm[r][2 * j + 1]), m2 = _mm512_set1_ps(dm[r][9 + 2 * j]);
+                const __m512 t1a = _mm512_fmsub_ps(d1, iota, m1), t1b = _mm512_fmsub_ps(d1, iota16, m1);
+                const __m512 t2a = _mm512_fmsub_ps(d2, iota, m2), t2b = _mm512_fmsub_ps(d2, iota16, m2);
+                __m512i l[2], i1[2], i2[2];
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; h++) { // qh bit 2j (sub-block 2j) and 2j + 1 (2j + 1) moved to bit 4
+                    l[h] = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ql + 16 * h)));
+                    const __m512i hv = hb[r][h];
+                    const __m512i b1 = 2 * j < 4 ? _mm512_slli_epi32(hv, 4 - 2 * j) : 2 * j > 4 ? _mm512_srli_epi32(hv, 2 * j - 4) : hv;
+                    const __m512i b2 = 2 * j + 1 < 4 ? _mm512_slli_epi32(hv, 3 - 2 * j) : _mm512_srli_epi32(hv, 2 * j - 3);
+                    // (nibble & 0xF) | (shifted qh & ~0xF)
+                    i1[h] = _mm512_ternarylogic_epi32(l[h], b1, m0f, 0xE4);
+                    i2[h] = _mm512_ternarylogic_epi32(_mm512_srli_epi32(l[h], 4), b2, m0f, 0xE4);
                 }
-                for (int h = 0; h < 2; h++) {
-                    const __m512i l = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ql + 16 * h)));
-                    const __m512i hb = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(qh + 16 * h)));
-                    __m512i hi = _mm512_srli_epi32(l, 4);
-                    hi = _mm512_mask_or_epi32(hi, _mm512_test_epi32_mask(hb, u2), hi, c16);
-                    const __m512 wv = _mm512_permutex2var_ps(t2a, hi, t2b);
-                    for (int m = 0; m < M; m++)
-                        acc[r][m] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + m * ldx + xo + 32 + 16 * h), acc[r][m]);
-                }
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; h++)
+                    fma16_m(acc[r], _mm512_permutex2var_ps(t1a, i1[h], t1b), x + xo + 16 * h, ldx, M);
+#pragma GCC unroll 2
+                for (int h = 0; h < 2; h++)
+                    fma16_m(acc[r], _mm512_permutex2var_ps(t2a, i2[h], t2b), x + xo + 32 + 16 * h, ldx, M);
             }
         }
     }
@@ -1371,22 +1379,22 @@ INSTANCES(q8_0_512, T512, q8_0_512, GQ_Q8_0)
 INSTANCES(q8_0_256, T256, q8_0_256, GQ_Q8_0)
 INSTANCES(q4_k_512, T512, q4_k_512, GQ_Q4_K)
 // 4 rows side by side for the latency of the fma chains: AVX2 Q4_K and Q6_K, once their operations were cut, waited
-// on one row's two chains, AVX-512 Q4_0, Q2_K and Q3_K on their one (2 threads Q4_0 13.4-13.8 -> 18.5-19.0 GB/s, no
-// prefetch needed; one thread Q2_K 1.17x, Q3_K 1.34x over one row of the same kernel)
+// on one row's two chains, AVX-512 Q4_0, Q2_K, Q3_K and Q5_K on their one (2 threads Q4_0 13.4-13.8 -> 18.5-19.0
+// GB/s, no prefetch needed; one thread Q2_K 1.17x, Q3_K 1.34x, Q5_K 1.12x over one row of the same kernel)
 INSTANCES(q4_k_256, T256, q4_k_256, GQ_Q4_K)
 INSTANCES(q6_k_256, T256, q6_k_256, GQ_Q6_K)
 INSTANCES(q4_0_512, T512, q4_0_512, GQ_Q4_0)
 INSTANCES(q2_k_512, T512, q2_k_512, GQ_Q2_K)
 INSTANCES(q3_k_512, T512, q3_k_512, GQ_Q3_K)
+INSTANCES(q5_k_512, T512, q5_k_512, GQ_Q5_K)
 // the 1-row instance only: for these types 4 rows at a time measured slower here, or no faster (AMD EPYC, AVX-512:
-// Q6_K 2x slower before its byte-building kernel, equal after it; Q5_K equal; AVX2 Q5_K 7.4 -> 4.6-6.5 GB/s)
+// Q6_K 2x slower before its byte-building kernel, equal after it; AVX2 Q5_K 7.4 -> 4.6-6.5 GB/s)
 #define INSTANCE1(name, tgt, body)                                                                                     \
     tgt static void name##_r1(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y) {         \
         body(id, w, rb, K, x, y, 1);                                                                                   \
     }
 INSTANCE1(q4_0_256, T256, q4_0_256)
 INSTANCE1(q6_k_512, T512, q6_k_512)
-INSTANCE1(q5_k_512, T512, q5_k_512)
 INSTANCE1(q5_k_256, T256, q5_k_256)
 INSTANCE1(q4_1_512, T512, q4_1_512)
 // AVX-512 Q5_0 / Q5_1: GQ_R rows as pairs (measured faster than four rows side by side once the weights come from
@@ -1502,7 +1510,7 @@ static RowsFn kernels(uint32_t id, int isa, RowsFn *r4) {
         case GQ_Q4_0: K2(q4_0_512);
         case GQ_Q4_K: K2(q4_k_512);
         case GQ_Q6_K: K1(q6_k_512);
-        case GQ_Q5_K: K1(q5_k_512);
+        case GQ_Q5_K: K2(q5_k_512);
         case GQ_Q4_1: K1(q4_1_512);
         case GQ_Q5_0: case GQ_Q5_1: K2(q5_x_512);
         case GQ_Q2_K: K2(q2_k_512);
