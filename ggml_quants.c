@@ -794,29 +794,32 @@ T256 INLINE void q4_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, c
 
 
 // Q4_1: w = q * d + m
-// one row against M (<= 4) activation rows x + m ldx: y[m ldy] (each weight vector looked up once for them)
-T512 INLINE void q4_1_512m(const uint8_t *w, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy, const int M) {
+// nr rows rb apart against M (<= 4) activation rows x + m ldx: y[m ldy + r] (each weight vector looked up once)
+T512 INLINE void q4_1_512m(const uint8_t *w, size_t rb, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy,
+                           const int nr, const int M) {
     const __m512 iota = IOTA16;
-    __m512 acc[4];
-    for (int m = 0; m < M; m++) acc[m] = _mm512_setzero_ps();
+    __m512 acc[GQ_R][4];
+    for (int r = 0; r < nr; r++)
+        for (int m = 0; m < M; m++) acc[r][m] = _mm512_setzero_ps();
     for (int64_t b = 0; b < K / 32; b++) {
-        const uint8_t *p = w + 20 * b;
-        // y[i*qk + j + 0] = x0*d + m
-        const __m512 lut = _mm512_add_ps(_mm512_mul_ps(iota, _mm512_set1_ps(h2f(p))), _mm512_set1_ps(h2f(p + 2)));
-        const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 4)));
-        const __m512 w0 = _mm512_permutexvar_ps(q, lut), w1 = _mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), lut);
+        __m512 x0[4], x1[4];
 #pragma GCC unroll 4
-        for (int m = 0; m < M; m++) {
-            acc[m] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + m * ldx + 32 * b), acc[m]);
-            acc[m] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + m * ldx + 32 * b + 16), acc[m]);
+        for (int m = 0; m < M; m++) x0[m] = _mm512_loadu_ps(x + m * ldx + 32 * b), x1[m] = _mm512_loadu_ps(x + m * ldx + 32 * b + 16);
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *p = w + r * rb + 20 * b;
+            // y[i*qk + j + 0] = x0*d + m
+            const __m512 lut = _mm512_add_ps(_mm512_mul_ps(iota, _mm512_set1_ps(h2f(p))), _mm512_set1_ps(h2f(p + 2)));
+            const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 4)));
+            const __m512 w0 = _mm512_permutexvar_ps(q, lut), w1 = _mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), lut);
+            fma_pair_m(acc[r], w0, w1, x0, x1, M);
         }
     }
-    for (int m = 0; m < M; m++) y[m * ldy] = tree16_512(acc[m]);
+    store_m(y, ldy, acc, nr, M);
 }
 
 T512 INLINE void q4_1_512(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
-    (void)rb, (void)nr;
-    q4_1_512m(w, K, x, 0, y, 0, 1);
+    q4_1_512m(w, rb, K, x, 0, y, 0, nr, 1);
 }
 
 // Q5_0 / Q5_1: q = low nibble + 16 * bit j (j + 16 for the second half) of qh; w = (q - 16) * d, or q * d + m
@@ -1379,14 +1382,15 @@ INSTANCES(q8_0_512, T512, q8_0_512, GQ_Q8_0)
 INSTANCES(q8_0_256, T256, q8_0_256, GQ_Q8_0)
 INSTANCES(q4_k_512, T512, q4_k_512, GQ_Q4_K)
 // 4 rows side by side for the latency of the fma chains: AVX2 Q4_K and Q6_K, once their operations were cut, waited
-// on one row's two chains, AVX-512 Q4_0, Q2_K, Q3_K and Q5_K on their one (2 threads Q4_0 13.4-13.8 -> 18.5-19.0
-// GB/s, no prefetch needed; one thread Q2_K 1.17x, Q3_K 1.34x, Q5_K 1.12x over one row of the same kernel)
+// on one row's two chains, AVX-512 Q4_0, Q4_1, Q2_K, Q3_K and Q5_K on their one (2 threads Q4_0 13.4-13.8 -> 18.5-19.0
+// GB/s, no prefetch needed; one thread Q4_1 1.32x, Q2_K 1.17x, Q3_K 1.34x, Q5_K 1.12x over one row of the same kernel)
 INSTANCES(q4_k_256, T256, q4_k_256, GQ_Q4_K)
 INSTANCES(q6_k_256, T256, q6_k_256, GQ_Q6_K)
 INSTANCES(q4_0_512, T512, q4_0_512, GQ_Q4_0)
 INSTANCES(q2_k_512, T512, q2_k_512, GQ_Q2_K)
 INSTANCES(q3_k_512, T512, q3_k_512, GQ_Q3_K)
 INSTANCES(q5_k_512, T512, q5_k_512, GQ_Q5_K)
+INSTANCES(q4_1_512, T512, q4_1_512, GQ_Q4_1)
 // the 1-row instance only: for these types 4 rows at a time measured slower here, or no faster (AMD EPYC, AVX-512:
 // Q6_K 2x slower before its byte-building kernel, equal after it; AVX2 Q5_K 7.4 -> 4.6-6.5 GB/s)
 #define INSTANCE1(name, tgt, body)                                                                                     \
@@ -1396,7 +1400,6 @@ INSTANCES(q5_k_512, T512, q5_k_512, GQ_Q5_K)
 INSTANCE1(q4_0_256, T256, q4_0_256)
 INSTANCE1(q6_k_512, T512, q6_k_512)
 INSTANCE1(q5_k_256, T256, q5_k_256)
-INSTANCE1(q4_1_512, T512, q4_1_512)
 // AVX-512 Q5_0 / Q5_1: GQ_R rows as pairs (measured faster than four rows side by side once the weights come from
 // memory: 8.6-8.8 against 8.2 GB/s on one core)
 T512 static void q5_x_512_r4(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y) {
@@ -1435,7 +1438,7 @@ INSTANCES_M(bf16_512, flt_512m(GQ_BF16, w, rb, K, x, ldx, y, ldy, GQ_R, M))
 INSTANCES_M(q6_k_512, q6_k_512m(w, rb, K, x, ldx, y, ldy, 1, M))
 INSTANCES_M(q5_k_512, q5_k_512m(w, rb, K, x, ldx, y, ldy, 1, M))
 INSTANCES_M(q4_0_512, q4_0_512m(w, rb, K, x, ldx, y, ldy, 1, M))
-INSTANCES_M(q4_1_512, q4_1_512m(w, K, x, ldx, y, ldy, M))
+INSTANCES_M(q4_1_512, q4_1_512m(w, rb, K, x, ldx, y, ldy, 1, M))
 INSTANCES_M(q2_k_512, q2_k_512m(w, rb, K, x, ldx, y, ldy, 1, M))
 INSTANCES_M(q3_k_512, q3_k_512m(w, rb, K, x, ldx, y, ldy, 1, M))
 INSTANCES_M(q5_0_512, for (int r = 0; r < GQ_R; r += 2) q5_x_512m(GQ_Q5_0, w + r * rb, rb, K, x, ldx, y + r, ldy, 2, M))
@@ -1511,7 +1514,7 @@ static RowsFn kernels(uint32_t id, int isa, RowsFn *r4) {
         case GQ_Q4_K: K2(q4_k_512);
         case GQ_Q6_K: K1(q6_k_512);
         case GQ_Q5_K: K2(q5_k_512);
-        case GQ_Q4_1: K1(q4_1_512);
+        case GQ_Q4_1: K2(q4_1_512);
         case GQ_Q5_0: case GQ_Q5_1: K2(q5_x_512);
         case GQ_Q2_K: K2(q2_k_512);
         case GQ_Q3_K: K2(q3_k_512);
