@@ -514,6 +514,37 @@ T256 INLINE void store_256m(float *y, int64_t ldy, const __m256 lo[4], const __m
     for (int m = 0; m < M; m++) y[m * ldy] = tree16_256x2(lo[m], hi[m]);
 }
 
+// The AVX2 K-quant kernels are written as one part of a super-block (part `part` of np equal shares of its 256
+// weights, block at p) against M activation rows xp + m ldx at the part's column, into one row's chains lo[m], hi[m]
+// (a constant at every call below, so it is inlined); these two drivers run a part function over rows.
+typedef void (*KPart256)(const uint8_t *p, int part, const float *xp, int64_t ldx, __m256 *lo, __m256 *hi, const int M);
+
+// one row of super-blocks of bb bytes against M (<= 4) activation rows x + m ldx: y[m ldy]
+T256 INLINE void kparts_256m(KPart256 f, const int bb, const int np, const uint8_t *w, int64_t K, const float *x,
+                             int64_t ldx, float *y, int64_t ldy, const int M) {
+    __m256 lo[4], hi[4];
+    for (int m = 0; m < M; m++) lo[m] = hi[m] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < K / GQ_QK_K; b++)
+        for (int j = 0; j < np; j++) f(w + bb * b, j, x + b * GQ_QK_K + GQ_QK_K / np * j, ldx, lo, hi, M);
+    store_256m(y, ldy, lo, hi, M);
+}
+
+// nr rows rb apart against one activation row: y[r] (side by side: 2 nr chains hide the fma latency that one row's
+// two chains wait on), each row prefetched (pf_ahead) pfl lines a super-block
+T256 INLINE void kparts_256r(KPart256 f, const int bb, const int np, const int pfl, const uint8_t *w, size_t rb,
+                             int64_t K, const float *x, float *y, const int nr) {
+    __m256 lo[GQ_R], hi[GQ_R];
+    for (int r = 0; r < nr; r++) lo[r] = hi[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < K / GQ_QK_K; b++) {
+        for (int r = 0; r < nr; r++)
+            for (int l = 0; l < pfl; l++) pf_ahead(w + r * rb, (size_t)(bb * b + 64 * l), rb, nr);
+        for (int j = 0; j < np; j++)
+#pragma GCC unroll 4
+            for (int r = 0; r < nr; r++) f(w + r * rb + bb * b, j, x + b * GQ_QK_K + GQ_QK_K / np * j, 0, lo + r, hi + r, 1);
+    }
+    for (int r = 0; r < nr; r++) y[r] = tree16_256x2(lo[r], hi[r]);
+}
+
 // one row of float type id against M (<= 4) activation rows x + m ldx: y[m ldy] (flt_256's chains)
 T256 INLINE void flt_256m(uint32_t id, const uint8_t *w, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy,
                           const int M) {
@@ -764,29 +795,14 @@ T256 INLINE void q4_k_chunk256(const uint8_t *p, int j, const float *xb, int64_t
     }
 }
 
-// one row against M (<= 4) activation rows x + m ldx: y[m ldy] (q4_k_256's chains)
+// one row against M (<= 4) activation rows x + m ldx: y[m ldy]
 T256 INLINE void q4_k_256m(const uint8_t *w, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy, const int M) {
-    __m256 lo[4], hi[4];
-    for (int m = 0; m < M; m++) lo[m] = hi[m] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < K / GQ_QK_K; b++)
-        for (int j = 0; j < 4; j++) q4_k_chunk256(w + 144 * b, j, x + b * GQ_QK_K + 64 * j, ldx, lo, hi, M);
-    store_256m(y, ldy, lo, hi, M);
+    kparts_256m(q4_k_chunk256, 144, 4, w, K, x, ldx, y, ldy, M);
 }
 
-// nr rows rb apart against one activation row: y[r] (the rows side by side: 2 nr chains hide the fma latency that
-// one row's two chains wait on)
+// nr rows rb apart against one activation row: y[r]
 T256 INLINE void q4_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
-    __m256 lo[GQ_R], hi[GQ_R];
-    for (int r = 0; r < nr; r++) lo[r] = hi[r] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < K / GQ_QK_K; b++) {
-        for (int r = 0; r < nr; r++)
-            for (int l = 0; l < 3; l++) pf_ahead(w + r * rb, (size_t)(144 * b + 64 * l), rb, nr);
-        for (int j = 0; j < 4; j++)
-#pragma GCC unroll 4
-            for (int r = 0; r < nr; r++)
-                q4_k_chunk256(w + r * rb + 144 * b, j, x + b * GQ_QK_K + 64 * j, 0, lo + r, hi + r, 1);
-    }
-    for (int r = 0; r < nr; r++) y[r] = tree16_256x2(lo[r], hi[r]);
+    kparts_256r(q4_k_chunk256, 144, 4, 3, w, rb, K, x, y, nr);
 }
 
 // ---- AVX-512 table-lookup kernels of the smaller types: each weight is read from a table of the values its few
@@ -1227,6 +1243,8 @@ T256 INLINE void q5_k_chunk256(const uint8_t *p, int j, const float *xb, int64_t
 }
 
 // one row against M (<= 4) activation rows x + m ldx: y[m ldy] (each weight vector computed once for them)
+// (its own loop, unrolled so that the four chunks can share qh's load and the scale conversions: through
+// kparts_256m, whose loop is not unrolled because that made Q4_K's batched step 0.8-0.96x, it measured 0.89-1.02x)
 T256 INLINE void q5_k_256m(const uint8_t *w, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy, const int M) {
     __m256 lo[4], hi[4];
     for (int m = 0; m < M; m++) lo[m] = hi[m] = _mm256_setzero_ps();
@@ -1336,26 +1354,12 @@ T256 INLINE void q6_k_half256(const uint8_t *p, int half, const float *xh, int64
 
 // one row against M (<= 4) activation rows x + m ldx: y[m ldy] (each weight vector computed once for them)
 T256 INLINE void q6_k_256m(const uint8_t *w, int64_t K, const float *x, int64_t ldx, float *y, int64_t ldy, const int M) {
-    __m256 lo[4], hi[4];
-    for (int m = 0; m < M; m++) lo[m] = hi[m] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < K / GQ_QK_K; b++)
-        for (int half = 0; half < 2; half++) q6_k_half256(w + 210 * b, half, x + b * GQ_QK_K + 128 * half, ldx, lo, hi, M);
-    store_256m(y, ldy, lo, hi, M);
+    kparts_256m(q6_k_half256, 210, 2, w, K, x, ldx, y, ldy, M);
 }
 
-// nr rows rb apart against one activation row: y[r] (side by side: 2 nr chains hide the fma latency, as q4_k_256)
+// nr rows rb apart against one activation row: y[r]
 T256 INLINE void q6_k_256(uint32_t id, const uint8_t *w, size_t rb, int64_t K, const float *x, float *y, const int nr) {
-    __m256 lo[GQ_R], hi[GQ_R];
-    for (int r = 0; r < nr; r++) lo[r] = hi[r] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < K / GQ_QK_K; b++) {
-        for (int r = 0; r < nr; r++)
-            for (int l = 0; l < 4; l++) pf_ahead(w + r * rb, (size_t)(210 * b + 64 * l), rb, nr);
-        for (int half = 0; half < 2; half++)
-#pragma GCC unroll 4
-            for (int r = 0; r < nr; r++)
-                q6_k_half256(w + r * rb + 210 * b, half, x + b * GQ_QK_K + 128 * half, 0, lo + r, hi + r, 1);
-    }
-    for (int r = 0; r < nr; r++) y[r] = tree16_256x2(lo[r], hi[r]);
+    kparts_256r(q6_k_half256, 210, 2, 4, w, rb, K, x, y, nr);
 }
 
 // ---------------------------------------------------------------------------- dispatch
