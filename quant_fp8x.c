@@ -241,14 +241,19 @@ static void fx2_prepare_row(float *dst, const float *q, int64_t Kp) {
         }
 }
 
-// 16 weight codes at p as halves (value / 2^8): *a = codes 0-7 as fp32, *b = codes 8-15; the codes' running unsigned /
-// signed byte maxima in *mu, *ms
+// the 16 weight codes v as halves (value / 2^8): *a = codes 0-7 as fp32, *b = codes 8-15
+__attribute__((target("avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
+fx2_widen(__m128i v, __m256 *a, __m256 *b) {
+    const __m256i h = _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(v), 7), _mm256_set1_epi16((short)0xbfff));
+    *a = _mm256_cvtph_ps(_mm256_castsi256_si128(h)), *b = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
+}
+
+// fx2_widen of the 16 codes at p, and the codes' running unsigned / signed byte maxima in *mu, *ms
 __attribute__((target("avx2,fma,f16c"))) static inline __attribute__((always_inline)) void
 fx2_w16(const uint8_t *p, __m256 *a, __m256 *b, __m128i *mu, __m128i *ms) {
     const __m128i v = _mm_loadu_si128((const __m128i *)p);
     *mu = _mm_max_epu8(*mu, v), *ms = _mm_max_epi8(*ms, v);
-    const __m256i h = _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(v), 7), _mm256_set1_epi16((short)0xbfff));
-    *a = _mm256_cvtph_ps(_mm256_castsi256_si128(h)), *b = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
+    fx2_widen(v, a, b);
 }
 
 // out[i * ldo + j] = the chain of activation row i (fx2_prepare_row's layout, ldx apart) and weight row j (ld bytes
@@ -333,7 +338,7 @@ static uint16_t *fx_rows_buf(size_t need) {
 }
 
 // one weight row's codes as bf16 in unpack order (zero-padded to Kp), AVX2 + F16C: 16 codes at a time through IEEE
-// half (fx2_w16: the value / 2^8), times 2^8 (exact), the fp32's upper half (exact: at most 4 significant bits); the
+// half (fx2_widen: the value / 2^8), times 2^8 (exact), the fp32's upper half (exact: at most 4 significant bits); the
 // NaN codes get mag_bf16's 0x7fc0 and their sign. Column group g (8 codes) of a block goes to positions
 // 32 (g % 2) + 8 (g / 2) (unpack order)
 __attribute__((target("avx2,fma,f16c"))) static void row_bf16_avx2(uint16_t *dst, const uint8_t *row, int K) {
@@ -345,13 +350,13 @@ __attribute__((target("avx2,fma,f16c"))) static void row_bf16_avx2(uint16_t *dst
             const int64_t k = c + 16 * q, n = K - k;
             const uint8_t *p = row + k;
             if (n < 16) memcpy(t, p, (size_t)(n > 0 ? n : 0)), p = t;
+            const __m128i bytes = _mm_loadu_si128((const __m128i *)p);
             __m256 a, b;
-            __m128i mu = _mm_setzero_si128(), ms = mu;
-            fx2_w16(p, &a, &b, &mu, &ms);
+            fx2_widen(bytes, &a, &b);
             const __m256i ua = _mm256_srli_epi32(_mm256_castps_si256(_mm256_mul_ps(a, k256)), 16);
             const __m256i ub = _mm256_srli_epi32(_mm256_castps_si256(_mm256_mul_ps(b, k256)), 16);
             __m256i u = _mm256_permute4x64_epi64(_mm256_packus_epi32(ua, ub), 0xD8); // codes 0-15 in order
-            const __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)p));
+            const __m256i v = _mm256_cvtepu8_epi16(bytes);
             const __m256i nan = _mm256_cmpeq_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x7f)), _mm256_set1_epi16(0x7f));
             const __m256i nb = _mm256_or_si256(_mm256_set1_epi16(0x7fc0), _mm256_slli_epi16(_mm256_and_si256(v, _mm256_set1_epi16(0x80)), 8));
             u = _mm256_blendv_epi8(u, nb, nan);
