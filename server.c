@@ -1638,15 +1638,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
 }
 
-// MHD finished a request: free its body buffer
+// MHD finished a request: free its body buffer; a kept-alive connection waits for its next request under --timeout
+// again (an answered generation request had raised its limit to GEN_TIMEOUT_S)
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode t) {
-    (void)cls, (void)c, (void)t;
+    (void)cls, (void)t;
     ConnCtx *cc = *con_cls;
     if (cc) {
         __atomic_sub_fetch(&g.body_bytes, cc->held, __ATOMIC_RELAXED);
         free(cc->body.p), free(cc);
     }
     *con_cls = NULL;
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)g.o.timeout);
 }
 
 // ---------------------------------------------------------------------------- start and stop

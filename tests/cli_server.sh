@@ -97,6 +97,27 @@ except OSError:
     closed = True
 sys.exit(0 if closed and time.time() - t0 < 5 else 1)
 PY
+# a kept-alive connection idle after an answered generation request is dropped after --timeout too (the request
+# raised its limit to an hour while its answer was made)
+python3 - "$URL" <<'PY' && ok "keep-alive after an answer: the idle connection is dropped after --timeout" || no "keep-alive after an answer: still open"
+import json, socket, sys, time, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+s = socket.create_connection((u.hostname, u.port), timeout=10)
+b = json.dumps({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}).encode()
+s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(b) + b)
+d = b""
+while b"\r\n\r\n" not in d:
+    d += s.recv(65536)
+n = int(d.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+while len(d.partition(b"\r\n\r\n")[2]) < n:
+    d += s.recv(65536)
+t0 = time.time()
+try:
+    closed = s.recv(100) == b""
+except OSError:
+    closed = True
+sys.exit(0 if d.startswith(b"HTTP/1.1 200") and closed and time.time() - t0 < 5 else 1)
+PY
 curl -sN "$URL/v1/chat/completions" -d '{"messages":[{"role":"user","content":"Go on."}],"max_tokens":4000,
     "stream":true,"ignore_eos":true,"temperature":0}' >"$T/long" 2>/dev/null &
 CURL=$!
