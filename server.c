@@ -565,6 +565,21 @@ static void stream_chunk(Req *r, const char *finish) {
     r->step[0].n = r->step[1].n = 0;
 }
 
+// the first chunk of a streamed chat answer, as OpenAI and vLLM send it: the message's role with empty content
+// (clients that assemble the message from the deltas, such as the openai SDKs' stream helpers, take the role from it)
+static void stream_role_chunk(Req *r) {
+    cJSON *o = resp_head(r, "chat.completion.chunk");
+    cJSON *ch = cJSON_AddArrayToObject(o, "choices"), *c = cJSON_CreateObject();
+    cJSON_AddItemToArray(ch, c);
+    cJSON_AddNumberToObject(c, "index", 0);
+    cJSON *d = cJSON_AddObjectToObject(c, "delta");
+    cJSON_AddStringToObject(d, "role", "assistant");
+    cJSON_AddStringToObject(d, "content", "");
+    cJSON_AddNullToObject(c, "logprobs");
+    cJSON_AddNullToObject(c, "finish_reason");
+    req_event(r, o);
+}
+
 // the whole non-streamed answer
 static void final_json(Req *r) {
     cJSON *o = resp_head(r, r->cr.chat ? "chat.completion" : "text_completion");
@@ -1305,6 +1320,7 @@ static enum MHD_Result handle_generate(struct MHD_Connection *c, ConnCtx *cc, in
     enum MHD_Result res = MHD_NO;
     Req *r = build_req(c, &cr, &res);
     if (!r) return res;
+    if (r->cr.stream && r->cr.chat) stream_role_chunk(r); // before the scheduler can write
     pthread_mutex_lock(&g.mu);
     if (g.stopping || g.qlen >= g.o.queue + (g.o.parallel - g.busy > 0 ? g.o.parallel - g.busy : 0)) {
         int stopping = g.stopping;

@@ -287,6 +287,9 @@ ok(done and text == answer(r), "stream: deltas concatenate to the non-streamed a
 ok(chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == N and
    chunks[-2]["choices"][0]["finish_reason"] == "length", "stream: finish chunk, then usage (include_usage), then [DONE]")
 ok(all(c["object"] == "chat.completion.chunk" for c in chunks), "stream: chat.completion.chunk objects")
+ok(chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""} and
+   all("role" not in c["choices"][0]["delta"] for c in chunks[1:] if c["choices"]),
+   "stream: the first chunk carries the role (delta {role: assistant, content: ''}), no other does")
 
 img_msg = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": IMG_URI}},
                                         {"type": "text", "text": "What is in this picture?"}]}]
@@ -526,6 +529,13 @@ else:
             d = ch.choices[0].delta
             parts.append((getattr(d, "reasoning_content", None) or "") + (d.content or ""))
     ok("".join(parts) == want, "openai client: streamed answer == CLI's")
+    if hasattr(cl.chat.completions, "stream"): # the SDK's stream helper (openai >= 1.40)
+        with cl.chat.completions.stream(model="tiny", messages=q, max_tokens=N, temperature=0) as st_:
+            for _ in st_:
+                pass
+            fm = st_.current_completion_snapshot.choices[0].message
+        ok(fm.role == "assistant" and (getattr(fm, "reasoning_content", None) or "") + (fm.content or "") == want,
+           "openai client: the stream helper assembles the message with its role (%r)" % fm.role)
     ok([x.id for x in cl.models.list().data] == ["tiny"], "openai client: models.list")
     try:
         cl.chat.completions.create(model="tiny", messages=q, temperature="hot")
