@@ -1345,7 +1345,8 @@ static enum MHD_Result handle_generate(struct MHD_Connection *c, ConnCtx *cc, in
             stream_free(r);
             return MHD_NO;
         }
-        MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+        // the charset named: without one, clients such as Python's requests decode a text/* body as Latin-1
+        MHD_add_response_header(resp, "Content-Type", "text/event-stream; charset=utf-8");
         MHD_add_response_header(resp, "Cache-Control", "no-cache");
         MHD_add_response_header(resp, "X-Accel-Buffering", "no");
         enum MHD_Result rc = MHD_queue_response(c, 200, resp);

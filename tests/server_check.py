@@ -282,7 +282,8 @@ ok(r["choices"][0]["finish_reason"] == "length" and r["system_fingerprint"].star
 st, h, chunks, done = stream({"messages": [{"role": "user", "content": "Describe the weather today."}],
                               "max_tokens": N, "temperature": 0, "stream_options": {"include_usage": True}})
 text = joined(chunks, "reasoning_content") + joined(chunks, "content")
-ok(st == 200 and h.get("content-type", "").startswith("text/event-stream"), "stream: 200 text/event-stream")
+ok(st == 200 and h.get("content-type", "") == "text/event-stream; charset=utf-8",
+   "stream: 200 text/event-stream; charset=utf-8 (without it requests' iter_lines(decode_unicode=True) reads Latin-1)")
 ok(done and text == answer(r), "stream: deltas concatenate to the non-streamed answer (%r)" % text[:60])
 ok(chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == N and
    chunks[-2]["choices"][0]["finish_reason"] == "length", "stream: finish chunk, then usage (include_usage), then [DONE]")
