@@ -250,15 +250,25 @@ static int parse_content(ChatRequest *r, OaMessage *msg, const cJSON *c, int mi,
 
 // ---------------------------------------------------------------------------- requests
 
-// parse a body into a cJSON object (400 when it is not one)
-static cJSON *parse_body(const char *body, size_t len, OaError *err) {
+cJSON *openai_parse_body(const char *body, size_t len, OaError *err) {
     if (has_nul_escape(body, len)) {
         fail(err, "", "a JSON string contains \\u0000 (NUL), which is refused");
         return NULL;
     }
-    cJSON *root = cJSON_ParseWithLength(body, len);
-    if (!root) fail(err, "", "the body is not valid JSON");
-    else if (!cJSON_IsObject(root)) {
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    size_t at = end && end >= body && end <= body + len ? (size_t)(end - body) : 0;
+    if (!root) {
+        fail(err, "", "the body is not valid JSON (at byte %zu)", at);
+        return NULL;
+    }
+    while (at < len && (body[at] == ' ' || body[at] == '\t' || body[at] == '\n' || body[at] == '\r')) at++;
+    if (at < len) { // one JSON value, only whitespace after it (RFC 8259): "{...}garbage" or "{...}{...}" is refused
+        fail(err, "", "the body is not valid JSON: data after its end (at byte %zu)", at);
+        cJSON_Delete(root);
+        return NULL;
+    }
+    if (!cJSON_IsObject(root)) {
         fail(err, "", "the body must be a JSON object");
         cJSON_Delete(root);
         return NULL;
@@ -284,7 +294,7 @@ static int parse_logprobs(ChatRequest *r, const cJSON *root, OaError *err) {
 int openai_parse_chat(ChatRequest *r, const char *body, size_t len, const OaLimits *lim, OaError *err) {
     memset(r, 0, sizeof *r);
     r->chat = 1, r->think = 1;
-    cJSON *root = parse_body(body, len, err);
+    cJSON *root = openai_parse_body(body, len, err);
     if (!root) return -1;
     int rc = -1;
     if (parse_sampling(r, root, err) || parse_logprobs(r, root, err)) goto done;
@@ -402,7 +412,7 @@ done:
 int openai_parse_completion(ChatRequest *r, const char *body, size_t len, OaError *err) {
     memset(r, 0, sizeof *r);
     r->chat = 0, r->think = 1;
-    cJSON *root = parse_body(body, len, err);
+    cJSON *root = openai_parse_body(body, len, err);
     if (!root) return -1;
     int rc = -1;
     if (parse_sampling(r, root, err) || parse_logprobs(r, root, err)) goto done;

@@ -76,6 +76,9 @@ typedef struct {
     cJSON *kwargs;            // chat_template_kwargs (owned), or NULL
 } ChatRequest;
 
+// a request body as a cJSON object: exactly one JSON value (only whitespace after it), an object, no \u0000 in its
+// strings; NULL with err filled (a 400 for the client) otherwise
+cJSON *openai_parse_body(const char *body, size_t len, OaError *err);
 // read a /v1/chat/completions body; 0, or -1 with err filled (a 400 for the client)
 int openai_parse_chat(ChatRequest *r, const char *body, size_t len, const OaLimits *lim, OaError *err);
 // read a /v1/completions body (prompt: a string or a one-string list); 0 or -1 with err

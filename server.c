@@ -1392,18 +1392,14 @@ static enum MHD_Result handle_models(struct MHD_Connection *c) {
 // llama-server's POST /tokenize {"content", "with_pieces"} -> {"tokens": [...]}
 static enum MHD_Result handle_tokenize(struct MHD_Connection *c, ConnCtx *cc) {
     OaError err;
-    cJSON *root = cc->body.n ? cJSON_ParseWithLength(cc->body.p, cc->body.n) : NULL;
-    if (!root || !cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return respond_error(c, 400, "", "the body is not a JSON object");
-    }
+    cJSON *root = openai_parse_body(cc->body.p ? cc->body.p : "", cc->body.n, &err);
+    if (!root) return respond_error(c, 400, err.param, "%s", err.message);
     const cJSON *ct = cJSON_GetObjectItemCaseSensitive(root, "content");
     const cJSON *wp = cJSON_GetObjectItemCaseSensitive(root, "with_pieces");
     if (!cJSON_IsString(ct) || !utf8_valid(ct->valuestring, strlen(ct->valuestring)) || memmem(cc->body.p, cc->body.n, "\\u0000", 6)) {
         cJSON_Delete(root);
         return respond_error(c, 400, "content", "'content' must be a UTF-8 string (without \\u0000)");
     }
-    (void)err;
     int *ids = NULL;
     char msg[sizeof glm_errmsg];
     pthread_mutex_lock(&g.prep_mu);
@@ -1434,9 +1430,11 @@ static enum MHD_Result handle_tokenize(struct MHD_Connection *c, ConnCtx *cc) {
 
 // llama-server's POST /detokenize {"tokens": [...]} -> {"content"}
 static enum MHD_Result handle_detokenize(struct MHD_Connection *c, ConnCtx *cc) {
-    cJSON *root = cc->body.n ? cJSON_ParseWithLength(cc->body.p, cc->body.n) : NULL;
-    const cJSON *tk = root ? cJSON_GetObjectItemCaseSensitive(root, "tokens") : NULL;
-    if (!root || !cJSON_IsArray(tk)) {
+    OaError err;
+    cJSON *root = openai_parse_body(cc->body.p ? cc->body.p : "", cc->body.n, &err);
+    if (!root) return respond_error(c, 400, err.param, "%s", err.message);
+    const cJSON *tk = cJSON_GetObjectItemCaseSensitive(root, "tokens");
+    if (!cJSON_IsArray(tk)) {
         cJSON_Delete(root);
         return respond_error(c, 400, "tokens", "'tokens' must be a list of token ids");
     }
@@ -1464,11 +1462,13 @@ static enum MHD_Result handle_detokenize(struct MHD_Connection *c, ConnCtx *cc) 
 // tokens: {"object": "list", "data": [{"page", "width", "height", "width_pt", "height_pt", "dpi", "visual_tokens",
 // "image_url"}, ...], "renderer", "dpi", "document_pages"}
 static enum MHD_Result handle_pages(struct MHD_Connection *c, ConnCtx *cc) {
-    cJSON *root = cc->body.n ? cJSON_ParseWithLength(cc->body.p, cc->body.n) : NULL;
+    OaError err;
+    cJSON *root = openai_parse_body(cc->body.p ? cc->body.p : "", cc->body.n, &err);
     __atomic_sub_fetch(&g.body_bytes, cc->held, __ATOMIC_RELAXED); // parsed: the body's bytes leave the budget
     cc->held = 0, free(cc->body.p), cc->body = (Buf){0};
+    if (!root) return respond_error(c, 400, err.param, "%s", err.message);
     const cJSON *file = cJSON_GetObjectItemCaseSensitive(root, "file");
-    if (!cJSON_IsObject(root) || !cJSON_IsObject(file)) {
+    if (!cJSON_IsObject(file)) {
         cJSON_Delete(root);
         return respond_error(c, 400, "file", "the body must be {\"file\": {\"file_data\": \"data:application/pdf;"
                              "base64,...\", \"filename\": ...}} (optionally \"pages\": \"1-3\", \"dpi\": N)");

@@ -147,6 +147,8 @@ MSG = [{"role": "user", "content": "Hello"}]
 cases = [
     ("malformed JSON", b'{"messages": [', None),
     ("a JSON list", b'[1, 2]', None),
+    ("data after the JSON object", b'{"messages": [{"role": "user", "content": "Hello"}], "max_tokens": 1}garbage', None),
+    ("two JSON objects", b'{"messages": [{"role": "user", "content": "Hello"}], "max_tokens": 1} {"n": 2}', None),
     ("temperature as a string", {"messages": MSG, "temperature": "hot"}, "temperature"),
     ("n = 2", {"messages": MSG, "n": 2}, "n"),
     ("top_logprobs 21", {"messages": MSG, "logprobs": True, "top_logprobs": 21}, "top_logprobs"),
@@ -191,6 +193,9 @@ for name, body, param in cases:
         e = {}
     good = st == 400 and e.get("code") == 400 and (param is None or e.get("param") == param)
     ok(good, "400 for %s (%d, param %s: %s)" % (name, st, e.get("param"), e.get("message", out[:100])))
+for path in ("/v1/completions", "/tokenize", "/detokenize"):
+    st, _, out = request("POST", path, raw=b'{"prompt": "a", "content": "a", "tokens": [1], "max_tokens": 1}}')
+    ok(st == 400 and "data after its end" in json.loads(out)["error"]["message"], "%s: data after the JSON body: 400" % path)
 st, _, out = request("POST", "/v1/completions", {"prompt": 5})
 ok(st == 400 and json.loads(out)["error"]["param"] == "prompt", "/v1/completions: prompt must be a string")
 def raw_status(head, body=b""):
