@@ -126,6 +126,34 @@ static int has_scheme(const char *url) {
     return *p == ':';
 }
 
+// 1 when the absolute path, read lexically ("//", "." and ".." resolved as text, nothing looked up on disk), is dir or
+// under it (dir: a realpath). A path outside is refused before the file system is asked, so the answer for it is the
+// same whether it exists or not (no probing of files outside the folder through the error messages)
+static int lexically_under(const char *path, const char *dir) {
+    char norm[PATH_MAX + 8];
+    size_t n = 0;
+    for (const char *p = path; *p;) {
+        while (*p == '/') p++;
+        const size_t k = strcspn(p, "/");
+        if (!k) break;
+        if (k == 1 && p[0] == '.') {
+        } else if (k == 2 && p[0] == '.' && p[1] == '.') {
+            while (n > 0 && norm[n - 1] != '/') n--; // drop the last component and its slash
+            if (n > 0) n--;
+        } else {
+            if (n + 1 + k >= sizeof norm) return 0;
+            norm[n++] = '/';
+            memcpy(norm + n, p, k);
+            n += k;
+        }
+        p += k;
+    }
+    if (!n) norm[n++] = '/';
+    norm[n] = 0;
+    const size_t dl = strlen(dir);
+    return !strcmp(dir, "/") || (!strncmp(norm, dir, dl) && (norm[dl] == '/' || norm[dl] == 0));
+}
+
 // the file a local reference names (a path, or a file:// URL with an absolute path), checked against the policy:
 // under its folder (relative paths taken from it), a regular file (or a frames folder for a video). malloc'd, or NULL
 // + glm_errmsg. Without a folder (the CLI) the path is kept as given and media_add_* apply their own rules
@@ -154,6 +182,10 @@ static char *local_path(const char *url, MediaKind kind, const MediaPolicy *pol)
     char joined[PATH_MAX + 8], real[PATH_MAX];
     if (path[0] == '/') snprintf(joined, sizeof joined, "%s", path);
     else snprintf(joined, sizeof joined, "%s/%s", pol->allowed_dir, path);
+    if (!lexically_under(joined, pol->allowed_dir)) {
+        glm_err("%s is outside --allowed-media-path", path);
+        return NULL;
+    }
     if (!realpath(joined, real)) {
         glm_err("%s: %s", path, strerror(errno));
         return NULL;

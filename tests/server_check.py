@@ -193,6 +193,14 @@ for name, body, param in cases:
         e = {}
     good = st == 400 and e.get("code") == 400 and (param is None or e.get("param") == param)
     ok(good, "400 for %s (%d, param %s: %s)" % (name, st, e.get("param"), e.get("message", out[:100])))
+# a path outside --allowed-media-path is refused the same way whether it exists or not (no probing of the file system)
+outside = []
+for url in ("file:///etc/passwd", "file:///etc/glm4v-no-such-file", "../../../../../etc/glm4v-no-such-file"):
+    st, _, out = request("POST", "/v1/chat/completions", {"messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": url}}]}]})
+    outside.append((st, json.loads(out)["error"]["message"].replace(url.replace("file://", ""), "PATH")))
+ok(all(x == (400, "messages[0].content[0].image_url: PATH is outside --allowed-media-path") for x in outside),
+   "a missing file outside --allowed-media-path: the same 400 as an existing one (%s)" % outside[1][1])
 for path in ("/v1/completions", "/tokenize", "/detokenize"):
     st, _, out = request("POST", path, raw=b'{"prompt": "a", "content": "a", "tokens": [1], "max_tokens": 1}}')
     ok(st == 400 and "data after its end" in json.loads(out)["error"]["message"], "%s: data after the JSON body: 400" % path)
