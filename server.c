@@ -87,7 +87,8 @@ static void serve_usage(FILE *f) {
             "      --max-body BYTES         largest request body (default 67108864)\n"
             "      --max-image-pixels N     refuse images larger than N pixels before decoding (default 100000000)\n"
             "      --media-cache MB         vision features kept for images seen again (default 256; 0 = off)\n"
-            "      --timeout S              close a connection idle for S seconds while sending its request (default 30)\n"
+            "      --timeout S              close a connection idle for S seconds while sending its request (default 30),\n"
+            "                               or whose body then arrives at under 1 KB/s on average\n"
             "      --chat-template FILE     use this Jinja chat template instead of the model folder's\n"
             "      --max-pages N            refuse PDF documents with more than N pages selected (default 16)\n"
             "      --pdf-dpi N              render PDF pages at N dpi (default 0: 150, lowered per page to fit max_pixels)\n"
@@ -904,6 +905,8 @@ static void *scheduler_main(void *arg) {
 // ---------------------------------------------------------------------------- HTTP
 
 #define GEN_TIMEOUT_S 3600 // idle limit of a connection once its request is accepted
+#define BODY_MIN_RATE 1024 // bytes per second a request body must average once --timeout seconds have passed since its
+                           // headers (slowloris: a byte now and then never leaves the connection idle)
 
 // per request on a connection: the body as it arrives
 typedef struct {
@@ -912,6 +915,8 @@ typedef struct {
     int too_busy; // the bodies being received together passed their budget (dropped; 503 at the end)
     size_t held;  // bytes of this body counted in g.body_bytes
     int answered; // a response was already queued (early 413 / 401)
+    double t0;    // when the headers were read
+    size_t received; // body bytes received so far (kept or dropped)
 } ConnCtx;
 
 // queue a response of bytes with a content type and optional extra header
@@ -1591,6 +1596,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!cc) { // headers only: what can be refused before the body is read
         if (!(cc = calloc(1, sizeof *cc))) return MHD_NO;
         *con_cls = cc;
+        cc->t0 = now_s();
         if (page) return cc->answered = 1, respond_webui(c, page);
         if (!is_health && !key_ok(c)) return cc->answered = 1, respond_error(c, 401, "", "a valid API key is required (Authorization: Bearer KEY)");
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -1599,6 +1605,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (*upload_size) {
+        // a body trickling in (under BODY_MIN_RATE on average once --timeout has passed) closes the connection: the
+        // idle limit alone lets a client hold a connection and its thread for hours with a byte every few seconds
+        cc->received += *upload_size;
+        const double late = now_s() - cc->t0 - g.o.timeout;
+        if (late > 0 && (double)cc->received < late * BODY_MIN_RATE) {
+            pthread_mutex_lock(&g.mu);
+            g.m_rejected++;
+            pthread_mutex_unlock(&g.mu);
+            return MHD_NO;
+        }
         if (!cc->answered && !cc->too_big && !cc->too_busy) {
             // every body being received counts against one budget (4 x --max-body, at least 256 MB), so many large
             // uploads at once cannot exhaust memory
