@@ -87,8 +87,8 @@ static void serve_usage(FILE *f) {
             "      --max-body BYTES         largest request body (default 67108864)\n"
             "      --max-image-pixels N     refuse images larger than N pixels before decoding (default 100000000)\n"
             "      --media-cache MB         vision features kept for images seen again (default 256; 0 = off)\n"
-            "      --timeout S              close a connection idle for S seconds while sending its request (default 30),\n"
-            "                               or whose body then arrives at under 1 KB/s on average\n"
+            "      --timeout S              a request's headers must arrive within S seconds, its body with no pause of S s\n"
+            "                               and, once S s have passed, at 1 KB/s on average (default 30; slowloris)\n"
             "      --chat-template FILE     use this Jinja chat template instead of the model folder's\n"
             "      --max-pages N            refuse PDF documents with more than N pages selected (default 16)\n"
             "      --pdf-dpi N              render PDF pages at N dpi (default 0: 150, lowered per page to fit max_pixels)\n"
@@ -1586,6 +1586,84 @@ static enum MHD_Result respond_webui(struct MHD_Connection *c, const WebuiFile *
     return rc;
 }
 
+// ---------------------------------------------------------------------------- header deadline
+
+// an open connection as the header watchdog sees it (MHD's socket context): while it waits for a request's headers,
+// they must all arrive within --timeout seconds of the wait's start (its accept, or the end of its previous answer).
+// --timeout alone is an idle limit, which a client sending a header byte every few seconds never reaches
+typedef struct WatchConn {
+    struct WatchConn *prev, *next; // the list of open connections
+    MHD_socket fd;                 // its socket
+    int waiting;                   // 1 while a request's headers are awaited
+    int cut;                       // 1 once shut down for being late
+    double since;                  // when that wait began
+} WatchConn;
+
+static struct {
+    pthread_mutex_t mu; // guards the list, and each entry's fields
+    pthread_cond_t cv;  // wakes the watchdog to stop
+    WatchConn *head;    // open connections
+    int stop;           // 1: the watchdog ends
+    pthread_t thread;   // the watchdog
+} wd = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+// MHD opened or closed a connection: it joins or leaves the watchdog's list (MHD closes the socket only after the
+// CLOSED notice, so the watchdog never shuts down a socket number that was reused)
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    (void)cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        WatchConn *k = ci ? calloc(1, sizeof *k) : NULL;
+        if (!k) return; // not watched: only the idle limit applies to it
+        k->fd = ci->connect_fd, k->waiting = 1, k->since = now_s();
+        pthread_mutex_lock(&wd.mu);
+        k->next = wd.head;
+        if (wd.head) wd.head->prev = k;
+        wd.head = k;
+        pthread_mutex_unlock(&wd.mu);
+        *socket_context = k;
+    } else if (*socket_context) {
+        WatchConn *k = *socket_context;
+        pthread_mutex_lock(&wd.mu);
+        if (k->prev) k->prev->next = k->next;
+        else wd.head = k->next;
+        if (k->next) k->next->prev = k->prev;
+        pthread_mutex_unlock(&wd.mu);
+        free(k);
+        *socket_context = NULL;
+    }
+}
+
+// the connection's request headers have arrived (waiting 0), or its answer is sent and the next request's headers
+// are awaited from now (waiting 1)
+static void conn_waiting(struct MHD_Connection *c, int waiting) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    WatchConn *k = ci ? ci->socket_context : NULL;
+    if (!k) return;
+    pthread_mutex_lock(&wd.mu);
+    k->waiting = waiting, k->since = now_s();
+    pthread_mutex_unlock(&wd.mu);
+}
+
+// the watchdog thread: once a second, a connection whose awaited headers are later than --timeout is shut down (its
+// MHD thread then sees the end of the stream and closes it)
+static void *watchdog_main(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&wd.mu);
+    while (!wd.stop) {
+        const double t = now_s();
+        for (WatchConn *k = wd.head; k; k = k->next)
+            if (k->waiting && !k->cut && t - k->since > g.o.timeout) shutdown(k->fd, SHUT_RDWR), k->cut = 1;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec++;
+        pthread_cond_timedwait(&wd.cv, &wd.mu, &ts);
+    }
+    pthread_mutex_unlock(&wd.mu);
+    return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls) {
     (void)cls, (void)version;
@@ -1597,6 +1675,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!(cc = calloc(1, sizeof *cc))) return MHD_NO;
         *con_cls = cc;
         cc->t0 = now_s();
+        conn_waiting(c, 0);
         if (page) return cc->answered = 1, respond_webui(c, page);
         if (!is_health && !key_ok(c)) return cc->answered = 1, respond_error(c, 401, "", "a valid API key is required (Authorization: Bearer KEY)");
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -1682,6 +1761,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     }
     *con_cls = NULL;
     MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)g.o.timeout);
+    conn_waiting(c, 1);
 }
 
 // ---------------------------------------------------------------------------- start and stop
@@ -1778,7 +1858,8 @@ int server_main(int argc, char **argv) {
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     g.d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                           MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->timeout,
+                           MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->timeout,
                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)(o->parallel + o->queue + 64),
                            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     freeaddrinfo(ai);
@@ -1788,6 +1869,7 @@ int server_main(int argc, char **argv) {
     snprintf(url, sizeof url, strchr(o->host, ':') ? "http://[%s]:%u" : "http://%s:%u", o->host,
              di ? (unsigned)di->port : (unsigned)o->port);
     if (pthread_create(&g.load_thread, NULL, loader_main, url)) glm_die(EXIT_INPUT, "serve: cannot start a thread");
+    if (pthread_create(&wd.thread, NULL, watchdog_main, NULL)) glm_die(EXIT_INPUT, "serve: cannot start a thread");
 
     int sig = 0;
     sigwait(&sigs, &sig);
@@ -1800,6 +1882,11 @@ int server_main(int argc, char **argv) {
     if (lfd != MHD_INVALID_SOCKET) close(lfd);
     pthread_join(g.load_thread, NULL);
     if (g.sched_started) pthread_join(g.sched_thread, NULL);
+    pthread_mutex_lock(&wd.mu);
+    wd.stop = 1;
+    pthread_cond_signal(&wd.cv);
+    pthread_mutex_unlock(&wd.mu);
+    pthread_join(wd.thread, NULL);
     MHD_stop_daemon(g.d);
     const int failed = g.load_failed;
     if (!failed) fprintf(stderr, "glm4v serve: stopped (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");

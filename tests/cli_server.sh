@@ -97,6 +97,22 @@ except OSError:
     closed = True
 sys.exit(0 if closed and time.time() - t0 < 5 else 1)
 PY
+# headers trickled a byte every 0.4 s (never idle for --timeout 1) are cut once they take longer than --timeout
+python3 - "$URL" <<'PY' && ok "headers trickling in are dropped soon after --timeout" || no "trickling headers were not dropped"
+import socket, sys, time, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+s = socket.create_connection((u.hostname, u.port), timeout=10)
+s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+t0 = time.time()
+try:
+    while time.time() - t0 < 8:
+        time.sleep(0.4)
+        s.sendall(b"a")
+    closed = False
+except OSError:
+    closed = True
+sys.exit(0 if closed and time.time() - t0 < 6 else 1)
+PY
 # a body trickled a byte every 0.4 s (never idle for --timeout 1) is cut once it averages under 1 KB/s past --timeout
 python3 - "$URL" <<'PY' && ok "a body trickling in under 1 KB/s is dropped soon after --timeout" || no "a trickling body was not dropped"
 import socket, sys, time, urllib.parse
