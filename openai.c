@@ -284,6 +284,8 @@ static int parse_logprobs(ChatRequest *r, const cJSON *root, OaError *err) {
         if (get_bool(root, "logprobs", &r->logprobs, err) < 0) return -1;
         if ((rc = get_num(root, "top_logprobs", 0, OA_MAX_TOP_LOGPROBS, 1, &v, err)) < 0) return -1;
         if (rc) r->top_logprobs = (int)v;
+        if (r->top_logprobs && !r->logprobs) // OpenAI and vLLM refuse it rather than answer without the alternatives
+            return fail(err, "top_logprobs", "'top_logprobs' needs 'logprobs': true");
         return 0;
     }
     if ((rc = get_num(root, "logprobs", 0, OA_MAX_TOP_LOGPROBS, 1, &v, err)) < 0) return -1;
@@ -349,6 +351,18 @@ int openai_parse_chat(ChatRequest *r, const char *body, size_t len, const OaLimi
         }
         if (!(r->tool_choice = strdup(name))) {
             fail(err, "tool_choice", "out of memory");
+            goto done;
+        }
+        // a call that is required, or of a named function, needs that function among the tools (OpenAI, vLLM)
+        int known = cJSON_IsString(tc) && strcmp(name, "required");
+        for (const cJSON *t = r->tools_json ? r->tools_json->child : NULL; t && !known; t = t->next)
+            known = !cJSON_IsString(tc) ? !strcmp(field(field(t, "function"), "name")->valuestring, name) : 1;
+        if (!known) {
+            if (r->tools_json && r->tools_json->child)
+                fail(err, "tool_choice", "'tool_choice' names the function '%.100s', which is not in 'tools'", name);
+            else
+                fail(err, "tool_choice", "'tool_choice' %s%.100s%s needs 'tools'", cJSON_IsString(tc) ? "\"" : "function '",
+                     name, cJSON_IsString(tc) ? "\"" : "'");
             goto done;
         }
     }

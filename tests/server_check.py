@@ -152,6 +152,10 @@ cases = [
     ("temperature as a string", {"messages": MSG, "temperature": "hot"}, "temperature"),
     ("n = 2", {"messages": MSG, "n": 2}, "n"),
     ("top_logprobs 21", {"messages": MSG, "logprobs": True, "top_logprobs": 21}, "top_logprobs"),
+    ("top_logprobs without logprobs", {"messages": MSG, "top_logprobs": 2}, "top_logprobs"),
+    ("tool_choice naming a function not in tools", {"messages": MSG, "tools": [{"type": "function", "function": {
+        "name": "f"}}], "tool_choice": {"type": "function", "function": {"name": "g"}}}, "tool_choice"),
+    ("tool_choice required without tools", {"messages": MSG, "tool_choice": "required"}, "tool_choice"),
     ("max_tokens 0", {"messages": MSG, "max_tokens": 0}, "max_tokens"),
     ("max_tokens huge", {"messages": MSG, "max_tokens": 10 ** 12}, "max_tokens"),
     ("top_p 0", {"messages": MSG, "top_p": 0}, "top_p"),

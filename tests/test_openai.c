@@ -106,6 +106,18 @@ int main(void) {
     CHECK(!rc && cJSON_GetArraySize(r.tools_json) == 1 && !strcmp(r.tool_choice, "f"),
           "tools kept for the template, a named tool_choice read");
     if (!rc) openai_request_free(&r);
+    // a required call, or a named function, needs that function among the tools; top_logprobs needs logprobs
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[{\"type\":\"function\",\"function\":"
+        "{\"name\":\"f\"}}],\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"g\"}}}", "tool_choice", NULL);
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tool_choice\":\"required\"}", "tool_choice", NULL);
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[],\"tool_choice\":{\"type\":\"function\","
+        "\"function\":{\"name\":\"f\"}}}", "tool_choice", NULL);
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"top_logprobs\":2}", "top_logprobs", NULL);
+    bad("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"logprobs\":false,\"top_logprobs\":2}", "top_logprobs", NULL);
+    rc = chat("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tool_choice\":\"none\",\"top_logprobs\":0}", &r, &err,
+              NULL);
+    CHECK(!rc && !strcmp(r.tool_choice, "none") && !r.logprobs, "tool_choice none without tools, top_logprobs 0 alone: read");
+    if (!rc) openai_request_free(&r);
     bad("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stop\":[1]}", "stop", NULL);
     bad("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream_options\":{\"include_usage\":1}}",
         "stream_options.include_usage", NULL);
