@@ -859,7 +859,8 @@ static void *scheduler_main(void *arg) {
             g.qhead = r->next;
             if (!g.qhead) g.qtail = NULL;
             g.qlen--;
-            if (r->cancelled) {
+            if (r->cancelled) { // its client left while it waited
+                g.m_cancelled++;
                 r->done = 1;
                 pthread_cond_broadcast(&r->cv);
                 pthread_mutex_unlock(&g.mu);
@@ -885,12 +886,16 @@ static void *scheduler_main(void *arg) {
         if (g.slot_req[i]) { // the client learns why its answer ends here
             __atomic_store_n(&g.slot_req[i]->cancelled, 1, __ATOMIC_RELAXED);
             fail_req(g.slot_req[i], 503, "the server is shutting down: the answer was cut");
+            pthread_mutex_lock(&g.mu);
+            g.m_cancelled++, g.m_gen_tokens += (uint64_t)g.slot_req[i]->ngen;
+            pthread_mutex_unlock(&g.mu);
             release(i);
         }
     pthread_mutex_lock(&g.mu);
     while (g.qhead) {
         Req *r = g.qhead;
         g.qhead = r->next, g.qlen--;
+        g.m_cancelled++;
         r->cancelled = r->done = 1;
         pthread_cond_broadcast(&r->cv);
         pthread_mutex_unlock(&g.mu);

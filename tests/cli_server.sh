@@ -160,4 +160,46 @@ stop "$PID" 5 && ok "SIGTERM during a stream: exit 0 within 5 s ($(( ($(date +%s
     || no "SIGTERM during a stream: $(tail -n2 "$T/one.err")"
 wait "$CURL" 2>/dev/null
 grep -q '"finish_reason":"length"' "$T/long" && echo "# the long stream finished before SIGTERM (fast machine)"
+
+# one slot and a queue: a request whose client leaves while it waits in the queue counts as cancelled (as does the
+# running one whose client leaves next)
+start queued --parallel 1 --queue 2 --ctx-size 4096
+[ -n "$URL" ] || { no "queue server did not start: $(cat "$T/queued.err")"; exit 0; }
+timeout 60 python3 - "$URL" <<'PY'
+import http.client, json, socket, sys, time, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+def metrics():
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    c.request("GET", "/metrics")
+    text = c.getresponse().read().decode()
+    return {l.split()[0]: float(l.split()[1]) for l in text.splitlines() if l and not l.startswith("#")}
+def send(body):
+    s = socket.create_connection((u.hostname, u.port))
+    b = json.dumps(body).encode()
+    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(b) + b)
+    return s
+def wait(cond):
+    t0 = time.time()
+    while time.time() - t0 < 20:
+        m = metrics()
+        if cond(m):
+            return m
+        time.sleep(0.02)
+    return m
+running = send({"messages": [{"role": "user", "content": "Go on."}], "max_tokens": 4000, "ignore_eos": True,
+                "stream": True})
+wait(lambda m: m["glm4v_slots_busy"] == 1)
+queued = send({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2})
+m = wait(lambda m: m["glm4v_queue_depth"] == 1 or m["glm4v_slots_busy"] == 0)
+if m["glm4v_queue_depth"] != 1:
+    print("# the long request ended before the second one was queued (fast machine): queued cancel not checked")
+    sys.exit(0)
+queued.close()
+time.sleep(0.2)
+running.close()
+m = wait(lambda m: m["glm4v_queue_depth"] == 0 and m["glm4v_slots_busy"] == 0)
+print(("ok" if m["glm4v_requests_cancelled_total"] == 2 else "not ok") + " - clients gone while their requests waited "
+      "in the queue and ran: glm4v_requests_cancelled_total %d (2)" % m["glm4v_requests_cancelled_total"])
+PY
+stop "$PID" 5 || no "queue server: SIGTERM: $(tail -n2 "$T/queued.err")"
 true
