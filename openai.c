@@ -431,6 +431,24 @@ int openai_parse_completion(ChatRequest *r, const char *body, size_t len, OaErro
     int rc = -1;
     if (parse_sampling(r, root, err) || parse_logprobs(r, root, err)) goto done;
     if (r->max_tokens < 0) r->max_tokens = 16; // OpenAI's default for completions
+    // fields that would change the answer and are not implemented: refused as n > 1 is, never silently ignored
+    // (an evaluation harness sending echo: true would otherwise score the wrong text)
+    int echo = 0;
+    double bo;
+    const cJSON *sfx = field(root, "suffix");
+    if (get_bool(root, "echo", &echo, err) < 0) goto done;
+    if (echo) {
+        fail(err, "echo", "'echo' is not supported (the answer never repeats the prompt)");
+        goto done;
+    }
+    if (get_num(root, "best_of", 1, 1, 1, &bo, err) < 0) {
+        fail(err, "best_of", "'best_of' must be 1 (one choice per request)");
+        goto done;
+    }
+    if (sfx && !(cJSON_IsString(sfx) && !sfx->valuestring[0])) {
+        fail(err, "suffix", "'suffix' is not supported (no fill-in-the-middle)");
+        goto done;
+    }
     const cJSON *p = field(root, "prompt");
     if (cJSON_IsArray(p) && cJSON_GetArraySize(p) == 1 && !cJSON_IsNumber(p->child)) p = p->child;
     if (cJSON_IsArray(p) && p->child && cJSON_IsNumber(p->child)) { // token ids (llama-server, vLLM)

@@ -210,6 +210,12 @@ for path in ("/v1/completions", "/tokenize", "/detokenize"):
     ok(st == 400 and "data after its end" in json.loads(out)["error"]["message"], "%s: data after the JSON body: 400" % path)
 st, _, out = request("POST", "/v1/completions", {"prompt": 5})
 ok(st == 400 and json.loads(out)["error"]["param"] == "prompt", "/v1/completions: prompt must be a string")
+# fields that would change the answer and are not implemented are refused, not ignored
+for k, v in (("echo", True), ("best_of", 2), ("suffix", "}")):
+    st, _, out = request("POST", "/v1/completions", {"prompt": "a", "max_tokens": 1, k: v})
+    ok(st == 400 and json.loads(out)["error"]["param"] == k, "/v1/completions: %s %s is a 400 naming it" % (k, v))
+st, _, out = request("POST", "/v1/completions", {"prompt": "a", "max_tokens": 1, "echo": False, "best_of": 1, "suffix": ""})
+ok(st == 200, "/v1/completions: echo false, best_of 1, an empty suffix are read (%d)" % st)
 def raw_status(head, body=b""):
     """send raw bytes, return the status line's code (the server may answer before reading the body)"""
     s = socket.create_connection((HOST, PORT), timeout=30)
