@@ -298,6 +298,7 @@ typedef struct Req {
     size_t sent[2];        // per channel: bytes of text already given out (the rest may start a stop string)
     Buf step[2];           // per channel: the text given out by this token (one stream chunk)
     cJSON *lp;             // logprobs entries not yet sent (stream: this token's; otherwise all)
+    size_t lp_pos;         // completions: text_offset of the next logprobs entry (the token strings before it)
     const char *finish;    // "stop" / "length" once decided
     double t_start, t_gen, t_end; // prefill start, first sample, end
     // shared with the HTTP thread, under g.mu
@@ -504,8 +505,9 @@ static void add_logprobs(Req *r, const float *x, int id) {
 }
 
 // chat logprobs {"content": [...]} from the entries, or the legacy completions shape {tokens, token_logprobs,
-// top_logprobs, text_offset}; takes r->lp
-static cJSON *logprobs_json(Req *r, size_t offset0) {
+// top_logprobs, text_offset: each token's offset in the concatenated token strings, counted on across a stream's
+// chunks in r->lp_pos}; takes r->lp
+static cJSON *logprobs_json(Req *r) {
     cJSON *lp = r->lp ? r->lp : cJSON_CreateArray();
     r->lp = NULL;
     if (r->cr.chat) {
@@ -516,7 +518,7 @@ static cJSON *logprobs_json(Req *r, size_t offset0) {
     cJSON *o = cJSON_CreateObject(), *tk = cJSON_AddArrayToObject(o, "tokens");
     cJSON *tl = cJSON_AddArrayToObject(o, "token_logprobs"), *tt = cJSON_AddArrayToObject(o, "top_logprobs");
     cJSON *off = cJSON_AddArrayToObject(o, "text_offset");
-    size_t pos = offset0;
+    size_t pos = r->lp_pos;
     for (cJSON *e = lp->child; e; e = e->next) {
         const char *t = cJSON_GetObjectItem(e, "token")->valuestring;
         cJSON_AddItemToArray(tk, cJSON_CreateString(t));
@@ -529,6 +531,7 @@ static cJSON *logprobs_json(Req *r, size_t offset0) {
         cJSON_AddItemToArray(off, cJSON_CreateNumber((double)pos));
         pos += strlen(t);
     }
+    r->lp_pos = pos;
     cJSON_Delete(lp);
     return o;
 }
@@ -555,7 +558,7 @@ static void stream_chunk(Req *r, const char *finish) {
             r->tc_sent = ntc;
         }
     } else json_add_bytes(c, "text", r->step[0].p, r->step[0].n);
-    if (r->lp && r->cr.logprobs) cJSON_AddItemToObject(c, "logprobs", logprobs_json(r, r->text[0].n - r->step[0].n));
+    if (r->lp && r->cr.logprobs) cJSON_AddItemToObject(c, "logprobs", logprobs_json(r));
     else cJSON_AddNullToObject(c, "logprobs");
     if (finish) cJSON_AddStringToObject(c, "finish_reason", r->tool_calls && !strcmp(finish, "stop") ? "tool_calls" : finish);
     else cJSON_AddNullToObject(c, "finish_reason");
@@ -604,7 +607,7 @@ static void final_json(Req *r) {
             cJSON_AddItemToObject(m, "tool_calls", tcs);
         }
     } else json_add_bytes(c, "text", r->text[0].p, r->text[0].n);
-    if (r->cr.logprobs) cJSON_AddItemToObject(c, "logprobs", logprobs_json(r, 0));
+    if (r->cr.logprobs) cJSON_AddItemToObject(c, "logprobs", logprobs_json(r));
     else cJSON_AddNullToObject(c, "logprobs");
     const char *fin = r->finish ? r->finish : "stop";
     if (r->tool_calls && !strcmp(fin, "stop")) fin = "tool_calls";

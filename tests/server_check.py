@@ -371,6 +371,17 @@ ok(st == 400 and r2["error"]["param"] == "prompt", "/v1/completions: an id outsi
 st, h, chunks, done = stream({"prompt": raw, "max_tokens": 9, "temperature": 0}, "/v1/completions")
 ok(done and unmark("".join(c["choices"][0]["text"] for c in chunks if c["choices"])) == want,
    "/v1/completions: streamed")
+# legacy logprobs: the streamed chunks' tokens and text_offset run on as the whole answer's (a stop string holding
+# text back, or a token ending inside a UTF-8 character, does not shift them)
+q = {"prompt": raw, "max_tokens": 12, "temperature": 0, "logprobs": 1}
+st, whole = chat(q, "/v1/completions")
+for extra in ({}, {"stop": whole["choices"][0]["text"][4:8] + "\x01"}):
+    st, h, chunks, done = stream(dict(q, **extra), "/v1/completions")
+    lps = [c["choices"][0]["logprobs"] for c in chunks if c["choices"] and c["choices"][0].get("logprobs")]
+    ok([o for l in lps for o in l["text_offset"]] == whole["choices"][0]["logprobs"]["text_offset"] and
+       [t for l in lps for t in l["tokens"]] == whole["choices"][0]["logprobs"]["tokens"],
+       "/v1/completions: streamed logprobs%s: tokens and text_offset == the whole answer's %s" %
+       (" with a stop string" if extra else "", whole["choices"][0]["logprobs"]["text_offset"]))
 
 # grounding boxes stay inline: logit_bias makes the model write <|begin_of_box|> twice, then text
 st, _, out = request("POST", "/tokenize", {"content": "<|begin_of_box|>"})
