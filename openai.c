@@ -513,8 +513,21 @@ int openai_render_documents(ChatRequest *r, const MediaPolicy *pol, const ProcCo
     return 0;
 }
 
+int64_t openai_visual_tokens(const Engine *e, const Media *m) {
+    const int m2 = e->c->vision.spatial_merge_size * e->c->vision.spatial_merge_size;
+    int64_t n = 0;
+    for (int k = 0; k < 2; k++) {
+        const PixelBatch *pb = k ? &m->vid : &m->img;
+        for (int i = 0; i < pb->nitems; i++) n += (int64_t)pb->grid[i][0] * pb->grid[i][1] * pb->grid[i][2] / m2;
+    }
+    return n;
+}
+
 int openai_load_media(const Engine *e, ChatRequest *r, Media *m, const MediaOptions *o, const MediaPolicy *pol,
-                      OaError *err) {
+                      int64_t max_visual, int64_t max_prompt, OaError *err) {
+    int has_doc = 0;
+    for (int i = 0; i < r->nmedia; i++) has_doc |= r->media[i].is_pdf;
+    const char *fewer = has_doc ? ": send fewer pages (\"pages\": \"1-3\" in the file part)" : "";
     for (int i = 0; i < r->nmedia; i++) {
         MediaRef *md = &r->media[i];
         if (media_ref_load(m, e, md, o, pol) < 0) return fail(err, md->param, "%s: %s", md->param, glm_errmsg);
@@ -522,6 +535,16 @@ int openai_load_media(const Engine *e, ChatRequest *r, Media *m, const MediaOpti
             for (int k = 0; k < md->doc.n; k++) free(md->doc.pages[k].img.rgb), md->doc.pages[k].img.rgb = NULL;
             free(md->data), md->data = NULL;
         }
+        // a request already over its limits stops here, not after decoding the rest of its (maybe 64 large) images
+        const int64_t vis = openai_visual_tokens(e, m);
+        if (max_visual > 0 && vis > max_visual)
+            return fail(err, md->param, "%s: the request's images and videos up to this one take %lld visual tokens, "
+                        "above the budget of %lld per request (--max-visual-tokens)%s", md->param, (long long)vis,
+                        (long long)max_visual, fewer);
+        if (max_prompt > 0 && vis > max_prompt)
+            return fail(err, md->param, "%s: the request's images and videos up to this one take %lld visual tokens: "
+                        "the prompt does not fit the context of %lld tokens per request (--ctx-size) with room for an "
+                        "answer%s", md->param, (long long)vis, (long long)max_prompt + 1, fewer);
     }
     // each document part becomes its pages' image parts, the last part first (earlier positions stay)
     for (int i = r->nmedia - 1; i >= 0 && r->chat; i--)

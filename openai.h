@@ -90,9 +90,13 @@ void openai_request_free(ChatRequest *r);
 int openai_render_documents(ChatRequest *r, const MediaPolicy *pol, const ProcConfig *pc, int64_t max_tokens,
                             OaError *err);
 // preprocess the request's images, videos and document pages into m (in order; documents rendered first when not
-// done), then replace each document part of r->messages by one image part per page; -1 with err naming the field
+// done), then replace each document part of r->messages by one image part per page; -1 with err naming the field.
+// Stops at the item whose visual tokens, with those before it, pass max_visual or max_prompt (each 0: no limit; the
+// prompt's room in the context), so a request over its limits is refused before its other items are decoded
 int openai_load_media(const Engine *e, ChatRequest *r, Media *m, const MediaOptions *o, const MediaPolicy *pol,
-                      OaError *err);
+                      int64_t max_visual, int64_t max_prompt, OaError *err);
+// visual tokens of every image and video in m: t * h * w / merge^2 of each item's grid
+int64_t openai_visual_tokens(const Engine *e, const Media *m);
 // the prompt text of a request (special tokens as text, malloc'd into *text): the checkpoint's chat template over the
 // request's messages, tools and chat_template_kwargs (think 0: enable_thinking false). Completions: the prompt
 // verbatim

@@ -1185,17 +1185,6 @@ static MediaPolicy media_policy(void) {
     return p;
 }
 
-// visual tokens of every image and video of a request: t * h * w / merge^2 of each item's grid
-static int64_t visual_tokens(const Media *m) {
-    const int m2 = g.e.c->vision.spatial_merge_size * g.e.c->vision.spatial_merge_size;
-    int64_t n = 0;
-    for (int k = 0; k < 2; k++) {
-        const PixelBatch *pb = k ? &m->vid : &m->img;
-        for (int i = 0; i < pb->nitems; i++) n += (int64_t)pb->grid[i][0] * pb->grid[i][1] * pb->grid[i][2] / m2;
-    }
-    return n;
-}
-
 // visual tokens of the pages of a request's documents
 static int64_t document_tokens(const ChatRequest *cr) {
     int64_t n = 0;
@@ -1228,7 +1217,7 @@ static Req *build_req(struct MHD_Connection *c, ChatRequest *cr, enum MHD_Result
     int rc = openai_render_documents(&r->cr, &pol, &g.e.c->proc, g.o.max_visual_tokens, &err);
     if (has_doc) render_leave();
     pthread_mutex_lock(&g.prep_mu);
-    if (!rc) rc = openai_load_media(&g.e, &r->cr, &r->m, &mo, &pol, &err);
+    if (!rc) rc = openai_load_media(&g.e, &r->cr, &r->m, &mo, &pol, g.o.max_visual_tokens, g.ctx - 1, &err);
     if (!rc && openai_render(&g.e, &r->cr, r->cr.think, &text)) {
         rc = -1;
         snprintf(err.param, sizeof err.param, "%s", r->cr.chat ? "messages" : "prompt");
@@ -1258,7 +1247,7 @@ static Req *build_req(struct MHD_Connection *c, ChatRequest *cr, enum MHD_Result
             snprintf(err.message, sizeof err.message, "logit_bias: token id %d is outside the vocabulary (%d)",
                      r->cr.bias_ids[i], g.e.c->text.vocab_size);
         }
-    const int64_t vis = visual_tokens(&r->m), doc = document_tokens(&r->cr);
+    const int64_t vis = openai_visual_tokens(&g.e, &r->m), doc = document_tokens(&r->cr);
     if (!rc && g.o.max_visual_tokens > 0 && vis > g.o.max_visual_tokens) {
         rc = -1;
         snprintf(err.param, sizeof err.param, "messages");

@@ -254,7 +254,7 @@ int main(void) {
               "documents above the visual-token budget: refused, naming the part (%s)", err.message);
         CHECK(!rc && !openai_render_documents(&r, &pol, &e.c->proc, 0, &err) && r.media[1].doc.n == 2 &&
               r.media[2].doc.n == 4, "documents rendered (%s)", err.message);
-        CHECK(!rc && !openai_load_media(&e, &r, &m, &mo, &pol, &err) && m.img.nitems == 7 && m.img_w[1] == 750 &&
+        CHECK(!rc && !openai_load_media(&e, &r, &m, &mo, &pol, 0, 0, &err) && m.img.nitems == 7 && m.img_w[1] == 750 &&
               m.img_w[2] == 600 && m.img_h[2] == 450 && m.img_w[5] == 450,
               "1 image + 2 + 4 pages preprocessed in order (%s)", err.message);
         text = NULL;
