@@ -29,26 +29,37 @@ static int fail(OaError *err, const char *param, const char *fmt, ...) {
 
 // ---------------------------------------------------------------------------- small codecs
 
-int utf8_valid(const char *str, size_t n) {
+// the offset of the first byte of str [n] that does not start a valid UTF-8 sequence (no overlong forms, no
+// surrogates), or n when it is all valid
+static size_t utf8_invalid_at(const char *str, size_t n) {
     const unsigned char *s = (const unsigned char *)str;
     for (size_t i = 0; i < n;) {
         unsigned c = s[i];
         int k = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : -1;
-        if (k < 0 || i + k >= n + (k == 0)) return 0;
+        if (k < 0 || i + k >= n + (k == 0)) return i;
         if (k == 0) {
             i++;
             continue;
         }
         uint32_t cp = c & (0x3F >> k);
         for (int j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xC0) != 0x80) return 0;
+            if ((s[i + j] & 0xC0) != 0x80) return i;
             cp = cp << 6 | (s[i + j] & 0x3F);
         }
         static const uint32_t min[4] = {0, 0x80, 0x800, 0x10000};
-        if (cp < min[k] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+        if (cp < min[k] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
         i += (size_t)k + 1;
     }
-    return 1;
+    return n;
+}
+
+int utf8_valid(const char *str, size_t n) { return utf8_invalid_at(str, n) == n; }
+
+// the whole body is UTF-8 (RFC 8259): checked after the fields, whose own checks name them, for the strings passed on
+// unread (tools, chat_template_kwargs, tool calls of earlier turns: rendered into the prompt) and the ignored ones
+static int body_utf8(const char *body, size_t len, OaError *err) {
+    const size_t at = utf8_invalid_at(body, len);
+    return at == len ? 0 : fail(err, "", "the body is not valid UTF-8 (at byte %zu)", at);
 }
 
 
@@ -416,6 +427,7 @@ int openai_parse_chat(ChatRequest *r, const char *body, size_t len, const OaLimi
             if (!(msg->reasoning = dup_text(rs->valuestring, rp, err))) goto done;
         }
     }
+    if (body_utf8(body, len, err)) goto done;
     rc = 0;
 done:
     cJSON_Delete(root);
@@ -464,7 +476,7 @@ int openai_parse_completion(ChatRequest *r, const char *body, size_t len, OaErro
             }
             r->prompt_ids[r->nprompt_ids++] = (int)t->valuedouble;
         }
-        rc = 0;
+        rc = body_utf8(body, len, err);
         goto done;
     }
     if (!cJSON_IsString(p)) {
@@ -475,7 +487,7 @@ int openai_parse_completion(ChatRequest *r, const char *body, size_t len, OaErro
         fail(err, "prompt", "'prompt' is empty");
         goto done;
     }
-    if (!(r->prompt = dup_text(p->valuestring, "prompt", err))) goto done;
+    if (!(r->prompt = dup_text(p->valuestring, "prompt", err)) || body_utf8(body, len, err)) goto done;
     rc = 0;
 done:
     cJSON_Delete(root);

@@ -185,6 +185,10 @@ cases = [
     ("max_tokens 2^63", {"messages": MSG, "max_tokens": 2 ** 63}, "max_tokens"),
     ("\\u0000 in a string", b'{"messages": [{"role": "user", "content": "a\\u0000b"}]}', None),
     ("invalid UTF-8", b'{"messages": [{"role": "user", "content": "a\xff\xfeb"}]}', "messages[0].content"),
+    ("invalid UTF-8 in a tool (rendered into the prompt)", b'{"messages": [{"role": "user", "content": "a"}], '
+     b'"tools": [{"type": "function", "function": {"name": "f", "description": "\xff"}}]}', None),
+    ("invalid UTF-8 in chat_template_kwargs", b'{"messages": [{"role": "user", "content": "a"}], '
+     b'"chat_template_kwargs": {"x": "\xc3"}}', None),
     ("JSON nested 5000 deep", b'{"messages": ' + b'[' * 5000 + b']' * 5000 + b'}', None),
     ("<|image|> typed without an image", {"messages": [{"role": "user", "content": "<|image|>"}]}, "messages"),
     ("prompt longer than --ctx-size", {"messages": [{"role": "user", "content": "word " * 700}]}, "messages"),
