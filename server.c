@@ -958,7 +958,13 @@ static enum MHD_Result respond_error(struct MHD_Connection *c, int status, const
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (!utf8_valid(msg, strlen(msg))) snprintf(msg, sizeof msg, "bad request");
+    for (size_t i = 0, n = strlen(msg); i < n; i++) // a request's bytes quoted in the message: invalid ones become '?'
+        if ((unsigned char)msg[i] >= 0x80) {
+            size_t k = 2;
+            while (k <= 4 && i + k <= n && !utf8_valid(msg + i, k)) k++;
+            if (k > 4 || i + k > n) msg[i] = '?';
+            else i += k - 1;
+        }
     char *s = error_json(status, param, msg);
     if (!s) return MHD_NO;
     pthread_mutex_lock(&g.mu);

@@ -228,6 +228,10 @@ ok(all(x == (400, "messages[0].content[0].image_url: PATH is outside --allowed-m
 for path in ("/v1/completions", "/tokenize", "/detokenize"):
     st, _, out = request("POST", path, raw=b'{"prompt": "a", "content": "a", "tokens": [1], "max_tokens": 1}}')
     ok(st == 400 and "data after its end" in json.loads(out)["error"]["message"], "%s: data after the JSON body: 400" % path)
+# a request's invalid bytes quoted in an error message become '?', the message is kept (it was "bad request")
+st, _, out = request("POST", "/v1/chat/completions", raw=b'{"messages": [{"role": "r\xc3\xa9le\xff", "content": "x"}]}')
+ok(st == 400 and json.loads(out)["error"]["message"] == "messages[0].role 'r\u00e9le?' is not system, user, assistant or tool",
+   "invalid UTF-8 quoted in an error: the message kept, the bad byte as '?' (%s)" % json.loads(out)["error"]["message"])
 st, _, out = request("POST", "/v1/completions", {"prompt": 5})
 ok(st == 400 and json.loads(out)["error"]["param"] == "prompt", "/v1/completions: prompt must be a string")
 # fields that would change the answer and are not implemented are refused, not ignored
