@@ -476,7 +476,7 @@ static void add_logprobs(Req *r, const float *x, int id) {
     const double lse = mx + log(sum);
     int top[OA_MAX_TOP_LOGPROBS];
     int nt = 0;
-    for (int i = 0; i < V; i++) { // insertion into the K best
+    for (int i = 0; K > 0 && i < V; i++) { // insertion into the K best (none asked: top[K - 1] does not exist)
         if (nt == K && !(x[i] > x[top[K - 1]])) continue;
         int j = nt < K ? nt++ : K - 1;
         while (j > 0 && x[i] > x[top[j - 1]]) top[j] = top[j - 1], j--;

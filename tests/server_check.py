@@ -434,6 +434,16 @@ st, h, chunks, done = stream({"messages": [{"role": "user", "content": "Count to
                               "temperature": 0, "logprobs": True, "top_logprobs": 5})
 slp = [e for c in chunks if c["choices"] and c["choices"][0].get("logprobs") for e in c["choices"][0]["logprobs"]["content"]]
 ok([e["logprob"] for e in slp] == [e["logprob"] for e in lp], "stream: the same logprobs, chunk by chunk")
+# logprobs without alternatives (no top_logprobs; completions' logprobs 0): the chosen tokens' only (add_logprobs
+# wrote top[-1] on the stack when none were asked: make test-asan's UBSan stops the server there)
+st, r = chat({"messages": [{"role": "user", "content": "Count to five."}], "max_tokens": K, "temperature": 0,
+              "logprobs": True})
+lp0 = r["choices"][0]["logprobs"]["content"] if st == 200 else []
+ok([e["logprob"] for e in lp0] == [e["logprob"] for e in lp] and all(e["top_logprobs"] == [] for e in lp0),
+   "logprobs without top_logprobs: the chosen tokens' logprobs, top_logprobs [] (%d)" % st)
+st, r = chat({"prompt": raw, "max_tokens": 3, "temperature": 0, "logprobs": 0}, "/v1/completions")
+ok(st == 200 and r["choices"][0]["logprobs"]["top_logprobs"] == [{}, {}, {}],
+   "/v1/completions logprobs 0: token_logprobs without alternatives (%d)" % st)
 
 # ---------------------------------------------------------------------------- stop strings
 st, r = chat({"messages": [{"role": "user", "content": "Describe the weather today."}], "max_tokens": N, "temperature": 0})
