@@ -294,8 +294,8 @@ typedef struct Req {
     int think_open;        // the rendered prompt ended in <think>
     cJSON *tool_calls;     // tool calls found so far ([{index, id, type, function: {name, arguments}}])
     int tc_sent;           // tool calls already in a streamed chunk
-    Buf text[2];           // per channel: all text so far (after stop truncation)
-    size_t sent[2];        // per channel: bytes of text already given out (the rest may start a stop string)
+    Buf held;              // the model's text not passed on yet: it may begin a stop string (model_text)
+    Buf text[2];           // per channel (0 content, 1 reasoning): all text so far
     Buf step[2];           // per channel: the text given out by this token (one stream chunk)
     cJSON *lp;             // logprobs entries not yet sent (stream: this token's; otherwise all)
     size_t lp_pos;         // completions: text_offset of the next logprobs entry (the token strings before it)
@@ -363,6 +363,7 @@ static void req_unref(Req *r) {
     sampler_free(&r->smp);
     free(r->keys), free(r->gen);
     for (int c = 0; c < 2; c++) free(r->text[c].p), free(r->step[c].p);
+    free(r->held.p);
     free(r->out.p);
     cJSON_Delete(r->lp);
     pthread_cond_destroy(&r->cv);
@@ -622,36 +623,57 @@ static void final_json(Req *r) {
 
 // ---------------------------------------------------------------------------- generated text
 
-// new text of channel ch: stop strings cut it (finish = "stop"); what could still begin a stop string is held back
+// new text of channel ch (0 content, 1 reasoning): into the answer, and into this token's chunk
 static void channel_text(Req *r, int ch, const char *s, size_t n) {
-    Buf *t = &r->text[ch];
-    buf_add(t, s, n);
-    size_t safe = t->n;
-    if (r->cr.nstop && t->n) {
-        size_t from = r->sent[ch] > OA_MAX_STOP_LEN ? r->sent[ch] - OA_MAX_STOP_LEN : 0, cut = SIZE_MAX;
-        for (int k = 0; k < r->cr.nstop; k++) {
-            const char *hit = memmem(t->p + from, t->n - from, r->cr.stop[k], strlen(r->cr.stop[k]));
-            if (hit && (size_t)(hit - t->p) < cut) cut = (size_t)(hit - t->p);
-        }
-        if (cut != SIZE_MAX) {
-            t->n = cut, t->p[cut] = 0, safe = cut;
-            r->finish = "stop";
-        } else // the longest tail of the text that is a proper prefix of a stop string waits for more
-            for (int k = 0; k < r->cr.nstop; k++) {
-                size_t sl = strlen(r->cr.stop[k]);
-                for (size_t m = sl - 1; m > 0; m--)
-                    if (m <= t->n && t->n - m < safe && !memcmp(t->p + t->n - m, r->cr.stop[k], m)) {
-                        safe = t->n - m;
-                        break;
-                    }
-            }
-    }
-    if (safe < r->sent[ch]) safe = r->sent[ch];
-    if (safe > r->sent[ch]) buf_add(&r->step[ch], t->p + r->sent[ch], safe - r->sent[ch]);
-    r->sent[ch] = safe;
+    buf_add(&r->text[ch], s, n);
+    buf_add(&r->step[ch], s, n);
 }
 
-// a delta of the splitter: content and reasoning into their channels (stop strings apply), tool calls collected
+// the model's text passed on: a chat answer into the splitter (reasoning / content / tool calls), a completion into
+// channel 0
+static void answer_text(Req *r, const char *s, size_t n) {
+    if (!n) return;
+    if (r->co) chat_output_stream_feed(r->co, s, n);
+    else channel_text(r, 0, s, n);
+}
+
+// the model's text as it is generated (every token, markers included), where stop strings are looked for (as vLLM
+// and llama-server look for them in the whole output text): what could still begin one is held back (r->held), and
+// at one the text before it is passed on, the splitter finished (its held-back text comes out) and the answer ends
+// with finish "stop". Matching the splitter's output instead missed a stop string in text the splitter holds back
+// (a thinking block the prompt opened, undecided until its end), which then ran to max_tokens
+static void model_text(Req *r, const char *s, size_t n) {
+    if (r->finish) return;
+    if (!r->cr.nstop) {
+        answer_text(r, s, n);
+        return;
+    }
+    Buf *h = &r->held;
+    buf_add(h, s, n);
+    size_t cut = SIZE_MAX, keep = 0;
+    for (int k = 0; k < r->cr.nstop; k++) {
+        const char *hit = memmem(h->p, h->n, r->cr.stop[k], strlen(r->cr.stop[k]));
+        if (hit && (size_t)(hit - h->p) < cut) cut = (size_t)(hit - h->p);
+    }
+    if (cut != SIZE_MAX) {
+        answer_text(r, h->p, cut);
+        h->n = 0;
+        if (r->co) chat_output_stream_finish(r->co);
+        r->finish = "stop"; // after the splitter's last deltas (route_delta takes none once the answer is finished)
+        return;
+    }
+    for (int k = 0; k < r->cr.nstop; k++) // the longest tail that is a proper prefix of a stop string waits for more
+        for (size_t m = strlen(r->cr.stop[k]) - 1; m > keep; m--)
+            if (m <= h->n && !memcmp(h->p + h->n - m, r->cr.stop[k], m)) {
+                keep = m;
+                break;
+            }
+    answer_text(r, h->p, h->n - keep);
+    memmove(h->p, h->p + h->n - keep, keep);
+    h->n = keep;
+}
+
+// a delta of the splitter: content and reasoning into their channels, tool calls collected
 static int route_delta(void *user, const ChatDelta *d) {
     Req *r = user;
     if (r->finish) return 0;
@@ -683,12 +705,11 @@ static int route_delta(void *user, const ChatDelta *d) {
     return 0;
 }
 
-// one generated token (not eos) into the answer: chat answers through the splitter, completions as text
+// one generated token (not eos) into the answer (model_text: stop strings, then the splitter or the text)
 static void token_out(Req *r, int id) {
     char buf[4096];
     int n = stream_feed(&r->raw, id, buf, sizeof buf);
-    if (n > 0 && !r->finish && r->co) chat_output_stream_feed(r->co, buf, (size_t)n);
-    else if (n > 0 && !r->finish) channel_text(r, 0, buf, (size_t)n);
+    if (n > 0) model_text(r, buf, (size_t)n);
 }
 
 // the end of the answer: pending characters, held-back text, the last chunk or the whole JSON; metrics
@@ -696,14 +717,14 @@ static void finish_req(Req *r, const char *reason) {
     char buf[256];
     if (!r->finish) {
         int n = stream_flush(&r->raw, buf, sizeof buf);
-        if (n > 0 && r->co) chat_output_stream_feed(r->co, buf, (size_t)n);
-        else if (n > 0) channel_text(r, 0, buf, (size_t)n);
-        if (r->co) chat_output_stream_finish(r->co);
+        if (n > 0) model_text(r, buf, (size_t)n);
     }
-    if (!r->finish) r->finish = reason;
-    for (int c = 0; c < 2; c++) // text held back for a stop string that never came
-        if (r->text[c].n > r->sent[c]) buf_add(&r->step[c], r->text[c].p + r->sent[c], r->text[c].n - r->sent[c]),
-                                       r->sent[c] = r->text[c].n;
+    if (!r->finish) { // no stop string came: the text held back for one goes on, and the splitter ends
+        answer_text(r, r->held.p, r->held.n);
+        r->held.n = 0;
+        if (r->co) chat_output_stream_finish(r->co);
+        r->finish = reason;
+    }
     r->t_end = now_s();
     if (!r->t_gen) r->t_gen = r->t_end;
     if (r->cr.stream) {

@@ -162,8 +162,16 @@ wait "$CURL" 2>/dev/null
 grep -q '"finish_reason":"length"' "$T/long" && echo "# the long stream finished before SIGTERM (fast machine)"
 
 # one slot and a queue: a request whose client leaves while it waits in the queue counts as cancelled (as does the
-# running one whose client leaves next)
-start queued --parallel 1 --queue 2 --ctx-size 4096
+# running one whose client leaves next); the built-in template with a generation prompt that opens thinking
+# ("<|assistant|>\n<think>", as thinking-model templates end) for the stop-string check after it
+python3 - "$T/think.jinja" <<'PY'
+import sys
+t = open("templates/glm45v.jinja").read()
+old = "else '' -}}\n{%- endif -%}"
+assert t.count(old) == 1
+open(sys.argv[1], "w").write(t.replace(old, "else '\\n<think>' -}}\n{%- endif -%}"))
+PY
+start queued --parallel 1 --queue 2 --ctx-size 4096 --chat-template "$T/think.jinja"
 [ -n "$URL" ] || { no "queue server did not start: $(cat "$T/queued.err")"; exit 0; }
 timeout 60 python3 - "$URL" <<'PY'
 import http.client, json, socket, sys, time, urllib.parse
@@ -200,6 +208,28 @@ running.close()
 m = wait(lambda m: m["glm4v_queue_depth"] == 0 and m["glm4v_slots_busy"] == 0)
 print(("ok" if m["glm4v_requests_cancelled_total"] == 2 else "not ok") + " - clients gone while their requests waited "
       "in the queue and ran: glm4v_requests_cancelled_total %d (2)" % m["glm4v_requests_cancelled_total"])
+PY
+# a stop string in text the splitter holds back (a thinking block the prompt opened, undecided until </think> or
+# the end) still ends the generation there: it is looked for in the model's text, not in the split channels
+timeout 60 python3 - "$URL" <<'PY'
+import http.client, json, sys, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+def post(body):
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    c.request("POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"})
+    return c.getresponse().read().decode()
+q = {"messages": [{"role": "user", "content": "Tell me"}], "max_tokens": 200, "temperature": 0}
+full = json.loads(post(q))["choices"][0]["message"]["content"] or ""
+stop = full[10:16]
+r = json.loads(post(dict(q, stop=[stop])))
+c = r["choices"][0]
+good = len(stop) == 6 and c["message"]["content"] == full[:full.index(stop)] and c["finish_reason"] == "stop"
+good &= r["usage"]["completion_tokens"] < 100
+streamed = "".join(json.loads(e[6:])["choices"][0]["delta"].get("content") or "" for e in
+                   post(dict(q, stop=[stop], stream=True)).split("\n\n") if e.startswith("data: {") and
+                   json.loads(e[6:])["choices"])
+print(("ok" if good and streamed == c["message"]["content"] else "not ok") + " - a stop string inside a thinking block "
+      "the prompt opened ends the generation (%d tokens, %r), streamed the same" % (r["usage"]["completion_tokens"], stop))
 PY
 stop "$PID" 5 || no "queue server: SIGTERM: $(tail -n2 "$T/queued.err")"
 true
