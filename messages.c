@@ -154,11 +154,43 @@ static int lexically_under(const char *path, const char *dir) {
     return !strcmp(dir, "/") || (!strncmp(norm, dir, dl) && (norm[dl] == '/' || norm[dl] == 0));
 }
 
+// 1 when the resolved path real is dir or under it
+static int under_dir(const char *real, const char *dir) {
+    const size_t dl = strlen(dir);
+    return !strcmp(dir, "/") || (!strncmp(real, dir, dl) && (real[dl] == '/' || real[dl] == 0));
+}
+
+// a file:// URL's path with its %XX escapes decoded (RFC 8089 / 3986: Python's Path.as_uri() writes a space as %20)
+// into out [cap]; -1 + glm_errmsg for a malformed escape, an escaped NUL or a path too long
+static int url_path_decode(const char *s, char *out, size_t cap) {
+    size_t n = 0;
+    for (; *s; s++) {
+        int c = (unsigned char)*s;
+        if (c == '%') {
+            int v = 0;
+            for (int k = 1; k <= 2; k++) {
+                const char h = s[k];
+                const int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                              : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+                if (d < 0) return glm_err("a file:// URL has a malformed %% escape");
+                v = v * 16 + d;
+            }
+            if (!v) return glm_err("a file:// URL holds an escaped NUL (%%00)");
+            c = v, s += 2;
+        }
+        if (n + 1 >= cap) return glm_err("the file:// URL's path is too long");
+        out[n++] = (char)c;
+    }
+    out[n] = 0;
+    return 0;
+}
+
 // the file a local reference names (a path, or a file:// URL with an absolute path), checked against the policy:
 // under its folder (relative paths taken from it), a regular file (or a frames folder for a video). malloc'd, or NULL
 // + glm_errmsg. Without a folder (the CLI) the path is kept as given and media_add_* apply their own rules
 static char *local_path(const char *url, MediaKind kind, const MediaPolicy *pol) {
     const char *path = url;
+    char decoded[PATH_MAX + 8];
     if (!strncmp(url, "file://", 7)) {
         path = url + 7;
         if (!strncmp(path, "localhost/", 10)) path += 9;
@@ -166,6 +198,8 @@ static char *local_path(const char *url, MediaKind kind, const MediaPolicy *pol)
             glm_err("a file:// URL needs an absolute path");
             return NULL;
         }
+        if (url_path_decode(path, decoded, sizeof decoded)) return NULL;
+        path = decoded;
     } else if (has_scheme(url)) {
         glm_err("unsupported URL scheme (data:, file:// or a local path)");
         return NULL;
@@ -179,7 +213,7 @@ static char *local_path(const char *url, MediaKind kind, const MediaPolicy *pol)
         if (!p) glm_err("out of memory");
         return p;
     }
-    char joined[PATH_MAX + 8], real[PATH_MAX];
+    char joined[2 * PATH_MAX + 16], real[PATH_MAX]; // the folder, '/', the path (realpath refuses one too long)
     if (path[0] == '/') snprintf(joined, sizeof joined, "%s", path);
     else snprintf(joined, sizeof joined, "%s/%s", pol->allowed_dir, path);
     if (!lexically_under(joined, pol->allowed_dir)) {
@@ -190,9 +224,7 @@ static char *local_path(const char *url, MediaKind kind, const MediaPolicy *pol)
         glm_err("%s: %s", path, strerror(errno));
         return NULL;
     }
-    const char *dir = pol->allowed_dir;
-    size_t dl = strlen(dir);
-    if (strncmp(real, dir, dl) || (real[dl] != '/' && real[dl] != 0 && strcmp(dir, "/"))) {
+    if (!under_dir(real, pol->allowed_dir)) {
         glm_err("%s is outside --allowed-media-path", path);
         return NULL;
     }

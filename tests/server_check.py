@@ -354,6 +354,12 @@ furl = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": 
                                      {"type": "text", "text": "What is in this picture?"}]}]
 st, r2 = chat({"messages": furl, "max_tokens": N, "temperature": 0})
 ok(st == 200 and answer(r2) == want_img, "image by a file:// URL == CLI's (%d)" % st)
+# a file:// URL's %XX escapes are decoded (Python's Path.as_uri() writes a space as %20)
+esc = "file://" + os.path.abspath(IMAGE).replace("synth_", "%73ynth%5F")
+st, r2 = chat({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": esc}},
+                                                         {"type": "text", "text": "What is in this picture?"}]}],
+               "max_tokens": N, "temperature": 0})
+ok(st == 200 and answer(r2) == want_img, "image by a percent-encoded file:// URL == CLI's (%d)" % st)
 
 IMG2 = os.path.join(MEDIA_DIR, "images", "synth_97x61.png")
 two = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": IMG_URI}},
