@@ -221,7 +221,20 @@ static char *local_path(const char *url, MediaKind kind, const MediaPolicy *pol)
         return NULL;
     }
     if (!realpath(joined, real)) {
-        glm_err("%s: %s", path, strerror(errno));
+        // not there: its nearest existing folder says whether the path leads outside (a symlink in the folder to
+        // /etc: "link/missing" is outside, not "No such file", so nothing outside can be probed through it either)
+        const int e = errno;
+        char up[sizeof joined];
+        snprintf(up, sizeof up, "%s", joined);
+        for (char *sl = strrchr(up, '/'); sl && sl > up; sl = strrchr(up, '/')) {
+            *sl = 0;
+            if (realpath(up, real)) {
+                if (!under_dir(real, pol->allowed_dir)) glm_err("%s is outside --allowed-media-path", path);
+                else glm_err("%s: %s", path, strerror(e));
+                return NULL;
+            }
+        }
+        glm_err("%s: %s", path, strerror(e));
         return NULL;
     }
     if (!under_dir(real, pol->allowed_dir)) {

@@ -9,8 +9,11 @@
 #include "fileio.h"
 #include "test_util.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 // a chat body of one user message: a part (JSON text) then a text part
 static char *one_part_body(const char *part) {
@@ -207,6 +210,33 @@ int main(void) {
     if (!rc) openai_request_free(&r);
     bad("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"../../Makefile\"}}]}]}",
         "messages[0].content[0].image_url", dir);
+    // a symlink in the folder to a folder outside: a missing file through it is 'outside' as a present one is (no
+    // probing of the outside through the messages); a missing file in the folder itself says so
+    char tmp[] = "/tmp/glm4v-test-media-XXXXXX", sub[PATH_MAX + 64], media[PATH_MAX + 64];
+    if (mkdtemp(tmp)) {
+        snprintf(sub, sizeof sub, "%s/outside", tmp), snprintf(media, sizeof media, "%s/media", tmp);
+        char link[PATH_MAX + 80], present[PATH_MAX + 80];
+        snprintf(link, sizeof link, "%s/link", media), snprintf(present, sizeof present, "%s/present.png", sub);
+        FILE *f = !mkdir(sub, 0700) && !mkdir(media, 0700) && !symlink(sub, link) ? fopen(present, "w") : NULL;
+        if (f) fclose(f);
+        char msg[3][sizeof err.message];
+        const char *urls[3] = {"link/present.png", "link/missing.png", "missing.png"};
+        for (int k = 0; k < 3; k++) {
+            char b[256];
+            snprintf(b, sizeof b, "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":"
+                     "{\"url\":\"%s\"}}]}]}", urls[k]);
+            rc = chat(b, &r, &err, media);
+            snprintf(msg[k], sizeof msg[k], "%s", rc ? err.message : "read");
+            if (!rc) openai_request_free(&r);
+        }
+        CHECK(f && strstr(msg[0], "link/present.png is outside --allowed-media-path") &&
+              strstr(msg[1], "link/missing.png is outside --allowed-media-path") &&
+              strstr(msg[2], "missing.png: No such file or directory"),
+              "a symlink out of the folder: present and missing files both 'outside' (%s | %s | %s)", msg[0], msg[1],
+              msg[2]);
+        unlink(present), unlink(link), rmdir(sub), rmdir(media), rmdir(tmp);
+    } else
+        CHECK(0, "mkdtemp: %s", strerror(errno));
 
     // rendering and the reasoning split need the tiny checkpoint
     Engine e;
