@@ -970,15 +970,14 @@ static enum MHD_Result respond_json(struct MHD_Connection *c, int status, cJSON 
     return rc;
 }
 
-// an OpenAI error object; 503 carries Retry-After, 401 WWW-Authenticate
-static enum MHD_Result respond_error(struct MHD_Connection *c, int status, const char *param, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static enum MHD_Result respond_error(struct MHD_Connection *c, int status, const char *param, const char *fmt, ...) {
+// an OpenAI error object with one extra header (hname NULL: none)
+static enum MHD_Result respond_error_va(struct MHD_Connection *c, int status, const char *hname, const char *hval,
+                                        const char *param, const char *fmt, va_list ap)
+    __attribute__((format(printf, 6, 0)));
+static enum MHD_Result respond_error_va(struct MHD_Connection *c, int status, const char *hname, const char *hval,
+                                        const char *param, const char *fmt, va_list ap) {
     char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     for (size_t i = 0, n = strlen(msg); i < n; i++) // a request's bytes quoted in the message: invalid ones become '?'
         if ((unsigned char)msg[i] >= 0x80) {
             size_t k = 2;
@@ -991,9 +990,31 @@ static enum MHD_Result respond_error(struct MHD_Connection *c, int status, const
     pthread_mutex_lock(&g.mu);
     g.m_rejected++;
     pthread_mutex_unlock(&g.mu);
-    enum MHD_Result rc = respond(c, status, "application/json", s, strlen(s), status == 503 ? "Retry-After" : status == 401 ? "WWW-Authenticate" : NULL,
-                                 status == 503 ? "1" : "Bearer");
+    enum MHD_Result rc = respond(c, status, "application/json", s, strlen(s), hname, hval);
     free(s);
+    return rc;
+}
+
+// an OpenAI error object; 503 carries Retry-After, 401 WWW-Authenticate
+static enum MHD_Result respond_error(struct MHD_Connection *c, int status, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static enum MHD_Result respond_error(struct MHD_Connection *c, int status, const char *param, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    enum MHD_Result rc = respond_error_va(c, status, status == 503 ? "Retry-After" : status == 401 ? "WWW-Authenticate" : NULL,
+                                          status == 503 ? "1" : "Bearer", param, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+// 405 with the Allow header naming the methods the URL takes (RFC 9110: a 405 must carry it)
+static enum MHD_Result respond_405(struct MHD_Connection *c, const char *allow, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static enum MHD_Result respond_405(struct MHD_Connection *c, const char *allow, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    enum MHD_Result rc = respond_error_va(c, 405, "Allow", allow, "", fmt, ap);
+    va_end(ap);
     return rc;
 }
 
@@ -1745,7 +1766,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     const int loaded = g.loaded, stopping = g.stopping;
     pthread_mutex_unlock(&g.mu);
     if (is_health) {
-        if (!get) return respond_error(c, 405, "", "use GET %s", url);
+        if (!get) return respond_405(c, "GET, HEAD", "use GET %s", url);
         const char *st = stopping ? "{\"status\":\"shutting down\"}" : loaded ? "{\"status\":\"ok\"}" : "{\"status\":\"loading model\"}";
         return respond(c, loaded && !stopping ? 200 : 503, "application/json", st, strlen(st), stopping || !loaded ? "Retry-After" : NULL, "1");
     }
@@ -1760,7 +1781,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!strcmp(url, routes[i].url)) route = i;
     if (route < 0) return respond_error(c, 404, "", "%s %.200s: no such endpoint", method, url);
     if (routes[route].post ? !post : !get)
-        return respond_error(c, 405, "", "use %s %s", routes[route].post ? "POST" : "GET", routes[route].url);
+        return respond_405(c, routes[route].post ? "POST" : "GET, HEAD", "use %s %s", routes[route].post ? "POST" : "GET",
+                           routes[route].url);
     if (route == 8) return handle_metrics(c);
     if (stopping) return respond_error(c, 503, "", "the server is shutting down");
     if (!loaded) return respond_error(c, 503, "", "the model is loading");

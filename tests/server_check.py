@@ -266,8 +266,10 @@ big = b"{" + b" " * (2 << 20) + b"}"
 chunked = b"".join(b"%x\r\n%s\r\n" % (len(big[i:i + 65536]), big[i:i + 65536]) for i in range(0, len(big), 65536))
 st = raw_status(HDR + b"Transfer-Encoding: chunked\r\n\r\n", chunked + b"0\r\n\r\n")
 ok(st == 413, "413 for a chunked body that grows over --max-body (%d)" % st)
-st, _, out = request("GET", "/v1/chat/completions")
-ok(st == 405, "GET on a POST endpoint: 405 (%d)" % st)
+st, h, out = request("GET", "/v1/chat/completions")
+ok(st == 405 and h.get("allow") == "POST", "GET on a POST endpoint: 405 with Allow: POST (%d, %s)" % (st, h.get("allow")))
+st, h, out = request("DELETE", "/v1/models")
+ok(st == 405 and h.get("allow") == "GET, HEAD", "DELETE on a GET endpoint: 405 with Allow: GET, HEAD (%d)" % st)
 # a client that sends half a body and goes away, and one that sends nothing: the server carries on
 s = socket.create_connection((HOST, PORT))
 s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY.encode() +
