@@ -833,7 +833,10 @@ char *score_jsonl(const Engine *e, const char *text, size_t len, const ScoreOpti
     if (!sh) sh = &all;
     cJSON *arr = cJSON_CreateArray();
     int total = 0;
-    for (size_t at = 0; at < len;) {
+    size_t at = 0;
+    // a UTF-8 byte order mark (files saved by Windows editors and PowerShell) is not part of the first case
+    if (len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) at = 3;
+    while (at < len) {
         size_t end = at;
         while (end < len && text[end] != '\n') end++;
         size_t n = end - at, k = 0;

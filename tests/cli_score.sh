@@ -199,3 +199,12 @@ printf '%s\n' '{"id": "<script>alert(1)</script>", "input_ids": [1, 2, 3], "comp
 grep -q '<script>alert' "$T/xss.html" && no "model/case text inserted unescaped" || ok "case text escaped in the HTML"
 mkdir -p build
 python3 tests/score_html_check.py "$T/full.html" build/score_report.png
+
+# ---- cases files as editors and tools write them
+# a UTF-8 byte order mark and CRLF line ends: the first case is a case like the others
+printf '\xef\xbb\xbf{"id": "bom", "input_ids": [1, 2, 3], "completion_ids": [5, 6]}\r\n\r\n{"id": "crlf", "input_ids": [1, 2, 3], "completion_ids": [5, 6]}\r\n' >"$T/bom.jsonl"
+"$GLM4V" score -m $M "$T/bom.jsonl" -o "$T/bom.json" -q >/dev/null 2>&1
+python3 -c '
+import json, sys; c = json.load(open(sys.argv[1]))["cases"]
+ok = [x["id"] for x in c] == ["bom", "crlf"] and all(x["error"] is None and x["n_tokens"] == 2 for x in c)
+print(("ok - " if ok else "not ok - ") + "a BOM and CRLF line ends: both cases scored (%s)" % [x["error"] for x in c])' "$T/bom.json"
