@@ -18,6 +18,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <omp.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -1123,7 +1124,7 @@ static void write_text(const char *path, const char *text) {
 static int score_main(int argc, char **argv) {
     const char *model = NULL, *cases = NULL, *out = NULL, *html = NULL, *tmpl = NULL, *preset = NULL;
     const char **parts = xcalloc((size_t)argc, sizeof *parts);
-    int nparts = 0, merge = 0, quiet = 0, threads = 0;
+    int nparts = 0, merge = 0, quiet = 0, threads = 0, sharded = 0, scoring_flags = 0;
     double over[4] = {NAN, NAN, NAN, NAN}; // --near-tie, --max-abs-dlogprob, --mean-abs-dlogprob, --min-agree
     ScoreOptions so;
     score_options_default(&so);
@@ -1131,6 +1132,12 @@ static int score_main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define TAKE() (v ? argv[++i] : (usage_error("%s needs a value", a), NULL))
+        // the flags of scoring (--merge takes the settings its parts were scored with, so none of them)
+        static const char *const scoring[] = {"--top-k", "--preset", "--near-tie", "--max-abs-dlogprob",
+                                              "--mean-abs-dlogprob", "--min-agree", "--chat-template", "--chunk",
+                                              "--resize", "-t", "--threads"};
+        for (size_t q = 0; q < sizeof scoring / sizeof *scoring; q++)
+            if (!strcmp(a, scoring[q]) && !scoring_flags) scoring_flags = i;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             score_usage(stdout);
             return 0;
@@ -1139,11 +1146,16 @@ static int score_main(int argc, char **argv) {
         else if (!strcmp(a, "--html")) html = TAKE();
         else if (!strcmp(a, "--top-k")) so.top_k = (int)parse_long(a, TAKE(), 1, SCORE_MAX_TOP_K);
         else if (!strcmp(a, "--shard")) {
+            // K/N: two decimal integers, 0 <= K < N <= INT_MAX (no sign, no spaces; sscanf's %d wraps on overflow)
             const char *s = TAKE();
-            char extra;
-            if (sscanf(s, "%d/%d%c", &sh.shard, &sh.count, &extra) != 2 || sh.count < 1 || sh.shard < 0 ||
-                sh.shard >= sh.count)
-                usage_error("--shard: '%s' is not K/N with 0 <= K < N", s);
+            char *end = NULL;
+            long k = -1, c = -1;
+            errno = 0;
+            if (s[0] >= '0' && s[0] <= '9') k = strtol(s, &end, 10);
+            if (k >= 0 && *end == '/' && end[1] >= '0' && end[1] <= '9') c = strtol(end + 1, &end, 10);
+            if (errno || k < 0 || c < 1 || *end || k >= c || c > INT_MAX)
+                usage_error("--shard: '%s' is not K/N with 0 <= K < N <= %d", s, INT_MAX);
+            sh.shard = (int)k, sh.count = (int)c, sharded = 1;
         } else if (!strcmp(a, "--merge")) merge = 1;
         else if (!strcmp(a, "--preset")) preset = TAKE();
         else if (!strcmp(a, "--near-tie")) over[0] = parse_float(a, TAKE(), 0, 1e6);
@@ -1170,7 +1182,9 @@ static int score_main(int argc, char **argv) {
     double *th[4] = {&so.th.near_tie, &so.th.max_abs_dlogprob, &so.th.mean_abs_dlogprob, &so.th.min_agree};
     for (int k = 0; k < 4; k++)
         if (!isnan(over[k])) *th[k] = over[k], snprintf(so.th.preset, sizeof so.th.preset, "custom");
-    if (merge && (model || cases || sh.count > 1)) usage_error("score --merge takes partial reports only (no -m, cases or --shard)");
+    if (merge && (model || cases || sharded)) usage_error("score --merge takes partial reports only (no -m, cases or --shard)");
+    if (merge && scoring_flags)
+        usage_error("score --merge: %s is a scoring setting (the parts' settings are merged as they are)", argv[scoring_flags]);
     if (merge && !nparts) usage_error("score --merge needs the partial reports");
     if (!merge && (!model || !cases)) usage_error("usage: glm4v score -m MODEL_DIR CASES.jsonl [-o REPORT.json]");
     if (out && output_check(out, "-o")) glm_die(EXIT_USAGE, "%s", glm_errmsg);
@@ -1193,7 +1207,7 @@ static int score_main(int argc, char **argv) {
         if (!all) glm_die(EXIT_USAGE, "%s", glm_errmsg);
         Engine e;
         if (engine_load(&e, model, tmpl, progress_line, NULL)) glm_die(EXIT_USAGE, "%s", glm_errmsg);
-        if (!(text = score_jsonl(&e, all, len, &so, &sh))) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+        if (!(text = score_jsonl(&e, all, len, &so, sharded ? &sh : NULL))) glm_die(EXIT_USAGE, "%s", glm_errmsg);
         engine_free(&e);
         free(all);
     }

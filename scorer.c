@@ -812,7 +812,7 @@ char *score_report_text(const cJSON *settings, const cJSON *cases, const ScoreSh
     }
     Str b = {0};
     str_cat(&b, "{\n");
-    if (sh && sh->count > 1)
+    if (sh)
         str_printf(&b, "\"shard\": {\"index\": %d, \"count\": %d, \"cases_total\": %d},\n", sh->shard, sh->count, total);
     str_printf(&b, "\"summary\": {\"cases\": %d, \"passed\": %d, \"failed\": %d, \"errors\": %d, \"tokens\": %.0f, "
                    "\"agree\": %.0f, \"near_ties\": %.0f},\n", n, passed, n - passed, errors, tokens, agree, near);
@@ -828,35 +828,46 @@ char *score_report_text(const cJSON *settings, const cJSON *cases, const ScoreSh
     return str_take(&b);
 }
 
-char *score_jsonl(const Engine *e, const char *text, size_t len, const ScoreOptions *o, const ScoreShard *sh) {
-    const ScoreShard all = {0, 1};
-    if (!sh) sh = &all;
+// the next case line of a JSONL text from *at on (blank lines skipped; a leading UTF-8 byte order mark, as Windows
+// editors and PowerShell write it, is not part of the first case): 1 with [*start, *start + *n), 0 at the end
+static int next_case_line(const char *text, size_t len, size_t *at, size_t *start, size_t *n) {
+    if (*at == 0 && len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) *at = 3;
+    while (*at < len) {
+        size_t end = *at, k = 0;
+        while (end < len && text[end] != '\n') end++;
+        *start = *at, *n = end - *at, *at = end + 1;
+        while (k < *n && strchr(" \t\r", text[*start + k])) k++;
+        if (k < *n) return 1;
+    }
+    return 0;
+}
+
+int score_count_cases(const char *text, size_t len) {
+    size_t at = 0, start, n;
+    int total = 0;
+    while (next_case_line(text, len, &at, &start, &n)) total++;
+    return total;
+}
+
+char *score_jsonl(const Engine *e, const char *text, size_t len, const ScoreOptions *o, const ScoreShard *shard) {
+    const ScoreShard all = {0, 1}, *sh = shard ? shard : &all;
     cJSON *arr = cJSON_CreateArray();
     int total = 0;
-    size_t at = 0;
-    // a UTF-8 byte order mark (files saved by Windows editors and PowerShell) is not part of the first case
-    if (len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) at = 3;
-    while (at < len) {
-        size_t end = at;
-        while (end < len && text[end] != '\n') end++;
-        size_t n = end - at, k = 0;
-        while (k < n && strchr(" \t\r", text[at + k])) k++;
-        if (k < n) { // not a blank line: a case
-            if (total % sh->count == sh->shard) {
-                if (e->progress) {
-                    char msg[64];
-                    snprintf(msg, sizeof msg, "scoring case %d", total);
-                    e->progress(e->progress_ctx, msg);
-                }
-                cJSON_AddItemToArray(arr, score_case(e, text + at, n, total, o));
+    size_t at = 0, start, n;
+    while (next_case_line(text, len, &at, &start, &n)) {
+        if (total % sh->count == sh->shard) {
+            if (e->progress) {
+                char msg[64];
+                snprintf(msg, sizeof msg, "scoring case %d", total);
+                e->progress(e->progress_ctx, msg);
             }
-            total++;
+            cJSON_AddItemToArray(arr, score_case(e, text + start, n, total, o));
         }
-        at = end + 1;
+        total++;
     }
     if (e->progress) e->progress(e->progress_ctx, NULL);
     cJSON *settings = score_settings(e, o);
-    char *out = arr && settings ? score_report_text(settings, arr, sh, total) : (glm_err("out of memory"), NULL);
+    char *out = arr && settings ? score_report_text(settings, arr, shard, total) : (glm_err("out of memory"), NULL);
     cJSON_Delete(settings), cJSON_Delete(arr);
     return out;
 }
@@ -896,6 +907,12 @@ char *score_merge(char *const *texts, const size_t *lens, char *const *paths, in
         else if (count < 1 || k < 0 || k >= count) rc = glm_err("%s: shard %d of %d", paths[i], k, count);
         else if (seen[k]) rc = glm_err("%s: shard %d/%d given twice", paths[i], k, count);
         else seen[k] = 1, ncase += cJSON_GetArraySize(cs);
+        // a part holds only its own shard's cases (index % count == k): a part of another run or a renamed one is caught
+        for (const cJSON *c = cs->child; !rc && c; c = c->next) {
+            const double ix = num(c, "index");
+            if (ix < 0 || ix != floor(ix) || ix >= total || (long)ix % count != k)
+                rc = glm_err("%s: case index %g is not one of shard %d/%d's (of %d cases)", paths[i], ix, k, count, total);
+        }
     }
     for (int k = 0; !rc && k < count; k++)
         if (!seen[k]) rc = glm_err("shard %d/%d is missing", k, count);

@@ -51,12 +51,15 @@ typedef struct {
     int shard, count; // K and N of --shard K/N
 } ScoreShard;
 
-// the report text: {"summary", "settings", "cases"} (+ "shard" for a partial one, count > 1), the cases in index
-// order, one per line; malloc'd, NULL + glm_errmsg when out of memory. total: the cases of the whole run
+// the report text: {"summary", "settings", "cases"} (+ "shard" first when sh is not NULL: a --shard K/N part, N = 1
+// included, so that --merge takes it), the cases in index order, one per line; malloc'd, NULL + glm_errmsg when out
+// of memory. total: the cases of the whole run
 char *score_report_text(const cJSON *settings, const cJSON *cases, const ScoreShard *sh, int total);
-// score the cases of a JSONL text (one a line; blank lines are not cases) that belong to shard sh (NULL: all): the
-// report text (score_report_text), malloc'd; NULL + glm_errmsg only when out of memory. Progress through e->progress
+// score the cases of a JSONL text (one a line; blank lines are not cases; a leading UTF-8 BOM skipped) that belong to
+// shard sh (NULL: all, an unsharded report): the report text (score_report_text), malloc'd; NULL + glm_errmsg only when out of memory. Progress through e->progress
 char *score_jsonl(const Engine *e, const char *text, size_t len, const ScoreOptions *o, const ScoreShard *sh);
+// the cases of a JSONL text (its non-blank lines, as score_jsonl counts them)
+int score_count_cases(const char *text, size_t len);
 // the settings object of a run (model, top_k, thresholds)
 cJSON *score_settings(const Engine *e, const ScoreOptions *o);
 // merge partial reports (texts of the files named paths) into the unsharded report text; NULL + glm_errmsg when they

@@ -174,12 +174,36 @@ cmp -s "$T/full.html" "$T/merged.html" && ok "merged HTML = the unsharded HTML" 
 [ $? = 2 ] && grep -q "twice" "$T/err" && ok "merge with a shard twice: exit 2" || no "duplicate shard: $(tail -n1 "$T/err")"
 "$GLM4V" score --merge "$T/full.json" >/dev/null 2>&1
 [ $? = 2 ] && ok "merge of an unsharded report: exit 2" || no "merge accepted an unsharded report"
+# parts whose cases were swapped between shards (each index still once): not shards of one run
+python3 - "$T" <<'PY'
+import sys
+T = sys.argv[1]; a = open(T + "/part0.json").read().split("\n"); b = open(T + "/part1.json").read().split("\n")
+i = next(k for k, l in enumerate(a) if l.startswith('{"id"')); j = next(k for k, l in enumerate(b) if l.startswith('{"id"'))
+a[i], b[j] = b[j], a[i]
+open(T + "/swap0.json", "w").write("\n".join(a)); open(T + "/swap1.json", "w").write("\n".join(b))
+PY
+"$GLM4V" score --merge "$T/swap0.json" "$T/swap1.json" "$T/part2.json" -o "$T/swapped.json" >/dev/null 2>"$T/err"
+[ $? = 2 ] && grep -q "not one of shard 0/3" "$T/err" && ok "merge: a part holding another shard's case is refused" ||
+    no "merge accepted parts with swapped cases: $(tail -n1 "$T/err")"
+"$GLM4V" score --merge "$T/part0.json" "$T/part1.json" "$T/part2.json" --preset bf16 >/dev/null 2>"$T/err"
+[ $? = 2 ] && grep -q -- "--preset" "$T/err" && ok "merge with a scoring flag (--preset): usage error, not ignored" ||
+    no "merge ignored --preset: $(tail -n1 "$T/err")"
+# --shard 0/1 (a job array of one task) is a part too: it merges into the unsharded report
+"$GLM4V" score -m $M "$T/all.jsonl" --shard 0/1 -o "$T/one.json" -q >/dev/null 2>&1
+"$GLM4V" score --merge "$T/one.json" -o "$T/one-merged.json" >/dev/null 2>"$T/err"
+[ $? = 1 ] && cmp -s "$T/one-merged.json" "$T/full.json" && ok "--shard 0/1 merges into the unsharded report, byte for byte" ||
+    no "--shard 0/1 part: $(tail -n1 "$T/err")"
 
 # ---- exit codes
 "$GLM4V" score -m "$T/nope" "$T/self.jsonl" >/dev/null 2>"$T/err"
 [ $? = 2 ] && ok "a model that cannot load: exit 2" || no "missing model: exit status"
 "$GLM4V" score -m $M "$T/self.jsonl" --shard 3/3 >/dev/null 2>&1
 [ $? = 2 ] && ok "--shard 3/3: usage error" || no "--shard 3/3 accepted"
+for s in 0/0 1/1 -1/2 0/99999999999 " 0/2" 0/2x; do
+    "$GLM4V" score -m $M "$T/self.jsonl" --shard "$s" -o "$T/bad-shard.json" >/dev/null 2>&1
+    [ $? = 2 ] && [ ! -e "$T/bad-shard.json" ] || no "--shard '$s' accepted"
+done
+ok "--shard 0/0, 1/1, -1/2, 0/99999999999 (overflow), ' 0/2', 0/2x: usage errors"
 "$GLM4V" score -m $M "$T/self.jsonl" --preset fp64 >/dev/null 2>&1
 [ $? = 2 ] && ok "--preset fp64: usage error" || no "--preset fp64 accepted"
 "$GLM4V" score -m $M "$T/self.jsonl" -o "$T" >/dev/null 2>&1
