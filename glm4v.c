@@ -1205,6 +1205,8 @@ static int score_main(int argc, char **argv) {
         size_t len;
         char *all = read_input(cases, &len, 1u << 30);
         if (!all) glm_die(EXIT_USAGE, "%s", glm_errmsg);
+        // no case at all is a wrong file, not a run where every case passed (exit 0)
+        if (!score_count_cases(all, len)) glm_die(EXIT_USAGE, "%s: no cases (every line is blank)", cases);
         Engine e;
         if (engine_load(&e, model, tmpl, progress_line, NULL)) glm_die(EXIT_USAGE, "%s", glm_errmsg);
         if (!(text = score_jsonl(&e, all, len, &so, sharded ? &sh : NULL))) glm_die(EXIT_USAGE, "%s", glm_errmsg);

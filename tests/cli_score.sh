@@ -204,6 +204,13 @@ for s in 0/0 1/1 -1/2 0/99999999999 " 0/2" 0/2x; do
     [ $? = 2 ] && [ ! -e "$T/bad-shard.json" ] || no "--shard '$s' accepted"
 done
 ok "--shard 0/0, 1/1, -1/2, 0/99999999999 (overflow), ' 0/2', 0/2x: usage errors"
+: >"$T/empty.jsonl"
+printf '\n \r\n' >"$T/blank.jsonl"
+for f in empty blank; do
+    "$GLM4V" score -m $M "$T/$f.jsonl" -o "$T/$f.json" >/dev/null 2>"$T/err"
+    [ $? = 2 ] && grep -q "no cases" "$T/err" && ok "a cases file with no case ($f): exit 2, not 'every case passes'" ||
+        no "$f cases file: $(tail -n1 "$T/err")"
+done
 "$GLM4V" score -m $M "$T/self.jsonl" --preset fp64 >/dev/null 2>&1
 [ $? = 2 ] && ok "--preset fp64: usage error" || no "--preset fp64 accepted"
 "$GLM4V" score -m $M "$T/self.jsonl" -o "$T" >/dev/null 2>&1
