@@ -147,6 +147,19 @@ static int get_int(const cJSON *v, long lo, long hi, long *out, const char *what
     return 0;
 }
 
+// a logprob they gave: NAN when absent or null, else a finite number (1e999 reads as infinity: an error, not a value
+// to compare); -1 + glm_errmsg naming where otherwise
+static int read_logprob(const cJSON *v, double *out, const char *where) {
+    int ok;
+    *out = NAN;
+    if (!v || cJSON_IsNull(v)) return 0;
+    const double d = json_number(v, &ok);
+    if (!ok) return glm_err("%s: a logprob is not a number", where);
+    if (!isfinite(d)) return glm_err("%s: logprob %g is not a finite number", where, d);
+    *out = d;
+    return 0;
+}
+
 // the bytes an OpenAI logprobs entry stands for: its `bytes` array, else the UTF-8 of its token text; the vLLM form
 // "token_id:N" (--return-tokens-as-token-ids) gives the id directly. Returns our id, or -1 when the vocabulary has no
 // such token (raw bytes appended to text either way when text is not NULL; *known = 0 when none are known)
@@ -201,20 +214,22 @@ static int read_top(const Engine *e, const cJSON *v, int **ids, double **lps, in
     *ids = malloc((size_t)(cap + 1) * sizeof(int)), *lps = malloc((size_t)(cap + 1) * sizeof(double));
     if (!*ids || !*lps) return glm_err("out of memory");
     for (const cJSON *it = v->child; it; it = it->next) {
-        int id, ok;
+        int id;
         double lp;
+        const cJSON *lv;
         if (cJSON_IsObject(v)) {
             id = map_entry(e, it->string, NULL, NULL, NULL);
-            lp = json_number(it, &ok);
+            lv = it;
         } else {
             if (!cJSON_IsObject(it)) return glm_err("%s: an entry is not an object", where);
             const cJSON *tid = get(it, "token_id") ? get(it, "token_id") : get(it, "id"), *t = get(it, "token");
             long l;
             if (tid) id = get_int(tid, 0, e->c->text.vocab_size - 1, &l, where) ? -1 : (int)l;
             else id = map_entry(e, cJSON_IsString(t) ? t->valuestring : NULL, get(it, "bytes"), NULL, NULL);
-            lp = json_number(get(it, "logprob"), &ok);
+            lv = get(it, "logprob");
         }
-        if (!ok) return glm_err("%s: a logprob is not a number", where);
+        if (read_logprob(lv, &lp, where)) return -1;
+        if (isnan(lp)) return glm_err("%s: an entry has no logprob", where);
         if (id < 0) continue;
         int dup = 0;
         for (int j = 0; j < k; j++) dup |= (*ids)[j] == id;
@@ -273,9 +288,9 @@ static int read_side_logprobs(const Engine *e, const cJSON *c, Theirs *t) {
         if (!(t->lp = malloc(((size_t)t->n + 1) * sizeof(double)))) return glm_err("out of memory");
         int i = 0;
         for (const cJSON *v = lp->child; v; v = v->next, i++) {
-            int ok;
-            t->lp[i] = cJSON_IsNull(v) ? NAN : json_number(v, &ok);
-            if (!cJSON_IsNull(v) && !ok) return glm_err("logprobs[%d]: not a number", i);
+            char where[64];
+            snprintf(where, sizeof where, "logprobs[%d]", i);
+            if (read_logprob(v, &t->lp[i], where)) return -1;
         }
     }
     if (top && !cJSON_IsNull(top)) {
@@ -349,9 +364,10 @@ static int read_response(const Engine *e, const cJSON *r, Theirs *t) {
         if (tid && !get_int(tid, 0, e->c->text.vocab_size - 1, &l, where)) id = (int)l;
         if (id < 0 && bad < 0) bad = i, snprintf(badtok, sizeof badtok, "%s", tok->valuestring);
         t->ids[i] = id;
-        int ok = 0;
-        double v = lv && !cJSON_IsNull(lv) ? json_number(lv, &ok) : NAN;
-        t->lp[i] = ok ? v : NAN;
+        if (read_logprob(lv, &t->lp[i], where)) {
+            free(raw.s);
+            return -1;
+        }
         if (top && !cJSON_IsNull(top)) {
             if (read_top(e, top, &t->top_ids[i], &t->top_lp[i], &t->top_n[i], where)) {
                 free(raw.s);

@@ -239,3 +239,24 @@ python3 -c '
 import json, sys; c = json.load(open(sys.argv[1]))["cases"]
 ok = [x["id"] for x in c] == ["bom", "crlf"] and all(x["error"] is None and x["n_tokens"] == 2 for x in c)
 print(("ok - " if ok else "not ok - ") + "a BOM and CRLF line ends: both cases scored (%s)" % [x["error"] for x in c])' "$T/bom.json"
+# logprobs that are not finite numbers (1e999 reads as infinity) or not numbers: the case's error naming the field,
+# not a position silently without their logprob (a null entry stays "not given")
+python3 - "$T" <<'PY'
+import json, sys
+ids = {"input_ids": [1, 2, 3], "completion_ids": [5, 6]}
+L = ['{"id": "inf", "input_ids": [1, 2, 3], "completion_ids": [5, 6], "logprobs": [1e999, -1.0]}',
+     '{"id": "top-inf", "input_ids": [1, 2, 3], "completion_ids": [5, 6], "top_logprobs": [{"a": -1e999}, null]}',
+     json.dumps({"id": "resp-str", "prompt": "x", "response": {"choices": [{"message": {"content": "ab"},
+                 "logprobs": {"content": [{"token": "a", "logprob": "-0.5"}]}}]}}),
+     json.dumps(dict(ids, id="null", logprobs=[None, -2.0]))]
+open(sys.argv[1] + "/inf.jsonl", "w").write("\n".join(L) + "\n")
+PY
+"$GLM4V" score -m $M "$T/inf.jsonl" -o "$T/inf.json" -q >/dev/null 2>&1
+python3 -c '
+import json, sys; c = {x["id"]: x for x in json.load(open(sys.argv[1]))["cases"]}
+want = {"inf": "logprobs[0]: logprob inf is not a finite number", "top-inf": "top_logprobs[0]: logprob -inf is not a finite",
+        "resp-str": "response logprobs[0]: a logprob is not a number"}
+for k, w in want.items():
+    print(("ok - " if w in (c[k]["error"] or "") else "not ok - ") + "%s: error %r" % (k, c[k]["error"]))
+x = c["null"]; p = x["positions"]
+print(("ok - " if x["error"] is None and p[0]["their_logprob"] is None and p[1]["their_logprob"] == -2.0 else "not ok - ") + "a null logprob is not given, the next one compared")' "$T/inf.json"
