@@ -983,6 +983,26 @@ static void cell(char *out, size_t cap, const cJSON *v) {
     else snprintf(out, cap, "-");
 }
 
+// case text (an id, an error quoting the case) for the terminal: at most max bytes of s into out [cap], cut before a
+// UTF-8 character rather than inside it, control characters (ESC sequences, BEL, CR) shown as '?' so that a case
+// cannot drive the terminal or break the columns
+static void table_text(char *out, size_t cap, const char *s, size_t max) {
+    size_t n = 0;
+    if (max >= cap) max = cap - 1;
+    for (size_t i = 0; s[i] && n < max;) {
+        const unsigned char c = (unsigned char)s[i];
+        size_t len = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+        if (n + len > max) break;
+        for (size_t q = 0; q < len; q++) {
+            const unsigned char b = (unsigned char)s[i + q];
+            if (!b) return (void)(out[n] = 0);
+            out[n++] = b < 0x20 || b == 0x7F ? '?' : (char)b;
+        }
+        i += len;
+    }
+    out[n] = 0;
+}
+
 void score_table(FILE *f, const cJSON *report) {
     const cJSON *cases = get(report, "cases");
     int n = cJSON_GetArraySize(cases), q = 0;
@@ -995,7 +1015,7 @@ void score_table(FILE *f, const cJSON *report) {
     for (int i = 0; i < n; i++) {
         const cJSON *c = row[i], *id = get(c, "id"), *d = get(c, "first_divergence"), *err = get(c, "error");
         char name[64], div[64], mx[32], mean[32];
-        if (cJSON_IsString(id)) snprintf(name, sizeof name, "%.24s", id->valuestring);
+        if (cJSON_IsString(id)) table_text(name, sizeof name, id->valuestring, 24);
         else snprintf(name, sizeof name, "#%d", (int)num(c, "index"));
         if (cJSON_IsObject(d))
             snprintf(div, sizeof div, "@%d %d->%d m=%.3g%s", (int)num(d, "position"), (int)num(d, "theirs"),
@@ -1003,8 +1023,8 @@ void score_table(FILE *f, const cJSON *report) {
         else snprintf(div, sizeof div, "-");
         cell(mx, sizeof mx, get(c, "max_abs_dlogprob"));
         cell(mean, sizeof mean, get(c, "mean_abs_dlogprob"));
-        char verdict[200];
-        if (cJSON_IsString(err)) snprintf(verdict, sizeof verdict, "ERROR %.180s", err->valuestring);
+        char verdict[200], msg[184];
+        if (cJSON_IsString(err)) table_text(msg, sizeof msg, err->valuestring, 180), snprintf(verdict, sizeof verdict, "ERROR %s", msg);
         else snprintf(verdict, sizeof verdict, "%s%s", cJSON_IsTrue(get(c, "pass")) ? "pass" : "FAIL",
                       cJSON_IsTrue(get(c, "retokenized")) ? " (re-tokenized)" : "");
         fprintf(f, "%-24s %7d %7d  %-28s %10s %10s  %s\n", name, (int)num(c, "n_tokens"), (int)num(c, "agree"), div, mx,

@@ -225,11 +225,24 @@ if grep -qiE '<script[^>]+src=|<link |https?://|@import' "$T/full.html"; then no
 else ok "HTML has no external assets"; fi
 grep -q '<svg class="plot"' "$T/full.html" && grep -q 'class="first"' "$T/full.html" && ok "HTML has the plots and marks the first divergence" ||
     no "HTML lacks plots"
-printf '%s\n' '{"id": "<script>alert(1)</script>", "input_ids": [1, 2, 3], "completion_ids": [60, 61]}' >"$T/xss.jsonl"
-"$GLM4V" score -m $M "$T/xss.jsonl" --html "$T/xss.html" -q >/dev/null 2>&1
-grep -q '<script>alert' "$T/xss.html" && no "model/case text inserted unescaped" || ok "case text escaped in the HTML"
+python3 - "$T" <<'PY'
+import json, sys
+H = '<img src=x onerror="document.title=\'pwned\'"><script>document.title="pwned"</script>'
+L = [{"id": "<script>alert(1)</script>", "input_ids": [1, 2, 3], "completion_ids": [60, 61]},
+     {"id": "err" + H, "prompt": "a", "images": [H + ".png"], "completion_ids": [5]},   # the error quotes the path
+     {"id": "text", "prompt": "a", "completion": H},
+     {"id": "resp", "prompt": "a", "response": {"choices": [{"message": {"content": H},
+                                                             "logprobs": {"content": [{"token": H, "logprob": -1}]}}]}},
+     {"id": "esc\u001b[2J\u001b]0;title\u0007", "input_ids": [1, 2, 3], "completion_ids": [60]}]
+open(sys.argv[1] + "/xss.jsonl", "w").write("".join(json.dumps(x) + "\n" for x in L))
+PY
+"$GLM4V" score -m $M "$T/xss.jsonl" --html "$T/xss.html" -q >"$T/xss.table" 2>&1
+grep -q -e '<script>alert' -e '<img src' "$T/xss.html" && no "model/case text inserted unescaped" || ok "case text escaped in the HTML"
+grep -q $'\x1b' "$T/xss.table" && no "a case id's escape sequences reach the terminal table" ||
+    ok "control characters of case text are not written to the terminal table"
 mkdir -p build
 python3 tests/score_html_check.py "$T/full.html" build/score_report.png
+python3 tests/score_html_check.py "$T/xss.html" "$T/xss.png" | sed -E 's/^(ok - |not ok - |# skip - )/\1hostile case text: /'
 
 # ---- cases files as editors and tools write them
 # a UTF-8 byte order mark and CRLF line ends: the first case is a case like the others

@@ -51,6 +51,11 @@ def main():
         check(len(sections) > 0 and len(plots) > 0, f"{len(sections)} case sections, {len(plots)} plotted series")
         spans = d.find_elements(By.CSS_SELECTOR, ".text span")
         check(len(spans) > 0 and spans[0].size["width"] > 0, f"{len(spans)} coloured tokens rendered")
+        # the page has no script and no element that loads or runs anything: case text (ids, errors, tokens) that
+        # holds markup stays text
+        bad = d.execute_script("return Array.from(document.querySelectorAll('script,img,iframe,object,embed,link,a:not([href^=\"#\"])')).length"
+                               " + Array.from(document.querySelectorAll('*')).filter(e => Array.from(e.attributes).some(a => a.name.startsWith('on'))).length")
+        check(bad == 0 and d.title == "glm4v score", f"no script, external element or on* handler in the DOM ({bad})")
         errors = [l for l in d.get_log("browser") if l.get("level") in ("SEVERE", "ERROR")]
         check(not errors, "no console errors" + (": " + "; ".join(e["message"][:100] for e in errors) if errors else ""))
         os.makedirs(os.path.dirname(os.path.abspath(shot)), exist_ok=True)
