@@ -11,6 +11,7 @@
 #include "scorer.h"
 
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,11 @@ struct glm4v_output {
     int lrows;        // rows of logits received so far
 };
 
+// the engine's kernels keep scratch buffers shared by every model of the process (ops.c): two forward passes,
+// generations or scores at once, on one model or two, would write into each other's. Every call that computes
+// takes this lock, so calls from several threads run one at a time and give the numbers of a lone call
+static pthread_mutex_t compute_lock = PTHREAD_MUTEX_INITIALIZER;
+
 GLM4V_EXPORT const char *glm4v_last_error(void) { return glm_errmsg; }
 GLM4V_EXPORT const char *glm4v_version(void) { return GLM4V_VERSION; }
 GLM4V_EXPORT void glm4v_set_threads(int n) {
@@ -37,6 +43,7 @@ GLM4V_EXPORT void glm4v_set_threads(int n) {
 GLM4V_EXPORT void glm4v_free(void *p) { free(p); }
 
 GLM4V_EXPORT int glm4v_open(const char *model_dir, glm4v_model **out) {
+    if (!out) return glm_err("glm4v_open: out is NULL");
     *out = NULL;
     if (!model_dir) return glm_err("no model folder");
     ops_init();
@@ -67,6 +74,7 @@ GLM4V_EXPORT int glm4v_info(const glm4v_model *m, int *vocab_size, int *hidden_s
 }
 
 GLM4V_EXPORT int glm4v_tokenize(const glm4v_model *m, const char *text, size_t len, int32_t **ids) {
+    if (!ids) return glm_err("glm4v_tokenize: ids is NULL");
     *ids = NULL;
     if (!m || !text) return glm_err("no model or no text");
     int *raw = NULL, n = tokenizer_encode(m->e.tok, text, len, &raw);
@@ -77,6 +85,10 @@ GLM4V_EXPORT int glm4v_tokenize(const glm4v_model *m, const char *text, size_t l
 
 GLM4V_EXPORT char *glm4v_detokenize(const glm4v_model *m, const int32_t *ids, int n) {
     if (!m || n < 0 || (n && !ids)) return glm_err("no model or no ids"), NULL;
+    for (int i = 0; i < n; i++) // tokenizer_decode skips an unknown id: the text would silently lack it
+        if (ids[i] < 0 || ids[i] >= m->e.c->text.vocab_size)
+            return glm_err("ids[%d]: token id %d is outside the model vocabulary (%d)", i, (int)ids[i],
+                           m->e.c->text.vocab_size), NULL;
     char *s = tokenizer_decode(m->e.tok, (const int *)ids, n, 0);
     if (!s) glm_err("out of memory");
     return s;
@@ -145,10 +157,9 @@ GLM4V_EXPORT void glm4v_output_free(glm4v_output *o) {
     free(o);
 }
 
-GLM4V_EXPORT int glm4v_forward(glm4v_model *md, const int32_t *ids, int n, const glm4v_media *media, int want_hidden,
-                               glm4v_output **out) {
-    *out = NULL;
-    if (!md) return glm_err("no model");
+// one forward pass (glm4v_forward) under compute_lock
+static int forward_locked(glm4v_model *md, const int32_t *ids, int n, const glm4v_media *media, int want_hidden,
+                          glm4v_output **out) {
     const Engine *e = &md->e;
     const Config *c = e->c;
     Media m = {0};
@@ -191,14 +202,25 @@ GLM4V_EXPORT int glm4v_forward(glm4v_model *md, const int32_t *ids, int n, const
     return 0;
 }
 
+GLM4V_EXPORT int glm4v_forward(glm4v_model *md, const int32_t *ids, int n, const glm4v_media *media, int want_hidden,
+                               glm4v_output **out) {
+    if (!out) return glm_err("glm4v_forward: out is NULL");
+    *out = NULL;
+    if (!md) return glm_err("no model");
+    pthread_mutex_lock(&compute_lock);
+    const int rc = forward_locked(md, ids, n, media, want_hidden, out);
+    pthread_mutex_unlock(&compute_lock);
+    return rc;
+}
+
 GLM4V_EXPORT int glm4v_output_tokens(const glm4v_output *o) { return o ? o->n : -1; }
 GLM4V_EXPORT const int32_t *glm4v_output_ids(const glm4v_output *o) { return o ? o->ids : NULL; }
 GLM4V_EXPORT const float *glm4v_output_logits(const glm4v_output *o) { return o ? o->logits : NULL; }
 GLM4V_EXPORT const float *glm4v_output_hidden(const glm4v_output *o) { return o ? o->hidden : NULL; }
 
-GLM4V_EXPORT int glm4v_generate(glm4v_model *md, const int32_t *ids, int n, const glm4v_media *media, int max_new,
-                                const glm4v_sampling *sampling, int32_t *out_ids, float *logits) {
-    if (!md || !out_ids || max_new < 1) return glm_err("no model, no output buffer or max_new < 1");
+// one generation (glm4v_generate) under compute_lock
+static int generate_locked(glm4v_model *md, const int32_t *ids, int n, const glm4v_media *media, int max_new,
+                           const glm4v_sampling *sampling, int32_t *out_ids, float *logits) {
     const Engine *e = &md->e;
     const Config *c = e->c;
     const int V = c->text.vocab_size;
@@ -235,11 +257,25 @@ GLM4V_EXPORT int glm4v_generate(glm4v_model *md, const int32_t *ids, int n, cons
     return rc ? -1 : got;
 }
 
+GLM4V_EXPORT int glm4v_generate(glm4v_model *md, const int32_t *ids, int n, const glm4v_media *media, int max_new,
+                                const glm4v_sampling *sampling, int32_t *out_ids, float *logits) {
+    if (!md) return glm_err("no model");
+    if (!out_ids) return glm_err("glm4v_generate: out_ids is NULL");
+    if (max_new < 1) return glm_err("max_new: %d, not a count of tokens >= 1", max_new);
+    pthread_mutex_lock(&compute_lock);
+    const int rc = generate_locked(md, ids, n, media, max_new, sampling, out_ids, logits);
+    pthread_mutex_unlock(&compute_lock);
+    return rc;
+}
+
 GLM4V_EXPORT char *glm4v_score(glm4v_model *md, const char *cases_jsonl, size_t len, int top_k, const char *preset) {
     if (!md || !cases_jsonl) return glm_err("no model or no cases"), NULL;
     ScoreOptions o;
     score_options_default(&o);
     if (top_k > 0) o.top_k = top_k < SCORE_MAX_TOP_K ? top_k : SCORE_MAX_TOP_K;
     if (preset && score_preset(&o.th, preset)) return NULL;
-    return score_jsonl(&md->e, cases_jsonl, len, &o, NULL);
+    pthread_mutex_lock(&compute_lock);
+    char *text = score_jsonl(&md->e, cases_jsonl, len, &o, NULL);
+    pthread_mutex_unlock(&compute_lock);
+    return text;
 }

@@ -3,7 +3,9 @@
 // glm4v`): a model folder opened once, then forward passes (logits and hidden states of every position), greedy or
 // sampled generation and `glm4v score` cases, over the same engine as the glm4v CLI (bit-identical numbers).
 // Handles are opaque; every function returns 0 (or a count) on success and -1 on error, with the one-line message in
-// glm4v_last_error(); nothing is printed. A model may be used by one thread at a time (one call at a time).
+// glm4v_last_error(); nothing is printed. Calls that compute (forward, generate, score) from several threads run one at
+// a time (a process-wide lock: the kernels' scratch buffers are shared), each giving the numbers of a lone call;
+// closing a model while another thread uses it is the caller's error.
 // python/glm4v.py is a ctypes binding of exactly this header.
 #ifndef GLM4V_API_H
 #define GLM4V_API_H

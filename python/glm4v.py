@@ -15,8 +15,10 @@ then by the system's loader (ctypes.util.find_library).
 """
 import ctypes
 import ctypes.util
+import functools
 import json
 import os
+import threading
 
 import numpy as np
 
@@ -107,6 +109,17 @@ def _take_str(lib, ptr):
         lib.glm4v_free(ptr)
 
 
+def _locked(f):
+    """a Model method run under the model's lock, on an open handle (glm4v.Error once closed)"""
+    @functools.wraps(f)
+    def run(self, *a, **kw):
+        with self._lock:
+            if not getattr(self, "_h", None):
+                raise Error("the model is closed")
+            return f(self, *a, **kw)
+    return run
+
+
 class Output:
     """one forward pass: ids [n] (the expanded prompt), logits [n, vocab], hidden_states [layers + 1, n, hidden] or None"""
 
@@ -118,6 +131,7 @@ class Model:
     """a model folder opened with libglm4v (GLM-4.5V / 4.6V / 4.1V / 4.6V-Flash); one call at a time per Model"""
 
     def __init__(self, path, threads=None, lib=None):
+        self._lock = threading.RLock()  # one call at a time on this model (close waits for a running call)
         self._lib = load_library(lib)
         if threads:
             self._lib.glm4v_set_threads(int(threads))
@@ -130,9 +144,14 @@ class Model:
         self.vocab_size, self.hidden_size, self.num_layers, self.max_positions = v.value, hs.value, nl.value, mp.value
 
     def close(self):
-        if getattr(self, "_h", None):
-            self._lib.glm4v_close(self._h)
-            self._h = None
+        """free the model; later calls raise glm4v.Error (closing twice is harmless)"""
+        lock = getattr(self, "_lock", None)
+        if lock is None:
+            return
+        with lock:
+            if getattr(self, "_h", None):
+                self._lib.glm4v_close(self._h)
+                self._h = None
 
     def __del__(self):
         self.close()
@@ -143,9 +162,27 @@ class Model:
     def __exit__(self, *a):
         self.close()
 
+    def _ids(self, ids, what):
+        """token ids (a list, or a numpy array [n] or [1, n] of integers) -> a ctypes int32 array, every id checked
+        against the vocabulary (a value outside int32 would otherwise wrap silently to another token)"""
+        a = np.asarray(ids)
+        if a.ndim == 2 and a.shape[0] == 1:
+            a = a[0]
+        if a.ndim != 1:
+            raise Error(f"{what}: shape {a.shape}, not one sequence [n] (or [1, n])")
+        if a.size and a.dtype.kind not in "iu":
+            raise Error(f"{what}: not integer token ids (dtype {a.dtype})")
+        bad = np.flatnonzero((a < 0) | (a >= self.vocab_size)) if a.size else []
+        if len(bad):
+            raise Error(f"{what}[{bad[0]}]: token id {int(a[bad[0]])} is outside the model vocabulary ({self.vocab_size})")
+        return (ctypes.c_int32 * a.size)(*a.tolist()), int(a.size)
+
     # ---- text
+    @_locked
     def tokenize(self, text):
         """text (special tokens written as text count) -> list of token ids"""
+        if not isinstance(text, (str, bytes, bytearray)):
+            raise Error(f"tokenize: text is a {type(text).__name__}, not str or bytes")
         b = text.encode() if isinstance(text, str) else bytes(text)
         p = ctypes.POINTER(ctypes.c_int32)()
         n = self._lib.glm4v_tokenize(self._h, b, len(b), ctypes.byref(p))
@@ -156,10 +193,13 @@ class Model:
         finally:
             self._lib.glm4v_free(p)
 
+    @_locked
     def detokenize(self, ids):
-        a = (ctypes.c_int32 * len(ids))(*[int(i) for i in ids])
-        return _take_str(self._lib, self._lib.glm4v_detokenize(self._h, a, len(ids)))
+        """token ids -> text (special tokens kept)"""
+        a, n = self._ids(ids, "ids")
+        return _take_str(self._lib, self._lib.glm4v_detokenize(self._h, a, n))
 
+    @_locked
     def chat_prompt(self, messages, **template_kwargs):
         """the checkpoint's chat template over OpenAI messages, with the generation prompt (text)"""
         kw = json.dumps(template_kwargs).encode() if template_kwargs else None
@@ -169,13 +209,15 @@ class Model:
     def _ids_media(self, input_ids, prompt, images, video, fps):
         if (input_ids is None) == (prompt is None):
             raise Error("give input_ids or prompt (one of them)")
-        ids = self.tokenize(prompt) if prompt is not None else [int(i) for i in np.asarray(input_ids).reshape(-1)]
-        arr = (ctypes.c_int32 * len(ids))(*ids)
+        arr, n = self._ids(self.tokenize(prompt) if prompt is not None else input_ids, "input_ids")
+        if isinstance(images, (str, bytes, os.PathLike)):  # one image, not a sequence of one-letter paths
+            images = [images]
         imgs = [os.fsencode(p) for p in (images or [])]
         self._keep = (ctypes.c_char_p * max(1, len(imgs)))(*imgs)
         media = _Media(self._keep, len(imgs), os.fsencode(video) if video else None, float(fps or 0))
-        return arr, len(ids), media
+        return arr, n, media
 
+    @_locked
     def forward(self, input_ids=None, images=None, video=None, prompt=None, hidden_states=True, fps=None):
         """one prefill of input_ids (with <|image|> placeholders, or HF's expanded image tokens) or prompt text,
         images (paths, prompt order) and video (a file or a folder of frames): Output(ids, logits, hidden_states)"""
@@ -195,10 +237,13 @@ class Model:
         finally:
             self._lib.glm4v_output_free(o)
 
+    @_locked
     def generate(self, input_ids=None, images=None, video=None, prompt=None, max_new_tokens=256, temperature=0.0,
                  top_k=0, top_p=1.0, repeat_penalty=1.0, seed=0, return_logits=False, fps=None):
         """generated token ids (a list; an end-of-sequence id ends it and is included); greedy by default.
         return_logits: (ids, logits [n, vocab] that chose each token)"""
+        if not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 1:
+            raise Error(f"max_new_tokens: {max_new_tokens!r}, not a count of tokens >= 1")
         arr, n, media = self._ids_media(input_ids, prompt, images, video, fps)
         out = (ctypes.c_int32 * max_new_tokens)()
         lg = np.empty((max_new_tokens, self.vocab_size), np.float32) if return_logits else None
@@ -210,6 +255,7 @@ class Model:
         ids = list(out[:got])
         return (ids, lg[:got]) if return_logits else ids
 
+    @_locked
     def score(self, cases, top_k=20, preset="fp32"):
         """`glm4v score` on one case (a dict: returns its report dict) or a list of cases (returns the whole report:
         {"summary", "settings", "cases"}); the case format and the report schema are README.md's"""

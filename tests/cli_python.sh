@@ -75,6 +75,60 @@ except glm4v.Error as e:
     check("nonexistent-model" in str(e), f"a missing model raises glm4v.Error: {e}")
 PY
 
+# ---- misuse from Python: wrong dtypes / shapes / ranges, closed models, threads; HF's own logits (golden dump)
+GLM4V_LIB="$LIB" PYTHONPATH=python timeout 300 python3 - <<'PY'
+import threading
+import numpy as np
+import glm4v
+def check(cond, msg): print(("ok - " if cond else "not ok - ") + msg)
+def raises(f, want, msg):
+    try:
+        f(); check(False, msg + ": no error")
+    except glm4v.Error as e:
+        check(want in str(e), f"{msg}: glm4v.Error '{e}'")
+    except Exception as e:
+        check(False, f"{msg}: {type(e).__name__} {e}, not glm4v.Error")
+m = glm4v.Model("weights/tiny-glm4v-moe")
+ids = m.tokenize("[gMASK]<sop><|user|>\nHello there, how are you?<|assistant|>\n")
+base = m.forward(input_ids=ids, hidden_states=False).logits
+a = np.array(ids, dtype=np.int64)
+check(np.array_equal(m.forward(input_ids=np.repeat(a, 2)[::2], hidden_states=False).logits, base) and
+      np.array_equal(m.forward(input_ids=a[None, :].astype(np.uint16), hidden_states=False).logits, base),
+      "non-contiguous int64, [1, n] uint16 ids: the list's logits")
+raises(lambda: m.forward(input_ids=[2**32 + i for i in ids]), "outside the model vocabulary", "ids beyond int32 (once wrapped silently)")
+raises(lambda: m.forward(input_ids=a.astype(np.float64) + 0.5), "not integer token ids", "float64 ids (once truncated)")
+raises(lambda: m.forward(input_ids=np.stack([a, a])), "not one sequence", "a batch of two sequences (once flattened)")
+raises(lambda: m.detokenize([5, 2**31 - 1]), "ids[1]", "detokenize of an id outside the vocabulary (once silently dropped)")
+raises(lambda: m.generate(input_ids=ids, max_new_tokens=-1), "max_new_tokens", "max_new_tokens -1")
+raises(lambda: m.tokenize(None), "not str or bytes", "tokenize(None)")
+raises(lambda: m.forward(prompt="<|begin_of_image|><|image|><|end_of_image|>x", images="/nonexistent.png"), "/nonexistent.png",
+       "images as one path string (not its letters)")
+# threads: calls on one model, and on two models at once, give the numbers of a lone call (the kernels' scratch
+# buffers are process-wide: unserialised calls once mixed them)
+m2 = glm4v.Model("weights/tiny-glm4v-moe")
+bad = []
+def work(model):
+    for _ in range(2):
+        bad.extend([1] if not np.array_equal(model.forward(input_ids=ids, hidden_states=False).logits, base) else [])
+th = [threading.Thread(target=work, args=(x,)) for x in (m, m2, m, m2)]
+[t.start() for t in th]; [t.join() for t in th]
+check(not bad, f"4 threads over 2 models: every forward = the lone call's logits ({len(bad)} differ)")
+m.close(); m.close()
+raises(lambda: m.forward(input_ids=ids), "closed", "forward after close (close twice is harmless)")
+raises(lambda: m.score({"input_ids": ids, "completion_ids": [5]}), "closed", "score after close")
+m2.close()
+# HF's own logits (tests/golden/cases, transformers fp32) from forward() on HF's processor ids
+import json, struct
+b = open("tests/golden/cases/moe.text.safetensors", "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+def t(k):
+    s, e = h[k]["data_offsets"]
+    return np.frombuffer(b[8 + n + s:8 + n + e], dtype={"F32": np.float32, "I64": np.int64}[h[k]["dtype"]]).reshape(h[k]["shape"])
+with glm4v.Model("tests/golden/ckpt/moe") as g:
+    o = g.forward(input_ids=t("input_ids"), hidden_states=False)
+    ref = t("logits"); d = float(np.abs(o.logits - ref).max())
+    check(o.logits.shape == ref.shape and d <= 1e-4 * float(np.abs(ref).max()), f"forward() = HF's logits of moe.text (max |d| {d:.2g})")
+PY
+
 # ---- make install PREFIX=...: binary, library, header, pkg-config file, Python package (of the default build: not
 # when another build, e.g. make test-asan's, is under test)
 P="$T/prefix"
