@@ -846,6 +846,18 @@ static double parse_tol(const char *flag, const char *v) {
     return x;
 }
 
+// --rows N: a whole number of rows >= 1 (0 compared nothing and passed; 1.5 and 1e30 were cast to an integer)
+static int64_t parse_rows(const char *flag, const char *v) {
+    char *end;
+    errno = 0;
+    long long x = v && *v >= '0' && *v <= '9' ? strtoll(v, &end, 10) : -1;
+    if (x < 1 || *end || errno) {
+        usage(stderr);
+        glm_die(EXIT_USAGE, "%s needs a whole number of rows >= 1, got '%s'", flag, v ? v : "");
+    }
+    return (int64_t)x;
+}
+
 static int matches(const char *name, const char **globs, int nglobs) {
     if (nglobs == 0) return 1;
     for (int i = 0; i < nglobs; i++)
@@ -888,14 +900,14 @@ int main(int argc, char **argv) {
             if (strcmp(flag, "--rtol") == 0) rtol = parse_tol("--rtol", eq + 1);
             else if (strcmp(flag, "--atol") == 0) atol = parse_tol("--atol", eq + 1);
             else if (strcmp(flag, "--names") == 0) globs[nglobs++] = eq + 1;
-            else if (strcmp(flag, "--rows") == 0) cmp_rows = (int64_t)parse_tol("--rows", eq + 1);
+            else if (strcmp(flag, "--rows") == 0) cmp_rows = parse_rows("--rows", eq + 1);
             else {
                 usage(stderr);
                 glm_die(EXIT_USAGE, "unknown option %s", s);
             }
         } else if (strcmp(s, "--rtol") == 0) rtol = parse_tol(s, i + 1 < argc ? argv[++i] : NULL);
         else if (strcmp(s, "--atol") == 0) atol = parse_tol(s, i + 1 < argc ? argv[++i] : NULL);
-        else if (strcmp(s, "--rows") == 0) cmp_rows = (int64_t)parse_tol(s, i + 1 < argc ? argv[++i] : NULL);
+        else if (strcmp(s, "--rows") == 0) cmp_rows = parse_rows(s, i + 1 < argc ? argv[++i] : NULL);
         else if (strcmp(s, "--names") == 0) {
             if (i + 1 >= argc) {
                 usage(stderr);

@@ -646,7 +646,9 @@ static void test_errors(const char *ddir) {
     CHECK(crashes == 0, "%d mutated npz/npy files: exit 0 or 1 every time", runs);
 
     static const char *usage_args[] = {"--bogus a b", "--rtol abc a b", "--rtol -1 a b", "--atol=x a b", "a",
-                                       "a b c", "a b --rtol", "a b --names", ""};
+                                       "a b c", "a b --rtol", "a b --names", "",
+                                       "a b --rows 0", "a b --rows 1.5", "a b --rows=1e30", "a b --rows -1",
+                                       "a b --rows"};
     for (size_t i = 0; i < sizeof usage_args / sizeof *usage_args; i++)
         CHECK(run_cmp(usage_args[i]) == 2 && strstr(err_txt, "usage:"), "usage error '%s': exit 2",
               usage_args[i]);
