@@ -339,8 +339,7 @@ static int read_response(const Engine *e, const cJSON *r, Theirs *t) {
         free(text.s);
         return rcode;
     }
-    free(text.s);
-    if (theirs_alloc(t, n, 1, 1)) return -1;
+    if (theirs_alloc(t, n, 1, 1)) return free(text.s), -1;
     const cJSON *tlp = cJSON_IsArray(toks) ? get(lp, "token_logprobs") : NULL;
     const cJSON *ttop = cJSON_IsArray(toks) ? get(lp, "top_logprobs") : NULL;
     Str raw = {0}; // their tokens' bytes in order: the text to re-tokenize when a token does not map
@@ -354,7 +353,7 @@ static int read_response(const Engine *e, const cJSON *r, Theirs *t) {
         const cJSON *tok = content ? get(it, "token") : it, *top = content ? get(it, "top_logprobs") : topi;
         const cJSON *lv = content ? get(it, "logprob") : lpi;
         if (!cJSON_IsString(tok)) {
-            free(raw.s);
+            free(raw.s), free(text.s);
             return glm_err("%s: no token string", where);
         }
         int known = 1, id = map_entry(e, tok->valuestring, content ? get(it, "bytes") : NULL, &raw, &known);
@@ -365,12 +364,12 @@ static int read_response(const Engine *e, const cJSON *r, Theirs *t) {
         if (id < 0 && bad < 0) bad = i, snprintf(badtok, sizeof badtok, "%s", tok->valuestring);
         t->ids[i] = id;
         if (read_logprob(lv, &t->lp[i], where)) {
-            free(raw.s);
+            free(raw.s), free(text.s);
             return -1;
         }
         if (top && !cJSON_IsNull(top)) {
             if (read_top(e, top, &t->top_ids[i], &t->top_lp[i], &t->top_n[i], where)) {
-                free(raw.s);
+                free(raw.s), free(text.s);
                 return -1;
             }
             have_top = 1;
@@ -384,21 +383,28 @@ static int read_response(const Engine *e, const cJSON *r, Theirs *t) {
         t->top_ids = NULL, t->top_lp = NULL, t->top_n = NULL;
     }
     if (bad >= 0) { // not one to one: their text, re-tokenized; their per-token numbers no longer line up
+        // the text is their tokens' bytes in order, unless those hold U+FFFD where the message text does not: a
+        // backend that logs each token decoded on its own (vLLM: token and bytes of "\uFFFD" for each piece of a
+        // split UTF-8 character) lost those bytes, and the message text has the characters
+        const char *fffd = "\xEF\xBF\xBD";
+        const int lossy = raw.s && text.s && memmem(raw.s, raw.n, fffd, 3) && !memmem(text.s, text.n, fffd, 3);
+        const Str *src = lossy ? &text : &raw;
         Theirs r = {0};
-        int rcode = tokenize_text(e, raw.s ? raw.s : "", raw.n, &r);
-        free(raw.s);
+        int rcode = tokenize_text(e, src->s ? src->s : "", src->n, &r);
+        free(raw.s), free(text.s);
         if (rcode) return -1;
         for (size_t k = 0; badtok[k]; k++)
             if ((unsigned char)badtok[k] < 0x20 || (unsigned char)badtok[k] >= 0x80) badtok[k] = '?';
         snprintf(r.note, sizeof r.note,
                  "token %d ('%s') of the response is not one of our tokens: the completion (%d tokens) was "
-                 "re-tokenized into %d tokens; their logprobs do not line up and are not compared", bad, badtok, n, r.n);
+                 "re-tokenized%s into %d tokens; their logprobs do not line up and are not compared", bad, badtok, n,
+                 lossy ? " from the message text (their tokens hold U+FFFD for pieces of UTF-8 characters)" : "", r.n);
         r.retokenized = 1;
         theirs_free(t);
         *t = r;
         return 0;
     }
-    free(raw.s);
+    free(raw.s), free(text.s);
     return 0;
 }
 

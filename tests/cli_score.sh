@@ -273,3 +273,26 @@ for k, w in want.items():
     print(("ok - " if w in (c[k]["error"] or "") else "not ok - ") + "%s: error %r" % (k, c[k]["error"]))
 x = c["null"]; p = x["positions"]
 print(("ok - " if x["error"] is None and p[0]["their_logprob"] is None and p[1]["their_logprob"] == -2.0 else "not ok - ") + "a null logprob is not given, the next one compared")' "$T/inf.json"
+# a vLLM-style response whose tokens split UTF-8 characters: each piece logged as "\ufffd" with the bytes of U+FFFD
+# (the token decoded on its own); the completion is re-tokenized from the message text, giving HF's ids (the token
+# bytes would give U+FFFD characters instead)
+if python3 -c "import tokenizers" 2>/dev/null; then
+    python3 - "$T" <<'PY'
+import json, sys
+from tokenizers import Tokenizer
+tok = Tokenizer.from_file("tests/golden/ckpt/moe/tokenizer.json")
+text = "héllo 世界, ça va?"
+ids = tok.encode(text, add_special_tokens=False).ids
+pieces = [tok.decode([i], skip_special_tokens=False) for i in ids]
+content = [{"token": p, "logprob": -0.5, "bytes": list(p.encode("utf-8", errors="replace"))} for p in pieces]
+case = {"id": "vllm-fffd", "prompt": "[gMASK]<sop><|user|>\nhi<|assistant|>\n",
+        "response": {"choices": [{"message": {"content": text}, "logprobs": {"content": content}}]}}
+open(sys.argv[1] + "/fffd.jsonl", "w").write(json.dumps(case) + "\n")
+json.dump({"ids": ids, "split": sum("\ufffd" in p for p in pieces)}, open(sys.argv[1] + "/fffd.expected", "w"))
+PY
+    "$GLM4V" score -m tests/golden/ckpt/moe "$T/fffd.jsonl" -o "$T/fffd.json" -q >/dev/null 2>&1
+    python3 -c '
+import json, sys; x = json.load(open(sys.argv[1]))["cases"][0]; w = json.load(open(sys.argv[2]))
+ok = w["split"] > 0 and x["error"] is None and [p["token"] for p in x["positions"]] == w["ids"] and "message text" in x["note"]
+print(("ok - " if ok else "not ok - ") + "response tokens logged as U+FFFD (%d pieces): re-tokenized from the message text into HF'"'"'s %d ids" % (w["split"], len(w["ids"])))' "$T/fffd.json" "$T/fffd.expected"
+else echo "# skip - U+FFFD response tokens: python3 tokenizers is not installed"; fi
