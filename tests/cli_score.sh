@@ -296,3 +296,42 @@ import json, sys; x = json.load(open(sys.argv[1]))["cases"][0]; w = json.load(op
 ok = w["split"] > 0 and x["error"] is None and [p["token"] for p in x["positions"]] == w["ids"] and "message text" in x["note"]
 print(("ok - " if ok else "not ok - ") + "response tokens logged as U+FFFD (%d pieces): re-tokenized from the message text into HF'"'"'s %d ids" % (w["split"], len(w["ids"])))' "$T/fffd.json" "$T/fffd.expected"
 else echo "# skip - U+FFFD response tokens: python3 tokenizers is not installed"; fi
+
+# ---- the report's numbers against transformers' teacher forcing (tests/data/score/forced_*, written by
+# tests/golden/make_score_forced.py): completions off HF's greedy path, logprobs and top lists of varying lengths
+python3 - "$T" <<'PY'
+import json, sys
+T = sys.argv[1]; exp = json.load(open("tests/data/score/forced_expected.json"))
+by = {}
+for line in open("tests/data/score/forced_cases.jsonl"):
+    c = json.loads(line); by.setdefault(exp[c["id"]]["ckpt"], []).append(line)
+for i, (ck, lines) in enumerate(sorted(by.items())):
+    open(f"{T}/forced{i}.jsonl", "w").write("".join(lines)); open(f"{T}/forced{i}.ckpt", "w").write(ck)
+PY
+for f in "$T"/forced*.jsonl; do
+    "$GLM4V" score -m "$(cat "${f%.jsonl}.ckpt")" "$f" -o "${f%.jsonl}.json" -q >/dev/null 2>&1
+done
+python3 - "$T" <<'PY'
+import glob, json, sys
+T = sys.argv[1]; exp = json.load(open("tests/data/score/forced_expected.json"))
+def check(cond, msg): print(("ok - " if cond else "not ok - ") + msg)
+got = {c["id"]: c for f in sorted(glob.glob(T + "/forced*.json")) for c in json.load(open(f))["cases"]}
+for cid, r in exp.items():
+    c = got.get(cid)
+    if not c or c["error"]:
+        check(False, f"{cid}: scored ({c and c['error']})"); continue
+    fd = c["first_divergence"]
+    check((c["prompt_tokens"], c["agree"], c["near_ties"], fd and fd["position"]) ==
+          (r["prompt_tokens"], r["agree"], r["near_ties"], r["first_divergence"]),
+          f"{cid}: prompt tokens, agreement, near ties, first divergence = HF's ({r['agree']}/{len(r['positions'])}, first {r['first_divergence']})")
+    exact = all(p[k] == q[k] for p, q in zip(c["positions"], r["positions"])
+                for k in ("token", "rank", "top1", "in_our_topk", "ours_in_their_topk") if k in q)
+    check(len(c["positions"]) == len(r["positions"]) and exact, f"{cid}: token, rank, top-1, top-k memberships = HF's")
+    worst = 0.0
+    for p, q in zip(c["positions"], r["positions"]):
+        for k in ("logprob", "top1_logprob", "margin", "dlogprob", "kl"):
+            if k in q:
+                if (p[k] is None) != (q[k] is None): worst = float("inf")
+                elif q[k] is not None: worst = max(worst, abs(p[k] - q[k]))
+    check(worst <= 1e-5, f"{cid}: logprob, top-1 logprob, margin, dlogprob, KL within 1e-5 of HF's (max {worst:.2g})")
+PY
