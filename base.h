@@ -21,7 +21,8 @@
 extern _Thread_local char glm_errmsg[1024]; // one per thread: threads (the server's) never mix their messages
 // record "fmt..." as the current error; always returns -1
 int glm_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-// front ends only: print "glm4v: error: MSG" as the last stderr line, remove pending output files, exit(code)
+extern const char *glm_prog; // the program named in glm_die's line ("glm4v"; glm4v-compare sets its own name)
+// front ends only: print "PROG: error: MSG" as the last stderr line, remove pending output files, exit(code)
 _Noreturn void glm_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 // front ends only: glm_die with glm_errmsg
 _Noreturn void glm_die_err(int code);

@@ -880,6 +880,7 @@ static const Ent *last_hidden(const TFile *f) {
 }
 
 int main(int argc, char **argv) {
+    glm_prog = "glm4v-compare";
     const char *pos[2];
     int npos = 0, nglobs = 0;
     const char **globs = xcalloc((size_t)argc, sizeof *globs);

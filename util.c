@@ -84,6 +84,8 @@ static void remove_pending(void) {
         }
 }
 
+const char *glm_prog = "glm4v";
+
 _Noreturn void glm_die(int code, const char *fmt, ...) {
     char msg[1200];
     va_list ap;
@@ -96,7 +98,7 @@ _Noreturn void glm_die(int code, const char *fmt, ...) {
     for (char *p = msg; *p; p++)
         if (*p == '\n' || *p == '\r') *p = ' ';
     if (isatty(2)) fputs("\r\033[K", stderr); // a live progress line is erased, the error stays
-    fprintf(stderr, "glm4v: error: %s\n", msg);
+    fprintf(stderr, "%s: error: %s\n", glm_prog, msg);
     fflush(stderr);
     exit(code);
 }

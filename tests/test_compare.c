@@ -652,6 +652,9 @@ static void test_errors(const char *ddir) {
     for (size_t i = 0; i < sizeof usage_args / sizeof *usage_args; i++)
         CHECK(run_cmp(usage_args[i]) == 2 && strstr(err_txt, "usage:"), "usage error '%s': exit 2",
               usage_args[i]);
+    // the error line names this program, not glm4v
+    CHECK(run_cmp("a b --rows 0") == 2 && strstr(err_txt, "glm4v-compare: error: --rows") && !strstr(err_txt, "glm4v: error"),
+          "the error line starts with 'glm4v-compare: error:'");
     CHECK(run_cmp("--help") == 0 && strstr(out_txt, "usage:"), "--help: exit 0");
 }
 
