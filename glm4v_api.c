@@ -34,11 +34,19 @@ struct glm4v_output {
 // generations or scores at once, on one model or two, would write into each other's. Every call that computes
 // takes this lock, so calls from several threads run one at a time and give the numbers of a lone call
 static pthread_mutex_t compute_lock = PTHREAD_MUTEX_INITIALIZER;
+static int api_threads; // glm4v_set_threads' count (0: OpenMP's default), applied by every computing call
+
+// take the compute lock and give the calling thread glm4v_set_threads' count (omp_set_num_threads sets it for the
+// calling thread only, and calls may come from any thread)
+static void compute_begin(void) {
+    pthread_mutex_lock(&compute_lock);
+    if (__atomic_load_n(&api_threads, __ATOMIC_RELAXED) > 0) omp_set_num_threads(__atomic_load_n(&api_threads, __ATOMIC_RELAXED));
+}
 
 GLM4V_EXPORT const char *glm4v_last_error(void) { return glm_errmsg; }
 GLM4V_EXPORT const char *glm4v_version(void) { return GLM4V_VERSION; }
 GLM4V_EXPORT void glm4v_set_threads(int n) {
-    if (n > 0) omp_set_num_threads(n);
+    if (n > 0) __atomic_store_n(&api_threads, n, __ATOMIC_RELAXED), omp_set_num_threads(n);
 }
 GLM4V_EXPORT void glm4v_free(void *p) { free(p); }
 
@@ -207,7 +215,7 @@ GLM4V_EXPORT int glm4v_forward(glm4v_model *md, const int32_t *ids, int n, const
     if (!out) return glm_err("glm4v_forward: out is NULL");
     *out = NULL;
     if (!md) return glm_err("no model");
-    pthread_mutex_lock(&compute_lock);
+    compute_begin();
     const int rc = forward_locked(md, ids, n, media, want_hidden, out);
     pthread_mutex_unlock(&compute_lock);
     return rc;
@@ -262,7 +270,7 @@ GLM4V_EXPORT int glm4v_generate(glm4v_model *md, const int32_t *ids, int n, cons
     if (!md) return glm_err("no model");
     if (!out_ids) return glm_err("glm4v_generate: out_ids is NULL");
     if (max_new < 1) return glm_err("max_new: %d, not a count of tokens >= 1", max_new);
-    pthread_mutex_lock(&compute_lock);
+    compute_begin();
     const int rc = generate_locked(md, ids, n, media, max_new, sampling, out_ids, logits);
     pthread_mutex_unlock(&compute_lock);
     return rc;
@@ -274,7 +282,7 @@ GLM4V_EXPORT char *glm4v_score(glm4v_model *md, const char *cases_jsonl, size_t 
     score_options_default(&o);
     if (top_k > 0) o.top_k = top_k < SCORE_MAX_TOP_K ? top_k : SCORE_MAX_TOP_K;
     if (preset && score_preset(&o.th, preset)) return NULL;
-    pthread_mutex_lock(&compute_lock);
+    compute_begin();
     char *text = score_jsonl(&md->e, cases_jsonl, len, &o, NULL);
     pthread_mutex_unlock(&compute_lock);
     return text;

@@ -117,6 +117,18 @@ m.close(); m.close()
 raises(lambda: m.forward(input_ids=ids), "closed", "forward after close (close twice is harmless)")
 raises(lambda: m.score({"input_ids": ids, "completion_ids": [5]}), "closed", "score after close")
 m2.close()
+# a thread count set once (Model(threads=1)) holds for calls from any thread: omp_set_num_threads is per calling
+# thread, so a call from another thread once ran on every core (the OpenMP workers its call starts: none with 1)
+import os
+m1 = glm4v.Model("weights/tiny-glm4v-moe", threads=1)
+seen = []
+def one():
+    before = len(os.listdir("/proc/self/task"))
+    m1.forward(input_ids=ids, hidden_states=False)
+    seen.append(len(os.listdir("/proc/self/task")) - before)
+th = threading.Thread(target=one); th.start(); th.join()
+check(seen == [0], f"threads=1, a call from another thread starts no OpenMP worker ({seen})")
+m1.close()
 # HF's own logits (tests/golden/cases, transformers fp32) from forward() on HF's processor ids
 import json, struct
 b = open("tests/golden/cases/moe.text.safetensors", "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
