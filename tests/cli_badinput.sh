@@ -34,13 +34,15 @@ expect() {
     timeout "$TO" "$@" >"$T/stdout" 2>"$T/stderr" </dev/null
     rc=$?
     last=$(tail -n 1 "$T/stderr")
+    local pre="glm4v: error: " # (glm4v-compare names itself)
+    [ "$(basename -- "$1")" = glm4v-compare ] && pre="glm4v-compare: error: "
     if [ "$rc" -eq 124 ]; then fail "$name: no exit after ${TO}s (hang)"
     elif [ "$rc" -ge 128 ]; then fail "$name: killed by signal $((rc - 128)): $(grep -m1 -E 'ERROR|runtime error' "$T/stderr")"
     elif [ "$rc" -ne "$want" ]; then fail "$name: exit $rc, expected $want: $last"
-    elif [[ "$last" != "glm4v: error: "* ]]; then fail "$name: last stderr line is not 'glm4v: error: ...': $last"
+    elif [[ "$last" != "$pre"* ]]; then fail "$name: last stderr line is not '$pre...': $last"
     elif [[ "$last" != *"$pat"* ]]; then fail "$name: the message does not name '$pat': $last"
     elif [ -n "$(ls -A "$T/out")" ]; then fail "$name: left files behind: $(ls -A "$T/out" | tr '\n' ' ')"
-    else pass "$name (exit $rc): ${last#glm4v: error: }"
+    else pass "$name (exit $rc): ${last#"$pre"}"
     fi
 }
 
