@@ -13,13 +13,19 @@
 //   BMP, GIF (first frame), TGA, PSD (composited image), HDR (Radiance .hdr)
 //   and here: PNM, binary P5 .pgm / P6 .ppm, any maxval (decoded the way PIL's PpmImagePlugin does)
 // Conversion to RGB follows transformers' load_image (PIL.ImageOps.exif_transpose, then Image.convert("RGB")):
-//   gray is replicated, alpha is dropped (not blended), palettes are looked up, 16-bit samples keep their high byte,
-//   except 16-bit single-channel images (PIL mode I;16), whose values PIL clamps to 255 (min(v, 255)); CMYK goes
-//   through PIL's cmyk2rgb. A JPEG that ends before its last scanline is refused, as PIL does ("image file is
-//   truncated"); libjpeg's warnings about corrupt data are ignored, as PIL ignores them.
-// Known differences from PIL: transparent GIF pixels decode as black instead of their palette colour; HDR (which PIL
-//   cannot read) is tone-mapped as stb_image does (gamma 1/2.2, clamped to [0, 1], x255 rounded).
-// Note: transformers >= 5.24 composites alpha onto white in convert_to_rgb when it is handed an RGBA PIL image
+//   gray is replicated, alpha is dropped (not blended), palettes are looked up (an index past the palette is black),
+//   16-bit samples keep their high byte, except 16-bit single-channel images (PIL mode I;16), whose values PIL clamps
+//   to 255 (min(v, 255)); CMYK goes through PIL's cmyk2rgb. A JPEG that ends before its last scanline is refused, as
+//   PIL does ("image file is truncated"), and so is a GIF whose first frame's data is cut short; libjpeg's warnings
+//   about corrupt data are ignored, as PIL ignores them. A GIF's first frame is composed as PIL composes it (pixels
+//   outside the frame take the canvas index: the transparent one, else 0).
+// Then what transformers' processor (>= 5.24) does before resizing: its convert_to_rgb composites onto white whatever
+//   PIL still calls transparent after load_image's convert("RGB"): not alpha channels (dropped by convert("RGB")), but
+//   colour keys (a PNG tRNS colour, a palette PNG's one transparent index, a GIF's transparent index), whose colour
+//   becomes white wherever it occurs (png_white_key, gif_prepare).
+// Known difference from PIL: HDR (which PIL cannot read) is tone-mapped as stb_image does (gamma 1/2.2, clamped to
+//   [0, 1], x255 rounded).
+// Note: transformers >= 5.24 also composites alpha onto white in convert_to_rgb when it is handed an RGBA PIL image
 //   directly; load_image (paths / URLs, what chat templates use) converts to RGB first and drops alpha, as here.
 //
 #define STBI_ONLY_PNG
@@ -533,8 +539,19 @@ static int jpeg_decode(Image *img, const uint8_t *b, size_t n, const char *name,
     return 0;
 }
 
-static uint8_t *png_drop_empty_idat(const uint8_t *buf, size_t *len);
-static int stb_decode(Image *img, const uint8_t *buf, size_t len, const char *name, ImgFormat fmt, int64_t max_pixels);
+// what transformers' processor makes of a decoded image beyond PIL's pixels (see png_white_key, gif_prepare)
+typedef struct {
+    int white;         // 1: every pixel of colour `key` becomes (255, 255, 255)
+    uint8_t key[3];    // the colour PIL's "transparency" entry names after load_image's convert("RGB")
+    int fill;          // GIF: 1: pixels the first frame does not draw (stb's alpha 0) take colour `canvas`
+    uint8_t canvas[3]; // PIL's colour for them (the canvas index: the transparent one, else 0)
+} PilExtra;
+
+static uint8_t *png_prepare(const uint8_t *buf, size_t *len);
+static void png_white_key(const uint8_t *b, size_t n, PilExtra *x);
+static uint8_t *gif_prepare(const uint8_t *b, size_t *len, PilExtra *x, const char *name, int *failed);
+static int stb_decode(Image *img, const uint8_t *buf, size_t len, const char *name, ImgFormat fmt, int64_t max_pixels,
+                      const PilExtra *x);
 
 // decode an image held in memory into RGB (transformers load_image semantics, see the top of this file)
 int image_load_mem(Image *img, const uint8_t *buf, size_t len, const char *name, int64_t max_pixels) {
@@ -562,34 +579,62 @@ int image_load_mem(Image *img, const uint8_t *buf, size_t len, const char *name,
         exif_transpose(img, exif_orientation(buf, len, fmt));
         return 0;
     }
-    uint8_t *fixed = NULL; // a copy of a PNG without its empty IDAT chunks (see png_drop_empty_idat)
-    if (fmt == FMT_PNG && (fixed = png_drop_empty_idat(buf, &len))) buf = fixed;
-    int rc = stb_decode(img, buf, len, name, fmt, max_pixels);
+    PilExtra x = {0};
+    uint8_t *fixed = NULL; // a rewritten copy for stb_image (png_prepare, gif_prepare)
+    if (fmt == FMT_PNG) {
+        png_white_key(buf, len, &x);
+        if ((fixed = png_prepare(buf, &len))) buf = fixed;
+    } else if (fmt == FMT_GIF) {
+        int failed = 0;
+        if ((fixed = gif_prepare(buf, &len, &x, name, &failed))) buf = fixed;
+        else if (failed) return -1;
+    }
+    int rc = stb_decode(img, buf, len, name, fmt, max_pixels, &x);
     free(fixed);
     return rc;
 }
 
-// stb_image 2.27 stbi__parse_png_file copies a zero-length IDAT chunk that comes first through a NULL buffer
-// (memcpy(NULL, p, 0): undefined behaviour, contained here rather than patched): such chunks carry no data, so a copy
-// of the file without them decodes to the same image. NULL when the file has none; chunks from the first malformed one
-// on are kept as they are (stb judges them).
-static uint8_t *png_drop_empty_idat(const uint8_t *buf, size_t *len) {
-    size_t off = 8, n = *len, empty = 0;
+// the bytes of a PNG chunk's length / a big-endian 32-bit value
+static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+
+// A copy of a PNG for stb_image 2.27, NULL when the file needs none; chunks from the first malformed one on are kept as
+// they are (stb judges them):
+// - zero-length IDAT chunks dropped: stbi__parse_png_file copies one that comes first through a NULL buffer
+//   (memcpy(NULL, p, 0): undefined behaviour, contained here rather than patched); they carry no data.
+// - a palette image's PLTE of fewer than 256 entries padded with black: stb keeps the palette in an uninitialised
+//   stack array, so an index past the PLTE read whatever was there; PIL gives such pixels (0, 0, 0).
+static uint8_t *png_prepare(const uint8_t *buf, size_t *len) {
+    size_t off = 8, n = *len, empty = 0, pad = 0;
+    int palette = n >= 26 && memcmp(buf + 12, "IHDR", 4) == 0 && buf[25] == 3;
     while (off + 12 <= n) {
-        uint32_t clen = (uint32_t)buf[off] << 24 | (uint32_t)buf[off + 1] << 16 | (uint32_t)buf[off + 2] << 8 | buf[off + 3];
+        uint32_t clen = be32(buf + off);
         if (clen > n - off - 12) break; // malformed from here on: left as it is, for stb to judge
         if (clen == 0 && memcmp(buf + off + 4, "IDAT", 4) == 0) empty++;
+        if (palette && !pad && memcmp(buf + off + 4, "PLTE", 4) == 0 && clen % 3 == 0 && clen < 768)
+            pad = 768 - clen;
         off += 12 + (size_t)clen;
     }
-    if (!empty) return NULL;
-    uint8_t *out = malloc(n);
+    if (!empty && !pad) return NULL;
+    uint8_t *out = malloc(n + pad);
     if (!out) return NULL;
     size_t o = 8;
+    int padded = 0;
     memcpy(out, buf, 8);
     for (off = 8; off + 12 <= n;) {
-        uint32_t clen = (uint32_t)buf[off] << 24 | (uint32_t)buf[off + 1] << 16 | (uint32_t)buf[off + 2] << 8 | buf[off + 3];
+        uint32_t clen = be32(buf + off);
         if (clen > n - off - 12) break;
-        if (!(clen == 0 && memcmp(buf + off + 4, "IDAT", 4) == 0)) memcpy(out + o, buf + off, 12 + (size_t)clen), o += 12 + clen;
+        if (pad && !padded && memcmp(buf + off + 4, "PLTE", 4) == 0 && clen % 3 == 0 && clen < 768) {
+            // the same chunk with 256 entries (the CRC is recomputed, though stb does not check it)
+            out[o] = 0, out[o + 1] = 0, out[o + 2] = 768 >> 8, out[o + 3] = 768 & 255;
+            memcpy(out + o + 4, buf + off + 4, 4 + (size_t)clen);
+            memset(out + o + 8 + clen, 0, pad);
+            uint32_t c = (uint32_t)crc32(0L, out + o + 4, 4 + 768);
+            out[o + 772] = (uint8_t)(c >> 24), out[o + 773] = (uint8_t)(c >> 16), out[o + 774] = (uint8_t)(c >> 8);
+            out[o + 775] = (uint8_t)c;
+            o += 12 + 768, padded = 1;
+        } else if (!(clen == 0 && memcmp(buf + off + 4, "IDAT", 4) == 0)) {
+            memcpy(out + o, buf + off, 12 + (size_t)clen), o += 12 + clen;
+        }
         off += 12 + (size_t)clen;
     }
     memcpy(out + o, buf + off, n - off); // trailing bytes, as they were
@@ -597,8 +642,158 @@ static uint8_t *png_drop_empty_idat(const uint8_t *buf, size_t *len) {
     return out;
 }
 
-// the stb_image formats (PNG, BMP, GIF, TGA, PSD, HDR) after the header checks of image_load_mem
-static int stb_decode(Image *img, const uint8_t *buf, size_t len, const char *name, ImgFormat fmt, int64_t max_pixels) {
+// PIL keeps a colour-key transparency as its "transparency" entry (PngImagePlugin.chunk_tRNS), load_image's
+// convert("RGB") keeps it as a colour, and transformers' processor (>= 5.24) turns every pixel of that colour white:
+//   image_transforms.convert_to_rgb: has_alpha = "A" in image.getbands() or image.info.get("transparency") is not None
+//       image = image.convert("RGBA"); alpha_composite(white, image).convert("RGB")
+// so the colour is PIL's: Image.convert("RGB") makes it (t, t, t) from mode L (putpixel clips t to 255), keeps it a
+// tuple from RGB (the tRNS's 16-bit values) and an int from modes 1 / I;16, and convert("RGBA")'s
+// convert_transparent reads an int t as (t, 0, 0) and compares each value & 0xff (Convert.c rgbT2rgba). A palette
+// image has one only when tRNS is one 0 among 255s (_simple_palette, b"^\xff*\x00\xff*$": `$` also matches before a
+// final b"\n"): the colour of that index (an index past the PLTE is black); any other tRNS is dropped by
+// convert("RGB") ("Palette images with Transparency expressed in bytes"). Alpha channels (LA, RGBA) are dropped by
+// convert("RGB") and never whitened. Only chunks before the first IDAT count, the last tRNS winning.
+static void png_white_key(const uint8_t *b, size_t n, PilExtra *x) {
+    if (n < 33 || be32(b + 8) != 13 || memcmp(b + 12, "IHDR", 4)) return;
+    int depth = b[24], ctype = b[25];
+    const uint8_t *plte = NULL, *trns = NULL;
+    size_t nplte = 0, ntrns = 0;
+    for (size_t off = 8; off + 12 <= n;) {
+        uint32_t clen = be32(b + off);
+        if (clen > n - off - 12 || memcmp(b + off + 4, "IDAT", 4) == 0) break;
+        if (memcmp(b + off + 4, "PLTE", 4) == 0) plte = b + off + 8, nplte = clen;
+        if (memcmp(b + off + 4, "tRNS", 4) == 0) trns = b + off + 8, ntrns = clen;
+        off += 12 + (size_t)clen;
+    }
+    if (!trns) return;
+    unsigned t = ntrns >= 2 ? (unsigned)trns[0] << 8 | trns[1] : 0;
+    if (ctype == 0 && ntrns >= 2) {
+        x->white = 1;
+        if (depth == 1) x->key[0] = t ? 255 : 0;           // mode "1": 255 if i16(s) else 0; read as (t, 0, 0)
+        else if (depth == 16) x->key[0] = (uint8_t)t;       // mode "I;16": an int, (t & 0xff, 0, 0)
+        else x->key[0] = x->key[1] = x->key[2] = t > 255 ? 255 : (uint8_t)t; // mode "L": (clip8(t),) * 3
+    } else if (ctype == 2 && ntrns >= 6) {
+        // (i16(s), i16(s, 2), i16(s, 4)), each compared & 0xff
+        x->white = 1;
+        for (int c = 0; c < 3; c++) x->key[c] = trns[2 * c + 1];
+    } else if (ctype == 3) {
+        size_t m = ntrns > 0 && trns[ntrns - 1] == '\n' ? ntrns - 1 : ntrns, k = 0, zero = m;
+        while (k < m && trns[k] == 0xFF) k++;
+        if (k < m && trns[k] == 0) zero = k++;
+        while (k < m && trns[k] == 0xFF) k++;
+        if (zero == m || k != m) return; // not one 0 among 255s: bytes, dropped by convert("RGB")
+        x->white = 1;
+        if (plte && zero < nplte / 3) memcpy(x->key, plte + 3 * zero, 3); // else black
+    }
+}
+
+// GIF: PIL's GifImagePlugin, first frame (mode P with the frame's palette, or L when that palette is the identity
+// grey ramp or absent: _is_palette_needed), handed to stb_image as a copy that stb decodes to PIL's pixels:
+// - the graphic control extensions' transparency flags cleared (stb leaves transparent pixels undrawn; PIL keeps their
+//   index, whose colour then goes white through the processor: see png_white_key),
+// - the background index set to 0 (stb paints undrawn pixels with it; PIL's canvas is the transparent index when
+//   there is one, else index 0: x->canvas, painted by stb_decode),
+// - the colour tables padded to 256 entries (black, or the grey ramp in mode L: PIL reads an index past the table
+//   as black, in mode L as its own value; stb's entries past a table would be undrawn).
+// NULL (and *failed = 0) when the file is not laid out as this expects (stb judges it); NULL and *failed = 1 (with
+// glm_err) when the first frame's data is cut short, which PIL refuses ("image file is truncated").
+static uint8_t *gif_prepare(const uint8_t *b, size_t *len, PilExtra *x, const char *name, int *failed) {
+    size_t n = *len;
+    *failed = 0;
+    if (n < 13) return NULL;
+    int gflags = b[10];
+    size_t p = 13, ngct = gflags & 0x80 ? (size_t)2 << (gflags & 7) : 0;
+    const uint8_t *gct = b + 13;
+    if (p + 3 * ngct > n) return NULL;
+    p += 3 * ngct;
+    const size_t ext_start = p;
+    int trans = -1; // frame_transparency: the last graphic control extension with its flag set
+    while (p < n && b[p] == 0x21) {
+        if (p + 2 > n) return NULL;
+        size_t q = p + 2;
+        // if s[0] == 249 and block is not None: flags = block[0]; if flags & 1: frame_transparency = block[3]
+        if (b[p + 1] == 0xF9 && q < n && b[q] > 0 && q + 1 < n && (b[q + 1] & 1)) {
+            if (b[q] < 4 || q + 4 >= n) return NULL; // PIL fails (IndexError); stb skips it
+            trans = b[q + 4];
+        }
+        while (q < n && b[q]) q += 1 + (size_t)b[q];
+        if (q >= n) return NULL;
+        p = q + 1;
+    }
+    if (p + 10 > n || b[p] != 0x2C) return NULL; // no image descriptor where stb expects one: stb judges
+    const size_t desc = p;
+    int lflags = b[desc + 9];
+    size_t nlct = lflags & 0x80 ? (size_t)2 << (lflags & 7) : 0;
+    const uint8_t *lct = b + desc + 10;
+    if (desc + 10 + 3 * nlct + 1 > n) goto truncated;
+    // the frame's LZW data: sub-blocks up to an empty one (ImageFile.load: "image file is truncated" before it)
+    size_t q = desc + 10 + 3 * nlct + 1;
+    while (q < n && b[q]) q += 1 + (size_t)b[q];
+    if (q >= n) goto truncated;
+    // the frame's palette and PIL's mode: palette = LCT if present else GCT; mode L when it is the identity or absent
+    const uint8_t *fpal = nlct ? lct : ngct ? gct : NULL;
+    size_t nf = nlct ? nlct : ngct;
+    int gray = 1; // _is_palette_needed() is False
+    for (size_t i = 0; i < nf && gray; i++) gray = fpal[3 * i] == i && fpal[3 * i + 1] == i && fpal[3 * i + 2] == i;
+    uint8_t table[256][3]; // the frame's palette as PIL reads an index
+    for (size_t i = 0; i < 256; i++) {
+        if (gray) table[i][0] = table[i][1] = table[i][2] = (uint8_t)i;
+        else if (i < nf) memcpy(table[i], fpal + 3 * i, 3);
+        else memset(table[i], 0, 3);
+    }
+    // the copy: header with a 256-entry GCT (the padded GCT; or the ramp when the frame has no table at all), the
+    // extensions with the transparency flags cleared, the descriptor with a 256-entry LCT when it has one, the rest
+    int new_gct = ngct || !nlct;
+    size_t outn = 13 + (new_gct ? 768 : 0) + (desc - ext_start) + 10 + (nlct ? 768 : 0) + (n - (desc + 10 + 3 * nlct));
+    uint8_t *out = malloc(outn);
+    if (!out) return NULL;
+    size_t o = 0;
+    memcpy(out, b, 13);
+    out[11] = 0; // background index
+    o = 13;
+    if (new_gct) {
+        out[10] = (uint8_t)(gflags | 0x87);
+        if (!nlct) memcpy(out + 13, table, 768); // the frame's palette
+        else { // not the frame's palette (the LCT is): kept, padded, never read
+            memcpy(out + 13, gct, 3 * ngct);
+            memset(out + 13 + 3 * ngct, 0, 768 - 3 * ngct);
+        }
+        o += 768;
+    }
+    memcpy(out + o, b + ext_start, desc - ext_start);
+    for (size_t e = o; e < o + (desc - ext_start);) { // clear each graphic control extension's transparency flag
+        size_t r = e + 2;
+        if (out[e + 1] == 0xF9 && out[r] > 0) out[r + 1] &= (uint8_t)~1;
+        while (out[r]) r += 1 + (size_t)out[r];
+        e = r + 1;
+    }
+    o += desc - ext_start;
+    memcpy(out + o, b + desc, 10);
+    if (nlct) {
+        out[o + 9] = (uint8_t)(lflags | 0x07);
+        memcpy(out + o + 10, table, 768);
+    }
+    o += 10 + (nlct ? 768 : 0);
+    memcpy(out + o, b + desc + 10 + 3 * nlct, n - (desc + 10 + 3 * nlct));
+    // load_prepare: frame 0 starts as Image.core.fill(mode, size, frame_transparency), else a new image (index 0)
+    x->fill = 1;
+    memcpy(x->canvas, table[trans >= 0 ? trans : 0], 3);
+    if (trans >= 0) {
+        x->white = 1;
+        memcpy(x->key, table[trans], 3); // P: the palette's colour (black past it); L: (t, t, t)
+    }
+    *len = outn;
+    return out;
+truncated:
+    *failed = 1;
+    glm_err("%s: not a decodable image (GIF: truncated: the first frame's data ends before its last block)", name);
+    return NULL;
+}
+
+// the stb_image formats (PNG, BMP, GIF, TGA, PSD, HDR) after the header checks of image_load_mem; x: what the
+// processor does beyond PIL's pixels (PilExtra: the GIF canvas, the colour that becomes white)
+static int stb_decode(Image *img, const uint8_t *buf, size_t len, const char *name, ImgFormat fmt, int64_t max_pixels,
+                      const PilExtra *x) {
     int w = 0, h = 0, comp = 0;
     if (!stbi_info_from_memory(buf, (int)len, &w, &h, &comp))
         return glm_err("%s: not a decodable image (%s: %s)", name, format_name(fmt), stbi_failure_reason());
@@ -637,11 +832,16 @@ static int stb_decode(Image *img, const uint8_t *buf, size_t len, const char *na
         }
         for (size_t i = 0; i < (size_t)npix; i++) {
             const uint8_t *s = px + i * dc;
-            if (dc <= 2) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = s[0]; // L / LA: replicate, drop alpha
-            else memcpy(rgb + 3 * i, s, 3);                                  // RGB / RGBA: drop alpha
+            if (x->fill && dc == 4 && s[3] == 0) memcpy(rgb + 3 * i, x->canvas, 3); // GIF: not drawn by the frame
+            else if (dc <= 2) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = s[0]; // L / LA: replicate, drop alpha
+            else memcpy(rgb + 3 * i, s, 3);                                       // RGB / RGBA: drop alpha
         }
         stbi_image_free(px);
     }
+    // transformers' convert_to_rgb: the pixels of PIL's transparency colour composited onto white (png_white_key)
+    if (x->white)
+        for (size_t i = 0; i < (size_t)npix; i++)
+            if (!memcmp(rgb + 3 * i, x->key, 3)) memset(rgb + 3 * i, 255, 3);
     img->w = w;
     img->h = h;
     img->rgb = rgb;

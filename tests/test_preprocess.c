@@ -220,7 +220,7 @@ static void test_decode(void) {
         }
         int same = im.w == c->w && im.h == c->h && crc(im.rgb, (size_t)im.w * im.h * 3) == c->crc;
         if (!strstr(c->file, ".jpg")) {
-            CHECK(same, "decode %s = transformers load_image (%d x %d)", c->file, im.w, im.h);
+            CHECK(same, "decode %s = transformers load_image + the processor's convert_to_rgb (%d x %d)", c->file, im.w, im.h);
         } else {
             // libjpeg-turbo as PIL drives it: every value equal; PIL's pixels (.ref.png) say how far off a mismatch is
             njpeg++;

@@ -27,6 +27,7 @@ import torchvision
 import transformers
 from torchvision.transforms.v2 import functional as tvF
 from transformers import Glm4vImageProcessor, Glm4vImageProcessorPil, Glm4vVideoProcessor, Glm46VVideoProcessor
+from transformers.image_transforms import convert_to_rgb
 from transformers.image_utils import load_image
 from transformers.models.glm4v.image_processing_glm4v import smart_resize
 from transformers.video_utils import VideoMetadata
@@ -265,12 +266,130 @@ xmp = PngImagePlugin.PngInfo()  # orientation only in the XMP packet: PIL getexi
 xmp.add_itxt("XML:com.adobe.xmp", '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:Description tiff:Orientation="8"/>'
              "</x:xmpmeta>")
 Image.fromarray(small(13, 7, 3, 31)).save(f"{OUT}/xmp8.png", pnginfo=xmp)
+
+
+# transparency that transformers' processor turns white (>= 5.24 convert_to_rgb composites onto white when PIL's
+# info["transparency"] survives load_image's convert("RGB")): PNG colour keys (tRNS) of every grey depth and RGB, palette
+# PNGs with one transparent index (and the b"\n" that _simple_palette's `$` lets through), an index past a short PLTE;
+# GIF first frames with a transparent index, a frame smaller than the screen, a local table, the identity grey table
+# (PIL mode L) and indices past the table
+def png_chunk(t, d):
+    return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & M32)
+
+
+def png_key(w, h, bitdepth, ctype, rows, extra):
+    raw = b"".join(b"\x00" + r for r in rows)
+    ihdr = struct.pack(">IIBBBBB", w, h, bitdepth, ctype, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + extra + png_chunk(b"IDAT", zlib.compress(raw, 9)) +
+            png_chunk(b"IEND", b""))
+
+
+def pack_bits(vals, bd):
+    bits = "".join(format(int(v), "0%db" % bd) for v in vals)
+    bits += "0" * (-len(bits) % 8)
+    return int(bits, 2).to_bytes(len(bits) // 8, "big")
+
+
+TW, TH = 11, 9
+tv = synth(TW, TH, 40)
+for bd, t in ((1, 0), (2, 0), (8, -1), (16, 0)):
+    v = (tv[..., 0].astype(np.uint32) * (2 ** bd) // 256) if bd < 16 else tv[..., 0].astype(np.uint32) * 3
+    v[0, :3] = 0
+    t = int(v[4, 4]) if t < 0 else t  # a grey that occurs
+    rows = [pack_bits(r, bd) if bd < 8 else r.astype("u1" if bd == 8 else ">u2").tobytes() for r in v]
+    with open(f"{OUT}/trns_gray{bd}.png", "wb") as f:
+        f.write(png_key(TW, TH, bd, 0, rows, png_chunk(b"tRNS", struct.pack(">H", t))))
+c8 = tv.copy()
+c8[3, 4] = (44, 2, 3)  # the 16-bit key (300, 2, 3) is compared & 0xff
+for tag, key in (("px", tuple(int(x) for x in tv[2, 2])), ("masked", (300, 2, 3))):
+    with open(f"{OUT}/trns_rgb8_{tag}.png", "wb") as f:
+        f.write(png_key(TW, TH, 8, 2, [r.tobytes() for r in c8], png_chunk(b"tRNS", struct.pack(">HHH", *key))))
+c16 = (tv.astype(np.uint32) * 257).astype(">u2")
+with open(f"{OUT}/trns_rgb16.png", "wb") as f:
+    f.write(png_key(TW, TH, 16, 2, [r.tobytes() for r in c16], png_chunk(b"tRNS", struct.pack(">HHH", *c16[5, 5]))))
+plte = bytes(synth(6, 1, 41).reshape(-1))
+plte = plte[:12] + plte[:3] + plte[15:]  # entry 4 has entry 0's colour: whitened with it
+idx = (tv[..., 1].astype(np.uint32) * 9 // 256).astype(np.uint8)  # 0..8: 6..8 are past the 6-entry PLTE (black)
+for tag, trns in (("idx0", b"\x00"), ("idx2_nl", b"\xff\xff\x00\n"), ("idx7", b"\xff" * 7 + b"\x00"),
+                  ("bytes", b"\x00\x80"), ("none", None)):
+    extra = png_chunk(b"PLTE", plte) + (png_chunk(b"tRNS", trns) if trns is not None else b"")
+    with open(f"{OUT}/trns_pal8_{tag}.png", "wb") as f:
+        f.write(png_key(TW, TH, 8, 3, [r.tobytes() for r in idx], extra))
+idx4 = (tv[..., 2].astype(np.uint32) * 9 // 256).astype(np.uint8)
+with open(f"{OUT}/trns_pal4_idx0.png", "wb") as f:
+    f.write(png_key(TW, TH, 4, 3, [pack_bits(r, 4) for r in idx4], png_chunk(b"PLTE", plte) + png_chunk(b"tRNS", b"\x00")))
+
+
+def gif_lzw(indices, min_code=8):
+    """LZW data as a GIF writer without compression emits it: a clear code before the code width would grow"""
+    clear, width, codes, k = 1 << min_code, min_code + 1, [1 << min_code], 0
+    for v in indices:
+        codes.append(int(v))
+        k += 1
+        if k == clear - 2:
+            codes.append(clear)
+            k = 0
+    codes.append(clear + 1)
+    acc = nb = 0
+    data = bytearray()
+    for c in codes:
+        acc |= c << nb
+        nb += width
+        while nb >= 8:
+            data.append(acc & 255)
+            acc >>= 8
+            nb -= 8
+    if nb:
+        data.append(acc & 255)
+    out = bytearray([min_code])
+    for i in range(0, len(data), 255):
+        out += bytes([len(data[i:i + 255])]) + data[i:i + 255]
+    return bytes(out + b"\x00")
+
+
+def gif_file(sw, sh, frame, gct=None, bg=0, lct=None, trans=None, at=(0, 0)):
+    def table(t):
+        bits = max(1, (len(t) - 1).bit_length())
+        return bits - 1, b"".join(bytes(t[i]) if i < len(t) else b"\x00\x00\x00" for i in range(1 << bits))
+
+    out = bytearray(b"GIF89a" + struct.pack("<HH", sw, sh))
+    if gct:
+        b, data = table(gct)
+        out += bytes([0x80 | b, bg, 0]) + data
+    else:
+        out += bytes([0, bg, 0])
+    if trans is not None:
+        out += b"\x21\xf9\x04\x01\x00\x00" + bytes([trans]) + b"\x00"
+    out += b"\x2c" + struct.pack("<HHHH", at[0], at[1], frame.shape[1], frame.shape[0])
+    if lct:
+        b, data = table(lct)
+        out += bytes([0x80 | b]) + data
+    else:
+        out += b"\x00"
+    return bytes(out + gif_lzw(frame.reshape(-1)) + b"\x3b")
+
+
+gpal = [tuple(int(x) for x in synth(8, 1, 42)[0, i]) for i in range(8)]
+gpal[4] = gpal[0]
+gi = (tv[..., 0].astype(np.uint32) * 8 // 256).astype(np.uint8)
+gi12 = (tv[..., 1].astype(np.uint32) * 12 // 256).astype(np.uint8)  # 8..11 past the table
+gifs = {"trans": gif_file(TW, TH, gi, gct=gpal, trans=0), "trans_oob": gif_file(TW, TH, gi12, gct=gpal, trans=10),
+        "rect": gif_file(TW + 5, TH + 4, gi[:6, :7], gct=gpal, bg=3, at=(3, 2)),
+        "rect_trans": gif_file(TW + 5, TH + 4, gi[:6, :7], gct=gpal, bg=3, trans=5, at=(3, 2)),
+        "local": gif_file(TW, TH, gi, gct=gpal, lct=[(i * 30, 255 - i * 30, 7) for i in range(8)], trans=1),
+        "gray": gif_file(TW, TH, gi12, gct=[(i, i, i) for i in range(8)], trans=3),
+        "oob": gif_file(TW, TH, gi12, gct=gpal)}
+for tag, data in gifs.items():
+    with open(f"{OUT}/trns_{tag}.gif", "wb") as f:
+        f.write(data)
+
+# decoded pixels: what the processor converts (load_image(path), then its convert_to_rgb)
 lines.append("typedef struct { const char *file; int w, h; unsigned crc; } DecodeCase;")
 lines.append("static const DecodeCase decode_cases[] = {")
 for name in sorted(os.listdir(OUT)):
     if name.endswith(".h") or name.endswith(".ref.png"):
         continue
-    a = np.array(load_image(f"{OUT}/{name}"))
+    a = convert_to_rgb(load_image(f"{OUT}/{name}"), return_numpy=True)
     if name.endswith(".jpg"):  # PIL's pixels, so that a JPEG mismatch can say how many values differ
         Image.fromarray(a).save(f"{OUT}/{name}.ref.png")
     lines.append(f'    {{"{name}", {a.shape[1]}, {a.shape[0]}, 0x{crc(a):08x}u}},')
