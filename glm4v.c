@@ -152,7 +152,9 @@ _Noreturn static void usage_error(const char *fmt, ...) {
 
 static long parse_long(const char *flag, const char *s, long lo, long hi) { return glm_flag_long(NULL, flag, s, lo, hi); }
 
-static float parse_float(const char *flag, const char *s, float lo, float hi) {
+// a flag's number in [lo, hi], bounds given in double so that the values the message names are accepted (a float
+// 1e-3f is 0.0010000000475: "--fps 0.001" was refused as out of "[0.001, 1000]")
+static float parse_float(const char *flag, const char *s, double lo, double hi) {
     if (!s) usage_error("%s needs a value", flag);
     char *end;
     errno = 0;
@@ -225,7 +227,7 @@ static void parse_args(Options *o, int argc, char **argv) {
         else if (ARG("--temp")) ONCE(O_TEMP), NEEDV(), o->temp = parse_float(a, v, 0, 100);
         else if (ARG("--top-k")) ONCE(O_TOPK), NEEDV(), o->top_k = (int)parse_long(a, v, 0, 1 << 30);
         else if (ARG("--top-p")) ONCE(O_TOPP), NEEDV(), o->top_p = parse_float(a, v, 0, 1);
-        else if (ARG("--repeat-penalty")) ONCE(O_PENALTY), NEEDV(), o->repeat_penalty = parse_float(a, v, 1e-3f, 100);
+        else if (ARG("--repeat-penalty")) ONCE(O_PENALTY), NEEDV(), o->repeat_penalty = parse_float(a, v, 1e-3, 100);
         else if (ARG("--seed")) ONCE(O_SEED), NEEDV(), o->seed = (uint64_t)parse_long(a, v, 0, 0x7fffffffffffffffL);
         else if (ARG("-t") || ARG("--threads")) ONCE(O_THREADS), NEEDV(), o->threads = (int)parse_long(a, v, 1, 1024);
         else if (ARG("--dump")) ONCE(O_DUMP), NEEDV(), o->dump = v;
@@ -237,9 +239,9 @@ static void parse_args(Options *o, int argc, char **argv) {
         } else if (ARG("--pages")) ONCE(O_PAGES), NEEDV(), o->pages = v;
         else if (ARG("--max-pages")) ONCE(O_MAXPAGES), NEEDV(), o->max_pages = (int)parse_long(a, v, 1, ENGINE_MAX_IMAGES);
         else if (ARG("--dpi")) ONCE(O_DPI), NEEDV(), o->dpi = (int)parse_long(a, v, 1, PDF_DPI_MAX);
-        else if (ARG("--pdf-timeout")) ONCE(O_PDFTIMEOUT), NEEDV(), o->pdf_timeout = parse_float(a, v, 0.1f, 86400);
+        else if (ARG("--pdf-timeout")) ONCE(O_PDFTIMEOUT), NEEDV(), o->pdf_timeout = parse_float(a, v, 0.1, 86400);
         else if (ARG("--video")) ONCE(O_VIDEO), NEEDV(), o->video = v;
-        else if (ARG("--fps")) ONCE(O_FPS), NEEDV(), o->fps = parse_float(a, v, 1e-3f, 1000);
+        else if (ARG("--fps")) ONCE(O_FPS), NEEDV(), o->fps = parse_float(a, v, 1e-3, 1000);
         else if (ARG("--max-image-pixels")) ONCE(O_MAXPIX), NEEDV(), o->max_image_pixels = parse_long(a, v, 1, 1L << 40);
         else if (ARG("--resize")) {
             ONCE(O_RESIZE), NEEDV();

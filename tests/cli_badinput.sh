@@ -104,6 +104,11 @@ expect 2 "--seed: '1e3'" "--seed 1e3" run -m $M -p hi --seed 1e3
 expect 2 "--resize" "--resize bogus" run -m $M -p hi --resize bogus
 expect 2 "--compute: 'fp16'" "--compute fp16" run -m $M -p hi --compute fp16
 expect 2 "--max-image-pixels" "--max-image-pixels 0" run -m $M -p hi --max-image-pixels 0
+expect 2 "--fps: '0.0009'" "--fps below its range" run -m $M -p hi --fps 0.0009
+# the bounds a message names are accepted (they were compared as floats: 1e-3f > 0.001)
+expect_ok "--fps 0.001 (the lower bound)" run -m $M -p hi -n 0 --fps 0.001
+expect_ok "--repeat-penalty 0.001 (the lower bound)" run -m $M -p hi -n 1 --repeat-penalty 0.001
+expect_ok "--pdf-timeout 0.1 (the lower bound)" run -m $M -p hi -n 0 --pdf-timeout 0.1
 expect 2 "-m needs a value" "missing value (-m)" "$GLM4V" -p hi -m
 expect 2 "-n needs a value" "missing value (-n)" "$GLM4V" -m $M -p hi -n
 expect 2 "-m MODEL_DIR is required" "no -m" "$GLM4V" -p hi
