@@ -326,36 +326,63 @@ int generation_config_parse(Config *c, const char *json, size_t len, const char 
 
 // ---------------------------------------------------------------------------- processor configs
 
-void proc_config_defaults(ProcConfig *p) {
-    memset(p, 0, sizeof *p);
-    // Glm4vImageProcessor: size {"shortest_edge": 112*112, "longest_edge": 28*28*15000}
-    p->min_pixels = 12544, p->max_pixels = 11760000;
-    // Glm4vVideoProcessor: size {"shortest_edge": 12544, "longest_edge": 28*28*2*30000}
-    p->vmin_pixels = 12544, p->vmax_pixels = 47040000;
-    // OPENAI_CLIP_MEAN / OPENAI_CLIP_STD
-    p->image_mean[0] = 0.48145466f, p->image_mean[1] = 0.4578275f, p->image_mean[2] = 0.40821073f;
-    p->image_std[0] = 0.26862954f, p->image_std[1] = 0.26130258f, p->image_std[2] = 0.27577711f;
-    p->rescale_factor = 1.0 / 255.0;
-    p->patch_size = 14, p->temporal_patch_size = 2, p->merge_size = 2;
-    p->video_fps = 2.0f, p->video_max_duration = 300;
+// Glm4vImageProcessor's class defaults (image != 0) or Glm4vVideoProcessor's (image == 0) over p's fields for it
+static void proc_modality_defaults(ProcConfig *p, int image) {
+    // OPENAI_CLIP_MEAN / OPENAI_CLIP_STD, rescale_factor 1 / 255
+    static const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f}, std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+    if (image) {
+        // Glm4vImageProcessor: size {"shortest_edge": 112*112, "longest_edge": 28*28*15000}
+        p->min_pixels = 12544, p->max_pixels = 11760000;
+        memcpy(p->image_mean, mean, sizeof mean), memcpy(p->image_std, std, sizeof std);
+        p->rescale_factor = 1.0 / 255.0;
+    } else {
+        // Glm4vVideoProcessor: size {"shortest_edge": 12544, "longest_edge": 28*28*2*30000}, fps 2, max_duration 300
+        p->vmin_pixels = 12544, p->vmax_pixels = 47040000;
+        memcpy(p->vimage_mean, mean, sizeof mean), memcpy(p->vimage_std, std, sizeof std);
+        p->vrescale_factor = 1.0 / 255.0;
+        p->video_fps = 2.0f, p->video_max_duration = 300;
+    }
 }
 
-// one image/video processor object (the fields of preprocessor_config.json or processor_config.json's sub-objects)
+void proc_config_defaults(ProcConfig *p) {
+    memset(p, 0, sizeof *p);
+    proc_modality_defaults(p, 1);
+    proc_modality_defaults(p, 0);
+    p->patch_size = 14, p->temporal_patch_size = 2, p->merge_size = 2;
+}
+
+// one image or video processor object (preprocessor_config.json's fields, or one of processor_config.json's objects)
+// read as that processor's from_pretrained reads it, over its class defaults
 static int proc_object(ProcConfig *p, const cJSON *o, const char *file, int video) {
+    proc_modality_defaults(p, !video);
+    // resize(): if not size.shortest_edge or not size.longest_edge: raise ValueError (the processors read nothing
+    // else: a top-level min_pixels / max_pixels, as Qwen2-VL's processor takes them, is not read by Glm4v's)
     const cJSON *size = cJSON_GetObjectItemCaseSensitive(o, "size");
     int *mn = video ? &p->vmin_pixels : &p->min_pixels, *mx = video ? &p->vmax_pixels : &p->max_pixels;
-    if (cJSON_IsObject(size)) {
+    if (size && !cJSON_IsNull(size)) {
+        if (!cJSON_IsObject(size) || !cJSON_GetObjectItemCaseSensitive(size, "shortest_edge") ||
+            !cJSON_GetObjectItemCaseSensitive(size, "longest_edge"))
+            return glm_err("%s: \"size\" must hold \"shortest_edge\" and \"longest_edge\" (the pixel budget %s reads)",
+                           file, video ? "Glm4vVideoProcessor" : "Glm4vImageProcessor");
         if (js_int(size, "shortest_edge", mn, file, 1, 1 << 30) || js_int(size, "longest_edge", mx, file, 1, 2000000000))
             return -1;
     }
-    // older files: top-level min_pixels / max_pixels
-    if (js_int(o, "min_pixels", mn, file, 1, 1 << 30) || js_int(o, "max_pixels", mx, file, 1, 2000000000)) return -1;
-    if (*mn > *mx) return glm_err("%s: size.shortest_edge %d is larger than longest_edge %d", file, *mn, *mx);
+    // settings glm4v implements one value of: another value is refused, never silently ignored (resample 3 = BICUBIC)
+    static const char *always[] = {"do_resize", "do_rescale", "do_normalize", "do_convert_rgb"};
+    for (size_t k = 0; k < sizeof always / sizeof always[0]; k++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, always[k]);
+        if (v && !cJSON_IsNull(v) && !cJSON_IsTrue(v))
+            return glm_err("%s: \"%s\": %s is not supported (glm4v always resizes, rescales, normalizes and converts "
+                           "to RGB, as the released processors do)", file, always[k], cJSON_IsFalse(v) ? "false" : "a non-boolean");
+    }
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(o, "resample");
+    if (rs && !cJSON_IsNull(rs) && !(cJSON_IsNumber(rs) && rs->valuedouble == 3))
+        return glm_err("%s: \"resample\" other than 3 (bicubic, the processors' default) is not supported", file);
     const char *keys[2] = {"image_mean", "image_std"};
-    float *dst[2] = {p->image_mean, p->image_std};
+    float *dst[2] = {video ? p->vimage_mean : p->image_mean, video ? p->vimage_std : p->image_std};
     for (int k = 0; k < 2; k++) {
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, keys[k]);
-        if (!a) continue;
+        if (!a || cJSON_IsNull(a)) continue;
         if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != 3) return glm_err("%s: %s must be 3 numbers", file, keys[k]);
         int i = 0;
         for (const cJSON *e = a->child; e; e = e->next, i++) {
@@ -364,9 +391,12 @@ static int proc_object(ProcConfig *p, const cJSON *o, const char *file, int vide
         }
     }
     for (int i = 0; i < 3; i++)
-        if (!(p->image_std[i] > 0)) return glm_err("%s: image_std must be positive", file);
-    if (js_double(o, "rescale_factor", &p->rescale_factor, file) ||
-        js_int(o, "patch_size", &p->patch_size, file, 1, 1024) ||
+        if (!(dst[1][i] > 0)) return glm_err("%s: image_std must be positive", file);
+    double *rescale = video ? &p->vrescale_factor : &p->rescale_factor;
+    if (js_double(o, "rescale_factor", rescale, file)) return -1;
+    // _fuse_mean_std_and_rescale_factor divides by it (transformers: ZeroDivisionError)
+    if (*rescale == 0) return glm_err("%s: \"rescale_factor\" must not be 0", file);
+    if (js_int(o, "patch_size", &p->patch_size, file, 1, 1024) ||
         js_int(o, "temporal_patch_size", &p->temporal_patch_size, file, 1, 16) ||
         js_int(o, "merge_size", &p->merge_size, file, 1, 16))
         return -1;
@@ -380,26 +410,29 @@ static int proc_object(ProcConfig *p, const cJSON *o, const char *file, int vide
     return 0;
 }
 
-int proc_config_parse(ProcConfig *p, const char *json, size_t len, const char *file, int video_only) {
+int proc_config_parse(ProcConfig *p, const char *json, size_t len, const char *file, int which, int *set) {
+    if (set) *set = 0;
     cJSON *root = cJSON_ParseWithLength(json, len);
     if (!root || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return glm_err("%s: not valid JSON", file);
     }
-    int rc = 0;
+    int rc = 0, done = 0;
     const cJSON *ip = cJSON_GetObjectItemCaseSensitive(root, "image_processor");
     const cJSON *vp = cJSON_GetObjectItemCaseSensitive(root, "video_processor");
-    if (ip || vp) { // 5.x processor_config.json
+    if (ip || vp) { // 5.x processor_config.json: each processor from its own object
         if ((ip && !cJSON_IsObject(ip)) || (vp && !cJSON_IsObject(vp)))
             rc = glm_err("%s: image_processor / video_processor must be objects", file);
-        if (!rc && ip) rc = proc_object(p, ip, file, 0);
-        if (!rc && vp) rc = proc_object(p, vp, file, 1);
-    } else {
-        rc = proc_object(p, root, file, video_only);
+        if (!rc && ip && (which & PROC_IMAGE) && !(rc = proc_object(p, ip, file, 0))) done |= PROC_IMAGE;
+        if (!rc && vp && (which & PROC_VIDEO) && !(rc = proc_object(p, vp, file, 1))) done |= PROC_VIDEO;
+    } else if (!(which & PROC_NESTED_ONLY)) { // one flat object: what each processor of `which` reads
+        if ((which & PROC_IMAGE) && !(rc = proc_object(p, root, file, 0))) done |= PROC_IMAGE;
+        if (!rc && (which & PROC_VIDEO) && !(rc = proc_object(p, root, file, 1))) done |= PROC_VIDEO;
     }
     const cJSON *pc = cJSON_GetObjectItemCaseSensitive(root, "processor_class");
     if (cJSON_IsString(pc) && strstr(pc->valuestring, "Glm46V")) p->glm46v = 1;
     cJSON_Delete(root);
+    if (set) *set = done;
     return rc;
 }
 
@@ -488,13 +521,18 @@ static int checkpoint_open_(Checkpoint *ck, const char *dir) {
         free(buf), free(p);
         if (e) return -1;
     }
-    // processor: 5.x processor_config.json, or released preprocessor_config.json + video_preprocessor_config.json
-    const char *pnames[3] = {"processor_config.json", "preprocessor_config.json", "video_preprocessor_config.json"};
+    // processor settings, each processor from the first file that has them (transformers' from_pretrained: the 5.x
+    // processor_config.json's nested object, else video_preprocessor_config.json for the video processor, else
+    // preprocessor_config.json, the released layout, for both)
+    const char *pnames[3] = {"processor_config.json", "video_preprocessor_config.json", "preprocessor_config.json"};
+    const int pwhich[3] = {PROC_IMAGE | PROC_VIDEO | PROC_NESTED_ONLY, PROC_VIDEO, PROC_IMAGE | PROC_VIDEO};
+    int have = 0; // the processors read so far
     for (int i = 0; i < 3; i++) {
         if ((r = read_opt(dir, pnames[i], &buf, &len)) < 0) return -1;
         if (r == 0) continue;
         char *p = path_join(dir, pnames[i]);
-        int e = proc_config_parse(&c->proc, buf, len, p, i == 2);
+        int got = 0, e = proc_config_parse(&c->proc, buf, len, p, pwhich[i] & ~have, &got);
+        have |= got;
         free(buf), free(p);
         if (e) return -1;
     }

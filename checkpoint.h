@@ -54,8 +54,10 @@ typedef struct {
 typedef struct {
     int min_pixels, max_pixels;   // image smart_resize budget (size.shortest_edge / longest_edge)
     int vmin_pixels, vmax_pixels; // video budget
-    float image_mean[3], image_std[3]; // per-channel normalisation: (x * rescale - mean) / std
+    float image_mean[3], image_std[3]; // per-channel normalisation of images: (x * rescale - mean) / std
     double rescale_factor;        // 1/255: uint8 -> [0, 1]
+    float vimage_mean[3], vimage_std[3]; // the same for videos (the video processor's own image_mean / image_std)
+    double vrescale_factor;       // the video processor's rescale_factor
     int patch_size, temporal_patch_size, merge_size; // 14, 2 (frames per patch), 2 (2x2 merge)
     float video_fps;              // frames sampled per second
     int video_max_duration;       // seconds
@@ -89,7 +91,14 @@ typedef struct {
 
 // read config.json (+ generation_config.json, processor configs) from a folder or a JSON text
 int config_parse(Config *c, const char *json, size_t len, const char *name);
-int proc_config_parse(ProcConfig *p, const char *json, size_t len, const char *name, int video_only);
+// the modalities a processor file is read for (proc_config_parse's `which`, its *set)
+enum { PROC_IMAGE = 1, PROC_VIDEO = 2, PROC_NESTED_ONLY = 4 };
+// a processor file's settings over p, for the modalities in `which`: a 5.x processor_config.json's "image_processor" /
+// "video_processor" objects, or a flat (preprocessor_config.json-style) object read for every modality in `which`
+// (none with PROC_NESTED_ONLY: transformers reads no settings from a flat processor_config.json). Each modality read
+// starts from the processor class's defaults, as from_pretrained builds it from that one file. *set (NULL: not
+// wanted): the modalities read. 0, or -1 + glm_errmsg naming the file and field.
+int proc_config_parse(ProcConfig *p, const char *json, size_t len, const char *name, int which, int *set);
 void proc_config_defaults(ProcConfig *p);
 // generation_config.json over a parsed config (do_sample, temperature, top_k, top_p, repetition_penalty, eos ids)
 int generation_config_parse(Config *c, const char *json, size_t len, const char *name);

@@ -55,7 +55,8 @@ static int load_processor(Config *c, const char *path) {
     size_t len;
     char *buf = read_input(path, &len, 1 << 20);
     if (!buf) return -1;
-    int rc = proc_config_parse(&c->proc, buf, len, path, 0);
+    // a flat file (preprocessor_config.json) is what both processors read when a folder has no other
+    int rc = proc_config_parse(&c->proc, buf, len, path, PROC_IMAGE | PROC_VIDEO, NULL);
     free(buf);
     if (!rc && (c->proc.patch_size != c->vision.patch_size || c->proc.merge_size != c->vision.spatial_merge_size ||
                 c->proc.temporal_patch_size != c->vision.temporal_patch_size))

@@ -554,11 +554,11 @@ static int open_(Checkpoint *ck, GGUFModel *m, const char *text_path, const char
         float v[3];
         if (gguf_find_kv(mg, "clip.vision.image_mean")) {
             if (gguf_get_arr_f32(mg, "clip.vision.image_mean", v, 3, &n) || n != 3) return n != 3 ? glm_err("%s: clip.vision.image_mean is not 3 numbers", mg->path) : gerr();
-            memcpy(c->proc.image_mean, v, sizeof v);
+            memcpy(c->proc.image_mean, v, sizeof v), memcpy(c->proc.vimage_mean, v, sizeof v);
         }
         if (gguf_find_kv(mg, "clip.vision.image_std")) {
             if (gguf_get_arr_f32(mg, "clip.vision.image_std", v, 3, &n) || n != 3) return n != 3 ? glm_err("%s: clip.vision.image_std is not 3 numbers", mg->path) : gerr();
-            memcpy(c->proc.image_std, v, sizeof v);
+            memcpy(c->proc.image_std, v, sizeof v), memcpy(c->proc.vimage_std, v, sizeof v);
         }
     }
     TList l = {0};

@@ -325,21 +325,24 @@ static float *pixel_batch_append(PixelBatch *pb, int64_t n, int ncols, int t, in
 
 // write the normalized frame `tslot` (0..T-1 of the padded frame sequence) into the item's rows
 // (patchify: view(gt, tp, C, gh/m, m, ps, gw/m, m, ps).permute(gt, gh/m, gw/m, m, m, C, tp, ps, ps))
-static void patchify_frame(float *rows, const Image *fr, int tslot, const ProcConfig *pc, ResizeMode mode) {
+// (is_video: the video processor's image_mean / image_std / rescale_factor, else the image processor's)
+static void patchify_frame(float *rows, const Image *fr, int tslot, const ProcConfig *pc, ResizeMode mode, int is_video) {
     int ps = pc->patch_size, m = pc->merge_size, tp = pc->temporal_patch_size;
     int gh = fr->h / ps, gw = fr->w / ps, bh_n = gh / m, bw_n = gw / m;
     int ncols = 3 * tp * ps * ps;
     int t = tslot / tp, tt = tslot % tp;
+    const float *mean = is_video ? pc->vimage_mean : pc->image_mean, *std = is_video ? pc->vimage_std : pc->image_std;
+    const double rescale = is_video ? pc->vrescale_factor : pc->rescale_factor;
     float sub[3], div[3];
     for (int c = 0; c < 3; c++) {
         if (mode != RESIZE_TORCH) {
-            sub[c] = pc->image_mean[c];
-            div[c] = pc->image_std[c];
+            sub[c] = mean[c];
+            div[c] = std[c];
         } else {
             // _fuse_mean_std_and_rescale_factor: torch.tensor(mean) * (1.0 / rescale_factor), fp32 tensor x scalar
-            float s = (float)(1.0 / pc->rescale_factor);
-            sub[c] = pc->image_mean[c] * s;
-            div[c] = pc->image_std[c] * s;
+            float s = (float)(1.0 / rescale);
+            sub[c] = mean[c] * s;
+            div[c] = std[c] * s;
         }
     }
     for (int y = 0; y < fr->h; y++) {
@@ -354,7 +357,7 @@ static void patchify_frame(float *rows, const Image *fr, int tslot, const ProcCo
                 float v;
                 if (mode != RESIZE_TORCH) {
                     // rescale: (image.astype(float64) * scale).astype(float32); normalize: (image - mean) / std (fp32)
-                    float r8 = (float)((double)p[c] * pc->rescale_factor);
+                    float r8 = (float)((double)p[c] * rescale);
                     v = (r8 - sub[c]) / div[c];
                 } else {
                     // tvF.normalize(images.to(float32), mean*255, std*255): tensor.sub_(mean).div_(std)
@@ -403,7 +406,7 @@ int preprocess_frames(PixelBatch *pb, const Image *frames, int nframes, const Pr
             pb->npatches -= nrows;
             return -1;
         }
-        patchify_frame(rows, &rs, (int)f, pc, mode);
+        patchify_frame(rows, &rs, (int)f, pc, mode, is_video);
         image_free(&rs);
     }
     return 0;

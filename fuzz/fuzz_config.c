@@ -35,7 +35,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ProcConfig pc;
     for (int video_only = 0; video_only < 2; video_only++) {
         proc_config_defaults(&pc);
-        if (proc_config_parse(&pc, json, size, "processor_config.json", video_only) == 0) fz_config_sample(&pc);
+        if (proc_config_parse(&pc, json, size, "processor_config.json",
+                              video_only ? PROC_VIDEO : PROC_IMAGE | PROC_VIDEO, NULL) == 0)
+            fz_config_sample(&pc);
     }
     QuantConfig *q = NULL;
     if (quant_config_parse(&q, json, size, "config.json") == 0 && q) {

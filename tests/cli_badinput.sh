@@ -174,6 +174,14 @@ m=$(mkmodel proc_std); echo '{"image_processor": {"image_std": [1, 0, 1]}}' >"$m
 expect 1 "image_std" "processor_config.json zero image_std" run -m "$m" -p hi
 m=$(mkmodel proc_json); echo '{"image_processor": ' >"$m/processor_config.json"
 expect 1 "processor_config.json" "processor_config.json not JSON" run -m "$m" -p hi
+# settings glm4v does not implement are refused, not ignored (transformers would normalise differently)
+m=$(mkmodel proc_norm); sed -i 's/"do_normalize": true/"do_normalize": false/' "$m/processor_config.json"
+expect 1 'processor_config.json: "do_normalize": false' "processor_config.json do_normalize false" run -m "$m" -p hi
+printf '{"resample": 2}' >"$T/pre.json"
+expect 1 "$T/pre.json: \"resample\"" "--processor with resample 2 (bilinear)" run -m $M -p hi --processor "$T/pre.json"
+printf '{"size": {"shortest_edge": 3136}}' >"$T/pre2.json"
+expect 1 "$T/pre2.json: \"size\" must hold" "--processor with a size lacking longest_edge" run -m $M -p hi \
+    --processor "$T/pre2.json"
 
 # ---------------------------------------------------------------------------- safetensors (exit 1)
 

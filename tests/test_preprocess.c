@@ -28,6 +28,9 @@ static ProcConfig test_proc_config(void) {
     memcpy(pc.image_mean, mean, sizeof mean);
     memcpy(pc.image_std, std, sizeof std);
     pc.rescale_factor = 1.0 / 255;
+    memcpy(pc.vimage_mean, mean, sizeof mean);
+    memcpy(pc.vimage_std, std, sizeof std);
+    pc.vrescale_factor = 1.0 / 255;
     pc.patch_size = 14;
     pc.temporal_patch_size = 2;
     pc.merge_size = 2;
