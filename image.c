@@ -74,6 +74,7 @@ static unsigned char *png_deflate(unsigned char *data, int data_len, int *out_le
 #include <fcntl.h>
 #include <jpeglib.h> // after <stdio.h> (preprocess.h)
 #include <limits.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,8 +252,12 @@ static int header_dims(const uint8_t *b, size_t n, ImgFormat fmt, int64_t *w, in
     }
 }
 
-// Orientation (0x0112) in IFD0 of a TIFF-structured EXIF block, as PIL's Exif reads it: the value of a one-element
-// SHORT / LONG tag; 0 when the tag is absent, -1 when present in another form (PIL then does not transpose)
+// Orientation (0x0112) in IFD0 of a TIFF-structured EXIF block, as PIL's Exif reads it and exif_transpose looks it up:
+// ImageFileDirectory_v2 unpacks the tag by its own type (SHORT, LONG, IFD, SSHORT, SLONG, SBYTE: integers; RATIONAL,
+// SRATIONAL: IFDRational, equal to an int when exact; FLOAT, DOUBLE: floats; BYTE, UNDEFINED: bytes; ASCII: a str),
+// keeps the first of several values (Orientation has length 1), and {2: FLIP_LEFT_RIGHT, ...}.get(value) transposes
+// for a value equal to 2..8 (6.0 and 6/1 included). Returns 1..8, 0 when the tag is absent (or has no value), -1 when
+// it is present with any other value (PIL then neither transposes nor reads the XMP packet).
 static int exif_orientation_tiff(const uint8_t *t, size_t n) {
     if (n < 8) return 0;
     int be;
@@ -266,12 +271,53 @@ static int exif_orientation_tiff(const uint8_t *t, size_t n) {
     for (uint32_t i = 0; i < count; i++) {
         size_t e = (size_t)ifd + 2 + (size_t)i * 12;
         if (e + 12 > n) return 0;
-        if (rd16(t + e, be) == 0x0112) {
-            uint32_t type = rd16(t + e + 2, be), cnt = rd32(t + e + 4, be);
-            if (cnt != 1 || (type != 3 && type != 4)) return -1;
-            uint32_t v = type == 3 ? rd16(t + e + 8, be) : rd32(t + e + 8, be);
-            return v <= 8 ? (int)v : -1;
+        if (rd16(t + e, be) != 0x0112) continue;
+        // TiffTags type sizes: 1 BYTE, 2 ASCII, 3 SHORT, 4 LONG, 5 RATIONAL, 6 SBYTE, 7 UNDEFINED, 8 SSHORT, 9 SLONG,
+        // 10 SRATIONAL, 11 FLOAT, 12 DOUBLE, 13 IFD (read as LONG)
+        static const uint8_t size[14] = {0, 1, 1, 2, 4, 8, 1, 1, 2, 4, 8, 4, 8, 4};
+        uint32_t type = rd16(t + e + 2, be), cnt = rd32(t + e + 4, be);
+        if (type == 0 || type > 13) return 0; // an unknown type: PIL skips the tag
+        if (cnt == 0) return 0;
+        uint64_t bytes = (uint64_t)cnt * size[type];
+        size_t at = e + 8; // the value, in the entry when it fits in 4 bytes, else at an offset from the TIFF header
+        if (bytes > 4) {
+            uint32_t off = rd32(t + e + 8, be);
+            if (off > n || n - off < bytes) return 0; // "Possibly corrupt EXIF data": PIL skips the tag
+            at = off;
         }
+        const uint8_t *v = t + at;
+        long long iv;
+        double dv;
+        switch (type) {
+        case 3: iv = rd16(v, be); break;
+        case 8: iv = (int16_t)rd16(v, be); break;
+        case 4: case 13: iv = rd32(v, be); break;
+        case 9: iv = (int32_t)rd32(v, be); break;
+        case 6: iv = (int8_t)v[0]; break;
+        case 5: case 10: { // IFDRational(num, den) == k when the fraction is exactly k
+            long long num = type == 5 ? (long long)rd32(v, be) : (long long)(int32_t)rd32(v, be);
+            long long den = type == 5 ? (long long)rd32(v + 4, be) : (long long)(int32_t)rd32(v + 4, be);
+            if (den == 0 || num % den) return -1;
+            iv = num / den;
+            break;
+        }
+        case 11: case 12: { // a float equal to an integer
+            if (type == 11) {
+                uint32_t u = rd32(v, be);
+                float f;
+                memcpy(&f, &u, 4);
+                dv = f;
+            } else {
+                uint64_t u = (uint64_t)rd32(v + (be ? 0 : 4), be) << 32 | rd32(v + (be ? 4 : 0), be);
+                memcpy(&dv, &u, 8);
+            }
+            if (!(dv >= 1 && dv <= 8) || dv != floor(dv)) return -1;
+            iv = (long long)dv;
+            break;
+        }
+        default: return -1; // BYTE / UNDEFINED (bytes), ASCII (str): never equal to 2..8
+        }
+        return iv >= 1 && iv <= 8 ? (int)iv : -1;
     }
     return 0;
 }
@@ -291,8 +337,83 @@ static int xmp_orientation(const uint8_t *x, size_t n) {
     return 0;
 }
 
-// PIL Image.getexif()[Orientation] for a JPEG (first APP1 "Exif\0\0") or PNG (eXIf chunk), falling back to the XMP
-// packet (JPEG APP1 "http://ns.adobe.com/xap/1.0/", PNG iTXt "XML:com.adobe.xmp", uncompressed) when EXIF has none
+// 1 when s[0..n) is valid UTF-8 (Python's strict decoder: no overlongs, no surrogates, at most U+10FFFF)
+static int utf8_ok(const uint8_t *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        uint8_t c = s[i];
+        if (c < 0x80) { i++; continue; }
+        int k = c >= 0xC2 && c <= 0xDF ? 1 : c >= 0xE0 && c <= 0xEF ? 2 : c >= 0xF0 && c <= 0xF4 ? 3 : -1;
+        if (k < 0 || n - i <= (size_t)k) return 0;
+        uint8_t c1 = s[i + 1];
+        if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) || (c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 > 0x8F))
+            return 0;
+        for (int j = 1; j <= k; j++)
+            if ((s[i + j] & 0xC0) != 0x80) return 0;
+        i += (size_t)k + 1;
+    }
+    return 1;
+}
+
+// PngImagePlugin._safe_zlib_decompress: a zlib stream of at most MAX_TEXT_CHUNK (1 MiB) bytes, malloc'd; NULL when
+// it is not one, or is longer (PIL raises then; the text is not read here)
+static uint8_t *png_inflate(const uint8_t *z, size_t n, size_t *outn) {
+    const size_t cap = (size_t)1 << 20;
+    uint8_t *out = malloc(cap + 1);
+    if (!out) return NULL;
+    z_stream st;
+    memset(&st, 0, sizeof st);
+    if (inflateInit(&st) != Z_OK) return free(out), NULL;
+    st.next_in = (Bytef *)z, st.avail_in = n > UINT_MAX ? UINT_MAX : (uInt)n;
+    st.next_out = out, st.avail_out = (uInt)cap + 1;
+    int rc = inflate(&st, Z_FINISH);
+    size_t got = cap + 1 - st.avail_out;
+    inflateEnd(&st);
+    if ((rc != Z_STREAM_END && rc != Z_BUF_ERROR) || got > cap) return free(out), NULL;
+    *outn = got;
+    return out;
+}
+
+// the text of "Raw profile type exif" (ImageMagick's PNG EXIF) as Image.getexif reads it:
+// bytes.fromhex("".join(text.split("\n")[3:])): hex pairs, ASCII whitespace between them; NULL when not that
+static uint8_t *raw_profile_bytes(const uint8_t *t, size_t n, size_t *outn) {
+    size_t p = 0;
+    for (int line = 0; line < 3; line++) { // the first three lines ("", "exif", the length) are skipped
+        while (p < n && t[p] != '\n') p++;
+        if (p == n) return NULL; // fewer lines: "".join([]) = "", no EXIF
+        p++;
+    }
+    uint8_t *out = malloc((n - p) / 2 + 1);
+    if (!out) return NULL;
+    size_t k = 0;
+    for (;;) {
+        // fromhex() skips ASCII whitespace between pairs; the "\n" separators are gone with the join
+        while (p < n && (t[p] == ' ' || (t[p] >= '\t' && t[p] <= '\r'))) p++;
+        if (p == n) break;
+        int hi = t[p] >= '0' && t[p] <= '9' ? t[p] - '0' : (t[p] | 32) >= 'a' && (t[p] | 32) <= 'f' ? (t[p] | 32) - 'a' + 10 : -1;
+        size_t q = p + 1;
+        while (q < n && t[q] == '\n') q++; // a line break inside a pair is joined away
+        int lo = q < n ? (t[q] >= '0' && t[q] <= '9' ? t[q] - '0'
+                          : (t[q] | 32) >= 'a' && (t[q] | 32) <= 'f' ? (t[q] | 32) - 'a' + 10 : -1) : -1;
+        if (hi < 0 || lo < 0) return free(out), NULL; // PIL raises ValueError: not read here
+        out[k++] = (uint8_t)(hi << 4 | lo);
+        p = q + 1;
+    }
+    *outn = k;
+    return out;
+}
+
+// Exif.load: any number of leading b"Exif\x00\x00" stripped, then the TIFF structure
+static int exif_block_orientation(const uint8_t *d, size_t n) {
+    while (n >= 6 && memcmp(d, "Exif\0\0", 6) == 0) d += 6, n -= 6;
+    return exif_orientation_tiff(d, n);
+}
+
+// PIL Image.getexif()[Orientation] for a JPEG (first APP1 "Exif\0\0") or PNG, falling back to the XMP packet (JPEG
+// APP1 "http://ns.adobe.com/xap/1.0/": the last one) when EXIF has none. A PNG's EXIF is info["exif"] (the last eXIf
+// chunk or tEXt chunk keyed "exif"), else info["Raw profile type exif"] (tEXt / zTXt / iTXt text in hex, as ImageMagick
+// writes it); its XMP is info["XML:com.adobe.xmp"] (a tEXt / zTXt / iTXt text), else info["xmp"] (the last iTXt of
+// that key, also when its text is not UTF-8). Every chunk counts, before and after the image data (exif_transpose
+// loads the image, which reads the chunks after IDAT), the last of a key winning as in PIL's info dict.
 static int exif_orientation(const uint8_t *b, size_t n, ImgFormat fmt) {
     int exif = 0, xmp = 0, have_exif = 0;
     if (fmt == FMT_JPEG) {
@@ -309,36 +430,96 @@ static int exif_orientation(const uint8_t *b, size_t n, ImgFormat fmt) {
             const uint8_t *seg = b + p + 4;
             size_t slen = len - 2;
             if (marker == 0xE1 && !have_exif && slen >= 6 && memcmp(seg, "Exif\0\0", 6) == 0) {
-                exif = exif_orientation_tiff(seg + 6, slen - 6);
+                exif = exif_block_orientation(seg, slen);
                 have_exif = 1;
             } else if (marker == 0xE1 && slen >= sizeof xmp_id && memcmp(seg, xmp_id, sizeof xmp_id) == 0) {
                 xmp = xmp_orientation(seg + sizeof xmp_id, slen - sizeof xmp_id); // the last XMP packet counts
             }
             p += 2 + len;
         }
-    } else if (fmt == FMT_PNG) {
-        static const char xmp_key[] = "XML:com.adobe.xmp"; // iTXt: keyword \0 flag method lang \0 tkey \0 text
-        size_t p = 8;
-        while (p + 12 <= n) {
-            size_t len = rd32(b + p, 1);
-            if (len > n - p - 12) break;
-            const uint8_t *d = b + p + 8;
-            if (memcmp(b + p + 4, "eXIf", 4) == 0) {
-                exif = exif_orientation_tiff(d, len);
-                have_exif = 1;
-            } else if (memcmp(b + p + 4, "iTXt", 4) == 0 && len > sizeof xmp_key + 2 &&
-                       memcmp(d, xmp_key, sizeof xmp_key) == 0 && d[sizeof xmp_key] == 0) {
-                size_t q = sizeof xmp_key + 2; // past the compression flag and method
-                for (int z = 0; z < 2 && q < len; z++) // language tag, translated keyword
-                    while (q < len && d[q++] != 0) {}
-                xmp = xmp_orientation(d + q, len - q);
-            }
-            if (memcmp(b + p + 4, "IEND", 4) == 0) break;
-            p += 12 + len;
-        }
+        return exif != 0 ? exif : xmp;
     }
-    if (exif != 0) return exif;
-    return xmp;
+    if (fmt != FMT_PNG) return 0;
+    static const char k_xmp[] = "XML:com.adobe.xmp", k_raw[] = "Raw profile type exif";
+    // the values PIL's info would hold: [0] "exif", [1] "Raw profile type exif", [2] "XML:com.adobe.xmp", [3] "xmp";
+    // a decompressed value is owned by its slot (owned[k], freed when the key is set again)
+    const uint8_t *val[4] = {0};
+    size_t vlen[4] = {0};
+    uint8_t *owned[4] = {0};
+    size_t text_bytes = 0; // decompressed so far: PIL's MAX_TEXT_MEMORY (64 MiB) bounds it ("Too much memory used")
+    for (size_t p = 8; p + 12 <= n;) {
+        size_t len = rd32(b + p, 1);
+        if (len > n - p - 12) break;
+        const uint8_t *d = b + p + 8, *type = b + p + 4;
+        const uint8_t *nul = memchr(d, 0, len);
+        size_t klen = nul ? (size_t)(nul - d) : len;
+        int isxmp = klen == sizeof k_xmp - 1 && !memcmp(d, k_xmp, klen);
+        int israw = klen == sizeof k_raw - 1 && !memcmp(d, k_raw, klen);
+        int key = -1, z = 0; // the slot this chunk sets; z: its text is a zlib stream
+        const uint8_t *v = NULL;
+        size_t vn = 0;
+        if (!memcmp(type, "eXIf", 4)) {
+            key = 0, v = d, vn = len;
+        } else if (!memcmp(type, "tEXt", 4) || !memcmp(type, "zTXt", 4)) {
+            z = type[0] == 'z';
+            v = nul ? nul + 1 : d + len, vn = nul ? len - klen - 1 : 0;
+            key = israw ? 1 : isxmp ? 2 : !z && klen == 4 && !memcmp(d, "exif", 4) ? 0 : -1; // tEXt "exif": bytes
+            if (key >= 0 && z) { // method byte 0, then the stream (PIL raises SyntaxError for another method)
+                if (vn == 0 || v[0] != 0) key = -1;
+                else v++, vn--;
+            }
+        } else if (!memcmp(type, "iTXt", 4) && nul && len - klen - 1 >= 2 && (isxmp || israw)) {
+            // keyword \0 flag method lang \0 tkey \0 text (flag 1 + method 0: a zlib stream; another method: skipped)
+            const uint8_t *r = nul + 1, *end = d + len;
+            const uint8_t *lang = r + 2, *l0 = memchr(lang, 0, (size_t)(end - lang));
+            const uint8_t *tk = l0 ? l0 + 1 : NULL, *t0 = tk ? memchr(tk, 0, (size_t)(end - tk)) : NULL;
+            if (t0 && (r[0] == 0 || r[1] == 0)) {
+                z = r[0] != 0, v = t0 + 1, vn = (size_t)(end - v);
+                // info["xmp"] = v before the text is decoded; info[key] only when lang, tkey and text are UTF-8
+                key = utf8_ok(lang, (size_t)(l0 - lang)) && utf8_ok(tk, (size_t)(t0 - tk)) ? (isxmp ? 2 : 1) : -1;
+                if (isxmp && key < 0) key = 3;
+            }
+        }
+        uint8_t *dec = NULL;
+        if (key >= 0 && z) {
+            size_t dn = 0;
+            dec = text_bytes < ((size_t)64 << 20) ? png_inflate(v, vn, &dn) : NULL;
+            if (dec) text_bytes += dn;
+            // zTXt: a broken stream reads as b""; iTXt: nothing is set
+            if (!dec && type[0] == 'i') key = -1;
+            v = dec ? dec : (const uint8_t *)"", vn = dec ? dn : 0;
+        }
+        if (key >= 0 && type[0] == 'i' && key != 3 && !utf8_ok(v, vn)) key = isxmp ? 3 : -1;
+        if (key >= 0) {
+            // an iTXt XMP text sets info["xmp"] too (its own copy when decompressed)
+            if (type[0] == 'i' && isxmp && key == 2) {
+                free(owned[3]), owned[3] = NULL;
+                val[3] = v, vlen[3] = vn;
+                if (dec && (owned[3] = malloc(vn ? vn : 1))) memcpy(owned[3], dec, vn), val[3] = owned[3];
+                else if (dec) val[3] = NULL;
+            }
+            free(owned[key]);
+            owned[key] = dec, dec = NULL;
+            val[key] = v, vlen[key] = vn;
+        }
+        free(dec);
+        if (!memcmp(type, "IEND", 4)) break;
+        p += 12 + len;
+    }
+    if (val[0]) {
+        exif = exif_block_orientation(val[0], vlen[0]);
+    } else if (val[1]) {
+        size_t rn;
+        uint8_t *raw = raw_profile_bytes(val[1], vlen[1], &rn);
+        if (raw) exif = exif_block_orientation(raw, rn);
+        free(raw);
+    }
+    if (exif == 0) {
+        if (val[2]) xmp = xmp_orientation(val[2], vlen[2]);
+        else if (val[3]) xmp = xmp_orientation(val[3], vlen[3]);
+    }
+    for (int i = 0; i < 4; i++) free(owned[i]);
+    return exif != 0 ? exif : xmp;
 }
 
 // PIL.ImageOps.exif_transpose: FLIP_LEFT_RIGHT (2), ROTATE_180 (3), FLIP_TOP_BOTTOM (4), TRANSPOSE (5),

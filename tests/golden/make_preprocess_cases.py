@@ -383,6 +383,45 @@ for tag, data in gifs.items():
     with open(f"{OUT}/trns_{tag}.gif", "wb") as f:
         f.write(data)
 
+# EXIF orientation as PIL reads it (Image.getexif + ImageOps.exif_transpose): the tag in other TIFF types (SSHORT,
+# RATIONAL 12/2, FLOAT, several values: the first), a present 0 that hides the XMP packet; PNG EXIF in ImageMagick's
+# "Raw profile type exif" text (zTXt, hex), in a tEXt keyed "exif", and XMP in a compressed iTXt after the image data
+def tiff_orientation(typ, count, value):
+    """a little-endian TIFF with one IFD0 entry, Orientation; value: the bytes (inline up to 4, else after the IFD)"""
+    head = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 1)
+    if len(value) <= 4:
+        return head + struct.pack("<HHI", 0x112, typ, count) + value.ljust(4, b"\x00") + struct.pack("<I", 0)
+    return head + struct.pack("<HHII", 0x112, typ, count, 26) + struct.pack("<I", 0) + value
+
+
+def jpeg_app1(jpeg, payload):
+    seg = b"Exif\x00\x00" + payload
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(seg) + 2) + seg + jpeg[2:]
+
+
+buf = io.BytesIO()
+Image.fromarray(synth(14, 9, 43)).save(buf, "JPEG", quality=95)
+for tag, typ, cnt, val in (("sshort6", 8, 1, struct.pack("<h", 6)), ("rational6", 5, 1, struct.pack("<II", 12, 2)),
+                           ("float8", 11, 1, struct.pack("<f", 8.0)), ("short2x", 3, 2, struct.pack("<HH", 6, 1)),
+                           ("byte6", 1, 1, b"\x06")):
+    with open(f"{OUT}/exif_{tag}.jpg", "wb") as f:
+        f.write(jpeg_app1(buf.getvalue(), tiff_orientation(typ, cnt, val)))
+ex_rgb = synth(14, 9, 44)
+ex_rows = [ex_rgb[y].tobytes() for y in range(9)]
+raw6 = b"Exif\x00\x00" + tiff_orientation(3, 1, struct.pack("<H", 6))
+raw6_text = ("\nexif\n%8d\n" % len(raw6) + "\n".join(raw6.hex()[i:i + 72] for i in range(0, 2 * len(raw6), 72))).encode()
+xmp = b'<x:xmpmeta><rdf:Description tiff:Orientation="%d"/></x:xmpmeta>'
+png_ex = {"exif_raw6.png": png_chunk(b"zTXt", b"Raw profile type exif\x00\x00" + zlib.compress(raw6_text)),
+          "exif_text8.png": png_chunk(b"tEXt", b"exif\x00" + tiff_orientation(3, 1, struct.pack("<H", 8))),
+          "exif0_xmp8.png": png_chunk(b"eXIf", tiff_orientation(3, 1, struct.pack("<H", 0))) +
+          png_chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + xmp % 8)}
+for name, extra in png_ex.items():
+    with open(f"{OUT}/{name}", "wb") as f:
+        f.write(png_key(14, 9, 8, 2, ex_rows, extra))
+with open(f"{OUT}/exif_xmp7_after_idat.png", "wb") as f:  # the text after IDAT: exif_transpose loads the image first
+    data = png_key(14, 9, 8, 2, ex_rows, b"")
+    f.write(data[:-12] + png_chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x01\x00\x00\x00" + zlib.compress(xmp % 7)) + data[-12:])
+
 # decoded pixels: what the processor converts (load_image(path), then its convert_to_rgb)
 lines.append("typedef struct { const char *file; int w, h; unsigned crc; } DecodeCase;")
 lines.append("static const DecodeCase decode_cases[] = {")

@@ -308,10 +308,19 @@ static const ResizeCase resize_cases[] = {
 typedef struct { const char *file; int w, h; unsigned crc; } DecodeCase;
 static const DecodeCase decode_cases[] = {
     {"bilevel.png", 23, 17, 0x21b1e17bu},
+    {"exif0_xmp8.png", 14, 9, 0x5d2e0714u},
     {"exif3.png", 13, 7, 0x168e5713u},
     {"exif6.jpg", 32, 48, 0x77bcb95fu},
     {"exif6.png", 7, 13, 0xf78fcdb3u},
     {"exif8.png", 7, 13, 0x72c3c8f5u},
+    {"exif_byte6.jpg", 14, 9, 0xab24ff25u},
+    {"exif_float8.jpg", 9, 14, 0xfd5e1453u},
+    {"exif_rational6.jpg", 9, 14, 0x005483edu},
+    {"exif_raw6.png", 9, 14, 0x6fd0a2bau},
+    {"exif_short2x.jpg", 9, 14, 0x005483edu},
+    {"exif_sshort6.jpg", 9, 14, 0x005483edu},
+    {"exif_text8.png", 9, 14, 0xe72c1f20u},
+    {"exif_xmp7_after_idat.png", 9, 14, 0x87b0a5a6u},
     {"gray.png", 23, 17, 0xe73b183du},
     {"gray16.pgm", 23, 17, 0x8d4fcbf2u},
     {"gray16.png", 23, 17, 0xf1a61d89u},
@@ -364,6 +373,11 @@ static const DecodeCase decode_cases[] = {
 typedef struct { const char *file; int gt, gh, gw; unsigned crc; } JpegProcCase;
 static const JpegProcCase jpeg_proc_cases[] = {
     {"exif6.jpg", 1, 8, 6, 0xfbe0e843u},
+    {"exif_byte6.jpg", 1, 6, 8, 0x4f0b716cu},
+    {"exif_float8.jpg", 1, 8, 6, 0xc2a3d225u},
+    {"exif_rational6.jpg", 1, 8, 6, 0x2a4750ebu},
+    {"exif_short2x.jpg", 1, 8, 6, 0x2a4750ebu},
+    {"exif_sshort6.jpg", 1, 8, 6, 0x2a4750ebu},
     {"jpeg_411.jpg", 1, 6, 8, 0x86576b04u},
     {"jpeg_420.jpg", 1, 6, 8, 0x26967936u},
     {"jpeg_422.jpg", 1, 6, 8, 0x01b49461u},
