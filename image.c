@@ -10,7 +10,8 @@
 //        not), more than JPEG_MAX_SCANS scans (a progressive-JPEG denial of service that PIL does not guard against)
 //   by stb_image from Debian's libstb-dev (only these decoders compiled in):
 //   PNG  1/2/4/8/16-bit gray, gray+alpha, palette (+tRNS), RGB, RGBA; interlaced
-//   BMP, GIF (first frame), TGA, PSD (composited image), HDR (Radiance .hdr)
+//   BMP (not RLE: refused; palettes and 16-bit values read as PIL reads them: bmp_prepare), GIF (first frame), TGA,
+//   PSD (composited image), HDR (Radiance .hdr)
 //   and here: PNM, binary P5 .pgm / P6 .ppm, any maxval (decoded the way PIL's PpmImagePlugin does)
 // Conversion to RGB follows transformers' load_image (PIL.ImageOps.exif_transpose, then Image.convert("RGB")):
 //   gray is replicated, alpha is dropped (not blended), palettes are looked up (an index past the palette is black),
@@ -726,11 +727,13 @@ typedef struct {
     uint8_t key[3];    // the colour PIL's "transparency" entry names after load_image's convert("RGB")
     int fill;          // GIF: 1: pixels the first frame does not draw (stb's alpha 0) take colour `canvas`
     uint8_t canvas[3]; // PIL's colour for them (the canvas index: the transparent one, else 0)
+    uint8_t bits16[3]; // 16-bit BMP: bits of R, G, B (5 5 5 or 5 6 5), else 0: values scaled as PIL scales them
 } PilExtra;
 
 static uint8_t *png_prepare(const uint8_t *buf, size_t *len);
 static void png_white_key(const uint8_t *b, size_t n, PilExtra *x);
 static uint8_t *gif_prepare(const uint8_t *b, size_t *len, PilExtra *x, const char *name, int *failed);
+static uint8_t *bmp_prepare(const uint8_t *b, size_t *len, PilExtra *x, const char *name, int *failed);
 static int stb_decode(Image *img, const uint8_t *buf, size_t len, const char *name, ImgFormat fmt, int64_t max_pixels,
                       const PilExtra *x);
 
@@ -765,9 +768,10 @@ int image_load_mem(Image *img, const uint8_t *buf, size_t len, const char *name,
     if (fmt == FMT_PNG) {
         png_white_key(buf, len, &x);
         if ((fixed = png_prepare(buf, &len))) buf = fixed;
-    } else if (fmt == FMT_GIF) {
+    } else if (fmt == FMT_GIF || fmt == FMT_BMP) {
         int failed = 0;
-        if ((fixed = gif_prepare(buf, &len, &x, name, &failed))) buf = fixed;
+        fixed = fmt == FMT_GIF ? gif_prepare(buf, &len, &x, name, &failed) : bmp_prepare(buf, &len, &x, name, &failed);
+        if (fixed) buf = fixed;
         else if (failed) return -1;
     }
     int rc = stb_decode(img, buf, len, name, fmt, max_pixels, &x);
@@ -971,6 +975,75 @@ truncated:
     return NULL;
 }
 
+// BMP: PIL's BmpImagePlugin where stb_image 2.27 reads it otherwise, NULL (and *failed = 0) when stb's reading is
+// already PIL's (or the file is not laid out as this expects: stb judges it):
+// - a palette (1, 4, 8 bits) is the `colors` entries right after the header (biClrUsed, else 2^bits), an index past
+//   them black (PIL's palette; in mode L, PIL's grey-ramp palette, the index itself): the copy handed to stb has the
+//   256 entries of that palette, so stb's own palette array (uninitialised past the file's entries, read for such
+//   indices) is never read beyond what is written; the pixels are taken from PIL's offset (bfOffBits, or past the
+//   palette when bfOffBits points right after the header);
+// - 16-bit pixels (BGR;15, BGR;16) are scaled v * 255 / 31 (63 for the 6 green bits of 5-6-5), rounded down, where
+//   stb replicates the high bits: x->bits16 tells stb_decode to rescale;
+// - RLE compression, which stb does not decode, is refused with a message saying so (*failed = 1).
+static uint8_t *bmp_prepare(const uint8_t *b, size_t *len, PilExtra *x, const char *name, int *failed) {
+    size_t n = *len;
+    *failed = 0;
+    if (n < 26) return NULL;
+    uint32_t off = rd32(b + 10, 0), hsz = rd32(b + 14, 0);
+    if (hsz != 12 && hsz != 40 && hsz != 52 && hsz != 56 && hsz != 64 && hsz != 108 && hsz != 124) return NULL;
+    if (n < 14 + (size_t)hsz) return NULL;
+    int bits = hsz == 12 ? (int)rd16(b + 24, 0) : (int)rd16(b + 28, 0);
+    uint32_t comp = hsz == 12 ? 0 : rd32(b + 30, 0), colors = hsz == 12 ? 0 : rd32(b + 46, 0);
+    if (comp == 1 || comp == 2) {
+        *failed = 1;
+        glm_err("%s: not a decodable image (BMP: RLE%d compression is not supported)", name, comp == 1 ? 8 : 4);
+        return NULL;
+    }
+    if (bits == 16) {
+        // BI_RGB: BGR;15; BITFIELDS: the masks after a 40-byte header, in it for the longer ones
+        uint32_t m[3] = {0x7C00, 0x3E0, 0x1F};
+        if (comp == 3) {
+            // right after a 40-byte header, at the same place (header offset 40) inside a longer one
+            if (54 + 12 > n) return NULL;
+            for (int c = 0; c < 3; c++) m[c] = rd32(b + 54 + 4 * c, 0);
+        }
+        if (m[0] == 0x7C00 && m[1] == 0x3E0 && m[2] == 0x1F) x->bits16[0] = x->bits16[1] = x->bits16[2] = 5;
+        else if (m[0] == 0xF800 && m[1] == 0x7E0 && m[2] == 0x1F) x->bits16[0] = 5, x->bits16[1] = 6, x->bits16[2] = 5;
+        return NULL; // the file itself (any other layout: stb's reading; PIL refuses those)
+    }
+    if (bits != 1 && bits != 4 && bits != 8) return NULL;
+    if (colors == 0) colors = 1u << bits;
+    if (colors > 65536) return NULL; // PIL: "Unsupported BMP Palette size"
+    size_t pad = hsz == 12 ? 3 : 4, pal_at = 14 + (size_t)hsz;
+    if ((uint64_t)pal_at + (uint64_t)pad * colors > n) return NULL;
+    if (off == 14 + hsz) off += (uint32_t)(pad * colors); // if offset == 14 + header_size: past the palette
+    if (off > n) return NULL;
+    // PIL's grey check: the palette is (i, i, i) for every index (0 and 255 for two colours): mode 1 / L
+    int gray = 1;
+    for (uint32_t i = 0; i < colors && gray; i++) {
+        unsigned want = colors == 2 ? (i ? 255 : 0) : i;
+        const uint8_t *e = b + pal_at + pad * i;
+        gray = e[0] == want && e[1] == want && e[2] == want;
+    }
+    size_t outn = pal_at + pad * 256 + (n - off);
+    uint8_t *out = malloc(outn);
+    if (!out) return NULL;
+    memcpy(out, b, pal_at);
+    for (uint32_t i = 0; i < 256; i++) {
+        uint8_t *e = out + pal_at + pad * i;
+        if (i < colors) memcpy(e, b + pal_at + pad * i, pad);
+        else if (gray && colors != 2) memset(e, (int)i, 3); // mode L: the index is the grey
+        else memset(e, 0, 3);
+        if (pad == 4) e[3] = 0;
+    }
+    memcpy(out + pal_at + pad * 256, b + off, n - off);
+    uint32_t noff = (uint32_t)(pal_at + pad * 256);
+    out[10] = (uint8_t)noff, out[11] = (uint8_t)(noff >> 8), out[12] = (uint8_t)(noff >> 16), out[13] = (uint8_t)(noff >> 24);
+    if (hsz != 12) out[46] = 0, out[47] = 1, out[48] = 0, out[49] = 0; // biClrUsed 256
+    *len = outn;
+    return out;
+}
+
 // the stb_image formats (PNG, BMP, GIF, TGA, PSD, HDR) after the header checks of image_load_mem; x: what the
 // processor does beyond PIL's pixels (PilExtra: the GIF canvas, the colour that becomes white)
 static int stb_decode(Image *img, const uint8_t *buf, size_t len, const char *name, ImgFormat fmt, int64_t max_pixels,
@@ -978,6 +1051,7 @@ static int stb_decode(Image *img, const uint8_t *buf, size_t len, const char *na
     int w = 0, h = 0, comp = 0;
     if (!stbi_info_from_memory(buf, (int)len, &w, &h, &comp))
         return glm_err("%s: not a decodable image (%s: %s)", name, format_name(fmt), stbi_failure_reason());
+    if (fmt == FMT_BMP && h < 0 && h != INT_MIN) h = -h; // a top-down BMP: stbi_info gives the header's negative height
     if (w <= 0 || h <= 0) return glm_err("%s: not a decodable image (%s: size %d x %d)", name, format_name(fmt), w, h);
     int64_t npix = (int64_t)w * h;
     if (max_pixels > 0 && npix > max_pixels)
@@ -1019,6 +1093,13 @@ static int stb_decode(Image *img, const uint8_t *buf, size_t len, const char *na
         }
         stbi_image_free(px);
     }
+    // PIL's 16-bit BMP values: the stb value's high bits are the sample (stb replicates them into the low bits)
+    if (x->bits16[0])
+        for (size_t i = 0; i < (size_t)npix; i++)
+            for (int c = 0; c < 3; c++) {
+                int nb = x->bits16[c], v = rgb[3 * i + c] >> (8 - nb);
+                rgb[3 * i + c] = (uint8_t)(v * 255 / ((1 << nb) - 1));
+            }
     // transformers' convert_to_rgb: the pixels of PIL's transparency colour composited onto white (png_white_key)
     if (x->white)
         for (size_t i = 0; i < (size_t)npix; i++)

@@ -298,6 +298,10 @@ expect 1 "$T/huge.hdr" "HDR header 100000x100000" run -m $M -p hi -i "$T/huge.hd
   printf '\377\331'; } >"$T/huge.jpg"
 expect 1 "65000 x 65000" "JPEG header 65000x65000" run -m $M -p hi -i "$T/huge.jpg"
 expect 1 "above the limit" "--max-image-pixels below the image" run -m $M -p hi -i $IMG --max-image-pixels 100
+# an RLE8 BMP (PIL decodes it, stb_image does not): refused with the reason
+{ printf 'BM'; le32 70; le32 0; le32 62; le32 40; le32 2; le32 1; le16 1; le16 8; le32 1; le32 8; le32 0; le32 0
+  le32 2; le32 0; printf '\000\000\000\000\377\377\377\000'; printf '\002\001\000\000\000\001'; } >"$T/rle8.bmp"
+expect 1 "RLE8 compression is not supported" "RLE8 BMP" run -m $M -p hi -i "$T/rle8.bmp"
 { printf '\377\330\377\304'; be16 40; printf '\000'; head -c 16 /dev/zero | tr '\000' '\377'; head -c 21 /dev/zero
   printf '\377\331'; } >"$T/dht.jpg"
 expect 1 "$T/dht.jpg" "JPEG with an oversized Huffman table" run -m $M -p hi -i "$T/dht.jpg"

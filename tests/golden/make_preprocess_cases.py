@@ -422,6 +422,34 @@ with open(f"{OUT}/exif_xmp7_after_idat.png", "wb") as f:  # the text after IDAT:
     data = png_key(14, 9, 8, 2, ex_rows, b"")
     f.write(data[:-12] + png_chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x01\x00\x00\x00" + zlib.compress(xmp % 7)) + data[-12:])
 
+# BMP as PIL's BmpImagePlugin reads it: top-down rows (negative height), 16-bit BGR;15 / BGR;16 scaled v * 255 // 31
+# (63), palettes of fewer entries than the indices (past them: black; a grey ramp: mode L, the index itself), a
+# bfOffBits that points at the palette
+def bmp_file(w, h, bpp, rows, palette=b"", colors=0, comp=0, masks=None, topdown=False, off_at_palette=False):
+    data = b"".join(r + b"\x00" * (-len(r) % 4) for r in (rows if topdown else rows[::-1]))
+    ih = struct.pack("<IiiHHIIiiII", 40, w, -h if topdown else h, 1, bpp, comp, len(data), 2835, 2835, colors, 0)
+    extra = struct.pack("<III", *masks) if masks else b""
+    off = 14 + 40 + len(extra) + len(palette)
+    return (b"BM" + struct.pack("<IHHI", off + len(data), 0, 0, 14 + 40 if off_at_palette else off) + ih + extra +
+            palette + data)
+
+
+bw, bh = 13, 7
+brgb = synth(bw, bh, 45)
+bmps = {"bmp_topdown.bmp": bmp_file(bw, bh, 24, [brgb[y][:, ::-1].tobytes() for y in range(bh)], topdown=True)}
+b16 = (synth(bw, bh, 46)[..., :2].astype(np.uint16) * np.array([1, 256], np.uint16)).sum(-1).astype("<u2")
+bmps["bmp_555.bmp"] = bmp_file(bw, bh, 16, [r.tobytes() for r in b16])
+bmps["bmp_565.bmp"] = bmp_file(bw, bh, 16, [r.tobytes() for r in b16], comp=3, masks=(0xF800, 0x7E0, 0x1F))
+bidx = (synth(bw, bh, 47)[..., 0].astype(np.uint32) * 40 // 256).astype(np.uint8)  # 0..39, palettes of 30
+bpal = b"".join(bytes(c[::-1].tolist()) + b"\x00" for c in synth(30, 1, 48)[0])  # BGRX entries
+bmps["bmp_pal_short.bmp"] = bmp_file(bw, bh, 8, [r.tobytes() for r in bidx], bpal, colors=30)
+bmps["bmp_pal_offset.bmp"] = bmp_file(bw, bh, 8, [r.tobytes() for r in bidx], bpal, colors=30, off_at_palette=True)
+bmps["bmp_gray_short.bmp"] = bmp_file(bw, bh, 8, [r.tobytes() for r in bidx],
+                                      b"".join(bytes([i, i, i, 0]) for i in range(30)), colors=30)
+for name, data in bmps.items():
+    with open(f"{OUT}/{name}", "wb") as f:
+        f.write(data)
+
 # decoded pixels: what the processor converts (load_image(path), then its convert_to_rgb)
 lines.append("typedef struct { const char *file; int w, h; unsigned crc; } DecodeCase;")
 lines.append("static const DecodeCase decode_cases[] = {")

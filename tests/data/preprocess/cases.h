@@ -308,6 +308,12 @@ static const ResizeCase resize_cases[] = {
 typedef struct { const char *file; int w, h; unsigned crc; } DecodeCase;
 static const DecodeCase decode_cases[] = {
     {"bilevel.png", 23, 17, 0x21b1e17bu},
+    {"bmp_555.bmp", 13, 7, 0x95b53ecbu},
+    {"bmp_565.bmp", 13, 7, 0xdbe5562bu},
+    {"bmp_gray_short.bmp", 13, 7, 0x03815a2eu},
+    {"bmp_pal_offset.bmp", 13, 7, 0x2e3589fdu},
+    {"bmp_pal_short.bmp", 13, 7, 0x2e3589fdu},
+    {"bmp_topdown.bmp", 13, 7, 0xcdf8077du},
     {"exif0_xmp8.png", 14, 9, 0x5d2e0714u},
     {"exif3.png", 13, 7, 0x168e5713u},
     {"exif6.jpg", 32, 48, 0x77bcb95fu},
