@@ -728,12 +728,14 @@ typedef struct {
     int fill;          // GIF: 1: pixels the first frame does not draw (stb's alpha 0) take colour `canvas`
     uint8_t canvas[3]; // PIL's colour for them (the canvas index: the transparent one, else 0)
     uint8_t bits16[3]; // 16-bit BMP: bits of R, G, B (5 5 5 or 5 6 5), else 0: values scaled as PIL scales them
+    int flip_h;        // TGA: 1: the rows run right to left (PIL flips them; stb_image does not)
 } PilExtra;
 
 static uint8_t *png_prepare(const uint8_t *buf, size_t *len);
 static void png_white_key(const uint8_t *b, size_t n, PilExtra *x);
 static uint8_t *gif_prepare(const uint8_t *b, size_t *len, PilExtra *x, const char *name, int *failed);
 static uint8_t *bmp_prepare(const uint8_t *b, size_t *len, PilExtra *x, const char *name, int *failed);
+static uint8_t *tga_prepare(const uint8_t *b, size_t *len, PilExtra *x);
 static int stb_decode(Image *img, const uint8_t *buf, size_t len, const char *name, ImgFormat fmt, int64_t max_pixels,
                       const PilExtra *x);
 
@@ -773,6 +775,8 @@ int image_load_mem(Image *img, const uint8_t *buf, size_t len, const char *name,
         fixed = fmt == FMT_GIF ? gif_prepare(buf, &len, &x, name, &failed) : bmp_prepare(buf, &len, &x, name, &failed);
         if (fixed) buf = fixed;
         else if (failed) return -1;
+    } else if (fmt == FMT_TGA && (fixed = tga_prepare(buf, &len, &x))) {
+        buf = fixed;
     }
     int rc = stb_decode(img, buf, len, name, fmt, max_pixels, &x);
     free(fixed);
@@ -1044,6 +1048,33 @@ static uint8_t *bmp_prepare(const uint8_t *b, size_t *len, PilExtra *x, const ch
     return out;
 }
 
+// TGA: PIL's TgaImagePlugin where stb_image reads it otherwise: a right-to-left image (descriptor bit 4) is flipped
+// (x->flip_h), and a colour-mapped image's map is PIL's palette, bytes(start entries) + the map (an index past it
+// black), handed to stb as a copy with a 256-entry map from index 0 (stb skips `start` bytes, not entries, and reads
+// an index past its map as entry 0). NULL when the file needs no copy.
+static uint8_t *tga_prepare(const uint8_t *b, size_t *len, PilExtra *x) {
+    size_t n = *len;
+    if (n < 18) return NULL;
+    x->flip_h = (b[17] & 0x10) != 0;
+    int cmap_type = b[1], itype = b[2], mdepth = b[7], depth = b[16];
+    unsigned start = rd16(b + 3, 0), count = rd16(b + 5, 0);
+    if (cmap_type != 1 || (itype != 1 && itype != 9) || depth != 8) return NULL;
+    if (mdepth != 16 && mdepth != 24 && mdepth != 32) return NULL; // PIL: "unknown TGA map depth"; stb judges
+    size_t es = (size_t)mdepth / 8, map_at = 18 + (size_t)b[0], map_n = (size_t)count * es;
+    if (map_at + map_n > n) return NULL;
+    size_t outn = map_at + 256 * es + (n - map_at - map_n);
+    uint8_t *out = malloc(outn);
+    if (!out) return NULL;
+    memcpy(out, b, map_at);
+    out[3] = out[4] = 0;    // map origin 0
+    out[5] = 0, out[6] = 1; // 256 entries
+    memset(out + map_at, 0, 256 * es);
+    if (start < 256) memcpy(out + map_at + start * es, b + map_at, (count < 256 - start ? count : 256 - start) * es);
+    memcpy(out + map_at + 256 * es, b + map_at + map_n, n - map_at - map_n);
+    *len = outn;
+    return out;
+}
+
 // the stb_image formats (PNG, BMP, GIF, TGA, PSD, HDR) after the header checks of image_load_mem; x: what the
 // processor does beyond PIL's pixels (PilExtra: the GIF canvas, the colour that becomes white)
 static int stb_decode(Image *img, const uint8_t *buf, size_t len, const char *name, ImgFormat fmt, int64_t max_pixels,
@@ -1093,6 +1124,12 @@ static int stb_decode(Image *img, const uint8_t *buf, size_t len, const char *na
         }
         stbi_image_free(px);
     }
+    if (x->flip_h) // TGA right-to-left rows (PIL: _flip_horizontally)
+        for (int y = 0; y < h; y++)
+            for (int l = 0, r = w - 1; l < r; l++, r--) {
+                uint8_t t[3], *pl = rgb + ((size_t)y * w + l) * 3, *pr = rgb + ((size_t)y * w + r) * 3;
+                memcpy(t, pl, 3), memcpy(pl, pr, 3), memcpy(pr, t, 3);
+            }
     // PIL's 16-bit BMP values: the stb value's high bits are the sample (stb replicates them into the low bits)
     if (x->bits16[0])
         for (size_t i = 0; i < (size_t)npix; i++)

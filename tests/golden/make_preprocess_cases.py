@@ -450,6 +450,20 @@ for name, data in bmps.items():
     with open(f"{OUT}/{name}", "wb") as f:
         f.write(data)
 
+# TGA as PIL's TgaImagePlugin reads it: right-to-left rows flipped, a colour map from a non-zero origin (PIL's palette
+# starts with that many black entries) and indices past it (black)
+def tga_file(w, h, itype, depth, data, cmap=b"", cmap_len=0, cmap_depth=0, desc=0, start=0):
+    return struct.pack("<BBBHHBHHHHBB", 0, 1 if cmap_len else 0, itype, start, cmap_len, cmap_depth, 0, 0, w, h, depth,
+                       desc) + cmap + data
+
+
+trgb = synth(bw, bh, 49)
+tidx = (synth(bw, bh, 50)[..., 0].astype(np.uint32) * 24 // 256).astype(np.uint8)  # 0..23: a map of 16 from 5
+with open(f"{OUT}/tga_right.tga", "wb") as f:
+    f.write(tga_file(bw, bh, 2, 24, trgb[..., ::-1].tobytes(), desc=0x10))
+with open(f"{OUT}/tga_cmap.tga", "wb") as f:
+    f.write(tga_file(bw, bh, 1, 8, tidx.tobytes(), synth(16, 1, 51).tobytes(), 16, 24, start=5))
+
 # decoded pixels: what the processor converts (load_image(path), then its convert_to_rgb)
 lines.append("typedef struct { const char *file; int w, h; unsigned crc; } DecodeCase;")
 lines.append("static const DecodeCase decode_cases[] = {")

@@ -353,6 +353,8 @@ static const DecodeCase decode_cases[] = {
     {"rgb16.png", 23, 17, 0x4be80630u},
     {"rgb_maxval1000.ppm", 23, 17, 0x275c8ec7u},
     {"rgba.png", 23, 17, 0x22881e19u},
+    {"tga_cmap.tga", 13, 7, 0x1370fd6eu},
+    {"tga_right.tga", 13, 7, 0x619b498du},
     {"trns_gray.gif", 11, 9, 0xae4e23f6u},
     {"trns_gray1.png", 11, 9, 0xeeb847cdu},
     {"trns_gray16.png", 11, 9, 0x4eead6d0u},
