@@ -297,8 +297,16 @@ static int parse_pages(const char *spec, int npages, int max_pages, int req, int
             if (a < 0) goto syntax;
             if (*p == '-') {
                 p++;
-                b = *p == ',' || !*p ? npages : parse_num(&p);
-                if (b < 0) goto syntax;
+                if (*p == ',' || !*p) { // "N-": to the end, so N itself must be a page
+                    if (a > npages) {
+                        free(sel);
+                        return glm_err("%s: page %ld is past the end (the document has %d page%s)", what, a, npages,
+                                       npages == 1 ? "" : "s");
+                    }
+                    b = npages;
+                } else if ((b = parse_num(&p)) < 0) {
+                    goto syntax;
+                }
             }
             if (a < 1 || b < a) {
                 free(sel);

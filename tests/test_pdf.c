@@ -72,6 +72,8 @@ static void test_pages(void) {
     pages_case("0", 5, 16, NULL, -1, "not a range");
     pages_case("3-1", 5, 16, NULL, -1, "not a range");
     pages_case("6", 5, 16, NULL, -1, "past the end");
+    pages_case("6-", 5, 16, NULL, -1, "page 6 is past the end"); // was "'6-5' is not a range of pages"
+    pages_case("5-", 5, 16, (int[]){5}, 1, NULL);
     pages_case("1,,2", 5, 16, NULL, -1, "not a list");
     pages_case("a", 5, 16, NULL, -1, "not a list");
     pages_case("1-2x", 5, 16, NULL, -1, "not a list");
