@@ -6,8 +6,8 @@
 //               FIFO / character device read to its end ('-' = stdin), with the same size limit
 //   output_*    outputs (--dump, --draw-boxes, ...): a regular file or new path is replaced atomically (temporary
 //               file + rename; through a symlink the target file is replaced, not the link); a character device,
-//               FIFO or one of the program's own stdout/stderr is written in place; a folder, block device, socket
-//               or dangling link is refused
+//               FIFO or one of the program's own stdout/stderr is written in place; a folder, block device, socket,
+//               dangling link, or a file / device the user may not write is refused
 #ifndef GLM4V_FILEIO_H
 #define GLM4V_FILEIO_H
 

@@ -354,7 +354,11 @@ static int output_resolve(const char *path, const char *flag, char **target, int
     int std_name = !strncmp(path, "/dev/std", 8) || !strncmp(path, "/dev/fd/", 8) || !strncmp(path, "/proc/", 6);
     if (std_stream_of(&st, stdfd) && (std_name || !S_ISREG(st.st_mode))) return 2;
     *stdfd = -1;
-    if (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)) return 2;
+    if (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)) {
+        // checked now, not after the run: a device or FIFO we may not open for writing
+        if (access(path, W_OK) != 0) return glm_err("%s%s%s: not writable (%s)", fl, sep, path, strerror(errno));
+        return 2;
+    }
     if (!S_ISREG(st.st_mode))
         return glm_err("%s%s%s: is %s (refused: only a file, a character device or a pipe can be written)", fl, sep,
                        path, kind_words(st.st_mode));
@@ -366,6 +370,9 @@ static int output_resolve(const char *path, const char *flag, char **target, int
     } else real = xstrdup(path);
     char *dir = dir_of(real);
     int rc = access(dir, W_OK) != 0 ? glm_err("%s%s%s: folder '%s' is not writable", fl, sep, path, dir) : 0;
+    // a file its owner made read-only is not replaced behind its back (the rename would not need its permission)
+    if (!rc && access(real, W_OK) != 0)
+        rc = glm_err("%s%s%s: the file is not writable (%s; refused rather than replaced)", fl, sep, path, strerror(errno));
     free(dir);
     if (rc) {
         free(real);

@@ -201,6 +201,17 @@ out_cases() { # FLAG EXTRA...: the same matrix for --dump and --draw-boxes
         pass "$flag: the link's target was replaced, the link kept" || fail "$flag: the link itself was replaced"
     [ "$(stat -c %a "$o/target")" = 640 ] && pass "$flag: the replaced file kept its permissions (640)" ||
         fail "$flag: the replaced file's permissions changed to $(stat -c %a "$o/target")"
+    # a read-only file is refused with one line, before the run, and left as it was (the rename would not need its
+    # permission); run as a user who may not write it: nobody when root (setpriv), else the user itself
+    local ro as=()
+    ro=$(mktemp -d) && chmod 755 "$ro" && echo keep >"$ro/ro.out" && chmod 444 "$ro/ro.out"
+    [ "$(id -u)" = 0 ] && chown -R 65534:65534 "$ro" && as=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+    if [ "$(id -u)" != 0 ] || command -v setpriv >/dev/null; then
+        expect 1 "not writable" "$flag onto a read-only file" "${as[@]}" "${R[@]}" -m $M -p hi "$@" "$flag" "$ro/ro.out"
+        [ "$(cat "$ro/ro.out")" = keep ] && [ -z "$(ls -A "$ro" | grep '\.tmp\.')" ] &&
+            pass "$flag: the read-only file is unchanged" || fail "$flag replaced a read-only file"
+    fi
+    rm -rf "$ro"
     # a file that is our stdout under its own name (not /dev/stdout): replaced as any file, a valid dump
     timeout "$TO" "${R[@]}" -m $M -p hi "$@" "$flag" "$o/same" >"$o/same" 2>"$T/stderr" </dev/null
     local rc=$? sig
