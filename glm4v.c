@@ -120,7 +120,7 @@ static void usage(FILE *f) {
             "      --think / --no-think thinking mode on (default) or off (/nothink + empty <think></think>)\n"
             "      --temp T             temperature; 0 = greedy (default: greedy unless generation_config samples)\n"
             "      --top-k K            sample among the K most likely tokens (0 = all)\n"
-            "      --top-p P            nucleus sampling threshold\n"
+            "      --top-p P            nucleus sampling threshold (over what --top-k kept, as HF; 0: the top token)\n"
             "      --repeat-penalty R   HF repetition penalty (1 = off)\n"
             "      --seed S             random seed for sampling (default 0)\n"
             "\noutput:\n"

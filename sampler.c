@@ -89,12 +89,16 @@ int sampler_sample(Sampler *s, float *logits, const int *seq, int nseq) {
     for (int i = 0; i < V; i++) buf[i].p = (float)(buf[i].p / sum);
     qsort(buf, (size_t)V, sizeof *buf, cmp_probid);
     int n = V;
+    // TopKLogitsWarper: the k most likely (the others -inf)
     if (s->top_k > 0 && s->top_k < n) n = s->top_k;
-    if (s->top_p > 0 && s->top_p < 1) {
-        double c = 0;
+    // TopPLogitsWarper(top_p) for top_p < 1, after top-k: softmax over what top-k kept, then the smallest head whose
+    // mass reaches top_p (at least one token: top_p 0 keeps the most likely alone)
+    if (s->top_p >= 0 && s->top_p < 1) {
+        double kept = 0, c = 0;
+        for (int i = 0; i < n; i++) kept += buf[i].p;
         for (int i = 0; i < n; i++) {
             c += buf[i].p;
-            if (c >= s->top_p) {
+            if (c >= s->top_p * kept) {
                 n = i + 1;
                 break;
             }
