@@ -729,6 +729,7 @@ typedef struct {
     uint8_t canvas[3]; // PIL's colour for them (the canvas index: the transparent one, else 0)
     uint8_t bits16[3]; // 16-bit BMP: bits of R, G, B (5 5 5 or 5 6 5), else 0: values scaled as PIL scales them
     int flip_h;        // TGA: 1: the rows run right to left (PIL flips them; stb_image does not)
+    int orientation;   // EXIF orientation, read from the file as given (a rewritten copy may lack those chunks)
 } PilExtra;
 
 static uint8_t *png_prepare(const uint8_t *buf, size_t *len);
@@ -766,7 +767,8 @@ int image_load_mem(Image *img, const uint8_t *buf, size_t len, const char *name,
         return 0;
     }
     PilExtra x = {0};
-    uint8_t *fixed = NULL; // a rewritten copy for stb_image (png_prepare, gif_prepare)
+    x.orientation = exif_orientation(buf, len, fmt);
+    uint8_t *fixed = NULL; // a rewritten copy for stb_image (png_prepare, gif_prepare, bmp_prepare, tga_prepare)
     if (fmt == FMT_PNG) {
         png_white_key(buf, len, &x);
         if ((fixed = png_prepare(buf, &len))) buf = fixed;
@@ -786,48 +788,80 @@ int image_load_mem(Image *img, const uint8_t *buf, size_t len, const char *name,
 // the bytes of a PNG chunk's length / a big-endian 32-bit value
 static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
 
-// A copy of a PNG for stb_image 2.27, NULL when the file needs none; chunks from the first malformed one on are kept as
-// they are (stb judges them):
+// A copy of a PNG for stb_image 2.27 holding what PIL decodes, NULL when the file itself is that already:
+// IHDR, the last PLTE and tRNS before the image data, the first run of IDAT chunks (PngImageFile.load_read stops at the
+// first other chunk) and IEND. PIL skips every other chunk, unknown critical ones included, and what follows the IDAT
+// run is read only for its text (a missing or cut IEND, junk after the data: the image decodes); stb would refuse those
+// ("unknown PNG chunk type"). Also:
 // - zero-length IDAT chunks dropped: stbi__parse_png_file copies one that comes first through a NULL buffer
 //   (memcpy(NULL, p, 0): undefined behaviour, contained here rather than patched); they carry no data.
 // - a palette image's PLTE of fewer than 256 entries padded with black: stb keeps the palette in an uninitialised
 //   stack array, so an index past the PLTE read whatever was there; PIL gives such pixels (0, 0, 0).
+// A file whose chunks cannot be followed up to its image data is left to stb to judge (NULL).
 static uint8_t *png_prepare(const uint8_t *buf, size_t *len) {
-    size_t off = 8, n = *len, empty = 0, pad = 0;
-    int palette = n >= 26 && memcmp(buf + 12, "IHDR", 4) == 0 && buf[25] == 3;
-    while (off + 12 <= n) {
+    size_t n = *len;
+    if (n < 8 + 25 || be32(buf + 8) != 13 || memcmp(buf + 12, "IHDR", 4)) return NULL;
+    const int palette = buf[25] == 3;
+    size_t plte = 0, trns = 0, idat0 = 0, idat1 = 0; // chunk offsets (0: none); [idat0, idat1): the IDAT run
+    size_t nidat = 0, off = 8 + 25;
+    int needs = 0, in_run = 0, clean_end = 0;
+    while (off + 8 <= n) {
         uint32_t clen = be32(buf + off);
-        if (clen > n - off - 12) break; // malformed from here on: left as it is, for stb to judge
-        if (clen == 0 && memcmp(buf + off + 4, "IDAT", 4) == 0) empty++;
-        if (palette && !pad && memcmp(buf + off + 4, "PLTE", 4) == 0 && clen % 3 == 0 && clen < 768)
-            pad = 768 - clen;
-        off += 12 + (size_t)clen;
-    }
-    if (!empty && !pad) return NULL;
-    uint8_t *out = malloc(n + pad);
-    if (!out) return NULL;
-    size_t o = 8;
-    int padded = 0;
-    memcpy(out, buf, 8);
-    for (off = 8; off + 12 <= n;) {
-        uint32_t clen = be32(buf + off);
-        if (clen > n - off - 12) break;
-        if (pad && !padded && memcmp(buf + off + 4, "PLTE", 4) == 0 && clen % 3 == 0 && clen < 768) {
-            // the same chunk with 256 entries (the CRC is recomputed, though stb does not check it)
-            out[o] = 0, out[o + 1] = 0, out[o + 2] = 768 >> 8, out[o + 3] = 768 & 255;
-            memcpy(out + o + 4, buf + off + 4, 4 + (size_t)clen);
-            memset(out + o + 8 + clen, 0, pad);
-            uint32_t c = (uint32_t)crc32(0L, out + o + 4, 4 + 768);
-            out[o + 772] = (uint8_t)(c >> 24), out[o + 773] = (uint8_t)(c >> 16), out[o + 774] = (uint8_t)(c >> 8);
-            out[o + 775] = (uint8_t)c;
-            o += 12 + 768, padded = 1;
-        } else if (!(clen == 0 && memcmp(buf + off + 4, "IDAT", 4) == 0)) {
-            memcpy(out + o, buf + off, 12 + (size_t)clen), o += 12 + clen;
+        const uint8_t *type = buf + off + 4;
+        if (off + 12 > n || clen > n - off - 12) { // cut short: what came before is all there is
+            // (an empty IDAT cut in its CRC would still reach stb's NULL copy: it is dropped as any empty one)
+            if (clen == 0 && !memcmp(type, "IDAT", 4) && (!idat1 || in_run)) idat0 = idat0 ? idat0 : off, idat1 = off, needs = 1;
+            break;
         }
-        off += 12 + (size_t)clen;
+        size_t next = off + 12 + (size_t)clen;
+        if (!memcmp(type, "IDAT", 4)) {
+            if (idat1 && !in_run) { needs = 1; break; } // a second run: PIL never reads it
+            if (!in_run) idat0 = off, in_run = 1;
+            idat1 = next;
+            if (clen) nidat += 12 + clen;
+            else needs = 1;
+        } else {
+            if (in_run) in_run = 0;
+            if (!memcmp(type, "IEND", 4)) {
+                clean_end = idat1 != 0;
+                break;
+            }
+            if (!idat1 && !memcmp(type, "PLTE", 4)) plte = off;
+            else if (!idat1 && !memcmp(type, "tRNS", 4)) trns = off;
+            else if (!(type[0] & 0x20)) needs = 1; // another critical chunk (or PLTE / tRNS after the data): stb stops
+        }
+        off = next;
     }
-    memcpy(out + o, buf + off, n - off); // trailing bytes, as they were
-    *len = o + (n - off);
+    if (!idat1) return NULL; // no image data found: stb judges the file
+    if (!clean_end) needs = 1;
+    uint32_t pl = plte ? be32(buf + plte) : 0;
+    int pad = palette && plte && pl % 3 == 0 && pl < 768;
+    if (!needs && !pad) return NULL;
+    size_t outn = 8 + 25 + (plte ? 12 + (pad ? 768 : pl) : 0) + (trns ? 12 + (size_t)be32(buf + trns) : 0) + nidat + 12;
+    uint8_t *out = malloc(outn);
+    if (!out) return NULL;
+    size_t o = 8 + 25;
+    memcpy(out, buf, o); // signature, IHDR
+    if (plte && pad) { // the same chunk with 256 entries (the CRC is recomputed, though stb does not check it)
+        out[o] = 0, out[o + 1] = 0, out[o + 2] = 768 >> 8, out[o + 3] = 768 & 255;
+        memcpy(out + o + 4, buf + plte + 4, 4 + (size_t)pl);
+        memset(out + o + 8 + pl, 0, 768 - pl);
+        uint32_t c = (uint32_t)crc32(0L, out + o + 4, 4 + 768);
+        out[o + 772] = (uint8_t)(c >> 24), out[o + 773] = (uint8_t)(c >> 16), out[o + 774] = (uint8_t)(c >> 8);
+        out[o + 775] = (uint8_t)c;
+        o += 12 + 768;
+    } else if (plte) {
+        memcpy(out + o, buf + plte, 12 + (size_t)pl), o += 12 + pl;
+    }
+    if (trns) memcpy(out + o, buf + trns, 12 + (size_t)be32(buf + trns)), o += 12 + be32(buf + trns);
+    for (size_t c = idat0; c < idat1;) { // the run's non-empty IDAT chunks
+        uint32_t clen = be32(buf + c);
+        if (clen) memcpy(out + o, buf + c, 12 + (size_t)clen), o += 12 + clen;
+        c += 12 + (size_t)clen;
+    }
+    static const uint8_t iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
+    memcpy(out + o, iend, 12), o += 12;
+    *len = o;
     return out;
 }
 
@@ -1003,6 +1037,23 @@ static uint8_t *bmp_prepare(const uint8_t *b, size_t *len, PilExtra *x, const ch
         glm_err("%s: not a decodable image (BMP: RLE%d compression is not supported)", name, comp == 1 ? 8 : 4);
         return NULL;
     }
+    // the raw decoder's rows (stride ((width * bits + 31) >> 3) & ~3) must all be there: PIL refuses a short file
+    // ("image file is truncated"), where stb fills the missing rows with zeros
+    if ((comp == 0 || comp == 3) && (bits == 1 || bits == 4 || bits == 8 || bits == 16 || bits == 24 || bits == 32)) {
+        int64_t w = hsz == 12 ? (int64_t)rd16(b + 18, 0) : (int64_t)(int32_t)rd32(b + 18, 0);
+        int64_t h = hsz == 12 ? (int64_t)rd16(b + 20, 0) : (int64_t)(int32_t)rd32(b + 22, 0);
+        uint64_t data_off = off;
+        if (bits <= 8 && off == 14 + hsz) data_off += (uint64_t)(hsz == 12 ? 3 : 4) * (colors ? colors : 1u << bits);
+        if (h < 0) h = -h;
+        if (w > 0 && w < (1 << 30) && h > 0 && h < (1 << 30)) {
+            uint64_t stride = (((uint64_t)w * (uint64_t)bits + 31) >> 3) & ~(uint64_t)3;
+            if (data_off > n || stride * (uint64_t)h > n - data_off) {
+                *failed = 1;
+                glm_err("%s: not a decodable image (BMP: truncated: the pixel data ends before the last row)", name);
+                return NULL;
+            }
+        }
+    }
     if (bits == 16) {
         // BI_RGB: BGR;15; BITFIELDS: the masks after a 40-byte header, in it for the longer ones
         uint32_t m[3] = {0x7C00, 0x3E0, 0x1F};
@@ -1090,7 +1141,7 @@ static int stb_decode(Image *img, const uint8_t *buf, size_t len, const char *na
                        (long long)npix, (long long)max_pixels);
     size_t nbytes;
     if (size_mul((size_t)npix, 3, &nbytes)) return glm_err("%s: image too large (%d x %d)", name, w, h);
-    int orientation = exif_orientation(buf, len, fmt);
+    const int orientation = x->orientation;
 
     int dw = 0, dh = 0, dc = 0;
     uint8_t *rgb = malloc(nbytes); // [h, w, 3]

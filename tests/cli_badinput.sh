@@ -302,6 +302,10 @@ expect 1 "above the limit" "--max-image-pixels below the image" run -m $M -p hi 
 { printf 'BM'; le32 70; le32 0; le32 62; le32 40; le32 2; le32 1; le16 1; le16 8; le32 1; le32 8; le32 0; le32 0
   le32 2; le32 0; printf '\000\000\000\000\377\377\377\000'; printf '\002\001\000\000\000\001'; } >"$T/rle8.bmp"
 expect 1 "RLE8 compression is not supported" "RLE8 BMP" run -m $M -p hi -i "$T/rle8.bmp"
+# a BMP whose rows end early: PIL refuses it ("image file is truncated"), stb_image would fill zeros
+{ printf 'BM'; le32 86; le32 0; le32 54; le32 40; le32 4; le32 4; le16 1; le16 24; le32 0; le32 48; le32 0; le32 0
+  le32 0; le32 0; head -c 32 /dev/zero; } >"$T/short.bmp"
+expect 1 "BMP: truncated" "BMP with its last rows missing" run -m $M -p hi -i "$T/short.bmp"
 { printf '\377\330\377\304'; be16 40; printf '\000'; head -c 16 /dev/zero | tr '\000' '\377'; head -c 21 /dev/zero
   printf '\377\331'; } >"$T/dht.jpg"
 expect 1 "$T/dht.jpg" "JPEG with an oversized Huffman table" run -m $M -p hi -i "$T/dht.jpg"

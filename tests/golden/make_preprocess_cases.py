@@ -464,6 +464,15 @@ with open(f"{OUT}/tga_right.tga", "wb") as f:
 with open(f"{OUT}/tga_cmap.tga", "wb") as f:
     f.write(tga_file(bw, bh, 1, 8, tidx.tobytes(), synth(16, 1, 51).tobytes(), 16, 24, start=5))
 
+# PNG chunks PIL does not need: no IEND (the data ends with the last IDAT), an unknown critical chunk before the data and
+# one after it (PIL skips unknown chunks; PngImageFile.load_read reads the first run of IDAT chunks only)
+pn_rows = [synth(14, 9, 52)[y].tobytes() for y in range(9)]
+with open(f"{OUT}/png_no_iend.png", "wb") as f:
+    f.write(png_key(14, 9, 8, 2, pn_rows, b"")[:-12])
+with open(f"{OUT}/png_unknown_critical.png", "wb") as f:
+    data = png_key(14, 9, 8, 2, pn_rows, png_chunk(b"ABCD", b"xyz"))
+    f.write(data[:-12] + png_chunk(b"WXYZ", b"after the data") + data[-12:])
+
 # decoded pixels: what the processor converts (load_image(path), then its convert_to_rgb)
 lines.append("typedef struct { const char *file; int w, h; unsigned crc; } DecodeCase;")
 lines.append("static const DecodeCase decode_cases[] = {")

@@ -347,6 +347,8 @@ static const DecodeCase decode_cases[] = {
     {"jpeg_ycck.jpg", 37, 29, 0xdf1a20dbu},
     {"palette.gif", 23, 17, 0x93dae72au},
     {"palette_trns.png", 23, 17, 0x493bb411u},
+    {"png_no_iend.png", 14, 9, 0x07f9bde4u},
+    {"png_unknown_critical.png", 14, 9, 0x07f9bde4u},
     {"rgb.bmp", 23, 17, 0x0113bb92u},
     {"rgb.ppm", 23, 17, 0x031701f9u},
     {"rgb.tga", 23, 17, 0x08b99da3u},
