@@ -23,7 +23,8 @@
 // Then what transformers' processor (>= 5.24) does before resizing: its convert_to_rgb composites onto white whatever
 //   PIL still calls transparent after load_image's convert("RGB"): not alpha channels (dropped by convert("RGB")), but
 //   colour keys (a PNG tRNS colour, a palette PNG's one transparent index, a GIF's transparent index), whose colour
-//   becomes white wherever it occurs (png_white_key, gif_prepare).
+//   becomes white wherever it occurs (png_white_key, gif_prepare). Not for video frames (image_load_file):
+//   Glm4vVideoProcessor converts them as arrays, with no PIL transparency left to composite.
 // Known difference from PIL: HDR (which PIL cannot read) is tone-mapped as stb_image does (gamma 1/2.2, clamped to
 //   [0, 1], x255 rounded).
 // Note: transformers >= 5.24 also composites alpha onto white in convert_to_rgb when it is handed an RGBA PIL image
@@ -740,8 +741,9 @@ static uint8_t *tga_prepare(const uint8_t *b, size_t *len, PilExtra *x);
 static int stb_decode(Image *img, const uint8_t *buf, size_t len, const char *name, ImgFormat fmt, int64_t max_pixels,
                       const PilExtra *x);
 
-// decode an image held in memory into RGB (transformers load_image semantics, see the top of this file)
-int image_load_mem(Image *img, const uint8_t *buf, size_t len, const char *name, int64_t max_pixels) {
+// decode an image held in memory into RGB (transformers load_image semantics, see the top of this file); frame: a video
+// frame, which Glm4vVideoProcessor converts as an array (no PIL transparency left for its convert_to_rgb to whiten)
+static int decode_mem(Image *img, const uint8_t *buf, size_t len, const char *name, int64_t max_pixels, int frame) {
     memset(img, 0, sizeof *img);
     if (!name) name = "image";
     if (len == 0) return glm_err("%s: not a decodable image (empty file)", name);
@@ -780,9 +782,14 @@ int image_load_mem(Image *img, const uint8_t *buf, size_t len, const char *name,
     } else if (fmt == FMT_TGA && (fixed = tga_prepare(buf, &len, &x))) {
         buf = fixed;
     }
+    if (frame) x.white = 0;
     int rc = stb_decode(img, buf, len, name, fmt, max_pixels, &x);
     free(fixed);
     return rc;
+}
+
+int image_load_mem(Image *img, const uint8_t *buf, size_t len, const char *name, int64_t max_pixels) {
+    return decode_mem(img, buf, len, name, max_pixels, 0);
 }
 
 // the bytes of a PNG chunk's length / a big-endian 32-bit value
@@ -1215,7 +1222,7 @@ int image_load_file(Image *img, const char *path, int64_t max_pixels) {
     size_t len;
     char *buf = read_file(path, &len, MAX_IMAGE_FILE_BYTES);
     if (!buf) return -1;
-    int rc = image_load_mem(img, (const uint8_t *)buf, len, path, max_pixels);
+    int rc = decode_mem(img, (const uint8_t *)buf, len, path, max_pixels, 1);
     free(buf);
     return rc;
 }

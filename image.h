@@ -15,7 +15,9 @@ typedef struct {
 // replicated); PNG, JPEG, BMP, GIF, TGA, PSD, HDR, PNM; refuses > max_pixels (0: no limit) from the header
 int image_load(Image *img, const char *path, int64_t max_pixels);
 int image_load_mem(Image *img, const uint8_t *buf, size_t len, const char *name, int64_t max_pixels);
-// decode a file found inside a folder (a regular file only, never a blocking open: fileio.h read_file)
+// decode a video frame found inside a frame folder (a regular file only, never a blocking open: fileio.h read_file):
+// as load_image decodes it, but a colour-key transparency stays its colour (Glm4vVideoProcessor converts frames as
+// arrays: its convert_to_rgb has no PIL transparency left to composite onto white, as the image processor's has)
 int image_load_file(Image *img, const char *path, int64_t max_pixels);
 // encode RGB pixels as a PNG file (8-bit RGB, zlib-deflated; decodes to exactly img's pixels): malloc'd bytes in
 // *out, or -1 + glm_errmsg (the --draw-boxes pictures, the server's /v1/pages)

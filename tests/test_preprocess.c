@@ -248,6 +248,29 @@ static void test_decode(void) {
           "restart markers, RGB, CMYK, YCCK, EXIF-rotated, corrupt scan data)", njpeg);
 }
 
+// the colour-key files as video frames (image_load_file): load_image's pixels, not whitened (Glm4vVideoProcessor
+// converts frames as arrays, so its convert_to_rgb finds no transparency to composite)
+static void test_frame_decode(void) {
+    int n = (int)(sizeof frame_cases / sizeof frame_cases[0]), bad = 0;
+    char path[512];
+    for (int i = 0; i < n; i++) {
+        const DecodeCase *c = &frame_cases[i];
+        snprintf(path, sizeof path, "%s/preprocess/%s", test_data_dir(), c->file);
+        Image im;
+        if (image_load_file(&im, path, 0)) {
+            bad++;
+            printf("# frame %s: %s\n", c->file, glm_errmsg);
+            continue;
+        }
+        if (!(im.w == c->w && im.h == c->h && crc(im.rgb, (size_t)im.w * im.h * 3) == c->crc)) {
+            bad++;
+            printf("# frame %s differs from load_image\n", c->file);
+        }
+        image_free(&im);
+    }
+    CHECK(n >= 10 && bad == 0, "%d colour-key files as video frames = load_image, not whitened (%d differ)", n, bad);
+}
+
 // JPEG files through Glm4vImageProcessor: pixel_values bit-identical to HF's (load_image(path) + the processor)
 static void test_jpeg_pixel_values(void) {
     ProcConfig pc = test_proc_config();
@@ -629,6 +652,7 @@ int main(void) {
     test_proc_cases();
     test_fixture_images();
     test_decode();
+    test_frame_decode();
     test_jpeg_pixel_values();
     test_jpeg_bad();
     test_bad_inputs();

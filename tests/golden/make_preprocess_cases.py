@@ -485,6 +485,14 @@ for name in sorted(os.listdir(OUT)):
     lines.append(f'    {{"{name}", {a.shape[1]}, {a.shape[0]}, 0x{crc(a):08x}u}},')
 lines += ["};", ""]
 
+# the same files as video frames: Glm4vVideoProcessor converts frames as arrays, so load_image's pixels (its
+# convert_to_rgb has no PIL transparency left to composite)
+lines.append("static const DecodeCase frame_cases[] = {")
+for name in sorted(n for n in os.listdir(OUT) if n.startswith("trns_")):
+    a = np.array(load_image(f"{OUT}/{name}"))
+    lines.append(f'    {{"{name}", {a.shape[1]}, {a.shape[0]}, 0x{crc(a):08x}u}},')
+lines += ["};", ""]
+
 # the JPEGs through Glm4vImageProcessor (load_image(path), then the processor): grid and CRC-32 of pixel_values
 lines.append("typedef struct { const char *file; int gt, gh, gw; unsigned crc; } JpegProcCase;")
 lines.append("static const JpegProcCase jpeg_proc_cases[] = {")

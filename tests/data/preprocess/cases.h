@@ -380,6 +380,29 @@ static const DecodeCase decode_cases[] = {
     {"xmp8.png", 7, 13, 0x92482a8fu},
 };
 
+static const DecodeCase frame_cases[] = {
+    {"trns_gray.gif", 11, 9, 0x0e1c029fu},
+    {"trns_gray1.png", 11, 9, 0x8e39cdbfu},
+    {"trns_gray16.png", 11, 9, 0x6f0424e6u},
+    {"trns_gray2.png", 11, 9, 0xbf61956au},
+    {"trns_gray8.png", 11, 9, 0x802e0c44u},
+    {"trns_local.gif", 11, 9, 0xcb0e28cfu},
+    {"trns_oob.gif", 11, 9, 0xd99c0e18u},
+    {"trns_pal4_idx0.png", 11, 9, 0xb6e67075u},
+    {"trns_pal8_bytes.png", 11, 9, 0x699a71c9u},
+    {"trns_pal8_idx0.png", 11, 9, 0x699a71c9u},
+    {"trns_pal8_idx2_nl.png", 11, 9, 0x699a71c9u},
+    {"trns_pal8_idx7.png", 11, 9, 0x699a71c9u},
+    {"trns_pal8_none.png", 11, 9, 0x699a71c9u},
+    {"trns_rect.gif", 16, 13, 0x8349771au},
+    {"trns_rect_trans.gif", 16, 13, 0xc74fcd66u},
+    {"trns_rgb16.png", 11, 9, 0xc76e4f3cu},
+    {"trns_rgb8_masked.png", 11, 9, 0xb6382c2bu},
+    {"trns_rgb8_px.png", 11, 9, 0xb6382c2bu},
+    {"trns_trans.gif", 11, 9, 0x5fe633b1u},
+    {"trns_trans_oob.gif", 11, 9, 0xd99c0e18u},
+};
+
 typedef struct { const char *file; int gt, gh, gw; unsigned crc; } JpegProcCase;
 static const JpegProcCase jpeg_proc_cases[] = {
     {"exif6.jpg", 1, 8, 6, 0xfbe0e843u},
