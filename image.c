@@ -926,7 +926,7 @@ static void png_white_key(const uint8_t *b, size_t n, PilExtra *x) {
 // - the colour tables padded to 256 entries (black, or the grey ramp in mode L: PIL reads an index past the table
 //   as black, in mode L as its own value; stb's entries past a table would be undrawn).
 // NULL (and *failed = 0) when the file is not laid out as this expects (stb judges it); NULL and *failed = 1 (with
-// glm_err) when the first frame's data is cut short, which PIL refuses ("image file is truncated").
+// glm_err) when the first frame's data is cut inside a sub-block, which PIL refuses ("image file is truncated").
 static uint8_t *gif_prepare(const uint8_t *b, size_t *len, PilExtra *x, const char *name, int *failed) {
     size_t n = *len;
     *failed = 0;
@@ -956,10 +956,12 @@ static uint8_t *gif_prepare(const uint8_t *b, size_t *len, PilExtra *x, const ch
     size_t nlct = lflags & 0x80 ? (size_t)2 << (lflags & 7) : 0;
     const uint8_t *lct = b + desc + 10;
     if (desc + 10 + 3 * nlct + 1 > n) goto truncated;
-    // the frame's LZW data: sub-blocks up to an empty one (ImageFile.load: "image file is truncated" before it)
+    // the frame's LZW data: sub-blocks up to an empty one. One cut short is refused (ImageFile.load: "image file is
+    // truncated"); a chain that ends with the file, no empty block after it, is read as it is (PIL decodes it when
+    // its end-of-information code came before the end)
     size_t q = desc + 10 + 3 * nlct + 1;
     while (q < n && b[q]) q += 1 + (size_t)b[q];
-    if (q >= n) goto truncated;
+    if (q > n) goto truncated;
     // the frame's palette and PIL's mode: palette = LCT if present else GCT; mode L when it is the identity or absent
     const uint8_t *fpal = nlct ? lct : ngct ? gct : NULL;
     size_t nf = nlct ? nlct : ngct;
@@ -1016,7 +1018,7 @@ static uint8_t *gif_prepare(const uint8_t *b, size_t *len, PilExtra *x, const ch
     return out;
 truncated:
     *failed = 1;
-    glm_err("%s: not a decodable image (GIF: truncated: the first frame's data ends before its last block)", name);
+    glm_err("%s: not a decodable image (GIF: truncated: the first frame's data ends inside a block)", name);
     return NULL;
 }
 

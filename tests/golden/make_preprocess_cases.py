@@ -382,6 +382,8 @@ gifs = {"trans": gif_file(TW, TH, gi, gct=gpal, trans=0), "trans_oob": gif_file(
 for tag, data in gifs.items():
     with open(f"{OUT}/trns_{tag}.gif", "wb") as f:
         f.write(data)
+with open(f"{OUT}/gif_no_terminator.gif", "wb") as f:  # the data's sub-blocks end with the file: PIL decodes it
+    f.write(gif_file(TW, TH, gi, gct=gpal)[:-2])
 
 # EXIF orientation as PIL reads it (Image.getexif + ImageOps.exif_transpose): the tag in other TIFF types (SSHORT,
 # RATIONAL 12/2, FLOAT, several values: the first), a present 0 that hides the XMP packet; PNG EXIF in ImageMagick's

@@ -327,6 +327,7 @@ static const DecodeCase decode_cases[] = {
     {"exif_sshort6.jpg", 9, 14, 0x005483edu},
     {"exif_text8.png", 9, 14, 0xe72c1f20u},
     {"exif_xmp7_after_idat.png", 9, 14, 0x87b0a5a6u},
+    {"gif_no_terminator.gif", 11, 9, 0x5fe633b1u},
     {"gray.png", 23, 17, 0xe73b183du},
     {"gray16.pgm", 23, 17, 0x8d4fcbf2u},
     {"gray16.png", 23, 17, 0xf1a61d89u},
