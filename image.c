@@ -1096,7 +1096,8 @@ static uint8_t *bmp_prepare(const uint8_t *b, size_t *len, PilExtra *x, const ch
     for (uint32_t i = 0; i < 256; i++) {
         uint8_t *e = out + pal_at + pad * i;
         if (i < colors) memcpy(e, b + pal_at + pad * i, pad);
-        else if (gray && colors != 2) memset(e, (int)i, 3); // mode L: the index is the grey
+        else if (gray && colors <= 2) memset(e, i == 1 ? 255 : 0, 3); // mode 1 (one black entry): bit 1 is white
+        else if (gray) memset(e, (int)i, 3); // mode L: the index is the grey
         else memset(e, 0, 3);
         if (pad == 4) e[3] = 0;
     }

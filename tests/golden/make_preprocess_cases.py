@@ -448,6 +448,9 @@ bmps["bmp_pal_short.bmp"] = bmp_file(bw, bh, 8, [r.tobytes() for r in bidx], bpa
 bmps["bmp_pal_offset.bmp"] = bmp_file(bw, bh, 8, [r.tobytes() for r in bidx], bpal, colors=30, off_at_palette=True)
 bmps["bmp_gray_short.bmp"] = bmp_file(bw, bh, 8, [r.tobytes() for r in bidx],
                                       b"".join(bytes([i, i, i, 0]) for i in range(30)), colors=30)
+b1 = (synth(bw, bh, 53)[..., 0] > 127).astype(np.uint8)  # 1 bit, a palette of one black entry: PIL's mode 1
+b1rows = [int("".join(map(str, r)) + "0" * (-bw % 8), 2).to_bytes((bw + 7) // 8, "big") for r in b1]
+bmps["bmp_1bit_one_entry.bmp"] = bmp_file(bw, bh, 1, b1rows, b"\x00\x00\x00\x00", colors=1)
 for name, data in bmps.items():
     with open(f"{OUT}/{name}", "wb") as f:
         f.write(data)

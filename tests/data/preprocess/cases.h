@@ -308,6 +308,7 @@ static const ResizeCase resize_cases[] = {
 typedef struct { const char *file; int w, h; unsigned crc; } DecodeCase;
 static const DecodeCase decode_cases[] = {
     {"bilevel.png", 23, 17, 0x21b1e17bu},
+    {"bmp_1bit_one_entry.bmp", 13, 7, 0x7f6f652au},
     {"bmp_555.bmp", 13, 7, 0x95b53ecbu},
     {"bmp_565.bmp", 13, 7, 0xdbe5562bu},
     {"bmp_gray_short.bmp", 13, 7, 0x03815a2eu},
