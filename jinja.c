@@ -2680,6 +2680,20 @@ static JVal str_percent(R *r, JVal fmt, JVal args, int line) {
 }
 
 // a binary arithmetic operator with Python's semantics
+// markupsafe.escape of a str onto b (a Markup string is kept as it is): & < > " ' become entities
+static void html_escape(J *j, Buf *b, JVal s) {
+    if (s.markup) { buf_add(j, b, s.u.s, s.n); return; }
+    for (size_t i = 0; i < s.n; i++) {
+        char c = s.u.s[i];
+        if (c == '&') buf_puts(j, b, "&amp;");
+        else if (c == '<') buf_puts(j, b, "&lt;");
+        else if (c == '>') buf_puts(j, b, "&gt;");
+        else if (c == '"') buf_puts(j, b, "&#34;");
+        else if (c == '\'') buf_puts(j, b, "&#39;");
+        else buf_putc(j, b, c);
+    }
+}
+
 static JVal arith(R *r, int op, JVal a, JVal b, int line) {
     J *j = &r->j;
     if (op == '%' && a.t == V_STR) { // printf-style formatting (the right side may be anything, even Undefined)
@@ -2695,8 +2709,13 @@ static JVal arith(R *r, int op, JVal a, JVal b, int line) {
         if (ints) { int o = __builtin_add_overflow(x, y, &z); return checked(r, o, z, line); }
         if (nums) return v_float(num_f(a) + num_f(b));
         if (a.t == V_STR && b.t == V_STR) {
-            if (a.markup || b.markup) jfail(j, line, "unsupported: '+' with a Markup string (|safe / |escape)");
             Buf o = {0};
+            if (a.markup || b.markup) { // Markup.__add__ / __radd__: the plain side is escaped, the sum is Markup
+                html_escape(j, &o, a), html_escape(j, &o, b);
+                JVal m = v_buf(j, &o);
+                m.markup = 1;
+                return m;
+            }
             buf_add(j, &o, a.u.s, a.n), buf_add(j, &o, b.u.s, b.n);
             return v_buf(j, &o);
         }
@@ -3351,15 +3370,7 @@ static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line) {
         JVal s = str_of(r, v, line);
         if (name[0] != 's') {
             Buf b = {0};
-            for (size_t i = 0; i < s.n; i++) {
-                char c = s.u.s[i];
-                if (c == '&') buf_puts(j, &b, "&amp;");
-                else if (c == '<') buf_puts(j, &b, "&lt;");
-                else if (c == '>') buf_puts(j, &b, "&gt;");
-                else if (c == '"') buf_puts(j, &b, "&#34;");
-                else if (c == '\'') buf_puts(j, &b, "&#39;");
-                else buf_putc(j, &b, c);
-            }
+            html_escape(j, &b, s);
             s = v_buf(j, &b);
         }
         s.markup = 1;
