@@ -812,8 +812,8 @@ static void lex_all(Lexer *L) {
 // node kinds: expressions (jinja2/nodes.py) and statements
 enum {
     N_CONST, N_NAME, N_GETATTR, N_GETITEM, N_SLICE, N_CALL, N_FILTER, N_TEST, N_NEG, N_POS, N_NOT, N_AND, N_OR,
-    N_BINOP, N_CONCAT, N_COMPARE, N_COND, N_LIST, N_TUPLE, N_DICT,
-    S_TEXT, S_EMIT, S_IF, S_FOR, S_SET, S_SET_NS, S_SET_BLOCK, S_MACRO, S_BREAK, S_CONTINUE, S_BODY
+    N_BINOP, N_CONCAT, N_COMPARE, N_COND, N_LIST, N_TUPLE, N_DICT, N_CAPTURE,
+    S_TEXT, S_EMIT, S_IF, S_FOR, S_SET, S_SET_NS, S_SET_BLOCK, S_MACRO, S_BREAK, S_CONTINUE, S_BODY, S_FILTER_BLOCK
 };
 
 typedef struct Node Node;
@@ -1024,9 +1024,19 @@ static void fill_call(Parser *p, Node *n, NVec *args, SVec *kwn, NVec *kwv) {
 }
 
 // x|filter(args)|filter ...
+static Node *parse_filter_name(Parser *p, Node *node);
+
 static Node *parse_filter(Parser *p, Node *node) {
     while (is_op(cur(p), '|')) {
         p->pos++;
+        node = parse_filter_name(p, node);
+    }
+    return node;
+}
+
+// one filter after its '|' (name and arguments) applied to node; {% filter name %} starts with one without '|'
+static Node *parse_filter_name(Parser *p, Node *node) {
+    {
         int line = cur(p)->line;
         const char *name = dotted_name(p, expect_name(p));
         Node *f = mk(p, N_FILTER, line);
@@ -1505,13 +1515,32 @@ static Node *parse_set(Parser *p, int line) {
         return n;
     }
     if (targets.n != 1 || paren) p_fail_tok(p, "'='");
-    if (is_op(cur(p), '|')) jfail(p->j, line, "unsupported construct: filtered block set");
-    expect_block_end(p);
     Node *n = mk(p, S_SET_BLOCK, line);
+    int soft = p->soft;
+    p->soft = 0; // the filters and the body are an inner (not soft) frame in jinja2
+    if (is_op(cur(p), '|')) n->a = parse_filter(p, mk(p, N_CAPTURE, line)); // {% set x | f %}: f(the block)
+    expect_block_end(p);
     n->name = targets.v[0];
     static const char *const ends[] = {"endset", NULL};
     NVec body = {0};
     parse_body(p, ends, &body);
+    p->soft = soft;
+    expect_block_end(p);
+    n->list = body.v, n->nlist = body.n;
+    return n;
+}
+
+// {% filter name(args) | name2 ... %} ... {% endfilter %}: the filters applied to the body's output
+static Node *parse_filter_block(Parser *p, int line) {
+    Node *n = mk(p, S_FILTER_BLOCK, line);
+    int soft = p->soft;
+    p->soft = 0; // the filters and the body are an inner (not soft) frame in jinja2
+    n->a = parse_filter(p, parse_filter_name(p, mk(p, N_CAPTURE, line)));
+    expect_block_end(p);
+    static const char *const ends[] = {"endfilter", NULL};
+    NVec body = {0};
+    parse_body(p, ends, &body);
+    p->soft = soft;
     expect_block_end(p);
     n->list = body.v, n->nlist = body.n;
     return n;
@@ -1594,6 +1623,7 @@ static int parse_body(Parser *p, const char *const *ends, NVec *out) {
         else if (!strcmp(kw, "if")) n = parse_if(p, line);
         else if (!strcmp(kw, "set")) n = parse_set(p, line);
         else if (!strcmp(kw, "macro")) n = parse_macro(p, line);
+        else if (!strcmp(kw, "filter")) n = parse_filter_block(p, line);
         else if (!strcmp(kw, "break") || !strcmp(kw, "continue")) {
             if (!p->in_loop) jfail(j, line, "'%s' outside of a loop", kw);
             n = mk(p, kw[0] == 'b' ? S_BREAK : S_CONTINUE, line);
@@ -1605,7 +1635,7 @@ static int parse_body(Parser *p, const char *const *ends, NVec *out) {
             parse_body(p, gends, &body);
             expect_block_end(p);
             n = body_node(p, line, &body);
-        } else if (!strcmp(kw, "filter") || !strcmp(kw, "call") || !strcmp(kw, "with") || !strcmp(kw, "block") ||
+        } else if (!strcmp(kw, "call") || !strcmp(kw, "with") || !strcmp(kw, "block") ||
                    !strcmp(kw, "extends") || !strcmp(kw, "include") || !strcmp(kw, "import") ||
                    !strcmp(kw, "from") || !strcmp(kw, "autoescape") || !strcmp(kw, "trans"))
             jfail(j, line, "unsupported statement '%s'", kw);
@@ -1667,6 +1697,7 @@ typedef struct {
     int loop_depth;  // nesting of for loops (loop.depth0)
     Frame *top;      // the template's scope
     JDict *ctx;      // the context's variables
+    JVal capture;    // the output of the block whose filters ({% filter %}, {% set x | f %}) are evaluated now
 } R;
 
 // count one evaluation step (bounded) and remember the line for errors
@@ -1677,6 +1708,7 @@ static void step(R *r, int line) {
 
 static JVal eval(R *r, Node *n);
 static void exec_body(R *r, Node **body, int n, int *ctl);
+static JVal exec_captured(R *r, Node *n, int *ctl);
 static void to_str(R *r, JVal v, Buf *b, int line);
 static void repr(R *r, JVal v, Buf *b, int line);
 
@@ -4086,6 +4118,7 @@ static JVal eval(R *r, Node *n) {
     JVal out;
     switch (n->kind) {
     case N_CONST: out = n->v; break;
+    case N_CAPTURE: out = r->capture; break;
     case N_NAME: out = lookup(r, n->name, n->line); break;
     case N_GETATTR: out = get_attr(r, eval(r, n->a), n->name, n->line); break;
     case N_GETITEM: {
@@ -4302,14 +4335,12 @@ static void exec_node(R *r, Node *n, int *ctl) {
         dict_set(j, ns.u.d, v_cstr(n->name2), v);
         break;
     }
-    case S_SET_BLOCK: {
-        Buf b = {0}, *saved = r->out;
-        r->out = &b;
-        int c = 0;
-        exec_body(r, n->list, n->nlist, &c);
-        r->out = saved;
-        assign(r, n->name, v_buf(j, &b));
-        if (c) *ctl = c;
+    case S_SET_BLOCK:
+    case S_FILTER_BLOCK: {
+        JVal v = exec_captured(r, n, ctl);
+        if (*ctl) break; // a break / continue inside: jinja2 leaves the block before it assigns / writes
+        if (n->kind == S_SET_BLOCK) assign(r, n->name, v);
+        else emit(r, v, n->line);
         break;
     }
     case S_MACRO: {
@@ -4324,6 +4355,27 @@ static void exec_node(R *r, Node *n, int *ctl) {
     case S_CONTINUE: *ctl = 2; break;
     default: jfail(j, n->line, "internal: bad statement node");
     }
+}
+
+// the body of a {% set x %} / {% filter %} block run in a scope of its own (its sets stay inside, as in jinja2),
+// its output captured and passed through the block's filters (n->a, if any)
+static JVal exec_captured(R *r, Node *n, int *ctl) {
+    J *j = &r->j;
+    Buf b = {0}, *saved = r->out;
+    Frame *outer = r->top, *f = aalloc(j, sizeof *f);
+    f->parent = outer;
+    r->out = &b, r->top = f;
+    int c = 0;
+    exec_body(r, n->list, n->nlist, &c);
+    r->out = saved, r->top = outer;
+    JVal v = v_buf(j, &b);
+    if (c) { *ctl = c; return v; } // cut short by break / continue: the caller drops it
+    if (!n->a) return v;
+    JVal saved_capture = r->capture;
+    r->capture = v;
+    v = eval(r, n->a);
+    r->capture = saved_capture;
+    return v;
 }
 
 // run statements until break / continue
