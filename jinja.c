@@ -813,7 +813,8 @@ static void lex_all(Lexer *L) {
 enum {
     N_CONST, N_NAME, N_GETATTR, N_GETITEM, N_SLICE, N_CALL, N_FILTER, N_TEST, N_NEG, N_POS, N_NOT, N_AND, N_OR,
     N_BINOP, N_CONCAT, N_COMPARE, N_COND, N_LIST, N_TUPLE, N_DICT, N_CAPTURE,
-    S_TEXT, S_EMIT, S_IF, S_FOR, S_SET, S_SET_NS, S_SET_BLOCK, S_MACRO, S_BREAK, S_CONTINUE, S_BODY, S_FILTER_BLOCK
+    S_TEXT, S_EMIT, S_IF, S_FOR, S_SET, S_SET_NS, S_SET_BLOCK, S_MACRO, S_BREAK, S_CONTINUE, S_BODY, S_FILTER_BLOCK,
+    S_CALL_BLOCK
 };
 
 typedef struct Node Node;
@@ -833,6 +834,7 @@ struct Node {
     int nnames;          // count
     int *ops;            // N_COMPARE: operator of each operand
     uint8_t catch_varargs, catch_kwargs; // S_MACRO: its body reads varargs / kwargs
+    uint8_t catch_caller; // S_MACRO: its body reads caller (a {% call %} block passes its body as caller=)
     uint8_t unknown;     // N_FILTER / N_TEST: the name is no filter / test of jinja2 (an error when evaluated)
     uint8_t soft;        // N_FILTER / N_TEST: inside an if / inline-if (jinja2 then defers the unknown-name error)
 };
@@ -844,6 +846,7 @@ typedef struct {
     int depth;       // expression / statement nesting
     int in_loop;     // inside a for body (break/continue allowed)
     int macro_varargs, macro_kwargs; // a Name varargs / kwargs was read (while parsing a macro body)
+    int macro_caller; // a Name caller was read (while parsing a macro body)
     int soft;        // parsing inside an {% if %} or an inline if (jinja2's soft frame)
     Node **unknown;  // filter / test nodes with names jinja2 does not know (checked at the end of the parse)
     int nunknown, capunknown; // count / allocated
@@ -1176,6 +1179,7 @@ static Node *parse_primary(Parser *p) {
             n->name = t->s;
             if (!strcmp(t->s, "varargs")) p->macro_varargs = 1;
             if (!strcmp(t->s, "kwargs")) p->macro_kwargs = 1;
+            if (!strcmp(t->s, "caller")) p->macro_caller = 1;
         }
         p->pos++;
     } else if (t->type == T_STRING) {
@@ -1546,11 +1550,8 @@ static Node *parse_filter_block(Parser *p, int line) {
     return n;
 }
 
-// {% macro name(a, b=default) %} ... {% endmacro %}
-static Node *parse_macro(Parser *p, int line) {
-    Node *n = mk(p, S_MACRO, line);
-    n->name = expect_name(p);
-    expect_op(p, '(');
+// a macro's parameter list (a, b=default) into n (the opening '(' already read; reads the closing ')')
+static void parse_macro_params(Parser *p, Node *n) {
     SVec params = {0};
     NVec defaults = {0};
     while (!is_op(cur(p), ')')) {
@@ -1562,18 +1563,52 @@ static Node *parse_macro(Parser *p, int line) {
         } else if (defaults.n) jfail(p->j, cur(p)->line, "non-default argument follows default argument");
     }
     expect_op(p, ')');
-    expect_block_end(p);
     n->names = params.v, n->nnames = params.n, n->list2 = defaults.v, n->nlist2 = defaults.n;
-    int sv = p->macro_varargs, sk = p->macro_kwargs, loop = p->in_loop, soft = p->soft;
-    p->macro_varargs = p->macro_kwargs = 0, p->in_loop = 0, p->soft = 0;
-    static const char *const ends[] = {"endmacro", NULL};
+}
+
+// a macro's body up to its end tag (endmacro / endcall) into n, noting whether it reads varargs / kwargs / caller
+static void parse_macro_body(Parser *p, Node *n, const char *const *ends) {
+    int sv = p->macro_varargs, sk = p->macro_kwargs, sc = p->macro_caller, loop = p->in_loop, soft = p->soft;
+    p->macro_varargs = p->macro_kwargs = p->macro_caller = 0, p->in_loop = 0, p->soft = 0;
     NVec body = {0};
     parse_body(p, ends, &body);
     n->catch_varargs = (uint8_t)p->macro_varargs, n->catch_kwargs = (uint8_t)p->macro_kwargs;
-    p->macro_varargs = sv | p->macro_varargs, p->macro_kwargs = sk | p->macro_kwargs, p->in_loop = loop, p->soft = soft;
+    n->catch_caller = (uint8_t)p->macro_caller;
+    p->macro_varargs = sv | p->macro_varargs, p->macro_kwargs = sk | p->macro_kwargs;
+    p->macro_caller = sc | p->macro_caller, p->in_loop = loop, p->soft = soft;
+    n->list = body.v, n->nlist = body.n;
+}
+
+// {% macro name(a, b=default) %} ... {% endmacro %}
+static Node *parse_macro(Parser *p, int line) {
+    Node *n = mk(p, S_MACRO, line);
+    n->name = expect_name(p);
+    expect_op(p, '(');
+    parse_macro_params(p, n);
+    expect_block_end(p);
+    static const char *const ends[] = {"endmacro", NULL};
+    parse_macro_body(p, n, ends);
     if (cur(p)->type == T_NAME && !strcmp(cur(p)->s, n->name)) p->pos++; // {% endmacro name %}
     expect_block_end(p);
-    n->list = body.v, n->nlist = body.n;
+    return n;
+}
+
+// {% call(params) m(args) %} ... {% endcall %}: m called with caller= a macro whose body is the block (n->b)
+static Node *parse_call_block(Parser *p, int line) {
+    Node *n = mk(p, S_CALL_BLOCK, line);
+    Node *c = mk(p, S_MACRO, line);
+    c->name = "caller";
+    if (is_op(cur(p), '(')) {
+        p->pos++;
+        parse_macro_params(p, c);
+    }
+    n->a = parse_expression(p, 1);
+    if (n->a->kind != N_CALL) jfail(p->j, line, "expected call");
+    expect_block_end(p);
+    static const char *const ends[] = {"endcall", NULL};
+    parse_macro_body(p, c, ends);
+    expect_block_end(p);
+    n->b = c;
     return n;
 }
 
@@ -1624,6 +1659,7 @@ static int parse_body(Parser *p, const char *const *ends, NVec *out) {
         else if (!strcmp(kw, "set")) n = parse_set(p, line);
         else if (!strcmp(kw, "macro")) n = parse_macro(p, line);
         else if (!strcmp(kw, "filter")) n = parse_filter_block(p, line);
+        else if (!strcmp(kw, "call")) n = parse_call_block(p, line);
         else if (!strcmp(kw, "break") || !strcmp(kw, "continue")) {
             if (!p->in_loop) jfail(j, line, "'%s' outside of a loop", kw);
             n = mk(p, kw[0] == 'b' ? S_BREAK : S_CONTINUE, line);
@@ -1635,7 +1671,7 @@ static int parse_body(Parser *p, const char *const *ends, NVec *out) {
             parse_body(p, gends, &body);
             expect_block_end(p);
             n = body_node(p, line, &body);
-        } else if (!strcmp(kw, "call") || !strcmp(kw, "with") || !strcmp(kw, "block") ||
+        } else if (!strcmp(kw, "with") || !strcmp(kw, "block") ||
                    !strcmp(kw, "extends") || !strcmp(kw, "include") || !strcmp(kw, "import") ||
                    !strcmp(kw, "from") || !strcmp(kw, "autoescape") || !strcmp(kw, "trans"))
             jfail(j, line, "unsupported statement '%s'", kw);
@@ -1664,7 +1700,7 @@ typedef struct JMacro {
 
 // built-in functions and bound methods
 enum {
-    F_RANGE, F_DICT, F_NAMESPACE, F_RAISE, F_STRFTIME, F_CYCLE, F_UNSUPPORTED_GLOBAL,
+    F_RANGE, F_DICT, F_NAMESPACE, F_RAISE, F_STRFTIME, F_CYCLE, F_CHANGED, F_UNSUPPORTED_GLOBAL,
     // str methods
     M_STARTSWITH, M_ENDSWITH, M_STRIP, M_LSTRIP, M_RSTRIP, M_SPLIT, M_RSPLIT, M_UPPER, M_LOWER, M_REPLACE, M_TITLE,
     M_CAPITALIZE, M_FIND, M_RFIND, M_COUNT, M_JOIN, M_SPLITLINES, M_ISDIGIT, M_ISALPHA, M_ISSPACE, M_ISUPPER,
@@ -1687,6 +1723,7 @@ typedef struct JLoop {
     JList *items;      // the (filtered) items iterated
     int64_t i;         // index0 of the current iteration
     int depth0;        // loop nesting (0 = outermost)
+    JVal changed;      // loop.changed: the arguments of its last call (a tuple), V_UNDEF before the first
 } JLoop;
 
 typedef struct {
@@ -2480,8 +2517,22 @@ static JVal get_attr(R *r, JVal obj, const char *name, int line) {
         if (!strcmp(name, "previtem")) return i > 0 ? lp->items->v[i - 1] : v_undef("there is no previous item");
         if (!strcmp(name, "nextitem")) return i + 1 < n ? lp->items->v[i + 1] : v_undef("there is no next item");
         if (!strcmp(name, "cycle")) return method(r, obj, F_CYCLE, "cycle");
-        if (!strcmp(name, "changed")) return method(r, obj, M_UNSUPPORTED, "loop.changed");
+        if (!strcmp(name, "changed")) return method(r, obj, F_CHANGED, "changed");
         break;
+    }
+    case V_MACRO: { // jinja2.runtime.Macro's public attributes
+        Node *d = obj.u.m->def;
+        if (!strcmp(name, "name")) return v_cstr(d->name);
+        if (!strcmp(name, "arguments")) {
+            JVal t = v_list(j, (uint32_t)d->nnames, L_TUPLE);
+            for (int i = 0; i < d->nnames; i++) t.u.l->v[i] = v_cstr(d->names[i]);
+            return t;
+        }
+        if (!strcmp(name, "catch_kwargs")) return v_bool(d->catch_kwargs);
+        if (!strcmp(name, "catch_varargs")) return v_bool(d->catch_varargs);
+        if (!strcmp(name, "caller")) return v_bool(d->catch_caller);
+        if (name[0] != '_') break;
+        jfail(j, line, "unsupported: attribute '%s' of a macro", name);
     }
     case V_INT: case V_FLOAT: case V_BOOL:
         if (!strcmp(name, "real") || !strcmp(name, "imag") || !strcmp(name, "numerator") || !strcmp(name, "denominator") ||
@@ -3846,6 +3897,15 @@ static JVal call_builtin(R *r, JFunc *f, Args *a, int line) {
         if (!a->npos) jfail(j, line, "TypeError: no items for cycling given");
         return a->pos[self.u.loop->i % a->npos];
     }
+    case F_CHANGED: { // loop.changed(*values): true when the values differ from the previous call's
+        if (a->nkw) jfail(j, line, "TypeError: changed() got an unexpected keyword argument '%s'", a->kwn[0]);
+        JVal t = v_list(j, (uint32_t)a->npos, L_TUPLE);
+        for (int i = 0; i < a->npos; i++) t.u.l->v[i] = a->pos[i];
+        JLoop *lp = self.u.loop;
+        if (lp->changed.t != V_UNDEF && v_eq(lp->changed, t)) return v_bool(0);
+        lp->changed = t;
+        return v_bool(1);
+    }
     case F_UNSUPPORTED_GLOBAL: jfail(j, line, "unsupported global function '%s'", f->name);
     case M_UNSAFE: jfail(j, line, "SecurityError: access to attribute '%s' of '%s' object is unsafe (immutable sandbox)", f->name, type_name(self));
     case M_UNSUPPORTED: jfail(j, line, "unsupported method '%s' of %s", f->name, type_name(self));
@@ -4018,9 +4078,14 @@ static JVal call_macro(R *r, JMacro *m, Args *a, int line) {
     uint8_t *set = aalloc(j, (size_t)np + 1);
     for (int i = 0; i < a->npos && i < np; i++) dict_set(j, &f->vars, v_cstr(d->names[i]), a->pos[i]), set[i] = 1;
     JVal kw = v_dict(j, V_DICT);
+    JVal caller = v_undef("No caller defined");
     for (int k = 0; k < a->nkw; k++) {
         int i = 0;
         while (i < np && strcmp(d->names[i], a->kwn[k])) i++;
+        if (i == np && d->catch_caller && !strcmp(a->kwn[k], "caller")) { // jinja2 pops caller= first
+            caller = a->kwv[k];
+            continue;
+        }
         if (i == np) {
             if (!d->catch_kwargs) jfail(j, line, "TypeError: macro '%s' takes no keyword argument '%s'", d->name, a->kwn[k]);
             dict_set(j, kw.u.d, v_cstr(a->kwn[k]), a->kwv[k]);
@@ -4055,6 +4120,11 @@ static JVal call_macro(R *r, JMacro *m, Args *a, int line) {
         dict_set(j, &f->vars, v_cstr("varargs"), t);
     }
     if (d->catch_kwargs) dict_set(j, &f->vars, v_cstr("kwargs"), kw);
+    if (d->catch_caller) {
+        int i = 0;
+        while (i < np && strcmp(d->names[i], "caller")) i++;
+        if (i == np) dict_set(j, &f->vars, v_cstr("caller"), caller);
+    }
     Buf out = {0}, *saved_out = r->out;
     Frame *saved_top = r->top;
     int saved_loop = r->loop_depth;
@@ -4281,7 +4351,7 @@ static void exec_for(R *r, Node *n) {
         return;
     }
     JLoop *lp = aalloc(j, sizeof *lp);
-    lp->items = items, lp->depth0 = r->loop_depth;
+    lp->items = items, lp->depth0 = r->loop_depth, lp->changed = v_undef(NULL);
     JVal loopv = {.t = V_LOOP};
     loopv.u.loop = lp;
     r->loop_depth++;
@@ -4349,6 +4419,23 @@ static void exec_node(R *r, Node *n, int *ctl) {
         JVal v = {.t = V_MACRO};
         v.u.m = m;
         assign(r, n->name, v);
+        break;
+    }
+    case S_CALL_BLOCK: {
+        JMacro *m = aalloc(j, sizeof *m);
+        m->def = n->b, m->closure = r->top;
+        JVal cv = {.t = V_MACRO};
+        cv.u.m = m;
+        Node *c = n->a;
+        JVal fn = eval(r, c->a);
+        Args a;
+        eval_args(r, c, &a);
+        const char **kwn = aalloc(j, sizeof(char *) * ((size_t)a.nkw + 1));
+        JVal *kwv = aalloc(j, sizeof(JVal) * ((size_t)a.nkw + 1));
+        for (int i = 0; i < a.nkw; i++) kwn[i] = a.kwn[i], kwv[i] = a.kwv[i];
+        kwn[a.nkw] = "caller", kwv[a.nkw] = cv;
+        a.kwn = kwn, a.kwv = kwv, a.nkw++;
+        emit(r, call_value(r, fn, &a, n->line), n->line);
         break;
     }
     case S_BREAK: *ctl = 1; break;

@@ -8,19 +8,20 @@
 //
 // Supported: {{ }} {% %} {# #}, whitespace control (- and +) with trim_blocks + lstrip_blocks, {% raw %}; if / elif /
 // else, for (targets and tuple unpacking, `if` filter, else, loop.index / index0 / revindex / revindex0 / first /
-// last / length / previtem / nextitem / depth / cycle), break / continue, set (names, tuples, ns.attr, block set),
-// macro (defaults, keyword arguments, varargs / kwargs), {% filter f(args) | g %} blocks, filtered block sets
-// ({% set x | f %}), {% generation %}; literals (str with Python escapes, int,
-// float, true / false / none in both cases, list, tuple, dict), a.b / a['b'] / a[i] / slices, calls, all operators
-// (+ - * / // % ** ~, comparisons and chains, in / not in, and / or / not, a if c else b), printf-style str % args;
+// last / length / previtem / nextitem / depth / cycle / changed), break / continue, set (names, tuples, ns.attr,
+// block set, filtered block set {% set x | f %}), macro (defaults, keyword arguments, varargs / kwargs, caller;
+// .name / .arguments), {% call(params) m(args) %} blocks, {% filter f(args) | g %} blocks, {% generation %};
+// literals (str with Python escapes, int, float, true / false / none in both cases, list, tuple, dict), a.b /
+// a['b'] / a[i] / slices, calls, all operators (+ - * / // % ** ~, comparisons and chains, in / not in, and / or /
+// not, a if c else b), printf-style str % args;
 // filters abs batch capitalize center count d default dictsort e escape first float format indent int items join
 // last length list lower map max min reject rejectattr replace reverse round safe select selectattr sort string sum
 // title tojson (transformers': ensure_ascii / indent / separators / sort_keys) trim unique upper; every jinja2 test;
 // str methods startswith endswith strip lstrip rstrip split rsplit splitlines upper lower title capitalize replace
 // find rfind index count join isdigit isalpha isalnum isspace isupper islower; dict items keys values get; list
 // count index; globals range (sandbox-bounded), dict, namespace, raise_exception, strftime_now.
-// Not supported (an error naming the construct): include / extends / import / block / call / with blocks,
-// recursive loops, loop.changed, *args / **kwargs in calls, str.format, %f and other printf conversions, ints beyond
+// Not supported (an error naming the construct): include / extends / import / block / with blocks,
+// recursive loops, *args / **kwargs in calls, str.format, %f and other printf conversions, ints beyond
 // 64 bits, case mapping of scripts outside Latin / Greek / Cyrillic (and the caseless ones), Markup-escaping
 // operations other than + (Markup % args, Markup.join / replace / format ...; Markup + str escapes the str as
 // markupsafe does), objects Python prints with their address (generators, methods). Bounded: 64 MB of
