@@ -952,9 +952,9 @@ static const char *const known_filters[] = {
     "abs", "capitalize", "count", "d", "default", "dictsort", "e", "escape", "first", "float", "indent", "int",
     "items", "join", "last", "length", "list", "lower", "map", "max", "min", "reject", "rejectattr", "replace",
     "reverse", "round", "safe", "select", "selectattr", "sort", "string", "sum", "title", "tojson", "trim", "unique",
-    "upper", "wordcount", "center", "batch", "format", NULL};
+    "upper", "wordcount", "center", "batch", "format", "slice", NULL};
 static const char *const jinja_filters[] = { // jinja2's other built-in filters: known to jinja2, not implemented here
-    "attr", "filesizeformat", "forceescape", "groupby", "pprint", "random", "slice",
+    "attr", "filesizeformat", "forceescape", "groupby", "pprint", "random",
     "striptags", "truncate", "urlencode", "urlize", "wordwrap", "xmlattr", NULL};
 static const char *const known_tests[] = {
     "boolean", "callable", "defined", "divisibleby", "eq", "equalto", "escaped", "even", "false", "filter", "float",
@@ -2717,14 +2717,21 @@ static JVal str_percent(R *r, JVal fmt, JVal args, int line) {
             arg = args.u.d->v[at], have_key = 1, i = k + 1;
             if (i >= fmt.n) jfail(j, line, "ValueError: incomplete format");
         }
-        int left = 0, zero = 0;
-        while (i < fmt.n && (fmt.u.s[i] == '-' || fmt.u.s[i] == '0')) left |= fmt.u.s[i] == '-', zero |= fmt.u.s[i] == '0', i++;
-        int width = 0;
+        int left = 0, zero = 0, plus = 0, space = 0, alt = 0;
+        for (; i < fmt.n && strchr("-0+ #", fmt.u.s[i]); i++) {
+            char fl = fmt.u.s[i];
+            left |= fl == '-', zero |= fl == '0', plus |= fl == '+', space |= fl == ' ', alt |= fl == '#';
+        }
+        int width = 0, prec = -1;
         while (i < fmt.n && isdigit((unsigned char)fmt.u.s[i]) && width < 10000) width = width * 10 + (fmt.u.s[i++] - '0');
+        if (i < fmt.n && fmt.u.s[i] == '.')
+            for (prec = 0, i++; i < fmt.n && isdigit((unsigned char)fmt.u.s[i]) && prec < 10000; i++)
+                prec = prec * 10 + (fmt.u.s[i] - '0');
         if (i >= fmt.n) jfail(j, line, "ValueError: incomplete format");
         char conv = fmt.u.s[i];
         if (conv == '%' && !have_key) { buf_putc(j, &b, '%'); continue; }
-        if (!strchr("srdi", conv)) jfail(j, line, "unsupported: %%%c in printf-style formatting", conv);
+        if (!strchr("srdiuxXofFeEgG", conv)) jfail(j, line, "unsupported: %%%c in printf-style formatting", conv);
+        if (prec > 300 && !strchr("sr", conv)) jfail(j, line, "unsupported: precision %d in printf-style formatting", prec);
         if (!have_key) {
             if (is_tuple) {
                 if (argi >= nargs) jfail(j, line, "TypeError: not enough arguments for format string");
@@ -2735,23 +2742,57 @@ static JVal str_percent(R *r, JVal fmt, JVal args, int line) {
             }
         }
         Buf f = {0};
-        if (conv == 's') to_str(r, arg, &f, line);
-        else if (conv == 'r') repr(r, arg, &f, line);
-        else {
+        size_t sign = 0; // bytes of sign / 0x prefix before the digits (zero padding goes after them)
+        if (conv == 's' || conv == 'r') {
+            if (conv == 's') to_str(r, arg, &f, line);
+            else repr(r, arg, &f, line);
+            if (prec >= 0) { // %.Ns: the first N characters
+                size_t k = 0;
+                for (int c = 0; c < prec && k < f.n; c++) u8_next(f.p, f.n, &k);
+                f.n = k;
+            }
+        } else if (strchr("diuxXo", conv)) {
+            if (arg.t == V_FLOAT && strchr("xXo", conv))
+                jfail(j, line, "TypeError: %%%c format: an integer is required, not float", conv);
             if (arg.t == V_FLOAT) {
                 if (!isfinite(arg.u.f)) jfail(j, line, "unsupported: %%d of a non-finite float");
                 if (fabs(arg.u.f) >= 9.2e18) jfail(j, line, "unsupported: integer beyond 64 bits");
                 arg = v_int((int64_t)arg.u.f);
             }
             if (arg.t != V_INT && arg.t != V_BOOL)
-                jfail(j, line, "TypeError: %%%c format: a real number is required, not %s", conv, type_name(arg));
-            buf_printf(j, &f, "%lld", (long long)arg.u.i);
+                jfail(j, line, "TypeError: %%%c format: %s is required, not %s", conv,
+                      strchr("xXo", conv) ? "an integer" : "a real number", type_name(arg));
+            int64_t x = arg.u.i;
+            uint64_t ux = x < 0 ? 0 - (uint64_t)x : (uint64_t)x;
+            if (x < 0) buf_putc(j, &f, '-');
+            else if (plus) buf_putc(j, &f, '+');
+            else if (space) buf_putc(j, &f, ' ');
+            if (alt && conv != 'd' && conv != 'i' && conv != 'u') buf_puts(j, &f, conv == 'o' ? "0o" : conv == 'x' ? "0x" : "0X");
+            sign = f.n;
+            char digits[32];
+            int nd = snprintf(digits, sizeof digits, conv == 'o' ? "%llo" : conv == 'x' ? "%llx" : conv == 'X' ? "%llX" : "%llu",
+                              (unsigned long long)ux);
+            for (int k = nd; k < prec; k++) buf_putc(j, &f, '0'); // %.Nd: at least N digits
+            buf_add(j, &f, digits, (size_t)nd);
+        } else { // f F e E g G: C's printf rounds the exact binary value as Python's float formatting does
+            if (!is_num(arg)) jfail(j, line, "TypeError: must be real number, not %s", type_name(arg));
+            double x = num_f(arg);
+            char spec[16], *q = spec, out[400];
+            *q++ = '%';
+            if (plus) *q++ = '+';
+            else if (space) *q++ = ' ';
+            if (alt) *q++ = '#';
+            snprintf(q, sizeof spec - 4, ".*%c", conv);
+            int nd = snprintf(out, sizeof out, spec, prec < 0 ? 6 : prec, x);
+            if (nd < 0 || nd >= (int)sizeof out) jfail(j, line, "unsupported: %%%c of %g (too long)", conv, x);
+            buf_add(j, &f, out, (size_t)nd);
+            sign = nd && strchr("+- ", out[0]) ? 1 : 0;
         }
         size_t n = u8_len(f.p ? f.p : "", f.n);
         int pad = width > (int)n ? width - (int)n : 0;
-        int zpad = zero && !left && conv != 's' && conv != 'r';
+        int zpad = zero && !left && conv != 's' && conv != 'r'; // Python zero-pads inf / nan too
         if (!left && !zpad) for (int k = 0; k < pad; k++) buf_putc(j, &b, ' ');
-        if (zpad && f.n && f.p[0] == '-') buf_putc(j, &b, '-'), f.p++, f.n--;
+        if (zpad) buf_add(j, &b, f.p, sign), f.p += sign, f.n -= sign;
         if (zpad) for (int k = 0; k < pad; k++) buf_putc(j, &b, '0');
         buf_add(j, &b, f.p, f.n);
         if (left) for (int k = 0; k < pad; k++) buf_putc(j, &b, ' ');
@@ -3788,7 +3829,40 @@ static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line) {
         if (fs.markup) jfail(j, line, "unsupported: format of a Markup string");
         return str_percent(r, fs, fargs, line);
     }
-    if (!strcmp(name, "wordcount")) jfail(j, line, "unsupported filter 'wordcount'");
+    if (!strcmp(name, "wordcount")) { // len(re.findall(r"\w+", str(v))): ASCII text only here
+        static const char *const s0[] = {NULL};
+        bind(r, line, name, s0, 0, a, p);
+        JVal sv = str_of(r, v, line);
+        int64_t words = 0;
+        int in_word = 0;
+        for (uint32_t i = 0; i < sv.n; i++) {
+            unsigned char c = (unsigned char)sv.u.s[i];
+            if (c >= 0x80) jfail(j, line, "unsupported: wordcount of non-ASCII text");
+            int w = isalnum(c) || c == '_';
+            words += w && !in_word, in_word = w;
+        }
+        return v_int(words);
+    }
+    if (!strcmp(name, "slice")) { // jinja2's do_slice: `slices` columns, the first len % slices one item longer
+        SIG("slices", "fill_with");
+        bind(r, line, name, sig_, 1, a, p);
+        int64_t ns = want_int(r, p[0], "slices", line);
+        if (ns <= 0 || ns > 1000000) jfail(j, line, "unsupported: slice count %lld", (long long)ns);
+        JList *l = iter_list(r, v, line);
+        int64_t len = l->n, per = len / ns, extra = len % ns, offset = 0;
+        JVal out = v_list(j, 0, L_GEN);
+        for (int64_t k = 0; k < ns; k++) {
+            step(r, line);
+            int64_t start = offset + k * per;
+            if (k < extra) offset++;
+            int64_t end = offset + (k + 1) * per;
+            JVal col = v_list(j, 0, L_LIST);
+            for (int64_t i = start; i < end; i++) lpush(r, &col, l->v[i]);
+            if (has(p[1]) && p[1].t != V_NONE && k >= extra) lpush(r, &col, p[1]);
+            lpush(r, &out, col);
+        }
+        return out;
+    }
 #undef SIG
     jfail(j, line, "unsupported filter '%s'", name);
 }

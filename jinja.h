@@ -13,15 +13,16 @@
 // .name / .arguments), {% call(params) m(args) %} blocks, {% filter f(args) | g %} blocks, {% generation %};
 // literals (str with Python escapes, int, float, true / false / none in both cases, list, tuple, dict), a.b /
 // a['b'] / a[i] / slices, calls, all operators (+ - * / // % ** ~, comparisons and chains, in / not in, and / or /
-// not, a if c else b), printf-style str % args;
+// not, a if c else b), printf-style str % args (s r d i u x X o f F e E g G, flags - 0 + space #, width, precision);
 // filters abs batch capitalize center count d default dictsort e escape first float format indent int items join
-// last length list lower map max min reject rejectattr replace reverse round safe select selectattr sort string sum
-// title tojson (transformers': ensure_ascii / indent / separators / sort_keys) trim unique upper; every jinja2 test;
+// last length list lower map max min reject rejectattr replace reverse round safe select selectattr slice sort
+// string sum title tojson (transformers': ensure_ascii / indent / separators / sort_keys) trim unique upper
+// wordcount (ASCII text); every jinja2 test;
 // str methods startswith endswith strip lstrip rstrip split rsplit splitlines upper lower title capitalize replace
 // find rfind index count join isdigit isalpha isalnum isspace isupper islower; dict items keys values get; list
 // count index; globals range (sandbox-bounded), dict, namespace, raise_exception, strftime_now.
 // Not supported (an error naming the construct): include / extends / import / block / with blocks,
-// recursive loops, *args / **kwargs in calls, str.format, %f and other printf conversions, ints beyond
+// recursive loops, *args / **kwargs in calls, str.format, %c / %a / * widths in printf formatting, ints beyond
 // 64 bits, case mapping of scripts outside Latin / Greek / Cyrillic (and the caseless ones), Markup-escaping
 // operations other than + (Markup % args, Markup.join / replace / format ...; Markup + str escapes the str as
 // markupsafe does), objects Python prints with their address (generators, methods). Bounded: 64 MB of
