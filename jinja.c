@@ -1436,7 +1436,7 @@ static Node *parse_for(Parser *p, int line) {
         p->pos++;
         n->b = parse_expression(p, 1);
     }
-    if (is_name(cur(p), "recursive")) jfail(p->j, cur(p)->line, "unsupported construct: recursive for loop");
+    if (is_name(cur(p), "recursive")) n->op = 1, p->pos++; // loop(items) renders the body for items, one level down
     expect_block_end(p);
     static const char *const ends1[] = {"endfor", "else", NULL};
     NVec body = {0}, els = {0};
@@ -1724,6 +1724,9 @@ typedef struct JLoop {
     int64_t i;         // index0 of the current iteration
     int depth0;        // loop nesting (0 = outermost)
     JVal changed;      // loop.changed: the arguments of its last call (a tuple), V_UNDEF before the first
+    struct Node *node; // the S_FOR (a recursive one: loop(items) runs it again)
+    struct Frame *outer; // the scope the loop runs in (a recursive call's too)
+    int rdepth0;       // recursion level of a recursive loop (loop.depth0)
 } JLoop;
 
 typedef struct {
@@ -2511,9 +2514,9 @@ static JVal get_attr(R *r, JVal obj, const char *name, int line) {
         if (!strcmp(name, "first")) return v_bool(i == 0);
         if (!strcmp(name, "last")) return v_bool(i == n - 1);
         if (!strcmp(name, "length")) return v_int(n);
-        // depth counts recursive-loop levels only (recursive loops are not supported): always 1 / 0
-        if (!strcmp(name, "depth")) return v_int(1);
-        if (!strcmp(name, "depth0")) return v_int(0);
+        // depth counts the levels of a recursive loop (loop(items) calls); 1 / 0 in any other loop
+        if (!strcmp(name, "depth")) return v_int(lp->rdepth0 + 1);
+        if (!strcmp(name, "depth0")) return v_int(lp->rdepth0);
         if (!strcmp(name, "previtem")) return i > 0 ? lp->items->v[i - 1] : v_undef("there is no previous item");
         if (!strcmp(name, "nextitem")) return i + 1 < n ? lp->items->v[i + 1] : v_undef("there is no next item");
         if (!strcmp(name, "cycle")) return method(r, obj, F_CYCLE, "cycle");
@@ -4138,6 +4141,8 @@ static JVal call_builtin(R *r, JFunc *f, Args *a, int line) {
 }
 
 static void exec_node(R *r, Node *n, int *ctl);
+static void exec_for(R *r, Node *n, JVal it, Frame *outer, int rdepth0);
+static JVal call_loop(R *r, JLoop *lp, Args *a, int line);
 
 // call a macro: bind arguments (missing ones are Undefined or their defaults), render the body to a string
 static JVal call_macro(R *r, JMacro *m, Args *a, int line) {
@@ -4213,6 +4218,7 @@ static JVal call_macro(R *r, JMacro *m, Args *a, int line) {
 // call whatever fn is (macro or built-in)
 static JVal call_value(R *r, JVal fn, Args *a, int line) {
     if (fn.t == V_MACRO) return call_macro(r, fn.u.m, a, line);
+    if (fn.t == V_LOOP) return call_loop(r, fn.u.loop, a, line);
     if (fn.t == V_FUNC) return call_builtin(r, fn.u.fn, a, line);
     if (fn.t == V_UNDEF) undef_fail(r, fn, line);
     jfail(&r->j, line, "TypeError: '%s' object is not callable", type_name(fn));
@@ -4224,6 +4230,21 @@ static const char *const global_names[] = {"range", "dict", "namespace", "raise_
                                            "lipsum", "cycler", "joiner", NULL};
 
 // a name: the scopes inside out, then the context, then the globals; else Undefined
+// loop(items) in a recursive for loop: the loop's body for items, one level deeper, rendered to a string
+static JVal call_loop(R *r, JLoop *lp, Args *a, int line) {
+    J *j = &r->j;
+    if (!lp->node->op) jfail(j, line, "TypeError: The loop must have the 'recursive' marker to be called recursively.");
+    if (a->npos != 1 || a->nkw) jfail(j, line, "TypeError: loop() takes exactly one argument (the items)");
+    if (++r->depth > J_MAX_DEPTH) jfail(j, line, "recursive loop too deep");
+    Buf out = {0}, *saved_out = r->out;
+    Frame *saved_top = r->top;
+    r->out = &out;
+    exec_for(r, lp->node, a->pos[0], lp->outer, lp->rdepth0 + 1);
+    r->out = saved_out, r->top = saved_top;
+    r->depth--;
+    return v_buf(j, &out);
+}
+
 static JVal lookup(R *r, const char *name, int line) {
     size_t n = strlen(name);
     for (Frame *f = r->top; f; f = f->parent) {
@@ -4398,12 +4419,10 @@ static void unpack(R *r, const char *const *names, int nn, JVal v, int line) {
 }
 
 // a for loop: filtered items, a fresh scope per iteration, loop.*, break / continue, else
-static void exec_for(R *r, Node *n) {
+static void exec_for(R *r, Node *n, JVal it, Frame *outer, int rdepth0) {
     J *j = &r->j;
-    JVal it = eval(r, n->a);
     JList *src = iter_list(r, it, n->line);
     JList *items = src;
-    Frame *outer = r->top;
     if (n->b) { // {% for x in xs if cond %}: the filter sees the loop target, not `loop`
         JVal kept = v_list(j, 0, L_LIST);
         Frame *f = aalloc(j, sizeof *f);
@@ -4426,6 +4445,7 @@ static void exec_for(R *r, Node *n) {
     }
     JLoop *lp = aalloc(j, sizeof *lp);
     lp->items = items, lp->depth0 = r->loop_depth, lp->changed = v_undef(NULL);
+    lp->node = n, lp->outer = outer, lp->rdepth0 = rdepth0;
     JVal loopv = {.t = V_LOOP};
     loopv.u.loop = lp;
     r->loop_depth++;
@@ -4461,7 +4481,7 @@ static void exec_node(R *r, Node *n, int *ctl) {
         break;
     case S_FOR:
         if (++r->depth > J_MAX_DEPTH) jfail(j, n->line, "loops nested too deeply");
-        exec_for(r, n);
+        exec_for(r, n, eval(r, n->a), r->top, 0);
         r->depth--;
         break;
     case S_SET: {

@@ -7,8 +7,8 @@
 // with one error line naming it and its template line, never with a silently different rendering.
 //
 // Supported: {{ }} {% %} {# #}, whitespace control (- and +) with trim_blocks + lstrip_blocks, {% raw %}; if / elif /
-// else, for (targets and tuple unpacking, `if` filter, else, loop.index / index0 / revindex / revindex0 / first /
-// last / length / previtem / nextitem / depth / cycle / changed), break / continue, set (names, tuples, ns.attr,
+// else, for (targets and tuple unpacking, `if` filter, else, recursive with loop(items), loop.index / index0 /
+// revindex / revindex0 / first / last / length / previtem / nextitem / depth / cycle / changed), break / continue, set (names, tuples, ns.attr,
 // block set, filtered block set {% set x | f %}), macro (defaults, keyword arguments, varargs / kwargs, caller;
 // .name / .arguments), {% call(params) m(args) %} blocks, {% filter f(args) | g %} blocks, {% generation %};
 // literals (str with Python escapes, int, float, true / false / none in both cases, list, tuple, dict), a.b /
@@ -22,7 +22,7 @@
 // find rfind index count join isdigit isalpha isalnum isspace isupper islower; dict items keys values get; list
 // count index; globals range (sandbox-bounded), dict, namespace, raise_exception, strftime_now.
 // Not supported (an error naming the construct): include / extends / import / block / with blocks,
-// recursive loops, *args / **kwargs in calls, str.format, %c / %a / * widths in printf formatting, ints beyond
+// *args / **kwargs in calls, str.format, %c / %a / * widths in printf formatting, ints beyond
 // 64 bits, case mapping of scripts outside Latin / Greek / Cyrillic (and the caseless ones), Markup-escaping
 // operations other than + (Markup % args, Markup.join / replace / format ...; Markup + str escapes the str as
 // markupsafe does), objects Python prints with their address (generators, methods). Bounded: 64 MB of
