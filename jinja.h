@@ -8,9 +8,10 @@
 //
 // Supported: {{ }} {% %} {# #}, whitespace control (- and +) with trim_blocks + lstrip_blocks, {% raw %}; if / elif /
 // else, for (targets and tuple unpacking, `if` filter, else, recursive with loop(items), loop.index / index0 /
-// revindex / revindex0 / first / last / length / previtem / nextitem / depth / cycle / changed), break / continue, set (names, tuples, ns.attr,
-// block set, filtered block set {% set x | f %}), macro (defaults, keyword arguments, varargs / kwargs, caller;
-// .name / .arguments), {% call(params) m(args) %} blocks, {% filter f(args) | g %} blocks, {% generation %};
+// revindex / revindex0 / first / last / length / previtem / nextitem / depth / cycle / changed), break / continue,
+// set (names, tuples, ns.attr, block set, filtered block set {% set x | f %}), macro (defaults, keyword arguments,
+// varargs / kwargs, caller; .name / .arguments), {% call(params) m(args) %} blocks, {% filter f(args) | g %} blocks,
+// {% generation %};
 // literals (str with Python escapes, int, float, true / false / none in both cases, list, tuple, dict), a.b /
 // a['b'] / a[i] / slices, calls, all operators (+ - * / // % ** ~, comparisons and chains, in / not in, and / or /
 // not, a if c else b), printf-style str % args (s r d i u x X o f F e E g G, flags - 0 + space #, width, precision);
