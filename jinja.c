@@ -814,7 +814,7 @@ enum {
     N_CONST, N_NAME, N_GETATTR, N_GETITEM, N_SLICE, N_CALL, N_FILTER, N_TEST, N_NEG, N_POS, N_NOT, N_AND, N_OR,
     N_BINOP, N_CONCAT, N_COMPARE, N_COND, N_LIST, N_TUPLE, N_DICT, N_CAPTURE,
     S_TEXT, S_EMIT, S_IF, S_FOR, S_SET, S_SET_NS, S_SET_BLOCK, S_MACRO, S_BREAK, S_CONTINUE, S_BODY, S_FILTER_BLOCK,
-    S_CALL_BLOCK
+    S_CALL_BLOCK, S_WITH
 };
 
 typedef struct Node Node;
@@ -835,6 +835,7 @@ struct Node {
     int *ops;            // N_COMPARE: operator of each operand
     uint8_t catch_varargs, catch_kwargs; // S_MACRO: its body reads varargs / kwargs
     uint8_t catch_caller; // S_MACRO: its body reads caller (a {% call %} block passes its body as caller=)
+    uint8_t unpack;      // S_FOR: the target is a tuple (a, b / (a,)), each item is unpacked into it
     uint8_t unknown;     // N_FILTER / N_TEST: the name is no filter / test of jinja2 (an error when evaluated)
     uint8_t soft;        // N_FILTER / N_TEST: inside an if / inline-if (jinja2 then defers the unknown-name error)
 };
@@ -1416,19 +1417,29 @@ static Node *body_node(Parser *p, int line, NVec *v) {
 }
 
 // {% for targets in iter [if cond] %} body [{% else %} body] {% endfor %}
+// the targets of set / for / with: a name, names separated by commas, or either in parentheses, as jinja2's
+// parse_assign_target reads them; returns whether they unpack (a comma among them: `a, b`, `(a,)`; not `(a)`).
+// A trailing comma outside parentheses is a syntax error, as in jinja2 (`set a, = x`)
+static int parse_targets(Parser *p, SVec *targets) {
+    int paren = is_op(cur(p), '('), tuple = 0;
+    if (paren) p->pos++;
+    for (;;) {
+        sv_push(p->j, targets, expect_name(p));
+        if (!is_op(cur(p), ',')) break;
+        p->pos++, tuple = 1;
+        if (paren && is_op(cur(p), ')')) break; // (a, b,)
+        if (!paren && (is_op(cur(p), '=') || is_name(cur(p), "in"))) p_fail_tok(p, "a name");
+    }
+    if (paren) expect_op(p, ')');
+    return tuple;
+}
+
 static Node *parse_for(Parser *p, int line) {
     Node *n = mk(p, S_FOR, line);
     SVec targets = {0};
-    int paren = is_op(cur(p), '(');
-    if (paren) p->pos++;
-    for (;;) {
-        sv_push(p->j, &targets, expect_name(p));
-        if (!is_op(cur(p), ',')) break;
-        p->pos++;
-        if (is_name(cur(p), "in") || is_op(cur(p), ')')) break;
-    }
-    if (paren) expect_op(p, ')');
+    int tuple = parse_targets(p, &targets);
     n->names = targets.v, n->nnames = targets.n;
+    n->unpack = (uint8_t)tuple;
     if (!is_name(cur(p), "in")) p_fail_tok(p, "'in'");
     p->pos++;
     n->a = parse_tuple(p, 0, 0);
@@ -1500,25 +1511,17 @@ static Node *parse_set(Parser *p, int line) {
         return n;
     }
     SVec targets = {0};
-    int paren = is_op(cur(p), '(');
-    if (paren) p->pos++;
-    for (;;) {
-        sv_push(p->j, &targets, expect_name(p));
-        if (!is_op(cur(p), ',')) break;
-        p->pos++;
-        if (is_op(cur(p), '=') || is_op(cur(p), ')')) break;
-    }
-    if (paren) expect_op(p, ')');
+    int tuple = parse_targets(p, &targets);
     if (is_op(cur(p), '=')) {
         p->pos++;
         Node *n = mk(p, S_SET, line);
         n->names = targets.v, n->nnames = targets.n;
-        n->op = targets.n > 1 || paren; // unpack
+        n->op = tuple; // unpack
         n->a = parse_tuple(p, 1, 0);
         expect_block_end(p);
         return n;
     }
-    if (targets.n != 1 || paren) p_fail_tok(p, "'='");
+    if (tuple) p_fail_tok(p, "'='");
     Node *n = mk(p, S_SET_BLOCK, line);
     int soft = p->soft;
     p->soft = 0; // the filters and the body are an inner (not soft) frame in jinja2
@@ -1577,6 +1580,33 @@ static void parse_macro_body(Parser *p, Node *n, const char *const *ends) {
     p->macro_varargs = sv | p->macro_varargs, p->macro_kwargs = sk | p->macro_kwargs;
     p->macro_caller = sc | p->macro_caller, p->in_loop = loop, p->soft = soft;
     n->list = body.v, n->nlist = body.n;
+}
+
+// {% with a = x, (b, c) = y %} ... {% endwith %}: the body in a scope of its own holding the targets (n->list2:
+// S_SET nodes, their values read in the enclosing scope)
+static Node *parse_with(Parser *p, int line) {
+    Node *n = mk(p, S_WITH, line);
+    NVec sets = {0};
+    while (!(cur(p)->type == T_BLOCK_END)) {
+        if (sets.n) expect_op(p, ',');
+        Node *st = mk(p, S_SET, cur(p)->line);
+        SVec targets = {0};
+        int tuple = parse_targets(p, &targets);
+        expect_op(p, '=');
+        st->names = targets.v, st->nnames = targets.n, st->op = tuple;
+        st->a = parse_expression(p, 1);
+        nv_push(p->j, &sets, st);
+    }
+    expect_block_end(p);
+    static const char *const ends[] = {"endwith", NULL};
+    NVec body = {0};
+    int soft = p->soft;
+    p->soft = 0; // an inner (not soft) frame in jinja2
+    parse_body(p, ends, &body);
+    p->soft = soft;
+    expect_block_end(p);
+    n->list = body.v, n->nlist = body.n, n->list2 = sets.v, n->nlist2 = sets.n;
+    return n;
 }
 
 // {% macro name(a, b=default) %} ... {% endmacro %}
@@ -1660,6 +1690,7 @@ static int parse_body(Parser *p, const char *const *ends, NVec *out) {
         else if (!strcmp(kw, "macro")) n = parse_macro(p, line);
         else if (!strcmp(kw, "filter")) n = parse_filter_block(p, line);
         else if (!strcmp(kw, "call")) n = parse_call_block(p, line);
+        else if (!strcmp(kw, "with")) n = parse_with(p, line);
         else if (!strcmp(kw, "break") || !strcmp(kw, "continue")) {
             if (!p->in_loop) jfail(j, line, "'%s' outside of a loop", kw);
             n = mk(p, kw[0] == 'b' ? S_BREAK : S_CONTINUE, line);
@@ -1671,7 +1702,7 @@ static int parse_body(Parser *p, const char *const *ends, NVec *out) {
             parse_body(p, gends, &body);
             expect_block_end(p);
             n = body_node(p, line, &body);
-        } else if (!strcmp(kw, "with") || !strcmp(kw, "block") ||
+        } else if (!strcmp(kw, "block") ||
                    !strcmp(kw, "extends") || !strcmp(kw, "include") || !strcmp(kw, "import") ||
                    !strcmp(kw, "from") || !strcmp(kw, "autoescape") || !strcmp(kw, "trans"))
             jfail(j, line, "unsupported statement '%s'", kw);
@@ -4430,7 +4461,7 @@ static void exec_for(R *r, Node *n, JVal it, Frame *outer, int rdepth0) {
         for (uint32_t i = 0; i < src->n; i++) {
             f->vars.n = 0;
             r->top = f;
-            if (n->nnames == 1) assign(r, n->names[0], src->v[i]);
+            if (!n->unpack) assign(r, n->names[0], src->v[i]);
             else unpack(r, n->names, n->nnames, src->v[i], n->line);
             int keep = truthy(eval(r, n->b));
             r->top = outer;
@@ -4457,7 +4488,7 @@ static void exec_for(R *r, Node *n, JVal it, Frame *outer, int rdepth0) {
         f->vars.n = 0;
         r->top = f;
         assign(r, "loop", loopv);
-        if (n->nnames == 1) assign(r, n->names[0], items->v[i]);
+        if (!n->unpack) assign(r, n->names[0], items->v[i]);
         else unpack(r, n->names, n->nnames, items->v[i], n->line);
         int ctl = 0;
         exec_body(r, n->list, n->nlist, &ctl);
@@ -4530,6 +4561,22 @@ static void exec_node(R *r, Node *n, int *ctl) {
         kwn[a.nkw] = "caller", kwv[a.nkw] = cv;
         a.kwn = kwn, a.kwv = kwv, a.nkw++;
         emit(r, call_value(r, fn, &a, n->line), n->line);
+        break;
+    }
+    case S_WITH: {
+        Frame *outer = r->top, *f = aalloc(j, sizeof *f);
+        f->parent = outer;
+        for (int i = 0; i < n->nlist2; i++) {
+            Node *st = n->list2[i];
+            JVal v = eval(r, st->a); // in the enclosing scope
+            r->top = f;
+            if (st->op) unpack(r, st->names, st->nnames, v, st->line);
+            else assign(r, st->names[0], v);
+            r->top = outer;
+        }
+        r->top = f;
+        exec_body(r, n->list, n->nlist, ctl);
+        r->top = outer;
         break;
     }
     case S_BREAK: *ctl = 1; break;

@@ -11,7 +11,7 @@
 // revindex / revindex0 / first / last / length / previtem / nextitem / depth / cycle / changed), break / continue,
 // set (names, tuples, ns.attr, block set, filtered block set {% set x | f %}), macro (defaults, keyword arguments,
 // varargs / kwargs, caller; .name / .arguments), {% call(params) m(args) %} blocks, {% filter f(args) | g %} blocks,
-// {% generation %};
+// {% with a = x %} blocks, {% generation %};
 // literals (str with Python escapes, int, float, true / false / none in both cases, list, tuple, dict), a.b /
 // a['b'] / a[i] / slices, calls, all operators (+ - * / // % ** ~, comparisons and chains, in / not in, and / or /
 // not, a if c else b), printf-style str % args (s r d i u x X o f F e E g G, flags - 0 + space #, width, precision);
@@ -22,7 +22,7 @@
 // str methods startswith endswith strip lstrip rstrip split rsplit splitlines upper lower title capitalize replace
 // find rfind index count join isdigit isalpha isalnum isspace isupper islower; dict items keys values get; list
 // count index; globals range (sandbox-bounded), dict, namespace, raise_exception, strftime_now.
-// Not supported (an error naming the construct): include / extends / import / block / with blocks,
+// Not supported (an error naming the construct): include / extends / import / block,
 // *args / **kwargs in calls, str.format, %c / %a / * widths in printf formatting, ints beyond
 // 64 bits, case mapping of scripts outside Latin / Greek / Cyrillic (and the caseless ones), Markup-escaping
 // operations other than + (Markup % args, Markup.join / replace / format ...; Markup + str escapes the str as
