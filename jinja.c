@@ -265,6 +265,7 @@ typedef struct JList {
     uint32_t n;       // count
     uint8_t kind;     // L_* (Python type)
     uint8_t consumed; // L_GEN / L_REVITER: iterated once already (a Python iterator is then empty)
+    int64_t r0, r1, rs; // L_RANGE: start, stop, step (what Python prints: range(r0, r1[, rs]))
 } JList;
 
 typedef struct JDict {
@@ -333,7 +334,9 @@ static int v_eq(JVal a, JVal b) {
     case V_LIST: {
         JList *x = a.u.l, *y = b.u.l;
         if (x == y) return 1;
-        int seqa = x->kind == L_LIST || x->kind == L_TUPLE, seqb = y->kind == L_LIST || y->kind == L_TUPLE;
+        // list == list, tuple == tuple, range == range (same values): never across kinds, as in Python
+        int seqa = x->kind == L_LIST || x->kind == L_TUPLE || x->kind == L_RANGE;
+        int seqb = y->kind == L_LIST || y->kind == L_TUPLE || y->kind == L_RANGE;
         if (!seqa || !seqb || x->kind != y->kind || x->n != y->n) return 0;
         for (uint32_t i = 0; i < x->n; i++)
             if (!v_eq(x->v[i], y->v[i])) return 0;
@@ -1889,7 +1892,11 @@ static void repr(R *r, JVal v, Buf *b, int line) {
         else if (l->kind == L_ITEMS) open = "dict_items([", close = "])";
         else if (l->kind == L_KEYS) open = "dict_keys([", close = "])";
         else if (l->kind == L_VALUES) open = "dict_values([", close = "])";
-        else if (l->kind != L_LIST) jfail(j, line, "cannot render a %s object (Python prints its address)", type_name(v));
+        else if (l->kind == L_RANGE) {
+            if (l->rs == 1) buf_printf(j, b, "range(%lld, %lld)", (long long)l->r0, (long long)l->r1);
+            else buf_printf(j, b, "range(%lld, %lld, %lld)", (long long)l->r0, (long long)l->r1, (long long)l->rs);
+            break;
+        } else if (l->kind != L_LIST) jfail(j, line, "cannot render a %s object (Python prints its address)", type_name(v));
         buf_puts(j, b, open);
         for (uint32_t i = 0; i < l->n; i++) {
             if (i) buf_puts(j, b, ", ");
@@ -2675,6 +2682,14 @@ static JVal do_slice(R *r, JVal obj, JVal a, JVal b, JVal c, int line) {
         if (st < 0 && s0 > s1) cnt = (s0 - s1 + (-st) - 1) / (-st);
         JVal out = v_list(j, (uint32_t)cnt, l->kind == L_RANGE ? L_RANGE : l->kind);
         for (int64_t k = 0; k < cnt; k++) out.u.l->v[k] = l->v[s0 + k * st];
+        if (l->kind == L_RANGE) { // a slice of a range is a range (Objects/rangeobject.c compute_slice)
+            int64_t a0, a1, as;
+            if (__builtin_mul_overflow(s0, l->rs, &a0) || __builtin_add_overflow(a0, l->r0, &a0) ||
+                __builtin_mul_overflow(s1, l->rs, &a1) || __builtin_add_overflow(a1, l->r0, &a1) ||
+                __builtin_mul_overflow(st, l->rs, &as))
+                jfail(j, line, "unsupported: integer beyond 64 bits");
+            out.u.l->r0 = a0, out.u.l->r1 = a1, out.u.l->rs = as;
+        }
         return out;
     }
     // slices bypass jinja's getitem (compiled to a plain Python subscript): a TypeError
@@ -3964,6 +3979,7 @@ static JVal call_builtin(R *r, JFunc *f, Args *a, int line) {
         if (n > J_MAX_RANGE) jfail(j, line, "OverflowError: Range too big. The sandbox blocks ranges larger than MAX_RANGE (%d).", J_MAX_RANGE);
         JVal l = v_list(j, (uint32_t)n, L_RANGE);
         for (int64_t i = 0; i < n; i++) l.u.l->v[i] = v_int(start + i * st);
+        l.u.l->r0 = start, l.u.l->r1 = stop, l.u.l->rs = st;
         return l;
     }
     case F_DICT: case F_NAMESPACE: {
