@@ -1738,7 +1738,7 @@ enum {
     // str methods
     M_STARTSWITH, M_ENDSWITH, M_STRIP, M_LSTRIP, M_RSTRIP, M_SPLIT, M_RSPLIT, M_UPPER, M_LOWER, M_REPLACE, M_TITLE,
     M_CAPITALIZE, M_FIND, M_RFIND, M_COUNT, M_JOIN, M_SPLITLINES, M_ISDIGIT, M_ISALPHA, M_ISSPACE, M_ISUPPER,
-    M_ISLOWER, M_ISALNUM, M_INDEX,
+    M_ISLOWER, M_ISALNUM, M_INDEX, M_FORMAT,
     // dict methods
     M_ITEMS, M_KEYS, M_VALUES, M_GET,
     // list / tuple methods
@@ -2486,12 +2486,12 @@ static JVal method(R *r, JVal self, int id, const char *name) {
 static const char *const str_methods[] = {"startswith", "endswith", "strip", "lstrip", "rstrip", "split", "rsplit",
                                           "upper", "lower", "replace", "title", "capitalize", "find", "rfind",
                                           "count", "join", "splitlines", "isdigit", "isalpha", "isspace", "isupper",
-                                          "islower", "isalnum", "index", NULL};
+                                          "islower", "isalnum", "index", "format", NULL};
 static const int str_method_ids[] = {M_STARTSWITH, M_ENDSWITH, M_STRIP, M_LSTRIP, M_RSTRIP, M_SPLIT, M_RSPLIT,
                                      M_UPPER, M_LOWER, M_REPLACE, M_TITLE, M_CAPITALIZE, M_FIND, M_RFIND,
                                      M_COUNT, M_JOIN, M_SPLITLINES, M_ISDIGIT, M_ISALPHA, M_ISSPACE, M_ISUPPER,
-                                     M_ISLOWER, M_ISALNUM, M_INDEX};
-static const char *const str_other_methods[] = {"casefold", "center", "encode", "expandtabs", "format", "format_map",
+                                     M_ISLOWER, M_ISALNUM, M_INDEX, M_FORMAT};
+static const char *const str_other_methods[] = {"casefold", "center", "encode", "expandtabs", "format_map",
                                                 "isascii", "isdecimal", "isidentifier", "isnumeric", "isprintable",
                                                 "istitle", "ljust", "maketrans", "partition", "removeprefix",
                                                 "removesuffix", "rindex", "rjust", "rpartition", "swapcase",
@@ -3959,6 +3959,222 @@ static JVal do_strftime(R *r, JVal fmt, int line) {
 }
 
 // call a global function or a bound method (str / dict / list methods, loop.cycle)
+// pad f (a formatted value: sign / prefix in its first `sign` bytes) to width code points with fill, aligned by
+// align (< > ^ =) as Python's format() does, onto b
+static void fmt_pad(R *r, Buf *b, const char *f, size_t fn, size_t sign, int64_t width, const char *fill,
+                    size_t filln, char align) {
+    J *j = &r->j;
+    int64_t n = (int64_t)u8_len(f, fn), pad = width > n ? width - n : 0, before = 0;
+    if (align == '>') before = pad;
+    else if (align == '^') before = pad / 2;
+    else if (align == '=') buf_add(j, b, f, sign), f += sign, fn -= sign, before = pad;
+    for (int64_t k = 0; k < before; k++) buf_add(j, b, fill, filln);
+    buf_add(j, b, f, fn);
+    for (int64_t k = before; k < pad; k++) buf_add(j, b, fill, filln);
+}
+
+// digits with a separator every `every` digits from the right (format's , and _ grouping) onto b
+static void fmt_group(R *r, Buf *b, const char *d, size_t n, char sep, int every) {
+    for (size_t i = 0; i < n; i++) {
+        if (sep && i && (n - i) % (size_t)every == 0) buf_putc(&r->j, b, sep);
+        buf_putc(&r->j, b, d[i]);
+    }
+}
+
+// format(v, spec) for str.format: [[fill]align][sign][#][0][width][, or _][.precision][type] on str, int (types
+// d b o x X and the float ones), float (e E f F g G %, or none without a precision); anything else only with an
+// empty spec (its str())
+static void format_value(R *r, Buf *b, JVal v, const char *sp, size_t sn, int line) {
+    J *j = &r->j;
+    if (!sn || (v.t != V_STR && v.t != V_INT && v.t != V_BOOL && v.t != V_FLOAT)) {
+        if (sn) jfail(j, line, "TypeError: unsupported format string passed to %s.__format__", type_name(v));
+        to_str(r, v, b, line);
+        return;
+    }
+    size_t i = 0, filln = 1;
+    const char *fill = " ";
+    char align = 0, sign = '-', group = 0, type = 0;
+    int alt = 0, zero = 0;
+    int64_t width = -1, prec = -1;
+    size_t cl = 1; // the first code point's bytes (a fill may be any character)
+    while (cl < sn && ((unsigned char)sp[cl] & 0xC0) == 0x80) cl++;
+    if (cl < sn && strchr("<>=^", sp[cl])) fill = sp, filln = cl, align = sp[cl], i = cl + 1;
+    else if (strchr("<>=^", sp[0])) align = sp[0], i = 1;
+    int fill_given = align && i > 1;
+    if (i < sn && strchr("+- ", sp[i])) sign = sp[i++];
+    if (i < sn && sp[i] == 'z') jfail(j, line, "unsupported: the z option in a format spec");
+    if (i < sn && sp[i] == '#') alt = 1, i++;
+    if (i < sn && sp[i] == '0') zero = 1, i++;
+    if (i < sn && isdigit((unsigned char)sp[i]))
+        for (width = 0; i < sn && isdigit((unsigned char)sp[i]); i++)
+            if ((width = width * 10 + (sp[i] - '0')) > 100000) jfail(j, line, "unsupported: format width %lld", (long long)width);
+    if (i < sn && (sp[i] == ',' || sp[i] == '_')) group = sp[i++];
+    if (i < sn && sp[i] == '.') {
+        if (++i >= sn || !isdigit((unsigned char)sp[i])) jfail(j, line, "ValueError: Format specifier missing precision");
+        for (prec = 0; i < sn && isdigit((unsigned char)sp[i]); i++)
+            if ((prec = prec * 10 + (sp[i] - '0')) > 300) jfail(j, line, "unsupported: format precision %lld", (long long)prec);
+    }
+    if (i < sn) type = sp[i++];
+    if (i < sn) jfail(j, line, "ValueError: Invalid format specifier '%.*s' for object of type '%s'", (int)sn, sp, type_name(v));
+    if (zero && !fill_given) fill = "0", filln = 1;
+    if (v.t == V_STR) {
+        if (type && type != 's') jfail(j, line, "ValueError: Unknown format code '%c' for object of type 'str'", type);
+        if (sign != '-') jfail(j, line, "ValueError: Sign not allowed in string format specifier");
+        if (alt) jfail(j, line, "ValueError: Alternate form (#) not allowed in string format specifier");
+        if (group) jfail(j, line, "ValueError: Cannot specify '%c' with 's'.", group);
+        if (align == '=') jfail(j, line, "ValueError: '=' alignment not allowed in string format specifier");
+        size_t n = v.n;
+        if (prec >= 0) { // the first prec characters
+            size_t k = 0;
+            for (int64_t c = 0; c < prec && k < v.n; c++) u8_next(v.u.s, v.n, &k);
+            n = k;
+        }
+        fmt_pad(r, b, v.u.s, n, 0, width, fill, filln, align ? align : '<');
+        return;
+    }
+    if (!align) align = zero ? '=' : '>';
+    Buf f = {0};
+    size_t signn = 0;
+    if ((v.t == V_INT || v.t == V_BOOL) && (!type || strchr("dboxX", type))) {
+        if (prec >= 0) jfail(j, line, "ValueError: Precision not allowed in integer format specifier");
+        int64_t x = v.u.i;
+        uint64_t ux = x < 0 ? 0 - (uint64_t)x : (uint64_t)x;
+        if (x < 0) buf_putc(j, &f, '-');
+        else if (sign != '-') buf_putc(j, &f, sign);
+        if (alt && type && type != 'd') buf_putc(j, &f, '0'), buf_putc(j, &f, type == 'X' ? 'X' : type);
+        signn = f.n;
+        char d[80];
+        size_t n = 0;
+        int base = type == 'b' ? 2 : type == 'o' ? 8 : type == 'x' || type == 'X' ? 16 : 10;
+        do d[n++] = "0123456789abcdef0123456789ABCDEF"[(ux % (uint64_t)base) + (type == 'X' ? 16 : 0)], ux /= (uint64_t)base;
+        while (ux);
+        for (size_t k = 0; k < n / 2; k++) { char t = d[k]; d[k] = d[n - 1 - k], d[n - 1 - k] = t; }
+        if (group && group == ',' && base != 10) jfail(j, line, "ValueError: Cannot specify ',' with '%c'.", type);
+        fmt_group(r, &f, d, n, group, base == 10 ? 3 : 4);
+    } else if (is_num(v) && (!type || strchr("eEfFgG%", type))) {
+        double x = num_f(v);
+        if (!type && prec >= 0) jfail(j, line, "unsupported: a format precision without a type for a number");
+        if (!type) { // no type, no precision: str(x), signs and padding applied
+            Buf t = {0};
+            to_str(r, v_float(x), &t, line);
+            if (v.t != V_FLOAT) t.n = 0, buf_printf(j, &t, "%lld", (long long)v.u.i);
+            if (group) jfail(j, line, "unsupported: grouping without a format type");
+            if (t.p[0] != '-' && sign != '-') buf_putc(j, &f, sign);
+            buf_add(j, &f, t.p, t.n);
+            signn = f.n && strchr("+- ", f.p[0]) ? 1 : 0;
+        } else {
+            char spec[16], *q = spec, out[400];
+            double y = type == '%' ? x * 100 : x;
+            *q++ = '%';
+            if (sign != '-') *q++ = sign;
+            if (alt) *q++ = '#';
+            snprintf(q, sizeof spec - 4, ".*%c", type == '%' ? 'f' : type);
+            int nd = snprintf(out, sizeof out, spec, prec < 0 ? 6 : (int)prec, y);
+            if (nd < 0 || nd >= (int)sizeof out) jfail(j, line, "unsupported: format of %g (too long)", x);
+            signn = strchr("+- ", out[0]) ? 1 : 0;
+            buf_add(j, &f, out, signn);
+            size_t di = signn, de = di;
+            while (de < (size_t)nd && isdigit((unsigned char)out[de])) de++;
+            if (isfinite(y)) fmt_group(r, &f, out + di, de - di, group, 3);
+            else buf_add(j, &f, out + di, de - di);
+            buf_add(j, &f, out + de, (size_t)nd - de);
+            if (type == '%') buf_putc(j, &f, '%');
+        }
+    } else jfail(j, line, "ValueError: Unknown format code '%c' for object of type '%s'", type, type_name(v));
+    fmt_pad(r, b, f.p ? f.p : "", f.n, signn, width, fill, filln, align);
+}
+
+// str.format(*args, **kwargs) as the sandbox's formatter runs it: {} / {0} / {name}, then .attr / [key] lookups,
+// !s / !r, and a format spec (format_value); {{ and }} are braces
+static JVal str_format(R *r, JVal fmt, Args *a, int line) {
+    J *j = &r->j;
+    const char *s = fmt.u.s;
+    size_t n = fmt.n;
+    int autonum = -1; // -1 unknown, 1 automatic numbering, 0 manual
+    int64_t next = 0;
+    Buf b = {0};
+    for (size_t i = 0; i < n; i++) {
+        step(r, line);
+        char c = s[i];
+        if (c == '}') {
+            if (i + 1 < n && s[i + 1] == '}') { buf_putc(j, &b, '}'), i++; continue; }
+            jfail(j, line, "ValueError: Single '}' encountered in format string");
+        }
+        if (c != '{') { buf_putc(j, &b, c); continue; }
+        if (i + 1 < n && s[i + 1] == '{') { buf_putc(j, &b, '{'), i++; continue; }
+        size_t k = i + 1, e = k;
+        while (e < n && s[e] != '}' && s[e] != '{') e++;
+        if (e >= n) jfail(j, line, "ValueError: expected '}' before end of string");
+        if (s[e] == '{') jfail(j, line, "unsupported: a nested {} field in a str.format spec");
+        // field name: [arg_name](.attr | [key])*, then !conv, then :spec
+        size_t fe = k;
+        while (fe < e && s[fe] != '.' && s[fe] != '[' && s[fe] != '!' && s[fe] != ':') fe++;
+        JVal v;
+        if (fe == k || isdigit((unsigned char)s[k])) {
+            int64_t idx;
+            if (fe == k) {
+                if (autonum == 0) jfail(j, line, "ValueError: cannot switch from manual field specification to automatic field numbering");
+                autonum = 1, idx = next++;
+            } else {
+                // string.Formatter says this for both directions
+                if (autonum == 1) jfail(j, line, "ValueError: cannot switch from manual field specification to automatic field numbering");
+                autonum = 0, idx = 0;
+                for (size_t q = k; q < fe; q++) {
+                    if (!isdigit((unsigned char)s[q])) jfail(j, line, "unsupported: field name '%.*s' in str.format", (int)(fe - k), s + k);
+                    if ((idx = idx * 10 + (s[q] - '0')) > 1000000) jfail(j, line, "IndexError: tuple index out of range");
+                }
+            }
+            if (idx >= a->npos) jfail(j, line, "IndexError: tuple index out of range");
+            v = a->pos[idx];
+        } else {
+            int kw = 0;
+            while (kw < a->nkw && (strlen(a->kwn[kw]) != fe - k || memcmp(a->kwn[kw], s + k, fe - k))) kw++;
+            if (kw == a->nkw) jfail(j, line, "KeyError: '%.*s'", (int)(fe - k), s + k);
+            v = a->kwv[kw];
+        }
+        while (fe < e && (s[fe] == '.' || s[fe] == '[')) {
+            size_t q = fe + 1, qe = q;
+            if (s[fe] == '.') {
+                while (qe < e && s[qe] != '.' && s[qe] != '[' && s[qe] != '!' && s[qe] != ':') qe++;
+                if (qe == q) jfail(j, line, "ValueError: Empty attribute in format string");
+                char *name = astrndup(j, s + q, qe - q);
+                if (name[0] == '_') jfail(j, line, "SecurityError: access to attribute '%s' is unsafe", name);
+                v = get_attr(r, v, name, line);
+                fe = qe;
+            } else {
+                while (qe < e && s[qe] != ']') qe++;
+                if (qe >= e) jfail(j, line, "ValueError: Missing ']' in format string");
+                int digits = qe > q;
+                for (size_t t = q; t < qe; t++) digits &= isdigit((unsigned char)s[t]) != 0;
+                JVal key = v_strn(astrndup(j, s + q, qe - q), qe - q);
+                if (digits) {
+                    int64_t x = 0;
+                    for (size_t t = q; t < qe && x < 1000000000; t++) x = x * 10 + (s[t] - '0');
+                    key = v_int(x);
+                }
+                v = get_item(r, v, key, line);
+                fe = qe + 1;
+            }
+        }
+        if (fe < e && s[fe] == '!') {
+            if (fe + 1 >= e || (fe + 2 < e && s[fe + 2] != ':')) jfail(j, line, "ValueError: expected ':' after conversion specifier");
+            char conv = s[fe + 1];
+            Buf t = {0};
+            if (conv == 's') to_str(r, v, &t, line);
+            else if (conv == 'r') repr(r, v, &t, line);
+            else jfail(j, line, "unsupported: !%c conversion in str.format", conv);
+            v = v_buf(j, &t);
+            fe += 2;
+        }
+        if (fe < e && s[fe] != ':') jfail(j, line, "ValueError: expected ':' after conversion specifier");
+        const char *spec = fe < e ? s + fe + 1 : "";
+        size_t specn = fe < e ? e - fe - 1 : 0;
+        format_value(r, &b, v, spec, specn, line);
+        i = e;
+    }
+    return v_buf(j, &b);
+}
+
 static JVal call_builtin(R *r, JFunc *f, Args *a, int line) {
     J *j = &r->j;
     JVal p[4], self = f->self;
@@ -4068,7 +4284,7 @@ static JVal call_builtin(R *r, JFunc *f, Args *a, int line) {
     }
     // str methods (positional arguments as Python accepts them)
     JVal s = self;
-    if (s.markup && (f->id == M_JOIN || f->id == M_REPLACE || f->id == M_SPLIT || f->id == M_RSPLIT ||
+    if (s.markup && (f->id == M_JOIN || f->id == M_REPLACE || f->id == M_SPLIT || f->id == M_RSPLIT || f->id == M_FORMAT ||
                      ((f->id == M_STRIP || f->id == M_LSTRIP || f->id == M_RSTRIP) && a->npos)))
         jfail(j, line, "unsupported: str.%s of a Markup string (Markup escapes the arguments)", f->name);
     switch (f->id) {
@@ -4162,6 +4378,7 @@ static JVal call_builtin(R *r, JFunc *f, Args *a, int line) {
         }
         return v_buf(j, &b);
     }
+    case M_FORMAT: return str_format(r, s, a, line);
     case M_SPLITLINES: {
         if (a->npos || a->nkw) jfail(j, line, "unsupported: splitlines(keepends)");
         return str_splitlines(r, s);

@@ -7,27 +7,26 @@
 // with one error line naming it and its template line, never with a silently different rendering.
 //
 // Supported: {{ }} {% %} {# #}, whitespace control (- and +) with trim_blocks + lstrip_blocks, {% raw %}; if / elif /
-// else, for (targets and tuple unpacking, `if` filter, else, recursive with loop(items), loop.index / index0 /
-// revindex / revindex0 / first / last / length / previtem / nextitem / depth / cycle / changed), break / continue,
-// set (names, tuples, ns.attr, block set, filtered block set {% set x | f %}), macro (defaults, keyword arguments,
-// varargs / kwargs, caller; .name / .arguments), {% call(params) m(args) %} blocks, {% filter f(args) | g %} blocks,
-// {% with a = x %} blocks, {% generation %};
-// literals (str with Python escapes, int, float, true / false / none in both cases, list, tuple, dict), a.b /
-// a['b'] / a[i] / slices, calls, all operators (+ - * / // % ** ~, comparisons and chains, in / not in, and / or /
-// not, a if c else b), printf-style str % args (s r d i u x X o f F e E g G, flags - 0 + space #, width, precision);
-// filters abs batch capitalize center count d default dictsort e escape first float format indent int items join
-// last length list lower map max min reject rejectattr replace reverse round safe select selectattr slice sort
-// string sum title tojson (transformers': ensure_ascii / indent / separators / sort_keys) trim unique upper
-// wordcount (ASCII text); every jinja2 test;
-// str methods startswith endswith strip lstrip rstrip split rsplit splitlines upper lower title capitalize replace
-// find rfind index count join isdigit isalpha isalnum isspace isupper islower; dict items keys values get; list
-// count index; globals range (sandbox-bounded), dict, namespace, raise_exception, strftime_now.
-// Not supported (an error naming the construct): include / extends / import / block,
-// *args / **kwargs in calls, str.format, %c / %a / * widths in printf formatting, ints beyond
-// 64 bits, case mapping of scripts outside Latin / Greek / Cyrillic (and the caseless ones), Markup-escaping
-// operations other than + (Markup % args, Markup.join / replace / format ...; Markup + str escapes the str as
-// markupsafe does), objects Python prints with their address (generators, methods). Bounded: 64 MB of
-// output, 512 MB of memory, 20 M evaluation steps, 400 levels of nesting / recursion.
+// else, for (targets and tuple unpacking, `if` filter, else, recursive with loop(items), loop.index / index0 / revindex
+// / revindex0 / first / last / length / previtem / nextitem / depth / cycle / changed), break / continue, set (names,
+// tuples, ns.attr, block set, filtered block set {% set x | f %}), macro (defaults, keyword arguments, varargs /
+// kwargs, caller; .name / .arguments), {% call(params) m(args) %} blocks, {% filter f(args) | g %} blocks, {% with a =
+// x %} blocks, {% generation %}; literals (str with Python escapes, int, float, true / false / none in both cases,
+// list, tuple, dict), a.b / a['b'] / a[i] / slices, calls, all operators (+ - * / // % ** ~, comparisons and chains, in
+// / not in, and / or / not, a if c else b), printf-style str % args (s r d i u x X o f F e E g G, flags - 0 + space #,
+// width, precision); filters abs batch capitalize center count d default dictsort e escape first float format indent
+// int items join last length list lower map max min reject rejectattr replace reverse round safe select selectattr
+// slice sort string sum title tojson (transformers': ensure_ascii / indent / separators / sort_keys) trim unique upper
+// wordcount (ASCII text); every jinja2 test; str methods startswith endswith strip lstrip rstrip split rsplit
+// splitlines upper lower title capitalize replace find rfind index count join isdigit isalpha isalnum isspace isupper
+// islower format (fields, .attr / [key], !s / !r, format specs); dict items keys values get; list count index; globals
+// range (sandbox-bounded), dict, namespace, raise_exception, strftime_now.
+// Not supported (an error naming the construct): include / extends / import / block, *args / **kwargs in calls, %c / %a
+// / * widths in printf formatting, nested {} fields / !a / n and c types in str.format specs, ints beyond 64 bits, case
+// mapping of scripts outside Latin / Greek / Cyrillic (and the caseless ones), Markup-escaping operations other than +
+// (Markup % args, Markup.join / replace / format ...; Markup + str escapes the str as markupsafe does), objects Python
+// prints with their address (generators, methods). Bounded: 64 MB of output, 512 MB of memory, 20 M evaluation steps,
+// 400 levels of nesting / recursion.
 #ifndef JINJA_H
 #define JINJA_H
 
