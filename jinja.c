@@ -2826,7 +2826,7 @@ static JVal str_percent(R *r, JVal fmt, JVal args, int line) {
         } else { // f F e E g G: C's printf rounds the exact binary value as Python's float formatting does
             if (!is_num(arg)) jfail(j, line, "TypeError: must be real number, not %s", type_name(arg));
             double x = num_f(arg);
-            char spec[16], *q = spec, out[400];
+            char spec[16], *q = spec, out[700]; // %.300f of 1.8e308: 310 + 301 bytes
             *q++ = '%';
             if (plus) *q++ = '+';
             else if (space) *q++ = ' ';
@@ -4063,7 +4063,7 @@ static void format_value(R *r, Buf *b, JVal v, const char *sp, size_t sn, int li
             buf_add(j, &f, t.p, t.n);
             signn = f.n && strchr("+- ", f.p[0]) ? 1 : 0;
         } else {
-            char spec[16], *q = spec, out[400];
+            char spec[16], *q = spec, out[700]; // %.300f of 1.8e308: 310 + 301 bytes
             double y = type == '%' ? x * 100 : x;
             *q++ = '%';
             if (sign != '-') *q++ = sign;
