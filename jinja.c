@@ -3214,6 +3214,12 @@ static int test_apply(R *r, const char *name, JVal v, Args *a, int line) {
                (v.t == V_LIST && (v.u.l->kind == L_LIST || v.u.l->kind == L_TUPLE || v.u.l->kind == L_RANGE));
     if (!strcmp(name, "callable")) return v.t == V_MACRO || v.t == V_FUNC;
     if (!strcmp(name, "escaped")) return v.t == V_STR && v.markup;
+    if (!strcmp(name, "filter") || !strcmp(name, "test")) { // a name of the environment's filters / tests
+        if (v.t != V_STR) return 0;
+        char *nm = astrndup(j, v.u.s, v.n);
+        if (name[0] == 't') return in_list(known_tests, nm);
+        return in_list(known_filters, nm) || in_list(jinja_filters, nm);
+    }
     if (!strcmp(name, "odd") || !strcmp(name, "even")) {
         JVal m = arith(r, '%', v, v_int(2), line);
         int is1 = m.t == V_FLOAT ? m.u.f == 1 : m.u.i == 1, is0 = m.t == V_FLOAT ? m.u.f == 0 : m.u.i == 0;
