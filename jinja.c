@@ -3775,6 +3775,7 @@ static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line) {
         int kind = v.t == V_LIST && (v.u.l->kind == L_LIST || v.u.l->kind == L_TUPLE || v.u.l->kind == L_RANGE)
                        ? L_REVITER : L_LIST;
         if (v.t == V_DICT) kind = L_REVITER; // reversed(dict): its keys, last first
+        if (v.t == V_UNDEF) kind = L_REVITER; // reversed(Undefined) works (empty), a reversed object as well
         if (v.t == V_LIST && v.u.l->kind >= L_ITEMS && v.u.l->kind <= L_VALUES) kind = L_REVITER;
         JList *l = iter_list(r, v, line);
         JVal out = v_list(j, l->n, kind);
