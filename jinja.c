@@ -2745,8 +2745,10 @@ static JVal seq_repeat(R *r, JVal s, int64_t k, int line) {
 static JVal str_percent(R *r, JVal fmt, JVal args, int line) {
     J *j = &r->j;
     int is_tuple = args.t == V_LIST && args.u.l->kind == L_TUPLE;
-    // Python treats any non-tuple with __getitem__ (dict, list, str excluded) as a mapping: no "not all converted" error
-    int mappingish = !is_tuple && (args.t == V_DICT || args.t == V_LIST || args.t == V_UNDEF);
+    // Python treats any non-tuple with __getitem__ (dict, list, range, Undefined; str excluded) as a mapping: no "not
+    // all converted" error (iterators such as reversed() / generators / dict views have no __getitem__)
+    int mappingish = !is_tuple && (args.t == V_DICT || args.t == V_UNDEF ||
+                                   (args.t == V_LIST && (args.u.l->kind == L_LIST || args.u.l->kind == L_RANGE)));
     uint32_t argi = 0, nargs = is_tuple ? args.u.l->n : 1;
     int used_single = 0;
     Buf b = {0};
