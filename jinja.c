@@ -2617,8 +2617,10 @@ static JVal get_item(R *r, JVal obj, JVal key, int line) {
     } else if ((key.t == V_INT || key.t == V_BOOL) && obj.t == V_STR) {
         size_t n, *o = cp_offsets(r, obj, &n);
         int64_t i = norm_index(key.u.i, (int64_t)n);
-        if (i >= 0) return v_strn(obj.u.s + o[i], o[i + 1] - o[i]);
-        return v_undef("string index out of range");
+        if (i < 0) return v_undef("string index out of range");
+        JVal c = v_strn(obj.u.s + o[i], o[i + 1] - o[i]);
+        c.markup = obj.markup; // Markup.__getitem__ returns Markup
+        return c;
     }
     if (key.t == V_STR) { // jinja: obj[str] falls back to getattr(obj, str)
         if (obj.t == V_DICT) { // a dict method of that name, else undefined
@@ -3214,7 +3216,8 @@ static int test_apply(R *r, const char *name, JVal v, Args *a, int line) {
     if (!strcmp(name, "sequence"))
         return v.t == V_UNDEF || v.t == V_STR || v.t == V_DICT ||
                (v.t == V_LIST && (v.u.l->kind == L_LIST || v.u.l->kind == L_TUPLE || v.u.l->kind == L_RANGE));
-    if (!strcmp(name, "callable")) return v.t == V_MACRO || v.t == V_FUNC;
+    // Undefined and loop are callable too (calling them raises / recurses)
+    if (!strcmp(name, "callable")) return v.t == V_MACRO || v.t == V_FUNC || v.t == V_UNDEF || v.t == V_LOOP;
     if (!strcmp(name, "escaped")) return v.t == V_STR && v.markup;
     if (!strcmp(name, "filter") || !strcmp(name, "test")) { // a name of the environment's filters / tests
         if (v.t != V_STR) return 0;
