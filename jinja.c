@@ -2956,7 +2956,10 @@ static JVal arith(R *r, int op, JVal a, JVal b, int line) {
             double fa = num_f(a), fb = num_f(b);
             if (fa == 0 && fb < 0) jfail(j, line, "ZeroDivisionError: 0.0 cannot be raised to a negative power");
             if (fa < 0 && fb != floor(fb)) jfail(j, line, "unsupported: complex result of **");
-            return v_float(pow(fa, fb));
+            double res = pow(fa, fb);
+            if (isinf(res) && isfinite(fa) && isfinite(fb)) // float_pow: a finite result that overflows raises
+                jfail(j, line, "OverflowError: (34, 'Numerical result out of range')");
+            return v_float(res);
         }
         break;
     }
