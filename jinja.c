@@ -3306,7 +3306,9 @@ static JVal fold_key(R *r, JVal v, int case_sensitive, int line) {
 }
 
 // stable merge sort of idx[] by keys[]
-static void sort_idx(R *r, uint32_t *idx, uint32_t n, JVal *keys, int reverse, int line) {
+// listkeys: the keys are compared as jinja2's |sort compares its one-item key lists ([x] < [y]: equal when x == y,
+// so keys that are all Undefined - a missing attribute - keep their order instead of failing)
+static void sort_idx(R *r, uint32_t *idx, uint32_t n, JVal *keys, int reverse, int listkeys, int line) {
     if (n < 2) return;
     uint32_t *tmp = aalloc(&r->j, sizeof(uint32_t) * n);
     for (uint32_t w = 1; w < n; w *= 2) {
@@ -3314,7 +3316,7 @@ static void sort_idx(R *r, uint32_t *idx, uint32_t n, JVal *keys, int reverse, i
             uint32_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n, i = lo, k = mid, o = lo;
             while (i < mid && k < hi) {
                 step(r, line);
-                int c = v_cmp(r, keys[idx[k]], keys[idx[i]], line);
+                int c = listkeys && v_eq(keys[idx[k]], keys[idx[i]]) ? 0 : v_cmp(r, keys[idx[k]], keys[idx[i]], line);
                 if (reverse) c = -c;
                 // Python's reverse=True keeps equal elements in their original order
                 if (c < 0) tmp[o++] = idx[k++];
@@ -3744,7 +3746,7 @@ static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line) {
         uint32_t *idx = aalloc(j, sizeof(uint32_t) * (d->n + 1));
         JVal *keys = aalloc(j, sizeof(JVal) * (d->n + 1));
         for (uint32_t i = 0; i < d->n; i++) idx[i] = i, keys[i] = fold_key(r, by_value ? d->v[i] : d->k[i], cs, line);
-        sort_idx(r, idx, d->n, keys, has(p[2]) && truthy(p[2]), line);
+        sort_idx(r, idx, d->n, keys, has(p[2]) && truthy(p[2]), 0, line);
         JVal out = v_list(j, d->n, L_LIST);
         for (uint32_t i = 0; i < d->n; i++) {
             JVal t = v_list(j, 2, L_TUPLE);
@@ -3766,7 +3768,7 @@ static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line) {
             JVal x = has(p[2]) && p[2].t != V_NONE ? attr_path(r, l->v[i], p[2], line) : l->v[i];
             idx[i] = i, keys[i] = fold_key(r, x, cs, line);
         }
-        sort_idx(r, idx, l->n, keys, has(p[0]) && truthy(p[0]), line);
+        sort_idx(r, idx, l->n, keys, has(p[0]) && truthy(p[0]), 1, line);
         JVal out = v_list(j, l->n, L_LIST);
         for (uint32_t i = 0; i < l->n; i++) out.u.l->v[i] = l->v[idx[i]];
         return out;
