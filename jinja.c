@@ -3528,6 +3528,46 @@ static JVal min_max(R *r, JVal v, Args *a, int want_max, int line) {
 }
 
 // x|name(args): jinja2/filters.py
+// Python's round(x, -k): x rounded half-even to a multiple of 10**k (an int stays an int; a float is rounded from
+// its exact binary value, as CPython's dtoa-based float round does)
+static JVal round_tens(R *r, JVal v, int64_t k, int line) {
+    J *j = &r->j;
+    if (v.t != V_FLOAT) {
+        int64_t x = v.u.i;
+        if (k >= 19) { // 10**k is beyond int64: only |x| > 5 * 10**18 would round away from 0
+            if (x > 5000000000000000000LL || x < -5000000000000000000LL) jfail(j, line, "unsupported: integer beyond 64 bits");
+            return v_int(0);
+        }
+        int64_t p = 1, q, rem, res;
+        for (int64_t i = 0; i < k; i++) p *= 10;
+        q = x / p, rem = x % p;
+        if (rem < 0) q--, rem += p;                         // floor division: 0 <= rem < p
+        if (2 * rem > p || (2 * rem == p && (q & 1))) q++; // above half, or half and q odd
+        if (__builtin_mul_overflow(q, p, &res)) jfail(j, line, "unsupported: integer beyond 64 bits");
+        return v_int(res);
+    }
+    double x = v.u.f;
+    if (!isfinite(x) || x == 0) return v_float(x);
+    double ax = fabs(x), ip = trunc(ax);
+    char d[400];
+    int n = snprintf(d + 1, sizeof d - 1, "%.0f", ip); // exact: ip is an integer-valued double
+    d[0] = '0';                                         // room for a carry
+    n++;
+    if (k >= n) return v_float(copysign(0.0, x));       // |x| < 10**(k-1): below half of 10**k
+    // d[0 .. n-k) kept, d[n-k .. n) dropped (then the fraction ax - ip): compare the dropped part with one half
+    int cmp = d[n - k] > '5' ? 1 : d[n - k] < '5' ? -1 : 0;
+    for (int i = n - (int)k + 1; i < n && !cmp; i++) cmp = d[i] != '0';
+    if (!cmp && ax != ip) cmp = 1;
+    int keep = n - (int)k;
+    if (cmp > 0 || (cmp == 0 && ((d[keep - 1] - '0') & 1))) // round up: add 1 to the kept digits
+        for (int i = keep - 1; i >= 0; i--) {
+            if (d[i] != '9') { d[i]++; break; }
+            d[i] = '0';
+        }
+    snprintf(d + keep, sizeof d - (size_t)keep, "e%lld", (long long)k);
+    return v_float(copysign(strtod(d, NULL), x));
+}
+
 static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line) {
     J *j = &r->j;
     JVal p[8];
@@ -3717,7 +3757,8 @@ static JVal filter_apply(R *r, const char *name, JVal v, Args *a, int line) {
         int64_t prec = has(p[0]) ? want_int(r, p[0], "precision", line) : 0;
         JVal m = has(p[1]) ? want_str(r, p[1], "method", line) : v_cstr("common");
         if (!is_num(v)) jfail(j, line, "TypeError: round() of a %s", type_name(v));
-        if (prec < 0 || prec > 300) jfail(j, line, "unsupported: round() precision %lld", (long long)prec);
+        if (prec < -400 || prec > 300) jfail(j, line, "unsupported: round() precision %lld", (long long)prec);
+        if (str_eq(m, "common") && prec < 0) return round_tens(r, v, -prec, line);
         if (str_eq(m, "common")) {
             if (v.t != V_FLOAT) return v_int(v.u.i);
             double x = v.u.f;
