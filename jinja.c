@@ -2801,7 +2801,7 @@ static JVal str_percent(R *r, JVal fmt, JVal args, int line) {
             else repr(r, arg, &f, line);
             if (prec >= 0) { // %.Ns: the first N characters
                 size_t k = 0;
-                for (int c = 0; c < prec && k < f.n; c++) u8_next(f.p, f.n, &k);
+                for (int ci = 0; ci < prec && k < f.n; ci++) u8_next(f.p, f.n, &k);
                 f.n = k;
             }
         } else if (strchr("diuxXo", conv)) {
