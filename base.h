@@ -49,6 +49,10 @@ int file_exists(const char *path); // a regular file is there
 char *find_program(const char *prog);
 // 1 when s ends with suffix, ASCII case ignored
 int has_suffix_ci(const char *s, const char *suffix);
+// strict UTF-8 (Python's and Rust's decoders: no overlong forms, no surrogates, at most U+10FFFF): the offset of the
+// first byte of s[0..n) that does not start a valid sequence, or n when it is all valid
+size_t utf8_invalid_at(const void *s, size_t n);
+int utf8_valid(const void *s, size_t n); // 1 when s[0..n) is all valid UTF-8
 
 // ---------------------------------------------------------------------------- element types (util.c)
 

@@ -339,23 +339,6 @@ static int xmp_orientation(const uint8_t *x, size_t n) {
     return 0;
 }
 
-// 1 when s[0..n) is valid UTF-8 (Python's strict decoder: no overlongs, no surrogates, at most U+10FFFF)
-static int utf8_ok(const uint8_t *s, size_t n) {
-    for (size_t i = 0; i < n;) {
-        uint8_t c = s[i];
-        if (c < 0x80) { i++; continue; }
-        int k = c >= 0xC2 && c <= 0xDF ? 1 : c >= 0xE0 && c <= 0xEF ? 2 : c >= 0xF0 && c <= 0xF4 ? 3 : -1;
-        if (k < 0 || n - i <= (size_t)k) return 0;
-        uint8_t c1 = s[i + 1];
-        if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) || (c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 > 0x8F))
-            return 0;
-        for (int j = 1; j <= k; j++)
-            if ((s[i + j] & 0xC0) != 0x80) return 0;
-        i += (size_t)k + 1;
-    }
-    return 1;
-}
-
 // PngImagePlugin._safe_zlib_decompress: a zlib stream of at most MAX_TEXT_CHUNK (1 MiB) bytes, malloc'd; NULL when
 // it is not one, or is longer (PIL raises then; the text is not read here)
 static uint8_t *png_inflate(const uint8_t *z, size_t n, size_t *outn) {
@@ -478,7 +461,7 @@ static int exif_orientation(const uint8_t *b, size_t n, ImgFormat fmt) {
             if (t0 && (r[0] == 0 || r[1] == 0)) {
                 z = r[0] != 0, v = t0 + 1, vn = (size_t)(end - v);
                 // info["xmp"] = v before the text is decoded; info[key] only when lang, tkey and text are UTF-8
-                key = utf8_ok(lang, (size_t)(l0 - lang)) && utf8_ok(tk, (size_t)(t0 - tk)) ? (isxmp ? 2 : 1) : -1;
+                key = utf8_valid(lang, (size_t)(l0 - lang)) && utf8_valid(tk, (size_t)(t0 - tk)) ? (isxmp ? 2 : 1) : -1;
                 if (isxmp && key < 0) key = 3;
             }
         }
@@ -491,7 +474,7 @@ static int exif_orientation(const uint8_t *b, size_t n, ImgFormat fmt) {
             if (!dec && type[0] == 'i') key = -1;
             v = dec ? dec : (const uint8_t *)"", vn = dec ? dn : 0;
         }
-        if (key >= 0 && type[0] == 'i' && key != 3 && !utf8_ok(v, vn)) key = isxmp ? 3 : -1;
+        if (key >= 0 && type[0] == 'i' && key != 3 && !utf8_valid(v, vn)) key = isxmp ? 3 : -1;
         if (key >= 0) {
             // an iTXt XMP text sets info["xmp"] too (its own copy when decompressed)
             if (type[0] == 'i' && isxmp && key == 2) {

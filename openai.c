@@ -29,32 +29,6 @@ static int fail(OaError *err, const char *param, const char *fmt, ...) {
 
 // ---------------------------------------------------------------------------- small codecs
 
-// the offset of the first byte of str [n] that does not start a valid UTF-8 sequence (no overlong forms, no
-// surrogates), or n when it is all valid
-static size_t utf8_invalid_at(const char *str, size_t n) {
-    const unsigned char *s = (const unsigned char *)str;
-    for (size_t i = 0; i < n;) {
-        unsigned c = s[i];
-        int k = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : -1;
-        if (k < 0 || i + k >= n + (k == 0)) return i;
-        if (k == 0) {
-            i++;
-            continue;
-        }
-        uint32_t cp = c & (0x3F >> k);
-        for (int j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xC0) != 0x80) return i;
-            cp = cp << 6 | (s[i + j] & 0x3F);
-        }
-        static const uint32_t min[4] = {0, 0x80, 0x800, 0x10000};
-        if (cp < min[k] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-        i += (size_t)k + 1;
-    }
-    return n;
-}
-
-int utf8_valid(const char *str, size_t n) { return utf8_invalid_at(str, n) == n; }
-
 // the whole body is UTF-8 (RFC 8259): checked after the fields, whose own checks name them, for the strings passed on
 // unread (tools, chat_template_kwargs, tool calls of earlier turns: rendered into the prompt) and the ignored ones
 static int body_utf8(const char *body, size_t len, OaError *err) {

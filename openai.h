@@ -102,8 +102,4 @@ int64_t openai_visual_tokens(const Engine *e, const Media *m);
 // verbatim
 int openai_render(const Engine *e, const ChatRequest *r, int think, char **text);
 
-
-// 1 when s [n] is valid UTF-8 (no overlong forms, no surrogates)
-int utf8_valid(const char *s, size_t n);
-
 #endif

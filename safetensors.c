@@ -22,23 +22,6 @@ static int cmp_tensor(const void *a, const void *b) {
 // for 18k tensors)
 #define SF_MAX_HEADER 100000000u
 
-// 1 when s[0..n) is valid UTF-8 (Rust's str::from_utf8: no overlongs, no surrogates, at most U+10FFFF)
-static int utf8_ok(const uint8_t *s, size_t n) {
-    for (size_t i = 0; i < n;) {
-        uint8_t c = s[i];
-        if (c < 0x80) { i++; continue; }
-        int k = c >= 0xC2 && c <= 0xDF ? 1 : c >= 0xE0 && c <= 0xEF ? 2 : c >= 0xF0 && c <= 0xF4 ? 3 : -1;
-        if (k < 0 || n - i <= (size_t)k) return 0;
-        uint8_t c1 = s[i + 1];
-        if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) || (c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 > 0x8F))
-            return 0;
-        for (int j = 1; j <= k; j++)
-            if ((s[i + j] & 0xC0) != 0x80) return 0;
-        i += (size_t)k + 1;
-    }
-    return 1;
-}
-
 // data_offsets of tensor idx, for the contiguity check
 typedef struct {
     double b, e; // [begin, end) in the data block
@@ -152,7 +135,7 @@ int sf_parse(SFile *f, const uint8_t *buf, size_t size, const char *name) {
     }
     cJSON_Delete(root);
     f->n = k;
-    if (!rc && !utf8_ok(buf + 8, (size_t)hlen)) rc = glm_err("%s: safetensors header is not valid UTF-8", name);
+    if (!rc && !utf8_valid(buf + 8, (size_t)hlen)) rc = glm_err("%s: safetensors header is not valid UTF-8", name);
     for (const char *q = hend; !rc && q && q < (const char *)buf + 8 + hlen; q++)
         if (*q != ' ' && *q != '\t' && *q != '\n' && *q != '\r')
             rc = glm_err("%s: safetensors header has bytes after its JSON object (at header offset %zu; only "

@@ -271,15 +271,6 @@ static void utf8_lossy(Buf *b, const uint8_t *s, size_t n, size_t *hold) {
     buf_put(b, s + run, i - run);
 }
 
-// 1 when s[0..n) is valid UTF-8
-static int utf8_valid(const uint8_t *s, size_t n) {
-    for (size_t i = 0; i < n;) {
-        int k = utf8_check(s + i, n - i);
-        if (k <= 0) return 0;
-        i += (size_t)k;
-    }
-    return 1;
-}
 
 // decode the (valid) character at s; *len gets its byte length
 static uint32_t utf8_decode(const uint8_t *s, int *len) {

@@ -148,6 +148,30 @@ char *xstrdup(const char *s) {
     return p;
 }
 
+size_t utf8_invalid_at(const void *str, size_t n) {
+    const unsigned char *s = str;
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        int k = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : -1;
+        if (k < 0 || i + k >= n + (k == 0)) return i;
+        if (k == 0) {
+            i++;
+            continue;
+        }
+        uint32_t cp = c & (0x3F >> k);
+        for (int j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xC0) != 0x80) return i;
+            cp = cp << 6 | (s[i + j] & 0x3F);
+        }
+        static const uint32_t min[4] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min[k] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+        i += (size_t)k + 1;
+    }
+    return n;
+}
+
+int utf8_valid(const void *s, size_t n) { return utf8_invalid_at(s, n) == n; }
+
 int size_mul(size_t a, size_t b, size_t *out) {
     if (a && b > SIZE_MAX / a) return glm_err("size overflow (%zu x %zu)", a, b);
     *out = a * b;
