@@ -1501,6 +1501,17 @@ static Node *parse_if(Parser *p, int line) {
     return n;
 }
 
+// the body of a block statement up to its end tag (one name; the tag's block end read too) into n->list, parsed as
+// an inner (not soft) frame of jinja2; p->soft is `soft` again afterwards (the caller's, saved before it cleared it)
+static void parse_inner_body(Parser *p, Node *n, const char *const *ends, int soft) {
+    NVec body = {0};
+    p->soft = 0;
+    parse_body(p, ends, &body);
+    p->soft = soft;
+    expect_block_end(p);
+    n->list = body.v, n->nlist = body.n;
+}
+
 // {% set x = e %}, {% set a, b = e %}, {% set ns.attr = e %}, {% set x %}...{% endset %}
 static Node *parse_set(Parser *p, int line) {
     if (cur(p)->type == T_NAME && is_op(peek(p, 1), '.')) {
@@ -1532,11 +1543,7 @@ static Node *parse_set(Parser *p, int line) {
     expect_block_end(p);
     n->name = targets.v[0];
     static const char *const ends[] = {"endset", NULL};
-    NVec body = {0};
-    parse_body(p, ends, &body);
-    p->soft = soft;
-    expect_block_end(p);
-    n->list = body.v, n->nlist = body.n;
+    parse_inner_body(p, n, ends, soft);
     return n;
 }
 
@@ -1548,11 +1555,7 @@ static Node *parse_filter_block(Parser *p, int line) {
     n->a = parse_filter(p, parse_filter_name(p, mk(p, N_CAPTURE, line)));
     expect_block_end(p);
     static const char *const ends[] = {"endfilter", NULL};
-    NVec body = {0};
-    parse_body(p, ends, &body);
-    p->soft = soft;
-    expect_block_end(p);
-    n->list = body.v, n->nlist = body.n;
+    parse_inner_body(p, n, ends, soft);
     return n;
 }
 
@@ -1602,13 +1605,8 @@ static Node *parse_with(Parser *p, int line) {
     }
     expect_block_end(p);
     static const char *const ends[] = {"endwith", NULL};
-    NVec body = {0};
-    int soft = p->soft;
-    p->soft = 0; // an inner (not soft) frame in jinja2
-    parse_body(p, ends, &body);
-    p->soft = soft;
-    expect_block_end(p);
-    n->list = body.v, n->nlist = body.n, n->list2 = sets.v, n->nlist2 = sets.n;
+    parse_inner_body(p, n, ends, p->soft); // (an inner frame in jinja2)
+    n->list2 = sets.v, n->nlist2 = sets.n;
     return n;
 }
 
