@@ -97,38 +97,31 @@ except OSError:
     closed = True
 sys.exit(0 if closed and time.time() - t0 < 5 else 1)
 PY
-# headers trickled a byte every 0.4 s (never idle for --timeout 1) are cut once they take longer than --timeout
-python3 - "$URL" <<'PY' && ok "headers trickling in are dropped soon after --timeout" || no "trickling headers were not dropped"
+# trickle START BYTE: sends START, then BYTE every 0.4 s (never idle for --timeout 1) for up to 8 s; true when the
+# server closes the connection within 6 s
+trickle() {
+    python3 - "$URL" "$1" "$2" <<'PY'
 import socket, sys, time, urllib.parse
 u = urllib.parse.urlparse(sys.argv[1])
 s = socket.create_connection((u.hostname, u.port), timeout=10)
-s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+s.sendall(sys.argv[2].encode())
 t0 = time.time()
 try:
     while time.time() - t0 < 8:
         time.sleep(0.4)
-        s.sendall(b"a")
+        s.sendall(sys.argv[3].encode())
     closed = False
 except OSError:
     closed = True
 sys.exit(0 if closed and time.time() - t0 < 6 else 1)
 PY
-# a body trickled a byte every 0.4 s (never idle for --timeout 1) is cut once it averages under 1 KB/s past --timeout
-python3 - "$URL" <<'PY' && ok "a body trickling in under 1 KB/s is dropped soon after --timeout" || no "a trickling body was not dropped"
-import socket, sys, time, urllib.parse
-u = urllib.parse.urlparse(sys.argv[1])
-s = socket.create_connection((u.hostname, u.port), timeout=10)
-s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n{")
-t0 = time.time()
-try:
-    while time.time() - t0 < 8:
-        time.sleep(0.4)
-        s.sendall(b" ")
-    closed = False
-except OSError:
-    closed = True
-sys.exit(0 if closed and time.time() - t0 < 6 else 1)
-PY
+}
+# headers trickling in are cut once they take longer than --timeout
+trickle $'GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ' a && ok "headers trickling in are dropped soon after --timeout" ||
+    no "trickling headers were not dropped"
+# a body trickling in is cut once it averages under 1 KB/s past --timeout
+trickle $'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n{' ' ' &&
+    ok "a body trickling in under 1 KB/s is dropped soon after --timeout" || no "a trickling body was not dropped"
 # a kept-alive connection idle after an answered generation request is dropped after --timeout too (the request
 # raised its limit to an hour while its answer was made)
 python3 - "$URL" <<'PY' && ok "keep-alive after an answer: the idle connection is dropped after --timeout" || no "keep-alive after an answer: still open"
